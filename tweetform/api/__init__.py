@@ -1,0 +1,1 @@
+"""What tweetform knows of the Twitter/X API: endpoints, URLs, error meanings."""

@@ -1,0 +1,97 @@
+"""Endpoints, their URLs and how each one pages, for both API versions.
+
+The endpoint ``key`` is the name the API uses for rate limits (``/friends/ids``,
+``/2/users/:id/following``); quota is tracked per credential and key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+V2_USER_FIELDS = (
+    "created_at,description,entities,id,location,name,pinned_tweet_id,profile_image_url,"
+    "protected,public_metrics,url,username,verified,withheld"
+)
+V2_TWEET_FIELDS = (
+    "attachments,author_id,context_annotations,conversation_id,created_at,edit_history_tweet_ids,"
+    "entities,geo,id,in_reply_to_user_id,lang,possibly_sensitive,public_metrics,referenced_tweets,"
+    "reply_settings,source,text,withheld"
+)
+V2_TWEET_EXPANSIONS = (
+    "author_id,entities.mentions.username,in_reply_to_user_id,referenced_tweets.id,referenced_tweets.id.author_id"
+)
+#: what twarc2 asks for, so pages stay readable by the twarc2 tools
+V2_TWEET_PARAMS = {"tweet.fields": V2_TWEET_FIELDS, "user.fields": V2_USER_FIELDS, "expansions": V2_TWEET_EXPANSIONS}
+V2_USER_PARAMS = {"user.fields": V2_USER_FIELDS, "expansions": "pinned_tweet_id", "tweet.fields": V2_TWEET_FIELDS}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    key: str  # rate-limit name
+    version: str  # "1.1" or "2"
+    path: str  # may contain {id}
+    paging: str  # "cursor", "max_id", "next_results", "token", "none"
+    page_param: str = ""  # v2: pagination_token or next_token
+    app_only: bool = False
+
+    def url(self, base: str, params: dict[str, Any], path_id: str | int | None = None) -> str:
+        path = self.path.format(id=path_id) if "{id}" in self.path else self.path
+        query = urlencode([(k, v) for k, v in params.items() if v is not None and v != ""])
+        return f"{base.rstrip('/')}{path}" + (f"?{query}" if query else "")
+
+
+def v1(name: str, paging: str) -> Endpoint:
+    return Endpoint("/" + name, "1.1", f"/1.1/{name}.json", paging)
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    e.key: e
+    for e in (
+        v1("friends/ids", "cursor"),
+        v1("followers/ids", "cursor"),
+        v1("friends/list", "cursor"),
+        v1("followers/list", "cursor"),
+        v1("statuses/user_timeline", "max_id"),
+        v1("users/lookup", "none"),
+        v1("search/tweets", "next_results"),
+        v1("statuses/lookup", "none"),
+        Endpoint("/users/show/:id", "1.1", "/1.1/users/show.json", "none"),
+        Endpoint("/application/rate_limit_status", "1.1", "/1.1/application/rate_limit_status.json", "none"),
+        Endpoint("/2/users/:id/following", "2", "/2/users/{id}/following", "token", "pagination_token"),
+        Endpoint("/2/users/:id/followers", "2", "/2/users/{id}/followers", "token", "pagination_token"),
+        Endpoint("/2/users/:id/tweets", "2", "/2/users/{id}/tweets", "token", "pagination_token"),
+        Endpoint("/2/tweets/search/recent", "2", "/2/tweets/search/recent", "token", "next_token"),
+        Endpoint("/2/tweets/search/all", "2", "/2/tweets/search/all", "token", "next_token", app_only=True),
+        Endpoint("/2/users", "2", "/2/users", "none"),
+        Endpoint("/2/users/by", "2", "/2/users/by", "none"),
+        Endpoint("/2/tweets", "2", "/2/tweets", "none"),
+    )
+}
+
+
+def next_page_params(endpoint: Endpoint, params: dict[str, Any], body: Any) -> dict[str, Any] | None:
+    """Query parameters of the next page, or None when this page was the last.
+
+    Only the API's own end marker ends pagination: a short page is not the last.
+    """
+    if endpoint.paging == "cursor":
+        cursor = body.get("next_cursor_str") or str(body.get("next_cursor", 0))
+        return None if cursor in ("0", "", "None") else {**params, "cursor": cursor}
+    if endpoint.paging == "token":
+        token = (body.get("meta") or {}).get("next_token") if isinstance(body, dict) else None
+        return {**params, endpoint.page_param: token} if token else None
+    if endpoint.paging == "max_id":
+        if not isinstance(body, list) or not body:
+            return None
+        lowest = min(int(t["id_str"]) if "id_str" in t else int(t["id"]) for t in body)
+        return {**params, "max_id": str(lowest - 1)}
+    if endpoint.paging == "next_results":
+        nxt = (body.get("search_metadata") or {}).get("next_results") if isinstance(body, dict) else None
+        if not nxt:
+            return None
+        merged = dict(params)
+        merged.update(parse_qsl(nxt.lstrip("?"), keep_blank_values=True))
+        return merged
+    return None

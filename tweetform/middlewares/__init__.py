@@ -1,0 +1,1 @@
+"""Downloader middlewares: pacing (waits), signing, API answers (auth errors, 429s)."""

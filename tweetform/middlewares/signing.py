@@ -1,0 +1,106 @@
+"""Where a request is signed: every attempt, retries included, gets a fresh signature.
+
+The credential comes from :class:`tweetform.quota.pool.CredentialPool`; this
+middleware only turns it into an ``Authorization`` header: OAuth 1.0a for user
+context, ``Bearer`` for app-only (fetching the token with ``POST oauth2/token``
+once per app when only the app key and secret are configured).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+from scrapy.utils.defer import deferred_from_coro
+
+from tweetform.api.auth import basic_header, bearer_header, oauth1_header
+from tweetform.api.endpoints import ENDPOINTS
+from tweetform.credentials import Credential, load_credentials
+from tweetform.quota.pool import CredentialPool, NoCredentialError
+
+logger = logging.getLogger(__name__)
+META_ENDPOINT = "tweetform_endpoint"
+META_CREDENTIAL = "tweetform_credential"
+META_AUTH_KIND = "tweetform_auth_kind"
+META_TOKEN_REQUEST = "tweetform_token_request"
+
+
+class BearerTokenError(RuntimeError):
+    pass
+
+
+class SigningMiddleware:
+    def __init__(self, crawler: Crawler, pool: CredentialPool, api_base: str) -> None:
+        self.crawler = crawler
+        self.pool = pool
+        self.api_base = api_base.rstrip("/")
+        self._token_locks: dict[str, asyncio.Lock] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "SigningMiddleware":
+        pool = getattr(crawler, "tweetform_pool", None)
+        if pool is None:
+            pool = crawler.tweetform_pool = CredentialPool(load_credentials(crawler.settings))  # type: ignore[attr-defined]
+        return cls(crawler, pool, crawler.settings.get("TWEETFORM_API_BASE"))
+
+    async def process_request(self, request: Request) -> None:
+        key = request.meta.get(META_ENDPOINT)
+        if key is None or request.meta.get(META_TOKEN_REQUEST):
+            return None
+        endpoint = ENDPOINTS[key]
+        try:
+            cred = self.pool.choose(endpoint)
+        except NoCredentialError as exc:
+            self.stop(str(exc))
+            raise IgnoreRequest(str(exc)) from None
+        if endpoint.app_only or cred.kind == "app":
+            token = await self.bearer_token(cred)
+            request.headers["Authorization"] = bearer_header(token)
+            request.meta[META_AUTH_KIND] = "app"
+        else:
+            content_type = request.headers.get("Content-Type", b"").decode()
+            request.headers["Authorization"] = oauth1_header(cred, request.method, request.url, request.body, content_type)
+            request.meta[META_AUTH_KIND] = "user"
+        request.meta[META_CREDENTIAL] = cred.alias
+        return None
+
+    async def bearer_token(self, cred: Credential) -> str:
+        if cred.bearer_token:
+            return cred.bearer_token
+        lock = self._token_locks.setdefault(cred.alias, asyncio.Lock())
+        async with lock:
+            if not cred.bearer_token:
+                cred.bearer_token = await self._fetch_token(cred)
+                logger.info("fetched an app-only bearer token for credential %r", cred.alias)
+        return cred.bearer_token
+
+    async def _fetch_token(self, cred: Credential) -> str:
+        request = Request(
+            f"{self.api_base}/oauth2/token",
+            method="POST",
+            body=b"grant_type=client_credentials",
+            headers={"Authorization": basic_header(cred), "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"},
+            meta={META_TOKEN_REQUEST: True, "handle_httpstatus_all": True, "dont_retry": False},
+            dont_filter=True,
+        )
+        assert self.crawler.engine is not None
+        response = await self.crawler.engine.download_async(request)
+        try:
+            token = json.loads(response.body)["access_token"]
+        except (ValueError, KeyError, TypeError):
+            token = None
+        if response.status != 200 or not token:
+            self.pool.retire(cred.alias, f"oauth2/token refused its app key (HTTP {response.status})")
+            raise IgnoreRequest(f"no bearer token for credential {cred.alias!r}")
+        return str(token)
+
+    def stop(self, reason: str) -> None:
+        """Close the crawl with one clear line; the queue stays as it is."""
+        if self.crawler.engine is not None and not getattr(self, "_stopping", False):
+            self._stopping = True
+            logger.error("stopping: %s (no usable credential; the remaining work is not lost: re-run the job after fixing credentials)", reason)
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="no_usable_credentials"))

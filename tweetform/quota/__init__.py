@@ -1,0 +1,1 @@
+"""Which credential sends each request: the credential pool (and, later, quota)."""

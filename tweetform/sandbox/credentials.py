@@ -1,0 +1,249 @@
+"""Credentials known to the sandbox (the local Twitter API emulator).
+
+A credential is either *user context* (OAuth 1.0a: app key and secret plus an
+access token and token secret) or *app-only* (a bearer token fixed in the
+file, and/or an app key and secret from which ``POST /oauth2/token`` issues
+one).
+
+``load_credentials`` reads tweetform's settings shape and tweetf0rm's
+``config.json`` shape; ``DEMO_CREDENTIALS`` is the built-in public demo set
+used when no file is given.
+
+Error messages name the entry (index and alias) and the offending field, never
+a value: every field but the alias may be secret.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DEMO_CREDENTIALS",
+    "SandboxCredential",
+    "demo_credentials_as_settings",
+    "load_credentials",
+]
+
+_FIELDS = (
+    "app_key",
+    "app_secret",
+    "oauth_token",
+    "oauth_token_secret",
+    "bearer_token",
+)
+
+
+@dataclass(frozen=True)
+class SandboxCredential:
+    """One API credential the sandbox accepts.
+
+    Secrets are excluded from ``repr`` so a credential can be logged safely.
+    """
+
+    alias: str
+    app_key: str | None = None
+    app_secret: str | None = field(default=None, repr=False)
+    oauth_token: str | None = None
+    oauth_token_secret: str | None = field(default=None, repr=False)
+    bearer_token: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        problem = _problem(self.alias, {name: getattr(self, name) for name in _FIELDS})
+        if problem:
+            raise ValueError(f"credential {self.alias!r}: {problem}")
+
+    @property
+    def kind(self) -> str:
+        """``"user"`` with an OAuth token and secret, ``"app"`` otherwise."""
+        return "user" if self.oauth_token else "app"
+
+    def as_settings(self) -> dict[str, str]:
+        """The credential in tweetform's settings shape (only fields set)."""
+        out = {"alias": self.alias}
+        for name in _FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+
+def _problem(alias: Any, values: Mapping[str, Any]) -> str | None:
+    """What is wrong with a credential (never quoting a value), or None."""
+    if not isinstance(alias, str) or not alias.strip():
+        return "alias must be a non-empty string"
+    for name in _FIELDS:
+        value = values.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value:
+            return f"{name} must be a non-empty string"
+        if any(c.isspace() for c in value):
+            return f"{name} must not contain whitespace"
+    app_key, app_secret = values.get("app_key"), values.get("app_secret")
+    token, token_secret = values.get("oauth_token"), values.get("oauth_token_secret")
+    if (app_key is None) != (app_secret is None):
+        missing = "app_secret" if app_secret is None else "app_key"
+        return f"{missing} is missing (app_key and app_secret go together)"
+    if (token is None) != (token_secret is None):
+        missing = "oauth_token_secret" if token_secret is None else "oauth_token"
+        return f"{missing} is missing (oauth_token and oauth_token_secret go together)"
+    if token is not None and app_key is None:
+        return "a user credential (oauth_token) needs app_key and app_secret"
+    if app_key is None and values.get("bearer_token") is None:
+        return (
+            "no usable keys: give app_key/app_secret/oauth_token/oauth_token_secret "
+            "(user), bearer_token, or app_key/app_secret (app-only)"
+        )
+    return None
+
+
+def _from_entry(entry: Any, where: str, alias: Any = None) -> SandboxCredential:
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{where}: expected an object, got {type(entry).__name__}")
+    if alias is None:
+        alias = entry.get("alias")
+    if not isinstance(alias, str) or not alias.strip():
+        raise ValueError(f"{where}: 'alias' must be a non-empty string")
+    values = {name: entry.get(name) for name in _FIELDS}
+    problem = _problem(alias, values)
+    if problem:
+        raise ValueError(f"{where}: {problem}")
+    return SandboxCredential(alias=alias, **values)
+
+
+def load_credentials(source: str | os.PathLike | Mapping | Iterable) -> list[SandboxCredential]:
+    """Credentials from a JSON file path or an already parsed object.
+
+    Accepted shapes:
+
+    * tweetform's: a list of ``{"alias", "app_key", "app_secret",
+      "oauth_token", "oauth_token_secret"}`` / ``{"alias", "bearer_token"}``
+      / ``{"alias", "app_key", "app_secret"}`` objects, or
+      ``{"credentials": [...]}``;
+    * tweetf0rm's ``config.json``: ``{"apikeys": {"<alias>": {"app_key",
+      "app_secret", "oauth_token", "oauth_token_secret"}}, ...}`` (other
+      top-level keys such as ``redis_config`` are ignored).
+
+    Unknown keys inside an entry are ignored. Raises ``ValueError`` naming the
+    entry and the field, never a value; aliases must be unique.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"cannot read credentials file {str(path)!r}: {exc.strerror}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            # exc.msg/lineno/colno describe the position, not the content.
+            raise ValueError(
+                f"credentials file {str(path)!r} is not valid JSON "
+                f"({exc.msg} at line {exc.lineno} column {exc.colno})"
+            ) from None
+        origin = f"credentials file {str(path)!r}"
+    else:
+        data = source
+        origin = "credentials"
+
+    creds: list[SandboxCredential] = []
+    if isinstance(data, Mapping) and "apikeys" in data:
+        apikeys = data["apikeys"]
+        if not isinstance(apikeys, Mapping):
+            raise ValueError(f"{origin}: 'apikeys' must be an object of name -> keys")
+        for index, (name, entry) in enumerate(apikeys.items()):
+            where = f"{origin}: apikeys entry #{index} ({name!r})"
+            creds.append(_from_entry(entry, where, alias=name))
+    else:
+        if isinstance(data, Mapping):
+            if "credentials" not in data:
+                raise ValueError(
+                    f"{origin}: expected a list of credentials, "
+                    "{'credentials': [...]} or tweetf0rm's {'apikeys': {...}}"
+                )
+            data = data["credentials"]
+        if isinstance(data, (str, bytes)) or not isinstance(data, Iterable):
+            raise ValueError(f"{origin}: expected a list of credentials")
+        for index, entry in enumerate(data):
+            label = entry.get("alias") if isinstance(entry, Mapping) else None
+            where = f"{origin}: entry #{index}"
+            if isinstance(label, str) and label.strip():
+                where += f" ({label!r})"
+            creds.append(_from_entry(entry, where))
+
+    if not creds:
+        raise ValueError(f"{origin}: no credentials found")
+    seen: set[str] = set()
+    for cred in creds:
+        if cred.alias in seen:
+            raise ValueError(f"{origin}: alias {cred.alias!r} appears more than once")
+        seen.add(cred.alias)
+    return creds
+
+
+# --- built-in demo set -------------------------------------------------------
+# Public, deterministic demo values (documented in settings_local.py.example).
+# Twitter-shaped: consumer key 25 chars, consumer secret 50, access token
+# "<user id>-<40 chars>", token secret 45, bearer token 112.
+
+
+def _user(n: int, key: str, secret: str, token: str, token_secret: str) -> SandboxCredential:
+    return SandboxCredential(
+        alias=f"demo-user-{n}",
+        app_key=key,
+        app_secret=secret,
+        oauth_token=token,
+        oauth_token_secret=token_secret,
+    )
+
+
+def _app(n: int, key: str, secret: str, bearer: str) -> SandboxCredential:
+    return SandboxCredential(alias=f"demo-app-{n}", app_key=key, app_secret=secret, bearer_token=bearer)
+
+
+DEMO_CREDENTIALS: tuple[SandboxCredential, ...] = (
+    _user(1, "WB9ZMBWbReNkooi40KvZMDE4b", "saT3iPRo2cf5b98IxJC0n7yIumWm4MMWpzR2f6Jz8YGrFaZEAj",
+          "1480000000000007919-CbltOBokDRD7pC8WqCh0rtA84owRFumvtRDS8On7",
+          "Df9VhPwjoAknSVpUirsqxR8okrKAVbqfod7urdbQJAR0o"),
+    _user(2, "G3QsqzMPiPEGjh6YLNXiBxm3Z", "Q1gziUzDaLaHu6792AR7E57Hve3Usf23nFOS7e4JKEtdV8R5fg",
+          "1480000000000015838-6z35TtM3DurI4IW1uOdqDtq9RJh1PVTFhYUn1vxE",
+          "N5ur6yO6H0z3B6f3KEfHuMQG3jDri9OULdDdmMYeHHQND"),
+    _user(3, "yaAUtBytiEjP6iLBEk15DGCUu", "8XVVQuwOAOorikKcI9kWAx7KwfkXQBajAMmPdbLHHD1SluDnEx",
+          "1480000000000023757-pnhIhHwpHs0jAKsexb7d11GFNh2KFSPgiCX5BpmH",
+          "GkmhYNMW9KKdDOAWkZ44yg53vqfk0fY8iYPSYkU5By2jw"),
+    _user(4, "RHRDXzs3awkr8JdOhRWfbfuEz", "Kypk7oCtmElUPCJq8bDjEYrWWXi76GE6Dc8YmkLJ5FPi7ZRXTc",
+          "1480000000000031676-yiphrs5bQGWq3HybtCsP828YucDYlUuXRMtJN2yI",
+          "zSYUb4vaOEdo6c8OUmqTKEXjWDvMGhBCPqv0R64PNO8kT"),
+    _user(5, "oSdccHm4IGKFNfMgo90fXxYMi", "oZa9zfS49yRbgJ9tvP2z22V7jcEmJWuELwCkSTscbsqORp5ylP",
+          "1480000000000039595-m8i0d5FOopP1uKmA4QlN958kOBX88YQ0xfQRCd8d",
+          "6XZzNJ0vTsjMwWJa6rwpNsRoQc7UvX5sgs6QpdtL7mGyq"),
+    _user(6, "QICCwM0V7Z78mu4miiiXwy3ye", "pcpWRSlc3OvqoclnPSqPH0fKeikg9mlRvRraO1YwXvu25Sv7cM",
+          "1480000000000047514-efLFvnQWndRjTkfXdkh6igwV0YSGP00GbrkTqIkC",
+          "R9YXtqlcVpDvr88MoMBB4plRpOLk44AWuXZI5nIX0Qn6h"),
+    _user(7, "j5AIYnyB7Mgvioyah2pBoDKRB", "ZZ2oemXGZy7Dc3BsFomfnO7hYOAHo39ljUyXyHiGxvgMSFjxS8",
+          "1480000000000055433-B1kMwWgbqYrSRSaSGhNKYHN9Bl10h1jc9SQpgr8Q",
+          "pDyPBi1LTlNG3Y4QaISHsWxoGZfEQwKtzJYyb2pyIvYCm"),
+    _user(8, "11xinTB6PjMwHjnqQNwJKpdVx", "62kqXfJ7x22lF1guP0eHg3vMzRrufWXhAprzeXYXdJI9sGEtMG",
+          "1480000000000063352-nnMrDBthxlqzQReCZMkofR9TV0BnJjNeLEiLPnQD",
+          "ynzPizQvRsYRF8aUzEu6qLQVT06qyABTFtfQ6zY2bEAtI"),
+    _app(1, "ABoGN5U1VVZb7C4wJz5BY9tTt", "m7ENZk8Evlqv8xiitYEM9hCd9sA1Hkglecl8uqOMs2Z278lBHZ",
+         "AAAAAAAAAAAAAAAAAAAAAPzQt6fV9hI2uTpOKBsIpXSS8dkF39l8GrFqLAvCJVQM8vjObEEeH7FDidbsMDXK"
+         "CrWLA3rF3Wif61OZrn3vyWFy4Noa"),
+    _app(2, "v26lg7zz4oASP4q1JPeI06izd", "eBRhkL5QYpIi2NFzQgmXGx2dtiALmp9hjLmUXRVygd1GQJKxcr",
+         "AAAAAAAAAAAAAAAAAAAAAEYMkAd7QWdyUIaP9e7BVDGB0ubsE7XaocBCF0V1y9RLtC6HxhQ6hkxSzACwkKDo"
+         "TVCzdeUroJzcTtesqwQNmbkkvt7P"),
+)
+
+
+def demo_credentials_as_settings() -> list[dict[str, str]]:
+    """``DEMO_CREDENTIALS`` in tweetform's settings shape (fresh dicts).
+
+    User entries carry app_key, app_secret, oauth_token, oauth_token_secret;
+    app entries carry app_key, app_secret and bearer_token.
+    """
+    return [cred.as_settings() for cred in DEMO_CREDENTIALS]

@@ -1,0 +1,314 @@
+"""The sandbox HTTP server (aiohttp): routing, auth, rate limits, faults, caching.
+
+API answers are pure functions of the world and the query string, so their
+bodies are cached (bounded by bytes); per-request parts — authentication,
+quota headers, injected faults — are applied around the cached body.
+
+Test-only endpoints live under ``/_sandbox/`` (a prefix the API never uses) and
+need no credentials: ground truth, counters, fault and credential controls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import OrderedDict
+from typing import Any, Callable
+
+from aiohttp import web
+
+from . import api_v1, api_v2
+from .auth import Authenticator, AuthError, Principal
+from .config import SandboxConfig
+from .credentials import DEMO_CREDENTIALS, load_credentials
+from .errors import ApiError, auth_failed, rate_limited, server_error, v1_page_not_found, v2_not_found_path, v2_problem
+from .faults import FaultInjector
+from .limits import RateLimiter
+from .params import Params
+from .world import World
+
+logger = logging.getLogger(__name__)
+JSON_TYPE = "application/json;charset=utf-8"
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class BodyCache:
+    """LRU of rendered answers, bounded by total bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.items: OrderedDict[Any, tuple[int, bytes]] = OrderedDict()
+
+    def get(self, key: Any) -> tuple[int, bytes] | None:
+        hit = self.items.get(key)
+        if hit is not None:
+            self.items.move_to_end(key)
+        return hit
+
+    def put(self, key: Any, value: tuple[int, bytes]) -> None:
+        if len(value[1]) > self.max_bytes // 4:
+            return
+        self.items[key] = value
+        self.size += len(value[1])
+        while self.size > self.max_bytes:
+            _, (_, old) = self.items.popitem(last=False)
+            self.size -= len(old)
+
+
+class Sandbox:
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.world = World(seed=config.seed, users=config.users, search_users=config.search_users)
+        self.credentials = load_credentials(config.credentials) if config.credentials else list(DEMO_CREDENTIALS)
+        self.auth = Authenticator(self.credentials, timestamp_window=config.timestamp_window)
+        self.limiter = RateLimiter(config.window, config.limits)
+        self.faults = FaultInjector(config.seed, config.faults)
+        self.cache = BodyCache(config.cache_mb * 1024 * 1024)
+        self.requests = 0
+        self.statuses: dict[str, int] = {}
+        # alias -> "peer address|via header" -> requests (proxy tests read it)
+        self.clients: dict[str, dict[str, int]] = {}
+
+    # --- routing -----------------------------------------------------------------
+
+    def route(self, path: str) -> tuple[str, str, Callable[[Params], Any]] | None:
+        """(version, endpoint key, handler taking Params) for an API path."""
+        world = self.world
+        if path.startswith("/1.1/") and path.endswith(".json"):
+            name = path[len("/1.1/") : -len(".json")]
+            if name == "application/rate_limit_status":
+                return "1.1", "/application/rate_limit_status", None  # type: ignore[return-value]
+            hit = api_v1.ROUTES.get(name)
+            if hit is None:
+                return None
+            endpoint, handler = hit
+            return "1.1", endpoint, lambda p: handler(world, p, path)
+        if path.startswith("/2/"):
+            rest = path[3:]
+            for pattern, endpoint, handler in api_v2.ROUTES:
+                m = pattern.match(rest)
+                if m:
+                    groups = m.groups()
+                    return "2", endpoint, lambda p, g=groups, h=handler: h(world, p, *g)
+        return None
+
+    async def handle_api(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        path = request.path
+        routed = self.route(path)
+        version = "2" if path.startswith("/2/") else "1.1"
+        if routed is None:
+            return self.answer(v2_not_found_path() if version == "2" else v1_page_not_found())
+        version, endpoint, handler = routed
+        try:
+            # the URL exactly as the client wrote it (aiohttp's request.url normalizes paths)
+            url = f"{request.scheme}://{request.host}{request.raw_path}"
+            principal = self.auth.authenticate(request.method, url, request.headers, await request.read())
+        except AuthError as exc:
+            return self.answer(auth_failed(version, exc.status, exc.v11_code, exc.message))
+        self._note_client(principal, request)
+        if endpoint == "/2/tweets/search/all" and principal.kind == "user":
+            return self.answer(
+                v2_problem(
+                    403,
+                    "Unsupported Authentication",
+                    "Authenticating with OAuth 1.0a User Context is forbidden for this endpoint.  "
+                    "Supported authentication types are [OAuth 2.0 Application-Only].",
+                    "unsupported-authentication",
+                )
+            )
+        decision = self.limiter.hit(principal.alias, principal.kind, endpoint)
+        headers = {
+            "x-rate-limit-limit": str(decision.limit),
+            "x-rate-limit-remaining": str(decision.remaining),
+            "x-rate-limit-reset": str(decision.reset),
+        }
+        if not decision.allowed:
+            return self.answer(rate_limited(version), headers)
+        fault = self.faults.draw()
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.kind == "error":
+            return self.answer(server_error(version, fault.status), headers)
+        params = Params(request.query, version)
+        if handler is None:  # rate_limit_status: live state, never cached
+            status, body = 200, dumps(api_v1.rate_limit_status(self.limiter, principal.alias, principal.kind, params))
+        else:
+            key = (path, tuple(sorted(request.query.items())))
+            cached = self.cache.get(key)
+            if cached is None:
+                try:
+                    cached = (200, dumps(handler(params)))
+                except ApiError as exc:
+                    cached = (exc.status, dumps(exc.body))
+                self.cache.put(key, cached)
+            status, body = cached
+        if fault.kind == "truncate":
+            body = body[: max(1, len(body) // 2)]
+        if fault.kind == "drop":
+            return await self.drop(request, status, body, headers)
+        return self.respond(status, body, headers)
+
+    def _note_client(self, principal: Principal, request: web.Request) -> None:
+        via = request.headers.get("Via", "") or request.headers.get("X-Forwarded-For", "")
+        where = f"{request.remote}|{via}"
+        seen = self.clients.setdefault(principal.alias, {})
+        seen[where] = seen.get(where, 0) + 1
+
+    def respond(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> web.Response:
+        self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
+        return _response(status, body, headers)
+
+    def answer(self, error: ApiError, headers: dict[str, str] | None = None) -> web.Response:
+        return self.respond(error.status, dumps(error.body), headers)
+
+    async def drop(self, request: web.Request, status: int, body: bytes, headers: dict[str, str]) -> web.StreamResponse:
+        """Send the headers and part of the body, then cut the connection."""
+        resp = web.StreamResponse(status=status, headers={**headers, "content-type": JSON_TYPE})
+        resp.content_length = len(body)
+        await resp.prepare(request)
+        await resp.write(body[: len(body) // 3])
+        if request.transport is not None:
+            request.transport.abort()
+        return resp
+
+    # --- oauth2/token ------------------------------------------------------------
+
+    async def handle_token(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            token = self.auth.issue_bearer(request.headers, body)
+        except AuthError as exc:
+            return self.answer(auth_failed("oauth", exc.status, exc.v11_code, exc.message))
+        return self.respond(200, dumps({"token_type": "bearer", "access_token": token}))
+
+    # --- test-only endpoints -------------------------------------------------------
+
+    async def handle_admin(self, request: web.Request) -> web.Response:
+        parts = [p for p in request.path.split("/") if p][1:]
+        q = request.query
+        world = self.world
+        try:
+            if parts == ["health"]:
+                return _json({"ok": True, "seed": self.config.seed, "users": self.config.users, "window": self.config.window})
+            if parts == ["examples"]:
+                return _json(world.examples())
+            if parts == ["counters"]:
+                return _json(
+                    {
+                        "requests": self.requests,
+                        "statuses": self.statuses,
+                        "limits": self.limiter.counters(),
+                        "faults": self.faults.injected,
+                        "clients": self.clients,
+                    }
+                )
+            if parts == ["counters", "reset"] and request.method == "POST":
+                self.limiter.reset_counters()
+                self.requests = 0
+                self.statuses.clear()
+                self.clients.clear()
+                for k in self.faults.injected:
+                    self.faults.injected[k] = 0
+                return _json({"ok": True})
+            if parts == ["faults"]:
+                if request.method == "POST":
+                    self.faults.rates.update(await request.json())
+                return _json(self.faults.rates.as_dict())
+            if parts == ["credentials"]:
+                return _json([{"alias": c.alias, "kind": c.kind, "revoked": self.auth.is_revoked(c.alias)} for c in self.credentials])
+            if len(parts) == 2 and parts[0] in ("revoke", "restore") and request.method == "POST":
+                getattr(self.auth, parts[0])(parts[1])
+                return _json({"ok": True, parts[0]: parts[1]})
+            if len(parts) == 3 and parts[0] == "truth":
+                return _json(self.truth(parts[1], parts[2]))
+            if parts == ["truth", "reachable"]:
+                seeds = [int(s) for s in q.get("seeds", "").split(",") if s]
+                max_users = int(q["max_users"]) if q.get("max_users") else None
+                ids = world.reachable(seeds, int(q.get("depth", "1")), q.get("direction", "friends"), max_users)
+                return _json({"ids": ids})
+            if parts == ["truth", "search"]:
+                return _json({"ids": world.search(q.get("query", ""), archive=q.get("archive") in ("1", "true"))})
+        except (ValueError, KeyError) as exc:
+            return _json({"error": f"bad sandbox request: {exc}"}, 400)
+        return _json({"error": "unknown sandbox endpoint", "path": request.path}, 404)
+
+    def truth(self, what: str, raw: str) -> dict[str, Any]:
+        world = self.world
+        uid = int(raw)
+        if what == "following":
+            return {"ids": world.following(uid)}
+        if what == "followers":
+            return {"ids": world.followers(uid)}
+        if what == "timeline":
+            return {"ids": world.reachable_timeline(uid), "total": len(world.timeline(uid))}
+        if what == "user":
+            u = world.user(uid)
+            if u is None:
+                return {"exists": False}
+            return {
+                "exists": True, "id": u.id, "screen_name": u.screen_name, "protected": u.protected,
+                "suspended": u.suspended, "deleted": u.deleted,
+            }
+        if what == "tweet":
+            t = world.tweet(uid)
+            return {"exists": t is not None, "deleted": bool(t and t.deleted), "author_id": t.author_id if t else None}
+        raise ValueError(f"unknown truth {what!r}")
+
+    # --- app ---------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_route("*", "/_sandbox/{tail:.*}", self.handle_admin)
+        app.router.add_post("/oauth2/token", self.handle_token)
+        app.router.add_route("*", "/{tail:.*}", self.handle_api)
+        return app
+
+
+def _response(status: int, body: bytes, headers: dict[str, str] | None) -> web.Response:
+    resp = web.Response(status=status, body=body, headers=headers)
+    resp.headers["content-type"] = JSON_TYPE
+    return resp
+
+
+def _json(obj: Any, status: int = 200) -> web.Response:
+    return _response(status, dumps(obj), None)
+
+
+async def serve(config: SandboxConfig, announce: Callable[[str], None] = print) -> None:
+    """Run until cancelled; announce the URL once listening."""
+    sandbox = Sandbox(config)
+    runner = web.AppRunner(sandbox.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    port = runner.addresses[0][1]
+    announce(f"tweetform sandbox listening on http://{config.host}:{port}")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def run(config: SandboxConfig) -> None:
+    """Blocking entry point used by ``scrapy sandbox`` and ``python -m tweetform.sandbox``."""
+    import signal
+
+    def announce(line: str) -> None:
+        print(line, flush=True)
+
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(serve(config, announce))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        pass
+    finally:
+        loop.close()

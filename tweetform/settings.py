@@ -1,0 +1,52 @@
+"""Scrapy settings for tweetform: every default in one place.
+
+Override them in ``settings_local.py`` (see ``settings_local.py.example``, which
+documents each option) or with environment variables of the same name.
+"""
+
+BOT_NAME = "tweetform"
+SPIDER_MODULES = ["tweetform.spiders"]
+NEWSPIDER_MODULE = "tweetform.spiders"
+COMMANDS_MODULE = "tweetform.commands"
+
+# --- Scrapy behaviour ---------------------------------------------------------
+ROBOTSTXT_OBEY = False  # an API, not a website
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False  # Scrapy 2.19's remote-control endpoint runs code on request
+LOG_LEVEL = "INFO"
+USER_AGENT = "tweetform/0.1 (+research crawler)"
+DEFAULT_REQUEST_HEADERS = {"Accept": "application/json"}
+CONCURRENT_REQUESTS = 32
+CONCURRENT_REQUESTS_PER_DOMAIN = 32  # every request goes to one API host
+DOWNLOAD_TIMEOUT = 60
+# 429s are not errors to retry: ApiErrorMiddleware waits for the window's reset instead
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
+RETRY_TIMES = 4
+HTTPERROR_ALLOW_ALL = False  # API requests opt in with meta handle_httpstatus_all
+
+DOWNLOADER_MIDDLEWARES = {
+    "tweetform.middlewares.pacing.PacingMiddleware": 545,
+    "tweetform.middlewares.signing.SigningMiddleware": 800,
+    "tweetform.middlewares.api_errors.ApiErrorMiddleware": 810,
+}
+ITEM_PIPELINES = {
+    "tweetform.pipelines.buckets.BucketPipeline": 500,
+}
+
+# --- tweetform ------------------------------------------------------------------
+TWEETFORM_API_BASE = "https://api.twitter.com"
+TWEETFORM_API_VERSION = "2"
+TWEETFORM_CREDENTIALS: list = []
+TWEETFORM_CREDENTIALS_FILE = ""
+TWEETFORM_OUTPUT_DIR = "data"
+TWEETFORM_PROXY_FILE = ""
+TWEETFORM_RETRY_BACKOFF = 1.0  # seconds before the first retry, doubled each time
+TWEETFORM_RETRY_BACKOFF_MAX = 60.0
+
+# --- distributed mode (scrapy-redis) ------------------------------------------
+REDIS_URL = ""
+
+from tweetform.config import apply_overrides  # noqa: E402
+
+apply_overrides(globals())

@@ -1,0 +1,200 @@
+"""Spider arguments: validated once, before any request, with one clear line on error.
+
+The same rules apply to ``-a name=value`` on the command line and to the keys
+of a job message in Redis.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+BUCKET = re.compile(r"^[A-Za-z0-9_-]+$")
+JOB = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
+SCREEN_NAME = re.compile(r"^@?[A-Za-z0-9_]{1,15}$")
+COMMON = frozenset({"user_id", "screen_name", "file", "bucket", "api", "job"})
+
+
+class ArgumentError(ValueError):
+    """A bad spider argument; the message is the one line shown to the user."""
+
+
+@dataclass
+class JobArgs:
+    spider: str
+    job: str
+    api: str
+    bucket: str
+    user_ids: list[int] = field(default_factory=list)
+    screen_names: list[str] = field(default_factory=list)
+    tweet_ids: list[int] = field(default_factory=list)
+    data_type: str = "ids"
+    depth: int = 1
+    max_users: int | None = None
+    since_id: int | None = None
+    max_tweets: int | None = None
+    query: str | None = None
+    lang: str | None = None
+    geocode: str | None = None
+    archive: bool = False
+
+    def as_message(self) -> dict[str, Any]:
+        """JSON-safe form (for Redis job messages and logs)."""
+        out = {k: v for k, v in self.__dict__.items() if v not in (None, [], False)}
+        return out
+
+
+def new_job_id(spider: str) -> str:
+    return f"{spider}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(2)}"
+
+
+def _ids(raw: str, name: str) -> list[int]:
+    out = []
+    for part in str(raw).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit() or len(part) > 19 or int(part) == 0:
+            raise ArgumentError(f"{name} must be numeric ids separated by commas; {part!r} is not an id")
+        out.append(int(part))
+    if not out:
+        raise ArgumentError(f"{name} is empty")
+    return out
+
+
+def _names(raw: str) -> list[str]:
+    out = []
+    for part in str(raw).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not SCREEN_NAME.match(part):
+            raise ArgumentError(f"screen_name {part!r} is not a valid screen name (1-15 letters, digits or _)")
+        out.append(part.lstrip("@"))
+    if not out:
+        raise ArgumentError("screen_name is empty")
+    return out
+
+
+def _positive(raw: Any, name: str, minimum: int = 1) -> int:
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ArgumentError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ArgumentError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def read_id_file(path: str, numeric: bool) -> list[str]:
+    """One id (or screen name) per line; blank lines and # comments skipped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ArgumentError(f"file {path!r} cannot be read: {exc.strerror}") from None
+    items = []
+    for n, line in enumerate(text.splitlines(), 1):
+        value = line.split("#", 1)[0].strip()
+        if not value:
+            continue
+        if numeric and not value.isdigit():
+            if SCREEN_NAME.match(value):
+                items.append(value)
+                continue
+            raise ArgumentError(f"file {path!r} line {n}: {value!r} is neither an id nor a screen name")
+        items.append(value)
+    if not items:
+        raise ArgumentError(f"file {path!r} holds no ids")
+    return items
+
+
+def parse_args(
+    spider: str, raw: dict[str, Any], *, allowed: Iterable[str], default_bucket: str, default_api: str, seeds: str = "users"
+) -> JobArgs:
+    """Validate spider arguments. ``seeds`` is "users", "tweets" or "query"."""
+    allowed = set(allowed) | COMMON
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ArgumentError(f"unknown argument {unknown[0]!r} for spider {spider!r}; it takes: {', '.join(sorted(allowed))}")
+    api = str(raw.get("api") or default_api).strip().lstrip("v")
+    if api not in ("2", "1.1"):
+        raise ArgumentError(f"api must be 2 or 1.1, not {raw.get('api')!r}")
+    bucket = str(raw.get("bucket") or default_bucket)
+    if not BUCKET.match(bucket):
+        raise ArgumentError(f"bucket {bucket!r} must be a plain word of letters, digits, _ or -")
+    job = str(raw.get("job") or new_job_id(spider))
+    if not JOB.match(job):
+        raise ArgumentError(f"job {job!r} must be 1-80 letters, digits, _, . or -")
+    args = JobArgs(spider=spider, job=job, api=api, bucket=bucket)
+
+    if seeds == "tweets":
+        if "tweet_id" in raw:
+            args.tweet_ids = _ids(raw["tweet_id"], "tweet_id")
+        if "file" in raw:
+            for value in read_id_file(str(raw["file"]), numeric=True):
+                if not value.isdigit():
+                    raise ArgumentError(f"file {raw['file']!r}: {value!r} is not a tweet id")
+                args.tweet_ids.append(int(value))
+        if not args.tweet_ids:
+            raise ArgumentError("give tweet_id (one or a comma-separated list) or file=PATH")
+    elif seeds == "users":
+        given = [k for k in ("user_id", "screen_name", "file") if k in raw]
+        if not given:
+            raise ArgumentError("give user_id, screen_name or file=PATH")
+        if "user_id" in raw and "screen_name" in raw:
+            raise ArgumentError("give user_id or screen_name, not both")
+        if "user_id" in raw:
+            args.user_ids = _ids(raw["user_id"], "user_id")
+        if "screen_name" in raw:
+            args.screen_names = _names(raw["screen_name"])
+        if "file" in raw:
+            for value in read_id_file(str(raw["file"]), numeric=True):
+                if value.isdigit():
+                    args.user_ids.append(int(value))
+                else:
+                    args.screen_names.append(value.lstrip("@"))
+    elif seeds == "query":
+        query = raw.get("query")
+        if query is None or not str(query).strip():
+            raise ArgumentError("search needs query=TEXT")
+        args.query = str(query).strip()
+        if len(args.query) > 1024:
+            raise ArgumentError("query is longer than 1024 characters")
+
+    if "data_type" in raw:
+        if raw["data_type"] not in ("ids", "users"):
+            raise ArgumentError(f"data_type must be ids or users, not {raw['data_type']!r}")
+        args.data_type = raw["data_type"]
+    if "depth" in raw:
+        args.depth = _positive(raw["depth"], "depth")
+    if "max_users" in raw:
+        args.max_users = _positive(raw["max_users"], "max_users")
+    if "since_id" in raw:
+        args.since_id = _ids(raw["since_id"], "since_id")[0]
+    if "max_tweets" in raw:
+        args.max_tweets = _positive(raw["max_tweets"], "max_tweets")
+    if "lang" in raw:
+        if not re.match(r"^[a-z]{2,3}$", str(raw["lang"])):
+            raise ArgumentError(f"lang must be a language code like en, not {raw['lang']!r}")
+        args.lang = str(raw["lang"])
+    if "geocode" in raw:
+        if api != "1.1":
+            raise ArgumentError("geocode works with api=1.1 only (v2 search has no geocode parameter)")
+        parts = str(raw["geocode"]).split(",")
+        try:
+            ok = len(parts) == 3 and parts[2][-2:] in ("km", "mi") and float(parts[2][:-2]) > 0
+            ok = ok and -90 <= float(parts[0]) <= 90 and -180 <= float(parts[1]) <= 180
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ArgumentError(f"geocode must be LAT,LONG,RADIUS(km|mi), e.g. 37.78,-122.39,10km, not {raw['geocode']!r}")
+        args.geocode = str(raw["geocode"])
+    if "archive" in raw:
+        args.archive = str(raw["archive"]).lower() in ("1", "true", "yes")
+        if args.archive and api != "2":
+            raise ArgumentError("archive=true (full-archive search) needs api=2")
+    return args

@@ -1,0 +1,254 @@
+"""What every tweetform spider shares: arguments, API requests, page handling.
+
+A spider builds requests with :meth:`ApiSpider.api_request`; every answer comes
+back to :meth:`ApiSpider.parse_page`, which classifies it once
+(:mod:`tweetform.api.errors`), yields the page and any per-account errors as
+items, and hands the parsed body to the subclass's :meth:`on_page` to follow
+pagination and expand the crawl.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, AsyncIterator, ClassVar, Iterable, Iterator
+
+import scrapy
+from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from tweetform.api import errors
+from tweetform.api.endpoints import ENDPOINTS, V2_USER_FIELDS, Endpoint, next_page_params
+from tweetform.items import PageItem, make_error, make_page, page_id, utc_now
+from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT
+from tweetform.spiders.arguments import JobArgs, parse_args
+
+logger = logging.getLogger(__name__)
+META_CTX = "tweetform_ctx"
+
+
+class ApiSpider(scrapy.Spider):
+    """Base of the six crawl types. Subclasses set the class attributes and ``on_page``."""
+
+    arguments: ClassVar[frozenset[str]] = frozenset()
+    seeds: ClassVar[str] = "users"  # "users", "tweets" or "query"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raw = {k: v for k, v in kwargs.items() if k not in ("_job", "settings")}
+        super().__init__(*args)
+        self.raw_args = raw
+        self.job: JobArgs | None = kwargs.get("_job")
+
+    @classmethod
+    def default_bucket(cls, raw: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    @classmethod
+    def parse_arguments(cls, raw: dict[str, Any], default_api: str = "2") -> JobArgs:
+        """Validate arguments without a crawler (used by ``scrapy crawl`` before it starts)."""
+        return parse_args(
+            cls.name, raw, allowed=cls.arguments, default_bucket=cls.default_bucket(raw), default_api=default_api, seeds=cls.seeds
+        )
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> "ApiSpider":
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        if spider.job is None:
+            spider.job = cls.parse_arguments(spider.raw_args, str(crawler.settings.get("TWEETFORM_API_VERSION")))
+        spider.api_base = crawler.settings.get("TWEETFORM_API_BASE").rstrip("/")
+        spider.pages_failed = 0
+        return spider
+
+    # --- requests ------------------------------------------------------------------
+
+    def api_request(
+        self, endpoint: str | Endpoint, params: dict[str, Any], *, key: str, path_id: Any = None, depth: int = 1,
+        source: int | None = None, extra: dict[str, Any] | None = None, priority: int = 0, callback: Any = None,
+    ) -> scrapy.Request:
+        ep = ENDPOINTS[endpoint] if isinstance(endpoint, str) else endpoint
+        ctx = {"params": params, "path_id": path_id, "key": key, "depth": depth, "source": source, **(extra or {})}
+        return scrapy.Request(
+            ep.url(self.api_base, params, path_id),
+            callback=callback or self.parse_page,
+            errback=self.on_failure,
+            priority=priority,
+            meta={META_ENDPOINT: ep.key, META_CTX: ctx, "handle_httpstatus_all": True},
+        )
+
+    def next_page(self, response: Response, body: Any) -> scrapy.Request | None:
+        ep = ENDPOINTS[response.meta[META_ENDPOINT]]
+        ctx = response.meta[META_CTX]
+        params = next_page_params(ep, ctx["params"], body)
+        if params is None:
+            return None
+        extra = {k: v for k, v in ctx.items() if k not in ("params", "path_id", "key", "depth", "source")}
+        extra["page_no"] = ctx.get("page_no", 0) + 1
+        return self.api_request(ep, params, key=ctx["key"], path_id=ctx["path_id"], depth=ctx["depth"], source=ctx["source"], extra=extra)
+
+    # --- answers ---------------------------------------------------------------------
+
+    def provenance(self, response: Response, key: str, bucket: str) -> dict[str, Any]:
+        ctx = response.meta[META_CTX]
+        endpoint = response.meta[META_ENDPOINT]
+        assert self.job is not None
+        return {
+            "url": response.url,
+            "endpoint": endpoint,
+            "api_version": "2" if endpoint.startswith("/2/") else "1.1",
+            "retrieved_at": utc_now(),
+            "job": self.job.job,
+            "credential": response.meta.get(META_CREDENTIAL),
+            "depth": ctx["depth"],
+            "source_user_id": str(ctx["source"]) if ctx.get("source") is not None else None,
+            "bucket": bucket,
+            "key": key,
+            "page_id": page_id(bucket, key, response.url),
+        }
+
+    def error_item(self, response: Response, reason: str, target: Any, outcome: errors.Outcome | None, body: Any) -> PageItem:
+        assert self.job is not None
+        prov = self.provenance(response, self.job.job, "errors")
+        prov["page_id"] = page_id("errors", self.job.job, f"{response.url}#{target}")
+        self.crawler.stats.inc_value(f"tweetform/errors/{reason}")
+        status = outcome.status if outcome else response.status
+        return make_error(reason, str(target), status, outcome.code if outcome else None, outcome.message if outcome else "", body, prov)
+
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        endpoint = response.meta[META_ENDPOINT]
+        version = "2" if endpoint.startswith("/2/") else "1.1"
+        try:
+            body = json.loads(response.body)
+        except ValueError:
+            body = None
+        outcome = errors.classify(response.status, body, version)
+        if outcome.kind in (errors.INVALID_BODY, errors.SERVER):
+            retry = get_retry_request(response.request, spider=self, reason=f"tweetform_{outcome.kind}")
+            if retry is not None:
+                yield retry
+                return
+        if outcome.kind == errors.OK:
+            yield from self.handle_ok(response, body)
+            return
+        if outcome.final:
+            target = self.target_of(response)
+            yield self.error_item(response, outcome.kind, target, outcome, body)
+            yield from self.on_account_error(response, outcome)
+            return
+        yield from self.page_failed(response, outcome, body)
+
+    def handle_ok(self, response: Response, body: Any) -> Iterator[Any]:
+        ctx = response.meta[META_CTX]
+        assert self.job is not None
+        partial = errors.partial_errors(body)
+        for kind, err in partial:
+            target = err.get("resource_id") or err.get("value") or self.target_of(response)
+            yield self.error_item(response, kind if kind in errors.RECORDED else "failed", target, None, err)
+        has_data = not (isinstance(body, dict) and partial and "data" not in body and "meta" not in body)
+        if has_data:
+            key = str(ctx["key"])
+            yield make_page(body, response.body, self.provenance(response, key, self.job.bucket))
+        elif not isinstance(body, dict) or "data" not in body:
+            yield from self.on_account_error(response, None)
+            return
+        yield from self.on_page(response, body)
+
+    def page_failed(self, response: Response, outcome: errors.Outcome | None, body: Any) -> Iterator[Any]:
+        """A page that could not be fetched in the end: counted, logged, recorded."""
+        self.pages_failed += 1
+        self.crawler.stats.inc_value("tweetform/pages/failed")
+        what = outcome.kind if outcome else "failed"
+        logger.error("page failed for good (%s, HTTP %s): %s", what, response.status, response.url)
+        yield self.error_item(response, "failed", self.target_of(response), outcome, body)
+        yield from self.on_account_error(response, outcome)
+
+    def on_failure(self, failure: Failure) -> Iterator[Any]:
+        """Network errors after Scrapy's retries, or a request dropped: never silent."""
+        request = failure.request  # type: ignore[attr-defined]
+        self.pages_failed += 1
+        self.crawler.stats.inc_value("tweetform/pages/failed")
+        logger.error("page failed for good (%s): %s", failure.getErrorMessage()[:200], request.url)
+        fake = Response(request.url, status=0, request=request)
+        yield self.error_item(fake, "failed", self.target_of(fake), errors.Outcome("failed", 0, None, failure.type.__name__), None)
+        yield from self.on_account_error(fake, None)
+
+    def target_of(self, response: Response) -> str:
+        ctx = response.meta[META_CTX]
+        if ctx.get("source") is not None:
+            return str(ctx["source"])
+        return str(ctx.get("target") or ctx["key"])
+
+    # --- hooks -------------------------------------------------------------------------
+
+    def on_page(self, response: Response, body: Any) -> Iterable[Any]:
+        """Follow pagination (and expand the crawl); default: next page only."""
+        nxt = self.next_page(response, body)
+        if nxt is not None:
+            yield nxt
+
+    def on_account_error(self, response: Response, outcome: errors.Outcome | None) -> Iterable[Any]:
+        """A request ended without data (account error or failure); spiders may need to know."""
+        return ()
+
+    async def start(self) -> AsyncIterator[Any]:
+        for request in self.first_requests():
+            yield request
+
+    def first_requests(self) -> Iterable[scrapy.Request]:
+        raise NotImplementedError
+
+
+class UserSeededSpider(ApiSpider):
+    """Spiders whose seeds are users, crawled by id: screen names are resolved first."""
+
+    def first_requests(self) -> Iterable[scrapy.Request]:
+        assert self.job is not None
+        for uid in dict.fromkeys(self.job.user_ids):
+            yield from self.seed_user(uid)
+        names = list(dict.fromkeys(n.lower() for n in self.job.screen_names))
+        for i in range(0, len(names), 100):
+            batch = names[i : i + 100]
+            if self.job.api == "2":
+                yield self.api_request("/2/users/by", {"usernames": ",".join(batch)}, key=self.job.job,
+                                       callback=self.parse_names, extra={"target": ",".join(batch)})
+            else:
+                yield self.api_request("/users/lookup", {"screen_name": ",".join(batch), "include_entities": "false"},
+                                       key=self.job.job, callback=self.parse_names, extra={"target": ",".join(batch)})
+
+    def parse_names(self, response: Response) -> Iterator[Any]:
+        """Seed the users a screen-name look-up found; record the names it did not."""
+        asked = response.meta[META_CTX]["target"].split(",")
+        try:
+            body = json.loads(response.body)
+        except ValueError:
+            body = None
+        version = "2" if response.meta[META_ENDPOINT].startswith("/2/") else "1.1"
+        outcome = errors.classify(response.status, body, version)
+        if outcome.kind in (errors.INVALID_BODY, errors.SERVER):
+            retry = get_retry_request(response.request, spider=self, reason=f"tweetform_{outcome.kind}")
+            if retry is not None:
+                yield retry
+                return
+        users = (body.get("data") or []) if isinstance(body, dict) else (body if isinstance(body, list) else [])
+        if outcome.kind not in (errors.OK, errors.NOT_FOUND):
+            yield from self.page_failed(response, outcome, body)
+            return
+        found = {}
+        for u in users:
+            name = (u.get("username") or u.get("screen_name") or "").lower()
+            found[name] = int(u.get("id_str") or u["id"])
+        for name in asked:
+            if name in found:
+                yield from self.seed_user(found[name])
+            else:
+                reason = "not_found"
+                for kind, err in errors.partial_errors(body):
+                    if str(err.get("value", "")).lower() == name:
+                        reason = kind
+                yield self.error_item(response, reason, name, None, None)
+
+    def seed_user(self, uid: int) -> Iterable[scrapy.Request]:
+        raise NotImplementedError
+
+

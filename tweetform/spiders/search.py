@@ -1,0 +1,60 @@
+"""``search``: tweets matching a query, recent (7 days) or full archive (v2).
+
+Only the API's end marker stops paging (v1.1 ``next_results``, v2
+``next_token``): short pages are not the last. The bucket key is the md5 of
+the query, as tweetf0rm named its search files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Iterable, Iterator
+
+import scrapy
+from scrapy.http import Response
+
+from tweetform.api.endpoints import V2_TWEET_PARAMS
+from tweetform.spiders.base import META_CTX, ApiSpider
+from tweetform.spiders.timeline import tweets_in_page
+
+
+def query_key(query: str, lang: str | None = None, geocode: str | None = None) -> str:
+    text = query + (f" lang:{lang}" if lang else "") + (f" geocode:{geocode}" if geocode else "")
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+class SearchSpider(ApiSpider):
+    name = "search"
+    seeds = "query"
+    arguments = frozenset({"query", "lang", "geocode", "max_tweets", "archive"})
+
+    @classmethod
+    def default_bucket(cls, raw: dict[str, Any]) -> str:
+        return "search"
+
+    def first_requests(self) -> Iterable[scrapy.Request]:
+        job = self.job
+        assert job is not None and job.query is not None
+        key = query_key(job.query, job.lang, job.geocode)
+        if job.api == "2":
+            query = job.query + (f" lang:{job.lang}" if job.lang else "")
+            endpoint = "/2/tweets/search/all" if job.archive else "/2/tweets/search/recent"
+            params: dict[str, Any] = {"query": query, "max_results": 500 if job.archive else 100, **V2_TWEET_PARAMS}
+        else:
+            endpoint = "/search/tweets"
+            params = {"q": job.query, "count": 100, "result_type": "recent", "tweet_mode": "extended", "include_entities": "true"}
+            if job.lang:
+                params["lang"] = job.lang
+            if job.geocode:
+                params["geocode"] = job.geocode
+        yield self.api_request(endpoint, params, key=key, extra={"seen": 0, "target": job.query})
+
+    def on_page(self, response: Response, body: Any) -> Iterator[Any]:
+        assert self.job is not None
+        seen = response.meta[META_CTX]["seen"] + tweets_in_page(body)
+        if self.job.max_tweets is not None and seen >= self.job.max_tweets:
+            return
+        nxt = self.next_page(response, body)
+        if nxt is not None:
+            nxt.meta[META_CTX]["seen"] = seen
+            yield nxt
