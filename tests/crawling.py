@@ -58,6 +58,8 @@ def ids_of(pages: list[dict[str, Any]]) -> list[int]:
             out += [int(u["id_str"]) for u in page["users"]]
         elif "statuses" in page:
             out += [int(t["id_str"]) for t in page["statuses"]]
+        elif isinstance(page.get("id"), dict):  # statuses/lookup with map=true
+            out += [int(t["id_str"]) for t in page["id"].values() if t]
         elif "page" in page:
             out += [int(o["id_str"]) for o in page["page"]]
         else:

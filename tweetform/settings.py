@@ -20,6 +20,7 @@ DEFAULT_REQUEST_HEADERS = {"Accept": "application/json"}
 CONCURRENT_REQUESTS = 32
 CONCURRENT_REQUESTS_PER_DOMAIN = 32  # every request goes to one API host
 DOWNLOAD_TIMEOUT = 60
+URLLENGTH_LIMIT = 16384  # 100-id look-ups with all fields exceed Scrapy's 2,083
 # 429s are not errors to retry: ApiErrorMiddleware waits for the window's reset instead
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
 RETRY_TIMES = 4

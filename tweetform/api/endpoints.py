@@ -38,7 +38,8 @@ class Endpoint:
 
     def url(self, base: str, params: dict[str, Any], path_id: str | int | None = None) -> str:
         path = self.path.format(id=path_id) if "{id}" in self.path else self.path
-        query = urlencode([(k, v) for k, v in params.items() if v is not None and v != ""])
+        # commas stay literal: 100 ids per look-up must fit comfortably in a URL
+        query = urlencode([(k, v) for k, v in params.items() if v is not None and v != ""], safe=",")
         return f"{base.rstrip('/')}{path}" + (f"?{query}" if query else "")
 
 

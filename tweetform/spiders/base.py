@@ -29,6 +29,16 @@ logger = logging.getLogger(__name__)
 META_CTX = "tweetform_ctx"
 
 
+def shrink_page(endpoint: Endpoint, params: dict[str, Any], remaining: int) -> dict[str, Any]:
+    """Ask for no more than is still wanted (within each endpoint's minimum page size)."""
+    if "count" in params:
+        return {**params, "count": max(1, min(int(params["count"]), remaining))}
+    if "max_results" in params:
+        floor = 10 if "search" in endpoint.key else 5
+        return {**params, "max_results": max(floor, min(int(params["max_results"]), remaining))}
+    return params
+
+
 class ApiSpider(scrapy.Spider):
     """Base of the six crawl types. Subclasses set the class attributes and ``on_page``."""
 
@@ -77,12 +87,15 @@ class ApiSpider(scrapy.Spider):
             meta={META_ENDPOINT: ep.key, META_CTX: ctx, "handle_httpstatus_all": True},
         )
 
-    def next_page(self, response: Response, body: Any) -> scrapy.Request | None:
+    def next_page(self, response: Response, body: Any, remaining: int | None = None) -> scrapy.Request | None:
+        """The request for the page after this one; ``remaining`` shrinks its size to what is still wanted."""
         ep = ENDPOINTS[response.meta[META_ENDPOINT]]
         ctx = response.meta[META_CTX]
         params = next_page_params(ep, ctx["params"], body)
         if params is None:
             return None
+        if remaining is not None:
+            params = shrink_page(ep, params, remaining)
         extra = {k: v for k, v in ctx.items() if k not in ("params", "path_id", "key", "depth", "source")}
         extra["page_no"] = ctx.get("page_no", 0) + 1
         return self.api_request(ep, params, key=ctx["key"], path_id=ctx["path_id"], depth=ctx["depth"], source=ctx["source"], extra=extra)

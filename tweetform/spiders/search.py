@@ -13,8 +13,8 @@ from typing import Any, Iterable, Iterator
 import scrapy
 from scrapy.http import Response
 
-from tweetform.api.endpoints import V2_TWEET_PARAMS
-from tweetform.spiders.base import META_CTX, ApiSpider
+from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS
+from tweetform.spiders.base import META_CTX, ApiSpider, shrink_page
 from tweetform.spiders.timeline import tweets_in_page
 
 
@@ -47,6 +47,8 @@ class SearchSpider(ApiSpider):
                 params["lang"] = job.lang
             if job.geocode:
                 params["geocode"] = job.geocode
+        if job.max_tweets:
+            params = shrink_page(ENDPOINTS[endpoint], params, job.max_tweets)
         yield self.api_request(endpoint, params, key=key, extra={"seen": 0, "target": job.query})
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
@@ -54,7 +56,7 @@ class SearchSpider(ApiSpider):
         seen = response.meta[META_CTX]["seen"] + tweets_in_page(body)
         if self.job.max_tweets is not None and seen >= self.job.max_tweets:
             return
-        nxt = self.next_page(response, body)
+        nxt = self.next_page(response, body, remaining=None if self.job.max_tweets is None else self.job.max_tweets - seen)
         if nxt is not None:
             nxt.meta[META_CTX]["seen"] = seen
             yield nxt

@@ -12,8 +12,8 @@ from typing import Any, Iterable, Iterator
 import scrapy
 from scrapy.http import Response
 
-from tweetform.api.endpoints import V2_TWEET_PARAMS
-from tweetform.spiders.base import META_CTX, UserSeededSpider
+from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS
+from tweetform.spiders.base import META_CTX, UserSeededSpider, shrink_page
 
 
 def tweets_in_page(body: Any) -> int:
@@ -40,11 +40,15 @@ class TimelineSpider(UserSeededSpider):
             params: dict[str, Any] = {"max_results": 100, **V2_TWEET_PARAMS}
             if self.job.since_id:
                 params["since_id"] = self.job.since_id
+            if self.job.max_tweets:
+                params = shrink_page(ENDPOINTS["/2/users/:id/tweets"], params, self.job.max_tweets)
             yield self.api_request("/2/users/:id/tweets", params, key=str(uid), path_id=uid, source=uid, extra={"seen": 0})
         else:
             params = {"user_id": uid, "count": 200, "include_rts": "true", "tweet_mode": "extended"}
             if self.job.since_id:
                 params["since_id"] = self.job.since_id
+            if self.job.max_tweets:
+                params = shrink_page(ENDPOINTS["/statuses/user_timeline"], params, self.job.max_tweets)
             yield self.api_request("/statuses/user_timeline", params, key=str(uid), source=uid, extra={"seen": 0})
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
@@ -52,7 +56,7 @@ class TimelineSpider(UserSeededSpider):
         seen = response.meta[META_CTX]["seen"] + tweets_in_page(body)
         if self.job.max_tweets is not None and seen >= self.job.max_tweets:
             return
-        nxt = self.next_page(response, body)
+        nxt = self.next_page(response, body, remaining=None if self.job.max_tweets is None else self.job.max_tweets - seen)
         if nxt is not None:
             nxt.meta[META_CTX]["seen"] = seen
             yield nxt

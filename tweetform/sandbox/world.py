@@ -1,0 +1,1443 @@
+"""The sandbox's synthetic Twitter world: deterministic, lazily generated.
+
+``World(seed, users)`` precomputes nothing per user. Every fact is derived on
+demand from ``seed`` by hashing, so a world of four million users constructs
+as fast as one of ten, and two worlds with the same ``(seed, users,
+search_users)`` answer every question identically.
+
+Users
+    Indices ``0 .. users-1``, ordered by popularity (index 0 is the most
+    followed; it is ``@jack``, id 12).  Ids come in three families so that
+    clients meet small ids, 32-bit-overflowing ids and ids above 2**53:
+    ``index % 3 == 0`` -> 12 .. 1e9 (2006-2009 accounts), ``== 1`` -> 1e9 ..
+    ~6.5e9 (2010-2016), ``== 2`` -> real snowflake ids ``(ms << 22) | index``
+    (2016-2024, ~7.4e17 .. 1.8e18).  Each family is an arithmetic progression
+    with hashed jitter smaller than the step, so ``index_of`` inverts an id in
+    O(1) and re-derives it to reject ids that never existed.  Screen names
+    are ``<words><index>`` (``jack`` for index 0): unique by construction and
+    inverted by reading the trailing number.
+
+Follow graph
+    Tier ``t`` holds indices ``[2**t - 1, 2**(t+1) - 1)`` (``S = 2**t``
+    positions, the last tier cut at ``users``).  User ``v`` follows position
+    ``j`` of tier ``t`` iff ``(a_t*j + b_t*v + c_t) mod S < K_t(v)`` with
+    ``a_t, b_t`` odd (hence invertible mod ``S``).  ``K_t(v)`` is
+    ``floor(x) + [coin < frac(x)]``, ``x = Q0 * act(v) * 2**((1-ALPHA)*t)``
+    (capped at ``S``): each tier gets ``~Q0*act*2**(-ALPHA*t)`` of its members,
+    so in-degree falls as a power of rank and out-degree follows the
+    per-user activity factor ``act`` (six classes, plus rare "heavy"
+    followers).  Forward (friends): for ``w < K`` solve for ``j`` -- O(K) per
+    tier.  Reverse (followers of ``j``): for ``w < Kmax_t`` the followers
+    with that ``w`` are one residue class of ``v`` mod ``S``; walk it and keep
+    the ``v`` whose own ``K_t(v) > w``.  Both directions test the same
+    predicate, so they are exact inverses.  Heavy followers and indices < 64
+    (which carry forced states) are tested one by one, so they do not inflate
+    ``Kmax_t`` for everyone.  Per-user bytes (activity class, account state,
+    one coin per tier) come from SHAKE-128 blocks, so the reverse walk over
+    small tiers slices whole blocks instead of hashing users one at a time.
+
+Tweets
+    User ``u`` has ``L(u)`` tweets (heavy-tailed, up to ~6,000) at times
+    ``base + s*gap + jitter(s)`` with ``jitter < gap/2``; a tweet id is
+    ``(ms_since_twitter_epoch << 22) | u``, so ids sort by time and decode in
+    O(1) to ``(u, s)``.  Text, kind (original, reply, retweet, quote) and
+    the referenced tweet are derived from ``(u, s)``; referenced tweets are
+    earlier, visible tweets of other users (preferably friends).
+
+Search
+    The corpus is the non-deleted tweets of visible users with index <
+    ``search_users``; inverted indexes (recent 7 days, full archive) are
+    built on first use and kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import threading
+from array import array
+from bisect import bisect_right
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from itertools import accumulate
+from operator import itemgetter as _pick
+from typing import Literal, NamedTuple
+
+__all__ = [
+    "MAX_USERS",
+    "TIMELINE_CAP",
+    "TWITTER_EPOCH_MS",
+    "WORLD_NOW",
+    "Counts",
+    "Tweet",
+    "User",
+    "World",
+    "tokenize",
+]
+
+TWITTER_EPOCH_MS = 1288834974657
+WORLD_NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
+MAX_USERS = 1 << 22  # tweet ids keep the author index in 22 bits
+TIMELINE_CAP = 3200
+RECENT_DAYS = 7
+
+_M64 = (1 << 64) - 1
+_GOLD = 0x9E3779B97F4A7C15
+_M22 = (1 << 22) - 1
+_MIN = 60_000
+_HOUR = 3_600_000
+_DAY = 86_400_000
+
+
+def _ms(dt: datetime) -> int:
+    return int(dt.timestamp() * 1000)
+
+
+_NOW_MS = _ms(WORLD_NOW)
+_T2006 = _ms(datetime(2006, 3, 21, 20, 50, 14, tzinfo=timezone.utc))  # jack's first day
+_T2010 = _ms(datetime(2010, 1, 1, tzinfo=timezone.utc))
+_T2011 = _ms(datetime(2011, 1, 1, tzinfo=timezone.utc))
+_T2016 = _ms(datetime(2016, 6, 1, tzinfo=timezone.utc))
+_T2024 = _ms(datetime(2024, 10, 1, tzinfo=timezone.utc))
+
+# --- account states -------------------------------------------------------------
+NORMAL, PROTECTED, SUSPENDED, DELETED = 0, 1, 2, 3
+# state byte: < 5 suspended (2.0%), < 8 deleted (1.2%), < 16 protected (3.1%).
+_LISTED_MIN_BYTE = 8
+_SPECIAL_BELOW = 64  # indices below this have hand-placed states (see _FORCED_STATE)
+_FORCED_STATE = {11: PROTECTED, 23: PROTECTED, 41: PROTECTED,
+                 13: SUSPENDED, 29: SUSPENDED, 47: SUSPENDED,
+                 17: DELETED, 37: DELETED, 53: DELETED}
+_FORCED_LONG = (3, 5, 31)  # > 3,200 tweets
+_FORCED_HEAVY = {7: 3, 19: 2}  # index -> heavy activity class (hundreds of friends)
+
+# --- follow graph parameters ------------------------------------------------------
+Q0 = 0.9  # fraction scale of the top tier; ~57% of users follow index 0
+ALPHA = 0.8  # in-degree ~ rank**-ALPHA
+# (activity factor, weight out of 256): lurkers to avid followers; mean ~1.1
+_ACT_CLASSES = ((0.1, 40), (0.3, 60), (0.7, 70), (1.5, 50), (3.0, 26), (6.0, 10))
+_HEAVY_ACTS = (10.0, 15.0, 25.0, 40.0)
+_CLASS_OF = bytes(i for i, (_, w) in enumerate(_ACT_CLASSES) for _ in range(w))
+assert len(_CLASS_OF) == 256
+_COIN_BLOCK = 256  # users per coin block; tiers with S <= this are walked by slicing
+_UCS_BLOCK = 4096  # users per (class, state) block
+
+
+def _mix(x: int) -> int:
+    """splitmix64 finaliser: a cheap, well-spread 64-bit hash of a 64-bit int."""
+    x &= _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
+def _unit(h: int) -> float:
+    return (h >> 11) / 9007199254740992.0  # [0, 1)
+
+
+def _loguniform(h: int, lo: float, hi: float) -> float:
+    return lo * math.exp(_unit(h) * math.log(hi / lo))
+
+
+# --- vocabulary -----------------------------------------------------------------------
+# Ordered by rank; weights are Zipf-like. "data" and "research" rank high on
+# purpose so that searches for them always return many pages.
+_WORDS = """
+the to and a of in is for on this data that with it new we are be you our at research
+from i my by about more how today science will your all great not can so have just one
+an study what has work open now time learning out us people they paper team day as
+project if some here was thanks know first see who get year like model but up help read
+week public health climate world use analysis free live good best check network code
+python join look find share need results via university information support report
+news city students big school love back make really still thread policy energy women
+power history future media social local life story global water make change think
+always art music book books video post blog talk conference workshop deadline grant
+funding lab field survey sample method methods theory evidence review journal preprint
+dataset datasets model models training deep machine neural language text image images
+map maps software tool tools library package release version update bug fix test tests
+cloud server web app apps mobile phone design user users community event events summer
+winter spring autumn morning night weekend coffee tea food lunch dinner home office
+remote hybrid job jobs hiring career phd postdoc professor lecture course class exam
+student teacher education learning reading writing draft submit submitted accepted
+rejected published citation citations impact metric metrics trend trends growth rate
+rates price prices market economy inflation budget tax vote election campaign government
+law court rights justice freedom peace war border migration refugee housing transport
+bike train bus car traffic road air pollution carbon emissions forest ocean river rain
+heat storm flood drought fire species birds wildlife nature park garden plant plants
+tree trees soil farm farmers crop crops genome gene genes cell cells protein virus
+vaccine hospital patients doctor nurse care mental sleep exercise running football
+soccer game games team season match goal player players coach fans stadium festival
+film movie series episode podcast radio photo photos camera light space planet moon
+star stars telescope galaxy physics chemistry biology math statistics survey chart
+graph visualization dashboard pipeline scraping archive archives collection museum
+""".split()
+_RARE_WORDS = """
+zeitgeist quokka serendipity petrichor halcyon mellifluous sonder limerence vellichor
+apricity hiraeth susurrus defenestration kerfuffle brouhaha flummox gobbledygook lollygag
+snollygoster widdershins bumfuzzle cattywampus taradiddle collywobbles skedaddle
+hullabaloo nincompoop quixotic palimpsest syzygy zugzwang bioluminescence tessellation
+axolotl pangolin narwhal capybara
+""".split()
+VOCABULARY: tuple[str, ...] = tuple(dict.fromkeys(_WORDS)) + tuple(_RARE_WORDS)
+
+
+def _zipf_table(words: int, rare: int, size: int) -> tuple[int, ...]:
+    """A ``size``-slot table of word indices, each common word's share ~1/(rank+2.7); rare words get one slot."""
+    weights = [1.0 / (r + 2.7) for r in range(words)]
+    room = size - rare
+    total = sum(weights)
+    slots = [max(1, int(w / total * room)) for w in weights]
+    slots[0] += room - sum(slots)  # rounding remainder goes to "the"
+    table = [i for i, n in enumerate(slots) for _ in range(n)] + list(range(words, words + rare))
+    assert len(table) == size
+    return tuple(table)
+
+
+_N_COMMON = len(VOCABULARY) - len(_RARE_WORDS)
+_WORD_TABLE: tuple[str, ...] = tuple(VOCABULARY[i] for i in _zipf_table(_N_COMMON, len(_RARE_WORDS), 65536))
+
+HASHTAGS: tuple[str, ...] = (
+    "DataScience", "OpenScience", "AI", "Python", "MachineLearning", "Research", "Climate",
+    "AcademicTwitter", "PhD", "OpenData", "Science", "Rstats", "NLP", "Statistics", "BigData",
+    "DeepLearning", "Astronomy", "Biology", "Health", "Elections", "Music", "Football", "Art",
+    "Photography", "Travel", "Books", "Coffee", "MondayMotivation", "FridayFeeling", "TBT",
+    "Startup", "Gaming", "Design", "Education", "CitizenScience", "DataViz", "Ecology",
+)
+_TAG_TABLE: tuple[str, ...] = tuple(
+    t for r, t in enumerate(HASHTAGS) for _ in range(max(1, round(64 / (r + 1.5))))
+)
+
+_FIRST = (
+    ("Anna", "Anna"), ("Ben", "Ben"), ("Carla", "Carla"), ("David", "David"), ("Emma", "Emma"),
+    ("Farid", "Farid"), ("Grace", "Grace"), ("Hiro", "Hiro"), ("Ines", "Ines"), ("José", "Jose"),
+    ("Kofi", "Kofi"), ("Lena", "Lena"), ("Maya", "Maya"), ("Noah", "Noah"), ("Olga", "Olga"),
+    ("Pablo", "Pablo"), ("Quinn", "Quinn"), ("Rosa", "Rosa"), ("Sam", "Sam"), ("Tariq", "Tariq"),
+    ("Uma", "Uma"), ("Victor", "Victor"), ("Wei", "Wei"), ("Ximena", "Ximena"), ("Yusuf", "Yusuf"),
+    ("Zoë", "Zoe"), ("Søren", "Soren"), ("Chloé", "Chloe"), ("Łukasz", "Lukasz"), ("Aiko", "Aiko"),
+    ("Priya", "Priya"), ("Mateo", "Mateo"), ("Amara", "Amara"), ("Leo", "Leo"), ("Nina", "Nina"),
+    ("Omar", "Omar"), ("Sofia", "Sofia"), ("Ravi", "Ravi"), ("Elif", "Elif"), ("Jonas", "Jonas"),
+)
+_LAST = (
+    ("Smith", "Smith"), ("García", "Garcia"), ("Kim", "Kim"), ("Müller", "Muller"), ("Okafor", "Okafor"),
+    ("Rossi", "Rossi"), ("Tanaka", "Tanaka"), ("Nguyen", "Nguyen"), ("Silva", "Silva"), ("Novak", "Novak"),
+    ("Khan", "Khan"), ("Dubois", "Dubois"), ("Larsen", "Larsen"), ("Cohen", "Cohen"), ("Patel", "Patel"),
+    ("Ivanova", "Ivanova"), ("Mensah", "Mensah"), ("Lopez", "Lopez"), ("Chen", "Chen"), ("Brown", "Brown"),
+    ("Yilmaz", "Yilmaz"), ("Kowalski", "Kowalski"), ("Haddad", "Haddad"), ("Sato", "Sato"), ("Reyes", "Reyes"),
+)
+_NOUNS = ("Data", "Lab", "News", "Code", "Maps", "Stats", "Bytes", "Notes", "Pixel", "Signal",
+          "Field", "Atlas", "Orbit", "Daily", "Civic", "Green", "Open", "Moss", "River", "Cloud")
+_EMOJI = (" 🌱", " 📊", " ✨", " 🔭", " 🧬", " ☕")
+_ROLES = ("Researcher", "PhD student", "Data scientist", "Journalist", "Engineer", "Professor",
+          "Writer", "Designer", "Developer", "Librarian", "Statistician", "Ecologist", "Teacher",
+          "Photographer", "Nurse", "Policy analyst", "Archivist", "Student")
+_LOCATIONS = ("Berlin", "New York, NY", "London", "Tokyo", "Paris", "São Paulo", "Lagos", "Mumbai",
+              "Sydney", "Toronto", "Mexico City", "Madrid", "Nairobi", "Seoul", "Istanbul", "Oslo",
+              "San Francisco, CA", "Buenos Aires", "Cape Town", "Earth", "somewhere online")
+_SOURCES = (
+    ("Twitter Web App", "https://mobile.twitter.com"),
+    ("Twitter for iPhone", "http://twitter.com/download/iphone"),
+    ("Twitter for Android", "http://twitter.com/download/android"),
+    ("TweetDeck", "https://about.twitter.com/products/tweetdeck"),
+    ("Buffer", "https://buffer.com"),
+    ("IFTTT", "https://ifttt.com"),
+)
+_LANGS = (("en", 205), ("es", 15), ("fr", 12), ("ja", 8), ("und", 16))
+_LANG_OF = tuple(code for code, w in _LANGS for _ in range(w))
+assert len(_LANG_OF) == 256
+
+# --- tweets ---------------------------------------------------------------------------
+ORIGINAL, REPLY, RETWEET, QUOTE = 0, 1, 2, 3
+_KIND_OF = (ORIGINAL,) * 180 + (REPLY,) * 30 + (RETWEET,) * 30 + (QUOTE,) * 16
+_DELETED_BELOW = 3  # tweet-meta byte < 3: deleted (~1.2%)
+_IS_KEY = {REPLY: "is:reply", RETWEET: "is:retweet", QUOTE: "is:quote"}
+
+_URL_RE = re.compile(r"https?://\S+")
+_TOKEN_RE = re.compile(r"[a-z0-9_]+")
+_B62 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def tokenize(text: str) -> list[str]:
+    """The word tokens search matches: lowercase ``[a-z0-9_]+`` runs, URLs removed.
+
+    ``#DataScience`` yields ``datascience`` and ``@jack`` yields ``jack``.
+    """
+    return _TOKEN_RE.findall(_URL_RE.sub(" ", text.lower()))
+
+
+def _b62(h: int, n: int) -> str:
+    out = []
+    for _ in range(n):
+        h, r = divmod(h, 62)
+        out.append(_B62[r])
+    return "".join(out)
+
+
+# --- public records -----------------------------------------------------------------------
+
+
+class Counts(NamedTuple):
+    followers: int
+    friends: int
+    statuses: int
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """An account. ``followers_count``, ``friends_count`` and ``statuses_count``
+    are properties computed on first access from the world's cached lists
+    (exact: ``len(followers)``, ``len(following)``, ``len(timeline)``), so
+    building a ``User`` stays cheap."""
+
+    id: int
+    index: int
+    screen_name: str
+    name: str
+    created_at: datetime
+    description: str
+    location: str
+    url: str | None
+    protected: bool
+    suspended: bool
+    deleted: bool
+    verified: bool
+    listed_count: int
+    favourites_count: int
+    lang: str | None
+    profile_image_url: str
+    _world: World = field(repr=False, compare=False, hash=False)
+
+    @property
+    def followers_count(self) -> int:
+        return self._world.counts(self.id).followers
+
+    @property
+    def friends_count(self) -> int:
+        return self._world.counts(self.id).friends
+
+    @property
+    def statuses_count(self) -> int:
+        return self._world.counts(self.id).statuses
+
+
+@dataclass(frozen=True, slots=True)
+class Tweet:
+    """A tweet. ``source`` is the v1.1 HTML anchor (``source_name`` is its text, the v2 form).
+
+    ``text`` contains every hashtag as ``"#" + tag``, every mention as
+    ``"@" + screen_name`` and every ``url`` verbatim. Retweets carry the
+    original's text after ``"RT @name: "`` and the original's entities.
+    """
+
+    id: int
+    author_id: int
+    created_at: datetime
+    text: str
+    lang: str
+    source: str
+    in_reply_to_status_id: int | None
+    in_reply_to_user_id: int | None
+    in_reply_to_screen_name: str | None
+    retweeted_status_id: int | None
+    quoted_status_id: int | None
+    conversation_id: int
+    hashtags: list[str]
+    mentions: list[int]
+    urls: list[tuple[str, str]]
+    retweet_count: int
+    favorite_count: int
+    reply_count: int
+    quote_count: int
+    deleted: bool
+    possibly_sensitive: bool
+
+    @property
+    def source_name(self) -> str:
+        return self.source.rsplit("</a>", 1)[0].rsplit(">", 1)[-1]
+
+
+class _Timeline(NamedTuple):
+    length: int  # tweets ever posted (deleted ones included)
+    base: int  # ms (unix) of tweet 0 before jitter
+    gap: int  # ms between consecutive tweets before jitter (jitter < gap // 2)
+
+
+class _Core(NamedTuple):
+    kind: int
+    ref: tuple[int, int] | None  # (index, seq) replied to / retweeted / quoted
+    words: tuple[str, ...]  # lowercase; empty for retweets (the original's words are used)
+    cc: int | None  # index of an inline "cc @name" mention
+    tags: list[str]
+    lang: str
+    rnd: bytes  # the tweet's remaining randomness (counts, urls)
+
+
+class _SearchIndex:
+    """The search corpus as one string, a line per tweet (newest first).
+
+    Looking a key up is a C-speed substring scan for ``" key "``; the
+    resulting line numbers are cached per key. Building per-word postings up
+    front cost three times as long, for the archive (~200k tweets), as all
+    the lookups a test run makes.
+    """
+
+    def __init__(self, tids: array, lines: list[str]) -> None:
+        self.tids = tids
+        self.blob = "".join(lines)
+        self.starts = array("q", accumulate(map(len, lines), initial=0))
+        self._cache: dict[str, frozenset[int]] = {}
+        self._lock = threading.Lock()
+
+    def lines_with(self, needle: str) -> frozenset[int]:
+        """Line numbers (corpus positions) whose text contains ``needle`` (which starts and ends with a space)."""
+        hit = self._cache.get(needle)
+        if hit is None:
+            blob, starts, find = self.blob, self.starts, self.blob.find
+            out = []
+            i = find(needle)
+            while i >= 0:
+                line = bisect_right(starts, i) - 1
+                out.append(line)
+                i = find(needle, starts[line + 1])
+            hit = frozenset(out)
+            with self._lock:
+                if len(self._cache) >= 4096:
+                    self._cache.clear()
+                self._cache[needle] = hit
+        return hit
+
+
+# --- the world ------------------------------------------------------------------------------
+
+
+class World:
+    """A deterministic synthetic Twitter. See the module docstring for the construction.
+
+    All ids in and out are user/tweet ids (ints), never indices, except
+    ``index_of`` and ``User.index``.
+    """
+
+    now: datetime = WORLD_NOW
+
+    def __init__(self, seed: int = 1, users: int = 100_000, *, search_users: int = 2_000) -> None:
+        if not isinstance(users, int) or not 1 <= users <= MAX_USERS:
+            raise ValueError(f"users must be an int in 1..{MAX_USERS}, got {users!r}")
+        if not isinstance(search_users, int) or search_users < 0:
+            raise ValueError(f"search_users must be a non-negative int, got {search_users!r}")
+        self.seed = seed
+        self.users = users
+        self.search_users = search_users
+        self.now_ms = _NOW_MS
+        key = hashlib.blake2b(f"tweetform-world:{seed}".encode(), digest_size=32).digest()
+        self._bkey = key[:16]
+        hkeys = [int.from_bytes(key[16:24], "little")]
+        while len(hkeys) < 16:
+            hkeys.append(_mix(hkeys[-1] + _GOLD))
+        (self._k_id, self._k_name, self._k_prof, self._k_tl, self._k_ref, self._k_graph,
+         self._k_misc, self._k_pop, *_) = hkeys
+        self._tiers = users.bit_length()  # index i is in tier (i+1).bit_length()-1
+        self._build_tiers()
+        # Id families: steps are spread to use the whole id range of each family.
+        self._small_step = max(173, (10**9 - 100) // ((users + 2) // 3 + 1))
+        self._mid_step = max(4093, 5_500_000_000 // ((users + 1) // 3 + 1))
+        # Heavy followers: index % P == r (P a power of two, ~128-256 of them in big worlds).
+        p = 64
+        while users // p > 256:
+            p *= 2
+        self._heavy_p = p
+        self._heavy_r = self._k_graph % p
+        # Caches: bounded, per instance (a module-level cache would pin every World).
+        self._ucs_block = lru_cache(maxsize=1100)(self._gen_ucs_block)
+        self._coin_block = lru_cache(maxsize=512)(self._gen_coin_block)
+        self._friends_idx = lru_cache(maxsize=1 << 15)(self._gen_friends_idx)
+        self._friends_ids = lru_cache(maxsize=4096)(self._gen_friends_ids)
+        self._followers_ids = lru_cache(maxsize=1024)(self._gen_followers_ids)
+        self._counts = lru_cache(maxsize=1 << 16)(self._gen_counts)
+        self._tl = lru_cache(maxsize=1 << 16)(self._gen_tl)
+        self._tmeta = lru_cache(maxsize=2048)(self._gen_tmeta)
+        self._timeline_ids = lru_cache(maxsize=1024)(self._gen_timeline_ids)
+        self._ref = lru_cache(maxsize=1 << 17)(self._gen_ref)
+        self._user = lru_cache(maxsize=1 << 14)(self._gen_user)
+        self._screen_name = lru_cache(maxsize=1 << 16)(self._gen_screen_name)
+        self._index_lock = threading.Lock()
+        self._indexes: dict[bool, _SearchIndex] = {}
+        self._examples: dict[str, list[int]] | None = None
+        self._special_list: tuple[tuple[int, int, bytes], ...] | None = None
+
+    def __repr__(self) -> str:
+        return f"World(seed={self.seed!r}, users={self.users}, search_users={self.search_users})"
+
+    # A World is a pure function of its arguments: copies are the same world.
+    def __reduce__(self) -> tuple[object, tuple[int, int, int]]:
+        return (_rebuild, (self.seed, self.users, self.search_users))
+
+    def __copy__(self) -> World:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> World:
+        return self
+
+    # ---- hashing ---------------------------------------------------------------------
+
+    def _h(self, key: int, x: int) -> int:
+        return _mix(key + x * _GOLD)
+
+    def _gen_ucs_block(self, b: int) -> bytes:
+        # 2 bytes per user: activity class byte, state byte.
+        return hashlib.shake_128(self._bkey + b"ucs" + b.to_bytes(4, "little")).digest(2 * _UCS_BLOCK)
+
+    def _gen_coin_block(self, b: int) -> bytes:
+        # one byte per tier per user: user v's coins are bytes [v*T, v*T+T) of its block.
+        return hashlib.shake_128(self._bkey + b"coin" + b.to_bytes(4, "little")).digest(self._tiers * _COIN_BLOCK)
+
+    def _class_byte(self, v: int) -> int:
+        return self._ucs_block(v >> 12)[2 * (v & (_UCS_BLOCK - 1))]
+
+    def _state(self, v: int) -> int:
+        if v < _SPECIAL_BELOW:
+            return _FORCED_STATE.get(v, NORMAL)
+        b = self._ucs_block(v >> 12)[2 * (v & (_UCS_BLOCK - 1)) + 1]
+        if b >= 16:
+            return NORMAL
+        return SUSPENDED if b < 5 else DELETED if b < 8 else PROTECTED
+
+    def _listed(self, v: int) -> bool:
+        """Appears in follow lists (not suspended, not deleted)."""
+        if v < _SPECIAL_BELOW:
+            return _FORCED_STATE.get(v, NORMAL) <= PROTECTED
+        return self._ucs_block(v >> 12)[2 * (v & (_UCS_BLOCK - 1)) + 1] >= _LISTED_MIN_BYTE
+
+    # ---- ids and names ------------------------------------------------------------------
+
+    def _id(self, i: int) -> int:
+        q, r = divmod(i, 3)
+        if r == 0:
+            return 12 + q * self._small_step + (0 if q == 0 else (q * 2654435761 + self._k_id) % self._small_step)
+        if r == 1:
+            return 1_000_000_000 + q * self._mid_step + (q * 40503 + self._k_id) % self._mid_step
+        ms = _T2016 - TWITTER_EPOCH_MS + (i * 0x9E3779B1 + self._k_id) % (_T2024 - _T2016)
+        return (ms << 22) | i
+
+    def index_of(self, uid: int) -> int | None:
+        """The index of user id ``uid``, or None if no such user ever existed. O(1)."""
+        if not isinstance(uid, int) or isinstance(uid, bool) or uid < 12 or uid >= 1 << 63:
+            return None
+        if uid < 1_000_000_000:
+            i = 3 * ((uid - 12) // self._small_step)
+        elif uid < 1 << 40:
+            i = 3 * ((uid - 1_000_000_000) // self._mid_step) + 1
+        else:
+            i = uid & _M22
+        if i >= self.users or self._id(i) != uid:
+            return None
+        return i
+
+    def id_of(self, index: int) -> int:
+        """The user id of index ``index`` (0 <= index < users)."""
+        if not 0 <= index < self.users:
+            raise IndexError(f"user index {index} out of range 0..{self.users - 1}")
+        return self._id(index)
+
+    def _gen_screen_name(self, i: int) -> str:
+        if i == 0:
+            return "jack"
+        h = self._h(self._k_name, i)
+        digits = str(i)
+        first = _FIRST[h % 40][1]
+        last = _LAST[(h >> 8) % 25][1]
+        noun = _NOUNS[(h >> 16) % 20]
+        noun2 = _NOUNS[(h >> 24) % 20]
+        style = (h >> 32) % 8
+        words = (
+            first + last, (first + "_" + last).lower(), (first + last).lower(), first + "_",
+            "the" + noun + noun2, first.lower() + noun, noun + noun2, first[0].lower() + last.lower(),
+        )[style]
+        return words[: 15 - len(digits)] + digits
+
+    def _display_name(self, i: int) -> str:
+        if i == 0:
+            return "jack"
+        h = self._h(self._k_name, i)
+        first = _FIRST[h % 40][0]
+        last = _LAST[(h >> 8) % 25][0]
+        style = (h >> 32) % 8
+        if style == 4:
+            name = "The " + _NOUNS[(h >> 16) % 20] + " " + _NOUNS[(h >> 24) % 20]
+        elif style == 6:
+            name = _NOUNS[(h >> 16) % 20] + " " + _NOUNS[(h >> 24) % 20]
+        elif style == 3:
+            name = first
+        else:
+            name = first + " " + last
+        if (h >> 40) % 10 == 0:
+            name += _EMOJI[(h >> 44) % len(_EMOJI)]
+        return name
+
+    _NAME_RE = re.compile(r"[A-Za-z_]+([1-9][0-9]*)")
+
+    def index_of_screen_name(self, name: str) -> int | None:
+        """The index of ``@name`` (case-insensitive), or None. O(1)."""
+        if not isinstance(name, str):
+            return None
+        name = name.lstrip("@").lower()
+        if name == "jack":
+            return 0
+        m = self._NAME_RE.fullmatch(name)
+        if m is None or len(name) > 15:
+            return None
+        i = int(m.group(1))
+        if i >= self.users or self._screen_name(i).lower() != name:
+            return None
+        return i
+
+    # ---- users -------------------------------------------------------------------------
+
+    def _created_ms(self, i: int) -> int:
+        uid = self._id(i)
+        if i % 3 == 0:  # 2006-03-21 .. 2009-12-31, in id order like the real pre-snowflake ids
+            return _T2006 + (uid - 12) * (_T2010 - _T2006 - _DAY) // 10**9
+        if i % 3 == 1:  # 2010 .. mid-2016
+            return _T2010 + (uid - 1_000_000_000) * (_T2016 - _T2010 - _DAY) // 5_600_000_000
+        return (uid >> 22) + TWITTER_EPOCH_MS  # a real snowflake: the id is the time
+
+    def _tier_of(self, i: int) -> int:
+        return (i + 1).bit_length() - 1
+
+    def _expected_followers(self, i: int) -> float:
+        return max(1.0, self.users * Q0 * 2.0 ** (-ALPHA * self._tier_of(i)))
+
+    def _gen_user(self, i: int) -> User:
+        h = self._h(self._k_prof, i)
+        h2 = _mix(h + 1)
+        state = self._state(i)
+        screen = self._screen_name(i)
+        role = _ROLES[h % len(_ROLES)]
+        if i == 0:
+            description = "#setmyfiretruckfree"
+        elif (h >> 8) % 10 < 3:
+            description = ""
+        else:
+            w = [_WORD_TABLE[(h2 >> (16 * k)) & 0xFFFF] for k in range(3)]
+            description = f"{role} | {w[0]} {w[1]} & {w[2]} | #{HASHTAGS[(h >> 16) % len(HASHTAGS)]}"
+        location = "" if (h >> 24) % 4 == 0 else _LOCATIONS[(h >> 28) % len(_LOCATIONS)]
+        url = f"https://example.org/~{screen.lower()}" if (h >> 34) % 5 == 0 else None
+        verified = (i < 16 and state == NORMAL) or (h >> 38) % 200 == 0
+        ef = self._expected_followers(i)
+        listed = int(ef * 0.01 * _loguniform(h2, 0.2, 5.0))
+        favourites = int(_loguniform(_mix(h2), 1.0, 60_000.0)) - 1
+        lang = None if (h >> 42) % 10 < 8 else ("en", "es", "fr", "ja", "de")[(h >> 46) % 5]
+        return User(
+            id=self._id(i),
+            index=i,
+            screen_name=screen,
+            name=self._display_name(i),
+            created_at=datetime.fromtimestamp(self._created_ms(i) / 1000, timezone.utc),
+            description=description,
+            location=location,
+            url=url,
+            protected=state == PROTECTED,
+            suspended=state == SUSPENDED,
+            deleted=state == DELETED,
+            verified=verified,
+            listed_count=listed,
+            favourites_count=favourites,
+            lang=lang,
+            profile_image_url=f"https://pbs.twimg.com/profile_images/{10**17 + h2 % (9 * 10**17)}/{_b62(h, 8)}_normal.jpg",
+            _world=self,
+        )
+
+    def user(self, uid: int) -> User | None:
+        """The account with id ``uid`` (suspended/deleted ones too, flagged), or None if it never existed."""
+        i = self.index_of(uid)
+        return None if i is None else self._user(i)
+
+    def user_by_screen_name(self, name: str) -> User | None:
+        i = self.index_of_screen_name(name)
+        return None if i is None else self._user(i)
+
+    def state(self, uid: int) -> Literal["normal", "protected", "suspended", "deleted"] | None:
+        i = self.index_of(uid)
+        return None if i is None else ("normal", "protected", "suspended", "deleted")[self._state(i)]
+
+    def _gen_counts(self, i: int) -> Counts:
+        return Counts(len(self._followers_ids(i)), len(self._friends_idx(i)), len(self._timeline_ids(i)))
+
+    def counts(self, uid: int) -> Counts:
+        """Exact (followers, friends, statuses) = lengths of followers(), following(), timeline(); cached."""
+        i = self.index_of(uid)
+        return Counts(0, 0, 0) if i is None else self._counts(i)
+
+    # ---- follow graph ---------------------------------------------------------------------
+
+    def _build_tiers(self) -> None:
+        """Per-tier constants: the bijection coefficients and K thresholds per activity class."""
+        self._tier_abc: list[tuple[int, int, int, int, int]] = []
+        self._tier_fl: list[tuple[int, ...]] = []  # per class: floor part of K (capped at S)
+        self._tier_thr: list[tuple[int, ...]] = []  # per class: coin threshold out of 256
+        self._tier_kmax: list[int] = []  # max K over normal (non-heavy) classes
+        acts = [a for a, _ in _ACT_CLASSES] + list(_HEAVY_ACTS)
+        for t in range(self._tiers):
+            s = 1 << t
+            h = self._h(self._k_graph, t + 1)
+            a = (h | 1) & (s - 1) if s > 1 else 0  # odd: invertible mod S
+            b = ((h >> 24) | 1) & (s - 1) if s > 1 else 0
+            c = (h >> 48) & (s - 1)
+            ainv = pow(a, -1, s) if s > 1 else 0
+            binv = pow(b, -1, s) if s > 1 else 0
+            self._tier_abc.append((a, b, c, ainv, binv))
+            fls, thrs = [], []
+            for act in acts:
+                x = Q0 * act * 2.0 ** ((1.0 - ALPHA) * t)
+                if x >= s:
+                    fls.append(s)
+                    thrs.append(0)
+                else:
+                    fl = int(x)
+                    fls.append(fl)
+                    thrs.append(round((x - fl) * 256))
+            self._tier_fl.append(tuple(fls))
+            self._tier_thr.append(tuple(thrs))
+            n = len(_ACT_CLASSES)
+            self._tier_kmax.append(min(s, max(fls[k] + (thrs[k] > 0) for k in range(n))))
+
+    def _is_heavy(self, v: int) -> bool:
+        if v < _SPECIAL_BELOW:
+            return v in _FORCED_HEAVY
+        return (v & (self._heavy_p - 1)) == self._heavy_r
+
+    def _act_class(self, v: int) -> int:
+        if v < _SPECIAL_BELOW:
+            if v in _FORCED_HEAVY:
+                return len(_ACT_CLASSES) + _FORCED_HEAVY[v]
+        elif (v & (self._heavy_p - 1)) == self._heavy_r:
+            return len(_ACT_CLASSES) + (self._class_byte(v) & 3)
+        return _CLASS_OF[self._class_byte(v)]
+
+    def _k(self, t: int, v: int, cls: int, coin: int) -> int:
+        return self._tier_fl[t][cls] + (coin < self._tier_thr[t][cls])
+
+    def _coins(self, v: int) -> bytes:
+        T = self._tiers
+        off = (v & (_COIN_BLOCK - 1)) * T
+        return self._coin_block(v >> 8)[off : off + T]
+
+    def _gen_friends_idx(self, v: int) -> tuple[int, ...]:
+        """Indices ``v`` follows (listed ones only), descending. Empty if ``v`` is not listed."""
+        if not self._listed(v):
+            return ()
+        n = self.users
+        cls = self._act_class(v)
+        coins = self._coins(v)
+        out: list[int] = []
+        listed = self._listed
+        for t in range(self._tiers):
+            k = self._tier_fl[t][cls] + (coins[t] < self._tier_thr[t][cls])
+            if not k:
+                continue
+            s = 1 << t
+            m = s - 1
+            a, b, c, ainv, binv = self._tier_abc[t]
+            off = b * v + c
+            for w in range(k):
+                idx = m + ((ainv * (w - off)) & m)
+                if idx < n and idx != v and listed(idx):
+                    out.append(idx)
+        out.sort(reverse=True)
+        return tuple(out)
+
+    def _gen_friends_ids(self, v: int) -> tuple[int, ...]:
+        return tuple(map(self._id, self._friends_idx(v)))
+
+    def _followers_idx(self, u: int) -> list[int]:
+        """Indices following ``u`` (listed only), descending. Not cached: see ``_followers_ids``."""
+        if not self._listed(u):
+            return []
+        n = self.users
+        t = self._tier_of(u)
+        s = 1 << t
+        m = s - 1
+        T = self._tiers
+        a, b, c, ainv, binv = self._tier_abc[t]
+        r = (a * (u - m) + c) & m
+        kmax = self._tier_kmax[t]
+        fl, thr = self._tier_fl[t], self._tier_thr[t]
+        out: list[int] = []
+        if s <= _COIN_BLOCK:
+            # Small tier: slice whole blocks (class, state and coin bytes at stride S).
+            thr_by_byte = []
+            for w in range(kmax):
+                row = tuple(256 if fl[k] > w else thr[k] if fl[k] == w else 0 for k in range(len(_ACT_CLASSES)))
+                thr_by_byte.append(tuple(row[k] for k in _CLASS_OF))
+            residues = [(binv * (w - r)) & m for w in range(kmax)]
+            gen_coins = self._gen_coin_block
+            for cb in range((n + _COIN_BLOCK - 1) // _COIN_BLOCK):
+                coins = gen_coins(cb)  # uncached: a full walk would only flush the cache
+                ub = self._ucs_block(cb >> 4)
+                uoff = (cb & 15) * _COIN_BLOCK
+                uend = 2 * (uoff + _COIN_BLOCK)
+                base0 = cb * _COIN_BLOCK
+                for w in range(kmax):
+                    res = residues[w]
+                    tb = thr_by_byte[w]
+                    p = 2 * (uoff + res)
+                    b0 = base0 + res
+                    out += [
+                        b0 + i * s
+                        for i, (cl, st, co) in enumerate(zip(ub[p:uend:2 * s], ub[p + 1:uend:2 * s], coins[res * T + t::s * T]))
+                        if co < tb[cl] and st >= _LISTED_MIN_BYTE
+                    ]
+            hp, hr = self._heavy_p - 1, self._heavy_r
+            out = [v for v in out if v < n and v >= _SPECIAL_BELOW and (v & hp) != hr and v != u]
+        else:
+            # Large tier: few candidates per residue; test them one by one.
+            hp, hr = self._heavy_p - 1, self._heavy_r
+            ucs = self._ucs_block
+            for w in range(kmax):
+                for v in range((binv * (w - r)) & m, n, s):
+                    if v < _SPECIAL_BELOW or (v & hp) == hr or v == u:
+                        continue
+                    blk = ucs(v >> 12)
+                    o = 2 * (v & (_UCS_BLOCK - 1))
+                    if blk[o + 1] < _LISTED_MIN_BYTE:
+                        continue
+                    cls = _CLASS_OF[blk[o]]
+                    f = fl[cls]
+                    if f > w or (f == w and self._coins(v)[t] < thr[cls]):
+                        out.append(v)
+        # Special users (forced states, heavy followers): the plain predicate.
+        j = u - m
+        for v, cls, coins in self._specials():
+            if v != u and ((a * j + b * v + c) & m) < fl[cls] + (coins[t] < thr[cls]):
+                out.append(v)
+        out.sort(reverse=True)
+        return out
+
+    def _specials(self) -> tuple[tuple[int, int, bytes], ...]:
+        """Listed users that the reverse walk skips: indices < 64 and heavy followers (<= ~320)."""
+        if self._special_list is None:
+            n, p = self.users, self._heavy_p
+            first = self._heavy_r + p * max(0, -(-(_SPECIAL_BELOW - self._heavy_r) // p))
+            cands = [*range(min(_SPECIAL_BELOW, n)), *range(first, n, p)]
+            self._special_list = tuple((v, self._act_class(v), self._coins(v)) for v in cands if self._listed(v))
+        return self._special_list
+
+    def _gen_followers_ids(self, u: int) -> tuple[int, ...]:
+        return tuple(map(self._id, self._followers_idx(u)))
+
+    def following(self, uid: int) -> list[int]:
+        """Ids ``uid`` follows, excluding suspended/deleted accounts; [] for unknown,
+        suspended or deleted ``uid``. Order: descending user index (fixed)."""
+        i = self.index_of(uid)
+        return [] if i is None else list(self._friends_ids(i))
+
+    def followers(self, uid: int) -> list[int]:
+        """Ids following ``uid``; exact inverse of ``following``. Same conventions."""
+        i = self.index_of(uid)
+        return [] if i is None else list(self._followers_ids(i))
+
+    def reachable(
+        self,
+        seed_ids: list[int],
+        depth: int,
+        direction: Literal["friends", "followers"] = "friends",
+        max_users: int | None = None,
+    ) -> list[int]:
+        """Users a tweetf0rm-style crawl expands (fetches the list of), in BFS order.
+
+        depth 1 = the seeds only, 2 = also every id in their lists, and so on.
+        Seeds are taken in order without duplicates; each user is expanded
+        once; a user's list members are queued in list order. Every seed is
+        expanded (counted) even if unknown, suspended or deleted (its list is
+        empty); a protected user is expanded but contributes nothing (its list
+        cannot be fetched); suspended/deleted users never appear in lists.
+        ``max_users`` keeps exactly the first ``max_users`` entries of the
+        unlimited BFS order (expansion stops there).
+        """
+        if not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"depth must be an int >= 1, got {depth!r}")
+        if direction not in ("friends", "followers"):
+            raise ValueError(f"direction must be 'friends' or 'followers', got {direction!r}")
+        if max_users is not None and max_users < 0:
+            raise ValueError(f"max_users must be >= 0, got {max_users!r}")
+        lists = self._friends_ids if direction == "friends" else self._followers_ids
+        seen: set[int] = set()
+        queue: deque[tuple[int, int]] = deque()
+        for sid in seed_ids:
+            if sid not in seen:
+                seen.add(sid)
+                queue.append((sid, 1))
+        order: list[int] = []
+        while queue and (max_users is None or len(order) < max_users):
+            uid, level = queue.popleft()
+            order.append(uid)
+            if level >= depth:
+                continue
+            i = self.index_of(uid)
+            if i is None or self._state(i) != NORMAL:
+                continue
+            for x in lists(i):
+                if x not in seen:
+                    seen.add(x)
+                    queue.append((x, level + 1))
+        return order
+
+    # ---- timelines --------------------------------------------------------------------------
+
+    def _gen_tl(self, u: int) -> _Timeline:
+        h = self._h(self._k_tl, u)
+        p = _unit(h)
+        h2 = _mix(h + 7)
+        h3 = _mix(h + 11)
+        if u in _FORCED_LONG:
+            length = 3300 + h % 1200
+        elif u < _SPECIAL_BELOW:  # the famous accounts all tweet: reply/retweet targets
+            length = int(_loguniform(h2, 50, 1000))
+        elif p < 0.12:
+            return _Timeline(0, 0, 1)
+        elif p < 0.72:
+            length = int(_loguniform(h2, 1, 61))
+        elif p < 0.96:
+            length = int(_loguniform(h2, 60, 300))
+        elif p < 0.996:
+            length = int(_loguniform(h2, 300, 2000))
+        else:
+            length = int(_loguniform(h2, 2000, 6000))
+        active = u < _SPECIAL_BELOW or (h >> 20) % 100 < 85
+        if active:  # newest tweet within the last 6 days (+ gap <= 4 days)
+            off = _MIN + int(_unit(h3) * 6 * _DAY)
+            want_gap = int(_loguniform(_mix(h3), 10 * _MIN, 4 * _DAY))
+        else:
+            off = int(_loguniform(h3, 10 * _DAY, 3 * 365 * _DAY))
+            want_gap = int(_loguniform(_mix(h3), 20 * _MIN, 10 * _DAY))
+        lo = max(self._created_ms(u) + _DAY, _T2011)
+        newest = _NOW_MS - off
+        if newest - lo < length * 5 * _MIN:
+            newest = min(_NOW_MS - _MIN, lo + length * 5 * _MIN)
+        gap = max(2, min(want_gap, (newest - lo) // length))
+        newest = min(newest, _NOW_MS - gap)
+        return _Timeline(length, newest - (length - 1) * gap, gap)
+
+    def _gen_tmeta(self, u: int) -> bytes:
+        """8 bytes per tweet: jitter (4), deleted, kind, lang, source."""
+        n = self._tl(u).length
+        return hashlib.shake_128(self._bkey + b"tw" + u.to_bytes(4, "little")).digest(8 * n)
+
+    def _time(self, u: int, s: int, tl: _Timeline, meta: bytes) -> int:
+        return tl.base + s * tl.gap + int.from_bytes(meta[8 * s : 8 * s + 4], "little") % (tl.gap // 2 or 1)
+
+    def _tid(self, u: int, s: int) -> int:
+        tl = self._tl(u)
+        return ((self._time(u, s, tl, self._tmeta(u)) - TWITTER_EPOCH_MS) << 22) | u
+
+    def decode_tweet_id(self, tid: int) -> tuple[int, int] | None:
+        """``(author index, sequence number)`` of a tweet id, or None if no such tweet ever existed. O(1)."""
+        if not isinstance(tid, int) or isinstance(tid, bool) or tid <= 0 or tid >= 1 << 63:
+            return None
+        u = tid & _M22
+        if u >= self.users:
+            return None
+        tl = self._tl(u)
+        if tl.length == 0:
+            return None
+        t = (tid >> 22) + TWITTER_EPOCH_MS
+        s = (t - tl.base) // tl.gap
+        if not 0 <= s < tl.length or self._time(u, s, tl, self._tmeta(u)) != t:
+            return None
+        return u, s
+
+    def _deleted_tweet(self, u: int, s: int) -> bool:
+        return self._tmeta(u)[8 * s + 4] < _DELETED_BELOW
+
+    def _gen_timeline_ids(self, u: int) -> tuple[int, ...]:
+        if self._state(u) >= SUSPENDED:
+            return ()
+        tl = self._tl(u)
+        meta = self._tmeta(u)
+        half = tl.gap // 2 or 1
+        base, gap = tl.base - TWITTER_EPOCH_MS, tl.gap
+        return tuple(
+            ((base + s * gap + int.from_bytes(meta[8 * s : 8 * s + 4], "little") % half) << 22) | u
+            for s in range(tl.length - 1, -1, -1)
+            if meta[8 * s + 4] >= _DELETED_BELOW
+        )
+
+    def timeline(self, uid: int) -> list[int]:
+        """All non-deleted tweet ids of ``uid``, newest first ([] for unknown, suspended or deleted
+        accounts; protected ones are listed). The API's 3,200 cap is not applied here."""
+        i = self.index_of(uid)
+        return [] if i is None else list(self._timeline_ids(i))
+
+    def reachable_timeline(self, uid: int) -> list[int]:
+        """The newest 3,200 of ``timeline(uid)``: what the timeline endpoints can reach."""
+        i = self.index_of(uid)
+        return [] if i is None else list(self._timeline_ids(i)[:TIMELINE_CAP])
+
+    # ---- tweets ---------------------------------------------------------------------------------
+
+    def _popular_index(self, h: int) -> int:
+        """A user index biased to popular accounts (log-uniform over ranks)."""
+        return min(self.users - 1, int(self.users ** _unit(h)) - 1)
+
+    def _seq_before(self, v: int, t_ms: int) -> int | None:
+        """v's newest non-deleted tweet strictly before ``t_ms``."""
+        tl = self._tl(v)
+        if tl.length == 0 or t_ms <= tl.base:
+            return None
+        meta = self._tmeta(v)
+        s = min(tl.length - 1, (t_ms - tl.base) // tl.gap)
+        for _ in range(6):
+            if s < 0:
+                return None
+            if self._time(v, s, tl, meta) < t_ms and meta[8 * s + 4] >= _DELETED_BELOW:
+                return s
+            s -= 1
+        return None
+
+    def _kind_byte(self, u: int, s: int) -> int:
+        return _KIND_OF[self._tmeta(u)[8 * s + 5]]
+
+    def _gen_ref(self, u: int, s: int) -> tuple[int, int] | None:
+        """The tweet (index, seq) that tweet (u, s) replies to / retweets / quotes, or None
+        (an original, or no suitable earlier tweet: then it is an original too).
+        Targets are visible, earlier, non-deleted, by another user, never retweets."""
+        if self._kind_byte(u, s) == ORIGINAL:
+            return None
+        tl = self._tl(u)
+        t_ms = self._time(u, s, tl, self._tmeta(u))
+        friends = self._friends_idx(u)
+        h = self._h(self._k_ref, (u << 13) | s)
+        # Two tries: a friend, then one of the famous accounts (indices < 64 all have
+        # long timelines). Old tweets of long timelines often find neither: originals.
+        for v in (friends[h % len(friends)] if friends else -1, (h >> 32) % min(self.users, _SPECIAL_BELOW)):
+            if v < 0 or v == u or self._state(v) != NORMAL:
+                continue
+            ts = self._seq_before(v, t_ms)
+            if ts is None:
+                continue
+            if self._kind_byte(v, ts) == RETWEET:
+                orig = self._ref(v, ts)
+                if orig is not None:  # point at the original, as the API does
+                    if orig[0] == u:
+                        continue
+                    return orig
+            return v, ts
+        return None
+
+    def _core(self, u: int, s: int) -> _Core:
+        """What a tweet says, before rendering: shared by ``tweet()`` and the search index."""
+        meta = self._tmeta(u)
+        kind = _KIND_OF[meta[8 * s + 5]]
+        ref = None if kind == ORIGINAL else self._ref(u, s)
+        if ref is None:
+            kind = ORIGINAL
+        lang = _LANG_OF[meta[8 * s + 6]]
+        if kind == RETWEET:
+            return _Core(kind, ref, (), None, [], lang, b"")
+        rnd = hashlib.blake2b(self._bkey + ((u << 32) | s).to_bytes(8, "little")).digest()
+        vals = memoryview(rnd).cast("H")
+        words = _pick(*vals[1 : 6 + vals[0] % 14])(_WORD_TABLE)  # 5..18 words
+        cc = None
+        if vals[23] % 10 == 0:  # an inline mention of someone else
+            mv = self._popular_index(_mix(vals[23] * 65537 + vals[24]))
+            if mv != u and (ref is None or mv != ref[0]) and self._state(mv) == NORMAL:
+                cc = mv
+        tags: list[str] = []
+        for k in range((0, 0, 0, 0, 0, 0, 1, 1, 1, 2)[vals[20] % 10]):
+            tag = _TAG_TABLE[vals[21 + k] % len(_TAG_TABLE)]
+            if tag not in tags:
+                tags.append(tag)
+        return _Core(kind, ref, words, cc, tags, lang, rnd)
+
+    def _tokens(self, u: int, s: int, c: _Core | None = None) -> tuple[list[str], list[str], list[str], str]:
+        """``(tokenize(text), lowercase hashtags, lowercase mentioned names, lang)`` without
+        rendering the text. Must agree with ``_tweet``: the tests check it through search."""
+        if c is None:
+            c = self._core(u, s)
+        if c.kind == RETWEET:
+            toks, tags, names, lang = self._tokens(*c.ref)  # type: ignore[misc]
+            name = self._screen_name(c.ref[0]).lower()  # type: ignore[index]
+            return ["rt", name, *toks], tags, [name, *[n for n in names if n != name]], lang
+        names = []
+        if c.kind == REPLY:
+            names.append(self._screen_name(c.ref[0]).lower())  # type: ignore[index]
+        toks = [*names, *c.words]
+        if c.cc is not None:
+            cc = self._screen_name(c.cc).lower()
+            names.append(cc)
+            toks += ("cc", cc)
+        tags = [t.lower() for t in c.tags]
+        return toks + tags, tags, names, c.lang
+
+    def tweet(self, tid: int) -> Tweet | None:
+        """The tweet with id ``tid`` (deleted ones flagged ``deleted=True``; tweets of suspended or
+        deleted accounts are returned too: check the author), or None if it never existed."""
+        d = self.decode_tweet_id(tid)
+        return None if d is None else self._tweet(*d)
+
+    def _conversation(self, u: int, s: int) -> int:
+        ref = self._ref(u, s)
+        if ref is not None and self._kind_byte(u, s) == REPLY:
+            return self._conversation(*ref)
+        return self._tid(u, s)
+
+    def _tweet(self, u: int, s: int) -> Tweet:
+        tl = self._tl(u)
+        meta = self._tmeta(u)
+        t_ms = self._time(u, s, tl, meta)
+        tid = ((t_ms - TWITTER_EPOCH_MS) << 22) | u
+        deleted = meta[8 * s + 4] < _DELETED_BELOW
+        src_byte = meta[8 * s + 7]
+        src = _SOURCES[(self._h(self._k_misc, u) if src_byte < 200 else src_byte) % len(_SOURCES)]
+        source = f'<a href="{src[1]}" rel="nofollow">{src[0]}</a>'  # v1.1 form; v2 wants source_name
+        created = datetime.fromtimestamp(t_ms / 1000, timezone.utc)
+        c = self._core(u, s)
+        ref = c.ref
+        author_id = self._id(u)
+        if c.kind == RETWEET:
+            orig = self._tweet(*ref)  # type: ignore[misc]
+            oname = self._screen_name(ref[0])  # type: ignore[index]
+            return Tweet(
+                id=tid, author_id=author_id, created_at=created, text=f"RT @{oname}: {orig.text}",
+                lang=orig.lang, source=source, in_reply_to_status_id=None, in_reply_to_user_id=None,
+                in_reply_to_screen_name=None, retweeted_status_id=orig.id, quoted_status_id=None,
+                conversation_id=tid, hashtags=list(orig.hashtags),
+                mentions=[orig.author_id] + [m for m in orig.mentions if m != orig.author_id],
+                urls=list(orig.urls), retweet_count=orig.retweet_count, favorite_count=0,
+                reply_count=0, quote_count=0, deleted=deleted, possibly_sensitive=orig.possibly_sensitive,
+            )
+        rnd = c.rnd
+        vals = memoryview(rnd).cast("H")
+        words = list(c.words)
+        words[0] = words[0].capitalize()
+        parts = [" ".join(words) + (".", "!", "?", "", ".", ":")[vals[19] % 6]]
+        mentions: list[int] = []
+        urls: list[tuple[str, str]] = []
+        in_reply = None
+        if c.kind == REPLY:
+            ru = ref[0]  # type: ignore[index]
+            in_reply = (self._tid(*ref), self._id(ru), self._screen_name(ru))  # type: ignore[misc]
+            parts.insert(0, "@" + in_reply[2])
+            mentions.append(in_reply[1])
+        if c.cc is not None:
+            parts.append("cc @" + self._screen_name(c.cc))
+            mentions.append(self._id(c.cc))
+        parts.extend("#" + tag for tag in c.tags)
+        if vals[24] % 10 == 0:
+            short = "https://t.co/" + _b62(int.from_bytes(rnd[48:56], "little"), 10)
+            urls.append((short, f"https://example.org/{c.words[-1]}/{vals[27]}"))
+            parts.append(short)
+        quoted = None
+        if c.kind == QUOTE:
+            quoted = self._tid(*ref)  # type: ignore[misc]
+            short = "https://t.co/" + _b62(int.from_bytes(rnd[56:64], "little"), 10)
+            urls.append((short, f"https://twitter.com/{self._screen_name(ref[0])}/status/{quoted}"))  # type: ignore[index]
+            parts.append(short)
+        pop = self._expected_followers(u)
+        return Tweet(
+            id=tid,
+            author_id=author_id,
+            created_at=created,
+            text=" ".join(parts),
+            lang=c.lang,
+            source=source,
+            in_reply_to_status_id=in_reply[0] if in_reply else None,
+            in_reply_to_user_id=in_reply[1] if in_reply else None,
+            in_reply_to_screen_name=in_reply[2] if in_reply else None,
+            retweeted_status_id=None,
+            quoted_status_id=quoted,
+            conversation_id=self._conversation(*ref) if c.kind == REPLY else tid,  # type: ignore[misc]
+            hashtags=list(c.tags),
+            mentions=mentions,
+            urls=urls,
+            retweet_count=int(pop * 0.003 * _loguniform(vals[28] << 48, 0.02, 30.0)),
+            favorite_count=int(pop * 0.02 * _loguniform(vals[29] << 48, 0.02, 30.0)),
+            reply_count=int(pop * 0.002 * _loguniform(vals[25] << 48, 0.05, 20.0)),
+            quote_count=int(pop * 0.0005 * _loguniform(vals[26] << 48, 0.05, 20.0)),
+            deleted=deleted,
+            possibly_sensitive=vals[30] % 100 == 0,
+        )
+
+    # ---- search ---------------------------------------------------------------------------------
+
+    def _index(self, archive: bool) -> _SearchIndex:
+        idx = self._indexes.get(archive)
+        if idx is None:
+            with self._index_lock:
+                idx = self._indexes.get(archive)
+                if idx is None:
+                    idx = self._indexes[archive] = self._build_index(archive)
+        return idx
+
+    def _build_index(self, archive: bool) -> _SearchIndex:
+        cut = _NOW_MS - RECENT_DAYS * _DAY - TWITTER_EPOCH_MS
+        rows: list[tuple[int, str]] = []
+        core, tokens = self._core, self._tokens
+        for u in range(min(self.search_users, self.users)):
+            if self._state(u) != NORMAL:
+                continue
+            tl = self._tl(u)
+            if tl.length == 0:
+                continue
+            meta = self._tmeta(u)
+            base, gap, half = tl.base - TWITTER_EPOCH_MS, tl.gap, tl.gap // 2 or 1
+            first = 0 if archive else max(0, min(tl.length, (cut - base) // gap - 1))
+            low = 0 if archive else cut
+            author = f"from:{u}"
+            for s in range(first, tl.length):
+                if meta[8 * s + 4] < _DELETED_BELOW:
+                    continue
+                t = base + s * gap + int.from_bytes(meta[8 * s : 8 * s + 4], "little") % half
+                if t < low:
+                    continue
+                # One line per tweet: its tokens in text order, then its operator
+                # keys (which all contain ':', '#' or '@', so a phrase of plain
+                # words never runs into them).
+                c = core(u, s)
+                if c.kind == ORIGINAL and c.cc is None:  # the common case, inlined
+                    tags = [x.lower() for x in c.tags]
+                    line = f" {' '.join(c.words)} {' '.join(tags)} {author} lang:{c.lang} {' '.join('#' + x for x in tags)} \n"
+                else:
+                    toks, tags, names, lang = tokens(u, s, c)
+                    keys = [author, "lang:" + lang, *["#" + x for x in tags], *["@" + n for n in names]]
+                    if c.kind != ORIGINAL:
+                        keys.append(_IS_KEY[c.kind])
+                        if c.kind == REPLY:
+                            keys.append(f"to:{c.ref[0]}")  # type: ignore[index]
+                    line = f" {' '.join(toks)} {' '.join(keys)} \n"
+                rows.append(((t << 22) | u, line))
+        rows.sort(reverse=True)
+        return _SearchIndex(array("q", [tid for tid, _ in rows]), [line for _, line in rows])
+
+    def search(self, query: str, *, archive: bool = False) -> list[int]:
+        """Tweet ids matching ``query``, newest first.
+
+        Corpus: non-deleted tweets of visible (not protected/suspended/deleted)
+        users with index < ``search_users``; recent = the 7 days before
+        ``now``, archive = all. Query language (case-insensitive): words
+        (matched on ``tokenize(text)``), space = AND, ``OR``, ``-term``,
+        ``"a phrase"``, ``( ... )``, ``#tag``, ``@name`` (mentions),
+        ``from:name``, ``to:name``, ``lang:xx``, ``is:retweet``, ``is:reply``,
+        ``is:quote``. AND binds tighter than OR. Raises ValueError for an empty
+        or malformed query, an unknown operator, or a group of only negated terms.
+        """
+        tree = _parse(query)
+        idx = self._index(archive)
+        hits = _Evaluator(self, idx).eval(tree)
+        tids = idx.tids
+        return [tids[p] for p in sorted(hits)]
+
+    # ---- test helpers ------------------------------------------------------------------------------
+
+    def examples(self) -> dict[str, list[int]]:
+        """A few user ids per trait, for tests and demos (guaranteed non-empty for users >= 2000;
+        ``protected``/``suspended``/``deleted``/``long_timeline`` for users >= 64).
+
+        protected, suspended, deleted: account states; long_timeline: visible,
+        > 3,200 tweets; many_followers: visible, > 1,000 followers (the most
+        followed users when the world is too small for that); many_friends:
+        visible, > 200 friends; ordinary: visible, 5-60 friends, 1-3,200 tweets.
+        """
+        if self._examples is None:
+            n = self.users
+            ex: dict[str, list[int]] = {
+                "protected": [i for i, st in _FORCED_STATE.items() if st == PROTECTED and i < n],
+                "suspended": [i for i, st in _FORCED_STATE.items() if st == SUSPENDED and i < n],
+                "deleted": [i for i, st in _FORCED_STATE.items() if st == DELETED and i < n],
+                "long_timeline": [i for i in _FORCED_LONG if i < n],
+            }
+            top = [i for i in range(min(n, 12)) if self._state(i) == NORMAL]
+            many = [i for i in top if self._counts(i).followers > 1000]
+            ex["many_followers"] = (many or top)[:3]
+            ex["many_friends"] = [i for i in range(min(n, _SPECIAL_BELOW))
+                                  if self._state(i) == NORMAL and self._counts(i).friends > 200][:3]
+            ordinary: list[int] = []
+            for k in range(n):
+                i = (n // 2 + k) % n
+                if i < _SPECIAL_BELOW or self._state(i) != NORMAL or self._is_heavy(i):
+                    continue
+                c = self._counts(i)
+                if 5 <= c.friends <= 60 and 1 <= c.statuses <= TIMELINE_CAP and c.followers >= 1:
+                    ordinary.append(i)
+                    if len(ordinary) == 3:
+                        break
+            ex["ordinary"] = ordinary
+            self._examples = {k: [self._id(i) for i in v] for k, v in ex.items()}
+        return {k: list(v) for k, v in self._examples.items()}
+
+
+def _rebuild(seed: int, users: int, search_users: int) -> World:
+    return World(seed, users, search_users=search_users)
+
+
+# --- search query language ---------------------------------------------------------------------
+
+_OPS = ("from", "to", "lang", "is")
+_IS_VALUES = ("retweet", "reply", "quote")
+
+
+class _Node(NamedTuple):
+    op: str  # "and", "or", "term"
+    children: tuple  # and/or: nodes; term: (kind, value)
+    negated: bool = False
+
+
+def _lex(query: str) -> list[str]:
+    """Split a query into terms, ``"phrase"`` tokens (kept quoted), parentheses and ``-``."""
+    out: list[str] = []
+    i, n = 0, len(query)
+    while i < n:
+        ch = query[i]
+        if ch.isspace():
+            i += 1
+        elif ch in "()":
+            out.append(ch)
+            i += 1
+        elif ch == '"' or (ch == "-" and i + 1 < n and query[i + 1] in '"('):
+            if ch == "-":
+                out.append("-")
+                i += 1
+                if query[i] == "(":
+                    continue
+            end = query.find('"', i + 1)
+            if end < 0:
+                raise ValueError(f"unterminated quote in search query: {query!r}")
+            out.append(query[i : end + 1])
+            i = end + 1
+        else:
+            j = i
+            while j < n and not query[j].isspace() and query[j] not in '()"':
+                j += 1
+            out.append(query[i:j])
+            i = j
+    return out
+
+
+def _parse(query: str) -> _Node:
+    if not isinstance(query, str) or not query.strip():
+        raise ValueError("empty search query")
+    toks = _lex(query)
+    pos = 0
+
+    def peek() -> str | None:
+        return toks[pos] if pos < len(toks) else None
+
+    def parse_or() -> _Node:
+        nonlocal pos
+        groups = [parse_and()]
+        while peek() == "OR":
+            pos += 1
+            groups.append(parse_and())
+        return groups[0] if len(groups) == 1 else _Node("or", tuple(groups))
+
+    def parse_and() -> _Node:
+        items: list[_Node] = []
+        while (tok := peek()) is not None and tok not in ("OR", ")"):
+            items.append(parse_unary())
+        if not items:
+            raise ValueError(f"search query has an empty group or a dangling OR: {query!r}")
+        if all(it.negated for it in items):
+            raise ValueError(f"search query needs at least one term that is not negated: {query!r}")
+        return items[0] if len(items) == 1 else _Node("and", tuple(items))
+
+    def parse_unary() -> _Node:
+        nonlocal pos
+        tok = toks[pos]
+        negated = False
+        if tok == "-":
+            negated = True
+            pos += 1
+            tok = peek()  # type: ignore[assignment]
+            if tok is None:
+                raise ValueError(f"dangling '-' in search query: {query!r}")
+        elif tok.startswith("-") and len(tok) > 1:
+            negated = True
+            tok = tok[1:]
+            toks[pos] = tok
+        if tok == "(":
+            pos += 1
+            node = parse_or()
+            if peek() != ")":
+                raise ValueError(f"unbalanced parentheses in search query: {query!r}")
+            pos += 1
+        elif tok == ")":
+            raise ValueError(f"unbalanced parentheses in search query: {query!r}")
+        else:
+            pos += 1
+            node = _term(tok, query)
+        return node._replace(negated=node.negated != negated)
+
+    tree = parse_or()
+    if pos != len(toks):
+        raise ValueError(f"unbalanced parentheses in search query: {query!r}")
+    return tree
+
+
+def _term(tok: str, query: str) -> _Node:
+    if tok.startswith('"'):
+        words = tokenize(tok[1:-1])
+        if not words:
+            raise ValueError(f"empty phrase in search query: {query!r}")
+        return _Node("term", ("phrase", tuple(words)))
+    if tok in ("-", "OR"):
+        raise ValueError(f"misplaced {tok!r} in search query: {query!r}")
+    if tok[0] in "#@" and len(tok) > 1:
+        return _Node("term", (tok[0], tok[1:].lower()))
+    if ":" in tok and not tok.startswith(("http://", "https://")):
+        op, _, value = tok.partition(":")
+        op = op.lower()
+        if op not in _OPS:
+            raise ValueError(f"unsupported search operator {op + ':'!r} (supported: from: to: lang: is:)")
+        if not value:
+            raise ValueError(f"operator {op + ':'!r} needs a value in search query: {query!r}")
+        if op == "is" and value.lower() not in _IS_VALUES:
+            raise ValueError(f"unsupported is:{value} (supported: is:retweet, is:reply, is:quote)")
+        return _Node("term", (op, value.lower()))
+    words = tokenize(tok)
+    if not words:
+        raise ValueError(f"search term {tok!r} has no searchable characters")
+    return _Node("term", ("word", words[0]) if len(words) == 1 else ("phrase", tuple(words)))
+
+
+class _Evaluator:
+    def __init__(self, world: World, idx: _SearchIndex) -> None:
+        self.world = world
+        self.idx = idx
+
+    def eval(self, node: _Node) -> set[int] | frozenset[int]:
+        if node.op == "or":
+            out: set[int] = set()
+            for child in node.children:
+                out |= self._eval_signed(child)
+            return out
+        if node.op == "and":
+            pos = sorted((self.eval(c) for c in node.children if not c.negated), key=len)
+            out = set(pos[0])
+            for p in pos[1:]:
+                out &= p
+            for c in node.children:
+                if c.negated and out:
+                    out -= self.eval(c)
+            return out
+        return self._term(*node.children)
+
+    def _eval_signed(self, node: _Node) -> set[int] | frozenset[int]:
+        # A negated OR branch (e.g. ``a OR -b`` inside a group) means "everything but".
+        return set(range(len(self.idx.tids))) - self.eval(node) if node.negated else self.eval(node)
+
+    def _term(self, kind: str, value: object) -> frozenset[int]:
+        w = self.world
+        if kind == "word":
+            return self.idx.lines_with(f" {value} ")
+        if kind == "phrase":
+            return self.idx.lines_with(f" {' '.join(value)} ")  # type: ignore[arg-type]
+        if kind in ("#", "@"):
+            return self.idx.lines_with(f" {kind}{value} ")
+        if kind in ("from", "to"):
+            v = str(value)
+            i = w.index_of(int(v)) if v.isdigit() else None
+            if i is None:
+                i = w.index_of_screen_name(v)
+            return frozenset() if i is None else self.idx.lines_with(f" {kind}:{i} ")
+        return self.idx.lines_with(f" {kind}:{value} ")  # lang:xx, is:retweet|reply|quote
