@@ -21,14 +21,14 @@ def demo_credentials(*aliases: str) -> list[dict[str, str]]:
 
 def run_crawl(
     sandbox: Any, spider: str, output: Path, *, credentials: list[dict] | None = None, settings: dict[str, Any] | None = None,
-    timeout: float = 240, **args: Any,
+    timeout: float = 240, cli: tuple[str, ...] = (), **args: Any,
 ) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETFORM_", "REDIS_", "ROTATING_PROXY_"))}
     env["TWEETFORM_API_BASE"] = sandbox.base
     env["TWEETFORM_CREDENTIALS"] = json.dumps(credentials if credentials is not None else demo_credentials("demo-user-1", "demo-app-1"))
     env["TWEETFORM_OUTPUT_DIR"] = str(output)
     env["PYTHONWARNINGS"] = "error"
-    cmd = [sys.executable, "-m", "scrapy", "crawl", spider, "-L", "INFO"]
+    cmd = [sys.executable, "-m", "scrapy", "crawl", spider, "-L", "INFO", *cli]
     for name, value in args.items():
         cmd += ["-a", f"{name}={value}"]
     for name, value in (settings or {}).items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,12 @@ def test_bad_arguments_one_line_nothing_fetched(box, tmp_path: Path, args, messa
 def test_search_needs_query(box, tmp_path: Path):
     result = run_crawl(box, "search", tmp_path / "out")
     assert result.returncode == 2 and "search needs query" in result.stderr
+
+
+def test_feed_export_still_works(box, examples, tmp_path: Path):
+    feed = tmp_path / "feed.jsonl"
+    ok(run_crawl(box, "friends", tmp_path / "out", user_id=examples["ordinary"][0], depth=2, max_users=5, cli=("-O", str(feed))))
+    exported = [json.loads(line) for line in feed.read_text().splitlines()]
+    written = [line for name in ("friend_ids", "errors") for lines in bucket(tmp_path / "out", name).values() for line in lines]
+    key = lambda page: page["__tweetform"]["page_id"]  # noqa: E731
+    assert sorted(exported, key=key) == sorted(written, key=key) and len(written) >= 5

@@ -17,7 +17,10 @@ from scrapy.utils.project import get_project_settings
 
 from tweetform.credentials import load_credentials
 
-CRAWL = ["friends", "-a", "user_id=12", "-a", "depth=2", "-a", "max_users=40"]
+# jack's followers, and theirs: 40 users expanded, ~45 API pages
+CRAWL = ["followers", "-a", "user_id=12", "-a", "depth=2", "-a", "max_users=40"]
+#: demo rate-limit window: 15 requests per credential per 10 s instead of per 15 min
+DEMO_WINDOW = "10"
 
 
 def main() -> int:
@@ -30,14 +33,15 @@ def main() -> int:
         from tweetform.sandbox.credentials import demo_credentials_as_settings
 
         sandbox = subprocess.Popen(
-            [sys.executable, "-m", "tweetform.sandbox", "--port", "0", "--users", "20000"],
+            [sys.executable, "-m", "tweetform.sandbox", "--port", "0", "--users", "20000", "--window", DEMO_WINDOW],
             stdout=subprocess.PIPE, text=True,
         )
         line = sandbox.stdout.readline() if sandbox.stdout else ""
         base = line.strip().rsplit(" ", 1)[-1]
-        print(f"no credentials configured: crawling the sandbox at {base} with its demo credentials")
+        print(f"no credentials configured: crawling the sandbox at {base} with its demo credentials"
+              f" (rate-limit windows of {DEMO_WINDOW} s instead of 15 min)")
         env["TWEETFORM_API_BASE"] = base
-        env["TWEETFORM_CREDENTIALS"] = json.dumps(demo_credentials_as_settings()[:2])
+        env["TWEETFORM_CREDENTIALS"] = json.dumps(demo_credentials_as_settings()[:4])
     output = Path(env.get("TWEETFORM_OUTPUT_DIR") or settings.get("TWEETFORM_OUTPUT_DIR")).resolve()
     try:
         code = subprocess.call([sys.executable, "-m", "scrapy", "crawl", *CRAWL, "-L", "INFO"], env=env)
@@ -51,6 +55,9 @@ def main() -> int:
         in_bucket = [f for f in files if f.parent.name == bucket]
         pages = sum(1 for f in in_bucket for _ in f.open("rb"))
         print(f"  {output / bucket}/  {len(in_bucket)} files, {pages} pages")
+    if files:
+        first = files[0].read_text(encoding="utf-8").splitlines()[0]
+        print(f"\nfirst line of {files[0]} (cut at 300 characters):\n{first[:300]}")
     return code
 
 

@@ -260,6 +260,13 @@ _TOKEN_RE = re.compile(r"[a-z0-9_]+")
 _B62 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
+@lru_cache(maxsize=4096)
+def _tag_strings(tags: tuple[str, ...]) -> tuple[str, str]:
+    """(" tag1 tag2", " #tag1 #tag2") in lowercase: a search line's hashtag tokens and keys."""
+    low = [t.lower() for t in tags]
+    return "".join(" " + t for t in low), "".join(" #" + t for t in low)
+
+
 def tokenize(text: str) -> list[str]:
     """The word tokens search matches: lowercase ``[a-z0-9_]+`` runs, URLs removed.
 
@@ -370,9 +377,12 @@ class _Core(NamedTuple):
     ref: tuple[int, int] | None  # (index, seq) replied to / retweeted / quoted
     words: tuple[str, ...]  # lowercase; empty for retweets (the original's words are used)
     cc: int | None  # index of an inline "cc @name" mention
-    tags: list[str]
+    tags: tuple[str, ...]
     lang: str
-    rnd: bytes  # the tweet's remaining randomness (counts, urls)
+    rnd: bytes
+
+
+_new_core = tuple.__new__  # builds a _Core without NamedTuple's Python-level __new__ (hot path)  # the tweet's remaining randomness (counts, urls)
 
 
 class _SearchIndex:
@@ -970,6 +980,14 @@ class World:
         i = self.index_of(uid)
         return [] if i is None else list(self._timeline_ids(i))
 
+    def deleted_tweet_ids(self, uid: int) -> list[int]:
+        """Ids of ``uid``'s deleted tweets, newest first (``tweet()`` returns them with ``deleted=True``)."""
+        u = self.index_of(uid)
+        if u is None:
+            return []
+        meta = self._tmeta(u)
+        return [self._tid(u, s) for s in range(self._tl(u).length - 1, -1, -1) if meta[8 * s + 4] < _DELETED_BELOW]
+
     def reachable_timeline(self, uid: int) -> list[int]:
         """The newest 3,200 of ``timeline(uid)``: what the timeline endpoints can reach."""
         i = self.index_of(uid)
@@ -1039,7 +1057,7 @@ class World:
                 kind = ORIGINAL
         lang = _LANG_OF[meta[o + 6]]
         if kind == RETWEET:
-            return _Core(kind, ref, (), None, [], lang, b"")
+            return _new_core(_Core, (kind, ref, (), None, (), lang, b""))
         rnd = hashlib.blake2b(self._bkey + ((u << 32) | s).to_bytes(8, "little")).digest()
         vals = memoryview(rnd).cast("H")
         words = _pick(*vals[1 : 6 + vals[0] % 14])(_WORD_TABLE)  # 5..18 words
@@ -1053,7 +1071,7 @@ class World:
             tag = _TAG_TABLE[vals[21 + k] % len(_TAG_TABLE)]
             if tag not in tags:
                 tags.append(tag)
-        return _Core(kind, ref, words, cc, tags, lang, rnd)
+        return _new_core(_Core, (kind, ref, words, cc, tuple(tags), lang, rnd))
 
     def _tokens(self, u: int, s: int, c: _Core | None = None) -> tuple[list[str], list[str], list[str], str]:
         """``(tokenize(text), lowercase hashtags, lowercase mentioned names, lang)`` without
@@ -1201,8 +1219,11 @@ class World:
                 # words never runs into them).
                 c = core(u, s, meta)
                 if c.kind == ORIGINAL and c.cc is None:  # the common case, inlined
-                    tags = [x.lower() for x in c.tags]
-                    line = f" {' '.join(c.words)} {' '.join(tags)} {author} lang:{c.lang} {' '.join('#' + x for x in tags)} \n"
+                    if c.tags:
+                        tag_toks, tag_keys = _tag_strings(c.tags)
+                        line = f" {' '.join(c.words)}{tag_toks} {author} lang:{c.lang}{tag_keys} \n"
+                    else:
+                        line = f" {' '.join(c.words)} {author} lang:{c.lang} \n"
                 else:
                     toks, tags, names, lang = tokens(u, s, c)
                     keys = [author, "lang:" + lang, *["#" + x for x in tags], *["@" + n for n in names]]

@@ -16,7 +16,8 @@ from typing import Any, Iterable
 BUCKET = re.compile(r"^[A-Za-z0-9_-]+$")
 JOB = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 SCREEN_NAME = re.compile(r"^@?[A-Za-z0-9_]{1,15}$")
-COMMON = frozenset({"user_id", "screen_name", "file", "bucket", "api", "job"})
+COMMON = frozenset({"bucket", "api", "job"})
+SEED_ARGUMENTS = {"users": {"user_id", "screen_name", "file"}, "tweets": {"tweet_id", "file"}, "query": {"query"}}
 
 
 class ArgumentError(ValueError):
@@ -116,7 +117,7 @@ def parse_args(
     spider: str, raw: dict[str, Any], *, allowed: Iterable[str], default_bucket: str, default_api: str, seeds: str = "users"
 ) -> JobArgs:
     """Validate spider arguments. ``seeds`` is "users", "tweets" or "query"."""
-    allowed = set(allowed) | COMMON
+    allowed = set(allowed) | COMMON | SEED_ARGUMENTS[seeds]
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ArgumentError(f"unknown argument {unknown[0]!r} for spider {spider!r}; it takes: {', '.join(sorted(allowed))}")
