@@ -65,7 +65,8 @@ def test_rate_limit_waits_for_reset_and_completes(sandbox_factory, tmp_path: Pat
 
 
 def test_revoked_credential_leaves_rotation_others_finish(sandbox_factory, tmp_path: Path):
-    box = sandbox_factory(*WORLD, "--limit", "/2/users/:id/following=500")
+    # 8 requests per window: the crawl needs both credentials, so it meets the revoked one
+    box = sandbox_factory(*WORLD, "--limit", "/2/users/:id/following=8")
     seed = box.get("/_sandbox/examples")["ordinary"][0]
     box.post("/_sandbox/revoke/demo-user-2")
     try:

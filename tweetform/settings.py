@@ -31,6 +31,8 @@ DOWNLOADER_MIDDLEWARES = {
     "tweetform.middlewares.signing.SigningMiddleware": 800,
     "tweetform.middlewares.api_errors.ApiErrorMiddleware": 810,
 }
+# requests wait for rate-limit quota in the scheduler, one queue per endpoint
+SCHEDULER_PRIORITY_QUEUE = "tweetform.quota.queue.QuotaAwarePriorityQueue"
 ITEM_PIPELINES = {
     "tweetform.pipelines.buckets.BucketPipeline": 500,
 }
@@ -42,6 +44,8 @@ TWEETFORM_CREDENTIALS: list = []
 TWEETFORM_CREDENTIALS_FILE = ""
 TWEETFORM_OUTPUT_DIR = "data"
 TWEETFORM_PROXY_FILE = ""
+TWEETFORM_QUOTA_RESET_MARGIN = 1.0  # seconds past x-rate-limit-reset before a window counts as renewed
+TWEETFORM_APP_LANES_FOR_USERS = False  # also spend user credentials' app-only quota (their app's bearer token)
 TWEETFORM_RETRY_BACKOFF = 1.0  # seconds before the first retry, doubled each time
 TWEETFORM_RETRY_BACKOFF_MAX = 60.0
 

@@ -1,31 +1,34 @@
-"""API answers that are about the credential, not the data: auth failures and 429s.
+"""API answers about the credential, not the data: quota headers, 429s, auth failures.
 
-Both are handled before the spider sees anything: a rejected credential leaves
-rotation (one log line with its alias) and the request goes back to be sent
-with another; a 429 puts the request back to wait for the window's reset, and
-does not spend a retry. Everything else reaches the spider, which classifies it
-with :mod:`tweetform.api.errors`.
+Every answer releases its quota reservation and teaches the quota book the
+window's ``limit/remaining/reset``. A 429 goes back to the scheduler, where the
+quota queue holds it until the window resets (no retry spent, no hammering).
+A rejected credential leaves rotation with one log line naming its alias and
+the request goes back to be sent with another. Everything else reaches the
+spider, which classifies it with :mod:`tweetform.api.errors`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
+from typing import Any
 
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from tweetform.api import errors
-from tweetform.middlewares.pacing import META_NOT_BEFORE
 from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT
-from tweetform.quota.pool import CredentialPool
+from tweetform.quota import runtime
+from tweetform.quota.book import Reservation
+from tweetform.quota.pool import Lane
+from tweetform.quota.queue import META_LANE
 
 logger = logging.getLogger(__name__)
 
 
-def _parse(body: bytes):
+def _parse(body: bytes) -> Any:
     try:
         return json.loads(body)
     except ValueError:
@@ -33,38 +36,48 @@ def _parse(body: bytes):
 
 
 class ApiErrorMiddleware:
-    def __init__(self, crawler: Crawler, pool: CredentialPool) -> None:
+    def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.pool = pool
+        self.pool = runtime.pool(crawler)
+        self.book = runtime.book(crawler)
         self.stats = crawler.stats
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "ApiErrorMiddleware":
-        from tweetform.middlewares.signing import SigningMiddleware
+        return cls(crawler)
 
-        SigningMiddleware.from_crawler(crawler)  # makes sure the shared pool exists
-        return cls(crawler, crawler.tweetform_pool)  # type: ignore[attr-defined]
+    def _reservation(self, request: Request) -> Reservation | None:
+        lane = request.meta.pop(META_LANE, None)
+        if not lane or META_ENDPOINT not in request.meta:
+            return None
+        return Reservation(Lane(*lane), request.meta[META_ENDPOINT])
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        reservation = self._reservation(request)
+        if reservation is not None:
+            self.book.failed(reservation)
+        return None
 
     def process_response(self, request: Request, response: Response) -> Response | Request:
         key = request.meta.get(META_ENDPOINT)
-        if key is None or response.status in (200, 404):
+        if key is None:
+            return response
+        reservation = self._reservation(request)
+        if reservation is not None:
+            self.book.answered(reservation, response.status, response.headers.to_unicode_dict())
+        if response.status in (200, 404):
             return response
         version = "2" if key.startswith("/2/") else "1.1"
         outcome = errors.classify(response.status, _parse(response.body), version)
         alias = request.meta.get(META_CREDENTIAL, "?")
         if outcome.kind == errors.RATE_LIMITED:
             self.stats.inc_value("tweetform/quota/rate_limited")
-            reset = response.headers.get("x-rate-limit-reset")
-            remaining = response.headers.get("x-rate-limit-remaining")
-            wait_until = time.time() + 1.0  # a per-second limit, or no reset header
-            if reset and remaining is not None and int(remaining) <= 0:
-                wait_until = max(wait_until, float(reset))
-            logger.info("429 on %s for credential %r: waiting until %s", key, alias, time.strftime("%H:%M:%S", time.gmtime(wait_until)))
-            retry = request.replace(dont_filter=True)
-            retry.meta[META_NOT_BEFORE] = wait_until
-            return retry
+            self.stats.inc_value(f"tweetform/quota/rate_limited/{alias}")
+            logger.info("429 on %s for credential %r: the request waits for quota", key, alias)
+            return request.replace(dont_filter=True)
         if outcome.kind in (errors.AUTH, errors.FORBIDDEN):
             self.stats.inc_value("tweetform/credentials/rejected")
-            self.pool.retire(alias, f"{key} answered HTTP {response.status}" + (f" code {outcome.code}" if outcome.code else "") + (f" ({outcome.message})" if outcome.message else ""))
+            detail = f"{key} answered HTTP {response.status}" + (f" code {outcome.code}" if outcome.code else "")
+            self.pool.retire(alias, detail + (f" ({outcome.message})" if outcome.message else ""))
             return request.replace(dont_filter=True)
         return response

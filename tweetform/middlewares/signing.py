@@ -1,6 +1,7 @@
 """Where a request is signed: every attempt, retries included, gets a fresh signature.
 
-The credential comes from :class:`tweetform.quota.pool.CredentialPool`; this
+The lane (credential and auth kind) was reserved with its quota by the
+scheduler's :class:`tweetform.quota.queue.QuotaAwarePriorityQueue`; this
 middleware only turns it into an ``Authorization`` header: OAuth 1.0a for user
 context, ``Bearer`` for app-only (fetching the token with ``POST oauth2/token``
 once per app when only the app key and secret are configured).
@@ -19,8 +20,11 @@ from scrapy.utils.defer import deferred_from_coro
 
 from tweetform.api.auth import basic_header, bearer_header, oauth1_header
 from tweetform.api.endpoints import ENDPOINTS
-from tweetform.credentials import Credential, load_credentials
-from tweetform.quota.pool import CredentialPool, NoCredentialError
+from tweetform.credentials import Credential
+from tweetform.quota import runtime
+from tweetform.quota.book import Reservation
+from tweetform.quota.pool import CredentialPool, Lane, NoCredentialError
+from tweetform.quota.queue import META_LANE
 
 logger = logging.getLogger(__name__)
 META_ENDPOINT = "tweetform_endpoint"
@@ -42,22 +46,34 @@ class SigningMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "SigningMiddleware":
-        pool = getattr(crawler, "tweetform_pool", None)
-        if pool is None:
-            pool = crawler.tweetform_pool = CredentialPool(load_credentials(crawler.settings))  # type: ignore[attr-defined]
-        return cls(crawler, pool, crawler.settings.get("TWEETFORM_API_BASE"))
+        return cls(crawler, runtime.pool(crawler), crawler.settings.get("TWEETFORM_API_BASE"))
 
-    async def process_request(self, request: Request) -> None:
+    def lane_for(self, request: Request) -> Lane | None:
+        """The reserved lane, or (without the quota queue) the first usable one."""
+        reserved = request.meta.get(META_LANE)
+        if reserved:
+            return Lane(*reserved)
+        lanes = self.pool.lanes(ENDPOINTS[request.meta[META_ENDPOINT]])
+        return lanes[0] if lanes else None
+
+    async def process_request(self, request: Request) -> Request | None:
         key = request.meta.get(META_ENDPOINT)
         if key is None or request.meta.get(META_TOKEN_REQUEST):
             return None
         endpoint = ENDPOINTS[key]
-        try:
-            cred = self.pool.choose(endpoint)
-        except NoCredentialError as exc:
-            self.stop(str(exc))
-            raise IgnoreRequest(str(exc)) from None
-        if endpoint.app_only or cred.kind == "app":
+        lane = self.lane_for(request)
+        if lane is None:
+            message = f"no usable credential left for {endpoint.key}"
+            self.stop(message)
+            raise IgnoreRequest(message)
+        if lane.alias in self.pool.retired:  # retired while this request waited: send it again later
+            runtime.book(self.crawler).cancel(Reservation(lane, key))
+            retry = request.replace(dont_filter=True)
+            retry.meta.pop(META_LANE, None)
+            return retry
+        cred = self.pool.get(lane.alias)
+        assert cred is not None
+        if lane.kind == "app":
             token = await self.bearer_token(cred)
             request.headers["Authorization"] = bearer_header(token)
             request.meta[META_AUTH_KIND] = "app"
@@ -66,6 +82,7 @@ class SigningMiddleware:
             request.headers["Authorization"] = oauth1_header(cred, request.method, request.url, request.body, content_type)
             request.meta[META_AUTH_KIND] = "user"
         request.meta[META_CREDENTIAL] = cred.alias
+        self.crawler.stats.inc_value(f"tweetform/quota/requests/{cred.alias}")
         return None
 
     async def bearer_token(self, cred: Credential) -> str:

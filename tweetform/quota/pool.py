@@ -1,14 +1,16 @@
-"""The one place that decides which credential sends a request.
+"""The credentials a crawl may use, as lanes, and which of them the API rejected.
 
-:meth:`CredentialPool.choose` is called for every attempt. It skips retired
-credentials (the API rejected them) and credentials of the wrong kind for the
-endpoint (full-archive search is app-only), then rotates over the rest.
+A *lane* is one rate-limit pool: a credential in user context, or an app in
+app-only context (the API counts app-only quota per app, so credentials sharing
+an app key share one app lane, named after the first of them). Full-archive
+search is app-only; a user credential can still serve it through its app's
+bearer token.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
+from dataclasses import dataclass
 
 from tweetform.api.endpoints import Endpoint
 from tweetform.credentials import Credential
@@ -20,31 +22,48 @@ class NoCredentialError(RuntimeError):
     """No credential left that may call an endpoint."""
 
 
+@dataclass(frozen=True)
+class Lane:
+    alias: str
+    kind: str  # "user" or "app"
+
+    @property
+    def name(self) -> str:
+        return f"{self.alias}:{self.kind}"
+
+
 class CredentialPool:
-    def __init__(self, credentials: list[Credential]) -> None:
+    def __init__(self, credentials: list[Credential], *, app_lanes_for_users: bool = False) -> None:
         self.credentials = list(credentials)
+        self.by_alias = {c.alias: c for c in self.credentials}
         self.retired: dict[str, str] = {}  # alias -> reason
-        self._turn = itertools.count()
+        self.user_lanes = [Lane(c.alias, "user") for c in self.credentials if c.kind == "user"]
+        seen_apps: set[str] = set()
+        self.app_lanes: list[Lane] = []  # app-kind credentials first: they exist for app-only use
+        self.user_app_lanes: list[Lane] = []
+        for cred in sorted(self.credentials, key=lambda c: c.kind != "app"):
+            app = cred.app_key or cred.alias
+            if app in seen_apps or not (cred.kind == "app" or cred.app_key and cred.app_secret):
+                continue
+            seen_apps.add(app)
+            (self.app_lanes if cred.kind == "app" else self.user_app_lanes).append(Lane(cred.alias, "app"))
+        self.app_lanes_for_users = app_lanes_for_users
 
-    def usable(self, endpoint: Endpoint | None = None) -> list[Credential]:
-        out = [c for c in self.credentials if c.alias not in self.retired]
-        if endpoint is not None and endpoint.app_only:
-            out = [c for c in out if c.kind == "app" or c.app_key]
-        return out
-
-    def choose(self, endpoint: Endpoint) -> Credential:
-        candidates = self.usable(endpoint)
-        if not candidates:
-            raise NoCredentialError(f"no usable credential left for {endpoint.key}")
-        return candidates[next(self._turn) % len(candidates)]
+    def lanes(self, endpoint: Endpoint) -> list[Lane]:
+        """Lanes that may call an endpoint now (retired credentials left out)."""
+        if endpoint.app_only:
+            lanes = self.app_lanes + self.user_app_lanes
+        else:
+            lanes = self.user_lanes + self.app_lanes + (self.user_app_lanes if self.app_lanes_for_users else [])
+        return [lane for lane in lanes if lane.alias not in self.retired]
 
     def retire(self, alias: str, reason: str) -> bool:
         """Take a credential out of rotation; True the first time."""
-        if alias in self.retired:
+        if alias in self.retired or alias not in self.by_alias:
             return False
         self.retired[alias] = reason
         logger.error("credential %r taken out of rotation: %s", alias, reason)
         return True
 
     def get(self, alias: str) -> Credential | None:
-        return next((c for c in self.credentials if c.alias == alias), None)
+        return self.by_alias.get(alias)

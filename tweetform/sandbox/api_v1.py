@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from . import paging, render
 from .errors import v1_error, v1_not_authorized, v1_page_not_found
-from .params import Params
+from .params import Params, is_id
 from .world import User, World
 
 
@@ -97,7 +97,7 @@ def user_timeline(world: World, p: Params, path: str) -> list[Any]:
 
 
 def _lookup_users(world: World, p: Params) -> list[User]:
-    ids = p.csv("user_id", 100, str.isdigit)
+    ids = p.csv("user_id", 100, is_id)  # was str.isdigit: "²" crashed int()
     names = p.csv("screen_name", 100)
     if len(ids) + len(names) > 100:
         raise v1_error(400, 18, "Too many terms specified in query.")
@@ -131,7 +131,7 @@ def users_show(world: World, p: Params, path: str) -> dict[str, Any]:
 
 
 def statuses_lookup(world: World, p: Params, path: str) -> Any:
-    ids = p.csv("id", 100, str.isdigit)
+    ids = p.csv("id", 100, is_id)  # was str.isdigit: "²" crashed int()
     if not ids:
         raise v1_error(400, 38, "id parameter is missing.")
     trim_user = p.bool("trim_user")

@@ -7,7 +7,7 @@ from typing import Any
 
 from . import paging, render
 from .errors import v2_invalid, v2_resource_error
-from .params import Params
+from .params import Params, is_id
 from .world import Tweet, User, World
 
 USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
@@ -32,7 +32,7 @@ def _tweet_fields(p: Params) -> tuple[list[str], list[str], set[str]]:
 
 
 def _path_id(raw: str, p: Params) -> int:
-    if not raw.isdigit() or len(raw) > 19:
+    if not is_id(raw):  # was raw.isdigit(): "²" passed and crashed int() (500 text page)
         raise v2_invalid(f"The `id` query parameter value [{raw}] does not match ^[0-9]{{1,19}}$", {"id": [raw]})
     return int(raw)
 
@@ -170,7 +170,7 @@ def users_by_ids(world: World, p: Params) -> dict[str, Any]:
     raw = p.csv("ids", 100)
     if not raw:
         raise v2_invalid("The `ids` query parameter can not be empty", {"ids": []})
-    bad = [r for r in raw if not r.isdigit() or len(r) > 19]
+    bad = [r for r in raw if not is_id(r)]  # was r.isdigit(): "²" crashed int()
     if bad:
         raise v2_invalid(f"The `ids` query parameter value [{bad[0]}] is not valid", {"ids": [bad[0]]})
     user_fields, tweet_fields, expansions = _user_fields(p)
@@ -214,7 +214,7 @@ def tweets_by_ids(world: World, p: Params) -> dict[str, Any]:
     raw = p.csv("ids", 100)
     if not raw:
         raise v2_invalid("The `ids` query parameter can not be empty", {"ids": []})
-    bad = [r for r in raw if not r.isdigit() or len(r) > 19]
+    bad = [r for r in raw if not is_id(r)]  # was r.isdigit(): "²" crashed int()
     if bad:
         raise v2_invalid(f"The `ids` query parameter value [{bad[0]}] is not valid", {"ids": [bad[0]]})
     user_fields, tweet_fields, expansions = _tweet_fields(p)

@@ -42,6 +42,10 @@ def decode_cursor(cursor: int, salt: object) -> int | None:
     """Offset of a v1.1 cursor; -1 is the first page; None when not ours."""
     if cursor == -1:
         return 0
+    if cursor < -1:
+        # a previous_cursor (sent as the negative of a cursor, as the API does):
+        # it used to be rejected with 400 code 44, so paging back was impossible
+        cursor = -cursor
     rest = cursor - CURSOR_BASE
     if rest < 0 or rest % 1000 != _mix(salt) % 1000:
         return None

@@ -8,6 +8,16 @@ from typing import Callable, Mapping
 from .errors import ApiError, v1_error, v2_invalid
 
 
+def is_id(raw: str) -> bool:
+    """An id as the API accepts it: 1-19 ASCII digits.
+
+    ``str.isdigit`` alone also accepts non-ASCII digits ("²", "１２"), which
+    ``int()`` then rejects (``ValueError`` -> a 500 page) or silently maps to
+    another id; the API answers such values with a 400.
+    """
+    return raw.isascii() and raw.isdigit() and len(raw) <= 19
+
+
 class Params:
     """Read typed query parameters; bad values raise the version's 400 error."""
 
@@ -47,7 +57,7 @@ class Params:
         raw = self.get(name)
         if raw is None:
             return None
-        if not raw.isdigit() or len(raw) > 19:
+        if not is_id(raw):  # was raw.isdigit(): "²" passed and crashed int() (500 text page)
             raise self._bad(name, raw, "is not valid")
         return int(raw)
 

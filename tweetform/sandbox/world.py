@@ -88,7 +88,6 @@ _M64 = (1 << 64) - 1
 _GOLD = 0x9E3779B97F4A7C15
 _M22 = (1 << 22) - 1
 _MIN = 60_000
-_HOUR = 3_600_000
 _DAY = 86_400_000
 
 
@@ -379,19 +378,20 @@ class _Core(NamedTuple):
     cc: int | None  # index of an inline "cc @name" mention
     tags: tuple[str, ...]
     lang: str
-    rnd: bytes
+    rnd: bytes  # the tweet's remaining randomness (counts, urls)
 
 
-_new_core = tuple.__new__  # builds a _Core without NamedTuple's Python-level __new__ (hot path)  # the tweet's remaining randomness (counts, urls)
+_new_core = tuple.__new__  # builds a _Core without NamedTuple's Python-level __new__ (hot path)
 
 
 class _SearchIndex:
     """The search corpus as one string, a line per tweet (newest first).
 
-    Looking a key up is a C-speed substring scan for ``" key "``; the
-    resulting line numbers are cached per key. Building per-word postings up
-    front cost three times as long, for the archive (~200k tweets), as all
-    the lookups a test run makes.
+    A line holds the tweet's tokens in text order, then its operator keys
+    (``from:<index>``, ``lang:xx``, ``#tag``, ``@name``, ``is:...``,
+    ``to:<index>``). Looking a key or a phrase up is a C-speed substring scan
+    for ``" key "`` (phrases are exact, with no tweet re-rendered), and the
+    line numbers found are cached per key.
     """
 
     def __init__(self, tids: array, lines: list[str]) -> None:
@@ -447,7 +447,7 @@ class World:
         while len(hkeys) < 16:
             hkeys.append(_mix(hkeys[-1] + _GOLD))
         (self._k_id, self._k_name, self._k_prof, self._k_tl, self._k_ref, self._k_graph,
-         self._k_misc, self._k_pop, *_) = hkeys
+         self._k_misc, *_) = hkeys
         self._tiers = users.bit_length()  # index i is in tier (i+1).bit_length()-1
         self._build_tiers()
         # Id families: steps are spread to use the whole id range of each family.

@@ -1,0 +1,162 @@
+"""Where quota is decided: per lane × endpoint, may a request go now, and on which lane?
+
+State per (lane, endpoint), learnt from the ``x-rate-limit-*`` headers:
+
+* ``limit`` and ``reset`` of the current window;
+* ``server_remaining``: the lowest ``remaining`` the API reported in this
+  window (its count only grows, so the lowest is the most recent truth);
+* ``in_flight``: requests sent and not answered yet.
+
+A request may go when ``server_remaining - in_flight > 0``: every request the API
+may not have counted yet is assumed counted, so the API's limit is never
+exceeded and no 429 is provoked. Before the first answer for a key nothing is
+known, so only one probe request goes. When a window's reset has passed (plus
+a safety margin for clock skew) the quota is back to ``limit``.
+
+Lanes whose window resets soonest are used first: their quota expires soonest.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from tweetform.api.endpoints import Endpoint
+from tweetform.quota.pool import CredentialPool, Lane
+
+logger = logging.getLogger(__name__)
+PER_SECOND_INTERVAL = 1.05  # endpoints limited to one request per second (full-archive search)
+
+
+@dataclass
+class KeyQuota:
+    limit: int | None = None  # None until the first answer
+    reset: float = 0.0  # epoch seconds; 0 = not known in this window
+    server_remaining: int = 0
+    in_flight: int = 0
+    blocked_until: float = 0.0  # a per-second 429
+    next_allowed: float = 0.0  # per-second pacing
+
+    def available(self, now: float, margin: float) -> int:
+        if now < self.blocked_until or now < self.next_allowed:
+            return 0
+        if self.limit is None:
+            return 1 - self.in_flight  # one probe at a time until the limit is known
+        if self.reset and now >= self.reset + margin:
+            return self.limit - self.in_flight  # the window has rolled over
+        return self.server_remaining - self.in_flight
+
+    def ready_at(self, now: float, margin: float) -> float | None:
+        """When quota may be back (None: when an answer in flight arrives)."""
+        times = [t for t in (self.blocked_until, self.next_allowed) if t > now]
+        if self.limit is not None and self.reset and self.server_remaining - self.in_flight <= 0:
+            times.append(self.reset + margin)
+        return max(times) if times else None
+
+
+@dataclass(frozen=True)
+class Reservation:
+    lane: Lane
+    endpoint: str
+
+
+class QuotaBook:
+    """In-process quota state (the Redis-backed book shares the same interface)."""
+
+    def __init__(self, pool: CredentialPool, *, margin: float = 1.0, clock: Callable[[], float] = time.time) -> None:
+        self.pool = pool
+        self.margin = margin
+        self.clock = clock
+        self.keys: dict[tuple[Lane, str], KeyQuota] = {}
+
+    def _key(self, lane: Lane, endpoint: str) -> KeyQuota:
+        key = self.keys.get((lane, endpoint))
+        if key is None:
+            key = self.keys[(lane, endpoint)] = KeyQuota()
+        return key
+
+    def reserve(self, endpoint: Endpoint) -> Reservation | None:
+        """Take one request of quota on the best lane, or None if none has any now."""
+        now = self.clock()
+        best: tuple[float, int, Lane] | None = None
+        for order, lane in enumerate(self.pool.lanes(endpoint)):
+            quota = self._key(lane, endpoint.key)
+            if quota.available(now, self.margin) <= 0:
+                continue
+            rank = (quota.reset if quota.reset and now < quota.reset + self.margin else float("inf"), order, lane)
+            if best is None or rank[:2] < best[:2]:
+                best = rank
+        if best is None:
+            return None
+        lane = best[2]
+        quota = self._key(lane, endpoint.key)
+        if quota.limit is not None and quota.reset and now >= quota.reset + self.margin:
+            quota.server_remaining, quota.reset = quota.limit, 0.0  # a fresh window
+        quota.in_flight += 1
+        if endpoint.key in ("/2/tweets/search/all",):
+            quota.next_allowed = now + PER_SECOND_INTERVAL
+        return Reservation(lane, endpoint.key)
+
+    def ready_at(self, endpoint: Endpoint) -> float | None:
+        """Earliest time a lane may have quota for this endpoint again."""
+        now = self.clock()
+        times = []
+        for lane in self.pool.lanes(endpoint):
+            t = self._key(lane, endpoint.key).ready_at(now, self.margin)
+            if t is None:
+                return None
+            times.append(t)
+        return min(times) if times else None
+
+    def has_lanes(self, endpoint: Endpoint) -> bool:
+        return bool(self.pool.lanes(endpoint))
+
+    def answered(self, reservation: Reservation, status: int, headers: Mapping[str, str]) -> None:
+        """Release a reservation and learn from the answer's rate-limit headers."""
+        quota = self._key(reservation.lane, reservation.endpoint)
+        quota.in_flight = max(0, quota.in_flight - 1)
+        limit, remaining, reset = (_int(headers.get(h)) for h in ("x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"))
+        if limit is None or remaining is None or reset is None:
+            if status == 429:
+                quota.blocked_until = self.clock() + 60.0  # no headers: back off a minute
+            return
+        if reset > quota.reset or quota.limit is None:
+            quota.limit, quota.reset, quota.server_remaining = limit, float(reset), remaining  # a new window
+        else:
+            quota.server_remaining = min(quota.server_remaining, remaining)
+        if status == 429:
+            if remaining > 0:  # a per-second limit, not the window's
+                quota.blocked_until = self.clock() + 1.0
+            else:
+                quota.server_remaining = 0
+
+    def cancel(self, reservation: Reservation) -> None:
+        """A reservation that was never sent."""
+        quota = self._key(reservation.lane, reservation.endpoint)
+        quota.in_flight = max(0, quota.in_flight - 1)
+
+    def failed(self, reservation: Reservation) -> None:
+        """No answer (connection error): assume the API counted the request."""
+        quota = self._key(reservation.lane, reservation.endpoint)
+        quota.in_flight = max(0, quota.in_flight - 1)
+        if quota.limit is not None:
+            quota.server_remaining = max(0, quota.server_remaining - 1)
+
+    def snapshot(self) -> list[dict]:
+        now = self.clock()
+        return [
+            {"alias": lane.alias, "kind": lane.kind, "endpoint": ep, "limit": q.limit,
+             "remaining": max(0, q.available(now, self.margin)), "reset": q.reset, "in_flight": q.in_flight}
+            for (lane, ep), q in sorted(self.keys.items(), key=lambda kv: (kv[0][0].name, kv[0][1]))
+        ]
+
+
+def _int(value: str | bytes | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.decode() if isinstance(value, bytes) else value)
+    except ValueError:
+        return None

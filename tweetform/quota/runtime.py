@@ -1,0 +1,26 @@
+"""One credential pool and one quota book per crawler, shared by the components that need them."""
+
+from __future__ import annotations
+
+from scrapy.crawler import Crawler
+
+from tweetform.credentials import load_credentials
+from tweetform.quota.book import QuotaBook
+from tweetform.quota.pool import CredentialPool
+
+
+def pool(crawler: Crawler) -> CredentialPool:
+    found = getattr(crawler, "_tweetform_pool", None)
+    if found is None:
+        s = crawler.settings
+        found = CredentialPool(load_credentials(s), app_lanes_for_users=s.getbool("TWEETFORM_APP_LANES_FOR_USERS"))
+        crawler._tweetform_pool = found  # type: ignore[attr-defined]
+    return found
+
+
+def book(crawler: Crawler) -> QuotaBook:
+    found = getattr(crawler, "_tweetform_book", None)
+    if found is None:
+        found = QuotaBook(pool(crawler), margin=crawler.settings.getfloat("TWEETFORM_QUOTA_RESET_MARGIN"))
+        crawler._tweetform_book = found  # type: ignore[attr-defined]
+    return found
