@@ -16,6 +16,7 @@ from typing import Any, AsyncIterator, ClassVar, Iterable, Iterator
 import scrapy
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
@@ -23,6 +24,7 @@ from tweetform.api import errors
 from tweetform.api.endpoints import ENDPOINTS, V2_USER_FIELDS, Endpoint, next_page_params
 from tweetform.items import PageItem, make_error, make_page, page_id, utc_now
 from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT
+from tweetform.jobs import JobStore
 from tweetform.spiders.arguments import JobArgs, parse_args
 
 logger = logging.getLogger(__name__)
@@ -49,7 +51,7 @@ class ApiSpider(scrapy.Spider):
         raw = {k: v for k, v in kwargs.items() if k not in ("_job", "settings")}
         super().__init__(*args)
         self.raw_args = raw
-        self.job: JobArgs | None = kwargs.get("_job")
+        self.given_job: JobArgs | None = kwargs.get("_job")
 
     @classmethod
     def default_bucket(cls, raw: dict[str, Any]) -> str:
@@ -65,8 +67,9 @@ class ApiSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> "ApiSpider":
         spider = super().from_crawler(crawler, *args, **kwargs)
-        if spider.job is None:
-            spider.job = cls.parse_arguments(spider.raw_args, str(crawler.settings.get("TWEETFORM_API_VERSION")))
+        if spider.given_job is None and (spider.raw_args or not crawler.settings.get("REDIS_URL")):
+            spider.given_job = cls.parse_arguments(spider.raw_args, str(crawler.settings.get("TWEETFORM_API_VERSION")))
+        spider.store = job_store(crawler)
         spider.api_base = crawler.settings.get("TWEETFORM_API_BASE").rstrip("/")
         spider.pages_failed = 0
         return spider
@@ -74,11 +77,11 @@ class ApiSpider(scrapy.Spider):
     # --- requests ------------------------------------------------------------------
 
     def api_request(
-        self, endpoint: str | Endpoint, params: dict[str, Any], *, key: str, path_id: Any = None, depth: int = 1,
+        self, job: JobArgs, endpoint: str | Endpoint, params: dict[str, Any], *, key: str, path_id: Any = None, depth: int = 1,
         source: int | None = None, extra: dict[str, Any] | None = None, priority: int = 0, callback: Any = None,
     ) -> scrapy.Request:
         ep = ENDPOINTS[endpoint] if isinstance(endpoint, str) else endpoint
-        ctx = {"params": params, "path_id": path_id, "key": key, "depth": depth, "source": source, **(extra or {})}
+        ctx = {"job": job.job, "params": params, "path_id": path_id, "key": key, "depth": depth, "source": source, **(extra or {})}
         return scrapy.Request(
             ep.url(self.api_base, params, path_id),
             callback=callback or self.parse_page,
@@ -96,22 +99,28 @@ class ApiSpider(scrapy.Spider):
             return None
         if remaining is not None:
             params = shrink_page(ep, params, remaining)
-        extra = {k: v for k, v in ctx.items() if k not in ("params", "path_id", "key", "depth", "source")}
+        extra = {k: v for k, v in ctx.items() if k not in ("job", "params", "path_id", "key", "depth", "source")}
         extra["page_no"] = ctx.get("page_no", 0) + 1
-        return self.api_request(ep, params, key=ctx["key"], path_id=ctx["path_id"], depth=ctx["depth"], source=ctx["source"], extra=extra)
+        return self.api_request(self.job_of(response), ep, params, key=ctx["key"], path_id=ctx["path_id"], depth=ctx["depth"], source=ctx["source"], extra=extra)
 
     # --- answers ---------------------------------------------------------------------
+
+    def job_of(self, response: Response) -> JobArgs:
+        job_id = response.meta[META_CTX]["job"]
+        job = self.store.load(job_id)
+        if job is None:
+            raise IgnoreRequest(f"job {job_id!r} is gone (cancelled or cleared)")
+        return job
 
     def provenance(self, response: Response, key: str, bucket: str) -> dict[str, Any]:
         ctx = response.meta[META_CTX]
         endpoint = response.meta[META_ENDPOINT]
-        assert self.job is not None
         return {
             "url": response.url,
             "endpoint": endpoint,
             "api_version": "2" if endpoint.startswith("/2/") else "1.1",
             "retrieved_at": utc_now(),
-            "job": self.job.job,
+            "job": ctx["job"],
             "credential": response.meta.get(META_CREDENTIAL),
             "depth": ctx["depth"],
             "source_user_id": str(ctx["source"]) if ctx.get("source") is not None else None,
@@ -121,9 +130,9 @@ class ApiSpider(scrapy.Spider):
         }
 
     def error_item(self, response: Response, reason: str, target: Any, outcome: errors.Outcome | None, body: Any) -> PageItem:
-        assert self.job is not None
-        prov = self.provenance(response, self.job.job, "errors")
-        prov["page_id"] = page_id("errors", self.job.job, f"{response.url}#{target}")
+        job_id = response.meta[META_CTX]["job"]
+        prov = self.provenance(response, job_id, "errors")
+        prov["page_id"] = page_id("errors", job_id, f"{response.url}#{target}")
         self.crawler.stats.inc_value(f"tweetform/errors/{reason}")
         status = outcome.status if outcome else response.status
         return make_error(reason, str(target), status, outcome.code if outcome else None, outcome.message if outcome else "", body, prov)
@@ -153,7 +162,6 @@ class ApiSpider(scrapy.Spider):
 
     def handle_ok(self, response: Response, body: Any) -> Iterator[Any]:
         ctx = response.meta[META_CTX]
-        assert self.job is not None
         partial = errors.partial_errors(body)
         for kind, err in partial:
             target = err.get("resource_id") or err.get("value") or self.target_of(response)
@@ -161,7 +169,7 @@ class ApiSpider(scrapy.Spider):
         has_data = not (isinstance(body, dict) and partial and "data" not in body and "meta" not in body)
         if has_data:
             key = str(ctx["key"])
-            yield make_page(body, response.body, self.provenance(response, key, self.job.bucket))
+            yield make_page(body, response.body, self.provenance(response, key, self.job_of(response).bucket))
         elif not isinstance(body, dict) or "data" not in body:
             yield from self.on_account_error(response, None)
             return
@@ -205,29 +213,35 @@ class ApiSpider(scrapy.Spider):
         return ()
 
     async def start(self) -> AsyncIterator[Any]:
-        for request in self.first_requests():
-            yield request
+        if self.given_job is not None:
+            for request in self.start_job(self.given_job):
+                yield request
 
-    def first_requests(self) -> Iterable[scrapy.Request]:
+    def start_job(self, job: JobArgs) -> Iterable[scrapy.Request]:
+        """Register a job and yield its first requests."""
+        self.store.save(job)
+        logger.info("job %s: %s %s, writing to %s/%s", job.job, self.name, _describe(job), self.settings.get("TWEETFORM_OUTPUT_DIR"), job.bucket)
+        return self.first_requests(job)
+
+    def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
         raise NotImplementedError
 
 
 class UserSeededSpider(ApiSpider):
     """Spiders whose seeds are users, crawled by id: screen names are resolved first."""
 
-    def first_requests(self) -> Iterable[scrapy.Request]:
-        assert self.job is not None
-        for uid in dict.fromkeys(self.job.user_ids):
-            yield from self.seed_user(uid)
-        names = list(dict.fromkeys(n.lower() for n in self.job.screen_names))
+    def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
+        for uid in dict.fromkeys(job.user_ids):
+            yield from self.seed_user(job, uid)
+        names = list(dict.fromkeys(n.lower() for n in job.screen_names))
         for i in range(0, len(names), 100):
             batch = names[i : i + 100]
-            if self.job.api == "2":
-                yield self.api_request("/2/users/by", {"usernames": ",".join(batch)}, key=self.job.job,
+            if job.api == "2":
+                yield self.api_request(job, "/2/users/by", {"usernames": ",".join(batch)}, key=job.job,
                                        callback=self.parse_names, extra={"target": ",".join(batch)})
             else:
-                yield self.api_request("/users/lookup", {"screen_name": ",".join(batch), "include_entities": "false"},
-                                       key=self.job.job, callback=self.parse_names, extra={"target": ",".join(batch)})
+                yield self.api_request(job, "/users/lookup", {"screen_name": ",".join(batch), "include_entities": "false"},
+                                       key=job.job, callback=self.parse_names, extra={"target": ",".join(batch)})
 
     def parse_names(self, response: Response) -> Iterator[Any]:
         """Seed the users a screen-name look-up found; record the names it did not."""
@@ -253,7 +267,7 @@ class UserSeededSpider(ApiSpider):
             found[name] = int(u.get("id_str") or u["id"])
         for name in asked:
             if name in found:
-                yield from self.seed_user(found[name])
+                yield from self.seed_user(self.job_of(response), found[name])
             else:
                 reason = "not_found"
                 for kind, err in errors.partial_errors(body):
@@ -261,7 +275,29 @@ class UserSeededSpider(ApiSpider):
                         reason = kind
                 yield self.error_item(response, reason, name, None, None)
 
-    def seed_user(self, uid: int) -> Iterable[scrapy.Request]:
+    def seed_user(self, job: JobArgs, uid: int) -> Iterable[scrapy.Request]:
         raise NotImplementedError
+
+
+def _describe(job: JobArgs) -> str:
+    shown = {k: v for k, v in job.as_message().items() if k not in ("spider", "job", "bucket")}
+    for k in ("user_ids", "tweet_ids", "screen_names"):
+        if k in shown and len(shown[k]) > 5:
+            shown[k] = f"{len(shown[k])} ids"
+    return " ".join(f"{k}={v}" for k, v in shown.items())
+
+
+def job_store(crawler: Crawler) -> JobStore:
+    """One store per crawler: in memory, or in Redis in distributed mode."""
+    store = getattr(crawler, "_tweetform_jobs", None)
+    if store is None:
+        if crawler.settings.get("REDIS_URL"):
+            from tweetform.distributed.jobs import RedisJobStore
+
+            store = RedisJobStore.from_crawler(crawler)
+        else:
+            store = JobStore()
+        crawler._tweetform_jobs = store  # type: ignore[attr-defined]
+    return store
 
 

@@ -14,6 +14,7 @@ from scrapy.http import Response
 
 from tweetform.api import errors
 from tweetform.api.endpoints import V2_TWEET_PARAMS, V2_USER_PARAMS
+from tweetform.spiders.arguments import JobArgs
 from tweetform.spiders.base import META_CTX, ApiSpider
 
 BATCH = 100
@@ -31,21 +32,19 @@ class UsersSpider(ApiSpider):
     def default_bucket(cls, raw: dict[str, Any]) -> str:
         return "users"
 
-    def first_requests(self) -> Iterable[scrapy.Request]:
-        job = self.job
-        assert job is not None
+    def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
         for batch in batches(list(dict.fromkeys(job.user_ids))):
             target = ",".join(map(str, batch))
             if job.api == "2":
-                yield self.api_request("/2/users", {"ids": target, **V2_USER_PARAMS}, key=job.job, extra={"target": target, "by": "id"})
+                yield self.api_request(job, "/2/users", {"ids": target, **V2_USER_PARAMS}, key=job.job, extra={"target": target, "by": "id"})
             else:
-                yield self.api_request("/users/lookup", {"user_id": target, "include_entities": "true"}, key=job.job, extra={"target": target, "by": "id"})
+                yield self.api_request(job, "/users/lookup", {"user_id": target, "include_entities": "true"}, key=job.job, extra={"target": target, "by": "id"})
         for batch in batches(list(dict.fromkeys(n.lower() for n in job.screen_names))):
             target = ",".join(batch)
             if job.api == "2":
-                yield self.api_request("/2/users/by", {"usernames": target, **V2_USER_PARAMS}, key=job.job, extra={"target": target, "by": "name"})
+                yield self.api_request(job, "/2/users/by", {"usernames": target, **V2_USER_PARAMS}, key=job.job, extra={"target": target, "by": "name"})
             else:
-                yield self.api_request("/users/lookup", {"screen_name": target, "include_entities": "true"}, key=job.job, extra={"target": target, "by": "name"})
+                yield self.api_request(job, "/users/lookup", {"screen_name": target, "include_entities": "true"}, key=job.job, extra={"target": target, "by": "name"})
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
         if response.meta["tweetform_endpoint"] != "/users/lookup":
@@ -70,16 +69,14 @@ class TweetsSpider(ApiSpider):
     def default_bucket(cls, raw: dict[str, Any]) -> str:
         return "tweets"
 
-    def first_requests(self) -> Iterable[scrapy.Request]:
-        job = self.job
-        assert job is not None
+    def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
         for batch in batches(list(dict.fromkeys(job.tweet_ids))):
             target = ",".join(map(str, batch))
             if job.api == "2":
-                yield self.api_request("/2/tweets", {"ids": target, **V2_TWEET_PARAMS}, key=job.job, extra={"target": target})
+                yield self.api_request(job, "/2/tweets", {"ids": target, **V2_TWEET_PARAMS}, key=job.job, extra={"target": target})
             else:
                 params = {"id": target, "map": "true", "include_entities": "true", "tweet_mode": "extended"}
-                yield self.api_request("/statuses/lookup", params, key=job.job, extra={"target": target})
+                yield self.api_request(job, "/statuses/lookup", params, key=job.job, extra={"target": target})
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
         if response.meta["tweetform_endpoint"] != "/statuses/lookup":

@@ -1,10 +1,10 @@
 """``friends`` and ``followers``: follow networks to any depth, tweetf0rm's way.
 
 ``depth=1`` crawls the seed's list only; ``depth=2`` also each account in it,
-and so on. Each user is expanded once per job. Without ``max_users`` users are
-expanded as soon as they are found; with it, expansion goes level by level so
-that exactly the first ``max_users`` users in breadth-first order are expanded,
-whatever order the pages arrive in.
+and so on. Each user is expanded once per job (the job store's claim). Without
+``max_users`` users are expanded as soon as they are found; with it, expansion
+goes level by level (see :mod:`tweetform.jobs`) so that exactly the first
+``max_users`` users in breadth-first order are expanded.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import scrapy
 from scrapy.http import Response
 
 from tweetform.api.endpoints import V2_USER_FIELDS
+from tweetform.spiders.arguments import JobArgs
 from tweetform.spiders.base import META_CTX, UserSeededSpider
 
 
@@ -38,37 +39,20 @@ class NetworkSpider(UserSeededSpider):
         singular = "friend" if cls.direction == "friends" else "follower"
         return f"{singular}_ids" if raw.get("data_type", "ids") == "ids" else cls.direction
 
-    def _state(self) -> None:
-        if not hasattr(self, "expanded"):
-            self.expanded: set[int] = set()
-            # level-synchronous mode (max_users): per level, its users in BFS order,
-            # requests still open, and the ids each user's pages found
-            self.level_users: dict[int, list[int]] = {}
-            self.open_requests: dict[int, int] = {}
-            self.found: dict[int, dict[int, dict[int, list[int]]]] = {}
+    def seed_user(self, job: JobArgs, uid: int) -> Iterable[scrapy.Request]:
+        yield from self.expand(job, [uid], 1)
 
-    def seed_user(self, uid: int) -> Iterable[scrapy.Request]:
-        self._state()
-        yield from self.expand([uid], 1)
-
-    def expand(self, uids: list[int], level: int) -> Iterator[scrapy.Request]:
-        assert self.job is not None
+    def expand(self, job: JobArgs, uids: list[int], level: int) -> Iterator[scrapy.Request]:
         for uid in uids:
-            if uid in self.expanded:
+            if not self.store.claim_user(job, uid, level):
                 continue
-            if self.job.max_users is not None and len(self.expanded) >= self.job.max_users:
-                self.crawler.stats.inc_value("tweetform/users/skipped_by_max_users")
-                continue
-            self.expanded.add(uid)
             self.crawler.stats.inc_value("tweetform/users/expanded")
-            self.level_users.setdefault(level, []).append(uid)
-            self.open_requests[level] = self.open_requests.get(level, 0) + 1
-            yield self.first_page(uid, level)
+            self.store.request_opened(job, level)
+            yield self.first_page(job, uid, level)
 
-    def first_page(self, uid: int, level: int) -> scrapy.Request:
-        assert self.job is not None
-        ids_only = self.job.data_type == "ids"
-        if self.job.api == "2":
+    def first_page(self, job: JobArgs, uid: int, level: int) -> scrapy.Request:
+        ids_only = job.data_type == "ids"
+        if job.api == "2":
             endpoint = "/2/users/:id/following" if self.direction == "friends" else "/2/users/:id/followers"
             params: dict[str, Any] = {"max_results": 1000}
             if not ids_only:
@@ -81,40 +65,32 @@ class NetworkSpider(UserSeededSpider):
             else:
                 params.update({"skip_status": "false", "include_user_entities": "true"})
         # earlier levels first, so a breadth-first crawl stays breadth-first
-        return self.api_request(endpoint, params, key=str(uid), path_id=uid, depth=level, source=uid, priority=-level)
+        return self.api_request(job, endpoint, params, key=str(uid), path_id=uid, depth=level, source=uid, priority=-level)
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
-        assert self.job is not None
+        job = self.job_of(response)
         ctx = response.meta[META_CTX]
         level, source = ctx["depth"], ctx["source"]
         nxt = self.next_page(response, body)
         if nxt is not None:
-            self.open_requests[level] += 1
+            self.store.request_opened(job, level)
             yield nxt
-        if level < self.job.depth:
+        if level < job.depth:
             ids = ids_in_page(body)
-            if self.job.max_users is None:
-                yield from self.expand(ids, level + 1)
+            if job.max_users is None:
+                yield from self.expand(job, ids, level + 1)
             else:
-                self.found.setdefault(level, {}).setdefault(source, {})[ctx.get("page_no", 0)] = ids
-        yield from self.request_done(level)
+                self.store.record_found(job, level, source, ctx.get("page_no", 0), ids)
+        yield from self.request_done(job, level)
 
     def on_account_error(self, response: Response, outcome: Any) -> Iterator[Any]:
-        yield from self.request_done(response.meta[META_CTX]["depth"])
+        yield from self.request_done(self.job_of(response), response.meta[META_CTX]["depth"])
 
-    def request_done(self, level: int) -> Iterator[scrapy.Request]:
-        """When a level has no open request left, expand the next (max_users mode)."""
-        assert self.job is not None
-        self.open_requests[level] -= 1
-        if self.job.max_users is None or self.open_requests[level] > 0 or level >= self.job.depth:
-            return
-        found = self.found.pop(level, {})
-        ordered: list[int] = []
-        for uid in self.level_users.get(level, []):
-            pages = found.get(uid, {})
-            for page_no in sorted(pages):
-                ordered.extend(pages[page_no])
-        yield from self.expand(ordered, level + 1)
+    def request_done(self, job: JobArgs, level: int) -> Iterator[scrapy.Request]:
+        """When a level has no open request left, expand the next one (max_users mode)."""
+        next_level = self.store.request_done(job, level)
+        if job.max_users is not None and next_level is not None and level < job.depth:
+            yield from self.expand(job, next_level, level + 1)
 
 
 class FriendsSpider(NetworkSpider):

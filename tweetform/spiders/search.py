@@ -14,6 +14,7 @@ import scrapy
 from scrapy.http import Response
 
 from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS
+from tweetform.spiders.arguments import JobArgs
 from tweetform.spiders.base import META_CTX, ApiSpider, shrink_page
 from tweetform.spiders.timeline import tweets_in_page
 
@@ -32,9 +33,8 @@ class SearchSpider(ApiSpider):
     def default_bucket(cls, raw: dict[str, Any]) -> str:
         return "search"
 
-    def first_requests(self) -> Iterable[scrapy.Request]:
-        job = self.job
-        assert job is not None and job.query is not None
+    def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
+        assert job.query is not None
         key = query_key(job.query, job.lang, job.geocode)
         if job.api == "2":
             query = job.query + (f" lang:{job.lang}" if job.lang else "")
@@ -49,14 +49,14 @@ class SearchSpider(ApiSpider):
                 params["geocode"] = job.geocode
         if job.max_tweets:
             params = shrink_page(ENDPOINTS[endpoint], params, job.max_tweets)
-        yield self.api_request(endpoint, params, key=key, extra={"seen": 0, "target": job.query})
+        yield self.api_request(job, endpoint, params, key=key, extra={"seen": 0, "target": job.query})
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
-        assert self.job is not None
+        job = self.job_of(response)
         seen = response.meta[META_CTX]["seen"] + tweets_in_page(body)
-        if self.job.max_tweets is not None and seen >= self.job.max_tweets:
+        if job.max_tweets is not None and seen >= job.max_tweets:
             return
-        nxt = self.next_page(response, body, remaining=None if self.job.max_tweets is None else self.job.max_tweets - seen)
+        nxt = self.next_page(response, body, remaining=None if job.max_tweets is None else job.max_tweets - seen)
         if nxt is not None:
             nxt.meta[META_CTX]["seen"] = seen
             yield nxt

@@ -13,6 +13,7 @@ import scrapy
 from scrapy.http import Response
 
 from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS
+from tweetform.spiders.arguments import JobArgs
 from tweetform.spiders.base import META_CTX, UserSeededSpider, shrink_page
 
 
@@ -34,29 +35,28 @@ class TimelineSpider(UserSeededSpider):
     def default_bucket(cls, raw: dict[str, Any]) -> str:
         return "timelines"
 
-    def seed_user(self, uid: int) -> Iterable[scrapy.Request]:
-        assert self.job is not None
-        if self.job.api == "2":
+    def seed_user(self, job: JobArgs, uid: int) -> Iterable[scrapy.Request]:
+        if job.api == "2":
             params: dict[str, Any] = {"max_results": 100, **V2_TWEET_PARAMS}
-            if self.job.since_id:
-                params["since_id"] = self.job.since_id
-            if self.job.max_tweets:
-                params = shrink_page(ENDPOINTS["/2/users/:id/tweets"], params, self.job.max_tweets)
-            yield self.api_request("/2/users/:id/tweets", params, key=str(uid), path_id=uid, source=uid, extra={"seen": 0})
+            if job.since_id:
+                params["since_id"] = job.since_id
+            if job.max_tweets:
+                params = shrink_page(ENDPOINTS["/2/users/:id/tweets"], params, job.max_tweets)
+            yield self.api_request(job, "/2/users/:id/tweets", params, key=str(uid), path_id=uid, source=uid, extra={"seen": 0})
         else:
             params = {"user_id": uid, "count": 200, "include_rts": "true", "tweet_mode": "extended"}
-            if self.job.since_id:
-                params["since_id"] = self.job.since_id
-            if self.job.max_tweets:
-                params = shrink_page(ENDPOINTS["/statuses/user_timeline"], params, self.job.max_tweets)
-            yield self.api_request("/statuses/user_timeline", params, key=str(uid), source=uid, extra={"seen": 0})
+            if job.since_id:
+                params["since_id"] = job.since_id
+            if job.max_tweets:
+                params = shrink_page(ENDPOINTS["/statuses/user_timeline"], params, job.max_tweets)
+            yield self.api_request(job, "/statuses/user_timeline", params, key=str(uid), source=uid, extra={"seen": 0})
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
-        assert self.job is not None
+        job = self.job_of(response)
         seen = response.meta[META_CTX]["seen"] + tweets_in_page(body)
-        if self.job.max_tweets is not None and seen >= self.job.max_tweets:
+        if job.max_tweets is not None and seen >= job.max_tweets:
             return
-        nxt = self.next_page(response, body, remaining=None if self.job.max_tweets is None else self.job.max_tweets - seen)
+        nxt = self.next_page(response, body, remaining=None if job.max_tweets is None else job.max_tweets - seen)
         if nxt is not None:
             nxt.meta[META_CTX]["seen"] = seen
             yield nxt
