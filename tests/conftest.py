@@ -32,14 +32,19 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
+    def __init__(self, appendonly: bool = False) -> None:
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
             raise RuntimeError("redis-server is not on PATH: run `make test` (it installs Redis) or apt-get install redis-server")
         self.dir = tempfile.mkdtemp(prefix="tweetform-redis-")
         self.port = free_port()
+        self.appendonly = appendonly
+        self.start()
+
+    def start(self) -> None:
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always",
              "--dir", self.dir, "--daemonize", "no", "--protected-mode", "yes"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -63,6 +68,13 @@ class RedisServer:
         with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
             s.sendall(b"FLUSHALL\r\n")
             s.recv(16)
+
+    def restart(self, down_for: float) -> None:
+        """Stop the server (its AOF kept), stay down a while, start it again on the same port."""
+        self.proc.terminate()
+        self.proc.wait(10)
+        time.sleep(down_for)
+        self.start()
 
     def stop(self) -> None:
         self.proc.terminate()

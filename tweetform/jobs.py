@@ -22,7 +22,8 @@ from tweetform.spiders.arguments import JobArgs
 @dataclass
 class NetworkLevels:
     users: dict[int, list[int]] = field(default_factory=dict)  # level -> users in BFS order
-    open: dict[int, int] = field(default_factory=dict)  # level -> requests not finished
+    opened: dict[int, set[str]] = field(default_factory=dict)  # level -> request keys opened
+    done: dict[int, set[str]] = field(default_factory=dict)  # level -> request keys finished
     found: dict[int, dict[int, dict[int, list[int]]]] = field(default_factory=dict)  # level -> user -> page -> ids
 
 
@@ -40,8 +41,11 @@ class JobStore:
     def load(self, job_id: str) -> JobArgs | None:
         return self.jobs.get(job_id)
 
-    def claim_user(self, job: JobArgs, uid: int, level: int) -> bool:
-        """True if this user is expanded now (first time, within max_users)."""
+    def claim_user(self, job: JobArgs, uid: int, level: int, claimer: str = "") -> bool:
+        """True if this user is expanded now (first time, within max_users).
+
+        ``claimer`` names what found the user; the Redis store lets the same
+        claimer claim again, for pages fetched twice after a worker died."""
         seen = self.expanded.setdefault(job.job, set())
         if uid in seen or (job.max_users is not None and len(seen) >= job.max_users):
             return False
@@ -53,21 +57,22 @@ class JobStore:
     def expanded_count(self, job: JobArgs) -> int:
         return len(self.expanded.get(job.job, ()))
 
-    def request_opened(self, job: JobArgs, level: int) -> None:
+    def request_opened(self, job: JobArgs, level: int, page: str = "") -> None:
         levels = self.levels.setdefault(job.job, NetworkLevels())
-        levels.open[level] = levels.open.get(level, 0) + 1
+        levels.opened.setdefault(level, set()).add(page)
 
     def record_found(self, job: JobArgs, level: int, source: int, page_no: int, ids: list[int]) -> None:
         levels = self.levels.setdefault(job.job, NetworkLevels())
         levels.found.setdefault(level, {}).setdefault(source, {})[page_no] = ids
 
-    def request_done(self, job: JobArgs, level: int) -> list[int] | None:
-        """Finish one request of a level; when the level is complete, its next level in BFS order."""
+    def request_done(self, job: JobArgs, level: int, page: str = "") -> list[int] | None:
+        """Finish one request (``page``: its URL) of a level; when every request of the
+        level has finished, the ids of the next level in BFS order (idempotent)."""
         levels = self.levels.setdefault(job.job, NetworkLevels())
-        levels.open[level] = levels.open.get(level, 0) - 1
-        if levels.open[level] > 0:
+        levels.done.setdefault(level, set()).add(page)
+        if len(levels.done[level]) < len(levels.opened.get(level, ())):
             return None
-        found = levels.found.pop(level, {})
+        found = levels.found.get(level, {})
         ordered: list[int] = []
         for uid in levels.users.get(level, []):
             pages = found.get(uid, {})

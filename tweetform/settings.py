@@ -51,6 +51,10 @@ TWEETFORM_RETRY_BACKOFF_MAX = 60.0
 
 # --- distributed mode (scrapy-redis) ------------------------------------------
 REDIS_URL = ""
+ADDONS = {"tweetform.addons.DistributedAddon": 100}  # switches on with REDIS_URL
+TWEETFORM_HEARTBEAT = 2.0  # seconds between a worker's heartbeats
+TWEETFORM_HEARTBEAT_TTL = 10.0  # a worker silent this long is dead: its in-flight work goes back
+TWEETFORM_EXIT_WHEN_IDLE = False  # workers wait for more jobs; True: exit when nothing is left
 
 from tweetform.config import apply_overrides  # noqa: E402
 

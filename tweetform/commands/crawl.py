@@ -34,8 +34,8 @@ class Command(ScrapyCrawlCommand):
         except KeyError:
             fail(f"unknown spider {args[0]!r}; the spiders are: {', '.join(sorted(loader.list()))}")
         parse = getattr(spidercls, "parse_arguments", None)
-        if parse is None:
-            return
+        if parse is None or (not opts.spargs and self.settings.get("REDIS_URL")):
+            return  # a worker: its jobs come from Redis
         try:
             job = parse(opts.spargs, str(self.settings.get("TWEETFORM_API_VERSION")))
             if not load_credentials(self.settings):

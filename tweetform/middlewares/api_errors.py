@@ -23,7 +23,7 @@ from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT
 from tweetform.quota import runtime
 from tweetform.quota.book import Reservation
 from tweetform.quota.pool import Lane
-from tweetform.quota.queue import META_LANE
+from tweetform.quota.gate import META_LANE
 
 logger = logging.getLogger(__name__)
 

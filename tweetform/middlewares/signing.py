@@ -24,7 +24,7 @@ from tweetform.credentials import Credential
 from tweetform.quota import runtime
 from tweetform.quota.book import Reservation
 from tweetform.quota.pool import CredentialPool, Lane, NoCredentialError
-from tweetform.quota.queue import META_LANE
+from tweetform.quota.gate import META_LANE
 
 logger = logging.getLogger(__name__)
 META_ENDPOINT = "tweetform_endpoint"

@@ -17,9 +17,11 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import redis
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
+from tweetform.distributed import keys
 from tweetform.items import PROVENANCE, PageItem
 
 logger = logging.getLogger(__name__)
@@ -84,15 +86,41 @@ class BucketPipeline:
 
     MAX_OPEN = 256
 
-    def __init__(self, output_dir: str, crawler: Crawler) -> None:
+    def __init__(self, output_dir: str, crawler: Crawler, server: Any = None) -> None:
         self.root = Path(output_dir).resolve()
         self.crawler = crawler
         self.stats = crawler.stats
         self.files: OrderedDict[tuple[str, str], BucketFile] = OrderedDict()
+        self.server = server  # distributed mode: page ids written by any worker
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "BucketPipeline":
-        return cls(crawler.settings.get("TWEETFORM_OUTPUT_DIR") or "data", crawler)
+        server = None
+        if crawler.settings.get("REDIS_URL"):
+            from tweetform.distributed.scheduler import redis_client
+
+            server = redis_client(crawler.settings)
+        return cls(crawler.settings.get("TWEETFORM_OUTPUT_DIR") or "data", crawler, server)
+
+    def _written_elsewhere(self, job: str, pid: str) -> bool:
+        if self.server is None:
+            return False
+        try:
+            return bool(self.server.sismember(keys.written(job), pid))
+        except redis.RedisError:
+            return False  # Redis away: the file's own index still keeps this host's copy single
+
+    def _record(self, job: str, pid: str, bucket: str) -> None:
+        if self.server is None:
+            return
+        try:
+            pipe = self.server.pipeline()
+            pipe.sadd(keys.written(job), pid)
+            pipe.hincrby(keys.bucket_counts(), bucket, 1)
+            pipe.hincrby(keys.job_progress(job), "pages" if bucket != "errors" else "errors", 1)
+            pipe.execute()
+        except redis.RedisError:
+            logger.warning("could not record a written page in Redis (Redis away)")
 
     def _file(self, bucket: str, key: str) -> BucketFile:
         handle = self.files.get((bucket, key))
@@ -114,11 +142,13 @@ class BucketPipeline:
         prov = item[PROVENANCE]
         bucket, key, pid = prov["bucket"], str(prov["key"]), prov["page_id"]
         handle = self._file(bucket, key)
-        if pid in handle.seen:
+        job = str(prov.get("job", ""))
+        if pid in handle.seen or self._written_elsewhere(job, pid):
             self.stats.inc_value("tweetform/pages/duplicate_skipped")
             return item
         handle.write(line_for(item))
         handle.seen.add(pid)
+        self._record(job, pid, bucket)
         self.stats.inc_value("tweetform/pages/written")
         self.stats.inc_value(f"tweetform/buckets/{bucket}")
         return item

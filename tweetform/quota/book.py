@@ -99,6 +99,10 @@ class QuotaBook:
             quota.next_allowed = now + PER_SECOND_INTERVAL
         return Reservation(lane, endpoint.key)
 
+    def available_now(self, endpoint: Endpoint) -> bool:
+        now = self.clock()
+        return any(self._key(lane, endpoint.key).available(now, self.margin) > 0 for lane in self.pool.lanes(endpoint))
+
     def ready_at(self, endpoint: Endpoint) -> float | None:
         """Earliest time a lane may have quota for this endpoint again."""
         now = self.clock()

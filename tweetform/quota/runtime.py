@@ -24,3 +24,12 @@ def book(crawler: Crawler) -> QuotaBook:
         found = QuotaBook(pool(crawler), margin=crawler.settings.getfloat("TWEETFORM_QUOTA_RESET_MARGIN"))
         crawler._tweetform_book = found  # type: ignore[attr-defined]
     return found
+
+
+def gate(crawler: Crawler) -> "QuotaGate":
+    from tweetform.quota.gate import QuotaGate
+
+    found = getattr(crawler, "_tweetform_gate", None)
+    if found is None:
+        found = crawler._tweetform_gate = QuotaGate(crawler)  # type: ignore[attr-defined]
+    return found

@@ -55,9 +55,11 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import struct
+import sys
 import threading
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -84,6 +86,8 @@ MAX_USERS = 1 << 22  # tweet ids keep the author index in 22 bits
 TIMELINE_CAP = 3200
 RECENT_DAYS = 7
 
+_BIG_ENDIAN = sys.byteorder == "big"
+assert array("I").itemsize == 4 and array("H").itemsize == 2  # lanes and tweet metas assume these
 _M64 = (1 << 64) - 1
 _GOLD = 0x9E3779B97F4A7C15
 _M22 = (1 << 22) - 1
@@ -123,6 +127,44 @@ _CLASS_OF = bytes(i for i, (_, w) in enumerate(_ACT_CLASSES) for _ in range(w))
 assert len(_CLASS_OF) == 256
 _COIN_BLOCK = 256  # users per coin block; tiers with S <= this are walked by slicing
 _UCS_BLOCK = 4096  # users per (class, state) block
+# The per-user "code" byte (World._codes): the activity class (0..5) of a listed user
+# that is not special, _SPECIAL_CODE for listed special users (indices < 64, heavy
+# followers), _UNLISTED_CODE for suspended/deleted users (and padding past the last user).
+_N_CLASSES = len(_ACT_CLASSES)
+_SPECIAL_CODE, _UNLISTED_CODE = 254, 255
+_UNLISTED_OR = bytes(0xFF if b < _LISTED_MIN_BYTE else 0 for b in range(256))  # state byte -> OR mask
+_LISTED01 = bytes(0 if b == _UNLISTED_CODE else 1 for b in range(256))  # code -> listed (0/1)
+_IS_CLASS = tuple(bytes(int(b == e) for b in range(256)) for e in range(_N_CLASSES))  # code -> [code == e]
+_BULK_AFTER = 0.5  # build a tier's follower-count table once its walks cost ~ this * users candidates
+
+
+@lru_cache(maxsize=None)
+def _coin_below(thr: int) -> bytes:
+    """translate() table: coin byte -> 1 if coin < thr else 0."""
+    return bytes(int(b < thr) for b in range(256))
+
+
+def _lanes(b: bytes, width: int) -> int:
+    """``b`` as an int with one ``width``-byte little-endian lane per byte of ``b``."""
+    if width == 1:
+        return int.from_bytes(b, "little")
+    wide = bytearray(width * len(b))
+    wide[0::width] = b
+    return int.from_bytes(wide, "little")
+
+
+def _int_lanes(values: object, width: int) -> int:
+    """A sequence of ints < 256**width as one int with ``width``-byte lanes (lane k = values[k])."""
+    if width == 1:
+        return int.from_bytes(bytes(values), "little")  # type: ignore[call-overload]
+    arr = array("H" if width == 2 else "I", values)  # type: ignore[arg-type]
+    if _BIG_ENDIAN:
+        arr.byteswap()
+    return int.from_bytes(arr.tobytes(), "little")
+
+
+def _u32(values: object) -> array:
+    return array("I", values)  # type: ignore[arg-type]
 
 
 def _mix(x: int) -> int:
@@ -246,13 +288,16 @@ _SOURCES = (
 _LANGS = (("en", 205), ("es", 15), ("fr", 12), ("ja", 8), ("und", 16))
 _LANG_OF = tuple(code for code, w in _LANGS for _ in range(w))
 assert len(_LANG_OF) == 256
+_SOURCE_HTML = tuple(f'<a href="{url}" rel="nofollow">{name}</a>' for name, url in _SOURCES)
 
 # --- tweets ---------------------------------------------------------------------------
 ORIGINAL, REPLY, RETWEET, QUOTE = 0, 1, 2, 3
 _KIND_OF = (ORIGINAL,) * 180 + (REPLY,) * 30 + (RETWEET,) * 30 + (QUOTE,) * 16
 _DELETED_BELOW = 3  # tweet-meta byte < 3: deleted (~1.2%)
+_DELETED_BYTES = bytes(range(_DELETED_BELOW))
 _NTAGS = (0, 0, 0, 0, 0, 0, 1, 1, 1, 2)  # hashtags per tweet
 _IS_KEY = {REPLY: "is:reply", RETWEET: "is:retweet", QUOTE: "is:quote"}
+_PUNCT = (".", "!", "?", "", ".", ":")
 
 _URL_RE = re.compile(r"https?://\S+")
 _TOKEN_RE = re.compile(r"[a-z0-9_]+")
@@ -274,11 +319,17 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN_RE.findall(_URL_RE.sub(" ", text.lower()))
 
 
+_B62_PAIRS = tuple(_B62[r % 62] + _B62[r // 62] for r in range(62 * 62))
+
+
 def _b62(h: int, n: int) -> str:
+    """The ``n`` least significant base-62 digits of ``h``, least significant first."""
     out = []
-    for _ in range(n):
-        h, r = divmod(h, 62)
-        out.append(_B62[r])
+    for _ in range(n >> 1):
+        h, r = divmod(h, 3844)
+        out.append(_B62_PAIRS[r])
+    if n & 1:
+        out.append(_B62[h % 62])
     return "".join(out)
 
 
@@ -382,6 +433,19 @@ class _Core(NamedTuple):
 
 
 _new_core = tuple.__new__  # builds a _Core without NamedTuple's Python-level __new__ (hot path)
+_new_tl = tuple.__new__
+_u16x32 = struct.Struct("=32H").unpack  # a 64-byte digest as 32 native-order uint16 (as memoryview.cast("H"))
+_blake2b = hashlib.blake2b
+_LN_LISTED = math.log(5.0 / 0.2)  # _loguniform(h, 0.2, 5.0) == 0.2 * exp(_unit(h) * _LN_LISTED)
+_LN_FAVS = math.log(60_000.0 / 1.0)
+_LN_RT = math.log(30.0 / 0.02)  # retweet and favorite counts
+_LN_RQ = math.log(20.0 / 0.05)  # reply and quote counts
+_INV16 = 1.0 / 65536
+_INV53 = 1.0 / 9007199254740992.0  # (h >> 11) * _INV53 == _unit(h) exactly (a power of two)
+# math.log(hi / lo) of _gen_tl's log-uniform draws (lengths, then offsets and gaps)
+_LN_TL = tuple(math.log(hi / lo) for lo, hi in (
+    (50, 1000), (1, 61), (60, 300), (300, 2000), (2000, 6000),
+    (10 * _MIN, 4 * _DAY), (10 * _DAY, 3 * 365 * _DAY), (20 * _MIN, 10 * _DAY)))
 
 
 class _SearchIndex:
@@ -450,6 +514,8 @@ class World:
          self._k_misc, *_) = hkeys
         self._tiers = users.bit_length()  # index i is in tier (i+1).bit_length()-1
         self._build_tiers()
+        # expected followers per tier (popularity: listed counts, tweet engagement)
+        self._tier_ef = tuple(max(1.0, users * Q0 * 2.0 ** (-ALPHA * t)) for t in range(self._tiers))
         # Id families: steps are spread to use the whole id range of each family.
         self._small_step = max(173, (10**9 - 100) // ((users + 2) // 3 + 1))
         self._mid_step = max(4093, 5_500_000_000 // ((users + 1) // 3 + 1))
@@ -472,10 +538,20 @@ class World:
         self._ref = lru_cache(maxsize=1 << 17)(self._gen_ref)
         self._user = lru_cache(maxsize=1 << 14)(self._gen_user)
         self._screen_name = lru_cache(maxsize=1 << 16)(self._gen_screen_name)
+        self._tuser = lru_cache(maxsize=4096)(self._gen_tuser)
         self._index_lock = threading.Lock()
         self._indexes: dict[bool, _SearchIndex] = {}
         self._examples: dict[str, list[int]] | None = None
         self._special_list: tuple[tuple[int, int, bytes], ...] | None = None
+        # Lazily built graph tables (see "Counting" in the module docstring). Each is
+        # built whole, then published by one assignment, so racing threads at worst
+        # build one twice.
+        self._codes_arr: bytes | None = None
+        self._walk_tbls: list[tuple[bytes, ...] | None] = [None] * self._tiers
+        self._spec_tiers: list[tuple[tuple[int, ...], tuple[tuple[int, int, int], ...], int] | None] = [None] * self._tiers
+        self._fcount_tbl: list[bytes | array | None] = [None] * self._tiers
+        self._fcount_work = [0] * self._tiers
+        self._friend_pref: list[array | None] = [None] * self._tiers
 
     def __repr__(self) -> str:
         return f"World(seed={self.seed!r}, users={self.users}, search_users={self.search_users})"
@@ -605,8 +681,9 @@ class World:
 
     # ---- users -------------------------------------------------------------------------
 
-    def _created_ms(self, i: int) -> int:
-        uid = self._id(i)
+    def _created_ms(self, i: int, uid: int | None = None) -> int:
+        if uid is None:
+            uid = self._id(i)
         if i % 3 == 0:  # 2006-03-21 .. 2009-12-31, in id order like the real pre-snowflake ids
             return _T2006 + (uid - 12) * (_T2010 - _T2006 - _DAY) // 10**9
         if i % 3 == 1:  # 2010 .. mid-2016
@@ -617,46 +694,40 @@ class World:
         return (i + 1).bit_length() - 1
 
     def _expected_followers(self, i: int) -> float:
-        return max(1.0, self.users * Q0 * 2.0 ** (-ALPHA * self._tier_of(i)))
+        return self._tier_ef[(i + 1).bit_length() - 1]
 
     def _gen_user(self, i: int) -> User:
-        h = self._h(self._k_prof, i)
+        h = _mix(self._k_prof + i * _GOLD)
         h2 = _mix(h + 1)
+        uid = self._id(i)
         state = self._state(i)
         screen = self._screen_name(i)
-        role = _ROLES[h % len(_ROLES)]
         if i == 0:
             description = "#setmyfiretruckfree"
         elif (h >> 8) % 10 < 3:
             description = ""
         else:
-            w = [_WORD_TABLE[(h2 >> (16 * k)) & 0xFFFF] for k in range(3)]
-            description = f"{role} | {w[0]} {w[1]} & {w[2]} | #{HASHTAGS[(h >> 16) % len(HASHTAGS)]}"
-        location = "" if (h >> 24) % 4 == 0 else _LOCATIONS[(h >> 28) % len(_LOCATIONS)]
-        url = f"https://example.org/~{screen.lower()}" if (h >> 34) % 5 == 0 else None
-        verified = (i < 16 and state == NORMAL) or (h >> 38) % 200 == 0
-        ef = self._expected_followers(i)
-        listed = int(ef * 0.01 * _loguniform(h2, 0.2, 5.0))
-        favourites = int(_loguniform(_mix(h2), 1.0, 60_000.0)) - 1
-        lang = None if (h >> 42) % 10 < 8 else ("en", "es", "fr", "ja", "de")[(h >> 46) % 5]
+            description = (f"{_ROLES[h % len(_ROLES)]} | {_WORD_TABLE[h2 & 0xFFFF]} {_WORD_TABLE[(h2 >> 16) & 0xFFFF]}"
+                           f" & {_WORD_TABLE[(h2 >> 32) & 0xFFFF]} | #{HASHTAGS[(h >> 16) % len(HASHTAGS)]}")
+        ef = self._tier_ef[(i + 1).bit_length() - 1]  # _expected_followers(i)
         return User(
-            id=self._id(i),
-            index=i,
-            screen_name=screen,
-            name=self._display_name(i),
-            created_at=datetime.fromtimestamp(self._created_ms(i) / 1000, timezone.utc),
-            description=description,
-            location=location,
-            url=url,
-            protected=state == PROTECTED,
-            suspended=state == SUSPENDED,
-            deleted=state == DELETED,
-            verified=verified,
-            listed_count=listed,
-            favourites_count=favourites,
-            lang=lang,
-            profile_image_url=f"https://pbs.twimg.com/profile_images/{10**17 + h2 % (9 * 10**17)}/{_b62(h, 8)}_normal.jpg",
-            _world=self,
+            uid,
+            i,
+            screen,
+            self._display_name(i),
+            datetime.fromtimestamp(self._created_ms(i, uid) / 1000, timezone.utc),
+            description,
+            "" if (h >> 24) % 4 == 0 else _LOCATIONS[(h >> 28) % len(_LOCATIONS)],
+            f"https://example.org/~{screen.lower()}" if (h >> 34) % 5 == 0 else None,
+            state == PROTECTED,
+            state == SUSPENDED,
+            state == DELETED,
+            (i < 16 and state == NORMAL) or (h >> 38) % 200 == 0,
+            int(ef * 0.01 * (0.2 * math.exp((h2 >> 11) * _INV53 * _LN_LISTED))),  # listed_count
+            int(math.exp((_mix(h2) >> 11) * _INV53 * _LN_FAVS)) - 1,  # favourites_count
+            None if (h >> 42) % 10 < 8 else ("en", "es", "fr", "ja", "de")[(h >> 46) % 5],
+            f"https://pbs.twimg.com/profile_images/{10**17 + h2 % (9 * 10**17)}/{_b62(h, 8)}_normal.jpg",
+            self,
         )
 
     def user(self, uid: int) -> User | None:
@@ -673,7 +744,9 @@ class World:
         return None if i is None else ("normal", "protected", "suspended", "deleted")[self._state(i)]
 
     def _gen_counts(self, i: int) -> Counts:
-        return Counts(len(self._followers_ids(i)), len(self._friends_idx(i)), len(self._timeline_ids(i)))
+        if self._codes()[i] == _UNLISTED_CODE:  # suspended or deleted: no lists, no timeline
+            return Counts(0, 0, 0)
+        return Counts(self._followers_count(i), self._friends_count(i), self._statuses_count(i))
 
     def counts(self, uid: int) -> Counts:
         """Exact (followers, friends, statuses) = lengths of followers(), following(), timeline(); cached."""
@@ -712,6 +785,13 @@ class World:
             self._tier_thr.append(tuple(thrs))
             n = len(_ACT_CLASSES)
             self._tier_kmax.append(min(s, max(fls[k] + (thrs[k] > 0) for k in range(n))))
+        # per activity class (heavy ones too): the tiers where it can have friends, for _friends_count
+        self._friend_rows: list[tuple[tuple[int, int, int, int, int, int, int], ...]] = [
+            tuple((t, fl[cls], thr[cls], 1 << t, (1 << t) - 1, abc[1], abc[2])
+                  for t, (fl, thr, abc) in enumerate(zip(self._tier_fl, self._tier_thr, self._tier_abc))
+                  if fl[cls] or thr[cls])
+            for cls in range(len(acts))
+        ]
 
     def _is_heavy(self, v: int) -> bool:
         if v < _SPECIAL_BELOW:
@@ -734,26 +814,51 @@ class World:
         off = (v & (_COIN_BLOCK - 1)) * T
         return self._coin_block(v >> 8)[off : off + T]
 
+    def _special_indices(self) -> list[int]:
+        """Indices < 64 and heavy followers: the users the reverse walk tests one by one."""
+        n, p = self.users, self._heavy_p
+        first = self._heavy_r + p * max(0, -(-(_SPECIAL_BELOW - self._heavy_r) // p))
+        return [*range(min(_SPECIAL_BELOW, n)), *range(first, n, p)]
+
+    def _codes(self) -> bytes:
+        """One code byte per index (see ``_SPECIAL_CODE``), padded with ``_UNLISTED_CODE`` to ``2**tiers``."""
+        codes = self._codes_arr
+        if codes is None:
+            n = self.users
+            out = bytearray(b"\xff") * (1 << self._tiers)
+            blocks = -(-n // _UCS_BLOCK)
+            gen = self._ucs_block if blocks <= 1024 else self._gen_ucs_block
+            for blk in range(blocks):
+                ub = gen(blk)
+                # class (0..5) OR 0xFF for unlisted users, one byte lane per user
+                code = (int.from_bytes(ub[0::2].translate(_CLASS_OF), "little")
+                        | int.from_bytes(ub[1::2].translate(_UNLISTED_OR), "little")).to_bytes(_UCS_BLOCK, "little")
+                lo = blk * _UCS_BLOCK
+                hi = min(n, lo + _UCS_BLOCK)
+                out[lo:hi] = code[: hi - lo]
+            for v in self._special_indices():
+                out[v] = _SPECIAL_CODE if self._listed(v) else _UNLISTED_CODE
+            self._codes_arr = codes = bytes(out)
+        return codes
+
     def _gen_friends_idx(self, v: int) -> tuple[int, ...]:
         """Indices ``v`` follows (listed ones only), descending. Empty if ``v`` is not listed."""
         if not self._listed(v):
             return ()
-        n = self.users
         cls = self._act_class(v)
         coins = self._coins(v)
+        codes = self._codes()  # padded: indices >= users read as unlisted
         out: list[int] = []
-        listed = self._listed
         for t in range(self._tiers):
             k = self._tier_fl[t][cls] + (coins[t] < self._tier_thr[t][cls])
             if not k:
                 continue
-            s = 1 << t
-            m = s - 1
+            m = (1 << t) - 1
             a, b, c, ainv, binv = self._tier_abc[t]
             off = b * v + c
             for w in range(k):
                 idx = m + ((ainv * (w - off)) & m)
-                if idx < n and idx != v and listed(idx):
+                if codes[idx] != _UNLISTED_CODE and idx != v:
                     out.append(idx)
         out.sort(reverse=True)
         return tuple(out)
@@ -769,17 +874,20 @@ class World:
         t = self._tier_of(u)
         s = 1 << t
         m = s - 1
-        T = self._tiers
-        a, b, c, ainv, binv = self._tier_abc[t]
-        r = (a * (u - m) + c) & m
-        kmax = self._tier_kmax[t]
-        fl, thr = self._tier_fl[t], self._tier_thr[t]
-        out: list[int] = []
-        if s <= _COIN_BLOCK:
+        if s > _COIN_BLOCK:
+            # Large tier: few candidates per residue; test them one by one.
+            out = self._walk_followers(u, t)
+        else:
             # Small tier: slice whole blocks (class, state and coin bytes at stride S).
+            T = self._tiers
+            a, b, c, ainv, binv = self._tier_abc[t]
+            r = (a * (u - m) + c) & m
+            kmax = self._tier_kmax[t]
+            fl, thr = self._tier_fl[t], self._tier_thr[t]
+            out = []
             thr_by_byte = []
             for w in range(kmax):
-                row = tuple(256 if fl[k] > w else thr[k] if fl[k] == w else 0 for k in range(len(_ACT_CLASSES)))
+                row = tuple(256 if fl[k] > w else thr[k] if fl[k] == w else 0 for k in range(_N_CLASSES))
                 thr_by_byte.append(tuple(row[k] for k in _CLASS_OF))
             residues = [(binv * (w - r)) & m for w in range(kmax)]
             gen_coins = self._gen_coin_block
@@ -801,52 +909,324 @@ class World:
                     ]
             hp, hr = self._heavy_p - 1, self._heavy_r
             out = [v for v in out if v < n and v >= _SPECIAL_BELOW and (v & hp) != hr and v != u]
-        else:
-            # Large tier: few candidates per residue; test them one by one.
-            hp, hr = self._heavy_p - 1, self._heavy_r
-            ucs = self._ucs_block
-            for w in range(kmax):
-                for v in range((binv * (w - r)) & m, n, s):
-                    if v < _SPECIAL_BELOW or (v & hp) == hr or v == u:
-                        continue
-                    blk = ucs(v >> 12)
-                    o = 2 * (v & (_UCS_BLOCK - 1))
-                    if blk[o + 1] < _LISTED_MIN_BYTE:
-                        continue
-                    cls = _CLASS_OF[blk[o]]
-                    f = fl[cls]
-                    if f > w or (f == w and self._coins(v)[t] < thr[cls]):
-                        out.append(v)
-        # Special users (forced states, heavy followers): the plain predicate.
-        j = u - m
-        for v, cls, coins in self._specials():
-            if v != u and ((a * j + b * v + c) & m) < fl[cls] + (coins[t] < thr[cls]):
-                out.append(v)
+        out += self._special_followers(u, t)
         out.sort(reverse=True)
         return out
+
+    def _walk_tables(self, t: int) -> tuple[bytes, ...]:
+        """Per ``w < Kmax_t``: code -> 2 (follows), 1 (follows iff its tier-``t`` coin < thr), 0 (not)."""
+        tbls = self._walk_tbls[t]
+        if tbls is None:
+            fl, thr = self._tier_fl[t], self._tier_thr[t]
+            rows = []
+            for w in range(self._tier_kmax[t]):
+                row = bytearray(256)
+                for e in range(_N_CLASSES):
+                    row[e] = 2 if fl[e] > w else 1 if fl[e] == w and thr[e] else 0
+                rows.append(bytes(row))
+            self._walk_tbls[t] = tbls = tuple(rows)
+        return tbls
+
+    def _walk_followers(self, u: int, t: int) -> list[int]:
+        """Non-special followers of ``u`` (tier ``t``): walk the residue class of each ``w < Kmax_t``."""
+        n = self.users
+        s = 1 << t
+        m = s - 1
+        a, b, c, ainv, binv = self._tier_abc[t]
+        r = (a * (u - m) + c) & m
+        codes = self._codes()
+        thr = self._tier_thr[t]
+        T = self._tiers
+        coin_block = self._coin_block
+        out: list[int] = []
+        for w, tb in enumerate(self._walk_tables(t)):
+            for v in range((binv * (w - r)) & m, n, s):
+                x = tb[codes[v]]
+                if x and v != u and (x == 2 or coin_block(v >> 8)[(v & 255) * T + t] < thr[codes[v]]):
+                    out.append(v)
+        return out
+
+    def _walk_count(self, u: int, t: int, stop: int | None = None) -> int:
+        """``len(_walk_followers(u, t))`` without building the list; returns early once ``stop`` is reached."""
+        n = self.users
+        s = 1 << t
+        m = s - 1
+        a, b, c, ainv, binv = self._tier_abc[t]
+        r = (a * (u - m) + c) & m
+        codes = self._codes()
+        thr = self._tier_thr[t]
+        T = self._tiers
+        coin_block = self._coin_block
+        cnt = 0
+        for w, tb in enumerate(self._walk_tables(t)):
+            for v in range((binv * (w - r)) & m, n, s):
+                x = tb[codes[v]]
+                if x and v != u and (x == 2 or coin_block(v >> 8)[(v & 255) * T + t] < thr[codes[v]]):
+                    cnt += 1
+            if stop is not None and cnt >= stop:
+                break
+        return cnt
 
     def _specials(self) -> tuple[tuple[int, int, bytes], ...]:
         """Listed users that the reverse walk skips: indices < 64 and heavy followers (<= ~320)."""
         if self._special_list is None:
-            n, p = self.users, self._heavy_p
-            first = self._heavy_r + p * max(0, -(-(_SPECIAL_BELOW - self._heavy_r) // p))
-            cands = [*range(min(_SPECIAL_BELOW, n)), *range(first, n, p)]
-            self._special_list = tuple((v, self._act_class(v), self._coins(v)) for v in cands if self._listed(v))
+            self._special_list = tuple(
+                (v, self._act_class(v), self._coins(v)) for v in self._special_indices() if self._listed(v)
+            )
         return self._special_list
+
+    def _tier_specials(self, t: int) -> tuple[tuple[int, ...], tuple[tuple[int, int, int], ...], int]:
+        """Tier ``t``'s specials with ``K_t(v) > 0`` as ``(g, v, K)`` sorted by ``g = (b*v + c) mod S``
+        (their keys alone, then the rows, then the largest ``K``)."""
+        sp = self._spec_tiers[t]
+        if sp is None:
+            m = (1 << t) - 1
+            a, b, c, ainv, binv = self._tier_abc[t]
+            fl, thr = self._tier_fl[t], self._tier_thr[t]
+            rows = []
+            for v, cls, coins in self._specials():
+                k = fl[cls] + (coins[t] < thr[cls])
+                if k:
+                    rows.append(((b * v + c) & m, v, k))
+            rows.sort()
+            sp = (tuple(g for g, _, _ in rows), tuple(rows), max((k for _, _, k in rows), default=0))
+            self._spec_tiers[t] = sp
+        return sp
+
+    def _special_followers(self, u: int, t: int) -> list[int]:
+        """Special users following ``u`` (tier ``t``).
+
+        ``v`` follows position ``j`` iff ``(a*j + g_v) mod S < K``, i.e. ``g_v`` lies in the
+        cyclic window ``[y, y + K)`` with ``y = -a*j mod S``: bisect for ``[y, y + max K)``.
+        """
+        gs, rows, kmax = self._tier_specials(t)
+        s = 1 << t
+        m = s - 1
+        y = (-self._tier_abc[t][0] * (u - m)) & m
+        if 4 * kmax >= s:
+            cand = rows
+        else:
+            end = y + kmax
+            cand = rows[bisect_left(gs, y) : bisect_left(gs, end)]
+            if end > s:
+                cand += rows[: bisect_left(gs, end - s)]
+        return [v for g, v, k in cand if ((g - y) & m) < k and v != u]
 
     def _gen_followers_ids(self, u: int) -> tuple[int, ...]:
         return tuple(map(self._id, self._followers_idx(u)))
 
-    def following(self, uid: int) -> list[int]:
-        """Ids ``uid`` follows, excluding suspended/deleted accounts; [] for unknown,
-        suspended or deleted ``uid``. Order: descending user index (fixed)."""
-        i = self.index_of(uid)
-        return [] if i is None else list(self._friends_ids(i))
+    # ---- counting without lists --------------------------------------------------------------
 
-    def followers(self, uid: int) -> list[int]:
+    def _followers_count(self, u: int, stop: int | None = None) -> int:
+        """``len(_followers_idx(u))`` without the list: exact, or (with ``stop``) any value
+        >= ``stop`` once the count reaches it."""
+        codes = self._codes()
+        if codes[u] == _UNLISTED_CODE:
+            return 0
+        t = self._tier_of(u)
+        s = 1 << t
+        m = s - 1
+        tbl = self._fcount_tbl[t]
+        if tbl is None:
+            # Walk until the walks of this tier have cost about as much as a table; then build it.
+            work = self._tier_kmax[t] * (2 + -(-self.users // s))
+            if s <= _COIN_BLOCK or self._fcount_work[t] + work > _BULK_AFTER * self.users:
+                tbl = self._follower_count_table(t)
+            else:
+                self._fcount_work[t] += work
+                return self._walk_count(u, t, stop) + len(self._special_followers(u, t))
+        a, b, c, ainv, binv = self._tier_abc[t]
+        j = u - m
+        cnt = tbl[(-a * j) & m]
+        cu = codes[u]
+        if cu < _N_CLASSES:  # the table counts u itself if u's own predicate holds: take it out
+            fl, thr = self._tier_fl[t], self._tier_thr[t]
+            w = (a * j + b * u + c) & m
+            if w < fl[cu] or (w == fl[cu] and self._coins(u)[t] < thr[cu]):
+                cnt -= 1
+        return cnt + len(self._special_followers(u, t))
+
+    def _tier_coins(self, t: int) -> bytes:
+        """Every user's tier-``t`` coin byte, by index (rounded up to whole coin blocks)."""
+        T = self._tiers
+        blocks = -(-self.users // _COIN_BLOCK)
+        gen = self._coin_block if blocks <= 512 else self._gen_coin_block
+        return b"".join([gen(cb)[t::T] for cb in range(blocks)])
+
+    def _follower_count_table(self, t: int) -> bytes | array:
+        """Tier ``t``'s non-special follower counts for every position, indexed by ``y = -a*j mod S``.
+
+        With ``z_v = (b*v + c) mod S``, ``v`` follows ``j`` iff ``z_v`` lies in the cyclic window
+        ``[y, y + K_t(v))``. With ``h_e(z)`` = listed, non-special class-``e`` users with key
+        ``z`` and ``c_e(z)`` = those whose coin adds the extra position ``fl_e``, the count at
+        ``y`` is ``sum_e sum_{d < fl_e} h_e(y + d) + c_e(y + fl_e)``. Histograms are made with
+        C-speed bytes operations (translate, slices, int.from_bytes) and brought to key
+        order by one ``itemgetter`` permutation; every window sum is then done at once on
+        ints holding one lane per position: a multiplication by ``1 + 2**W + ...`` per class
+        (nested windows: class ``e`` adds the ``d`` in ``[fl_{e-1}, fl_e)`` for all classes
+        >= ``e``), and one cyclic fold. Lanes are 8, 16 or 32 bits, whatever holds
+        ``(max fl + 1) * ceil(users / S)``. Counts include ``u`` itself when its own
+        predicate holds (the caller takes it out). Built once per tier.
+        """
+        tbl = self._fcount_tbl[t]
+        if tbl is not None:
+            return tbl
+        n = self.users
+        s = 1 << t
+        m = s - 1
+        a, b, c, ainv, binv = self._tier_abc[t]
+        fl, thr = self._tier_fl[t], self._tier_thr[t]
+        nb = -(-n // s)
+        full = nb * s
+        lmax = max(fl[:_N_CLASSES])
+        bound = (lmax + 1) * nb  # no lane ever exceeds this
+        wb = 1 if bound < 1 << 8 else 2 if bound < 1 << 16 else 4  # lane width in bytes
+        codes = self._codes()
+        if len(codes) < full:
+            codes += b"\xff" * (full - len(codes))
+        coins = self._tier_coins(t)
+        if len(coins) < full:
+            coins += b"\xff" * (full - len(coins))
+        edge = [e for e in range(_N_CLASSES) if thr[e] and fl[e] < s]  # classes with a coin position
+        # key z holds residue (binv * (z - c)) mod S
+        start = -binv * c
+        perm = [0] if s == 1 else list(map(m.__and__, range(start, start + binv * s, binv)))
+        getter = _pick(*perm) if s > 1 else (lambda seq: (seq[0],))
+        h = [0] * _N_CLASSES  # per class: key-ordered histogram, wb-byte lanes
+        ce = [0] * _N_CLASSES
+        if s >= nb and 2 * nb <= 2 * _N_CLASSES:
+            # Few blocks of S users: permute the blocks, then count with byte lanes.
+            for i in range(nb):
+                seg = bytes(getter(codes[i * s : (i + 1) * s]))
+                cseg = bytes(getter(coins[i * s : (i + 1) * s])) if edge else b""
+                for e in range(_N_CLASSES):
+                    x = seg.translate(_IS_CLASS[e])
+                    h[e] += _lanes(x, wb)
+                    if e in edge:
+                        ce[e] += _lanes(x, wb) & _lanes(cseg.translate(_coin_below(thr[e])), wb)
+        elif s >= nb and nb < 256:
+            # More blocks: count by residue with byte lanes (counts <= nb < 256), then permute.
+            hr = [0] * _N_CLASSES
+            cr = [0] * _N_CLASSES
+            for i in range(nb):
+                seg = codes[i * s : (i + 1) * s]
+                cseg = coins[i * s : (i + 1) * s]
+                for e in range(_N_CLASSES):
+                    x = int.from_bytes(seg.translate(_IS_CLASS[e]), "little")
+                    hr[e] += x
+                    if e in edge:
+                        cr[e] += x & int.from_bytes(cseg.translate(_coin_below(thr[e])), "little")
+            for e in range(_N_CLASSES):
+                h[e] = _lanes(bytes(getter(hr[e].to_bytes(s, "little"))), wb)
+                if e in edge:
+                    ce[e] = _lanes(bytes(getter(cr[e].to_bytes(s, "little"))), wb)
+        else:
+            # Many users per residue: count each residue's slice, then permute.
+            hl = [[0] * s for _ in range(_N_CLASSES)]
+            cl = [[0] * s for _ in range(_N_CLASSES)]
+            for rho in range(s):
+                seg = codes[rho:full:s]
+                for e in range(_N_CLASSES):
+                    hl[e][rho] = seg.count(e)
+                if edge:
+                    cseg = coins[rho:full:s]
+                    for e in edge:
+                        cl[e][rho] = (int.from_bytes(seg.translate(_IS_CLASS[e]), "little")
+                                      & int.from_bytes(cseg.translate(_coin_below(thr[e])), "little")).bit_count()
+            for e in range(_N_CLASSES):
+                h[e] = _int_lanes(getter(hl[e]), wb)
+                if e in edge:
+                    ce[e] = _int_lanes(getter(cl[e]), wb)
+        # Windows: classes by fl ascending (it grows with the activity factor).
+        W = 8 * wb
+        order = sorted(range(_N_CLASSES), key=lambda e: fl[e])
+        suffix = [0] * (len(order) + 1)  # suffix[k]: users of the classes order[k:]
+        for k in range(len(order) - 1, -1, -1):
+            suffix[k] = suffix[k + 1] + h[order[k]]
+        x = 0
+        prev = 0
+        for k, e in enumerate(order):
+            q = fl[e]
+            if q > prev and suffix[k]:
+                # sum_{d=prev..q-1} G(y + d) sits at lane y + q - 1 of G * (1 + 2**W + ... ); align to y + lmax
+                ones = ((1 << (W * (q - prev))) - 1) // ((1 << W) - 1)
+                x += (suffix[k] * ones) << (W * (lmax - q + 1))
+            prev = max(prev, q)
+            if e in edge and ce[e]:
+                x += ce[e] << (W * (lmax - q))
+        # fold: position y = lane y + lmax plus lane y + lmax - S
+        low = W * lmax
+        x = (x >> low) + ((x & ((1 << low) - 1)) << (W * (s - lmax)))
+        raw = x.to_bytes(wb * s, "little")
+        if wb == 1:
+            tbl = raw
+        else:
+            tbl = array("H" if wb == 2 else "I")
+            tbl.frombytes(raw)
+            if _BIG_ENDIAN:
+                tbl.byteswap()
+        self._fcount_tbl[t] = tbl
+        return tbl
+
+    def _friend_prefix(self, t: int) -> array:
+        """Prefix sums over ``q`` of [index ``m + (ainv*q mod S)`` is listed]: ``v``'s friends in tier
+        ``t`` are the ``q`` in the cyclic window ``[-(b*v + c) mod S, ... + K_t(v))``."""
+        pref = self._friend_pref[t]
+        if pref is None:
+            s = 1 << t
+            m = s - 1
+            ainv = self._tier_abc[t][3]
+            listed = self._codes()[m : m + s].translate(_LISTED01)
+            seq = listed if s == 1 else _pick(*map(m.__and__, range(0, ainv * s, ainv)))(listed)
+            pref = _u32(accumulate(seq, initial=0))
+            self._friend_pref[t] = pref
+        return pref
+
+    def _friends_count(self, v: int) -> int:
+        """``len(_friends_idx(v))`` from per-tier prefix sums: O(tiers)."""
+        if self._codes()[v] == _UNLISTED_CODE:
+            return 0
+        coins = self._coins(v)
+        prefs = self._friend_pref
+        cnt = 0
+        for t, f, th, s, m, b, c in self._friend_rows[self._act_class(v)]:
+            k = f + (coins[t] < th)
+            if k:
+                pref = prefs[t] or self._friend_prefix(t)
+                lo = (-(b * v + c)) & m
+                hi = lo + k
+                cnt += pref[hi] - pref[lo] if hi <= s else pref[s] - pref[lo] + pref[hi - s]
+        # v's own position in its tier is in the window iff v's predicate holds for itself
+        t = self._tier_of(v)
+        m = (1 << t) - 1
+        a, b, c, _, _ = self._tier_abc[t]
+        cls = self._act_class(v)
+        if ((a * (v - m) + b * v + c) & m) < self._tier_fl[t][cls] + (coins[t] < self._tier_thr[t][cls]):
+            cnt -= 1
+        return cnt
+
+    def _statuses_count(self, u: int) -> int:
+        """``len(_timeline_ids(u))`` without the ids."""
+        if self._codes()[u] == _UNLISTED_CODE:  # suspended or deleted
+            return 0
+        n = self._tl(u).length
+        if not n:
+            return 0
+        # uncached: counting a page of users must not flush the timelines being read
+        return len(self._gen_tmeta(u)[4::8].translate(None, _DELETED_BYTES))
+
+    def following(self, uid: int) -> tuple[int, ...]:
+        """Ids ``uid`` follows, excluding suspended/deleted accounts; () for unknown,
+        suspended or deleted ``uid``. Order: descending user index (fixed).
+
+        The tuple is the world's cached copy (immutable): slice it, don't convert it."""
+        i = self.index_of(uid)
+        return () if i is None else self._friends_ids(i)
+
+    def followers(self, uid: int) -> tuple[int, ...]:
         """Ids following ``uid``; exact inverse of ``following``. Same conventions."""
         i = self.index_of(uid)
-        return [] if i is None else list(self._followers_ids(i))
+        return () if i is None else self._followers_ids(i)
 
     def reachable(
         self,
@@ -897,38 +1277,40 @@ class World:
     # ---- timelines --------------------------------------------------------------------------
 
     def _gen_tl(self, u: int) -> _Timeline:
-        h = self._h(self._k_tl, u)
-        p = _unit(h)
+        # _mix and _loguniform inlined (this runs once per user counted): same values
+        h = _mix(self._k_tl + u * _GOLD)
+        p = (h >> 11) * _INV53
+        if p < 0.12 and u >= _SPECIAL_BELOW:
+            return _new_tl(_Timeline, (0, 0, 1))
         h2 = _mix(h + 7)
         h3 = _mix(h + 11)
+        x2 = (h2 >> 11) * _INV53
         if u in _FORCED_LONG:
             length = 3300 + h % 1200
         elif u < _SPECIAL_BELOW:  # the famous accounts all tweet: reply/retweet targets
-            length = int(_loguniform(h2, 50, 1000))
-        elif p < 0.12:
-            return _Timeline(0, 0, 1)
+            length = int(50 * math.exp(x2 * _LN_TL[0]))
         elif p < 0.72:
-            length = int(_loguniform(h2, 1, 61))
+            length = int(math.exp(x2 * _LN_TL[1]))
         elif p < 0.96:
-            length = int(_loguniform(h2, 60, 300))
+            length = int(60 * math.exp(x2 * _LN_TL[2]))
         elif p < 0.996:
-            length = int(_loguniform(h2, 300, 2000))
+            length = int(300 * math.exp(x2 * _LN_TL[3]))
         else:
-            length = int(_loguniform(h2, 2000, 6000))
-        active = u < _SPECIAL_BELOW or (h >> 20) % 100 < 85
-        if active:  # newest tweet within the last 6 days (+ gap <= 4 days)
-            off = _MIN + int(_unit(h3) * 6 * _DAY)
-            want_gap = int(_loguniform(_mix(h3), 10 * _MIN, 4 * _DAY))
+            length = int(2000 * math.exp(x2 * _LN_TL[4]))
+        x4 = (_mix(h3) >> 11) * _INV53
+        if u < _SPECIAL_BELOW or (h >> 20) % 100 < 85:  # active: newest tweet within the last 6 days (+ gap <= 4 days)
+            off = _MIN + int((h3 >> 11) * _INV53 * 6 * _DAY)
+            want_gap = int(10 * _MIN * math.exp(x4 * _LN_TL[5]))
         else:
-            off = int(_loguniform(h3, 10 * _DAY, 3 * 365 * _DAY))
-            want_gap = int(_loguniform(_mix(h3), 20 * _MIN, 10 * _DAY))
+            off = int(10 * _DAY * math.exp((h3 >> 11) * _INV53 * _LN_TL[6]))
+            want_gap = int(20 * _MIN * math.exp(x4 * _LN_TL[7]))
         lo = max(self._created_ms(u) + _DAY, _T2011)
         newest = _NOW_MS - off
         if newest - lo < length * 5 * _MIN:
             newest = min(_NOW_MS - _MIN, lo + length * 5 * _MIN)
         gap = max(2, min(want_gap, (newest - lo) // length))
         newest = min(newest, _NOW_MS - gap)
-        return _Timeline(length, newest - (length - 1) * gap, gap)
+        return _new_tl(_Timeline, (length, newest - (length - 1) * gap, gap))
 
     def _gen_tmeta(self, u: int) -> bytes:
         """8 bytes per tweet: jitter (4), deleted, kind, lang, source."""
@@ -942,6 +1324,13 @@ class World:
         tl = self._tl(u)
         return ((self._time(u, s, tl, self._tmeta(u)) - TWITTER_EPOCH_MS) << 22) | u
 
+    def _gen_tuser(self, u: int) -> tuple[int, int, int, int, bytes, int, str, float]:
+        """What decoding and rendering ``u``'s tweets needs, in one cache entry: (length, base,
+        gap, jitter modulus, tweet meta, author id, usual source anchor, expected followers)."""
+        length, base, gap = self._tl(u)
+        return (length, base, gap, gap // 2 or 1, self._tmeta(u), self._id(u),
+                _SOURCE_HTML[self._h(self._k_misc, u) % len(_SOURCES)], self._tier_ef[(u + 1).bit_length() - 1])
+
     def decode_tweet_id(self, tid: int) -> tuple[int, int] | None:
         """``(author index, sequence number)`` of a tweet id, or None if no such tweet ever existed. O(1)."""
         if not isinstance(tid, int) or isinstance(tid, bool) or tid <= 0 or tid >= 1 << 63:
@@ -949,12 +1338,12 @@ class World:
         u = tid & _M22
         if u >= self.users:
             return None
-        tl = self._tl(u)
-        if tl.length == 0:
+        length, base, gap, half, meta = self._tuser(u)[:5]
+        if length == 0:
             return None
         t = (tid >> 22) + TWITTER_EPOCH_MS
-        s = (t - tl.base) // tl.gap
-        if not 0 <= s < tl.length or self._time(u, s, tl, self._tmeta(u)) != t:
+        s = (t - base) // gap
+        if not 0 <= s < length or base + s * gap + int.from_bytes(meta[8 * s : 8 * s + 4], "little") % half != t:
             return None
         return u, s
 
@@ -962,23 +1351,31 @@ class World:
         return self._tmeta(u)[8 * s + 4] < _DELETED_BELOW
 
     def _gen_timeline_ids(self, u: int) -> tuple[int, ...]:
-        if self._state(u) >= SUSPENDED:
+        if self._codes()[u] == _UNLISTED_CODE:  # suspended or deleted
             return ()
-        tl = self._tl(u)
+        length, base, gap = self._tl(u)
+        if not length:
+            return ()
         meta = self._tmeta(u)
-        half = tl.gap // 2 or 1
-        base, gap = tl.base - TWITTER_EPOCH_MS, tl.gap
-        return tuple(
-            ((base + s * gap + int.from_bytes(meta[8 * s : 8 * s + 4], "little") % half) << 22) | u
-            for s in range(tl.length - 1, -1, -1)
-            if meta[8 * s + 4] >= _DELETED_BELOW
-        )
+        words = array("I")
+        words.frombytes(meta)
+        if _BIG_ENDIAN:
+            words.byteswap()
+        half = gap // 2 or 1
+        base -= TWITTER_EPOCH_MS
+        ids = [((t + j % half) << 22) | u
+               for t, j, d in zip(range(base, base + length * gap, gap), words[0::2], meta[4::8])
+               if d >= _DELETED_BELOW]
+        ids.reverse()
+        return tuple(ids)
 
-    def timeline(self, uid: int) -> list[int]:
-        """All non-deleted tweet ids of ``uid``, newest first ([] for unknown, suspended or deleted
-        accounts; protected ones are listed). The API's 3,200 cap is not applied here."""
+    def timeline(self, uid: int) -> tuple[int, ...]:
+        """All non-deleted tweet ids of ``uid``, newest first (() for unknown, suspended or deleted
+        accounts; protected ones are listed). The API's 3,200 cap is not applied here.
+
+        The tuple is the world's cached copy (immutable): slice it, don't convert it."""
         i = self.index_of(uid)
-        return [] if i is None else list(self._timeline_ids(i))
+        return () if i is None else self._timeline_ids(i)
 
     def deleted_tweet_ids(self, uid: int) -> list[int]:
         """Ids of ``uid``'s deleted tweets, newest first (``tweet()`` returns them with ``deleted=True``)."""
@@ -988,10 +1385,10 @@ class World:
         meta = self._tmeta(u)
         return [self._tid(u, s) for s in range(self._tl(u).length - 1, -1, -1) if meta[8 * s + 4] < _DELETED_BELOW]
 
-    def reachable_timeline(self, uid: int) -> list[int]:
+    def reachable_timeline(self, uid: int) -> tuple[int, ...]:
         """The newest 3,200 of ``timeline(uid)``: what the timeline endpoints can reach."""
         i = self.index_of(uid)
-        return [] if i is None else list(self._timeline_ids(i)[:TIMELINE_CAP])
+        return () if i is None else self._timeline_ids(i)[:TIMELINE_CAP]
 
     # ---- tweets ---------------------------------------------------------------------------------
 
@@ -1058,8 +1455,8 @@ class World:
         lang = _LANG_OF[meta[o + 6]]
         if kind == RETWEET:
             return _new_core(_Core, (kind, ref, (), None, (), lang, b""))
-        rnd = hashlib.blake2b(self._bkey + ((u << 32) | s).to_bytes(8, "little")).digest()
-        vals = memoryview(rnd).cast("H")
+        rnd = _blake2b(self._bkey + ((u << 32) | s).to_bytes(8, "little")).digest()
+        vals = _u16x32(rnd)
         words = _pick(*vals[1 : 6 + vals[0] % 14])(_WORD_TABLE)  # 5..18 words
         cc = None
         if vals[23] % 10 == 0:  # an inline mention of someone else
@@ -1106,80 +1503,75 @@ class World:
         return self._tid(u, s)
 
     def _tweet(self, u: int, s: int) -> Tweet:
-        tl = self._tl(u)
-        meta = self._tmeta(u)
-        t_ms = self._time(u, s, tl, meta)
+        _, base, gap, half, meta, author_id, source, pop = self._tuser(u)
+        o = 8 * s
+        t_ms = base + s * gap + int.from_bytes(meta[o : o + 4], "little") % half
         tid = ((t_ms - TWITTER_EPOCH_MS) << 22) | u
-        deleted = meta[8 * s + 4] < _DELETED_BELOW
-        src_byte = meta[8 * s + 7]
-        src = _SOURCES[(self._h(self._k_misc, u) if src_byte < 200 else src_byte) % len(_SOURCES)]
-        source = f'<a href="{src[1]}" rel="nofollow">{src[0]}</a>'  # v1.1 form; v2 wants source_name
+        src_byte = meta[o + 7]
+        if src_byte >= 200:
+            source = _SOURCE_HTML[src_byte % len(_SOURCES)]  # v1.1 form; v2 wants source_name
         created = datetime.fromtimestamp(t_ms / 1000, timezone.utc)
-        c = self._core(u, s)
-        ref = c.ref
-        author_id = self._id(u)
-        if c.kind == RETWEET:
+        deleted = meta[o + 4] < _DELETED_BELOW
+        kind, ref, words, cc, tags, lang, rnd = self._core(u, s, meta)
+        if kind == RETWEET:
             orig = self._tweet(*ref)  # type: ignore[misc]
             oname = self._screen_name(ref[0])  # type: ignore[index]
             return Tweet(
-                id=tid, author_id=author_id, created_at=created, text=f"RT @{oname}: {orig.text}",
-                lang=orig.lang, source=source, in_reply_to_status_id=None, in_reply_to_user_id=None,
-                in_reply_to_screen_name=None, retweeted_status_id=orig.id, quoted_status_id=None,
-                conversation_id=tid, hashtags=list(orig.hashtags),
-                mentions=[orig.author_id] + [m for m in orig.mentions if m != orig.author_id],
-                urls=list(orig.urls), retweet_count=orig.retweet_count, favorite_count=0,
-                reply_count=0, quote_count=0, deleted=deleted, possibly_sensitive=orig.possibly_sensitive,
+                tid, author_id, created, f"RT @{oname}: {orig.text}", orig.lang, source, None, None, None,
+                orig.id, None, tid, list(orig.hashtags),
+                [orig.author_id] + [m for m in orig.mentions if m != orig.author_id],
+                list(orig.urls), orig.retweet_count, 0, 0, 0, deleted, orig.possibly_sensitive,
             )
-        rnd = c.rnd
-        vals = memoryview(rnd).cast("H")
-        words = list(c.words)
-        words[0] = words[0].capitalize()
-        parts = [" ".join(words) + (".", "!", "?", "", ".", ":")[vals[19] % 6]]
+        vals = _u16x32(rnd)
+        first = words[0]
+        text = first.capitalize() + " ".join(words)[len(first):] + _PUNCT[vals[19] % 6]
         mentions: list[int] = []
         urls: list[tuple[str, str]] = []
-        in_reply = None
-        if c.kind == REPLY:
+        in_reply = quoted = None
+        conversation = tid
+        if kind == REPLY:
             ru = ref[0]  # type: ignore[index]
             in_reply = (self._tid(*ref), self._id(ru), self._screen_name(ru))  # type: ignore[misc]
-            parts.insert(0, "@" + in_reply[2])
+            text = f"@{in_reply[2]} {text}"
             mentions.append(in_reply[1])
-        if c.cc is not None:
-            parts.append("cc @" + self._screen_name(c.cc))
-            mentions.append(self._id(c.cc))
-        parts.extend("#" + tag for tag in c.tags)
+            conversation = self._conversation(*ref)  # type: ignore[misc]
+        if cc is not None:
+            text += " cc @" + self._screen_name(cc)
+            mentions.append(self._id(cc))
+        for tag in tags:
+            text += " #" + tag
         if vals[31] % 10 == 0:
             short = "https://t.co/" + _b62(int.from_bytes(rnd[48:56], "little"), 10)
-            urls.append((short, f"https://example.org/{c.words[-1]}/{vals[27]}"))
-            parts.append(short)
-        quoted = None
-        if c.kind == QUOTE:
+            urls.append((short, f"https://example.org/{words[-1]}/{vals[27]}"))
+            text += " " + short
+        if kind == QUOTE:
             quoted = self._tid(*ref)  # type: ignore[misc]
             short = "https://t.co/" + _b62(int.from_bytes(rnd[56:64], "little"), 10)
             urls.append((short, f"https://twitter.com/{self._screen_name(ref[0])}/status/{quoted}"))  # type: ignore[index]
-            parts.append(short)
-        pop = self._expected_followers(u)
+            text += " " + short
         return Tweet(
-            id=tid,
-            author_id=author_id,
-            created_at=created,
-            text=" ".join(parts),
-            lang=c.lang,
-            source=source,
-            in_reply_to_status_id=in_reply[0] if in_reply else None,
-            in_reply_to_user_id=in_reply[1] if in_reply else None,
-            in_reply_to_screen_name=in_reply[2] if in_reply else None,
-            retweeted_status_id=None,
-            quoted_status_id=quoted,
-            conversation_id=self._conversation(*ref) if c.kind == REPLY else tid,  # type: ignore[misc]
-            hashtags=list(c.tags),
-            mentions=mentions,
-            urls=urls,
-            retweet_count=int(pop * 0.003 * _loguniform(vals[28] << 48, 0.02, 30.0)),
-            favorite_count=int(pop * 0.02 * _loguniform(vals[29] << 48, 0.02, 30.0)),
-            reply_count=int(pop * 0.002 * _loguniform(vals[25] << 48, 0.05, 20.0)),
-            quote_count=int(pop * 0.0005 * _loguniform(vals[26] << 48, 0.05, 20.0)),
-            deleted=deleted,
-            possibly_sensitive=vals[30] % 100 == 0,
+            tid,
+            author_id,
+            created,
+            text,
+            lang,
+            source,
+            in_reply[0] if in_reply else None,
+            in_reply[1] if in_reply else None,
+            in_reply[2] if in_reply else None,
+            None,
+            quoted,
+            conversation,
+            list(tags),
+            mentions,
+            urls,
+            # _loguniform(v << 48, lo, hi) == lo * exp(v / 65536 * log(hi / lo)), exactly
+            int(pop * 0.003 * (0.02 * math.exp(vals[28] * _INV16 * _LN_RT))),
+            int(pop * 0.02 * (0.02 * math.exp(vals[29] * _INV16 * _LN_RT))),
+            int(pop * 0.002 * (0.05 * math.exp(vals[25] * _INV16 * _LN_RQ))),
+            int(pop * 0.0005 * (0.05 * math.exp(vals[26] * _INV16 * _LN_RQ))),
+            deleted,
+            vals[30] % 100 == 0,
         )
 
     # ---- search ---------------------------------------------------------------------------------
@@ -1273,18 +1665,20 @@ class World:
                 "deleted": [i for i, st in _FORCED_STATE.items() if st == DELETED and i < n],
                 "long_timeline": [i for i in _FORCED_LONG if i < n],
             }
+            # Counts are exact but cheap here: follower counts stop once the threshold is passed.
             top = [i for i in range(min(n, 12)) if self._state(i) == NORMAL]
-            many = [i for i in top if self._counts(i).followers > 1000]
+            many = [i for i in top if self._followers_count(i, stop=1001) > 1000]
             ex["many_followers"] = (many or top)[:3]
             ex["many_friends"] = [i for i in range(min(n, _SPECIAL_BELOW))
-                                  if self._state(i) == NORMAL and self._counts(i).friends > 200][:3]
+                                  if self._state(i) == NORMAL and self._friends_count(i) > 200][:3]
             ordinary: list[int] = []
             for k in range(n):
                 i = (n // 2 + k) % n
                 if i < _SPECIAL_BELOW or self._state(i) != NORMAL or self._is_heavy(i):
                     continue
-                c = self._counts(i)
-                if 5 <= c.friends <= 60 and 1 <= c.statuses <= TIMELINE_CAP and c.followers >= 1:
+                if not 1 <= self._tl(i).length or not 5 <= self._friends_count(i) <= 60:
+                    continue
+                if 1 <= self._statuses_count(i) <= TIMELINE_CAP and self._followers_count(i, stop=1) >= 1:
                     ordinary.append(i)
                     if len(ordinary) == 3:
                         break

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -44,9 +44,9 @@ class JobArgs:
     archive: bool = False
 
     def as_message(self) -> dict[str, Any]:
-        """JSON-safe form (for Redis job messages and logs)."""
-        out = {k: v for k, v in self.__dict__.items() if v not in (None, [], False)}
-        return out
+        """JSON-safe form without defaults (for Redis job messages and logs)."""
+        defaults = {f.name: (f.default_factory() if f.default_factory is not MISSING else f.default) for f in fields(self)}
+        return {k: v for k, v in self.__dict__.items() if k in ("spider", "job", "api", "bucket") or v != defaults.get(k)}
 
 
 def new_job_id(spider: str) -> str:

@@ -137,7 +137,17 @@ class ApiSpider(scrapy.Spider):
         status = outcome.status if outcome else response.status
         return make_error(reason, str(target), status, outcome.code if outcome else None, outcome.message if outcome else "", body, prov)
 
+    def finished(self, request: scrapy.Request) -> None:
+        """The request's output has all been consumed (distributed mode: no longer in flight)."""
+        scheduler = getattr(self.crawler, "_tweetform_scheduler", None)
+        if scheduler is not None:
+            scheduler.ack(request)
+
     def parse_page(self, response: Response) -> Iterator[Any]:
+        yield from self._parse_page(response)
+        self.finished(response.request)
+
+    def _parse_page(self, response: Response) -> Iterator[Any]:
         endpoint = response.meta[META_ENDPOINT]
         version = "2" if endpoint.startswith("/2/") else "1.1"
         try:
@@ -187,12 +197,15 @@ class ApiSpider(scrapy.Spider):
     def on_failure(self, failure: Failure) -> Iterator[Any]:
         """Network errors after Scrapy's retries, or a request dropped: never silent."""
         request = failure.request  # type: ignore[attr-defined]
+        if failure.check(IgnoreRequest):
+            return  # not sent (e.g. no usable credential: the crawl stops and the request stays queued)
         self.pages_failed += 1
         self.crawler.stats.inc_value("tweetform/pages/failed")
         logger.error("page failed for good (%s): %s", failure.getErrorMessage()[:200], request.url)
         fake = Response(request.url, status=0, request=request)
         yield self.error_item(fake, "failed", self.target_of(fake), errors.Outcome("failed", 0, None, failure.type.__name__), None)
         yield from self.on_account_error(fake, None)
+        self.finished(request)
 
     def target_of(self, response: Response) -> str:
         ctx = response.meta[META_CTX]
@@ -244,6 +257,10 @@ class UserSeededSpider(ApiSpider):
                                        key=job.job, callback=self.parse_names, extra={"target": ",".join(batch)})
 
     def parse_names(self, response: Response) -> Iterator[Any]:
+        yield from self._parse_names(response)
+        self.finished(response.request)
+
+    def _parse_names(self, response: Response) -> Iterator[Any]:
         """Seed the users a screen-name look-up found; record the names it did not."""
         asked = response.meta[META_CTX]["target"].split(",")
         try:

@@ -40,15 +40,16 @@ class NetworkSpider(UserSeededSpider):
         return f"{singular}_ids" if raw.get("data_type", "ids") == "ids" else cls.direction
 
     def seed_user(self, job: JobArgs, uid: int) -> Iterable[scrapy.Request]:
-        yield from self.expand(job, [uid], 1)
+        yield from self.expand(job, [uid], 1, claimer="seed")
 
-    def expand(self, job: JobArgs, uids: list[int], level: int) -> Iterator[scrapy.Request]:
+    def expand(self, job: JobArgs, uids: list[int], level: int, claimer: str) -> Iterator[scrapy.Request]:
         for uid in uids:
-            if not self.store.claim_user(job, uid, level):
+            if not self.store.claim_user(job, uid, level, claimer):
                 continue
             self.crawler.stats.inc_value("tweetform/users/expanded")
-            self.store.request_opened(job, level)
-            yield self.first_page(job, uid, level)
+            request = self.first_page(job, uid, level)
+            self.store.request_opened(job, level, request.url)
+            yield request
 
     def first_page(self, job: JobArgs, uid: int, level: int) -> scrapy.Request:
         ids_only = job.data_type == "ids"
@@ -73,24 +74,24 @@ class NetworkSpider(UserSeededSpider):
         level, source = ctx["depth"], ctx["source"]
         nxt = self.next_page(response, body)
         if nxt is not None:
-            self.store.request_opened(job, level)
+            self.store.request_opened(job, level, nxt.url)
             yield nxt
         if level < job.depth:
             ids = ids_in_page(body)
             if job.max_users is None:
-                yield from self.expand(job, ids, level + 1)
+                yield from self.expand(job, ids, level + 1, claimer=response.request.url)
             else:
                 self.store.record_found(job, level, source, ctx.get("page_no", 0), ids)
-        yield from self.request_done(job, level)
+        yield from self.request_done(job, level, response.request.url)
 
     def on_account_error(self, response: Response, outcome: Any) -> Iterator[Any]:
-        yield from self.request_done(self.job_of(response), response.meta[META_CTX]["depth"])
+        yield from self.request_done(self.job_of(response), response.meta[META_CTX]["depth"], response.request.url)
 
-    def request_done(self, job: JobArgs, level: int) -> Iterator[scrapy.Request]:
-        """When a level has no open request left, expand the next one (max_users mode)."""
-        next_level = self.store.request_done(job, level)
+    def request_done(self, job: JobArgs, level: int, page: str) -> Iterator[scrapy.Request]:
+        """When every request of a level has finished, expand the next one (max_users mode)."""
+        next_level = self.store.request_done(job, level, page)
         if job.max_users is not None and next_level is not None and level < job.depth:
-            yield from self.expand(job, next_level, level + 1)
+            yield from self.expand(job, next_level, level + 1, claimer=f"level:{level + 1}")
 
 
 class FriendsSpider(NetworkSpider):

@@ -1,0 +1,205 @@
+"""Distributed mode: several worker processes, one Redis, the sandbox — nothing lost, nothing twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from conftest import ROOT, RedisServer
+from crawling import bucket, demo_credentials, errors_of, ids_of
+
+WORLD = ("--users", "3000", "--seed", "7", "--window", "1")
+
+
+def worker_env(box: Any, redis_url: str, output: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETFORM_", "REDIS_", "ROTATING_PROXY_"))}
+    env.update({
+        "TWEETFORM_API_BASE": box.base,
+        "TWEETFORM_CREDENTIALS": json.dumps(demo_credentials()),
+        "TWEETFORM_OUTPUT_DIR": str(output),
+        "REDIS_URL": redis_url,
+        "TWEETFORM_HEARTBEAT": "0.3",
+        "TWEETFORM_HEARTBEAT_TTL": "1.5",
+        "TWEETFORM_QUOTA_RESET_MARGIN": "0.1",
+        "TWEETFORM_RETRY_BACKOFF": "0.05",
+        "PYTHONWARNINGS": "error",
+    })
+    return env
+
+
+def scrapy(env: dict[str, str], *args: str, **kw: Any) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "scrapy", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+
+
+def push(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "scrapy", "push", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+ALL_SPIDERS = "friends,followers,timeline,users,tweets,search"
+
+
+def start_workers(env: dict[str, str], n: int, exit_when_idle: bool = True, *extra: str, spiders: str = ALL_SPIDERS) -> list[subprocess.Popen]:
+    extra = (*extra, "-s", "TWEETFORM_EXIT_WHEN_IDLE=1") if exit_when_idle else extra
+    return [scrapy(env, "worker", "--spiders", spiders, *extra) for _ in range(n)]
+
+
+def wait_registered(redis_url: str, workers: list[subprocess.Popen], timeout: float = 60) -> None:
+    """Until every worker process has its friends crawler registered in Redis."""
+    r = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        infos = [json.loads(v) for v in r.hvals("tweetform:workers")]
+        if {w.pid for w in workers} <= {i["pid"] for i in infos if i["spider"] == "friends"}:
+            return
+        time.sleep(0.1)
+    raise AssertionError("workers did not register")
+
+
+def wait_all(workers: list[subprocess.Popen], timeout: float = 180) -> list[str]:
+    logs = []
+    for w in workers:
+        out, _ = w.communicate(timeout=timeout)
+        logs.append(out)
+        assert w.returncode == 0, out[-3000:]
+    return logs
+
+
+def assert_network_equals_truth(box: Any, output: Path, seed: int, depth: int, name: str = "friend_ids", direction: str = "friends") -> None:
+    expected = box.get(f"/_sandbox/truth/reachable?seeds={seed}&depth={depth}&direction={direction}")["ids"]
+    pages = bucket(output, name)
+    protected = {k for k, v in errors_of(output).items() if v == "protected"}
+    assert set(pages) | protected == {str(u) for u in expected}
+    truth_kind = "following" if direction == "friends" else "followers"
+    all_ids = []
+    for key, lines in pages.items():
+        assert ids_of(lines) == box.truth(truth_kind, int(key)), key
+        all_ids += [line["__tweetform"]["page_id"] for line in lines]
+    assert len(all_ids) == len(set(all_ids)), "a page was written twice"
+
+
+@pytest.fixture
+def box(sandbox_factory):
+    return sandbox_factory(*WORLD)
+
+
+def test_three_workers_share_a_depth3_job(sandbox_factory, redis_url: str, tmp_path: Path):
+    box = sandbox_factory(*WORLD, "--latency", "0.2")
+    env = worker_env(box, redis_url, tmp_path)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    workers = start_workers(env, 3, True, "-s", "CONCURRENT_REQUESTS=4")
+    wait_registered(redis_url, workers)
+    push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "net3")
+    logs = wait_all(workers)
+    assert_network_equals_truth(box, tmp_path, seed, 3)
+    worked = [log for log in logs if "'response_received_count'" in log]
+    assert len(worked) == 3  # every worker fetched pages
+    r = redis.Redis.from_url(redis_url)
+    assert r.hlen(f"tweetform:friends:inflight") == 0
+
+
+def holds_requests(r: redis.Redis, pid: int) -> bool:
+    entries = [json.loads(v) for v in r.hvals("tweetform:friends:inflight")]
+    return any(f"-{pid}-" in e["w"] for e in entries)
+
+
+def test_killed_worker_loses_nothing(sandbox_factory, redis_url: str, tmp_path: Path):
+    box = sandbox_factory(*WORLD, "--latency", "0.8")
+    env = worker_env(box, redis_url, tmp_path)
+    r = redis.Redis.from_url(redis_url)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "kill3")
+    slow = ("-s", "CONCURRENT_REQUESTS=2")
+    steady = start_workers(env, 2, True, *slow, spiders="friends")
+    victim = start_workers(env, 1, False, *slow, spiders="friends")[0]
+    kills = 0
+    for _ in range(3):
+        deadline = time.monotonic() + 20
+        holding = False
+        while not holding and time.monotonic() < deadline:
+            holding = holds_requests(r, victim.pid)
+            time.sleep(0 if holding else 0.05)
+        if not holding:
+            break
+        victim.send_signal(signal.SIGKILL)  # with requests in flight
+        victim.communicate()
+        kills += 1
+        victim = start_workers(env, 1, False, *slow, spiders="friends")[0]
+    assert kills >= 2  # several deaths with requests in flight
+    logs = wait_all(steady, timeout=240)
+    victim.send_signal(signal.SIGTERM)
+    victim.communicate(timeout=60)
+    assert any("put back" in log for log in logs), "no worker reaped the killed worker's requests"
+    assert_network_equals_truth(box, tmp_path, seed, 3)
+
+
+def test_redis_restart_with_aof_loses_nothing(sandbox_factory, tmp_path: Path):
+    server = RedisServer(appendonly=True)
+    try:
+        box = sandbox_factory(*WORLD, "--latency", "0.1")
+        env = worker_env(box, server.url, tmp_path)
+        seed = box.get("/_sandbox/examples")["ordinary"][0]
+        push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "aof3")
+        workers = start_workers(env, 2)
+        time.sleep(2.0)
+        server.restart(down_for=2.0)
+        logs = wait_all(workers, timeout=240)
+        assert any("Redis" in log and ("unreachable" in log or "heartbeat failed" in log) for log in logs)
+        assert_network_equals_truth(box, tmp_path, seed, 3)
+    finally:
+        server.stop()
+
+
+def test_malformed_messages_go_to_dead_letter(box, redis_url: str, tmp_path: Path):
+    env = worker_env(box, redis_url, tmp_path)
+    r = redis.Redis.from_url(redis_url)
+    bad = ["{not json", json.dumps({"spider": "friends", "user_id": "12x"}), json.dumps({"spider": "friends", "user_id": "12", "bucket": "../x"}),
+           json.dumps({"cmd": "CRAWL_EVERYTHING"}), json.dumps(["a", "list"])]
+    for message in bad:
+        r.rpush("tweetform:friends:start_urls", message)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    push(env, "friends", "--user-id", str(seed), "--job", "good")
+    logs = wait_all(start_workers(env, 1))
+    dead = [json.loads(x) for x in r.lrange("tweetform:deadletter", 0, -1)]
+    assert [d["message"] for d in dead] == bad
+    assert all(d["reason"] for d in dead)
+    assert "not JSON" in dead[0]["reason"] and "'12x' is not an id" in dead[1]["reason"] and "bucket" in dead[2]["reason"]
+    assert "unknown tweetf0rm command" in dead[3]["reason"]
+    assert logs[0].count("job message refused") == len(bad)
+    assert ids_of(bucket(tmp_path, "friend_ids")[str(seed)]) == box.truth("following", seed)
+
+
+def test_legacy_commands_match_native_jobs(box, redis_url: str, tmp_path: Path):
+    examples = box.get("/_sandbox/examples")
+    seed, other = examples["ordinary"][0], examples["ordinary"][1]
+    native, legacy = tmp_path / "native", tmp_path / "legacy"
+    env = worker_env(box, redis_url, native)
+    push(env, "friends", "--user-id", str(seed), "--depth", "2", "--job", "n1")
+    push(env, "followers", "--user-id", str(other), "--data-type", "users", "--job", "n2")
+    push(env, "timeline", "--user-id", str(other), "--job", "n3")
+    push(env, "users", "--user-id", f"{seed},{other}", "--job", "n4")
+    wait_all(start_workers(env, 1))
+    env = worker_env(box, redis_url, legacy)
+    push(env, "--legacy", json.dumps({"cmd": "CRAWL_FRIENDS", "user_id": seed, "data_type": "ids", "depth": 2, "bucket": "friend_ids"}))
+    push(env, "--legacy", json.dumps({"cmd": "CRAWL_FOLLOWERS", "user_id": other, "data_type": "users", "depth": 1, "bucket": "followers"}))
+    push(env, "--legacy", json.dumps({"cmd": "CRAWL_USER_TIMELINE", "user_id": other, "bucket": "timelines"}))
+    push(env, "--legacy", json.dumps({"cmd": "GET_USERS_FROM_IDS", "user_ids": [seed, other], "bucket": "users"}))
+    wait_all(start_workers(env, 1))
+    for name in ("friend_ids", "followers", "timelines"):
+        a, b = bucket(native, name), bucket(legacy, name)
+        assert a.keys() == b.keys() and a
+        for key in a:
+            assert ids_of(a[key]) == ids_of(b[key])
+    users_a = sorted(ids_of(next(iter(bucket(native, "users").values()))))
+    users_b = sorted(ids_of(next(iter(bucket(legacy, "users").values()))))
+    assert users_a == users_b == sorted([seed, other])

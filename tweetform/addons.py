@@ -1,0 +1,21 @@
+"""tweetform's add-on: turns on distributed mode when ``REDIS_URL`` is set.
+
+Listed in ``ADDONS`` by tweetform/settings.py. It runs after every other
+settings source (settings_local.py, the environment, ``-s`` options), so
+``-s REDIS_URL=redis://…`` on one command switches that process over.
+"""
+
+from __future__ import annotations
+
+from scrapy.settings import Settings
+
+
+class DistributedAddon:
+    def update_settings(self, settings: Settings) -> None:
+        if not settings.get("REDIS_URL"):
+            return
+        settings.set("SCHEDULER", "tweetform.distributed.scheduler.RedisScheduler", "addon")
+        settings.set("DUPEFILTER_CLASS", "scrapy.dupefilters.BaseDupeFilter", "addon")  # the scheduler filters per job
+        extensions = settings.getdict("EXTENSIONS")
+        extensions["tweetform.distributed.node.WorkerNode"] = 100
+        settings.set("EXTENSIONS", extensions, "addon")

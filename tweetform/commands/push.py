@@ -1,0 +1,83 @@
+"""``scrapy push SPIDER --user-id … | --legacy '<tweetf0rm JSON>'``: put a job into Redis.
+
+The job is validated here exactly as ``scrapy crawl`` validates arguments, so a
+bad one stops with one line and nothing is pushed. Any worker (``scrapy worker``
+or ``scrapy crawl SPIDER`` with ``REDIS_URL``) then takes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from scrapy.commands import ScrapyCommand
+from scrapy.spiderloader import get_spider_loader
+
+from tweetform.distributed import keys
+from tweetform.distributed.jobs import from_legacy
+from tweetform.spiders.arguments import ArgumentError
+
+OPTION_ARGS = ("user_id", "screen_name", "tweet_id", "file", "depth", "data_type", "max_users", "since_id",
+               "max_tweets", "query", "lang", "geocode", "archive", "bucket", "api", "job")
+
+
+def fail(message: str) -> None:
+    print(f"tweetform: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+    requires_crawler_process = False
+    default_settings = {"LOG_ENABLED": False}
+
+    def syntax(self) -> str:
+        return "SPIDER [--user-id IDS | --screen-name NAMES | --file PATH | --query TEXT ...] | --legacy JSON"
+
+    def short_desc(self) -> str:
+        return "Validate a crawl job and push it into Redis for the workers"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        for name in OPTION_ARGS:
+            parser.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
+        parser.add_argument("--legacy", metavar="JSON", help="a tweetf0rm command, e.g. "
+                            '\'{"cmd": "CRAWL_FRIENDS", "user_id": 12, "data_type": "ids", "depth": 2, "bucket": "friend_ids"}\'')
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None
+        if not self.settings.get("REDIS_URL"):
+            fail("REDIS_URL is not set: pushing needs the Redis that the workers share")
+        try:
+            if opts.legacy:
+                try:
+                    message = from_legacy(json.loads(opts.legacy))
+                except ValueError as exc:
+                    if isinstance(exc, ArgumentError):
+                        raise
+                    raise ArgumentError("--legacy is not valid JSON") from None
+                spider = message.pop("spider")
+                raw = {k: str(v) for k, v in message.items()}
+            else:
+                if len(args) != 1:
+                    fail("give one spider name (friends, followers, timeline, search, users, tweets) or --legacy")
+                spider = args[0]
+                raw = {name: getattr(opts, name) for name in OPTION_ARGS if getattr(opts, name) is not None}
+            loader = get_spider_loader(self.settings)
+            try:
+                spidercls = loader.load(spider)
+            except KeyError:
+                fail(f"unknown spider {spider!r}; the spiders are: {', '.join(sorted(loader.list()))}")
+            job = spidercls.parse_arguments(raw, str(self.settings.get("TWEETFORM_API_VERSION")))
+        except ArgumentError as exc:
+            fail(str(exc))
+        from tweetform.distributed.scheduler import redis_client
+
+        message = {"spider": spider, **job.as_message()}
+        # ids go as comma lists, the same keys as -a arguments
+        for plural, single in (("user_ids", "user_id"), ("tweet_ids", "tweet_id"), ("screen_names", "screen_name")):
+            if plural in message:
+                message[single] = ",".join(str(i) for i in message.pop(plural))
+        redis_client(self.settings).rpush(keys.jobs_inbox(spider), json.dumps(message))
+        print(f"pushed job {job.job} to {keys.jobs_inbox(spider)}")

@@ -1,0 +1,88 @@
+"""``scrapy worker [--processes N] [--spiders a,b]``: take every kind of crawl work from Redis.
+
+One worker process runs every spider (one Scrapy crawler each) until stopped
+(SIGINT/SIGTERM: unfinished requests are handed back to the queue).
+``--processes N`` runs N such processes on this host — tweetf0rm's several
+crawler processes per node — and restarts any that dies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+
+from scrapy.commands import ScrapyCommand
+from scrapy.spiderloader import get_spider_loader
+
+SPIDERS = ("friends", "followers", "timeline", "search", "users", "tweets")
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+
+    def syntax(self) -> str:
+        return "[--processes N] [--spiders friends,followers,...]"
+
+    def short_desc(self) -> str:
+        return "Run a distributed worker: every crawl type, jobs from Redis"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument("--processes", type=int, default=1, help="worker processes on this host (default 1)")
+        parser.add_argument("--spiders", default=",".join(SPIDERS), help="crawl types to take (default all)")
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None and self.crawler_process is not None
+        if not self.settings.get("REDIS_URL"):
+            print("tweetform: REDIS_URL is not set: a worker takes its jobs from Redis", file=sys.stderr)
+            self.exitcode = 2
+            return
+        names = [n for n in opts.spiders.split(",") if n]
+        loader = get_spider_loader(self.settings)
+        unknown = [n for n in names if n not in loader.list()]
+        if unknown:
+            print(f"tweetform: unknown spider(s) {unknown}", file=sys.stderr)
+            self.exitcode = 2
+            return
+        if opts.processes > 1:
+            self.exitcode = supervise(opts.processes, names, sys.argv)
+            return
+        for name in names:
+            self.crawler_process.crawl(name)
+        self.crawler_process.start()
+
+
+def supervise(n: int, names: list[str], argv: list[str]) -> int:
+    """Keep n single-process workers running; restart any that dies; stop all on a signal."""
+    child_args = list(argv[1:])
+    if "--processes" in child_args:
+        i = child_args.index("--processes")
+        del child_args[i : i + 2]
+    child_args = [a for a in child_args if not a.startswith("--processes=")]
+    cmd = [sys.executable, "-m", "scrapy", *child_args]
+    children = {p.pid: p for p in (subprocess.Popen(cmd) for _ in range(n))}
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while children:
+        pid, status = os.wait()  # blocks until a worker process ends
+        ended = children.pop(pid, None)
+        if ended is None:
+            continue
+        ended.returncode = os.waitstatus_to_exitcode(status)
+        if not stopping:
+            print(f"tweetform: worker process {pid} ended ({ended.returncode}); starting another", file=sys.stderr, flush=True)
+            child = subprocess.Popen(cmd)
+            children[child.pid] = child
+    return 0

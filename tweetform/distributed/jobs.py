@@ -1,0 +1,195 @@
+"""Jobs in Redis: messages, their validation, tweetf0rm's commands, and shared job state.
+
+A job message is JSON on a spider's inbox (``keys.jobs_inbox``) with the spider
+arguments of SPEC.md plus a job id: ``{"spider": "friends", "job": "j1",
+"user_id": "12", "depth": 2}``. A message that cannot be run — bad JSON, an
+unknown spider or command, a bad id or bucket — goes to the dead-letter list
+with its reason, in one log line, and the worker goes on.
+
+:class:`RedisJobStore` keeps what a job must remember (its arguments, the users
+it expanded, the network levels of ``max_users`` crawls) in Redis, so every
+worker shares it. Each step is idempotent: a request fetched twice after a
+worker died claims the same users again without losing or doubling any.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from scrapy.crawler import Crawler
+
+from tweetform.distributed import keys
+from tweetform.jobs import JobStore
+from tweetform.spiders.arguments import ArgumentError, JobArgs
+
+logger = logging.getLogger(__name__)
+
+# KEYS: expanded, level users, level sequence ; ARGV: uid, claimer, max_users-or-""
+# A user is claimed once per job; the same claimer claiming again (its page was
+# fetched again after a worker died) gets it again, so its request is not lost.
+CLAIM = """
+local owner = redis.call('HGET', KEYS[1], ARGV[1])
+if owner then return owner == ARGV[2] and 1 or 0 end
+if ARGV[3] ~= '' and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], 'NX', redis.call('INCR', KEYS[3]), ARGV[1])
+return 1
+"""
+
+LEGACY_SPIDERS = {
+    "CRAWL_FRIENDS": "friends",
+    "CRAWL_FOLLOWERS": "followers",
+    "CRAWL_USER_TIMELINE": "timeline",
+    "CRAWL_TWEET": "tweets",
+    "SEARCH": "search",
+    "BATCH_CRAWL_FRIENDS": "friends",
+    "BATCH_CRAWL_FOLLOWERS": "followers",
+    "BATCH_CRAWL_USER_TIMELINE": "timeline",
+    "BATCH_CRAWL_TWEET": "tweets",
+    "GET_UIDS_FROM_SCREEN_NAMES": "users",
+    "GET_USERS_FROM_IDS": "users",
+}
+
+
+def from_legacy(command: dict[str, Any]) -> dict[str, Any]:
+    """tweetf0rm's command JSON as a tweetform job message (raises ArgumentError)."""
+    cmd = command.get("cmd")
+    if cmd not in LEGACY_SPIDERS:
+        raise ArgumentError(f"unknown tweetf0rm command {cmd!r}; known: {', '.join(sorted(LEGACY_SPIDERS))}")
+    spider = LEGACY_SPIDERS[cmd]
+    out: dict[str, Any] = {"spider": spider}
+    for name in ("bucket", "depth", "data_type", "query", "lang", "geocode", "job"):
+        if command.get(name) not in (None, ""):
+            out[name] = command[name]
+    if cmd.startswith("BATCH_"):
+        ids = command.get("user_ids") or command.get("tweet_ids") or command.get("ids")
+        if not isinstance(ids, list) or not ids:
+            raise ArgumentError(f"{cmd} needs a JSON list of ids")
+        out["tweet_id" if spider == "tweets" else "user_id"] = ",".join(str(i) for i in ids)
+    elif cmd == "CRAWL_TWEET":
+        out["tweet_id"] = str(command.get("tweet_id") or command.get("id") or "")
+    elif cmd == "GET_UIDS_FROM_SCREEN_NAMES":
+        names = command.get("screen_names") or []
+        out["screen_name"] = ",".join(names) if isinstance(names, list) else str(names)
+    elif cmd == "GET_USERS_FROM_IDS":
+        ids = command.get("user_ids") or []
+        out["user_id"] = ",".join(str(i) for i in ids) if isinstance(ids, list) else str(ids)
+    elif spider != "search":
+        out["user_id"] = str(command.get("user_id") or "")
+    if spider == "search" and "query" not in out:
+        raise ArgumentError("SEARCH needs a query")
+    return out
+
+
+def parse_message(raw: bytes | str, spider_cls: Any, default_api: str) -> JobArgs:
+    """A job message as validated arguments (raises ArgumentError with the reason)."""
+    try:
+        message = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ArgumentError("not JSON") from None
+    if not isinstance(message, dict):
+        raise ArgumentError("a job message must be a JSON object")
+    if "cmd" in message:
+        message = from_legacy(message)
+    spider = message.pop("spider", spider_cls.name)
+    if spider != spider_cls.name:
+        raise ArgumentError(f"message for spider {spider!r} found in {spider_cls.name!r}'s inbox")
+    args = {k: ("true" if v is True else str(v)) for k, v in message.items() if v is not None}
+    return spider_cls.parse_arguments(args, default_api)
+
+
+def dead_letter(server: Any, raw: bytes | str, reason: str) -> None:
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+    server.rpush(keys.dead_letter(), json.dumps({"message": text[:10000], "reason": reason, "at": time.time()}))
+    logger.error("job message refused (%s); moved to %s", reason, keys.dead_letter())
+
+
+def start_job_message(crawler: Crawler, spider: Any, raw: bytes | str) -> bool:
+    """Validate and start one job message; refused ones go to the dead-letter list."""
+    try:
+        job = parse_message(raw, type(spider), str(crawler.settings.get("TWEETFORM_API_VERSION")))
+    except ArgumentError as exc:
+        dead_letter(spider.store.server, raw, str(exc))
+        return False
+    for request in spider.start_job(job):
+        crawler.engine.crawl(request)
+    return True
+
+
+class RedisJobStore(JobStore):
+    """Job state shared by every worker through Redis."""
+
+    def __init__(self, server: Any) -> None:
+        super().__init__()
+        self.server = server
+        self._claim = server.register_script(CLAIM)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "RedisJobStore":
+        from tweetform.distributed.scheduler import redis_client
+
+        return cls(redis_client(crawler.settings))
+
+    def save(self, job: JobArgs) -> None:
+        self.jobs[job.job] = job
+        pipe = self.server.pipeline()
+        pipe.hsetnx(keys.job(job.job), "args", json.dumps(job.as_message()))
+        pipe.hsetnx(keys.job(job.job), "state", "running")
+        pipe.hsetnx(keys.job(job.job), "created", time.time())
+        pipe.zadd(keys.jobs(), {job.job: time.time()}, nx=True)
+        pipe.execute()
+
+    def load(self, job_id: str) -> JobArgs | None:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raw = self.server.hget(keys.job(job_id), "args")
+            if raw is None:
+                return None
+            job = self.jobs[job_id] = JobArgs(**json.loads(raw))
+        return job
+
+    def state(self, job_id: str) -> str:
+        raw = self.server.hget(keys.job(job_id), "state")
+        return raw.decode() if isinstance(raw, bytes) else (raw or "gone")
+
+    def claim_user(self, job: JobArgs, uid: int, level: int, claimer: str = "") -> bool:
+        claimed = self._claim(
+            keys=[keys.expanded(job.job), keys.level_users(job.job, level), keys.level_users(job.job, level) + ":seq"],
+            args=[uid, claimer or f"level:{level}", job.max_users if job.max_users is not None else ""],
+        )
+        return bool(claimed)
+
+    def expanded_count(self, job: JobArgs) -> int:
+        return int(self.server.hlen(keys.expanded(job.job)))
+
+    def request_opened(self, job: JobArgs, level: int, page: str = "") -> None:
+        self.server.sadd(keys.level_opened(job.job, level), page)
+
+    def record_found(self, job: JobArgs, level: int, source: int, page_no: int, ids: list[int]) -> None:
+        self.server.hset(keys.level_found(job.job, level), f"{source}:{page_no}", json.dumps(ids))
+
+    def request_done(self, job: JobArgs, level: int, page: str = "") -> list[int] | None:
+        pipe = self.server.pipeline()
+        pipe.sadd(keys.level_done(job.job, level), page)
+        pipe.scard(keys.level_opened(job.job, level))
+        pipe.scard(keys.level_done(job.job, level))
+        _, opened, done = pipe.execute()
+        if done < opened:
+            return None
+        users = [int(u) for u in self.server.zrange(keys.level_users(job.job, level), 0, -1)]
+        found = {k.decode() if isinstance(k, bytes) else k: json.loads(v) for k, v in self.server.hgetall(keys.level_found(job.job, level)).items()}
+        ordered: list[int] = []
+        for uid in users:
+            pages = sorted((int(k.split(":")[1]), ids) for k, ids in found.items() if k.split(":")[0] == str(uid))
+            for _, ids in pages:
+                ordered.extend(ids)
+        return ordered
+
+    def progress(self, job_id: str, **counts: int) -> None:
+        pipe = self.server.pipeline()
+        for name, n in counts.items():
+            pipe.hincrby(keys.job_progress(job_id), name, n)
+        pipe.execute()

@@ -1,0 +1,113 @@
+"""Every Redis key tweetform uses, built in one place (documented in README.md).
+
+All keys start with ``tweetform:`` so one Redis can be shared with other tools.
+Redis holds job arguments, queued requests, fingerprints, progress counters and
+credential *aliases* — never a credential secret.
+"""
+
+from __future__ import annotations
+
+PREFIX = "tweetform"
+
+
+def jobs_inbox(spider: str) -> str:
+    """LIST of JSON job messages for a spider (scrapy-redis's start key)."""
+    return f"{PREFIX}:{spider}:start_urls"
+
+
+def dead_letter() -> str:
+    """LIST of malformed job messages with the reason each was refused."""
+    return f"{PREFIX}:deadletter"
+
+
+def queue(spider: str, endpoint: str) -> str:
+    """ZSET of serialized requests waiting for one endpoint (score: priority, then FIFO)."""
+    return f"{PREFIX}:{spider}:requests:{endpoint}"
+
+
+def queue_sequence(spider: str) -> str:
+    """Counter giving queued requests their FIFO order within a priority."""
+    return f"{PREFIX}:{spider}:requests:seq"
+
+
+def in_flight(spider: str) -> str:
+    """HASH request id -> JSON {worker, endpoint, score, data}: taken, not finished."""
+    return f"{PREFIX}:{spider}:inflight"
+
+
+def dupefilter(spider: str, job: str) -> str:
+    """SET of request fingerprints seen in one job (a new job id crawls again)."""
+    return f"{PREFIX}:{spider}:dupefilter:{job}"
+
+
+def job(job_id: str) -> str:
+    """HASH: args (JSON), spider, state (running|paused|cancelled), created."""
+    return f"{PREFIX}:job:{job_id}"
+
+
+def job_progress(job_id: str) -> str:
+    """HASH of counters: pages, items, errors, users_expanded."""
+    return f"{PREFIX}:job:{job_id}:progress"
+
+
+def jobs() -> str:
+    """ZSET of job ids by creation time."""
+    return f"{PREFIX}:jobs"
+
+
+def expanded(job_id: str) -> str:
+    """HASH user id -> claimer (the page that expanded it): each user once per job."""
+    return f"{PREFIX}:job:{job_id}:expanded"
+
+
+def level_opened(job_id: str, level: int) -> str:
+    """SET of request keys opened at a network level (max_users mode)."""
+    return f"{PREFIX}:job:{job_id}:level:{level}:opened"
+
+
+def level_done(job_id: str, level: int) -> str:
+    """SET of request keys finished at a network level."""
+    return f"{PREFIX}:job:{job_id}:level:{level}:done"
+
+
+def level_users(job_id: str, level: int) -> str:
+    """ZSET of a level's users by expansion order."""
+    return f"{PREFIX}:job:{job_id}:level:{level}:users"
+
+
+def level_found(job_id: str, level: int) -> str:
+    """HASH "<user>:<page>" -> JSON ids found by one page of a level."""
+    return f"{PREFIX}:job:{job_id}:level:{level}:found"
+
+
+def written(job_id: str) -> str:
+    """SET of page ids written (exactly-once output across workers)."""
+    return f"{PREFIX}:job:{job_id}:written"
+
+
+def workers() -> str:
+    """HASH worker id -> JSON {host, pid, spiders, started}."""
+    return f"{PREFIX}:workers"
+
+
+HEARTBEAT_PARTS = (f"{PREFIX}:worker:", ":alive")
+
+
+def heartbeat(worker: str) -> str:
+    """STRING with a short TTL, refreshed while the worker lives."""
+    return HEARTBEAT_PARTS[0] + worker + HEARTBEAT_PARTS[1]
+
+
+def control(worker: str) -> str:
+    """STRING "stop" asks one worker to shut down (SHUTDOWN_NODE)."""
+    return f"{PREFIX}:worker:{worker}:control"
+
+
+def bucket_counts() -> str:
+    """HASH bucket -> pages written."""
+    return f"{PREFIX}:buckets"
+
+
+def quota(lane: str, endpoint: str) -> str:
+    """HASH limit, reset, remaining, in_flight of one credential lane (alias:kind) × endpoint."""
+    return f"{PREFIX}:quota:{lane}:{endpoint}"

@@ -1,0 +1,179 @@
+"""The scheduler of distributed mode: scrapy-redis's, with per-job dupe filters,
+per-endpoint queues that wait for quota, and in-flight tracking.
+
+* ``enqueue_request``: the fingerprint goes into the job's dupe-filter set and
+  the request into its endpoint's queue in one Lua script
+  (:mod:`tweetform.distributed.queue`).
+* ``next_request``: among endpoints whose quota allows a request now, the first
+  queued request moves into the in-flight hash (tagged with this worker).
+* ``close``: this worker's unfinished in-flight requests go back to the queue,
+  so a stopped worker hands its work to the others.
+
+Redis going away for a while does not crash the worker: requests it could not
+push are kept in memory and pushed again, and taking work simply pauses.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy_redis.connection import get_redis_from_settings
+from scrapy_redis.scheduler import Scheduler as ScrapyRedisScheduler
+
+from tweetform.distributed import keys
+from tweetform.distributed.node import worker_id
+from tweetform.distributed.queue import InFlightQueue
+from tweetform.quota import runtime
+from tweetform.quota.gate import NO_ENDPOINT
+
+logger = logging.getLogger(__name__)
+ENDPOINT_REFRESH = 2.0  # seconds between looks for endpoint queues other workers created
+
+
+def redis_client(settings: Any) -> redis.Redis:
+    """scrapy-redis's client from REDIS_URL / REDIS_PARAMS, with retries on connection errors."""
+    client = get_redis_from_settings(settings)
+    client.connection_pool.connection_kwargs.setdefault("health_check_interval", 10)
+    return client
+
+
+class RedisScheduler(ScrapyRedisScheduler):
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "RedisScheduler":
+        scheduler = cls(server=redis_client(crawler.settings), persist=True)
+        scheduler.crawler = crawler
+        scheduler.stats = crawler.stats
+        return scheduler
+
+    def open(self, spider: Any) -> None:
+        self.spider = spider
+        self.worker = worker_id(self.crawler)
+        self.queue = InFlightQueue(self.server, spider, keys.queue(spider.name, "%s"), worker=self.worker)
+        self.fingerprinter = self.crawler.request_fingerprinter
+        self.gate = runtime.gate(self.crawler)
+        self.unsent: list[Request] = []  # pushes that failed while Redis was away
+        self.known: list[str] = []
+        self._known_at = 0.0
+        self._turn = 0
+        self._redis_down_since: float | None = None
+        self.crawler._tweetform_scheduler = self  # type: ignore[attr-defined]
+        waiting = len(self.queue)
+        if waiting:
+            logger.info("joining distributed work: %d requests queued for %s", waiting, spider.name)
+
+    def close(self, reason: str) -> None:
+        self.gate.close()
+        try:
+            self._flush_unsent()
+            handed = self.queue.reap(release_own=True)
+            if handed:
+                logger.info("handed %d unfinished requests back to the queue", handed)
+        except redis.RedisError as exc:
+            logger.error("could not hand work back to Redis (%s); other workers will take it when this worker's heartbeat expires", type(exc).__name__)
+
+    # --- pushing ------------------------------------------------------------------------
+
+    def enqueue_request(self, request: Request) -> bool:
+        if self.unsent:
+            self._flush_unsent()
+        if self.unsent:
+            self.unsent.append(request)
+            return True
+        try:
+            return self._push(request)
+        except redis.RedisError:
+            self._redis_down(request)
+            return True
+
+    def _push(self, request: Request) -> bool:
+        job = (request.meta.get("tweetform_ctx") or {}).get("job", "")
+        fingerprint = "" if request.dont_filter or not job else self.fingerprinter.fingerprint(request).hex()
+        pushed = self.queue.push(request, fingerprint, keys.dupefilter(self.spider.name, job) if fingerprint else "")
+        if pushed:
+            self.stats.inc_value("scheduler/enqueued/redis")
+        else:
+            self.stats.inc_value("dupefilter/filtered")
+        return pushed
+
+    def _redis_down(self, request: Request | None) -> None:
+        if self._redis_down_since is None:
+            self._redis_down_since = time.time()
+            logger.error("Redis is unreachable: keeping new requests in memory and waiting for it to come back")
+        if request is not None:
+            self.unsent.append(request)
+
+    def _flush_unsent(self) -> None:
+        while self.unsent:
+            try:
+                self._push(self.unsent[0])
+            except redis.RedisError:
+                return
+            self.unsent.pop(0)
+        if self._redis_down_since is not None:
+            logger.info("Redis is back after %.0f s", time.time() - self._redis_down_since)
+            self._redis_down_since = None
+
+    # --- taking -------------------------------------------------------------------------
+
+    def _endpoints(self) -> list[str]:
+        now = time.time()
+        if now - self._known_at > ENDPOINT_REFRESH or not self.known:
+            self.known = sorted(set(self.queue.all_endpoints()) | self.queue.endpoints)
+            self._known_at = now
+        return self.known
+
+    def next_request(self) -> Request | None:
+        try:
+            if self.unsent:
+                self._flush_unsent()
+            names = self._endpoints()
+        except redis.RedisError:
+            self._redis_down(None)
+            return None
+        if not names:
+            return None
+        order = names[self._turn % len(names):] + names[: self._turn % len(names)]
+        self._turn += 1
+        ready = [n for n in order if self.gate.may_send(n)]
+        try:
+            got = self.queue.pop_from(ready)
+        except redis.RedisError:
+            self._redis_down(None)
+            return None
+        if got is None:
+            self.gate.sleep_until_quota(names)
+            return None
+        name, request = got
+        reservation = self.gate.reserve(name)
+        if reservation is None:  # quota went in between (cannot happen in one thread): hand it back
+            self.queue.push(request)
+            return None
+        self.gate.taken(name, request, reservation)
+        self.stats.inc_value("scheduler/dequeued/redis")
+        return request
+
+    def ack(self, request: Request) -> None:
+        """The request's callback output has been consumed: it is done."""
+        try:
+            self.queue.ack(request)
+        except redis.RedisError:
+            logger.warning("could not mark a request done while Redis is away; it may be fetched again (output stays exactly-once)")
+
+    def has_pending_requests(self) -> bool:
+        if self.unsent:
+            return True
+        try:
+            return any(self.server.zcard(keys.queue(self.spider.name, n)) for n in self._endpoints())
+        except redis.RedisError:
+            return True
+
+    def __len__(self) -> int:
+        try:
+            return len(self.queue)
+        except redis.RedisError:
+            return len(self.unsent)
