@@ -55,6 +55,11 @@ def jobs() -> str:
     return f"{PREFIX}:jobs"
 
 
+def parked(job_id: str) -> str:
+    """ZSET of a paused job's requests (JSON {q: queue key, d: request}), back on resume."""
+    return f"{PREFIX}:job:{job_id}:parked"
+
+
 def expanded(job_id: str) -> str:
     """HASH user id -> claimer (the page that expanded it): each user once per job."""
     return f"{PREFIX}:job:{job_id}:expanded"

@@ -15,6 +15,7 @@ push are kept in memory and pushed again, and taking work simply pauses.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
@@ -61,6 +62,7 @@ class RedisScheduler(ScrapyRedisScheduler):
         self._known_at = 0.0
         self._turn = 0
         self._redis_down_since: float | None = None
+        self._states: dict[str, tuple[str, float]] = {}
         self.crawler._tweetform_scheduler = self  # type: ignore[attr-defined]
         waiting = len(self.queue)
         if waiting:
@@ -149,6 +151,10 @@ class RedisScheduler(ScrapyRedisScheduler):
             self.gate.sleep_until_quota(names)
             return None
         name, request = got
+        state = self.job_state((request.meta.get("tweetform_ctx") or {}).get("job"))
+        if state != "running":
+            self.set_aside(name, request, state)
+            return None
         reservation = self.gate.reserve(name)
         if reservation is None:  # quota went in between (cannot happen in one thread): hand it back
             self.queue.push(request)
@@ -156,6 +162,27 @@ class RedisScheduler(ScrapyRedisScheduler):
         self.gate.taken(name, request, reservation)
         self.stats.inc_value("scheduler/dequeued/redis")
         return request
+
+    def job_state(self, job_id: str | None) -> str:
+        """running, paused or cancelled (looked up at most every 2 s per job)."""
+        if not job_id:
+            return "running"
+        now = time.time()
+        cached = self._states.get(job_id)
+        if cached is None or now - cached[1] > 2.0:
+            raw = self.server.hget(keys.job(job_id), "state")
+            state = (raw.decode() if isinstance(raw, bytes) else raw) or "running"
+            self._states[job_id] = cached = (state, now)
+        return cached[0]
+
+    def set_aside(self, name: str, request: Request, state: str) -> None:
+        """A paused job's request is parked until resume; a cancelled job's is dropped."""
+        job_id = request.meta["tweetform_ctx"]["job"]
+        if state == "paused":
+            data = json.dumps({"q": keys.queue(self.spider.name, name), "d": self.queue._encode_request(request)})
+            self.server.zadd(keys.parked(job_id), {data: -request.priority})
+        self.queue.ack(request)
+        self.stats.inc_value(f"tweetform/jobs/{state}_requests")
 
     def ack(self, request: Request) -> None:
         """The request's callback output has been consumed: it is done."""

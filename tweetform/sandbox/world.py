@@ -785,13 +785,9 @@ class World:
             self._tier_thr.append(tuple(thrs))
             n = len(_ACT_CLASSES)
             self._tier_kmax.append(min(s, max(fls[k] + (thrs[k] > 0) for k in range(n))))
-        # per activity class (heavy ones too): the tiers where it can have friends, for _friends_count
-        self._friend_rows: list[tuple[tuple[int, int, int, int, int, int, int], ...]] = [
-            tuple((t, fl[cls], thr[cls], 1 << t, (1 << t) - 1, abc[1], abc[2])
-                  for t, (fl, thr, abc) in enumerate(zip(self._tier_fl, self._tier_thr, self._tier_abc))
-                  if fl[cls] or thr[cls])
-            for cls in range(len(acts))
-        ]
+        # per activity class (heavy ones too): _friends_count's rows, built on first use
+        self._friend_count_rows: list[tuple[tuple[int, int, int, int, int, int, int, array], ...] | None] = (
+            [None] * len(acts))
 
     def _is_heavy(self, v: int) -> bool:
         if v < _SPECIAL_BELOW:
@@ -999,7 +995,7 @@ class World:
         ``v`` follows position ``j`` iff ``(a*j + g_v) mod S < K``, i.e. ``g_v`` lies in the
         cyclic window ``[y, y + K)`` with ``y = -a*j mod S``: bisect for ``[y, y + max K)``.
         """
-        gs, rows, kmax = self._tier_specials(t)
+        gs, rows, kmax = self._spec_tiers[t] or self._tier_specials(t)
         s = 1 << t
         m = s - 1
         y = (-self._tier_abc[t][0] * (u - m)) & m
@@ -1187,23 +1183,32 @@ class World:
         if self._codes()[v] == _UNLISTED_CODE:
             return 0
         coins = self._coins(v)
-        prefs = self._friend_pref
+        cls = self._act_class(v)
+        rows = self._friend_count_rows[cls] or self._build_friend_count_rows(cls)
         cnt = 0
-        for t, f, th, s, m, b, c in self._friend_rows[self._act_class(v)]:
-            k = f + (coins[t] < th)
-            if k:
-                pref = prefs[t] or self._friend_prefix(t)
+        for t, f, th, s, m, b, c, pref in rows:
+            if f:
                 lo = (-(b * v + c)) & m
-                hi = lo + k
+                hi = lo + f + (coins[t] < th)
                 cnt += pref[hi] - pref[lo] if hi <= s else pref[s] - pref[lo] + pref[hi - s]
+            elif coins[t] < th:  # a window of one position
+                lo = (-(b * v + c)) & m
+                cnt += pref[lo + 1] - pref[lo]
         # v's own position in its tier is in the window iff v's predicate holds for itself
         t = self._tier_of(v)
         m = (1 << t) - 1
         a, b, c, _, _ = self._tier_abc[t]
-        cls = self._act_class(v)
         if ((a * (v - m) + b * v + c) & m) < self._tier_fl[t][cls] + (coins[t] < self._tier_thr[t][cls]):
             cnt -= 1
         return cnt
+
+    def _build_friend_count_rows(self, cls: int) -> tuple[tuple[int, int, int, int, int, int, int, array], ...]:
+        """_friends_count's loop rows for activity class ``cls``: the tiers where it can have friends."""
+        rows = tuple((t, fl[cls], thr[cls], 1 << t, (1 << t) - 1, abc[1], abc[2], self._friend_prefix(t))
+                     for t, (fl, thr, abc) in enumerate(zip(self._tier_fl, self._tier_thr, self._tier_abc))
+                     if fl[cls] or thr[cls])
+        self._friend_count_rows[cls] = rows
+        return rows
 
     def _statuses_count(self, u: int) -> int:
         """``len(_timeline_ids(u))`` without the ids."""

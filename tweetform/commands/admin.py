@@ -1,0 +1,68 @@
+"""``scrapy admin ACTION …``: tweetf0rm's node commands, and job control, through Redis.
+
+  list-nodes                 LIST_NODES: workers, alive or dead
+  node-qsizes                NODE_QSIZES: queued / in-flight requests per spider
+  clear-queue SPIDER         CLEAR_NODE_QUEUES: drop a spider's queued requests
+  stop-node WORKER|HOST|all  SHUTDOWN_NODE: ask workers to hand back their work and exit
+  pause JOB / resume JOB / cancel JOB
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from scrapy.commands import ScrapyCommand
+
+from tweetform.distributed import control
+
+ACTIONS = ("list-nodes", "node-qsizes", "clear-queue", "stop-node", "pause", "resume", "cancel")
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+    requires_crawler_process = False
+    default_settings = {"LOG_ENABLED": False}
+
+    def syntax(self) -> str:
+        return "list-nodes | node-qsizes | clear-queue SPIDER | stop-node WORKER|HOST|all | pause JOB | resume JOB | cancel JOB"
+
+    def short_desc(self) -> str:
+        return "Administer distributed crawling (nodes, queues, jobs)"
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None
+        if not args or args[0] not in ACTIONS:
+            return self.fail(f"give an action: {', '.join(ACTIONS)}")
+        if not self.settings.get("REDIS_URL"):
+            return self.fail("REDIS_URL is not set")
+        from tweetform.distributed.scheduler import redis_client
+
+        server = redis_client(self.settings)
+        action, rest = args[0], args[1:]
+        if action == "list-nodes":
+            for n in control.nodes(server):
+                print(f"{'alive' if n['alive'] else 'dead'}\t{n['worker']}\t{n.get('spider', '')}")
+        elif action == "node-qsizes":
+            print(json.dumps({q["spider"]: {"queued": q["queued"], "in_flight": q["in_flight"]} for q in control.queues(server)}))
+        elif len(rest) != 1:
+            return self.fail(f"{action} needs one argument")
+        elif action == "clear-queue":
+            if rest[0] not in control.SPIDERS:
+                return self.fail(f"unknown spider {rest[0]!r}")
+            print(f"removed {control.clear_queue(server, rest[0])} queued requests of {rest[0]}")
+        elif action == "stop-node":
+            targets = control.stop_node(server, rest[0])
+            if not targets:
+                return self.fail(f"no worker matches {rest[0]!r}")
+            print("asked to stop: " + ", ".join(targets))
+        else:
+            state = {"pause": "paused", "resume": "running", "cancel": "cancelled"}[action]
+            if not control.set_job_state(server, rest[0], state):
+                return self.fail(f"no job {rest[0]!r} in Redis")
+            print(f"job {rest[0]} {state}")
+
+    def fail(self, message: str) -> None:
+        print(f"tweetform: {message}", file=sys.stderr)
+        self.exitcode = 2

@@ -1,0 +1,67 @@
+"""``scrapy status [--json]``: nodes, queues, jobs, buckets and credential quota, from Redis."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from scrapy.commands import ScrapyCommand
+
+from tweetform.distributed import control
+
+
+def _age(ts: float) -> str:
+    seconds = max(0, int(time.time() - ts))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def render(snap: dict) -> str:
+    lines = ["NODES"]
+    if not snap["nodes"]:
+        lines.append("  (none registered)")
+    for n in snap["nodes"]:
+        lines.append(f"  {'alive' if n['alive'] else 'DEAD '}  {n['worker']}  {n.get('spider', '')}  up {_age(n.get('started', time.time()))}")
+    lines.append("QUEUES (queued / in flight / job messages waiting)")
+    for q in snap["queues"]:
+        if q["queued"] or q["in_flight"] or q["inbox"]:
+            detail = ", ".join(f"{e} {c}" for e, c in q["by_endpoint"].items())
+            lines.append(f"  {q['spider']:<10} {q['queued']:>7} / {q['in_flight']:>4} / {q['inbox']:>3}" + (f"   ({detail})" if detail else ""))
+    lines.append(f"  dead-letter messages: {snap['dead_letter']}")
+    lines.append("JOBS (state, pages written, users expanded, errors, parked)")
+    for j in snap["jobs"]:
+        lines.append(f"  {j['job']:<40} {j['spider'] or '?':<10} {j['state']:<9} {j['pages']:>7} {j['users_expanded']:>7} {j['errors']:>5} {j['parked']:>5}")
+    lines.append("BUCKETS (pages written)")
+    for name, count in sorted(snap["buckets"].items()):
+        lines.append(f"  {name:<20} {count:>9}")
+    lines.append("QUOTA (credential lane, endpoint: remaining/limit, reset)")
+    for q in snap["quota"]:
+        reset = float(q.get("reset", 0) or 0)
+        when = time.strftime("%H:%M:%S UTC", time.gmtime(reset)) if reset else "-"
+        lines.append(f"  {q['lane']:<24} {q['endpoint']:<32} {q.get('remaining', '?')}/{q.get('limit', '?')}  reset {when}")
+    return "\n".join(lines)
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+    requires_crawler_process = False
+    default_settings = {"LOG_ENABLED": False}
+
+    def short_desc(self) -> str:
+        return "Show distributed crawling: nodes, queues, jobs, buckets, credential quota"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument("--json", action="store_true", help="print the snapshot as JSON")
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None
+        if not self.settings.get("REDIS_URL"):
+            print("tweetform: REDIS_URL is not set: status reads the Redis that the workers share", file=sys.stderr)
+            self.exitcode = 2
+            return
+        from tweetform.distributed.scheduler import redis_client
+
+        snap = control.snapshot(redis_client(self.settings))
+        print(json.dumps(snap, indent=1) if opts.json else render(snap))

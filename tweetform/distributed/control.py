@@ -1,0 +1,132 @@
+"""What ``scrapy status`` shows and what ``scrapy admin`` does, read from and written to Redis.
+
+tweetf0rm's node commands map here: LIST_NODES → :func:`nodes`, NODE_QSIZES →
+:func:`queues`, CLEAR_NODE_QUEUES → :func:`clear_queue`, SHUTDOWN_NODE →
+:func:`stop_node`; jobs can be paused, resumed and cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from tweetform.distributed import keys
+
+SPIDERS = ("friends", "followers", "timeline", "search", "users", "tweets")
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def nodes(server: Any) -> list[dict[str, Any]]:
+    out = []
+    for worker, raw in server.hgetall(keys.workers()).items():
+        info = json.loads(raw)
+        info["worker"] = _s(worker)
+        info["alive"] = bool(server.exists(keys.heartbeat(info["worker"])))
+        out.append(info)
+    return sorted(out, key=lambda n: (n.get("host", ""), n.get("pid", 0), n.get("spider", "")))
+
+
+def queue_keys(server: Any, spider: str) -> list[str]:
+    prefix = keys.queue(spider, "")
+    return [k for k in (_s(k) for k in server.scan_iter(match=prefix + "*", count=500)) if k != keys.queue_sequence(spider)]
+
+
+def queues(server: Any) -> list[dict[str, Any]]:
+    out = []
+    for spider in SPIDERS:
+        per_endpoint = {k[len(keys.queue(spider, "")):]: int(server.zcard(k)) for k in queue_keys(server, spider)}
+        out.append({
+            "spider": spider,
+            "queued": sum(per_endpoint.values()),
+            "by_endpoint": {k: v for k, v in per_endpoint.items() if v},
+            "in_flight": int(server.hlen(keys.in_flight(spider))),
+            "inbox": int(server.llen(keys.jobs_inbox(spider))),
+        })
+    return out
+
+
+def jobs(server: Any, limit: int = 50) -> list[dict[str, Any]]:
+    out = []
+    for job_id in server.zrevrange(keys.jobs(), 0, limit - 1):
+        job_id = _s(job_id)
+        meta = {_s(k): _s(v) for k, v in server.hgetall(keys.job(job_id)).items()}
+        args = json.loads(meta.get("args", "{}"))
+        progress = {_s(k): int(v) for k, v in server.hgetall(keys.job_progress(job_id)).items()}
+        out.append({
+            "job": job_id,
+            "spider": args.get("spider"),
+            "state": meta.get("state", "?"),
+            "created": float(meta.get("created", 0) or 0),
+            "pages": progress.get("pages", 0),
+            "errors": progress.get("errors", 0),
+            "users_expanded": int(server.hlen(keys.expanded(job_id))),
+            "parked": int(server.zcard(keys.parked(job_id))),
+            "args": args,
+        })
+    return out
+
+
+def buckets(server: Any) -> dict[str, int]:
+    return {_s(k): int(v) for k, v in server.hgetall(keys.bucket_counts()).items()}
+
+
+def quota(server: Any) -> list[dict[str, Any]]:
+    out = []
+    for key in server.scan_iter(match=keys.quota("*", "*"), count=500):
+        key = _s(key)
+        lane, _, endpoint = key.split(":", 2)[2].partition(":/")  # "<alias>:<kind>:/<endpoint>"
+        state = {_s(k): _s(v) for k, v in server.hgetall(key).items()}
+        out.append({"lane": lane, "endpoint": "/" + endpoint, **state})
+    return sorted(out, key=lambda q: (q["endpoint"], q["lane"]))
+
+
+def dead_letters(server: Any) -> int:
+    return int(server.llen(keys.dead_letter()))
+
+
+def snapshot(server: Any) -> dict[str, Any]:
+    return {
+        "time": time.time(),
+        "nodes": nodes(server),
+        "queues": queues(server),
+        "dead_letter": dead_letters(server),
+        "jobs": jobs(server),
+        "buckets": buckets(server),
+        "quota": quota(server),
+    }
+
+
+# --- admin ----------------------------------------------------------------------------------
+
+
+def set_job_state(server: Any, job_id: str, state: str) -> bool:
+    if not server.exists(keys.job(job_id)):
+        return False
+    server.hset(keys.job(job_id), "state", state)
+    if state == "running":  # resumed: parked requests go back to their queues
+        for data, score in server.zrange(keys.parked(job_id), 0, -1, withscores=True):
+            entry = json.loads(data)
+            server.zadd(entry["q"], {entry["d"]: score})
+        server.delete(keys.parked(job_id))
+    if state == "cancelled":
+        server.delete(keys.parked(job_id))
+    return True
+
+
+def clear_queue(server: Any, spider: str) -> int:
+    found = queue_keys(server, spider)
+    removed = sum(int(server.zcard(k)) for k in found)
+    if found:
+        server.delete(*found)
+    return removed
+
+
+def stop_node(server: Any, worker: str) -> list[str]:
+    targets = [n["worker"] for n in nodes(server) if worker in ("all", n["worker"]) or worker == n.get("host")]
+    for target in targets:
+        server.set(keys.control(target), "stop", ex=300)
+    return targets
