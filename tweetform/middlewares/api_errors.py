@@ -22,8 +22,7 @@ from tweetform.api import errors
 from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT
 from tweetform.quota import runtime
 from tweetform.quota.book import Reservation
-from tweetform.quota.pool import Lane
-from tweetform.quota.gate import META_LANE
+from tweetform.quota.gate import META_LANE, reservation_of
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +46,10 @@ class ApiErrorMiddleware:
         return cls(crawler)
 
     def _reservation(self, request: Request) -> Reservation | None:
-        lane = request.meta.pop(META_LANE, None)
-        if not lane or META_ENDPOINT not in request.meta:
-            return None
-        return Reservation(Lane(*lane), request.meta[META_ENDPOINT])
+        """The request's reservation, taken off it so that it is released once."""
+        reservation = reservation_of(request)
+        request.meta.pop(META_LANE, None)
+        return reservation
 
     def process_exception(self, request: Request, exception: Exception) -> None:
         reservation = self._reservation(request)

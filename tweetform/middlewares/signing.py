@@ -24,7 +24,7 @@ from tweetform.credentials import Credential
 from tweetform.quota import runtime
 from tweetform.quota.book import Reservation
 from tweetform.quota.pool import CredentialPool, Lane, NoCredentialError
-from tweetform.quota.gate import META_LANE
+from tweetform.quota.gate import META_LANE, reservation_of
 
 logger = logging.getLogger(__name__)
 META_ENDPOINT = "tweetform_endpoint"
@@ -50,9 +50,9 @@ class SigningMiddleware:
 
     def lane_for(self, request: Request) -> Lane | None:
         """The reserved lane, or (without the quota queue) the first usable one."""
-        reserved = request.meta.get(META_LANE)
-        if reserved:
-            return Lane(*reserved)
+        reserved = reservation_of(request)
+        if reserved is not None:
+            return reserved.lane
         lanes = self.pool.lanes(ENDPOINTS[request.meta[META_ENDPOINT]])
         return lanes[0] if lanes else None
 
@@ -67,7 +67,9 @@ class SigningMiddleware:
             self.stop(message)
             raise IgnoreRequest(message)
         if lane.alias in self.pool.retired:  # retired while this request waited: send it again later
-            runtime.book(self.crawler).cancel(Reservation(lane, key))
+            reserved = reservation_of(request)
+            if reserved is not None:
+                runtime.book(self.crawler).cancel(reserved)
             retry = request.replace(dont_filter=True)
             retry.meta.pop(META_LANE, None)
             return retry
@@ -101,7 +103,7 @@ class SigningMiddleware:
             method="POST",
             body=b"grant_type=client_credentials",
             headers={"Authorization": basic_header(cred), "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"},
-            meta={META_TOKEN_REQUEST: True, "handle_httpstatus_all": True, "dont_retry": False},
+            meta={META_TOKEN_REQUEST: True, META_CREDENTIAL: cred.alias, "handle_httpstatus_all": True, "dont_retry": False},
             dont_filter=True,
         )
         assert self.crawler.engine is not None

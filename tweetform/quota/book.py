@@ -60,6 +60,7 @@ class KeyQuota:
 class Reservation:
     lane: Lane
     endpoint: str
+    rid: str = ""  # the shared (Redis) book's reservation id
 
 
 class QuotaBook:
@@ -115,7 +116,8 @@ class QuotaBook:
         return min(times) if times else None
 
     def has_lanes(self, endpoint: Endpoint) -> bool:
-        return bool(self.pool.lanes(endpoint))
+        # held lanes count: their requests wait for them (or for others), they do not fail
+        return bool(self.pool.lanes(endpoint, include_held=True))
 
     def answered(self, reservation: Reservation, status: int, headers: Mapping[str, str]) -> None:
         """Release a reservation and learn from the answer's rate-limit headers."""

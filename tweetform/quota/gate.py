@@ -23,8 +23,9 @@ from tweetform.quota import runtime
 from tweetform.quota.book import Reservation
 
 logger = logging.getLogger(__name__)
-META_LANE = "tweetform_lane"  # (alias, kind) reserved for this attempt
+META_LANE = "tweetform_lane"  # (alias, kind, reservation id) reserved for this attempt
 NO_ENDPOINT = "-"  # requests that are not API calls
+SHARED_REPOLL = 0.25  # seconds: with shared quota, other workers' answers free it without waking us
 
 
 def human(seconds: float) -> str:
@@ -43,6 +44,7 @@ class QuotaGate:
         self._wake: Any = None
         self._wake_at = 0.0
         self._waiting_since: dict[str, float] = {}
+        self.shared = bool(crawler.settings.get("REDIS_URL"))  # quota shared with other processes
 
     def reserve(self, name: str) -> Reservation | None | bool:
         """A reservation; None if the endpoint must wait; True if no quota applies
@@ -68,7 +70,7 @@ class QuotaGate:
 
     def taken(self, name: str, request: Any, reservation: Reservation | bool) -> None:
         if isinstance(reservation, Reservation):
-            request.meta[META_LANE] = (reservation.lane.alias, reservation.lane.kind)
+            request.meta[META_LANE] = (reservation.lane.alias, reservation.lane.kind, reservation.rid)
             since = self._waiting_since.pop(name, None)
             if since is not None:
                 self.crawler.stats.inc_value(f"tweetform/quota/wait_seconds{name}", round(time.time() - since, 3))
@@ -78,20 +80,32 @@ class QuotaGate:
             return
         now = time.time()
         self._waiting_since[name] = now
+        logger.info("%s", self.describe_wait(name, now))
+
+    def describe_wait(self, name: str, now: float) -> str:
+        """The one line that says why an endpoint waits, for how long, and when it resumes."""
         endpoint = ENDPOINTS[name]
         ready = self.book.ready_at(endpoint)
         lanes = len(self.book.pool.lanes(endpoint))
         if ready:
-            logger.info("waiting %s for %s quota (%d credential lane(s) used up), resumes %s",
-                        human(ready - now), name, lanes, time.strftime("%H:%M:%S UTC", time.gmtime(ready)))
-        else:
-            logger.info("waiting for %s quota: %d credential lane(s) busy, resumes when their answers arrive", name, lanes)
+            return (f"waiting {human(ready - now)} for {name} quota ({lanes} credential lane(s) used up), "
+                    f"resumes {time.strftime('%H:%M:%S UTC', time.gmtime(ready))}")
+        return f"waiting for {name} quota: {lanes} credential lane(s) busy, resumes when their answers arrive"
+
+    def current_waits(self) -> list[str]:
+        """:meth:`describe_wait` for every endpoint waiting for quota now (the progress display shows them)."""
+        now = time.time()
+        return [self.describe_wait(name, now) for name in list(self._waiting_since)
+                if name in ENDPOINTS and not self.book.available_now(ENDPOINTS[name])]
 
     def sleep_until_quota(self, names: list[str]) -> None:
         """Nothing can go now: wake the engine when the earliest quota comes back."""
         times = [t for t in (self.book.ready_at(ENDPOINTS[n]) for n in names if n != NO_ENDPOINT) if t is not None]
         if not times:
-            return  # an answer in flight will wake the engine
+            if not self.shared:
+                return  # an answer in flight will wake the engine
+            # the answers in flight may be other workers': look again shortly
+            times = [time.time() + SHARED_REPOLL]
         at = min(times) + 0.01
         if self._wake is not None and time.time() < self._wake_at <= at:
             return  # an earlier wake-up is already set
@@ -109,3 +123,14 @@ class QuotaGate:
         if self._wake is not None:
             self._wake.cancel()
             self._wake = None
+
+
+def reservation_of(request: Any) -> Reservation | None:
+    """The quota reservation a request carries (None if it carries none)."""
+    from tweetform.quota.pool import Lane
+
+    lane = request.meta.get(META_LANE)
+    if not lane or "tweetform_endpoint" not in request.meta:
+        return None
+    alias, kind, *rest = lane
+    return Reservation(Lane(alias, kind), request.meta["tweetform_endpoint"], rest[0] if rest else "")

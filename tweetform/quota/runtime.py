@@ -19,9 +19,18 @@ def pool(crawler: Crawler) -> CredentialPool:
 
 
 def book(crawler: Crawler) -> QuotaBook:
+    """The quota book: in memory, or shared through Redis in distributed mode."""
     found = getattr(crawler, "_tweetform_book", None)
     if found is None:
-        found = QuotaBook(pool(crawler), margin=crawler.settings.getfloat("TWEETFORM_QUOTA_RESET_MARGIN"))
+        s = crawler.settings
+        margin = s.getfloat("TWEETFORM_QUOTA_RESET_MARGIN")
+        if s.get("REDIS_URL"):
+            from tweetform.distributed.quota import RedisQuotaBook
+            from tweetform.distributed.scheduler import redis_client
+
+            found = RedisQuotaBook(pool(crawler), redis_client(s), margin=margin, hold=s.getfloat("DOWNLOAD_TIMEOUT") + 30)
+        else:
+            found = QuotaBook(pool(crawler), margin=margin)
         crawler._tweetform_book = found  # type: ignore[attr-defined]
     return found
 
