@@ -204,3 +204,48 @@ def test_legacy_commands_match_native_jobs(box, redis_url: str, tmp_path: Path):
     users_a = sorted(ids_of(next(iter(bucket(native, "users").values()))))
     users_b = sorted(ids_of(next(iter(bucket(legacy, "users").values()))))
     assert users_a == users_b == sorted([seed, other])
+
+
+def admin(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scrapy", "admin", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_pause_resume_and_status(box, redis_url: str, tmp_path: Path):
+    env = worker_env(box, redis_url, tmp_path)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    push(env, "friends", "--user-id", str(seed), "--depth", "2", "--job", "held")
+    assert admin(env, "pause", "held").returncode == 0
+    wait_all(start_workers(env, 1, spiders="friends"))
+    r = redis.Redis.from_url(redis_url)
+    assert bucket(tmp_path, "friend_ids") == {} and r.zcard("tweetform:job:held:parked") == 1
+    assert admin(env, "resume", "held").returncode == 0
+    wait_all(start_workers(env, 1, spiders="friends"))
+    assert_network_equals_truth(box, tmp_path, seed, 2)
+    status = subprocess.run([sys.executable, "-m", "scrapy", "status", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    snap = json.loads(status.stdout)
+    job = next(j for j in snap["jobs"] if j["job"] == "held")
+    pages = sum(len(lines) for lines in bucket(tmp_path, "friend_ids").values())
+    assert job["pages"] == pages == snap["buckets"]["friend_ids"] and job["state"] == "running"
+    assert job["users_expanded"] == len(box.get(f"/_sandbox/truth/reachable?seeds={seed}&depth=2&direction=friends")["ids"])
+    assert {q["lane"] for q in snap["quota"]} >= {"demo-user-1:user"}
+    assert not any(secret in status.stdout for c in demo_credentials() for k, secret in c.items() if k != "alias" and k != "app_key")
+    assert admin(env, "pause", "no-such-job").returncode == 2
+
+
+def test_stop_node_hands_work_back(sandbox_factory, redis_url: str, tmp_path: Path):
+    box = sandbox_factory(*WORLD, "--latency", "0.5")
+    env = worker_env(box, redis_url, tmp_path)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    worker = start_workers(env, 1, False, "-s", "CONCURRENT_REQUESTS=2", spiders="friends")[0]
+    wait_registered(redis_url, [worker])
+    push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "stopme")
+    r = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 60
+    while r.hlen("tweetform:friends:inflight") == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "asked to stop" in admin(env, "stop-node", "all").stdout
+    out, _ = worker.communicate(timeout=60)
+    assert worker.returncode == 0 and "stop requested through Redis" in out
+    assert r.hlen("tweetform:friends:inflight") == 0  # handed back, not held
+    wait_all(start_workers(env, 1, spiders="friends"))  # another worker finishes the job
+    assert_network_equals_truth(box, tmp_path, seed, 3)

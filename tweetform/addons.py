@@ -16,6 +16,7 @@ class DistributedAddon:
             return
         settings.set("SCHEDULER", "tweetform.distributed.scheduler.RedisScheduler", "addon")
         settings.set("DUPEFILTER_CLASS", "scrapy.dupefilters.BaseDupeFilter", "addon")  # the scheduler filters per job
-        extensions = settings.getdict("EXTENSIONS")
-        extensions["tweetform.distributed.node.WorkerNode"] = 100
-        settings.set("EXTENSIONS", extensions, "addon")
+        # into whatever EXTENSIONS the project set (a plain set() at addon priority would lose to it)
+        from tweetform.distributed.node import WorkerNode
+
+        settings.set_in_component_priority_dict("EXTENSIONS", WorkerNode, 100)

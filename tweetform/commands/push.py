@@ -72,12 +72,15 @@ class Command(ScrapyCommand):
             job = spidercls.parse_arguments(raw, str(self.settings.get("TWEETFORM_API_VERSION")))
         except ArgumentError as exc:
             fail(str(exc))
+        from tweetform.distributed.jobs import RedisJobStore
         from tweetform.distributed.scheduler import redis_client
 
+        server = redis_client(self.settings)
+        RedisJobStore(server).save(job)  # known (and pausable) before a worker takes it
         message = {"spider": spider, **job.as_message()}
         # ids go as comma lists, the same keys as -a arguments
         for plural, single in (("user_ids", "user_id"), ("tweet_ids", "tweet_id"), ("screen_names", "screen_name")):
             if plural in message:
                 message[single] = ",".join(str(i) for i in message.pop(plural))
-        redis_client(self.settings).rpush(keys.jobs_inbox(spider), json.dumps(message))
+        server.rpush(keys.jobs_inbox(spider), json.dumps(message))
         print(f"pushed job {job.job} to {keys.jobs_inbox(spider)}")

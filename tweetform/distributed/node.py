@@ -68,6 +68,8 @@ class WorkerNode:
 
     def spider_opened(self, spider: Any) -> None:
         self.spider = spider
+        if getattr(spider, "given_job", None) is not None:
+            self.exit_when_idle = True  # `scrapy crawl … -a user_id=…`: done when the work is done
         info = {"host": socket.gethostname(), "pid": os.getpid(), "spider": spider.name, "started": time.time()}
         try:
             self.server.hset(keys.workers(), self.worker, json.dumps(info))
