@@ -147,13 +147,17 @@ def test_killed_worker_loses_nothing(sandbox_factory, redis_url: str, tmp_path: 
 def test_redis_restart_with_aof_loses_nothing(sandbox_factory, tmp_path: Path):
     server = RedisServer(appendonly=True)
     try:
-        box = sandbox_factory(*WORLD, "--latency", "0.1")
+        box = sandbox_factory(*WORLD, "--latency", "0.5")
         env = worker_env(box, server.url, tmp_path)
         seed = box.get("/_sandbox/examples")["ordinary"][0]
         push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "aof3")
-        workers = start_workers(env, 2)
-        time.sleep(2.0)
-        server.restart(down_for=2.0)
+        workers = start_workers(env, 2, True, "-s", "CONCURRENT_REQUESTS=2", spiders="friends")
+        r = redis.Redis.from_url(server.url)
+        deadline = time.monotonic() + 60
+        while r.hlen("tweetform:friends:inflight") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        server.restart(down_for=2.0)  # mid-crawl, with requests queued and in flight
         logs = wait_all(workers, timeout=240)
         assert any("Redis" in log and ("unreachable" in log or "heartbeat failed" in log) for log in logs)
         assert_network_equals_truth(box, tmp_path, seed, 3)

@@ -131,22 +131,21 @@ class RedisScheduler(ScrapyRedisScheduler):
 
     def next_request(self) -> Request | None:
         try:
-            if self.unsent:
-                self._flush_unsent()
-            names = self._endpoints()
+            return self._next_request()
         except redis.RedisError:
             self._redis_down(None)
             return None
+
+    def _next_request(self) -> Request | None:
+        if self.unsent:
+            self._flush_unsent()
+        names = self._endpoints()
         if not names:
             return None
         order = names[self._turn % len(names):] + names[: self._turn % len(names)]
         self._turn += 1
         ready = [n for n in order if self.gate.may_send(n)]
-        try:
-            got = self.queue.pop_from(ready)
-        except redis.RedisError:
-            self._redis_down(None)
-            return None
+        got = self.queue.pop_from(ready)
         if got is None:
             self.gate.sleep_until_quota(names)
             return None

@@ -14,6 +14,7 @@ import json
 import logging
 from typing import Any
 
+import redis
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.http import Response
@@ -54,8 +55,15 @@ class ApiErrorMiddleware:
     def process_exception(self, request: Request, exception: Exception) -> None:
         reservation = self._reservation(request)
         if reservation is not None:
-            self.book.failed(reservation)
+            self._release(self.book.failed, reservation)
         return None
+
+    @staticmethod
+    def _release(step: Any, *args: Any) -> None:
+        try:
+            step(*args)
+        except redis.RedisError:  # shared quota while Redis is away: the reservation expires by itself
+            logger.warning("could not update shared quota (Redis away)")
 
     def process_response(self, request: Request, response: Response) -> Response | Request:
         key = request.meta.get(META_ENDPOINT)
@@ -63,7 +71,7 @@ class ApiErrorMiddleware:
             return response
         reservation = self._reservation(request)
         if reservation is not None:
-            self.book.answered(reservation, response.status, response.headers.to_unicode_dict())
+            self._release(self.book.answered, reservation, response.status, response.headers.to_unicode_dict())
         if response.status in (200, 404):
             return response
         version = "2" if key.startswith("/2/") else "1.1"

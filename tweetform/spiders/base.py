@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any, AsyncIterator, ClassVar, Iterable, Iterator
 
+import redis
 import scrapy
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import get_retry_request
@@ -23,6 +25,7 @@ from twisted.python.failure import Failure
 from tweetform.api import errors
 from tweetform.api.endpoints import ENDPOINTS, V2_USER_FIELDS, Endpoint, next_page_params
 from tweetform.items import PageItem, make_error, make_page, page_id, utc_now
+from tweetform.middlewares.pacing import META_NOT_BEFORE
 from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT
 from tweetform.jobs import JobStore
 from tweetform.spiders.arguments import JobArgs, parse_args
@@ -144,7 +147,21 @@ class ApiSpider(scrapy.Spider):
             scheduler.ack(request)
 
     def parse_page(self, response: Response) -> Iterator[Any]:
-        yield from self._parse_page(response)
+        yield from self._shared_state_safe(response, self._parse_page)
+
+    def _shared_state_safe(self, response: Response, handle: Any) -> Iterator[Any]:
+        """Run a callback; if shared job state (Redis) is away, fetch the page again later.
+
+        What the callback already yielded is safe to repeat: output is exactly-once,
+        requests pass the job's dupe filter and user claims are idempotent."""
+        try:
+            yield from handle(response)
+        except redis.RedisError as exc:
+            logger.warning("job state unreachable (%s): %s will be fetched again", type(exc).__name__, response.url)
+            again = response.request.replace(dont_filter=True)
+            again.meta[META_NOT_BEFORE] = time.time() + 2.0
+            yield again
+            return
         self.finished(response.request)
 
     def _parse_page(self, response: Response) -> Iterator[Any]:
@@ -199,13 +216,15 @@ class ApiSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         if failure.check(IgnoreRequest):
             return  # not sent (e.g. no usable credential: the crawl stops and the request stays queued)
+        fake = Response(request.url, status=0, request=request)
+        yield from self._shared_state_safe(fake, lambda r: self._failed_for_good(r, failure))
+
+    def _failed_for_good(self, fake: Response, failure: Failure) -> Iterator[Any]:
         self.pages_failed += 1
         self.crawler.stats.inc_value("tweetform/pages/failed")
-        logger.error("page failed for good (%s): %s", failure.getErrorMessage()[:200], request.url)
-        fake = Response(request.url, status=0, request=request)
+        logger.error("page failed for good (%s): %s", failure.getErrorMessage()[:200], fake.url)
         yield self.error_item(fake, "failed", self.target_of(fake), errors.Outcome("failed", 0, None, failure.type.__name__), None)
         yield from self.on_account_error(fake, None)
-        self.finished(request)
 
     def target_of(self, response: Response) -> str:
         ctx = response.meta[META_CTX]
@@ -257,8 +276,7 @@ class UserSeededSpider(ApiSpider):
                                        key=job.job, callback=self.parse_names, extra={"target": ",".join(batch)})
 
     def parse_names(self, response: Response) -> Iterator[Any]:
-        yield from self._parse_names(response)
-        self.finished(response.request)
+        yield from self._shared_state_safe(response, self._parse_names)
 
     def _parse_names(self, response: Response) -> Iterator[Any]:
         """Seed the users a screen-name look-up found; record the names it did not."""
