@@ -19,6 +19,7 @@ USER_AGENT = "tweetform/0.1 (+research crawler)"
 DEFAULT_REQUEST_HEADERS = {"Accept": "application/json"}
 CONCURRENT_REQUESTS = 32
 CONCURRENT_REQUESTS_PER_DOMAIN = 32  # every request goes to one API host
+CONCURRENT_ITEMS = 1  # a page yields one item: Scrapy's 100 parallel item tasks per response cost ~3 ms CPU (bench/)
 DOWNLOAD_TIMEOUT = 60
 URLLENGTH_LIMIT = 16384  # 100-id look-ups with all fields exceed Scrapy's 2,083
 # 429s are not errors to retry: ApiErrorMiddleware waits for the window's reset instead
@@ -43,11 +44,37 @@ TWEETFORM_API_VERSION = "2"
 TWEETFORM_CREDENTIALS: list = []
 TWEETFORM_CREDENTIALS_FILE = ""
 TWEETFORM_OUTPUT_DIR = "data"
-TWEETFORM_PROXY_FILE = ""
 TWEETFORM_QUOTA_RESET_MARGIN = 1.0  # seconds past x-rate-limit-reset before a window counts as renewed
 TWEETFORM_APP_LANES_FOR_USERS = False  # also spend user credentials' app-only quota (their app's bearer token)
 TWEETFORM_RETRY_BACKOFF = 1.0  # seconds before the first retry, doubled each time
 TWEETFORM_RETRY_BACKOFF_MAX = 60.0
+
+# --- proxies (scrapy-rotating-proxies with an API-aware ban policy; docs/proxies.md) ---
+DOWNLOADER_MIDDLEWARES.update({
+    "tweetform.proxies.middlewares.RotatingProxyMiddleware": 610,  # off when no proxy is configured
+    "tweetform.proxies.middlewares.BanDetectionMiddleware": 620,
+})
+ROTATING_PROXY_LIST: list = []
+ROTATING_PROXY_LIST_PATH = ""
+ROTATING_PROXY_BAN_POLICY = "tweetform.proxies.policy.ApiBanPolicy"
+ROTATING_PROXY_BACKOFF_BASE = 300.0  # seconds; a dead proxy is tried again after up to base * 2**failures (jittered)
+ROTATING_PROXY_BACKOFF_CAP = 3600.0
+ROTATING_PROXY_PAGE_RETRY_TIMES = 5  # proxies tried for one request before it counts as a page failure
+ROTATING_PROXY_CLOSE_SPIDER = False  # all proxies dead: False tries them all again, True stops the crawl
+ROTATING_PROXY_LOGSTATS_INTERVAL = 30.0
+TWEETFORM_PROXY_FILE = ""  # tweetf0rm's proxy.json
+TWEETFORM_CREDENTIAL_PROXIES: dict = {}  # {"alias": "host:port" or ["host:port", ...]}: pinning
+TWEETFORM_PROXY_CHECK_AT_START = False  # check every proxy before the first request; failures start dead
+TWEETFORM_PROXY_CHECK_TIMEOUT = 10.0
+TWEETFORM_PROXY_CHECK_PATH = "/1.1/application/rate_limit_status.json"
+
+# --- research tools: progress, archiving, planning ------------------------------
+EXTENSIONS = {"tweetform.progress.ProgressExtension": 500}
+TWEETFORM_OUTPUT_COMPRESS = False  # write <key>.jsonl.gz (one gzip member per page) instead of <key>.jsonl
+TWEETFORM_PROGRESS = "auto"  # auto: a live line on a terminal, log lines otherwise; or bar, log, off
+TWEETFORM_PROGRESS_INTERVAL = 30.0  # seconds between progress log lines when not on a terminal
+TWEETFORM_RATE_LIMITS: dict = {}  # scrapy plan: per-window limits that differ from the API's, {"/friends/ids": [15, 15]}
+TWEETFORM_RATE_WINDOW = 900.0  # scrapy plan: seconds in one rate-limit window
 
 # --- distributed mode (scrapy-redis) ------------------------------------------
 REDIS_URL = ""

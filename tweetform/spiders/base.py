@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Any, AsyncIterator, ClassVar, Iterable, Iterator
 
+import orjson
 import redis
 import scrapy
 from scrapy.crawler import Crawler
@@ -32,6 +33,17 @@ from tweetform.spiders.arguments import JobArgs, parse_args
 
 logger = logging.getLogger(__name__)
 META_CTX = "tweetform_ctx"
+
+
+def parse_body(body: bytes) -> Any:
+    """The JSON of an answer, or None when it is not complete JSON (orjson: ~1.5x json's speed)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(body)  # e.g. integers past 64 bits, which orjson refuses
+        except ValueError:
+            return None
 
 
 def shrink_page(endpoint: Endpoint, params: dict[str, Any], remaining: int) -> dict[str, Any]:
@@ -167,10 +179,7 @@ class ApiSpider(scrapy.Spider):
     def _parse_page(self, response: Response) -> Iterator[Any]:
         endpoint = response.meta[META_ENDPOINT]
         version = "2" if endpoint.startswith("/2/") else "1.1"
-        try:
-            body = json.loads(response.body)
-        except ValueError:
-            body = None
+        body = parse_body(response.body)
         outcome = errors.classify(response.status, body, version)
         if outcome.kind in (errors.INVALID_BODY, errors.SERVER):
             retry = get_retry_request(response.request, spider=self, reason=f"tweetform_{outcome.kind}")
@@ -281,10 +290,7 @@ class UserSeededSpider(ApiSpider):
     def _parse_names(self, response: Response) -> Iterator[Any]:
         """Seed the users a screen-name look-up found; record the names it did not."""
         asked = response.meta[META_CTX]["target"].split(",")
-        try:
-            body = json.loads(response.body)
-        except ValueError:
-            body = None
+        body = parse_body(response.body)
         version = "2" if response.meta[META_ENDPOINT].startswith("/2/") else "1.1"
         outcome = errors.classify(response.status, body, version)
         if outcome.kind in (errors.INVALID_BODY, errors.SERVER):
