@@ -17,6 +17,8 @@ import sys
 from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
+from tweetform.credentials import CredentialError, load_credentials
+
 SPIDERS = ("friends", "followers", "timeline", "search", "users", "tweets")
 
 
@@ -38,6 +40,15 @@ class Command(ScrapyCommand):
         assert self.settings is not None and self.crawler_process is not None
         if not self.settings.get("REDIS_URL"):
             print("tweetform: REDIS_URL is not set: a worker takes its jobs from Redis", file=sys.stderr)
+            self.exitcode = 2
+            return
+        try:
+            if not load_credentials(self.settings):
+                print("tweetform: no API credentials configured: set TWEETFORM_CREDENTIALS or TWEETFORM_CREDENTIALS_FILE", file=sys.stderr)
+                self.exitcode = 2
+                return
+        except CredentialError as exc:
+            print(f"tweetform: {exc}", file=sys.stderr)
             self.exitcode = 2
             return
         names = [n for n in opts.spiders.split(",") if n]
