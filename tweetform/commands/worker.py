@@ -19,6 +19,11 @@ from scrapy.spiderloader import get_spider_loader
 
 from tweetform.credentials import CredentialError, load_credentials
 
+def fail(message: str) -> None:
+    print(f"tweetform: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 SPIDERS = ("friends", "followers", "timeline", "search", "users", "tweets")
 
 
@@ -36,21 +41,20 @@ class Command(ScrapyCommand):
         parser.add_argument("--processes", type=int, default=1, help="worker processes on this host (default 1)")
         parser.add_argument("--spiders", default=",".join(SPIDERS), help="crawl types to take (default all)")
 
-    def run(self, args: list[str], opts: argparse.Namespace) -> None:
-        assert self.settings is not None and self.crawler_process is not None
+    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
+        """Checked before Scrapy starts logging, so a mistake is one line."""
+        super().process_options(args, opts)
+        assert self.settings is not None
         if not self.settings.get("REDIS_URL"):
-            print("tweetform: REDIS_URL is not set: a worker takes its jobs from Redis", file=sys.stderr)
-            self.exitcode = 2
-            return
+            fail("REDIS_URL is not set: a worker takes its jobs from Redis")
         try:
             if not load_credentials(self.settings):
-                print("tweetform: no API credentials configured: set TWEETFORM_CREDENTIALS or TWEETFORM_CREDENTIALS_FILE", file=sys.stderr)
-                self.exitcode = 2
-                return
+                fail("no API credentials configured: set TWEETFORM_CREDENTIALS or TWEETFORM_CREDENTIALS_FILE")
         except CredentialError as exc:
-            print(f"tweetform: {exc}", file=sys.stderr)
-            self.exitcode = 2
-            return
+            fail(str(exc))
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None and self.crawler_process is not None
         names = [n for n in opts.spiders.split(",") if n]
         loader = get_spider_loader(self.settings)
         unknown = [n for n in names if n not in loader.list()]
