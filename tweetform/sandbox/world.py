@@ -3,7 +3,9 @@
 ``World(seed, users)`` precomputes nothing per user. Every fact is derived on
 demand from ``seed`` by hashing, so a world of four million users constructs
 as fast as one of ten, and two worlds with the same ``(seed, users,
-search_users)`` answer every question identically.
+search_users)`` answer every question identically. (Some answers are sped up
+by per-world tables built on first use, see "Counting" below; they hold
+derived values only and never change an answer.)
 
 Users
     Indices ``0 .. users-1``, ordered by popularity (index 0 is the most
@@ -31,10 +33,12 @@ Follow graph
     with that ``w`` are one residue class of ``v`` mod ``S``; walk it and keep
     the ``v`` whose own ``K_t(v) > w``.  Both directions test the same
     predicate, so they are exact inverses.  Heavy followers and indices < 64
-    (which carry forced states) are tested one by one, so they do not inflate
-    ``Kmax_t`` for everyone.  Per-user bytes (activity class, account state,
-    one coin per tier) come from SHAKE-128 blocks, so the reverse walk over
-    small tiers slices whole blocks instead of hashing users one at a time.
+    (which carry forced states) are handled apart ("specials": per tier, a
+    list sorted by ``b*v + c mod S``, bisected for the window of position
+    ``j``), so they do not inflate ``Kmax_t`` for everyone.  Per-user bytes
+    (activity class, account state, one coin per tier) come from SHAKE-128
+    blocks, so whole tiers are read with bytes slices instead of hashing
+    users one at a time.
 
 Tweets
     User ``u`` has ``L(u)`` tweets (heavy-tailed, up to ~6,000) at times
@@ -43,6 +47,22 @@ Tweets
     O(1) to ``(u, s)``.  Text, kind (original, reply, retweet, quote) and
     the referenced tweet are derived from ``(u, s)``; referenced tweets are
     earlier, visible tweets of other users (preferably friends).
+
+Counting and lazily built tables
+    ``counts()`` (the ``*_count`` fields) never builds the lists it counts.
+    A few per-world tables are built on first use, each in O(users) mostly
+    C-speed bytes work: a code byte per user (activity class, or listed
+    special, or unlisted), per-tier prefix sums of "listed" in friend-window
+    order (friends count = one window sum per tier, O(tiers)), and, for tiers
+    whose users are counted often, every position's follower count (the
+    histogram of ``b*v + c mod S`` per activity class, window-summed at once
+    with big-int lanes; see ``_follower_count_table``; before that, followers
+    are counted by the reverse walk, specials by bisecting a sorted list).
+    Statuses are the timeline length minus the deleted bytes of the tweet
+    metadata. Small tiers' follower lists are cut out of the code and coin
+    arrays with stride-``S`` slices; long id lists read an id table (worlds
+    up to 2M users). ``followers()``, ``following()`` and ``timeline()``
+    return the cached tuples themselves (immutable: no copy per call).
 
 Search
     The corpus is the non-deleted tweets of visible users with index <
@@ -64,7 +84,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
-from itertools import accumulate
+from itertools import accumulate, compress
 from operator import itemgetter as _pick
 from typing import Literal, NamedTuple
 
@@ -135,6 +155,8 @@ _SPECIAL_CODE, _UNLISTED_CODE = 254, 255
 _UNLISTED_OR = bytes(0xFF if b < _LISTED_MIN_BYTE else 0 for b in range(256))  # state byte -> OR mask
 _LISTED01 = bytes(0 if b == _UNLISTED_CODE else 1 for b in range(256))  # code -> listed (0/1)
 _IS_CLASS = tuple(bytes(int(b == e) for b in range(256)) for e in range(_N_CLASSES))  # code -> [code == e]
+_ID_TABLE_MAX = 1 << 21  # worlds up to this size keep an id table (8 bytes a user) for long lists
+_SLICE_BELOW = 32  # list a tier's followers by slicing when it has >= this many users per residue
 _BULK_AFTER = 0.5  # build a tier's follower-count table once its walks cost ~ this * users candidates
 
 
@@ -345,9 +367,9 @@ class Counts(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class User:
     """An account. ``followers_count``, ``friends_count`` and ``statuses_count``
-    are properties computed on first access from the world's cached lists
-    (exact: ``len(followers)``, ``len(following)``, ``len(timeline)``), so
-    building a ``User`` stays cheap."""
+    are properties read from ``World.counts`` (exact: ``len(followers)``,
+    ``len(following)``, ``len(timeline)``, counted without building those
+    lists, cached), so building a ``User`` stays cheap."""
 
     id: int
     index: int
@@ -369,15 +391,15 @@ class User:
 
     @property
     def followers_count(self) -> int:
-        return self._world.counts(self.id).followers
+        return self._world._counts(self.index)[0]
 
     @property
     def friends_count(self) -> int:
-        return self._world.counts(self.id).friends
+        return self._world._counts(self.index)[1]
 
     @property
     def statuses_count(self) -> int:
-        return self._world.counts(self.id).statuses
+        return self._world._counts(self.index)[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -528,6 +550,7 @@ class World:
         # Caches: bounded, per instance (a module-level cache would pin every World).
         self._ucs_block = lru_cache(maxsize=1100)(self._gen_ucs_block)
         self._coin_block = lru_cache(maxsize=512)(self._gen_coin_block)
+        self._tier_coins = lru_cache(maxsize=4)(self._gen_tier_coins)
         self._friends_idx = lru_cache(maxsize=1 << 15)(self._gen_friends_idx)
         self._friends_ids = lru_cache(maxsize=4096)(self._gen_friends_ids)
         self._followers_ids = lru_cache(maxsize=1024)(self._gen_followers_ids)
@@ -547,11 +570,14 @@ class World:
         # built whole, then published by one assignment, so racing threads at worst
         # build one twice.
         self._codes_arr: bytes | None = None
+        self._id_table: array | None = None
         self._walk_tbls: list[tuple[bytes, ...] | None] = [None] * self._tiers
+        self._slice_tbls: list[tuple[bytes, ...] | None] = [None] * self._tiers
         self._spec_tiers: list[tuple[tuple[int, ...], tuple[tuple[int, int, int], ...], int] | None] = [None] * self._tiers
         self._fcount_tbl: list[bytes | array | None] = [None] * self._tiers
         self._fcount_work = [0] * self._tiers
         self._friend_pref: list[array | None] = [None] * self._tiers
+        self._friend_work = 0  # friend positions tested one by one so far (see _friends_count)
 
     def __repr__(self) -> str:
         return f"World(seed={self.seed!r}, users={self.users}, search_users={self.search_users})"
@@ -710,24 +736,25 @@ class World:
             description = (f"{_ROLES[h % len(_ROLES)]} | {_WORD_TABLE[h2 & 0xFFFF]} {_WORD_TABLE[(h2 >> 16) & 0xFFFF]}"
                            f" & {_WORD_TABLE[(h2 >> 32) & 0xFFFF]} | #{HASHTAGS[(h >> 16) % len(HASHTAGS)]}")
         ef = self._tier_ef[(i + 1).bit_length() - 1]  # _expected_followers(i)
-        return User(
-            uid,
-            i,
-            screen,
-            self._display_name(i),
-            datetime.fromtimestamp(self._created_ms(i, uid) / 1000, timezone.utc),
+        return User(  # positional (a hot path): the fields in declaration order
+            uid,  # id
+            i,  # index
+            screen,  # screen_name
+            self._display_name(i),  # name
+            datetime.fromtimestamp(self._created_ms(i, uid) / 1000, timezone.utc),  # created_at
             description,
-            "" if (h >> 24) % 4 == 0 else _LOCATIONS[(h >> 28) % len(_LOCATIONS)],
-            f"https://example.org/~{screen.lower()}" if (h >> 34) % 5 == 0 else None,
-            state == PROTECTED,
-            state == SUSPENDED,
-            state == DELETED,
-            (i < 16 and state == NORMAL) or (h >> 38) % 200 == 0,
+            "" if (h >> 24) % 4 == 0 else _LOCATIONS[(h >> 28) % len(_LOCATIONS)],  # location
+            f"https://example.org/~{screen.lower()}" if (h >> 34) % 5 == 0 else None,  # url
+            state == PROTECTED,  # protected
+            state == SUSPENDED,  # suspended
+            state == DELETED,  # deleted
+            (i < 16 and state == NORMAL) or (h >> 38) % 200 == 0,  # verified
+            # _loguniform(h2, 0.2, 5.0) and _loguniform(_mix(h2), 1.0, 60_000.0), inlined: same values
             int(ef * 0.01 * (0.2 * math.exp((h2 >> 11) * _INV53 * _LN_LISTED))),  # listed_count
             int(math.exp((_mix(h2) >> 11) * _INV53 * _LN_FAVS)) - 1,  # favourites_count
-            None if (h >> 42) % 10 < 8 else ("en", "es", "fr", "ja", "de")[(h >> 46) % 5],
+            None if (h >> 42) % 10 < 8 else ("en", "es", "fr", "ja", "de")[(h >> 46) % 5],  # lang
             f"https://pbs.twimg.com/profile_images/{10**17 + h2 % (9 * 10**17)}/{_b62(h, 8)}_normal.jpg",
-            self,
+            self,  # _world
         )
 
     def user(self, uid: int) -> User | None:
@@ -811,7 +838,7 @@ class World:
         return self._coin_block(v >> 8)[off : off + T]
 
     def _special_indices(self) -> list[int]:
-        """Indices < 64 and heavy followers: the users the reverse walk tests one by one."""
+        """Indices < 64 and heavy followers: the "specials" the reverse direction handles apart."""
         n, p = self.users, self._heavy_p
         first = self._heavy_r + p * max(0, -(-(_SPECIAL_BELOW - self._heavy_r) // p))
         return [*range(min(_SPECIAL_BELOW, n)), *range(first, n, p)]
@@ -860,54 +887,116 @@ class World:
         return tuple(out)
 
     def _gen_friends_ids(self, v: int) -> tuple[int, ...]:
-        return tuple(map(self._id, self._friends_idx(v)))
+        return self._ids(self._friends_idx(v))
+
+    def _ids(self, idx: list[int] | tuple[int, ...]) -> tuple[int, ...]:
+        """``tuple(map(self._id, idx))``; long lists read the id table instead."""
+        if len(idx) < 256 or self.users > _ID_TABLE_MAX:
+            return tuple(map(self._id, idx))
+        table = self._id_table or self._build_id_table()
+        return tuple(map(table.__getitem__, idx))
+
+    def _build_id_table(self) -> array:
+        """Every user's id by index (8 bytes a user), one list comprehension per id family."""
+        n, k = self.users, self._k_id
+        ss, ms = self._small_step, self._mid_step
+        table = array("q", bytes(8 * n))
+        table[0::3] = array("q", [12 + q * ss + (q * 2654435761 + k) % ss for q in range((n + 2) // 3)])
+        table[0] = 12  # q == 0: no jitter
+        table[1::3] = array("q", [1_000_000_000 + q * ms + (q * 40503 + k) % ms for q in range((n + 1) // 3)])
+        lo, span = _T2016 - TWITTER_EPOCH_MS, _T2024 - _T2016
+        table[2::3] = array("q", [((lo + (i * 0x9E3779B1 + k) % span) << 22) | i for i in range(2, n, 3)])
+        self._id_table = table
+        return table
 
     def _followers_idx(self, u: int) -> list[int]:
         """Indices following ``u`` (listed only), descending. Not cached: see ``_followers_ids``."""
         if not self._listed(u):
             return []
-        n = self.users
         t = self._tier_of(u)
         s = 1 << t
-        m = s - 1
-        if s > _COIN_BLOCK:
-            # Large tier: few candidates per residue; test them one by one.
-            out = self._walk_followers(u, t)
+        if self.users >= _SLICE_BELOW * s:
+            out = self._slice_followers(u, t)  # many candidates per residue
         else:
-            # Small tier: slice whole blocks (class, state and coin bytes at stride S).
-            T = self._tiers
-            a, b, c, ainv, binv = self._tier_abc[t]
-            r = (a * (u - m) + c) & m
-            kmax = self._tier_kmax[t]
-            fl, thr = self._tier_fl[t], self._tier_thr[t]
-            out = []
-            thr_by_byte = []
-            for w in range(kmax):
-                row = tuple(256 if fl[k] > w else thr[k] if fl[k] == w else 0 for k in range(_N_CLASSES))
-                thr_by_byte.append(tuple(row[k] for k in _CLASS_OF))
-            residues = [(binv * (w - r)) & m for w in range(kmax)]
-            gen_coins = self._gen_coin_block
-            for cb in range((n + _COIN_BLOCK - 1) // _COIN_BLOCK):
-                coins = gen_coins(cb)  # uncached: a full walk would only flush the cache
-                ub = self._ucs_block(cb >> 4)
-                uoff = (cb & 15) * _COIN_BLOCK
-                uend = 2 * (uoff + _COIN_BLOCK)
-                base0 = cb * _COIN_BLOCK
-                for w in range(kmax):
-                    res = residues[w]
-                    tb = thr_by_byte[w]
-                    p = 2 * (uoff + res)
-                    b0 = base0 + res
-                    out += [
-                        b0 + i * s
-                        for i, (cl, st, co) in enumerate(zip(ub[p:uend:2 * s], ub[p + 1:uend:2 * s], coins[res * T + t::s * T]))
-                        if co < tb[cl] and st >= _LISTED_MIN_BYTE
-                    ]
-            hp, hr = self._heavy_p - 1, self._heavy_r
-            out = [v for v in out if v < n and v >= _SPECIAL_BELOW and (v & hp) != hr and v != u]
+            out = self._walk_followers(u, t)  # a few: test them one by one
         out += self._special_followers(u, t)
         out.sort(reverse=True)
         return out
+
+    def _slice_followers(self, u: int, t: int) -> list[int]:
+        """Non-special followers of ``u`` (tier ``t``), for tiers with many users per residue:
+        per ``w``, the residue class is one stride-``S`` slice of the code (and coin) arrays,
+        tested with translate() and picked out with ``compress``."""
+        s = 1 << t
+        m = s - 1
+        a, b, c, ainv, binv = self._tier_abc[t]
+        r = (a * (u - m) + c) & m
+        codes = self._codes()
+        # Coins decide one w per class: read from the tier's coin array where the
+        # candidates are many (small tiers), else one coin block lookup each.
+        coins = self._tier_coins(t) if s <= _COIN_BLOCK else None
+        coin_block, T = self._coin_block, self._tiers
+        fl, thr = self._tier_fl[t], self._tier_thr[t]
+        out: list[int] = []
+        for w in range(self._tier_kmax[t]):
+            res = (binv * (w - r)) & m
+            cs = codes[res::s]  # candidates res, res + S, ...; padding reads as unlisted
+            cands = range(res, res + s * len(cs), s)
+            hit = int.from_bytes(cs.translate(self._slice_tables(t)[w]), "little")
+            for e in range(_N_CLASSES):
+                if fl[e] == w and thr[e]:  # class e follows iff its coin < thr
+                    if coins is not None:
+                        hit |= (int.from_bytes(cs.translate(_IS_CLASS[e]), "little")
+                                & int.from_bytes(coins[res::s].translate(_coin_below(thr[e])), "little"))
+                    else:
+                        out += [v for v in compress(cands, cs.translate(_IS_CLASS[e]))
+                                if coin_block(v >> 8)[(v & 255) * T + t] < thr[e]]
+            if hit:
+                out += compress(cands, hit.to_bytes(len(cs), "little"))
+        if u in out:
+            out.remove(u)
+        return out
+
+    def _slice_count(self, u: int, t: int, stop: int | None = None) -> int:
+        """``len(_slice_followers(u, t))`` without the list; returns early once ``stop`` is reached."""
+        s = 1 << t
+        m = s - 1
+        a, b, c, ainv, binv = self._tier_abc[t]
+        r = (a * (u - m) + c) & m
+        codes = self._codes()
+        coins = self._tier_coins(t) if s <= _COIN_BLOCK else None
+        coin_block, T = self._coin_block, self._tiers
+        fl, thr = self._tier_fl[t], self._tier_thr[t]
+        yes = self._slice_tables(t)
+        cnt = 0
+        for w in range(self._tier_kmax[t]):
+            res = (binv * (w - r)) & m
+            cs = codes[res::s]
+            cnt += cs.translate(yes[w]).count(1)
+            for e in range(_N_CLASSES):
+                if fl[e] == w and thr[e]:
+                    if coins is not None:
+                        cnt += (int.from_bytes(cs.translate(_IS_CLASS[e]), "little")
+                                & int.from_bytes(coins[res::s].translate(_coin_below(thr[e])), "little")).bit_count()
+                    else:
+                        cnt += sum([coin_block(v >> 8)[(v & 255) * T + t] < thr[e]
+                                    for v in compress(range(res, res + s * len(cs), s), cs.translate(_IS_CLASS[e]))])
+            if stop is not None and cnt > stop:
+                break  # (u itself may be among them: one more than stop is enough)
+        cu = codes[u]
+        if cu < _N_CLASSES:  # the slices counted u itself if u's own predicate holds
+            w = (a * (u - m) + b * u + c) & m
+            if w < fl[cu] or (w == fl[cu] and coin_block(u >> 8)[(u & 255) * T + t] < thr[cu]):
+                cnt -= 1
+        return cnt
+
+    def _slice_tables(self, t: int) -> tuple[bytes, ...]:
+        """Per ``w < Kmax_t``: code -> 1 if the class follows position ``w`` regardless of its coin."""
+        tbls = self._slice_tbls[t]
+        if tbls is None:
+            tbls = tuple(bytes(int(x == 2) for x in row) for row in self._walk_tables(t))
+            self._slice_tbls[t] = tbls
+        return tbls
 
     def _walk_tables(self, t: int) -> tuple[bytes, ...]:
         """Per ``w < Kmax_t``: code -> 2 (follows), 1 (follows iff its tier-``t`` coin < thr), 0 (not)."""
@@ -964,7 +1053,7 @@ class World:
         return cnt
 
     def _specials(self) -> tuple[tuple[int, int, bytes], ...]:
-        """Listed users that the reverse walk skips: indices < 64 and heavy followers (<= ~320)."""
+        """Listed specials (<= ~320) as ``(index, activity class, coins)``."""
         if self._special_list is None:
             self._special_list = tuple(
                 (v, self._act_class(v), self._coins(v)) for v in self._special_indices() if self._listed(v)
@@ -1009,7 +1098,7 @@ class World:
         return [v for g, v, k in cand if ((g - y) & m) < k and v != u]
 
     def _gen_followers_ids(self, u: int) -> tuple[int, ...]:
-        return tuple(map(self._id, self._followers_idx(u)))
+        return self._ids(self._followers_idx(u))
 
     # ---- counting without lists --------------------------------------------------------------
 
@@ -1024,13 +1113,16 @@ class World:
         m = s - 1
         tbl = self._fcount_tbl[t]
         if tbl is None:
-            # Walk until the walks of this tier have cost about as much as a table; then build it.
-            work = self._tier_kmax[t] * (2 + -(-self.users // s))
+            # Count one by one until that has cost about as much as a table; then build it.
+            nb = -(-self.users // s)
+            sliced = nb >= _SLICE_BELOW
+            work = self._tier_kmax[t] * (8 if sliced else 2 + nb) + (3 * nb if sliced else 0)
             if s <= _COIN_BLOCK or self._fcount_work[t] + work > _BULK_AFTER * self.users:
                 tbl = self._follower_count_table(t)
             else:
                 self._fcount_work[t] += work
-                return self._walk_count(u, t, stop) + len(self._special_followers(u, t))
+                cnt = self._slice_count(u, t, stop) if sliced else self._walk_count(u, t, stop)
+                return cnt + len(self._special_followers(u, t))
         a, b, c, ainv, binv = self._tier_abc[t]
         j = u - m
         cnt = tbl[(-a * j) & m]
@@ -1042,7 +1134,7 @@ class World:
                 cnt -= 1
         return cnt + len(self._special_followers(u, t))
 
-    def _tier_coins(self, t: int) -> bytes:
+    def _gen_tier_coins(self, t: int) -> bytes:
         """Every user's tier-``t`` coin byte, by index (rounded up to whole coin blocks)."""
         T = self._tiers
         blocks = -(-self.users // _COIN_BLOCK)
@@ -1179,20 +1271,39 @@ class World:
         return pref
 
     def _friends_count(self, v: int) -> int:
-        """``len(_friends_idx(v))`` from per-tier prefix sums: O(tiers)."""
-        if self._codes()[v] == _UNLISTED_CODE:
+        """``len(_friends_idx(v))``: one window sum per tier from prefix sums, O(tiers), once
+        enough users have been counted to pay for the prefix arrays (O(users)); until then
+        the friend positions are tested one by one, without building the list."""
+        codes = self._codes()
+        if codes[v] == _UNLISTED_CODE:
             return 0
         coins = self._coins(v)
         cls = self._act_class(v)
-        rows = self._friend_count_rows[cls] or self._build_friend_count_rows(cls)
+        rows = self._friend_count_rows[cls]
+        if rows is None:
+            if self._friend_work < _BULK_AFTER * (1 << self._tiers):
+                cnt = 0
+                for t, (fl, thr, (a, b, c, ainv, binv)) in enumerate(zip(self._tier_fl, self._tier_thr, self._tier_abc)):
+                    k = fl[cls] + (coins[t] < thr[cls])
+                    if k:
+                        m = (1 << t) - 1
+                        off = b * v + c
+                        cnt += sum([codes[m + ((ainv * (w - off)) & m)] != _UNLISTED_CODE for w in range(k)])
+                        self._friend_work += k
+                # the loop counted v itself if v's own position is in its window
+                t = self._tier_of(v)
+                m = (1 << t) - 1
+                a, b, c, _, _ = self._tier_abc[t]
+                return cnt - (((a * (v - m) + b * v + c) & m) < self._tier_fl[t][cls] + (coins[t] < self._tier_thr[t][cls]))
+            rows = self._build_friend_count_rows(cls)
         cnt = 0
-        for t, f, th, s, m, b, c, pref in rows:
+        for t, f, th, s, m, nb, nc, pref in rows:
             if f:
-                lo = (-(b * v + c)) & m
+                lo = (nb * v + nc) & m
                 hi = lo + f + (coins[t] < th)
                 cnt += pref[hi] - pref[lo] if hi <= s else pref[s] - pref[lo] + pref[hi - s]
             elif coins[t] < th:  # a window of one position
-                lo = (-(b * v + c)) & m
+                lo = (nb * v + nc) & m
                 cnt += pref[lo + 1] - pref[lo]
         # v's own position in its tier is in the window iff v's predicate holds for itself
         t = self._tier_of(v)
@@ -1204,7 +1315,7 @@ class World:
 
     def _build_friend_count_rows(self, cls: int) -> tuple[tuple[int, int, int, int, int, int, int, array], ...]:
         """_friends_count's loop rows for activity class ``cls``: the tiers where it can have friends."""
-        rows = tuple((t, fl[cls], thr[cls], 1 << t, (1 << t) - 1, abc[1], abc[2], self._friend_prefix(t))
+        rows = tuple((t, fl[cls], thr[cls], 1 << t, (1 << t) - 1, -abc[1], -abc[2], self._friend_prefix(t))
                      for t, (fl, thr, abc) in enumerate(zip(self._tier_fl, self._tier_thr, self._tier_abc))
                      if fl[cls] or thr[cls])
         self._friend_count_rows[cls] = rows
@@ -1214,11 +1325,12 @@ class World:
         """``len(_timeline_ids(u))`` without the ids."""
         if self._codes()[u] == _UNLISTED_CODE:  # suspended or deleted
             return 0
-        n = self._tl(u).length
+        n = self._tl_length(u)
         if not n:
             return 0
         # uncached: counting a page of users must not flush the timelines being read
-        return len(self._gen_tmeta(u)[4::8].translate(None, _DELETED_BYTES))
+        meta = hashlib.shake_128(self._bkey + b"tw" + u.to_bytes(4, "little")).digest(8 * n)  # = _gen_tmeta(u)
+        return len(meta[4::8].translate(None, _DELETED_BYTES))
 
     def following(self, uid: int) -> tuple[int, ...]:
         """Ids ``uid`` follows, excluding suspended/deleted accounts; () for unknown,
@@ -1281,27 +1393,32 @@ class World:
 
     # ---- timelines --------------------------------------------------------------------------
 
-    def _gen_tl(self, u: int) -> _Timeline:
-        # _mix and _loguniform inlined (this runs once per user counted): same values
+    def _tl_length(self, u: int) -> int:
+        """``_tl(u).length`` alone (counting statuses needs no times)."""
         h = _mix(self._k_tl + u * _GOLD)
         p = (h >> 11) * _INV53
         if p < 0.12 and u >= _SPECIAL_BELOW:
-            return _new_tl(_Timeline, (0, 0, 1))
-        h2 = _mix(h + 7)
-        h3 = _mix(h + 11)
-        x2 = (h2 >> 11) * _INV53
+            return 0
+        x2 = (_mix(h + 7) >> 11) * _INV53
         if u in _FORCED_LONG:
-            length = 3300 + h % 1200
-        elif u < _SPECIAL_BELOW:  # the famous accounts all tweet: reply/retweet targets
-            length = int(50 * math.exp(x2 * _LN_TL[0]))
-        elif p < 0.72:
-            length = int(math.exp(x2 * _LN_TL[1]))
-        elif p < 0.96:
-            length = int(60 * math.exp(x2 * _LN_TL[2]))
-        elif p < 0.996:
-            length = int(300 * math.exp(x2 * _LN_TL[3]))
-        else:
-            length = int(2000 * math.exp(x2 * _LN_TL[4]))
+            return 3300 + h % 1200
+        if u < _SPECIAL_BELOW:  # the famous accounts all tweet: reply/retweet targets
+            return int(50 * math.exp(x2 * _LN_TL[0]))
+        if p < 0.72:
+            return int(math.exp(x2 * _LN_TL[1]))
+        if p < 0.96:
+            return int(60 * math.exp(x2 * _LN_TL[2]))
+        if p < 0.996:
+            return int(300 * math.exp(x2 * _LN_TL[3]))
+        return int(2000 * math.exp(x2 * _LN_TL[4]))
+
+    def _gen_tl(self, u: int) -> _Timeline:
+        # _mix and _loguniform inlined (this runs once per user counted): same values
+        length = self._tl_length(u)
+        if not length:
+            return _new_tl(_Timeline, (0, 0, 1))
+        h = _mix(self._k_tl + u * _GOLD)
+        h3 = _mix(h + 11)
         x4 = (_mix(h3) >> 11) * _INV53
         if u < _SPECIAL_BELOW or (h >> 20) % 100 < 85:  # active: newest tweet within the last 6 days (+ gap <= 4 days)
             off = _MIN + int((h3 >> 11) * _INV53 * 6 * _DAY)
@@ -1522,10 +1639,13 @@ class World:
             orig = self._tweet(*ref)  # type: ignore[misc]
             oname = self._screen_name(ref[0])  # type: ignore[index]
             return Tweet(
-                tid, author_id, created, f"RT @{oname}: {orig.text}", orig.lang, source, None, None, None,
-                orig.id, None, tid, list(orig.hashtags),
-                [orig.author_id] + [m for m in orig.mentions if m != orig.author_id],
-                list(orig.urls), orig.retweet_count, 0, 0, 0, deleted, orig.possibly_sensitive,
+                id=tid, author_id=author_id, created_at=created, text=f"RT @{oname}: {orig.text}",
+                lang=orig.lang, source=source, in_reply_to_status_id=None, in_reply_to_user_id=None,
+                in_reply_to_screen_name=None, retweeted_status_id=orig.id, quoted_status_id=None,
+                conversation_id=tid, hashtags=list(orig.hashtags),
+                mentions=[orig.author_id] + [m for m in orig.mentions if m != orig.author_id],
+                urls=list(orig.urls), retweet_count=orig.retweet_count, favorite_count=0,
+                reply_count=0, quote_count=0, deleted=deleted, possibly_sensitive=orig.possibly_sensitive,
             )
         vals = _u16x32(rnd)
         first = words[0]
@@ -1554,20 +1674,20 @@ class World:
             short = "https://t.co/" + _b62(int.from_bytes(rnd[56:64], "little"), 10)
             urls.append((short, f"https://twitter.com/{self._screen_name(ref[0])}/status/{quoted}"))  # type: ignore[index]
             text += " " + short
-        return Tweet(
-            tid,
+        return Tweet(  # positional (a hot path): the fields in declaration order
+            tid,  # id
             author_id,
-            created,
+            created,  # created_at
             text,
             lang,
             source,
-            in_reply[0] if in_reply else None,
-            in_reply[1] if in_reply else None,
-            in_reply[2] if in_reply else None,
-            None,
-            quoted,
-            conversation,
-            list(tags),
+            in_reply[0] if in_reply else None,  # in_reply_to_status_id
+            in_reply[1] if in_reply else None,  # in_reply_to_user_id
+            in_reply[2] if in_reply else None,  # in_reply_to_screen_name
+            None,  # retweeted_status_id
+            quoted,  # quoted_status_id
+            conversation,  # conversation_id
+            list(tags),  # hashtags
             mentions,
             urls,
             # _loguniform(v << 48, lo, hi) == lo * exp(v / 65536 * log(hi / lo)), exactly
@@ -1576,7 +1696,7 @@ class World:
             int(pop * 0.002 * (0.05 * math.exp(vals[25] * _INV16 * _LN_RQ))),
             int(pop * 0.0005 * (0.05 * math.exp(vals[26] * _INV16 * _LN_RQ))),
             deleted,
-            vals[30] % 100 == 0,
+            vals[30] % 100 == 0,  # possibly_sensitive
         )
 
     # ---- search ---------------------------------------------------------------------------------
