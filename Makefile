@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup redis demo test bench clean
+.PHONY: setup redis tinyproxy demo test bench clean
 
 $(BIN)/scrapy: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,17 @@ redis:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
 	  else sudo apt-get install -y -qq redis-server; fi; }
 
+# Proxies for the proxy tests: Debian's tinyproxy (the tests start their own processes on free
+# loopback ports with their own config files; the system service is never used).
+tinyproxy:
+	@command -v tinyproxy >/dev/null || test -x /usr/bin/tinyproxy || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq tinyproxy >/dev/null; \
+	  else sudo apt-get install -y -qq tinyproxy; fi; }
+
 demo: setup
 	$(BIN)/python -m tweetform.demo
 
-test: setup redis
+test: setup redis tinyproxy
 	$(BIN)/python -m pytest -q
 
 bench: setup

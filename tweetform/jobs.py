@@ -41,25 +41,29 @@ class JobStore:
     def load(self, job_id: str) -> JobArgs | None:
         return self.jobs.get(job_id)
 
-    def claim_user(self, job: JobArgs, uid: int, level: int, claimer: str = "") -> bool:
-        """True if this user is expanded now (first time, within max_users).
+    def claim_users(self, job: JobArgs, uids: list[int], level: int, claimer: str = "") -> list[int]:
+        """The users, in order, that are expanded now (first time, within max_users).
 
-        ``claimer`` names what found the user; the Redis store lets the same
-        claimer claim again, for pages fetched twice after a worker died."""
+        ``claimer`` names what found them; the Redis store lets the same claimer
+        claim again, for pages fetched twice after a worker died."""
         seen = self.expanded.setdefault(job.job, set())
-        if uid in seen or (job.max_users is not None and len(seen) >= job.max_users):
-            return False
-        seen.add(uid)
-        levels = self.levels.setdefault(job.job, NetworkLevels())
-        levels.users.setdefault(level, []).append(uid)
-        return True
+        claimed = []
+        for uid in uids:
+            if uid in seen or (job.max_users is not None and len(seen) >= job.max_users):
+                continue
+            seen.add(uid)
+            claimed.append(uid)
+        if job.max_users is not None:
+            self.levels.setdefault(job.job, NetworkLevels()).users.setdefault(level, []).extend(claimed)
+        return claimed
 
     def expanded_count(self, job: JobArgs) -> int:
         return len(self.expanded.get(job.job, ()))
 
-    def request_opened(self, job: JobArgs, level: int, page: str = "") -> None:
+    def requests_opened(self, job: JobArgs, level: int, pages: list[str]) -> None:
+        """Requests of a level that must finish before the next level (max_users mode only)."""
         levels = self.levels.setdefault(job.job, NetworkLevels())
-        levels.opened.setdefault(level, set()).add(page)
+        levels.opened.setdefault(level, set()).update(pages)
 
     def record_found(self, job: JobArgs, level: int, source: int, page_no: int, ids: list[int]) -> None:
         levels = self.levels.setdefault(job.job, NetworkLevels())

@@ -12,6 +12,7 @@ COMMANDS_MODULE = "tweetform.commands"
 # --- Scrapy behaviour ---------------------------------------------------------
 ROBOTSTXT_OBEY = False  # an API, not a website
 COOKIES_ENABLED = False
+REFERER_ENABLED = False  # an API: a Referer header is noise (and bytes in every queued request)
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False  # Scrapy 2.19's remote-control endpoint runs code on request
 LOG_LEVEL = "INFO"
@@ -52,7 +53,7 @@ TWEETFORM_RETRY_BACKOFF_MAX = 60.0
 # --- proxies (scrapy-rotating-proxies with an API-aware ban policy; docs/proxies.md) ---
 DOWNLOADER_MIDDLEWARES.update({
     "tweetform.proxies.middlewares.RotatingProxyMiddleware": 610,  # off when no proxy is configured
-    "tweetform.proxies.middlewares.BanDetectionMiddleware": 620,
+    "tweetform.proxies.middlewares.BanDetectionMiddleware": 820,  # sees answers and failures before ApiErrorMiddleware
 })
 ROTATING_PROXY_LIST: list = []
 ROTATING_PROXY_LIST_PATH = ""

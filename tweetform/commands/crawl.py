@@ -14,6 +14,8 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.spiderloader import get_spider_loader
 
 from tweetform.credentials import CredentialError, load_credentials
+from tweetform.proxies.config import ProxyConfigError
+from tweetform.proxies.config import plan as proxy_plan
 from tweetform.spiders.arguments import ArgumentError
 
 
@@ -38,9 +40,11 @@ class Command(ScrapyCrawlCommand):
             return  # a worker: its jobs come from Redis
         try:
             job = parse(opts.spargs, str(self.settings.get("TWEETFORM_API_VERSION")))
-            if not load_credentials(self.settings):
+            creds = load_credentials(self.settings)
+            if not creds:
                 fail("no API credentials configured: set TWEETFORM_CREDENTIALS or TWEETFORM_CREDENTIALS_FILE "
                      "(see settings_local.py.example), or run `make demo` to try the sandbox")
-        except (ArgumentError, CredentialError) as exc:
+            proxy_plan(self.settings, creds)  # a bad proxy setting stops here too, with one line
+        except (ArgumentError, CredentialError, ProxyConfigError) as exc:
             fail(str(exc))
         opts.spargs = {**opts.spargs, "_job": job}

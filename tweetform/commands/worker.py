@@ -18,6 +18,8 @@ from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
 from tweetform.credentials import CredentialError, load_credentials
+from tweetform.proxies.config import ProxyConfigError
+from tweetform.proxies.config import plan as proxy_plan
 
 def fail(message: str) -> None:
     print(f"tweetform: {message}", file=sys.stderr)
@@ -48,9 +50,11 @@ class Command(ScrapyCommand):
         if not self.settings.get("REDIS_URL"):
             fail("REDIS_URL is not set: a worker takes its jobs from Redis")
         try:
-            if not load_credentials(self.settings):
+            creds = load_credentials(self.settings)
+            if not creds:
                 fail("no API credentials configured: set TWEETFORM_CREDENTIALS or TWEETFORM_CREDENTIALS_FILE")
-        except CredentialError as exc:
+            proxy_plan(self.settings, creds)  # a bad proxy setting stops here, in one line
+        except (CredentialError, ProxyConfigError) as exc:
             fail(str(exc))
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:

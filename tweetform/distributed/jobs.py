@@ -14,6 +14,7 @@ worker died claims the same users again without losing or doubling any.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -27,16 +28,23 @@ from tweetform.spiders.arguments import ArgumentError, JobArgs
 
 logger = logging.getLogger(__name__)
 
-# KEYS: expanded, level users, level sequence ; ARGV: uid, claimer, max_users-or-""
-# A user is claimed once per job; the same claimer claiming again (its page was
-# fetched again after a worker died) gets it again, so its request is not lost.
+# KEYS: expanded, level users, level sequence ; ARGV: claimer, max_users-or-"", uid...
+# One call per page. A user is claimed once per job; the same claimer claiming
+# again (its page was fetched again after a worker died) gets it again, so its
+# request is not lost. Level order is kept only for max_users crawls.
 CLAIM = """
-local owner = redis.call('HGET', KEYS[1], ARGV[1])
-if owner then return owner == ARGV[2] and 1 or 0 end
-if ARGV[3] ~= '' and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], 'NX', redis.call('INCR', KEYS[3]), ARGV[1])
-return 1
+local claimed = {}
+for i = 3, #ARGV do
+  local owner = redis.call('HGET', KEYS[1], ARGV[i])
+  if owner then
+    if owner == ARGV[1] then claimed[#claimed + 1] = ARGV[i] end
+  elseif ARGV[2] == '' or redis.call('HLEN', KEYS[1]) < tonumber(ARGV[2]) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
+    if ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], 'NX', redis.call('INCR', KEYS[3]), ARGV[i]) end
+    claimed[#claimed + 1] = ARGV[i]
+  end
+end
+return claimed
 """
 
 LEGACY_SPIDERS = {
@@ -155,18 +163,23 @@ class RedisJobStore(JobStore):
         raw = self.server.hget(keys.job(job_id), "state")
         return raw.decode() if isinstance(raw, bytes) else (raw or "gone")
 
-    def claim_user(self, job: JobArgs, uid: int, level: int, claimer: str = "") -> bool:
+    def claim_users(self, job: JobArgs, uids: list[int], level: int, claimer: str = "") -> list[int]:
+        if not uids:
+            return []
+        # the claimer is stored per user: a short digest of the page URL, not the URL
+        tag = hashlib.sha1((claimer or f"level:{level}").encode()).hexdigest()[:12]
         claimed = self._claim(
             keys=[keys.expanded(job.job), keys.level_users(job.job, level), keys.level_users(job.job, level) + ":seq"],
-            args=[uid, claimer or f"level:{level}", job.max_users if job.max_users is not None else ""],
+            args=[tag, job.max_users if job.max_users is not None else "", *uids],
         )
-        return bool(claimed)
+        return [int(u) for u in claimed]
 
     def expanded_count(self, job: JobArgs) -> int:
         return int(self.server.hlen(keys.expanded(job.job)))
 
-    def request_opened(self, job: JobArgs, level: int, page: str = "") -> None:
-        self.server.sadd(keys.level_opened(job.job, level), page)
+    def requests_opened(self, job: JobArgs, level: int, pages: list[str]) -> None:
+        if pages:
+            self.server.sadd(keys.level_opened(job.job, level), *pages)
 
     def record_found(self, job: JobArgs, level: int, source: int, page_no: int, ids: list[int]) -> None:
         self.server.hset(keys.level_found(job.job, level), f"{source}:{page_no}", json.dumps(ids))

@@ -34,6 +34,7 @@ local function available(limit, reset, srem, blocked, nxt, flying, now, margin)
   if now < blocked or now < nxt then return 0 end
   if not limit then return 1 - flying end
   if reset > 0 and now >= reset + margin then return limit - flying end
+  if reset == 0 and srem - flying <= 0 then return 1 - flying end
   return srem - flying
 end
 """
@@ -136,7 +137,8 @@ class RedisQuotaBook:
         return [k for lane in lanes for k in self._keys(lane, endpoint)]
 
     def has_lanes(self, endpoint: Endpoint) -> bool:
-        return bool(self.pool.lanes(endpoint))
+        # held lanes count: their requests wait for them (or for others), they do not fail
+        return bool(self.pool.lanes(endpoint, include_held=True))
 
     def reserve(self, endpoint: Endpoint) -> Reservation | None:
         lanes = self.pool.lanes(endpoint)

@@ -22,6 +22,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from tweetform.distributed import keys
+from tweetform.export.files import complete_members_end, gzip_member, iter_lines
 from tweetform.items import PROVENANCE, PageItem
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,14 @@ def line_for(item: PageItem) -> bytes:
 
 
 class BucketFile:
-    """One open ``.jsonl`` file and the page ids already in it."""
+    """One open ``.jsonl`` file and the page ids already in it.
 
-    def __init__(self, path: Path) -> None:
+    ``compress``: a ``.jsonl.gz`` file, each line written as its own gzip member
+    (see :mod:`tweetform.export.files`), so appends and crash repair work alike."""
+
+    def __init__(self, path: Path, compress: bool = False) -> None:
         self.path = path
+        self.compress = compress
         path.parent.mkdir(parents=True, exist_ok=True)
         self.seen: set[str] = set()
         if path.exists():
@@ -58,13 +63,24 @@ class BucketFile:
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def _repair_and_index(self) -> None:
+        if self.compress:
+            end = complete_members_end(self.path)
+            if end < self.path.stat().st_size:  # a torn last member from a killed writer
+                with open(self.path, "r+b") as fh:
+                    fh.truncate(end)
+                logger.warning("cut a partial last line from %s", self.path)
+            self._index(line for _, line in iter_lines(self.path))
+            return
         data = self.path.read_bytes()
         end = data.rfind(b"\n") + 1
         if end < len(data):  # a torn last line from a killed writer
             with open(self.path, "r+b") as fh:
                 fh.truncate(end)
             logger.warning("cut a partial last line from %s", self.path)
-        for line in data[:end].splitlines():
+        self._index(data[:end].splitlines())
+
+    def _index(self, lines: Any) -> None:
+        for line in lines:
             try:
                 pid = json.loads(line)[PROVENANCE]["page_id"]
             except (ValueError, KeyError, TypeError):
@@ -72,7 +88,7 @@ class BucketFile:
             self.seen.add(pid)
 
     def write(self, line: bytes) -> None:
-        view = memoryview(line)
+        view = memoryview(gzip_member(line) if self.compress else line)
         while view:
             written = os.write(self.fd, view)
             view = view[written:]
@@ -86,8 +102,9 @@ class BucketPipeline:
 
     MAX_OPEN = 256
 
-    def __init__(self, output_dir: str, crawler: Crawler, server: Any = None) -> None:
+    def __init__(self, output_dir: str, crawler: Crawler, server: Any = None, compress: bool = False) -> None:
         self.root = Path(output_dir).resolve()
+        self.compress = compress  # <key>.jsonl.gz instead of <key>.jsonl
         self.crawler = crawler
         self.stats = crawler.stats
         self.files: OrderedDict[tuple[str, str], BucketFile] = OrderedDict()
@@ -100,7 +117,8 @@ class BucketPipeline:
             from tweetform.distributed.scheduler import redis_client
 
             server = redis_client(crawler.settings)
-        return cls(crawler.settings.get("TWEETFORM_OUTPUT_DIR") or "data", crawler, server)
+        return cls(crawler.settings.get("TWEETFORM_OUTPUT_DIR") or "data", crawler, server,
+                   compress=crawler.settings.getbool("TWEETFORM_OUTPUT_COMPRESS"))
 
     def _written_elsewhere(self, job: str, pid: str) -> bool:
         if self.server is None:
@@ -127,7 +145,7 @@ class BucketPipeline:
         if handle is None:
             if not SAFE_NAME.match(bucket) or not SAFE_KEY.match(key) or key.startswith("."):
                 raise DropItem(f"refusing unsafe bucket/key {bucket!r}/{key!r}")
-            handle = BucketFile(self.root / bucket / f"{key}.jsonl")
+            handle = BucketFile(self.root / bucket / f"{key}.jsonl{'.gz' if self.compress else ''}", self.compress)
             self.files[(bucket, key)] = handle
             if len(self.files) > self.MAX_OPEN:
                 _, old = self.files.popitem(last=False)

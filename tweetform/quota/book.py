@@ -46,6 +46,10 @@ class KeyQuota:
             return 1 - self.in_flight  # one probe at a time until the limit is known
         if self.reset and now >= self.reset + margin:
             return self.limit - self.in_flight  # the window has rolled over
+        if not self.reset and self.server_remaining - self.in_flight <= 0:
+            # no answer yet in this window and the requests sent failed without one
+            # (API or proxy outage): probe, one at a time, rather than wait forever
+            return 1 - self.in_flight
         return self.server_remaining - self.in_flight
 
     def ready_at(self, now: float, margin: float) -> float | None:

@@ -87,6 +87,10 @@ class QuotaGate:
         endpoint = ENDPOINTS[name]
         ready = self.book.ready_at(endpoint)
         lanes = len(self.book.pool.lanes(endpoint))
+        if not lanes:
+            held = len(self.book.pool.lanes(endpoint, include_held=True))
+            logger.info("waiting for %s: all %d credential(s) sit out until their pinned proxies recover", name, held)
+            return
         if ready:
             return (f"waiting {human(ready - now)} for {name} quota ({lanes} credential lane(s) used up), "
                     f"resumes {time.strftime('%H:%M:%S UTC', time.gmtime(ready))}")

@@ -37,6 +37,7 @@ class CredentialPool:
         self.credentials = list(credentials)
         self.by_alias = {c.alias: c for c in self.credentials}
         self.retired: dict[str, str] = {}  # alias -> reason
+        self.held: dict[str, str] = {}  # alias -> why it sits out for now (its pinned proxies are all dead); it comes back
         self.user_lanes = [Lane(c.alias, "user") for c in self.credentials if c.kind == "user"]
         seen_apps: set[str] = set()
         self.app_lanes: list[Lane] = []  # app-kind credentials first: they exist for app-only use
@@ -49,13 +50,13 @@ class CredentialPool:
             (self.app_lanes if cred.kind == "app" else self.user_app_lanes).append(Lane(cred.alias, "app"))
         self.app_lanes_for_users = app_lanes_for_users
 
-    def lanes(self, endpoint: Endpoint) -> list[Lane]:
-        """Lanes that may call an endpoint now (retired credentials left out)."""
+    def lanes(self, endpoint: Endpoint, *, include_held: bool = False) -> list[Lane]:
+        """Lanes that may call an endpoint now (retired credentials left out, and held ones unless asked)."""
         if endpoint.app_only:
             lanes = self.app_lanes + self.user_app_lanes
         else:
             lanes = self.user_lanes + self.app_lanes + (self.user_app_lanes if self.app_lanes_for_users else [])
-        return [lane for lane in lanes if lane.alias not in self.retired]
+        return [lane for lane in lanes if lane.alias not in self.retired and (include_held or lane.alias not in self.held)]
 
     def retire(self, alias: str, reason: str) -> bool:
         """Take a credential out of rotation; True the first time."""
@@ -64,6 +65,17 @@ class CredentialPool:
         self.retired[alias] = reason
         logger.error("credential %r taken out of rotation: %s", alias, reason)
         return True
+
+    def hold(self, alias: str, reason: str) -> bool:
+        """Take a credential out of rotation until :meth:`release`; True if it was in rotation."""
+        if alias in self.held or alias not in self.by_alias:
+            return False
+        self.held[alias] = reason
+        return True
+
+    def release(self, alias: str) -> bool:
+        """Put a held credential back; True if it was held."""
+        return self.held.pop(alias, None) is not None
 
     def get(self, alias: str) -> Credential | None:
         return self.by_alias.get(alias)

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from . import api_v1, api_v2
+from . import api_v1, api_v2, oauth_flow
 from .auth import Authenticator, AuthError, Principal
 from .config import SandboxConfig
 from .credentials import DEMO_CREDENTIALS, load_credentials
@@ -285,6 +285,7 @@ class Sandbox:
         app = web.Application(client_max_size=1024 * 1024)
         app.router.add_route("*", "/_sandbox/{tail:.*}", self.handle_admin)
         app.router.add_post("/oauth2/token", self.handle_token)
+        oauth_flow.add_routes(app, self)  # the OAuth 1.0a PIN flow (scrapy authorize)
         app.router.add_route("*", "/{tail:.*}", self.handle_api)
         return app
 

@@ -43,13 +43,12 @@ class NetworkSpider(UserSeededSpider):
         yield from self.expand(job, [uid], 1, claimer="seed")
 
     def expand(self, job: JobArgs, uids: list[int], level: int, claimer: str) -> Iterator[scrapy.Request]:
-        for uid in uids:
-            if not self.store.claim_user(job, uid, level, claimer):
-                continue
-            self.crawler.stats.inc_value("tweetform/users/expanded")
-            request = self.first_page(job, uid, level)
-            self.store.request_opened(job, level, request.url)
-            yield request
+        claimed = self.store.claim_users(job, list(dict.fromkeys(uids)), level, claimer)
+        requests = [self.first_page(job, uid, level) for uid in claimed]
+        if job.max_users is not None:  # level-by-level expansion tracks each level's requests
+            self.store.requests_opened(job, level, [r.url for r in requests])
+        self.crawler.stats.inc_value("tweetform/users/expanded", len(requests))
+        yield from requests
 
     def first_page(self, job: JobArgs, uid: int, level: int) -> scrapy.Request:
         ids_only = job.data_type == "ids"
@@ -74,7 +73,8 @@ class NetworkSpider(UserSeededSpider):
         level, source = ctx["depth"], ctx["source"]
         nxt = self.next_page(response, body)
         if nxt is not None:
-            self.store.request_opened(job, level, nxt.url)
+            if job.max_users is not None:
+                self.store.requests_opened(job, level, [nxt.url])
             yield nxt
         if level < job.depth:
             ids = ids_in_page(body)
@@ -89,8 +89,10 @@ class NetworkSpider(UserSeededSpider):
 
     def request_done(self, job: JobArgs, level: int, page: str) -> Iterator[scrapy.Request]:
         """When every request of a level has finished, expand the next one (max_users mode)."""
+        if job.max_users is None:
+            return
         next_level = self.store.request_done(job, level, page)
-        if job.max_users is not None and next_level is not None and level < job.depth:
+        if next_level is not None and level < job.depth:
             yield from self.expand(job, next_level, level + 1, claimer=f"level:{level + 1}")
 
 

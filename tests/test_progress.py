@@ -1,0 +1,148 @@
+"""Live progress: a line that updates in a pseudo-terminal, log lines otherwise, and quota waits said out loud."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import select
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from crawling import ROOT, demo_credentials, run_crawl
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.test import get_crawler
+
+from tweetform.progress import CLEAR, ProgressExtension, TerminalLine
+
+WAIT_LINE = re.compile(r"waiting (\d+ s|\d+ m \d+ s) for /2/users/:id/following quota \(1 credential lane\(s\) used up\), "
+                       r"resumes \d\d:\d\d:\d\d UTC")
+
+
+def crawl_in_pty(box, output: Path, *args: str, timeout: float = 120) -> str:
+    """Run ``scrapy crawl`` with a pseudo-terminal as stdout and stderr; everything it printed."""
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETFORM_", "REDIS_"))}
+    env.update(TWEETFORM_API_BASE=box.base, TWEETFORM_OUTPUT_DIR=str(output), PYTHONWARNINGS="error",
+               TWEETFORM_CREDENTIALS=json.dumps(demo_credentials("demo-user-1")), TWEETFORM_QUOTA_RESET_MARGIN="0.1",
+               COLUMNS="400")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a real terminal on fd 0-2
+        os.chdir(ROOT)
+        os.execve(sys.executable, [sys.executable, "-m", "scrapy", "crawl", *args, "-L", "INFO"], env)
+    out = bytearray()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, out.decode(errors="replace")[-3000:]
+    return out.decode(errors="replace")
+
+
+def lines_written(output: Path) -> int:
+    return sum(len(p.read_bytes().splitlines()) for p in output.glob("*/*.jsonl"))
+
+
+def error_records(output: Path) -> int:
+    return sum(len(p.read_bytes().splitlines()) for p in output.glob("errors/*.jsonl"))
+
+
+def test_live_line_in_a_terminal(sandbox_factory, tmp_path: Path):
+    box = sandbox_factory("--users", "3000", "--seed", "7", "--window", "2", "--limit", "/2/users/:id/following=4")
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    text = crawl_in_pty(box, tmp_path, "friends", "-a", f"user_id={seed}", "-a", "depth=2", "-a", "max_users=9")
+    redraws = text.split(CLEAR)
+    states = [r.split("\r\n")[0] for r in redraws[1:] if r.startswith("friends · ")]
+    assert len(states) >= 4, text[-2000:]  # redrawn in place, again and again
+    final = states[-1]
+    assert re.match(rf"friends · {lines_written(tmp_path)} pages? · users 9/9 · \d+ items? · {error_records(tmp_path)} errors? · ", final), final
+    # while quota ran out, the line said which endpoint waits, with how many credentials, until when
+    assert any(WAIT_LINE.search(s) for s in states), states
+    # log records are printed above the line (the line is cleared first), never glued to it
+    for m in re.finditer(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[", text):
+        before = text[max(0, m.start() - len(CLEAR)) : m.start()]
+        assert m.start() == 0 or before == CLEAR or before.endswith("\n"), repr(text[m.start() - 80 : m.start() + 40])
+    assert text.rstrip().splitlines()[-1].endswith("Spider closed (finished)")
+
+
+def test_log_lines_when_not_a_terminal_and_never_silent(sandbox_factory, tmp_path: Path):
+    box = sandbox_factory("--users", "3000", "--seed", "7", "--window", "2", "--limit", "/2/users/:id/following=4")
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    result = run_crawl(box, "friends", tmp_path, credentials=demo_credentials("demo-user-1"), user_id=seed, depth=2,
+                       max_users=9, settings={"TWEETFORM_PROGRESS_INTERVAL": "0.5"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert CLEAR not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if "[tweetform.progress] INFO: progress: friends · " in line]
+    assert len(lines) >= 4
+    final = rf"progress: friends · {lines_written(tmp_path)} pages? · users 9/9 · \d+ items? · {error_records(tmp_path)} errors? · "
+    assert re.search(final, lines[-1]), lines[-1]
+    waiting = [line for line in lines if WAIT_LINE.search(line)]
+    assert len(waiting) >= 2  # a wait keeps being reported, with the time left
+    # no stretch of the crawl longer than a few intervals without a line
+    stamps = [time.mktime(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S")) for line in lines]
+    assert max(b - a for a, b in zip(stamps, stamps[1:])) <= 2
+
+
+def test_progress_modes():
+    for mode in ("off", "sideways"):
+        with pytest.raises(NotConfigured):
+            ProgressExtension.from_crawler(get_crawler(settings_dict={"TWEETFORM_PROGRESS": mode}))
+    ext = ProgressExtension.from_crawler(get_crawler(settings_dict={"TWEETFORM_PROGRESS": "auto"}))
+    assert ext.mode == "log"  # pytest's stderr is not a terminal
+
+
+class _Source:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def line(self) -> str:
+        return self.text
+
+
+def test_terminal_line_keeps_log_records_above_it():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        display = TerminalLine(stream)
+        source = _Source("friends · 1 page")
+        display.attach(source)  # type: ignore[arg-type]
+        display.draw()
+        logging.getLogger("x").warning("a log record")
+        source.text = "friends · 2 pages"
+        display.draw()
+        display.detach(source)  # type: ignore[arg-type]
+        assert handler.stream is stream  # the handler is given its stream back
+    finally:
+        root.removeHandler(handler)
+    assert stream.getvalue() == (f"{CLEAR}friends · 1 page{CLEAR}a log record\n{CLEAR}friends · 1 page"
+                                 f"{CLEAR}friends · 2 pages{CLEAR}friends · 2 pages\n")
+
+
+def test_idle_crawl_logs_rarely(caplog):
+    crawler = get_crawler(settings_dict={"TWEETFORM_PROGRESS": "log", "TWEETFORM_PROGRESS_INTERVAL": 30})
+    ext = ProgressExtension.from_crawler(crawler)
+    with caplog.at_level(logging.INFO, logger="tweetform.progress"):
+        ext.log()
+        ext.log()  # nothing new, no wait: skipped
+        crawler.stats.inc_value("tweetform/pages/written")
+        ext.log()
+        ext.log(final=True)  # the last line always comes
+    assert [r.getMessage()[:28] for r in caplog.records] == ["progress: crawl · 0 pages · ", "progress: crawl · 1 page · 0",
+                                                             "progress: crawl · 1 page · 0"]

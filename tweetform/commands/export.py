@@ -1,0 +1,123 @@
+"""``scrapy export graph|tweets``: research files from a crawl's buckets.
+
+    scrapy export graph  --bucket friend_ids [--bucket followers …] --format csv|graphml|gexf -o FILE
+    scrapy export tweets --bucket timelines [--bucket search …] --format jsonl|csv -o FILE
+
+Pages are read from ``<TWEETFORM_OUTPUT_DIR>/<bucket>/`` (``--data`` to read
+another directory) in every form they can be in — ``.jsonl``, ``.jsonl.gz``
+and ``scrapy archive``'s ``.tar.gz`` — and from any files named after the
+options. A problem stops the command with one line on stderr (exit status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from scrapy.commands import ScrapyCommand
+
+from tweetform.export.files import ReadStats, bucket_files, iter_pages, open_text_output
+from tweetform.spiders.arguments import BUCKET
+
+KINDS = {"graph": ("graphml", "csv", "gexf"), "tweets": ("jsonl", "csv")}
+
+
+class ExportError(Exception):
+    """A problem with the export's arguments or inputs; the message is the one line shown."""
+
+
+def input_files(data_dir: Path, buckets: list[str], paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for name in buckets:
+        if not BUCKET.match(name):
+            raise ExportError(f"bucket {name!r} must be a plain word of letters, digits, _ or -")
+        found = bucket_files(data_dir, name)
+        if not found:
+            raise ExportError(f"bucket {name!r} has no files under {data_dir}")
+        files += found
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += [p for p in sorted(path.iterdir()) if p.name.endswith((".jsonl", ".jsonl.gz", ".tar.gz"))]
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ExportError(f"{raw} does not exist")
+    if not files:
+        raise ExportError("nothing to export: give --bucket NAME (or files)")
+    return files
+
+
+def export_graph(files: list[Path], fmt: str, output: Path) -> str:
+    from tweetform.export.graph import GraphBuilder, write_graph
+
+    stats = ReadStats()
+    builder = GraphBuilder().add_pages(iter_pages(files, stats))
+    if not builder.list_pages:
+        raise ExportError(f"no friends/followers pages in {stats.pages} pages read: is it a follow-network bucket?")
+    written = write_graph(builder.graph, output, fmt)
+    s = builder.summary()
+    return (f"wrote {s.edges:,} edges between {s.nodes:,} accounts ({s.with_attributes:,} with screen names, "
+            f"{s.with_counts:,} with counts) from {s.list_pages:,} list pages and {s.user_pages:,} user pages "
+            f"to {', '.join(map(str, written))}"
+            + (f"; {stats.duplicates:,} duplicate pages skipped" if stats.duplicates else ""))
+
+
+def export_tweets(files: list[Path], fmt: str, output: Path) -> str:
+    from tweetform.export.tweets import TweetWriter
+
+    stats = ReadStats()
+    with open_text_output(output) as fh:
+        writer = TweetWriter(fh, fmt).add_pages(iter_pages(files, stats))
+    if not writer.written and not writer.seen:
+        output.unlink(missing_ok=True)
+        raise ExportError(f"no tweets in {stats.pages} pages read: is it a timeline, search or tweets bucket?")
+    versions = " and ".join(f"v{v}" for v in sorted(writer.versions))
+    return (f"wrote {writer.written:,} tweets ({versions} pages) to {output}"
+            + (f"; {writer.duplicates:,} duplicate tweets skipped" if writer.duplicates else ""))
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+    requires_crawler_process = False
+    default_settings = {"LOG_ENABLED": False}
+
+    def syntax(self) -> str:
+        return "graph|tweets --bucket NAME [--bucket NAME …] --format FORMAT -o FILE [FILE …]"
+
+    def short_desc(self) -> str:
+        return "Export the follow network (csv, graphml, gexf) or tweets (jsonl, csv) from buckets"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument("--bucket", action="append", default=[], metavar="NAME",
+                            help="a bucket to read (repeatable); graph: friend_ids, followers, users, errors, …")
+        parser.add_argument("--format", dest="export_format", metavar="FORMAT",
+                            help="graph: graphml (default), csv or gexf; tweets: jsonl (default) or csv")
+        parser.add_argument("-o", "--output", dest="export_output", metavar="FILE", help="the file to write")
+        parser.add_argument("--data", metavar="DIR", help="where the buckets are (default TWEETFORM_OUTPUT_DIR)")
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None
+        try:
+            if not args or args[0] not in KINDS:
+                raise ExportError("say what to export: `scrapy export graph …` or `scrapy export tweets …`")
+            kind, paths = args[0], args[1:]
+            formats = KINDS[kind]
+            fmt = (opts.export_format or formats[0]).lower()
+            if fmt not in formats:
+                raise ExportError(f"{kind} exports as {', '.join(formats)}, not {fmt!r}")
+            if not opts.export_output:
+                raise ExportError("give the file to write with -o FILE")
+            output = Path(opts.export_output)
+            if not output.parent.is_dir():
+                raise ExportError(f"the directory of {output} does not exist")
+            data_dir = Path(opts.data or self.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
+            files = input_files(data_dir, opts.bucket, paths)
+            message = (export_graph if kind == "graph" else export_tweets)(files, fmt, output)
+        except (ExportError, OSError) as exc:
+            print(f"tweetform: {exc}", file=sys.stderr)
+            self.exitcode = 2
+            return
+        print(message)

@@ -1,0 +1,118 @@
+"""``scrapy plan SPIDER -a name=value …``: how many requests, quota windows and how long, before crawling.
+
+Takes exactly the arguments of ``scrapy crawl`` (checked the same way), looks
+the seeds up (one users look-up per 100 seeds, on the first credential) and
+prints the estimate of :func:`tweetform.planning.estimate`. ``--json`` prints it
+as JSON. Nothing is crawled and nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from scrapy.commands import ScrapyCommand
+from scrapy.spiderloader import get_spider_loader
+
+from tweetform.credentials import CredentialError, load_credentials
+from tweetform.planning import Estimate, PlanError, estimate, lookup_counts, network_endpoint, sample_level2, window_text
+from tweetform.quota.gate import human
+from tweetform.spiders.arguments import ArgumentError
+
+__all__ = ["Command", "estimate", "render"]
+
+
+def render(est: Estimate, counts: dict, lookups: int, lookup_endpoint: str, now: float | None = None) -> list[str]:
+    """The plan as the lines ``scrapy plan`` prints."""
+    now = time.time() if now is None else now
+    lines = []
+    if counts:
+        shown = list(counts.values())[:5]
+        described = "; ".join(
+            f"{c.user_id}{' @' + c.screen_name if c.screen_name else ''}: follows {c.friends:,}, followed by {c.followers:,}, "
+            f"{c.statuses:,} tweets{' (protected)' if c.protected else ''}" for c in shown)
+        more = f" and {len(counts) - len(shown):,} more" if len(counts) > len(shown) else ""
+        lines.append(f"seeds ({lookups} {lookup_endpoint} request(s)): {described}{more}")
+    if est.levels:
+        levels = ", ".join(f"level {i + 1}: {'' if i == 0 else '≈'}{n:,}" for i, n in enumerate(est.levels))
+        lines.append(f"users to expand: {'≈' if not est.exact else ''}{est.users:,} ({levels})")
+    elif est.users:
+        lines.append(f"users: {est.users:,}")
+    if est.tweets is not None:
+        lines.append(f"tweets: up to {est.tweets:,}")
+    for e in est.endpoints:
+        wait = "no waiting" if e.seconds <= 0 else ("never (no credential may call it)" if e.seconds == float("inf") else human(e.seconds))
+        lines.append(f"  {e.endpoint:<26} {e.requests:>9,} requests  {e.lanes} lane(s), {e.per_window:,} per {window_text(est.window)}  "
+                     f"{e.windows:,} window(s)  {wait}")
+    lines.append(f"estimate: {est.summary(now)}")
+    lines += [f"note: {n}" for n in est.notes]
+    return lines
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+    requires_crawler_process = False
+    default_settings = {"LOG_ENABLED": False}
+
+    def syntax(self) -> str:
+        return "SPIDER [-a NAME=VALUE …] [--sample N] [--json]"
+
+    def short_desc(self) -> str:
+        return "Estimate the requests, quota windows and time a crawl needs, before it starts"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument("-a", dest="spargs", action="append", default=[], metavar="NAME=VALUE",
+                            help="a spider argument, as for scrapy crawl (repeatable)")
+        parser.add_argument("--json", action="store_true", help="print the estimate as JSON")
+        parser.add_argument("--sample", type=int, default=100, metavar="N",
+                            help="depth > 1: look at N accounts of level 2 (one list request; 0: none)")
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None
+        try:
+            if len(args) != 1:
+                raise ArgumentError("give one spider: friends, followers, timeline, search, users or tweets")
+            loader = get_spider_loader(self.settings)
+            try:
+                spidercls = loader.load(args[0])
+            except KeyError:
+                raise ArgumentError(f"unknown spider {args[0]!r}; the spiders are: {', '.join(sorted(loader.list()))}") from None
+            raw = {}
+            for pair in opts.spargs:
+                name, sep, value = pair.partition("=")
+                if not sep:
+                    raise ArgumentError(f"-a takes NAME=VALUE, not {pair!r}")
+                raw[name.strip()] = value
+            job = spidercls.parse_arguments(raw, str(self.settings.get("TWEETFORM_API_VERSION")))
+            credentials = load_credentials(self.settings)
+            if not credentials:
+                raise PlanError("no API credentials configured: set TWEETFORM_CREDENTIALS (see settings_local.py.example)")
+            counts, lookups = ({}, 0)
+            base = self.settings.get("TWEETFORM_API_BASE")
+            if job.spider not in ("users", "tweets", "search"):
+                counts, lookups = lookup_counts(base, credentials, job)
+            sample, sampled = ([], 0)
+            if job.spider in ("friends", "followers") and job.depth > 1 and opts.sample > 0:
+                sample, sampled = sample_level2(base, credentials, job, counts, opts.sample)
+            limits = self.settings.getdict("TWEETFORM_RATE_LIMITS")
+            est = estimate(job, credentials, counts, limits=limits, window=self.settings.getfloat("TWEETFORM_RATE_WINDOW"),
+                           sample=sample or None)
+        except (ArgumentError, CredentialError, PlanError) as exc:
+            print(f"tweetform: {exc}", file=sys.stderr)
+            self.exitcode = 2
+            return
+        if opts.json:
+            print(json.dumps({**est.as_dict(), "lookup_requests": lookups, "sample_requests": sampled, "sampled": len(sample),
+                              "seeds": [c.__dict__ for c in counts.values()]}, indent=2))
+            return
+        lookup_endpoint = ("/2/users" if job.api == "2" else "/users/lookup")
+        print(f"plan for {job.spider} ({', '.join(f'{k}={v}' for k, v in raw.items()) or 'no arguments'}; API v{job.api})")
+        lines = render(est, counts, lookups, lookup_endpoint)
+        if sampled:
+            list_endpoint = f"/{job.spider}/list" if job.api == "1.1" else network_endpoint(job)
+            lines.insert(1, f"sample of level 2: {len(sample)} accounts ({sampled} {list_endpoint} request)")
+        for line in lines:
+            print(line)

@@ -1,0 +1,427 @@
+"""How long will a job take? Requests, quota windows and time, before it starts.
+
+:func:`estimate` is a pure function of a job's arguments, the credentials and
+the seeds' counts (followers, friends, tweets — from a users look-up,
+:func:`lookup_counts`) and the endpoints' rate limits; ``scrapy plan`` prints
+it, and ``scrapy status`` can show it live for a running job with
+:meth:`Estimate.after` (what is left once some requests have been made).
+
+The model:
+
+* friends / followers: a seed with *n* accounts in its list needs
+  ``ceil(n / (page × 0.95))`` pages (pages come back a little short: the API
+  drops suspended accounts after cutting a page), at least one; an account
+  that cannot be crawled (protected, suspended, missing) costs one request.
+  Level 1 is exact from the seeds' counts, and so is the number of accounts
+  on level 2. Deeper levels are extrapolated from a sample of level 2 (one page,
+  with user objects, of a seed's list: :func:`sample_level2`): each account is
+  assumed to list as many accounts, in as many pages, as the sample does on
+  average (without a sample, as the seeds do); ``max_users`` caps the users
+  expanded. Lists overlap, so a real crawl of several levels is smaller.
+* timeline: ``min(tweets, 3,200, max_tweets)`` tweets per user, 100 per page
+  (v2) or 200 (v1.1, plus the empty page that ends a timeline).
+* search: ``max_tweets`` / 100 pages; without ``max_tweets`` the volume is
+  unknown before searching.
+* users / tweets look-ups: 100 ids per request, exact.
+
+Quota: per endpoint, the requests are spread over every credential lane that
+may call it (user context and app-only have separate limits); each window of
+``TWEETFORM_RATE_WINDOW`` seconds serves the sum of their limits, so a job
+needing *w* windows on its busiest endpoint finishes after about ``w − 1``
+window waits. Endpoints run in parallel; the slowest decides.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from tweetform.api.endpoints import ENDPOINTS
+from tweetform.credentials import Credential
+from tweetform.quota.gate import human
+from tweetform.quota.pool import CredentialPool
+from tweetform.spiders.arguments import JobArgs
+
+#: endpoint -> (user-context limit, app-only limit) per 15-minute window (twitter-api.md)
+LIMITS: dict[str, tuple[int, int]] = {
+    "/friends/ids": (15, 15), "/followers/ids": (15, 15), "/friends/list": (15, 15), "/followers/list": (15, 15),
+    "/statuses/user_timeline": (900, 1500), "/users/lookup": (900, 300), "/search/tweets": (180, 450),
+    "/statuses/lookup": (900, 300), "/2/users/:id/following": (15, 15), "/2/users/:id/followers": (15, 15),
+    "/2/users/:id/tweets": (900, 1500), "/2/tweets/search/recent": (180, 450), "/2/tweets/search/all": (0, 300),
+    "/2/users": (300, 300), "/2/users/by": (300, 300), "/2/tweets": (300, 300),
+}
+UNLISTED_LIMIT = 15
+SHORT_PAGE = 0.95  # pages carry this share of a full page on average
+TIMELINE_CAP = 3200
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What a users look-up says about one account."""
+
+    user_id: int
+    screen_name: str = ""
+    followers: int = 0
+    friends: int = 0
+    statuses: int = 0
+    protected: bool = False
+    exists: bool = True  # False: suspended, deactivated or never existed
+
+
+@dataclass
+class EndpointPlan:
+    endpoint: str
+    requests: int
+    lanes: int
+    per_window: int  # requests all lanes together may send per window
+    windows: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Estimate:
+    spider: str
+    api: str
+    window: float
+    endpoints: list[EndpointPlan]
+    users: int = 0  # users the job expands (network) or reads (timeline)
+    tweets: int | None = None  # tweets the job should collect, when known
+    exact: bool = True
+    notes: list[str] = field(default_factory=list)
+    levels: list[int] = field(default_factory=list)  # network: users expanded per level
+
+    @property
+    def requests(self) -> int:
+        return sum(e.requests for e in self.endpoints)
+
+    @property
+    def seconds(self) -> float:
+        return max((e.seconds for e in self.endpoints), default=0.0)
+
+    @property
+    def windows(self) -> int:
+        return max((e.windows for e in self.endpoints), default=0)
+
+    def after(self, done: Mapping[str, int] | int) -> "Estimate":
+        """What is left once some requests have been made (``scrapy status``): ``done`` is
+        requests per endpoint, or a total (a job's pages + error records written is about
+        its requests), taken from the endpoints in the order a crawl uses them."""
+        left = []
+        total = done if isinstance(done, int) else None
+        for e in self.endpoints:
+            if total is not None:
+                used, total = min(total, e.requests), max(0, total - e.requests)
+            else:
+                used = int(done.get(e.endpoint, 0))  # type: ignore[union-attr]
+            left.append(plan_endpoint(e.endpoint, max(0, e.requests - used), e.lanes, e.per_window, self.window))
+        return Estimate(self.spider, self.api, self.window, left, self.users, self.tweets, self.exact, list(self.notes), list(self.levels))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"spider": self.spider, "api": self.api, "requests": self.requests, "windows": self.windows,
+                "seconds": self.seconds, "users": self.users, "tweets": self.tweets, "exact": self.exact,
+                "levels": self.levels, "notes": self.notes, "endpoints": [e.as_dict() for e in self.endpoints]}
+
+    def summary(self, now: float | None = None) -> str:
+        """One line: requests, windows and time (what ``scrapy status`` shows)."""
+        if not self.endpoints:
+            return "nothing to request"
+        approx = "" if self.exact else "≈ "
+        busiest = max(self.endpoints, key=lambda e: (e.seconds, e.requests))
+        if self.seconds <= 0:
+            when = "within the current quota window (no waiting)"
+        else:
+            now = time.time() if now is None else now
+            when = f"{approx}{human(self.seconds)}, done about {time.strftime('%H:%M UTC', time.gmtime(now + self.seconds))}"
+        return (f"{approx}{self.requests:,} requests, {busiest.windows:,} quota window(s) on {busiest.endpoint} "
+                f"({busiest.lanes} credential lane(s), {busiest.per_window:,} requests per {window_text(self.window)}): {when}")
+
+
+def window_text(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+def plan_endpoint(endpoint: str, requests: int, lanes: int, per_window: int, window: float) -> EndpointPlan:
+    if requests <= 0:
+        return EndpointPlan(endpoint, 0, lanes, per_window, 0, 0.0)
+    if per_window <= 0:
+        return EndpointPlan(endpoint, requests, lanes, 0, 0, math.inf)
+    windows = math.ceil(requests / per_window)
+    return EndpointPlan(endpoint, requests, lanes, per_window, windows, (windows - 1) * window)
+
+
+def capacity(endpoint: str, credentials: list[Credential], limits: Mapping[str, Any] | None = None) -> tuple[int, int]:
+    """``(lanes, requests per window)`` the credentials give an endpoint."""
+    user_limit, app_limit = _limits(endpoint, limits)
+    lanes = CredentialPool(credentials).lanes(ENDPOINTS[endpoint])
+    return len(lanes), sum(user_limit if lane.kind == "user" else app_limit for lane in lanes)
+
+
+def _limits(endpoint: str, limits: Mapping[str, Any] | None) -> tuple[int, int]:
+    given = (limits or {}).get(endpoint)
+    if given is not None:
+        if isinstance(given, (int, float)):
+            return int(given), int(given)
+        user, app = (list(given) + list(given))[:2]
+        return int(user), int(app)
+    return LIMITS.get(endpoint, (UNLISTED_LIMIT, UNLISTED_LIMIT))
+
+
+def pages_for(items: int, page: int) -> int:
+    """Pages a list of ``items`` comes in (at least one: an empty list is one page too)."""
+    if items <= 0:
+        return 1
+    return max(1, math.ceil(items / (page * SHORT_PAGE)))
+
+
+def network_page_size(job: JobArgs) -> int:
+    if job.api == "2":
+        return 1000
+    return 5000 if job.data_type == "ids" else 200
+
+
+def network_endpoint(job: JobArgs) -> str:
+    if job.api == "2":
+        return "/2/users/:id/following" if job.spider == "friends" else "/2/users/:id/followers"
+    return f"/{job.spider}/{'ids' if job.data_type == 'ids' else 'list'}"
+
+
+def _lookup_endpoint(job: JobArgs) -> str:
+    return "/2/users/by" if job.api == "2" else "/users/lookup"
+
+
+def estimate(job: JobArgs, credentials: list[Credential], counts: Mapping[int, Counts] | Iterable[Counts], *,
+             limits: Mapping[str, Any] | None = None, window: float = 900.0, sample: Iterable[Counts] | None = None) -> Estimate:
+    """Requests, quota windows and time a job needs (see the module docstring). ``sample``:
+    counts of accounts of level 2 (:func:`sample_level2`), for the levels below the seeds."""
+    if not isinstance(counts, Mapping):
+        counts = {c.user_id: c for c in counts}
+    by_name = {c.screen_name.lower(): c for c in counts.values() if c.screen_name}
+    # seeds in the order the spider takes them; None: an id the look-up did not return
+    # (suspended or missing: its request answers with an error); names not found cost nothing
+    entries: list[Counts | None] = [counts.get(uid) for uid in dict.fromkeys(job.user_ids)]
+    entries += [by_name[n] for n in dict.fromkeys(n.lower() for n in job.screen_names) if n in by_name]
+    seeds = [c for c in entries if c is not None]
+    unknown = len(entries) - len(seeds)
+    requests: dict[str, int] = {}
+    notes: list[str] = []
+    est = Estimate(job.spider, job.api, window, [])
+    if job.screen_names and job.spider not in ("users",):
+        requests[_lookup_endpoint(job)] = math.ceil(len(set(job.screen_names)) / 100)
+    if unknown > 0 and job.spider not in ("users", "tweets", "search"):
+        notes.append(f"{unknown} seed(s) the look-up did not return (suspended or missing) count one request each")
+
+    if job.spider in ("friends", "followers"):
+        _network(job, entries, requests, est, notes, list(sample) if sample is not None else None)
+    elif job.spider == "timeline":
+        page = 100 if job.api == "2" else 200
+        endpoint = "/2/users/:id/tweets" if job.api == "2" else "/statuses/user_timeline"
+        total_pages, tweets = unknown, 0
+        for c in seeds:
+            if not c.exists or c.protected:
+                total_pages += 1
+                continue
+            n = min(c.statuses, TIMELINE_CAP, job.max_tweets or TIMELINE_CAP)
+            tweets += n
+            pages = pages_for(n, page)
+            if job.api == "1.1" and not (job.max_tweets and n >= job.max_tweets) and n > 0:
+                pages += 1  # the empty page that ends a v1.1 timeline
+            total_pages += pages
+        requests[endpoint] = total_pages
+        est.users, est.tweets = len(seeds) + unknown, tweets
+        if job.since_id:
+            est.exact = False
+            notes.append("since_id: only newer tweets are fetched; this counts every tweet (an upper bound)")
+    elif job.spider == "search":
+        endpoint = ("/2/tweets/search/all" if job.archive else "/2/tweets/search/recent") if job.api == "2" else "/search/tweets"
+        page = 500 if job.archive else 100
+        if job.max_tweets:
+            requests[endpoint] = pages_for(job.max_tweets, page)
+            est.tweets = job.max_tweets
+        else:
+            requests[endpoint] = 1
+            est.exact = False
+            notes.append(f"search volume is unknown before searching: each request returns up to {page} tweets; "
+                         "give max_tweets for an estimate")
+    elif job.spider == "users":
+        ids, names = len(set(job.user_ids)), len({n.lower() for n in job.screen_names})
+        if ids:
+            requests["/2/users" if job.api == "2" else "/users/lookup"] = math.ceil(ids / 100)
+        if names:
+            key = "/2/users/by" if job.api == "2" else "/users/lookup"
+            requests[key] = requests.get(key, 0) + math.ceil(names / 100)
+        est.users = ids + names
+    elif job.spider == "tweets":
+        requests["/2/tweets" if job.api == "2" else "/statuses/lookup"] = math.ceil(len(set(job.tweet_ids)) / 100)
+        est.tweets = len(set(job.tweet_ids))
+    for endpoint, n in requests.items():
+        lanes, per_window = capacity(endpoint, credentials, limits)
+        est.endpoints.append(plan_endpoint(endpoint, n, lanes, per_window, window))
+        if per_window <= 0:
+            notes.append(f"no configured credential may call {endpoint}")
+    est.notes = notes
+    return est
+
+
+def _network(job: JobArgs, entries: list[Counts | None], requests: dict[str, int], est: Estimate, notes: list[str],
+             sample: list[Counts] | None) -> None:
+    page = network_page_size(job)
+    cap = job.max_users
+
+    def listed(c: Counts | None) -> int | None:
+        if c is None or not c.exists or c.protected:
+            return None  # one request, answered with an error
+        return c.friends if job.spider == "friends" else c.followers
+
+    level1 = entries[:cap] if cap else entries
+    sizes = [listed(c) for c in level1]
+    pages = sum(1 if n is None else pages_for(n, page) for n in sizes)
+    # deeper levels look like the sample of level 2 (accounts in a seed's list), else like the seeds
+    basis = sample if sample else [c for c in entries]
+    lists = [listed(c) for c in basis]
+    known = [n for n in lists if n is not None]
+    mean = sum(known) / len(lists) if lists else 0.0
+    mean_pages = sum(1 if n is None else pages_for(n, page) for n in lists) / len(lists) if lists else 1.0
+    levels = [len(level1)]
+    expanded = len(level1)
+    frontier = float(sum(n for n in sizes if n is not None))
+    for _ in range(2, job.depth + 1):
+        users = frontier if cap is None else min(frontier, max(0, cap - expanded))
+        if users < 0.5:
+            break
+        est.exact = False
+        levels.append(round(users))
+        expanded += round(users)
+        pages += round(users * mean_pages)
+        frontier = users * mean
+    if len(levels) > 1:
+        source = f"a sample of {len(basis)} accounts from level 2" if sample else "the seeds (no sample of level 2)"
+        notes.append(f"levels 2..{len(levels)} extrapolated from {source}: on average {mean:,.0f} accounts listed, "
+                     f"{mean_pages:.2f} pages each; lists overlap, so the real crawl is smaller")
+    requests[network_endpoint(job)] = pages
+    est.users, est.levels = expanded, levels
+
+
+def estimate_for(settings: Any, job: JobArgs, counts: Mapping[int, Counts] | Iterable[Counts],
+                 sample: Iterable[Counts] | None = None) -> Estimate:
+    """:func:`estimate` with the credentials, limits and window of Scrapy settings."""
+    from tweetform.credentials import load_credentials
+
+    return estimate(job, load_credentials(settings), counts, limits=settings.getdict("TWEETFORM_RATE_LIMITS"),
+                    window=settings.getfloat("TWEETFORM_RATE_WINDOW"), sample=sample)
+
+
+# --- counts from the API ----------------------------------------------------------------
+
+class PlanError(Exception):
+    """Counts could not be looked up; the message is the one line shown."""
+
+
+class ApiClient:
+    """Signed GETs with the first configured credential (plan's few look-ups)."""
+
+    def __init__(self, api_base: str, credentials: list[Credential], timeout: float = 30.0) -> None:
+        import requests
+
+        if not credentials:
+            raise PlanError("no API credentials configured (TWEETFORM_CREDENTIALS)")
+        self.cred = credentials[0]
+        self.base = api_base.rstrip("/")
+        self.session = requests.Session()
+        self.bearer = self.cred.bearer_token
+        self.timeout = timeout
+        self.requests = 0
+
+    def _auth(self, url: str) -> str:
+        from tweetform.api.auth import basic_header, bearer_header, oauth1_header
+
+        if self.cred.kind == "user":
+            return oauth1_header(self.cred, "GET", url)
+        if not self.bearer:
+            resp = self.session.post(f"{self.base}/oauth2/token", data={"grant_type": "client_credentials"},
+                                     headers={"Authorization": basic_header(self.cred)}, timeout=self.timeout)
+            if resp.status_code != 200:
+                raise PlanError(f"credential {self.cred.alias!r}: bearer token refused (HTTP {resp.status_code})")
+            self.bearer = resp.json()["access_token"]
+        return bearer_header(self.bearer)
+
+    def get(self, endpoint: str, params: dict[str, Any], path_id: Any = None) -> tuple[int, Any]:
+        import requests
+
+        url = ENDPOINTS[endpoint].url(self.base, params, path_id)
+        try:
+            resp = self.session.get(url, headers={"Authorization": self._auth(url)}, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise PlanError(f"{endpoint} failed: {type(exc).__name__}") from None
+        self.requests += 1
+        try:
+            return resp.status_code, resp.json()
+        except ValueError:
+            return resp.status_code, None
+
+
+def lookup_counts(api_base: str, credentials: list[Credential], job: JobArgs, *, timeout: float = 30.0) -> tuple[dict[int, Counts], int]:
+    """The seeds' counts from a users look-up (100 per request) with the first
+    credential; returns the counts and the number of requests made."""
+    client = ApiClient(api_base, credentials, timeout)
+    found: dict[int, Counts] = {}
+    batches: list[tuple[str, dict[str, str]]] = []
+    ids = list(dict.fromkeys(job.user_ids))
+    names = list(dict.fromkeys(n.lower() for n in job.screen_names))
+    for i in range(0, len(ids), 100):
+        chunk = ",".join(map(str, ids[i : i + 100]))
+        batches.append(("/2/users", {"ids": chunk}) if job.api == "2" else ("/users/lookup", {"user_id": chunk}))
+    for i in range(0, len(names), 100):
+        chunk = ",".join(names[i : i + 100])
+        batches.append(("/2/users/by", {"usernames": chunk}) if job.api == "2" else ("/users/lookup", {"screen_name": chunk}))
+    for endpoint, params in batches:
+        if job.api == "2":
+            params["user.fields"] = "public_metrics,protected"
+        else:
+            params["include_entities"] = "false"
+        status, body = client.get(endpoint, params)
+        if status == 404 and job.api == "1.1":
+            continue  # none of them exists
+        if status != 200:
+            raise PlanError(f"users look-up answered HTTP {status} (credential {client.cred.alias!r})")
+        users = (body.get("data") or []) if isinstance(body, dict) else (body or [])
+        for u in users:
+            c = _counts_of(u)
+            found[c.user_id] = c
+    return found, client.requests
+
+
+def sample_level2(api_base: str, credentials: list[Credential], job: JobArgs, counts: Mapping[int, Counts],
+                  size: int = 100, *, timeout: float = 30.0) -> tuple[list[Counts], int]:
+    """Counts of up to ``size`` accounts of level 2: one page, with user objects, of the
+    list of the first seed that has one (one request of that list endpoint's quota)."""
+    seed = next((c for c in counts.values() if c.exists and not c.protected
+                 and (c.friends if job.spider == "friends" else c.followers) > 0), None)
+    if seed is None or job.depth < 2:
+        return [], 0
+    client = ApiClient(api_base, credentials, timeout)
+    if job.api == "2":
+        endpoint = "/2/users/:id/following" if job.spider == "friends" else "/2/users/:id/followers"
+        status, body = client.get(endpoint, {"max_results": max(1, min(size, 1000)), "user.fields": "public_metrics,protected"},
+                                  seed.user_id)
+        users = (body.get("data") or []) if isinstance(body, dict) else []
+    else:
+        status, body = client.get(f"/{job.spider}/list", {"user_id": seed.user_id, "count": max(1, min(size, 200)),
+                                                          "skip_status": "true", "include_user_entities": "false"})
+        users = (body.get("users") or []) if isinstance(body, dict) else []
+    if status != 200:
+        return [], client.requests  # no sample: the estimate falls back to the seeds
+    return [_counts_of(u) for u in users if isinstance(u, dict)], client.requests
+
+
+def _counts_of(user: dict[str, Any]) -> Counts:
+    if "public_metrics" in user or "username" in user:
+        m = user.get("public_metrics") or {}
+        return Counts(int(user["id"]), user.get("username", ""), int(m.get("followers_count", 0)),
+                      int(m.get("following_count", 0)), int(m.get("tweet_count", 0)), bool(user.get("protected")))
+    return Counts(int(user["id_str"]), user.get("screen_name", ""), int(user.get("followers_count", 0)),
+                  int(user.get("friends_count", 0)), int(user.get("statuses_count", 0)), bool(user.get("protected")))
