@@ -67,11 +67,18 @@ def wait_registered(redis_url: str, workers: list[subprocess.Popen], timeout: fl
 
 
 def wait_all(workers: list[subprocess.Popen], timeout: float = 180) -> list[str]:
+    """Wait for every worker to finish; on a timeout, kill them all (a test leaves no process behind)."""
     logs = []
-    for w in workers:
-        out, _ = w.communicate(timeout=timeout)
-        logs.append(out)
-        assert w.returncode == 0, out[-3000:]
+    try:
+        for w in workers:
+            out, _ = w.communicate(timeout=timeout)
+            logs.append(out)
+            assert w.returncode == 0, out[-3000:]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+                w.communicate()
     return logs
 
 

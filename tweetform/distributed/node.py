@@ -95,9 +95,13 @@ class WorkerNode:
             self.server.set(keys.heartbeat(self.worker), str(time.time()), px=int(self.ttl * 1000))
             scheduler = getattr(self.crawler, "_tweetform_scheduler", None)
             if scheduler is not None:
+                scheduler.queue.flush_acks()
                 moved = scheduler.queue.reap()
                 if moved:
                     logger.warning("put back %d requests held by workers that stopped beating", moved)
+                lost = scheduler.queue.reclaim_lost()
+                if lost:
+                    logger.warning("put back %d requests whose hand-over was lost while Redis was away", lost)
             if self.server.get(keys.control(self.worker)) in (b"stop", "stop"):
                 self.stop("stop requested through Redis")
         except redis.RedisError as exc:

@@ -67,6 +67,24 @@ return moved
 """
 
 
+# KEYS: inflight ; ARGV: worker, taken-before, held request ids...
+RECLAIM = """
+local held = {}
+for i = 3, #ARGV do held[ARGV[i]] = true end
+local moved = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local e = cjson.decode(all[i + 1])
+  if e.w == ARGV[1] and not held[all[i]] and e.t < tonumber(ARGV[2]) then
+    redis.call('ZADD', e.q, e.s, e.d)
+    redis.call('HDEL', KEYS[1], all[i])
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
+
 class InFlightQueue(Base):
     """scrapy-redis queue subclass: JSON, per endpoint, nothing lost when a worker dies."""
 
@@ -78,12 +96,16 @@ class InFlightQueue(Base):
         self._pop = server.register_script(POP)
         self._reap = server.register_script(REAP)
         self.endpoints: set[str] = set()
+        self.held: set[str] = set()  # request ids this worker took and has not finished
+        self.unacked: set[str] = set()  # finished while Redis was away: to remove when it is back
+        self._reclaim = server.register_script(RECLAIM)
 
     def queue_key(self, endpoint: str) -> str:
         return keys.queue(self.name, endpoint)
 
     def push(self, request: Request, fingerprint: str = "", dupefilter_key: str = "") -> bool:  # type: ignore[override]
         old = request.meta.get(META_QID, "")
+        self.held.discard(old)
         request.meta[META_QID] = uuid.uuid4().hex
         endpoint = request.meta.get("tweetform_endpoint") or NO_ENDPOINT
         data = self._encode_request(request)
@@ -105,7 +127,9 @@ class InFlightQueue(Base):
         if not got:
             return None
         endpoint, data = (g.decode() if isinstance(g, bytes) else g for g in got)
-        return endpoint, self._decode_request(data)
+        request = self._decode_request(data)
+        self.held.add(request.meta.get(META_QID, ""))
+        return endpoint, request
 
     def _decode_request(self, encoded_request: Any) -> Request:
         return request_from_dict(self.serializer.loads(encoded_request), spider=self.spider)
@@ -116,7 +140,21 @@ class InFlightQueue(Base):
     def ack(self, request: Request) -> None:
         qid = request.meta.get(META_QID)
         if qid:
-            self.server.hdel(keys.in_flight(self.name), qid)
+            self.held.discard(qid)
+            self.unacked.add(qid)
+            self.flush_acks()
+
+    def flush_acks(self) -> None:
+        """Remove finished requests from in-flight (retried after Redis was away)."""
+        if self.unacked:
+            self.server.hdel(keys.in_flight(self.name), *self.unacked)
+            self.unacked.clear()
+
+    def reclaim_lost(self, min_age: float = 5.0) -> int:
+        """Put back in-flight entries of this worker that it does not hold: a pop whose
+        reply was lost when Redis went away leaves one behind."""
+        return int(self._reclaim(keys=[keys.in_flight(self.name)],
+                                 args=[self.worker, time.time() - min_age, *sorted(self.held | self.unacked)]))
 
     def reap(self, release_own: bool = False) -> int:
         """Put back in-flight requests of dead workers (and this one's when it stops)."""

@@ -188,7 +188,7 @@ class RedisScheduler(ScrapyRedisScheduler):
         try:
             self.queue.ack(request)
         except redis.RedisError:
-            logger.warning("could not mark a request done while Redis is away; it may be fetched again (output stays exactly-once)")
+            logger.warning("could not mark a request done while Redis is away; will do when it is back")
 
     def has_pending_requests(self) -> bool:
         if self.unsent:
