@@ -8,7 +8,6 @@ status 2): nothing is fetched and nothing is written.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.spiderloader import get_spider_loader
@@ -17,11 +16,7 @@ from tweetform.credentials import CredentialError, load_credentials
 from tweetform.proxies.config import ProxyConfigError
 from tweetform.proxies.config import plan as proxy_plan
 from tweetform.spiders.arguments import ArgumentError
-
-
-def fail(message: str) -> None:
-    print(f"tweetform: {message}", file=sys.stderr)
-    sys.exit(2)
+from tweetform.commands.errors import fail
 
 
 class Command(ScrapyCrawlCommand):

@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from scrapy.commands import ScrapyCommand
 
 from tweetform.credentials import CredentialError, load_credentials
 from tweetform.proxies import config
 from tweetform.proxies.check import DEFAULT_PATH, check_proxies, credential_chooser, format_table
-
-
-def fail(message: str) -> None:
-    print(f"tweetform: {message}", file=sys.stderr)
-    sys.exit(2)
+from tweetform.commands.errors import fail
 
 
 class Command(ScrapyCommand):

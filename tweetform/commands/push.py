@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
@@ -17,14 +16,10 @@ from scrapy.spiderloader import get_spider_loader
 from tweetform.distributed import keys
 from tweetform.distributed.jobs import from_legacy
 from tweetform.spiders.arguments import ArgumentError
+from tweetform.commands.errors import fail
 
 OPTION_ARGS = ("user_id", "screen_name", "tweet_id", "file", "depth", "data_type", "max_users", "since_id",
                "max_tweets", "query", "lang", "geocode", "archive", "bucket", "api", "job")
-
-
-def fail(message: str) -> None:
-    print(f"tweetform: {message}", file=sys.stderr)
-    sys.exit(2)
 
 
 class Command(ScrapyCommand):

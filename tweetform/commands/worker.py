@@ -20,11 +20,7 @@ from scrapy.spiderloader import get_spider_loader
 from tweetform.credentials import CredentialError, load_credentials
 from tweetform.proxies.config import ProxyConfigError
 from tweetform.proxies.config import plan as proxy_plan
-
-def fail(message: str) -> None:
-    print(f"tweetform: {message}", file=sys.stderr)
-    sys.exit(2)
-
+from tweetform.commands.errors import fail
 
 SPIDERS = ("friends", "followers", "timeline", "search", "users", "tweets")
 
