@@ -98,6 +98,7 @@ class SandboxProcess:
             err = self.proc.stderr.read() if self.proc.stderr else ""
             raise RuntimeError(f"sandbox did not start: {line!r} {err[-2000:]}")
         self.base = line.strip().rsplit(" ", 1)[-1]
+        self.initial_faults = self.get("/_sandbox/faults")  # as its flags set them (e.g. --latency)
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -119,9 +120,9 @@ class SandboxProcess:
         return self.get("/_sandbox/counters")
 
     def reset(self) -> None:
-        """Counters zeroed and faults off, so each test starts from a clean sandbox."""
+        """Counters zeroed and faults back to the sandbox's flags, so each test starts clean."""
         self.post("/_sandbox/counters/reset")
-        self.post("/_sandbox/faults", {"error": 0, "drop": 0, "truncate": 0, "slow": 0, "latency": 0})
+        self.post("/_sandbox/faults", self.initial_faults)
 
     def stop(self) -> None:
         self.proc.terminate()

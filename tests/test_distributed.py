@@ -35,9 +35,25 @@ def worker_env(box: Any, redis_url: str, output: Path) -> dict[str, str]:
     return env
 
 
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind() -> Any:
+    """A failing test must not leave a worker running into the next test's Redis."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
 def scrapy(env: dict[str, str], *args: str, **kw: Any) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "scrapy", *args], cwd=ROOT, env=env, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "scrapy", *args], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+    STARTED.append(proc)
+    return proc
 
 
 def push(env: dict[str, str], *args: str) -> str:
@@ -122,31 +138,40 @@ def holds_requests(r: redis.Redis, pid: int) -> bool:
 
 
 def test_killed_worker_loses_nothing(sandbox_factory, redis_url: str, tmp_path: Path):
-    box = sandbox_factory(*WORLD, "--latency", "0.8")
+    box = sandbox_factory(*WORLD, "--latency", "1.0")
     env = worker_env(box, redis_url, tmp_path)
     r = redis.Redis.from_url(redis_url)
     seed = box.get("/_sandbox/examples")["ordinary"][0]
     push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "kill3")
-    slow = ("-s", "CONCURRENT_REQUESTS=2")
+    slow = ("-s", "CONCURRENT_REQUESTS=1")  # a long crawl: ~190 pages at 1 s each over 3 workers
     steady = start_workers(env, 2, True, *slow, spiders="friends")
-    victim = start_workers(env, 1, False, *slow, spiders="friends")[0]
+    victims = start_workers(env, 1, False, *slow, spiders="friends")
     kills = 0
-    for _ in range(3):
-        deadline = time.monotonic() + 20
-        holding = False
-        while not holding and time.monotonic() < deadline:
-            holding = holds_requests(r, victim.pid)
-            time.sleep(0 if holding else 0.05)
-        if not holding:
-            break
-        victim.send_signal(signal.SIGKILL)  # with requests in flight
-        victim.communicate()
-        kills += 1
-        victim = start_workers(env, 1, False, *slow, spiders="friends")[0]
-    assert kills >= 2  # several deaths with requests in flight
-    logs = wait_all(steady, timeout=240)
-    victim.send_signal(signal.SIGTERM)
-    victim.communicate(timeout=60)
+    try:
+        for _ in range(3):
+            deadline = time.monotonic() + 30
+            holding = False
+            while not holding and time.monotonic() < deadline:
+                holding = holds_requests(r, victims[-1].pid)
+                time.sleep(0 if holding else 0.05)
+            if not holding:
+                break
+            victims[-1].send_signal(signal.SIGKILL)  # with requests in flight
+            victims[-1].communicate()
+            kills += 1
+            victims += start_workers(env, 1, False, *slow, spiders="friends")
+        assert kills >= 2  # several deaths with requests in flight
+        logs = wait_all(steady, timeout=240)
+    finally:
+        for w in steady + victims:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+        for w in steady + victims:
+            try:
+                w.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                w.kill()
+                w.communicate()
     assert any("put back" in log for log in logs), "no worker reaped the killed worker's requests"
     assert_network_equals_truth(box, tmp_path, seed, 3)
 
