@@ -19,10 +19,8 @@ def demo_credentials(*aliases: str) -> list[dict[str, str]]:
     return [c for c in creds if c["alias"] in aliases] if aliases else creds
 
 
-def run_crawl(
-    sandbox: Any, spider: str, output: Path, *, credentials: list[dict] | None = None, settings: dict[str, Any] | None = None,
-    timeout: float = 240, cli: tuple[str, ...] = (), **args: Any,
-) -> subprocess.CompletedProcess:
+def crawl_env(sandbox: Any, output: Path, credentials: list[dict] | None = None) -> dict[str, str]:
+    """The environment of a crawl against a sandbox (no setting leaks in from the caller's)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETFORM_", "REDIS_", "ROTATING_PROXY_"))}
     env["TWEETFORM_API_BASE"] = sandbox.base
     env["TWEETFORM_CREDENTIALS"] = json.dumps(credentials if credentials is not None else demo_credentials("demo-user-1", "demo-app-1"))
@@ -30,6 +28,14 @@ def run_crawl(
     env["PYTHONWARNINGS"] = "error"
     # the sandbox runs on this machine's clock: a small margin past each window's reset is enough
     env["TWEETFORM_QUOTA_RESET_MARGIN"] = "0.1"
+    return env
+
+
+def run_crawl(
+    sandbox: Any, spider: str, output: Path, *, credentials: list[dict] | None = None, settings: dict[str, Any] | None = None,
+    timeout: float = 240, cli: tuple[str, ...] = (), **args: Any,
+) -> subprocess.CompletedProcess:
+    env = crawl_env(sandbox, output, credentials)
     cmd = [sys.executable, "-m", "scrapy", "crawl", spider, "-L", "INFO", *cli]
     for name, value in args.items():
         cmd += ["-a", f"{name}={value}"]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import requests
-from crawling import bucket, demo_credentials, errors_of, ids_of, run_crawl
+from crawling import ROOT, bucket, crawl_env, demo_credentials, errors_of, ids_of, run_crawl
 
 FAST_RETRY = {"TWEETFORM_RETRY_BACKOFF": "0.05", "TWEETFORM_RETRY_BACKOFF_MAX": "0.2", "RETRY_TIMES": "8"}
 WORLD = ("--users", "3000", "--seed", "7", "--window", "1")
@@ -117,3 +120,31 @@ def test_canary_secrets_never_leave_their_settings(sandbox_factory, tmp_path: Pa
     for secret in secrets:
         for fragment in (secret, secret[-20:]):
             assert not any(fragment in t for t in texts), "a secret leaked"
+
+
+def test_credential_revoked_mid_crawl(sandbox_factory, tmp_path: Path):
+    box = sandbox_factory(*WORLD, "--latency", "0.3", "--limit", "/2/users/:id/following=6")
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    env = crawl_env(box, tmp_path, demo_credentials("demo-user-1", "demo-user-2"))
+    proc = subprocess.Popen([sys.executable, "-m", "scrapy", "crawl", "friends", "-a", f"user_id={seed}", "-a", "depth=2",
+                             "-a", "max_users=30", "-a", "api=2"], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not served_by(box, "demo-user-2"):
+            time.sleep(0.05)
+        assert served_by(box, "demo-user-2"), "demo-user-2 was never used"
+        box.post("/_sandbox/revoke/demo-user-2")  # mid-crawl
+        out, _ = proc.communicate(timeout=180)
+    finally:
+        box.post("/_sandbox/restore/demo-user-2")
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out[-2000:]
+    assert "credential 'demo-user-2' taken out of rotation" in out
+    reachable_lists_equal_truth(box, tmp_path, seed, 2, 30)
+
+
+def served_by(box, alias: str) -> int:
+    return sum(c["served"] for c in box.counters()["limits"] if c["alias"] == alias)
