@@ -95,7 +95,7 @@ class WorkerNode:
             self.server.set(keys.heartbeat(self.worker), str(time.time()), px=int(self.ttl * 1000))
             scheduler = getattr(self.crawler, "_tweetform_scheduler", None)
             if scheduler is not None:
-                scheduler.queue.flush_acks()
+                scheduler.flush()
                 moved = scheduler.queue.reap()
                 if moved:
                     logger.warning("put back %d requests held by workers that stopped beating", moved)

@@ -116,6 +116,25 @@ class InFlightQueue(Base):
         self.endpoints.add(endpoint)
         return bool(pushed)
 
+    def prepare(self, request: Request) -> tuple[str, str, str, int]:
+        """A request as queued: (endpoint, request data, the id it replaces, priority); gets a new id."""
+        old = request.meta.get(META_QID, "")
+        self.held.discard(old)
+        request.meta[META_QID] = uuid.uuid4().hex
+        endpoint = request.meta.get("tweetform_endpoint") or NO_ENDPOINT
+        return endpoint, self._encode_request(request), old, request.priority
+
+    def push_many(self, items: list[tuple[tuple[str, str, str, int], str, str]]) -> list[bool]:
+        """Push prepared requests (with their fingerprint and dupe-filter key) in one round trip."""
+        pipe = self.server.pipeline(transaction=False)
+        for (endpoint, data, old, priority), fingerprint, dupefilter_key in items:
+            self._push(
+                keys=[self.queue_key(endpoint), keys.queue_sequence(self.name), keys.in_flight(self.name), dupefilter_key],
+                args=[fingerprint, priority, data, old], client=pipe,
+            )
+            self.endpoints.add(endpoint)
+        return [bool(r) for r in pipe.execute()]
+
     def pop_from(self, endpoints: list[str]) -> tuple[str, Request] | None:  # type: ignore[override]
         """Take the first request of the first non-empty endpoint queue, into in-flight."""
         if not endpoints:
@@ -137,12 +156,16 @@ class InFlightQueue(Base):
     def _encode_request(self, request: Request) -> str:
         return self.serializer.dumps(request.to_dict(spider=self.spider))
 
-    def ack(self, request: Request) -> None:
+    def mark_done(self, request: Request) -> None:
+        """Finished: removed from in-flight by the next :meth:`flush_acks`."""
         qid = request.meta.get(META_QID)
         if qid:
             self.held.discard(qid)
             self.unacked.add(qid)
-            self.flush_acks()
+
+    def ack(self, request: Request) -> None:
+        self.mark_done(request)
+        self.flush_acks()
 
     def flush_acks(self) -> None:
         """Remove finished requests from in-flight (retried after Redis was away)."""

@@ -24,6 +24,7 @@ import redis
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy_redis.connection import get_redis_from_settings
+from scrapy.utils.asyncio import call_later
 from scrapy_redis.scheduler import Scheduler as ScrapyRedisScheduler
 
 from tweetform.distributed import keys
@@ -57,7 +58,10 @@ class RedisScheduler(ScrapyRedisScheduler):
         self.queue = InFlightQueue(self.server, spider, keys.queue(spider.name, "%s"), worker=self.worker)
         self.fingerprinter = self.crawler.request_fingerprinter
         self.gate = runtime.gate(self.crawler)
-        self.unsent: list[Request] = []  # pushes that failed while Redis was away
+        # requests to push: sent together, in one round trip, before this worker marks the
+        # request that produced them done (or when Redis is back after an outage)
+        self.unsent: list[tuple[tuple[str, str, str, int], str, str]] = []
+        self._flush_call: Any = None
         self.known: list[str] = []
         self._known_at = 0.0
         self._turn = 0
@@ -71,7 +75,7 @@ class RedisScheduler(ScrapyRedisScheduler):
     def close(self, reason: str) -> None:
         self.gate.close()
         try:
-            self._flush_unsent()
+            self.flush()
             handed = self.queue.reap(release_own=True)
             if handed:
                 logger.info("handed %d unfinished requests back to the queue", handed)
@@ -81,41 +85,36 @@ class RedisScheduler(ScrapyRedisScheduler):
     # --- pushing ------------------------------------------------------------------------
 
     def enqueue_request(self, request: Request) -> bool:
-        if self.unsent:
-            self._flush_unsent()
-        if self.unsent:
-            self.unsent.append(request)
-            return True
-        try:
-            return self._push(request)
-        except redis.RedisError:
-            self._redis_down(request)
-            return True
-
-    def _push(self, request: Request) -> bool:
         job = (request.meta.get("tweetform_ctx") or {}).get("job", "")
         fingerprint = "" if request.dont_filter or not job else self.fingerprinter.fingerprint(request).hex()
-        pushed = self.queue.push(request, fingerprint, keys.dupefilter(self.spider.name, job) if fingerprint else "")
-        if pushed:
-            self.stats.inc_value("scheduler/enqueued/redis")
-        else:
-            self.stats.inc_value("dupefilter/filtered")
-        return pushed
+        self.unsent.append((self.queue.prepare(request), fingerprint, keys.dupefilter(self.spider.name, job) if fingerprint else ""))
+        if self._flush_call is None:
+            self._flush_call = call_later(0, self._flush_soon)
+        return True  # a duplicate is counted (dupefilter/filtered) when the batch is pushed
 
-    def _redis_down(self, request: Request | None) -> None:
+    def _flush_soon(self) -> None:
+        self._flush_call = None
+        self._flush_unsent()
+
+    def _redis_down(self) -> None:
         if self._redis_down_since is None:
             self._redis_down_since = time.time()
             logger.error("Redis is unreachable: keeping new requests in memory and waiting for it to come back")
-        if request is not None:
-            self.unsent.append(request)
 
     def _flush_unsent(self) -> None:
-        while self.unsent:
-            try:
-                self._push(self.unsent[0])
-            except redis.RedisError:
-                return
-            self.unsent.pop(0)
+        if not self.unsent:
+            return
+        batch = self.unsent[:]
+        try:
+            pushed = self.queue.push_many(batch)
+        except redis.RedisError:
+            self._redis_down()
+            return
+        del self.unsent[: len(batch)]
+        new = sum(pushed)
+        self.stats.inc_value("scheduler/enqueued/redis", new)
+        if len(pushed) - new:
+            self.stats.inc_value("dupefilter/filtered", len(pushed) - new)
         if self._redis_down_since is not None:
             logger.info("Redis is back after %.0f s", time.time() - self._redis_down_since)
             self._redis_down_since = None
@@ -133,7 +132,7 @@ class RedisScheduler(ScrapyRedisScheduler):
         try:
             return self._next_request()
         except redis.RedisError:
-            self._redis_down(None)
+            self._redis_down()
             return None
 
     def _next_request(self) -> Request | None:
@@ -155,8 +154,8 @@ class RedisScheduler(ScrapyRedisScheduler):
             self.set_aside(name, request, state)
             return None
         reservation = self.gate.reserve(name)
-        if reservation is None:  # quota went in between (cannot happen in one thread): hand it back
-            self.queue.push(request)
+        if reservation is None:  # quota went in between (another worker took it): hand it back
+            self.enqueue_request(request.replace(dont_filter=True))
             return None
         self.gate.taken(name, request, reservation)
         self.stats.inc_value("scheduler/dequeued/redis")
@@ -183,10 +182,18 @@ class RedisScheduler(ScrapyRedisScheduler):
         self.queue.ack(request)
         self.stats.inc_value(f"tweetform/jobs/{state}_requests")
 
+    def flush(self) -> None:
+        """Queue what is waiting to be pushed, then mark finished requests done — in that
+        order, so a request never leaves in-flight before the requests it produced are queued."""
+        self._flush_unsent()
+        if not self.unsent:
+            self.queue.flush_acks()
+
     def ack(self, request: Request) -> None:
         """The request's callback output has been consumed: it is done."""
+        self.queue.mark_done(request)
         try:
-            self.queue.ack(request)
+            self.flush()
         except redis.RedisError:
             logger.warning("could not mark a request done while Redis is away; will do when it is back")
 
