@@ -285,3 +285,25 @@ def test_stop_node_hands_work_back(sandbox_factory, redis_url: str, tmp_path: Pa
     assert r.hlen("tweetform:friends:inflight") == 0  # handed back, not held
     wait_all(start_workers(env, 1, spiders="friends"))  # another worker finishes the job
     assert_network_equals_truth(box, tmp_path, seed, 3)
+
+
+def test_status_shows_what_is_left_of_a_planned_job(box, redis_url: str, tmp_path: Path):
+    env = worker_env(box, redis_url, tmp_path)
+    seed = box.get("/_sandbox/examples")["many_followers"][0]
+    out = push(env, "followers", "--user-id", str(seed), "--job", "planned", "--plan")
+    pages_needed = len([1 for _ in range(0, len(box.truth("followers", seed)), 1000)])
+    assert "plan:" in out
+
+    def plan_of() -> dict:
+        snap = json.loads(subprocess.run([sys.executable, "-m", "scrapy", "status", "--json"], cwd=ROOT, env=env,
+                                         capture_output=True, text=True, timeout=60).stdout)
+        return next(j for j in snap["jobs"] if j["job"] == "planned")["plan"]
+
+    before = plan_of()
+    assert before["requests"] >= pages_needed and before["left"]["requests"] == before["requests"]
+    wait_all(start_workers(env, 1, spiders="followers"))
+    pages = sum(len(lines) for lines in bucket(tmp_path, "follower_ids").values())
+    after = plan_of()
+    assert after["left"]["requests"] == max(0, before["requests"] - pages)
+    assert "left of the plan" in subprocess.run([sys.executable, "-m", "scrapy", "status"], cwd=ROOT, env=env,
+                                                capture_output=True, text=True, timeout=60).stdout

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from tweetform.api.endpoints import ENDPOINTS
-from tweetform.credentials import Credential
+from tweetform.credentials import Credential, load_credentials
 from tweetform.quota.gate import human
 from tweetform.quota.pool import CredentialPool
 from tweetform.spiders.arguments import JobArgs
@@ -122,7 +122,7 @@ class Estimate:
         return Estimate(self.spider, self.api, self.window, left, self.users, self.tweets, self.exact, list(self.notes), list(self.levels))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"spider": self.spider, "api": self.api, "requests": self.requests, "windows": self.windows,
+        return {"spider": self.spider, "api": self.api, "window": self.window, "requests": self.requests, "windows": self.windows,
                 "seconds": self.seconds, "users": self.users, "tweets": self.tweets, "exact": self.exact,
                 "levels": self.levels, "notes": self.notes, "endpoints": [e.as_dict() for e in self.endpoints]}
 
@@ -425,3 +425,30 @@ def _counts_of(user: dict[str, Any]) -> Counts:
                       int(m.get("following_count", 0)), int(m.get("tweet_count", 0)), bool(user.get("protected")))
     return Counts(int(user["id_str"]), user.get("screen_name", ""), int(user.get("followers_count", 0)),
                   int(user.get("friends_count", 0)), int(user.get("statuses_count", 0)), bool(user.get("protected")))
+
+
+def estimate_from_dict(data: Mapping[str, Any]) -> Estimate:
+    """An :class:`Estimate` back from :meth:`Estimate.as_dict` (jobs keep their plan in Redis)."""
+    endpoints = [EndpointPlan(**e) for e in data.get("endpoints", [])]
+    return Estimate(data["spider"], data["api"], float(data.get("window") or 900.0), endpoints, int(data.get("users") or 0),
+                    data.get("tweets"), bool(data.get("exact", True)), list(data.get("notes") or []), list(data.get("levels") or []))
+
+
+def plan_job(settings: Any, job: JobArgs, sample: int = 100) -> tuple[Estimate, dict[int, Counts], int, int, list]:
+    """Look the seeds up (and sample level 2 of deep network crawls), then estimate:
+    (estimate, seed counts, look-up requests, sample requests, sample)."""
+    credentials = load_credentials(settings)
+    if not credentials:
+        raise PlanError("no API credentials configured: set TWEETFORM_CREDENTIALS (see settings_local.py.example)")
+    counts: dict[int, Counts] = {}
+    lookups = 0
+    base = settings.get("TWEETFORM_API_BASE")
+    if job.spider not in ("users", "tweets", "search"):
+        counts, lookups = lookup_counts(base, credentials, job)
+    sample_users: list = []
+    sampled = 0
+    if job.spider in ("friends", "followers") and job.depth > 1 and sample > 0:
+        sample_users, sampled = sample_level2(base, credentials, job, counts, sample)
+    est = estimate(job, credentials, counts, limits=settings.getdict("TWEETFORM_RATE_LIMITS"),
+                   window=settings.getfloat("TWEETFORM_RATE_WINDOW"), sample=sample_users or None)
+    return est, counts, lookups, sampled, sample_users

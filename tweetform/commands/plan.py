@@ -16,8 +16,8 @@ import time
 from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
-from tweetform.credentials import CredentialError, load_credentials
-from tweetform.planning import Estimate, PlanError, estimate, lookup_counts, network_endpoint, sample_level2, window_text
+from tweetform.credentials import CredentialError
+from tweetform.planning import Estimate, PlanError, estimate, network_endpoint, plan_job, window_text
 from tweetform.quota.gate import human
 from tweetform.spiders.arguments import ArgumentError
 
@@ -87,19 +87,7 @@ class Command(ScrapyCommand):
                     raise ArgumentError(f"-a takes NAME=VALUE, not {pair!r}")
                 raw[name.strip()] = value
             job = spidercls.parse_arguments(raw, str(self.settings.get("TWEETFORM_API_VERSION")))
-            credentials = load_credentials(self.settings)
-            if not credentials:
-                raise PlanError("no API credentials configured: set TWEETFORM_CREDENTIALS (see settings_local.py.example)")
-            counts, lookups = ({}, 0)
-            base = self.settings.get("TWEETFORM_API_BASE")
-            if job.spider not in ("users", "tweets", "search"):
-                counts, lookups = lookup_counts(base, credentials, job)
-            sample, sampled = ([], 0)
-            if job.spider in ("friends", "followers") and job.depth > 1 and opts.sample > 0:
-                sample, sampled = sample_level2(base, credentials, job, counts, opts.sample)
-            limits = self.settings.getdict("TWEETFORM_RATE_LIMITS")
-            est = estimate(job, credentials, counts, limits=limits, window=self.settings.getfloat("TWEETFORM_RATE_WINDOW"),
-                           sample=sample or None)
+            est, counts, lookups, sampled, sample = plan_job(self.settings, job, opts.sample)
         except (ArgumentError, CredentialError, PlanError) as exc:
             print(f"tweetform: {exc}", file=sys.stderr)
             self.exitcode = 2

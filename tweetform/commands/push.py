@@ -37,6 +37,8 @@ class Command(ScrapyCommand):
         super().add_options(parser)
         for name in OPTION_ARGS:
             parser.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
+        parser.add_argument("--plan", action="store_true",
+                            help="estimate the job's requests and time first (as `scrapy plan`); `scrapy status` then shows what is left")
         parser.add_argument("--legacy", metavar="JSON", help="a tweetf0rm command, e.g. "
                             '\'{"cmd": "CRAWL_FRIENDS", "user_id": 12, "data_type": "ids", "depth": 2, "bucket": "friend_ids"}\'')
 
@@ -72,6 +74,15 @@ class Command(ScrapyCommand):
 
         server = redis_client(self.settings)
         RedisJobStore(server).save(job)  # known (and pausable) before a worker takes it
+        if opts.plan:
+            from tweetform.planning import PlanError, plan_job
+
+            try:
+                est = plan_job(self.settings, job)[0]
+            except PlanError as exc:
+                fail(f"cannot plan the job: {exc}")
+            server.hset(keys.job(job.job), "plan", json.dumps(est.as_dict()))
+            print(f"plan: {est.summary()}")
         message = {"spider": spider, **job.as_message()}
         # ids go as comma lists, the same keys as -a arguments
         for plural, single in (("user_ids", "user_id"), ("tweet_ids", "tweet_id"), ("screen_names", "screen_name")):

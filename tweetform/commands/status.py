@@ -32,6 +32,8 @@ def render(snap: dict) -> str:
     lines.append("JOBS (state, pages written, users expanded, errors, parked)")
     for j in snap["jobs"]:
         lines.append(f"  {j['job']:<40} {j['spider'] or '?':<10} {j['state']:<9} {j['pages']:>7} {j['users_expanded']:>7} {j['errors']:>5} {j['parked']:>5}")
+        if j.get("plan"):
+            lines.append(f"      left of the plan's {j['plan']['requests']:,} requests: {j['plan']['summary']}")
     lines.append("BUCKETS (pages written)")
     for name, count in sorted(snap["buckets"].items()):
         lines.append(f"  {name:<20} {count:>9}")

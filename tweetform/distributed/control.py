@@ -56,8 +56,16 @@ def jobs(server: Any, limit: int = 50) -> list[dict[str, Any]]:
         meta = {_s(k): _s(v) for k, v in server.hgetall(keys.job(job_id)).items()}
         args = json.loads(meta.get("args", "{}"))
         progress = {_s(k): int(v) for k, v in server.hgetall(keys.job_progress(job_id)).items()}
+        plan = None
+        if meta.get("plan"):
+            from tweetform.planning import estimate_from_dict
+
+            est = estimate_from_dict(json.loads(meta["plan"]))
+            done = progress.get("pages", 0) + progress.get("errors", 0)  # about one request each
+            plan = {"requests": est.requests, "left": est.after(done).as_dict(), "summary": est.after(done).summary()}
         out.append({
             "job": job_id,
+            "plan": plan,
             "spider": args.get("spider"),
             "state": meta.get("state", "?"),
             "created": float(meta.get("created", 0) or 0),
