@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import time
+import threading
 from pathlib import Path
 
 from scrapy.commands import ScrapyCommand
@@ -56,11 +56,10 @@ class Command(ScrapyCommand):
             print(f"tweetform: {problem}", file=sys.stderr)
             self.exitcode = 2
             return
-        stop = False
+        stop = threading.Event()  # set by SIGTERM/SIGINT; waiting on it ends the pause at once
 
         def on_signal(signum: int, frame: object) -> None:
-            nonlocal stop
-            stop = True
+            stop.set()
 
         if opts.every:
             signal.signal(signal.SIGTERM, on_signal)
@@ -69,10 +68,7 @@ class Command(ScrapyCommand):
             self.once(root, opts.bucket or buckets_in(root), opts.older_than * 60)
             if not opts.every:
                 return
-            deadline = time.monotonic() + opts.every * 60
-            while not stop and time.monotonic() < deadline:
-                time.sleep(min(1.0, deadline - time.monotonic()))
-            if stop:
+            if stop.wait(opts.every * 60):
                 return
 
     def once(self, root: Path, buckets: list[str], idle: float) -> None:

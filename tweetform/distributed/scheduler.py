@@ -31,7 +31,6 @@ from tweetform.distributed import keys
 from tweetform.distributed.node import worker_id
 from tweetform.distributed.queue import InFlightQueue
 from tweetform.quota import runtime
-from tweetform.quota.gate import NO_ENDPOINT
 
 logger = logging.getLogger(__name__)
 ENDPOINT_REFRESH = 2.0  # seconds between looks for endpoint queues other workers created

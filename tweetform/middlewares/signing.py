@@ -22,8 +22,7 @@ from tweetform.api.auth import basic_header, bearer_header, oauth1_header
 from tweetform.api.endpoints import ENDPOINTS
 from tweetform.credentials import Credential
 from tweetform.quota import runtime
-from tweetform.quota.book import Reservation
-from tweetform.quota.pool import CredentialPool, Lane, NoCredentialError
+from tweetform.quota.pool import CredentialPool, Lane
 from tweetform.quota.gate import META_LANE, reservation_of
 
 logger = logging.getLogger(__name__)

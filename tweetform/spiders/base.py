@@ -24,7 +24,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from tweetform.api import errors
-from tweetform.api.endpoints import ENDPOINTS, V2_USER_FIELDS, Endpoint, next_page_params
+from tweetform.api.endpoints import ENDPOINTS, Endpoint, next_page_params
 from tweetform.items import PageItem, make_error, make_page, page_id, utc_now
 from tweetform.middlewares.pacing import META_NOT_BEFORE
 from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT
