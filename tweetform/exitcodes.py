@@ -1,0 +1,78 @@
+"""Every tweetform command's exit status, in one place (README: "Exit status").
+
+A command's status tells a script what happened without reading the log:
+0 only when everything asked for was collected. The codes are shared by
+``crawl``, ``worker``, ``push --wait``, ``wait`` and ``collect``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+DONE = 0  # finished, every page collected (a page the API refused for a user, e.g. protected, is data, not failure)
+ERROR = 1  # an unexpected error (a bug, or Scrapy could not start the crawler)
+BAD_INPUT = 2  # bad argument, setting, config file or job message: one line on stderr, nothing fetched
+PAGES_FAILED = 3  # finished, but some pages failed for good (recorded in the ``errors`` bucket as ``failed``)
+NO_CREDENTIALS = 4  # every credential was rejected by the API (finish_reason ``no_usable_credentials``)
+UNREACHABLE = 5  # a service could not be reached: the API (no answer at all), Redis, or the proxy list
+CANCELLED = 6  # the job was cancelled (``scrapy admin cancel``)
+BUDGET_EXHAUSTED = 7  # the job's spending budget ran out before its work did
+INTERRUPTED = 8  # stopped before the end (Ctrl-C, SIGTERM, ``scrapy admin stop-node``)
+
+NAMES: dict[int, str] = {
+    DONE: "done",
+    ERROR: "error",
+    BAD_INPUT: "bad_input",
+    PAGES_FAILED: "pages_failed",
+    NO_CREDENTIALS: "no_credentials",
+    UNREACHABLE: "unreachable",
+    CANCELLED: "cancelled",
+    BUDGET_EXHAUSTED: "budget_exhausted",
+    INTERRUPTED: "interrupted",
+}
+
+# A crawl's finish_reason (Scrapy's, or one tweetform sets when it closes the spider) -> status.
+FINISH_REASONS: dict[str, int] = {
+    "finished": DONE,
+    "no_usable_credentials": NO_CREDENTIALS,
+    "cancelled": CANCELLED,
+    "budget_exhausted": BUDGET_EXHAUSTED,
+    "shutdown": INTERRUPTED,
+}
+
+# A job's final state (distributed job state, manifest) -> status, for ``push --wait``, ``wait``, ``collect``.
+JOB_STATES: dict[str, int] = {
+    "done": DONE,
+    "finished": DONE,
+    "failed": PAGES_FAILED,
+    "pages_failed": PAGES_FAILED,
+    "no_credentials": NO_CREDENTIALS,
+    "no_usable_credentials": NO_CREDENTIALS,
+    "cancelled": CANCELLED,
+    "budget_exhausted": BUDGET_EXHAUSTED,
+}
+
+
+def for_job_state(state: str, pages_failed: int = 0) -> int:
+    """The status for a job that ended in ``state`` (unknown states are errors)."""
+    code = JOB_STATES.get(state, ERROR)
+    if code == DONE and pages_failed:
+        return PAGES_FAILED
+    return code
+
+
+def for_crawl(finish_reason: str | None, stats: Mapping[str, Any]) -> int:
+    """The status of a finished crawl, from its finish_reason and stats.
+
+    Pages that failed for good make a "finished" crawl PAGES_FAILED, or
+    UNREACHABLE when the API never answered at all (no response downloaded)."""
+    if finish_reason is None:
+        return ERROR
+    code = FINISH_REASONS.get(finish_reason)
+    if code is None:
+        # closespider_* limits (item count, page count, timeout) are asked for: not failures
+        code = DONE if finish_reason.startswith("closespider_") else ERROR
+    failed = int(stats.get("tweetform/pages/failed", 0) or 0)
+    if code == DONE and failed:
+        return UNREACHABLE if not stats.get("downloader/response_count") else PAGES_FAILED
+    return code
