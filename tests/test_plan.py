@@ -204,3 +204,17 @@ def test_timeline_search_and_lookups():
     assert any("no configured credential" in n for n in estimate(search, [], {}).notes)
     unknown = SearchSpider.parse_arguments({"query": "data"})
     assert not estimate(unknown, creds(1), {}).exact
+
+
+def test_planner_and_sandbox_read_one_limits_table(monkeypatch):
+    """One rate-limit table (tweetform/api/limits.py): the 2026 defaults, and a change to it reaches both sides."""
+    from tweetform.api import limits
+    from tweetform.planning import capacity
+    from tweetform.sandbox.limits import RateLimiter
+
+    assert limits.limits_of("/2/users/:id/following") == (300, 300) and limits.limits_of("/2/tweets") == (5_000, 3_500)
+    assert capacity("/2/users/:id/tweets", creds(1, apps=1)) == (2, 900 + 10_000)
+    monkeypatch.setitem(limits.LIMITS, "/2/users/:id/following", (7, 11))
+    assert capacity("/2/users/:id/following", creds(1, apps=1)) == (2, 7 + 11)
+    sandbox = RateLimiter()
+    assert (sandbox.limit_for("/2/users/:id/following", "user"), sandbox.limit_for("/2/users/:id/following", "app")) == (7, 11)

@@ -74,7 +74,7 @@ EXTENSIONS = {"tweetform.progress.ProgressExtension": 500}
 TWEETFORM_OUTPUT_COMPRESS = False  # write <key>.jsonl.gz (one gzip member per page) instead of <key>.jsonl
 TWEETFORM_PROGRESS = "auto"  # auto: a live line on a terminal, log lines otherwise; or bar, log, off
 TWEETFORM_PROGRESS_INTERVAL = 30.0  # seconds between progress log lines when not on a terminal
-TWEETFORM_RATE_LIMITS: dict = {}  # scrapy plan: per-window limits that differ from the API's, {"/friends/ids": [15, 15]}
+TWEETFORM_RATE_LIMITS: dict = {}  # scrapy plan: overrides of the one limits table (tweetform/api/limits.py, 2026), {"/friends/ids": [15, 15]}
 TWEETFORM_RATE_WINDOW = 900.0  # scrapy plan: seconds in one rate-limit window
 
 # --- distributed mode (scrapy-redis) ------------------------------------------
