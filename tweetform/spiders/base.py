@@ -28,7 +28,7 @@ from tweetform.api.endpoints import ENDPOINTS, Endpoint, next_page_params
 from tweetform.items import PageItem, make_error, make_page, page_id, utc_now
 from tweetform.middlewares.pacing import META_NOT_BEFORE
 from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT
-from tweetform.jobs import JobStore
+from tweetform.state.base import JobStore
 from tweetform.spiders.arguments import JobArgs, parse_args
 
 logger = logging.getLogger(__name__)
@@ -337,7 +337,9 @@ def job_store(crawler: Crawler) -> JobStore:
 
             store = RedisJobStore.from_crawler(crawler)
         else:
-            store = JobStore()
+            from tweetform.state.local import MemoryJobStore
+
+            store = MemoryJobStore()
         crawler._tweetform_jobs = store  # type: ignore[attr-defined]
     return store
 

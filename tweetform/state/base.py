@@ -1,0 +1,121 @@
+"""The state layer's interface: what every backend (local, Redis) provides.
+
+Everything a job must remember across requests — its arguments, the users it
+expanded, the levels of ``max_users`` crawls, its counters and its state — goes
+through a :class:`JobStore`. The request queue of a backend leases what it
+hands out (:class:`LeasedQueue`): a leased request is acknowledged once its
+callback's output has been consumed, and a lease that is never acknowledged
+(the process died) gives the request back on the next open.
+
+Backends: :mod:`tweetform.state.local` (one process: in memory, or SQLite in
+Scrapy's ``JOBDIR``) and the Redis backend (many processes).
+
+Network crawls with ``max_users`` expand level by level: each level's users in
+breadth-first order, and the next level is assembled only when every request
+of the current one has finished, so exactly the first ``max_users`` users in
+BFS order are expanded whatever order the pages arrive in.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from scrapy import Request
+
+from tweetform.spiders.arguments import JobArgs
+
+# job states; the last three are final (they set finished_at)
+RUNNING, PAUSED, DONE, CANCELLED, BUDGET = "running", "paused", "done", "cancelled", "budget"
+FINAL_STATES = frozenset({DONE, CANCELLED, BUDGET})
+GONE = "gone"  # state() of a job the store does not know
+
+
+@dataclass
+class JobStatus:
+    """What ``scrapy status`` (and a resumed crawl) knows of one job."""
+
+    job: str
+    state: str
+    created: float | None = None
+    finished_at: float | None = None
+    counters: dict[str, int] = field(default_factory=dict)  # e.g. pages, errors, failed
+
+
+class JobStore(abc.ABC):
+    """Per-job state. ``jobs`` caches the arguments of the jobs loaded so far."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, JobArgs] = {}
+
+    # --- jobs ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def save(self, job: JobArgs) -> None:
+        """Register a job (idempotent: saving a known job keeps its state and counters)."""
+
+    @abc.abstractmethod
+    def load(self, job_id: str) -> JobArgs | None:
+        """The job's arguments, or None when the store does not know it."""
+
+    def state(self, job_id: str) -> str:
+        """``running``, ``paused``, ``done``, ``cancelled``, ``budget``, or ``gone``."""
+        raise NotImplementedError
+
+    def set_state(self, job_id: str, state: str) -> None:
+        """Change a job's state; a final state records ``finished_at`` (first time only)."""
+        raise NotImplementedError
+
+    def progress(self, job_id: str, **counts: int) -> None:
+        """Add to a job's counters (pages, errors, failed, ...)."""
+        raise NotImplementedError
+
+    def status(self, job_id: str) -> JobStatus:
+        raise NotImplementedError
+
+    # --- users and levels --------------------------------------------------------------
+    @abc.abstractmethod
+    def claim_users(self, job: JobArgs, uids: list[int], level: int, claimer: str = "") -> list[int]:
+        """The users, in order, that are expanded now (first time, within max_users).
+
+        ``claimer`` names what found them; the same claimer claiming again (its page
+        was fetched again after a process died) gets them again, so no request is lost."""
+
+    @abc.abstractmethod
+    def expanded_count(self, job: JobArgs) -> int: ...
+
+    @abc.abstractmethod
+    def requests_opened(self, job: JobArgs, level: int, pages: list[str]) -> None:
+        """Requests of a level that must finish before the next level (max_users mode only)."""
+
+    @abc.abstractmethod
+    def record_found(self, job: JobArgs, level: int, source: int, page_no: int, ids: list[int]) -> None: ...
+
+    @abc.abstractmethod
+    def request_done(self, job: JobArgs, level: int, page: str = "") -> list[int] | None:
+        """Finish one request (``page``: its URL) of a level; when every request of the
+        level has finished, the ids of the next level in BFS order (idempotent)."""
+
+    # --- durability ------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Make what was written so far durable (backends that batch writes)."""
+
+    def close(self) -> None:
+        self.flush()
+
+
+class LeasedQueue(Protocol):
+    """A request queue whose pops are leases: acked when done, given back otherwise."""
+
+    def push(self, request: Request) -> None: ...
+
+    def pop(self) -> Request | None:
+        """The next request, leased to this process until :meth:`ack`."""
+
+    def ack(self, request: Request) -> None:
+        """The request's output has been consumed: it leaves the queue for good."""
+
+    def close(self) -> None:
+        """Give every unacknowledged lease back to the queue."""
+
+    def __len__(self) -> int: ...
