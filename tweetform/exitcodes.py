@@ -76,3 +76,25 @@ def for_crawl(finish_reason: str | None, stats: Mapping[str, Any]) -> int:
     if code == DONE and failed:
         return UNREACHABLE if not stats.get("downloader/response_count") else PAGES_FAILED
     return code
+
+
+def for_crawlers(crawlers: list[Any], *, bootstrap_failed: bool = False, worker: bool = False) -> int:
+    """The status of a ``scrapy crawl`` or ``scrapy worker`` process from its crawlers' stats.
+
+    A worker serves many jobs until it is stopped: being stopped (``shutdown``)
+    is its normal end, and pages that failed for good belong to their jobs'
+    states (``scrapy wait``), not to the worker's status."""
+    if bootstrap_failed:
+        return ERROR
+    codes = []
+    for crawler in crawlers:
+        stats = crawler.stats.get_stats() if crawler.stats is not None else {}
+        code = for_crawl(stats.get("finish_reason"), stats)
+        if worker and code in (INTERRUPTED, PAGES_FAILED, UNREACHABLE):
+            code = DONE
+        codes.append(code)
+    # the most telling status wins: credentials, then reachability, then the rest
+    for code in (ERROR, NO_CREDENTIALS, UNREACHABLE, BUDGET_EXHAUSTED, CANCELLED, PAGES_FAILED, INTERRUPTED):
+        if code in codes:
+            return code
+    return DONE

@@ -16,6 +16,7 @@ import sys
 from scrapy.commands import ScrapyCommand
 
 from tweetform.distributed import control
+from tweetform.commands.errors import with_redis_errors
 
 ACTIONS = ("list-nodes", "node-qsizes", "clear-queue", "stop-node", "pause", "resume", "cancel")
 
@@ -31,6 +32,7 @@ class Command(ScrapyCommand):
     def short_desc(self) -> str:
         return "Administer distributed crawling (nodes, queues, jobs)"
 
+    @with_redis_errors
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
         if not args or args[0] not in ACTIONS:

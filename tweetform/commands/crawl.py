@@ -2,7 +2,10 @@
 
 The check runs in ``process_options``, before Scrapy sets up logging and the
 crawler process, so a bad argument stops with exactly one line on stderr (exit
-status 2): nothing is fetched and nothing is written.
+status 2): nothing is fetched and nothing is written. After the crawl, the exit
+status comes from its finish_reason and stats (:mod:`tweetform.exitcodes`):
+non-zero when every credential was rejected, when pages failed for good, or
+when the API never answered.
 """
 
 from __future__ import annotations
@@ -10,13 +13,15 @@ from __future__ import annotations
 import argparse
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
+from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
 from tweetform.credentials import CredentialError, load_credentials
 from tweetform.proxies.config import ProxyConfigError
 from tweetform.proxies.config import plan as proxy_plan
 from tweetform.spiders.arguments import ArgumentError
-from tweetform.commands.errors import fail
+from tweetform import exitcodes
+from tweetform.commands.errors import fail, require_redis
 
 
 class Command(ScrapyCrawlCommand):
@@ -30,8 +35,10 @@ class Command(ScrapyCrawlCommand):
             spidercls = loader.load(args[0])
         except KeyError:
             fail(f"unknown spider {args[0]!r}; the spiders are: {', '.join(sorted(loader.list()))}")
+        if self.settings.get("REDIS_URL"):
+            require_redis(self.settings)  # one line, not a traceback per component, when Redis is away
         parse = getattr(spidercls, "parse_arguments", None)
-        if parse is None or (not opts.spargs and self.settings.get("REDIS_URL")):
+        if parse is None or self._is_worker(opts):
             return  # a worker: its jobs come from Redis
         try:
             job = parse(opts.spargs, str(self.settings.get("TWEETFORM_API_VERSION")))
@@ -43,3 +50,20 @@ class Command(ScrapyCrawlCommand):
         except (ArgumentError, CredentialError, ProxyConfigError) as exc:
             fail(str(exc))
         opts.spargs = {**opts.spargs, "_job": job}
+
+    def _is_worker(self, opts: argparse.Namespace) -> bool:
+        assert self.settings is not None
+        return not {k for k in opts.spargs if k != "_job"} and bool(self.settings.get("REDIS_URL"))
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        """Scrapy's crawl, with an exit status that tells what happened (README: Exit status)."""
+        if len(args) < 1:
+            raise UsageError
+        if len(args) > 1:
+            raise UsageError("running 'scrapy crawl' with more than one spider is not supported")
+        assert self.crawler_process is not None
+        crawler = self._create_crawler(args[0])
+        self.crawler_process.crawl(crawler, **opts.spargs)
+        self.crawler_process.start()
+        self.exitcode = exitcodes.for_crawlers(
+            [crawler], bootstrap_failed=self.crawler_process.bootstrap_failed, worker=self._is_worker(opts))

@@ -16,7 +16,7 @@ from scrapy.spiderloader import get_spider_loader
 from tweetform.distributed import keys
 from tweetform.distributed.jobs import from_legacy
 from tweetform.spiders.arguments import ArgumentError
-from tweetform.commands.errors import fail
+from tweetform.commands.errors import fail, with_redis_errors
 
 OPTION_ARGS = ("user_id", "screen_name", "tweet_id", "file", "depth", "data_type", "max_users", "since_id",
                "max_tweets", "query", "lang", "geocode", "archive", "bucket", "api", "job")
@@ -42,6 +42,7 @@ class Command(ScrapyCommand):
         parser.add_argument("--legacy", metavar="JSON", help="a tweetf0rm command, e.g. "
                             '\'{"cmd": "CRAWL_FRIENDS", "user_id": 12, "data_type": "ids", "depth": 2, "bucket": "friend_ids"}\'')
 
+    @with_redis_errors
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
         if not self.settings.get("REDIS_URL"):

@@ -10,6 +10,7 @@ import time
 from scrapy.commands import ScrapyCommand
 
 from tweetform.distributed import control
+from tweetform.commands.errors import with_redis_errors
 
 
 def _age(ts: float) -> str:
@@ -57,6 +58,7 @@ class Command(ScrapyCommand):
         super().add_options(parser)
         parser.add_argument("--json", action="store_true", help="print the snapshot as JSON")
 
+    @with_redis_errors
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
         if not self.settings.get("REDIS_URL"):

@@ -20,7 +20,8 @@ from scrapy.spiderloader import get_spider_loader
 from tweetform.credentials import CredentialError, load_credentials
 from tweetform.proxies.config import ProxyConfigError
 from tweetform.proxies.config import plan as proxy_plan
-from tweetform.commands.errors import fail
+from tweetform import exitcodes
+from tweetform.commands.errors import fail, require_redis, with_redis_errors
 
 SPIDERS = ("friends", "followers", "timeline", "search", "users", "tweets")
 
@@ -45,6 +46,7 @@ class Command(ScrapyCommand):
         assert self.settings is not None
         if not self.settings.get("REDIS_URL"):
             fail("REDIS_URL is not set: a worker takes its jobs from Redis")
+        require_redis(self.settings)  # unreachable: one line naming the URL without its password
         try:
             creds = load_credentials(self.settings)
             if not creds:
@@ -53,6 +55,7 @@ class Command(ScrapyCommand):
         except (CredentialError, ProxyConfigError) as exc:
             fail(str(exc))
 
+    @with_redis_errors
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None and self.crawler_process is not None
         names = [n for n in opts.spiders.split(",") if n]
@@ -65,9 +68,11 @@ class Command(ScrapyCommand):
         if opts.processes > 1:
             self.exitcode = supervise(opts.processes, names, sys.argv)
             return
-        for name in names:
-            self.crawler_process.crawl(name)
+        crawlers = [self.crawler_process.create_crawler(name) for name in names]
+        for crawler in crawlers:
+            self.crawler_process.crawl(crawler)
         self.crawler_process.start()
+        self.exitcode = exitcodes.for_crawlers(crawlers, bootstrap_failed=self.crawler_process.bootstrap_failed, worker=True)
 
 
 def supervise(n: int, names: list[str], argv: list[str]) -> int:
