@@ -14,31 +14,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-#: endpoint -> (user-context limit, app-only limit) per window (twitter-api.md).
-#: ``None`` means that auth kind may not call the endpoint.
-DEFAULT_LIMITS: dict[str, tuple[int | None, int | None]] = {
-    "/friends/ids": (15, 15),
-    "/followers/ids": (15, 15),
-    "/friends/list": (15, 15),
-    "/followers/list": (15, 15),
-    "/statuses/user_timeline": (900, 1500),
-    "/users/lookup": (900, 300),
-    "/users/show/:id": (900, 900),
-    "/search/tweets": (180, 450),
-    "/statuses/lookup": (900, 300),
-    "/application/rate_limit_status": (180, 180),
-    "/2/users/:id/following": (15, 15),
-    "/2/users/:id/followers": (15, 15),
-    "/2/users/:id/tweets": (900, 1500),
-    "/2/tweets/search/recent": (180, 450),
-    "/2/tweets/search/all": (None, 300),
-    "/2/users": (300, 300),
-    "/2/users/by": (300, 300),
-    "/2/tweets": (300, 300),
-}
-UNLISTED_LIMIT = 15
-#: endpoints with an extra one-request-per-second limit
-PER_SECOND: frozenset[str] = frozenset({"/2/tweets/search/all"})
+from tweetform.api import limits as api_limits
+
+#: The defaults come from the one rate-limit table (tweetform/api/limits.py), read when a
+#: limiter is made, so the sandbox enforces exactly what ``scrapy plan`` estimates.
 
 
 @dataclass
@@ -73,18 +52,18 @@ class RateLimiter:
 
     def __init__(
         self,
-        window_seconds: float = 900.0,
+        window_seconds: float = api_limits.WINDOW_SECONDS,
         overrides: dict[str, tuple[int | None, int | None]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.window_seconds = window_seconds
-        self.limits = dict(DEFAULT_LIMITS)
+        self.limits = dict(api_limits.LIMITS)
         self.limits.update(overrides or {})
         self.clock = clock
         self.state: dict[tuple[str, str, str], KeyState] = {}
 
     def limit_for(self, endpoint: str, kind: str) -> int | None:
-        user, app = self.limits.get(endpoint, (UNLISTED_LIMIT, UNLISTED_LIMIT))
+        user, app = self.limits.get(endpoint, (api_limits.UNLISTED_LIMIT, api_limits.UNLISTED_LIMIT))
         return user if kind == "user" else app
 
     def _current(self, key: tuple[str, str, str], limit: int, now: float) -> tuple[KeyState, Window]:
@@ -116,7 +95,7 @@ class RateLimiter:
             win.rejected += 1
             st.rejected += 1
             return Decision(False, limit, 0, win.reset)
-        if endpoint in PER_SECOND and now - st.last_request < 1.0:
+        if endpoint in api_limits.PER_SECOND and now - st.last_request < 1.0:
             win.rejected += 1
             st.rejected += 1
             return Decision(False, limit, remaining, win.reset, per_second=True)
