@@ -35,6 +35,8 @@ DOWNLOADER_MIDDLEWARES = {
 }
 # requests wait for rate-limit quota in the scheduler, one queue per endpoint
 SCHEDULER_PRIORITY_QUEUE = "tweetform.quota.queue.QuotaAwarePriorityQueue"
+# JOBDIR queues: Scrapy's, storing requests without Authorization/proxy credentials (signed again per attempt)
+SCHEDULER_DISK_QUEUE = "tweetform.requests_safety.PickleLifoDiskQueue"
 ITEM_PIPELINES = {
     "tweetform.pipelines.buckets.BucketPipeline": 500,
 }

@@ -8,6 +8,9 @@ from urllib.parse import quote
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_AUTH_HEADER, Client
 
 from tweetform.credentials import Credential
+from tweetform.requests_safety import quiet_credential_loggers
+
+quiet_credential_loggers()  # oauthlib logs oauth_token and the signature base string at DEBUG
 
 _clients: dict[int, Client] = {}
 

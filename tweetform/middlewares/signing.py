@@ -4,7 +4,13 @@ The lane (credential and auth kind) was reserved with its quota by the
 scheduler's :class:`tweetform.quota.queue.QuotaAwarePriorityQueue`; this
 middleware only turns it into an ``Authorization`` header: OAuth 1.0a for user
 context, ``Bearer`` for app-only (fetching the token with ``POST oauth2/token``
-once per app when only the app key and secret are configured).
+once per app when only the app key and secret are configured; that request's
+Basic auth is added here too, for each attempt).
+
+A request never keeps its ``Authorization`` outside the process: queued
+requests are stored without it (:mod:`tweetform.requests_safety`), and every
+attempt — a retry, a 429 put back, a request popped from Redis or a disk
+queue — passes here and is signed again.
 """
 
 from __future__ import annotations
@@ -56,8 +62,11 @@ class SigningMiddleware:
         return lanes[0] if lanes else None
 
     async def process_request(self, request: Request) -> Request | None:
+        if request.meta.get(META_TOKEN_REQUEST):
+            self.sign_token_request(request)
+            return None
         key = request.meta.get(META_ENDPOINT)
-        if key is None or request.meta.get(META_TOKEN_REQUEST):
+        if key is None:
             return None
         endpoint = ENDPOINTS[key]
         lane = self.lane_for(request)
@@ -86,6 +95,13 @@ class SigningMiddleware:
         self.crawler.stats.inc_value(f"tweetform/quota/requests/{cred.alias}")
         return None
 
+    def sign_token_request(self, request: Request) -> None:
+        """``POST oauth2/token``: its Basic auth too is added per attempt, never carried by the request."""
+        cred = self.pool.get(request.meta.get(META_CREDENTIAL, ""))
+        if cred is None or not (cred.app_key and cred.app_secret):
+            raise IgnoreRequest("oauth2/token request for an unknown credential")
+        request.headers["Authorization"] = basic_header(cred)
+
     async def bearer_token(self, cred: Credential) -> str:
         if cred.bearer_token:
             return cred.bearer_token
@@ -101,7 +117,7 @@ class SigningMiddleware:
             f"{self.api_base}/oauth2/token",
             method="POST",
             body=b"grant_type=client_credentials",
-            headers={"Authorization": basic_header(cred), "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"},
+            headers={"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"},  # Basic auth: process_request
             meta={META_TOKEN_REQUEST: True, META_CREDENTIAL: cred.alias, "handle_httpstatus_all": True, "dont_retry": False},
             dont_filter=True,
         )
