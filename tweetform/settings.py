@@ -37,6 +37,10 @@ DOWNLOADER_MIDDLEWARES = {
 SCHEDULER_PRIORITY_QUEUE = "tweetform.quota.queue.QuotaAwarePriorityQueue"
 # JOBDIR queues: Scrapy's, storing requests without Authorization/proxy credentials (signed again per attempt)
 SCHEDULER_DISK_QUEUE = "tweetform.requests_safety.PickleLifoDiskQueue"
+# nearest the spider: a callback that raises becomes a failed page in the errors bucket, and the crawl goes on
+SPIDER_MIDDLEWARES = {
+    "tweetform.middlewares.callback_errors.CallbackErrorMiddleware": 950,
+}
 ITEM_PIPELINES = {
     "tweetform.pipelines.buckets.BucketPipeline": 500,
 }

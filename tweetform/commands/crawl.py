@@ -11,6 +11,8 @@ when the API never answered.
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
@@ -67,3 +69,22 @@ class Command(ScrapyCrawlCommand):
         self.crawler_process.start()
         self.exitcode = exitcodes.for_crawlers(
             [crawler], bootstrap_failed=self.crawler_process.bootstrap_failed, worker=self._is_worker(opts))
+        why = explain(self.exitcode, crawler.stats.get_stats() if crawler.stats else {}, self.settings)
+        if why:
+            print(f"tweetform: {why}", file=sys.stderr)
+
+
+def explain(code: int, stats: dict, settings: Any) -> str:
+    """The last line of a crawl that did not collect everything: what happened, and where to look."""
+    failed = int(stats.get("tweetform/pages/failed", 0) or 0)
+    pages = f"{failed} page{'s' if failed != 1 else ''} failed for good"
+    errors_dir = f"{settings.get('TWEETFORM_OUTPUT_DIR')}/errors"
+    if code == exitcodes.NO_CREDENTIALS:
+        return "every credential was rejected by the API; the remaining work was not fetched: fix the credentials and run the job again"
+    if code == exitcodes.UNREACHABLE:
+        return f"the API at {settings.get('TWEETFORM_API_BASE')} never answered: {pages} (recorded in {errors_dir})"
+    if code == exitcodes.PAGES_FAILED:
+        return f"{pages}: recorded in {errors_dir} with reason failed"
+    if code == exitcodes.INTERRUPTED:
+        return "stopped before the end: the job is incomplete (with -s JOBDIR=..., the same command continues it)"
+    return ""

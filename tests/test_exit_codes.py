@@ -1,0 +1,135 @@
+"""Exit status and one-line errors tell the truth (issue 11 §5), through real ``scrapy`` processes.
+
+Each crawl runs against the sandbox; the codes are those of README's "Exit status"
+table (tweetform/exitcodes.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from conftest import free_port
+from crawling import ROOT, bucket, crawl_env, demo_credentials, errors_of, run_crawl
+
+from tweetform import exitcodes
+
+WORLD = ("--users", "3000", "--seed", "7", "--window", "1")
+FAST_RETRY = {"TWEETFORM_RETRY_BACKOFF": "0.05", "TWEETFORM_RETRY_BACKOFF_MAX": "0.2", "RETRY_TIMES": "1"}
+TESTS = Path(__file__).resolve().parent
+
+
+def test_every_credential_rejected_exits_no_credentials(sandbox_factory, tmp_path: Path):
+    box = sandbox_factory(*WORLD)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    bad = [dict(c, oauth_token_secret="x" * 45) for c in demo_credentials("demo-user-1", "demo-user-2")]
+    result = run_crawl(box, "friends", tmp_path, user_id=seed, credentials=bad)
+    assert "finish_reason': 'no_usable_credentials'" in result.stderr
+    assert result.returncode == exitcodes.NO_CREDENTIALS == 4
+    assert result.stderr.rstrip().splitlines()[-1].startswith("tweetform: every credential was rejected")
+    assert bucket(tmp_path, "friend_ids") == {}
+
+
+def test_api_that_never_answers_exits_unreachable(sandbox_factory, tmp_path: Path):
+    box = sandbox_factory(*WORLD)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    box.post("/_sandbox/faults", {"drop": 1})  # every answer cut off: the API is reachable by TCP, never answers
+    result = run_crawl(box, "friends", tmp_path, user_id=seed, credentials=demo_credentials("demo-user-1"), settings=FAST_RETRY)
+    assert result.returncode == exitcodes.UNREACHABLE == 5, result.stderr[-2000:]
+    assert "page failed for good" in result.stderr
+    last = result.stderr.rstrip().splitlines()[-1]
+    assert last.startswith("tweetform: the API at ") and box.base in last and "never answered" in last
+    assert errors_of(tmp_path) == {str(seed): "failed"}
+
+
+def test_pages_failed_for_good_exit_pages_failed(sandbox_factory, tmp_path: Path):
+    box = sandbox_factory(*WORLD)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    box.post("/_sandbox/faults", {"error": 1})  # every answer a 5xx: the page fails for good after its retries
+    result = run_crawl(box, "friends", tmp_path, user_id=seed, credentials=demo_credentials("demo-user-1"), settings=FAST_RETRY)
+    assert result.returncode == exitcodes.PAGES_FAILED == 3, result.stderr[-2000:]
+    assert result.stderr.rstrip().splitlines()[-1].startswith("tweetform: 1 page failed for good")
+    assert errors_of(tmp_path) == {str(seed): "failed"}
+
+
+def test_complete_crawl_exits_zero_even_with_protected_accounts(sandbox_factory, tmp_path: Path):
+    box = sandbox_factory(*WORLD)
+    protected = box.get("/_sandbox/examples")["protected"][0]
+    result = run_crawl(box, "friends", tmp_path, user_id=protected, credentials=demo_credentials("demo-user-1"))
+    assert result.returncode == exitcodes.DONE, result.stderr[-2000:]
+    assert errors_of(tmp_path) == {str(protected): "protected"}  # data about the account, not a failure
+
+
+def test_callback_that_raises_is_a_failed_page_and_the_crawl_goes_on(sandbox_factory, tmp_path: Path):
+    """A bug in a callback (a tests-only spider raises on every third level-2 user)."""
+    from spiders_that_raise import raises_for
+
+    box = sandbox_factory(*WORLD)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    env = crawl_env(box, tmp_path, demo_credentials("demo-user-1", "demo-user-2"))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "friends_that_raise", "-L", "INFO", "-s",
+           "SPIDER_MODULES=tweetform.spiders,spiders_that_raise", "-a", f"user_id={seed}", "-a", "depth=2", "-a", "max_users=12"]
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    expected = box.get(f"/_sandbox/truth/reachable?seeds={seed}&depth=2&direction=friends&max_users=12")["ids"]
+    raising = [u for u in expected if u != seed and raises_for(u)]
+    assert raising, "the world has no user for the spider to raise on"
+    # every expanded user's first page is written; each raising one is also recorded as failed, with the class
+    records = [line for lines in bucket(tmp_path, "errors").values() for line in lines]
+    failed = {r["id"]: r for r in records if r["reason"] == "failed"}
+    assert set(failed) == {str(u) for u in raising}
+    assert all(r["exception"] == "RuntimeError" and "callback raised RuntimeError" in r["message"] for r in failed.values())
+    pages = bucket(tmp_path, "friend_ids")
+    protected = {r["id"] for r in records if r["reason"] == "protected"}
+    assert set(pages) | protected == {str(u) for u in expected}  # the crawl went on past the failures
+    assert result.returncode == exitcodes.PAGES_FAILED, result.stderr[-3000:]
+    assert f"'tweetform/pages/failed': {len(raising)}" in result.stderr
+    assert f"'tweetform/pages/failed/callback/RuntimeError': {len(raising)}" in result.stderr
+    # no loop: every request the sandbox served became exactly one written page or one error record
+    served = sum(box.counters()["statuses"].values())
+    assert served == sum(len(v) for v in pages.values()) + len(protected)
+
+
+# --- Redis that cannot be reached: one line, no password, non-zero --------------------------------
+
+@pytest.mark.parametrize("command", [
+    ("status",), ("push", "friends", "--user-id", "12"), ("admin", "list-nodes"), ("worker",), ("crawl", "friends"),
+])
+def test_unreachable_redis_is_one_line_without_the_password(command: tuple[str, ...], tmp_path: Path):
+    url = f"redis://:Canary-Redis-Pass-1@127.0.0.1:{free_port()}/0"  # nothing listens there
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETFORM_", "REDIS_"))}
+    env.update(REDIS_URL=url, TWEETFORM_CREDENTIALS=json.dumps(demo_credentials("demo-user-1")), TWEETFORM_OUTPUT_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-m", "scrapy", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert done.returncode == exitcodes.UNREACHABLE, lines
+    assert len(lines) == 1 and lines[0].startswith("tweetform: Redis at redis://:***@127.0.0.1:") and "unreachable" in lines[0]
+    assert "Canary-Redis-Pass-1" not in done.stdout + done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_wrong_redis_password_is_one_line(tmp_path: Path):
+    port = free_port()
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--requirepass", "right-one"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = redis.Redis(port=port, password="right-one", socket_connect_timeout=1)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETFORM_", "REDIS_"))}
+        env["REDIS_URL"] = f"redis://:Canary-Wrong-Pass@127.0.0.1:{port}/0"
+        done = subprocess.run([sys.executable, "-m", "scrapy", "status"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert done.returncode == exitcodes.UNREACHABLE
+    assert done.stderr.strip() == f"tweetform: Redis at redis://:***@127.0.0.1:{port}/0 refused the password or user name (AuthenticationError)"
+    assert "Canary-Wrong-Pass" not in done.stdout + done.stderr
