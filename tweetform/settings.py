@@ -83,6 +83,13 @@ TWEETFORM_PROGRESS_INTERVAL = 30.0  # seconds between progress log lines when no
 TWEETFORM_RATE_LIMITS: dict = {}  # scrapy plan: overrides of the one limits table (tweetform/api/limits.py, 2026), {"/friends/ids": [15, 15]}
 TWEETFORM_RATE_WINDOW = 900.0  # scrapy plan: seconds in one rate-limit window
 
+# --- cost: pay-per-use accounting and budgets (tweetform/cost/; README "Cost") --------
+# each page is charged by the billing rule; a job's budget is reserved page by page before sending
+SPIDER_MIDDLEWARES["tweetform.cost.middleware.CostMiddleware"] = 900
+DOWNLOADER_MIDDLEWARES["tweetform.cost.budget.BudgetMiddleware"] = 815  # sees answers before ApiErrorMiddleware
+TWEETFORM_BUDGET_USD = 0.0  # a job's budget in US dollars when it gives none (-a budget=USD); 0: no budget
+TWEETFORM_PRICES_USD: dict = {}  # overrides of the price table (tweetform/api/pricing.py), {"post": 0.005}
+
 # --- distributed mode (scrapy-redis) ------------------------------------------
 REDIS_URL = ""
 ADDONS = {"tweetform.addons.DistributedAddon": 100}  # switches on with REDIS_URL

@@ -6,6 +6,7 @@ of a job message in Redis.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from dataclasses import MISSING, dataclass, field, fields
@@ -14,10 +15,13 @@ from pathlib import Path
 from typing import Any, Iterable
 
 BUCKET = re.compile(r"^[A-Za-z0-9_-]+$")
-JOB = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
+JOB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")  # never "." or "..": job ids name files too
 SCREEN_NAME = re.compile(r"^@?[A-Za-z0-9_]{1,15}$")
-COMMON = frozenset({"bucket", "api", "job"})
+COMMON = frozenset({"bucket", "api", "job", "budget"})
 SEED_ARGUMENTS = {"users": {"user_id", "screen_name", "file"}, "tweets": {"tweet_id", "file"}, "query": {"query"}}
+MAX_ID = 2**63 - 1  # the API's ids are signed 64-bit integers
+MAX_MESSAGE_BYTES = 1 << 20  # a job message (Redis inbox, --legacy): about 50,000 ids; more belong in file=PATH
+DEEP_DEPTH = 3  # a network crawl this deep without max_users gets a warning with the plan's estimate
 
 
 class ArgumentError(ValueError):
@@ -42,6 +46,8 @@ class JobArgs:
     lang: str | None = None
     geocode: str | None = None
     archive: bool = False
+    budget: float | None = None  # US dollars the job may spend (tweetform.cost.budget)
+    skip_known: bool = False  # users/tweets: leave out ids already in the bucket
 
     def as_message(self) -> dict[str, Any]:
         """JSON-safe form without defaults (for Redis job messages and logs)."""
@@ -59,8 +65,10 @@ def _ids(raw: str, name: str) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit() or len(part) > 19 or int(part) == 0:
-            raise ArgumentError(f"{name} must be numeric ids separated by commas; {part!r} is not an id")
+        if not part.isdigit() or int(part) == 0:
+            raise ArgumentError(f"{name} must be numeric ids separated by commas; {part[:40]!r} is not an id")
+        if int(part) > MAX_ID:
+            raise ArgumentError(f"{name} {part[:40]} is past 64 bits: the API's ids are below 2^63")
         out.append(int(part))
     if not out:
         raise ArgumentError(f"{name} is empty")
@@ -124,12 +132,14 @@ def parse_args(
     api = str(raw.get("api") or default_api).strip().lstrip("v")
     if api not in ("2", "1.1"):
         raise ArgumentError(f"api must be 2 or 1.1, not {raw.get('api')!r}")
-    bucket = str(raw.get("bucket") or default_bucket)
+    bucket = str(raw["bucket"]) if raw.get("bucket") is not None else default_bucket
+    if not bucket.strip():
+        raise ArgumentError("bucket is empty: give a plain word of letters, digits, _ or - (or leave bucket out for the default)")
     if not BUCKET.match(bucket):
         raise ArgumentError(f"bucket {bucket!r} must be a plain word of letters, digits, _ or -")
-    job = str(raw.get("job") or new_job_id(spider))
+    job = str(raw["job"]) if raw.get("job") is not None else new_job_id(spider)
     if not JOB.match(job):
-        raise ArgumentError(f"job {job!r} must be 1-80 letters, digits, _, . or -")
+        raise ArgumentError(f"job {job[:100]!r} must be 1-80 letters, digits, _, . or -, starting with a letter or digit")
     args = JobArgs(spider=spider, job=job, api=api, bucket=bucket)
 
     if seeds == "tweets":
@@ -194,8 +204,80 @@ def parse_args(
         if not ok:
             raise ArgumentError(f"geocode must be LAT,LONG,RADIUS(km|mi), e.g. 37.78,-122.39,10km, not {raw['geocode']!r}")
         args.geocode = str(raw["geocode"])
+    if "budget" in raw:
+        try:
+            args.budget = float(str(raw["budget"]).strip().lstrip("$"))
+        except ValueError:
+            raise ArgumentError(f"budget must be an amount in US dollars, like 5 or 2.50, not {raw['budget']!r}") from None
+        if not args.budget > 0 or args.budget == float("inf"):
+            raise ArgumentError(f"budget must be more than 0 US dollars, not {raw['budget']!r}")
+    if "skip_known" in raw:
+        args.skip_known = str(raw["skip_known"]).lower() in ("1", "true", "yes")
     if "archive" in raw:
         args.archive = str(raw["archive"]).lower() in ("1", "true", "yes")
         if args.archive and api != "2":
             raise ArgumentError("archive=true (full-archive search) needs api=2")
     return args
+
+
+# --- job messages (Redis inboxes, ``scrapy push --legacy``): JSON types checked before the values ------------
+
+_JSON_TYPES = {dict: "an object", list: "an array", bool: "a boolean", str: "a string", int: "a number", float: "a number"}
+ID_FIELDS = frozenset({"user_id", "tweet_id", "screen_name"})  # one, a comma list, or a JSON array
+INT_FIELDS = frozenset({"depth", "max_users", "max_tweets", "since_id"})
+BOOL_FIELDS = frozenset({"archive", "skip_known"})
+NUMBER_FIELDS = frozenset({"budget", "api"})
+
+
+def _json_type(value: Any) -> str:
+    return "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def decode_message(raw: bytes | str, what: str = "job message") -> dict[str, Any]:
+    """A job message's JSON object, or ArgumentError saying what is wrong with it."""
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_MESSAGE_BYTES:
+        raise ArgumentError(f"{what} is {size:,} bytes, more than the {MAX_MESSAGE_BYTES:,} allowed: put long id lists in file=PATH")
+    try:
+        message = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        where = f" (line {exc.lineno} column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise ArgumentError(f"{what} is not JSON{where}") from None
+    if not isinstance(message, dict):
+        raise ArgumentError(f"{what} must be a JSON object, not {_json_type(message)}")
+    return message
+
+
+def message_arguments(message: dict[str, Any]) -> dict[str, str]:
+    """A message's fields as spider argument strings; a field of the wrong JSON type is refused by name."""
+    out: dict[str, str] = {}
+    for name, value in message.items():
+        if value is None:
+            continue
+        if not isinstance(name, str) or not name:
+            raise ArgumentError("job message has an empty field name")
+        kind = _json_type(value)
+        if name in ID_FIELDS and isinstance(value, list):
+            bad = next((v for v in value if isinstance(v, bool) or not isinstance(v, (str, int))), None)
+            if bad is not None or not value:
+                raise ArgumentError(f"{name} must be ids (numbers or strings), not an array holding {_json_type(bad) if value else 'nothing'}")
+            out[name] = ",".join(str(v) for v in value)
+        elif name in ID_FIELDS or name in INT_FIELDS:
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                raise ArgumentError(f"{name} must be a whole number{'' if name in INT_FIELDS else ' or a comma list'}, not {kind}")
+            out[name] = str(value)
+        elif name in BOOL_FIELDS:
+            if not isinstance(value, (bool, str)):
+                raise ArgumentError(f"{name} must be true or false, not {kind}")
+            out[name] = ("true" if value else "false") if isinstance(value, bool) else value
+        elif name in NUMBER_FIELDS:
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise ArgumentError(f"{name} must be a number or a string, not {kind}")
+            out[name] = str(value)
+        else:
+            if not isinstance(value, str):
+                raise ArgumentError(f"{name} must be a string, not {kind}")
+            out[name] = value
+    return out

@@ -1,0 +1,291 @@
+"""Never spend more than the budget: reserve a page's maximum cost before it is sent.
+
+:class:`BudgetMiddleware` (a downloader middleware, after signing) reserves
+:func:`tweetform.cost.rule.max_cost` of every API request against its job's
+budget; :class:`tweetform.cost.middleware.CostMiddleware` settles the
+reservation to what the page actually cost once the spider has it, and an
+answer that failed releases it. Near the end of the budget a page is asked
+for with a smaller ``max_results`` / ``count``; when not even the smallest
+page fits, the job is out of budget: the request goes back to the queue,
+nothing more is sent for the job, and once what is in flight has been settled
+the crawl stops with ``budget_exhausted`` (exit status 7) and one log line. The
+queue is kept (with ``JOBDIR``, or in Redis), so a larger budget continues the
+job without paying again for what was done.
+
+A job's budget is ``-a budget=USD`` (``scrapy push --budget``), else
+``TWEETFORM_BUDGET_USD``; 0 or unset means no budget. What a job has spent is
+kept in its job state (counter ``spent_micro_usd``: resumed with ``JOBDIR``);
+in distributed mode, budget, spent and reserved live in one Redis hash per job
+and a Lua script reserves atomically for every worker (:class:`RedisBudget`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from typing import Any
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.utils.asyncio import create_looping_call
+from scrapy.utils.defer import deferred_from_coro
+
+from tweetform import state
+from tweetform.api.endpoints import ENDPOINTS
+from tweetform.api.pricing import DATA_KIND
+from tweetform.cost import dollars, micro
+from tweetform.cost.rule import max_cost, page_size, unit_cost
+from tweetform.middlewares.signing import META_ENDPOINT
+from tweetform.quota import runtime
+from tweetform.quota.gate import META_LANE, reservation_of
+
+logger = logging.getLogger(__name__)
+META_RESERVED = "tweetform_budget"  # (token, job, micro-dollars reserved) of this attempt
+SPENT = "spent_micro_usd"  # job state counter
+EXHAUSTED = "budget_exhausted"  # finish reason and job state
+#: smallest page each endpoint accepts (shrinking stops there)
+SETTLE_POLL = 0.05  # seconds between looks at a job's reservations while they settle
+SETTLE_WAIT = 5.0  # then the request goes back to the queue
+MIN_PAGE: dict[str, int] = {"/2/users/:id/tweets": 5, "/2/tweets/search/recent": 10, "/2/tweets/search/all": 10}
+
+
+class LocalBudget:
+    """One process: reservations in memory, what was spent in the job store (``JOBDIR`` keeps it)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.spent: dict[str, int] = {}
+        self.reserved: dict[str, int] = {}
+        self.extra: dict[str, int] = {}  # budget added while running (scrapy admin budget, distributed only)
+
+    def _spent(self, job: str) -> int:
+        if job not in self.spent:
+            try:
+                self.spent[job] = int(self.store.status(job).counters.get(SPENT, 0))
+            except (NotImplementedError, AttributeError):
+                self.spent[job] = 0
+        return self.spent[job]
+
+    def reserve(self, job: str, budget: int, amount: int) -> bool:
+        if self._spent(job) + self.reserved.get(job, 0) + amount > budget:
+            return False
+        self.reserved[job] = self.reserved.get(job, 0) + amount
+        return True
+
+    def left(self, job: str, budget: int) -> int:
+        """What may still be reserved."""
+        return budget - self._spent(job) - self.reserved.get(job, 0)
+
+    def unspent(self, job: str, budget: int) -> int:
+        """What is left once every reservation is settled (at most)."""
+        return budget - self._spent(job)
+
+    def settle(self, job: str, reserved: int, actual: int) -> None:
+        self.reserved[job] = self.reserved.get(job, 0) - reserved
+        if actual:
+            self.spent[job] = self._spent(job) + actual
+            try:
+                self.store.progress(job, **{SPENT: actual})
+            except NotImplementedError:
+                pass
+
+    def total_spent(self, job: str) -> int:
+        return self._spent(job)
+
+    def exhausted(self, job: str) -> None:
+        """Out of budget: the job's state says so."""
+        try:
+            self.store.set_state(job, EXHAUSTED)
+        except NotImplementedError:
+            pass
+
+
+class BudgetMiddleware:
+    """Downloader middleware: reserve before sending, release when the answer failed."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.default = micro(crawler.settings.getfloat("TWEETFORM_BUDGET_USD") or 0.0)
+        self.prices = crawler.settings.getdict("TWEETFORM_PRICES_USD") or None
+        self.api_base = str(crawler.settings.get("TWEETFORM_API_BASE")).rstrip("/")
+        self.book: Any = None
+        self.outstanding: dict[int, tuple[str, int]] = {}  # token -> (job, reserved), this process's
+        self.tokens = itertools.count(1)
+        self.out_of_budget: dict[str, int] = {}  # job -> requests refused
+        self.stopping = False
+        self._watch: Any = None
+        crawler._tweetform_budget = self  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "BudgetMiddleware":
+        from scrapy import signals
+
+        mw = cls(crawler)
+        crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
+        return mw
+
+    # --- the book ------------------------------------------------------------------------
+    def _book(self) -> Any:
+        if self.book is None:
+            store = state.existing_job_store(self.crawler)
+            if self.crawler.settings.get("REDIS_URL"):
+                from tweetform.cost.redis_budget import RedisBudget
+
+                self.book = RedisBudget.from_crawler(self.crawler)
+            else:
+                self.book = LocalBudget(store)
+        return self.book
+
+    def budget_of(self, job_id: str) -> int:
+        """The job's budget in micro-dollars (0: none)."""
+        store = state.existing_job_store(self.crawler)
+        job = store.load(job_id) if store is not None else None
+        given = getattr(job, "budget", None) if job is not None else None
+        return micro(given) if given else self.default
+
+    # --- sending -------------------------------------------------------------------------
+    async def process_request(self, request: Request) -> Request | None:
+        key = request.meta.get(META_ENDPOINT)
+        ctx = request.meta.get("tweetform_ctx")
+        if key not in DATA_KIND or not isinstance(ctx, dict):
+            return None
+        self._release_stale(request)
+        job = str(ctx["job"])
+        budget = self.budget_of(job)
+        if not budget:
+            return None
+        params = ctx.get("params") or {}
+        book = self._book()
+        amount = micro(max_cost(key, params, self.prices))
+        smallest = self._smallest(key, params, amount)
+        waited = 0.0
+        while job not in self.out_of_budget:
+            if book.reserve(job, budget, amount):
+                token = next(self.tokens)
+                self.outstanding[token] = (job, amount)
+                request.meta[META_RESERVED] = (token, job, amount)
+                return None
+            if book.unspent(job, budget) < smallest:
+                break  # not even the smallest page fits, whatever is settled: out of budget
+            smaller = self._shrunk(request, key, ctx, book.left(job, budget))
+            if smaller is not None:
+                self._give_back_quota(request)
+                self.crawler.stats.inc_value("tweetform/cost/pages_shrunk")
+                return smaller
+            if waited >= SETTLE_WAIT:  # what is reserved elsewhere takes long: the request waits in the queue
+                self._give_back_quota(request)
+                again = request.replace(dont_filter=True)
+                again.meta.pop(META_RESERVED, None)
+                return again
+            # other pages' reservations are settling (usually for much less): wait for them
+            await asyncio.sleep(SETTLE_POLL)
+            waited += SETTLE_POLL
+        self._give_back_quota(request)
+        return self._refuse(request, job, budget)
+
+    def _smallest(self, key: str, params: dict, amount: int) -> int:
+        """Micro-dollars of the smallest page this request may be shrunk to (the whole request if it cannot)."""
+        if "max_results" not in params and "count" not in params:
+            return amount
+        return min(amount, micro(unit_cost(key, params, self.prices)) * MIN_PAGE.get(key, 1))
+
+    def _shrunk(self, request: Request, key: str, ctx: dict, left: int) -> Request | None:
+        """The request for a smaller page that fits in what is left, if the endpoint allows it."""
+        params = ctx.get("params") or {}
+        name = "max_results" if "max_results" in params else "count" if "count" in params else None
+        unit = micro(unit_cost(key, params, self.prices))
+        if name is None or unit <= 0:
+            return None
+        fits = left // unit
+        if fits < MIN_PAGE.get(key, 1) or fits >= page_size(key, params):
+            return None
+        smaller = {**params, name: int(fits)}
+        new_ctx = {**ctx, "params": smaller}
+        url = ENDPOINTS[key].url(self.api_base, smaller, ctx.get("path_id"))
+        meta = {**request.meta, "tweetform_ctx": new_ctx}
+        meta.pop(META_RESERVED, None)
+        return request.replace(url=url, meta=meta, dont_filter=True)
+
+    def _give_back_quota(self, request: Request) -> None:
+        reserved = reservation_of(request)
+        if reserved is not None:
+            runtime.book(self.crawler).cancel(reserved)
+        request.meta.pop(META_LANE, None)
+
+    def _refuse(self, request: Request, job: str, budget: int) -> Request:
+        """Out of budget: the request goes back to the queue and the job stops sending."""
+        first = job not in self.out_of_budget
+        self.out_of_budget[job] = self.out_of_budget.get(job, 0) + 1
+        if first:
+            self._book().exhausted(job)
+            self.crawler.stats.set_value("tweetform/cost/budget_exhausted", job)
+            if not self.crawler.settings.get("REDIS_URL"):
+                self._stop_when_settled()
+        again = request.replace(dont_filter=True)
+        again.meta.pop(META_RESERVED, None)
+        return again
+
+    def _stop_when_settled(self) -> None:
+        """No new request leaves; once every reservation is settled, the crawl closes."""
+        engine = self.crawler.engine
+        if engine is None or self.stopping:
+            return
+        self.stopping = True
+        engine.pause()
+        self._watch = create_looping_call(self._close_if_settled)
+        self._watch.start(0.1, now=False)
+
+    def _close_if_settled(self) -> None:
+        engine = self.crawler.engine
+        if engine is None or self.outstanding or engine.downloader.active or (engine._slot and engine.scraper.slot and engine.scraper.slot.active):
+            return
+        self._watch.stop()
+        for job, refused in self.out_of_budget.items():
+            budget, spent = self.budget_of(job), self._book().total_spent(job)
+            logger.error("job %s stopped at its budget: spent %s of %s (%s left); its remaining requests are kept "
+                         "(at least %d): run it again with a larger budget and the same JOBDIR to continue",
+                         job, dollars(spent), dollars(budget), dollars(max(0, budget - spent)), refused)
+        deferred_from_coro(engine.close_spider_async(reason=EXHAUSTED))
+
+    # --- answers ---------------------------------------------------------------------------
+    def process_response(self, request: Request, response: Any) -> Any:
+        if response.status != 200:
+            self.settle(request, 0)  # failed answers are never billed
+        return response
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        self.settle(request, 0)
+        return None
+
+    def _release_stale(self, request: Request) -> None:
+        """A request back for another attempt: its earlier reservation (if still open here) is released."""
+        if META_RESERVED in request.meta:
+            self.settle(request, 0)
+
+    def settle(self, request_or_meta: Any, actual: int) -> None:
+        """The attempt cost ``actual`` micro-dollars: its reservation becomes that."""
+        meta = getattr(request_or_meta, "meta", request_or_meta)
+        held = meta.pop(META_RESERVED, None)
+        if held is None:
+            return
+        token, job, amount = held
+        if self.outstanding.pop(token, None) is None:
+            return  # settled already (a copy of the request) or reserved by another process
+        self._book().settle(job, amount, actual)
+
+    def charge_unreserved(self, job: str, actual: int) -> None:
+        """A page that cost money without a reservation (no budget): still the job's spend."""
+        if actual:
+            self._book().settle(job, 0, actual)
+
+    def spider_closed(self) -> None:
+        if self._watch is not None and self._watch.running:
+            self._watch.stop()
+        for token, (job, amount) in list(self.outstanding.items()):
+            self._book().settle(job, amount, 0)
+        self.outstanding.clear()
+        close = getattr(self.book, "close", None)
+        if close is not None:
+            close()

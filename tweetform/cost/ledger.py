@@ -1,0 +1,81 @@
+"""What a crawl has been charged: the UTC-day dedupe and the totals per job, app and kind.
+
+A resource is billed once per (app, kind, id, UTC day). The day is the API's:
+the answer's ``Date`` header (the sandbox's logical clock, the real API's clock),
+else this machine's UTC date. Only today's and yesterday's ids are remembered.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Iterable, Mapping
+
+from tweetform.api.pricing import PRICES_USD
+from tweetform.cost import micro
+
+
+class DayOf:
+    """The UTC day of an HTTP ``Date`` header, with the last answer cached (one per second at most)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[bytes, str] = (b"", "")
+
+    def __call__(self, header: bytes | None) -> str:
+        if header:
+            if header == self._last[0]:
+                return self._last[1]
+            try:
+                day = parsedate_to_datetime(header.decode("latin-1")).astimezone(timezone.utc).strftime("%Y-%m-%d")
+            except (TypeError, ValueError):
+                day = ""
+            if day:
+                self._last = (header, day)
+                return day
+        return datetime.now(timezone.utc).strftime("%Y-%m-%d")
+
+
+class CostLedger:
+    """Charges pages by the billing rule; totals in micro-dollars."""
+
+    def __init__(self, prices: Mapping[str, float] | None = None) -> None:
+        self.prices = {kind: micro(p) for kind, p in (prices or PRICES_USD).items()}
+        self.seen: dict[tuple[str, str, str], set[str]] = {}
+        self.days: list[str] = []
+        self.by_job: dict[str, int] = {}
+        self.by_app: dict[str, int] = {}
+        self.resources: dict[str, int] = {}  # kind -> resources billed
+        self.total = 0
+
+    def _seen(self, app: str, kind: str, day: str) -> set[str]:
+        key = (app, kind, day)
+        found = self.seen.get(key)
+        if found is None:
+            if day not in self.days:
+                self.days.append(day)
+                if len(self.days) > 2:  # forget ids of days before yesterday
+                    old = self.days.pop(0)
+                    for k in [k for k in self.seen if k[2] == old]:
+                        del self.seen[k]
+            found = self.seen[key] = set()
+        return found
+
+    def charge(self, job: str, app: str, day: str, groups: Iterable[tuple[str, list[str]]]) -> int:
+        """Bill one page's resources (``(kind, ids)`` groups) to ``app``; micro-dollars charged."""
+        cost = 0
+        for kind, ids in groups:
+            unit = self.prices.get(kind, 0)
+            if not unit or not ids:
+                continue
+            seen = self._seen(app, kind, day)
+            before = len(seen)
+            seen.update(ids)
+            new = len(seen) - before
+            if new:
+                cost += new * unit
+                self.resources[kind] = self.resources.get(kind, 0) + new
+        if cost:
+            self.by_job[job] = self.by_job.get(job, 0) + cost
+            self.by_app[app] = self.by_app.get(app, 0) + cost
+            self.total += cost
+        return cost

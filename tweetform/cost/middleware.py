@@ -1,0 +1,100 @@
+"""Spider middleware: what each page cost, from what it returned (the billing rule).
+
+Sees every item a callback yields; a page (not an ``errors`` record) is charged
+by :class:`tweetform.cost.ledger.CostLedger` to its credential's app — the app
+is the consumer key (``app_key``; named in stats by the alias of its first
+credential) or, for a bearer-only credential, the credential itself. When the
+callback's output has been consumed, the page's budget reservation
+(:mod:`tweetform.cost.budget`) is settled to what it actually cost.
+
+Stats: ``tweetform/cost/usd`` (total), ``tweetform/cost/usd/<app>``,
+``tweetform/cost/resources/<kind>`` (resources billed, after the UTC-day dedupe).
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Iterable, Iterator
+
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+
+from tweetform.cost import usd
+from tweetform.cost.ledger import CostLedger, DayOf
+from tweetform.cost.rule import resources
+from tweetform.items import PROVENANCE, PageItem
+
+
+def app_names(credentials: Iterable[Any]) -> dict[str, str]:
+    """credential alias -> the name of its app (the alias of the app's first credential)."""
+    first: dict[str, str] = {}
+    out: dict[str, str] = {}
+    for cred in credentials:
+        out[cred.alias] = first.setdefault(cred.app_key, cred.alias) if cred.app_key else cred.alias
+    return out
+
+
+class CostMiddleware:
+    def __init__(self, crawler: Crawler) -> None:
+        from tweetform.credentials import load_credentials
+
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.ledger = CostLedger(crawler.settings.getdict("TWEETFORM_PRICES_USD") or None)
+        self.day_of = DayOf()
+        try:
+            self.apps = app_names(load_credentials(crawler.settings))
+        except ValueError:
+            self.apps = {}  # bad credentials stop the crawl elsewhere, with their own line
+        crawler._tweetform_cost = self  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "CostMiddleware":
+        return cls(crawler)
+
+    def charge(self, response: Response, item: PageItem) -> int:
+        """Bill one page; micro-dollars it cost."""
+        prov = item[PROVENANCE]
+        alias = prov.get("credential") or "?"
+        app = self.apps.get(alias, alias)
+        day = self.day_of(response.headers.get(b"Date"))
+        cost = self.ledger.charge(prov["job"], app, day, resources(prov["endpoint"], item))
+        if cost:
+            self.stats.set_value("tweetform/cost/usd", usd(self.ledger.total))
+            self.stats.set_value(f"tweetform/cost/usd/{app}", usd(self.ledger.by_app[app]))
+            for kind, n in self.ledger.resources.items():
+                self.stats.set_value(f"tweetform/cost/resources/{kind}", n)
+        return cost
+
+    def _is_page(self, out: Any) -> bool:
+        return isinstance(out, PageItem) and PROVENANCE in out and out[PROVENANCE].get("bucket") != "errors"
+
+    def _settle(self, response: Response, cost: int) -> None:
+        budget = getattr(self.crawler, "_tweetform_budget", None)
+        if budget is None:
+            return
+        if "tweetform_budget" in response.meta:
+            budget.settle(response.meta, cost)
+        elif cost:
+            budget.charge_unreserved(response.meta["tweetform_ctx"]["job"], cost)
+
+    def process_spider_output(self, response: Response, result: Iterable[Any]) -> Iterator[Any]:
+        cost = 0
+        try:
+            for out in result:
+                if self._is_page(out):
+                    cost += self.charge(response, out)
+                yield out
+        finally:
+            if "tweetform_ctx" in response.meta:
+                self._settle(response, cost)
+
+    async def process_spider_output_async(self, response: Response, result: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        cost = 0
+        try:
+            async for out in result:
+                if self._is_page(out):
+                    cost += self.charge(response, out)
+                yield out
+        finally:
+            if "tweetform_ctx" in response.meta:
+                self._settle(response, cost)
