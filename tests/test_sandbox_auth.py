@@ -262,7 +262,8 @@ def test_raw_unicode_query_is_accepted():
 def test_wrong_secret_is_32(which):
     auth = Authenticator(DEMO_CREDENTIALS)
     cred = USERS[0]
-    wrong = {"secret": USERS[1].app_secret} if which == "app_secret" else {"token_secret": USERS[1].oauth_token_secret}
+    # another app's secret (demo-user-1..4 share one app)
+    wrong = {"secret": USERS[-1].app_secret} if which == "app_secret" else {"token_secret": USERS[1].oauth_token_secret}
     prepared = sign_requests(cred, "GET", BASE + "/1.1/friends/ids.json?user_id=12", **wrong)
     with expect_error(401, 32, "bad_signature"):
         auth.authenticate(prepared.method, prepared.url, prepared.headers)
@@ -276,7 +277,7 @@ def test_unknown_consumer_key_or_token_is_32():
         auth.authenticate(prepared.method, prepared.url, prepared.headers)
     # A known token used with another app's key.
     mixed = SandboxCredential(
-        "mixed", USERS[1].app_key, USERS[1].app_secret, USERS[0].oauth_token, USERS[0].oauth_token_secret
+        "mixed", USERS[-1].app_key, USERS[-1].app_secret, USERS[0].oauth_token, USERS[0].oauth_token_secret
     )
     prepared = sign_requests(mixed, "GET", BASE + "/1.1/friends/ids.json")
     with expect_error(401, 32, "unknown_key"):
@@ -400,15 +401,25 @@ def basic(key: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
+# an app known only through its users' credentials (no app-only entry)
+LONE_USER = SandboxCredential("lone-user", "L" * 25, "l" * 50, "9-" + "t" * 40, "v" * 45)
+
+
 def test_user_credential_app_may_get_an_app_only_bearer():
-    auth = Authenticator(DEMO_CREDENTIALS)
-    cred = USERS[3]
+    auth = Authenticator([*DEMO_CREDENTIALS, LONE_USER])
+    cred = LONE_USER
     token = auth.issue_bearer(basic(cred.app_key, cred.app_secret), "grant_type=client_credentials")
     principal = auth.authenticate("GET", BASE + "/1.1/search/tweets.json?q=a", {"Authorization": "Bearer " + token})
     assert principal == Principal(cred.alias, "app", cred.app_key)
     # Deterministic across authenticators (the HTTP layer may restart).
-    other = Authenticator(DEMO_CREDENTIALS)
+    other = Authenticator([*DEMO_CREDENTIALS, LONE_USER])
     assert other.issue_bearer(basic(cred.app_key, cred.app_secret), "grant_type=client_credentials") == token
+    # A demo user's app has an app-only credential: its bearer token is that app's.
+    lab = USERS[3]
+    token = auth.issue_bearer(basic(lab.app_key, lab.app_secret), "grant_type=client_credentials")
+    assert token == APPS[0].bearer_token
+    assert auth.app_of(auth.authenticate("GET", BASE + "/2/users?ids=1", {"Authorization": "Bearer " + token})) == (
+        lab.app_key, "demo-app-1")
 
 
 def test_app_credential_gets_its_fixed_bearer_and_fixed_bearer_authenticates():
@@ -489,8 +500,8 @@ def test_revoked_credentials_fail_with_89_and_restore():
 
 
 def test_revoking_a_user_credential_also_revokes_its_issued_bearer():
-    auth = Authenticator(DEMO_CREDENTIALS)
-    cred = USERS[6]
+    auth = Authenticator([*DEMO_CREDENTIALS, LONE_USER])
+    cred = LONE_USER
     token = auth.issue_bearer(basic(cred.app_key, cred.app_secret), "grant_type=client_credentials")
     auth.revoke(cred.alias)
     with expect_error(401, 89, "revoked"):
@@ -524,6 +535,10 @@ def test_no_credentials_is_an_error():
 def test_demo_credentials_shape():
     aliases = [c.alias for c in DEMO_CREDENTIALS]
     assert aliases == [f"demo-user-{i}" for i in range(1, 9)] + ["demo-app-1", "demo-app-2"]
+    # two apps of four users each (plus each app's app-only credential), as labs have
+    apps = {c.app_key: [d.alias for d in DEMO_CREDENTIALS if d.app_key == c.app_key] for c in DEMO_CREDENTIALS}
+    assert sorted(apps.values()) == [[*(f"demo-user-{i}" for i in range(1, 5)), "demo-app-1"],
+                                     [*(f"demo-user-{i}" for i in range(5, 9)), "demo-app-2"]]
     values = set()
     for cred in DEMO_CREDENTIALS:
         assert re.fullmatch(r"[A-Za-z0-9]{25}", cred.app_key)
@@ -535,7 +550,7 @@ def test_demo_credentials_shape():
         else:
             assert cred.oauth_token is None and cred.oauth_token_secret is None
             assert re.fullmatch(r"A{21}[A-Za-z0-9]{91}", cred.bearer_token)
-        for v in (cred.app_key, cred.app_secret, cred.oauth_token, cred.oauth_token_secret, cred.bearer_token):
+        for v in (cred.oauth_token, cred.oauth_token_secret, cred.bearer_token):
             if v:
                 assert v not in values
                 values.add(v)

@@ -296,6 +296,14 @@ class Authenticator:
     def aliases(self) -> list[str]:
         return list(self._by_alias)
 
+    def app_of(self, principal: Principal) -> tuple[str, str]:
+        """``(app id, app alias)`` a request is billed to: its consumer key and the alias of
+        that app's app-only credential (a bearer-only credential is an app of its own)."""
+        key = principal.app_key
+        if key is None:
+            return "bearer:" + principal.alias, principal.alias
+        return key, self._app_alias.get(key, principal.alias)
+
     # -- per request --------------------------------------------------------------
     def authenticate(
         self,

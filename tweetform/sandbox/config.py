@@ -25,6 +25,10 @@ class SandboxConfig:
     faults: FaultRates = field(default_factory=FaultRates)
     timestamp_window: int = 300
     cache_mb: int = 256
+    credits: float | None = None  # USD per app; None = unlimited
+    post_cap: int | None = None  # Post reads per app per UTC month; None = no cap
+    prices: dict[str, float] = field(default_factory=dict)  # kind -> USD, over tweetform/api/pricing.py
+    evolve_every: float = 86_400.0  # logical seconds per step of the evolving world; 0 = frozen
 
     def update(self, values: dict[str, Any]) -> None:
         for name, value in values.items():
@@ -34,6 +38,12 @@ class SandboxConfig:
                 self.faults.update({"latency": value})
             elif name == "limits":
                 self.limits.update(parse_limits(value))
+            elif name == "prices":
+                self.prices.update(parse_prices(value))
+            elif name in ("credits", "post_cap"):
+                setattr(self, name, None if value is None else _non_negative(name, value, float if name == "credits" else int))
+            elif name == "evolve_every":
+                self.evolve_every = _non_negative(name, value, float)
             elif hasattr(self, name):
                 setattr(self, name, type(getattr(self, name))(value) if getattr(self, name) is not None else value)
             else:
@@ -48,6 +58,28 @@ def parse_limits(value: dict[str, Any]) -> dict[str, tuple[int | None, int | Non
             out[endpoint] = (limit[0], limit[1])
         else:
             out[endpoint] = (int(limit), int(limit))
+    return out
+
+
+def _non_negative(name: str, value: Any, kind: type) -> Any:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if number < 0 or number != number:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return number
+
+
+def parse_prices(value: dict[str, Any]) -> dict[str, float]:
+    """``{"post": 0.005}``: USD per resource of a kind of tweetform/api/pricing.py."""
+    from tweetform.api import pricing
+
+    out = {}
+    for kind, usd in value.items():
+        if kind not in pricing.PRICES_USD:
+            raise ValueError(f"unknown price kind {kind!r}; known: {sorted(pricing.PRICES_USD)}")
+        out[kind] = _non_negative(f"price of {kind}", usd, float)
     return out
 
 
@@ -66,6 +98,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=float, help="rate-limit window in seconds (default 900)")
     parser.add_argument("--limit", action="append", default=[], metavar="ENDPOINT=N[,M]",
                         help="per-window limit of an endpoint, user[,app] (repeatable), e.g. /friends/ids=15")
+    parser.add_argument("--credits", help="prepaid credits per app in USD (default unlimited)")
+    parser.add_argument("--post-cap", help="monthly Post reads per app (default no cap)")
+    parser.add_argument("--price", action="append", default=[], metavar="KIND=USD",
+                        help="price of a resource kind (post, user, follow; repeatable), default tweetform/api/pricing.py")
+    parser.add_argument("--evolve-every", help="logical seconds per step of the evolving world (default 86400; 0 = frozen)")
     parser.add_argument("--credentials", help="credentials JSON (tweetform's list or tweetf0rm's config.json)")
     parser.add_argument("--latency", type=float, help="seconds added to every answer")
     parser.add_argument("--error-rate", type=float, help="fraction of answers that are 500/503")
@@ -82,6 +119,7 @@ def from_args(args: argparse.Namespace) -> SandboxConfig:
     direct = {
         "host": args.host, "port": args.port, "seed": args.seed, "users": args.users,
         "search_users": args.search_users, "window": args.window, "credentials": args.credentials,
+        "credits": args.credits, "post_cap": args.post_cap, "evolve_every": args.evolve_every,
     }
     config.update({k: v for k, v in direct.items() if v is not None})
     faults = {
@@ -89,6 +127,11 @@ def from_args(args: argparse.Namespace) -> SandboxConfig:
         "truncate": args.truncate_rate, "slow": args.slow_rate, "slow_seconds": args.slow_seconds,
     }
     config.faults.update({k: v for k, v in faults.items() if v is not None})
+    prices = {}
+    for item in args.price:
+        kind, _, usd = item.partition("=")
+        prices[kind] = usd
+    config.update({"prices": prices})
     for item in args.limit:
         endpoint, _, numbers = item.partition("=")
         parts = [int(n) for n in numbers.split(",")]

@@ -206,35 +206,43 @@ def _app(n: int, key: str, secret: str, bearer: str) -> SandboxCredential:
     return SandboxCredential(alias=f"demo-app-{n}", app_key=key, app_secret=secret, bearer_token=bearer)
 
 
+# Two apps, four users each (a lab's usual shape: one developer app, several
+# researchers' access tokens): demo-user-1..4 and demo-app-1 share the first app's
+# consumer key, demo-user-5..8 and demo-app-2 the second's. Quotas pool per
+# credential; billing (the sandbox's ledger) per app.
+_APP_KEYS = (
+    ("WB9ZMBWbReNkooi40KvZMDE4b", "saT3iPRo2cf5b98IxJC0n7yIumWm4MMWpzR2f6Jz8YGrFaZEAj"),
+    ("oSdccHm4IGKFNfMgo90fXxYMi", "oZa9zfS49yRbgJ9tvP2z22V7jcEmJWuELwCkSTscbsqORp5ylP"),
+)
 DEMO_CREDENTIALS: tuple[SandboxCredential, ...] = (
-    _user(1, "WB9ZMBWbReNkooi40KvZMDE4b", "saT3iPRo2cf5b98IxJC0n7yIumWm4MMWpzR2f6Jz8YGrFaZEAj",
+    _user(1, *_APP_KEYS[0],
           "1480000000000007919-CbltOBokDRD7pC8WqCh0rtA84owRFumvtRDS8On7",
           "Df9VhPwjoAknSVpUirsqxR8okrKAVbqfod7urdbQJAR0o"),
-    _user(2, "G3QsqzMPiPEGjh6YLNXiBxm3Z", "Q1gziUzDaLaHu6792AR7E57Hve3Usf23nFOS7e4JKEtdV8R5fg",
+    _user(2, *_APP_KEYS[0],
           "1480000000000015838-6z35TtM3DurI4IW1uOdqDtq9RJh1PVTFhYUn1vxE",
           "N5ur6yO6H0z3B6f3KEfHuMQG3jDri9OULdDdmMYeHHQND"),
-    _user(3, "yaAUtBytiEjP6iLBEk15DGCUu", "8XVVQuwOAOorikKcI9kWAx7KwfkXQBajAMmPdbLHHD1SluDnEx",
+    _user(3, *_APP_KEYS[0],
           "1480000000000023757-pnhIhHwpHs0jAKsexb7d11GFNh2KFSPgiCX5BpmH",
           "GkmhYNMW9KKdDOAWkZ44yg53vqfk0fY8iYPSYkU5By2jw"),
-    _user(4, "RHRDXzs3awkr8JdOhRWfbfuEz", "Kypk7oCtmElUPCJq8bDjEYrWWXi76GE6Dc8YmkLJ5FPi7ZRXTc",
+    _user(4, *_APP_KEYS[0],
           "1480000000000031676-yiphrs5bQGWq3HybtCsP828YucDYlUuXRMtJN2yI",
           "zSYUb4vaOEdo6c8OUmqTKEXjWDvMGhBCPqv0R64PNO8kT"),
-    _user(5, "oSdccHm4IGKFNfMgo90fXxYMi", "oZa9zfS49yRbgJ9tvP2z22V7jcEmJWuELwCkSTscbsqORp5ylP",
+    _user(5, *_APP_KEYS[1],
           "1480000000000039595-m8i0d5FOopP1uKmA4QlN958kOBX88YQ0xfQRCd8d",
           "6XZzNJ0vTsjMwWJa6rwpNsRoQc7UvX5sgs6QpdtL7mGyq"),
-    _user(6, "QICCwM0V7Z78mu4miiiXwy3ye", "pcpWRSlc3OvqoclnPSqPH0fKeikg9mlRvRraO1YwXvu25Sv7cM",
+    _user(6, *_APP_KEYS[1],
           "1480000000000047514-efLFvnQWndRjTkfXdkh6igwV0YSGP00GbrkTqIkC",
           "R9YXtqlcVpDvr88MoMBB4plRpOLk44AWuXZI5nIX0Qn6h"),
-    _user(7, "j5AIYnyB7Mgvioyah2pBoDKRB", "ZZ2oemXGZy7Dc3BsFomfnO7hYOAHo39ljUyXyHiGxvgMSFjxS8",
+    _user(7, *_APP_KEYS[1],
           "1480000000000055433-B1kMwWgbqYrSRSaSGhNKYHN9Bl10h1jc9SQpgr8Q",
           "pDyPBi1LTlNG3Y4QaISHsWxoGZfEQwKtzJYyb2pyIvYCm"),
-    _user(8, "11xinTB6PjMwHjnqQNwJKpdVx", "62kqXfJ7x22lF1guP0eHg3vMzRrufWXhAprzeXYXdJI9sGEtMG",
+    _user(8, *_APP_KEYS[1],
           "1480000000000063352-nnMrDBthxlqzQReCZMkofR9TV0BnJjNeLEiLPnQD",
           "ynzPizQvRsYRF8aUzEu6qLQVT06qyABTFtfQ6zY2bEAtI"),
-    _app(1, "ABoGN5U1VVZb7C4wJz5BY9tTt", "m7ENZk8Evlqv8xiitYEM9hCd9sA1Hkglecl8uqOMs2Z278lBHZ",
+    _app(1, *_APP_KEYS[0],
          "AAAAAAAAAAAAAAAAAAAAAPzQt6fV9hI2uTpOKBsIpXSS8dkF39l8GrFqLAvCJVQM8vjObEEeH7FDidbsMDXK"
          "CrWLA3rF3Wif61OZrn3vyWFy4Noa"),
-    _app(2, "v26lg7zz4oASP4q1JPeI06izd", "eBRhkL5QYpIi2NFzQgmXGx2dtiALmp9hjLmUXRVygd1GQJKxcr",
+    _app(2, *_APP_KEYS[1],
          "AAAAAAAAAAAAAAAAAAAAAEYMkAd7QWdyUIaP9e7BVDGB0ubsE7XaocBCF0V1y9RLtC6HxhQ6hkxSzACwkKDo"
          "TVCzdeUroJzcTtesqwQNmbkkvt7P"),
 )

@@ -104,3 +104,19 @@ def server_error(version: str, status: int) -> ApiError:
         return v1_error(status, 130, "Over capacity") if status == 503 else v1_error(status, 131, "Internal error")
     title = "Service Unavailable" if status == 503 else "Internal Server Error"
     return v2_problem(status, title, title, "about:blank")
+
+
+#: v1.1 has no documented usage-cap error; the sandbox answers 429 with this code
+#: (unused by the API's v1.1 error codes) so a client can tell it from a rate limit (88)
+V1_USAGE_CAPPED_CODE = 429
+
+
+def usage_capped(version: str, reason: str) -> ApiError:
+    """Out of credits (``reason="credits"``) or over the monthly Post-read cap (``"post_cap"``)."""
+    detail = "Usage cap exceeded: Monthly product cap" if reason == "post_cap" else "Usage cap exceeded: no credits left"
+    if version == "1.1":
+        return v1_error(429, V1_USAGE_CAPPED_CODE, detail)
+    return v2_problem(
+        429, "UsageCapExceeded", detail, "usage-capped",
+        period="Monthly" if reason == "post_cap" else "Current", scope="Product" if reason == "post_cap" else "Account",
+    )

@@ -18,11 +18,22 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from . import api_v1, api_v2, oauth_flow
+from . import api_v1, api_v2, oauth_flow, usage
 from .auth import Authenticator, AuthError, Principal
+from .billing import Ledger, billed_resources
+from .clock import LogicalClock
 from .config import SandboxConfig
 from .credentials import DEMO_CREDENTIALS, load_credentials
-from .errors import ApiError, auth_failed, rate_limited, server_error, v1_page_not_found, v2_not_found_path, v2_problem
+from .errors import (
+    ApiError,
+    auth_failed,
+    rate_limited,
+    server_error,
+    usage_capped,
+    v1_page_not_found,
+    v2_not_found_path,
+    v2_problem,
+)
 from .faults import FaultInjector
 from .limits import RateLimiter
 from .params import Params
@@ -37,26 +48,26 @@ def dumps(obj: Any) -> bytes:
 
 
 class BodyCache:
-    """LRU of rendered answers, bounded by total bytes."""
+    """LRU of rendered answers (status, body, resources billed), bounded by total bytes."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.size = 0
-        self.items: OrderedDict[Any, tuple[int, bytes]] = OrderedDict()
+        self.items: OrderedDict[Any, tuple[int, bytes, tuple]] = OrderedDict()
 
-    def get(self, key: Any) -> tuple[int, bytes] | None:
+    def get(self, key: Any) -> tuple[int, bytes, tuple] | None:
         hit = self.items.get(key)
         if hit is not None:
             self.items.move_to_end(key)
         return hit
 
-    def put(self, key: Any, value: tuple[int, bytes]) -> None:
+    def put(self, key: Any, value: tuple[int, bytes, tuple]) -> None:
         if len(value[1]) > self.max_bytes // 4:
             return
         self.items[key] = value
         self.size += len(value[1])
         while self.size > self.max_bytes:
-            _, (_, old) = self.items.popitem(last=False)
+            _, (_, old, _) = self.items.popitem(last=False)
             self.size -= len(old)
 
 
@@ -69,6 +80,8 @@ class Sandbox:
         self.limiter = RateLimiter(config.window, config.limits)
         self.faults = FaultInjector(config.seed, config.faults)
         self.cache = BodyCache(config.cache_mb * 1024 * 1024)
+        self.clock = LogicalClock()
+        self.ledger = Ledger(config.prices, config.credits, config.post_cap)
         self.requests = 0
         self.statuses: dict[str, int] = {}
         # alias -> "peer address|via header" -> requests (proxy tests read it)
@@ -88,6 +101,8 @@ class Sandbox:
                 return None
             endpoint, handler = hit
             return "1.1", endpoint, lambda p: handler(world, p, path)
+        if path == "/2/usage/tweets":
+            return "2", "/2/usage/tweets", None  # type: ignore[return-value]
         if path.startswith("/2/"):
             rest = path[3:]
             for pattern, endpoint, handler in api_v2.ROUTES:
@@ -120,7 +135,7 @@ class Sandbox:
             logger.warning("malformed authentication rejected (%s)", type(exc).__name__)
             return self.answer(auth_failed(version, 400, 215, "Bad Authentication data."))
         self._note_client(principal, request)
-        if endpoint == "/2/tweets/search/all" and principal.kind == "user":
+        if version == "2" and self.limiter.limit_for(endpoint, principal.kind) is None:  # app-only endpoints
             return self.answer(
                 v2_problem(
                     403,
@@ -130,6 +145,15 @@ class Sandbox:
                     "unsupported-authentication",
                 )
             )
+        app, app_alias = self.auth.app_of(principal)
+        month = self.clock.month()
+        capped = self.ledger.blocked(app, endpoint, month)
+        if capped is not None:
+            # no quota spent; the headers show quota left, as the API's usage-capped 429s do
+            peek = self.limiter.peek(principal.alias, principal.kind, endpoint)
+            quota = {"x-rate-limit-limit": str(peek.limit), "x-rate-limit-remaining": str(peek.remaining),
+                     "x-rate-limit-reset": str(peek.reset)}
+            return self.answer(usage_capped(version, capped), quota)
         decision = self.limiter.hit(principal.alias, principal.kind, endpoint)
         headers = {
             "x-rate-limit-limit": str(decision.limit),
@@ -144,16 +168,21 @@ class Sandbox:
         if fault.kind == "error":
             return self.answer(server_error(version, fault.status), headers)
         params = Params(request.query, version)
-        if handler is None:  # rate_limit_status: live state, never cached
-            status, body = 200, dumps(api_v1.rate_limit_status(self.limiter, principal.alias, principal.kind, params))
+        resources: tuple = ()
+        if handler is None:  # rate_limit_status, usage: live state, never cached, never billed
+            try:
+                status, body = 200, dumps(self.live_answer(endpoint, principal, app, params))
+            except ApiError as exc:
+                status, body = exc.status, dumps(exc.body)
         else:
             key = (path, tuple(sorted(request.query.items())))
             cached = self.cache.get(key)
             if cached is None:
                 try:
-                    cached = (200, dumps(handler(params)))
+                    answer = handler(params)
+                    cached = (200, dumps(answer), billed_resources(version, endpoint, answer))
                 except ApiError as exc:
-                    cached = (exc.status, dumps(exc.body))
+                    cached = (exc.status, dumps(exc.body), ())
                 except Exception as exc:
                     # Last line of defence: a handler bug must still answer in the API's
                     # JSON shape (500 code 131), never aiohttp's text/plain traceback page,
@@ -162,12 +191,19 @@ class Sandbox:
                     logger.error("handler failed for %s: %s: %s", path, type(exc).__name__, exc)
                     return self.answer(server_error(version, 500), headers)
                 self.cache.put(key, cached)
-            status, body = cached
+            status, body, resources = cached
         if fault.kind == "truncate":
             body = body[: max(1, len(body) // 2)]
         if fault.kind == "drop":
             return await self.drop(request, status, body, headers)
+        if status == 200 and fault.kind is None:  # only an answer received whole is billed
+            self.ledger.charge(app, app_alias, resources, self.clock.day(), month)
         return self.respond(status, body, headers)
+
+    def live_answer(self, endpoint: str, principal: Principal, app: str, params: Params) -> Any:
+        if endpoint == "/2/usage/tweets":
+            return usage.usage_tweets(self.ledger, self.clock, app, params)
+        return api_v1.rate_limit_status(self.limiter, principal.alias, principal.kind, params)
 
     def _note_client(self, principal: Principal, request: web.Request) -> None:
         via = request.headers.get("Via", "") or request.headers.get("X-Forwarded-For", "")
@@ -224,12 +260,30 @@ class Sandbox:
                     }
                 )
             if parts == ["counters", "reset"] and request.method == "POST":
+                # a clean slate for the next test: counters, billing and the clock
+                self.ledger.reset()
+                self.clock.set(0)
                 self.limiter.reset_counters()
                 self.requests = 0
                 self.statuses.clear()
                 self.clients.clear()
                 for k in self.faults.injected:
                     self.faults.injected[k] = 0
+                return _json({"ok": True})
+            if parts == ["clock"]:
+                if request.method == "POST":
+                    change = await request.json()
+                    if not isinstance(change, dict) or not set(change) <= {"offset", "advance"} or not change:
+                        raise ValueError('clock takes {"offset": seconds} or {"advance": seconds}')
+                    if "offset" in change:
+                        self.clock.set(_seconds(change["offset"]))
+                    if "advance" in change:
+                        self.clock.advance(_seconds(change["advance"]))
+                return _json(self.clock_state())
+            if parts == ["billing"]:
+                return _json(self.ledger.report())
+            if parts == ["billing", "reset"] and request.method == "POST":
+                self.ledger.reset()
                 return _json({"ok": True})
             if parts == ["faults"]:
                 if request.method == "POST":
@@ -252,6 +306,9 @@ class Sandbox:
         except (ValueError, KeyError) as exc:
             return _json({"error": f"bad sandbox request: {exc}"}, 400)
         return _json({"error": "unknown sandbox endpoint", "path": request.path}, 404)
+
+    def clock_state(self) -> dict[str, Any]:
+        return self.clock.as_dict()
 
     def truth(self, what: str, raw: str) -> dict[str, Any]:
         world = self.world
@@ -294,6 +351,12 @@ def _response(status: int, body: bytes, headers: dict[str, str] | None) -> web.R
     resp = web.Response(status=status, body=body, headers=headers)
     resp.headers["content-type"] = JSON_TYPE
     return resp
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) > 1e10:
+        raise ValueError(f"clock seconds must be a number, got {value!r}")
+    return float(value)
 
 
 def _json(obj: Any, status: int = 200) -> web.Response:
