@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from crawling import ROOT, demo_credentials, run_crawl
+from crawling import ROOT, bucket, demo_credentials, run_crawl
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.test import get_crawler
 
@@ -146,3 +146,15 @@ def test_idle_crawl_logs_rarely(caplog):
         ext.log(final=True)  # the last line always comes
     assert [r.getMessage()[:28] for r in caplog.records] == ["progress: crawl · 0 pages · ", "progress: crawl · 1 page · 0",
                                                              "progress: crawl · 1 page · 0"]
+
+
+def test_progress_line_shows_spend_and_budget(sandbox_factory, tmp_path: Path):
+    box = sandbox_factory("--users", "3000", "--seed", "7", "--window", "1")
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    result = run_crawl(box, "friends", tmp_path, user_id=seed, budget=5, settings={"TWEETFORM_PROGRESS": "log"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if "[tweetform.progress] INFO: progress: friends · " in line]
+    accounts = sum(len(page.get("data") or []) for pages in bucket(tmp_path, "friend_ids").values() for page in pages)
+    assert accounts > 0
+    spent = f"${accounts * 0.01:,.2f}" if accounts * 0.01 >= 0.1 else f"${accounts * 0.01:,.3f}"
+    assert f" · {spent} spent of $5.00 · " in lines[-1], lines[-1]

@@ -1,12 +1,13 @@
 """Live progress of a crawl: one line that updates in a terminal, periodic log lines otherwise.
 
-    friends · 51 pages · users 40/52 · 53 items · 1 error · 12 pages/min · 0:04:10 · waiting 8 m 12 s for
+    friends · 51 pages · users 40/52 · 53 items · 1 error · $3.12 spent of $5.00 · 12 pages/min · 0:04:10 · waiting 8 m 12 s for
     /friends/ids quota (2 credential lane(s) used up), resumes 14:05:12 UTC
 
 *users* is the users expanded of the reachable set found so far (the seeds and
 every account a page at a level below ``depth`` listed, capped by
 ``max_users``); *errors* counts the ``errors`` bucket's records (protected,
-suspended, missing, failed). A rate-limit wait is shown with its endpoint, the
+suspended, missing, failed); *spent* is what the pages cost under pay-per-use
+(with the job's budget, if it has one). A rate-limit wait is shown with its endpoint, the
 credential lanes used up and the time it resumes — the quota gate's own line
 (:meth:`tweetform.quota.gate.QuotaGate.describe_wait`).
 
@@ -29,7 +30,9 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import create_looping_call
 
+from tweetform import state
 from tweetform.items import PROVENANCE
+from tweetform.quota import runtime
 
 logger = logging.getLogger(__name__)
 MODES = ("auto", "bar", "log", "off")
@@ -198,7 +201,7 @@ class ProgressExtension:
 
     def _job(self, job_id: str) -> Any:
         if job_id not in self.jobs:
-            store = getattr(self.crawler, "_tweetform_jobs", None)
+            store = state.existing_job_store(self.crawler)
             self.jobs[job_id] = store.load(job_id) if store is not None else None
         return self.jobs[job_id]
 
@@ -223,8 +226,24 @@ class ProgressExtension:
         spider = getattr(self.crawler, "spider", None)
         return getattr(spider, "name", "crawl")
 
+    def spend(self) -> str:
+        """``$1.25 spent`` (``of $5.00`` with a budget): what the pages cost (tweetform.cost)."""
+        from tweetform.cost import dollars, micro
+
+        spent = float(self.stats.get_value("tweetform/cost/usd", 0.0) or 0.0)
+        budget_mw = getattr(self.crawler, "_tweetform_budget", None)
+        given = getattr(getattr(self.crawler, "spider", None), "given_job", None)
+        jobs = set(self.jobs) | ({given.job} if given is not None else set())
+        budgets = {budget_mw.budget_of(j) for j in jobs} if budget_mw is not None else set()
+        if not spent and not any(budgets):
+            return ""
+        text = f"{dollars(micro(spent))} spent"
+        if len(budgets) == 1 and next(iter(budgets)):
+            text += f" of {dollars(next(iter(budgets)))}"
+        return text
+
     def waits(self) -> list[str]:
-        gate = getattr(self.crawler, "_tweetform_gate", None)
+        gate = runtime.existing_gate(self.crawler)
         describe = getattr(gate, "current_waits", None)
         return describe() if describe is not None else []
 
@@ -239,6 +258,9 @@ class ProgressExtension:
             parts.append(f"users {c['expanded']:,}/{c['reach']:,}{'+' if self.overflow else ''}")
         parts.append(plural(c["items"], "item"))
         parts.append(plural(c["errors"], "error") + (f" ({c['failed']:,} failed)" if c["failed"] else ""))
+        spent = self.spend()
+        if spent:
+            parts.append(spent)
         if self.rate:
             parts.append(f"{self.rate:,.0f} pages/min")
         parts.append(clock(now - self.started))
