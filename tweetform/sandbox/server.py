@@ -11,6 +11,7 @@ need no credentials: ground truth, counters, fault and credential controls.
 from __future__ import annotations
 
 import asyncio
+from email.utils import formatdate
 import json
 import logging
 from collections import OrderedDict
@@ -213,6 +214,8 @@ class Sandbox:
 
     def respond(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> web.Response:
         self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
+        # Date is the logical clock's: a client tells the billing day from it, as from the API's own Date
+        headers = {**(headers or {}), "Date": formatdate(self.clock.now(), usegmt=True)}
         return _response(status, body, headers)
 
     def answer(self, error: ApiError, headers: dict[str, str] | None = None) -> web.Response:
