@@ -286,6 +286,15 @@ def test_v2_search_next_token(sandbox: Any, examples: dict, archive: bool) -> No
         assert problem["status"] == 403 and problem["type"].startswith(PROBLEMS) and problem["title"]
 
 
+@pytest.mark.parametrize("query", ["!!!", "?", '"..."'])
+def test_punctuation_only_search_is_an_empty_result(sandbox: Any, query: str) -> None:
+    """The API answers a query made only of punctuation with no results (was: 400 code 44 / invalid-request)."""
+    v1 = body(call(sandbox, "/1.1/search/tweets.json", {"q": query}))
+    assert v1["statuses"] == [] and "next_results" not in v1["search_metadata"]
+    for path, auth in (("/2/tweets/search/recent", user_auth()), ("/2/tweets/search/all", app_auth())):
+        assert body(call(sandbox, path, {"query": query}, auth)) == {"meta": {"result_count": 0}}
+
+
 # --- 2. shapes -----------------------------------------------------------------------------------
 
 

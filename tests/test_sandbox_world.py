@@ -528,11 +528,23 @@ def test_search_phrases_match_adjacent_tokens(w2k: World) -> None:
 @pytest.mark.parametrize(
     "query",
     ["", "   ", "data OR", "OR data", "data OR OR research", "(data", "data)", "()", '"unterminated',
-     '""', "-data", "-data -research", "!!!", "foo:bar", "is:banana", "from:", "-"],
+     "-data", "-data -research", "-!!!", "foo:bar", "is:banana", "from:", "-"],
 )
 def test_bad_queries_raise_a_clear_value_error(w2k: World, query: str) -> None:
     with pytest.raises(ValueError, match=r"\w"):
         w2k.search(query)
+
+
+@pytest.mark.parametrize("query", ["!!!", "?", "...", '""', '"?!"', "!!! OR ???", "(!!!)"])
+def test_punctuation_only_queries_find_nothing(w2k: World, query: str) -> None:
+    """Like the API: a query of punctuation only is answered with an empty result, not an error."""
+    assert w2k.search(query) == [] and w2k.search(query, archive=True) == []
+
+
+def test_punctuation_terms_beside_words_are_ignored(w2k: World) -> None:
+    data = w2k.search("data")
+    assert data and w2k.search("data !!!") == data and w2k.search("data -???") == data
+    assert w2k.search("!!! OR data") == data
 
 
 def test_search_is_fast(search_timing: dict[str, float]) -> None:

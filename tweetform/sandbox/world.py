@@ -1828,6 +1828,11 @@ class _Node(NamedTuple):
     negated: bool = False
 
 
+#: a term with no searchable characters (punctuation only): matches nothing, and beside
+#: other terms of an AND group it is ignored, as the API's tokenizer drops punctuation
+_NOTHING = _Node("term", ("nothing", None))
+
+
 def _lex(query: str) -> list[str]:
     """Split a query into terms, ``"phrase"`` tokens (kept quoted), parentheses and ``-``."""
     out: list[str] = []
@@ -1923,7 +1928,7 @@ def _term(tok: str, query: str) -> _Node:
     if tok.startswith('"'):
         words = tokenize(tok[1:-1])
         if not words:
-            raise ValueError(f"empty phrase in search query: {query!r}")
+            return _NOTHING  # like the API: an empty result, not an error
         return _Node("term", ("phrase", tuple(words)))
     if tok in ("-", "OR"):
         raise ValueError(f"misplaced {tok!r} in search query: {query!r}")
@@ -1941,7 +1946,7 @@ def _term(tok: str, query: str) -> _Node:
         return _Node("term", (op, value.lower()))
     words = tokenize(tok)
     if not words:
-        raise ValueError(f"search term {tok!r} has no searchable characters")
+        return _NOTHING  # punctuation only ("!!!", "?"): the API answers an empty result
     return _Node("term", ("word", words[0]) if len(words) == 1 else ("phrase", tuple(words)))
 
 
@@ -1957,7 +1962,10 @@ class _Evaluator:
                 out |= self._eval_signed(child)
             return out
         if node.op == "and":
-            pos = sorted((self.eval(c) for c in node.children if not c.negated), key=len)
+            terms = [c for c in node.children if not c.negated and c.children != _NOTHING.children]
+            if not terms:
+                return frozenset()
+            pos = sorted(map(self.eval, terms), key=len)
             out = set(pos[0])
             for p in pos[1:]:
                 out &= p
@@ -1973,6 +1981,8 @@ class _Evaluator:
 
     def _term(self, kind: str, value: object) -> frozenset[int]:
         w = self.world
+        if kind == "nothing":
+            return frozenset()
         if kind == "word":
             return self.idx.lines_with(f" {value} ")
         if kind == "phrase":
