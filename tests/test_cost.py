@@ -66,6 +66,8 @@ def test_app_of_a_credential_is_its_consumer_key():
         {"alias": "bearer-only", "bearer_token": "b"},
     ])
     assert app_names(creds) == {"alice": "alice", "bob": "alice", "lab-app": "lab-app", "bearer-only": "bearer-only"}
+    creds.append(parse_credentials([{"alias": "lab-bearer", "app_key": "K1", "app_secret": "s", "bearer_token": "b"}])[0])
+    assert app_names(creds)["bob"] == "lab-bearer"  # an app is named by its app-only credential
 
 
 def _page(body: bytes, endpoint: str, credential: str, job: str = "j1", date: bytes = b"Tue, 01 Dec 2026 12:00:00 GMT"):

@@ -2,8 +2,8 @@
 
 Sees every item a callback yields; a page (not an ``errors`` record) is charged
 by :class:`tweetform.cost.ledger.CostLedger` to its credential's app — the app
-is the consumer key (``app_key``; named in stats by the alias of its first
-credential) or, for a bearer-only credential, the credential itself. When the
+is the consumer key (``app_key``; named in stats by the alias of its app-only
+credential, else of its first) or, for a bearer-only credential, the credential itself. When the
 callback's output has been consumed, the page's budget reservation
 (:mod:`tweetform.cost.budget`) is settled to what it actually cost.
 
@@ -25,12 +25,14 @@ from tweetform.items import PROVENANCE, PageItem
 
 
 def app_names(credentials: Iterable[Any]) -> dict[str, str]:
-    """credential alias -> the name of its app (the alias of the app's first credential)."""
-    first: dict[str, str] = {}
-    out: dict[str, str] = {}
-    for cred in credentials:
-        out[cred.alias] = first.setdefault(cred.app_key, cred.alias) if cred.app_key else cred.alias
-    return out
+    """credential alias -> the name of its app: the alias of the app's app-only credential, else of
+    its first credential (as the sandbox names apps); a bearer-only credential is an app of its own."""
+    creds = list(credentials)
+    names: dict[str, str] = {}
+    for cred in sorted(creds, key=lambda c: c.kind != "app"):  # app-only credentials name their app
+        if cred.app_key:
+            names.setdefault(cred.app_key, cred.alias)
+    return {c.alias: names[c.app_key] if c.app_key else c.alias for c in creds}
 
 
 class CostMiddleware:
