@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from crawling import bucket, ids_of, run_crawl
+from crawling import bucket, errors_of, ids_of, run_crawl
 
 from tweetform.exitcodes import BUDGET_EXHAUSTED, DONE
 
@@ -45,3 +45,34 @@ def test_budget_stops_the_crawl_and_a_larger_one_continues(box, tmp_path: Path):
     assert second.returncode == DONE, second.stderr[-3000:]
     pages = bucket(tmp_path / "out", "friend_ids")
     assert sum(len(p) for p in pages.values()) > pages_before
+
+
+def test_usage_capped_stops_like_the_budget_and_continues(sandbox_factory, tmp_path: Path):
+    """Out of credits, the API answers usage-capped 429s: the job stops (exit 7, queue kept) instead of looping;
+    with credits again, the same JOBDIR finishes the crawl without fetching any page twice."""
+    box = sandbox_factory(*FAST, "--credits", "0.6")
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    args = dict(user_id=seed, depth=2, job="capped", settings={"JOBDIR": tmp_path / "jobdir"})
+    first = run_crawl(box, "friends", tmp_path / "out", **args)
+    assert first.returncode == BUDGET_EXHAUSTED, first.stderr[-3000:]
+    stats = stats_of(first)
+    assert stats["finish_reason"] == "budget_exhausted" and stats["tweetform/cost/usage_capped"] >= 1
+    assert stats.get("tweetform/quota/rate_limited", 0) == 0  # a usage cap is not a rate limit to wait out
+    [line] = [l for l in first.stderr.splitlines() if "stopped: the API's usage cap" in l]
+    assert "no credits left" in line and "kept in the queue" in line
+    assert box.get("/_sandbox/billing")["total_usd"] == pytest.approx(stats["tweetform/cost/usd"])
+    for _ in range(10):  # each run is billed up to its credits; more are bought, and the job goes on
+        box.post("/_sandbox/billing/reset")
+        again = run_crawl(box, "friends", tmp_path / "out", **args)
+        assert again.returncode in (DONE, BUDGET_EXHAUSTED), again.stderr[-3000:]
+        if again.returncode == DONE:
+            break
+    assert again.returncode == DONE
+    truth = box.get(f"/_sandbox/truth/reachable?seeds={seed}&depth=2&direction=friends")["ids"]
+    lists = bucket(tmp_path / "out", "friend_ids")
+    assert set(lists) | {k for k, v in errors_of(tmp_path / "out").items() if v == "protected"} == {str(u) for u in truth}
+    for key, lines in lists.items():
+        assert ids_of(lines) == box.truth("following", int(key)), key  # complete, each page once
+    pages = [p for ps in lists.values() for p in ps]
+    errors = [p for ps in bucket(tmp_path / "out", "errors").values() for p in ps if p["status"] == 200]
+    assert box.counters()["statuses"]["200"] == len(pages) + len(errors)  # no page fetched (and paid) twice

@@ -18,6 +18,7 @@ SUSPENDED = "suspended"
 NOT_FOUND = "not_found"
 DELETED = "deleted"
 RATE_LIMITED = "rate_limited"
+USAGE_CAPPED = "usage_capped"  # out of pay-per-use credits or over the monthly cap: waiting does not help
 AUTH = "auth"  # the credential is bad, revoked or lacks the needed context
 FORBIDDEN = "forbidden"  # this credential may not call this endpoint (needs app-only / user context)
 SERVER = "server"  # 5xx: retry later
@@ -77,7 +78,7 @@ def problem_kind(problem: dict[str, Any]) -> str:
     if name in ("rate-limit-exceeded",) or problem.get("status") == 429:
         return RATE_LIMITED
     if name == "usage-capped":
-        return RATE_LIMITED
+        return USAGE_CAPPED
     if name == "invalid-request":
         return BAD_REQUEST
     return BAD_REQUEST
@@ -86,6 +87,8 @@ def problem_kind(problem: dict[str, Any]) -> str:
 def classify(status: int, body: Any, version: str) -> Outcome:
     """What an answer means. ``body`` is the parsed JSON or None when it did not parse."""
     if status == 429:
+        if is_usage_capped(body):
+            return Outcome(USAGE_CAPPED, status, _v1_code(body), _v1_message(body) or str(body.get("detail") or ""))
         return Outcome(RATE_LIMITED, status, 88 if version == "1.1" else None, "rate limit exceeded")
     if status >= 500:
         return Outcome(SERVER, status, _v1_code(body), "server error")
@@ -110,6 +113,16 @@ def classify(status: int, body: Any, version: str) -> Outcome:
     if status == 404:
         return Outcome(NOT_FOUND, status, None, "not found")
     return Outcome(BAD_REQUEST, status, None, f"HTTP {status}")
+
+
+def is_usage_capped(body: Any) -> bool:
+    """A 429 that is about money, not quota: v2 problem type ``usage-capped``; in v1.1 (which
+    documents none) code 429 or a "Usage cap exceeded" message, as the sandbox answers."""
+    if not isinstance(body, dict):
+        return False
+    if str(body.get("type", "")).endswith("/usage-capped") or body.get("title") == "UsageCapExceeded":
+        return True
+    return _v1_code(body) == 429 or "usage cap" in _v1_message(body).lower()
 
 
 def _v1_code(body: Any) -> int | None:

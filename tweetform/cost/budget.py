@@ -114,6 +114,7 @@ class BudgetMiddleware:
         self.outstanding: dict[int, tuple[str, int]] = {}  # token -> (job, reserved), this process's
         self.tokens = itertools.count(1)
         self.out_of_budget: dict[str, int] = {}  # job -> requests refused
+        self.capped: dict[str, str] = {}  # job -> why the API refused its app (usage-capped)
         self.stopping = False
         self._watch: Any = None
         crawler._tweetform_budget = self  # type: ignore[attr-defined]
@@ -214,6 +215,16 @@ class BudgetMiddleware:
             runtime.book(self.crawler).cancel(reserved)
         request.meta.pop(META_LANE, None)
 
+    def usage_capped(self, request: Request, alias: str, detail: str) -> Request:
+        """The API refused the app (out of credits, over the monthly cap): the job stops as at its budget."""
+        job = str(request.meta["tweetform_ctx"]["job"])
+        self.settle(request, 0)
+        if job not in self.out_of_budget:
+            logger.warning("the API answered usage-capped for credential %r (%s): job %s stops as at its budget",
+                           alias, detail or "usage cap exceeded", job)
+            self.capped[job] = detail or "usage cap exceeded"
+        return self._refuse(request, job, self.budget_of(job))
+
     def _refuse(self, request: Request, job: str, budget: int) -> Request:
         """Out of budget: the request goes back to the queue and the job stops sending."""
         first = job not in self.out_of_budget
@@ -242,11 +253,17 @@ class BudgetMiddleware:
         if engine is None or self.outstanding or engine.downloader.active or (engine._slot and engine.scraper.slot and engine.scraper.slot.active):
             return
         self._watch.stop()
+        queued = len(engine._slot.scheduler) if engine._slot is not None else 0  # type: ignore[arg-type]
         for job, refused in self.out_of_budget.items():
             budget, spent = self.budget_of(job), self._book().total_spent(job)
-            logger.error("job %s stopped at its budget: spent %s of %s (%s left); its remaining requests are kept "
-                         "(at least %d): run it again with a larger budget and the same JOBDIR to continue",
-                         job, dollars(spent), dollars(budget), dollars(max(0, budget - spent)), refused)
+            undone = f"{queued:,} request(s) left undone are kept in the queue"
+            if job in self.capped:
+                logger.error("job %s stopped: the API's usage cap (%s); spent %s; %s: add credits, then run it again "
+                             "with the same JOBDIR to continue", job, self.capped[job], dollars(spent), undone)
+            else:
+                logger.error("job %s stopped at its budget: spent %s of %s (%s left); %s: run it again with a larger "
+                             "budget and the same JOBDIR to continue", job, dollars(spent), dollars(budget),
+                             dollars(max(0, budget - spent)), undone)
         deferred_from_coro(engine.close_spider_async(reason=EXHAUSTED))
 
     # --- answers ---------------------------------------------------------------------------

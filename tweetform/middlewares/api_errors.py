@@ -3,7 +3,8 @@
 Every answer releases its quota reservation and teaches the quota book the
 window's ``limit/remaining/reset``. A 429 goes back to the scheduler, where the
 quota queue holds it until the window resets (no retry spent, no hammering).
-A rejected credential leaves rotation with one log line naming its alias and
+A usage-capped 429 (out of pay-per-use credits) stops the job as its budget
+would (:mod:`tweetform.cost.budget`). A rejected credential leaves rotation with one log line naming its alias and
 the request goes back to be sent with another. Everything else reaches the
 spider, which classifies it with :mod:`tweetform.api.errors`.
 """
@@ -77,6 +78,12 @@ class ApiErrorMiddleware:
         version = "2" if key.startswith("/2/") else "1.1"
         outcome = errors.classify(response.status, _parse(response.body), version)
         alias = request.meta.get(META_CREDENTIAL, "?")
+        if outcome.kind == errors.USAGE_CAPPED:  # out of credits or over the cap: stop like at the budget (tweetform.cost)
+            self.stats.inc_value("tweetform/cost/usage_capped")
+            budget = getattr(self.crawler, "_tweetform_budget", None)
+            if budget is not None:
+                return budget.usage_capped(request, alias, outcome.message)
+            return request.replace(dont_filter=True)
         if outcome.kind == errors.RATE_LIMITED:
             self.stats.inc_value("tweetform/quota/rate_limited")
             self.stats.inc_value(f"tweetform/quota/rate_limited/{alias}")
