@@ -1,0 +1,110 @@
+"""The public records: ``User``, ``Tweet``, ``Counts`` (and two internal tuples)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple, TYPE_CHECKING
+
+
+if TYPE_CHECKING:
+    from .core import World
+
+
+# --- public records -----------------------------------------------------------------------
+
+
+class Counts(NamedTuple):
+    followers: int
+    friends: int
+    statuses: int
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """An account. ``followers_count``, ``friends_count`` and ``statuses_count``
+    are properties read from ``World.counts`` (exact: ``len(followers)``,
+    ``len(following)``, ``len(timeline)``, counted without building those
+    lists, cached), so building a ``User`` stays cheap."""
+
+    id: int
+    index: int
+    screen_name: str
+    name: str
+    created_at: datetime
+    description: str
+    location: str
+    url: str | None
+    protected: bool
+    suspended: bool
+    deleted: bool
+    verified: bool
+    listed_count: int
+    favourites_count: int
+    lang: str | None
+    profile_image_url: str
+    _world: World = field(repr=False, compare=False, hash=False)
+
+    @property
+    def followers_count(self) -> int:
+        return self._world._counts(self.index)[0]
+
+    @property
+    def friends_count(self) -> int:
+        return self._world._counts(self.index)[1]
+
+    @property
+    def statuses_count(self) -> int:
+        return self._world._counts(self.index)[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Tweet:
+    """A tweet. ``source`` is the v1.1 HTML anchor (``source_name`` is its text, the v2 form).
+
+    ``text`` contains every hashtag as ``"#" + tag``, every mention as
+    ``"@" + screen_name`` and every ``url`` verbatim. Retweets carry the
+    original's text after ``"RT @name: "`` and the original's entities.
+    """
+
+    id: int
+    author_id: int
+    created_at: datetime
+    text: str
+    lang: str
+    source: str
+    in_reply_to_status_id: int | None
+    in_reply_to_user_id: int | None
+    in_reply_to_screen_name: str | None
+    retweeted_status_id: int | None
+    quoted_status_id: int | None
+    conversation_id: int
+    hashtags: list[str]
+    mentions: list[int]
+    urls: list[tuple[str, str]]
+    retweet_count: int
+    favorite_count: int
+    reply_count: int
+    quote_count: int
+    deleted: bool
+    possibly_sensitive: bool
+
+    @property
+    def source_name(self) -> str:
+        return self.source.rsplit("</a>", 1)[0].rsplit(">", 1)[-1]
+
+
+class _Timeline(NamedTuple):
+    length: int  # tweets ever posted (deleted ones included)
+    base: int  # ms (unix) of tweet 0 before jitter
+    gap: int  # ms between consecutive tweets before jitter (jitter < gap // 2)
+
+
+class _Core(NamedTuple):
+    kind: int
+    ref: tuple[int, int] | None  # (index, seq) replied to / retweeted / quoted
+    words: tuple[str, ...]  # lowercase; empty for retweets (the original's words are used)
+    cc: int | None  # index of an inline "cc @name" mention
+    tags: tuple[str, ...]
+    lang: str
+    rnd: bytes  # the tweet's remaining randomness (counts, urls)
