@@ -48,7 +48,7 @@ def page(n: int, key: str = "12"):
     url = f"http://x/2/users/{key}/following?pagination_token={n}"
     raw = json.dumps({"data": [{"id": str(1000 + n), "name": "A", "username": f"a{n}"}], "meta": {"result_count": 1}}).encode()
     prov = {"url": url, "endpoint": "/2/users/:id/following", "bucket": "friend_ids", "key": key, "source_user_id": key,
-            "depth": 1, "job": "j", "page_id": page_id("friend_ids", key, url)}
+            "depth": 1, "job": "j", "page_id": page_id("j", "friend_ids", key, url)}
     return make_page(json.loads(raw), raw, prov)
 
 
@@ -172,3 +172,46 @@ def test_archive_keeps_a_file_written_while_packing(tmp_path: Path, monkeypatch:
     # nothing lost, nothing twice: the archived prefix and the file are read as one
     pages = list(iter_pages(bucket_files(tmp_path, "friend_ids")))
     assert sorted(p["__tweetform"]["page_id"] for p in pages) == ["p1", "p2", "p3"]
+
+
+def test_a_file_a_writer_holds_open_is_not_archived(tmp_path: Path):
+    """Idle or not, a file the bucket pipeline still has open stays where it is (later pages
+    would otherwise go to a removed file); once the writer lets go it is archived."""
+    pipe = pipeline(tmp_path)
+    pipe.process_item(page(1, key="1"))
+    pipe.process_item(page(2, key="2"))
+    pipe.files.pop(("friend_ids", "2")).close()  # the writer is done with 2.jsonl.gz
+    age(tmp_path / "friend_ids", 3600)
+    result = archive_bucket(tmp_path, "friend_ids", idle=60)
+    assert result is not None and result.files == 1 and [p.name for p in result.held] == ["1.jsonl.gz"]
+    pipe.process_item(page(3, key="1"))  # the crawl goes on writing to the file it holds
+    pipe.close_spider()
+    assert [p.name for p in (tmp_path / "friend_ids").glob("*.jsonl.gz")] == ["1.jsonl.gz"]
+    again = archive_bucket(tmp_path, "friend_ids", idle=0)
+    assert again is not None and again.files == 1 and not again.held
+    pages = list(iter_pages(bucket_files(tmp_path, "friend_ids")))
+    assert sorted(p["data"][0]["id"] for p in pages) == ["1001", "1002", "1003"]
+
+
+def test_a_writer_opening_a_file_being_archived_starts_a_new_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from tweetform.pipelines import buckets
+
+    pipe = pipeline(tmp_path)
+    pipe.process_item(page(1))
+    pipe.close_spider()
+    path = tmp_path / "friend_ids" / "12.jsonl.gz"
+    real_hold = buckets.hold_shared
+    calls = []
+
+    def archived_meanwhile(fd: int) -> None:  # the archiver removes the file between open and lock
+        calls.append(fd)
+        if len(calls) == 1:
+            assert archive_bucket(tmp_path, "friend_ids", idle=0) is not None
+        real_hold(fd)
+
+    monkeypatch.setattr(buckets, "hold_shared", archived_meanwhile)
+    pipe = pipeline(tmp_path)
+    pipe.process_item(page(2))
+    pipe.close_spider()
+    assert len(calls) == 2 and [p["data"][0]["id"] for p in iter_pages([path])] == ["1002"]  # not written to the removed file
+    assert sorted(p["data"][0]["id"] for p in iter_pages(bucket_files(tmp_path, "friend_ids"))) == ["1001", "1002"]

@@ -19,8 +19,8 @@ def pipeline(tmp_path: Path) -> BucketPipeline:
     return BucketPipeline.from_crawler(crawler)
 
 
-def page(url: str, body: bytes, bucket: str = "friend_ids", key: str = "12"):
-    prov = {"url": url, "bucket": bucket, "key": key, "page_id": page_id(bucket, key, url)}
+def page(url: str, body: bytes, bucket: str = "friend_ids", key: str = "12", job: str = "j1"):
+    prov = {"url": url, "bucket": bucket, "key": key, "job": job, "page_id": page_id(job, bucket, key, url)}
     return make_page(json.loads(body), body, prov)
 
 
@@ -69,3 +69,55 @@ def test_unsafe_paths_are_refused(tmp_path: Path, bucket: str, key: str):
     with pytest.raises(DropItem):
         p.process_item(page("http://x/1", b'{"ids":[1]}', bucket=bucket, key=key))
     assert not any(Path(tmp_path).rglob("*.jsonl"))
+
+
+def lines_of(path: Path) -> list[tuple[str, list[int]]]:
+    return [(p["__tweetform"]["job"], p["ids"]) for p in map(json.loads, path.read_bytes().splitlines())]
+
+
+def test_a_later_job_writes_its_own_copy_of_the_same_pages(tmp_path: Path):
+    """Longitudinal collection: next week's job fetches the same URLs (the first page of every
+    list, always) and must write them; re-fetches within either job are written once."""
+    first = pipeline(tmp_path)
+    for url, ids in (("http://x/1", b"[1]"), ("http://x/2", b"[2]")):
+        first.process_item(page(url, b'{"ids":%s}' % ids, job="week1"))
+    first.close_spider()
+    second = pipeline(tmp_path)
+    second.process_item(page("http://x/1", b'{"ids":[1,3]}', job="week2"))
+    second.process_item(page("http://x/1", b'{"ids":[1,3]}', job="week2"))  # a retry
+    second.process_item(page("http://x/2", b'{"ids":[2]}', job="week1"))  # week1 resumed: already there
+    second.close_spider()
+    assert lines_of(tmp_path / "friend_ids" / "12.jsonl") == [("week1", [1]), ("week1", [2]), ("week2", [1, 3])]
+    assert second.stats.get_value("tweetform/pages/written") == 1
+    assert second.stats.get_value("tweetform/pages/duplicate_skipped") == 2
+
+
+def test_page_id_is_job_bucket_key_and_url():
+    assert page_id("a", "friend_ids", "12", "http://x/1") == page_id("a", "friend_ids", "12", "http://x/1")
+    assert len({page_id(*args) for args in (("a", "b", "12", "u"), ("z", "b", "12", "u"), ("a", "c", "12", "u"),
+                                            ("a", "b", "13", "u"), ("a", "b", "12", "v"))}) == 5
+
+
+def test_two_writers_of_one_file_write_each_page_once(tmp_path: Path):
+    """A writer that was opened first still learns what another appended since (it reads
+    the file's new tail under the write lock before each append)."""
+    a, b = pipeline(tmp_path), pipeline(tmp_path)
+    a.process_item(page("http://x/1", b'{"ids":[1]}'))  # both now hold 12.jsonl open
+    b.process_item(page("http://x/2", b'{"ids":[2]}'))
+    a.process_item(page("http://x/2", b'{"ids":[2]}'))
+    b.process_item(page("http://x/1", b'{"ids":[1]}'))
+    b.process_item(page("http://x/3", b'{"ids":[3]}'))
+    a.close_spider()
+    b.close_spider()
+    assert lines_of(tmp_path / "friend_ids" / "12.jsonl") == [("j1", [1]), ("j1", [2]), ("j1", [3])]
+
+
+def test_a_torn_line_left_by_another_writer_is_cut_before_the_next_append(tmp_path: Path):
+    p = pipeline(tmp_path)
+    p.process_item(page("http://x/1", b'{"ids":[1]}'))
+    target = tmp_path / "friend_ids" / "12.jsonl"
+    with open(target, "ab") as fh:  # another process killed in the middle of its write
+        fh.write(b'{"ids":[9,9')
+    p.process_item(page("http://x/2", b'{"ids":[2]}'))
+    p.close_spider()
+    assert lines_of(target) == [("j1", [1]), ("j1", [2])]

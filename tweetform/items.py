@@ -25,9 +25,12 @@ class PageItem(dict):
         return self[PROVENANCE]
 
 
-def page_id(bucket: str, key: str, url: str) -> str:
-    """Identity of a page within a bucket file: the same request always gives the same id."""
-    return hashlib.sha1(f"{bucket}\n{key}\n{url}".encode()).hexdigest()[:20]
+def page_id(job: str, bucket: str, key: str, url: str) -> str:
+    """Identity of a page: the same request of the same job always gives the same id.
+
+    The job is part of it, so a later job crawling the same lists (the same URLs)
+    writes its own pages; within one job a re-fetched page is written once."""
+    return hashlib.sha1(f"{job}\n{bucket}\n{key}\n{url}".encode()).hexdigest()[:20]
 
 
 def utc_now() -> str:

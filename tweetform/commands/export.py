@@ -1,12 +1,17 @@
-"""``scrapy export graph|tweets``: research files from a crawl's buckets.
+"""``scrapy export graph|tweets|diff``: research files from a crawl's buckets.
 
-    scrapy export graph  --bucket friend_ids [--bucket followers …] --format csv|graphml|gexf -o FILE
-    scrapy export tweets --bucket timelines [--bucket search …] --format jsonl|csv -o FILE
+    scrapy export graph  --bucket friend_ids [--bucket followers …] --format csv|graphml|gexf -o FILE [--job JOB …]
+    scrapy export tweets --bucket timelines [--bucket search …] --format jsonl|csv -o FILE [--job JOB …]
+    scrapy export diff JOB_A JOB_B [--bucket friend_ids …] [-o FILE]
 
 Pages are read from ``<TWEETFORM_OUTPUT_DIR>/<bucket>/`` (``--data`` to read
 another directory) in every form they can be in — ``.jsonl``, ``.jsonl.gz``
 and ``scrapy archive``'s ``.tar.gz`` — and from any files named after the
-options. A problem stops the command with one line on stderr (exit status 2).
+options. Every job's pages are read (each page once per job) unless ``--job``
+names the jobs to read. ``diff`` writes the follow edges added and removed
+between two jobs as CSV (``change,source,target``; stdout without ``-o``) and a
+summary line on stderr; without ``--bucket`` it reads every bucket. A problem
+stops the command with one line on stderr (exit status 2).
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from pathlib import Path
 
 from scrapy.commands import ScrapyCommand
 
+from tweetform.export.archive import buckets_in
 from tweetform.export.files import ReadStats, bucket_files, iter_pages, open_text_output
-from tweetform.spiders.arguments import BUCKET
+from tweetform.spiders.arguments import BUCKET, JOB
 
-KINDS = {"graph": ("graphml", "csv", "gexf"), "tweets": ("jsonl", "csv")}
+KINDS = {"graph": ("graphml", "csv", "gexf"), "tweets": ("jsonl", "csv"), "diff": ("csv",)}
 
 
 class ExportError(Exception):
@@ -49,11 +55,18 @@ def input_files(data_dir: Path, buckets: list[str], paths: list[str]) -> list[Pa
     return files
 
 
-def export_graph(files: list[Path], fmt: str, output: Path) -> str:
+def _no_pages_of(jobs: list[str] | None, stats: ReadStats) -> None:
+    missing = [j for j in jobs or () if j not in stats.jobs]
+    if missing:
+        raise ExportError(f"no pages of job {missing[0]!r} in the files read")
+
+
+def export_graph(files: list[Path], fmt: str, output: Path, jobs: list[str] | None = None) -> str:
     from tweetform.export.graph import GraphBuilder, write_graph
 
     stats = ReadStats()
-    builder = GraphBuilder().add_pages(iter_pages(files, stats))
+    builder = GraphBuilder().add_pages(iter_pages(files, stats, jobs))
+    _no_pages_of(jobs, stats)
     if not builder.list_pages:
         raise ExportError(f"no friends/followers pages in {stats.pages} pages read: is it a follow-network bucket?")
     written = write_graph(builder.graph, output, fmt)
@@ -64,12 +77,15 @@ def export_graph(files: list[Path], fmt: str, output: Path) -> str:
             + (f"; {stats.duplicates:,} duplicate pages skipped" if stats.duplicates else ""))
 
 
-def export_tweets(files: list[Path], fmt: str, output: Path) -> str:
+def export_tweets(files: list[Path], fmt: str, output: Path, jobs: list[str] | None = None) -> str:
     from tweetform.export.tweets import TweetWriter
 
     stats = ReadStats()
     with open_text_output(output) as fh:
-        writer = TweetWriter(fh, fmt).add_pages(iter_pages(files, stats))
+        writer = TweetWriter(fh, fmt).add_pages(iter_pages(files, stats, jobs))
+    if jobs and not stats.jobs:
+        output.unlink(missing_ok=True)
+    _no_pages_of(jobs, stats)
     if not writer.written and not writer.seen:
         output.unlink(missing_ok=True)
         raise ExportError(f"no tweets in {stats.pages} pages read: is it a timeline, search or tweets bucket?")
@@ -78,16 +94,35 @@ def export_tweets(files: list[Path], fmt: str, output: Path) -> str:
             + (f"; {writer.duplicates:,} duplicate tweets skipped" if writer.duplicates else ""))
 
 
+def export_diff(files: list[Path], first: str, second: str, output: Path | None) -> str:
+    """Write the edge changes (to ``output``, or stdout); returns the summary line."""
+    from tweetform.export.diff import diff_jobs, write_diff
+
+    stats = ReadStats()
+    result = diff_jobs(iter_pages(files, stats, [first, second]), first, second)
+    _no_pages_of([first, second], stats)
+    if not result.compared:
+        raise ExportError(f"jobs {first!r} and {second!r} crawled no follow list in common")
+    if output is None:
+        write_diff(result, sys.stdout)
+        sys.stdout.flush()
+    else:
+        with open_text_output(output) as fh:
+            write_diff(result, fh)
+    return result.summary(first, second)
+
+
 class Command(ScrapyCommand):
     requires_project = True
     requires_crawler_process = False
     default_settings = {"LOG_ENABLED": False}
 
     def syntax(self) -> str:
-        return "graph|tweets --bucket NAME [--bucket NAME …] --format FORMAT -o FILE [FILE …]"
+        return ("graph|tweets --bucket NAME [--bucket NAME …] --format FORMAT -o FILE [--job JOB …] [FILE …]"
+                " | diff JOB_A JOB_B [--bucket NAME …] [-o FILE]")
 
     def short_desc(self) -> str:
-        return "Export the follow network (csv, graphml, gexf) or tweets (jsonl, csv) from buckets"
+        return "Export the follow network (csv, graphml, gexf), tweets (jsonl, csv), or the edges changed between two jobs"
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
@@ -97,12 +132,21 @@ class Command(ScrapyCommand):
                             help="graph: graphml (default), csv or gexf; tweets: jsonl (default) or csv")
         parser.add_argument("-o", "--output", dest="export_output", metavar="FILE", help="the file to write")
         parser.add_argument("--data", metavar="DIR", help="where the buckets are (default TWEETFORM_OUTPUT_DIR)")
+        parser.add_argument("--job", dest="jobs", action="append", default=[], metavar="JOB",
+                            help="only this job's pages (repeatable; default: every job, each page once per job)")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
         try:
             if not args or args[0] not in KINDS:
-                raise ExportError("say what to export: `scrapy export graph …` or `scrapy export tweets …`")
+                raise ExportError("say what to export: `scrapy export graph …`, `scrapy export tweets …` or `scrapy export diff JOB_A JOB_B`")
+            for job in opts.jobs:
+                if not JOB.match(job):
+                    raise ExportError(f"job {job!r} must be 1-80 letters, digits, _, . or -")
+            if args[0] == "diff":
+                message = self.diff(args[1:], opts)
+                print(message, file=sys.stderr)
+                return
             kind, paths = args[0], args[1:]
             formats = KINDS[kind]
             fmt = (opts.export_format or formats[0]).lower()
@@ -115,9 +159,30 @@ class Command(ScrapyCommand):
                 raise ExportError(f"the directory of {output} does not exist")
             data_dir = Path(opts.data or self.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
             files = input_files(data_dir, opts.bucket, paths)
-            message = (export_graph if kind == "graph" else export_tweets)(files, fmt, output)
+            message = (export_graph if kind == "graph" else export_tweets)(files, fmt, output, opts.jobs or None)
         except (ExportError, OSError) as exc:
             print(f"tweetform: {exc}", file=sys.stderr)
             self.exitcode = 2
             return
         print(message)
+
+    def diff(self, args: list[str], opts: argparse.Namespace) -> str:
+        assert self.settings is not None
+        if len(args) != 2:
+            raise ExportError("give the two jobs to compare: `scrapy export diff JOB_A JOB_B`")
+        for job in args:
+            if not JOB.match(job):
+                raise ExportError(f"job {job!r} must be 1-80 letters, digits, _, . or -")
+        if opts.jobs:
+            raise ExportError("diff takes its two jobs as arguments, not --job")
+        output = Path(opts.export_output) if opts.export_output else None
+        if output is not None and not output.parent.is_dir():
+            raise ExportError(f"the directory of {output} does not exist")
+        data_dir = Path(opts.data or self.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
+        if opts.bucket:
+            files = input_files(data_dir, opts.bucket, [])
+        else:
+            files = [f for b in buckets_in(data_dir) if b != "errors" for f in bucket_files(data_dir, b)]
+            if not files:
+                raise ExportError(f"no bucket files under {data_dir}")
+        return export_diff(files, args[0], args[1], output)

@@ -1,12 +1,19 @@
 """Packing finished bucket files into tar.gz archives (tweetf0rm archived its output hourly).
 
 :func:`archive_bucket` moves every ``.jsonl`` / ``.jsonl.gz`` file of a bucket
-that nobody has written for ``idle`` seconds into one
-``<bucket>/<bucket>-<UTC time>.tar.gz`` beside them. The archive is written
-under a temporary name, synced and checked before it takes its name, and a
-file is removed only when it has not changed since it was packed: a file a
-crawl appended to meanwhile stays (its packed copy then holds a prefix of it;
-readers skip pages they have already read, by page id).
+that nobody has written for ``idle`` seconds and that no writer holds open into
+one ``<bucket>/<bucket>-<UTC time>.tar.gz`` beside them. A crawl's bucket
+pipeline holds a shared ``flock`` on every file it has open
+(:mod:`tweetform.pipelines.buckets`); the archiver takes an exclusive one,
+without waiting, and skips a file it cannot lock, so it never removes a file a
+running crawl would go on appending to. It keeps its locks until the packed
+files are removed: a writer opening one meanwhile waits, then finds the name
+gone and starts a new file.
+
+The archive is written under a temporary name, synced and checked before it
+takes its name, and a file is removed only when it has not changed since it was
+packed: a file another tool appended to meanwhile stays (its packed copy then
+holds a prefix of it; readers skip pages they have already read, by page id).
 
 Every reader (:func:`tweetform.export.files.iter_pages`) reads archives as it
 reads plain and gzip files.
@@ -14,14 +21,16 @@ reads plain and gzip files.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import tarfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tweetform.export.files import ARCHIVE, GZIP, PLAIN
+from tweetform.export.files import ARCHIVE, GZIP, JOBS_DIR, PLAIN
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +43,7 @@ class ArchiveResult:
     bytes_in: int
     bytes_out: int
     kept: list[Path] = field(default_factory=list)  # changed while being packed
+    held: list[Path] = field(default_factory=list)  # idle, but a writer holds them open: not packed
 
 
 def idle_files(folder: Path, idle: float, now: float) -> list[Path]:
@@ -46,6 +56,26 @@ def idle_files(folder: Path, idle: float, now: float) -> list[Path]:
         if now - mtime >= idle:
             found.append((mtime, path.name, path))
     return [p for _, _, p in sorted(found)]
+
+
+def lock_unheld(paths: list[Path], stack: ExitStack) -> tuple[list[Path], list[Path]]:
+    """``(locked, held)``: the files this call could lock exclusively (kept locked until
+    ``stack`` closes) and those a writer holds."""
+    locked, held = [], []
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            held.append(path)
+            continue
+        stack.callback(os.close, fd)
+        locked.append(path)
+    return locked, held
 
 
 def archive_name(folder: Path, bucket: str, now: float) -> Path:
@@ -64,9 +94,18 @@ def archive_bucket(root: Path, bucket: str, idle: float, now: float | None = Non
     folder = root / bucket
     if not folder.is_dir():
         return None
-    files = idle_files(folder, idle, now)
-    if not files:
-        return None
+    with ExitStack() as locks:
+        files, held = lock_unheld(idle_files(folder, idle, now), locks)
+        for path in held:
+            logger.info("%s is held open by a crawl: not archived", path)
+        if not files:
+            return None
+        result = _pack(folder, bucket, files, now)
+        result.held = held
+        return result
+
+
+def _pack(folder: Path, bucket: str, files: list[Path], now: float) -> ArchiveResult:
     target = archive_name(folder, bucket, now)
     tmp = folder / f".{target.name}.part"
     packed: list[tuple[Path, int, int]] = []
@@ -105,4 +144,6 @@ def archive_bucket(root: Path, bucket: str, idle: float, now: float | None = Non
 
 
 def buckets_in(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != JOBS_DIR)

@@ -13,8 +13,12 @@ forms a bucket's pages can be in, alike:
   such files.
 
 A page read twice (from an archive and from a file written again after it, or
-from two archives) is yielded once: pages are identified by their
-``__tweetform.page_id``.
+from two archives) is yielded once: pages are identified by their job and
+``__tweetform.page_id``. Two jobs that crawled the same lists each keep their
+own pages; ``jobs=`` reads only the given jobs' pages.
+
+``<output>/_jobs/`` holds job manifests (:mod:`tweetform.manifest`), not pages:
+no reader takes it for a bucket.
 """
 
 from __future__ import annotations
@@ -132,11 +136,15 @@ def iter_lines(path: Path) -> Iterator[tuple[str, bytes]]:
             yield str(path), line
 
 
+#: ``<output>/_jobs/``: job manifests, never a bucket
+JOBS_DIR = "_jobs"
+
+
 def bucket_files(root: Path, bucket: str) -> list[Path]:
     """The files holding a bucket's pages: plain, gzip and archives, archives first
     (they hold the oldest pages), each group sorted by name."""
     folder = root / bucket
-    if not folder.is_dir():
+    if bucket == JOBS_DIR or not folder.is_dir():
         return []
     files = [p for p in folder.iterdir() if p.is_file()]
     archives = sorted(p for p in files if p.name.endswith(ARCHIVE))
@@ -150,12 +158,22 @@ class ReadStats:
     pages: int = 0
     duplicates: int = 0
     unreadable: int = 0
-    seen: set[str] = field(default_factory=set, repr=False)
+    other_jobs: int = 0  # pages of jobs not asked for
+    jobs: set[str] = field(default_factory=set)  # the jobs whose pages were read
+    seen: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
 
-def iter_pages(paths: Iterable[Path], stats: ReadStats | None = None) -> Iterator[dict[str, Any]]:
-    """Every page (parsed JSON object) of the given files, each page once."""
+def job_of(page: dict[str, Any]) -> str:
+    prov = page.get(PROVENANCE)
+    return str(prov.get("job") or "") if isinstance(prov, dict) else ""
+
+
+def iter_pages(paths: Iterable[Path], stats: ReadStats | None = None,
+               jobs: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+    """Every page (parsed JSON object) of the given files, each page once per job;
+    ``jobs``: only pages of these jobs."""
     stats = stats if stats is not None else ReadStats()
+    wanted = set(jobs) if jobs is not None else None
     for path in paths:
         stats.files += 1
         for where, line in iter_lines(Path(path)):
@@ -170,12 +188,17 @@ def iter_pages(paths: Iterable[Path], stats: ReadStats | None = None) -> Iterato
             if not isinstance(page, dict):
                 stats.unreadable += 1
                 continue
+            job = job_of(page)
+            if wanted is not None and job not in wanted:
+                stats.other_jobs += 1
+                continue
             pid = (page.get(PROVENANCE) or {}).get("page_id") if isinstance(page.get(PROVENANCE), dict) else None
             if pid:
-                if pid in stats.seen:
+                if (job, pid) in stats.seen:
                     stats.duplicates += 1
                     continue
-                stats.seen.add(pid)
+                stats.seen.add((job, pid))
+            stats.jobs.add(job)
             stats.pages += 1
             yield page
 

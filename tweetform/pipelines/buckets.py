@@ -1,33 +1,48 @@
 """Where a page is written: ``<output>/<bucket>/<key>.jsonl``, one page per line.
 
-Each line goes to the file in one ``write`` on an ``O_APPEND`` descriptor, so a
-killed process leaves only whole lines (a torn last line from a crash is cut
-off when the file is next opened). A page already in its file — same
-``page_id`` — is not written again, which makes at-least-once fetching give
-exactly-once output.
+A page's identity is its ``page_id``, a hash of job, bucket, key and request URL
+(:func:`tweetform.items.page_id`): within one job a page is written once, however
+often it is fetched again (retries, a crash, a resumed job); another job
+crawling the same URLs writes its own pages.
+
+Each :class:`BucketFile` is the one writer of its file in this process and knows
+what the file holds: the page ids in it, read from the file itself when it is
+opened (a torn last line from a killed writer is cut off then). A page is
+checked against that index and appended in one ``write`` on an ``O_APPEND``
+descriptor under an exclusive ``lockf`` lock; a writer in another process that
+appended meanwhile is noticed (the file grew past what this writer knows) and
+its lines are indexed before the check, so two processes on one host sharing an
+output directory cannot write one page twice either.
+
+While a file is open its writer holds a shared ``flock`` on it: ``scrapy archive``
+packs only files it can lock exclusively (no writer holds them), so it never
+removes a file a crawl still appends to (:mod:`tweetform.export.archive`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import re
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import redis
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
-from tweetform.distributed import keys
-from tweetform.export.files import complete_members_end, gzip_member, iter_lines
+from tweetform.state.redis import keys
+from tweetform.export.files import gzip_member, iter_members
 from tweetform.items import PROVENANCE, PageItem
 
 logger = logging.getLogger(__name__)
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 SAFE_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: the byte range writers lock (lockf) around each append: far past any data, so readers are never blocked
+WRITE_LOCK_START = 1 << 62
 
 
 def dumps(obj: Any) -> bytes:
@@ -47,58 +62,141 @@ def line_for(item: PageItem) -> bytes:
     return dumps(dict(item)) + b"\n"
 
 
+def identity(page: dict[str, Any]) -> tuple[str, str] | None:
+    """``(job, page_id)`` of a written page, or None for a line without provenance."""
+    prov = page.get(PROVENANCE)
+    if not isinstance(prov, dict) or not prov.get("page_id"):
+        return None
+    return str(prov.get("job") or ""), str(prov["page_id"])
+
+
+def hold_shared(fd: int) -> None:
+    """The writer's mark on an open file (see module doc); waits while an archiver packs it."""
+    fcntl.flock(fd, fcntl.LOCK_SH)
+
+
 class BucketFile:
-    """One open ``.jsonl`` file and the page ids already in it.
+    """The one writer of a ``.jsonl`` (or ``.jsonl.gz``) file and the pages already in it.
 
     ``compress``: a ``.jsonl.gz`` file, each line written as its own gzip member
-    (see :mod:`tweetform.export.files`), so appends and crash repair work alike."""
+    (see :mod:`tweetform.export.files`), so appends and crash repair work alike.
+    ``seen`` holds ``(job, page_id)`` of every page in the file."""
 
     def __init__(self, path: Path, compress: bool = False) -> None:
         self.path = path
         self.compress = compress
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.seen: set[str] = set()
-        if path.exists():
-            self._repair_and_index()
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.seen: set[tuple[str, str]] = set()
+        self.fd = self._open_held()
+        self.end = 0  # how far this writer has read the file: everything before is in ``seen``
+        with self._write_lock():
+            self._catch_up()
 
-    def _repair_and_index(self) -> None:
-        if self.compress:
-            end = complete_members_end(self.path)
-            if end < self.path.stat().st_size:  # a torn last member from a killed writer
-                with open(self.path, "r+b") as fh:
-                    fh.truncate(end)
-                logger.warning("cut a partial last line from %s", self.path)
-            self._index(line for _, line in iter_lines(self.path))
+    def _open_held(self) -> int:
+        """Open and mark the file; again if an archiver removed it before the mark was taken."""
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            hold_shared(fd)
+            try:
+                if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                    return fd
+            except FileNotFoundError:
+                pass
+            os.close(fd)  # archived meanwhile: the name now means a new file
+
+    def _write_lock(self) -> "_LockF":
+        return _LockF(self.fd)
+
+    def _catch_up(self) -> None:
+        """Index what was appended since ``end`` (by this writer's earlier run, or another
+        process); a torn tail — a writer killed mid-line — is cut off first."""
+        size = os.fstat(self.fd).st_size
+        if size == self.end:
             return
-        data = self.path.read_bytes()
-        end = data.rfind(b"\n") + 1
-        if end < len(data):  # a torn last line from a killed writer
-            with open(self.path, "r+b") as fh:
-                fh.truncate(end)
+        whole_end, lines = self._read_from(self.end, size)
+        if whole_end < size:
+            os.ftruncate(self.fd, whole_end)
             logger.warning("cut a partial last line from %s", self.path)
-        self._index(data[:end].splitlines())
+        self._index(lines)
+        self.end = whole_end
 
-    def _index(self, lines: Any) -> None:
+    def _read_from(self, start: int, size: int) -> tuple[int, list[bytes]]:
+        """``(end of the last whole line, whole lines)`` of the file between start and size."""
+        # through our own descriptor: closing another one would drop this process's lockf lock
+        if self.compress:
+            end, lines = start, []
+            for member_end, payload in iter_members(_FdReader(self.fd, start, size)):
+                end = start + member_end
+                lines.append(payload)
+            return end, lines
+        data = _FdReader(self.fd, start, size).read(size - start)
+        cut = data.rfind(b"\n") + 1
+        return start + cut, data[:cut].splitlines()
+
+    def _index(self, lines: Iterable[bytes]) -> None:
         for line in lines:
             try:
-                pid = json.loads(line)[PROVENANCE]["page_id"]
-            except (ValueError, KeyError, TypeError):
+                found = identity(json.loads(line))
+            except (ValueError, TypeError, AttributeError):
                 continue
-            self.seen.add(pid)
+            if found is not None:
+                self.seen.add(found)
 
-    def write(self, line: bytes) -> None:
-        view = memoryview(gzip_member(line) if self.compress else line)
-        while view:
-            written = os.write(self.fd, view)
-            view = view[written:]
+    def write_once(self, ident: tuple[str, str], line: bytes) -> bool:
+        """Append a page unless the file holds it already; True when it was written."""
+        if ident in self.seen:
+            return False
+        with self._write_lock():
+            self._catch_up()
+            if ident in self.seen:
+                return False
+            data = gzip_member(line) if self.compress else line
+            view = memoryview(data)
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+            self.end += len(data)
+            self.seen.add(ident)
+        return True
 
     def close(self) -> None:
-        os.close(self.fd)
+        os.close(self.fd)  # the flock goes with it
+
+
+class _FdReader:
+    """``read()`` over a byte range of a descriptor, by ``pread`` (the file offset stays put)."""
+
+    def __init__(self, fd: int, start: int, end: int) -> None:
+        self.fd, self.pos, self.stop = fd, start, end
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.stop - self.pos if n < 0 else min(n, self.stop - self.pos)
+        chunks = []
+        while n > 0:
+            chunk = os.pread(self.fd, n, self.pos)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            self.pos += len(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+
+class _LockF:
+    """``lockf`` on a byte range far past the data: appends from several processes in turn."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __enter__(self) -> None:
+        fcntl.lockf(self.fd, fcntl.LOCK_EX, 1, WRITE_LOCK_START, os.SEEK_SET)
+
+    def __exit__(self, *exc: Any) -> None:
+        fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, WRITE_LOCK_START, os.SEEK_SET)
 
 
 class BucketPipeline:
-    """Writes every page and error record to its bucket file, each exactly once."""
+    """Writes every page and error record to its bucket file, each once per job."""
 
     MAX_OPEN = 256
 
@@ -114,9 +212,9 @@ class BucketPipeline:
     def from_crawler(cls, crawler: Crawler) -> "BucketPipeline":
         server = None
         if crawler.settings.get("REDIS_URL"):
-            from tweetform.distributed.scheduler import redis_client
+            from tweetform.state.redis.connection import for_crawler
 
-            server = redis_client(crawler.settings)
+            server = for_crawler(crawler)
         return cls(crawler.settings.get("TWEETFORM_OUTPUT_DIR") or "data", crawler, server,
                    compress=crawler.settings.getbool("TWEETFORM_OUTPUT_COMPRESS"))
 
@@ -129,6 +227,8 @@ class BucketPipeline:
             return False  # Redis away: the file's own index still keeps this host's copy single
 
     def _record(self, job: str, pid: str, bucket: str) -> None:
+        """After the write (a crash between the two leaves the page in the file, which its
+        next writer reads back: written once; the other order could lose it)."""
         if self.server is None:
             return
         try:
@@ -145,11 +245,11 @@ class BucketPipeline:
         if handle is None:
             if not SAFE_NAME.match(bucket) or not SAFE_KEY.match(key) or key.startswith("."):
                 raise DropItem(f"refusing unsafe bucket/key {bucket!r}/{key!r}")
-            handle = BucketFile(self.root / bucket / f"{key}.jsonl{'.gz' if self.compress else ''}", self.compress)
-            self.files[(bucket, key)] = handle
-            if len(self.files) > self.MAX_OPEN:
+            if len(self.files) >= self.MAX_OPEN:
                 _, old = self.files.popitem(last=False)
                 old.close()
+            handle = BucketFile(self.root / bucket / f"{key}.jsonl{'.gz' if self.compress else ''}", self.compress)
+            self.files[(bucket, key)] = handle
         else:
             self.files.move_to_end((bucket, key))
         return handle
@@ -159,13 +259,11 @@ class BucketPipeline:
             return item
         prov = item[PROVENANCE]
         bucket, key, pid = prov["bucket"], str(prov["key"]), prov["page_id"]
-        handle = self._file(bucket, key)
         job = str(prov.get("job", ""))
-        if pid in handle.seen or self._written_elsewhere(job, pid):
+        handle = self._file(bucket, key)
+        if (job, pid) in handle.seen or self._written_elsewhere(job, pid) or not handle.write_once((job, pid), line_for(item)):
             self.stats.inc_value("tweetform/pages/duplicate_skipped")
             return item
-        handle.write(line_for(item))
-        handle.seen.add(pid)
         self._record(job, pid, bucket)
         self.stats.inc_value("tweetform/pages/written")
         self.stats.inc_value(f"tweetform/buckets/{bucket}")
@@ -175,3 +273,18 @@ class BucketPipeline:
         for handle in self.files.values():
             handle.close()
         self.files.clear()
+
+
+def is_held(path: Path) -> bool:
+    """Whether a writer holds the file (its shared flock stops an exclusive one)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

@@ -141,13 +141,13 @@ class ApiSpider(scrapy.Spider):
             "source_user_id": str(ctx["source"]) if ctx.get("source") is not None else None,
             "bucket": bucket,
             "key": key,
-            "page_id": page_id(bucket, key, response.url),
+            "page_id": page_id(str(ctx["job"]), bucket, key, response.url),
         }
 
     def error_item(self, response: Response, reason: str, target: Any, outcome: errors.Outcome | None, body: Any) -> PageItem:
         job_id = response.meta[META_CTX]["job"]
         prov = self.provenance(response, job_id, "errors")
-        prov["page_id"] = page_id("errors", job_id, f"{response.url}#{target}")
+        prov["page_id"] = page_id(job_id, "errors", job_id, f"{response.url}#{target}")
         self.crawler.stats.inc_value(f"tweetform/errors/{reason}")
         status = outcome.status if outcome else response.status
         return make_error(reason, str(target), status, outcome.code if outcome else None, outcome.message if outcome else "", body, prov)
