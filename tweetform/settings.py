@@ -35,8 +35,12 @@ DOWNLOADER_MIDDLEWARES = {
 }
 # requests wait for rate-limit quota in the scheduler, one queue per endpoint
 SCHEDULER_PRIORITY_QUEUE = "tweetform.quota.queue.QuotaAwarePriorityQueue"
-# JOBDIR queues: Scrapy's, storing requests without Authorization/proxy credentials (signed again per attempt)
-SCHEDULER_DISK_QUEUE = "tweetform.requests_safety.PickleLifoDiskQueue"
+# JOBDIR (resumable local jobs): queue rows leased until acknowledged, dupe filter and job state in one
+# SQLite file (tweetform/state/local/); requests stored without credentials (signed again per attempt)
+SCHEDULER = "tweetform.state.local.scheduler.LocalScheduler"
+SCHEDULER_DISK_QUEUE = "tweetform.state.local.queue.LeasedSqliteQueue"
+SCHEDULER_START_DISK_QUEUE = "tweetform.state.local.queue.LeasedSqliteFifoQueue"
+DUPEFILTER_CLASS = "tweetform.state.local.dupefilter.JobDirDupeFilter"
 # nearest the spider: a callback that raises becomes a failed page in the errors bucket, and the crawl goes on
 SPIDER_MIDDLEWARES = {
     "tweetform.middlewares.callback_errors.CallbackErrorMiddleware": 950,

@@ -22,6 +22,7 @@ from tweetform.credentials import CredentialError, load_credentials
 from tweetform.proxies.config import ProxyConfigError
 from tweetform.proxies.config import plan as proxy_plan
 from tweetform.spiders.arguments import ArgumentError
+from tweetform.state.local.resume import resumed_job
 from tweetform import exitcodes
 from tweetform.commands.errors import fail, require_redis
 
@@ -44,6 +45,7 @@ class Command(ScrapyCrawlCommand):
             return  # a worker: its jobs come from Redis
         try:
             job = parse(opts.spargs, str(self.settings.get("TWEETFORM_API_VERSION")))
+            job = resumed_job(self.settings, job, opts.spargs)  # JOBDIR: the job it holds, or exit 2
             creds = load_credentials(self.settings)
             if not creds:
                 fail("no API credentials configured: set TWEETFORM_CREDENTIALS or TWEETFORM_CREDENTIALS_FILE "

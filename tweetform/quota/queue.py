@@ -37,6 +37,9 @@ class QuotaAwarePriorityQueue:
         self.queues: dict[str, ScrapyPriorityQueue] = {}
         self.gate = runtime.gate(crawler)
         self._turn = 0
+        stored = getattr(downstream_queue_cls, "stored_startprios", None)
+        if key and stored is not None:  # JOBDIR rows: what is queued now, even after a crash
+            startprios = stored(crawler)
         for endpoint, prios in (startprios or {}).items():
             self.queues[endpoint] = self._new_queue(endpoint, prios)
 

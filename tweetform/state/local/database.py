@@ -1,0 +1,149 @@
+"""The SQLite file of a local job in Scrapy's ``JOBDIR``: one connection per process.
+
+Everything a resumed job needs lives in ``<JOBDIR>/tweetform.sqlite`` — the job
+(arguments, id, state, counters), its user claims and BFS levels, the request
+queue with leases and the dupe filter's fingerprints — so one transaction
+covers a page's whole effect: the requests it queued, the users it claimed and
+its own acknowledgement. A crash loses at most the uncommitted tail of that
+history, never half of it (Scrapy's own JOBDIR queues are written on close
+only, and its ``requests.seen`` at enqueue: a SIGKILL loses what was popped).
+
+WAL with ``synchronous=NORMAL``: a commit is a write to the WAL file, no fsync,
+durable against the process being killed (not against power loss). The
+transaction is committed at each acknowledgement (:meth:`Database.ack`) and on
+close; a lease left by a killed process goes back to the queue on open.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sqlite3
+import weakref
+from pathlib import Path
+from typing import Any, Iterable
+
+from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+FILENAME = "tweetform.sqlite"
+LOCKNAME = "tweetform.lock"
+META_LEASE = "tweetform_lease"  # request.meta: the queue row a popped request holds
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+  job TEXT PRIMARY KEY, args TEXT NOT NULL, state TEXT NOT NULL, created REAL, finished_at REAL);
+CREATE TABLE IF NOT EXISTS counters (
+  job TEXT NOT NULL, name TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (job, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS claims (
+  job TEXT NOT NULL, uid INTEGER NOT NULL, claimer TEXT NOT NULL, level INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS claims_once ON claims (job, uid);
+CREATE TABLE IF NOT EXISTS level_pages (
+  job TEXT NOT NULL, level INTEGER NOT NULL, page TEXT NOT NULL,
+  opened INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (job, level, page)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS level_found (
+  job TEXT NOT NULL, level INTEGER NOT NULL, source INTEGER NOT NULL, page_no INTEGER NOT NULL, ids TEXT NOT NULL,
+  PRIMARY KEY (job, level, source, page_no)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS requests (
+  id INTEGER PRIMARY KEY, queue TEXT NOT NULL, endpoint TEXT NOT NULL, data BLOB NOT NULL,
+  leased INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS requests_waiting ON requests (queue, leased, id);
+CREATE TABLE IF NOT EXISTS seen (fp BLOB PRIMARY KEY) WITHOUT ROWID;
+"""
+
+
+class JobDirBusy(RuntimeError):
+    """Another process works on this JOBDIR."""
+
+
+def path_in(jobdir: str | os.PathLike[str]) -> Path:
+    return Path(jobdir) / FILENAME
+
+
+class Database:
+    """One SQLite connection, one open transaction at a time (committed by :meth:`commit`)."""
+
+    def __init__(self, jobdir: str | os.PathLike[str]) -> None:
+        root = Path(jobdir)
+        root.mkdir(parents=True, exist_ok=True)
+        self._lock = os.open(root / LOCKNAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock)
+            raise JobDirBusy(f"JOBDIR {jobdir} is in use by another process") from None
+        self.path = root / FILENAME
+        # isolation_level=None: transactions are begun and committed here, not by the module
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.executescript(SCHEMA)
+        self._in_tx = False
+        self.commits = 0
+        # this process holds the lock: every lease in the file belongs to a run that ended
+        returned = self.execute("UPDATE requests SET leased = 0 WHERE leased = 1").rowcount
+        self.commit()
+        if returned:
+            logger.info("%d requests in flight when the last run stopped go back to the queue", returned)
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        if not self._in_tx:
+            self.conn.execute("BEGIN")
+            self._in_tx = True
+        return self.conn.execute(sql, tuple(params))
+
+    def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+        if not self._in_tx:
+            self.conn.execute("BEGIN")
+            self._in_tx = True
+        self.conn.executemany(sql, rows)
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, tuple(params)).fetchall()
+
+    def commit(self) -> None:
+        if self._in_tx:
+            self.conn.execute("COMMIT")
+            self._in_tx = False
+            self.commits += 1
+
+    def ack(self, lease: int | None) -> None:
+        """A page's output has been consumed: its queue row goes, with everything it caused."""
+        if lease is not None:
+            self.execute("DELETE FROM requests WHERE id = ?", (lease,))
+        self.commit()
+
+    def close(self) -> None:
+        if self.conn is None:
+            return
+        self.commit()
+        self.conn.close()
+        self.conn = None  # type: ignore[assignment]
+        os.close(self._lock)
+
+
+_open: "weakref.WeakKeyDictionary[Crawler, Database]" = weakref.WeakKeyDictionary()
+
+
+def database(crawler: Crawler) -> Database:
+    """The crawler's database in its JOBDIR (opened on first use, closed with the spider)."""
+    found = _open.get(crawler)
+    if found is None:
+        from scrapy import signals
+        from scrapy.utils.job import job_dir
+
+        jobdir = job_dir(crawler.settings)
+        if not jobdir:
+            raise RuntimeError("no JOBDIR: the local backend keeps its state in memory")
+        found = _open[crawler] = Database(jobdir)
+        # last of all: the scheduler and pipelines close first, then their writes are committed
+        crawler.signals.connect(lambda: _close(crawler), signal=signals.engine_stopped, weak=False)
+    return found
+
+
+def _close(crawler: Crawler) -> None:
+    found = _open.pop(crawler, None)
+    if found is not None:
+        found.close()

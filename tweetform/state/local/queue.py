@@ -1,0 +1,94 @@
+"""Scrapy disk queues (``SCHEDULER_DISK_QUEUE``) as rows of the JOBDIR database, with leases.
+
+Scrapy's priority queues make one downstream queue per priority (and per
+endpoint, :class:`tweetform.quota.queue.QuotaAwarePriorityQueue`), each named
+by a path under ``<JOBDIR>/requests.queue``; here that path names rows of one
+``requests`` table. ``pop`` does not delete a row: it leases it (the request
+carries the row id in ``meta``) and the scheduler's ``ack`` deletes it once the
+page's output has been consumed. A request pushed again while it holds a lease
+(a retry, a 429 waiting for its window) takes the place of its old row in the
+same transaction. Leases of a run that stopped go back to the queue on open.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.utils.job import job_dir
+from scrapy.utils.request import request_from_dict
+
+from tweetform.quota.gate import NO_ENDPOINT
+from tweetform.requests_safety import strip_credentials
+from tweetform.state.local.database import META_LEASE, Database, database
+
+
+class LeasedSqliteQueue:
+    """LIFO within one priority, as Scrapy's default disk queue."""
+
+    newest_first = True
+
+    def __init__(self, crawler: Crawler, db: Database, name: str, owns_db: bool = False) -> None:
+        self.crawler = crawler
+        self.db = db
+        self.name = name
+        self.owns_db = owns_db  # opened for this queue alone (no JOBDIR: e.g. a test of the queue)
+        self.size = db.query("SELECT COUNT(*) FROM requests WHERE queue = ? AND leased = 0", (name,))[0][0]
+        order = "DESC" if self.newest_first else "ASC"
+        self._next = f"SELECT id, data FROM requests WHERE queue = ? AND leased = 0 ORDER BY id {order} LIMIT 1"
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, key: str) -> "LeasedSqliteQueue":
+        jobdir = job_dir(crawler.settings)
+        if jobdir:
+            return cls(crawler, database(crawler), os.path.relpath(key, jobdir))
+        return cls(crawler, Database(key), ".", owns_db=True)
+
+    @classmethod
+    def stored_startprios(cls, crawler: Crawler) -> dict[str, list[int]]:
+        """``{endpoint: priorities}`` of what is queued, for the priority queue to start from
+        (Scrapy's ``active.json`` is written on a clean close only)."""
+        out: dict[str, set[int]] = {}
+        for endpoint, queue in database(crawler).query("SELECT DISTINCT endpoint, queue FROM requests"):
+            out.setdefault(endpoint, set()).add(int(queue.rsplit("/", 1)[-1].rstrip("s")))
+        return {endpoint: sorted(prios) for endpoint, prios in out.items()}
+
+    def push(self, request: Request) -> None:
+        data = strip_credentials(request.to_dict(spider=self.crawler.spider))
+        meta = data["meta"] = dict(data.get("meta") or {})
+        held = meta.pop(META_LEASE, None)
+        endpoint = meta.get("tweetform_endpoint") or NO_ENDPOINT
+        try:
+            blob = pickle.dumps(data, protocol=5)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            raise ValueError(str(exc)) from exc  # Scrapy's scheduler keeps it in memory instead
+        self.db.execute("INSERT INTO requests (queue, endpoint, data) VALUES (?, ?, ?)", (self.name, endpoint, blob))
+        if held is not None:  # queued again while leased: the new row replaces the old one
+            self.db.execute("DELETE FROM requests WHERE id = ?", (held,))
+        self.size += 1
+
+    def pop(self) -> Request | None:
+        row = self.db.query(self._next, (self.name,))
+        if not row:
+            return None
+        lease, data = row[0]
+        self.db.execute("UPDATE requests SET leased = 1 WHERE id = ?", (lease,))
+        self.size -= 1
+        request = request_from_dict(pickle.loads(data), spider=self.crawler.spider)
+        request.meta[META_LEASE] = lease
+        return request
+
+    def close(self) -> None:
+        self.db.commit()
+        if self.owns_db:
+            self.db.close()
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class LeasedSqliteFifoQueue(LeasedSqliteQueue):
+    """FIFO: start requests go in the order the spider yields them (``SCHEDULER_START_DISK_QUEUE``)."""
+
+    newest_first = False
