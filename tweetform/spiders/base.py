@@ -154,9 +154,10 @@ class ApiSpider(scrapy.Spider):
 
     def finished(self, request: scrapy.Request) -> None:
         """The request's output has all been consumed (distributed mode: no longer in flight)."""
-        scheduler = getattr(self.crawler, "_tweetform_scheduler", None)
-        if scheduler is not None:
-            scheduler.ack(request)
+        scheduler = getattr(self.crawler, "_tweetform_scheduler", None) or self.crawler.engine.scheduler
+        ack = getattr(scheduler, "ack", None)
+        if ack is not None:  # JOBDIR: the page's queue row goes, and what it did is committed
+            ack(request)
 
     def parse_page(self, response: Response) -> Iterator[Any]:
         yield from self._shared_state_safe(response, self._parse_page)
@@ -337,9 +338,9 @@ def job_store(crawler: Crawler) -> JobStore:
 
             store = RedisJobStore.from_crawler(crawler)
         else:
-            from tweetform.state.local import MemoryJobStore
+            from tweetform.state.local import local_job_store
 
-            store = MemoryJobStore()
+            store = local_job_store(crawler)  # in memory, or in JOBDIR
         crawler._tweetform_jobs = store  # type: ignore[attr-defined]
     return store
 
