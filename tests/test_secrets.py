@@ -208,3 +208,23 @@ def test_oauthlib_logs_no_token_at_debug(caplog: pytest.LogCaptureFixture):
         header = oauth1_header(cred, "GET", "http://api.test/1.1/friends/ids.json?user_id=12")
     assert CANARY_USER["oauth_token"] in header
     assert canary_hits(caplog.text) == [], caplog.text
+
+
+def test_proxies_check_logs_no_secret_at_debug(sandbox, caplog: pytest.LogCaptureFixture):
+    """`scrapy proxies check` signs with requests-oauthlib (which logs signed headers at DEBUG) and fetches tokens."""
+    from test_proxies import TinyProxy
+
+    from tweetform.proxies.check import check_proxy
+    from tweetform.sandbox.credentials import DEMO_CREDENTIALS
+
+    user, app = (next(c for c in DEMO_CREDENTIALS if c.alias == a) for a in ("demo-user-1", "demo-app-1"))
+    creds = parse_credentials([user.as_settings(), {"alias": app.alias, "app_key": app.app_key, "app_secret": app.app_secret}])
+    proxy = TinyProxy("tf-proxy-check", user=PROXY_USER, password=PROXY_PASSWORD).start()
+    try:
+        with caplog.at_level(logging.DEBUG):
+            results = [check_proxy(proxy.url(), sandbox.base, cred, timeout=10) for cred in creds]
+    finally:
+        proxy.stop()
+    assert [(r.usable, r.status) for r in results] == [(True, 200), (True, 200)], [r.reason for r in results]
+    secrets = [user.app_secret, user.oauth_token, user.oauth_token_secret, app.app_secret, app.bearer_token, PROXY_PASSWORD]
+    assert caplog.records and canary_hits(caplog.text, secrets) == [], caplog.text[-3000:]

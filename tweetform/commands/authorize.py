@@ -89,6 +89,9 @@ def user_flow(base: str, app_key: str, app_secret: str, pin: str | None, timeout
     from requests_oauthlib import OAuth1Session
     from requests_oauthlib.oauth1_session import TokenMissing, TokenRequestDenied
 
+    from tweetform.requests_safety import quiet_credential_loggers
+
+    quiet_credential_loggers()  # requests-oauthlib logs the access token and secret it receives at DEBUG
     try:
         session = OAuth1Session(app_key, client_secret=app_secret, callback_uri="oob")
         request_token = session.fetch_request_token(f"{base}/oauth/request_token", timeout=timeout)
