@@ -138,19 +138,31 @@ def test_redis_serializer_stores_no_credential_and_requests_are_signed_again():
     assert back.headers["Authorization"].startswith(b"OAuth ") and back.headers["Authorization"] != requests[0].headers["Authorization"]
 
 
+def everything_in(server: redis.Redis) -> bytes:
+    """Every key and value in Redis, whatever its type."""
+    out = []
+    for key in server.scan_iter(count=1000):
+        kind = server.type(key).decode()
+        value = {"string": lambda: [server.get(key)], "list": lambda: server.lrange(key, 0, -1),
+                 "set": lambda: list(server.smembers(key)), "zset": lambda: server.zrange(key, 0, -1),
+                 "hash": lambda: [b for kv in server.hgetall(key).items() for b in kv],
+                 "stream": lambda: [repr(server.xrange(key)).encode()]}.get(kind, lambda: [])()
+        out += [key, *value]
+    return b"\n".join(v if isinstance(v, bytes) else str(v).encode() for v in out)
+
+
 def test_what_redis_receives_from_the_request_queue_holds_no_credential(redis_url: str):
     from tweetform.state.redis.queue import InFlightQueue
 
-    crawler = crawler_with_canaries()
+    crawler = crawler_with_canaries(REDIS_URL=redis_url)
+    spider = Spider.from_crawler(crawler, name="friends")
     server = redis.Redis.from_url(redis_url)
-    spider = Spider(name="friends")
-    queue = InFlightQueue(server, spider, "unused", worker="w-1")
-    for request in signed_requests(crawler):
-        assert queue.push(request)
-    stored = b"".join(b"".join(server.zrange(queue.queue_key(e), 0, -1)) for e in queue.endpoints)
-    assert stored and canary_hits(stored) == []
-    popped = queue.pop_from(sorted(queue.endpoints))
-    assert popped is not None and b"Authorization" not in popped[1].headers
+    queue = InFlightQueue(server, spider, "unused")
+    requests = signed_requests(crawler)
+    assert all(queue.push_many([queue.prepare(r) for r in requests]))
+    stored = everything_in(server)
+    assert b"api.test/2/users/12/following" in stored and canary_hits(stored) == []
+    assert all(r.headers.get("Authorization") for r in requests)  # the requests being sent keep theirs
 
 
 def configured_disk_queue() -> type:
