@@ -39,6 +39,7 @@ from .faults import FaultInjector
 from .limits import RateLimiter
 from .params import Params
 from .world import World
+from .world.evolution import Evolution, WorldAt
 
 logger = logging.getLogger(__name__)
 JSON_TYPE = "application/json;charset=utf-8"
@@ -82,6 +83,8 @@ class Sandbox:
         self.faults = FaultInjector(config.seed, config.faults)
         self.cache = BodyCache(config.cache_mb * 1024 * 1024)
         self.clock = LogicalClock()
+        # the world changes with the logical clock (one generation per --evolve-every seconds)
+        self.evolution = Evolution(self.world, config.evolve_every) if config.evolve_every > 0 else None
         self.ledger = Ledger(config.prices, config.credits, config.post_cap)
         self.requests = 0
         self.statuses: dict[str, int] = {}
@@ -90,9 +93,16 @@ class Sandbox:
 
     # --- routing -----------------------------------------------------------------
 
-    def route(self, path: str) -> tuple[str, str, Callable[[Params], Any]] | None:
-        """(version, endpoint key, handler taking Params) for an API path."""
-        world = self.world
+    def generation(self) -> int:
+        """How many steps the world has evolved, by the logical clock (0: as created)."""
+        return self.evolution.generation(self.clock.elapsed()) if self.evolution else 0
+
+    def world_now(self) -> World | WorldAt:
+        """The world as it is now, by the logical clock."""
+        return self.evolution.at(self.generation()) if self.evolution else self.world
+
+    def route(self, path: str, world: World | WorldAt) -> tuple[str, str, Callable[[Params], Any]] | None:
+        """(version, endpoint key, handler taking Params) for an API path, answering from ``world``."""
         if path.startswith("/1.1/") and path.endswith(".json"):
             name = path[len("/1.1/") : -len(".json")]
             if name == "application/rate_limit_status":
@@ -116,7 +126,8 @@ class Sandbox:
     async def handle_api(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         path = request.path
-        routed = self.route(path)
+        generation = self.generation()
+        routed = self.route(path, self.world_now())
         version = "2" if path.startswith("/2/") else "1.1"
         if routed is None:
             return self.answer(v2_not_found_path() if version == "2" else v1_page_not_found())
@@ -176,7 +187,7 @@ class Sandbox:
             except ApiError as exc:
                 status, body = exc.status, dumps(exc.body)
         else:
-            key = (path, tuple(sorted(request.query.items())))
+            key = (generation, path, tuple(sorted(request.query.items())))
             cached = self.cache.get(key)
             if cached is None:
                 try:
@@ -246,7 +257,7 @@ class Sandbox:
     async def handle_admin(self, request: web.Request) -> web.Response:
         parts = [p for p in request.path.split("/") if p][1:]
         q = request.query
-        world = self.world
+        world = self.world_now()
         try:
             if parts == ["health"]:
                 return _json({"ok": True, "seed": self.config.seed, "users": self.config.users, "window": self.config.window})
@@ -311,10 +322,14 @@ class Sandbox:
         return _json({"error": "unknown sandbox endpoint", "path": request.path}, 404)
 
     def clock_state(self) -> dict[str, Any]:
-        return self.clock.as_dict()
+        state = self.clock.as_dict()
+        state["generation"] = self.generation()
+        state["evolve_every"] = self.config.evolve_every
+        state["world_now"] = self.world_now().now.isoformat()
+        return state
 
     def truth(self, what: str, raw: str) -> dict[str, Any]:
-        world = self.world
+        world = self.world_now()
         uid = int(raw)
         if what == "following":
             return {"ids": world.following(uid)}
@@ -328,7 +343,8 @@ class Sandbox:
                 return {"exists": False}
             return {
                 "exists": True, "id": u.id, "screen_name": u.screen_name, "protected": u.protected,
-                "suspended": u.suspended, "deleted": u.deleted,
+                "suspended": u.suspended, "deleted": u.deleted, "followers_count": u.followers_count,
+                "friends_count": u.friends_count, "statuses_count": u.statuses_count,
             }
         if what == "deleted_tweets":
             # ids of a user's deleted tweets (a client cannot find them otherwise), so

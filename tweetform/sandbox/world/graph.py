@@ -144,6 +144,39 @@ class _Graph:
         out.sort(reverse=True)
         return tuple(out)
 
+    def _follows(self, v: int, u: int) -> bool:
+        """Whether index ``v`` follows index ``u``, in O(1): ``_gen_friends_idx``'s predicate for one ``u``."""
+        codes = self._codes()
+        if u == v or codes[v] == _UNLISTED_CODE or codes[u] == _UNLISTED_CODE:
+            return False
+        t = (u + 1).bit_length() - 1
+        m = (1 << t) - 1
+        a, b, c, _, _ = self._tier_abc[t]
+        cls = self._act_class(v)
+        k = self._tier_fl[t][cls] + (self._coins(v)[t] < self._tier_thr[t][cls])
+        return ((a * (u - m) + b * v + c) & m) < k
+
+    def _friend_slots(self, v: int) -> int:
+        """``sum K_t(v)``: index ``v``'s friend positions, listed or not (``_friend_at``'s range)."""
+        cls = self._act_class(v)
+        coins = self._coins(v)
+        return sum(fl[cls] + (coin < thr[cls]) for fl, thr, coin in zip(self._tier_fl, self._tier_thr, coins))
+
+    def _friend_at(self, v: int, r: int) -> int | None:
+        """The ``r``-th friend position of index ``v`` (tiers in order, ``0 <= r < sum K``): an index,
+        or None when ``r`` is past the last or lands on an unlisted account. O(tiers), no list."""
+        cls = self._act_class(v)
+        coins = self._coins(v)
+        for t in range(self._tiers):
+            k = self._tier_fl[t][cls] + (coins[t] < self._tier_thr[t][cls])
+            if r < k:
+                m = (1 << t) - 1
+                a, b, c, ainv, _ = self._tier_abc[t]
+                idx = m + ((ainv * (r - (b * v + c))) & m)
+                return idx if idx != v and self._codes()[idx] != _UNLISTED_CODE else None
+            r -= k
+        return None
+
     def _gen_friends_ids(self, v: int) -> tuple[int, ...]:
         return self._ids(self._friends_idx(v))
 
