@@ -80,7 +80,8 @@ TWEETFORM_PROXY_CHECK_TIMEOUT = 10.0
 TWEETFORM_PROXY_CHECK_PATH = "/1.1/application/rate_limit_status.json"
 
 # --- research tools: progress, archiving, planning ------------------------------
-EXTENSIONS = {"tweetform.progress.ProgressExtension": 500}
+EXTENSIONS = {"tweetform.progress.ProgressExtension": 500,
+              "tweetform.manifest.ManifestExtension": 510}  # <output>/_jobs/<job>.json for the job a crawl starts
 TWEETFORM_OUTPUT_COMPRESS = False  # write <key>.jsonl.gz (one gzip member per page) instead of <key>.jsonl
 TWEETFORM_PROGRESS = "auto"  # auto: a live line on a terminal, log lines otherwise; or bar, log, off
 TWEETFORM_PROGRESS_INTERVAL = 30.0  # seconds between progress log lines when not on a terminal

@@ -68,6 +68,10 @@ class Command(ScrapyCommand):
             except KeyError:
                 fail(f"unknown spider {spider!r}; the spiders are: {', '.join(sorted(loader.list()))}")
             job = spidercls.parse_arguments(raw, str(self.settings.get("TWEETFORM_API_VERSION")))
+            if job.since_ids:  # timeline since_id=auto: resolved here, from this host's output directory
+                from tweetform.spiders.timeline import resolve_auto_since_ids
+
+                resolve_auto_since_ids(job, self.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
         except ArgumentError as exc:
             fail(str(exc))
         from tweetform.distributed.jobs import RedisJobStore

@@ -152,6 +152,22 @@ def bucket_files(root: Path, bucket: str) -> list[Path]:
     return archives + pages
 
 
+def iter_key_lines(root: Path, bucket: str, key: str) -> Iterator[bytes]:
+    """Every whole line of one key of a bucket: its plain or gzip file and its copies in archives."""
+    names = {f"{key}{PLAIN}", f"{key}{GZIP}"}
+    for path in bucket_files(root, bucket):
+        if path.name.endswith(ARCHIVE):
+            with tarfile.open(path, "r:gz") as tar:
+                for member in tar:
+                    if member.isfile() and Path(member.name).name in names:
+                        fh = tar.extractfile(member)
+                        if fh is not None:
+                            yield from _lines_of_gzip(fh) if member.name.endswith(GZIP) else _lines_of_plain(fh)
+        elif path.name in names:
+            for _, line in iter_lines(path):
+                yield line
+
+
 @dataclass
 class ReadStats:
     files: int = 0

@@ -41,6 +41,7 @@ class JobArgs:
     depth: int = 1
     max_users: int | None = None
     since_id: int | None = None
+    since_ids: str = ""  # since_id=auto: "user_id:tweet_id,…" resolved from the output dir, "auto" for users not yet looked up (spiders/timeline.py)
     max_tweets: int | None = None
     query: str | None = None
     lang: str | None = None
@@ -185,7 +186,14 @@ def parse_args(
     if "max_users" in raw:
         args.max_users = _positive(raw["max_users"], "max_users")
     if "since_id" in raw:
-        args.since_id = _ids(raw["since_id"], "since_id")[0]
+        if str(raw["since_id"]).strip().lower() == "auto":
+            args.since_ids = "auto"  # after the newest tweet already in the bucket, per user
+        else:
+            args.since_id = _ids(raw["since_id"], "since_id")[0]
+    if "since_ids" in raw:
+        args.since_ids = str(raw["since_ids"]).strip()
+        if not re.match(r"^(auto|\d{1,19}:\d{1,19})(,(auto|\d{1,19}:\d{1,19}))*$", args.since_ids):
+            raise ArgumentError(f"since_ids must be user_id:tweet_id pairs separated by commas, not {raw['since_ids']!r}")
     if "max_tweets" in raw:
         args.max_tweets = _positive(raw["max_tweets"], "max_tweets")
     if "lang" in raw:

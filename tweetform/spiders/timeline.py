@@ -3,18 +3,88 @@
 v1.1 walks ``max_id`` down (lowest id seen − 1) until an empty page; v2 follows
 ``pagination_token``. ``since_id`` collects only tweets newer than a previous
 run's newest; ``max_tweets`` stops early.
+
+``since_id=auto`` (incremental collection): each user's timeline starts after
+the newest tweet already in the job's bucket for that user, from any earlier
+job (archives included), so old tweets are not paid for again. The process
+that starts the job resolves it from its output directory
+(:func:`resolve_auto_since_ids`: ``scrapy crawl``, and ``scrapy push``, which
+sends the resolved ids in the job message as ``since_ids``); a user found only
+later (by screen name) is looked up by the process that seeds it.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import scrapy
+from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS
+from tweetform.export.files import iter_key_lines
+from tweetform.items import PROVENANCE
 from tweetform.spiders.arguments import JobArgs
 from tweetform.spiders.base import META_CTX, UserSeededSpider, shrink_page
+
+AUTO = "auto"
+
+
+def tweet_ids_in_page(page: dict[str, Any]) -> list[int]:
+    """Tweet ids of a written timeline page (v2 ``data``, v1.1 ``page`` or ``statuses``)."""
+    tweets = page.get("data") or page.get("page") or page.get("statuses") or []
+    out = []
+    for tweet in tweets if isinstance(tweets, list) else ():
+        tid = tweet.get("id_str") or tweet.get("id") if isinstance(tweet, dict) else None
+        if tid is not None and str(tid).isdigit():
+            out.append(int(tid))
+    return out
+
+
+def newest_tweet_id(output_dir: str | Path, bucket: str, uid: int, exclude_job: str | None = None) -> int | None:
+    """The newest tweet of a user already in ``<output>/<bucket>/`` (files and archives),
+    leaving out pages of ``exclude_job`` (a resumed job starts where it first started)."""
+    newest = None
+    for line in iter_key_lines(Path(output_dir), bucket, str(uid)):
+        try:
+            page = json.loads(line)
+        except ValueError:
+            continue
+        prov = page.get(PROVENANCE) if isinstance(page, dict) else None
+        if not isinstance(prov, dict) or prov.get("bucket") == "errors" or (exclude_job and prov.get("job") == exclude_job):
+            continue
+        ids = tweet_ids_in_page(page)
+        if ids and (newest is None or max(ids) > newest):
+            newest = max(ids)
+    return newest
+
+
+def since_ids_of(job: JobArgs) -> tuple[dict[int, int], bool]:
+    """``(user id → since id (0: none yet), whether users not listed are still to be looked up)``."""
+    found: dict[int, int] = {}
+    pending = False
+    for part in filter(None, job.since_ids.split(",")):
+        if part == AUTO:
+            pending = True
+        else:
+            uid, tid = part.split(":")
+            found[int(uid)] = int(tid)
+    return found, pending
+
+
+def resolve_auto_since_ids(job: JobArgs, output_dir: str | Path) -> None:
+    """``since_id=auto``: the seed users' since ids from the output directory, into the job
+    (``since_ids``); screen-name seeds stay to be looked up when their id is known."""
+    found, pending = since_ids_of(job)
+    if not pending:
+        return
+    for uid in job.user_ids:
+        if uid not in found:
+            found[uid] = newest_tweet_id(output_dir, job.bucket, uid, exclude_job=job.job) or 0
+    parts = [f"{uid}:{tid}" for uid, tid in found.items()]
+    job.since_ids = ",".join(parts + ([AUTO] if job.screen_names else []))
 
 
 def tweets_in_page(body: Any) -> int:
@@ -29,24 +99,44 @@ def tweets_in_page(body: Any) -> int:
 
 class TimelineSpider(UserSeededSpider):
     name = "timeline"
-    arguments = frozenset({"since_id", "max_tweets"})
+    arguments = frozenset({"since_id", "since_ids", "max_tweets"})
 
     @classmethod
     def default_bucket(cls, raw: dict[str, Any]) -> str:
         return "timelines"
 
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> "TimelineSpider":
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        if spider.given_job is not None:  # this process starts the job (not a job message from Redis)
+            resolve_auto_since_ids(spider.given_job, spider.output_dir)
+        return spider
+
+    @property
+    def output_dir(self) -> str:
+        return self.settings.get("TWEETFORM_OUTPUT_DIR") or "data"
+
+    def since_for(self, job: JobArgs, uid: int) -> int | None:
+        if not job.since_ids:
+            return job.since_id
+        found, pending = since_ids_of(job)
+        if uid in found:
+            return found[uid] or None
+        return newest_tweet_id(self.output_dir, job.bucket, uid, exclude_job=job.job) if pending else None
+
     def seed_user(self, job: JobArgs, uid: int) -> Iterable[scrapy.Request]:
+        since_id = self.since_for(job, uid)
         if job.api == "2":
             params: dict[str, Any] = {"max_results": 100, **V2_TWEET_PARAMS}
-            if job.since_id:
-                params["since_id"] = job.since_id
+            if since_id:
+                params["since_id"] = since_id
             if job.max_tweets:
                 params = shrink_page(ENDPOINTS["/2/users/:id/tweets"], params, job.max_tweets)
             yield self.api_request(job, "/2/users/:id/tweets", params, key=str(uid), path_id=uid, source=uid, extra={"seen": 0})
         else:
             params = {"user_id": uid, "count": 200, "include_rts": "true", "tweet_mode": "extended"}
-            if job.since_id:
-                params["since_id"] = job.since_id
+            if since_id:
+                params["since_id"] = since_id
             if job.max_tweets:
                 params = shrink_page(ENDPOINTS["/statuses/user_timeline"], params, job.max_tweets)
             yield self.api_request(job, "/statuses/user_timeline", params, key=str(uid), source=uid, extra={"seen": 0})

@@ -1,0 +1,172 @@
+"""A manifest per job beside its data: ``<output>/_jobs/<job>.json``.
+
+It says what a job was and how it ended, and outlives any Redis state::
+
+    {"job": "friends-…", "spider": "friends", "arguments": {…}, "bucket": "friend_ids",
+     "started": "2026-12-01T22:40:00.123Z", "ended": "…", "state": "finished",
+     "pages": 120, "errors": 3, "failed_pages": 0, "last_complete_level": 2,
+     "runs": [{"started": "…", "ended": "…", "state": "finished", "pages": 120, …}]}
+
+``state`` is the crawl's finish reason (``finished``, ``shutdown``,
+``no_usable_credentials``, …; ``running`` while a run is going or after one was
+killed). Counts add up the job's runs (a job resumed with the same id runs
+again); a killed run keeps ``"state": "running"`` and no counts of its own.
+``last_complete_level`` (friends, followers): the deepest BFS level every
+request of which — and of each level before it — ended with a page or an
+account error, none failed for good.
+
+:func:`write_manifest` is the one writer (merge, write a temporary file, fsync,
+rename), so other parts (cost accounting, the Redis backend when a distributed
+job ends) add their fields with one call. :class:`ManifestExtension` writes it
+for the job a ``scrapy crawl`` process starts, at its start and end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
+
+from tweetform.export.files import JOBS_DIR
+from tweetform.items import PROVENANCE, utc_now
+
+logger = logging.getLogger(__name__)
+NETWORK_SPIDERS = frozenset({"friends", "followers"})
+COUNTS = ("pages", "errors", "failed_pages")
+
+
+def manifest_path(output_dir: str | Path, job_id: str) -> Path:
+    return Path(output_dir) / JOBS_DIR / f"{job_id}.json"
+
+
+def read_manifest(output_dir: str | Path, job_id: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(manifest_path(output_dir, job_id).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def write_manifest(output_dir: str | Path, job_id: str, **fields: Any) -> Path:
+    """Merge ``fields`` into the job's manifest, atomically (temporary file + rename)."""
+    path = manifest_path(output_dir, job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = read_manifest(output_dir, job_id) or {"job": job_id}
+    data.update(fields)
+    fd, tmp = tempfile.mkstemp(prefix=f".{job_id}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1, sort_keys=False, ensure_ascii=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+class LevelTracker:
+    """Which BFS levels of a network crawl are complete, from the requests this process saw."""
+
+    def __init__(self) -> None:
+        self.opened: defaultdict[int, set[str]] = defaultdict(set)
+        self.ended: defaultdict[int, set[str]] = defaultdict(set)
+        self.failed: defaultdict[int, int] = defaultdict(int)
+
+    def scheduled(self, request: Request) -> None:
+        ctx = request.meta.get("tweetform_ctx") or {}
+        if isinstance(ctx.get("depth"), int):
+            self.opened[ctx["depth"]].add(request.url)
+
+    def item(self, item: Any) -> None:
+        prov = item.get(PROVENANCE) if isinstance(item, dict) else None
+        if not isinstance(prov, dict) or not isinstance(prov.get("depth"), int):
+            return
+        level = prov["depth"]
+        self.ended[level].add(str(prov.get("url")))
+        if prov.get("bucket") == "errors" and item.get("reason") == "failed":
+            self.failed[level] += 1
+
+    def last_complete(self, depth: int, before: int | None) -> int | None:
+        """Deepest complete level; a level without requests in this run (a resumed job)
+        counts as complete if the earlier run found it so (``before``)."""
+        last = None
+        for level in range(1, depth + 1):
+            if not self.opened[level]:
+                if before is not None and level <= before:
+                    last = level
+                    continue
+                break
+            if self.failed[level] or not self.opened[level] <= self.ended[level]:
+                break
+            last = level
+        return last
+
+
+class ManifestExtension:
+    """Writes ``_jobs/<job>.json`` for the job this process starts (``scrapy crawl SPIDER -a …``)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.output_dir = crawler.settings.get("TWEETFORM_OUTPUT_DIR") or "data"
+        self.job: Any = None
+        self.run: dict[str, Any] = {}
+        self.levels = LevelTracker()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "ManifestExtension":
+        ext = cls(crawler)
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(ext.request_scheduled, signal=signals.request_scheduled)
+        crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
+        return ext
+
+    def spider_opened(self, spider: Spider) -> None:
+        job = getattr(spider, "given_job", None)
+        if job is None:
+            return  # a worker: its jobs come from Redis, and their manifests from the backend
+        self.job = job
+        before = read_manifest(self.output_dir, job.job) or {}
+        self.run = {"started": utc_now(), "state": "running"}
+        runs = [*before.get("runs", []), self.run]
+        try:
+            write_manifest(self.output_dir, job.job, spider=spider.name, arguments=job.as_message(), bucket=job.bucket,
+                           started=before.get("started", self.run["started"]), ended=None, state="running", runs=runs)
+        except OSError as exc:
+            logger.error("could not write the job manifest: %s", exc)
+            self.job = None
+
+    def request_scheduled(self, request: Request, spider: Spider) -> None:
+        if self.job is not None and spider.name in NETWORK_SPIDERS:
+            self.levels.scheduled(request)
+
+    def item_scraped(self, item: Any, response: Any, spider: Spider) -> None:
+        if self.job is not None and spider.name in NETWORK_SPIDERS:
+            self.levels.item(item)
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        if self.job is None:
+            return
+        stats = self.crawler.stats
+        errors = int(stats.get_value("tweetform/buckets/errors", 0))
+        self.run.update(ended=utc_now(), state=reason, pages=int(stats.get_value("tweetform/pages/written", 0)) - errors,
+                        errors=errors, failed_pages=int(stats.get_value("tweetform/pages/failed", 0)))
+        before = read_manifest(self.output_dir, self.job.job) or {}
+        runs = [r for r in before.get("runs", []) if r.get("started") != self.run["started"]] + [self.run]
+        fields: dict[str, Any] = {"ended": self.run["ended"], "state": reason, "runs": runs}
+        fields.update({name: sum(int(r.get(name) or 0) for r in runs) for name in COUNTS})
+        if spider.name in NETWORK_SPIDERS:
+            fields["last_complete_level"] = self.levels.last_complete(self.job.depth, before.get("last_complete_level"))
+        try:
+            write_manifest(self.output_dir, self.job.job, **fields)
+        except OSError as exc:
+            logger.error("could not write the job manifest: %s", exc)
