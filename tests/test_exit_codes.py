@@ -83,7 +83,7 @@ def test_callback_that_raises_is_a_failed_page_and_the_crawl_goes_on(sandbox_fac
     records = [line for lines in bucket(tmp_path, "errors").values() for line in lines]
     failed = {r["id"]: r for r in records if r["reason"] == "failed"}
     assert set(failed) == {str(u) for u in raising}
-    assert all(r["exception"] == "RuntimeError" and "callback raised RuntimeError" in r["message"] for r in failed.values())
+    assert all(r["exception"] == "RuntimeError" and r["message"].startswith("RuntimeError while handling the page: a bug in a callback") for r in failed.values())
     pages = bucket(tmp_path, "friend_ids")
     protected = {r["id"] for r in records if r["reason"] == "protected"}
     assert set(pages) | protected == {str(u) for u in expected}  # the crawl went on past the failures

@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 from pathlib import Path
-from typing import Any, MutableMapping
+from typing import Any, MutableMapping, NoReturn
 
 #: Names an environment variable may override besides the TWEETFORM_* ones.
 FOREIGN_PREFIXES = ("REDIS_", "ROTATING_PROXY_")
@@ -34,14 +35,87 @@ def local_settings_path() -> Path | None:
     return None
 
 
+class SettingsError(ValueError):
+    """A setting of the wrong type or a settings_local.py that cannot run; the message never shows a value."""
+
+
+def stop(message: str) -> NoReturn:
+    """Settings are read before any command runs: one line and exit status 2 (as every bad input)."""
+    print(f"tweetform: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def load_local_settings(path: Path) -> dict[str, Any]:
     """Upper-case names of a settings_local.py file, executed as a module."""
     spec = importlib.util.spec_from_file_location("tweetform_settings_local", path)
     if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load local settings from {path}")
+        raise SettingsError(f"cannot load local settings from {path}")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot be read ({exc.strerror})") from None
+    except Exception as exc:  # noqa: BLE001 - whatever the file does wrong, one line (no values: they may be secrets)
+        line = getattr(exc, "lineno", None) or _line_in(exc, path)
+        raise SettingsError(f"{path}{f' line {line}' if line else ''}: {type(exc).__name__} while loading local settings") from None
     return {k: v for k, v in vars(module).items() if k.isupper()}
+
+
+def _line_in(exc: BaseException, path: Path) -> int | None:
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename) == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a dict", list: "a list", tuple: "a tuple", bool: "a boolean", int: "an integer", float: "a number",
+            str: "a string"}.get(type(value), type(value).__name__)
+
+
+def type_problem(value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot stand for a setting whose default is ``default`` (None: it can)."""
+    if default is None or value is None:
+        return None
+    if isinstance(default, bool):
+        ok = isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)) or (
+            isinstance(value, str) and value.strip().lower() in ("1", "0", "true", "false", "yes", "no", "on", "off"))
+        return None if ok else f"must be True or False, not {_kind(value)}"
+    if isinstance(default, int):
+        if isinstance(value, bool) or isinstance(value, (list, tuple, dict)):
+            return f"must be an integer, not {_kind(value)}"
+        try:
+            number = float(str(value).strip()) if not isinstance(value, (int, float)) else value
+        except ValueError:
+            return f"must be an integer, not {_kind(value)}"
+        return None if float(number).is_integer() else f"must be an integer, not {number}"
+    if isinstance(default, float):
+        if isinstance(value, bool) or isinstance(value, (list, tuple, dict)):
+            return f"must be a number, not {_kind(value)}"
+        try:
+            float(str(value).strip())
+        except ValueError:
+            return f"must be a number, not {_kind(value)}"
+        return None
+    if isinstance(default, str):
+        return None if isinstance(value, (str, int, float, os.PathLike)) and not isinstance(value, bool) else f"must be a string, not {_kind(value)}"
+    if isinstance(default, (list, tuple)):
+        return None if isinstance(value, (list, tuple, str)) else f"must be a list, not {_kind(value)}"
+    if isinstance(default, dict):
+        return None if isinstance(value, (dict, str)) else f"must be a dict, not {_kind(value)}"
+    return None
+
+
+def check_types(values: MutableMapping[str, Any], defaults: MutableMapping[str, Any], source: str) -> None:
+    """Refuse, by name, a value whose type cannot stand for its setting's default."""
+    for name, value in values.items():
+        if name in defaults:
+            problem = type_problem(value, defaults[name])
+            if problem:
+                raise SettingsError(f"{source}: {name} {problem}")
 
 
 def parse_env_value(raw: str, default: Any) -> Any:
@@ -71,13 +145,19 @@ def env_overrides(defaults: MutableMapping[str, Any], environ: MutableMapping[st
                 found[name] = parse_env_value(raw, defaults.get(name))
             except (ValueError, json.JSONDecodeError) as exc:
                 # One line, naming the variable only: the value may be a secret.
-                raise SystemExit(f"tweetform: environment variable {name} is not valid: {type(exc).__name__}") from None
+                problem = type_problem("not a value", defaults.get(name)) or "is not valid"
+                raise SettingsError(f"environment variable {name} {problem.replace(', not a string', '')} ({type(exc).__name__})") from None
     return found
 
 
 def apply_overrides(namespace: MutableMapping[str, Any]) -> None:
     """Update a settings module namespace in place: local file first, environment last."""
-    path = local_settings_path()
-    if path is not None:
-        namespace.update(load_local_settings(path))
-    namespace.update(env_overrides(namespace))
+    try:
+        path = local_settings_path()
+        if path is not None:
+            local = load_local_settings(path)
+            check_types(local, namespace, str(path))
+            namespace.update(local)
+        namespace.update(env_overrides(namespace))
+    except SettingsError as exc:
+        stop(str(exc))

@@ -46,16 +46,34 @@ class Credential:
         return f"credential {self.alias!r}"
 
 
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", tuple: "a list", bool: "a boolean", int: "a number", float: "a number", str: "a string"}.get(
+        type(value), type(value).__name__)
+
+
 def _from_entry(entry: Any, where: str) -> Credential:
     if not isinstance(entry, dict):
-        raise CredentialError(f"{where}: a credential must be an object with an alias and keys")
+        raise CredentialError(f"{where}: a credential must be an object with an alias and keys, not {_type_name(entry)}")
+    if entry.get("alias") is not None and not isinstance(entry["alias"], str):
+        raise CredentialError(f"{where}: alias must be a string, not {_type_name(entry['alias'])}")
     alias = str(entry.get("alias") or "").strip()
     if not alias:
         raise CredentialError(f"{where}: credential has no alias")
     known = set(USER_KEYS) | {"alias", "bearer_token", "proxies", "proxy"}
-    unknown = sorted(set(entry) - known)
+    unknown = sorted(str(k) for k in set(entry) - known)
     if unknown:
         raise CredentialError(f"credential {alias!r}: unknown keys {unknown}")
+    for key in (*USER_KEYS, "bearer_token", "proxy"):
+        # the value is never shown: it may be a secret
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            raise CredentialError(f"credential {alias!r}: {key} must be a string, not {_type_name(entry[key])}")
+    proxies_value = entry.get("proxies")
+    if proxies_value is not None and not (
+        isinstance(proxies_value, str) or (isinstance(proxies_value, list) and all(isinstance(p, str) for p in proxies_value))
+    ):
+        raise CredentialError(f"credential {alias!r}: proxies must be a list of 'host:port' strings, not {_type_name(proxies_value)}")
+    if isinstance(proxies_value, str):
+        entry = {**entry, "proxies": [proxies_value]}
     values = {k: str(entry.get(k) or "") for k in (*USER_KEYS, "bearer_token")}
     proxies = entry.get("proxies") or ([entry["proxy"]] if entry.get("proxy") else [])
     cred = Credential(alias=alias, proxies=tuple(proxies), **values)
@@ -72,15 +90,23 @@ def _from_entry(entry: Any, where: str) -> Credential:
 def parse_credentials(data: Any, source: str = "TWEETFORM_CREDENTIALS") -> list[Credential]:
     """tweetform's list of entries, ``{"credentials": [...]}``, or tweetf0rm's ``{"apikeys": {...}}``."""
     if isinstance(data, dict) and "apikeys" in data:
+        apikeys = data["apikeys"]
+        if not isinstance(apikeys, dict):
+            raise CredentialError(f"{source}: apikeys must be an object of name -> keys (tweetf0rm's config.json), not {_type_name(apikeys)}")
+        for name, value in apikeys.items():
+            if value is not None and not isinstance(value, dict):
+                raise CredentialError(f"{source} apikeys[{name!r}]: must be an object of keys, not {_type_name(value)}")
         entries: Iterable[tuple[str, Any]] = (
-            (f"{source} apikeys[{name!r}]", {"alias": name, **(value or {})}) for name, value in data["apikeys"].items()
+            (f"{source} apikeys[{name!r}]", {"alias": name, **(value or {})}) for name, value in apikeys.items()
         )
     elif isinstance(data, dict) and "credentials" in data:
+        if not isinstance(data["credentials"], list):
+            raise CredentialError(f"{source}: credentials must be a list, not {_type_name(data['credentials'])}")
         entries = ((f"{source}[{i}]", e) for i, e in enumerate(data["credentials"]))
     elif isinstance(data, (list, tuple)):
         entries = ((f"{source}[{i}]", e) for i, e in enumerate(data))
     else:
-        raise CredentialError(f"{source}: expected a list of credentials or tweetf0rm's config.json")
+        raise CredentialError(f"{source}: expected a list of credentials or tweetf0rm's config.json, not {_type_name(data)}")
     creds = [_from_entry(entry, where) for where, entry in entries]
     aliases = [c.alias for c in creds]
     dupes = sorted({a for a in aliases if aliases.count(a) > 1})
@@ -94,10 +120,15 @@ def load_credentials(settings: Any) -> list[Credential]:
     creds: list[Credential] = []
     inline = settings.get("TWEETFORM_CREDENTIALS") or []
     if isinstance(inline, str):
-        inline = json.loads(inline)
+        try:
+            inline = json.loads(inline)
+        except json.JSONDecodeError as exc:
+            raise CredentialError(f"TWEETFORM_CREDENTIALS is not JSON (line {exc.lineno} column {exc.colno})") from None
     if inline:
         creds.extend(parse_credentials(inline))
     path = settings.get("TWEETFORM_CREDENTIALS_FILE")
+    if path and not isinstance(path, (str, Path)):
+        raise CredentialError(f"TWEETFORM_CREDENTIALS_FILE must be a path (a string), not {_type_name(path)}")
     if path:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))

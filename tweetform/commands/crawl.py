@@ -21,7 +21,8 @@ from scrapy.spiderloader import get_spider_loader
 from tweetform.credentials import CredentialError, load_credentials
 from tweetform.proxies.config import ProxyConfigError
 from tweetform.proxies.config import plan as proxy_plan
-from tweetform.spiders.arguments import ArgumentError
+from tweetform.preflight import api_base_problem, proxies_problem
+from tweetform.spiders.arguments import DEEP_DEPTH, ArgumentError, JobArgs
 from tweetform.state.local.resume import resumed_job
 from tweetform import exitcodes
 from tweetform.commands.errors import fail, require_redis
@@ -50,9 +51,16 @@ class Command(ScrapyCrawlCommand):
             if not creds:
                 fail("no API credentials configured: set TWEETFORM_CREDENTIALS or TWEETFORM_CREDENTIALS_FILE "
                      "(see settings_local.py.example), or run `make demo` to try the sandbox")
-            proxy_plan(self.settings, creds)  # a bad proxy setting stops here too, with one line
+            proxies = proxy_plan(self.settings, creds).proxies  # a bad proxy setting stops here too, with one line
         except (ArgumentError, CredentialError, ProxyConfigError) as exc:
             fail(str(exc))
+        # nothing answering at the configured addresses: say so now, not after every page has failed
+        problem = proxies_problem(proxies) if proxies else api_base_problem(str(self.settings.get("TWEETFORM_API_BASE")))
+        if problem:
+            fail(problem)
+        warning = deep_crawl_warning(self.settings, job)
+        if warning:
+            print(f"tweetform: warning: {warning}", file=sys.stderr)
         opts.spargs = {**opts.spargs, "_job": job}
 
     def _is_worker(self, opts: argparse.Namespace) -> bool:
@@ -74,6 +82,21 @@ class Command(ScrapyCrawlCommand):
         why = explain(self.exitcode, crawler.stats.get_stats() if crawler.stats else {}, self.settings)
         if why:
             print(f"tweetform: {why}", file=sys.stderr)
+
+
+def deep_crawl_warning(settings: Any, job: JobArgs) -> str | None:
+    """A deep network crawl without max_users can reach millions of accounts: say what the plan expects."""
+    if job.spider not in ("friends", "followers") or job.depth < DEEP_DEPTH or job.max_users is not None:
+        return None
+    from tweetform.planning import PlanError, plan_job
+
+    head = f"depth={job.depth} without max_users expands every account reachable in {job.depth - 1} steps"
+    try:
+        est = plan_job(settings, job, sample=0)[0]  # one users look-up per 100 seeds; deeper levels extrapolated
+    except (PlanError, OSError, ValueError) as exc:
+        return f"{head}; the plan could not estimate it ({type(exc).__name__}): give max_users=N to cap it"
+    return (f"{head}: the plan estimates {est.users:,} users, {est.summary()}; "
+            "give max_users=N to cap it (scrapy plan shows the details)")
 
 
 def explain(code: int, stats: dict, settings: Any) -> str:

@@ -30,7 +30,7 @@ STAT_PREFIX = "tweetform/pages/failed/callback/"
 
 
 class CallbackErrorMiddleware:
-    """Spider middleware (SPIDER_MIDDLEWARES): nearest the spider, so it sees a callback's exception first."""
+    """Spider middleware (SPIDER_MIDDLEWARES), outermost: it sees what every other one let through."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -58,11 +58,11 @@ class CallbackErrorMiddleware:
         stats.inc_value("tweetform/pages/failed")
         stats.inc_value(STAT_PREFIX + name)
         spider.pages_failed = getattr(spider, "pages_failed", 0) + 1
-        logger.error("page failed for good (the callback raised %s): %s", name, response.url, exc_info=exception)
+        logger.error("page failed for good (%s while handling it): %s", name, response.url, exc_info=exception)
         out: list[Any] = []
         try:
             target = spider.target_of(response)
-            message = f"callback raised {name}: {exception}"[:500]
+            message = f"{name} while handling the page: {exception}"[:500]
             item = spider.error_item(response, "failed", target, errors.Outcome("failed", response.status, None, message), None)
             item["exception"] = name
             out.append(item)

@@ -231,10 +231,12 @@ def parse_args(
 # --- job messages (Redis inboxes, ``scrapy push --legacy``): JSON types checked before the values ------------
 
 _JSON_TYPES = {dict: "an object", list: "an array", bool: "a boolean", str: "a string", int: "a number", float: "a number"}
-ID_FIELDS = frozenset({"user_id", "tweet_id", "screen_name"})  # one, a comma list, or a JSON array
+# one, a comma list, or a JSON array (the plural and "id" ones are tweetf0rm's command fields)
+ID_FIELDS = frozenset({"user_id", "tweet_id", "screen_name", "user_ids", "tweet_ids", "ids", "screen_names", "id"})
 INT_FIELDS = frozenset({"depth", "max_users", "max_tweets", "since_id"})
 BOOL_FIELDS = frozenset({"archive", "skip_known"})
 NUMBER_FIELDS = frozenset({"budget", "api"})
+STRING_FIELDS = frozenset({"spider", "cmd", "job", "bucket", "query", "lang", "geocode", "data_type", "file"})
 
 
 def _json_type(value: Any) -> str:
@@ -284,8 +286,17 @@ def message_arguments(message: dict[str, Any]) -> dict[str, str]:
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 raise ArgumentError(f"{name} must be a number or a string, not {kind}")
             out[name] = str(value)
-        else:
+        elif name in STRING_FIELDS or isinstance(value, (dict, list)):
             if not isinstance(value, str):
                 raise ArgumentError(f"{name} must be a string, not {kind}")
             out[name] = value
+        else:  # other fields (unknown ones are refused by parse_args, by name)
+            out[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return out
+
+
+def legacy_command(raw: bytes | str, what: str = "tweetf0rm command") -> dict[str, Any]:
+    """A tweetf0rm command's JSON object, its fields' JSON types checked (see ``from_legacy``)."""
+    command = decode_message(raw, what)
+    message_arguments(command)
+    return command

@@ -1,0 +1,325 @@
+"""Bad input (issue 11 §6): each mistake is one clear line naming the field and the problem.
+
+Most cases run the parsers in-process (job messages, tweetf0rm commands,
+credentials, proxies, settings); the last ones run the real CLI (exit 2, one
+line, nothing written anywhere) and a real worker (a dead-letter entry with the
+reason for each bad message, and the worker goes on to finish a good job).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from conftest import free_port
+from crawling import ROOT, bucket, crawl_env, demo_credentials
+
+from tweetform.config import SettingsError, check_types, env_overrides, load_local_settings
+from tweetform.credentials import CredentialError, parse_credentials
+from tweetform.proxies.config import ProxyConfigError, parse_proxy_file
+from tweetform.spiders.arguments import MAX_MESSAGE_BYTES, ArgumentError
+from tweetform.spiders.lookup import TweetsSpider, UsersSpider
+from tweetform.spiders.network import FriendsSpider
+from tweetform.spiders.search import SearchSpider
+from tweetform.spiders.timeline import TimelineSpider
+from tweetform.state.redis.jobs import parse_message
+
+PAST_64_BITS = 2**64  # 18446744073709551616
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc)
+    assert text and "\n" not in text and "Traceback" not in text
+    return text
+
+
+# --- job messages: native ones (a spider's Redis inbox) -------------------------------------------
+
+NATIVE = [
+    ("not-json", FriendsSpider, b'{"user_id": 12,', "job message is not JSON (line 1"),
+    ("not-utf8", FriendsSpider, b'\xff\xfe{"user_id": 1}', "job message is not JSON"),
+    ("array", FriendsSpider, b"[12, 13]", "job message must be a JSON object, not an array"),
+    ("string", FriendsSpider, b'"friends 12"', "job message must be a JSON object, not a string"),
+    ("number", FriendsSpider, b"12", "job message must be a JSON object, not a number"),
+    ("unknown-spider", FriendsSpider, b'{"spider": "enemies", "user_id": "12"}', "message for spider 'enemies' found in 'friends'"),
+    ("spider-not-string", FriendsSpider, b'{"spider": 7, "user_id": "12"}', "message for spider '7'"),
+    ("unknown-argument", FriendsSpider, b'{"user_id": "12", "colour": "red"}', "unknown argument 'colour'"),
+    ("user_id-object", FriendsSpider, b'{"user_id": {"id": 12}}', "user_id must be a whole number or a comma list, not an object"),
+    ("user_id-boolean", FriendsSpider, b'{"user_id": true}', "user_id must be a whole number or a comma list, not a boolean"),
+    ("user_id-array-of-objects", FriendsSpider, b'{"user_id": [12, {"x": 1}]}', "user_id must be ids (numbers or strings), not an array holding an object"),
+    ("user_id-float", FriendsSpider, b'{"user_id": 12.5}', "user_id must be a whole number or a comma list, not a number"),
+    ("user_id-negative", FriendsSpider, b'{"user_id": -12}', "'-12' is not an id"),
+    ("user_id-past-64-bits", FriendsSpider, b'{"user_id": %d}' % PAST_64_BITS, "user_id 18446744073709551616 is past 64 bits"),
+    ("user_id-string-past-64-bits", FriendsSpider, b'{"user_id": "12,9223372036854775808"}', "user_id 9223372036854775808 is past 64 bits"),
+    ("tweet_id-past-64-bits", TweetsSpider, b'{"tweet_id": "99999999999999999999"}', "tweet_id 99999999999999999999 is past 64 bits"),
+    ("since_id-past-64-bits", TimelineSpider, b'{"user_id": 12, "since_id": %d}' % PAST_64_BITS, "since_id 18446744073709551616 is past 64 bits"),
+    ("depth-string", FriendsSpider, b'{"user_id": 12, "depth": "deep"}', "depth must be a whole number, not 'deep'"),
+    ("depth-array", FriendsSpider, b'{"user_id": 12, "depth": [2]}', "depth must be a whole number, not an array"),
+    ("depth-boolean", FriendsSpider, b'{"user_id": 12, "depth": true}', "depth must be a whole number, not a boolean"),
+    ("depth-zero", FriendsSpider, b'{"user_id": 12, "depth": 0}', "depth must be at least 1, not 0"),
+    ("depth-fraction", FriendsSpider, b'{"user_id": 12, "depth": 2.5}', "depth must be a whole number, not a number"),
+    ("max_users-object", FriendsSpider, b'{"user_id": 12, "max_users": {}}', "max_users must be a whole number, not an object"),
+    ("data_type-number", FriendsSpider, b'{"user_id": 12, "data_type": 1}', "data_type must be a string, not a number"),
+    ("data_type-value", FriendsSpider, b'{"user_id": 12, "data_type": "edges"}', "data_type must be ids or users, not 'edges'"),
+    ("bucket-empty", FriendsSpider, b'{"user_id": 12, "bucket": ""}', "bucket is empty"),
+    ("bucket-number", FriendsSpider, b'{"user_id": 12, "bucket": 5}', "bucket must be a string, not a number"),
+    ("bucket-parent", FriendsSpider, b'{"user_id": 12, "bucket": "../../etc"}', "bucket '../../etc' must be a plain word"),
+    ("bucket-absolute", FriendsSpider, b'{"user_id": 12, "bucket": "/tmp/x"}', "bucket '/tmp/x' must be a plain word"),
+    ("job-dots", FriendsSpider, b'{"user_id": 12, "job": ".."}', "job '..' must be 1-80 letters"),
+    ("job-slash", FriendsSpider, b'{"user_id": 12, "job": "a/../../b"}', "job 'a/../../b' must be 1-80 letters"),
+    ("job-array", FriendsSpider, b'{"user_id": 12, "job": ["a"]}', "job must be a string, not an array"),
+    ("api-object", FriendsSpider, b'{"user_id": 12, "api": {"v": 2}}', "api must be a number or a string, not an object"),
+    ("api-value", FriendsSpider, b'{"user_id": 12, "api": 3}', "api must be 2 or 1.1, not '3'"),
+    ("archive-number", SearchSpider, b'{"query": "x", "archive": 1}', "archive must be true or false, not a number"),
+    ("query-array", SearchSpider, b'{"query": ["a", "b"]}', "query must be a string, not an array"),
+    ("query-empty", SearchSpider, b'{"query": "   "}', "search needs query=TEXT"),
+    ("query-too-long", SearchSpider, json.dumps({"query": "x" * 1025}).encode(), "query is longer than 1024 characters"),
+    ("lang-number", SearchSpider, b'{"query": "x", "lang": 12}', "lang must be a string, not a number"),
+    ("max_tweets-negative", TimelineSpider, b'{"user_id": 12, "max_tweets": -5}', "max_tweets must be at least 1, not -5"),
+    ("screen_name-number-array", UsersSpider, b'{"screen_name": [true]}', "screen_name must be ids (numbers or strings), not an array holding a boolean"),
+    ("no-seed", FriendsSpider, b'{"depth": 2}', "give user_id, screen_name or file=PATH"),
+    ("oversized", FriendsSpider, b'{"user_id": "' + b"12," * (MAX_MESSAGE_BYTES // 3) + b'12"}',
+     f"job message is {MAX_MESSAGE_BYTES // 3 * 3 + 17:,} bytes, more than the {MAX_MESSAGE_BYTES:,} allowed: put long id lists in file=PATH"),
+]
+
+
+@pytest.mark.parametrize("spider,raw,message", [c[1:] for c in NATIVE], ids=[c[0] for c in NATIVE])
+def test_bad_native_job_message(spider: Any, raw: bytes, message: str):
+    with pytest.raises(ArgumentError) as caught:
+        parse_message(raw, spider, "2")
+    assert message in one_line(caught.value)
+
+
+# --- tweetf0rm's commands (legacy messages, in an inbox or `scrapy push --legacy`) -----------------
+
+LEGACY = [
+    ("cmd-unknown", FriendsSpider, {"cmd": "CRAWL_ENEMIES", "user_id": 12}, "unknown tweetf0rm command 'CRAWL_ENEMIES'"),
+    ("cmd-number", FriendsSpider, {"cmd": 5, "user_id": 12}, "cmd must be a string, not a number"),
+    ("cmd-null", FriendsSpider, {"cmd": None, "user_id": 12}, "unknown tweetf0rm command None"),
+    ("user_id-object", FriendsSpider, {"cmd": "CRAWL_FRIENDS", "user_id": {"id": 12}}, "user_id must be a whole number or a comma list, not an object"),
+    ("user_id-missing", FriendsSpider, {"cmd": "CRAWL_FRIENDS", "depth": 2}, "user_id is empty"),
+    ("user_id-past-64-bits", FriendsSpider, {"cmd": "CRAWL_FRIENDS", "user_id": PAST_64_BITS}, "past 64 bits"),
+    ("depth-string", FriendsSpider, {"cmd": "CRAWL_FRIENDS", "user_id": 12, "depth": "two"}, "depth must be a whole number, not 'two'"),
+    ("depth-object", FriendsSpider, {"cmd": "CRAWL_FRIENDS", "user_id": 12, "depth": {"n": 2}}, "depth must be a whole number, not an object"),
+    ("data_type-list", FriendsSpider, {"cmd": "CRAWL_FRIENDS", "user_id": 12, "data_type": ["ids"]}, "data_type must be a string, not an array"),
+    ("bucket-empty", FriendsSpider, {"cmd": "CRAWL_FRIENDS", "user_id": 12, "bucket": ""}, "bucket is empty"),
+    ("bucket-path", FriendsSpider, {"cmd": "CRAWL_FRIENDS", "user_id": 12, "bucket": "friend_ids/../../x"}, "must be a plain word"),
+    ("batch-ids-string", FriendsSpider, {"cmd": "BATCH_CRAWL_FRIENDS", "user_ids": "12,13"}, "BATCH_CRAWL_FRIENDS needs a JSON list of ids"),
+    ("batch-ids-objects", FriendsSpider, {"cmd": "BATCH_CRAWL_FRIENDS", "user_ids": [12, {"id": 13}]}, "user_ids must be ids (numbers or strings), not an array holding an object"),
+    ("batch-ids-word", FriendsSpider, {"cmd": "BATCH_CRAWL_FRIENDS", "user_ids": [12, "thirteen"]}, "'thirteen' is not an id"),
+    ("batch-ids-empty", FriendsSpider, {"cmd": "BATCH_CRAWL_FRIENDS", "user_ids": []}, "user_ids must be ids"),
+    ("tweet-id-past-64-bits", TweetsSpider, {"cmd": "CRAWL_TWEET", "tweet_id": str(PAST_64_BITS)}, "tweet_id 18446744073709551616 is past 64 bits"),
+    ("tweet-id-boolean", TweetsSpider, {"cmd": "CRAWL_TWEET", "tweet_id": True}, "tweet_id must be a whole number or a comma list, not a boolean"),
+    ("search-no-query", SearchSpider, {"cmd": "SEARCH", "lang": "en"}, "SEARCH needs a query"),
+    ("search-query-number", SearchSpider, {"cmd": "SEARCH", "query": 42}, "query must be a string, not a number"),
+    ("screen-names-object", UsersSpider, {"cmd": "GET_UIDS_FROM_SCREEN_NAMES", "screen_names": {"a": 1}}, "screen_names must be a whole number or a comma list, not an object"),
+    ("screen-names-invalid", UsersSpider, {"cmd": "GET_UIDS_FROM_SCREEN_NAMES", "screen_names": ["ok_name", "not a name!"]}, "'not a name!' is not a valid screen name"),
+    ("wrong-inbox", TimelineSpider, {"cmd": "CRAWL_FRIENDS", "user_id": 12}, "message for spider 'friends' found in 'timeline'"),
+]
+
+
+@pytest.mark.parametrize("spider,command,message", [c[1:] for c in LEGACY], ids=[c[0] for c in LEGACY])
+def test_bad_legacy_command(spider: Any, command: dict, message: str):
+    with pytest.raises(ArgumentError) as caught:
+        parse_message(json.dumps(command), spider, "2")
+    assert message in one_line(caught.value)
+
+
+def test_good_messages_still_parse():
+    assert parse_message(b'{"user_id": [12, "13"], "depth": 2, "bucket": "b"}', FriendsSpider, "2").user_ids == [12, 13]
+    job = parse_message(json.dumps({"cmd": "BATCH_CRAWL_FRIENDS", "user_ids": [12, 13], "depth": 2, "bucket": "friend_ids"}), FriendsSpider, "2")
+    assert (job.user_ids, job.depth, job.bucket) == ([12, 13], 2, "friend_ids")
+    assert parse_message(b'{"query": "a b", "archive": true}', SearchSpider, "2").archive is True
+    assert parse_message(b'{"user_id": 9223372036854775807}', FriendsSpider, "2").user_ids == [2**63 - 1]  # the largest id
+
+
+def test_empty_bucket_argument_is_refused_like_any_invalid_bucket():
+    with pytest.raises(ArgumentError, match="bucket is empty"):
+        FriendsSpider.parse_arguments({"user_id": "12", "bucket": ""})
+    assert FriendsSpider.parse_arguments({"user_id": "12"}).bucket == "friend_ids"  # left out: the default
+
+
+# --- config.json, proxy.json, settings_local.py, environment: values of the wrong type -------------
+
+CREDENTIALS = [
+    ("apikeys-list", {"apikeys": ["k1"]}, "apikeys must be an object of name -> keys"),
+    ("apikeys-entry-string", {"apikeys": {"k1": "secret"}}, "apikeys['k1']: must be an object of keys, not a string"),
+    ("app_key-number", {"apikeys": {"k1": {"app_key": 12345, "app_secret": "s"}}}, "credential 'k1': app_key must be a string, not a number"),
+    ("token-list", [{"alias": "a", "bearer_token": ["t"]}], "credential 'a': bearer_token must be a string, not a list"),
+    ("alias-number", [{"alias": 3, "bearer_token": "t"}], "alias must be a string, not a number"),
+    ("credentials-object", {"credentials": {"alias": "a"}}, "credentials must be a list, not an object"),
+    ("whole-file-number", 12, "expected a list of credentials or tweetf0rm's config.json, not a number"),
+    ("proxies-number", [{"alias": "a", "bearer_token": "t", "proxies": 8080}], "proxies must be a list of 'host:port' strings"),
+]
+
+
+@pytest.mark.parametrize("data,message", [c[1:] for c in CREDENTIALS], ids=[c[0] for c in CREDENTIALS])
+def test_bad_config_json(data: Any, message: str):
+    with pytest.raises(CredentialError) as caught:
+        parse_credentials(data, "config.json")
+    text = one_line(caught.value)
+    assert message in text and "secret" not in text.replace("app_secret", "")
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"proxies": "127.0.0.1:8080"}, "expected {\"proxies\": [...]}"),
+    ({"proxies": [8080]}, "proxies[0]: a proxy must be a non-empty string"),
+    ({"proxies": [{"127.0.0.1:8080": "http", "x:1": "http"}]}, "proxies[0]: expected one"),
+    ({"proxies": ["ftp://127.0.0.1:21"]}, "only http:// and https:// proxies"),
+], ids=["proxies-string", "proxy-number", "proxy-pair-of-two", "proxy-scheme"])
+def test_bad_proxy_json(data: Any, message: str):
+    with pytest.raises(ProxyConfigError) as caught:
+        parse_proxy_file(data, "proxy.json")
+    assert message in one_line(caught.value)
+
+
+@pytest.mark.parametrize("source,message", [
+    ('CONCURRENT_REQUESTS = "many"\n', "CONCURRENT_REQUESTS must be an integer, not a string"),
+    ("TWEETFORM_RETRY_BACKOFF = [1, 2]\n", "TWEETFORM_RETRY_BACKOFF must be a number, not a list"),
+    ("TWEETFORM_API_BASE = ['http://x']\n", "TWEETFORM_API_BASE must be a string, not a list"),
+    ("TWEETFORM_EXIT_WHEN_IDLE = 'sometimes'\n", "TWEETFORM_EXIT_WHEN_IDLE must be True or False, not a string"),
+    ("TWEETFORM_CREDENTIAL_PROXIES = ['a']\n", "TWEETFORM_CREDENTIAL_PROXIES must be a dict, not a list"),
+], ids=["int", "float", "str", "bool", "dict"])
+def test_settings_local_value_of_the_wrong_type(tmp_path: Path, source: str, message: str):
+    import tweetform.settings as defaults
+
+    path = tmp_path / "settings_local.py"
+    path.write_text(source)
+    with pytest.raises(SettingsError) as caught:
+        check_types(load_local_settings(path), vars(defaults), str(path))
+    assert one_line(caught.value) == f"{path}: {message}"
+
+
+def test_settings_local_that_cannot_run_is_one_line(tmp_path: Path):
+    path = tmp_path / "settings_local.py"
+    path.write_text("A = 1\nTWEETFORM_CREDENTIALS = [{'bearer_token': 'Canary-Secret-Token'}\n")
+    with pytest.raises(SettingsError) as caught:
+        load_local_settings(path)
+    assert one_line(caught.value) == f"{path} line 2: SyntaxError while loading local settings"
+
+
+def test_environment_value_of_the_wrong_type_names_the_variable_not_the_value():
+    with pytest.raises(SettingsError) as caught:
+        env_overrides({"TWEETFORM_RETRY_BACKOFF": 1.0}, {"TWEETFORM_RETRY_BACKOFF": "Canary-Not-A-Number"})
+    text = one_line(caught.value)
+    assert "TWEETFORM_RETRY_BACKOFF must be a number" in text and "Canary" not in text
+
+
+# --- the real CLI: exit 2, one line, nothing written anywhere -------------------------------------
+
+def cli(env: dict[str, str], *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scrapy", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETFORM_", "REDIS_", "ROTATING_PROXY_"))}
+    env.update(TWEETFORM_CREDENTIALS=json.dumps(demo_credentials("demo-user-1")), TWEETFORM_OUTPUT_DIR=str(tmp_path / "out"),
+               PYTHONWARNINGS="error", **extra)
+    return env
+
+
+def assert_one_line_exit_2(done: subprocess.CompletedProcess, expected: str) -> None:
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert done.returncode == 2 and lines == [expected], lines
+
+
+def test_cli_bucket_leaving_the_output_directory(sandbox, tmp_path: Path):
+    env = clean_env(tmp_path, TWEETFORM_API_BASE=sandbox.base)
+    before = set((tmp_path.parent).iterdir())
+    for bad in ("../escaped", "/tmp/escaped", ""):
+        done = cli(env, "crawl", "friends", "-a", "user_id=12", "-a", f"bucket={bad}")
+        expected = ("tweetform: bucket is empty: give a plain word of letters, digits, _ or - (or leave bucket out for the default)"
+                    if not bad else f"tweetform: bucket {bad!r} must be a plain word of letters, digits, _ or -")
+        assert_one_line_exit_2(done, expected)
+    assert set(tmp_path.parent.iterdir()) == before and list(tmp_path.iterdir()) == []
+    assert sum(sandbox.counters()["statuses"].values()) == 0  # nothing fetched
+
+
+def test_cli_unreachable_api_base_and_proxy_list(tmp_path: Path):
+    dead = f"127.0.0.1:{free_port()}"
+    done = cli(clean_env(tmp_path, TWEETFORM_API_BASE=f"http://{dead}"), "crawl", "friends", "-a", "user_id=12")
+    assert_one_line_exit_2(done, f"tweetform: TWEETFORM_API_BASE http://{dead} cannot be reached: {dead}: Connection refused")
+    done = cli(clean_env(tmp_path, ROTATING_PROXY_LIST=f"http://user:Canary-Proxy-Pass@{dead}"), "crawl", "friends", "-a", "user_id=12")
+    assert_one_line_exit_2(done, f"tweetform: no configured proxy accepts connections (http://user:***@{dead}: Connection refused): "
+                                 "check ROTATING_PROXY_LIST / ROTATING_PROXY_LIST_PATH / TWEETFORM_PROXY_FILE")
+    missing = tmp_path / "no-such-proxies.txt"
+    done = cli(clean_env(tmp_path, ROTATING_PROXY_LIST_PATH=str(missing)), "crawl", "friends", "-a", "user_id=12")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "ROTATING_PROXY_LIST_PATH" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_wrong_types_in_settings_and_config_files(tmp_path: Path):
+    local = tmp_path / "settings_local.py"
+    local.write_text("DOWNLOAD_TIMEOUT = 'a minute'\n")
+    done = cli(clean_env(tmp_path, TWEETFORM_SETTINGS_LOCAL=str(local)), "crawl", "friends", "-a", "user_id=12")
+    assert_one_line_exit_2(done, f"tweetform: {local}: DOWNLOAD_TIMEOUT must be an integer, not a string")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"apikeys": {"lab": {"app_key": 1, "app_secret": "Canary-App-Secret"}}, "redis_config": {}}))
+    env = clean_env(tmp_path, TWEETFORM_CREDENTIALS_FILE=str(config))
+    env["TWEETFORM_CREDENTIALS"] = "[]"
+    done = cli(env, "crawl", "friends", "-a", "user_id=12")
+    assert_one_line_exit_2(done, "tweetform: credential 'lab': app_key must be a string, not a number")
+    proxies = tmp_path / "proxy.json"
+    proxies.write_text(json.dumps({"proxies": [{"127.0.0.1:3128": "http"}, 3128]}))
+    done = cli(clean_env(tmp_path, TWEETFORM_PROXY_FILE=str(proxies)), "crawl", "friends", "-a", "user_id=12")
+    assert_one_line_exit_2(done, f"tweetform: {proxies} proxies[1]: a proxy must be a non-empty string like 'host:port'")
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_unknown_spider_and_unknown_command(tmp_path: Path):
+    env = clean_env(tmp_path)
+    done = cli(env, "crawl", "enemies", "-a", "user_id=12")
+    assert_one_line_exit_2(done, "tweetform: unknown spider 'enemies'; the spiders are: followers, friends, search, timeline, tweets, users")
+    done = cli(env, "crawlfriends")
+    assert done.returncode == 2 and "Unknown command: crawlfriends" in done.stdout.splitlines()  # Scrapy's own usage message
+
+
+def test_push_refuses_bad_legacy_commands(redis_url: str, tmp_path: Path):
+    env = clean_env(tmp_path, REDIS_URL=redis_url)
+    for legacy, expected in [
+        ('{"cmd": "CRAWL_FRIENDS", "user_id": 12, "depth": "two"}', "depth must be a whole number, not 'two'"),
+        ('{"cmd": "CRAWL_FRIENDS", "user_id": 12,', "--legacy is not JSON (line 1 column 40)"),
+        ('{"cmd": "CRAWL_FRIENDS", "user_id": 12, "bucket": ""}', "bucket is empty: give a plain word of letters, digits, _ or - (or leave bucket out for the default)"),
+    ]:
+        assert_one_line_exit_2(cli(env, "push", "--legacy", legacy), f"tweetform: {expected}")
+    assert redis.Redis.from_url(redis_url).keys("*") == []  # nothing pushed
+
+
+# --- a real worker: every bad message dead-lettered with its reason, and the worker goes on ----------
+
+def test_worker_dead_letters_bad_messages_and_goes_on(sandbox, redis_url: str, tmp_path: Path):
+    from tweetform.state.redis import keys
+
+    seed = sandbox.get("/_sandbox/examples")["ordinary"][0]
+    r = redis.Redis.from_url(redis_url)
+    bad = {
+        b'{"user_id": 12,': "job message is not JSON",
+        b'{"user_id": {"id": 12}}': "user_id must be a whole number or a comma list, not an object",
+        b'{"user_id": 18446744073709551616}': "user_id 18446744073709551616 is past 64 bits",
+        b'{"user_id": 12, "bucket": "../../outside"}': "bucket '../../outside' must be a plain word",
+        b'{"cmd": "CRAWL_FRIENDS", "user_id": 12, "depth": [2]}': "depth must be a whole number, not an array",
+        b'{"cmd": "CRAWL_ENEMIES", "user_id": 12}': "unknown tweetf0rm command 'CRAWL_ENEMIES'",
+        json.dumps({"user_id": ",".join(["12"] * (MAX_MESSAGE_BYTES // 3 + 1))}).encode(): "more than the 1,048,576 allowed",
+    }
+    for raw in bad:
+        r.rpush(keys.jobs_inbox("friends"), raw)
+    r.rpush(keys.jobs_inbox("friends"), json.dumps({"user_id": str(seed), "job": "good-one"}))
+    env = crawl_env(sandbox, tmp_path / "out", demo_credentials("demo-user-1"))
+    env["REDIS_URL"] = redis_url
+    done = subprocess.run([sys.executable, "-m", "scrapy", "worker", "--spiders", "friends", "-s", "TWEETFORM_EXIT_WHEN_IDLE=1"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    letters = [json.loads(x) for x in r.lrange(keys.dead_letter(), 0, -1)]
+    assert len(letters) == len(bad)
+    for letter, (raw, reason) in zip(letters, bad.items()):
+        assert reason in letter["reason"] and "\n" not in letter["reason"]
+        assert letter["message"] == raw.decode(errors="replace")[:10000]
+    assert bucket(tmp_path / "out", "friend_ids")[str(seed)]  # the good job after them was crawled
+    assert {p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("_")} <= {"friend_ids", "errors"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nothing written outside the output directory

@@ -1,0 +1,58 @@
+"""Before a crawl starts: can anything be reached at the configured addresses?
+
+A crawl whose ``TWEETFORM_API_BASE`` names a host nothing listens on, or whose
+every proxy refuses connections, would otherwise retry each page until it
+"failed for good" and then report every page failed. One TCP connection per
+address tells the user at once, in one line naming the setting (exit 2).
+Only reachability is checked: the API's answers are the crawl's business.
+"""
+
+from __future__ import annotations
+
+import socket
+from urllib.parse import urlsplit
+
+from tweetform.proxies.config import hostport, redact
+
+TIMEOUT = 5.0
+
+
+def connect_problem(host: str, port: int, timeout: float = TIMEOUT) -> str | None:
+    """Why a TCP connection to host:port cannot be made, or None when it can."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except socket.gaierror:
+        return f"host {host!r} not found"
+    except socket.timeout:
+        return f"no answer from {host}:{port} within {timeout:g} s"
+    except OSError as exc:
+        return f"{host}:{port}: {exc.strerror or type(exc).__name__}"
+
+
+def api_base_problem(base: str, timeout: float = TIMEOUT) -> str | None:
+    """One line when TWEETFORM_API_BASE cannot be used (malformed or unreachable), else None."""
+    try:
+        parts = urlsplit(base)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return f"TWEETFORM_API_BASE {base!r} is not a URL like https://api.twitter.com"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"TWEETFORM_API_BASE {base!r} is not a URL like https://api.twitter.com"
+    problem = connect_problem(parts.hostname, port, timeout)
+    return f"TWEETFORM_API_BASE {base} cannot be reached: {problem}" if problem else None
+
+
+def proxies_problem(proxies: list[str], timeout: float = TIMEOUT) -> str | None:
+    """One line when no proxy of the list accepts a connection (some dead ones are the rotation's business)."""
+    if not proxies:
+        return None
+    problems = []
+    for proxy in proxies:
+        host, _, port = hostport(proxy).rpartition(":")
+        problem = connect_problem(host.strip("[]"), int(port), timeout)
+        if problem is None:
+            return None
+        problems.append(f"{redact(proxy)}: {problem.split(': ', 1)[-1]}")
+    shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+    return f"no configured proxy accepts connections ({shown}): check ROTATING_PROXY_LIST / ROTATING_PROXY_LIST_PATH / TWEETFORM_PROXY_FILE"
