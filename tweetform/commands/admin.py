@@ -5,6 +5,7 @@
   clear-queue SPIDER         CLEAR_NODE_QUEUES: drop a spider's queued requests
   stop-node WORKER|HOST|all  SHUTDOWN_NODE: ask workers to hand back their work and exit
   pause JOB / resume JOB / cancel JOB
+  budget JOB +USD            raise a job's budget; a job stopped at its budget continues
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from scrapy.commands import ScrapyCommand
 from tweetform.distributed import control
 from tweetform.commands.errors import with_redis_errors
 
-ACTIONS = ("list-nodes", "node-qsizes", "clear-queue", "stop-node", "pause", "resume", "cancel")
+ACTIONS = ("list-nodes", "node-qsizes", "clear-queue", "stop-node", "pause", "resume", "cancel", "budget")
 
 
 class Command(ScrapyCommand):
@@ -27,7 +28,7 @@ class Command(ScrapyCommand):
     default_settings = {"LOG_ENABLED": False}
 
     def syntax(self) -> str:
-        return "list-nodes | node-qsizes | clear-queue SPIDER | stop-node WORKER|HOST|all | pause JOB | resume JOB | cancel JOB"
+        return "list-nodes | node-qsizes | clear-queue SPIDER | stop-node WORKER|HOST|all | pause JOB | resume JOB | cancel JOB | budget JOB +USD"
 
     def short_desc(self) -> str:
         return "Administer distributed crawling (nodes, queues, jobs)"
@@ -48,6 +49,15 @@ class Command(ScrapyCommand):
                 print(f"{'alive' if n['alive'] else 'dead'}\t{n['worker']}\t{n.get('spider', '')}")
         elif action == "node-qsizes":
             print(json.dumps({q["spider"]: {"queued": q["queued"], "in_flight": q["in_flight"]} for q in control.queues(server)}))
+        elif action == "budget":
+            from tweetform.cost.redis_budget import BudgetArgumentError, admin_budget
+
+            if len(rest) != 2:
+                return self.fail("budget needs a job and an amount: budget JOB +USD")
+            try:
+                print(admin_budget(server, rest[0], rest[1], self.settings.getfloat("TWEETFORM_BUDGET_USD")))
+            except BudgetArgumentError as exc:
+                return self.fail(str(exc))
         elif len(rest) != 1:
             return self.fail(f"{action} needs one argument")
         elif action == "clear-queue":

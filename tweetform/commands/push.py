@@ -19,7 +19,7 @@ from tweetform.spiders.arguments import ArgumentError
 from tweetform.commands.errors import fail, with_redis_errors
 
 OPTION_ARGS = ("user_id", "screen_name", "tweet_id", "file", "depth", "data_type", "max_users", "since_id",
-               "max_tweets", "query", "lang", "geocode", "archive", "bucket", "api", "job")
+               "max_tweets", "query", "lang", "geocode", "archive", "bucket", "api", "job", "budget")
 
 
 class Command(ScrapyCommand):

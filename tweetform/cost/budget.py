@@ -40,6 +40,7 @@ from tweetform.cost.rule import max_cost, page_size, unit_cost
 from tweetform.middlewares.signing import META_ENDPOINT
 from tweetform.quota import runtime
 from tweetform.quota.gate import META_LANE, reservation_of
+from tweetform.state.base import BUDGET
 
 logger = logging.getLogger(__name__)
 META_RESERVED = "tweetform_budget"  # (token, job, micro-dollars reserved) of this attempt
@@ -97,7 +98,7 @@ class LocalBudget:
     def exhausted(self, job: str) -> None:
         """Out of budget: the job's state says so."""
         try:
-            self.store.set_state(job, EXHAUSTED)
+            self.store.set_state(job, BUDGET)
         except NotImplementedError:
             pass
 
@@ -114,8 +115,10 @@ class BudgetMiddleware:
         self.outstanding: dict[int, tuple[str, int]] = {}  # token -> (job, reserved), this process's
         self.tokens = itertools.count(1)
         self.out_of_budget: dict[str, int] = {}  # job -> requests refused
+        self.announced: set[str] = set()  # jobs whose stop was logged (distributed: until they get more budget)
         self.capped: dict[str, str] = {}  # job -> why the API refused its app (usage-capped)
         self.stopping = False
+        self.shared = bool(crawler.settings.get("REDIS_URL"))  # the budget is the job's, across workers
         self._watch: Any = None
         crawler._tweetform_budget = self  # type: ignore[attr-defined]
 
@@ -162,11 +165,12 @@ class BudgetMiddleware:
         amount = micro(max_cost(key, params, self.prices))
         smallest = self._smallest(key, params, amount)
         waited = 0.0
-        while job not in self.out_of_budget:
+        while self.shared or job not in self.out_of_budget:
             if book.reserve(job, budget, amount):
                 token = next(self.tokens)
                 self.outstanding[token] = (job, amount)
                 request.meta[META_RESERVED] = (token, job, amount)
+                self.announced.discard(job)
                 return None
             if book.unspent(job, budget) < smallest:
                 break  # not even the smallest page fits, whatever is settled: out of budget
@@ -219,7 +223,7 @@ class BudgetMiddleware:
         """The API refused the app (out of credits, over the monthly cap): the job stops as at its budget."""
         job = str(request.meta["tweetform_ctx"]["job"])
         self.settle(request, 0)
-        if job not in self.out_of_budget:
+        if job not in self.out_of_budget and job not in self.announced:
             logger.warning("the API answered usage-capped for credential %r (%s): job %s stops as at its budget",
                            alias, detail or "usage cap exceeded", job)
             self.capped[job] = detail or "usage cap exceeded"
@@ -227,13 +231,20 @@ class BudgetMiddleware:
 
     def _refuse(self, request: Request, job: str, budget: int) -> Request:
         """Out of budget: the request goes back to the queue and the job stops sending."""
-        first = job not in self.out_of_budget
+        first = job not in self.out_of_budget and job not in self.announced
         self.out_of_budget[job] = self.out_of_budget.get(job, 0) + 1
+        self.announced.add(job)
         if first:
             self._book().exhausted(job)
             self.crawler.stats.set_value("tweetform/cost/budget_exhausted", job)
-            if not self.crawler.settings.get("REDIS_URL"):
+            if not self.shared:
                 self._stop_when_settled()
+            else:  # other jobs go on; every worker's queue parks this job's requests until more budget
+                spent = self._book().total_spent(job)
+                logger.error("job %s stopped at its budget: spent %s of %s; its requests are kept (parked): "
+                             "`scrapy admin budget %s +USD` continues it", job, dollars(spent), dollars(budget), job)
+        if self.shared:
+            self.out_of_budget.pop(job, None)  # a larger budget (scrapy admin budget) lets it go on
         again = request.replace(dont_filter=True)
         again.meta.pop(META_RESERVED, None)
         return again

@@ -2,14 +2,15 @@
 
 A resource is billed once per (app, kind, id, UTC day). The day is the API's:
 the answer's ``Date`` header (the sandbox's logical clock, the real API's clock),
-else this machine's UTC date. Only today's and yesterday's ids are remembered.
+else this machine's UTC date. Only today's and yesterday's ids are remembered (in
+distributed mode in Redis, shared by the workers: :class:`SharedCostLedger`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from tweetform.api.pricing import PRICES_USD
 from tweetform.cost import micro
@@ -60,22 +61,49 @@ class CostLedger:
             found = self.seen[key] = set()
         return found
 
-    def charge(self, job: str, app: str, day: str, groups: Iterable[tuple[str, list[str]]]) -> int:
-        """Bill one page's resources (``(kind, ids)`` groups) to ``app``; micro-dollars charged."""
-        cost = 0
+    def new_ids(self, app: str, day: str, groups: list[tuple[str, list[str]]]) -> list[int]:
+        """How many ids of each group were not billed yet to ``app`` on ``day`` (and are now)."""
+        out = []
         for kind, ids in groups:
-            unit = self.prices.get(kind, 0)
-            if not unit or not ids:
-                continue
             seen = self._seen(app, kind, day)
             before = len(seen)
             seen.update(ids)
-            new = len(seen) - before
+            out.append(len(seen) - before)
+        return out
+
+    def charge(self, job: str, app: str, day: str, groups: Iterable[tuple[str, list[str]]]) -> int:
+        """Bill one page's resources (``(kind, ids)`` groups) to ``app``; micro-dollars charged."""
+        billable = [(kind, ids) for kind, ids in groups if ids and self.prices.get(kind, 0)]
+        if not billable:
+            return 0
+        cost = 0
+        for (kind, _), new in zip(billable, self.new_ids(app, day, billable)):
             if new:
-                cost += new * unit
+                cost += new * self.prices[kind]
                 self.resources[kind] = self.resources.get(kind, 0) + new
         if cost:
             self.by_job[job] = self.by_job.get(job, 0) + cost
             self.by_app[app] = self.by_app.get(app, 0) + cost
             self.total += cost
         return cost
+
+
+class SharedCostLedger(CostLedger):
+    """Distributed mode: the dedupe is shared by every worker (one Redis set per app, kind and day),
+    so a resource another worker was billed for today is not counted again — one round trip per page."""
+
+    TTL = 2 * 86_400
+
+    def __init__(self, server: Any, prices: Mapping[str, float] | None = None) -> None:
+        super().__init__(prices)
+        self.server = server
+
+    def new_ids(self, app: str, day: str, groups: list[tuple[str, list[str]]]) -> list[int]:
+        from tweetform.state.redis import keys
+
+        pipe = self.server.pipeline(transaction=False)
+        for kind, ids in groups:
+            key = keys.cost_seen(app, kind, day)
+            pipe.sadd(key, *ids)
+            pipe.expire(key, self.TTL)
+        return [int(n) for n in pipe.execute()[::2]]

@@ -19,7 +19,7 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from tweetform.cost import usd
-from tweetform.cost.ledger import CostLedger, DayOf
+from tweetform.cost.ledger import CostLedger, DayOf, SharedCostLedger
 from tweetform.cost.rule import resources
 from tweetform.items import PROVENANCE, PageItem
 
@@ -41,7 +41,13 @@ class CostMiddleware:
 
         self.crawler = crawler
         self.stats = crawler.stats
-        self.ledger = CostLedger(crawler.settings.getdict("TWEETFORM_PRICES_USD") or None)
+        prices = crawler.settings.getdict("TWEETFORM_PRICES_USD") or None
+        if crawler.settings.get("REDIS_URL"):
+            from tweetform.state.redis import connection
+
+            self.ledger: CostLedger = SharedCostLedger(connection.for_crawler(crawler), prices)
+        else:
+            self.ledger = CostLedger(prices)
         self.day_of = DayOf()
         try:
             self.apps = app_names(load_credentials(crawler.settings))

@@ -27,7 +27,7 @@ from scrapy import Request
 from tweetform.spiders.arguments import JobArgs
 
 # job states; the last three are final (they set finished_at)
-RUNNING, PAUSED, DONE, CANCELLED, BUDGET = "running", "paused", "done", "cancelled", "budget"
+RUNNING, PAUSED, DONE, CANCELLED, BUDGET = "running", "paused", "done", "cancelled", "budget_exhausted"  # SPEC.md names
 FINAL_STATES = frozenset({DONE, CANCELLED, BUDGET})
 GONE = "gone"  # state() of a job the store does not know
 

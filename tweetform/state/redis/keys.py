@@ -55,6 +55,16 @@ def jobs() -> str:
     return f"{PREFIX}:jobs"
 
 
+def budget(job_id: str) -> str:
+    """HASH of a job's money, integer micro-dollars: budget, spent, reserved (tweetform.cost)."""
+    return f"{PREFIX}:job:{job_id}:budget"
+
+
+def cost_seen(app: str, kind: str, day: str) -> str:
+    """SET of resource ids billed to an app on a UTC day (the cost accounting's dedupe; expires after 2 days)."""
+    return f"{PREFIX}:cost:seen:{app}:{kind}:{day}"
+
+
 def parked(job_id: str) -> str:
     """ZSET of a paused job's requests (JSON {q: queue key, d: request}), back on resume."""
     return f"{PREFIX}:job:{job_id}:parked"

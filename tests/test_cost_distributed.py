@@ -1,0 +1,42 @@
+"""A budget held across workers: three processes on one job, one Redis, the sandbox's ledger as the judge."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+from test_distributed import (ROOT, WORLD, assert_network_equals_truth, no_process_left_behind, push, start_workers,  # noqa: F401
+                              wait_all, wait_registered, worker_env)
+
+
+def admin(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scrapy", "admin", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_three_workers_hold_one_budget_then_continue(sandbox_factory, redis_url: str, tmp_path: Path):
+    box = sandbox_factory(*WORLD, "--latency", "0.05")
+    env = worker_env(box, redis_url, tmp_path)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    workers = start_workers(env, 3, True, "-s", "CONCURRENT_REQUESTS=4")
+    wait_registered(redis_url, workers)
+    push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "costly", "--budget", "1.5")
+    logs = wait_all(workers)
+    billed = box.get("/_sandbox/billing")["total_usd"]
+    assert 1.0 < billed <= 1.5  # spent up to the budget, never past it
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert r.hget("tweetform:job:costly", "state") == "budget_exhausted"
+    money = r.hgetall("tweetform:job:costly:budget")
+    assert int(money["spent"]) == round(billed * 1_000_000) and int(money["reserved"]) == 0
+    assert r.zcard("tweetform:job:costly:parked") > 0  # what is left undone is kept
+    assert sum("stopped at its budget" in log for log in logs) >= 1
+    more = admin(env, "budget", "costly", "+1000")
+    assert more.returncode == 0 and "it continues" in more.stdout, more.stderr
+    workers = start_workers(env, 3, True, "-s", "CONCURRENT_REQUESTS=4")
+    wait_all(workers)
+    assert r.hget("tweetform:job:costly", "state") != "budget_exhausted"
+    assert_network_equals_truth(box, tmp_path, seed, 3)  # complete, and no page written twice
+    bad = admin(env, "budget", "costly", "lots")
+    assert bad.returncode == 2 and bad.stderr.strip() == "tweetform: the amount must be US dollars to add, like +5, not 'lots'"

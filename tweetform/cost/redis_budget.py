@@ -1,0 +1,112 @@
+"""A job's budget shared by every worker: one Redis hash per job, reserved atomically in Lua.
+
+``tweetform:job:<id>:budget`` holds ``budget``, ``spent`` and ``reserved`` in
+integer micro-dollars. ``lua/budget_reserve.lua`` reserves a page's maximum cost
+only if ``spent + reserved + cost <= budget`` (the budget is set from the job's
+arguments the first time); ``lua/budget_settle.lua`` turns a reservation into
+what the page cost. ``scrapy admin budget JOB +USD`` raises ``budget``. A
+worker that is killed leaves its open reservations behind (at most one page's
+maximum per request in flight): they stay counted until the job is purged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy.crawler import Crawler
+
+from tweetform.cost import micro
+from tweetform.state.base import BUDGET as EXHAUSTED  # the job state "budget_exhausted"
+from tweetform.state.redis import connection, keys, scripts
+
+
+class RedisBudget:
+    def __init__(self, server: Any, store: Any = None) -> None:
+        self.server = server
+        self.store = store
+        self._reserve = scripts.load(server, "budget_reserve")
+        self._settle = scripts.load(server, "budget_settle")
+        self.last: dict[str, tuple[int, int, int]] = {}  # job -> (budget, spent, reserved) last seen
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "RedisBudget":
+        from tweetform import state
+
+        return cls(connection.for_crawler(crawler), state.existing_job_store(crawler))
+
+    def reserve(self, job: str, budget: int, amount: int) -> bool:
+        ok, total, spent, reserved = (int(x) for x in self._reserve(keys=[keys.budget(job)], args=[budget, amount]))
+        self.last[job] = (total, spent, reserved)
+        return bool(ok)
+
+    def _seen(self, job: str) -> tuple[int, int, int]:
+        if job not in self.last:
+            raw = self.server.hmget(keys.budget(job), "budget", "spent", "reserved")
+            self.last[job] = tuple(int(x or 0) for x in raw)  # type: ignore[assignment]
+        return self.last[job]
+
+    def left(self, job: str, budget: int) -> int:
+        total, spent, reserved = self._seen(job)
+        return (total or budget) - spent - reserved
+
+    def unspent(self, job: str, budget: int) -> int:
+        total, spent, _ = self._seen(job)
+        return (total or budget) - spent
+
+    def settle(self, job: str, reserved: int, actual: int) -> None:
+        self.last[job] = tuple(int(x) for x in self._settle(keys=[keys.budget(job)], args=[reserved, actual]))  # type: ignore[assignment]
+
+    def total_spent(self, job: str) -> int:
+        return int(self.server.hget(keys.budget(job), "spent") or 0)
+
+    def exhausted(self, job: str) -> None:
+        """The job's state says so; every worker's queue parks its requests until more budget is added."""
+        if self.store is not None:
+            self.store.set_state(job, EXHAUSTED)
+        else:
+            self.server.hset(keys.job(job), "state", EXHAUSTED)
+
+
+def add_budget(server: Any, job_id: str, usd: float, default_usd: float = 0.0) -> tuple[int, int]:
+    """``scrapy admin budget JOB +USD``: raise the job's budget; ``(budget, spent)`` in micro-dollars after."""
+    pipe = server.pipeline()
+    pipe.hsetnx(keys.budget(job_id), "budget", micro(default_usd))
+    pipe.hincrby(keys.budget(job_id), "budget", micro(usd))
+    pipe.hget(keys.budget(job_id), "spent")
+    _, total, spent = pipe.execute()
+    return int(total), int(spent or 0)
+
+
+def spend_of(server: Any, job_id: str) -> dict[str, int]:
+    """``{"budget", "spent", "reserved"}`` of a job (micro-dollars; 0 when unknown)."""
+    raw = server.hmget(keys.budget(job_id), "budget", "spent", "reserved")
+    return dict(zip(("budget", "spent", "reserved"), (int(x or 0) for x in raw)))
+
+
+class BudgetArgumentError(ValueError):
+    """A bad ``scrapy admin budget`` argument; the message is the one line shown."""
+
+
+def admin_budget(server: Any, job_id: str, amount: str, default_usd: float = 0.0) -> str:
+    """``scrapy admin budget JOB +USD``: raise a job's budget; a job stopped at its budget goes on.
+    Returns the line to print."""
+    from tweetform.cost import dollars
+    from tweetform.state.redis import control
+    from tweetform.state.redis.jobs import RedisJobStore
+
+    try:
+        more = float(amount.strip().lstrip("+").lstrip("$"))
+    except ValueError:
+        raise BudgetArgumentError(f"the amount must be US dollars to add, like +5, not {amount!r}") from None
+    if not 0 < more < float("inf"):
+        raise BudgetArgumentError(f"the amount to add must be more than 0 US dollars, not {amount!r}")
+    job = RedisJobStore(server).load(job_id)
+    if job is None:
+        raise BudgetArgumentError(f"no job {job_id!r} in Redis")
+    total, spent = add_budget(server, job_id, more, job.budget or default_usd)
+    state = server.hget(keys.job(job_id), "state")
+    resumed = (state.decode() if isinstance(state, bytes) else state) == EXHAUSTED
+    if resumed:
+        control.set_job_state(server, job_id, "running")  # its parked requests go back to the queues
+    return (f"job {job_id}: budget {dollars(total)}, spent {dollars(spent)}"
+            + (" — it continues" if resumed else ""))
