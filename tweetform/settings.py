@@ -41,9 +41,10 @@ SCHEDULER = "tweetform.state.local.scheduler.LocalScheduler"
 SCHEDULER_DISK_QUEUE = "tweetform.state.local.queue.LeasedSqliteQueue"
 SCHEDULER_START_DISK_QUEUE = "tweetform.state.local.queue.LeasedSqliteFifoQueue"
 DUPEFILTER_CLASS = "tweetform.state.local.dupefilter.JobDirDupeFilter"
-# nearest the spider: a callback that raises becomes a failed page in the errors bucket, and the crawl goes on
+# outermost (before HttpErrorMiddleware, 50): an exception from a callback, or from any spider middleware's
+# handling of its output, becomes a failed page in the errors bucket, and the crawl goes on
 SPIDER_MIDDLEWARES = {
-    "tweetform.middlewares.callback_errors.CallbackErrorMiddleware": 950,
+    "tweetform.middlewares.callback_errors.CallbackErrorMiddleware": 25,
 }
 ITEM_PIPELINES = {
     "tweetform.pipelines.buckets.BucketPipeline": 500,

@@ -15,7 +15,7 @@ from scrapy.spiderloader import get_spider_loader
 
 from tweetform.distributed import keys
 from tweetform.distributed.jobs import from_legacy
-from tweetform.spiders.arguments import ArgumentError
+from tweetform.spiders.arguments import ArgumentError, legacy_command, message_arguments
 from tweetform.commands.errors import fail, with_redis_errors
 
 OPTION_ARGS = ("user_id", "screen_name", "tweet_id", "file", "depth", "data_type", "max_users", "since_id",
@@ -49,14 +49,9 @@ class Command(ScrapyCommand):
             fail("REDIS_URL is not set: pushing needs the Redis that the workers share")
         try:
             if opts.legacy:
-                try:
-                    message = from_legacy(json.loads(opts.legacy))
-                except ValueError as exc:
-                    if isinstance(exc, ArgumentError):
-                        raise
-                    raise ArgumentError("--legacy is not valid JSON") from None
+                message = from_legacy(legacy_command(opts.legacy, "--legacy"))  # size, JSON, each field's type
                 spider = message.pop("spider")
-                raw = {k: str(v) for k, v in message.items()}
+                raw = message_arguments(message)
             else:
                 if len(args) != 1:
                     fail("give one spider name (friends, followers, timeline, search, users, tweets) or --legacy")

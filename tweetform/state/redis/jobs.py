@@ -24,7 +24,7 @@ from scrapy.crawler import Crawler
 
 from tweetform.distributed import keys
 from tweetform.jobs import JobStore
-from tweetform.spiders.arguments import ArgumentError, JobArgs
+from tweetform.spiders.arguments import ArgumentError, JobArgs, decode_message, message_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def from_legacy(command: dict[str, Any]) -> dict[str, Any]:
     spider = LEGACY_SPIDERS[cmd]
     out: dict[str, Any] = {"spider": spider}
     for name in ("bucket", "depth", "data_type", "query", "lang", "geocode", "job"):
-        if command.get(name) not in (None, ""):
+        if command.get(name) not in (None, "") or (name == "bucket" and command.get(name) == ""):  # "": refused
             out[name] = command[name]
     if cmd.startswith("BATCH_"):
         ids = command.get("user_ids") or command.get("tweet_ids") or command.get("ids")
@@ -94,19 +94,14 @@ def from_legacy(command: dict[str, Any]) -> dict[str, Any]:
 
 def parse_message(raw: bytes | str, spider_cls: Any, default_api: str) -> JobArgs:
     """A job message as validated arguments (raises ArgumentError with the reason)."""
-    try:
-        message = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ArgumentError("not JSON") from None
-    if not isinstance(message, dict):
-        raise ArgumentError("a job message must be a JSON object")
+    message = decode_message(raw)  # size, JSON, an object
     if "cmd" in message:
+        message_arguments(message)  # each tweetf0rm field's JSON type, by name
         message = from_legacy(message)
     spider = message.pop("spider", spider_cls.name)
     if spider != spider_cls.name:
-        raise ArgumentError(f"message for spider {spider!r} found in {spider_cls.name!r}'s inbox")
-    args = {k: ("true" if v is True else str(v)) for k, v in message.items() if v is not None}
-    return spider_cls.parse_arguments(args, default_api)
+        raise ArgumentError(f"message for spider {str(spider)[:40]!r} found in {spider_cls.name!r}'s inbox")
+    return spider_cls.parse_arguments(message_arguments(message), default_api)
 
 
 def dead_letter(server: Any, raw: bytes | str, reason: str) -> None:
