@@ -240,3 +240,44 @@ def test_proxies_check_logs_no_secret_at_debug(sandbox, caplog: pytest.LogCaptur
     assert [(r.usable, r.status) for r in results] == [(True, 200), (True, 200)], [r.reason for r in results]
     secrets = [user.app_secret, user.oauth_token, user.oauth_token_secret, app.app_secret, app.bearer_token, PROXY_PASSWORD]
     assert caplog.records and canary_hits(caplog.text, secrets) == [], caplog.text[-3000:]
+
+
+def test_jobdir_queue_holds_no_credential_and_a_resumed_crawl_is_signed_again(tmp_path: Path):
+    """A crawl stopped with requests waiting in JOBDIR's queue: nothing there holds a secret; resumed, it finishes."""
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT, SandboxProcess
+    from crawling import crawl_env
+    from test_proxies import network_equals_truth
+
+    sandbox_creds = tmp_path / "sandbox-credentials.json"
+    sandbox_creds.write_text(json.dumps([CANARY_USER, CANARY_FETCH]))
+    box = SandboxProcess("--users", "3000", "--seed", "7", "--window", "1", "--limit", f"{FOLLOWING}=2",
+                         "--error-rate", "0.1", "--credentials", str(sandbox_creds))
+    try:
+        seed = box.get("/_sandbox/examples")["ordinary"][0]
+        output, jobdir = tmp_path / "out", tmp_path / "job"
+        env = crawl_env(box, output, [CANARY_USER, CANARY_FETCH])
+        cmd = [sys.executable, "-m", "scrapy", "crawl", "friends", "-a", f"user_id={seed}", "-a", "depth=2", "-a", "max_users=15",
+               "-a", "api=2", "-s", f"JOBDIR={jobdir}", "-s", "TWEETFORM_RETRY_BACKOFF=0.05", "-s", "RETRY_TIMES=10", "-L", "DEBUG"]
+        first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        log = ""
+        assert first.stderr is not None
+        for line in first.stderr:  # stop once pages come back and others wait for quota in the queue
+            log += line
+            if "DEBUG: Crawled (200)" in line and log.count("DEBUG: Crawled (200)") >= 3:
+                first.send_signal(signal.SIGINT)  # Scrapy's graceful stop: the queue stays in JOBDIR
+                break
+        log += first.communicate(timeout=60)[1]
+        stored = b"".join(p.read_bytes() for p in jobdir.rglob("*") if p.is_file())
+        assert b"/following" in stored  # requests were waiting in the queue when the crawl stopped
+        assert canary_hits(stored) == [] and canary_hits(log) == [], (canary_hits(stored), canary_hits(log))
+        again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert canary_hits(again.stderr) == []
+        network_equals_truth(box, output, seed, 2, 15)
+        assert box.counters()["statuses"].get("401", 0) == 0  # every attempt, from the queue or not, was signed
+    finally:
+        box.stop()
