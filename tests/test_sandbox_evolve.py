@@ -4,6 +4,7 @@ deterministically, as a function of the sandbox's logical clock; the ground trut
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from tweetform.sandbox.world import World
 from tweetform.sandbox.world.evolution import Evolution
@@ -105,3 +106,22 @@ def test_a_frozen_world_does_not_change(sandbox_factory: Any) -> None:
     before = truth(box, 12)
     assert box.post("/_sandbox/clock", {"advance": 30 * DAY})["generation"] == 0
     assert truth(box, 12) == before
+
+
+def test_search_covers_new_tweets_and_recent_follows_now(sandbox_factory: Any) -> None:
+    box = sandbox_factory(*SMALL)
+    query = "narwhal OR quokka"
+    q = quote(query)
+    recent_before = box.get(f"/_sandbox/truth/search?query={q}&archive=0")["ids"]
+    box.post("/_sandbox/clock", {"advance": 2 * DAY})
+    recent = box.get(f"/_sandbox/truth/search?query={q}&archive=0")["ids"]
+    archive = box.get(f"/_sandbox/truth/search?query={q}&archive=1")["ids"]
+    fresh = [t for t in recent if t > max(recent_before)]
+    assert fresh and set(recent_before) - set(recent)  # new tweets came in, tweets older than 7 days left
+    assert set(recent) <= set(archive) and archive[: len(fresh)] == fresh
+    pages = walk_v2(box, "/2/tweets/search/recent", {"query": query, "max_results": 10}, user_auth(), 10, "next_token")
+    assert v2_ids(pages) == recent
+    pages = walk_v2(box, "/2/tweets/search/all", {"query": query, "max_results": 10}, app_auth(), 10, "next_token")
+    assert v2_ids(pages) == archive
+    v1 = body(call(box, "/1.1/search/tweets.json", {"q": query, "count": 100}))
+    assert [t["id"] for t in v1["statuses"]] == recent

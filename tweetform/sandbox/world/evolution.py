@@ -22,8 +22,9 @@ moved one step.
   the list as the previous generation left it), and indexed by both ends, so
   ``following`` and ``followers`` stay exact inverses and counts stay exact.
   New follows come first in both lists (newest first, as the API lists them).
-* **Unchanged:** accounts' states, profiles, old tweets, and search (its
-  corpus is the world at creation: new tweets are not searchable).
+* **Search** covers the new tweets of the searchable users too, and "recent"
+  is the 7 days before the generation's now (so old tweets leave it).
+* **Unchanged:** accounts' states, profiles, old tweets.
 
 Lazy: nothing is built before a generation > 0 is asked for; generation ``g``
 costs O(changes) once (about ``0.15 * users`` follow changes, capped at 30,000
@@ -36,14 +37,29 @@ import dataclasses
 import hashlib
 import random
 import struct
+from array import array
 from collections import deque
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from .common import _GOLD, _M22, _NOW_MS, _PUNCT, _UNLISTED_CODE, NORMAL, TIMELINE_CAP, TWITTER_EPOCH_MS, _mix
+from .common import (
+    _DAY,
+    _GOLD,
+    _M22,
+    _NOW_MS,
+    _PUNCT,
+    _UNLISTED_CODE,
+    NORMAL,
+    RECENT_DAYS,
+    TIMELINE_CAP,
+    TWITTER_EPOCH_MS,
+    _mix,
+)
+from .query import _Evaluator, _parse
 from .records import Counts, Tweet, User
-from .vocabulary import _LANG_OF, _SOURCE_HTML, _TAG_TABLE, _WORD_TABLE
+from .search_index import _SearchIndex
+from .vocabulary import _LANG_OF, _SOURCE_HTML, _TAG_TABLE, _WORD_TABLE, _tag_strings
 
 if TYPE_CHECKING:
     from .core import World
@@ -68,6 +84,7 @@ class Evolution:
         self._out: dict[int, list[Change]] = {}  # follower id -> changes of its following list
         self._in: dict[int, list[Change]] = {}  # followed id -> changes of its followers list
         self._views: dict[int, WorldAt] = {}
+        self._indexes: dict[int, _SearchIndex] = {}  # generation -> its new tweets' search corpus
 
     def generation(self, elapsed_seconds: float) -> int:
         """The generation ``elapsed_seconds`` of logical time after the world's creation."""
@@ -191,14 +208,18 @@ class Evolution:
         """ms (unix) of the ``j``-th of ``n`` tweets of generation ``k``."""
         return _NOW_MS + (k - 1) * self.step_ms + (j + 1) * self.step_ms // (n + 1)
 
-    def new_tweet_ids(self, u: int, g: int) -> list[int]:
-        """User index ``u``'s tweets of generations 1..g, newest first."""
-        out: list[int] = []
+    def _new_of(self, u: int, g: int) -> list[tuple[int, int, int]]:
+        """``(tweet id, k, j)`` of user index ``u``'s tweets of generations 1..g, newest first."""
+        out = []
         for k in range(g, 0, -1):
             n = self.new_tweets(u, k)
             for j in range(n - 1, -1, -1):
-                out.append(((self._slot(k, n, j) - TWITTER_EPOCH_MS) << 22) | u)
+                out.append((((self._slot(k, n, j) - TWITTER_EPOCH_MS) << 22) | u, k, j))
         return out
+
+    def new_tweet_ids(self, u: int, g: int) -> list[int]:
+        """User index ``u``'s tweets of generations 1..g, newest first."""
+        return [tid for tid, _, _ in self._new_of(u, g)]
 
     def decode(self, tid: int, g: int) -> tuple[int, int, int, int] | None:
         """``(u, k, n, j)`` of a tweet of generations 1..g, or None."""
@@ -219,21 +240,55 @@ class Evolution:
                 return u, k, n, cand
         return None
 
+    def _gen_index(self, k: int) -> _SearchIndex:
+        """The search corpus of generation ``k``: the new tweets of the searchable users (built once)."""
+        idx = self._indexes.get(k)
+        if idx is None:
+            w = self.world
+            rows = []
+            for u in range(min(w.search_users, w.users)):
+                if w._state(u) != NORMAL:
+                    continue
+                n = self.new_tweets(u, k)
+                for j in range(n):
+                    words, tags, lang, _ = self._content(u, k, j)
+                    tag_toks, tag_keys = _tag_strings(tags)
+                    tid = ((self._slot(k, n, j) - TWITTER_EPOCH_MS) << 22) | u
+                    rows.append((tid, f" {' '.join(words)}{tag_toks} from:{u} lang:{lang}{tag_keys} \n"))
+            rows.sort(reverse=True)
+            idx = self._indexes[k] = _SearchIndex(array("q", [tid for tid, _ in rows]), [line for _, line in rows])
+        return idx
+
+    def search_new(self, query: str, g: int) -> list[int]:
+        """New tweets (generations 1..g) matching ``query``, newest first."""
+        tree = _parse(query)
+        out: list[int] = []
+        for k in range(g, 0, -1):
+            idx = self._gen_index(k)
+            hits = _Evaluator(self.world, idx).eval(tree)
+            out += [idx.tids[p] for p in sorted(hits)]
+        return out
+
+    def _content(self, u: int, k: int, j: int) -> tuple[tuple[str, ...], tuple[str, ...], str, tuple[int, ...]]:
+        """(lowercase words, hashtags, lang, the rest of the randomness) of a new tweet."""
+        rnd = hashlib.blake2b(self.world._bkey + b"evolve" + struct.pack("<IIH", u, k, j)).digest()
+        vals = _u16x32(rnd)
+        words = tuple(_WORD_TABLE[v] for v in vals[1 : 6 + vals[0] % 14])
+        tags = (_TAG_TABLE[vals[21] % len(_TAG_TABLE)],) if vals[20] % 4 == 0 else ()
+        return words, tags, _LANG_OF[rnd[40]], vals
+
     def new_tweet(self, tid: int, u: int, k: int, j: int) -> Tweet:
         w = self.world
-        rnd = hashlib.blake2b(w._bkey + b"evolve" + struct.pack("<IIH", u, k, j)).digest()
-        vals = _u16x32(rnd)
-        words = [_WORD_TABLE[v] for v in vals[1 : 6 + vals[0] % 14]]
-        text = words[0].capitalize() + " " + " ".join(words[1:]) + _PUNCT[vals[19] % 6]
-        tags = [_TAG_TABLE[vals[21] % len(_TAG_TABLE)]] if vals[20] % 4 == 0 else []
+        words, tags, lang, vals = self._content(u, k, j)
+        text = words[0].capitalize() + "".join(" " + x for x in words[1:]) + _PUNCT[vals[19] % 6]
         for tag in tags:
             text += " #" + tag
         t_ms = (tid >> 22) + TWITTER_EPOCH_MS
         pop = w._tier_ef[(u + 1).bit_length() - 1]
         return Tweet(
             tid, w._id(u), datetime.fromtimestamp(t_ms / 1000, timezone.utc), text,
-            _LANG_OF[rnd[40]], _SOURCE_HTML[w._h(w._k_misc, u) % len(_SOURCE_HTML)],
-            None, None, None, None, None, tid, tags, [], [],
+            lang, _SOURCE_HTML[w._h(w._k_misc, u) % len(_SOURCE_HTML)],
+            None, None, None, None, None, tid, list(tags), [], [],
             int(pop * 0.003 * vals[28] / 65536), int(pop * 0.02 * vals[29] / 65536), 0, 0, False, False,
         )
 
@@ -245,7 +300,8 @@ class WorldAt:
         self.evolution = evolution
         self.base = evolution.world
         self.generation = generation
-        self.now = datetime.fromtimestamp((_NOW_MS + generation * evolution.step_ms) / 1000, timezone.utc)
+        self.now_ms = _NOW_MS + generation * evolution.step_ms
+        self.now = datetime.fromtimestamp(self.now_ms / 1000, timezone.utc)
         self._counts = lru_cache(maxsize=1 << 14)(self._gen_counts)
         self._user = lru_cache(maxsize=1 << 14)(self._gen_user)
         self._timeline = lru_cache(maxsize=1024)(self._gen_timeline)
@@ -338,6 +394,15 @@ class WorldAt:
 
     def reachable_timeline(self, uid: int) -> tuple[int, ...]:
         return self.timeline(uid)[:TIMELINE_CAP]
+
+    def search(self, query: str, *, archive: bool = False) -> list[int]:
+        """``World.search`` now: the new tweets too, and "recent" is the 7 days before this now."""
+        ids = self.base.search(query, archive=archive)
+        ids = self.evolution.search_new(query, self.generation) + ids
+        if archive:
+            return ids
+        cut = (self.now_ms - RECENT_DAYS * _DAY - TWITTER_EPOCH_MS) << 22
+        return [i for i in ids if i >= cut]
 
     def tweet(self, tid: int) -> Tweet | None:
         if not isinstance(tid, int) or isinstance(tid, bool) or tid <= 0 or tid >= 1 << 63:
