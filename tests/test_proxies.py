@@ -37,6 +37,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseFailed, ResponseNeverReceived
 
+from tweetform import exitcodes
 from tweetform.api.endpoints import ENDPOINTS
 from tweetform.credentials import parse_credentials
 from tweetform.proxies import config, policy
@@ -500,7 +501,7 @@ def test_check_at_start_keeps_only_working_proxies(sandbox_factory, proxies: Pro
     assert f"proxy http://{proxies.dead} is dead" not in result.stderr  # no crawl request went to it
     none_work = run_crawl(box, "friends", tmp_path / "none", user_id=seed, api="2", credentials=demo_credentials("demo-user-1"),
                           settings={"ROTATING_PROXY_LIST": proxies.dead, "TWEETFORM_PROXY_CHECK_AT_START": "1"})
-    assert "stopping: no configured proxy works" in none_work.stderr
+    assert "stopping: no configured proxy works" in none_work.stderr and none_work.returncode == exitcodes.UNREACHABLE
     assert "'finish_reason': 'no_usable_proxies'" in none_work.stderr
     assert bucket(tmp_path / "none", "friend_ids") == {}
 
@@ -511,7 +512,7 @@ def test_all_proxies_dead_pages_fail_for_good_and_the_crawl_ends(sandbox_factory
     result = run_crawl(box, "friends", tmp_path, user_id=seed, api="2", credentials=demo_credentials("demo-user-1"), timeout=60,
                        settings={**FAST_RETRY, "RETRY_TIMES": "1", "ROTATING_PROXY_PAGE_RETRY_TIMES": "2",
                                  "ROTATING_PROXY_LIST": json.dumps([proxies.dead, proxies.dropper.address])})
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == exitcodes.UNREACHABLE, result.stderr[-3000:]  # no answer ever came back
     assert "page failed for good" in result.stderr and "'finish_reason': 'finished'" in result.stderr
     assert errors_of(tmp_path) == {str(seed): "failed"}  # reported, not lost
     assert result.stderr.count("no live proxy left") == 1  # one line, not one per request

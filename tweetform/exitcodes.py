@@ -38,6 +38,7 @@ FINISH_REASONS: dict[str, int] = {
     "cancelled": CANCELLED,
     "budget_exhausted": BUDGET_EXHAUSTED,
     "shutdown": INTERRUPTED,
+    "no_usable_proxies": UNREACHABLE,  # TWEETFORM_PROXY_CHECK_AT_START found no working proxy
 }
 
 # A job's final state (distributed job state, manifest) -> status, for ``push --wait``, ``wait``, ``collect``.
@@ -50,6 +51,7 @@ JOB_STATES: dict[str, int] = {
     "no_usable_credentials": NO_CREDENTIALS,
     "cancelled": CANCELLED,
     "budget_exhausted": BUDGET_EXHAUSTED,
+    "budget": BUDGET_EXHAUSTED,  # the state layer's name (tweetform.state.base.BUDGET)
 }
 
 

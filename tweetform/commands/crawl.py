@@ -55,7 +55,10 @@ class Command(ScrapyCrawlCommand):
         except (ArgumentError, CredentialError, ProxyConfigError) as exc:
             fail(str(exc))
         # nothing answering at the configured addresses: say so now, not after every page has failed
-        problem = proxies_problem(proxies) if proxies else api_base_problem(str(self.settings.get("TWEETFORM_API_BASE")))
+        if proxies:  # TWEETFORM_PROXY_CHECK_AT_START checks them better (through to the API) once the crawl starts
+            problem = None if self.settings.getbool("TWEETFORM_PROXY_CHECK_AT_START") else proxies_problem(proxies)
+        else:
+            problem = api_base_problem(str(self.settings.get("TWEETFORM_API_BASE")))
         if problem:
             fail(problem)
         warning = deep_crawl_warning(self.settings, job)
