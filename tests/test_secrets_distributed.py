@@ -33,7 +33,7 @@ from urllib.parse import quote
 import pytest
 import redis
 from conftest import ROOT, SandboxProcess, free_port
-from crawling import demo_credentials
+from crawling import bucket, demo_credentials
 from test_proxies import TinyProxy, clients, network_equals_truth, via_names
 from test_secrets import (
     CANARY_APP,
@@ -235,8 +235,14 @@ def test_distributed_crawl_with_faults_429s_and_a_proxy_leaks_no_secret(tmp_path
 
         # the crawl did what a user expects, through every path that sends a request back out
         network_equals_truth(box, output, seed, 2, 20)
+        pages = sum(len(lines) for lines in bucket(output, "friend_ids").values())
+        assert 10 <= pages <= 50, pages  # a short crawl
         counters = box.counters()
+        print(f"pages {pages}, API requests {counters['requests']}, statuses {counters['statuses']}, faults {counters['faults']}, "
+              f"MONITOR capture {len(captured)} bytes")
         assert counters["statuses"].get("429", 0) > 0, counters["statuses"]
+        # every attempt — retried, put back after a 429, popped from Redis — was signed again, through the proxy's auth
+        assert counters["statuses"].get("401", 0) == 0, counters["statuses"]
         assert counters["faults"].get("error", 0) > 0 and counters["faults"].get("truncate", 0) > 0, counters["faults"]
         seen = clients(box)
         assert {"canary-user", "canary-app", "canary-fetch"} <= set(seen)  # user, app and fetched-bearer lanes all used
@@ -244,6 +250,7 @@ def test_distributed_crawl_with_faults_429s_and_a_proxy_leaks_no_secret(tmp_path
         log = "\n".join(texts)
         assert "fetched an app-only bearer token for credential 'canary-fetch'" in log
         assert "Retrying <GET" in log and "DEBUG: Crawled (200)" in log  # retries happened, DEBUG lines are there
+        assert " is dead (" not in log and "proxy error 407" not in log
         assert b"pagination_token" in captured or b"following" in captured  # requests were queued in Redis
         assert status.returncode == 0 and status_job.returncode == 0, status.stderr + status_job.stderr
 
