@@ -64,7 +64,7 @@ def test_plan_command_then_crawl(box, tmp_path: Path, capsys):
     assert f"estimate: {actual} requests, 1 quota window(s) on /followers/list" in out
 
 
-def plan_here(box, spider: str, spargs: list[str], capsys) -> tuple[int, str, str]:
+def plan_here(box, spider: str, spargs: list[str], capsys, budget: float | None = None) -> tuple[int, str, str]:
     """The command in this process (same code path as the CLI, minus the start-up)."""
     from scrapy.settings import Settings
 
@@ -77,7 +77,7 @@ def plan_here(box, spider: str, spargs: list[str], capsys) -> tuple[int, str, st
     command = Command()
     command.settings = settings
     capsys.readouterr()
-    command.run([spider], argparse.Namespace(spargs=spargs, json=False, sample=100))
+    command.run([spider], argparse.Namespace(spargs=spargs, json=False, sample=100, budget=budget))
     out, err = capsys.readouterr()
     return command.exitcode, out, err
 
@@ -218,3 +218,44 @@ def test_planner_and_sandbox_read_one_limits_table(monkeypatch):
     assert capacity("/2/users/:id/following", creds(1, apps=1)) == (2, 7 + 11)
     sandbox = RateLimiter()
     assert (sandbox.limit_for("/2/users/:id/following", "user"), sandbox.limit_for("/2/users/:id/following", "app")) == (7, 11)
+
+
+def test_plan_in_dollars_within_a_quarter_of_what_the_sandbox_bills(box, tmp_path: Path):
+    """A depth-2 network: the plan's dollars (UTC-day dedupe of overlapping lists) against the ledger of the crawl."""
+    ex = box.get("/_sandbox/examples")
+    for spider, seed in (("friends", ex["ordinary"][0]), ("friends", ex["ordinary"][1]), ("followers", ex["ordinary"][2])):
+        result = plan(box, spider, "-a", f"user_id={seed}", "-a", "depth=2", "--json")
+        assert result.returncode == 0, result.stderr
+        est = json.loads(result.stdout)
+        box.reset()  # the plan's own look-up and sample were billed too
+        crawl = run_crawl(box, spider, tmp_path / f"{spider}{seed}", user_id=seed, depth=2)
+        assert crawl.returncode == 0, crawl.stderr[-2000:]
+        billed = box.get("/_sandbox/billing")["total_usd"]
+        assert billed > 0 and abs(est["usd"] - billed) <= 0.25 * billed, (spider, seed, est["usd"], billed)
+        assert est["resources"]["follow"] > 0 and "level_usd" in est
+
+
+def test_plan_budget_says_how_deep_and_how_many_users(box, tmp_path: Path, capsys):
+    ex = box.get("/_sandbox/examples")
+    seed = ex["ordinary"][1]
+    full = json.loads(plan(box, "friends", "-a", f"user_id={seed}", "-a", "depth=2", "--json").stdout)
+    level1, level2 = full["level_usd"][:2]
+    budget = round(level1 + level2 / 2, 2)
+    code, out, err = plan_here(box, "friends", [f"user_id={seed}", "depth=2"], capsys, budget=budget)
+    assert code == 0, err
+    [line] = [l for l in out.splitlines() if l.startswith("budget: ")]
+    match = re.search(r"covers depth 1 completely .* about ([\d,]+) of the ≈ ([\d,]+) users of level 2: "
+                      r"depth=1, or depth=2 with max_users=([\d,]+)", line)
+    assert match, line
+    assert "cost: ≈ $" in out and "each resource once per app and UTC day" in out
+    max_users = int(match.group(3).replace(",", ""))
+    box.reset()
+    crawl = run_crawl(box, "friends", tmp_path / "d1", user_id=seed, depth=1)
+    assert crawl.returncode == 0 and box.get("/_sandbox/billing")["total_usd"] <= budget  # depth 1 fits: exact
+    box.reset()
+    crawl = run_crawl(box, "friends", tmp_path / "d2", user_id=seed, depth=2, max_users=max_users)
+    assert crawl.returncode == 0, crawl.stderr[-2000:]
+    # the users of level 2 are costed at the sample's mean list; the first max_users in BFS order vary around it
+    assert abs(box.get("/_sandbox/billing")["total_usd"] - budget) <= 0.5 * budget
+    code, out, err = plan_here(box, "friends", [f"user_id={seed}", "depth=2"], capsys, budget=1000)
+    assert "the whole job (depth 2) fits in $1,000.00" in out

@@ -24,6 +24,13 @@ The model:
   unknown before searching.
 * users / tweets look-ups: 100 ids per request, exact.
 
+Dollars (pay-per-use, :mod:`tweetform.api.pricing`): each resource returned,
+once per app and UTC day — accounts listed (level 1 exactly; deeper levels at
+``LIST_OVERLAP`` of what they list, since lists overlap and an account in two
+lists is billed once that day), tweets, users; what v2 expansions add to
+``includes`` is shown apart, as an upper bound. :meth:`Estimate.fit` answers the
+inverse: how deep, or how many users, a budget pays for.
+
 Quota: per endpoint, the requests are spread over every credential lane that
 may call it (user context and app-only have separate limits); each window of
 ``TWEETFORM_RATE_WINDOW`` seconds serves the sum of their limits, so a job
@@ -38,7 +45,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from tweetform.api.endpoints import ENDPOINTS
+from tweetform.api import pricing
+from tweetform.cost import dollars, micro
+from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS, V2_USER_PARAMS
 from tweetform.api.limits import limits_of
 from tweetform.credentials import Credential, load_credentials
 from tweetform.quota.gate import human
@@ -46,6 +55,11 @@ from tweetform.quota.pool import CredentialPool
 from tweetform.spiders.arguments import JobArgs
 
 SHORT_PAGE = 0.95  # pages carry this share of a full page on average
+# Of the accounts listed at levels >= 2, the share not already billed that UTC day (lists overlap:
+# popular accounts are in many of them, friends of friends are often friends). Measured on the
+# sandbox's power-law world (depth-2 crawls: 0.82-0.87); real graphs overlap at least as much.
+LIST_OVERLAP = 0.85
+KIND_NAMES = {pricing.FOLLOW: "follows", pricing.USER: "users", pricing.POST: "posts"}
 TIMELINE_CAP = 3200
 
 
@@ -86,6 +100,15 @@ class Estimate:
     exact: bool = True
     notes: list[str] = field(default_factory=list)
     levels: list[int] = field(default_factory=list)  # network: users expanded per level
+    resources: dict[str, int] = field(default_factory=dict)  # kind -> resources billed (after the UTC-day dedupe)
+    includes_usd: float = 0.0  # v2 expansions: the most their includes may add
+    level_usd: list[float] = field(default_factory=list)  # network: dollars per level
+    per_user_usd: float = 0.0  # network: dollars per user expanded below level 1
+
+    @property
+    def usd(self) -> float:
+        """Dollars the job is expected to cost (data; includes not counted, see ``includes_usd``)."""
+        return sum(n * pricing.price(kind) for kind, n in self.resources.items())
 
     @property
     def requests(self) -> int:
@@ -111,12 +134,46 @@ class Estimate:
             else:
                 used = int(done.get(e.endpoint, 0))  # type: ignore[union-attr]
             left.append(plan_endpoint(e.endpoint, max(0, e.requests - used), e.lanes, e.per_window, self.window))
-        return Estimate(self.spider, self.api, self.window, left, self.users, self.tweets, self.exact, list(self.notes), list(self.levels))
+        return Estimate(self.spider, self.api, self.window, left, self.users, self.tweets, self.exact, list(self.notes), list(self.levels),
+                        dict(self.resources), self.includes_usd, list(self.level_usd), self.per_user_usd)
 
     def as_dict(self) -> dict[str, Any]:
         return {"spider": self.spider, "api": self.api, "window": self.window, "requests": self.requests, "windows": self.windows,
                 "seconds": self.seconds, "users": self.users, "tweets": self.tweets, "exact": self.exact,
-                "levels": self.levels, "notes": self.notes, "endpoints": [e.as_dict() for e in self.endpoints]}
+                "levels": self.levels, "notes": self.notes, "endpoints": [e.as_dict() for e in self.endpoints],
+                "usd": round(self.usd, 6), "resources": self.resources, "includes_usd": round(self.includes_usd, 6),
+                "level_usd": [round(x, 6) for x in self.level_usd], "per_user_usd": round(self.per_user_usd, 6)}
+
+    def cost_text(self) -> str:
+        """``≈ $12.34 (1,234 follows)``, with the most includes may add."""
+        approx = "" if self.exact else "≈ "
+        what = ", ".join(f"{n:,} {KIND_NAMES.get(k, k)}" for k, n in self.resources.items() if n)
+        text = f"{approx}{dollars(micro(self.usd))}" + (f" ({what})" if what else "")
+        if self.includes_usd:
+            text += f", plus up to {dollars(micro(self.includes_usd))} for includes (expansions)"
+        return text
+
+    def fit(self, budget_usd: float) -> str:
+        """``scrapy plan --budget``: what of the job fits in a budget (how deep, how many users)."""
+        if not self.level_usd:
+            if self.usd <= budget_usd:
+                return f"the whole job fits in {dollars(micro(budget_usd))} ({self.cost_text()})"
+            unit = self.usd / max(1, sum(self.resources.values()))
+            return (f"{dollars(micro(budget_usd))} pays for about {int(budget_usd / unit):,} of the "
+                    f"{sum(self.resources.values()):,} resources ({self.cost_text()})")
+        spent = 0.0
+        for level, (users, cost) in enumerate(zip(self.levels, self.level_usd), 1):
+            if spent + cost > budget_usd:
+                if level == 1:
+                    return (f"{dollars(micro(budget_usd))} does not cover level 1 ({dollars(micro(cost))}): "
+                            f"the crawl would stop inside the seeds' lists")
+                per_user = self.per_user_usd or cost / max(1, users)
+                fits = int((budget_usd - spent) / per_user) if per_user > 0 else users
+                return (f"{dollars(micro(budget_usd))} covers depth {level - 1} completely ({dollars(micro(spent))}) and "
+                        f"about {min(fits, users):,} of the ≈ {users:,} users of level {level}: "
+                        f"depth={level - 1}, or depth={level} with max_users={sum(self.levels[:level - 1]) + min(fits, users):,}")
+            spent += cost
+        return f"the whole job (depth {len(self.levels)}) fits in {dollars(micro(budget_usd))}: {self.cost_text()}"
 
     def summary(self, now: float | None = None) -> str:
         """One line: requests, windows and time (what ``scrapy status`` shows)."""
@@ -130,7 +187,8 @@ class Estimate:
             now = time.time() if now is None else now
             when = f"{approx}{human(self.seconds)}, done about {time.strftime('%H:%M UTC', time.gmtime(now + self.seconds))}"
         return (f"{approx}{self.requests:,} requests, {busiest.windows:,} quota window(s) on {busiest.endpoint} "
-                f"({busiest.lanes} credential lane(s), {busiest.per_window:,} requests per {window_text(self.window)}): {when}")
+                f"({busiest.lanes} credential lane(s), {busiest.per_window:,} requests per {window_text(self.window)}): {when}; "
+                f"{self.cost_text()}")
 
 
 def window_text(seconds: float) -> str:
@@ -251,6 +309,7 @@ def estimate(job: JobArgs, credentials: list[Credential], counts: Mapping[int, C
     elif job.spider == "tweets":
         requests["/2/tweets" if job.api == "2" else "/statuses/lookup"] = math.ceil(len(set(job.tweet_ids)) / 100)
         est.tweets = len(set(job.tweet_ids))
+    _cost(job, est, requests)
     for endpoint, n in requests.items():
         lanes, per_window = capacity(endpoint, credentials, limits)
         est.endpoints.append(plan_endpoint(endpoint, n, lanes, per_window, window))
@@ -258,6 +317,22 @@ def estimate(job: JobArgs, credentials: list[Credential], counts: Mapping[int, C
             notes.append(f"no configured credential may call {endpoint}")
     est.notes = notes
     return est
+
+
+def _cost(job: JobArgs, est: Estimate, requests: dict[str, int]) -> None:
+    """Dollars by the billing rule (tweetform/api/pricing.py); network crawls are costed in :func:`_network`."""
+    from tweetform.cost.rule import unit_cost
+
+    if job.spider in ("timeline", "search", "tweets"):
+        kind, n, params = pricing.POST, est.tweets or 0, V2_TWEET_PARAMS
+    elif job.spider == "users":
+        kind, n, params = pricing.USER, est.users, V2_USER_PARAMS
+    else:
+        return
+    est.resources[kind] = n
+    if job.api == "2":  # what the expansions tweetform asks for may add, at most
+        endpoint = {"timeline": "/2/users/:id/tweets", "search": "/2/tweets/search/recent", "tweets": "/2/tweets"}.get(job.spider, "/2/users")
+        est.includes_usd = n * max(0.0, unit_cost(endpoint, params) - pricing.price(kind))
 
 
 def _network(job: JobArgs, entries: list[Counts | None], requests: dict[str, int], est: Estimate, notes: list[str],
@@ -282,6 +357,7 @@ def _network(job: JobArgs, entries: list[Counts | None], requests: dict[str, int
     levels = [len(level1)]
     expanded = len(level1)
     frontier = float(sum(n for n in sizes if n is not None))
+    listed_per_level = [frontier]  # accounts billed per level (a Following/Followers read each)
     for _ in range(2, job.depth + 1):
         users = frontier if cap is None else min(frontier, max(0, cap - expanded))
         if users < 0.5:
@@ -291,6 +367,10 @@ def _network(job: JobArgs, entries: list[Counts | None], requests: dict[str, int
         expanded += round(users)
         pages += round(users * mean_pages)
         frontier = users * mean
+        listed_per_level.append(users * mean * LIST_OVERLAP)
+    est.per_user_usd = mean * LIST_OVERLAP * pricing.price(pricing.FOLLOW)
+    est.level_usd = [n * pricing.price(pricing.FOLLOW) for n in listed_per_level]
+    est.resources[pricing.FOLLOW] = round(sum(listed_per_level))
     if len(levels) > 1:
         source = f"a sample of {len(basis)} accounts from level 2" if sample else "the seeds (no sample of level 2)"
         notes.append(f"levels 2..{len(levels)} extrapolated from {source}: on average {mean:,.0f} accounts listed, "
@@ -424,7 +504,9 @@ def estimate_from_dict(data: Mapping[str, Any]) -> Estimate:
     """An :class:`Estimate` back from :meth:`Estimate.as_dict` (jobs keep their plan in Redis)."""
     endpoints = [EndpointPlan(**e) for e in data.get("endpoints", [])]
     return Estimate(data["spider"], data["api"], float(data.get("window") or 900.0), endpoints, int(data.get("users") or 0),
-                    data.get("tweets"), bool(data.get("exact", True)), list(data.get("notes") or []), list(data.get("levels") or []))
+                    data.get("tweets"), bool(data.get("exact", True)), list(data.get("notes") or []), list(data.get("levels") or []),
+                    dict(data.get("resources") or {}), float(data.get("includes_usd") or 0.0), list(data.get("level_usd") or []),
+                    float(data.get("per_user_usd") or 0.0))
 
 
 def plan_job(settings: Any, job: JobArgs, sample: int = 100) -> tuple[Estimate, dict[int, Counts], int, int, list]:

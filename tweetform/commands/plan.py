@@ -1,9 +1,10 @@
-"""``scrapy plan SPIDER -a name=value …``: how many requests, quota windows and how long, before crawling.
+"""``scrapy plan SPIDER -a name=value …``: how many requests, quota windows, how long and how many dollars, before crawling.
 
 Takes exactly the arguments of ``scrapy crawl`` (checked the same way), looks
 the seeds up (one users look-up per 100 seeds, on the first credential) and
 prints the estimate of :func:`tweetform.planning.estimate`. ``--json`` prints it
-as JSON. Nothing is crawled and nothing is written.
+as JSON; ``--budget USD`` says what of the job a budget pays for (how deep, how
+many users). Nothing is crawled and nothing is written.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def render(est: Estimate, counts: dict, lookups: int, lookup_endpoint: str, now:
         wait = "no waiting" if e.seconds <= 0 else ("never (no credential may call it)" if e.seconds == float("inf") else human(e.seconds))
         lines.append(f"  {e.endpoint:<26} {e.requests:>9,} requests  {e.lanes} lane(s), {e.per_window:,} per {window_text(est.window)}  "
                      f"{e.windows:,} window(s)  {wait}")
+    lines.append(f"cost: {est.cost_text()} — each resource once per app and UTC day")
     lines.append(f"estimate: {est.summary(now)}")
     lines += [f"note: {n}" for n in est.notes]
     return lines
@@ -57,16 +59,18 @@ class Command(ScrapyCommand):
     default_settings = {"LOG_ENABLED": False}
 
     def syntax(self) -> str:
-        return "SPIDER [-a NAME=VALUE …] [--sample N] [--json]"
+        return "SPIDER [-a NAME=VALUE …] [--sample N] [--budget USD] [--json]"
 
     def short_desc(self) -> str:
-        return "Estimate the requests, quota windows and time a crawl needs, before it starts"
+        return "Estimate the requests, quota windows, time and dollars a crawl needs, before it starts"
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         parser.add_argument("-a", dest="spargs", action="append", default=[], metavar="NAME=VALUE",
                             help="a spider argument, as for scrapy crawl (repeatable)")
         parser.add_argument("--json", action="store_true", help="print the estimate as JSON")
+        parser.add_argument("--budget", type=float, default=None, metavar="USD",
+                            help="what of the job fits in this budget: how deep, how many users")
         parser.add_argument("--sample", type=int, default=100, metavar="N",
                             help="depth > 1: look at N accounts of level 2 (one list request; 0: none)")
 
@@ -92,8 +96,14 @@ class Command(ScrapyCommand):
             print(f"tweetform: {exc}", file=sys.stderr)
             self.exitcode = 2
             return
+        budget = getattr(opts, "budget", None)
+        if budget is not None and not budget > 0:
+            print("tweetform: --budget must be more than 0 US dollars", file=sys.stderr)
+            self.exitcode = 2
+            return
+        fit = est.fit(budget) if budget is not None else None
         if opts.json:
-            print(json.dumps({**est.as_dict(), "lookup_requests": lookups, "sample_requests": sampled, "sampled": len(sample),
+            print(json.dumps({**est.as_dict(), "fit": fit, "lookup_requests": lookups, "sample_requests": sampled, "sampled": len(sample),
                               "seeds": [c.__dict__ for c in counts.values()]}, indent=2))
             return
         lookup_endpoint = ("/2/users" if job.api == "2" else "/users/lookup")
@@ -102,5 +112,7 @@ class Command(ScrapyCommand):
         if sampled:
             list_endpoint = f"/{job.spider}/list" if job.api == "1.1" else network_endpoint(job)
             lines.insert(1, f"sample of level 2: {len(sample)} accounts ({sampled} {list_endpoint} request)")
+        if fit is not None:
+            lines.append(f"budget: {fit}")
         for line in lines:
             print(line)
