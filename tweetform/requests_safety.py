@@ -39,8 +39,8 @@ def without_userinfo(url: str) -> str:
         parts = urlsplit(url)
         if "@" not in parts.netloc:
             return url
-    except ValueError:
-        return ""
+    except ValueError:  # unparsable: still never keep what precedes the last "@"
+        return url.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
