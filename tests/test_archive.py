@@ -215,3 +215,27 @@ def test_a_writer_opening_a_file_being_archived_starts_a_new_one(tmp_path: Path,
     pipe.close_spider()
     assert len(calls) == 2 and [p["data"][0]["id"] for p in iter_pages([path])] == ["1002"]  # not written to the removed file
     assert sorted(p["data"][0]["id"] for p in iter_pages(bucket_files(tmp_path, "friend_ids"))) == ["1001", "1002"]
+
+
+def test_a_resumed_job_does_not_write_again_a_page_that_was_archived(tmp_path: Path):
+    """Its file was archived after the first run; the second run (same job id) re-fetches a
+    page: the archive made since the job started already holds it."""
+    from tweetform.manifest import write_manifest
+
+    write_manifest(tmp_path, "j", started="2026-01-01T00:00:00.000Z")
+    pipe = pipeline(tmp_path)
+    pipe.process_item(page(1))
+    pipe.process_item(page(2))
+    pipe.close_spider()
+    assert archive_bucket(tmp_path, "friend_ids", idle=0) is not None
+    pipe = pipeline(tmp_path)
+    for n in (2, 1, 3):
+        pipe.process_item(page(n))
+    pipe.close_spider()
+    assert pipe.stats.get_value("tweetform/pages/written") == 1
+    assert [p["data"][0]["id"] for p in iter_pages([tmp_path / "friend_ids" / "12.jsonl.gz"])] == ["1003"]
+    write_manifest(tmp_path, "j", started="2099-01-01T00:00:00.000Z")  # archives older than the job: not read
+    fresh = pipeline(tmp_path)
+    fresh._file("friend_ids", "12", "j")
+    assert ("j", page(1)["__tweetform"]["page_id"]) not in fresh.files[("friend_ids", "12")].seen
+    fresh.close_spider()

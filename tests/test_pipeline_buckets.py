@@ -63,7 +63,7 @@ def test_torn_last_line_is_cut_when_reopened(tmp_path: Path):
     assert [json.loads(x)["ids"] for x in lines] == [[1], [2, 3]]
 
 
-@pytest.mark.parametrize("bucket,key", [("../x", "12"), ("ok", "../../etc/passwd"), ("ok", ".hidden"), ("a/b", "1")])
+@pytest.mark.parametrize("bucket,key", [("../x", "12"), ("ok", "../../etc/passwd"), ("ok", ".hidden"), ("a/b", "1"), ("_jobs", "j1")])
 def test_unsafe_paths_are_refused(tmp_path: Path, bucket: str, key: str):
     p = pipeline(tmp_path / "out")
     with pytest.raises(DropItem):
@@ -121,3 +121,10 @@ def test_a_torn_line_left_by_another_writer_is_cut_before_the_next_append(tmp_pa
     p.process_item(page("http://x/2", b'{"ids":[2]}'))
     p.close_spider()
     assert lines_of(target) == [("j1", [1]), ("j1", [2])]
+
+
+def test_the_manifest_folder_is_no_bucket():
+    from tweetform.spiders.arguments import ArgumentError, parse_args
+
+    with pytest.raises(ArgumentError, match="_jobs"):
+        parse_args("friends", {"user_id": "12", "bucket": "_jobs"}, allowed=(), default_bucket="friend_ids", default_api="2")

@@ -110,6 +110,12 @@ def _lines_of_gzip(fh: IO[bytes]) -> Iterator[bytes]:
         return
 
 
+def iter_archive_lines(path: Path) -> Iterator[tuple[str, bytes]]:
+    """``(member name, line)`` for every whole line of the bucket files in an archive."""
+    for where, line in _lines_of_archive(path):
+        yield where.rsplit("!", 1)[-1], line
+
+
 def _lines_of_archive(path: Path) -> Iterator[tuple[str, bytes]]:
     with tarfile.open(path, "r:gz") as tar:
         for member in tar:

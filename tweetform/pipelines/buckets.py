@@ -16,7 +16,10 @@ output directory cannot write one page twice either.
 
 While a file is open its writer holds a shared ``flock`` on it: ``scrapy archive``
 packs only files it can lock exclusively (no writer holds them), so it never
-removes a file a crawl still appends to (:mod:`tweetform.export.archive`).
+removes a file a crawl still appends to (:mod:`tweetform.export.archive`). A file
+opened again after its earlier copy was archived also knows the pages of that
+copy: archives made since the job started (its manifest's ``started``) are read
+once per crawl, so a resumed job does not write an archived page again.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import logging
 import os
 import re
 from collections import OrderedDict
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -35,8 +39,9 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from tweetform.state.redis import keys
-from tweetform.export.files import gzip_member, iter_members
+from tweetform.export.files import ARCHIVE, GZIP, JOBS_DIR, PLAIN, gzip_member, iter_archive_lines, iter_members
 from tweetform.items import PROVENANCE, PageItem
+from tweetform.manifest import read_manifest
 
 logger = logging.getLogger(__name__)
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -68,6 +73,25 @@ def identity(page: dict[str, Any]) -> tuple[str, str] | None:
     if not isinstance(prov, dict) or not prov.get("page_id"):
         return None
     return str(prov.get("job") or ""), str(prov["page_id"])
+
+
+def identities(lines: Iterable[bytes]) -> Iterable[tuple[str, str]]:
+    for line in lines:
+        try:
+            found = identity(json.loads(line))
+        except (ValueError, TypeError, AttributeError):
+            continue
+        if found is not None:
+            yield found
+
+
+def key_of(member: str) -> str | None:
+    """The key of an archived bucket file (``friend_ids/12.jsonl.gz`` → ``12``)."""
+    name = member.rsplit("/", 1)[-1]
+    for suffix in (GZIP, PLAIN):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return None
 
 
 def hold_shared(fd: int) -> None:
@@ -134,13 +158,7 @@ class BucketFile:
         return start + cut, data[:cut].splitlines()
 
     def _index(self, lines: Iterable[bytes]) -> None:
-        for line in lines:
-            try:
-                found = identity(json.loads(line))
-            except (ValueError, TypeError, AttributeError):
-                continue
-            if found is not None:
-                self.seen.add(found)
+        self.seen.update(identities(lines))
 
     def write_once(self, ident: tuple[str, str], line: bytes) -> bool:
         """Append a page unless the file holds it already; True when it was written."""
@@ -207,6 +225,8 @@ class BucketPipeline:
         self.stats = crawler.stats
         self.files: OrderedDict[tuple[str, str], BucketFile] = OrderedDict()
         self.server = server  # distributed mode: page ids written by any worker
+        self.job_started: dict[str, float | None] = {}
+        self.archives: dict[Path, dict[str, set[tuple[str, str]]]] = {}  # archive -> key -> pages in it
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "BucketPipeline":
@@ -226,7 +246,7 @@ class BucketPipeline:
         except redis.RedisError:
             return False  # Redis away: the file's own index still keeps this host's copy single
 
-    def _record(self, job: str, pid: str, bucket: str) -> None:
+    def _record(self, job: str, pid: str, bucket: str, failed: bool = False) -> None:
         """After the write (a crash between the two leaves the page in the file, which its
         next writer reads back: written once; the other order could lose it)."""
         if self.server is None:
@@ -236,19 +256,56 @@ class BucketPipeline:
             pipe.sadd(keys.written(job), pid)
             pipe.hincrby(keys.bucket_counts(), bucket, 1)
             pipe.hincrby(keys.job_progress(job), "pages" if bucket != "errors" else "errors", 1)
+            if failed:  # a page that failed for good: the job ends with a non-zero status (scrapy wait)
+                pipe.hincrby(keys.job_progress(job), "failed", 1)
             pipe.execute()
         except redis.RedisError:
             logger.warning("could not record a written page in Redis (Redis away)")
 
-    def _file(self, bucket: str, key: str) -> BucketFile:
+    def _started(self, job: str) -> float | None:
+        """When the job first started (its manifest), as a timestamp; None if unknown."""
+        if job not in self.job_started:
+            manifest = read_manifest(self.root, job) if job else None
+            try:
+                when = datetime.fromisoformat(str(manifest["started"]).replace("Z", "+00:00")).timestamp() if manifest else None
+            except (KeyError, ValueError):
+                when = None
+            self.job_started[job] = when
+        return self.job_started[job]
+
+    def _archived(self, bucket: str, key: str, job: str) -> set[tuple[str, str]]:
+        """Pages of ``key`` in the bucket's archives made since the job started (each archive read once)."""
+        since = self._started(job)
+        folder = self.root / bucket
+        if since is None or not folder.is_dir():
+            return set()
+        found: set[tuple[str, str]] = set()
+        for path in folder.glob(f"*{ARCHIVE}"):
+            try:
+                if path.stat().st_mtime < since - 1:
+                    continue
+            except FileNotFoundError:
+                continue
+            by_key = self.archives.get(path)
+            if by_key is None:
+                by_key = self.archives[path] = {}
+                for member, line in iter_archive_lines(path):
+                    name = key_of(member)
+                    if name is not None:
+                        by_key.setdefault(name, set()).update(identities([line]))
+            found |= by_key.get(key, set())
+        return found
+
+    def _file(self, bucket: str, key: str, job: str = "") -> BucketFile:
         handle = self.files.get((bucket, key))
         if handle is None:
-            if not SAFE_NAME.match(bucket) or not SAFE_KEY.match(key) or key.startswith("."):
+            if not SAFE_NAME.match(bucket) or not SAFE_KEY.match(key) or key.startswith(".") or bucket == JOBS_DIR:
                 raise DropItem(f"refusing unsafe bucket/key {bucket!r}/{key!r}")
             if len(self.files) >= self.MAX_OPEN:
                 _, old = self.files.popitem(last=False)
                 old.close()
             handle = BucketFile(self.root / bucket / f"{key}.jsonl{'.gz' if self.compress else ''}", self.compress)
+            handle.seen |= self._archived(bucket, key, job)
             self.files[(bucket, key)] = handle
         else:
             self.files.move_to_end((bucket, key))
@@ -260,11 +317,11 @@ class BucketPipeline:
         prov = item[PROVENANCE]
         bucket, key, pid = prov["bucket"], str(prov["key"]), prov["page_id"]
         job = str(prov.get("job", ""))
-        handle = self._file(bucket, key)
+        handle = self._file(bucket, key, job)
         if (job, pid) in handle.seen or self._written_elsewhere(job, pid) or not handle.write_once((job, pid), line_for(item)):
             self.stats.inc_value("tweetform/pages/duplicate_skipped")
             return item
-        self._record(job, pid, bucket)
+        self._record(job, pid, bucket, failed=bucket == "errors" and item.get("reason") == "failed")
         self.stats.inc_value("tweetform/pages/written")
         self.stats.inc_value(f"tweetform/buckets/{bucket}")
         return item

@@ -138,6 +138,8 @@ def parse_args(
         raise ArgumentError("bucket is empty: give a plain word of letters, digits, _ or - (or leave bucket out for the default)")
     if not BUCKET.match(bucket):
         raise ArgumentError(f"bucket {bucket!r} must be a plain word of letters, digits, _ or -")
+    if bucket == "_jobs":
+        raise ArgumentError("bucket '_jobs' holds the job manifests (<output>/_jobs/<job>.json): choose another name")
     job = str(raw["job"]) if raw.get("job") is not None else new_job_id(spider)
     if not JOB.match(job):
         raise ArgumentError(f"job {job[:100]!r} must be 1-80 letters, digits, _, . or -, starting with a letter or digit")
