@@ -27,39 +27,41 @@ from typing import Any
 
 from tweetform.api import pricing
 
-Resource = tuple[str, str]  # (kind, id)
+#: what one answer returns, by kind: ``((kind, (id, ...)), ...)``, repeats included; ids as
+#: ints, so v1.1 and v2 answers naming one resource bill it once
+Resources = tuple[tuple[str, tuple[int, ...]], ...]
 
 
-def billed_resources(version: str, endpoint: str, answer: Any) -> tuple[Resource, ...]:
-    """Every resource a successful answer returns, by the billing rule (repeats included)."""
+def billed_resources(version: str, endpoint: str, answer: Any) -> Resources:
+    """Every resource a successful answer returns, by the billing rule, grouped by kind."""
     kind = pricing.DATA_KIND.get(endpoint)
     if kind is None:
         return ()
-    out: list[Resource] = []
+    out: dict[str, list[int]] = {}
     if version == "2":
         if not isinstance(answer, dict):
             return ()
         data = answer.get("data") or ()
-        for item in [data] if isinstance(data, dict) else data:
-            out.append((kind, str(item["id"])))
+        out[kind] = [int(item["id"]) for item in ([data] if isinstance(data, dict) else data)]
         includes = answer.get("includes") or {}
         for member, member_kind in pricing.INCLUDES_KIND.items():
-            for item in includes.get(member) or ():
-                out.append((member_kind, str(item["id"])))
-        return tuple(out)
-    if isinstance(answer, list):  # user_timeline, users/lookup, statuses/lookup
-        items: Any = answer
-    elif "ids" in answer:  # friends/ids, followers/ids
-        return tuple((kind, str(i)) for i in answer["ids"])
-    elif "users" in answer:  # friends/list, followers/list
-        items = answer["users"]
-    elif "statuses" in answer:  # search/tweets
-        items = answer["statuses"]
-    elif isinstance(answer.get("id"), dict):  # statuses/lookup with map=true
-        items = [t for t in answer["id"].values() if t is not None]
-    else:  # users/show: one user
-        items = [answer]
-    return tuple((kind, str(item["id"])) for item in items)
+            out.setdefault(member_kind, []).extend(int(item["id"]) for item in includes.get(member) or ())
+    elif isinstance(answer, dict) and "ids" in answer:  # friends/ids, followers/ids
+        ids = answer["ids"]
+        out[kind] = ids if not ids or isinstance(ids[0], int) else [int(i) for i in ids]  # stringify_ids
+    else:
+        if isinstance(answer, list):  # user_timeline, users/lookup, statuses/lookup
+            items: Any = answer
+        elif "users" in answer:  # friends/list, followers/list
+            items = answer["users"]
+        elif "statuses" in answer:  # search/tweets
+            items = answer["statuses"]
+        elif isinstance(answer.get("id"), dict):  # statuses/lookup with map=true
+            items = [t for t in answer["id"].values() if t is not None]
+        else:  # users/show: one user
+            items = [answer]
+        out[kind] = [item["id"] for item in items]
+    return tuple((k, tuple(ids)) for k, ids in out.items() if ids)
 
 
 @dataclass
@@ -69,8 +71,9 @@ class AppAccount:
     alias: str
     resources: dict[str, int] = field(default_factory=dict)  # kind -> resources billed
     days: dict[str, dict[str, int]] = field(default_factory=dict)  # UTC day -> kind -> billed
-    seen: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (day, kind) -> ids billed
+    seen: dict[tuple[str, str], set[int]] = field(default_factory=dict)  # (day, kind) -> ids billed
     post_reads: dict[str, int] = field(default_factory=dict)  # UTC month -> Posts billed
+    pages: set[tuple[str, Any]] = field(default_factory=set)  # (day, page) already charged whole
 
     def usd(self, prices: dict[str, float]) -> float:
         return round(sum(n * pricing.price(kind, prices) for kind, n in self.resources.items()), 6)
@@ -107,25 +110,34 @@ class Ledger:
             return "post_cap"
         return None
 
-    def charge(self, app: str, alias: str, resources: tuple[Resource, ...], day: str, month: str) -> int:
-        """Bill what was not yet billed to the app on ``day``; returns how many resources that was."""
+    def charge(self, app: str, alias: str, resources: Resources, day: str, month: str, page: Any = None) -> int:
+        """Bill what was not yet billed to the app on ``day``; returns how many resources that was.
+
+        ``page`` (optional) names an answer whose resources never change (the server's cache
+        key): the same page charged again the same day has nothing new, and is skipped whole."""
         if not resources:
             return 0
         acct = self._account(app, alias)
+        if page is not None:
+            if (day, page) in acct.pages:
+                return 0
+            acct.pages.add((day, page))
         today = acct.days.setdefault(day, {})
         billed = 0
-        for kind, rid in resources:
+        for kind, ids in resources:
             seen = acct.seen.get((day, kind))
             if seen is None:
                 seen = acct.seen[(day, kind)] = set()
-            if rid in seen:
+            before = len(seen)
+            seen.update(ids)
+            new = len(seen) - before
+            if not new:
                 continue
-            seen.add(rid)
-            acct.resources[kind] = acct.resources.get(kind, 0) + 1
-            today[kind] = today.get(kind, 0) + 1
+            acct.resources[kind] = acct.resources.get(kind, 0) + new
+            today[kind] = today.get(kind, 0) + new
             if kind == pricing.POST:
-                acct.post_reads[month] = acct.post_reads.get(month, 0) + 1
-            billed += 1
+                acct.post_reads[month] = acct.post_reads.get(month, 0) + new
+            billed += new
         return billed
 
     def post_reads(self, app: str, month: str) -> int:

@@ -181,6 +181,7 @@ class Sandbox:
             return self.answer(server_error(version, fault.status), headers)
         params = Params(request.query, version)
         resources: tuple = ()
+        key: Any = None  # the cache key of a cached answer: its resources never change
         if handler is None:  # rate_limit_status, usage: live state, never cached, never billed
             try:
                 status, body = 200, dumps(self.live_answer(endpoint, principal, app, params))
@@ -209,7 +210,7 @@ class Sandbox:
         if fault.kind == "drop":
             return await self.drop(request, status, body, headers)
         if status == 200 and fault.kind is None:  # only an answer received whole is billed
-            self.ledger.charge(app, app_alias, resources, self.clock.day(), month)
+            self.ledger.charge(app, app_alias, resources, self.clock.day(), month, page=key)
         return self.respond(status, body, headers)
 
     def live_answer(self, endpoint: str, principal: Principal, app: str, params: Params) -> Any:
