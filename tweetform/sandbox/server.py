@@ -93,13 +93,17 @@ class Sandbox:
 
     # --- routing -----------------------------------------------------------------
 
-    def generation(self) -> int:
-        """How many steps the world has evolved, by the logical clock (0: as created)."""
-        return self.evolution.generation(self.clock.elapsed()) if self.evolution else 0
+    def generation(self, now: float | None = None) -> int:
+        """How many steps the world has evolved by logical time ``now`` (default: now; 0: as created)."""
+        if self.evolution is None:
+            return 0
+        return self.evolution.generation((self.clock.now() if now is None else now) - self.clock.started)
 
-    def world_now(self) -> World | WorldAt:
-        """The world as it is now, by the logical clock."""
-        return self.evolution.at(self.generation()) if self.evolution else self.world
+    def world_now(self, generation: int | None = None) -> World | WorldAt:
+        """The world as it is in ``generation`` (default: now, by the logical clock)."""
+        if self.evolution is None:
+            return self.world
+        return self.evolution.at(self.generation() if generation is None else generation)
 
     def route(self, path: str, world: World | WorldAt) -> tuple[str, str, Callable[[Params], Any]] | None:
         """(version, endpoint key, handler taking Params) for an API path, answering from ``world``."""
@@ -126,8 +130,9 @@ class Sandbox:
     async def handle_api(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         path = request.path
-        generation = self.generation()
-        routed = self.route(path, self.world_now())
+        now = self.clock.now()  # one logical instant per request: its world, billing day and month
+        generation = self.generation(now)
+        routed = self.route(path, self.world_now(generation))
         version = "2" if path.startswith("/2/") else "1.1"
         if routed is None:
             return self.answer(v2_not_found_path() if version == "2" else v1_page_not_found())
@@ -158,7 +163,7 @@ class Sandbox:
                 )
             )
         app, app_alias = self.auth.app_of(principal)
-        month = self.clock.month()
+        month = self.clock.month(now)
         capped = self.ledger.blocked(app, endpoint, month)
         if capped is not None:
             # no quota spent; the headers show quota left, as the API's usage-capped 429s do
@@ -210,7 +215,7 @@ class Sandbox:
         if fault.kind == "drop":
             return await self.drop(request, status, body, headers)
         if status == 200 and fault.kind is None:  # only an answer received whole is billed
-            self.ledger.charge(app, app_alias, resources, self.clock.day(), month, page=key)
+            self.ledger.charge(app, app_alias, resources, self.clock.day(now), month, page=key)
         return self.respond(status, body, headers)
 
     def live_answer(self, endpoint: str, principal: Principal, app: str, params: Params) -> Any:
