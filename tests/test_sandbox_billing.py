@@ -3,8 +3,12 @@ one bill per resource per UTC day of the logical clock, caps answered with usage
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from typing import Any
+
+import pytest
 
 import requests
 
@@ -122,7 +126,17 @@ def test_monthly_post_cap_and_usage_endpoint(sandbox_factory: Any) -> None:
     daily = usage["daily_project_usage"]
     assert daily["project_id"] == usage["project_id"] and [d["usage"] for d in daily["usage"]] == ["0", "0", str(read)]
     assert get(box, "/2/usage/tweets", {"days": 91}, me).status_code == 400
+    assert get(box, "/2/usage/tweets", None, me).headers["x-rate-limit-limit"] == "50"  # the table's 50 / 15 min
     # the cap is monthly: a month later the app reads Posts again
     box.post("/_sandbox/clock", {"advance": 31 * DAY})
     assert get(box, "/2/tweets/search/recent", {"query": "data"}, me).status_code == 200
     assert body(get(box, "/2/usage/tweets", None, me))["data"]["project_usage"] != str(read)
+
+
+@pytest.mark.parametrize("flags", [("--credits", "lots"), ("--post-cap", "-1"), ("--price", "tweet=0.1"),
+                                   ("--price", "post=free"), ("--evolve-every", "-5")])
+def test_bad_billing_flags_are_one_line_and_exit_2(flags: tuple[str, ...]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "tweetform.sandbox", "--port", "0", *flags],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("sandbox: bad configuration: ")
