@@ -133,3 +133,37 @@ def test_wrong_redis_password_is_one_line(tmp_path: Path):
     assert done.returncode == exitcodes.UNREACHABLE
     assert done.stderr.strip() == f"tweetform: Redis at redis://:***@127.0.0.1:{port}/0 refused the password or user name (AuthenticationError)"
     assert "Canary-Wrong-Pass" not in done.stdout + done.stderr
+
+
+def test_callback_that_raises_in_a_worker_is_acknowledged_not_handed_out_again(sandbox_factory, redis_url: str, tmp_path: Path):
+    """Distributed: a raising page is recorded once and acked; the worker goes idle and exits (no loop)."""
+    from spiders_that_raise import raises_for
+
+    from tweetform.state.redis import keys
+
+    box = sandbox_factory(*WORLD)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    r = redis.Redis.from_url(redis_url)
+    r.rpush(keys.jobs_inbox("friends_that_raise"), json.dumps({"user_id": str(seed), "depth": 2, "max_users": 12, "job": "raises"}))
+    env = crawl_env(box, tmp_path, demo_credentials("demo-user-1", "demo-user-2"))
+    env["REDIS_URL"] = redis_url
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
+    worker = subprocess.Popen([sys.executable, "-m", "scrapy", "worker", "--spiders", "friends_that_raise", "-s",
+                               "SPIDER_MODULES=tweetform.spiders,spiders_that_raise", "-s", "TWEETFORM_EXIT_WHEN_IDLE=1",
+                               "-s", "TWEETFORM_HEARTBEAT_TTL=3"],
+                              cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = worker.communicate(timeout=90)  # before the fix: the raising requests stay in flight and the worker never idles
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+    assert worker.returncode == exitcodes.DONE, out[-3000:]
+    expected = box.get(f"/_sandbox/truth/reachable?seeds={seed}&depth=2&direction=friends&max_users=12")["ids"]
+    raising = {str(u) for u in expected if u != seed and raises_for(u)}
+    records = [line for lines in bucket(tmp_path, "errors").values() for line in lines]
+    assert sorted(rec["id"] for rec in records if rec["reason"] == "failed") == sorted(raising)  # each once
+    assert r.hlen(keys.in_flight("friends_that_raise")) == 0
+    served = sum(box.counters()["statuses"].values())
+    protected = sum(1 for rec in records if rec["reason"] == "protected")
+    assert served == sum(len(v) for v in bucket(tmp_path, "friend_ids").values()) + protected  # nothing fetched twice
