@@ -106,8 +106,16 @@ def test_out_of_credits_is_usage_capped(sandbox_factory: Any) -> None:
     assert v1.status_code == 429 and body(v1)["errors"][0]["code"] == 429  # the v1.1 shape, told apart from 88
     assert get(box, "/2/users/12/following", None, user_auth("demo-user-5")).status_code == 200  # other app
     assert get(box, "/2/usage/tweets", None, app_auth("demo-app-1")).status_code == 200  # usage stays readable
+    # more credits bought mid-run: the app reads again, and what it read stays billed
+    raised = box.post("/_sandbox/billing/limits", {"credits": 5})
+    assert raised["credits"] == 5 and raised["apps"]["demo-app-1"]["usd"] > 0.5
+    assert get(box, "/2/users/12/following").status_code == 200
+    bad = requests.post(box.url("/_sandbox/billing/limits"), json={"credits": "lots"}, timeout=10)
+    assert bad.status_code == 400 and box.get("/_sandbox/billing")["credits"] == 5
     box.post("/_sandbox/billing/reset")
     assert get(box, "/2/users/12/following").status_code == 200
+    box.reset()  # each test's clean slate puts the flags' limits back
+    assert box.get("/_sandbox/billing")["credits"] == 0.5
 
 
 def test_monthly_post_cap_and_usage_endpoint(sandbox_factory: Any) -> None:

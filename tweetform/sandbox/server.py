@@ -282,6 +282,7 @@ class Sandbox:
             if parts == ["counters", "reset"] and request.method == "POST":
                 # a clean slate for the next test: counters, billing and the clock
                 self.ledger.reset()
+                self.ledger.credits, self.ledger.post_cap = self.config.credits, self.config.post_cap
                 self.clock.set(0)
                 self.limiter.reset_counters()
                 self.requests = 0
@@ -305,6 +306,16 @@ class Sandbox:
             if parts == ["billing", "reset"] and request.method == "POST":
                 self.ledger.reset()
                 return _json({"ok": True})
+            if parts == ["billing", "limits"] and request.method == "POST":
+                # raise or lift an app's credits / Post cap mid-run (a lab buying more credits)
+                change = await request.json()
+                if not isinstance(change, dict) or not change or not set(change) <= {"credits", "post_cap"}:
+                    raise ValueError('billing limits take {"credits": USD or null, "post_cap": N or null}')
+                probe = SandboxConfig()
+                probe.update(change)
+                for name in change:
+                    setattr(self.ledger, name, getattr(probe, name))
+                return _json(self.ledger.report())
             if parts == ["faults"]:
                 if request.method == "POST":
                     self.faults.rates.update(await request.json())
