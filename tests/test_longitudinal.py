@@ -111,7 +111,7 @@ def test_a_later_job_writes_its_own_pages_equal_to_the_changed_truth(sandbox, tm
         | {("removed", str(friend), str(t)) for t in set(truth[0][0]) - set(truth[1][0])})
     added = len(set(truth[1][0]) - set(truth[0][0]))
     removed = len(set(truth[0][0]) - set(truth[1][0]))
-    assert result.stderr.strip().startswith(f"net-week1 → net-week2: {added} edges added, {removed} removed")
+    assert result.stderr.strip().startswith(f"net-week1 → net-week2: {added} edge{'' if added == 1 else 's'} added, {removed} removed")
     assert result.stderr.count("\n") == 1
     on_stdout = ok(scrapy("export", "diff", "net-week1", "net-week2", "--data", str(tmp_path)))
     assert on_stdout.stdout == (out / "diff.csv").read_text()

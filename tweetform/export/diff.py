@@ -60,8 +60,12 @@ class EdgeDiff:
         skipped = ""
         if self.only_first or self.only_second:
             skipped = f"; not compared: {self.only_first:,} lists only {first} crawled, {self.only_second:,} only {second}"
-        return (f"{first} → {second}: {len(self.added):,} edges added, {len(self.removed):,} removed "
-                f"({self.edges_first:,} → {self.edges_second:,} edges in {self.compared:,} lists both jobs crawled{skipped})")
+        return (f"{first} → {second}: {_n(len(self.added), 'edge')} added, {len(self.removed):,} removed "
+                f"({self.edges_first:,} → {_n(self.edges_second, 'edge')} in {_n(self.compared, 'list')} both jobs crawled{skipped})")
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 def diff_jobs(pages: Iterable[dict[str, Any]], first: str, second: str) -> EdgeDiff:
