@@ -1,0 +1,53 @@
+"""CallbackErrorMiddleware on hand-made Request/Response objects (the crawl tests are in test_exit_codes.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scrapy.exceptions import CloseSpider, IgnoreRequest
+from scrapy.http import Request, TextResponse
+from scrapy.utils.test import get_crawler
+
+from tweetform.middlewares.callback_errors import STAT_PREFIX, CallbackErrorMiddleware
+from tweetform.spiders.network import FriendsSpider
+
+
+def setup(tmp_path: Path):
+    crawler = get_crawler(FriendsSpider, {"TWEETFORM_OUTPUT_DIR": str(tmp_path), "TWEETFORM_API_BASE": "http://127.0.0.1:9",
+                                        "TWEETFORM_API_VERSION": "2"})
+    crawler._apply_settings()
+    spider = crawler.spider = crawler._create_spider(user_id="12", job="unit")
+    acked: list[str] = []
+    spider.finished = lambda request: acked.append(request.url)  # type: ignore[method-assign]
+    job = spider.given_job
+    spider.store.save(job)
+    request = spider.api_request(job, "/2/users/:id/following", {"max_results": 1000}, key="12", path_id=12, source=12)
+    response = TextResponse(request.url, body=b'{"data": []}', request=request, status=200)
+    return crawler, spider, CallbackErrorMiddleware.from_crawler(crawler), response, acked
+
+
+def test_an_exception_becomes_one_failed_record_counted_and_acked(tmp_path: Path):
+    crawler, spider, mw, response, acked = setup(tmp_path)
+    out = list(mw.process_spider_exception(response, KeyError("id")))
+    assert len(out) == 1
+    record = out[0]
+    assert (record["reason"], record["id"], record["status"], record["exception"]) == ("failed", "12", 200, "KeyError")
+    assert record["message"] == "KeyError while handling the page: 'id'"
+    assert record["__tweetform"]["bucket"] == "errors" and record["__tweetform"]["job"] == "unit"
+    assert crawler.stats.get_value("tweetform/pages/failed") == 1
+    assert crawler.stats.get_value(STAT_PREFIX + "KeyError") == 1
+    assert acked == [response.url] and spider.pages_failed == 1
+
+
+def test_scrapy_own_exceptions_and_foreign_pages_are_left_to_scrapy(tmp_path: Path):
+    crawler, spider, mw, response, acked = setup(tmp_path)
+    assert mw.process_spider_exception(response, CloseSpider("stop")) is None
+    foreign = TextResponse("http://127.0.0.1:9/robots.txt", body=b"", request=Request("http://127.0.0.1:9/robots.txt"))
+    assert mw.process_spider_exception(foreign, ValueError("x")) is None
+    assert acked == [] and crawler.stats.get_value("tweetform/pages/failed") is None
+
+
+def test_a_job_gone_is_acked_without_a_record(tmp_path: Path):
+    crawler, spider, mw, response, acked = setup(tmp_path)
+    assert list(mw.process_spider_exception(response, IgnoreRequest("job 'unit' is gone"))) == []
+    assert acked == [response.url] and crawler.stats.get_value("tweetform/pages/failed") is None
