@@ -99,6 +99,9 @@ def test_evolution_is_deterministic_lists_stay_inverse_and_counts_exact() -> Non
         assert a.user(v).followers_count == len(followers[v]) == len(a.followers(v))
         lost += len(set(world.following(v)) - set(following))
     assert lost > 0 and sum(map(len, followers.values())) == sum(len(a.following(v)) for v in ids)
+    # the BFS ground truth of network crawls walks this generation's lists
+    assert a.reachable([12], 2) == [12, *a.following(12)]
+    assert a.reachable([12], 2, "followers") == [12, *a.followers(12)] != world.reachable([12], 2, "followers")
 
 
 def test_a_frozen_world_does_not_change(sandbox_factory: Any) -> None:
