@@ -167,3 +167,27 @@ def test_callback_that_raises_in_a_worker_is_acknowledged_not_handed_out_again(s
     served = sum(box.counters()["statuses"].values())
     protected = sum(1 for rec in records if rec["reason"] == "protected")
     assert served == sum(len(v) for v in bucket(tmp_path, "friend_ids").values()) + protected  # nothing fetched twice
+
+
+def test_deep_crawl_without_max_users_warns_with_the_plans_estimate(sandbox_factory, redis_url: str, tmp_path: Path):
+    from scrapy.settings import Settings
+
+    from tweetform.planning import plan_job
+    from tweetform.spiders.network import FriendsSpider
+
+    box = sandbox_factory(*WORLD)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    creds = demo_credentials("demo-user-1")
+    settings = Settings({"TWEETFORM_API_BASE": box.base, "TWEETFORM_CREDENTIALS": creds})
+    est = plan_job(settings, FriendsSpider.parse_arguments({"user_id": str(seed), "depth": "3"}), sample=0)[0]
+    expected = f"tweetform: warning: depth=3 without max_users expands every account reachable in 2 steps: the plan estimates {est.users:,} users"
+    result = run_crawl(box, "friends", tmp_path, user_id=seed, depth=3, credentials=creds, settings={"CLOSESPIDER_PAGECOUNT": "1"})
+    assert result.returncode == exitcodes.DONE, result.stderr[-2000:]  # a warning, not a refusal
+    assert [line for line in result.stderr.splitlines() if "warning: depth" in line][0].startswith(expected)
+    capped = run_crawl(box, "friends", tmp_path / "capped", user_id=seed, depth=3, max_users=3, credentials=creds)
+    assert capped.returncode == exitcodes.DONE and "warning: depth" not in capped.stderr
+    env = crawl_env(box, tmp_path / "push", creds)
+    env["REDIS_URL"] = redis_url
+    pushed = subprocess.run([sys.executable, "-m", "scrapy", "push", "friends", "--user-id", str(seed), "--depth", "3"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert pushed.returncode == 0 and pushed.stderr.startswith(expected) and "pushed job" in pushed.stdout

@@ -61,9 +61,7 @@ class Command(ScrapyCrawlCommand):
             problem = api_base_problem(str(self.settings.get("TWEETFORM_API_BASE")))
         if problem:
             fail(problem)
-        warning = deep_crawl_warning(self.settings, job)
-        if warning:
-            print(f"tweetform: warning: {warning}", file=sys.stderr)
+        warn_if_deep(self.settings, job)
         opts.spargs = {**opts.spargs, "_job": job}
 
     def _is_worker(self, opts: argparse.Namespace) -> bool:
@@ -100,6 +98,13 @@ def deep_crawl_warning(settings: Any, job: JobArgs) -> str | None:
         return f"{head}; the plan could not estimate it ({type(exc).__name__}): give max_users=N to cap it"
     return (f"{head}: the plan estimates {est.users:,} users, {est.summary()}; "
             "give max_users=N to cap it (scrapy plan shows the details)")
+
+
+def warn_if_deep(settings: Any, job: JobArgs) -> None:
+    """One warning line on stderr for a deep crawl without max_users (``scrapy crawl`` and ``scrapy push``)."""
+    warning = deep_crawl_warning(settings, job)
+    if warning:
+        print(f"tweetform: warning: {warning}", file=sys.stderr)
 
 
 def explain(code: int, stats: dict, settings: Any) -> str:

@@ -69,6 +69,10 @@ class Command(ScrapyCommand):
                 resolve_auto_since_ids(job, self.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
         except ArgumentError as exc:
             fail(str(exc))
+        if not opts.plan:  # --plan prints the whole estimate
+            from tweetform.commands.crawl import warn_if_deep
+
+            warn_if_deep(self.settings, job)  # depth >= 3 without max_users: the plan's estimate, one line
         from tweetform.distributed.jobs import RedisJobStore
         from tweetform.distributed.scheduler import redis_client
 
