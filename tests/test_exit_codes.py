@@ -191,3 +191,20 @@ def test_deep_crawl_without_max_users_warns_with_the_plans_estimate(sandbox_fact
     pushed = subprocess.run([sys.executable, "-m", "scrapy", "push", "friends", "--user-id", str(seed), "--depth", "3"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert pushed.returncode == 0 and pushed.stderr.startswith(expected) and "pushed job" in pushed.stdout
+
+
+def test_worker_whose_every_credential_is_rejected_exits_no_credentials(sandbox_factory, redis_url: str, tmp_path: Path):
+    from tweetform.state.redis import keys
+
+    box = sandbox_factory(*WORLD)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    r = redis.Redis.from_url(redis_url)
+    r.rpush(keys.jobs_inbox("friends"), json.dumps({"user_id": str(seed), "job": "rejected"}))
+    bad = [dict(c, oauth_token_secret="x" * 45) for c in demo_credentials("demo-user-1")]
+    env = crawl_env(box, tmp_path, bad)
+    env["REDIS_URL"] = redis_url
+    done = subprocess.run([sys.executable, "-m", "scrapy", "worker", "--spiders", "friends", "-s", "TWEETFORM_EXIT_WHEN_IDLE=1"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
+    assert done.returncode == exitcodes.NO_CREDENTIALS, done.stderr[-3000:]
+    assert "finish_reason': 'no_usable_credentials'" in done.stderr
+    assert bucket(tmp_path, "friend_ids") == {}
