@@ -272,10 +272,12 @@ def test_cli_wrong_types_in_settings_and_config_files(tmp_path: Path):
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_unknown_spider_and_unknown_command(tmp_path: Path):
+def test_cli_unknown_spider_and_unknown_command(redis_url: str, tmp_path: Path):
     env = clean_env(tmp_path)
     done = cli(env, "crawl", "enemies", "-a", "user_id=12")
     assert_one_line_exit_2(done, "tweetform: unknown spider 'enemies'; the spiders are: followers, friends, search, timeline, tweets, users")
+    done = cli({**env, "REDIS_URL": redis_url}, "worker", "--spiders", "friends,enemies")
+    assert_one_line_exit_2(done, "tweetform: unknown spider(s) 'enemies'; the spiders are: followers, friends, search, timeline, tweets, users")
     done = cli(env, "crawlfriends")
     assert done.returncode == 2 and "Unknown command: crawlfriends" in done.stdout.splitlines()  # Scrapy's own usage message
 

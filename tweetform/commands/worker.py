@@ -54,6 +54,10 @@ class Command(ScrapyCommand):
             proxy_plan(self.settings, creds)  # a bad proxy setting stops here, in one line
         except (CredentialError, ProxyConfigError) as exc:
             fail(str(exc))
+        known = get_spider_loader(self.settings).list()
+        unknown = [n for n in opts.spiders.split(",") if n and n not in known]
+        if unknown:
+            fail(f"unknown spider(s) {', '.join(map(repr, unknown))}; the spiders are: {', '.join(sorted(known))}")
 
     @with_redis_errors
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
