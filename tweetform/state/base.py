@@ -97,10 +97,6 @@ class JobStore(abc.ABC):
         level has finished, the ids of the next level in BFS order (idempotent)."""
 
     # --- durability ------------------------------------------------------------------------
-    def ack(self, request: Request) -> None:
-        """A request's callback output has all been consumed (written): a leased queue
-        forgets it, and the page's effects become durable together."""
-
     def flush(self) -> None:
         """Make what was written so far durable (backends that batch writes)."""
 

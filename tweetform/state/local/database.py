@@ -82,9 +82,13 @@ class Database:
         self.conn.executescript(SCHEMA)
         self._in_tx = False
         self.commits = 0
+        # requests waiting (not leased) per queue name: the queues' lengths without a query
+        self.waiting: dict[str, int] = {}
+        self.leased: set[int] = set()  # rows this process popped and has not acknowledged
         # this process holds the lock: every lease in the file belongs to a run that ended
         returned = self.execute("UPDATE requests SET leased = 0 WHERE leased = 1").rowcount
         self.commit()
+        self.waiting.update(self.query("SELECT queue, COUNT(*) FROM requests GROUP BY queue"))
         if returned:
             logger.info("%d requests in flight when the last run stopped go back to the queue", returned)
 
@@ -109,10 +113,11 @@ class Database:
             self._in_tx = False
             self.commits += 1
 
-    def ack(self, lease: int | None) -> None:
-        """A page's output has been consumed: its queue row goes, with everything it caused."""
-        if lease is not None:
+    def ack_many(self, leases: Iterable[int]) -> None:
+        """Pages whose output has been consumed: their queue rows go, committed with everything they caused."""
+        for lease in leases:
             self.execute("DELETE FROM requests WHERE id = ?", (lease,))
+            self.leased.discard(lease)
         self.commit()
 
     def close(self) -> None:

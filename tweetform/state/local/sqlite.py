@@ -12,11 +12,9 @@ import json
 import time
 from typing import Any
 
-from scrapy import Request
-
 from tweetform.spiders.arguments import JobArgs
 from tweetform.state.base import FINAL_STATES, RUNNING
-from tweetform.state.local.database import META_LEASE, Database
+from tweetform.state.local.database import Database
 from tweetform.state.local.memory import MemoryJobStore, NetworkLevels
 from tweetform.state.base import JobStatus
 
@@ -106,9 +104,6 @@ class SqliteJobStore(MemoryJobStore):
         return super().request_done(job, level, page)
 
     # --- durability ------------------------------------------------------------------------
-    def ack(self, request: Request) -> None:
-        self.db.ack(request.meta.get(META_LEASE))
-
     def flush(self) -> None:
         self.db.commit()
 
