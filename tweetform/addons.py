@@ -12,6 +12,11 @@ from scrapy.settings import Settings
 
 class DistributedAddon:
     def update_settings(self, settings: Settings) -> None:
+        collect = settings.getbool("TWEETFORM_COLLECT")
+        if collect and not settings.get("REDIS_URL"):
+            from tweetform.commands.errors import fail
+
+            fail("TWEETFORM_COLLECT needs REDIS_URL: pages go through Redis to `scrapy collect`")
         if not settings.get("REDIS_URL"):
             return
         settings.set("SCHEDULER", "tweetform.distributed.scheduler.RedisScheduler", "addon")
@@ -20,3 +25,9 @@ class DistributedAddon:
         from tweetform.distributed.node import WorkerNode
 
         settings.set_in_component_priority_dict("EXTENSIONS", WorkerNode, 100)
+        if collect:  # pages go to `scrapy collect` through Redis: this process writes no bucket file
+            from tweetform.collect.pipeline import CollectPipeline
+            from tweetform.pipelines.buckets import BucketPipeline
+
+            settings.set_in_component_priority_dict("ITEM_PIPELINES", BucketPipeline, None)
+            settings.set_in_component_priority_dict("ITEM_PIPELINES", CollectPipeline, 500)

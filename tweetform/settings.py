@@ -102,6 +102,9 @@ ADDONS = {"tweetform.addons.DistributedAddon": 100}  # switches on with REDIS_UR
 TWEETFORM_HEARTBEAT = 2.0  # seconds between a worker's heartbeats
 TWEETFORM_HEARTBEAT_TTL = 10.0  # a worker silent this long is dead: its in-flight work goes back
 TWEETFORM_EXIT_WHEN_IDLE = False  # workers wait for more jobs; True: exit when nothing is left
+TWEETFORM_COLLECT = False  # workers hand pages to `scrapy collect` through Redis instead of writing them
+TWEETFORM_COLLECT_MAX_BYTES = 64_000_000  # per job: pages waiting in Redis beyond this make workers wait
+TWEETFORM_COLLECT_LOCK_TTL = 10.0  # seconds: the collector lock lapses this long after its holder stops refreshing it
 
 from tweetform.config import apply_overrides  # noqa: E402
 

@@ -126,3 +126,26 @@ def bucket_counts() -> str:
 def quota(lane: str, endpoint: str) -> str:
     """HASH limit, reset, remaining, in_flight of one credential lane (alias:kind) × endpoint."""
     return f"{PREFIX}:quota:{lane}:{endpoint}"
+
+
+# --- scrapy collect: pages on their way to one output directory (tweetform/collect/) ---
+
+
+def page_stream(job_id: str) -> str:
+    """STREAM of a job's pages waiting for ``scrapy collect`` (fields prov, raw or item, n)."""
+    return f"{PREFIX}:job:{job_id}:pages"
+
+
+def pages_waiting(job_id: str) -> str:
+    """HASH pages, bytes (what waits in the job's page stream; the cap is on bytes), peak (most bytes ever waiting)."""
+    return f"{PREFIX}:job:{job_id}:pages:waiting"
+
+
+def collect_jobs() -> str:
+    """SET of job ids that have a page stream (what the collector reads)."""
+    return f"{PREFIX}:collect:jobs"
+
+
+def collect_lock() -> str:
+    """STRING (TTL) JSON {token, host, pid, dir}: the one collector writing the pages."""
+    return f"{PREFIX}:collect:lock"

@@ -1,0 +1,196 @@
+"""One dataset from many hosts: workers in collect mode hand pages to Redis, `scrapy collect` writes them.
+
+Workers and collectors are real `scrapy` processes, each worker with its own
+output directory (as on separate hosts); the collector's directory must equal
+the sandbox's ground truth and the workers' directories must stay empty.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+from conftest import ROOT
+from crawling import bucket
+from test_distributed import (  # noqa: F401  (no_process_left_behind: autouse, kills what a test started)
+    WORLD, assert_network_equals_truth, no_process_left_behind, push, scrapy, start_workers, wait_all,
+    wait_registered, worker_env,
+)
+
+COLLECT = {"TWEETFORM_COLLECT": "true", "TWEETFORM_COLLECT_LOCK_TTL": "3"}
+
+
+def collect_env(box: Any, redis_url: str, output: Path, **extra: str) -> dict[str, str]:
+    env = worker_env(box, redis_url, output)
+    env.update(COLLECT)
+    env.update(extra)
+    return env
+
+
+def start_collector(env: dict[str, str], data: Path, *extra: str) -> subprocess.Popen:
+    return scrapy(env, "collect", "--data", str(data), *extra)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 120) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+def assert_whole_lines(output: Path) -> None:
+    """Every file ends with a newline and every line is one JSON object (no torn or glued line)."""
+    files = [p for p in output.rglob("*.jsonl")]
+    assert files
+    for path in files:
+        data = path.read_bytes()
+        assert data.endswith(b"\n"), path
+        for line in data.splitlines():
+            assert isinstance(json.loads(line), dict), path
+
+
+def assert_nothing_written(*dirs: Path) -> None:
+    for d in dirs:
+        assert not [p for p in d.rglob("*") if p.is_file()], f"a worker wrote locally in collect mode: {d}"
+
+
+def waiting(r: redis.Redis, job: str) -> dict[str, int]:
+    return {k.decode(): int(v) for k, v in r.hgetall(f"tweetform:job:{job}:pages:waiting").items()}
+
+
+def test_three_workers_one_collector(sandbox_factory, redis_url: str, tmp_path: Path):
+    box = sandbox_factory(*WORLD, "--latency", "0.3")
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    hosts = [tmp_path / f"host{i}" for i in range(3)]
+    collected = tmp_path / "collected"
+    workers = [start_workers(collect_env(box, redis_url, d), 1, True, "-s", "CONCURRENT_REQUESTS=2")[0] for d in hosts]
+    wait_registered(redis_url, workers)
+    env = collect_env(box, redis_url, hosts[0])
+    push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "one")
+    collector = start_collector(env, collected, "--exit-when-idle")
+    logs = wait_all(workers)
+    out = finish(collector)
+    assert sum("'tweetform/collect/pages_sent'" in log for log in logs) >= 2  # the job was split across workers
+    assert_network_equals_truth(box, collected, seed, 3)
+    assert_whole_lines(collected)
+    assert_nothing_written(*hosts)
+    r = redis.Redis.from_url(redis_url)
+    assert waiting(r, "one")["pages"] == 0 and waiting(r, "one")["bytes"] == 0
+    assert r.xlen("tweetform:job:one:pages") == 0  # acknowledged pages leave Redis
+    pages = sum(len(p.read_bytes().splitlines()) for p in collected.rglob("*.jsonl"))  # friend_ids and errors
+    assert "collected: %d pages written" % pages in out
+
+
+def pending(r: redis.Redis, job: str) -> int:
+    try:
+        return int(r.xpending(f"tweetform:job:{job}:pages", "collector")["pending"])
+    except redis.ResponseError:
+        return 0
+
+
+def holds_requests(r: redis.Redis, pid: int) -> bool:
+    entries = [json.loads(v) for v in r.hvals("tweetform:friends:inflight")]
+    return any(f"-{pid}-" in e["w"] for e in entries)
+
+
+def test_killed_collector_and_worker_lose_nothing(sandbox_factory, redis_url: str, tmp_path: Path):
+    box = sandbox_factory(*WORLD, "--latency", "0.5")
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    hosts = [tmp_path / f"host{i}" for i in range(3)]
+    collected = tmp_path / "collected"
+    r = redis.Redis.from_url(redis_url)
+    env = collect_env(box, redis_url, hosts[0])
+    push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "kill")
+    slow = ("-s", "CONCURRENT_REQUESTS=2")
+    steady = [start_workers(collect_env(box, redis_url, d), 1, True, *slow, spiders="friends")[0] for d in hosts[:2]]
+    victim = start_workers(collect_env(box, redis_url, hosts[2]), 1, False, *slow, spiders="friends")[0]
+    mid_batch_kills, outs = 0, []
+    for _ in range(20):
+        collector = start_collector(env, collected)  # at once: the killed one's lock has not expired
+        deadline = time.monotonic() + 30
+        while pending(r, "kill") == 0 and time.monotonic() < deadline and collector.poll() is None:
+            time.sleep(0.001)
+        assert collector.poll() is None, collector.communicate(timeout=60)[0][-2000:]
+        collector.send_signal(signal.SIGKILL)  # while it holds pages read and not yet acknowledged
+        outs.append(collector.communicate(timeout=60)[0])
+        mid_batch_kills += pending(r, "kill") > 0
+        if mid_batch_kills >= 2:
+            break
+    assert mid_batch_kills >= 2
+    deadline = time.monotonic() + 30
+    while not holds_requests(r, victim.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)  # a worker dies with requests in flight
+    victim.communicate(timeout=60)
+    collector = start_collector(env, collected, "--exit-when-idle")
+    logs = wait_all(steady, timeout=240)
+    outs.append(finish(collector, timeout=120))
+    assert any("took over the lock" in out for out in outs[1:])  # a SIGKILLed collector's lock is taken at once
+    assert any("read but not acknowledged" in out for out in outs[1:])  # its pending pages are written
+    assert any("put back" in log for log in logs)
+    assert_network_equals_truth(box, collected, seed, 3)  # every page once
+    assert_whole_lines(collected)
+    assert_nothing_written(*hosts)
+    assert waiting(r, "kill")["pages"] == 0 and pending(r, "kill") == 0
+
+
+def test_backpressure_caps_what_waits_in_redis(sandbox_factory, redis_url: str, tmp_path: Path):
+    box = sandbox_factory(*WORLD)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    cap = 30_000
+    hosts = [tmp_path / f"host{i}" for i in range(2)]
+    collected = tmp_path / "collected"
+    r = redis.Redis.from_url(redis_url)
+    envs = [collect_env(box, redis_url, d, TWEETFORM_COLLECT_MAX_BYTES=str(cap)) for d in hosts]
+    push(envs[0], "friends", "--user-id", str(seed), "--depth", "3", "--job", "capped")
+    workers = [start_workers(e, 1, True, spiders="friends")[0] for e in envs]
+    # no collector yet: the workers fill the stream up to the cap and wait there
+    deadline = time.monotonic() + 60
+    while waiting(r, "capped").get("bytes", 0) < cap and time.monotonic() < deadline:
+        time.sleep(0.05)
+    held = waiting(r, "capped")
+    assert held["bytes"] >= cap
+    time.sleep(1.0)
+    assert waiting(r, "capped")["pages"] == held["pages"]  # nothing more goes in while the collector is away
+    assert all(w.poll() is None for w in workers)  # waiting, not failed
+    collector = start_collector(envs[0], collected, "--exit-when-idle")
+    logs = wait_all(workers, timeout=240)
+    finish(collector)
+    assert_network_equals_truth(box, collected, seed, 3)
+    assert_nothing_written(*hosts)
+    biggest = max(len(line) for p in collected.rglob("*.jsonl") for line in p.read_bytes().splitlines())
+    assert waiting(r, "capped")["peak"] <= cap + biggest  # never more than the cap and one page
+    assert any("waiting for scrapy collect" in log for log in logs)
+
+
+def test_second_collector_exits_with_one_line(sandbox, redis_url: str, tmp_path: Path):
+    env = collect_env(sandbox, redis_url, tmp_path / "w")
+    first = start_collector(env, tmp_path / "data")
+    r = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 60
+    while not r.exists("tweetform:collect:lock") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run([sys.executable, "-m", "scrapy", "collect", "--data", str(tmp_path / "data")], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and "another collector is writing this dataset" in lines[0] and f"pid {first.pid}" in lines[0]
+    first.send_signal(signal.SIGTERM)
+    finish(first)
+    assert not r.exists("tweetform:collect:lock")  # released on a clean stop
+
+
+def test_collect_mode_needs_redis(sandbox, tmp_path: Path):
+    env = collect_env(sandbox, "", tmp_path)
+    env.pop("REDIS_URL")
+    done = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "friends", "-a", "user_id=12"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == "tweetform: TWEETFORM_COLLECT needs REDIS_URL: pages go through Redis to `scrapy collect`"
+    assert "Traceback" not in done.stderr
+    assert not list(tmp_path.rglob("*.jsonl"))

@@ -1,0 +1,16 @@
+-- The collector has these pages on disk (fsync'd): acknowledge them, delete them from
+-- the stream and take them off the job's waiting counts. XACK answers 1 only the
+-- first time, so acking again (a retry after Redis was away) counts nothing twice.
+-- KEYS[1] the job's stream, KEYS[2] the job's waiting hash
+-- ARGV[1] consumer group, then pairs of entry id, page bytes
+-- Returns how many entries were acknowledged now.
+local acked = 0
+for i = 2, #ARGV, 2 do
+  if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
+    redis.call('XDEL', KEYS[1], ARGV[i])
+    redis.call('HINCRBY', KEYS[2], 'pages', -1)
+    redis.call('HINCRBY', KEYS[2], 'bytes', -tonumber(ARGV[i + 1]))
+    acked = acked + 1
+  end
+end
+return acked
