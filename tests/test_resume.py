@@ -5,9 +5,11 @@ the sandbox's counters show that no completed page was fetched (paid for) again.
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,12 @@ def network_equals_truth(box: Any, output: Path, seed: int, depth: int) -> int:
     return len(written) + sum(len(v) for v in bucket(output, "errors").values())
 
 
+def saved_state(jobdir: Path) -> tuple[str, str, float | None]:
+    """The job, its state and finished_at as the JOBDIR holds them."""
+    with closing(sqlite3.connect(jobdir / "tweetform.sqlite")) as db:
+        return db.execute("SELECT job, state, finished_at FROM jobs").fetchone()
+
+
 def fetched(box: Any, endpoint: str = "/2/users/:id/following") -> int:
     """Requests the sandbox answered for one endpoint (other calls, e.g. the plan's look-up, aside)."""
     return sum(c["served"] + c["rate_limited"] for c in box.counters()["limits"] if c["endpoint"] == endpoint)
@@ -93,8 +101,11 @@ def test_depth3_network_resumes_without_fetching_a_completed_page_again(box, tmp
     first = interrupted(box, out, jobdir, "friends", "friend_ids", 40, sig, user_id=seed, depth=3)
     done_before = lines_on_disk(out, "friend_ids")
     assert 40 <= done_before < 150  # stopped mid-crawl (the network has ~190 pages)
+    assert saved_state(jobdir)[1:] == ("running", None)
     second = resumed(box, out, jobdir, "friends", user_id=seed, depth=3)
     assert job_ids(second.stderr) == job_ids(first) and len(job_ids(first)) == 1  # the same job, continued
+    job_id, state, finished_at = saved_state(jobdir)
+    assert {job_id} == job_ids(first) and state == "done" and finished_at is not None
     distinct = network_equals_truth(box, out, seed, 3)
     again = fetched(box) - distinct  # pages (and error answers) fetched more than once
     if sig == signal.SIGINT:
@@ -153,3 +164,22 @@ def test_jobdir_is_ignored_with_redis_url(box, redis_url: str, tmp_path: Path):
     assert lines_on_disk(out, "friend_ids") >= 1, text[-2000:]  # it crawled, in distributed mode
     assert "JOBDIR is ignored with REDIS_URL" in text
     assert not (jobdir / "tweetform.sqlite").exists()
+
+
+def test_a_second_crawl_on_a_busy_jobdir_exits_2(box, tmp_path: Path):
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    out, jobdir = tmp_path / "out", tmp_path / "job"
+    with open(tmp_path / "first.log", "w") as fh:
+        first = subprocess.Popen(crawl_cmd("friends", jobdir, SLOW, {"user_id": seed, "depth": 3}), cwd=ROOT,
+                                 env=crawl_env(box, out), stdout=fh, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while lines_on_disk(out, "friend_ids") < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            second = run_crawl(box, "friends", tmp_path / "out2", settings={"JOBDIR": str(jobdir)}, user_id=seed, depth=3)
+        finally:
+            first.send_signal(signal.SIGINT)
+            first.wait(120)
+    assert second.returncode == 2, second.stderr[-2000:]
+    assert second.stderr.strip().splitlines() == [f"tweetform: JOBDIR {jobdir} is in use by another crawl"]
+    assert not (tmp_path / "out2").exists()

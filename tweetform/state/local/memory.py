@@ -52,6 +52,11 @@ class MemoryJobStore(JobStore):
             return JobStatus(job_id, GONE)
         return JobStatus(found.job, found.state, found.created, found.finished_at, dict(found.counters))
 
+    def has_queued(self) -> bool:
+        """Requests of this store's jobs still queued (in memory: Scrapy's scheduler holds them, and a
+        crawl that finished has none)."""
+        return False
+
     def claim_users(self, job: JobArgs, uids: list[int], level: int, claimer: str = "") -> list[int]:
         seen = self.expanded.setdefault(job.job, {})
         tag = claimer or f"level:{level}"

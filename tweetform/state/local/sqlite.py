@@ -103,6 +103,9 @@ class SqliteJobStore(MemoryJobStore):
                         "ON CONFLICT (job, level, page) DO UPDATE SET done = 1", (job.job, level, page))
         return super().request_done(job, level, page)
 
+    def has_queued(self) -> bool:
+        return bool(self.db.query("SELECT 1 FROM requests LIMIT 1"))
+
     # --- durability ------------------------------------------------------------------------
     def flush(self) -> None:
         self.db.commit()
