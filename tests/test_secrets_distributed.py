@@ -296,6 +296,9 @@ def test_redis_over_tls_with_a_password_workers_push_and_status_work(sandbox_fac
         plain = server.url().replace("rediss://", "redis://").split("?")[0]
         with pytest.raises(redis.ConnectionError):
             redis.Redis.from_url(plain, socket_connect_timeout=2, socket_timeout=2).ping()
+        # and the certificate is checked: without the URL's CA file the self-signed certificate is refused
+        with pytest.raises(redis.ConnectionError, match="certificate verify failed"):
+            redis.Redis.from_url(server.url().split("?")[0], socket_connect_timeout=2, socket_timeout=2).ping()
         # a wrong password: one line, no password in it, non-zero exit
         wrong = "Wr0ng-" + REDIS_PASSWORD
         for command in (("status",), ("push", "friends", "--user-id", str(seed), "--job", "nope"), ("worker", "--spiders", "friends")):
