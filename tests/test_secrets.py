@@ -165,15 +165,17 @@ def test_what_redis_receives_from_the_request_queue_holds_no_credential(redis_ur
     assert all(r.headers.get("Authorization") for r in requests)  # the requests being sent keep theirs
 
 
-def configured_disk_queue() -> type:
+def configured(name: str) -> type:
     settings = Settings()
     settings.setmodule(project_settings, priority="project")
-    return load_object(settings["SCHEDULER_DISK_QUEUE"])
+    return load_object(settings[name])
 
 
-@pytest.mark.parametrize("queue_cls", [None, *DISK_QUEUES], ids=lambda c: "configured" if c is None else c.__name__)
-def test_disk_queues_store_no_credential(queue_cls: type | None, tmp_path: Path):
-    queue_cls = queue_cls or configured_disk_queue()
+@pytest.mark.parametrize("queue_cls", ["SCHEDULER_DISK_QUEUE", "SCHEDULER_START_DISK_QUEUE", *DISK_QUEUES],
+                         ids=lambda c: c if isinstance(c, str) else c.__name__)
+def test_disk_queues_store_no_credential(queue_cls: type | str, tmp_path: Path):
+    if isinstance(queue_cls, str):  # the queue tweetform's settings configure
+        queue_cls = configured(queue_cls)
     crawler = crawler_with_canaries()
     requests = signed_requests(crawler)
     queue = queue_cls.from_crawler(crawler, str(tmp_path / "q"))
