@@ -1,29 +1,40 @@
-"""tweetform's add-on: turns on distributed mode when ``REDIS_URL`` is set.
+"""tweetform's add-on: switches on the Redis backend of the state layer when ``REDIS_URL`` is set.
 
 Listed in ``ADDONS`` by tweetform/settings.py. It runs after every other
 settings source (settings_local.py, the environment, ``-s`` options), so
-``-s REDIS_URL=redis://…`` on one command switches that process over.
+``-s REDIS_URL=redis://…`` on one command switches that process over. The job
+store and quota book follow the same setting (:mod:`tweetform.state`).
 """
 
 from __future__ import annotations
 
-from scrapy.settings import Settings
+import logging
+
+from scrapy.settings import SETTINGS_PRIORITIES, Settings
+
+from tweetform.state import uses_redis
+from tweetform.state.redis.node import WorkerNode
+
+logger = logging.getLogger(__name__)
 
 
 class DistributedAddon:
     def update_settings(self, settings: Settings) -> None:
         collect = settings.getbool("TWEETFORM_COLLECT")
-        if collect and not settings.get("REDIS_URL"):
+        if collect and not uses_redis(settings):
             from tweetform.commands.errors import fail
 
             fail("TWEETFORM_COLLECT needs REDIS_URL: pages go through Redis to `scrapy collect`")
-        if not settings.get("REDIS_URL"):
+        if not uses_redis(settings):
             return
-        settings.set("SCHEDULER", "tweetform.distributed.scheduler.RedisScheduler", "addon")
-        settings.set("DUPEFILTER_CLASS", "scrapy.dupefilters.BaseDupeFilter", "addon")  # the scheduler filters per job
+        if settings.get("JOBDIR"):  # distributed jobs keep their state (and resume) in Redis
+            logger.warning("JOBDIR is ignored with REDIS_URL: the job's state is kept in Redis")
+            settings.set("JOBDIR", None, settings.getpriority("JOBDIR"))
+        # over the local backend's choice in settings.py (project priority beats "addon")
+        for name, value in (("SCHEDULER", "tweetform.state.redis.scheduler.RedisScheduler"),
+                            ("DUPEFILTER_CLASS", "tweetform.state.redis.dupefilter.JobDupeFilter")):
+            settings.set(name, value, priority=max(settings.getpriority(name) or 0, SETTINGS_PRIORITIES["addon"]))
         # into whatever EXTENSIONS the project set (a plain set() at addon priority would lose to it)
-        from tweetform.distributed.node import WorkerNode
-
         settings.set_in_component_priority_dict("EXTENSIONS", WorkerNode, 100)
         if collect:  # pages go to `scrapy collect` through Redis: this process writes no bucket file
             from tweetform.collect.pipeline import CollectPipeline

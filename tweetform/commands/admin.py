@@ -6,6 +6,7 @@
   stop-node WORKER|HOST|all  SHUTDOWN_NODE: ask workers to hand back their work and exit
   pause JOB / resume JOB / cancel JOB
   budget JOB +USD            raise a job's budget; a job stopped at its budget continues
+  purge JOB                  every key of the job goes now (not only after TWEETFORM_JOB_STATE_TTL)
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import sys
 
 from scrapy.commands import ScrapyCommand
 
-from tweetform.distributed import control
+from tweetform.state.redis import connection, control, keys
 from tweetform.commands.errors import with_redis_errors
 
-ACTIONS = ("list-nodes", "node-qsizes", "clear-queue", "stop-node", "pause", "resume", "cancel", "budget")
+ACTIONS = ("list-nodes", "node-qsizes", "clear-queue", "stop-node", "pause", "resume", "cancel", "budget", "purge")
 
 
 class Command(ScrapyCommand):
@@ -28,7 +29,7 @@ class Command(ScrapyCommand):
     default_settings = {"LOG_ENABLED": False}
 
     def syntax(self) -> str:
-        return "list-nodes | node-qsizes | clear-queue SPIDER | stop-node WORKER|HOST|all | pause JOB | resume JOB | cancel JOB | budget JOB +USD"
+        return "list-nodes | node-qsizes | clear-queue SPIDER | stop-node WORKER|HOST|all | pause JOB | resume JOB | cancel JOB | budget JOB +USD | purge JOB"
 
     def short_desc(self) -> str:
         return "Administer distributed crawling (nodes, queues, jobs)"
@@ -40,9 +41,7 @@ class Command(ScrapyCommand):
             return self.fail(f"give an action: {', '.join(ACTIONS)}")
         if not self.settings.get("REDIS_URL"):
             return self.fail("REDIS_URL is not set")
-        from tweetform.distributed.scheduler import redis_client
-
-        server = redis_client(self.settings)
+        server = connection.from_settings(self.settings)
         action, rest = args[0], args[1:]
         if action == "list-nodes":
             for n in control.nodes(server):
@@ -69,6 +68,10 @@ class Command(ScrapyCommand):
             if not targets:
                 return self.fail(f"no worker matches {rest[0]!r}")
             print("asked to stop: " + ", ".join(targets))
+        elif action == "purge":
+            if not server.exists(keys.job(rest[0])):
+                return self.fail(f"no job {rest[0]!r} in Redis")
+            print(f"job {rest[0]} purged ({control.purge_job(server, rest[0])} keys)")
         else:
             state = {"pause": "paused", "resume": "running", "cancel": "cancelled"}[action]
             if not control.set_job_state(server, rest[0], state):

@@ -13,10 +13,11 @@ import json
 from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
-from tweetform.distributed import keys
-from tweetform.distributed.jobs import from_legacy
+from tweetform.state.redis import connection, keys
+from tweetform.state.redis.jobs import RedisJobStore, from_legacy
 from tweetform.spiders.arguments import ArgumentError, legacy_command, message_arguments
 from tweetform.commands.errors import fail, with_redis_errors
+from tweetform.commands.wait import wait_for_job
 
 OPTION_ARGS = ("user_id", "screen_name", "tweet_id", "file", "depth", "data_type", "max_users", "since_id",
                "max_tweets", "query", "lang", "geocode", "archive", "bucket", "api", "job", "budget")
@@ -39,6 +40,8 @@ class Command(ScrapyCommand):
             parser.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
         parser.add_argument("--plan", action="store_true",
                             help="estimate the job's requests and time first (as `scrapy plan`); `scrapy status` then shows what is left")
+        parser.add_argument("--wait", action="store_true",
+                            help="then block until the job ends; exit with how it ended (README: Exit status)")
         parser.add_argument("--legacy", metavar="JSON", help="a tweetf0rm command, e.g. "
                             '\'{"cmd": "CRAWL_FRIENDS", "user_id": 12, "data_type": "ids", "depth": 2, "bucket": "friend_ids"}\'')
 
@@ -73,10 +76,7 @@ class Command(ScrapyCommand):
             from tweetform.commands.crawl import warn_if_deep
 
             warn_if_deep(self.settings, job)  # depth >= 3 without max_users: the plan's estimate, one line
-        from tweetform.distributed.jobs import RedisJobStore
-        from tweetform.distributed.scheduler import redis_client
-
-        server = redis_client(self.settings)
+        server = connection.from_settings(self.settings)
         RedisJobStore(server).save(job)  # known (and pausable) before a worker takes it
         if opts.plan:
             from tweetform.planning import PlanError, plan_job
@@ -93,4 +93,6 @@ class Command(ScrapyCommand):
             if plural in message:
                 message[single] = ",".join(str(i) for i in message.pop(plural))
         server.rpush(keys.jobs_inbox(spider), json.dumps(message))
-        print(f"pushed job {job.job} to {keys.jobs_inbox(spider)}")
+        print(f"pushed job {job.job} to {keys.jobs_inbox(spider)}", flush=True)
+        if opts.wait:
+            self.exitcode = wait_for_job(server, job.job)

@@ -9,13 +9,17 @@ import time
 
 from scrapy.commands import ScrapyCommand
 
-from tweetform.distributed import control
+from tweetform.state.redis import connection, control
 from tweetform.commands.errors import with_redis_errors
 
 
 def _age(ts: float) -> str:
     seconds = max(0, int(time.time() - ts))
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _clock(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts)) if ts else "-"
 
 
 def render(snap: dict) -> str:
@@ -30,9 +34,10 @@ def render(snap: dict) -> str:
             detail = ", ".join(f"{e} {c}" for e, c in q["by_endpoint"].items())
             lines.append(f"  {q['spider']:<10} {q['queued']:>7} / {q['in_flight']:>4} / {q['inbox']:>3}" + (f"   ({detail})" if detail else ""))
     lines.append(f"  dead-letter messages: {snap['dead_letter']}")
-    lines.append("JOBS (state, pages written, users expanded, errors, parked)")
+    lines.append("JOBS (spider, state, requests queued / in flight / parked, pages written, errors (failed), users expanded, started, finished)")
     for j in snap["jobs"]:
-        lines.append(f"  {j['job']:<40} {j['spider'] or '?':<10} {j['state']:<9} {j['pages']:>7} {j['users_expanded']:>7} {j['errors']:>5} {j['parked']:>5}")
+        lines.append(f"  {j['job']:<32} {j['spider'] or '?':<9} {j['state']:<9} {j['queued']:>6} / {j['in_flight']:>3} / {j['parked']:>4}"
+                     f"  {j['pages']:>7} {j['errors']:>5} ({j['failed']}) {j['users_expanded']:>7}  {_clock(j['created'])}  {_clock(j['finished_at'])}")
         if j.get("plan"):
             lines.append(f"      left of the plan's {j['plan']['requests']:,} requests: {j['plan']['summary']}")
     lines.append("BUCKETS (pages written)")
@@ -65,7 +70,5 @@ class Command(ScrapyCommand):
             print("tweetform: REDIS_URL is not set: status reads the Redis that the workers share", file=sys.stderr)
             self.exitcode = 2
             return
-        from tweetform.distributed.scheduler import redis_client
-
-        snap = control.snapshot(redis_client(self.settings))
+        snap = control.snapshot(connection.from_settings(self.settings))
         print(json.dumps(snap, indent=1) if opts.json else render(snap))

@@ -1,4 +1,5 @@
-"""Distributed mode: many processes on many hosts share jobs through Redis (scrapy-redis).
+"""Moved: the Redis backend lives in :mod:`tweetform.state.redis`.
 
-Switched on by ``REDIS_URL``. Every Redis key is built in :mod:`.keys`.
+Kept so ``tweetform.distributed.serializer`` (scrapy-redis's
+``SCHEDULER_SERIALIZER`` path in older settings files) still imports.
 """

@@ -2,7 +2,7 @@
 
 Both request queues — Scrapy's in one process
 (:class:`tweetform.quota.queue.QuotaAwarePriorityQueue`) and the shared Redis
-queue (:class:`tweetform.distributed.scheduler.RedisScheduler`) — hold requests
+queue (:class:`tweetform.state.redis.queue.InFlightQueue`) — hold requests
 per endpoint and ask this gate before taking one. When no endpoint with
 pending requests has quota, the gate says so in one log line ("waiting 8 m 12 s
 for /friends/ids quota …, resumes 14:05:12 UTC") and wakes the engine at the
@@ -19,7 +19,6 @@ from scrapy.crawler import Crawler
 from scrapy.utils.asyncio import call_later
 
 from tweetform.api.endpoints import ENDPOINTS
-from tweetform.quota import runtime
 from tweetform.quota.book import Reservation
 
 logger = logging.getLogger(__name__)
@@ -38,9 +37,9 @@ def human(seconds: float) -> str:
 
 
 class QuotaGate:
-    def __init__(self, crawler: Crawler) -> None:
+    def __init__(self, crawler: Crawler, book: Any) -> None:
         self.crawler = crawler
-        self.book = runtime.book(crawler)
+        self.book = book  # in-process or shared (tweetform.quota.runtime.book)
         self._wake: Any = None
         self._wake_at = 0.0
         self._waiting_since: dict[str, float] = {}

@@ -1,44 +1,45 @@
-"""One credential pool and one quota book per crawler, shared by the components that need them."""
+"""One credential pool, one quota book and one quota gate per crawler, shared by the components that need them."""
 
 from __future__ import annotations
 
+import weakref
+from typing import Any
+
 from scrapy.crawler import Crawler
 
+from tweetform import state
 from tweetform.credentials import load_credentials
-from tweetform.quota.book import QuotaBook
+from tweetform.quota.gate import QuotaGate
 from tweetform.quota.pool import CredentialPool
+
+_pools: "weakref.WeakKeyDictionary[Crawler, CredentialPool]" = weakref.WeakKeyDictionary()
+_books: "weakref.WeakKeyDictionary[Crawler, Any]" = weakref.WeakKeyDictionary()
+_gates: "weakref.WeakKeyDictionary[Crawler, QuotaGate]" = weakref.WeakKeyDictionary()
 
 
 def pool(crawler: Crawler) -> CredentialPool:
-    found = getattr(crawler, "_tweetform_pool", None)
+    found = _pools.get(crawler)
     if found is None:
         s = crawler.settings
-        found = CredentialPool(load_credentials(s), app_lanes_for_users=s.getbool("TWEETFORM_APP_LANES_FOR_USERS"))
-        crawler._tweetform_pool = found  # type: ignore[attr-defined]
+        found = _pools[crawler] = CredentialPool(load_credentials(s), app_lanes_for_users=s.getbool("TWEETFORM_APP_LANES_FOR_USERS"))
     return found
 
 
-def book(crawler: Crawler) -> QuotaBook:
-    """The quota book: in memory, or shared through Redis in distributed mode."""
-    found = getattr(crawler, "_tweetform_book", None)
+def book(crawler: Crawler) -> Any:
+    """The quota book: in memory, or shared through Redis (the state layer chooses)."""
+    found = _books.get(crawler)
     if found is None:
-        s = crawler.settings
-        margin = s.getfloat("TWEETFORM_QUOTA_RESET_MARGIN")
-        if s.get("REDIS_URL"):
-            from tweetform.distributed.quota import RedisQuotaBook
-            from tweetform.distributed.scheduler import redis_client
-
-            found = RedisQuotaBook(pool(crawler), redis_client(s), margin=margin, hold=s.getfloat("DOWNLOAD_TIMEOUT") + 30)
-        else:
-            found = QuotaBook(pool(crawler), margin=margin)
-        crawler._tweetform_book = found  # type: ignore[attr-defined]
+        found = _books[crawler] = state.quota_book(crawler, pool(crawler))
     return found
 
 
-def gate(crawler: Crawler) -> "QuotaGate":
-    from tweetform.quota.gate import QuotaGate
-
-    found = getattr(crawler, "_tweetform_gate", None)
+def gate(crawler: Crawler) -> QuotaGate:
+    found = _gates.get(crawler)
     if found is None:
-        found = crawler._tweetform_gate = QuotaGate(crawler)  # type: ignore[attr-defined]
+        found = _gates[crawler] = QuotaGate(crawler, book(crawler))
     return found
+
+
+def existing_gate(crawler: Crawler) -> QuotaGate | None:
+    """The crawler's gate if one was made (the progress line shows its waits)."""
+    return _gates.get(crawler)

@@ -23,6 +23,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from tweetform import state
 from tweetform.api import errors
 from tweetform.api.endpoints import ENDPOINTS, Endpoint, next_page_params
 from tweetform.items import PageItem, make_error, make_page, page_id, utc_now
@@ -154,10 +155,7 @@ class ApiSpider(scrapy.Spider):
 
     def finished(self, request: scrapy.Request) -> None:
         """The request's output has all been consumed (distributed mode: no longer in flight)."""
-        scheduler = getattr(self.crawler, "_tweetform_scheduler", None) or self.crawler.engine.scheduler
-        ack = getattr(scheduler, "ack", None)
-        if ack is not None:  # JOBDIR: the page's queue row goes, and what it did is committed
-            ack(request)
+        state.request_finished(self.crawler, request)
 
     def parse_page(self, response: Response) -> Iterator[Any]:
         yield from self._shared_state_safe(response, self._parse_page)
@@ -330,18 +328,7 @@ def _describe(job: JobArgs) -> str:
 
 
 def job_store(crawler: Crawler) -> JobStore:
-    """One store per crawler: in memory, or in Redis in distributed mode."""
-    store = getattr(crawler, "_tweetform_jobs", None)
-    if store is None:
-        if crawler.settings.get("REDIS_URL"):
-            from tweetform.distributed.jobs import RedisJobStore
-
-            store = RedisJobStore.from_crawler(crawler)
-        else:
-            from tweetform.state.local import local_job_store
-
-            store = local_job_store(crawler)  # in memory, or in JOBDIR
-        crawler._tweetform_jobs = store  # type: ignore[attr-defined]
-    return store
+    """One store per crawler, from the backend the state layer chooses (:func:`tweetform.state.job_store`)."""
+    return state.job_store(crawler)
 
 

@@ -11,8 +11,10 @@ import json
 import time
 from typing import Any
 
-from tweetform.distributed import keys
+from tweetform.state.base import FINAL_STATES, GONE
+from tweetform.state.redis import keys, scripts
 
+ENDED = FINAL_STATES | {"budget_exhausted"}  # the cost budget's name for BUDGET
 SPIDERS = ("friends", "followers", "timeline", "search", "users", "tweets")
 
 
@@ -69,10 +71,14 @@ def jobs(server: Any, limit: int = 50) -> list[dict[str, Any]]:
             "spider": args.get("spider"),
             "state": meta.get("state", "?"),
             "created": float(meta.get("created", 0) or 0),
+            "finished_at": float(meta["finished_at"]) if meta.get("finished_at") else None,
+            "queued": max(0, int(meta.get("queued", 0) or 0)),
+            "in_flight": max(0, int(meta.get("inflight", 0) or 0)),
+            "parked": max(0, int(meta.get("parked", 0) or 0)),
             "pages": progress.get("pages", 0),
             "errors": progress.get("errors", 0),
+            "failed": progress.get("failed", 0),
             "users_expanded": int(server.hlen(keys.expanded(job_id))),
-            "parked": int(server.zcard(keys.parked(job_id))),
             "args": args,
         })
     return out
@@ -84,10 +90,14 @@ def buckets(server: Any) -> dict[str, int]:
 
 def quota(server: Any) -> list[dict[str, Any]]:
     out = []
-    for key in server.scan_iter(match=keys.quota("*", "*"), count=500):
+    for key in server.scan_iter(match=keys.quota("*", "*"), count=500, _type="hash"):  # not the :inflight zsets
         key = _s(key)
         lane, _, endpoint = key.split(":", 2)[2].partition(":/")  # "<alias>:<kind>:/<endpoint>"
         state = {_s(k): _s(v) for k, v in server.hgetall(key).items()}
+        if "srem" in state:  # stored as the lowest remaining the API reported this window
+            remaining = state.pop("srem")
+            reset = float(state.get("reset") or 0)
+            state["remaining"] = state["limit"] if state.get("limit") and reset and time.time() >= reset else remaining
         out.append({"lane": lane, "endpoint": "/" + endpoint, **state})
     return sorted(out, key=lambda q: (q["endpoint"], q["lane"]))
 
@@ -112,17 +122,55 @@ def snapshot(server: Any) -> dict[str, Any]:
 
 
 def set_job_state(server: Any, job_id: str, state: str) -> bool:
-    if not server.exists(keys.job(job_id)):
-        return False
-    server.hset(keys.job(job_id), "state", state)
-    if state == "running":  # resumed: parked requests go back to their queues
-        for data, score in server.zrange(keys.parked(job_id), 0, -1, withscores=True):
-            entry = json.loads(data)
-            server.zadd(entry["q"], {entry["d"]: score})
-        server.delete(keys.parked(job_id))
-    if state == "cancelled":
-        server.delete(keys.parked(job_id))
-    return True
+    """Pause, resume or cancel in one script (``lua/job_state.lua``); False for an unknown job."""
+    return bool(scripts.load(server, "job_state")(keys=[keys.job(job_id)], args=[state]))
+
+
+def job_ended(server: Any, job_id: str) -> tuple[str, int] | None:
+    """(state, pages failed for good) once the job has ended (done, cancelled, budget); else None."""
+    pipe = server.pipeline()
+    pipe.hget(keys.job(job_id), "state")
+    pipe.hget(keys.job_progress(job_id), "failed")
+    state, failed = pipe.execute()
+    state = _s(state) if state is not None else GONE
+    if state in ENDED or state == GONE:
+        return state, int(failed or 0)
+    return None
+
+
+def job_keys(server: Any, job_id: str) -> list[str]:
+    """Every key that holds one job's state (its queued requests excepted: they are dropped when met)."""
+    found = [keys.job(job_id), *(_s(k) for k in server.scan_iter(match=keys.job(job_id) + ":*", count=500))]
+    found += [keys.dupefilter(spider, job_id) for spider in SPIDERS]
+    return found
+
+
+def expire_ended(server: Any, ttl: float, recent: int = 100) -> list[str]:
+    """Done and cancelled jobs (of the most recent ``recent``): their dupe filter, written set,
+    claims and levels expire after ``ttl`` seconds. Paused and budget-stopped jobs keep everything."""
+    expired = []
+    for job_id in (_s(j) for j in server.zrevrange(keys.jobs(), 0, recent - 1)):
+        state, marked = server.hmget(keys.job(job_id), "state", "expiring")
+        if marked or _s(state or "") not in ("done", "cancelled"):
+            continue
+        pipe = server.pipeline(transaction=False)
+        for key in [keys.dupefilter(spider, job_id) for spider in SPIDERS] + [keys.written(job_id), keys.expanded(job_id), keys.parked(job_id),
+                                                                           keys.job_starting(job_id)]:
+            pipe.expire(key, int(ttl))
+        for key in server.scan_iter(match=keys.job(job_id) + ":level:*", count=500):
+            pipe.expire(key, int(ttl))
+        pipe.hset(keys.job(job_id), "expiring", int(ttl))
+        pipe.execute()
+        expired.append(job_id)
+    return expired
+
+
+def purge_job(server: Any, job_id: str) -> int:
+    """``scrapy admin purge JOB``: every key of the job goes now; its queued requests are dropped when met."""
+    found = job_keys(server, job_id)
+    removed = int(server.delete(*found)) if found else 0
+    server.zrem(keys.jobs(), job_id)
+    return removed
 
 
 def clear_queue(server: Any, spider: str) -> int:

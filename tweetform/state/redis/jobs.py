@@ -22,30 +22,11 @@ from typing import Any
 
 from scrapy.crawler import Crawler
 
-from tweetform.distributed import keys
-from tweetform.jobs import JobStore
+from tweetform.state.base import GONE, JobStatus, JobStore
+from tweetform.state.redis import connection, keys, scripts
 from tweetform.spiders.arguments import ArgumentError, JobArgs, decode_message, message_arguments
 
 logger = logging.getLogger(__name__)
-
-# KEYS: expanded, level users, level sequence ; ARGV: claimer, max_users-or-"", uid...
-# One call per page. A user is claimed once per job; the same claimer claiming
-# again (its page was fetched again after a worker died) gets it again, so its
-# request is not lost. Level order is kept only for max_users crawls.
-CLAIM = """
-local claimed = {}
-for i = 3, #ARGV do
-  local owner = redis.call('HGET', KEYS[1], ARGV[i])
-  if owner then
-    if owner == ARGV[1] then claimed[#claimed + 1] = ARGV[i] end
-  elseif ARGV[2] == '' or redis.call('HLEN', KEYS[1]) < tonumber(ARGV[2]) then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
-    if ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], 'NX', redis.call('INCR', KEYS[3]), ARGV[i]) end
-    claimed[#claimed + 1] = ARGV[i]
-  end
-end
-return claimed
-"""
 
 LEGACY_SPIDERS = {
     "CRAWL_FRIENDS": "friends",
@@ -110,16 +91,20 @@ def dead_letter(server: Any, raw: bytes | str, reason: str) -> None:
     logger.error("job message refused (%s); moved to %s", reason, keys.dead_letter())
 
 
-def start_job_message(crawler: Crawler, spider: Any, raw: bytes | str) -> bool:
-    """Validate and start one job message; refused ones go to the dead-letter list."""
+def start_job_message(crawler: Crawler, spider: Any, raw: bytes | str, worker: str) -> str | None:
+    """Validate and start one job message: its job id, or None when refused (dead-lettered).
+
+    The worker holds the job (``keys.job_starting``) until its seeds are queued,
+    so the job is not taken for done in between."""
     try:
         job = parse_message(raw, type(spider), str(crawler.settings.get("TWEETFORM_API_VERSION")))
     except ArgumentError as exc:
         dead_letter(spider.store.server, raw, str(exc))
-        return False
+        return None
+    spider.store.hold(job.job, worker)
     for request in spider.start_job(job):
         crawler.engine.crawl(request)
-    return True
+    return job.job
 
 
 class RedisJobStore(JobStore):
@@ -128,13 +113,13 @@ class RedisJobStore(JobStore):
     def __init__(self, server: Any) -> None:
         super().__init__()
         self.server = server
-        self._claim = server.register_script(CLAIM)
+        self._claim = scripts.load(server, "claim_users")
+        self._set_state = scripts.load(server, "job_state")
+        self._started = scripts.load(server, "job_started")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "RedisJobStore":
-        from tweetform.distributed.scheduler import redis_client
-
-        return cls(redis_client(crawler.settings))
+        return cls(connection.for_crawler(crawler))
 
     def save(self, job: JobArgs) -> None:
         self.jobs[job.job] = job
@@ -156,7 +141,34 @@ class RedisJobStore(JobStore):
 
     def state(self, job_id: str) -> str:
         raw = self.server.hget(keys.job(job_id), "state")
-        return raw.decode() if isinstance(raw, bytes) else (raw or "gone")
+        return raw.decode() if isinstance(raw, bytes) else (raw or GONE)
+
+    def set_state(self, job_id: str, state: str) -> None:
+        """Pause, resume (parked requests back in their queues), cancel, or stop at the budget, in one script."""
+        self.change_state(job_id, state)
+
+    def change_state(self, job_id: str, state: str) -> bool:
+        """:meth:`set_state`; False when the job is unknown."""
+        return bool(self._set_state(keys=[keys.job(job_id)], args=[state]))
+
+    def hold(self, job_id: str, worker: str) -> None:
+        """This worker is queuing the job's seeds: the job is not done before :meth:`seeded`."""
+        self.server.sadd(keys.job_starting(job_id), worker)
+
+    def seeded(self, job_id: str, worker: str, processing: str = "", message: bytes | str = "", client: Any = None) -> None:
+        """The job's seeds are queued: the hold ends and the job message (if any) leaves ``processing``."""
+        self._started(keys=[keys.job(job_id), processing], args=[worker, message], client=client)
+
+    def status(self, job_id: str) -> JobStatus:
+        pipe = self.server.pipeline()
+        pipe.hgetall(keys.job(job_id))
+        pipe.hgetall(keys.job_progress(job_id))
+        meta, progress = pipe.execute()
+        meta = {_s(k): _s(v) for k, v in meta.items()}
+        if not meta:
+            return JobStatus(job_id, GONE)
+        return JobStatus(job_id, meta.get("state", GONE), _float(meta.get("created")), _float(meta.get("finished_at")),
+                         {_s(k): int(v) for k, v in progress.items()})
 
     def claim_users(self, job: JobArgs, uids: list[int], level: int, claimer: str = "") -> list[int]:
         if not uids:
@@ -201,3 +213,11 @@ class RedisJobStore(JobStore):
         for name, n in counts.items():
             pipe.hincrby(keys.job_progress(job_id), name, n)
         pipe.execute()
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _float(value: str | None) -> float | None:
+    return float(value) if value not in (None, "") else None

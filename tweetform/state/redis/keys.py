@@ -21,7 +21,7 @@ def dead_letter() -> str:
 
 
 def queue(spider: str, endpoint: str) -> str:
-    """ZSET of serialized requests waiting for one endpoint (score: priority, then FIFO)."""
+    """ZSET of requests waiting for one endpoint, "<job>\t<request JSON>" (score: priority, then FIFO)."""
     return f"{PREFIX}:{spider}:requests:{endpoint}"
 
 
@@ -31,7 +31,7 @@ def queue_sequence(spider: str) -> str:
 
 
 def in_flight(spider: str) -> str:
-    """HASH request id -> JSON {worker, endpoint, score, data}: taken, not finished."""
+    """HASH request id -> JSON {w: worker, l: lease token, t: taken at, q: queue, s: score, d: member, j: job}."""
     return f"{PREFIX}:{spider}:inflight"
 
 
@@ -41,7 +41,8 @@ def dupefilter(spider: str, job: str) -> str:
 
 
 def job(job_id: str) -> str:
-    """HASH: args (JSON), spider, state (running|paused|cancelled), created."""
+    """HASH: args (JSON), state (running|paused|budget|done|cancelled), created, finished_at, plan,
+    and the request counters queued, inflight, parked (kept by the queue scripts)."""
     return f"{PREFIX}:job:{job_id}"
 
 
@@ -149,3 +150,28 @@ def collect_jobs() -> str:
 def collect_lock() -> str:
     """STRING (TTL) JSON {token, host, pid, dir}: the one collector writing the pages."""
     return f"{PREFIX}:collect:lock"
+
+
+def job_prefix() -> str:
+    """The prefix of every job hash (the Lua scripts build a job's keys from it)."""
+    return job("")
+
+
+def job_starting(job_id: str) -> str:
+    """SET of workers queuing a job's seeds: the job is not done while any does."""
+    return f"{job(job_id)}:starting"
+
+
+def jobs_processing(spider: str, worker: str) -> str:
+    """LIST of job messages a worker took and has not finished queuing (given back if it dies)."""
+    return f"{jobs_inbox(spider)}:processing:{worker}"
+
+
+def deliveries(spider: str) -> str:
+    """HASH request id -> times it was handed over (its worker died or stalled)."""
+    return f"{in_flight(spider)}:deliveries"
+
+
+def dead_requests(spider: str) -> str:
+    """LIST (capped) of requests handed over too often, with the reason (poison requests)."""
+    return f"{PREFIX}:{spider}:deadletter"

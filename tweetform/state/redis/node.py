@@ -18,44 +18,60 @@ import os
 import socket
 import time
 import uuid
+import weakref
 from typing import Any
 
 import redis
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider, NotConfigured
+from scrapy.http import Response
 from scrapy.utils.asyncio import create_looping_call
 from scrapy.utils.defer import deferred_from_coro
 
-from tweetform.distributed import keys
+from tweetform.api.errors import Outcome
+from tweetform.state.redis import connection, control, keys
+from tweetform.state.redis.jobs import start_job_message
 
 logger = logging.getLogger(__name__)
 
 
+_worker_ids: "weakref.WeakKeyDictionary[Crawler, str]" = weakref.WeakKeyDictionary()
+
+
 def worker_id(crawler: Crawler) -> str:
-    found = getattr(crawler, "_tweetform_worker", None)
+    """This crawler's name in Redis: host, pid and a random tag (one per crawler)."""
+    found = _worker_ids.get(crawler)
     if found is None:
-        found = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        crawler._tweetform_worker = found  # type: ignore[attr-defined]
+        found = _worker_ids[crawler] = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     return found
+
+
+def redis_scheduler(crawler: Crawler) -> Any:
+    """The crawler's Redis scheduler, or None (not open yet, or another scheduler)."""
+    engine = getattr(crawler, "engine", None)
+    scheduler = engine.scheduler if engine is not None else None
+    return scheduler if hasattr(scheduler, "ack") and hasattr(scheduler, "queue") else None
 
 
 class WorkerNode:
     def __init__(self, crawler: Crawler) -> None:
-        from tweetform.distributed.scheduler import redis_client
-
         s = crawler.settings
         if not s.get("REDIS_URL"):
             raise NotConfigured
         self.crawler = crawler
-        self.server = redis_client(s)
+        self.server = connection.for_crawler(crawler)
         self.worker = worker_id(crawler)
         self.interval = s.getfloat("TWEETFORM_HEARTBEAT")
         self.ttl = s.getfloat("TWEETFORM_HEARTBEAT_TTL")
         self.exit_when_idle = s.getbool("TWEETFORM_EXIT_WHEN_IDLE")
+        self.job_state_ttl = s.getfloat("TWEETFORM_JOB_STATE_TTL")
         self.loop: Any = None
         self._stopping = False
         self._idle_seen = False
+        self._beats = 0
+        self.pending_starts: list[tuple[str, str, bytes | str]] = []  # (job, processing list, message): seeds not yet queued
+        self.crawl_hold: str | None = None  # the job of `scrapy crawl … -a …`, until its start requests are all queued
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
@@ -70,6 +86,13 @@ class WorkerNode:
         self.spider = spider
         if getattr(spider, "given_job", None) is not None:
             self.exit_when_idle = True  # `scrapy crawl … -a user_id=…`: done when the work is done
+        if getattr(spider, "given_job", None) is not None:
+            # `scrapy crawl … -a …` queues its seeds from start(): held until this worker is first idle
+            try:
+                spider.store.hold(spider.given_job.job, self.worker)
+                self.crawl_hold = spider.given_job.job
+            except redis.RedisError:
+                logger.error("Redis is unreachable at start; will keep trying")
         info = {"host": socket.gethostname(), "pid": os.getpid(), "spider": spider.name, "started": time.time()}
         try:
             self.server.hset(keys.workers(), self.worker, json.dumps(info))
@@ -84,6 +107,7 @@ class WorkerNode:
         if self.loop is not None and self.loop.running:
             self.loop.stop()
         try:
+            control.expire_ended(self.server, self.job_state_ttl)  # a last sweep: jobs this worker saw end
             self.server.delete(keys.heartbeat(self.worker), keys.control(self.worker))
             self.server.hdel(keys.workers(), self.worker)
         except redis.RedisError:
@@ -93,15 +117,22 @@ class WorkerNode:
         """Heartbeat, reap the dead, obey a stop request."""
         try:
             self.server.set(keys.heartbeat(self.worker), str(time.time()), px=int(self.ttl * 1000))
-            scheduler = getattr(self.crawler, "_tweetform_scheduler", None)
+            scheduler = redis_scheduler(self.crawler)
             if scheduler is not None:
-                scheduler.flush()
-                moved = scheduler.queue.reap()
-                if moved:
-                    logger.warning("put back %d requests held by workers that stopped beating", moved)
+                scheduler.sync()
+                moved, dead = scheduler.queue.reap()
+                if moved - len(dead):
+                    logger.warning("put back %d requests held by workers that stopped beating", moved - len(dead))
+                for request in dead:
+                    self.dead_lettered(request)
                 lost = scheduler.queue.reclaim_lost()
                 if lost:
                     logger.warning("put back %d requests whose hand-over was lost while Redis was away", lost)
+                self.finish_starts()
+                self._beats += 1
+                if self._beats % 5 == 1:
+                    self.give_back_messages()
+                    control.expire_ended(self.server, self.job_state_ttl)
             if self.server.get(keys.control(self.worker)) in (b"stop", "stop"):
                 self.stop("stop requested through Redis")
         except redis.RedisError as exc:
@@ -114,11 +145,29 @@ class WorkerNode:
         logger.info("worker %s stopping: %s", self.worker, why)
         deferred_from_coro(self.crawler.engine.close_spider_async(reason="shutdown"))
 
+    def dead_lettered(self, request: Any) -> None:
+        """A poison request (handed over too often) is recorded as a failed page in the errors bucket."""
+        spider = self.crawler.spider
+        logger.error("request handed over %d times, moved to %s: %s", self.crawler.settings.getint("TWEETFORM_MAX_DELIVERIES"),
+                     keys.dead_requests(spider.name), request.url)
+        self.crawler.stats.inc_value("tweetform/requests/dead_lettered")
+        if "tweetform_ctx" not in request.meta or not hasattr(spider, "error_item"):
+            return
+        fake = Response(request.url, status=0, request=request)
+        reason = f"handed over {self.crawler.settings.getint('TWEETFORM_MAX_DELIVERIES')} times: its workers died or stalled"
+        item = spider.error_item(fake, "failed", spider.target_of(fake), Outcome("failed", 0, None, reason), None)
+        # the scraper's own entry point for an item that comes from no callback
+        deferred_from_coro(self.crawler.engine.scraper.start_itemproc_async(item, response=None))
+
     # --- jobs --------------------------------------------------------------------------------
 
     def spider_idle(self, spider: Any) -> None:
         if self._stopping:
             return
+        if self.crawl_hold is not None:  # idle: start() is exhausted, its requests are scheduled
+            self.pending_starts.append((self.crawl_hold, "", ""))
+            self.crawl_hold = None
+        self.finish_starts()
         started = self.take_jobs(spider)
         if started:
             raise DontCloseSpider
@@ -133,24 +182,81 @@ class WorkerNode:
         raise DontCloseSpider
 
     def take_jobs(self, spider: Any, limit: int = 8) -> int:
-        """Start up to ``limit`` job messages from this spider's inbox."""
-        from tweetform.distributed.jobs import start_job_message
+        """Start up to ``limit`` job messages from this spider's inbox.
 
+        A message is moved (LMOVE) into this worker's processing list, and leaves
+        it only once its seeds are queued (:meth:`finish_starts`); the processing
+        lists of dead workers go back to the inbox (:meth:`give_back_messages`)."""
         started = 0
+        processing = keys.jobs_processing(spider.name, self.worker)
         for _ in range(limit):
             try:
-                raw = self.server.lpop(keys.jobs_inbox(spider.name))
+                raw = self.server.lmove(keys.jobs_inbox(spider.name), processing, "LEFT", "RIGHT")
+                if raw is None:
+                    break
+                job = start_job_message(self.crawler, spider, raw, self.worker)
+                if job is None:
+                    self.server.lrem(processing, 1, raw)
+                    continue
             except redis.RedisError:
-                return started
-            if raw is None:
                 break
-            if start_job_message(self.crawler, spider, raw):
-                started += 1
+            self.pending_starts.append((job, processing, raw))
+            started += 1
+        self.finish_starts()
         return started
+
+    def finish_starts(self) -> None:
+        """Seeds queued (pushed to Redis): end the holds and acknowledge the messages."""
+        scheduler = redis_scheduler(self.crawler)
+        if not self.pending_starts or scheduler is None:
+            return
+        try:
+            scheduler.sync()
+            if scheduler.queue.unsent:
+                return  # Redis away: the next heartbeat tries again
+            pipe = self.server.pipeline(transaction=False)
+            for job, processing, raw in self.pending_starts:
+                self.spider.store.seeded(job, self.worker, processing, raw, client=pipe)
+            pipe.execute()
+            self.pending_starts.clear()
+        except redis.RedisError:
+            pass
+
+    def give_back_messages(self) -> None:
+        """Job messages taken by workers that died before queuing their seeds go back to
+        the inbox (their holds on the jobs end); dead workers leave the workers hash."""
+        inbox = keys.jobs_inbox(self.spider.name)
+        for key in self.server.scan_iter(match=keys.jobs_processing(self.spider.name, "*"), count=500):
+            key = key.decode() if isinstance(key, bytes) else key
+            worker = key.rsplit(":", 1)[1]
+            if worker == self.worker or self.server.exists(keys.heartbeat(worker)):
+                continue
+            moved = 0
+            while (raw := self.server.lmove(key, inbox, "RIGHT", "LEFT")) is not None:
+                moved += 1
+                try:
+                    job = json.loads(raw).get("job")
+                except (ValueError, AttributeError):
+                    job = None
+                if job:
+                    self.server.srem(keys.job_starting(str(job)), worker)
+            if moved:
+                logger.warning("gave back %d job messages taken by worker %s, which died before queuing them", moved, worker)
+        now = time.time()
+        for worker, raw in self.server.hgetall(keys.workers()).items():
+            worker = worker.decode() if isinstance(worker, bytes) else worker
+            try:
+                started = float(json.loads(raw).get("started", now))
+            except (ValueError, AttributeError):
+                started = 0.0
+            if now - started > 2 * self.ttl and not self.server.exists(keys.heartbeat(worker)):
+                self.server.hdel(keys.workers(), worker)
 
     def nothing_left(self, spider: Any) -> bool:
         try:
-            scheduler = self.crawler._tweetform_scheduler  # type: ignore[attr-defined]
+            scheduler = redis_scheduler(self.crawler)
+            if scheduler is None:
+                return False
             return (
                 not scheduler.has_pending_requests()
                 and scheduler.queue.in_flight_count() == 0

@@ -1,167 +1,196 @@
-"""The shared request queue: per-endpoint priority queues with in-flight tracking.
+"""The shared request queue: scrapy-redis's queue, per endpoint, with in-flight tracking.
 
 scrapy-redis deletes a request from Redis when a worker pops it, so a killed
 worker loses it (and, its fingerprint being seen, it is never fetched again).
 Here a pop *moves* the request into an in-flight hash, tagged with the worker,
-in one Lua script; the entry is removed only when the request's callback output
-has been consumed (:meth:`InFlightQueue.ack`). A worker whose heartbeat key
-expired is dead: :meth:`InFlightQueue.reap` puts its in-flight requests back.
-Pushing with the dupe-filter check is one script too, so a fingerprint is never
-recorded for a request that did not reach the queue.
+in one Lua script (``lua/queue_pop.lua``); the entry is removed only when the
+request's callback output has been consumed (:meth:`InFlightQueue.ack`). A
+worker whose heartbeat key expired is dead: :meth:`InFlightQueue.reap` puts its
+in-flight requests back. Pushing with the dupe-filter check is one script too
+(``lua/queue_push.lua``), so a fingerprint is never recorded for a request that
+did not reach the queue.
+
+From scrapy-redis's ``Base`` queue this keeps the constructor (server, spider,
+key, serializer), ``_encode_request`` and the ``push`` / ``pop(timeout)`` /
+``__len__`` / ``clear`` contract the scrapy-redis Scheduler calls. ``push``
+buffers: the requests a callback yields go to Redis together, in one round
+trip, before the request that produced them is acknowledged.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import time
 import uuid
 from typing import Any
 
+import redis
 from scrapy import Request
+from scrapy.utils.asyncio import call_later
 from scrapy.utils.request import request_from_dict
 from scrapy_redis.queue import Base
 
-from tweetform.distributed import keys, serializer
+from tweetform.quota.gate import NO_ENDPOINT
+from tweetform.state.redis import keys, scripts
+from tweetform.state.redis import serializer as json_serializer
+from tweetform.state.redis.node import worker_id
 
+logger = logging.getLogger(__name__)
 META_QID = "tweetform_qid"
-NO_ENDPOINT = "-"
+META_LEASE = "tweetform_lease"  # the token of this worker's lease on the request
+ENDPOINT_REFRESH = 2.0  # seconds between looks for endpoint queues other workers created
 
-# KEYS: queue, seq, inflight, dupefilter-or-"" ; ARGV: fingerprint-or-"", priority, data, old qid
-PUSH = """
-if KEYS[4] ~= '' and ARGV[1] ~= '' then
-  if redis.call('SADD', KEYS[4], ARGV[1]) == 0 then return 0 end
-end
-local seq = redis.call('INCR', KEYS[2])
-redis.call('ZADD', KEYS[1], -tonumber(ARGV[2]) * 1e12 + seq, ARGV[3])
-if ARGV[4] ~= '' then redis.call('HDEL', KEYS[3], ARGV[4]) end
-return 1
-"""
-
-# KEYS: inflight, queues... ; ARGV: worker, now, endpoints...
-POP = """
-for i = 2, #KEYS do
-  local got = redis.call('ZPOPMIN', KEYS[i])
-  if got[1] then
-    local qid = string.match(got[1], '"tweetform_qid":"(%x+)"')
-    local entry = cjson.encode({w = ARGV[1], t = tonumber(ARGV[2]), q = KEYS[i], s = got[2], d = got[1]})
-    if qid then redis.call('HSET', KEYS[1], qid, entry) end
-    return {ARGV[i + 1], got[1]}
-  end
-end
-return false
-"""
-
-# KEYS: inflight ; ARGV: heartbeat key prefix, suffix, worker-to-release-or-""
-REAP = """
-local moved = 0
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  local e = cjson.decode(all[i + 1])
-  if (ARGV[3] ~= '' and e.w == ARGV[3]) or redis.call('EXISTS', ARGV[1] .. e.w .. ARGV[2]) == 0 then
-    redis.call('ZADD', e.q, e.s, e.d)
-    redis.call('HDEL', KEYS[1], all[i])
-    moved = moved + 1
-  end
-end
-return moved
-"""
-
-
-# KEYS: inflight ; ARGV: worker, taken-before, held request ids...
-RECLAIM = """
-local held = {}
-for i = 3, #ARGV do held[ARGV[i]] = true end
-local moved = 0
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  local e = cjson.decode(all[i + 1])
-  if e.w == ARGV[1] and not held[all[i]] and e.t < tonumber(ARGV[2]) then
-    redis.call('ZADD', e.q, e.s, e.d)
-    redis.call('HDEL', KEYS[1], all[i])
-    moved = moved + 1
-  end
-end
-return moved
-"""
+Prepared = tuple[tuple[str, str, str, str, int], str, str]  # (endpoint, member, old qid, old lease, priority), fingerprint, dupefilter key
 
 
 class InFlightQueue(Base):
     """scrapy-redis queue subclass: JSON, per endpoint, nothing lost when a worker dies."""
 
-    def __init__(self, server: Any, spider: Any, key: str, serializer_module: Any = serializer, *, worker: str) -> None:
-        super().__init__(server, spider, key, serializer_module)
-        self.worker = worker
+    def __init__(self, server: Any, spider: Any, key: str, serializer: Any = None) -> None:
+        super().__init__(server, spider, key, serializer or json_serializer)
+        self.worker = worker_id(spider.crawler)
         self.name = spider.name
-        self._push = server.register_script(PUSH)
-        self._pop = server.register_script(POP)
-        self._reap = server.register_script(REAP)
+        self._push = scripts.load(server, "queue_push")
+        self._pop = scripts.load(server, "queue_pop")
+        self._reap = scripts.load(server, "queue_reap")
+        self._reclaim = scripts.load(server, "queue_reclaim")
+        self._ack = scripts.load(server, "queue_ack")
+        settings = spider.crawler.settings
+        self.max_deliveries = settings.getint("TWEETFORM_MAX_DELIVERIES")
+        self.dead_letter_max = settings.getint("TWEETFORM_DEAD_LETTER_MAX")
         self.endpoints: set[str] = set()
         self.held: set[str] = set()  # request ids this worker took and has not finished
-        self.unacked: set[str] = set()  # finished while Redis was away: to remove when it is back
-        self._reclaim = server.register_script(RECLAIM)
+        self.unacked: dict[str, str] = {}  # finished (request id -> lease), to remove from in-flight at the next sync
+        self.unsent: list[Prepared] = []  # pushed, not yet in Redis
+        self._flush_call: Any = None
+        self.known: list[str] = []
+        self._known_at = 0.0
+        self._turn = 0
+        self._states: dict[str, tuple[str, float]] = {}
+        self.dupefilter: Any = None
+        self.gate: Any = None
+        self.stats: Any = None
+        self.on_redis_down: Any = lambda: None
+        self.on_redis_back: Any = lambda: None
+
+    def bind(self, dupefilter: Any, gate: Any, stats: Any) -> None:
+        """What the scheduler shares with its queue: the job dupe filter, the quota gate, stats."""
+        self.dupefilter, self.gate, self.stats = dupefilter, gate, stats
 
     def queue_key(self, endpoint: str) -> str:
         return keys.queue(self.name, endpoint)
 
-    def push(self, request: Request, fingerprint: str = "", dupefilter_key: str = "") -> bool:  # type: ignore[override]
+    # --- pushing ------------------------------------------------------------------------
+
+    def push(self, request: Request) -> None:
+        """Buffer a request; the buffer goes to Redis in one round trip (next reactor turn or sync)."""
+        self.unsent.append(self.prepare(request))
+        if self._flush_call is None:
+            self._flush_call = call_later(0, self._flush_soon)
+
+    def prepare(self, request: Request) -> Prepared:
+        """A request as queued: gets a new id; its fingerprint is checked by the push script."""
         old = request.meta.get(META_QID, "")
+        old_lease = request.meta.pop(META_LEASE, "") if old else ""
         self.held.discard(old)
         request.meta[META_QID] = uuid.uuid4().hex
         endpoint = request.meta.get("tweetform_endpoint") or NO_ENDPOINT
-        data = self._encode_request(request)
-        pushed = self._push(
-            keys=[self.queue_key(endpoint), keys.queue_sequence(self.name), keys.in_flight(self.name), dupefilter_key],
-            args=[fingerprint, request.priority, data, old],
-        )
-        self.endpoints.add(endpoint)
-        return bool(pushed)
+        fingerprint, df_key = self.dupefilter.fingerprint_and_key(request) if self.dupefilter else ("", "")
+        job = str((request.meta.get("tweetform_ctx") or {}).get("job", ""))
+        member = f"{job}\t{self._encode_request(request)}"
+        return (endpoint, member, old, old_lease, request.priority), fingerprint, df_key
 
-    def prepare(self, request: Request) -> tuple[str, str, str, int]:
-        """A request as queued: (endpoint, request data, the id it replaces, priority); gets a new id."""
-        old = request.meta.get(META_QID, "")
-        self.held.discard(old)
-        request.meta[META_QID] = uuid.uuid4().hex
-        endpoint = request.meta.get("tweetform_endpoint") or NO_ENDPOINT
-        return endpoint, self._encode_request(request), old, request.priority
+    def _flush_soon(self) -> None:
+        self._flush_call = None
+        self.flush_unsent()
 
-    def push_many(self, items: list[tuple[tuple[str, str, str, int], str, str]]) -> list[bool]:
+    def flush_unsent(self) -> None:
+        """Send the buffered requests (kept in memory while Redis is away)."""
+        if not self.unsent:
+            return
+        batch = self.unsent[:]
+        try:
+            pushed = self.push_many(batch)
+        except redis.RedisError:
+            self.on_redis_down()
+            return
+        del self.unsent[: len(batch)]
+        if self.stats is not None and len(pushed) - sum(pushed):
+            self.stats.inc_value("dupefilter/filtered", len(pushed) - sum(pushed))
+        self.on_redis_back()
+
+    def push_many(self, items: list[Prepared]) -> list[bool]:
         """Push prepared requests (with their fingerprint and dupe-filter key) in one round trip."""
         pipe = self.server.pipeline(transaction=False)
-        for (endpoint, data, old, priority), fingerprint, dupefilter_key in items:
+        prefix = keys.job_prefix()
+        for (endpoint, member, old, old_lease, priority), fingerprint, dupefilter_key in items:
             self._push(
                 keys=[self.queue_key(endpoint), keys.queue_sequence(self.name), keys.in_flight(self.name), dupefilter_key],
-                args=[fingerprint, priority, data, old], client=pipe,
+                args=[prefix, fingerprint, priority, member, old, old_lease], client=pipe,
             )
             self.endpoints.add(endpoint)
         return [bool(r) for r in pipe.execute()]
 
-    def pop_from(self, endpoints: list[str]) -> tuple[str, Request] | None:  # type: ignore[override]
+    # --- taking -------------------------------------------------------------------------
+
+    def endpoint_names(self) -> list[str]:
+        now = time.time()
+        if now - self._known_at > ENDPOINT_REFRESH or not self.known:
+            self.known = sorted(set(self.all_endpoints()) | self.endpoints)
+            self._known_at = now
+        return self.known
+
+    def pop(self, timeout: int = 0) -> Request | None:
+        """The next request whose endpoint has quota now (round-robin over endpoints), or None.
+
+        scrapy-redis's blocking ``timeout`` is not used: a worker never blocks the reactor."""
+        self.flush_unsent()
+        names = self.endpoint_names()
+        if not names:
+            return None
+        order = names[self._turn % len(names):] + names[: self._turn % len(names)]
+        self._turn += 1
+        ready = [n for n in order if self.gate.may_send(n)]
+        got = self.pop_from(ready)
+        if got is None:
+            self.gate.sleep_until_quota(names)
+            return None
+        name, request = got
+        reservation = self.gate.reserve(name)
+        if reservation is None:  # quota went in between (another worker took it): hand it back
+            self.push(request.replace(dont_filter=True))
+            return None
+        self.gate.taken(name, request, reservation)
+        return request
+
+    def pop_from(self, endpoints: list[str]) -> tuple[str, Request] | None:
         """Take the first request of the first non-empty endpoint queue, into in-flight."""
         if not endpoints:
             return None
+        lease = uuid.uuid4().hex[:16]
         got = self._pop(
             keys=[keys.in_flight(self.name), *(self.queue_key(e) for e in endpoints)],
-            args=[self.worker, time.time(), *endpoints],
+            args=[self.worker, lease, keys.job_prefix(), *endpoints],
         )
         if not got:
             return None
-        endpoint, data = (g.decode() if isinstance(g, bytes) else g for g in got)
-        request = self._decode_request(data)
+        endpoint, member = (g.decode() if isinstance(g, bytes) else g for g in got[:2])
+        request = self._decode_request(member.partition("\t")[2])
+        request.meta[META_LEASE] = lease
         self.held.add(request.meta.get(META_QID, ""))
         return endpoint, request
 
     def _decode_request(self, encoded_request: Any) -> Request:
         return request_from_dict(self.serializer.loads(encoded_request), spider=self.spider)
 
-    def _encode_request(self, request: Request) -> str:
-        return self.serializer.dumps(request.to_dict(spider=self.spider))
+    # --- finishing ----------------------------------------------------------------------
 
     def mark_done(self, request: Request) -> None:
         """Finished: removed from in-flight by the next :meth:`flush_acks`."""
         qid = request.meta.get(META_QID)
         if qid:
             self.held.discard(qid)
-            self.unacked.add(qid)
+            self.unacked[qid] = request.meta.get(META_LEASE, "")
 
     def ack(self, request: Request) -> None:
         self.mark_done(request)
@@ -170,19 +199,40 @@ class InFlightQueue(Base):
     def flush_acks(self) -> None:
         """Remove finished requests from in-flight (retried after Redis was away)."""
         if self.unacked:
-            self.server.hdel(keys.in_flight(self.name), *self.unacked)
+            pairs = [x for qid, lease in self.unacked.items() for x in (qid, lease)]
+            self._ack(keys=[keys.in_flight(self.name)], args=[keys.job_prefix(), *pairs])
             self.unacked.clear()
+
+    def sync(self) -> None:
+        """Queue what is waiting to be pushed, then mark finished requests done — in that
+        order, so a request never leaves in-flight before the requests it produced are queued."""
+        self.flush_unsent()
+        if not self.unsent:
+            self.flush_acks()
 
     def reclaim_lost(self, min_age: float = 5.0) -> int:
         """Put back in-flight entries of this worker that it does not hold: a pop whose
         reply was lost when Redis went away leaves one behind."""
         return int(self._reclaim(keys=[keys.in_flight(self.name)],
-                                 args=[self.worker, time.time() - min_age, *sorted(self.held | self.unacked)]))
+                                 args=[self.worker, min_age, keys.job_prefix(), *sorted(self.held | set(self.unacked))]))
 
-    def reap(self, release_own: bool = False) -> int:
-        """Put back in-flight requests of dead workers (and this one's when it stops)."""
+    def reap(self, release_own: bool = False) -> tuple[int, list[Request]]:
+        """Put back in-flight requests of dead workers (and this one's when it stops).
+
+        Returns how many moved and the requests dead-lettered for being handed over
+        ``TWEETFORM_MAX_DELIVERIES`` times (poison requests)."""
         prefix, suffix = keys.HEARTBEAT_PARTS
-        return int(self._reap(keys=[keys.in_flight(self.name)], args=[prefix, suffix, self.worker if release_own else ""]))
+        got = self._reap(keys=[keys.in_flight(self.name), keys.dead_requests(self.name)],
+                         args=[prefix, suffix, self.worker if release_own else "", keys.job_prefix(), self.max_deliveries, self.dead_letter_max])
+        dead = []
+        for member in got[1:]:
+            try:
+                dead.append(self._decode_request((member.decode() if isinstance(member, bytes) else member).partition("\t")[2]))
+            except (ValueError, KeyError, AttributeError):
+                logger.error("a dead-lettered request could not be decoded")
+        return int(got[0]), dead
+
+    # --- size -----------------------------------------------------------------------------
 
     def all_endpoints(self) -> list[str]:
         found = []
@@ -192,10 +242,15 @@ class InFlightQueue(Base):
         return [e for e in found if e != "seq"]
 
     def __len__(self) -> int:
-        pipe = self.server.pipeline()
-        for endpoint in self.all_endpoints():
-            pipe.zcard(self.queue_key(endpoint))
-        return sum(pipe.execute())
+        """Queued requests (this worker's unsent ones included); Redis away: only those."""
+        try:
+            pipe = self.server.pipeline(transaction=False)
+            for endpoint in self.endpoint_names():
+                pipe.zcard(self.queue_key(endpoint))
+            return sum(pipe.execute()) + len(self.unsent)
+        except redis.RedisError:
+            self.on_redis_down()
+            return len(self.unsent) or 1  # not known: do not let the spider close
 
     def in_flight_count(self) -> int:
         return int(self.server.hlen(keys.in_flight(self.name)))

@@ -1,6 +1,8 @@
 -- A page's answer: its reservation becomes what it actually cost (tweetform.cost.redis_budget).
 -- KEYS: budget hash ; ARGV: reserved, actual ; returns {budget, spent, reserved}
-local reserved = redis.call('HINCRBY', KEYS[1], 'reserved', -tonumber(ARGV[1]))
+local release = -tonumber(ARGV[1])
+if release == 0 then release = 0 end  -- not -0: Redis reads "-0" as no integer
+local reserved = redis.call('HINCRBY', KEYS[1], 'reserved', release)
 if reserved < 0 then  -- never below zero (a reservation released twice after Redis came back)
   redis.call('HSET', KEYS[1], 'reserved', 0)
   reserved = 0

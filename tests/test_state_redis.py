@@ -1,0 +1,224 @@
+"""The Redis backend's job life: jobs finish, `scrapy wait` / `push --wait` exit with how they ended,
+`scrapy status` is right during a live crawl, pause parks requests in flight without losing any."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+from conftest import ROOT
+from crawling import bucket
+from test_distributed import (WORLD, assert_network_equals_truth, no_process_left_behind, scrapy,  # noqa: F401 (fixture)
+                              start_workers, wait_all, wait_registered, worker_env)
+
+from tweetform import exitcodes
+
+
+def status(env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-m", "scrapy", "status", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
+def job_row(env: dict[str, str], job: str) -> dict[str, Any]:
+    return next(j for j in status(env)["jobs"] if j["job"] == job)
+
+
+def command(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scrapy", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_job_ends_done_and_push_wait_exits_0(sandbox_factory, redis_url: str, tmp_path: Path):
+    box = sandbox_factory(*WORLD)
+    env = worker_env(box, redis_url, tmp_path)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    workers = start_workers(env, 2, False, "-s", "CONCURRENT_REQUESTS=2", spiders="friends")  # they stay: only the job ends
+    wait_registered(redis_url, workers)
+    pushed = command(env, "push", "friends", "--user-id", str(seed), "--depth", "2", "--job", "ends", "--wait", timeout=240)
+    assert pushed.returncode == exitcodes.DONE, pushed.stdout + pushed.stderr
+    assert "job ends done" in pushed.stderr
+    row = job_row(env, "ends")
+    assert row["state"] == "done" and row["finished_at"] >= row["created"] > 0
+    assert (row["queued"], row["in_flight"], row["parked"]) == (0, 0, 0)
+    assert row["pages"] == sum(len(lines) for lines in bucket(tmp_path, "friend_ids").values()) and row["failed"] == 0
+    assert_network_equals_truth(box, tmp_path, seed, 2)
+    assert command(env, "wait", "ends").returncode == exitcodes.DONE  # an ended job: at once
+    rendered = command(env, "status").stdout
+    assert "ends" in rendered and " done " in rendered
+    for w in workers:
+        w.terminate()
+    wait_all(workers, timeout=60)
+
+
+def test_wait_exits_with_pages_failed_cancelled_and_unknown(sandbox_factory, redis_url: str, tmp_path: Path):
+    box = sandbox_factory(*WORLD)
+    env = worker_env(box, redis_url, tmp_path)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    assert command(env, "wait", "no-such-job").returncode == exitcodes.BAD_INPUT
+    assert command(env, "push", "friends", "--user-id", str(seed), "--job", "doomed").returncode == 0
+    assert command(env, "admin", "cancel", "doomed").returncode == 0
+    assert command(env, "wait", "doomed").returncode == exitcodes.CANCELLED
+    box.post("/_sandbox/faults", {"error": 1})  # every answer a 5xx, and no retries: the page fails for good
+    waiting = subprocess.Popen([sys.executable, "-m", "scrapy", "push", "friends", "--user-id", str(seed), "--job", "broken", "--wait"],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_all(start_workers(env, 1, True, "-s", "RETRY_TIMES=0", spiders="friends"))
+        out, err = waiting.communicate(timeout=60)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.communicate()
+    assert waiting.returncode == exitcodes.PAGES_FAILED, err
+    assert "1 page(s) failed for good" in err
+    row = job_row(env, "broken")
+    assert row["state"] == "done" and row["failed"] == 1
+
+
+def test_status_during_a_live_crawl(sandbox_factory, redis_url: str, tmp_path: Path):
+    box = sandbox_factory(*WORLD, "--latency", "0.5")
+    env = worker_env(box, redis_url, tmp_path)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    workers = start_workers(env, 1, True, "-s", "CONCURRENT_REQUESTS=2", spiders="friends")
+    assert command(env, "push", "friends", "--user-id", str(seed), "--depth", "3", "--job", "live").returncode == 0
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and workers[0].poll() is None:
+        snap = status(env)  # exit 0 and JSON: the quota scan never meets the :inflight zsets (WRONGTYPE)
+        row = next(j for j in snap["jobs"] if j["job"] == "live")
+        if row["state"] == "running" and row["in_flight"] and row["queued"] and snap["quota"]:
+            seen.append(snap)
+            if len(seen) >= 3:
+                break
+        time.sleep(0.2)
+    assert len(seen) >= 3, "never saw the job running with requests queued and in flight"
+    for snap in seen:
+        row = next(j for j in snap["jobs"] if j["job"] == "live")
+        assert 1 <= row["in_flight"] <= 2  # CONCURRENT_REQUESTS=2, one worker
+        assert row["finished_at"] is None and row["created"] > 0
+        lanes = [q for q in snap["quota"] if q["endpoint"] == "/2/users/:id/following"]
+        assert lanes and all(str(q["remaining"]).isdigit() and str(q["limit"]).isdigit() for q in lanes)
+        assert all(int(q["remaining"]) <= int(q["limit"]) for q in lanes)
+    rendered = command(env, "status").stdout
+    assert "?/" not in rendered
+    wait_all(workers, timeout=240)
+    row = job_row(env, "live")
+    assert row["state"] == "done" and (row["queued"], row["in_flight"], row["parked"]) == (0, 0, 0)
+    assert_network_equals_truth(box, tmp_path, seed, 3)
+
+
+def test_pause_with_requests_in_flight_parks_without_losing_any(sandbox_factory, redis_url: str, tmp_path: Path):
+    box = sandbox_factory(*WORLD, "--latency", "0.5")
+    env = worker_env(box, redis_url, tmp_path)
+    r = redis.Redis.from_url(redis_url)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    workers = start_workers(env, 2, False, "-s", "CONCURRENT_REQUESTS=2", spiders="friends")
+    wait_registered(redis_url, workers)
+    assert command(env, "push", "friends", "--user-id", str(seed), "--depth", "3", "--job", "pz").returncode == 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (int(r.hget("tweetform:job:pz", "inflight") or 0) >= 2
+                                               and int(r.hget("tweetform:job:pz", "queued") or 0) >= 2):
+        time.sleep(0.05)
+    assert command(env, "admin", "pause", "pz").returncode == 0  # with requests in flight and queued
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and int(r.hget("tweetform:job:pz", "inflight") or 0):
+        time.sleep(0.1)  # in-flight ones finish; their new requests are queued, then parked when met
+    time.sleep(1.0)
+    paused = job_row(env, "pz")
+    assert paused["state"] == "paused" and paused["in_flight"] == 0
+    assert paused["parked"] == r.zcard("tweetform:job:pz:parked") >= 1
+    pages = sum(len(lines) for lines in bucket(tmp_path, "friend_ids").values())
+    time.sleep(1.0)
+    assert sum(len(lines) for lines in bucket(tmp_path, "friend_ids").values()) == pages  # nothing fetched while paused
+    resumed = subprocess.Popen([sys.executable, "-m", "scrapy", "wait", "pz"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert command(env, "admin", "resume", "pz").returncode == 0
+    out, err = resumed.communicate(timeout=240)
+    assert resumed.returncode == exitcodes.DONE, err
+    for w in workers:
+        w.terminate()
+    wait_all(workers, timeout=60)
+    assert_network_equals_truth(box, tmp_path, seed, 3)
+
+
+def test_stalled_worker_is_fenced_after_its_lease_is_reaped(sandbox_factory, redis_url: str, tmp_path: Path):
+    """SIGSTOP a worker past its heartbeat TTL with requests in flight; another takes them; SIGCONT it:
+    its late acks and pushes change nothing (nothing lost, nothing written twice, counters end at zero)."""
+    box = sandbox_factory(*WORLD, "--latency", "0.5")
+    env = worker_env(box, redis_url, tmp_path)
+    r = redis.Redis.from_url(redis_url)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    stalled = start_workers(env, 1, False, "-s", "CONCURRENT_REQUESTS=2", spiders="friends")[0]
+    wait_registered(redis_url, [stalled])
+    assert command(env, "push", "friends", "--user-id", str(seed), "--depth", "3", "--job", "fence").returncode == 0
+
+    def held_by(pid: int) -> set[str]:
+        return {k.decode() for k, v in r.hgetall("tweetform:friends:inflight").items() if f"-{pid}-" in json.loads(v)["w"]}
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(held_by(stalled.pid)) < 2:
+        time.sleep(0.02)
+    taken = held_by(stalled.pid)
+    assert taken
+    stalled.send_signal(signal.SIGSTOP)
+    try:
+        other = start_workers(env, 1, True, "-s", "CONCURRENT_REQUESTS=2", spiders="friends")[0]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (taken & held_by(other.pid)):
+            time.sleep(0.02)  # reaped (heartbeat TTL 1.5 s) and taken by the other worker
+        assert taken & held_by(other.pid), "the other worker never took the stalled worker's requests"
+    finally:
+        stalled.send_signal(signal.SIGCONT)
+    wait_all([other], timeout=240)
+    stalled.terminate()
+    out, _ = stalled.communicate(timeout=60)
+    row = job_row(env, "fence")
+    assert row["state"] == "done" and (row["queued"], row["in_flight"], row["parked"]) == (0, 0, 0)
+    assert r.hlen("tweetform:friends:inflight") == 0
+    assert_network_equals_truth(box, tmp_path, seed, 3)  # every page once
+
+
+def test_a_job_message_taken_by_a_worker_that_died_is_given_back(sandbox_factory, redis_url: str, tmp_path: Path):
+    box = sandbox_factory(*WORLD)
+    env = worker_env(box, redis_url, tmp_path)
+    r = redis.Redis.from_url(redis_url)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    assert command(env, "push", "friends", "--user-id", str(seed), "--depth", "2", "--job", "orphan").returncode == 0
+    # the state a worker leaves when it dies between taking the message (LMOVE) and queuing its seeds
+    dead = "deadhost-1-abcdef"
+    r.lmove("tweetform:friends:start_urls", f"tweetform:friends:start_urls:processing:{dead}", "LEFT", "RIGHT")
+    r.sadd("tweetform:job:orphan:starting", dead)
+    r.hset("tweetform:workers", dead, json.dumps({"host": "deadhost", "pid": 1, "spider": "friends", "started": time.time() - 3600}))
+    assert r.llen("tweetform:friends:start_urls") == 0
+    logs = wait_all(start_workers(env, 1, True, spiders="friends"))
+    assert "gave back 1 job messages" in logs[0]
+    assert_network_equals_truth(box, tmp_path, seed, 2)
+    assert job_row(env, "orphan")["state"] == "done"
+    assert not r.exists(f"tweetform:friends:start_urls:processing:{dead}")
+    assert not r.hexists("tweetform:workers", dead)  # dead workers leave the workers hash
+
+
+def test_finished_jobs_expire_and_purge_removes_everything(sandbox_factory, redis_url: str, tmp_path: Path):
+    box = sandbox_factory(*WORLD)
+    env = worker_env(box, redis_url, tmp_path)
+    r = redis.Redis.from_url(redis_url)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    for job in ("old", "kept"):
+        assert command(env, "push", "friends", "--user-id", str(seed), "--depth", "2", "--job", job).returncode == 0
+    assert command(env, "admin", "pause", "kept").returncode == 0
+    wait_all(start_workers(env, 1, True, "-s", "TWEETFORM_JOB_STATE_TTL=3600", spiders="friends"))
+    assert job_row(env, "old")["state"] == "done"
+    for key in ("tweetform:friends:dupefilter:old", "tweetform:job:old:written", "tweetform:job:old:expanded"):
+        assert r.exists(key) and 0 < r.ttl(key) <= 3600, key
+    assert r.ttl("tweetform:job:old") == -1  # the job's own record stays for status
+    assert r.exists("tweetform:job:kept:parked") and r.ttl("tweetform:job:kept:parked") == -1  # paused: kept
+    purged = command(env, "admin", "purge", "old")
+    assert purged.returncode == 0 and "purged" in purged.stdout
+    assert not [k for k in r.scan_iter("tweetform:*old*")]
+    assert "old" not in [j["job"] for j in status(env)["jobs"]]
+    assert command(env, "admin", "purge", "old").returncode == 2

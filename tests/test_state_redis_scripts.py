@@ -1,0 +1,253 @@
+"""Every Lua script of the Redis backend, run on the real Redis of the test session."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+
+from tweetform.state.redis import keys, scripts
+
+
+@pytest.fixture
+def r(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+def run(r: redis.Redis, name: str, keys_: list[str], args: list) -> object:
+    return scripts.load(r, name)(keys=keys_, args=args)
+
+
+def test_every_script_file_loads_and_is_tested():
+    names = [n for n in scripts.names() if n.startswith(("queue_", "job_", "claim_", "quota_"))]  # budget_*: tests/test_cost*
+    assert {"quota_common", "job_common"} <= set(names)  # included by the others, not run alone
+    assert all("-- include:" not in scripts.source(n) for n in names)
+    tested = {part for n in globals() if n.startswith("test_") for part in n[len("test_"):].split("__")[:-1]}
+    assert set(names) - {"quota_common", "job_common"} <= tested
+
+
+P = keys.job_prefix()
+INFLIGHT = keys.in_flight("friends")
+Q = keys.queue("friends", "/friends/ids")
+
+
+def member(qid: str, job: str = "j") -> str:
+    return job + "\t" + json.dumps({"meta": {"tweetform_qid": qid, "tweetform_ctx": {"job": job}}}, separators=(",", ":"))
+
+
+def push(r, qid: str, job: str = "j", fp: str = "", priority: int = 0, old: str = "", lease: str = "") -> object:
+    df = keys.dupefilter("friends", job) if fp else ""
+    return run(r, "queue_push", [Q, keys.queue_sequence("friends"), INFLIGHT, df], [P, fp, priority, member(qid, job), old, lease])
+
+
+def pop(r, worker: str = "w", lease: str = "L1") -> object:
+    return run(r, "queue_pop", [INFLIGHT, keys.queue("friends", "/x"), Q], [worker, lease, P, "/x", "/friends/ids"])
+
+
+def ack(r, *pairs: str) -> object:
+    return run(r, "queue_ack", [INFLIGHT], [P, *pairs])
+
+
+def counts(r, job: str = "j") -> tuple:
+    return tuple(int(x or 0) for x in r.hmget(keys.job(job), "queued", "inflight", "parked"))
+
+
+def new_job(r, job: str = "j") -> None:
+    r.hset(keys.job(job), mapping={"state": "running", "created": 1})
+
+
+def test_queue_push__records_fingerprint_with_the_request_and_refuses_duplicates(r):
+    new_job(r)
+    assert push(r, "a1", fp="fp1") == 1
+    assert push(r, "a2", fp="fp1") == 0
+    assert push(r, "a3", fp="fp2", priority=5) == 1
+    queued = r.zrange(Q, 0, -1)
+    assert [q.split(b"\t", 1)[0] for q in queued] == [b"j", b"j"]
+    assert [json.loads(q.split(b"\t", 1)[1])["meta"]["tweetform_qid"] for q in queued] == ["a3", "a1"]  # priority first
+    assert r.smembers(keys.dupefilter("friends", "j")) == {b"fp1", b"fp2"}
+    assert counts(r) == (2, 0, 0)
+
+
+def test_queue_pop__moves_the_request_into_in_flight_under_a_lease(r):
+    new_job(r)
+    push(r, "b1")
+    got = pop(r, "w1", "LEASE")
+    assert got[0] == b"/friends/ids" and got[1] == member("b1").encode()
+    entry = json.loads(r.hget(INFLIGHT, "b1"))
+    assert entry["w"] == "w1" and entry["l"] == "LEASE" and entry["q"] == Q and entry["j"] == "j"
+    assert r.zcard(Q) == 0 and counts(r) == (0, 1, 0)
+    assert pop(r) is None
+
+
+def test_queue_ack__ends_the_job_when_nothing_is_left_and_only_under_its_lease(r):
+    new_job(r)
+    push(r, "c1")
+    push(r, "c2")
+    pop(r, "w", "L1")
+    pop(r, "w", "L2")
+    assert ack(r, "c1", "stale-lease") == 0 and r.hexists(INFLIGHT, "c1")  # fenced: a reaped worker's late ack
+    assert ack(r, "c1", "L1") == 1 and r.hget(keys.job("j"), "state") == b"running"
+    assert ack(r, "c2", "L2") == 1
+    assert r.hget(keys.job("j"), "state") == b"done" and float(r.hget(keys.job("j"), "finished_at")) > 1.7e9
+    assert counts(r) == (0, 0, 0)
+
+
+def test_queue_push__a_retry_replaces_its_in_flight_entry_only_under_its_lease(r):
+    new_job(r)
+    push(r, "e1")
+    pop(r, "w", "L1")
+    assert push(r, "e2", old="e1", lease="other") == 0  # the lease went to another worker: nothing written
+    assert r.hexists(INFLIGHT, "e1") and r.zcard(Q) == 0
+    assert push(r, "e2", old="e1", lease="L1") == 1
+    assert not r.hexists(INFLIGHT, "e1") and counts(r) == (1, 0, 0)
+
+
+def test_queue_pop__parks_a_paused_jobs_requests_in_the_same_step__job_state__resume_puts_them_back(r):
+    new_job(r, "p")
+    new_job(r, "k")
+    push(r, "p1", job="p")
+    push(r, "p2", job="p")
+    push(r, "k1", job="k")
+    assert run(r, "job_state", [keys.job("p")], ["paused"]) == 1
+    got = pop(r)
+    assert got[1] == member("k1", "k").encode()  # p's requests were parked on the way
+    assert counts(r, "p") == (0, 0, 2) and r.zcard(keys.parked("p")) == 2
+    assert run(r, "job_state", [keys.job("p")], ["running"]) == 1
+    assert counts(r, "p") == (2, 0, 0) and r.zcard(Q) == 2 and r.zcard(keys.parked("p")) == 0
+    assert pop(r)[1] == member("p1", "p").encode()  # FIFO order kept
+
+
+def test_job_state__cancel_drops_parked_and_queued_requests_and_ends_the_job(r):
+    new_job(r, "c")
+    push(r, "x1", job="c")
+    push(r, "x2", job="c")
+    run(r, "job_state", [keys.job("c")], ["paused"])
+    pop(r)  # parks x1, x2
+    assert run(r, "job_state", [keys.job("c")], ["cancelled"]) == 1
+    assert r.hget(keys.job("c"), "state") == b"cancelled" and r.hexists(keys.job("c"), "finished_at")
+    assert counts(r, "c") == (0, 0, 0) and r.zcard(keys.parked("c")) == 0
+    push(r, "x3", job="c")  # e.g. a late push from a callback in flight
+    assert pop(r) is None and counts(r, "c")[0] == 0  # dropped when met
+    assert run(r, "job_state", [keys.job("nope")], ["paused"]) == 0
+
+
+def test_job_started__the_seeding_hold_keeps_a_job_open(r):
+    new_job(r, "s")
+    r.sadd(keys.job_starting("s"), "w")
+    r.rpush("processing", "msg")
+    push(r, "5a1", job="s")
+    pop(r, "w", "L")
+    ack(r, "5a1", "L")
+    assert r.hget(keys.job("s"), "state") == b"running"  # its worker is still queuing seeds
+    assert run(r, "job_started", [keys.job("s"), "processing"], ["w", "msg"]) == 1
+    assert r.hget(keys.job("s"), "state") == b"done" and r.llen("processing") == 0
+
+
+def test_queue_reap__gives_back_a_dead_workers_requests_and_dead_letters_poison_ones(r):
+    new_job(r)
+    prefix, suffix = keys.HEARTBEAT_PARTS
+    dead = keys.dead_requests("friends")
+    for qid, worker in (("c1", "dead"), ("c2", "alive")):
+        push(r, qid)
+        pop(r, worker, "L-" + worker)
+    r.set(keys.heartbeat("alive"), "1")
+    assert run(r, "queue_reap", [INFLIGHT, dead], [prefix, suffix, "", P, 3, 100]) == [1]
+    assert set(r.hkeys(INFLIGHT)) == {b"c2"} and r.zcard(Q) == 1 and counts(r) == (1, 1, 0)
+    assert run(r, "queue_reap", [INFLIGHT, dead], [prefix, suffix, "alive", P, 3, 100]) == [1]  # a stopping worker releases its own
+    assert r.hlen(INFLIGHT) == 0 and counts(r) == (2, 0, 0)
+    for n in (2, 3):  # c1 handed over again and again: its third hand-over dead-letters it
+        while True:
+            got = pop(r, "dead", "L")
+            if got[1] == member("c1").encode():
+                break
+            ack(r, json.loads(got[1].split(b"\t", 1)[1])["meta"]["tweetform_qid"], "L")
+        out = run(r, "queue_reap", [INFLIGHT, dead], [prefix, suffix, "", P, 3, 100])
+    assert out == [1, member("c1").encode()]
+    entry = json.loads(r.lindex(dead, 0))
+    assert "handed over 3 times" in entry["reason"] and entry["request"] == member("c1")
+    assert counts(r) == (1, 0, 0)  # c2 still queued: the job goes on
+    assert pop(r, "w", "L9")[1] == member("c2").encode() and ack(r, "c2", "L9") == 1
+    assert r.hget(keys.job("j"), "state") == b"done"
+
+
+def test_queue_reap__the_dead_letter_list_is_capped(r):
+    prefix, suffix = keys.HEARTBEAT_PARTS
+    dead = keys.dead_requests("friends")
+    for i in range(5):
+        push(r, f"f{i}", job="")
+        pop(r, "gone", "L")
+    run(r, "queue_reap", [INFLIGHT, dead], [prefix, suffix, "", P, 1, 3])
+    assert r.llen(dead) == 3
+
+
+def test_queue_reclaim__gives_back_entries_the_worker_does_not_hold(r):
+    new_job(r)
+    for qid in ("d1", "d2"):
+        push(r, qid)
+        pop(r, "w", "L")
+    assert run(r, "queue_reclaim", [INFLIGHT], ["w", 60, P]) == 0  # too recent
+    assert run(r, "queue_reclaim", [INFLIGHT], ["w", -1, P, "d1"]) == 1  # d1 held, d2 lost
+    assert set(r.hkeys(INFLIGHT)) == {b"d1"} and counts(r) == (1, 1, 0)
+
+
+def test_claim_users__once_per_job_and_again_for_the_same_claimer(r):
+    k = [keys.expanded("j"), keys.level_users("j", 1), keys.level_users("j", 1) + ":seq"]
+    assert run(r, "claim_users", k, ["page-a", "", 1, 2, 3]) == [b"1", b"2", b"3"]
+    assert run(r, "claim_users", k, ["page-b", "", 3, 4]) == [b"4"]
+    assert run(r, "claim_users", k, ["page-a", "", 1, 5]) == [b"1", b"5"]  # fetched again: keeps its users
+    capped = [keys.expanded("m"), keys.level_users("m", 1), keys.level_users("m", 1) + ":seq"]
+    assert run(r, "claim_users", capped, ["p", 2, 7, 8, 9]) == [b"7", b"8"]  # max_users
+    assert r.zrange(keys.level_users("m", 1), 0, -1) == [b"7", b"8"]
+
+
+def lane(name: str = "a:user") -> list[str]:
+    h = keys.quota(name, "/friends/ids")
+    return [h, h + ":inflight"]
+
+
+def test_quota_reserve__one_probe_until_the_limit_is_known_then_the_lane_with_quota(r):
+    assert run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 200.0, "r1"]) == 1
+    assert run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 200.0, "r2"]) == 0  # one probe at a time
+    assert run(r, "quota_reserve", lane() + lane("b:user"), [100.0, 1.0, 0, 200.0, "r3"]) == 2
+
+
+def test_quota_answered__learns_the_window_and_releases(r):
+    run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 200.0, "r1"])
+    assert run(r, "quota_answered", lane(), ["r1", 200, 15, 14, 1000, 100.0]) == 1
+    assert r.hmget(lane()[0], "limit", "srem", "reset") == [b"15", b"14", b"1000"]
+    assert r.zcard(lane()[1]) == 0
+    run(r, "quota_answered", lane(), ["r0", 200, 15, 16, 1000, 100.0])  # an older answer never raises it
+    assert r.hget(lane()[0], "srem") == b"14"
+    assert run(r, "quota_answered", lane(), ["r9", 429, "", "", "", 100.0]) == 0
+    assert float(r.hget(lane()[0], "blocked")) == 160.0  # a 429 without headers: a minute
+
+
+def test_quota_available__quota_ready_at__follow_the_window(r):
+    run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 200.0, "r1"])
+    run(r, "quota_answered", lane(), ["r1", 200, 2, 1, 150, 100.0])
+    assert run(r, "quota_available", lane(), [100.0, 1.0]) == 1
+    run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 200.0, "r2"])
+    assert run(r, "quota_available", lane(), [100.0, 1.0]) == 0  # the last one is in flight
+    run(r, "quota_answered", lane(), ["r2", 200, 2, 0, 150, 100.0])
+    assert float(run(r, "quota_ready_at", lane(), [100.0, 1.0])) == 151.0  # reset + margin
+    assert run(r, "quota_available", lane(), [151.5, 1.0]) == 1  # the window rolled over
+    assert run(r, "quota_reserve", lane(), [151.5, 1.0, 0, 300.0, "r3"]) == 1
+    assert r.hget(lane()[0], "srem") == b"2"
+
+
+def test_quota_release__cancelled_frees_quota_failed_counts_it(r):
+    run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 200.0, "r1"])
+    run(r, "quota_answered", lane(), ["r1", 200, 5, 4, 150, 100.0])
+    run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 200.0, "r2"])
+    run(r, "quota_release", lane(), ["r2", "0"])
+    assert r.hget(lane()[0], "srem") == b"4" and r.zcard(lane()[1]) == 0
+    run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 200.0, "r3"])
+    run(r, "quota_release", lane(), ["r3", "1"])  # no answer: assume the API counted it
+    assert r.hget(lane()[0], "srem") == b"3"
+
+
+def test_quota_reserve__expired_reservations_stop_holding_quota(r):
+    assert run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 110.0, "r1"]) == 1
+    assert run(r, "quota_reserve", lane(), [105.0, 1.0, 0, 200.0, "r2"]) == 0
+    assert run(r, "quota_reserve", lane(), [111.0, 1.0, 0, 200.0, "r3"]) == 1  # r1 (a dead worker's) expired

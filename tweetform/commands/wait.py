@@ -1,0 +1,63 @@
+"""``scrapy wait JOB [--timeout SECONDS]``: block until a distributed job ends; exit with how it ended.
+
+A job ends ``done`` (none of its requests queued, in flight or parked),
+``cancelled`` or ``budget`` (stopped at its budget). The exit status is the one
+README's "Exit status" table gives (:mod:`tweetform.exitcodes`): 0 only for a
+job done with no page failed for good.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from scrapy.commands import ScrapyCommand
+
+from tweetform import exitcodes
+from tweetform.commands.errors import fail, with_redis_errors
+from tweetform.state.redis import connection, control
+
+POLL = 0.5  # seconds between looks at the job's state
+
+
+def wait_for_job(server: object, job_id: str, timeout: float | None = None) -> int:
+    """Block until the job ends (or the timeout passes: INTERRUPTED); its exit status."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        ended = control.job_ended(server, job_id)
+        if ended is not None:
+            state, failed = ended
+            if state == "gone":
+                fail(f"no job {job_id!r} in Redis")
+            print(f"job {job_id} {state}" + (f", {failed} page(s) failed for good" if failed else ""), file=sys.stderr)
+            return exitcodes.for_job_state(state, failed)
+        if deadline is not None and time.monotonic() >= deadline:
+            print(f"job {job_id} still running after {timeout:g} s", file=sys.stderr)
+            return exitcodes.INTERRUPTED
+        time.sleep(POLL)
+
+
+class Command(ScrapyCommand):
+    requires_project = True
+    requires_crawler_process = False
+    default_settings = {"LOG_ENABLED": False}
+
+    def syntax(self) -> str:
+        return "JOB [--timeout SECONDS]"
+
+    def short_desc(self) -> str:
+        return "Wait until a distributed job ends; exit with how it ended"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (exit status: interrupted)")
+
+    @with_redis_errors
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None
+        if len(args) != 1:
+            fail("give one job id")
+        if not self.settings.get("REDIS_URL"):
+            fail("REDIS_URL is not set: jobs are in the Redis that the workers share")
+        self.exitcode = wait_for_job(connection.from_settings(self.settings), args[0], opts.timeout)

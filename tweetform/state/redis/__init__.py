@@ -1,0 +1,10 @@
+"""The Redis backend of the state layer: many processes on many hosts share jobs (scrapy-redis).
+
+* :mod:`.keys` — every Redis key; :mod:`.connection` — the one client factory;
+  :mod:`.scripts` + ``lua/`` — every Lua script.
+* :mod:`.scheduler`, :mod:`.queue`, :mod:`.dupefilter` — scrapy-redis's
+  Scheduler, queue and RFPDupeFilter, extended with per-endpoint queues,
+  in-flight tracking and per-job fingerprints.
+* :mod:`.jobs` — job messages and shared job state; :mod:`.quota` — shared quota;
+  :mod:`.node` — heartbeat, reaping, taking jobs; :mod:`.control` — status/admin.
+"""

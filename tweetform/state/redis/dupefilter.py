@@ -1,0 +1,51 @@
+"""The dupe filter of the Redis backend: scrapy-redis's ``RFPDupeFilter``, one set per job.
+
+A request's fingerprint (Scrapy's request fingerprinter) belongs to its job, so
+running a job again under a new id crawls again. The fingerprint is added to
+the job's set *inside* the push script (``lua/queue_push.lua``), atomically with
+queuing the request: a fingerprint is never recorded for a request that did not
+reach the queue (a worker dying between the two would otherwise lose it), and a
+page's new requests cost one round trip together, not one each.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy import Request
+from scrapy_redis.dupefilter import RFPDupeFilter
+
+from tweetform.state.redis import connection, keys
+
+
+class JobDupeFilter(RFPDupeFilter):
+    def __init__(self, server: Any, key: str, debug: bool = False, fingerprinter: Any = None, spider_name: str = "") -> None:
+        super().__init__(server, key, debug)
+        self.fingerprinter = fingerprinter
+        self.spider_name = spider_name
+
+    @classmethod
+    def from_spider(cls, spider: Any) -> "JobDupeFilter":
+        crawler = spider.crawler
+        return cls(connection.for_crawler(crawler), keys.dupefilter(spider.name, "*"), crawler.settings.getbool("DUPEFILTER_DEBUG"),
+                   crawler.request_fingerprinter, spider.name)
+
+    def fingerprint_and_key(self, request: Request) -> tuple[str, str]:
+        """What the push script checks: ("", "") for requests that are not filtered."""
+        job = (request.meta.get("tweetform_ctx") or {}).get("job", "")
+        if request.dont_filter or not job:
+            return "", ""
+        return self.request_fingerprint(request), keys.dupefilter(self.spider_name, job)
+
+    def request_fingerprint(self, request: Request) -> str:
+        # Scrapy's fingerprinter (REQUEST_FINGERPRINTER_*), not scrapy-redis's own JSON+SHA1
+        return self.fingerprinter.fingerprint(request).hex()
+
+    def request_seen(self, request: Request) -> bool:
+        # Decided in the push script (see the module docstring): the scrapy-redis
+        # Scheduler's enqueue_request then hands every request to the queue.
+        return False
+
+    def clear(self) -> None:
+        # one set per job: a job's sets go with the job (purge / TTL), never all at once
+        pass

@@ -1,0 +1,8 @@
+-- include: job_common
+-- KEYS: job hash, processing list ; ARGV: worker, message
+-- A job message's seeds are queued: the worker's hold on the job ends (the job
+-- may be done at once if it had nothing to fetch) and the message leaves the
+-- worker's processing list.
+redis.call('SREM', KEYS[1] .. ':starting', ARGV[1])
+if KEYS[2] ~= "" then redis.call("LREM", KEYS[2], 1, ARGV[2]) end
+return job_check_done(KEYS[1])

@@ -1,0 +1,19 @@
+-- KEYS: hash, inflight ; ARGV: rid, status, limit, remaining, reset, now  ("" when a header is missing)
+redis.call('ZREM', KEYS[2], ARGV[1])
+local status, now = tonumber(ARGV[2]), tonumber(ARGV[6])
+if ARGV[3] == '' or ARGV[4] == '' or ARGV[5] == '' then
+  if status == 429 then redis.call('HSET', KEYS[1], 'blocked', now + 60) end
+  return 0
+end
+local limit, remaining, reset = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local old_limit, old_reset = redis.call('HGET', KEYS[1], 'limit'), tonumber(redis.call('HGET', KEYS[1], 'reset')) or 0
+if reset > old_reset or not old_limit then
+  redis.call('HSET', KEYS[1], 'limit', limit, 'reset', reset, 'srem', remaining)
+else
+  local srem = tonumber(redis.call('HGET', KEYS[1], 'srem')) or remaining
+  redis.call('HSET', KEYS[1], 'srem', math.min(srem, remaining))
+end
+if status == 429 then
+  if remaining > 0 then redis.call('HSET', KEYS[1], 'blocked', now + 1) else redis.call('HSET', KEYS[1], 'srem', 0) end
+end
+return 1

@@ -1,0 +1,79 @@
+-- Claim users for expansion, each once per job, in small hashes Redis keeps as listpacks
+-- (tweetform/state/redis/seen.py says why and how big).
+-- KEYS: the job's layout hash (fields n, lvl, split, load), level users, level sequence
+-- ARGV: claimer tag (decimal), max_users-or-"", bucket load (used by the job's first claim), uid...
+-- Buckets are "<KEYS[1]>:<i>", grown by linear hashing: a user's bucket is h mod 2^lvl, or
+-- h mod 2^(lvl+1) for buckets already split this round (below `split`); h is the id mod 2^31-1,
+-- scrambled (ids are up to 64 bits, past Lua's 53-bit numbers: read in 7-digit parts).
+-- The field is the id itself, so a lookup is exact (no false positive).
+local meta = KEYS[1]
+local m = redis.call('HMGET', meta, 'n', 'lvl', 'split', 'load')
+local n = tonumber(m[1]) or 0
+local lvl = tonumber(m[2]) or 0
+local split = tonumber(m[3]) or 0
+local load = tonumber(m[4]) or tonumber(ARGV[3])
+local cap = tonumber(ARGV[2])  -- nil: no max_users
+local tag = ARGV[1]
+
+-- (id mod P) scrambled by a Lehmer step, from the decimal digits in 7-digit parts: exact in doubles
+local P = 2147483647
+local E14 = 1e14 % P
+local function hash(uid)
+  local len = #uid
+  local a = tonumber(string.sub(uid, -7))
+  local b = len > 7 and tonumber(string.sub(uid, -14, -8)) or 0
+  local c = len > 14 and tonumber(string.sub(uid, 1, -15)) or 0
+  return ((c * E14 + b * 1e7 + a) % P) * 48271 % P
+end
+
+local function bucket_of(h)
+  local size = 2 ^ lvl
+  local b = h % size
+  if b < split then b = h % (size * 2) end
+  return meta .. ':' .. b
+end
+
+-- one more bucket: the entries of bucket `split` whose next bit is set move to split + 2^lvl
+local function grow()
+  local size = 2 ^ lvl
+  local from = meta .. ':' .. split
+  local to = meta .. ':' .. (split + size)
+  local entries = redis.call('HGETALL', from)
+  local moved, gone = {}, {}
+  for i = 1, #entries, 2 do
+    if hash(entries[i]) % (size * 2) ~= split then
+      moved[#moved + 1] = entries[i]
+      moved[#moved + 1] = entries[i + 1]
+      gone[#gone + 1] = entries[i]
+    end
+  end
+  if #gone > 0 then
+    redis.call('HSET', to, unpack(moved))
+    redis.call('HDEL', from, unpack(gone))
+  end
+  split = split + 1
+  if split == size then
+    lvl, split = lvl + 1, 0
+  end
+end
+
+local claimed = {}
+local added = 0
+for i = 4, #ARGV do
+  local uid = ARGV[i]
+  local key = bucket_of(hash(uid))
+  local owner = redis.call('HGET', key, uid)
+  if owner then
+    if owner == tag then claimed[#claimed + 1] = uid end  -- its page fetched again
+  elseif not cap or n < cap then
+    redis.call('HSET', key, uid, tag)
+    if cap then redis.call('ZADD', KEYS[2], 'NX', redis.call('INCR', KEYS[3]), uid) end
+    claimed[#claimed + 1] = uid
+    n, added = n + 1, added + 1
+    while n > load * (2 ^ lvl + split) do grow() end
+  end
+end
+if added > 0 then
+  redis.call('HSET', meta, 'n', n, 'lvl', lvl, 'split', split, 'load', load)
+end
+return claimed

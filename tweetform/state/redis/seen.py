@@ -1,0 +1,89 @@
+"""A job's claimed users in a few bytes each: exact, in small hashes Redis keeps compact.
+
+A network crawl claims every user it expands (:meth:`RedisJobStore.claim_users`): each
+once per job, and again only by the same claimer (its page fetched twice after a worker
+died). One big HASH user id -> claimer costs ~245 bytes per user (a hashtable entry,
+two strings, the claimer's 12-character digest). Here the users are spread over many
+small hashes ``<keys.expanded(job)>:<i>`` that Redis stores as *listpacks* while they
+have at most ``hash-max-listpack-entries`` fields (512 in Redis 7's defaults and
+Debian's redis.conf, 128 in some configurations): a field is the id itself (an integer:
+5–10 bytes with its length byte), the value a 32-bit tag of the claimer (6 bytes), and the
+key's own ~100 bytes are shared by a hundred users. About 20 bytes per user in all
+(``bench/seen_memory.py``; ``tests/test_state_redis_seen.py`` holds it under 32).
+
+The buckets grow by linear hashing (``lua/seen_claim.lua``): one bucket is split in two
+for every ``load`` claims, so the average stays at ``load`` users and the fullest (not
+yet split this round) near ``2 × load``; ``load`` is a quarter of the server's listpack
+limit, fixed by the job's first claim so every worker uses the same layout. Lookups are
+exact: a user is in exactly one bucket, under its own id. Two claimers share a tag with
+probability 2^-32; then the second one's re-claim would expand the user again, and the
+job's dupe filter drops the repeated request.
+
+The layout hash ``keys.expanded(job)`` holds ``n`` (users claimed), ``lvl``, ``split``
+and ``load``; :func:`bucket_keys` lists the buckets for expiry and purge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Sequence
+
+import redis
+
+from tweetform.state.redis import keys, scripts
+
+DEFAULT_LISTPACK_ENTRIES = 128  # when CONFIG GET is refused (managed Redis): the smaller common limit
+MAX_LOAD = 128  # users per bucket on average: a listpack lookup scans the bucket
+
+
+def claimer_tag(claimer: str) -> int:
+    """A claimer (page URL, ``seed``, ``level:N``) as 32 bits: what each claimed user stores."""
+    return int.from_bytes(hashlib.sha1(claimer.encode()).digest()[:4], "big")
+
+
+def bucket_load(server: Any) -> int:
+    """Average users per bucket so the fullest bucket stays a listpack on this server."""
+    try:
+        found = server.config_get("hash-max-listpack-entries")
+        limit = int(next(iter(found.values()))) if found else DEFAULT_LISTPACK_ENTRIES
+    except (redis.ResponseError, ValueError, StopIteration):
+        limit = DEFAULT_LISTPACK_ENTRIES
+    return max(8, min(MAX_LOAD, limit // 4))
+
+
+class SeenUsers:
+    """Claims of users per job (``lua/seen_claim.lua``), shared by every worker."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self._claim = scripts.load(server, "seen_claim")
+        self._load: int | None = None
+
+    def claim(self, job_id: str, uids: Sequence[int], claimer: str, max_users: int | None = None,
+              order: tuple[str, str] | None = None) -> list[int]:
+        """The users of ``uids``, in order, claimed now: not claimed before in this job (within
+        ``max_users``), or claimed before by this same ``claimer``. With ``max_users``, each new
+        user is also added to the ZSET ``order[0]`` in claim order (counter ``order[1]``)."""
+        if not uids:
+            return []
+        if self._load is None:
+            self._load = bucket_load(self.server)
+        order_keys = list(order) if order else [keys.expanded(job_id) + ":order", keys.expanded(job_id) + ":order:seq"]
+        claimed = self._claim(
+            keys=[keys.expanded(job_id), *order_keys],
+            args=[claimer_tag(claimer), "" if max_users is None else max_users, self._load, *(int(u) for u in uids)],
+        )
+        return [int(u) for u in claimed]
+
+    def count(self, job_id: str) -> int:
+        """Users claimed in the job."""
+        return int(self.server.hget(keys.expanded(job_id), "n") or 0)
+
+
+def bucket_keys(server: Any, job_id: str) -> list[str]:
+    """Every bucket key of a job's claims (the layout hash itself excepted)."""
+    lvl, split = server.hmget(keys.expanded(job_id), "lvl", "split")
+    if lvl is None:
+        return []
+    buckets = 2 ** int(lvl) + int(split or 0)
+    return [f"{keys.expanded(job_id)}:{i}" for i in range(buckets)]
