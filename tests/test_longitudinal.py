@@ -223,6 +223,7 @@ def test_archive_every_beside_a_running_crawl_loses_no_page(sandbox_factory, tmp
         out, err = archiver.communicate(timeout=30)
     assert archiver.returncode == 0, err[-2000:]
     assert list((tmp_path / "timelines").glob("*.tar.gz")), out
+    assert "a running crawl holds open" in out  # it met the crawl's files while they were being written
 
     pages = list(iter_pages(bucket_files(tmp_path, "timelines")))
     for u in users:

@@ -1,7 +1,7 @@
 """``scrapy archive [--older-than MINUTES] [--bucket NAME …] [--every MINUTES]``.
 
 Packs the bucket files nobody has written for ``--older-than`` minutes
-(default 60) into ``<bucket>/<bucket>-<UTC time>.tar.gz`` and removes them;
+(default 60) and no running crawl holds open into ``<bucket>/<bucket>-<UTC time>.tar.gz`` and removes them;
 ``--every N`` does it again every N minutes until stopped, as tweetf0rm's
 hourly archiver did. Exports and tools read archives like plain files.
 """
@@ -73,9 +73,10 @@ class Command(ScrapyCommand):
 
     def once(self, root: Path, buckets: list[str], idle: float) -> None:
         packed = 0
+        held: list[Path] = []
         for bucket in buckets:
             try:
-                result = archive_bucket(root, bucket, idle)
+                result = archive_bucket(root, bucket, idle, held=held)
             except OSError as exc:
                 print(f"tweetform: could not archive {bucket}: {exc}", file=sys.stderr)
                 self.exitcode = 1
@@ -86,5 +87,7 @@ class Command(ScrapyCommand):
             kept = f"; {len(result.kept)} changed meanwhile and kept" if result.kept else ""
             print(f"archived {result.files} file{'' if result.files == 1 else 's'} of {bucket} ({size(result.bytes_in)} → {size(result.bytes_out)}) "
                   f"into {result.archive}{kept}", flush=True)
-        if not packed:
+        if held:
+            print(f"left {len(held)} file{'' if len(held) == 1 else 's'} a running crawl holds open (archived once it lets go)", flush=True)
+        if not packed and not held:
             print(f"nothing to archive under {root} (no bucket file idle for {idle / 60:g} minutes)", flush=True)

@@ -88,20 +88,24 @@ def archive_name(folder: Path, bucket: str, now: float) -> Path:
     return path
 
 
-def archive_bucket(root: Path, bucket: str, idle: float, now: float | None = None) -> ArchiveResult | None:
-    """Pack a bucket's idle files into a new archive; None when no file is idle."""
+def archive_bucket(root: Path, bucket: str, idle: float, now: float | None = None,
+                   held: list[Path] | None = None) -> ArchiveResult | None:
+    """Pack a bucket's idle files into a new archive; None when no file is idle and free.
+    ``held``: gets the idle files left because a writer holds them."""
     now = time.time() if now is None else now
     folder = root / bucket
     if not folder.is_dir():
         return None
     with ExitStack() as locks:
-        files, held = lock_unheld(idle_files(folder, idle, now), locks)
-        for path in held:
+        files, busy = lock_unheld(idle_files(folder, idle, now), locks)
+        for path in busy:
             logger.info("%s is held open by a crawl: not archived", path)
+        if held is not None:
+            held += busy
         if not files:
             return None
         result = _pack(folder, bucket, files, now)
-        result.held = held
+        result.held = busy
         return result
 
 
