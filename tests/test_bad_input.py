@@ -84,6 +84,14 @@ NATIVE = [
     ("max_tweets-negative", TimelineSpider, b'{"user_id": 12, "max_tweets": -5}', "max_tweets must be at least 1, not -5"),
     ("screen_name-number-array", UsersSpider, b'{"screen_name": [true]}', "screen_name must be ids (numbers or strings), not an array holding a boolean"),
     ("no-seed", FriendsSpider, b'{"depth": 2}', "give user_id, screen_name or file=PATH"),
+    ("screen_name-object", FriendsSpider, b'{"screen_name": {"n": "jack"}}', "screen_name must be a whole number or a comma list, not an object"),
+    ("tweet_id-object", TweetsSpider, b'{"tweet_id": {"id": 1}}', "tweet_id must be a whole number or a comma list, not an object"),
+    ("file-number", FriendsSpider, b'{"file": 12}', "file must be a string, not a number"),
+    ("since_id-object", TimelineSpider, b'{"user_id": 12, "since_id": {}}', "since_id must be a whole number, not an object"),
+    ("max_tweets-string", TimelineSpider, b'{"user_id": 12, "max_tweets": "lots"}', "max_tweets must be a whole number, not 'lots'"),
+    ("geocode-array", SearchSpider, b'{"query": "x", "api": "1.1", "geocode": [1, 2]}', "geocode must be a string, not an array"),
+    ("budget-object", FriendsSpider, b'{"user_id": 12, "budget": {"usd": 5}}', "budget must be a number or a string, not an object"),
+    ("skip_known-number", UsersSpider, b'{"user_id": 12, "skip_known": 1}', "skip_known must be true or false, not a number"),
     ("oversized", FriendsSpider, b'{"user_id": "' + b"12," * (MAX_MESSAGE_BYTES // 3) + b'12"}',
      f"job message is {MAX_MESSAGE_BYTES // 3 * 3 + 17:,} bytes, more than the {MAX_MESSAGE_BYTES:,} allowed: put long id lists in file=PATH"),
 ]
@@ -121,6 +129,13 @@ LEGACY = [
     ("screen-names-object", UsersSpider, {"cmd": "GET_UIDS_FROM_SCREEN_NAMES", "screen_names": {"a": 1}}, "screen_names must be a whole number or a comma list, not an object"),
     ("screen-names-invalid", UsersSpider, {"cmd": "GET_UIDS_FROM_SCREEN_NAMES", "screen_names": ["ok_name", "not a name!"]}, "'not a name!' is not a valid screen name"),
     ("wrong-inbox", TimelineSpider, {"cmd": "CRAWL_FRIENDS", "user_id": 12}, "message for spider 'friends' found in 'timeline'"),
+    ("lang-number", SearchSpider, {"cmd": "SEARCH", "query": "x", "lang": 1}, "lang must be a string, not a number"),
+    ("geocode-object", SearchSpider, {"cmd": "SEARCH", "query": "x", "geocode": {"lat": 1}}, "geocode must be a string, not an object"),
+    ("job-number", FriendsSpider, {"cmd": "CRAWL_FRIENDS", "user_id": 12, "job": 7}, "job must be a string, not a number"),
+    ("tweet-ids-objects", TweetsSpider, {"cmd": "BATCH_CRAWL_TWEET", "tweet_ids": [{"id": 1}]}, "tweet_ids must be ids (numbers or strings), not an array holding an object"),
+    ("ids-boolean", FriendsSpider, {"cmd": "BATCH_CRAWL_FRIENDS", "ids": [True]}, "ids must be ids (numbers or strings), not an array holding a boolean"),
+    ("id-object", TweetsSpider, {"cmd": "CRAWL_TWEET", "id": {"x": 1}}, "id must be a whole number or a comma list, not an object"),
+    ("user-ids-number", UsersSpider, {"cmd": "GET_USERS_FROM_IDS", "user_ids": 12.5}, "user_ids must be a whole number or a comma list, not a number"),
 ]
 
 
