@@ -201,6 +201,7 @@ def test_a_writer_killed_between_write_and_record_leaves_each_page_once(sandbox,
     assert [e["reason"] for e in errors] == ["protected"]
     manifest = read_manifest(tmp_path, "week2")
     assert [r["state"] for r in manifest["runs"]] == ["running", "finished"] and manifest["state"] == "finished"
+    assert manifest["last_complete_level"] == 2 and read_manifest(tmp_path, "week1")["last_complete_level"] == 2
 
 
 def test_archive_every_beside_a_running_crawl_loses_no_page(sandbox_factory, tmp_path: Path):

@@ -59,7 +59,7 @@ class EdgeDiff:
     def summary(self, first: str, second: str) -> str:
         skipped = ""
         if self.only_first or self.only_second:
-            skipped = f"; not compared: {self.only_first:,} lists only {first} crawled, {self.only_second:,} only {second}"
+            skipped = f"; not compared: {_n(self.only_first, 'list')} only {first} crawled, {self.only_second:,} only {second}"
         return (f"{first} → {second}: {_n(len(self.added), 'edge')} added, {len(self.removed):,} removed "
                 f"({self.edges_first:,} → {_n(self.edges_second, 'edge')} in {_n(self.compared, 'list')} both jobs crawled{skipped})")
 
