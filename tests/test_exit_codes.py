@@ -208,3 +208,27 @@ def test_worker_whose_every_credential_is_rejected_exits_no_credentials(sandbox_
     assert done.returncode == exitcodes.NO_CREDENTIALS, done.stderr[-3000:]
     assert "finish_reason': 'no_usable_credentials'" in done.stderr
     assert bucket(tmp_path, "friend_ids") == {}
+
+
+def test_crawl_stopped_by_ctrl_c_exits_interrupted(sandbox_factory, tmp_path: Path):
+    import signal
+
+    box = sandbox_factory(*WORLD, "--latency", "0.3")
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    env = crawl_env(box, tmp_path, demo_credentials("demo-user-1", "demo-user-2"))
+    crawl = subprocess.Popen([sys.executable, "-m", "scrapy", "crawl", "friends", "-a", f"user_id={seed}", "-a", "depth=2",
+                              "-a", "max_users=40", "-s", "CONCURRENT_REQUESTS=2"],
+                             cwd=ROOT, env=env, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list((tmp_path / "friend_ids").glob("*.jsonl"))) < 2:
+            time.sleep(0.05)
+        crawl.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        _, err = crawl.communicate(timeout=60)
+    finally:
+        if crawl.poll() is None:
+            crawl.kill()
+            crawl.communicate()
+    assert "finish_reason': 'shutdown'" in err
+    assert crawl.returncode == exitcodes.INTERRUPTED, err[-2000:]
+    assert err.rstrip().splitlines()[-1].startswith("tweetform: stopped before the end")
