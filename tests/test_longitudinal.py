@@ -126,11 +126,12 @@ def test_a_later_job_writes_its_own_pages_equal_to_the_changed_truth(sandbox, tm
     assert sorted(p.name for p in (tmp_path / "_jobs").iterdir()) == ["net-week1.json", "net-week2.json", "tl-week1.json", "tl-week2.json"]
 
 
-def test_since_id_auto_fetches_only_new_tweets(sandbox, tmp_path: Path):
+@pytest.mark.parametrize("api", ["2", "1.1"])
+def test_since_id_auto_fetches_only_new_tweets(sandbox, tmp_path: Path, api: str):
     box = sandbox
     ex = box.get("/_sandbox/examples")
     users = [ex["ordinary"][2], ex["many_friends"][0]]
-    ok(run_crawl(box, "timeline", tmp_path, user_id=",".join(map(str, users)), job="tl-1"))
+    ok(run_crawl(box, "timeline", tmp_path, user_id=",".join(map(str, users)), job="tl-1", api=api))
     before = {u: box.truth("timeline", u) for u in users}
     set_clock(box, WEEK)
     box.post("/_sandbox/billing/reset")
@@ -138,7 +139,7 @@ def test_since_id_auto_fetches_only_new_tweets(sandbox, tmp_path: Path):
     now = {u: box.truth("timeline", u) for u in users}
     new = {u: [t for t in now[u] if t > max(before[u])] for u in users}
     assert all(new.values())  # each user tweeted meanwhile
-    ok(run_crawl(box, "timeline", tmp_path, user_id=",".join(map(str, users)), job="tl-2", since_id="auto"))
+    ok(run_crawl(box, "timeline", tmp_path, user_id=",".join(map(str, users)), job="tl-2", since_id="auto", api=api))
 
     pages = bucket(tmp_path, "timelines")
     for u in users:
@@ -152,9 +153,11 @@ def test_since_id_auto_fetches_only_new_tweets(sandbox, tmp_path: Path):
     assert billed == sum(len(v) for v in new.values()) < sum(len(v) for v in now.values())
     assert read_manifest(tmp_path, "tl-2")["arguments"]["since_ids"] == ",".join(f"{u}:{max(before[u])}" for u in users)
 
-    # a third job with nothing new fetches nothing old either
-    ok(run_crawl(box, "timeline", tmp_path, user_id=str(users[0]), job="tl-3", since_id="auto"))
-    assert ids_of(by_job(bucket(tmp_path, "timelines")[str(users[0])])["tl-3"]) == []
+    # a third job, seeded by screen name (resolved once the id is known), with nothing new: nothing old either
+    name = box.get(f"/_sandbox/truth/user/{users[0]}")["screen_name"]
+    ok(run_crawl(box, "timeline", tmp_path, screen_name=name, job="tl-3", since_id="auto", api=api))
+    third = by_job(bucket(tmp_path, "timelines")[str(users[0])])["tl-3"]
+    assert ids_of(third) == [] and all(f"since_id={max(now[users[0]])}" in p["__tweetform"]["url"] for p in third)
 
 
 def test_push_resolves_since_id_auto_into_the_job_message(sandbox, redis_url, tmp_path: Path):
