@@ -99,7 +99,8 @@ def test_callback_that_raises_is_a_failed_page_and_the_crawl_goes_on(sandbox_fac
 
 @pytest.mark.parametrize("command", [
     ("status",), ("push", "friends", "--user-id", "12"), ("admin", "list-nodes"), ("worker",), ("crawl", "friends"),
-])
+    ("crawl", "friends", "-a", "user_id=12"), ("wait", "some-job"), ("collect",),
+], ids=lambda c: "-".join(c))
 def test_unreachable_redis_is_one_line_without_the_password(command: tuple[str, ...], tmp_path: Path):
     url = f"redis://:Canary-Redis-Pass-1@127.0.0.1:{free_port()}/0"  # nothing listens there
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETFORM_", "REDIS_"))}
