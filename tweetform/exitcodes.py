@@ -72,8 +72,8 @@ def for_crawl(finish_reason: str | None, stats: Mapping[str, Any]) -> int:
         return ERROR
     code = FINISH_REASONS.get(finish_reason)
     if code is None:
-        # closespider_* limits (item count, page count, timeout) are asked for: not failures
-        code = DONE if finish_reason.startswith("closespider_") else ERROR
+        # CLOSESPIDER_* limits (item count, page count, timeout) are asked for: not failures; an error count is
+        code = DONE if finish_reason.startswith("closespider_") and finish_reason != "closespider_errorcount" else ERROR
     failed = int(stats.get("tweetform/pages/failed", 0) or 0)
     if code == DONE and failed:
         return UNREACHABLE if not stats.get("downloader/response_count") else PAGES_FAILED
