@@ -24,6 +24,24 @@ FAST_RETRY = {"TWEETFORM_RETRY_BACKOFF": "0.05", "TWEETFORM_RETRY_BACKOFF_MAX": 
 TESTS = Path(__file__).resolve().parent
 
 
+@pytest.mark.parametrize("reason,stats,code", [
+    ("finished", {"downloader/response_count": 3}, exitcodes.DONE),
+    ("finished", {"downloader/response_count": 3, "tweetform/pages/failed": 1}, exitcodes.PAGES_FAILED),
+    ("finished", {"tweetform/pages/failed": 2}, exitcodes.UNREACHABLE),  # not one answer came back
+    ("no_usable_credentials", {"tweetform/pages/failed": 2}, exitcodes.NO_CREDENTIALS),
+    ("no_usable_proxies", {}, exitcodes.UNREACHABLE),
+    ("budget_exhausted", {}, exitcodes.BUDGET_EXHAUSTED),
+    ("cancelled", {}, exitcodes.CANCELLED),
+    ("shutdown", {}, exitcodes.INTERRUPTED),
+    ("closespider_pagecount", {}, exitcodes.DONE),
+    ("closespider_errorcount", {}, exitcodes.ERROR),
+    ("something new", {}, exitcodes.ERROR),
+    (None, {}, exitcodes.ERROR),
+])
+def test_finish_reason_and_stats_give_the_status(reason, stats, code):
+    assert exitcodes.for_crawl(reason, stats) == code
+
+
 def test_every_credential_rejected_exits_no_credentials(sandbox_factory, tmp_path: Path):
     box = sandbox_factory(*WORLD)
     seed = box.get("/_sandbox/examples")["ordinary"][0]
