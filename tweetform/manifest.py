@@ -77,21 +77,22 @@ class LevelTracker:
     """Which BFS levels of a network crawl are complete, from the requests this process saw."""
 
     def __init__(self) -> None:
-        self.opened: defaultdict[int, set[str]] = defaultdict(set)
-        self.ended: defaultdict[int, set[str]] = defaultdict(set)
+        # hashes of request URLs (a retried request is the same URL again), not the URLs: memory
+        self.opened: defaultdict[int, set[int]] = defaultdict(set)
+        self.ended: defaultdict[int, set[int]] = defaultdict(set)
         self.failed: defaultdict[int, int] = defaultdict(int)
 
     def scheduled(self, request: Request) -> None:
         ctx = request.meta.get("tweetform_ctx") or {}
         if isinstance(ctx.get("depth"), int):
-            self.opened[ctx["depth"]].add(request.url)
+            self.opened[ctx["depth"]].add(hash(request.url))
 
     def item(self, item: Any) -> None:
         prov = item.get(PROVENANCE) if isinstance(item, dict) else None
         if not isinstance(prov, dict) or not isinstance(prov.get("depth"), int):
             return
         level = prov["depth"]
-        self.ended[level].add(str(prov.get("url")))
+        self.ended[level].add(hash(str(prov.get("url"))))
         if prov.get("bucket") == "errors" and item.get("reason") == "failed":
             self.failed[level] += 1
 
