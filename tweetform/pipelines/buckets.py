@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
@@ -217,6 +218,7 @@ class BucketPipeline:
     """Writes every page and error record to its bucket file, each once per job."""
 
     MAX_OPEN = 256
+    ARCHIVE_RELIST = 10.0
 
     def __init__(self, output_dir: str, crawler: Crawler, server: Any = None, compress: bool = False) -> None:
         self.root = Path(output_dir).resolve()
@@ -227,6 +229,7 @@ class BucketPipeline:
         self.server = server  # distributed mode: page ids written by any worker
         self.job_started: dict[str, float | None] = {}
         self.archives: dict[Path, dict[str, set[tuple[str, str]]]] = {}  # archive -> key -> pages in it
+        self.archive_listing: dict[Path, tuple[float, list[Path]]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "BucketPipeline":
@@ -280,7 +283,7 @@ class BucketPipeline:
         if since is None or not folder.is_dir():
             return set()
         found: set[tuple[str, str]] = set()
-        for path in folder.glob(f"*{ARCHIVE}"):
+        for path in self._archives_in(folder):
             try:
                 if path.stat().st_mtime < since - 1:
                     continue
@@ -295,6 +298,16 @@ class BucketPipeline:
                         by_key.setdefault(name, set()).update(identities([line]))
             found |= by_key.get(key, set())
         return found
+
+    def _archives_in(self, folder: Path) -> list[Path]:
+        """The folder's archives, listed again at most every ARCHIVE_RELIST seconds (a bucket
+        folder can hold a file per user: listing it for every file opened would be quadratic)."""
+        listed = self.archive_listing.get(folder)
+        now = time.monotonic()
+        if listed is None or now - listed[0] > self.ARCHIVE_RELIST:
+            with os.scandir(folder) as entries:
+                listed = self.archive_listing[folder] = (now, [Path(e.path) for e in entries if e.name.endswith(ARCHIVE)])
+        return listed[1]
 
     def _file(self, bucket: str, key: str, job: str = "") -> BucketFile:
         handle = self.files.get((bucket, key))
