@@ -239,3 +239,28 @@ def test_a_resumed_job_does_not_write_again_a_page_that_was_archived(tmp_path: P
     fresh._file("friend_ids", "12", "j")
     assert ("j", page(1)["__tweetform"]["page_id"]) not in fresh.files[("friend_ids", "12")].seen
     fresh.close_spider()
+
+
+def test_since_id_auto_sees_tweets_in_archives_and_leaves_out_the_jobs_own(tmp_path: Path):
+    from tweetform.spiders.arguments import parse_args
+    from tweetform.spiders.timeline import resolve_auto_since_ids
+
+    def timeline_page(job: str, key: str, ids: list[int]):
+        url = f"http://x/2/users/{key}/tweets?job={job}&n={ids[0]}"
+        raw = json.dumps({"data": [{"id": str(i), "text": "t"} for i in ids]}).encode()
+        prov = {"url": url, "bucket": "timelines", "key": key, "job": job, "page_id": page_id(job, "timelines", key, url)}
+        return make_page(json.loads(raw), raw, prov)
+
+    pipe = pipeline(tmp_path)
+    pipe.process_item(timeline_page("old", "1", [50, 40]))
+    pipe.process_item(timeline_page("old", "2", [70]))
+    pipe.close_spider()
+    assert archive_bucket(tmp_path, "timelines", idle=0) is not None  # both files now only in the archive
+    pipe = pipeline(tmp_path)
+    pipe.process_item(timeline_page("newer", "1", [60, 55]))
+    pipe.process_item(timeline_page("again", "2", [90]))  # the job being resolved, run before: left out
+    pipe.close_spider()
+    job = parse_args("timeline", {"user_id": "1,2,3", "since_id": "auto", "job": "again"}, allowed={"since_id"},
+                     default_bucket="timelines", default_api="2")
+    resolve_auto_since_ids(job, tmp_path)
+    assert job.since_ids == "1:60,2:70,3:0"

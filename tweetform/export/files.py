@@ -158,20 +158,30 @@ def bucket_files(root: Path, bucket: str) -> list[Path]:
     return archives + pages
 
 
-def iter_key_lines(root: Path, bucket: str, key: str) -> Iterator[bytes]:
-    """Every whole line of one key of a bucket: its plain or gzip file and its copies in archives."""
-    names = {f"{key}{PLAIN}", f"{key}{GZIP}"}
-    for path in bucket_files(root, bucket):
-        if path.name.endswith(ARCHIVE):
-            with tarfile.open(path, "r:gz") as tar:
-                for member in tar:
-                    if member.isfile() and Path(member.name).name in names:
-                        fh = tar.extractfile(member)
-                        if fh is not None:
-                            yield from _lines_of_gzip(fh) if member.name.endswith(GZIP) else _lines_of_plain(fh)
-        elif path.name in names:
-            for _, line in iter_lines(path):
-                yield line
+def iter_keys_lines(root: Path, bucket: str, keys: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+    """``(key, line)`` for every whole line of the given keys of a bucket: their plain or gzip
+    files and their copies in archives (each archive read once, whatever the number of keys)."""
+    wanted = set(keys)
+    folder = root / bucket
+    if bucket == JOBS_DIR or not folder.is_dir() or not wanted:
+        return
+    for key in sorted(wanted):
+        for suffix in (PLAIN, GZIP):
+            path = folder / f"{key}{suffix}"
+            if path.is_file():
+                for _, line in iter_lines(path):
+                    yield key, line
+    for path in sorted(p for p in folder.iterdir() if p.name.endswith(ARCHIVE) and p.is_file()):
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar:
+                name = Path(member.name).name
+                key = name[: -len(GZIP)] if name.endswith(GZIP) else name[: -len(PLAIN)] if name.endswith(PLAIN) else None
+                if not member.isfile() or key not in wanted:
+                    continue
+                fh = tar.extractfile(member)
+                if fh is not None:
+                    for line in _lines_of_gzip(fh) if name.endswith(GZIP) else _lines_of_plain(fh):
+                        yield key, line
 
 
 @dataclass

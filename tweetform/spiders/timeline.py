@@ -24,7 +24,7 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS
-from tweetform.export.files import iter_key_lines
+from tweetform.export.files import iter_keys_lines
 from tweetform.items import PROVENANCE
 from tweetform.spiders.arguments import JobArgs
 from tweetform.spiders.base import META_CTX, UserSeededSpider, shrink_page
@@ -43,11 +43,12 @@ def tweet_ids_in_page(page: dict[str, Any]) -> list[int]:
     return out
 
 
-def newest_tweet_id(output_dir: str | Path, bucket: str, uid: int, exclude_job: str | None = None) -> int | None:
-    """The newest tweet of a user already in ``<output>/<bucket>/`` (files and archives),
-    leaving out pages of ``exclude_job`` (a resumed job starts where it first started)."""
-    newest = None
-    for line in iter_key_lines(Path(output_dir), bucket, str(uid)):
+def newest_tweet_ids(output_dir: str | Path, bucket: str, uids: Iterable[int], exclude_job: str | None = None) -> dict[int, int]:
+    """The newest tweet of each user already in ``<output>/<bucket>/`` (files and archives;
+    users without any are left out), leaving out pages of ``exclude_job`` (a resumed job
+    starts where it first started)."""
+    newest: dict[int, int] = {}
+    for key, line in iter_keys_lines(Path(output_dir), bucket, [str(u) for u in uids]):
         try:
             page = json.loads(line)
         except ValueError:
@@ -56,8 +57,8 @@ def newest_tweet_id(output_dir: str | Path, bucket: str, uid: int, exclude_job: 
         if not isinstance(prov, dict) or prov.get("bucket") == "errors" or (exclude_job and prov.get("job") == exclude_job):
             continue
         ids = tweet_ids_in_page(page)
-        if ids and (newest is None or max(ids) > newest):
-            newest = max(ids)
+        if ids and max(ids) > newest.get(int(key), 0):
+            newest[int(key)] = max(ids)
     return newest
 
 
@@ -80,9 +81,10 @@ def resolve_auto_since_ids(job: JobArgs, output_dir: str | Path) -> None:
     found, pending = since_ids_of(job)
     if not pending:
         return
-    for uid in job.user_ids:
-        if uid not in found:
-            found[uid] = newest_tweet_id(output_dir, job.bucket, uid, exclude_job=job.job) or 0
+    todo = [uid for uid in dict.fromkeys(job.user_ids) if uid not in found]
+    newest = newest_tweet_ids(output_dir, job.bucket, todo, exclude_job=job.job)
+    for uid in todo:
+        found[uid] = newest.get(uid, 0)
     parts = [f"{uid}:{tid}" for uid, tid in found.items()]
     job.since_ids = ",".join(parts + ([AUTO] if job.screen_names else []))
 
@@ -122,7 +124,7 @@ class TimelineSpider(UserSeededSpider):
         found, pending = since_ids_of(job)
         if uid in found:
             return found[uid] or None
-        return newest_tweet_id(self.output_dir, job.bucket, uid, exclude_job=job.job) if pending else None
+        return newest_tweet_ids(self.output_dir, job.bucket, [uid], exclude_job=job.job).get(uid) if pending else None
 
     def seed_user(self, job: JobArgs, uid: int) -> Iterable[scrapy.Request]:
         since_id = self.since_for(job, uid)
