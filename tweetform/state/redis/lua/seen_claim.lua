@@ -1,7 +1,9 @@
 -- Claim users for expansion, each once per job, in small hashes Redis keeps as listpacks
 -- (tweetform/state/redis/seen.py says why and how big).
 -- KEYS: the job's layout hash (fields n, lvl, split, load), level users, level sequence
--- ARGV: claimer tag (decimal), max_users-or-"", bucket load (used by the job's first claim), uid...
+-- ARGV: claimer tag (decimal), max_users-or-"", bucket load (used by the job's first claim),
+--       the uids in decimal, comma-separated (one argument: cheap to send and parse)
+-- Returns one flag per uid, in order: "1" claimed now, "0" not.
 -- Buckets are "<KEYS[1]>:<i>", grown by linear hashing: a user's bucket is h mod 2^lvl, or
 -- h mod 2^(lvl+1) for buckets already split this round (below `split`); h is the id mod 2^31-1,
 -- scrambled (ids are up to 64 bits, past Lua's 53-bit numbers: read in 7-digit parts).
@@ -57,23 +59,24 @@ local function grow()
   end
 end
 
-local claimed = {}
+local flags = {}
 local added = 0
-for i = 4, #ARGV do
-  local uid = ARGV[i]
+for uid in string.gmatch(ARGV[4], '[^,]+') do
   local key = bucket_of(hash(uid))
   local owner = redis.call('HGET', key, uid)
+  local flag = '0'
   if owner then
-    if owner == tag then claimed[#claimed + 1] = uid end  -- its page fetched again
+    if owner == tag then flag = '1' end  -- its page fetched again
   elseif not cap or n < cap then
     redis.call('HSET', key, uid, tag)
     if cap then redis.call('ZADD', KEYS[2], 'NX', redis.call('INCR', KEYS[3]), uid) end
-    claimed[#claimed + 1] = uid
+    flag = '1'
     n, added = n + 1, added + 1
     while n > load * (2 ^ lvl + split) do grow() end
   end
+  flags[#flags + 1] = flag
 end
 if added > 0 then
   redis.call('HSET', meta, 'n', n, 'lvl', lvl, 'split', split, 'load', load)
 end
-return claimed
+return table.concat(flags)

@@ -1,0 +1,119 @@
+"""Issue 10 feature 8: 32 bytes per seen user, exact — a million claims against the session's Redis.
+
+The ids go through the job store's claim interface (``RedisJobStore.claim_users``, what the
+network spiders call once per page) in pages of 5,000, like Twitter's id pages: half are
+32-bit ids of old accounts, half 61-bit snowflake ids of new ones (past Lua's 53-bit numbers).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Iterator
+
+import pytest
+import redis
+
+from tweetform.spiders.arguments import JobArgs
+from tweetform.state.redis import keys, seen
+from tweetform.state.redis.jobs import RedisJobStore
+
+PAGE = 5000
+BIG = "friends-20261201T230000-9f3a"  # a job id as scrapy push makes them: key names count too
+
+
+def twitter_like_ids(n: int, seed: int) -> list[int]:
+    """``n`` distinct ids in random order, old (32-bit) and snowflake (61-bit) ones alternating."""
+    rng = random.Random(seed)
+    old, snowflakes = rng.sample(range(10**5, 2**32), n // 2), rng.sample(range(11 * 10**17, 19 * 10**17), n - n // 2)
+    return [u for pair in zip(snowflakes, old) for u in pair] + snowflakes[len(old):]
+
+
+def pages(ids: list[int]) -> Iterator[tuple[int, list[int]]]:
+    for start in range(0, len(ids), PAGE):
+        yield start // PAGE, ids[start:start + PAGE]
+
+
+def job(name: str, max_users: int | None = None) -> JobArgs:
+    return JobArgs(spider="friends", job=name, api="1.1", bucket="friend_ids", user_ids=[12], depth=3, max_users=max_users)
+
+
+@pytest.fixture
+def r(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def used_memory(r: redis.Redis) -> int:
+    return int(r.info("memory")["used_memory"])
+
+
+def test_a_million_users_cost_at_most_32_bytes_each_and_are_claimed_exactly_once(r: redis.Redis):
+    store, j = RedisJobStore(r), job(BIG)
+    ids = twitter_like_ids(1_001_000, seed=10)
+    ids, new = ids[:1_000_000], ids[1_000_000:]
+    before = used_memory(r)
+    for page, uids in pages(ids):
+        assert store.claim_users(j, uids, 2, f"https://api.twitter.com/1.1/friends/ids.json?user_id={page}") == uids
+    per_user_used = (used_memory(r) - before) / len(ids)
+    assert per_user_used <= 32, per_user_used  # the old single hash: ~245
+    assert store.expanded_count(j) == len(ids)
+
+    buckets = seen.bucket_keys(r, BIG)
+    pipe = r.pipeline(transaction=False)
+    for key in buckets:
+        pipe.object("encoding", key)
+        pipe.memory_usage(key, samples=0)
+        pipe.hlen(key)
+    found = pipe.execute()
+    encodings, sizes, lengths = set(found[0::3]), found[1::3], found[2::3]
+    assert encodings == {b"listpack"}  # every bucket compact
+    assert sum(lengths) == len(ids)  # each user in exactly one bucket
+    assert max(lengths) < int(r.config_get("hash-max-listpack-entries")["hash-max-listpack-entries"])
+    assert sum(sizes) / len(ids) <= 32  # MEMORY USAGE of the buckets, per user
+
+    # claimed once: every page is refused to another claimer, and its own claimer gets it again
+    for page, uids in pages(ids[:200_000]):
+        assert store.claim_users(j, uids, 3, f"https://api.twitter.com/1.1/friends/ids.json?user_id={page + 1}") == []
+        if page % 4 == 0:
+            assert store.claim_users(j, uids, 2, f"https://api.twitter.com/1.1/friends/ids.json?user_id={page}") == uids
+    # a page of old and new ids: the new ones in order, the old ones only to their claimer
+    mixed = [u for pair in zip(ids[:1000], new) for u in pair]
+    assert store.claim_users(j, mixed, 3, "https://api.twitter.com/1.1/friends/ids.json?user_id=0") == mixed
+    assert store.claim_users(j, ids[PAGE:PAGE + 10] + new[:10], 3, "seed") == []
+    assert store.expanded_count(j) == len(ids) + len(new)
+    assert store.claim_users(job("other"), ids[:PAGE], 1, "seed") == ids[:PAGE]  # another job claims for itself
+
+
+def test_max_users_stops_at_exactly_max_users_in_claim_order(r: redis.Redis):
+    store, cap = RedisJobStore(r), 123_457
+    j = job("capped", max_users=cap)
+    ids = twitter_like_ids(200_000, seed=11)
+    claimed: list[int] = []
+    for _, uids in pages(ids):
+        claimed += store.claim_users(j, uids, 2, "level:2")
+    assert claimed == ids[:cap]
+    assert store.expanded_count(j) == cap
+    # the level's users, in claim order, as the level-by-level expansion reads them
+    assert [int(u) for u in r.zrange(keys.level_users("capped", 2), 0, -1)] == ids[:cap]
+    assert store.claim_users(j, ids[cap:cap + 10], 3, "level:3") == []  # full: no one new
+    assert store.claim_users(j, ids[:10], 2, "level:2") == ids[:10]  # its own, again
+    assert store.claim_users(j, ids[:10], 3, "level:3") == []
+
+
+def test_buckets_stay_listpacks_under_a_small_listpack_limit(r: redis.Redis):
+    default = r.config_get("hash-max-listpack-entries")["hash-max-listpack-entries"]
+    r.config_set("hash-max-listpack-entries", 128)  # a stricter server: the layout adapts
+    try:
+        store, j = RedisJobStore(r), job("strict")
+        ids = twitter_like_ids(100_000, seed=12)
+        for page, uids in pages(ids):
+            assert store.claim_users(j, uids, 2, f"page-{page}") == uids
+        buckets = seen.bucket_keys(r, "strict")
+        pipe = r.pipeline(transaction=False)
+        for key in buckets:
+            pipe.object("encoding", key)
+        assert set(pipe.execute()) == {b"listpack"}
+        assert store.expanded_count(j) == len(ids)
+    finally:
+        r.config_set("hash-max-listpack-entries", default)
