@@ -93,7 +93,7 @@ NATIVE = [
     ("budget-object", FriendsSpider, b'{"user_id": 12, "budget": {"usd": 5}}', "budget must be a number or a string, not an object"),
     ("skip_known-number", UsersSpider, b'{"user_id": 12, "skip_known": 1}', "skip_known must be true or false, not a number"),
     ("oversized", FriendsSpider, b'{"user_id": "' + b"12," * (MAX_MESSAGE_BYTES // 3) + b'12"}',
-     f"job message is {MAX_MESSAGE_BYTES // 3 * 3 + 17:,} bytes, more than the {MAX_MESSAGE_BYTES:,} allowed: put long id lists in file=PATH"),
+     f"job message is {MAX_MESSAGE_BYTES // 3 * 3 + 17:,} bytes, more than the {MAX_MESSAGE_BYTES:,} allowed: split it into several jobs"),
 ]
 
 
@@ -305,6 +305,11 @@ def test_push_refuses_bad_legacy_commands(redis_url: str, tmp_path: Path):
         ('{"cmd": "CRAWL_FRIENDS", "user_id": 12, "bucket": ""}', "bucket is empty: give a plain word of letters, digits, _ or - (or leave bucket out for the default)"),
     ]:
         assert_one_line_exit_2(cli(env, "push", "--legacy", legacy), f"tweetform: {expected}")
+    ids = tmp_path / "too-many-ids.txt"
+    ids.write_text("\n".join(str(10**15 + i) for i in range(MAX_MESSAGE_BYTES // 16)))  # 17 bytes per id in the message
+    done = cli(env, "push", "friends", "--file", str(ids))
+    assert done.returncode == 2 and done.stderr.startswith("tweetform: the job message is ") and "split it into several jobs" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
     assert redis.Redis.from_url(redis_url).keys("*") == []  # nothing pushed
 
 
@@ -322,7 +327,7 @@ def test_worker_dead_letters_bad_messages_and_goes_on(sandbox, redis_url: str, t
         b'{"user_id": 12, "bucket": "../../outside"}': "bucket '../../outside' must be a plain word",
         b'{"cmd": "CRAWL_FRIENDS", "user_id": 12, "depth": [2]}': "depth must be a whole number, not an array",
         b'{"cmd": "CRAWL_ENEMIES", "user_id": 12}': "unknown tweetf0rm command 'CRAWL_ENEMIES'",
-        json.dumps({"user_id": ",".join(["12"] * (MAX_MESSAGE_BYTES // 3 + 1))}).encode(): "more than the 1,048,576 allowed",
+        b'{"user_id": "' + b"12," * (MAX_MESSAGE_BYTES // 3) + b'12"}': f"more than the {MAX_MESSAGE_BYTES:,} allowed",
     }
     for raw in bad:
         r.rpush(keys.jobs_inbox("friends"), raw)

@@ -15,7 +15,7 @@ from scrapy.spiderloader import get_spider_loader
 
 from tweetform.state.redis import connection, keys
 from tweetform.state.redis.jobs import RedisJobStore, from_legacy
-from tweetform.spiders.arguments import ArgumentError, legacy_command, message_arguments
+from tweetform.spiders.arguments import ArgumentError, check_message_size, legacy_command, message_arguments
 from tweetform.commands.errors import fail, with_redis_errors
 from tweetform.commands.wait import wait_for_job
 
@@ -76,6 +76,10 @@ class Command(ScrapyCommand):
             from tweetform.commands.crawl import warn_if_deep
 
             warn_if_deep(self.settings, job)  # depth >= 3 without max_users: the plan's estimate, one line
+        try:  # a worker would dead-letter a message too large to be one job: refuse it here, before anything is saved
+            check_message_size(json.dumps({"spider": spider, **job.as_message()}, separators=(",", ":")), "the job message")
+        except ArgumentError as exc:
+            fail(str(exc))
         server = connection.from_settings(self.settings)
         RedisJobStore(server).save(job)  # known (and pausable) before a worker takes it
         if opts.plan:

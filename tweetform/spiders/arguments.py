@@ -20,7 +20,7 @@ SCREEN_NAME = re.compile(r"^@?[A-Za-z0-9_]{1,15}$")
 COMMON = frozenset({"bucket", "api", "job", "budget"})
 SEED_ARGUMENTS = {"users": {"user_id", "screen_name", "file"}, "tweets": {"tweet_id", "file"}, "query": {"query"}}
 MAX_ID = 2**63 - 1  # the API's ids are signed 64-bit integers
-MAX_MESSAGE_BYTES = 1 << 20  # a job message (Redis inbox, --legacy): about 50,000 ids; more belong in file=PATH
+MAX_MESSAGE_BYTES = 16 << 20  # a job message (Redis inbox, push, --legacy): about 800,000 ids
 DEEP_DEPTH = 3  # a network crawl this deep without max_users gets a warning with the plan's estimate
 
 
@@ -245,11 +245,16 @@ def _json_type(value: Any) -> str:
     return "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
 
 
-def decode_message(raw: bytes | str, what: str = "job message") -> dict[str, Any]:
-    """A job message's JSON object, or ArgumentError saying what is wrong with it."""
+def check_message_size(raw: bytes | str, what: str = "job message") -> None:
+    """Refuse a message too large to be one job (a worker would refuse it anyway)."""
     size = len(raw.encode() if isinstance(raw, str) else raw)
     if size > MAX_MESSAGE_BYTES:
-        raise ArgumentError(f"{what} is {size:,} bytes, more than the {MAX_MESSAGE_BYTES:,} allowed: put long id lists in file=PATH")
+        raise ArgumentError(f"{what} is {size:,} bytes, more than the {MAX_MESSAGE_BYTES:,} allowed: split it into several jobs")
+
+
+def decode_message(raw: bytes | str, what: str = "job message") -> dict[str, Any]:
+    """A job message's JSON object, or ArgumentError saying what is wrong with it."""
+    check_message_size(raw, what)
     try:
         message = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
