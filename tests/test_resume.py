@@ -114,6 +114,23 @@ def test_depth3_network_resumes_without_fetching_a_completed_page_again(box, tmp
         assert 0 <= again <= SLOTS  # killed: only what was in flight
 
 
+def test_max_users_crawl_killed_mid_level_resumes_with_the_first_n_users_in_bfs_order(box, tmp_path: Path):
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    out, jobdir = tmp_path / "out", tmp_path / "job"
+    interrupted(box, out, jobdir, "friends", "friend_ids", 25, signal.SIGKILL, user_id=seed, depth=3, max_users=80)
+    assert lines_on_disk(out, "friend_ids") < 80
+    resumed(box, out, jobdir, "friends", user_id=seed, depth=3, max_users=80)
+    expected = box.get(f"/_sandbox/truth/reachable?seeds={seed}&depth=3&direction=friends&max_users=80")["ids"]
+    pages = bucket(out, "friend_ids")
+    protected = {k for k, v in errors_of(out).items() if v == "protected"}
+    assert set(pages) | protected == {str(u) for u in expected}
+    written = [line["__tweetform"]["page_id"] for lines in pages.values() for line in lines]
+    assert len(written) == len(set(written))
+    for key, lines in pages.items():
+        assert ids_of(lines) == box.truth("following", int(key)), key
+    assert fetched(box) - len(written) - len(protected) <= SLOTS
+
+
 def test_other_arguments_for_a_jobdir_exit_2_with_one_line(box, tmp_path: Path):
     seed = box.get("/_sandbox/examples")["ordinary"][0]
     out, jobdir = tmp_path / "out", tmp_path / "job"
