@@ -104,7 +104,8 @@ def test_killed_collector_and_worker_lose_nothing(sandbox_factory, redis_url: st
     hosts = [tmp_path / f"host{i}" for i in range(3)]
     collected = tmp_path / "collected"
     r = redis.Redis.from_url(redis_url)
-    env = collect_env(box, redis_url, hosts[0])
+    # a lock that outlives each restart: the new collector must take the killed one's over
+    env = collect_env(box, redis_url, hosts[0], TWEETFORM_COLLECT_LOCK_TTL="60")
     push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "kill")
     slow = ("-s", "CONCURRENT_REQUESTS=2")
     steady = [start_workers(collect_env(box, redis_url, d), 1, True, *slow, spiders="friends")[0] for d in hosts[:2]]

@@ -37,8 +37,10 @@ class DistributedAddon:
         # into whatever EXTENSIONS the project set (a plain set() at addon priority would lose to it)
         settings.set_in_component_priority_dict("EXTENSIONS", WorkerNode, 100)
         if collect:  # pages go to `scrapy collect` through Redis: this process writes no bucket file
-            from tweetform.collect.pipeline import CollectPipeline
+            from tweetform.collect.pipeline import CollectMiddleware, CollectPipeline
             from tweetform.pipelines.buckets import BucketPipeline
 
             settings.set_in_component_priority_dict("ITEM_PIPELINES", BucketPipeline, None)
             settings.set_in_component_priority_dict("ITEM_PIPELINES", CollectPipeline, 500)
+            # outermost: a page is in Redis before its callback ends (and acknowledges its request)
+            settings.set_in_component_priority_dict("SPIDER_MIDDLEWARES", CollectMiddleware, 10)

@@ -1,23 +1,32 @@
 """Collect mode on a worker: pages go to their job's Redis stream, nothing to local files.
 
 Switched on by ``TWEETFORM_COLLECT`` (with ``REDIS_URL``): the tweetform add-on
-puts :class:`CollectPipeline` in ``ITEM_PIPELINES`` in place of the bucket
+puts :class:`CollectMiddleware` in ``SPIDER_MIDDLEWARES`` and
+:class:`CollectPipeline` in ``ITEM_PIPELINES`` in place of the bucket
 pipeline. ``scrapy collect``, run where the data should live, writes the files.
+
+Why a spider middleware: a callback acknowledges its request (distributed mode:
+it leaves in-flight) when its generator ends, and Scrapy pulls a callback's
+output ahead of the item pipelines (a small queue per response). The
+middleware hands each page to Redis *inside* the output chain, so the
+callback's generator cannot end — and acknowledge its request — before its
+pages are in Redis: a worker killed at any point loses no page. The pipeline
+hands over the items that reach it any other way (records a worker makes
+itself, e.g. for a dead-lettered request).
 
 Backpressure: a page goes in only while its job's stream holds less than
 ``TWEETFORM_COLLECT_MAX_BYTES`` (checked and counted in one Lua script, so all
-workers together pass the cap by at most one page). At the cap, ``process_item``
-waits without blocking the reactor; the callback that yielded the page is
-paused meanwhile, so its request stays in flight (not acknowledged) and the
-scraper's memory limit stops new downloads. A page is therefore in Redis before
-its request is acknowledged: a worker killed at any point loses no page.
+workers together pass the cap by at most one page). At the cap the hand-over
+waits without blocking the reactor; the callback waits with it, so its request
+stays in flight, and Scrapy's scraper memory limit stops new downloads.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+import weakref
+from typing import Any, AsyncIterator
 
 import redis
 from scrapy.crawler import Crawler
@@ -30,32 +39,25 @@ from tweetform.state.redis import keys
 
 logger = logging.getLogger(__name__)
 WAIT_FIRST, WAIT_MAX = 0.05, 1.0  # seconds between tries at the cap (doubling)
+SENT = "_tweetform_collected"  # attribute set on an item once it is in Redis
 
 
-class CollectPipeline:
+class PageSender:
+    """Hands pages to their job's stream, waiting at the cap (one per crawler)."""
+
     def __init__(self, crawler: Crawler, server: Any, max_bytes: int) -> None:
-        self.crawler = crawler
         self.stats = crawler.stats
-        self.server = server
         self.max_bytes = max_bytes
         self._add = script(server, "page_add")
         self._blocked_since: float | None = None
         self._redis_down = False
 
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> "CollectPipeline":
-        if not crawler.settings.get("REDIS_URL"):
-            raise NotConfigured("TWEETFORM_COLLECT needs REDIS_URL")
-        from tweetform.state.redis.connection import for_crawler
-
-        return cls(crawler, for_crawler(crawler), crawler.settings.getint("TWEETFORM_COLLECT_MAX_BYTES"))
-
-    async def process_item(self, item: Any) -> Any:
-        if not isinstance(item, PageItem):
-            return item
+    async def send(self, item: PageItem) -> None:
+        if getattr(item, SENT, False):
+            return
         job = str(item[PROVENANCE].get("job") or "")
         fields, size = entry_for(item)
-        args = [job, size, self.max_bytes]
+        args: list[Any] = [job, size, self.max_bytes]
         for name, value in fields.items():
             args += [name, value]
         stream_keys = [keys.page_stream(job), keys.pages_waiting(job), keys.collect_jobs()]
@@ -65,12 +67,11 @@ class CollectPipeline:
             await sleep(pause)
             pause = min(pause * 2, WAIT_MAX)
         if self._blocked_since is not None:
-            waited = time.monotonic() - self._blocked_since
-            self.stats.inc_value("tweetform/collect/wait_seconds", waited)
+            self.stats.inc_value("tweetform/collect/wait_seconds", time.monotonic() - self._blocked_since)
             self._blocked_since = None
+        setattr(item, SENT, True)
         self.stats.inc_value("tweetform/collect/pages_sent")
         self.stats.inc_value("tweetform/collect/bytes_sent", size)
-        return item
 
     def _try_add(self, stream_keys: list[str], args: list[Any]) -> bool:
         """One try: True when the page is in its stream."""
@@ -91,3 +92,51 @@ class CollectPipeline:
             logger.info("waiting for scrapy collect: job %s has %d bytes waiting in Redis, its cap (TWEETFORM_COLLECT_MAX_BYTES)",
                         args[0], self.max_bytes)
         return False
+
+
+_senders: "weakref.WeakKeyDictionary[Crawler, PageSender]" = weakref.WeakKeyDictionary()
+
+
+def sender_for(crawler: Crawler) -> PageSender:
+    """The crawler's one sender (shared by the middleware and the pipeline)."""
+    sender = _senders.get(crawler)
+    if sender is None:
+        if not crawler.settings.get("REDIS_URL"):
+            raise NotConfigured("TWEETFORM_COLLECT needs REDIS_URL")
+        from tweetform.state.redis.connection import for_crawler
+
+        sender = _senders[crawler] = PageSender(crawler, for_crawler(crawler), crawler.settings.getint("TWEETFORM_COLLECT_MAX_BYTES"))
+    return sender
+
+
+class CollectMiddleware:
+    """Spider middleware (outermost): each page is in Redis before the callback goes on."""
+
+    def __init__(self, sender: PageSender) -> None:
+        self.sender = sender
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "CollectMiddleware":
+        return cls(sender_for(crawler))
+
+    async def process_spider_output(self, response: Any, result: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for out in result:
+            if isinstance(out, PageItem):
+                await self.sender.send(out)
+            yield out
+
+
+class CollectPipeline:
+    """Hands over what the middleware has not (items a worker feeds to the pipelines itself)."""
+
+    def __init__(self, sender: PageSender) -> None:
+        self.sender = sender
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "CollectPipeline":
+        return cls(sender_for(crawler))
+
+    async def process_item(self, item: Any) -> Any:
+        if isinstance(item, PageItem):
+            await self.sender.send(item)
+        return item
