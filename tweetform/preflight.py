@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 from tweetform.proxies.config import hostport, redact
 
@@ -39,6 +40,8 @@ def api_base_problem(base: str, timeout: float = TIMEOUT) -> str | None:
         return f"TWEETFORM_API_BASE {base!r} is not a URL like https://api.twitter.com"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"TWEETFORM_API_BASE {base!r} is not a URL like https://api.twitter.com"
+    if parts.scheme in getproxies() and not proxy_bypass(parts.hostname):
+        return None  # reached through an environment proxy (http_proxy/https_proxy, Scrapy's HttpProxyMiddleware)
     problem = connect_problem(parts.hostname, port, timeout)
     return f"TWEETFORM_API_BASE {base} cannot be reached: {problem}" if problem else None
 
