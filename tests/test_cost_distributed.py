@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 from test_distributed import (ROOT, WORLD, assert_network_equals_truth, no_process_left_behind, push, start_workers,  # noqa: F401
                               wait_all, wait_registered, worker_env)
@@ -24,7 +26,10 @@ def test_three_workers_hold_one_budget_then_continue(sandbox_factory, redis_url:
     wait_registered(redis_url, workers)
     push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "costly", "--budget", "1.5")
     logs = wait_all(workers)
-    billed = box.get("/_sandbox/billing")["total_usd"]
+    bill = box.get("/_sandbox/billing")
+    # push looked the deep job's seed up for its warning (one User read, not the job's): the job's pages are follows
+    [(app, account)] = bill["apps"].items()
+    billed = round(account["resources"]["follow"] * 0.010, 6)
     assert 1.0 < billed <= 1.5  # spent up to the budget, never past it
     r = redis.Redis.from_url(redis_url, decode_responses=True)
     assert r.hget("tweetform:job:costly", "state") == "budget_exhausted"
@@ -32,6 +37,15 @@ def test_three_workers_hold_one_budget_then_continue(sandbox_factory, redis_url:
     assert int(money["spent"]) == round(billed * 1_000_000) and int(money["reserved"]) == 0
     assert r.zcard("tweetform:job:costly:parked") > 0  # what is left undone is kept
     assert sum("stopped at its budget" in log for log in logs) >= 1
+    # scrapy status: what the job spent, per app, as the ledger billed it
+    snap = json.loads(subprocess.run([sys.executable, "-m", "scrapy", "status", "--json"], cwd=ROOT, env=env,
+                                     capture_output=True, text=True, timeout=60).stdout)
+    [job] = [j for j in snap["jobs"] if j["job"] == "costly"]
+    assert job["money"]["spent_usd"] == billed and job["money"]["budget_usd"] == 1.5
+    assert job["money"]["apps"] == {app: pytest.approx(billed)}
+    text = subprocess.run([sys.executable, "-m", "scrapy", "status"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60).stdout
+    assert f"spent ${billed:,.2f} of a $1.50 budget" in text
     more = admin(env, "budget", "costly", "+1000")
     assert more.returncode == 0 and "it continues" in more.stdout, more.stderr
     workers = start_workers(env, 3, True, "-s", "CONCURRENT_REQUESTS=4")

@@ -40,6 +40,11 @@ def render(snap: dict) -> str:
                      f"  {j['pages']:>7} {j['errors']:>5} ({j['failed']}) {j['users_expanded']:>7}  {_clock(j['created'])}  {_clock(j['finished_at'])}")
         if j.get("plan"):
             lines.append(f"      left of the plan's {j['plan']['requests']:,} requests: {j['plan']['summary']}")
+        money = j.get("money") or {}
+        if money.get("spent_usd") or money.get("budget_usd"):
+            of = f" of a ${money['budget_usd']:,.2f} budget" if money.get("budget_usd") else ""
+            apps = ", ".join(f"{app} ${usd:,.2f}" for app, usd in money.get("apps", {}).items())
+            lines.append(f"      spent ${money['spent_usd']:,.2f}{of}" + (f" ({apps})" if apps else ""))
     lines.append("BUCKETS (pages written)")
     for name, count in sorted(snap["buckets"].items()):
         lines.append(f"  {name:<20} {count:>9}")

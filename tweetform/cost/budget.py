@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import uuid
 import logging
 import time
 from typing import Any
@@ -83,12 +84,13 @@ class LocalBudget:
         """What is left once every reservation is settled (at most)."""
         return budget - self._spent(job)
 
-    def settle(self, job: str, reserved: int, actual: int) -> None:
+    def settle(self, job: str, reserved: int, actual: int, apps: dict[str, int] | None = None) -> None:
         self.reserved[job] = self.reserved.get(job, 0) - reserved
         if actual:
             self.spent[job] = self._spent(job) + actual
+            counters = {SPENT: actual, **{f"{SPENT}/{app}": n for app, n in (apps or {}).items() if n}}
             try:
-                self.store.progress(job, **{SPENT: actual})
+                self.store.progress(job, **counters)
             except NotImplementedError:
                 pass
 
@@ -112,7 +114,8 @@ class BudgetMiddleware:
         self.prices = crawler.settings.getdict("TWEETFORM_PRICES_USD") or None
         self.api_base = str(crawler.settings.get("TWEETFORM_API_BASE")).rstrip("/")
         self.book: Any = None
-        self.outstanding: dict[int, tuple[str, int]] = {}  # token -> (job, reserved), this process's
+        self.outstanding: dict[tuple[str, int], tuple[str, int]] = {}  # token -> (job, reserved), this process's
+        self.instance = uuid.uuid4().hex[:12]
         self.tokens = itertools.count(1)
         self.out_of_budget: dict[str, int] = {}  # job -> requests refused
         self.announced: set[str] = set()  # jobs whose stop was logged (distributed: until they get more budget)
@@ -167,7 +170,7 @@ class BudgetMiddleware:
         waited = 0.0
         while self.shared or job not in self.out_of_budget:
             if book.reserve(job, budget, amount):
-                token = next(self.tokens)
+                token = (self.instance, next(self.tokens))  # unique across workers: a request may move between them
                 self.outstanding[token] = (job, amount)
                 request.meta[META_RESERVED] = (token, job, amount)
                 self.announced.discard(job)
@@ -292,21 +295,22 @@ class BudgetMiddleware:
         if META_RESERVED in request.meta:
             self.settle(request, 0)
 
-    def settle(self, request_or_meta: Any, actual: int) -> None:
-        """The attempt cost ``actual`` micro-dollars: its reservation becomes that."""
+    def settle(self, request_or_meta: Any, actual: int, apps: dict[str, int] | None = None) -> None:
+        """The attempt cost ``actual`` micro-dollars (``apps``: by app): its reservation becomes that."""
         meta = getattr(request_or_meta, "meta", request_or_meta)
         held = meta.pop(META_RESERVED, None)
         if held is None:
             return
         token, job, amount = held
-        if self.outstanding.pop(token, None) is None:
-            return  # settled already (a copy of the request) or reserved by another process
-        self._book().settle(job, amount, actual)
+        if self.outstanding.pop(tuple(token), None) is None:
+            amount = 0  # released already (a copy of the request), or reserved by another process
+        if amount or actual:
+            self._book().settle(job, amount, actual, apps)
 
-    def charge_unreserved(self, job: str, actual: int) -> None:
+    def charge_unreserved(self, job: str, actual: int, apps: dict[str, int] | None = None) -> None:
         """A page that cost money without a reservation (no budget): still the job's spend."""
         if actual:
-            self._book().settle(job, 0, actual)
+            self._book().settle(job, 0, actual, apps)
 
     def spider_closed(self) -> None:
         if self._watch is not None and self._watch.running:

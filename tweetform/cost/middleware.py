@@ -80,10 +80,14 @@ class CostMiddleware:
         budget = getattr(self.crawler, "_tweetform_budget", None)
         if budget is None:
             return
+        apps = None
+        if cost:
+            alias = response.meta.get("tweetform_credential") or "?"
+            apps = {self.apps.get(alias, alias): cost}
         if "tweetform_budget" in response.meta:
-            budget.settle(response.meta, cost)
+            budget.settle(response.meta, cost, apps)
         elif cost:
-            budget.charge_unreserved(response.meta["tweetform_ctx"]["job"], cost)
+            budget.charge_unreserved(response.meta["tweetform_ctx"]["job"], cost, apps)
 
     def process_spider_output(self, response: Response, result: Iterable[Any]) -> Iterator[Any]:
         cost = 0

@@ -53,8 +53,9 @@ class RedisBudget:
         total, spent, _ = self._seen(job)
         return (total or budget) - spent
 
-    def settle(self, job: str, reserved: int, actual: int) -> None:
-        self.last[job] = tuple(int(x) for x in self._settle(keys=[keys.budget(job)], args=[reserved, actual]))  # type: ignore[assignment]
+    def settle(self, job: str, reserved: int, actual: int, apps: dict[str, int] | None = None) -> None:
+        by_app = [x for app, n in (apps or {}).items() if n for x in (app, n)]
+        self.last[job] = tuple(int(x) for x in self._settle(keys=[keys.budget(job)], args=[reserved, actual, *by_app]))  # type: ignore[assignment]
 
     def total_spent(self, job: str) -> int:
         return int(self.server.hget(keys.budget(job), "spent") or 0)
@@ -77,10 +78,15 @@ def add_budget(server: Any, job_id: str, usd: float, default_usd: float = 0.0) -
     return int(total), int(spent or 0)
 
 
-def spend_of(server: Any, job_id: str) -> dict[str, int]:
-    """``{"budget", "spent", "reserved"}`` of a job (micro-dollars; 0 when unknown)."""
-    raw = server.hmget(keys.budget(job_id), "budget", "spent", "reserved")
-    return dict(zip(("budget", "spent", "reserved"), (int(x or 0) for x in raw)))
+def spend_of(server: Any, job_id: str) -> dict[str, Any]:
+    """A job's money for ``scrapy status``: ``{"budget_usd", "spent_usd", "reserved_usd", "apps": {app: usd}}``
+    (budget None when the job has none)."""
+    from tweetform.cost import usd
+
+    raw = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in server.hgetall(keys.budget(job_id)).items()}
+    return {"budget_usd": usd(raw["budget"]) if raw.get("budget") else None, "spent_usd": usd(raw.get("spent", 0)),
+            "reserved_usd": usd(raw.get("reserved", 0)),
+            "apps": {k[4:]: usd(v) for k, v in sorted(raw.items()) if k.startswith("app:")}}
 
 
 class BudgetArgumentError(ValueError):

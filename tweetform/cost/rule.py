@@ -37,6 +37,14 @@ ARRAY_BODIES = frozenset({"/statuses/user_timeline", "/users/lookup", "/statuses
 def _ids(objects: Any) -> list[str]:
     if not isinstance(objects, list):
         return []
+    try:  # the common shapes in one comprehension each: v2 objects (string ids), v1.1 objects, ids lists
+        first = objects[0] if objects else None
+        if isinstance(first, dict):
+            return [o["id_str"] for o in objects] if "id_str" in first else [o["id"] for o in objects]
+        if isinstance(first, str):
+            return objects
+    except (KeyError, TypeError):
+        pass
     out = []
     for o in objects:
         if isinstance(o, dict):

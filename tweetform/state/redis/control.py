@@ -51,6 +51,13 @@ def queues(server: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _money(server: Any, job_id: str) -> dict[str, Any]:
+    """Budget, spent and reserved of a job, in dollars, and spent per app (tweetform.cost)."""
+    from tweetform.cost.redis_budget import spend_of
+
+    return spend_of(server, job_id)
+
+
 def jobs(server: Any, limit: int = 50) -> list[dict[str, Any]]:
     out = []
     for job_id in server.zrevrange(keys.jobs(), 0, limit - 1):
@@ -80,6 +87,7 @@ def jobs(server: Any, limit: int = 50) -> list[dict[str, Any]]:
             "failed": progress.get("failed", 0),
             "users_expanded": int(server.hlen(keys.expanded(job_id))),
             "args": args,
+            "money": _money(server, job_id),
         })
     return out
 
