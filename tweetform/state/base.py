@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from scrapy import Request
+from scrapy.utils.asyncio import call_later
 
 from tweetform.spiders.arguments import JobArgs
 
@@ -119,3 +120,44 @@ class LeasedQueue(Protocol):
         """Give every unacknowledged lease back to the queue."""
 
     def __len__(self) -> int: ...
+
+
+class AckAfterScraping:
+    """Scheduler mix-in: a request's :meth:`ack` takes effect once Scrapy's scraper is done with its response.
+
+    The spider calls ``ack`` when its callback returns, but Scrapy pulls a callback's outputs
+    up to ``2 × CONCURRENT_ITEMS`` ahead of processing them (``_parallel_asyncio``'s queue):
+    at that moment the last item may not be written and the last request not queued yet. A
+    request stays in the scraper's active set until all of its outputs are processed, so the
+    ack waits for that. Subclasses implement :meth:`ack_done` (``acks_waiting`` is polled on
+    the next reactor turns, and at ``next_request`` and ``close``)."""
+
+    crawler: Any
+
+    def ack(self, request: Request) -> None:
+        waiting = self.__dict__.setdefault("_acks_waiting", [])
+        waiting.append(request)
+        if self.__dict__.get("_acks_poll") is None:
+            self._acks_poll = call_later(0, self._poll_acks)
+
+    def ack_done(self, requests: list[Request]) -> None:
+        """These requests' outputs have all been processed: acknowledge them (one round trip)."""
+        raise NotImplementedError
+
+    def acks_waiting(self, everything: bool = False) -> int:
+        """Acknowledge what the scraper is done with (``everything``: at close); how many still wait."""
+        waiting: list[Request] = self.__dict__.get("_acks_waiting") or []
+        if not waiting:
+            return 0
+        slot = getattr(getattr(getattr(self.crawler, "engine", None), "scraper", None), "slot", None)
+        active = slot.active if slot is not None and not everything else ()
+        still = [r for r in waiting if r in active]
+        if len(still) < len(waiting):
+            self.ack_done([r for r in waiting if r not in active])
+            self._acks_waiting = still
+        return len(still)
+
+    def _poll_acks(self) -> None:
+        self._acks_poll = None
+        if self.acks_waiting() and self.__dict__.get("_acks_poll") is None:
+            self._acks_poll = call_later(0, self._poll_acks)
