@@ -20,7 +20,7 @@ from tweetform.commands.errors import fail, with_redis_errors
 from tweetform.commands.wait import wait_for_job
 
 OPTION_ARGS = ("user_id", "screen_name", "tweet_id", "file", "depth", "data_type", "max_users", "since_id",
-               "max_tweets", "query", "lang", "geocode", "archive", "bucket", "api", "job", "budget")
+               "max_tweets", "query", "lang", "geocode", "archive", "bucket", "api", "job", "budget", "skip_known")
 
 
 class Command(ScrapyCommand):
@@ -70,6 +70,15 @@ class Command(ScrapyCommand):
                 from tweetform.spiders.timeline import resolve_auto_since_ids
 
                 resolve_auto_since_ids(job, self.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
+            if job.skip_known:  # users/tweets: ids already in this host's bucket are left out here
+                from tweetform.spiders.lookup import resolve_skip_known
+
+                skipped = resolve_skip_known(job, self.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
+                if skipped:
+                    print(f"skip_known: {skipped} id(s) already in bucket {job.bucket} left out (not paid again)")
+                if not (job.user_ids or job.screen_names or job.tweet_ids):
+                    print(f"nothing to push: every id is already in bucket {job.bucket}")
+                    return
         except ArgumentError as exc:
             fail(str(exc))
         if not opts.plan:  # --plan prints the whole estimate
