@@ -162,6 +162,18 @@ def test_timeline_resumes(box, tmp_path: Path, sig: int):
     assert fetched(box, "/2/users/:id/tweets") - len(pages) <= (0 if sig == signal.SIGINT else 1)
 
 
+def test_search_killed_mid_pagination_resumes(box, tmp_path: Path):
+    truth = box.get("/_sandbox/truth/search?query=data")["ids"]
+    out, jobdir = tmp_path / "out", tmp_path / "job"
+    interrupted(box, out, jobdir, "search", "search", 10, signal.SIGKILL, query="data")
+    assert lines_on_disk(out, "search") < len(truth) // 100
+    resumed(box, out, jobdir, "search", query="data")
+    (pages,) = bucket(out, "search").values()
+    assert ids_of(pages) == truth
+    assert len({p["__tweetform"]["page_id"] for p in pages}) == len(pages)
+    assert fetched(box, "/2/tweets/search/recent") - len(pages) <= 1  # one page at a time: at most the one in flight
+
+
 def test_jobdir_is_ignored_with_redis_url(box, redis_url: str, tmp_path: Path):
     seed = box.get("/_sandbox/examples")["ordinary"][0]
     out, jobdir = tmp_path / "out", tmp_path / "job"
