@@ -83,9 +83,11 @@ def export_tweets(files: list[Path], fmt: str, output: Path, jobs: list[str] | N
     stats = ReadStats()
     with open_text_output(output) as fh:
         writer = TweetWriter(fh, fmt).add_pages(iter_pages(files, stats, jobs))
-    if jobs and not stats.jobs:
+    try:
+        _no_pages_of(jobs, stats)
+    except ExportError:
         output.unlink(missing_ok=True)
-    _no_pages_of(jobs, stats)
+        raise
     if not writer.written and not writer.seen:
         output.unlink(missing_ok=True)
         raise ExportError(f"no tweets in {stats.pages} pages read: is it a timeline, search or tweets bucket?")
