@@ -284,6 +284,10 @@ def test_cli_wrong_types_in_settings_and_config_files(tmp_path: Path):
     proxies.write_text(json.dumps({"proxies": [{"127.0.0.1:3128": "http"}, 3128]}))
     done = cli(clean_env(tmp_path, TWEETFORM_PROXY_FILE=str(proxies)), "crawl", "friends", "-a", "user_id=12")
     assert_one_line_exit_2(done, f"tweetform: {proxies} proxies[1]: a proxy must be a non-empty string like 'host:port'")
+    done = cli(clean_env(tmp_path), "crawl", "friends", "-a", "user_id=12", "-s", "TWEETFORM_RETRY_BACKOFF=fast")
+    assert_one_line_exit_2(done, "tweetform: -s TWEETFORM_RETRY_BACKOFF=fast: must be a number")
+    done = cli(clean_env(tmp_path), "crawl", "friends", "-a", "user_id=12", "-s", "CONCURRENT_REQUESTS=2.5")
+    assert_one_line_exit_2(done, "tweetform: -s CONCURRENT_REQUESTS=2.5: must be an integer")
     assert not (tmp_path / "out").exists()
 
 

@@ -161,3 +161,18 @@ def apply_overrides(namespace: MutableMapping[str, Any]) -> None:
         namespace.update(env_overrides(namespace))
     except SettingsError as exc:
         stop(str(exc))
+
+
+def command_line_problem(settings: Any) -> str | None:
+    """A ``-s NAME=VALUE`` whose value cannot stand for the setting's default (tweetform/settings.py), in one line."""
+    from scrapy.settings import SETTINGS_PRIORITIES
+
+    import tweetform.settings as defaults
+
+    for name, default in vars(defaults).items():
+        if name.isupper() and settings.getpriority(name) == SETTINGS_PRIORITIES["cmdline"]:
+            value = settings.get(name)
+            problem = type_problem(value, default)
+            if problem:  # only number and boolean settings can be refused here: their values are no secrets
+                return f"-s {name}={str(value)[:40]}: {problem.split(', not ')[0]}"
+    return None

@@ -25,6 +25,7 @@ from tweetform.preflight import api_base_problem, proxies_problem
 from tweetform.spiders.arguments import DEEP_DEPTH, ArgumentError, JobArgs
 from tweetform.state.local.resume import resumed_job
 from tweetform import exitcodes
+from tweetform.config import command_line_problem
 from tweetform.commands.errors import fail, require_redis
 
 
@@ -34,6 +35,9 @@ class Command(ScrapyCrawlCommand):
         if len(args) != 1:
             return  # Scrapy's own usage error follows
         assert self.settings is not None
+        problem = command_line_problem(self.settings)
+        if problem:
+            fail(problem)
         loader = get_spider_loader(self.settings)
         try:
             spidercls = loader.load(args[0])
