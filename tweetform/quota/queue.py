@@ -17,7 +17,7 @@ from scrapy.crawler import Crawler
 from scrapy.pqueues import ScrapyPriorityQueue, _path_safe
 
 from tweetform.quota import runtime
-from tweetform.quota.gate import META_LANE, NO_ENDPOINT, QuotaGate
+from tweetform.quota.gate import META_LANE, NO_ENDPOINT
 
 __all__ = ["QuotaAwarePriorityQueue", "META_LANE"]
 

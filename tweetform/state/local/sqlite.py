@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
-from typing import Any
 
 from tweetform.spiders.arguments import JobArgs
-from tweetform.state.base import FINAL_STATES, RUNNING
+from tweetform.state.base import FINAL_STATES, RUNNING, JobStatus
 from tweetform.state.local.database import Database
 from tweetform.state.local.memory import MemoryJobStore, NetworkLevels
-from tweetform.state.base import JobStatus
 
 
 def job_from_json(raw: str) -> JobArgs:
