@@ -235,7 +235,8 @@ def cli(env: dict[str, str], *args: str, cwd: Path = ROOT) -> subprocess.Complet
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETFORM_", "REDIS_", "ROTATING_PROXY_"))}
     env.update(TWEETFORM_CREDENTIALS=json.dumps(demo_credentials("demo-user-1")), TWEETFORM_OUTPUT_DIR=str(tmp_path / "out"),
-               PYTHONWARNINGS="error", **extra)
+               PYTHONWARNINGS="error")
+    env.update(extra)
     return env
 
 
@@ -263,6 +264,10 @@ def test_cli_unreachable_api_base_and_proxy_list(tmp_path: Path):
     done = cli(clean_env(tmp_path, ROTATING_PROXY_LIST=f"http://user:Canary-Proxy-Pass@{dead}"), "crawl", "friends", "-a", "user_id=12")
     assert_one_line_exit_2(done, f"tweetform: no configured proxy accepts connections (http://user:***@{dead}: Connection refused): "
                                  "check ROTATING_PROXY_LIST / ROTATING_PROXY_LIST_PATH / TWEETFORM_PROXY_FILE")
+    not_a_dir = tmp_path / "a-file"
+    not_a_dir.write_text("")
+    done = cli(clean_env(tmp_path, TWEETFORM_OUTPUT_DIR=str(not_a_dir / "out")), "crawl", "friends", "-a", "user_id=12")
+    assert_one_line_exit_2(done, f"tweetform: TWEETFORM_OUTPUT_DIR {not_a_dir / 'out'}: {not_a_dir} is not a directory")
     missing = tmp_path / "no-such-proxies.txt"
     done = cli(clean_env(tmp_path, ROTATING_PROXY_LIST_PATH=str(missing)), "crawl", "friends", "-a", "user_id=12")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "ROTATING_PROXY_LIST_PATH" in done.stderr

@@ -251,3 +251,13 @@ def test_crawl_stopped_by_ctrl_c_exits_interrupted(sandbox_factory, tmp_path: Pa
     assert "finish_reason': 'shutdown'" in err
     assert crawl.returncode == exitcodes.INTERRUPTED, err[-2000:]
     assert err.rstrip().splitlines()[-1].startswith("tweetform: stopped before the end")
+
+
+def test_a_page_that_cannot_be_written_is_not_a_success(sandbox_factory, tmp_path: Path):
+    box = sandbox_factory(*WORLD)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    (tmp_path / "friend_ids").write_text("a file where the bucket directory should be\n")
+    result = run_crawl(box, "friends", tmp_path, user_id=seed, credentials=demo_credentials("demo-user-1"))
+    assert result.returncode == exitcodes.ERROR, result.stderr[-2000:]
+    assert "'tweetform/items/not_written': 1" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1] == f"tweetform: 1 page(s) could not be written to {tmp_path} (see the errors above)"

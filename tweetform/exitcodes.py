@@ -75,6 +75,8 @@ def for_crawl(finish_reason: str | None, stats: Mapping[str, Any]) -> int:
         # CLOSESPIDER_* limits (item count, page count, timeout) are asked for: not failures; an error count is
         code = DONE if finish_reason.startswith("closespider_") and finish_reason != "closespider_errorcount" else ERROR
     failed = int(stats.get("tweetform/pages/failed", 0) or 0)
+    if code == DONE and stats.get("tweetform/items/not_written"):
+        return ERROR  # a page came back but could not be written (see the log)
     if code == DONE and failed:
         return UNREACHABLE if not stats.get("downloader/response_count") else PAGES_FAILED
     return code

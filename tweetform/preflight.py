@@ -9,7 +9,9 @@ Only reachability is checked: the API's answers are the crawl's business.
 
 from __future__ import annotations
 
+import os
 import socket
+from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
@@ -59,3 +61,18 @@ def proxies_problem(proxies: list[str], timeout: float = TIMEOUT) -> str | None:
         problems.append(f"{redact(proxy)}: {problem.split(': ', 1)[-1]}")
     shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
     return f"no configured proxy accepts connections ({shown}): check ROTATING_PROXY_LIST / ROTATING_PROXY_LIST_PATH / TWEETFORM_PROXY_FILE"
+
+
+def output_dir_problem(path: str) -> str | None:
+    """One line when TWEETFORM_OUTPUT_DIR cannot hold the buckets (nothing is created to find out)."""
+    target = Path(path or "data").absolute()
+    probe = target
+    while not probe.exists():  # the nearest existing ancestor decides whether it can be created
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"TWEETFORM_OUTPUT_DIR {path}: {probe} is not a directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"TWEETFORM_OUTPUT_DIR {path}: {probe} is not writable"
+    return None

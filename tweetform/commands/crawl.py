@@ -21,7 +21,7 @@ from scrapy.spiderloader import get_spider_loader
 from tweetform.credentials import CredentialError, load_credentials
 from tweetform.proxies.config import ProxyConfigError
 from tweetform.proxies.config import plan as proxy_plan
-from tweetform.preflight import api_base_problem, proxies_problem
+from tweetform.preflight import api_base_problem, output_dir_problem, proxies_problem
 from tweetform.spiders.arguments import DEEP_DEPTH, ArgumentError, JobArgs
 from tweetform.state.local.resume import resumed_job
 from tweetform import exitcodes
@@ -59,9 +59,10 @@ class Command(ScrapyCrawlCommand):
         except (ArgumentError, CredentialError, ProxyConfigError) as exc:
             fail(str(exc))
         # nothing answering at the configured addresses: say so now, not after every page has failed
-        if proxies:  # TWEETFORM_PROXY_CHECK_AT_START checks them better (through to the API) once the crawl starts
+        problem = output_dir_problem(str(self.settings.get("TWEETFORM_OUTPUT_DIR") or "data"))
+        if problem is None and proxies:  # TWEETFORM_PROXY_CHECK_AT_START checks them better, through to the API
             problem = None if self.settings.getbool("TWEETFORM_PROXY_CHECK_AT_START") else proxies_problem(proxies)
-        else:
+        elif problem is None:
             problem = api_base_problem(str(self.settings.get("TWEETFORM_API_BASE")))
         if problem:
             fail(problem)
@@ -93,6 +94,8 @@ def deep_crawl_warning(settings: Any, job: JobArgs) -> str | None:
     """A deep network crawl without max_users can reach millions of accounts: say what the plan expects."""
     if job.spider not in ("friends", "followers") or job.depth < DEEP_DEPTH or job.max_users is not None:
         return None
+    if job.budget or settings.getfloat("TWEETFORM_BUDGET_USD"):
+        return None  # a budget caps it already, and the plan's look-up would be paid outside that budget
     from tweetform.planning import PlanError, plan_job
 
     head = f"depth={job.depth} without max_users expands every account reachable in {job.depth - 1} steps"
@@ -122,6 +125,8 @@ def explain(code: int, stats: dict, settings: Any) -> str:
         return f"the API at {settings.get('TWEETFORM_API_BASE')} never answered: {pages} (recorded in {errors_dir})"
     if code == exitcodes.PAGES_FAILED:
         return f"{pages}: recorded in {errors_dir} with reason failed"
+    if code == exitcodes.ERROR and stats.get("tweetform/items/not_written"):
+        return f"{stats['tweetform/items/not_written']} page(s) could not be written to {settings.get('TWEETFORM_OUTPUT_DIR')} (see the errors above)"
     if code == exitcodes.INTERRUPTED:
         return "stopped before the end: the job is incomplete (with -s JOBDIR=..., the same command continues it)"
     return ""

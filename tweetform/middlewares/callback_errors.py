@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable
 
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider, DropItem, IgnoreRequest
 from scrapy.http import Response
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 #: Exceptions that Scrapy itself gives a meaning to: not page failures.
 PASS_THROUGH = (CloseSpider, DropItem)
 STAT_PREFIX = "tweetform/pages/failed/callback/"
+ITEMS_NOT_WRITTEN = "tweetform/items/not_written"  # a pipeline raised for the item (not DropItem)
 
 
 class CallbackErrorMiddleware:
@@ -37,7 +39,14 @@ class CallbackErrorMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "CallbackErrorMiddleware":
-        return cls(crawler)
+        mw = cls(crawler)
+        crawler.signals.connect(mw.item_error, signal=signals.item_error)
+        return mw
+
+    def item_error(self, item: Any, response: Any, spider: Any, failure: Any) -> None:
+        """An item pipeline raised (e.g. the output directory cannot be written): counted, so the exit status says so."""
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(ITEMS_NOT_WRITTEN)
 
     def process_spider_exception(self, response: Response, exception: BaseException) -> Iterable[Any] | None:
         from tweetform.spiders.base import META_CTX
