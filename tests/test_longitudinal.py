@@ -161,18 +161,30 @@ def test_since_id_auto_fetches_only_new_tweets(sandbox, tmp_path: Path, api: str
 
 
 def test_push_resolves_since_id_auto_into_the_job_message(sandbox, redis_url, tmp_path: Path):
+    """``scrapy push`` resolves since_id=auto from its own output directory; a worker whose
+    directory holds nothing then collects only the new tweets."""
     import redis as redis_lib
 
-    box = sandbox
-    user = box.get("/_sandbox/examples")["ordinary"][2]
-    ok(run_crawl(box, "timeline", tmp_path, user_id=user, job="tl-1"))
-    newest = max(box.truth("timeline", user))
-    env = {**crawl_env(box, tmp_path), "REDIS_URL": redis_url}
-    ok(scrapy("push", "timeline", "--user-id", str(user), "--since-id", "auto", "--job", "tl-2", env=env))
     from tweetform.state.redis import keys
 
+    box = sandbox
+    user = box.get("/_sandbox/examples")["many_friends"][0]  # a week's new tweets fit one page
+    here, there = tmp_path / "here", tmp_path / "there"
+    ok(run_crawl(box, "timeline", here, user_id=user, job="tl-1"))
+    newest = max(box.truth("timeline", user))
+    set_clock(box, WEEK)
+    new = [t for t in box.truth("timeline", user) if t > newest]
+    env = {**crawl_env(box, here), "REDIS_URL": redis_url}
+    ok(scrapy("push", "timeline", "--user-id", str(user), "--since-id", "auto", "--job", "tl-2", env=env))
     messages = [json.loads(m) for m in redis_lib.Redis.from_url(redis_url).lrange(keys.jobs_inbox("timeline"), 0, -1)]
     assert [m.get("since_ids") for m in messages] == [f"{user}:{newest}"]
+
+    worker_env = {**crawl_env(box, there), "REDIS_URL": redis_url, "TWEETFORM_HEARTBEAT": "0.3", "TWEETFORM_HEARTBEAT_TTL": "1.5"}
+    worker = subprocess.run([sys.executable, "-m", "scrapy", "worker", "--spiders", "timeline", "-s", "TWEETFORM_EXIT_WHEN_IDLE=1"],
+                            cwd=ROOT, env=worker_env, capture_output=True, text=True, timeout=120)
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    pages = bucket(there, "timelines")[str(user)]
+    assert ids_of(pages) == new and {p["__tweetform"]["job"] for p in pages} == {"tl-2"}
 
 
 def test_a_writer_killed_between_write_and_record_leaves_each_page_once(sandbox, tmp_path: Path):
