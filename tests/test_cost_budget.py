@@ -76,3 +76,21 @@ def test_usage_capped_stops_like_the_budget_and_continues(sandbox_factory, tmp_p
     pages = [p for ps in lists.values() for p in ps]
     errors = [p for ps in bucket(tmp_path / "out", "errors").values() for p in ps if p["status"] == 200]
     assert box.counters()["statuses"]["200"] == len(pages) + len(errors)  # no page fetched (and paid) twice
+
+
+def test_network_stopped_by_its_budget_records_its_last_complete_level(box, tmp_path: Path):
+    """The sample is well defined: the manifest says which BFS levels are complete, and what was spent."""
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    result = run_crawl(box, "friends", tmp_path, user_id=seed, depth=3, budget=2.5, job="deep")
+    assert result.returncode == BUDGET_EXHAUSTED, result.stderr[-3000:]
+    manifest = json.loads((tmp_path / "_jobs" / "deep.json").read_text())
+    assert manifest["state"] == "budget_exhausted" and manifest["stopped_by"] == "budget"
+    assert manifest["spent_usd"] == pytest.approx(box.get("/_sandbox/billing")["total_usd"]) and manifest["budget_usd"] == 2.5
+    level = manifest["last_complete_level"]
+    assert level == 2  # the seed's list and every list of level 2 fit in $2.50; level 3 did not
+    expected = box.get(f"/_sandbox/truth/reachable?seeds={seed}&depth={level}&direction=friends")["ids"]
+    lists = bucket(tmp_path, "friend_ids")
+    unlisted = set(errors_of(tmp_path))  # protected, suspended, missing: an error record instead of a list
+    for uid in expected:  # every user of the complete levels has its whole list
+        assert str(uid) in unlisted or ids_of(lists[str(uid)]) == box.truth("following", uid), uid
+    assert len(lists) > len(expected)  # and level 3 was begun

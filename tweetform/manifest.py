@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -73,6 +74,15 @@ def write_manifest(output_dir: str | Path, job_id: str, **fields: Any) -> Path:
     return path
 
 
+_PAGE_SIZE = re.compile(r"(?<=[?&])(?:max_results|count)=\d+(?:&|$)")
+
+
+def page_key(url: str) -> int:
+    """A request's page, whatever its page size: near the end of a budget a page is asked for
+    smaller (tweetform.cost.budget), and it is still that page."""
+    return hash(_PAGE_SIZE.sub("", url))
+
+
 class LevelTracker:
     """Which BFS levels of a network crawl are complete, from the requests this process saw."""
 
@@ -85,14 +95,14 @@ class LevelTracker:
     def scheduled(self, request: Request) -> None:
         ctx = request.meta.get("tweetform_ctx") or {}
         if isinstance(ctx.get("depth"), int):
-            self.opened[ctx["depth"]].add(hash(request.url))
+            self.opened[ctx["depth"]].add(page_key(request.url))
 
     def item(self, item: Any) -> None:
         prov = item.get(PROVENANCE) if isinstance(item, dict) else None
         if not isinstance(prov, dict) or not isinstance(prov.get("depth"), int):
             return
         level = prov["depth"]
-        self.ended[level].add(hash(str(prov.get("url"))))
+        self.ended[level].add(page_key(str(prov.get("url"))))
         if prov.get("bucket") == "errors" and item.get("reason") == "failed":
             self.failed[level] += 1
 

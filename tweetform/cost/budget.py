@@ -45,6 +45,8 @@ from tweetform.state.base import BUDGET
 
 logger = logging.getLogger(__name__)
 META_RESERVED = "tweetform_budget"  # (token, job, micro-dollars reserved) of this attempt
+META_SHRUNK = "tweetform_page_size"  # a smaller page than the job's parameters ask for (near the end of the budget)
+PAGE_SIZE_PARAM = ("max_results", "count")
 SPENT = "spent_micro_usd"  # job state counter
 EXHAUSTED = "budget_exhausted"  # finish reason and job state
 #: smallest page each endpoint accepts (shrinking stops there)
@@ -118,6 +120,7 @@ class BudgetMiddleware:
         self.instance = uuid.uuid4().hex[:12]
         self.tokens = itertools.count(1)
         self.out_of_budget: dict[str, int] = {}  # job -> requests refused
+        self.waiting: dict[str, list[int]] = {}  # job -> priorities of the requests waiting here for budget
         self.announced: set[str] = set()  # jobs whose stop was logged (distributed: until they get more budget)
         self.capped: dict[str, str] = {}  # job -> why the API refused its app (usage-capped)
         self.stopping = False
@@ -164,32 +167,41 @@ class BudgetMiddleware:
         if not budget:
             return None
         params = ctx.get("params") or {}
+        if META_SHRUNK in request.meta:  # asked for a smaller page near the end of the budget
+            params = {**params, PAGE_SIZE_PARAM[0] if PAGE_SIZE_PARAM[0] in params else PAGE_SIZE_PARAM[1]: request.meta[META_SHRUNK]}
         book = self._book()
         amount = micro(max_cost(key, params, self.prices))
         smallest = self._smallest(key, params, amount)
         waited = 0.0
-        while self.shared or job not in self.out_of_budget:
-            if book.reserve(job, budget, amount):
-                token = (self.instance, next(self.tokens))  # unique across workers: a request may move between them
-                self.outstanding[token] = (job, amount)
-                request.meta[META_RESERVED] = (token, job, amount)
-                self.announced.discard(job)
-                return None
-            if book.unspent(job, budget) < smallest:
-                break  # not even the smallest page fits, whatever is settled: out of budget
-            smaller = self._shrunk(request, key, ctx, book.left(job, budget))
-            if smaller is not None:
-                self._give_back_quota(request)
-                self.crawler.stats.inc_value("tweetform/cost/pages_shrunk")
-                return smaller
-            if waited >= SETTLE_WAIT:  # what is reserved elsewhere takes long: the request waits in the queue
-                self._give_back_quota(request)
-                again = request.replace(dont_filter=True)
-                again.meta.pop(META_RESERVED, None)
-                return again
-            # other pages' reservations are settling (usually for much less): wait for them
-            await asyncio.sleep(SETTLE_POLL)
-            waited += SETTLE_POLL
+        waiting = self.waiting.setdefault(job, [])
+        waiting.append(request.priority)
+        try:
+            while self.shared or job not in self.out_of_budget:
+                # earlier BFS levels (higher priority) first: a later level never takes what an earlier one waits for
+                first = max(waiting) <= request.priority
+                if first and book.reserve(job, budget, amount):
+                    token = (self.instance, next(self.tokens))  # unique across workers: a request may move between them
+                    self.outstanding[token] = (job, amount)
+                    request.meta[META_RESERVED] = (token, job, amount)
+                    self.announced.discard(job)
+                    return None
+                if book.unspent(job, budget) < smallest:
+                    break  # not even the smallest page fits, whatever is settled: out of budget
+                smaller = self._shrunk(request, key, params, ctx, book.left(job, budget)) if first else None
+                if smaller is not None:
+                    self._give_back_quota(request)
+                    self.crawler.stats.inc_value("tweetform/cost/pages_shrunk")
+                    return smaller
+                if waited >= SETTLE_WAIT:  # what is reserved elsewhere takes long: the request waits in the queue
+                    self._give_back_quota(request)
+                    again = request.replace(dont_filter=True)
+                    again.meta.pop(META_RESERVED, None)
+                    return again
+                # other pages' reservations are settling (usually for much less): wait for them
+                await asyncio.sleep(SETTLE_POLL)
+                waited += SETTLE_POLL
+        finally:
+            waiting.remove(request.priority)
         self._give_back_quota(request)
         return self._refuse(request, job, budget)
 
@@ -199,10 +211,10 @@ class BudgetMiddleware:
             return amount
         return min(amount, micro(unit_cost(key, params, self.prices)) * MIN_PAGE.get(key, 1))
 
-    def _shrunk(self, request: Request, key: str, ctx: dict, left: int) -> Request | None:
-        """The request for a smaller page that fits in what is left, if the endpoint allows it."""
-        params = ctx.get("params") or {}
-        name = "max_results" if "max_results" in params else "count" if "count" in params else None
+    def _shrunk(self, request: Request, key: str, params: dict, ctx: dict, left: int) -> Request | None:
+        """The request for a smaller page that fits in what is left, if the endpoint allows it. Only its URL
+        changes: the pages after it are asked for at the full size again (a larger budget goes on as before)."""
+        name = next((n for n in PAGE_SIZE_PARAM if n in params), None)
         unit = micro(unit_cost(key, params, self.prices))
         if name is None or unit <= 0:
             return None
@@ -210,9 +222,8 @@ class BudgetMiddleware:
         if fits < MIN_PAGE.get(key, 1) or fits >= page_size(key, params):
             return None
         smaller = {**params, name: int(fits)}
-        new_ctx = {**ctx, "params": smaller}
         url = ENDPOINTS[key].url(self.api_base, smaller, ctx.get("path_id"))
-        meta = {**request.meta, "tweetform_ctx": new_ctx}
+        meta = {**request.meta, META_SHRUNK: int(fits)}
         meta.pop(META_RESERVED, None)
         return request.replace(url=url, meta=meta, dont_filter=True)
 
@@ -318,6 +329,27 @@ class BudgetMiddleware:
         for token, (job, amount) in list(self.outstanding.items()):
             self._book().settle(job, amount, 0)
         self.outstanding.clear()
+        self._record_in_manifest()
         close = getattr(self.book, "close", None)
         if close is not None:
             close()
+
+    def _record_in_manifest(self) -> None:
+        """The job this process started: what it spent (and its budget) in ``_jobs/<job>.json``."""
+        given = getattr(getattr(self.crawler, "spider", None), "given_job", None)
+        if given is None or self.shared:
+            return
+        from tweetform.cost import usd
+        from tweetform.manifest import write_manifest
+
+        cost = getattr(self.crawler, "_tweetform_cost", None)
+        budget = self.budget_of(given.job)
+        fields: dict[str, Any] = {"spent_usd": usd(self._book().total_spent(given.job)), "budget_usd": usd(budget) if budget else None}
+        if cost is not None:
+            fields["spent_usd_by_app"] = {app: usd(n) for app, n in sorted(cost.ledger.by_app.items())}
+        if given.job in self.out_of_budget:
+            fields["stopped_by"] = "usage_capped" if given.job in self.capped else "budget"
+        try:
+            write_manifest(self.crawler.settings.get("TWEETFORM_OUTPUT_DIR") or "data", given.job, **fields)
+        except OSError as exc:
+            logger.error("could not write the job manifest: %s", exc)
