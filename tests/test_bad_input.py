@@ -296,6 +296,12 @@ def test_cli_wrong_types_in_settings_and_config_files(tmp_path: Path):
     assert not (tmp_path / "out").exists()
 
 
+def test_worker_with_an_output_directory_that_is_a_file(redis_url: str, tmp_path: Path):
+    (tmp_path / "out").write_text("")
+    done = cli(clean_env(tmp_path, REDIS_URL=redis_url), "worker", "--spiders", "friends")
+    assert_one_line_exit_2(done, f"tweetform: TWEETFORM_OUTPUT_DIR {tmp_path / 'out'}: {tmp_path / 'out'} is not a directory")
+
+
 def test_cli_unknown_spider_and_unknown_command(redis_url: str, tmp_path: Path):
     env = clean_env(tmp_path)
     done = cli(env, "crawl", "enemies", "-a", "user_id=12")

@@ -54,6 +54,12 @@ class Command(ScrapyCommand):
             proxy_plan(self.settings, creds)  # a bad proxy setting stops here, in one line
         except (CredentialError, ProxyConfigError) as exc:
             fail(str(exc))
+        if not self.settings.getbool("TWEETFORM_COLLECT"):  # collect mode: this host writes nothing
+            from tweetform.preflight import output_dir_problem
+
+            problem = output_dir_problem(str(self.settings.get("TWEETFORM_OUTPUT_DIR") or "data"))
+            if problem:
+                fail(problem)
         known = get_spider_loader(self.settings).list()
         unknown = [n for n in opts.spiders.split(",") if n and n not in known]
         if unknown:
