@@ -51,3 +51,25 @@ def test_a_job_gone_is_acked_without_a_record(tmp_path: Path):
     crawler, spider, mw, response, acked = setup(tmp_path)
     assert list(mw.process_spider_exception(response, IgnoreRequest("job 'unit' is gone"))) == []
     assert acked == [response.url] and crawler.stats.get_value("tweetform/pages/failed") is None
+
+
+def test_an_errback_that_raises_is_recorded_too(tmp_path: Path):
+    """Scrapy sends an errback's output straight to the engine, past the spider middlewares."""
+    from twisted.internet.error import ConnectionRefusedError
+    from twisted.python.failure import Failure
+
+    crawler, spider, mw, response, acked = setup(tmp_path)
+
+    def broken(fake, failure):
+        raise ValueError("a bug in the failure path")
+        yield
+
+    spider._failed_for_good = broken  # type: ignore[method-assign]
+    try:
+        raise ConnectionRefusedError()
+    except ConnectionRefusedError:
+        failure = Failure()
+    failure.request = response.request  # type: ignore[attr-defined]
+    out = list(spider.on_failure(failure))
+    assert [(r["reason"], r["exception"]) for r in out] == [("failed", "ValueError")]
+    assert crawler.stats.get_value(STAT_PREFIX + "ValueError") == 1 and acked == [response.url]

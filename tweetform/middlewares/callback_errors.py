@@ -49,9 +49,13 @@ class CallbackErrorMiddleware:
         self.crawler.stats.inc_value(ITEMS_NOT_WRITTEN)
 
     def process_spider_exception(self, response: Response, exception: BaseException) -> Iterable[Any] | None:
+        return self.handle(response, exception, self.crawler.spider)
+
+    def handle(self, response: Response, exception: BaseException, spider: Any) -> Iterable[Any] | None:
+        """What a page whose handling raised becomes (None: Scrapy's own handling). Errbacks call it too:
+        their output does not pass through spider middlewares (see ``ApiSpider.on_failure``)."""
         from tweetform.spiders.base import META_CTX
 
-        spider = self.crawler.spider
         if isinstance(exception, PASS_THROUGH) or META_CTX not in response.meta or not hasattr(spider, "error_item"):
             return None  # not a tweetform API page: Scrapy's own handling
         if isinstance(exception, IgnoreRequest):

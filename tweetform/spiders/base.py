@@ -225,7 +225,15 @@ class ApiSpider(scrapy.Spider):
         if failure.check(IgnoreRequest):
             return  # not sent (e.g. no usable credential: the crawl stops and the request stays queued)
         fake = Response(request.url, status=0, request=request)
-        yield from self._shared_state_safe(fake, lambda r: self._failed_for_good(r, failure))
+        try:
+            yield from self._shared_state_safe(fake, lambda r: self._failed_for_good(r, failure))
+        except Exception as exc:  # an errback's output skips spider middlewares: CallbackErrorMiddleware's rule here
+            from tweetform.middlewares.callback_errors import CallbackErrorMiddleware
+
+            handled = CallbackErrorMiddleware(self.crawler).handle(fake, exc, self)
+            if handled is None:
+                raise
+            yield from handled
 
     def _failed_for_good(self, fake: Response, failure: Failure) -> Iterator[Any]:
         self.pages_failed += 1
