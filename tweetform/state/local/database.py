@@ -36,9 +36,10 @@ CREATE TABLE IF NOT EXISTS jobs (
   job TEXT PRIMARY KEY, args TEXT NOT NULL, state TEXT NOT NULL, created REAL, finished_at REAL);
 CREATE TABLE IF NOT EXISTS counters (
   job TEXT NOT NULL, name TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (job, name)) WITHOUT ROWID;
+-- one row per claim call, in claim order (rowid: BFS order of a level), the users it claimed
+-- first packed as unsigned 64-bit integers; a user once per job (kept so in memory)
 CREATE TABLE IF NOT EXISTS claims (
-  job TEXT NOT NULL, uid INTEGER NOT NULL, claimer TEXT NOT NULL, level INTEGER NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS claims_once ON claims (job, uid);
+  job TEXT NOT NULL, level INTEGER NOT NULL, claimer INTEGER NOT NULL, uids BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS level_pages (
   job TEXT NOT NULL, level INTEGER NOT NULL, page TEXT NOT NULL,
   opened INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0,
@@ -54,8 +55,15 @@ CREATE TABLE IF NOT EXISTS seen (fp BLOB PRIMARY KEY) WITHOUT ROWID;
 """
 
 
+SCHEMA_VERSION = 1  # PRAGMA user_version of the file
+
+
 class JobDirBusy(RuntimeError):
     """Another process works on this JOBDIR."""
+
+
+class JobDirUnreadable(RuntimeError):
+    """The JOBDIR's database was written by another version of tweetform."""
 
 
 def path_in(jobdir: str | os.PathLike[str]) -> Path:
@@ -79,7 +87,13 @@ class Database:
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            self.conn.close()
+            os.close(self._lock)
+            raise JobDirUnreadable(f"JOBDIR {jobdir} was written by another tweetform version (schema {version})")
         self.conn.executescript(SCHEMA)
+        self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._in_tx = False
         self.commits = 0
         # requests waiting (not leased) per queue name: the queues' lengths without a query

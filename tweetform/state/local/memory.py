@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 
@@ -17,10 +18,15 @@ class NetworkLevels:
     found: dict[int, dict[int, dict[int, list[int]]]] = field(default_factory=dict)  # level -> user -> page -> ids
 
 
+def claimer_tag(claimer: str) -> int:
+    """What claimed a user, in 8 bytes: a page URL is ~100 (and a JOBDIR keeps one per user)."""
+    return int.from_bytes(hashlib.blake2b(claimer.encode(), digest_size=8).digest(), "big", signed=True)
+
+
 class MemoryJobStore(JobStore):
     def __init__(self) -> None:
         super().__init__()
-        self.expanded: dict[str, dict[int, str]] = {}  # job -> user -> claimer
+        self.expanded: dict[str, dict[int, int]] = {}  # job -> user -> claimer_tag of what claimed it
         self.levels: dict[str, NetworkLevels] = {}
         self.statuses: dict[str, JobStatus] = {}
 
@@ -59,7 +65,7 @@ class MemoryJobStore(JobStore):
 
     def claim_users(self, job: JobArgs, uids: list[int], level: int, claimer: str = "") -> list[int]:
         seen = self.expanded.setdefault(job.job, {})
-        tag = claimer or f"level:{level}"
+        tag = claimer_tag(claimer or f"level:{level}")
         claimed = []
         for uid in uids:
             owner = seen.get(uid)

@@ -16,7 +16,7 @@ from typing import Any
 from scrapy.utils.job import job_dir
 
 from tweetform.spiders.arguments import ArgumentError, JobArgs
-from tweetform.state.local.database import LOCKNAME, path_in
+from tweetform.state.local.database import LOCKNAME, SCHEMA_VERSION, path_in
 from tweetform.state.local.sqlite import job_from_json
 
 MAY_CHANGE = frozenset({"job", "budget"})  # job: generated when not given
@@ -29,6 +29,10 @@ def saved_job(jobdir: str) -> JobArgs | None:
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                raise ArgumentError(f"JOBDIR {jobdir} was written by another tweetform version (schema {version}); "
+                                    "use another JOBDIR")
             rows = conn.execute("SELECT args FROM jobs ORDER BY created LIMIT 1").fetchall()
         finally:
             conn.close()

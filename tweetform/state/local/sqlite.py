@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from array import array
 
 from tweetform.spiders.arguments import JobArgs
 from tweetform.state.base import FINAL_STATES, RUNNING, JobStatus
@@ -33,11 +34,12 @@ class SqliteJobStore(MemoryJobStore):
             self.statuses[job_id] = JobStatus(job_id, state, created, finished_at)
         for job_id, name, n in self.db.query("SELECT job, name, n FROM counters"):
             self.statuses.setdefault(job_id, JobStatus(job_id, RUNNING)).counters[name] = n
-        for job_id, uid, claimer, level in self.db.query("SELECT job, uid, claimer, level FROM claims ORDER BY rowid"):
-            self.expanded.setdefault(job_id, {})[uid] = claimer
+        for job_id, level, claimer, packed in self.db.query("SELECT job, level, claimer, uids FROM claims ORDER BY rowid"):
+            uids = array("Q", packed).tolist()
+            self.expanded.setdefault(job_id, {}).update(dict.fromkeys(uids, claimer))
             job = self.jobs.get(job_id)
             if job is not None and job.max_users is not None:
-                self.levels.setdefault(job_id, NetworkLevels()).users.setdefault(level, []).append(uid)
+                self.levels.setdefault(job_id, NetworkLevels()).users.setdefault(level, []).extend(uids)
         for job_id, level, page, opened, done in self.db.query("SELECT job, level, page, opened, done FROM level_pages"):
             levels = self.levels.setdefault(job_id, NetworkLevels())
             if opened:
@@ -79,9 +81,9 @@ class SqliteJobStore(MemoryJobStore):
         before = len(seen)
         claimed = super().claim_users(job, uids, level, claimer)
         if len(seen) > before:  # new claims are the last ones added (dicts keep insertion order)
-            new = _tail(seen, len(seen) - before)
-            self.db.executemany("INSERT INTO claims (job, uid, claimer, level) VALUES (?, ?, ?, ?)",
-                                [(job.job, uid, tag, level) for uid, tag in new])
+            new = _tail(seen, len(seen) - before)  # one claimer for all of them: this call's
+            self.db.execute("INSERT INTO claims (job, level, claimer, uids) VALUES (?, ?, ?, ?)",
+                            (job.job, level, new[0][1], array("Q", [uid for uid, _ in new]).tobytes()))
         return claimed
 
     def requests_opened(self, job: JobArgs, level: int, pages: list[str]) -> None:
@@ -111,7 +113,7 @@ class SqliteJobStore(MemoryJobStore):
         self.db.commit()
 
 
-def _tail(seen: dict[int, str], n: int) -> list[tuple[int, str]]:
+def _tail(seen: dict[int, int], n: int) -> list[tuple[int, int]]:
     """The last ``n`` items of a dict without copying the whole of it."""
     out = []
     for item in reversed(seen.items()):
