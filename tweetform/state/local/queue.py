@@ -6,8 +6,11 @@ by a path under ``<JOBDIR>/requests.queue``; here that path names rows of one
 ``requests`` table. ``pop`` does not delete a row: it leases it (the request
 carries the row id in ``meta``) and the scheduler's ``ack`` deletes it once the
 page's output has been consumed. A request pushed again while it holds a lease
-(a retry, a 429 waiting for its window) takes the place of its old row in the
-same transaction. Leases of a run that stopped go back to the queue on open.
+(a retry, a 429 waiting for its window: copies of the popped request, its
+``meta`` with them) takes the place of its old row in the same transaction, so
+new requests must not copy a popped request's ``meta`` (tweetform's spiders
+build theirs with ``api_request``). Leases of a run that stopped go back to the
+queue on open.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import os
 import pickle
 from typing import Any
+
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.utils.job import job_dir
