@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from crawling import ROOT, bucket, crawl_env, ids_of, run_crawl
 
-from tweetform.export.files import bucket_files, iter_pages
+from tweetform.export.files import bucket_files, iter_lines, iter_pages
 from tweetform.manifest import read_manifest
 
 WEEK = 7 * 86400
@@ -187,32 +187,44 @@ def test_push_resolves_since_id_auto_into_the_job_message(sandbox, redis_url, tm
     assert ids_of(pages) == new and {p["__tweetform"]["job"] for p in pages} == {"tl-2"}
 
 
-def test_a_writer_killed_between_write_and_record_leaves_each_page_once(sandbox, tmp_path: Path):
+def written_lines(output: Path, name: str) -> dict[str, list[dict[str, Any]]]:
+    """key -> every line of ``<output>/<name>/<key>.jsonl[.gz]``, duplicates kept."""
+    folder = output / name
+    out: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+        key = path.name.split(".jsonl")[0]
+        out[key] = [json.loads(line) for _, line in iter_lines(path)]
+    return out
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["jsonl", "gzip"])
+def test_a_writer_killed_between_write_and_record_leaves_each_page_once(sandbox, tmp_path: Path, compress: bool):
     """The second job's writer is SIGKILLed right after a page reached its file; the job run
     again with the same id writes every other page, none twice, and the first job's stay."""
     box = sandbox
     seed = box.get("/_sandbox/examples")["ordinary"][0]
     args = {"user_id": seed, "depth": 2, "max_users": 8}
-    ok(run_crawl(box, "friends", tmp_path, job="week1", **args))
-    first = {k: v for k, v in bucket(tmp_path, "friend_ids").items()}
+    settings = {"TWEETFORM_OUTPUT_COMPRESS": str(compress)}
+    ok(run_crawl(box, "friends", tmp_path, job="week1", settings=settings, **args))
+    first = written_lines(tmp_path, "friend_ids")
     env = {**crawl_env(box, tmp_path), "PYTHONPATH": str(ROOT / "tests"), "TWEETFORM_TEST_KILL_AFTER_WRITES": "4"}
-    cmd = [sys.executable, "-m", "scrapy", "crawl", "friends", "-a", "job=week2", "-s",
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "friends", "-a", "job=week2", "-s", f"TWEETFORM_OUTPUT_COMPRESS={compress}", "-s",
            'ITEM_PIPELINES={"kill_after_write.KillAfterWritePipeline": 500}'] + [a for k, v in args.items() for a in ("-a", f"{k}={v}")]
     killed = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    written = [p for name in ("friend_ids", "errors") for v in bucket(tmp_path, name).values() for p in by_job(v).get("week2", [])]
+    written = [p for name in ("friend_ids", "errors") for v in written_lines(tmp_path, name).values() for p in by_job(v).get("week2", [])]
     assert len(written) == 4
     assert read_manifest(tmp_path, "week2")["state"] == "running"  # the killed run never ended
-    ok(run_crawl(box, "friends", tmp_path, job="week2", **args))
+    ok(run_crawl(box, "friends", tmp_path, job="week2", settings=settings, **args))
 
-    pages = bucket(tmp_path, "friend_ids")
+    pages = written_lines(tmp_path, "friend_ids")
     assert pages.keys() == first.keys()
     for key, lines in pages.items():
         jobs = by_job(lines)
         assert jobs["week1"] == first[key]  # the first job's pages untouched
         assert ids_of(jobs["week2"]) == box.truth("following", int(key)), key
         assert len({p["__tweetform"]["page_id"] for p in jobs["week2"]}) == len(jobs["week2"])
-    errors = by_job(bucket(tmp_path, "errors")["week2"])["week2"]  # the protected account, once
+    errors = by_job(written_lines(tmp_path, "errors")["week2"])["week2"]  # the protected account, once
     assert [e["reason"] for e in errors] == ["protected"]
     manifest = read_manifest(tmp_path, "week2")
     assert [r["state"] for r in manifest["runs"]] == ["running", "finished"] and manifest["state"] == "finished"

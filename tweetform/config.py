@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, MutableMapping, NoReturn
 
 #: Names an environment variable may override besides the TWEETFORM_* ones.
@@ -105,7 +106,8 @@ def type_problem(value: Any, default: Any) -> str | None:
     if isinstance(default, (list, tuple)):
         return None if isinstance(value, (list, tuple, str)) else f"must be a list, not {_kind(value)}"
     if isinstance(default, dict):
-        return None if isinstance(value, (dict, str)) else f"must be a dict, not {_kind(value)}"
+        # a mapping: Scrapy turns -s NAME='{...}' of a component setting (ITEM_PIPELINES, …) into BaseSettings
+        return None if isinstance(value, (Mapping, str)) else f"must be a dict, not {_kind(value)}"
     return None
 
 
