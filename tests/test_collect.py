@@ -72,18 +72,38 @@ def test_three_workers_one_collector(sandbox_factory, redis_url: str, tmp_path: 
     wait_registered(redis_url, workers)
     env = collect_env(box, redis_url, hosts[0])
     push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "one")
-    collector = start_collector(env, collected, "--exit-when-idle")
-    logs = wait_all(workers)
-    out = finish(collector)
+    logs = wait_all(workers)  # every request done; the pages wait in Redis for a collector
+    r = redis.Redis.from_url(redis_url)
+    assert r.hget("tweetform:job:one", "state") == b"running"  # not done before its last page is written
+    assert waiting(r, "one")["pages"] > 0
+    out = finish(start_collector(env, collected, "--exit-when-idle"))
+    assert r.hget("tweetform:job:one", "state") == b"done"
     assert sum("'tweetform/collect/pages_sent'" in log for log in logs) >= 2  # the job was split across workers
     assert_network_equals_truth(box, collected, seed, 3)
     assert_whole_lines(collected)
     assert_nothing_written(*hosts)
-    r = redis.Redis.from_url(redis_url)
     assert waiting(r, "one")["pages"] == 0 and waiting(r, "one")["bytes"] == 0
     assert r.xlen("tweetform:job:one:pages") == 0  # acknowledged pages leave Redis
     pages = sum(len(p.read_bytes().splitlines()) for p in collected.rglob("*.jsonl"))  # friend_ids and errors
     assert "collected: %d pages written" % pages in out
+
+
+def test_an_entry_carries_the_line_a_local_crawl_writes():
+    """Unit: what a worker puts in the stream gives the collector's writer the same line, byte for byte."""
+    from tweetform.collect.stream import entry_for, item_from
+    from tweetform.items import PROVENANCE, make_error, make_page
+    from tweetform.pipelines.buckets import line_for
+
+    prov = {"job": "j", "bucket": "friend_ids", "key": "12", "page_id": "p1", "url": "http://127.0.0.1/2/users/12/following"}
+    raw = b'{"data":[{"id":"99999999999999999999"}],"meta":{"result_count":1}}'
+    page = make_page({"data": [{"id": "99999999999999999999"}], "meta": {"result_count": 1}}, raw, dict(prov))
+    array = make_page([{"id_str": "1"}], b'[{"id_str":"1"}]', dict(prov))
+    error = make_error("protected", "12", 401, None, "Not authorized.", None, dict(prov, bucket="errors", key="j"))
+    for item in (page, array, error):
+        fields, size = entry_for(item)
+        assert size == int(fields["n"]) == sum(len(v) for k, v in fields.items() if k != "n")
+        back = item_from({k.encode(): v for k, v in fields.items()})
+        assert line_for(back) == line_for(item) and back[PROVENANCE] == item[PROVENANCE]
 
 
 def pending(r: redis.Redis, job: str) -> int:

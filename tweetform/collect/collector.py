@@ -203,7 +203,8 @@ class Collector:
                 acks[stream] += [entry_id, int(fields.get(b"n") or 0)]
         self.make_durable(touched)
         for stream, args in acks.items():
-            self._ack(keys=[stream, keys.pages_waiting(self.streams.get(stream, ""))], args=[GROUP, *args])
+            job = self.streams.get(stream, "")
+            self._ack(keys=[stream, keys.pages_waiting(job), keys.job(job)], args=[GROUP, *args])
         self.stats.inc_value("tweetform/collect/entries", sum(len(a) // 2 for a in acks.values()))
 
     def write(self, fields: dict[bytes, bytes], touched: dict[Path, Any]) -> None:

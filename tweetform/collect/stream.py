@@ -32,7 +32,16 @@ def loads(data: bytes) -> Any:
 
 @functools.cache
 def _source(name: str) -> str:
-    return (LUA / f"{name}.lua").read_text()
+    """A script of ``lua/``; ``-- include: NAME`` pulls in a script of the Redis backend's."""
+    from tweetform.state.redis import scripts
+
+    lines = []
+    for line in (LUA / f"{name}.lua").read_text().splitlines():
+        if line.startswith("-- include: "):
+            lines.append(scripts.source(line.removeprefix("-- include: ").strip()))
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def script(server: Any, name: str) -> Any:
@@ -74,6 +83,6 @@ def waiting(server: Any, job_id: str) -> tuple[int, int]:
 def pages_waiting(server: Any, job_id: str) -> int:
     """How many of a job's pages are not yet on the collector's disk (0 without collect mode).
 
-    A job is done only when this is 0: its last page is written (README, "One
-    dataset from many hosts")."""
+    A job is done only when this is 0 (``job_check_done`` in the Redis backend's
+    ``lua/job_common.lua`` checks it; the collector's ack checks the job again)."""
     return waiting(server, job_id)[0]

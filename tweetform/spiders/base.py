@@ -268,7 +268,9 @@ class ApiSpider(scrapy.Spider):
     def start_job(self, job: JobArgs) -> Iterable[scrapy.Request]:
         """Register a job and yield its first requests."""
         self.store.save(job)
-        logger.info("job %s: %s %s, writing to %s/%s", job.job, self.name, _describe(job), self.settings.get("TWEETFORM_OUTPUT_DIR"), job.bucket)
+        where = ("handing its pages to scrapy collect" if self.settings.getbool("TWEETFORM_COLLECT")
+                 else f"writing to {self.settings.get('TWEETFORM_OUTPUT_DIR')}/{job.bucket}")
+        logger.info("job %s: %s %s, %s", job.job, self.name, _describe(job), where)
         return self.first_requests(job)
 
     def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:

@@ -1,9 +1,11 @@
 -- The collector has these pages on disk (fsync'd): acknowledge them, delete them from
 -- the stream and take them off the job's waiting counts. XACK answers 1 only the
 -- first time, so acking again (a retry after Redis was away) counts nothing twice.
--- KEYS[1] the job's stream, KEYS[2] the job's waiting hash
+-- The job's last page on disk, with its requests all done, makes the job done.
+-- KEYS[1] the job's stream, KEYS[2] the job's waiting hash, KEYS[3] the job's hash
 -- ARGV[1] consumer group, then pairs of entry id, page bytes
 -- Returns how many entries were acknowledged now.
+-- include: job_common
 local acked = 0
 for i = 2, #ARGV, 2 do
   if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
@@ -12,5 +14,8 @@ for i = 2, #ARGV, 2 do
     redis.call('HINCRBY', KEYS[2], 'bytes', -tonumber(ARGV[i + 1]))
     acked = acked + 1
   end
+end
+if acked > 0 and (tonumber(redis.call('HGET', KEYS[2], 'pages')) or 0) <= 0 then
+  job_check_done(KEYS[3])
 end
 return acked
