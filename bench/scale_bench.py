@@ -24,7 +24,7 @@ P4 memory (``--part memory``): a 1,000,000-user world, limits 10^9, no added lat
 followers crawl of depth 2 of user 12 (@jack, ~567,000 followers: its 568 pages queue one
 request per follower) taken by ``--mem-workers`` workers for ``--mem-seconds`` s (then they
 are stopped: bounded). Every ``--mem-every`` s: VmRSS of each worker (``/proc/<pid>/status``),
-Redis ``used_memory``, seen users (HLEN of the job's expanded-users hash), queued requests
+Redis ``used_memory``, seen users (the job's claim count, field ``n`` of ``tweetform:job:<job>:expanded``), queued requests
 (ZCARD of ``tweetform:followers:requests:<endpoint>``). At the end, ``MEMORY USAGE <key>
 SAMPLES 0`` of every tweetform key ÷ its members: bytes per seen user and per queued request.
 Target: worker RSS flat, ≤ 300 MB.
@@ -343,7 +343,7 @@ def part_memory(args: argparse.Namespace, report: list[tuple[str, str]]) -> None
                     raise RuntimeError(f"a worker ended; see {workdir}")
                 samples.append({
                     "t": time.time() - t0, "rss": [proc_rss_mb(p.pid) for p in procs],
-                    "used": red.client.info("memory")["used_memory"], "seen": red.client.hlen(f"tweetform:job:{job}:expanded"),
+                    "used": red.client.info("memory")["used_memory"], "seen": int(red.client.hget(f"tweetform:job:{job}:expanded", "n") or 0),
                     "queued": red.client.zcard(queue_key), "pages": box.served(FOLLOWERS),
                 })
                 s = samples[-1]
@@ -356,7 +356,7 @@ def part_memory(args: argparse.Namespace, report: list[tuple[str, str]]) -> None
                 usage = r.memory_usage(key, samples=0) or 0
                 sizes.append((key, r.type(key).decode(), members(r, key), usage))
             used_end = r.info("memory")["used_memory"]
-            end = {"seen": r.hlen(f"tweetform:job:{job}:expanded"), "queued": r.zcard(queue_key), "pages": box.served(FOLLOWERS)}
+            end = {"seen": int(r.hget(f"tweetform:job:{job}:expanded", "n") or 0), "queued": r.zcard(queue_key), "pages": box.served(FOLLOWERS)}
         finally:
             for p in procs:
                 p.stop(60)
@@ -373,7 +373,7 @@ def part_memory(args: argparse.Namespace, report: list[tuple[str, str]]) -> None
 
     big = [s for s in sizes if s[3] >= 4096]
     key_rows = [[f"`{short(k)}`", t, f"{m:,}", f"{u / 2**20:.1f} MB", f"{u / max(m, 1):.0f}"] for k, t, m, u in big]
-    seen_keys = [s for s in sizes if s[0].endswith(":expanded") or ":level:" in s[0] and s[0].endswith(":users")
+    seen_keys = [s for s in sizes if ":expanded" in s[0] or ":level:" in s[0] and s[0].endswith(":users")
                  or ":dupefilter:" in s[0] or (":level:" in s[0] and s[0].endswith(":opened"))]
     per_seen = sum(s[3] for s in seen_keys) / max(end["seen"], 1)
     queue_bytes = next((s[3] for s in sizes if s[0] == queue_key), 0)
@@ -404,7 +404,7 @@ def part_memory(args: argparse.Namespace, report: list[tuple[str, str]]) -> None
         "",
         md_table(["worker", "RSS start MB", "median MB", "max MB", "end MB", "2nd half − 1st half median MB", "≤ 300 MB"], rss_rows),
         "",
-        f"- Redis bytes per seen user: **{per_seen:.0f}** (Σ MEMORY USAGE of the expanded-users hash, the per-level "
+        f"- Redis bytes per seen user: **{per_seen:.0f}** (Σ MEMORY USAGE of the claims (expanded hash and its buckets), the per-level "
         f"users ZSET, the level's opened-requests SET and the dupe-filter SET ÷ seen users); per queued request: "
         f"**{per_queued:.0f}** (`{queue_key}` ÷ ZCARD); used_memory delta ÷ seen users: "
         f"{(used_end - base_mem) / max(end['seen'], 1):.0f} bytes.",

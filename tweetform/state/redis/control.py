@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from tweetform.state.base import FINAL_STATES, GONE
-from tweetform.state.redis import keys, scripts
+from tweetform.state.redis import keys, scripts, seen
 
 ENDED = FINAL_STATES | {"budget_exhausted"}  # the cost budget's name for BUDGET
 SPIDERS = ("friends", "followers", "timeline", "search", "users", "tweets")
@@ -85,7 +85,7 @@ def jobs(server: Any, limit: int = 50) -> list[dict[str, Any]]:
             "pages": progress.get("pages", 0),
             "errors": progress.get("errors", 0),
             "failed": progress.get("failed", 0),
-            "users_expanded": int(server.hlen(keys.expanded(job_id))),
+            "users_expanded": int(server.hget(keys.expanded(job_id), "n") or 0),  # seen.py's count
             "args": args,
             "money": _money(server, job_id),
         })
@@ -166,6 +166,8 @@ def expire_ended(server: Any, ttl: float, recent: int = 100) -> list[str]:
                                                                            keys.job_starting(job_id)]:
             pipe.expire(key, int(ttl))
         for key in server.scan_iter(match=keys.job(job_id) + ":level:*", count=500):
+            pipe.expire(key, int(ttl))
+        for key in seen.bucket_keys(server, job_id):  # the claims' buckets
             pipe.expire(key, int(ttl))
         pipe.hset(keys.job(job_id), "expiring", int(ttl))
         pipe.execute()

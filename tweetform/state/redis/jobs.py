@@ -14,7 +14,6 @@ worker died claims the same users again without losing or doubling any.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -24,6 +23,7 @@ from scrapy.crawler import Crawler
 
 from tweetform.state.base import GONE, JobStatus, JobStore
 from tweetform.state.redis import connection, keys, scripts
+from tweetform.state.redis.seen import SeenUsers
 from tweetform.spiders.arguments import ArgumentError, JobArgs, decode_message, message_arguments
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class RedisJobStore(JobStore):
     def __init__(self, server: Any) -> None:
         super().__init__()
         self.server = server
-        self._claim = scripts.load(server, "claim_users")
+        self._seen = SeenUsers(server)  # compact claims: ~20 bytes per user (seen.py)
         self._set_state = scripts.load(server, "job_state")
         self._started = scripts.load(server, "job_started")
 
@@ -173,16 +173,11 @@ class RedisJobStore(JobStore):
     def claim_users(self, job: JobArgs, uids: list[int], level: int, claimer: str = "") -> list[int]:
         if not uids:
             return []
-        # the claimer is stored per user: a short digest of the page URL, not the URL
-        tag = hashlib.sha1((claimer or f"level:{level}").encode()).hexdigest()[:12]
-        claimed = self._claim(
-            keys=[keys.expanded(job.job), keys.level_users(job.job, level), keys.level_users(job.job, level) + ":seq"],
-            args=[tag, job.max_users if job.max_users is not None else "", *uids],
-        )
-        return [int(u) for u in claimed]
+        return self._seen.claim(job.job, uids, claimer or f"level:{level}", job.max_users,
+                                order=(keys.level_users(job.job, level), keys.level_users(job.job, level) + ":seq"))
 
     def expanded_count(self, job: JobArgs) -> int:
-        return int(self.server.hlen(keys.expanded(job.job)))
+        return self._seen.count(job.job)
 
     def requests_opened(self, job: JobArgs, level: int, pages: list[str]) -> None:
         if pages:
