@@ -116,6 +116,7 @@ class BudgetMiddleware:
         self.prices = crawler.settings.getdict("TWEETFORM_PRICES_USD") or None
         self.api_base = str(crawler.settings.get("TWEETFORM_API_BASE")).rstrip("/")
         self.book: Any = None
+        self._budgets: dict[str, int] = {}
         self.outstanding: dict[tuple[str, int], tuple[str, int]] = {}  # token -> (job, reserved), this process's
         self.instance = uuid.uuid4().hex[:12]
         self.tokens = itertools.count(1)
@@ -149,11 +150,17 @@ class BudgetMiddleware:
         return self.book
 
     def budget_of(self, job_id: str) -> int:
-        """The job's budget in micro-dollars (0: none)."""
-        store = state.existing_job_store(self.crawler)
-        job = store.load(job_id) if store is not None else None
-        given = getattr(job, "budget", None) if job is not None else None
-        return micro(given) if given else self.default
+        """The job's budget in micro-dollars (0: none), as its arguments say (cached: they do not change
+        while a process runs it; ``scrapy admin budget`` raises the shared budget in Redis instead)."""
+        found = self._budgets.get(job_id)
+        if found is None:
+            store = state.existing_job_store(self.crawler)
+            job = store.load(job_id) if store is not None else None
+            given = getattr(job, "budget", None) if job is not None else None
+            found = micro(given) if given else self.default
+            if job is not None:
+                self._budgets[job_id] = found
+        return found
 
     # --- sending -------------------------------------------------------------------------
     async def process_request(self, request: Request) -> Request | None:

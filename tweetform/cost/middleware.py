@@ -65,12 +65,13 @@ class CostMiddleware:
         alias = prov.get("credential") or "?"
         app = self.apps.get(alias, alias)
         day = self.day_of(response.headers.get(b"Date"))
-        cost = self.ledger.charge(prov["job"], app, day, resources(prov["endpoint"], item))
+        groups = list(resources(prov["endpoint"], item))
+        cost = self.ledger.charge(prov["job"], app, day, groups)
         if cost:
             self.stats.set_value("tweetform/cost/usd", usd(self.ledger.total))
             self.stats.set_value(f"tweetform/cost/usd/{app}", usd(self.ledger.by_app[app]))
-            for kind, n in self.ledger.resources.items():
-                self.stats.set_value(f"tweetform/cost/resources/{kind}", n)
+            for kind in {kind for kind, _ in groups if kind in self.ledger.resources}:
+                self.stats.set_value(f"tweetform/cost/resources/{kind}", self.ledger.resources[kind])
         return cost
 
     def _is_page(self, out: Any) -> bool:
