@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from tweetform.spiders.arguments import JobArgs
-from tweetform.state.redis import keys, seen
+from tweetform.state.redis import control, keys, seen
 from tweetform.state.redis.jobs import RedisJobStore
 
 PAGE = 5000
@@ -103,7 +103,7 @@ def test_max_users_stops_at_exactly_max_users_in_claim_order(r: redis.Redis):
 
 def test_buckets_stay_listpacks_under_a_small_listpack_limit(r: redis.Redis):
     default = r.config_get("hash-max-listpack-entries")["hash-max-listpack-entries"]
-    r.config_set("hash-max-listpack-entries", 128)  # a stricter server: the layout adapts
+    r.config_set("hash-max-listpack-entries", 64)  # a stricter server: smaller buckets (the default load, 32, would overflow)
     try:
         store, j = RedisJobStore(r), job("strict")
         ids = twitter_like_ids(100_000, seed=12)
@@ -117,3 +117,22 @@ def test_buckets_stay_listpacks_under_a_small_listpack_limit(r: redis.Redis):
         assert store.expanded_count(j) == len(ids)
     finally:
         r.config_set("hash-max-listpack-entries", default)
+
+
+def test_a_finished_jobs_claims_expire_and_purge_removes_them(r: redis.Redis):
+    store, j = RedisJobStore(r), job("ended")
+    ids = twitter_like_ids(20_000, seed=13)
+    store.save(j)
+    for page, uids in pages(ids):
+        store.claim_users(j, uids, 2, f"page-{page}")
+    buckets = seen.bucket_keys(r, "ended")
+    assert len(buckets) > 100 and store.expanded_count(j) == len(ids)
+    r.hset(keys.job("ended"), "state", "done")
+    assert control.expire_ended(r, 3600) == ["ended"]
+    pipe = r.pipeline(transaction=False)
+    for key in [keys.expanded("ended"), *buckets]:
+        pipe.ttl(key)
+    assert all(0 < ttl <= 3600 for ttl in pipe.execute())
+    assert [row["users_expanded"] for row in control.jobs(r) if row["job"] == "ended"] == [len(ids)]
+    control.purge_job(r, "ended")
+    assert not list(r.scan_iter(match="tweetform:job:ended*"))
