@@ -89,21 +89,34 @@ class CostLedger:
 
 
 class SharedCostLedger(CostLedger):
-    """Distributed mode: the dedupe is shared by every worker (one Redis set per app, kind and day),
-    so a resource another worker was billed for today is not counted again — one round trip per page."""
+    """Distributed mode: the dedupe is shared by every worker, so a resource another worker was
+    billed for today is not counted again — one round trip per page (``lua/cost_seen.lua``).
+
+    The ids of an app, kind and day are spread over ``BUCKETS`` small SETs of integers, which
+    Redis keeps as intsets (8 bytes an id, up to ``set-max-intset-entries`` — 512 — a set:
+    about 500,000 ids a day before sets grow into hash tables, still exact)."""
 
     TTL = 2 * 86_400
+    BUCKETS = 1024
 
     def __init__(self, server: Any, prices: Mapping[str, float] | None = None) -> None:
+        from tweetform.state.redis import scripts
+
         super().__init__(prices)
         self.server = server
+        self._seen_script = scripts.load(server, "cost_seen")
 
     def new_ids(self, app: str, day: str, groups: list[tuple[str, list[str]]]) -> list[int]:
         from tweetform.state.redis import keys
 
         pipe = self.server.pipeline(transaction=False)
         for kind, ids in groups:
-            key = keys.cost_seen(app, kind, day)
-            pipe.sadd(key, *ids)
-            pipe.expire(key, self.TTL)
-        return [int(n) for n in pipe.execute()[::2]]
+            buckets: dict[int, list[int]] = {}
+            for i in ids:
+                n = int(i)
+                buckets.setdefault(n % self.BUCKETS, []).append(n)
+            args: list[Any] = [keys.cost_seen(app, kind, day) + ":", self.TTL]
+            for b, members in buckets.items():
+                args += [b, len(members), *members]
+            self._seen_script(keys=[], args=args, client=pipe)
+        return [int(n) for n in pipe.execute()]

@@ -62,7 +62,8 @@ def budget(job_id: str) -> str:
 
 
 def cost_seen(app: str, kind: str, day: str) -> str:
-    """SET of resource ids billed to an app on a UTC day (the cost accounting's dedupe; expires after 2 days)."""
+    """Prefix of the SETs ``<prefix>:<bucket>`` of resource ids billed to an app on a UTC day, ids spread
+    over 1024 buckets (intsets): the cost accounting's dedupe, expiring after 2 days."""
     return f"{PREFIX}:cost:seen:{app}:{kind}:{day}"
 
 
