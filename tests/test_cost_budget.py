@@ -41,6 +41,12 @@ def test_budget_stops_the_crawl_and_a_larger_one_continues(box, tmp_path: Path):
     line = [l for l in first.stderr.splitlines() if "stopped at its budget" in l]
     assert len(line) == 1 and "spent $" in line[0] and "of $0.50" in line[0]
     pages_before = sum(len(p) for p in bucket(tmp_path / "out", "friend_ids").values())
+    # the job's spend is kept in its JOBDIR: a budget of $0.90 leaves $0.40 for this run
+    more = run_crawl(box, "friends", tmp_path / "out", budget=0.9, settings={"JOBDIR": jobdir}, **args)
+    assert more.returncode == BUDGET_EXHAUSTED, more.stderr[-3000:]
+    assert 0 < stats_of(more)["tweetform/cost/usd"] <= 0.4 + 1e-9
+    assert box.get("/_sandbox/billing")["total_usd"] <= 0.9
+    assert "spent $0.90 of $0.90" in more.stderr
     second = run_crawl(box, "friends", tmp_path / "out", budget=1000, settings={"JOBDIR": jobdir}, **args)
     assert second.returncode == DONE, second.stderr[-3000:]
     pages = bucket(tmp_path / "out", "friend_ids")
