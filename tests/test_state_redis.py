@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -222,3 +223,45 @@ def test_finished_jobs_expire_and_purge_removes_everything(sandbox_factory, redi
     assert not [k for k in r.scan_iter("tweetform:*old*")]
     assert "old" not in [j["job"] for j in status(env)["jobs"]]
     assert command(env, "admin", "purge", "old").returncode == 2
+
+
+def test_a_request_handed_over_too_often_is_dead_lettered_and_the_job_goes_on(sandbox_factory, redis_url: str, tmp_path: Path):
+    box = sandbox_factory(*WORLD, "--latency", "1.0")
+    env = worker_env(box, redis_url, tmp_path)
+    r = redis.Redis.from_url(redis_url)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    assert command(env, "push", "friends", "--user-id", str(seed), "--depth", "2", "--job", "poison").returncode == 0
+    victim = start_workers(env, 1, False, "-s", "CONCURRENT_REQUESTS=1", spiders="friends")[0]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(f"-{victim.pid}-" in json.loads(v)["w"] for v in r.hvals("tweetform:friends:inflight")):
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)  # with its request in flight: one hand-over, the limit here
+    victim.communicate(timeout=30)
+    logs = wait_all(start_workers(env, 1, True, "-s", "TWEETFORM_MAX_DELIVERIES=1", spiders="friends"))
+    dead = [json.loads(x) for x in r.lrange("tweetform:friends:deadletter", 0, -1)]
+    assert len(dead) == 1 and "handed over 1 times" in dead[0]["reason"]
+    assert "request handed over 1 times" in logs[0]
+    failed = [line for lines in bucket(tmp_path, "errors").values() for line in lines if line["reason"] == "failed"]
+    assert len(failed) == 1 and "handed over" in failed[0]["message"]
+    row = job_row(env, "poison")
+    assert row["state"] == "done" and row["failed"] == 1  # the job went on without it
+    assert command(env, "wait", "poison").returncode == exitcodes.PAGES_FAILED
+
+
+def test_redis_round_trips_per_page_are_counted_and_bounded(sandbox_factory, redis_url: str, tmp_path: Path):
+    """Every round trip a worker makes is counted (stat tweetform/redis/round_trips). Per page: the
+    pop with its quota (1), the quota answer (1), the user claims (1), the page's new requests with
+    its acknowledgement (1); the pipeline's written-set check and record (2) and the cost budget
+    (reserve, settle) come on top. Heartbeats are slowed down so they do not count."""
+    box = sandbox_factory(*WORLD)
+    env = {**worker_env(box, redis_url, tmp_path), "TWEETFORM_HEARTBEAT": "30", "TWEETFORM_HEARTBEAT_TTL": "90"}
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    assert command(env, "push", "friends", "--user-id", str(seed), "--depth", "3", "--job", "trips").returncode == 0
+    log = wait_all(start_workers(env, 1, True, spiders="friends"))[0]
+    stats = {k: int(v) for k, v in re.findall(r"'(tweetform/redis/round_trips|downloader/response_count)': (\d+)", log)}
+    pages = stats["downloader/response_count"]
+    assert pages > 100
+    per_page = stats["tweetform/redis/round_trips"] / pages
+    print(f"redis round trips per page: {per_page:.2f} ({stats['tweetform/redis/round_trips']} for {pages} pages)")
+    assert per_page <= 9.0  # was 14-21 before the state layer
+    assert_network_equals_truth(box, tmp_path, seed, 3)

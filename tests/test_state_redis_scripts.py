@@ -42,7 +42,8 @@ def push(r, qid: str, job: str = "j", fp: str = "", priority: int = 0, old: str 
 
 
 def pop(r, worker: str = "w", lease: str = "L1") -> object:
-    return run(r, "queue_pop", [INFLIGHT, keys.queue("friends", "/x"), Q], [worker, lease, P, "/x", "/friends/ids"])
+    got = run(r, "queue_pop", [INFLIGHT, keys.queue("friends", "/x"), Q], [worker, lease, P, 1.0, 60, "rid", "/x", 0, 0, "/friends/ids", 0, 0])
+    return None if got[0] is None else got
 
 
 def ack(r, *pairs: str) -> object:
@@ -73,7 +74,7 @@ def test_queue_pop__moves_the_request_into_in_flight_under_a_lease(r):
     new_job(r)
     push(r, "b1")
     got = pop(r, "w1", "LEASE")
-    assert got[0] == b"/friends/ids" and got[1] == member("b1").encode()
+    assert got[0] == b"/friends/ids" and got[1] == member("b1").encode() and got[2] == 0  # no lanes: no quota taken
     entry = json.loads(r.hget(INFLIGHT, "b1"))
     assert entry["w"] == "w1" and entry["l"] == "LEASE" and entry["q"] == Q and entry["j"] == "j"
     assert r.zcard(Q) == 0 and counts(r) == (0, 1, 0)
@@ -206,48 +207,76 @@ def lane(name: str = "a:user") -> list[str]:
     return [h, h + ":inflight"]
 
 
+def redis_now(r: redis.Redis) -> float:
+    sec, usec = r.time()
+    return sec + usec / 1e6
+
+
 def test_quota_reserve__one_probe_until_the_limit_is_known_then_the_lane_with_quota(r):
-    assert run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 200.0, "r1"]) == 1
-    assert run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 200.0, "r2"]) == 0  # one probe at a time
-    assert run(r, "quota_reserve", lane() + lane("b:user"), [100.0, 1.0, 0, 200.0, "r3"]) == 2
+    assert run(r, "quota_reserve", lane(), [1.0, 0, 60, "r1"]) == 1
+    assert run(r, "quota_reserve", lane(), [1.0, 0, 60, "r2"]) == 0  # one probe at a time
+    assert run(r, "quota_reserve", lane() + lane("b:user"), [1.0, 0, 60, "r3"]) == 2
 
 
 def test_quota_answered__learns_the_window_and_releases(r):
-    run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 200.0, "r1"])
-    assert run(r, "quota_answered", lane(), ["r1", 200, 15, 14, 1000, 100.0]) == 1
-    assert r.hmget(lane()[0], "limit", "srem", "reset") == [b"15", b"14", b"1000"]
+    reset = int(redis_now(r)) + 900
+    run(r, "quota_reserve", lane(), [1.0, 0, 60, "r1"])
+    assert run(r, "quota_answered", lane(), ["r1", 200, 15, 14, reset]) == 1
+    assert r.hmget(lane()[0], "limit", "srem", "reset") == [b"15", b"14", str(reset).encode()]
     assert r.zcard(lane()[1]) == 0
-    run(r, "quota_answered", lane(), ["r0", 200, 15, 16, 1000, 100.0])  # an older answer never raises it
+    run(r, "quota_answered", lane(), ["r0", 200, 15, 16, reset])  # an older answer never raises it
     assert r.hget(lane()[0], "srem") == b"14"
-    assert run(r, "quota_answered", lane(), ["r9", 429, "", "", "", 100.0]) == 0
-    assert float(r.hget(lane()[0], "blocked")) == 160.0  # a 429 without headers: a minute
+    before = redis_now(r)
+    assert run(r, "quota_answered", lane(), ["r9", 429, "", "", ""]) == 0
+    assert before + 59 < float(r.hget(lane()[0], "blocked")) < redis_now(r) + 61  # a 429 without headers: a minute, in Redis time
 
 
 def test_quota_available__quota_ready_at__follow_the_window(r):
-    run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 200.0, "r1"])
-    run(r, "quota_answered", lane(), ["r1", 200, 2, 1, 150, 100.0])
-    assert run(r, "quota_available", lane(), [100.0, 1.0]) == 1
-    run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 200.0, "r2"])
-    assert run(r, "quota_available", lane(), [100.0, 1.0]) == 0  # the last one is in flight
-    run(r, "quota_answered", lane(), ["r2", 200, 2, 0, 150, 100.0])
-    assert float(run(r, "quota_ready_at", lane(), [100.0, 1.0])) == 151.0  # reset + margin
-    assert run(r, "quota_available", lane(), [151.5, 1.0]) == 1  # the window rolled over
-    assert run(r, "quota_reserve", lane(), [151.5, 1.0, 0, 300.0, "r3"]) == 1
+    reset = int(redis_now(r)) + 900
+    run(r, "quota_reserve", lane(), [1.0, 0, 60, "r1"])
+    run(r, "quota_answered", lane(), ["r1", 200, 2, 1, reset])
+    assert run(r, "quota_available", lane(), [1.0]) == 1
+    run(r, "quota_reserve", lane(), [1.0, 0, 60, "r2"])
+    assert run(r, "quota_available", lane(), [1.0]) == 0  # the last one is in flight
+    run(r, "quota_answered", lane(), ["r2", 200, 2, 0, reset])
+    at, now = run(r, "quota_ready_at", lane(), [1.0])
+    assert float(at) == reset + 1.0 and abs(float(now) - redis_now(r)) < 5  # reset + margin, and Redis's now
+    r.hset(lane()[0], "reset", int(redis_now(r)) - 5)  # the window is over (Redis's clock says so)
+    assert run(r, "quota_available", lane(), [1.0]) == 1
+    assert run(r, "quota_reserve", lane(), [1.0, 0, 60, "r3"]) == 1
     assert r.hget(lane()[0], "srem") == b"2"
 
 
 def test_quota_release__cancelled_frees_quota_failed_counts_it(r):
-    run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 200.0, "r1"])
-    run(r, "quota_answered", lane(), ["r1", 200, 5, 4, 150, 100.0])
-    run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 200.0, "r2"])
+    reset = int(redis_now(r)) + 900
+    run(r, "quota_reserve", lane(), [1.0, 0, 60, "r1"])
+    run(r, "quota_answered", lane(), ["r1", 200, 5, 4, reset])
+    run(r, "quota_reserve", lane(), [1.0, 0, 60, "r2"])
     run(r, "quota_release", lane(), ["r2", "0"])
     assert r.hget(lane()[0], "srem") == b"4" and r.zcard(lane()[1]) == 0
-    run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 200.0, "r3"])
+    run(r, "quota_reserve", lane(), [1.0, 0, 60, "r3"])
     run(r, "quota_release", lane(), ["r3", "1"])  # no answer: assume the API counted it
     assert r.hget(lane()[0], "srem") == b"3"
 
 
 def test_quota_reserve__expired_reservations_stop_holding_quota(r):
-    assert run(r, "quota_reserve", lane(), [100.0, 1.0, 0, 110.0, "r1"]) == 1
-    assert run(r, "quota_reserve", lane(), [105.0, 1.0, 0, 200.0, "r2"]) == 0
-    assert run(r, "quota_reserve", lane(), [111.0, 1.0, 0, 200.0, "r3"]) == 1  # r1 (a dead worker's) expired
+    assert run(r, "quota_reserve", lane(), [1.0, 0, 60, "r1"]) == 1
+    assert run(r, "quota_reserve", lane(), [1.0, 0, 60, "r2"]) == 0
+    r.zadd(lane()[1], {"r1": redis_now(r) - 1})  # r1 (a dead worker's) is past its hold
+    assert run(r, "quota_reserve", lane(), [1.0, 0, 60, "r3"]) == 1
+
+
+def test_queue_pop__takes_the_quota_with_the_request_or_leaves_it_queued(r):
+    new_job(r)
+    push(r, "a1")
+    h = keys.quota("u:user", "/friends/ids")
+    lanes = [h, h + ":inflight"]
+    args = ["w", "L", P, 1.0, 60, "rid-1", "/friends/ids", 1, 0]
+    r.hset(h, mapping={"limit": 15, "reset": int(redis_now(r)) + 900, "srem": 0})  # used up
+    assert run(r, "queue_pop", [INFLIGHT, Q, *lanes], args) == [None, b"/friends/ids"]  # waiting for quota
+    assert r.zcard(Q) == 1 and counts(r) == (1, 0, 0)
+    r.hset(h, "srem", 1)
+    got = run(r, "queue_pop", [INFLIGHT, Q, *lanes], args)
+    assert got[:3] == [b"/friends/ids", member("a1").encode(), 1]
+    assert r.zrange(lanes[1], 0, -1) == [b"rid-1"]  # the reservation, in the same step
+    assert run(r, "quota_available", lanes, [1.0]) == 0

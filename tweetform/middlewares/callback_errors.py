@@ -14,7 +14,10 @@ network crawls still complete the level), and the request acknowledged.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Iterable
+
+import redis
 
 from scrapy import signals
 from scrapy.crawler import Crawler
@@ -22,6 +25,7 @@ from scrapy.exceptions import CloseSpider, DropItem, IgnoreRequest
 from scrapy.http import Response
 
 from tweetform.api import errors
+from tweetform.middlewares.pacing import META_NOT_BEFORE
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +66,13 @@ class CallbackErrorMiddleware:
             # the job is gone (cancelled, purged): nothing to record, but the request is finished
             self._ack(spider, response)
             return ()
+        if isinstance(exception, redis.RedisError):
+            # shared state (Redis) away while the page was handled, e.g. by a middleware after the
+            # callback: not a failed page; fetched again once Redis is back (its lease is replaced)
+            logger.warning("Redis unreachable (%s) while handling %s: it will be fetched again", type(exception).__name__, response.url)
+            again = response.request.replace(dont_filter=True)
+            again.meta[META_NOT_BEFORE] = time.time() + 2.0
+            return [again]
         return self._record(response, exception, spider)
 
     def _record(self, response: Response, exception: BaseException, spider: Any) -> Iterable[Any]:

@@ -74,6 +74,10 @@ class QuotaGate:
             if since is not None:
                 self.crawler.stats.inc_value(f"tweetform/quota/wait_seconds{name}", round(time.time() - since, 3))
 
+    def note_waiting(self, name: str) -> None:
+        """An endpoint with requests waits for quota (the shared queue found it so): say so once."""
+        self._note_waiting(name)
+
     def _note_waiting(self, name: str) -> None:
         if name in self._waiting_since:
             return

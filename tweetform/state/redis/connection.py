@@ -14,6 +14,18 @@ from scrapy.crawler import Crawler
 from scrapy_redis.connection import get_redis_from_settings
 
 _clients: "weakref.WeakKeyDictionary[Crawler, redis.Redis]" = weakref.WeakKeyDictionary()
+_round_trips: "weakref.WeakKeyDictionary[Crawler, list[int]]" = weakref.WeakKeyDictionary()
+
+
+def _counting(connection_class: type, counter: list[int]) -> type:
+    """The pool's connection class, counting round trips: one per command sent, one per pipeline."""
+
+    class CountingConnection(connection_class):  # type: ignore[misc, valid-type]
+        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            counter[0] += 1
+            super().send_packed_command(command, check_health)
+
+    return CountingConnection
 
 
 def from_settings(settings: Any) -> redis.Redis:
@@ -28,4 +40,13 @@ def for_crawler(crawler: Crawler) -> redis.Redis:
     client = _clients.get(crawler)
     if client is None:
         client = _clients[crawler] = from_settings(crawler.settings)
+        counter = _round_trips[crawler] = [0]
+        pool = client.connection_pool  # TLS or not, as the URL chose: counted, not replaced
+        pool.connection_class = _counting(pool.connection_class, counter)
     return client
+
+
+def round_trips(crawler: Crawler) -> int:
+    """Redis round trips this crawler's components made so far (stat ``tweetform/redis/round_trips``)."""
+    counter = _round_trips.get(crawler)
+    return counter[0] if counter else 0

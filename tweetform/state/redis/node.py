@@ -104,6 +104,7 @@ class WorkerNode:
         logger.info("worker %s taking %s work from Redis", self.worker, spider.name)
 
     def spider_closed(self, spider: Any, reason: str) -> None:
+        self.crawler.stats.set_value("tweetform/redis/round_trips", connection.round_trips(self.crawler))
         if self.loop is not None and self.loop.running:
             self.loop.stop()
         try:

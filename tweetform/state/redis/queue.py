@@ -30,6 +30,8 @@ from scrapy.utils.asyncio import call_later
 from scrapy.utils.request import request_from_dict
 from scrapy_redis.queue import Base
 
+from tweetform.api.endpoints import ENDPOINTS
+from tweetform.quota.book import PER_SECOND_INTERVAL, Reservation
 from tweetform.quota.gate import NO_ENDPOINT
 from tweetform.state.redis import keys, scripts
 from tweetform.state.redis import serializer as json_serializer
@@ -104,23 +106,28 @@ class InFlightQueue(Base):
         self._flush_call = None
         self.flush_unsent()
 
-    def flush_unsent(self) -> None:
-        """Send the buffered requests (kept in memory while Redis is away)."""
+    def flush_unsent(self, with_acks: bool = False) -> None:
+        """Send the buffered requests (kept in memory while Redis is away); ``with_acks``: then,
+        in the same round trip, acknowledge the finished requests (after their new requests)."""
         if not self.unsent:
             return
         batch = self.unsent[:]
+        acks = dict(self.unacked) if with_acks else {}
         try:
-            pushed = self.push_many(batch)
+            pushed = self.push_many(batch, acks)
         except redis.RedisError:
             self.on_redis_down()
             return
         del self.unsent[: len(batch)]
+        for qid in acks:
+            self.unacked.pop(qid, None)
         if self.stats is not None and len(pushed) - sum(pushed):
             self.stats.inc_value("dupefilter/filtered", len(pushed) - sum(pushed))
         self.on_redis_back()
 
-    def push_many(self, items: list[Prepared]) -> list[bool]:
-        """Push prepared requests (with their fingerprint and dupe-filter key) in one round trip."""
+    def push_many(self, items: list[Prepared], acks: dict[str, str] | None = None) -> list[bool]:
+        """Push prepared requests (with their fingerprint and dupe-filter key), then acknowledge
+        ``acks`` (request id -> lease), in one round trip."""
         pipe = self.server.pipeline(transaction=False)
         prefix = keys.job_prefix()
         for (endpoint, member, old, old_lease, priority), fingerprint, dupefilter_key in items:
@@ -129,7 +136,10 @@ class InFlightQueue(Base):
                 args=[prefix, fingerprint, priority, member, old, old_lease], client=pipe,
             )
             self.endpoints.add(endpoint)
-        return [bool(r) for r in pipe.execute()]
+        if acks:
+            self._ack(keys=[keys.in_flight(self.name)], args=[keys.job_prefix(), *(x for pair in acks.items() for x in pair)], client=pipe)
+        results = pipe.execute()
+        return [bool(r) for r in (results[:-1] if acks else results)]
 
     # --- taking -------------------------------------------------------------------------
 
@@ -150,35 +160,42 @@ class InFlightQueue(Base):
             return None
         order = names[self._turn % len(names):] + names[: self._turn % len(names)]
         self._turn += 1
-        ready = [n for n in order if self.gate.may_send(n)]
-        got = self.pop_from(ready)
+        got = self.pop_from(order)
         if got is None:
             self.gate.sleep_until_quota(names)
             return None
-        name, request = got
-        reservation = self.gate.reserve(name)
-        if reservation is None:  # quota went in between (another worker took it): hand it back
-            self.push(request.replace(dont_filter=True))
-            return None
-        self.gate.taken(name, request, reservation)
-        return request
+        return got[1]
 
     def pop_from(self, endpoints: list[str]) -> tuple[str, Request] | None:
-        """Take the first request of the first non-empty endpoint queue, into in-flight."""
-        if not endpoints:
+        """Take a request, and the quota it needs, in one script (``lua/queue_pop.lua``): the first
+        request of the first endpoint queue with a request and quota, moved into in-flight."""
+        book = self.gate.book
+        lease, rid = uuid.uuid4().hex[:16], uuid.uuid4().hex
+        script_keys, args = [keys.in_flight(self.name)], [self.worker, lease, keys.job_prefix(), book.margin, book.hold, rid]
+        lanes_of: dict[str, list[Any]] = {}
+        for name in endpoints:
+            endpoint = ENDPOINTS.get(name)
+            lanes = book.pool.lanes(endpoint) if endpoint is not None else []
+            if endpoint is not None and not lanes and book.has_lanes(endpoint):
+                self.gate.note_waiting(name)  # its credentials sit out (pinned proxies down): it waits
+                continue
+            lanes_of[name] = lanes
+            script_keys += [self.queue_key(name), *book.lane_keys(lanes, name)]
+            args += [name, len(lanes), PER_SECOND_INTERVAL if name == "/2/tweets/search/all" else 0]
+        if not lanes_of:
             return None
-        lease = uuid.uuid4().hex[:16]
-        got = self._pop(
-            keys=[keys.in_flight(self.name), *(self.queue_key(e) for e in endpoints)],
-            args=[self.worker, lease, keys.job_prefix(), *endpoints],
-        )
-        if not got:
+        got = self._pop(keys=script_keys, args=args)
+        if got[0] is None:
+            for name in got[1:]:
+                self.gate.note_waiting(name.decode() if isinstance(name, bytes) else name)
             return None
-        endpoint, member = (g.decode() if isinstance(g, bytes) else g for g in got[:2])
+        name, member = (g.decode() if isinstance(g, bytes) else g for g in got[:2])
+        lane = int(got[2])
         request = self._decode_request(member.partition("\t")[2])
         request.meta[META_LEASE] = lease
         self.held.add(request.meta.get(META_QID, ""))
-        return endpoint, request
+        self.gate.taken(name, request, Reservation(lanes_of[name][lane - 1], name, rid) if lane else True)
+        return name, request
 
     def _decode_request(self, encoded_request: Any) -> Request:
         return request_from_dict(self.serializer.loads(encoded_request), spider=self.spider)
@@ -206,7 +223,7 @@ class InFlightQueue(Base):
     def sync(self) -> None:
         """Queue what is waiting to be pushed, then mark finished requests done — in that
         order, so a request never leaves in-flight before the requests it produced are queued."""
-        self.flush_unsent()
+        self.flush_unsent(with_acks=True)
         if not self.unsent:
             self.flush_acks()
 

@@ -8,7 +8,8 @@ Per lane × endpoint, a HASH (``keys.quota``) holds ``limit``, ``reset``,
 per-second 429) and ``next`` (per-second pacing); a ZSET beside it holds the
 reservations in flight, each expiring after ``DOWNLOAD_TIMEOUT`` plus a margin so
 a killed worker's reservations do not hold quota forever. Only credential
-aliases appear in the keys.
+aliases appear in the keys. Every script reads the time from Redis (``TIME``),
+so hosts whose clocks disagree still share one quota.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ class RedisQuotaBook:
     def _all_keys(self, lanes: list[Lane], endpoint: str) -> list[str]:
         return [k for lane in lanes for k in self._keys(lane, endpoint)]
 
+    def lane_keys(self, lanes: list[Lane], endpoint: str) -> list[str]:
+        """The (hash, in-flight) keys of these lanes, in order (the queue's pop script reserves on them)."""
+        return self._all_keys(lanes, endpoint)
+
     def has_lanes(self, endpoint: Endpoint) -> bool:
         # held lanes count: their requests wait for them (or for others), they do not fail
         return bool(self.pool.lanes(endpoint, include_held=True))
@@ -52,29 +57,29 @@ class RedisQuotaBook:
         lanes = self.pool.lanes(endpoint)
         if not lanes:
             return None
-        now = time.time()
         rid = uuid.uuid4().hex
         interval = PER_SECOND_INTERVAL if endpoint.key == "/2/tweets/search/all" else 0
-        chosen = int(self._reserve(keys=self._all_keys(lanes, endpoint.key), args=[now, self.margin, interval, now + self.hold, rid]))
+        chosen = int(self._reserve(keys=self._all_keys(lanes, endpoint.key), args=[self.margin, interval, self.hold, rid]))
         if not chosen:
             return None
         return Reservation(lanes[chosen - 1], endpoint.key, rid)
 
     def available_now(self, endpoint: Endpoint) -> bool:
         lanes = self.pool.lanes(endpoint)
-        return bool(lanes) and bool(int(self._available(keys=self._all_keys(lanes, endpoint.key), args=[time.time(), self.margin])))
+        return bool(lanes) and bool(int(self._available(keys=self._all_keys(lanes, endpoint.key), args=[self.margin])))
 
     def ready_at(self, endpoint: Endpoint) -> float | None:
         lanes = self.pool.lanes(endpoint)
         if not lanes:
             return None
-        value = float(self._ready_at(keys=self._all_keys(lanes, endpoint.key), args=[time.time(), self.margin]))
-        return None if value < 0 else value
+        value, redis_now = (float(v) for v in self._ready_at(keys=self._all_keys(lanes, endpoint.key), args=[self.margin]))
+        # Redis's time, as this host's clock reads it (so its timers wake it in time even if its clock is off)
+        return None if value < 0 else value - redis_now + time.time()
 
     def answered(self, reservation: Reservation, status: int, headers: Mapping[str, str]) -> None:
         values = [_int(headers.get(h)) for h in ("x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset")]
         self._answered(keys=self._keys(reservation.lane, reservation.endpoint),
-                       args=[reservation.rid, status, *("" if v is None else v for v in values), time.time()])
+                       args=[reservation.rid, status, *("" if v is None else v for v in values)])
 
     def cancel(self, reservation: Reservation) -> None:
         self._release(keys=self._keys(reservation.lane, reservation.endpoint), args=[reservation.rid, "0"])

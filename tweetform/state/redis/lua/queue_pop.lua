@@ -1,38 +1,59 @@
 -- include: job_common
--- KEYS: inflight, queues... ; ARGV: worker, lease, job key prefix, endpoints...
--- Takes the first request of the first non-empty queue into in-flight, under a
--- lease. A paused or budget-stopped job's requests met on the way are parked
+-- include: quota_common
+-- KEYS: inflight, then per endpoint: its queue and its lanes' (hash, inflight) keys
+-- ARGV: worker, lease, job key prefix, margin, hold (s), reservation id, then per endpoint: name, lanes, interval
+-- One step for a request: among the endpoints in order, the first whose queue has a
+-- request and one of whose lanes has quota now gives its first request, moved into
+-- in-flight under a lease, with quota reserved on the lane (an endpoint without lanes
+-- needs none). A paused or budget-stopped job's requests met on the way are parked
 -- (in this same step, so none is taken between a pause and its parking); a
 -- cancelled, finished or purged job's are dropped.
-local now = redis_now()
-for i = 2, #KEYS do
-  for _ = 1, 200 do
-    local got = redis.call('ZPOPMIN', KEYS[i])
-    if not got[1] then break end
-    local member, score = got[1], got[2]
-    local job = job_of(member)
-    local jk = nil
-    local state = false
-    if job ~= '' then
-      jk = ARGV[3] .. job
-      state = redis.call('HGET', jk, 'state')
-    end
-    job_count(jk, 'queued', -1)
-    if state == 'paused' or state == 'budget_exhausted' then
-      redis.call('ZADD', jk .. ':parked', score, cjson.encode({q = KEYS[i], d = member}))
-      job_count(jk, 'parked', 1)
-    elseif state == 'cancelled' or state == 'done' or (jk and not state) then
-      -- dropped (a purged job has no hash left)
+-- Returns {endpoint, member, lane (1-based, 0: none), deliveries}, or {false, endpoints waiting for quota...}.
+local now, margin, hold, rid = redis_now(), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local k, a = 2, 7
+local waiting = {}
+while a <= #ARGV do
+  local name, nlanes, interval = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local queue = KEYS[k]
+  local lanes = {}
+  for i = 1, nlanes do lanes[i] = {KEYS[k + 2*i - 1], KEYS[k + 2*i]} end
+  k, a = k + 1 + 2 * nlanes, a + 3
+  if redis.call('ZCARD', queue) > 0 then
+    local lane = 0
+    if nlanes > 0 then lane = best_lane(lanes, now, margin) end
+    if nlanes > 0 and lane == 0 then
+      waiting[#waiting + 1] = name
     else
-      local qid = string.match(member, '"tweetform_qid":"(%x+)"')
-      local n = 0
-      if qid then
-        n = tonumber(redis.call('HGET', KEYS[1] .. ':deliveries', qid)) or 0
-        redis.call('HSET', KEYS[1], qid, cjson.encode({w = ARGV[1], l = ARGV[2], t = now, q = KEYS[i], s = score, d = member, j = job}))
-        job_count(jk, 'inflight', 1)
+      for _ = 1, 200 do
+        local got = redis.call('ZPOPMIN', queue)
+        if not got[1] then break end
+        local member, score = got[1], got[2]
+        local job = job_of(member)
+        local jk = nil
+        local jstate = false
+        if job ~= '' then
+          jk = ARGV[3] .. job
+          jstate = redis.call("HGET", jk, "state")
+        end
+        job_count(jk, 'queued', -1)
+        if jstate == "paused" or jstate == "budget_exhausted" then
+          redis.call('ZADD', jk .. ':parked', score, cjson.encode({q = queue, d = member}))
+          job_count(jk, 'parked', 1)
+        elseif jstate == "cancelled" or jstate == "done" or (jk and not jstate) then
+          -- dropped (a purged job has no hash left)
+        else
+          local qid = string.match(member, '"tweetform_qid":"(%x+)"')
+          local n = 0
+          if qid then
+            n = tonumber(redis.call('HGET', KEYS[1] .. ':deliveries', qid)) or 0
+            redis.call('HSET', KEYS[1], qid, cjson.encode({w = ARGV[1], l = ARGV[2], t = now, q = queue, s = score, d = member, j = job}))
+            job_count(jk, 'inflight', 1)
+          end
+          if lane > 0 then take_quota(lanes[lane], now, margin, interval, hold, rid) end
+          return {name, member, lane, n}
+        end
       end
-      return {ARGV[i + 2], member, tostring(n)}
     end
   end
 end
-return false
+return {false, unpack(waiting)}

@@ -1,6 +1,7 @@
--- KEYS: hash, inflight ; ARGV: rid, status, limit, remaining, reset, now  ("" when a header is missing)
+-- include: quota_common
+-- KEYS: hash, inflight ; ARGV: rid, status, limit, remaining, reset  ("" when a header is missing)
 redis.call('ZREM', KEYS[2], ARGV[1])
-local status, now = tonumber(ARGV[2]), tonumber(ARGV[6])
+local status, now = tonumber(ARGV[2]), redis_now()
 if ARGV[3] == '' or ARGV[4] == '' or ARGV[5] == '' then
   if status == 429 then redis.call('HSET', KEYS[1], 'blocked', now + 60) end
   return 0

@@ -17,19 +17,21 @@ local load = tonumber(m[4]) or tonumber(ARGV[3])
 local cap = tonumber(ARGV[2])  -- nil: no max_users
 local tag = ARGV[1]
 
--- (id mod P) scrambled by a Lehmer step, from the decimal digits in 7-digit parts: exact in doubles
+-- (id mod P) scrambled by a Lehmer step, exact in doubles: up to 15 digits an id is a double
+-- as it is; a longer one is read as two parts (13 digits at most, then 6)
 local P = 2147483647
-local E14 = 1e14 % P
 local function hash(uid)
-  local len = #uid
-  local a = tonumber(string.sub(uid, -7))
-  local b = len > 7 and tonumber(string.sub(uid, -14, -8)) or 0
-  local c = len > 14 and tonumber(string.sub(uid, 1, -15)) or 0
-  return ((c * E14 + b * 1e7 + a) % P) * 48271 % P
+  local x
+  if #uid <= 15 then
+    x = tonumber(uid) % P
+  else
+    x = (tonumber(string.sub(uid, 1, -7)) % P * 1e6 + tonumber(string.sub(uid, -6))) % P
+  end
+  return x * 48271 % P
 end
 
+local size = 2 ^ lvl  -- buckets at the start of this round
 local function bucket_of(h)
-  local size = 2 ^ lvl
   local b = h % size
   if b < split then b = h % (size * 2) end
   return meta .. ':' .. b
@@ -37,7 +39,6 @@ end
 
 -- one more bucket: the entries of bucket `split` whose next bit is set move to split + 2^lvl
 local function grow()
-  local size = 2 ^ lvl
   local from = meta .. ':' .. split
   local to = meta .. ':' .. (split + size)
   local entries = redis.call('HGETALL', from)
@@ -55,7 +56,7 @@ local function grow()
   end
   split = split + 1
   if split == size then
-    lvl, split = lvl + 1, 0
+    lvl, split, size = lvl + 1, 0, size * 2
   end
 end
 
@@ -72,7 +73,7 @@ for uid in string.gmatch(ARGV[4], '[^,]+') do
     if cap then redis.call('ZADD', KEYS[2], 'NX', redis.call('INCR', KEYS[3]), uid) end
     flag = '1'
     n, added = n + 1, added + 1
-    while n > load * (2 ^ lvl + split) do grow() end
+    while n > load * (size + split) do grow() end
   end
   flags[#flags + 1] = flag
 end

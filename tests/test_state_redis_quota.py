@@ -1,0 +1,118 @@
+"""The quota rules, once per backend: the in-process book and the Redis book (Lua, on the real Redis
+of the test session) run the same scenarios and must agree. The Redis book's time is Redis's own."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from unittest import mock
+
+import pytest
+import redis
+
+from tweetform.api.endpoints import ENDPOINTS
+from tweetform.credentials import parse_credentials
+from tweetform.quota.book import QuotaBook
+from tweetform.quota.pool import CredentialPool
+from tweetform.state.redis.quota import RedisQuotaBook
+
+FOLLOWING = ENDPOINTS["/2/users/:id/following"]
+MARGIN = 0.5
+
+
+def pool(n_users: int) -> CredentialPool:
+    creds = [{"alias": f"u{i}", "app_key": f"k{i}", "app_secret": "s", "oauth_token": "t", "oauth_token_secret": "x"} for i in range(n_users)]
+    return CredentialPool(parse_credentials(creds))
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_book(request: Any, redis_url: str) -> Any:
+    def make(n_users: int = 1) -> Any:
+        if request.param == "memory":
+            return QuotaBook(pool(n_users), margin=MARGIN)
+        return RedisQuotaBook(pool(n_users), redis.Redis.from_url(redis_url), margin=MARGIN, hold=60)
+
+    return make
+
+
+def headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
+    return {"x-rate-limit-limit": str(limit), "x-rate-limit-remaining": str(remaining), "x-rate-limit-reset": str(int(reset))}
+
+
+def test_one_probe_per_lane_until_the_limit_is_known(make_book):
+    book = make_book(2)
+    first, second = book.reserve(FOLLOWING), book.reserve(FOLLOWING)
+    assert {first.lane.alias, second.lane.alias} == {"u0", "u1"}
+    assert book.reserve(FOLLOWING) is None
+    book.answered(first, 200, headers(3, 2, time.time() + 900))
+    got = [book.reserve(FOLLOWING) for _ in range(3)]
+    assert [r.lane.alias if r else None for r in got] == [first.lane.alias, first.lane.alias, None]
+
+
+def test_never_more_than_the_limit_and_ready_at_the_reset(make_book):
+    book = make_book(1)
+    reset = int(time.time()) + 900
+    book.answered(book.reserve(FOLLOWING), 200, headers(15, 14, reset))
+    assert sum(1 for _ in range(20) if book.reserve(FOLLOWING)) == 14
+    assert not book.available_now(FOLLOWING)
+    assert abs(book.ready_at(FOLLOWING) - (reset + MARGIN)) < 1.0
+
+
+def test_a_window_that_is_over_gives_the_full_limit_back(make_book):
+    book = make_book(1)
+    book.answered(book.reserve(FOLLOWING), 200, headers(5, 0, time.time() - 10))  # the window ended 10 s ago
+    assert book.available_now(FOLLOWING)
+    assert sum(1 for _ in range(9) if book.reserve(FOLLOWING)) == 5
+
+
+def test_out_of_order_answers_do_not_overspend(make_book):
+    book = make_book(1)
+    reset = time.time() + 900
+    book.answered(book.reserve(FOLLOWING), 200, headers(10, 9, reset))
+    a, b = book.reserve(FOLLOWING), book.reserve(FOLLOWING)
+    book.answered(b, 200, headers(10, 7, reset))
+    book.answered(a, 200, headers(10, 8, reset))  # older, arrives later: the lower count stands
+    assert sum(1 for _ in range(10) if book.reserve(FOLLOWING)) == 7
+
+
+def test_a_per_second_429_blocks_about_a_second_not_the_window(make_book):
+    book = make_book(1)
+    book.answered(book.reserve(FOLLOWING), 429, headers(15, 10, time.time() + 900))
+    assert not book.available_now(FOLLOWING)
+    assert book.ready_at(FOLLOWING) < time.time() + 5
+
+
+def test_failed_counts_one_and_cancel_frees(make_book):
+    book = make_book(1)
+    book.answered(book.reserve(FOLLOWING), 200, headers(5, 3, time.time() + 900))
+    book.cancel(book.reserve(FOLLOWING))
+    book.failed(book.reserve(FOLLOWING))  # no answer: assume the API counted it
+    assert sum(1 for _ in range(5) if book.reserve(FOLLOWING)) == 2
+
+
+def test_the_lane_whose_window_ends_first_is_used_first(make_book):
+    book = make_book(2)
+    r0, r1 = book.reserve(FOLLOWING), book.reserve(FOLLOWING)
+    soon, late = (r0, r1) if r0.lane.alias == "u0" else (r1, r0)
+    book.answered(late, 200, headers(15, 10, time.time() + 800))
+    book.answered(soon, 200, headers(15, 10, time.time() + 100))
+    assert book.reserve(FOLLOWING).lane.alias == soon.lane.alias
+
+
+def test_a_worker_with_a_clock_30s_off_still_keeps_the_shared_quota(redis_url: str):
+    """Two workers share a lane; one host's clock runs 30 s ahead. The API's window ends in 20 s:
+    the fast clock would think it over and spend a fresh window now. Redis's TIME decides instead."""
+    server = redis.Redis.from_url(redis_url)
+    shared = pool(1)
+    right = RedisQuotaBook(shared, server, margin=MARGIN, hold=60)
+    ahead = RedisQuotaBook(shared, redis.Redis.from_url(redis_url), margin=MARGIN, hold=60)
+    real = time.time
+    reset = int(real()) + 20
+    right.answered(right.reserve(FOLLOWING), 200, headers(3, 0, reset))  # the window is used up
+    with mock.patch("time.time", lambda: real() + 30):  # everything the fast host reads from its clock
+        assert not ahead.available_now(FOLLOWING)
+        assert ahead.reserve(FOLLOWING) is None
+        wake = ahead.ready_at(FOLLOWING)
+        delay = wake - time.time()  # in the fast host's own clock: when to look again
+    assert 15 < delay < 25  # about the real 20 s, not "now" (it would wake and spin) nor 50 s
+    assert right.reserve(FOLLOWING) is None
