@@ -136,3 +136,17 @@ def test_a_finished_jobs_claims_expire_and_purge_removes_them(r: redis.Redis):
     assert [row["users_expanded"] for row in control.jobs(r) if row["job"] == "ended"] == [len(ids)]
     control.purge_job(r, "ended")
     assert not list(r.scan_iter(match="tweetform:job:ended*"))
+
+
+def test_each_user_is_in_the_bucket_its_exact_id_gives_even_past_53_bits(r: redis.Redis):
+    store, j = RedisJobStore(r), job("exact")
+    edge = [2**63 - 1, 2**53 + 1, 2**53 + 2, 10**15 - 1, 10**15, 10**18 + 7, 1]  # past Lua's exact doubles too
+    ids = edge + twitter_like_ids(30_000, seed=14)
+    for page, uids in pages(ids):
+        assert store.claim_users(j, uids, 2, f"page-{page}") == uids
+    lvl, split = (int(v) for v in r.hmget(keys.expanded("exact"), "lvl", "split"))
+    pipe = r.pipeline(transaction=False)
+    for uid in ids:
+        pipe.hexists(f"{keys.expanded('exact')}:{seen.bucket_index(uid, lvl, split)}", str(uid))
+    assert all(pipe.execute())
+    assert store.claim_users(j, [2**53 + 1, 2**53 + 3], 2, "another page") == [2**53 + 3]  # one apart, told apart

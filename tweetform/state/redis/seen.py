@@ -81,6 +81,16 @@ class SeenUsers:
         return int(self.server.hget(keys.expanded(job_id), "n") or 0)
 
 
+HASH_PRIME = 2**31 - 1
+
+
+def bucket_index(uid: int, lvl: int, split: int) -> int:
+    """The bucket of a user id in a layout (``lua/seen_claim.lua``'s, in exact integers)."""
+    h = uid % HASH_PRIME * 48271 % HASH_PRIME
+    b = h % 2**lvl
+    return h % 2 ** (lvl + 1) if b < split else b
+
+
 def bucket_keys(server: Any, job_id: str) -> list[str]:
     """Every bucket key of a job's claims (the layout hash itself excepted)."""
     lvl, split = server.hmget(keys.expanded(job_id), "lvl", "split")
