@@ -74,7 +74,7 @@ class Database:
     """One SQLite connection, one open transaction at a time (committed by :meth:`commit`)."""
 
     def __init__(self, jobdir: str | os.PathLike[str]) -> None:
-        root = Path(jobdir)
+        root = self.root = Path(jobdir)
         root.mkdir(parents=True, exist_ok=True)
         self._lock = os.open(root / LOCKNAME, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -144,6 +144,11 @@ class Database:
 
 
 _open: "weakref.WeakKeyDictionary[Crawler, Database]" = weakref.WeakKeyDictionary()
+
+
+def opened(crawler: Crawler) -> Database | None:
+    """The crawler's database if it is open."""
+    return _open.get(crawler)
 
 
 def database(crawler: Crawler) -> Database:

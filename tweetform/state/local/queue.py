@@ -26,7 +26,7 @@ from scrapy.utils.request import request_from_dict
 
 from tweetform.quota.gate import NO_ENDPOINT
 from tweetform.requests_safety import strip_credentials
-from tweetform.state.local.database import META_LEASE, Database, database
+from tweetform.state.local.database import META_LEASE, Database, database, opened
 
 
 class LeasedSqliteQueue:
@@ -44,9 +44,13 @@ class LeasedSqliteQueue:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, key: str) -> "LeasedSqliteQueue":
-        jobdir = job_dir(crawler.settings)
-        if jobdir:
-            return cls(crawler, database(crawler), os.path.relpath(key, jobdir))
+        # made again each time a priority's queue empties and fills: no filesystem calls here
+        db = opened(crawler)
+        if db is None and job_dir(crawler.settings):
+            db = database(crawler)
+        if db is not None:
+            prefix = str(db.root) + os.sep
+            return cls(crawler, db, key[len(prefix):] if key.startswith(prefix) else os.path.relpath(key, db.root))
         return cls(crawler, Database(key), ".", owns_db=True)
 
     @classmethod
