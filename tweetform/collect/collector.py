@@ -37,6 +37,7 @@ from tweetform.state.redis import keys
 logger = logging.getLogger(__name__)
 JOBS_REFRESH = 1.0  # seconds between looks for new jobs' streams
 REPORT_EVERY = 10.0  # seconds between progress log lines (when something was written)
+CLOSE_IDLE = 60.0  # seconds without a page before the open files are closed (scrapy archive packs only files no writer holds)
 
 
 class LockLost(Exception):
@@ -86,7 +87,8 @@ class Collector:
         self._locked_at = 0.0
         self._reported_at = time.monotonic()
         self._reported = (0, 0)
-        self._known_files: set[Path] = set()  # files whose directory entry is durable
+        self._known_files: set[Path] = set()
+        self._wrote_at = time.monotonic()  # files whose directory entry is durable
         self.stop = threading.Event()
 
     # --- life -------------------------------------------------------------------------------
@@ -121,9 +123,12 @@ class Collector:
                 got = self.read()
                 if got:
                     self.handle(got)
+                    self._wrote_at = time.monotonic()
                 elif self.exit_when_idle and self.idle():
                     logger.info("nothing waits and no worker is alive: done")
                     return
+                elif self.writer.files and time.monotonic() - self._wrote_at > CLOSE_IDLE:
+                    self.writer.close_spider()  # reopened (and read back) with the next page
                 if down_since is not None:
                     logger.info("Redis is back after %.0f s", time.monotonic() - down_since)
                     down_since = None
