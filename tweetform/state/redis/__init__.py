@@ -5,6 +5,7 @@
 * :mod:`.scheduler`, :mod:`.queue`, :mod:`.dupefilter` — scrapy-redis's
   Scheduler, queue and RFPDupeFilter, extended with per-endpoint queues,
   in-flight tracking and per-job fingerprints.
+* :mod:`.seen` — each job's claimed users, exact, in small listpack hashes (~20 bytes a user).
 * :mod:`.jobs` — job messages and shared job state; :mod:`.quota` — shared quota;
   :mod:`.node` — heartbeat, reaping, taking jobs; :mod:`.control` — status/admin.
 """
