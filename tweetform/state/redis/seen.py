@@ -68,7 +68,9 @@ class SeenUsers:
             return []
         if self._load is None:
             self._load = bucket_load(self.server)
-        order_keys = list(order) if order else [keys.expanded(job_id) + ":order", keys.expanded(job_id) + ":order:seq"]
+        if max_users is not None and order is None:
+            raise ValueError("a claim with max_users needs the keys of its claim order")
+        order_keys = list(order) if order else [keys.expanded(job_id)] * 2  # not touched without max_users
         ids = [int(u) for u in uids]
         flags = self._claim(
             keys=[keys.expanded(job_id), *order_keys],
