@@ -86,6 +86,28 @@ def test_three_workers_one_collector(sandbox_factory, redis_url: str, tmp_path: 
     assert r.xlen("tweetform:job:one:pages") == 0  # acknowledged pages leave Redis
     pages = sum(len(p.read_bytes().splitlines()) for p in collected.rglob("*.jsonl"))  # friend_ids and errors
     assert "collected: %d pages written" % pages in out
+    manifest = json.loads((collected / "_jobs" / "one.json").read_text())  # beside the data, not on a worker
+    errors = sum(len(lines) for lines in bucket(collected, "errors").values())
+    assert manifest["state"] == "done" and manifest["spider"] == "friends" and manifest["arguments"]["depth"] == 3
+    assert (manifest["pages"], manifest["errors"]) == (pages - errors, errors) and manifest["ended"] >= manifest["started"]
+
+
+def test_a_one_off_crawl_in_collect_mode_writes_nothing_locally(sandbox, redis_url: str, tmp_path: Path):
+    seed = sandbox.get("/_sandbox/examples")["ordinary"][0]
+    local, collected = tmp_path / "local", tmp_path / "collected"
+    env = collect_env(sandbox, redis_url, local)
+    crawl = scrapy(env, "crawl", "friends", "-a", f"user_id={seed}", "-a", "depth=2", "-a", "job=once")
+    collector = start_collector(env, collected)
+    finish(crawl, timeout=180)  # the crawl ends when its requests are done; its pages may still wait in Redis
+    r = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 60
+    while r.hget("tweetform:job:once", "state") != b"done" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    collector.send_signal(signal.SIGTERM)
+    finish(collector)
+    assert_network_equals_truth(sandbox, collected, seed, 2)
+    assert_nothing_written(local)
+    assert json.loads((collected / "_jobs" / "once.json").read_text())["state"] == "done"
 
 
 def test_an_entry_carries_the_line_a_local_crawl_writes():

@@ -145,6 +145,8 @@ class ManifestExtension:
         job = getattr(spider, "given_job", None)
         if job is None:
             return  # a worker: its jobs come from Redis, and their manifests from the backend
+        if self.crawler.settings.getbool("TWEETFORM_COLLECT"):
+            return  # collect mode writes nothing here: `scrapy collect` writes the manifest beside the data
         self.job = job
         before = read_manifest(self.output_dir, job.job) or {}
         self.run = {"started": utc_now(), "state": "running"}

@@ -15,12 +15,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
 import threading
 import time
 from collections import defaultdict
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from scrapy.statscollectors import MemoryStatsCollector
 
 from tweetform.collect.lock import CollectorLock
 from tweetform.collect.stream import GROUP, item_from, script, waiting
+from tweetform.manifest import write_manifest
 from tweetform.pipelines.buckets import BucketPipeline
 from tweetform.state.redis import keys
 
@@ -38,6 +41,20 @@ logger = logging.getLogger(__name__)
 JOBS_REFRESH = 1.0  # seconds between looks for new jobs' streams
 REPORT_EVERY = 10.0  # seconds between progress log lines (when something was written)
 CLOSE_IDLE = 60.0  # seconds without a page before the open files are closed (scrapy archive packs only files no writer holds)
+
+
+def _text(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _iso(epoch: str | None) -> str | None:
+    if not epoch:
+        return None
+    try:
+        moment = datetime.fromtimestamp(float(epoch), tz=timezone.utc)
+    except (ValueError, OverflowError):
+        return None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class LockLost(Exception):
@@ -87,8 +104,9 @@ class Collector:
         self._locked_at = 0.0
         self._reported_at = time.monotonic()
         self._reported = (0, 0)
-        self._known_files: set[Path] = set()
-        self._wrote_at = time.monotonic()  # files whose directory entry is durable
+        self._known_files: set[Path] = set()  # files whose directory entry is durable
+        self._wrote_at = time.monotonic()
+        self._recorded: set[str] = set()  # jobs whose manifest this collector wrote
         self.stop = threading.Event()
 
     # --- life -------------------------------------------------------------------------------
@@ -210,6 +228,8 @@ class Collector:
         for stream, args in acks.items():
             job = self.streams.get(stream, "")
             self._ack(keys=[stream, keys.pages_waiting(job), keys.job(job)], args=[GROUP, *args])
+            if not waiting(self.server, job)[0]:
+                self.record_end(job)
         self.stats.inc_value("tweetform/collect/entries", sum(len(a) // 2 for a in acks.values()))
 
     def write(self, fields: dict[bytes, bytes], touched: dict[Path, Any]) -> None:
@@ -244,6 +264,26 @@ class Collector:
         for folder in dirs:
             fsync_path(folder)
         self._known_files |= touched.keys()
+
+    def record_end(self, job: str) -> None:
+        """A job that ended with its last page written: its manifest, ``_jobs/<job>.json``, beside the data."""
+        state, args, created, finished = (_text(v) for v in self.server.hmget(keys.job(job), "state", "args", "created", "finished_at"))
+        if state in (None, "running", "paused") or job in self._recorded:
+            return
+        progress = {_text(k): int(v) for k, v in self.server.hgetall(keys.job_progress(job)).items()}
+        try:
+            arguments = json.loads(args or "{}")
+        except ValueError:
+            arguments = {}
+        try:
+            write_manifest(self.root, job, spider=arguments.get("spider"), arguments=arguments, bucket=arguments.get("bucket"),
+                           started=_iso(created), ended=_iso(finished), state=state, pages=progress.get("pages", 0),
+                           errors=progress.get("errors", 0), failed_pages=progress.get("failed", 0))
+        except OSError as exc:
+            logger.error("could not write the manifest of job %s: %s", job, exc)
+            return
+        self._recorded.add(job)
+        logger.info("job %s is %s: its last page is written", job, state)
 
     # --- idle and reporting -------------------------------------------------------------------
 
