@@ -59,7 +59,7 @@ SHORT_PAGE = 0.95  # pages carry this share of a full page on average
 # popular accounts are in many of them, friends of friends are often friends). Measured on the
 # sandbox's power-law world (depth-2 crawls: 0.82-0.87); real graphs overlap at least as much.
 LIST_OVERLAP = 0.85
-KIND_NAMES = {pricing.FOLLOW: "follows", pricing.USER: "users", pricing.POST: "posts"}
+KIND_NAMES = {pricing.FOLLOW: ("follow", "follows"), pricing.USER: ("user", "users"), pricing.POST: ("post", "posts")}
 TIMELINE_CAP = 3200
 
 
@@ -147,7 +147,7 @@ class Estimate:
     def cost_text(self) -> str:
         """``≈ $12.34 (1,234 follows)``, with the most includes may add."""
         approx = "" if self.exact else "≈ "
-        what = ", ".join(f"{n:,} {KIND_NAMES.get(k, k)}" for k, n in self.resources.items() if n)
+        what = ", ".join(f"{n:,} {KIND_NAMES.get(k, (k, k))[n != 1]}" for k, n in self.resources.items() if n)
         text = f"{approx}{dollars(micro(self.usd))}" + (f" ({what})" if what else "")
         if self.includes_usd:
             text += f", plus up to {dollars(micro(self.includes_usd))} for includes (expansions)"
@@ -323,6 +323,8 @@ def _cost(job: JobArgs, est: Estimate, requests: dict[str, int]) -> None:
     """Dollars by the billing rule (tweetform/api/pricing.py); network crawls are costed in :func:`_network`."""
     from tweetform.cost.rule import unit_cost
 
+    if job.screen_names and job.spider not in ("users",):  # the names are looked up first: User reads
+        est.resources[pricing.USER] = len({n.lower() for n in job.screen_names})
     if job.spider in ("timeline", "search", "tweets"):
         kind, n, params = pricing.POST, est.tweets or 0, V2_TWEET_PARAMS
     elif job.spider == "users":
