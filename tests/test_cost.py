@@ -93,3 +93,15 @@ def test_middleware_charges_pages_not_error_records():
     stats = crawler.stats.get_stats()
     assert stats["tweetform/cost/usd"] == 0.03 and stats["tweetform/cost/usd/alice"] == 0.03
     assert stats["tweetform/cost/resources/follow"] == 3 and "tweetform/cost/usd/bob" not in stats
+
+
+def test_usage_capped_is_not_a_rate_limit():
+    from tweetform.api import errors
+    from tweetform.sandbox.errors import usage_capped
+
+    v2 = usage_capped("2", "credits").body
+    v1 = usage_capped("1.1", "post_cap").body
+    assert errors.classify(429, v2, "2").kind == errors.USAGE_CAPPED
+    assert errors.classify(429, v1, "1.1").kind == errors.USAGE_CAPPED
+    assert errors.classify(429, {"errors": [{"message": "Rate limit exceeded", "code": 88}]}, "1.1").kind == errors.RATE_LIMITED
+    assert errors.classify(429, {"title": "Too Many Requests", "type": "about:blank", "status": 429}, "2").kind == errors.RATE_LIMITED
