@@ -34,7 +34,7 @@ def test_three_workers_hold_one_budget_then_continue(sandbox_factory, redis_url:
     r = redis.Redis.from_url(redis_url, decode_responses=True)
     assert r.hget("tweetform:job:costly", "state") == "budget_exhausted"
     money = r.hgetall("tweetform:job:costly:budget")
-    assert int(money["spent"]) == round(billed * 1_000_000) and int(money["reserved"]) == 0
+    assert int(money["spent"]) == round(billed * 1_000_000) and r.zcard("tweetform:job:costly:budget:reserved") == 0
     assert r.zcard("tweetform:job:costly:parked") > 0  # what is left undone is kept
     assert sum("stopped at its budget" in log for log in logs) >= 1
     # scrapy status: what the job spent, per app, as the ledger billed it
@@ -54,3 +54,21 @@ def test_three_workers_hold_one_budget_then_continue(sandbox_factory, redis_url:
     assert_network_equals_truth(box, tmp_path, seed, 3)  # complete, and no page written twice
     bad = admin(env, "budget", "costly", "lots")
     assert bad.returncode == 2 and bad.stderr.strip() == "tweetform: the amount must be US dollars to add, like +5, not 'lots'"
+
+
+def test_a_killed_workers_reservations_lapse(redis_url: str, monkeypatch):
+    """Reservations nobody settles (their worker was killed) stop holding the budget after a while."""
+    import time
+
+    from tweetform.cost import redis_budget
+
+    monkeypatch.setattr(redis_budget, "RESERVATION_TTL", 0.3)
+    r = redis.Redis.from_url(redis_url)
+    killed, alive = redis_budget.RedisBudget(r), redis_budget.RedisBudget(r)
+    assert killed.reserve("j", 1_500_000, 1_000_000, ("dead", 1))
+    assert not alive.reserve("j", 1_500_000, 1_000_000, ("live", 1))  # held by the other worker
+    alive.settle("j", 0, 200_000, {"app": 200_000})  # an unreserved page's cost still counts
+    time.sleep(0.4)
+    assert alive.reserve("j", 1_500_000, 1_000_000, ("live", 2))  # the dead worker's reservation lapsed
+    alive.settle("j", 1_000_000, 600_000, {"app": 600_000}, ("live", 2))
+    assert redis_budget.spend_of(r, "j") == {"budget_usd": 1.5, "spent_usd": 0.8, "reserved_usd": 0.0, "apps": {"app": 0.8}}

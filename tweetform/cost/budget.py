@@ -72,7 +72,7 @@ class LocalBudget:
                 self.spent[job] = 0
         return self.spent[job]
 
-    def reserve(self, job: str, budget: int, amount: int) -> bool:
+    def reserve(self, job: str, budget: int, amount: int, token: Any = None) -> bool:
         if self._spent(job) + self.reserved.get(job, 0) + amount > budget:
             return False
         self.reserved[job] = self.reserved.get(job, 0) + amount
@@ -86,7 +86,7 @@ class LocalBudget:
         """What is left once every reservation is settled (at most)."""
         return budget - self._spent(job)
 
-    def settle(self, job: str, reserved: int, actual: int, apps: dict[str, int] | None = None) -> None:
+    def settle(self, job: str, reserved: int, actual: int, apps: dict[str, int] | None = None, token: Any = None) -> None:
         self.reserved[job] = self.reserved.get(job, 0) - reserved
         if actual:
             self.spent[job] = self._spent(job) + actual
@@ -186,8 +186,8 @@ class BudgetMiddleware:
             while self.shared or job not in self.out_of_budget:
                 # earlier BFS levels (higher priority) first: a later level never takes what an earlier one waits for
                 first = max(waiting) <= request.priority
-                if first and book.reserve(job, budget, amount):
-                    token = (self.instance, next(self.tokens))  # unique across workers: a request may move between them
+                token = (self.instance, next(self.tokens))  # unique across workers: a request may move between them
+                if first and book.reserve(job, budget, amount, token):
                     self.outstanding[token] = (job, amount)
                     request.meta[META_RESERVED] = (token, job, amount)
                     self.announced.discard(job)
@@ -320,10 +320,11 @@ class BudgetMiddleware:
         if held is None:
             return
         token, job, amount = held
-        if self.outstanding.pop(tuple(token), None) is None:
-            amount = 0  # released already (a copy of the request), or reserved by another process
+        token = tuple(token)
+        if self.outstanding.pop(token, None) is None:
+            amount, token = 0, None  # released already (a copy of the request), or reserved by another process
         if amount or actual:
-            self._book().settle(job, amount, actual, apps)
+            self._book().settle(job, amount, actual, apps, token)
 
     def charge_unreserved(self, job: str, actual: int, apps: dict[str, int] | None = None) -> None:
         """A page that cost money without a reservation (no budget): still the job's spend."""
@@ -334,7 +335,7 @@ class BudgetMiddleware:
         if self._watch is not None and self._watch.running:
             self._watch.stop()
         for token, (job, amount) in list(self.outstanding.items()):
-            self._book().settle(job, amount, 0)
+            self._book().settle(job, amount, 0, None, token)
         self.outstanding.clear()
         self._record_in_manifest()
         close = getattr(self.book, "close", None)

@@ -1,16 +1,19 @@
 """A job's budget shared by every worker: one Redis hash per job, reserved atomically in Lua.
 
-``tweetform:job:<id>:budget`` holds ``budget``, ``spent`` and ``reserved`` in
-integer micro-dollars. ``lua/budget_reserve.lua`` reserves a page's maximum cost
-only if ``spent + reserved + cost <= budget`` (the budget is set from the job's
-arguments the first time); ``lua/budget_settle.lua`` turns a reservation into
-what the page cost. ``scrapy admin budget JOB +USD`` raises ``budget``. A
-worker that is killed leaves its open reservations behind (at most one page's
-maximum per request in flight): they stay counted until the job is purged.
+``tweetform:job:<id>:budget`` holds ``budget`` and ``spent`` (and ``app:<app>``,
+spent per app) in integer micro-dollars; ``tweetform:job:<id>:budget:reserved``
+the open reservations (a ZSET of ``<token>|<amount>`` by expiry time).
+``lua/budget_reserve.lua`` reserves a page's maximum cost only if
+``spent + reserved + cost <= budget`` (the budget is set from the job's arguments
+the first time); ``lua/budget_settle.lua`` turns a reservation into what the page
+cost. ``scrapy admin budget JOB +USD`` raises ``budget``. A worker that is killed
+leaves its open reservations behind: they stop counting after
+``RESERVATION_TTL`` seconds, longer than any request takes to be answered.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from scrapy.crawler import Crawler
@@ -18,6 +21,13 @@ from scrapy.crawler import Crawler
 from tweetform.cost import micro
 from tweetform.state.base import BUDGET as EXHAUSTED  # the job state "budget_exhausted"
 from tweetform.state.redis import connection, keys, scripts
+
+
+RESERVATION_TTL = 600.0  # seconds: a reservation a killed worker never settled stops counting after this
+
+
+def _token(token: Any) -> str:
+    return ":".join(map(str, token)) if isinstance(token, (tuple, list)) else str(token)
 
 
 class RedisBudget:
@@ -34,15 +44,17 @@ class RedisBudget:
 
         return cls(connection.for_crawler(crawler), state.existing_job_store(crawler))
 
-    def reserve(self, job: str, budget: int, amount: int) -> bool:
-        ok, total, spent, reserved = (int(x) for x in self._reserve(keys=[keys.budget(job)], args=[budget, amount]))
+    def reserve(self, job: str, budget: int, amount: int, token: Any = None) -> bool:
+        member = f"{_token(token)}|{amount}"
+        ok, total, spent, reserved = (int(x) for x in self._reserve(
+            keys=[keys.budget(job), keys.budget_reserved(job)], args=[budget, amount, member, time.time(), RESERVATION_TTL]))
         self.last[job] = (total, spent, reserved)
         return bool(ok)
 
     def _seen(self, job: str) -> tuple[int, int, int]:
         if job not in self.last:
-            raw = self.server.hmget(keys.budget(job), "budget", "spent", "reserved")
-            self.last[job] = tuple(int(x or 0) for x in raw)  # type: ignore[assignment]
+            money = spend_of(self.server, job)
+            self.last[job] = (micro(money["budget_usd"] or 0), micro(money["spent_usd"]), micro(money["reserved_usd"]))
         return self.last[job]
 
     def left(self, job: str, budget: int) -> int:
@@ -53,9 +65,11 @@ class RedisBudget:
         total, spent, _ = self._seen(job)
         return (total or budget) - spent
 
-    def settle(self, job: str, reserved: int, actual: int, apps: dict[str, int] | None = None) -> None:
+    def settle(self, job: str, reserved: int, actual: int, apps: dict[str, int] | None = None, token: Any = None) -> None:
         by_app = [x for app, n in (apps or {}).items() if n for x in (app, n)]
-        self.last[job] = tuple(int(x) for x in self._settle(keys=[keys.budget(job)], args=[reserved, actual, *by_app]))  # type: ignore[assignment]
+        member = f"{_token(token)}|{reserved}" if token is not None else ""
+        self.last[job] = tuple(int(x) for x in self._settle(  # type: ignore[assignment]
+            keys=[keys.budget(job), keys.budget_reserved(job)], args=[member, actual, time.time(), *by_app]))
 
     def total_spent(self, job: str) -> int:
         return int(self.server.hget(keys.budget(job), "spent") or 0)
@@ -84,8 +98,11 @@ def spend_of(server: Any, job_id: str) -> dict[str, Any]:
     from tweetform.cost import usd
 
     raw = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in server.hgetall(keys.budget(job_id)).items()}
+    now = time.time()
+    reserved = sum(int((m.decode() if isinstance(m, bytes) else m).rpartition("|")[2])
+                   for m, until in server.zrange(keys.budget_reserved(job_id), 0, -1, withscores=True) if until > now)
     return {"budget_usd": usd(raw["budget"]) if raw.get("budget") else None, "spent_usd": usd(raw.get("spent", 0)),
-            "reserved_usd": usd(raw.get("reserved", 0)),
+            "reserved_usd": usd(reserved),
             "apps": {k[4:]: usd(v) for k, v in sorted(raw.items()) if k.startswith("app:")}}
 
 

@@ -61,6 +61,11 @@ def budget(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:budget"
 
 
+def budget_reserved(job_id: str) -> str:
+    """ZSET of a job's open budget reservations, ``<token>|<micro-dollars>`` by expiry time (tweetform.cost)."""
+    return f"{PREFIX}:job:{job_id}:budget:reserved"
+
+
 def cost_seen(app: str, kind: str, day: str) -> str:
     """Prefix of the SETs ``<prefix>:<bucket>`` of resource ids billed to an app on a UTC day, ids spread
     over 1024 buckets (intsets): the cost accounting's dedupe, expiring after 2 days."""
