@@ -12,7 +12,9 @@ as the network spiders do), one claimer per page:
   issue 10's "~245 bytes per seen user" was measured on).
 
 Per layout and id kind: ``INFO memory used_memory`` after minus before ÷ distinct ids, and
-Σ ``MEMORY USAGE`` of the layout's keys ÷ ids; the buckets' encodings; Redis CPU µs per id.
+Σ ``MEMORY USAGE`` of the layout's keys ÷ ids; the buckets' encodings; Redis CPU µs per id
+(``INFO cpu``) claiming them, then meeting them all again on other pages (lookups, all refused); this
+process's CPU µs per id claiming them (redis-py sending the ids, reading the answer).
 Id kinds: ``twitter`` (half 32-bit ids of old accounts, half 61-bit snowflake ids, random
 order) and ``small`` (1..N shuffled, like the sandbox's worlds).
 
@@ -109,7 +111,7 @@ def cpu(r: redis.Redis) -> float:
 def measure(r: redis.Redis, layout: str, ids: list[int]) -> dict[str, object]:
     r.flushall()
     time.sleep(0.2)
-    before, cpu0 = int(r.info("memory")["used_memory"]), cpu(r)
+    before, cpu0, client0 = int(r.info("memory")["used_memory"]), cpu(r), time.process_time()
     if layout == "compact":
         store = RedisJobStore(r)
         job = JobArgs(spider="friends", job=JOB, api="1.1", bucket="friend_ids", user_ids=[12], depth=3)
@@ -125,15 +127,23 @@ def measure(r: redis.Redis, layout: str, ids: list[int]) -> dict[str, object]:
             claim(keys=[keys.expanded(JOB)], args=[tag, "", *ids[start:start + PAGE]])
         assert r.hlen(keys.expanded(JOB)) == len(ids)
         found = [keys.expanded(JOB)]
-    spent, after = cpu(r) - cpu0, int(r.info("memory")["used_memory"])
+    spent, after, client = cpu(r) - cpu0, int(r.info("memory")["used_memory"]), time.process_time() - client0
     pipe = r.pipeline(transaction=False)
     for key in found:
         pipe.memory_usage(key, samples=0)
         pipe.object("encoding", key)
     sizes = pipe.execute()
+    cpu1 = cpu(r)  # the same ids met again on other pages: lookups only, every one refused
+    for start in range(0, len(ids), PAGE):
+        if layout == "compact":
+            assert not store.claim_users(job, ids[start:start + PAGE], 3, f"again-{start}")
+        else:
+            assert not claim(keys=[keys.expanded(JOB)], args=[f"again-{start}", "", *ids[start:start + PAGE]])
+    again = cpu(r) - cpu1
     encodings = sorted({e.decode() for e in sizes[1::2][1 if layout == "compact" else 0:]})
     return {"used": (after - before) / len(ids), "keys": sum(sizes[0::2]) / len(ids), "count": len(found),
-            "encodings": "/".join(encodings), "cpu_us": spent / len(ids) * 1e6}
+            "encodings": "/".join(encodings), "cpu_us": spent / len(ids) * 1e6, "again_us": again / len(ids) * 1e6,
+            "client_us": client / len(ids) * 1e6}
 
 
 def replayed_claims_bytes(r: redis.Redis, layout: str, uids: list[int]) -> int:
@@ -226,13 +236,13 @@ def main() -> None:
     try:
         limit = r.config_get("hash-max-listpack-entries")["hash-max-listpack-entries"]
         print(f"redis {r.info('server')['redis_version']}, hash-max-listpack-entries {limit}, {opts.ids:,} ids per run, pages of {PAGE:,}")
-        print("| ids | layout | used_memory delta B/id | Σ MEMORY USAGE B/id | keys | encoding | Redis CPU µs/id |")
-        print("|---|---|---:|---:|---:|---|---:|")
+        print("| ids | layout | used_memory delta B/id | Σ MEMORY USAGE B/id | keys | encoding | Redis CPU µs/id: claimed | met again | client CPU µs/id |")
+        print("|---|---|---:|---:|---:|---|---:|---:|---:|")
         for kind in ("twitter", "small"):
             ids = ids_of(kind, opts.ids)
             for layout in ("compact", "old", "old-url"):
                 m = measure(r, layout, ids)
-                print(f"| {kind} | {layout} | {m['used']:.1f} | {m['keys']:.1f} | {m['count']:,} | {m['encodings']} | {m['cpu_us']:.1f} |")
+                print(f"| {kind} | {layout} | {m['used']:.1f} | {m['keys']:.1f} | {m['count']:,} | {m['encodings']} | {m['cpu_us']:.1f} | {m['again_us']:.1f} | {m['client_us']:.2f} |")
     finally:
         proc.terminate()
         proc.wait(10)
