@@ -41,7 +41,7 @@ from tweetform.cost.rule import max_cost, page_size, unit_cost
 from tweetform.middlewares.signing import META_ENDPOINT
 from tweetform.quota import runtime
 from tweetform.quota.gate import META_LANE, reservation_of
-from tweetform.state.base import BUDGET
+from tweetform.state.base import BUDGET, RUNNING
 
 logger = logging.getLogger(__name__)
 META_RESERVED = "tweetform_budget"  # (token, job, micro-dollars reserved) of this attempt
@@ -62,7 +62,7 @@ class LocalBudget:
         self.store = store
         self.spent: dict[str, int] = {}
         self.reserved: dict[str, int] = {}
-        self.extra: dict[str, int] = {}  # budget added while running (scrapy admin budget, distributed only)
+        self.resumed: set[str] = set()
 
     def _spent(self, job: str) -> int:
         if job not in self.spent:
@@ -76,6 +76,13 @@ class LocalBudget:
         if self._spent(job) + self.reserved.get(job, 0) + amount > budget:
             return False
         self.reserved[job] = self.reserved.get(job, 0) + amount
+        if job not in self.resumed:  # a job stopped at its budget, run again with a larger one: running again
+            self.resumed.add(job)
+            try:
+                if self.store.state(job) == BUDGET:
+                    self.store.set_state(job, RUNNING)
+            except NotImplementedError:
+                pass
         return True
 
     def left(self, job: str, budget: int) -> int:
