@@ -100,3 +100,16 @@ def test_network_stopped_by_its_budget_records_its_last_complete_level(box, tmp_
     for uid in expected:  # every user of the complete levels has its whole list
         assert str(uid) in unlisted or ids_of(lists[str(uid)]) == box.truth("following", uid), uid
     assert len(lists) > len(expected)  # and level 3 was begun
+
+
+def test_lookups_split_to_fit_the_budget_and_lose_no_id(box, tmp_path: Path):
+    """A batch of 100 ids that does not fit is split: what fits goes now, the rest is queued (kept)."""
+    ids = box.get("/_sandbox/truth/followers/12")["ids"][:250]
+    args = dict(user_id=",".join(map(str, ids)), job="hydrate", settings={"JOBDIR": tmp_path / "jobdir"})
+    first = run_crawl(box, "users", tmp_path / "out", budget=0.5, **args)
+    assert first.returncode == BUDGET_EXHAUSTED, first.stderr[-3000:]
+    assert 0.4 <= box.get("/_sandbox/billing")["total_usd"] <= 0.5
+    done = run_crawl(box, "users", tmp_path / "out", budget=100, **args)
+    assert done.returncode == DONE, done.stderr[-3000:]
+    got = set(ids_of(bucket(tmp_path / "out", "users")["hydrate"])) | {int(k) for k in errors_of(tmp_path / "out")}
+    assert got == set(ids)  # every id has its user or its error record

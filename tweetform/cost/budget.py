@@ -37,7 +37,7 @@ from tweetform import state
 from tweetform.api.endpoints import ENDPOINTS
 from tweetform.api.pricing import DATA_KIND
 from tweetform.cost import dollars, micro
-from tweetform.cost.rule import max_cost, page_size, unit_cost
+from tweetform.cost.rule import LOOKUP_PARAMS, max_cost, page_size, unit_cost
 from tweetform.middlewares.signing import META_ENDPOINT
 from tweetform.quota import runtime
 from tweetform.quota.gate import META_LANE, reservation_of
@@ -220,19 +220,23 @@ class BudgetMiddleware:
         return self._refuse(request, job, budget)
 
     def _smallest(self, key: str, params: dict, amount: int) -> int:
-        """Micro-dollars of the smallest page this request may be shrunk to (the whole request if it cannot)."""
+        """Micro-dollars of the smallest page this request may be shrunk to: a look-up of one id, a page of the
+        endpoint's minimum size (the whole request if it cannot be made smaller)."""
+        unit = micro(unit_cost(key, params, self.prices))
         if "max_results" not in params and "count" not in params:
-            return amount
-        return min(amount, micro(unit_cost(key, params, self.prices)) * MIN_PAGE.get(key, 1))
+            return min(amount, unit) if any(params.get(n) not in (None, "") for n in LOOKUP_PARAMS) else amount
+        return min(amount, unit * MIN_PAGE.get(key, 1))
 
     def _shrunk(self, request: Request, key: str, params: dict, ctx: dict, left: int) -> Request | None:
         """The request for a smaller page that fits in what is left, if the endpoint allows it. Only its URL
         changes: the pages after it are asked for at the full size again (a larger budget goes on as before)."""
         name = next((n for n in PAGE_SIZE_PARAM if n in params), None)
         unit = micro(unit_cost(key, params, self.prices))
-        if name is None or unit <= 0:
+        if unit <= 0:
             return None
         fits = left // unit
+        if name is None:
+            return self._split(request, key, params, ctx, int(fits))
         if fits < MIN_PAGE.get(key, 1) or fits >= page_size(key, params):
             return None
         smaller = {**params, name: int(fits)}
@@ -240,6 +244,31 @@ class BudgetMiddleware:
         meta = {**request.meta, META_SHRUNK: int(fits)}
         meta.pop(META_RESERVED, None)
         return request.replace(url=url, meta=meta, dont_filter=True)
+
+    def _split(self, request: Request, key: str, params: dict, ctx: dict, fits: int) -> Request | None:
+        """A look-up (ids in one request): the first ids that fit go now, the others in a request of
+        their own, queued again (so nothing is lost and the budget still pays for what it can)."""
+        name = next((n for n in LOOKUP_PARAMS if params.get(n) not in (None, "")), None)
+        if name is None:
+            return None
+        ids = str(params[name]).split(",")
+        if not 1 <= fits < len(ids):
+            return None
+        now, later = self._lookup_request(request, key, params, ctx, name, ids[:fits]), \
+            self._lookup_request(request, key, params, ctx, name, ids[fits:])
+        assert self.crawler.engine is not None
+        self.crawler.engine.crawl(later)
+        return now
+
+    def _lookup_request(self, request: Request, key: str, params: dict, ctx: dict, name: str, ids: list[str]) -> Request:
+        part = {**params, name: ",".join(ids)}
+        new_ctx = {**ctx, "params": part}
+        if "target" in ctx:  # the spiders account for every id asked (v1.1 drops missing ones silently)
+            new_ctx["target"] = part[name]
+        meta = {**request.meta, "tweetform_ctx": new_ctx}
+        meta.pop(META_RESERVED, None)
+        meta.pop(META_LANE, None)
+        return request.replace(url=ENDPOINTS[key].url(self.api_base, part, ctx.get("path_id")), meta=meta, dont_filter=True)
 
     def _give_back_quota(self, request: Request) -> None:
         reserved = reservation_of(request)
