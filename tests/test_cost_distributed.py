@@ -72,3 +72,21 @@ def test_a_killed_workers_reservations_lapse(redis_url: str, monkeypatch):
     assert alive.reserve("j", 1_500_000, 1_000_000, ("live", 2))  # the dead worker's reservation lapsed
     alive.settle("j", 1_000_000, 600_000, {"app": 600_000}, ("live", 2))
     assert redis_budget.spend_of(r, "j") == {"budget_usd": 1.5, "spent_usd": 0.8, "reserved_usd": 0.0, "apps": {"app": 0.8}}
+
+
+def test_usage_capped_parks_a_distributed_job_until_resumed(sandbox_factory, redis_url: str, tmp_path: Path):
+    box = sandbox_factory(*WORLD, "--credits", "1.2")  # the job costs about $1.9: two runs of credits
+    env = worker_env(box, redis_url, tmp_path)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    workers = start_workers(env, 2, True, "-s", "CONCURRENT_REQUESTS=4")
+    wait_registered(redis_url, workers)
+    push(env, "friends", "--user-id", str(seed), "--depth", "2", "--job", "capped")
+    logs = wait_all(workers)  # the workers go idle: the job's requests are parked, not retried every second
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert r.hget("tweetform:job:capped", "state") == "budget_exhausted" and r.zcard("tweetform:job:capped:parked") > 0
+    assert any("stopped: the API's usage cap (Usage cap exceeded: no credits left)" in log for log in logs)
+    assert not any("'tweetform/quota/rate_limited'" in log for log in logs)
+    box.post("/_sandbox/billing/reset")  # credits bought
+    assert admin(env, "resume", "capped").returncode == 0
+    wait_all(start_workers(env, 2, True, "-s", "CONCURRENT_REQUESTS=4"))
+    assert_network_equals_truth(box, tmp_path, seed, 2)

@@ -298,8 +298,12 @@ class BudgetMiddleware:
                 self._stop_when_settled()
             else:  # other jobs go on; every worker's queue parks this job's requests until more budget
                 spent = self._book().total_spent(job)
-                logger.error("job %s stopped at its budget: spent %s of %s; its requests are kept (parked): "
-                             "`scrapy admin budget %s +USD` continues it", job, dollars(spent), dollars(budget), job)
+                if job in self.capped:
+                    logger.error("job %s stopped: the API's usage cap (%s); spent %s; its requests are kept (parked): "
+                                 "add credits, then `scrapy admin resume %s` continues it", job, self.capped[job], dollars(spent), job)
+                else:
+                    logger.error("job %s stopped at its budget: spent %s of %s; its requests are kept (parked): "
+                                 "`scrapy admin budget %s +USD` continues it", job, dollars(spent), dollars(budget), job)
         if self.shared:
             self.out_of_budget.pop(job, None)  # a larger budget (scrapy admin budget) lets it go on
         again = request.replace(dont_filter=True)
