@@ -29,6 +29,7 @@ import weakref
 from typing import Any, AsyncIterator
 
 import redis
+from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import sleep
@@ -110,17 +111,27 @@ def sender_for(crawler: Crawler) -> PageSender:
 
 
 class CollectMiddleware:
-    """Spider middleware (outermost): each page is in Redis before the callback goes on."""
+    """Spider middleware (outermost): each page is in Redis, and each new request
+    scheduled, before the callback goes on — so before it acknowledges its request.
 
-    def __init__(self, sender: PageSender) -> None:
+    Scrapy would schedule a callback's requests only after the callback's end (its
+    acknowledgement): a job could then look finished (nothing queued, nothing in
+    flight) with its next requests still in this process. The middleware hands them
+    to the engine itself, as the scraper would, at once."""
+
+    def __init__(self, crawler: Crawler, sender: PageSender) -> None:
+        self.crawler = crawler
         self.sender = sender
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "CollectMiddleware":
-        return cls(sender_for(crawler))
+        return cls(crawler, sender_for(crawler))
 
     async def process_spider_output(self, response: Any, result: AsyncIterator[Any]) -> AsyncIterator[Any]:
         async for out in result:
+            if isinstance(out, Request):
+                self.crawler.engine.crawl(out)
+                continue
             if isinstance(out, PageItem):
                 await self.sender.send(out)
             yield out
