@@ -73,3 +73,13 @@ def test_an_errback_that_raises_is_recorded_too(tmp_path: Path):
     out = list(spider.on_failure(failure))
     assert [(r["reason"], r["exception"]) for r in out] == [("failed", "ValueError")]
     assert crawler.stats.get_value(STAT_PREFIX + "ValueError") == 1 and acked == [response.url]
+
+
+def test_redis_away_is_not_the_pages_fault(tmp_path: Path):
+    """Shared job state unreachable: the page is fetched again a little later, as callbacks do; nothing recorded."""
+    import redis
+
+    crawler, spider, mw, response, acked = setup(tmp_path)
+    (again,) = mw.process_spider_exception(response, redis.ConnectionError("away"))
+    assert again.url == response.url and again.dont_filter and again.meta["tweetform_not_before"] > 0
+    assert acked == [] and crawler.stats.get_value("tweetform/pages/failed") is None
