@@ -228,6 +228,21 @@ def test_second_collector_exits_with_one_line(sandbox, redis_url: str, tmp_path:
     assert not r.exists("tweetform:collect:lock")  # released on a clean stop
 
 
+def test_a_collector_that_loses_its_lock_stops(sandbox, redis_url: str, tmp_path: Path):
+    env = collect_env(sandbox, redis_url, tmp_path / "w")  # lock TTL 3 s: refreshed every second
+    collector = start_collector(env, tmp_path / "data")
+    r = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 60
+    while not r.exists("tweetform:collect:lock") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    r.set("tweetform:collect:lock", json.dumps({"token": "other", "host": "elsewhere", "pid": 1}))  # another took it
+    out, _ = collector.communicate(timeout=60)
+    assert collector.returncode == 1
+    assert out.strip().splitlines()[-1] == ("tweetform: this collector's lock expired and another collector holds it now: "
+                                            "stopped writing")
+    assert json.loads(r.get("tweetform:collect:lock"))["token"] == "other"  # not released by the loser
+
+
 def test_collect_mode_needs_redis(sandbox, tmp_path: Path):
     env = collect_env(sandbox, "", tmp_path)
     env.pop("REDIS_URL")
