@@ -86,6 +86,10 @@ def test_usage_capped_parks_a_distributed_job_until_resumed(sandbox_factory, red
     assert r.hget("tweetform:job:capped", "state") == "budget_exhausted" and r.zcard("tweetform:job:capped:parked") > 0
     assert any("stopped: the API's usage cap (Usage cap exceeded: no credits left)" in log for log in logs)
     assert not any("'tweetform/quota/rate_limited'" in log for log in logs)
+    from tweetform.cost.redis_budget import spend_of
+
+    money = spend_of(redis.Redis.from_url(redis_url), "capped")  # a job without a budget: its spend is recorded too
+    assert money["budget_usd"] is None and money["spent_usd"] == pytest.approx(box.get("/_sandbox/billing")["total_usd"])
     box.post("/_sandbox/billing/reset")  # credits bought
     assert admin(env, "resume", "capped").returncode == 0
     wait_all(start_workers(env, 2, True, "-s", "CONCURRENT_REQUESTS=4"))

@@ -103,6 +103,10 @@ class LocalBudget:
             except NotImplementedError:
                 pass
 
+    def record(self, job: str, actual: int, apps: dict[str, int] | None = None) -> None:
+        """What a page of a job without a budget cost."""
+        self.settle(job, 0, actual, apps)
+
     def total_spent(self, job: str) -> int:
         return self._spent(job)
 
@@ -369,7 +373,7 @@ class BudgetMiddleware:
     def charge_unreserved(self, job: str, actual: int, apps: dict[str, int] | None = None) -> None:
         """A page that cost money without a reservation (no budget): still the job's spend."""
         if actual:
-            self._book().settle(job, 0, actual, apps)
+            self._book().record(job, actual, apps)
 
     def spider_closed(self) -> None:
         if self._watch is not None and self._watch.running:

@@ -23,6 +23,7 @@ from tweetform.state.base import BUDGET as EXHAUSTED  # the job state "budget_ex
 from tweetform.state.redis import connection, keys, scripts
 
 
+RECORD_EVERY = 1.0  # seconds: what pages of jobs without a budget cost is sent this often
 RESERVATION_TTL = 600.0  # seconds: a reservation a killed worker never settled stops counting after this
 
 
@@ -37,6 +38,8 @@ class RedisBudget:
         self._reserve = scripts.load(server, "budget_reserve")
         self._settle = scripts.load(server, "budget_settle")
         self.last: dict[str, tuple[int, int, int]] = {}  # job -> (budget, spent, reserved) last seen
+        self.pending: dict[str, tuple[int, dict[str, int]]] = {}  # job -> spent not yet sent (jobs without a budget)
+        self.flushed_at = time.monotonic()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "RedisBudget":
@@ -70,6 +73,30 @@ class RedisBudget:
         member = f"{_token(token)}|{reserved}" if token is not None else ""
         self.last[job] = tuple(int(x) for x in self._settle(  # type: ignore[assignment]
             keys=[keys.budget(job), keys.budget_reserved(job)], args=[member, actual, time.time(), *by_app]))
+
+    def record(self, job: str, actual: int, apps: dict[str, int] | None = None) -> None:
+        """What a page of a job without a budget cost: added up here, sent at most once a second
+        (nothing waits on it but ``scrapy status``), so such pages cost no round trip of their own."""
+        total, by_app = self.pending.get(job, (0, {}))
+        for app, n in (apps or {}).items():
+            by_app[app] = by_app.get(app, 0) + n
+        self.pending[job] = (total + actual, by_app)
+        if time.monotonic() - self.flushed_at >= RECORD_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        self.flushed_at = time.monotonic()
+        if not self.pending:
+            return
+        pipe = self.server.pipeline(transaction=False)
+        for job, (actual, by_app) in self.pending.items():
+            args = ["", actual, time.time(), *[x for app, n in by_app.items() if n for x in (app, n)]]
+            self._settle(keys=[keys.budget(job), keys.budget_reserved(job)], args=args, client=pipe)
+        pipe.execute()
+        self.pending.clear()
+
+    def close(self) -> None:
+        self.flush()
 
     def total_spent(self, job: str) -> int:
         return int(self.server.hget(keys.budget(job), "spent") or 0)
