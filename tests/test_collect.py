@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from conftest import ROOT
+from conftest import ROOT, RedisServer
 from crawling import bucket
 from test_distributed import (  # noqa: F401  (no_process_left_behind: autouse, kills what a test started)
     WORLD, assert_network_equals_truth, no_process_left_behind, push, scrapy, start_workers, wait_all,
@@ -209,6 +209,40 @@ def test_backpressure_caps_what_waits_in_redis(sandbox_factory, redis_url: str, 
     biggest = max(len(line) for p in collected.rglob("*.jsonl") for line in p.read_bytes().splitlines())
     assert waiting(r, "capped")["peak"] <= cap + biggest  # never more than the cap and one page
     assert any("waiting for scrapy collect" in log for log in logs)
+
+
+def test_redis_restart_while_collecting_loses_nothing(sandbox_factory, tmp_path: Path):
+    server = RedisServer(appendonly=True)
+    try:
+        box = sandbox_factory(*WORLD, "--latency", "0.3")
+        seed = box.get("/_sandbox/examples")["ordinary"][0]
+        hosts = [tmp_path / f"host{i}" for i in range(2)]
+        collected = tmp_path / "collected"
+        env = collect_env(box, server.url, hosts[0])
+        push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "aof")
+        workers = [start_workers(collect_env(box, server.url, d), 1, True, "-s", "CONCURRENT_REQUESTS=2", spiders="friends")[0]
+                   for d in hosts]
+        collector = start_collector(env, collected)
+        r = redis.Redis.from_url(server.url)
+        deadline = time.monotonic() + 60
+        while waiting(r, "aof").get("peak", 0) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        server.restart(down_for=2.0)  # pages in the stream, in the collector's hands and on their way
+        logs = wait_all(workers, timeout=240)
+        r = redis.Redis.from_url(server.url)
+        deadline = time.monotonic() + 60
+        while r.hget("tweetform:job:aof", "state") != b"done" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        collector.send_signal(signal.SIGTERM)
+        out = finish(collector)
+        assert "Redis is unreachable" in out and "Redis is back" in out
+        assert any("unreachable" in log for log in logs)
+        assert_network_equals_truth(box, collected, seed, 3)
+        assert_whole_lines(collected)
+        assert_nothing_written(*hosts)
+    finally:
+        server.stop()
 
 
 def test_second_collector_exits_with_one_line(sandbox, redis_url: str, tmp_path: Path):
