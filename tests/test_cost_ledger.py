@@ -78,3 +78,18 @@ def test_day_roll_over_as_the_client_sees_it(sandbox_factory, tmp_path: Path):
     stats = stats_of(result)
     assert stats["tweetform/cost/resources/follow"] == billed
     assert stats["tweetform/cost/usd"] == pytest.approx(billing["total_usd"])
+
+
+def test_accounting_through_faults_and_a_budget(sandbox_factory, tmp_path: Path):
+    """5xx, truncated bodies and dropped connections are never billed; retries are billed once: both sides agree,
+    and a budget holds through them."""
+    box = sandbox_factory(*FAST, "--limit", "/2/users/:id/following=500")
+    seeds = ",".join(map(str, box.get("/_sandbox/examples")["ordinary"][:3]))
+    box.post("/_sandbox/faults", {"error": 0.2, "truncate": 0.15, "drop": 0.15})
+    result = run_crawl(box, "friends", tmp_path, user_id=seeds, depth=2, budget=4, settings={"TWEETFORM_RETRY_BACKOFF": "0.05"})
+    faults = box.counters()["faults"]
+    box.post("/_sandbox/faults", {"error": 0, "truncate": 0, "drop": 0})
+    assert result.returncode in (0, 7), result.stderr[-3000:]
+    assert faults["error"] + faults["truncate"] + faults["drop"] > 0, faults  # answers that were not billed
+    billed = box.get("/_sandbox/billing")["total_usd"]
+    assert 0 < billed <= 4 and stats_of(result)["tweetform/cost/usd"] == pytest.approx(billed)
