@@ -47,6 +47,11 @@ def test_a_job_ends_done_and_push_wait_exits_0(sandbox_factory, redis_url: str, 
     row = job_row(env, "ends")
     assert row["state"] == "done" and row["finished_at"] >= row["created"] > 0
     assert (row["queued"], row["in_flight"], row["parked"]) == (0, 0, 0)
+    # the last page's write is recorded by the pipeline just after its request is acknowledged
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and job_row(env, "ends")["pages"] != sum(len(lines) for lines in bucket(tmp_path, "friend_ids").values()):
+        time.sleep(0.2)
+    row = job_row(env, "ends")
     assert row["pages"] == sum(len(lines) for lines in bucket(tmp_path, "friend_ids").values()) and row["failed"] == 0
     assert_network_equals_truth(box, tmp_path, seed, 2)
     assert command(env, "wait", "ends").returncode == exitcodes.DONE  # an ended job: at once

@@ -26,7 +26,6 @@ from typing import Any
 
 import redis
 from scrapy import Request
-from scrapy.utils.asyncio import call_later
 from scrapy.utils.request import request_from_dict
 from scrapy_redis.queue import Base
 
@@ -64,7 +63,6 @@ class InFlightQueue(Base):
         self.held: set[str] = set()  # request ids this worker took and has not finished
         self.unacked: dict[str, str] = {}  # finished (request id -> lease), to remove from in-flight at the next sync
         self.unsent: list[Prepared] = []  # pushed, not yet in Redis
-        self._flush_call: Any = None
         self.known: list[str] = []
         self._known_at = 0.0
         self._turn = 0
@@ -85,10 +83,10 @@ class InFlightQueue(Base):
     # --- pushing ------------------------------------------------------------------------
 
     def push(self, request: Request) -> None:
-        """Buffer a request; the buffer goes to Redis in one round trip (next reactor turn or sync)."""
+        """Buffer a request; the buffer goes to Redis in one round trip (with the ack, the next pop, or sync)."""
         self.unsent.append(self.prepare(request))
-        if self._flush_call is None:
-            self._flush_call = call_later(0, self._flush_soon)
+        # no flush here: a callback's requests go with its acknowledgement (one round trip);
+        # others (retries, job seeds) with the next pop, sync or heartbeat
 
     def prepare(self, request: Request) -> Prepared:
         """A request as queued: gets a new id; its fingerprint is checked by the push script."""
@@ -101,10 +99,6 @@ class InFlightQueue(Base):
         job = str((request.meta.get("tweetform_ctx") or {}).get("job", ""))
         member = f"{job}\t{self._encode_request(request)}"
         return (endpoint, member, old, old_lease, request.priority), fingerprint, df_key
-
-    def _flush_soon(self) -> None:
-        self._flush_call = None
-        self.flush_unsent()
 
     def flush_unsent(self, with_acks: bool = False) -> None:
         """Send the buffered requests (kept in memory while Redis is away); ``with_acks``: then,
@@ -128,17 +122,18 @@ class InFlightQueue(Base):
     def push_many(self, items: list[Prepared], acks: dict[str, str] | None = None) -> list[bool]:
         """Push prepared requests (with their fingerprint and dupe-filter key), then acknowledge
         ``acks`` (request id -> lease), in one round trip."""
-        pipe = self.server.pipeline(transaction=False)
         prefix = keys.job_prefix()
-        for (endpoint, member, old, old_lease, priority), fingerprint, dupefilter_key in items:
-            self._push(
-                keys=[self.queue_key(endpoint), keys.queue_sequence(self.name), keys.in_flight(self.name), dupefilter_key],
-                args=[prefix, fingerprint, priority, member, old, old_lease], client=pipe,
-            )
+
+        def build(pipe: Any) -> None:
+            for (endpoint, member, old, old_lease, priority), fingerprint, dupefilter_key in items:
+                scripts.in_pipeline(pipe, self._push, [self.queue_key(endpoint), keys.queue_sequence(self.name), keys.in_flight(self.name),
+                                                       dupefilter_key], [prefix, fingerprint, priority, member, old, old_lease])
+            if acks:
+                scripts.in_pipeline(pipe, self._ack, [keys.in_flight(self.name)], [prefix, *(x for pair in acks.items() for x in pair)])
+
+        results = scripts.execute(self.server, build)
+        for (endpoint, *_), *_ in items:
             self.endpoints.add(endpoint)
-        if acks:
-            self._ack(keys=[keys.in_flight(self.name)], args=[keys.job_prefix(), *(x for pair in acks.items() for x in pair)], client=pipe)
-        results = pipe.execute()
         return [bool(r) for r in (results[:-1] if acks else results)]
 
     # --- taking -------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 LUA = Path(__file__).with_name("lua")
 
 
@@ -32,3 +34,25 @@ def load(server: Any, name: str) -> Any:
 
 def names() -> list[str]:
     return sorted(p.stem for p in LUA.glob("*.lua"))
+
+
+def in_pipeline(pipe: Any, script: Any, keys: list[Any], args: list[Any]) -> None:
+    """Queue a script call by digest (EVALSHA) in a pipeline. redis-py's own way (``script(client=pipe)``)
+    costs one more round trip per pipeline (SCRIPT EXISTS); :func:`execute` loads scripts only when needed."""
+    pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+
+def execute(server: Any, build: Any) -> list[Any]:
+    """Run ``build(pipe)``'s commands in one pipeline (one round trip); if Redis lost its scripts
+    (a restart), load them and run it again — every script here may run twice without harm."""
+    for attempt in (1, 2):
+        pipe = server.pipeline(transaction=False)
+        build(pipe)
+        try:
+            return pipe.execute()
+        except NoScriptError:
+            if attempt == 2:
+                raise
+            for name in names():
+                server.script_load(source(name))
+    raise AssertionError("unreachable")
