@@ -4,9 +4,11 @@
 :func:`tweetform.cost.rule.max_cost` of every API request against its job's
 budget; :class:`tweetform.cost.middleware.CostMiddleware` settles the
 reservation to what the page actually cost once the spider has it, and an
-answer that failed releases it. Near the end of the budget a page is asked
-for with a smaller ``max_results`` / ``count``; when not even the smallest
-page fits, the job is out of budget: the request goes back to the queue,
+answer that failed releases it. Requests of earlier BFS levels (higher
+priority) reserve first. Near the end of the budget a page is asked for with a
+smaller ``max_results`` / ``count`` and a look-up batch is split (the ids that
+fit now, the others queued); when not even the smallest page fits, the job is
+out of budget: the request goes back to the queue,
 nothing more is sent for the job, and once what is in flight has been settled
 the crawl stops with ``budget_exhausted`` (exit status 7) and one log line. The
 queue is kept (with ``JOBDIR``, or in Redis), so a larger budget continues the
@@ -15,17 +17,18 @@ job without paying again for what was done.
 A job's budget is ``-a budget=USD`` (``scrapy push --budget``), else
 ``TWEETFORM_BUDGET_USD``; 0 or unset means no budget. What a job has spent is
 kept in its job state (counter ``spent_micro_usd``: resumed with ``JOBDIR``);
-in distributed mode, budget, spent and reserved live in one Redis hash per job
-and a Lua script reserves atomically for every worker (:class:`RedisBudget`).
+in distributed mode budget and spent live in a Redis hash per job, the open
+reservations beside it, and a Lua script reserves atomically for every worker
+(:class:`tweetform.cost.redis_budget.RedisBudget`). A usage-capped 429 stops a
+job the same way (:meth:`BudgetMiddleware.usage_capped`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import uuid
 import logging
-import time
+import uuid
 from typing import Any
 
 from scrapy import Request
@@ -49,9 +52,9 @@ META_SHRUNK = "tweetform_page_size"  # a smaller page than the job's parameters 
 PAGE_SIZE_PARAM = ("max_results", "count")
 SPENT = "spent_micro_usd"  # job state counter
 EXHAUSTED = "budget_exhausted"  # finish reason and job state
-#: smallest page each endpoint accepts (shrinking stops there)
 SETTLE_POLL = 0.05  # seconds between looks at a job's reservations while they settle
 SETTLE_WAIT = 5.0  # then the request goes back to the queue
+#: smallest page each endpoint accepts (shrinking stops there)
 MIN_PAGE: dict[str, int] = {"/2/users/:id/tweets": 5, "/2/tweets/search/recent": 10, "/2/tweets/search/all": 10}
 
 
