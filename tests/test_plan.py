@@ -157,6 +157,7 @@ def test_quota_windows_and_time():
     left = est.after({"/friends/ids": 70})
     assert left.requests == 30 and left.windows == 1 and left.seconds == 0
     assert est.after(85).requests == 15 and est.after(500).requests == 0
+    assert est.usd == 100 * 500 * 0.010 and est.after(70).usd == 30 * 500 * 0.010  # dollars left, in proportion
 
 
 def test_network_levels_and_caps():

@@ -134,8 +134,10 @@ class Estimate:
             else:
                 used = int(done.get(e.endpoint, 0))  # type: ignore[union-attr]
             left.append(plan_endpoint(e.endpoint, max(0, e.requests - used), e.lanes, e.per_window, self.window))
+        share = sum(e.requests for e in left) / self.requests if self.requests else 0.0  # dollars left: in proportion
         return Estimate(self.spider, self.api, self.window, left, self.users, self.tweets, self.exact, list(self.notes), list(self.levels),
-                        dict(self.resources), self.includes_usd, list(self.level_usd), self.per_user_usd)
+                        {k: round(n * share) for k, n in self.resources.items()}, self.includes_usd * share,
+                        list(self.level_usd), self.per_user_usd)
 
     def as_dict(self) -> dict[str, Any]:
         return {"spider": self.spider, "api": self.api, "window": self.window, "requests": self.requests, "windows": self.windows,
