@@ -76,6 +76,11 @@ def test_three_workers_one_collector(sandbox_factory, redis_url: str, tmp_path: 
     r = redis.Redis.from_url(redis_url)
     assert r.hget("tweetform:job:one", "state") == b"running"  # not done before its last page is written
     assert waiting(r, "one")["pages"] > 0
+    status = subprocess.run([sys.executable, "-m", "scrapy", "status", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    shown = next(j for j in json.loads(status.stdout)["jobs"] if j["job"] == "one")["collect_waiting"]
+    assert shown == {"pages": waiting(r, "one")["pages"], "bytes": waiting(r, "one")["bytes"]}
+    text = subprocess.run([sys.executable, "-m", "scrapy", "status"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60).stdout
+    assert f"waiting for scrapy collect: {shown['pages']:,} pages" in text
     out = finish(start_collector(env, collected, "--exit-when-idle"))
     assert r.hget("tweetform:job:one", "state") == b"done"
     assert sum("'tweetform/collect/pages_sent'" in log for log in logs) >= 2  # the job was split across workers

@@ -40,6 +40,9 @@ def render(snap: dict) -> str:
                      f"  {j['pages']:>7} {j['errors']:>5} ({j['failed']}) {j['users_expanded']:>7}  {_clock(j['created'])}  {_clock(j['finished_at'])}")
         if j.get("plan"):
             lines.append(f"      left of the plan's {j['plan']['requests']:,} requests: {j['plan']['summary']}")
+        waiting = j.get("collect_waiting") or {}
+        if waiting.get("pages"):
+            lines.append(f"      waiting for scrapy collect: {waiting['pages']:,} pages ({waiting['bytes'] / 1e6:,.1f} MB)")
         money = j.get("money") or {}
         if money.get("spent_usd") or money.get("budget_usd"):
             of = f" of a ${money['budget_usd']:,.2f} budget" if money.get("budget_usd") else ""

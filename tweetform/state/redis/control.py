@@ -86,6 +86,8 @@ def jobs(server: Any, limit: int = 50) -> list[dict[str, Any]]:
             "errors": progress.get("errors", 0),
             "failed": progress.get("failed", 0),
             "users_expanded": int(server.hget(keys.expanded(job_id), "n") or 0),  # seen.py's count
+            # collect mode: pages not yet on the collector's disk (the job is not done before they are)
+            "collect_waiting": dict(zip(("pages", "bytes"), (int(x or 0) for x in server.hmget(keys.pages_waiting(job_id), "pages", "bytes")))),
             "args": args,
             "money": _money(server, job_id),
         })
@@ -163,7 +165,8 @@ def expire_ended(server: Any, ttl: float, recent: int = 100) -> list[str]:
             continue
         pipe = server.pipeline(transaction=False)
         for key in [keys.dupefilter(spider, job_id) for spider in SPIDERS] + [keys.written(job_id), keys.expanded(job_id), keys.parked(job_id),
-                                                                           keys.job_starting(job_id)]:
+                                                                           keys.job_starting(job_id), keys.page_stream(job_id),
+                                                                           keys.pages_waiting(job_id)]:
             pipe.expire(key, int(ttl))
         for key in server.scan_iter(match=keys.job(job_id) + ":level:*", count=500):
             pipe.expire(key, int(ttl))
