@@ -280,3 +280,11 @@ def test_queue_pop__takes_the_quota_with_the_request_or_leaves_it_queued(r):
     assert got[:3] == [b"/friends/ids", member("a1").encode(), 1]
     assert r.zrange(lanes[1], 0, -1) == [b"rid-1"]  # the reservation, in the same step
     assert run(r, "quota_available", lanes, [1.0]) == 0
+
+
+def test_the_job_message_dead_letter_list_is_capped(r):
+    from tweetform.state.redis.jobs import dead_letter
+
+    for i in range(5):
+        dead_letter(r, f"bad {i}", "not JSON", cap=3)
+    assert [json.loads(x)["message"] for x in r.lrange(keys.dead_letter(), 0, -1)] == ["bad 2", "bad 3", "bad 4"]

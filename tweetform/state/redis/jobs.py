@@ -85,9 +85,13 @@ def parse_message(raw: bytes | str, spider_cls: Any, default_api: str) -> JobArg
     return spider_cls.parse_arguments(message_arguments(message), default_api)
 
 
-def dead_letter(server: Any, raw: bytes | str, reason: str) -> None:
+def dead_letter(server: Any, raw: bytes | str, reason: str, cap: int = 10000) -> None:
+    """A refused message, with its reason, at the end of the dead-letter list (the oldest beyond ``cap`` go)."""
     text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-    server.rpush(keys.dead_letter(), json.dumps({"message": text[:10000], "reason": reason, "at": time.time()}))
+    pipe = server.pipeline()
+    pipe.rpush(keys.dead_letter(), json.dumps({"message": text[:10000], "reason": reason, "at": time.time()}))
+    pipe.ltrim(keys.dead_letter(), -cap, -1)
+    pipe.execute()
     logger.error("job message refused (%s); moved to %s", reason, keys.dead_letter())
 
 
@@ -99,7 +103,7 @@ def start_job_message(crawler: Crawler, spider: Any, raw: bytes | str, worker: s
     try:
         job = parse_message(raw, type(spider), str(crawler.settings.get("TWEETFORM_API_VERSION")))
     except ArgumentError as exc:
-        dead_letter(spider.store.server, raw, str(exc))
+        dead_letter(spider.store.server, raw, str(exc), crawler.settings.getint("TWEETFORM_DEAD_LETTER_MAX"))
         return None
     spider.store.hold(job.job, worker)
     for request in spider.start_job(job):
