@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-import time
 from typing import Any, Iterable
 
 import redis
@@ -34,14 +33,6 @@ logger = logging.getLogger(__name__)
 PASS_THROUGH = (CloseSpider, DropItem)
 STAT_PREFIX = "tweetform/pages/failed/callback/"
 ITEMS_NOT_WRITTEN = "tweetform/items/not_written"  # a pipeline raised for the item (not DropItem)
-
-
-def _shared_state_away(exception: BaseException) -> bool:
-    try:
-        import redis
-    except ImportError:  # pragma: no cover - redis is a dependency
-        return False
-    return isinstance(exception, redis.RedisError)
 
 
 class CallbackErrorMiddleware:
@@ -71,16 +62,6 @@ class CallbackErrorMiddleware:
 
         if isinstance(exception, PASS_THROUGH) or META_CTX not in response.meta or not hasattr(spider, "error_item"):
             return None  # not a tweetform API page: Scrapy's own handling
-        if _shared_state_away(exception) and response.request is not None:
-            # Redis away (raised outside the callback, e.g. by a middleware's output handling): not the page's
-            # fault. As ApiSpider._shared_state_safe does for callbacks: fetch it again a little later
-            # (what was already yielded is safe to repeat: output is exactly-once)
-            from tweetform.middlewares.pacing import META_NOT_BEFORE
-
-            logger.warning("job state unreachable (%s): %s will be fetched again", type(exception).__name__, response.url)
-            again = response.request.replace(dont_filter=True)
-            again.meta[META_NOT_BEFORE] = time.time() + 2.0
-            return [again]
         if isinstance(exception, IgnoreRequest):
             # the job is gone (cancelled, purged): nothing to record, but the request is finished
             self._ack(spider, response)
