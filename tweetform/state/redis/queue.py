@@ -62,6 +62,7 @@ class InFlightQueue(Base):
         self.endpoints: set[str] = set()
         self.held: set[str] = set()  # request ids this worker took and has not finished
         self.unacked: dict[str, str] = {}  # finished (request id -> lease), to remove from in-flight at the next sync
+        self.pending: dict[str, tuple[str, Request]] = {}  # callback returned, outputs maybe not all handled yet
         self.unsent: list[Prepared] = []  # pushed, not yet in Redis
         self.known: list[str] = []
         self._known_at = 0.0
@@ -149,7 +150,7 @@ class InFlightQueue(Base):
         """The next request whose endpoint has quota now (round-robin over endpoints), or None.
 
         scrapy-redis's blocking ``timeout`` is not used: a worker never blocks the reactor."""
-        self.flush_unsent()
+        self.sync()  # what finished and what it produced, before taking more
         names = self.endpoint_names()
         if not names:
             return None
@@ -198,11 +199,25 @@ class InFlightQueue(Base):
     # --- finishing ----------------------------------------------------------------------
 
     def mark_done(self, request: Request) -> None:
-        """Finished: removed from in-flight by the next :meth:`flush_acks`."""
+        """Its callback has returned: acknowledged once Scrapy has also handled everything the
+        callback yielded (its requests scheduled, its items through the pipelines) — the
+        callback's generator can end while its last outputs still wait in the scraper, and an
+        early ack could end the job (or fence out its retry) before they reach Redis."""
         qid = request.meta.get(META_QID)
         if qid:
-            self.held.discard(qid)
-            self.unacked[qid] = request.meta.get(META_LEASE, "")
+            self.pending[qid] = (request.meta.get(META_LEASE, ""), request)
+
+    def _ready_acks(self) -> None:
+        """Pending acks whose response the scraper has finished with become acks to send."""
+        if not self.pending:
+            return
+        scraper_slot = getattr(getattr(getattr(self.spider.crawler, "engine", None), "scraper", None), "slot", None)
+        active = scraper_slot.active if scraper_slot is not None else ()  # Scrapy's responses in scraping
+        for qid, (lease, request) in list(self.pending.items()):
+            if request not in active:
+                del self.pending[qid]
+                self.held.discard(qid)
+                self.unacked[qid] = lease
 
     def ack(self, request: Request) -> None:
         self.mark_done(request)
@@ -218,6 +233,7 @@ class InFlightQueue(Base):
     def sync(self) -> None:
         """Queue what is waiting to be pushed, then mark finished requests done — in that
         order, so a request never leaves in-flight before the requests it produced are queued."""
+        self._ready_acks()
         self.flush_unsent(with_acks=True)
         if not self.unsent:
             self.flush_acks()
