@@ -261,3 +261,24 @@ def test_a_page_that_cannot_be_written_is_not_a_success(sandbox_factory, tmp_pat
     assert result.returncode == exitcodes.ERROR, result.stderr[-2000:]
     assert "'tweetform/items/not_written': 1" in result.stderr
     assert result.stderr.rstrip().splitlines()[-1] == f"tweetform: 1 page(s) could not be written to {tmp_path} (see the errors above)"
+
+
+def test_worker_processes_are_not_restarted_into_a_loop(sandbox_factory, redis_url: str, tmp_path: Path):
+    """--processes N restarts a crashed process, not one that ended idle or whose credentials were all rejected."""
+    from tweetform.state.redis import keys
+
+    box = sandbox_factory(*WORLD)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    r = redis.Redis.from_url(redis_url)
+    env = crawl_env(box, tmp_path, demo_credentials("demo-user-1"))
+    env["REDIS_URL"] = redis_url
+    cmd = [sys.executable, "-m", "scrapy", "worker", "--processes", "2", "--spiders", "friends", "-s", "TWEETFORM_EXIT_WHEN_IDLE=1"]
+    r.rpush(keys.jobs_inbox("friends"), json.dumps({"user_id": str(seed), "job": "fine"}))
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == exitcodes.DONE and "starting another" not in done.stderr, done.stderr[-2000:]
+    assert bucket(tmp_path, "friend_ids")[str(seed)]
+    r.rpush(keys.jobs_inbox("friends"), json.dumps({"user_id": str(seed), "job": "rejected"}))
+    env["TWEETFORM_CREDENTIALS"] = json.dumps([dict(c, oauth_token_secret="x" * 45) for c in demo_credentials("demo-user-1")])
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == exitcodes.NO_CREDENTIALS, done.stderr[-2000:]
+    assert "starting another" not in done.stderr and "ended (no_credentials); not restarted" in done.stderr

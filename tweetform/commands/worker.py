@@ -92,7 +92,8 @@ def supervise(n: int, names: list[str], argv: list[str]) -> int:
         i = child_args.index("--processes")
         del child_args[i : i + 2]
     child_args = [a for a in child_args if not a.startswith("--processes=")]
-    cmd = [sys.executable, "-m", "scrapy", *child_args]
+    # scrapy.cmdline took the command name out of sys.argv: put it back, or every child is "Unknown command"
+    cmd = [sys.executable, "-m", "scrapy", "worker", *child_args]
     children = {p.pid: p for p in (subprocess.Popen(cmd) for _ in range(n))}
     stopping = False
 
@@ -105,14 +106,25 @@ def supervise(n: int, names: list[str], argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    ended_with: list[int] = []
     while children:
         pid, status = os.wait()  # blocks until a worker process ends
         ended = children.pop(pid, None)
         if ended is None:
             continue
         ended.returncode = os.waitstatus_to_exitcode(status)
-        if not stopping:
+        # only a crash is restarted: a worker that ended by design (idle with TWEETFORM_EXIT_WHEN_IDLE) or
+        # for a reason a restart cannot fix (credentials rejected, Redis away, bad input) would only loop
+        if not stopping and (ended.returncode < 0 or ended.returncode == exitcodes.ERROR):
             print(f"tweetform: worker process {pid} ended ({ended.returncode}); starting another", file=sys.stderr, flush=True)
             child = subprocess.Popen(cmd)
             children[child.pid] = child
-    return 0
+        elif not stopping:
+            ended_with.append(ended.returncode)
+            if ended.returncode != exitcodes.DONE:
+                name = exitcodes.NAMES.get(ended.returncode, ended.returncode)
+                print(f"tweetform: worker process {pid} ended ({name}); not restarted", file=sys.stderr, flush=True)
+    for code in (exitcodes.NO_CREDENTIALS, exitcodes.UNREACHABLE, exitcodes.BAD_INPUT):
+        if code in ended_with:
+            return code
+    return exitcodes.DONE
