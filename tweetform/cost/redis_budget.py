@@ -2,7 +2,9 @@
 
 ``tweetform:job:<id>:budget`` holds ``budget`` and ``spent`` (and ``app:<app>``,
 spent per app) in integer micro-dollars; ``tweetform:job:<id>:budget:reserved``
-the open reservations (a ZSET of ``<token>|<amount>`` by expiry time).
+the open reservations (a ZSET of ``<token>|<amount>`` by expiry time, on Redis's clock: the
+scripts read ``TIME``, so a host whose own clock is off neither drops others' live reservations nor
+keeps dead ones).
 ``lua/budget_reserve.lua`` reserves a page's maximum cost only if
 ``spent + reserved + cost <= budget`` (the budget is set from the job's arguments
 the first time); ``lua/budget_settle.lua`` turns a reservation into what the page
@@ -50,7 +52,7 @@ class RedisBudget:
     def reserve(self, job: str, budget: int, amount: int, token: Any = None) -> bool:
         member = f"{_token(token)}|{amount}"
         ok, total, spent, reserved = (int(x) for x in self._reserve(
-            keys=[keys.budget(job), keys.budget_reserved(job)], args=[budget, amount, member, time.time(), RESERVATION_TTL]))
+            keys=[keys.budget(job), keys.budget_reserved(job)], args=[budget, amount, member, RESERVATION_TTL]))
         self.last[job] = (total, spent, reserved)
         return bool(ok)
 
@@ -72,7 +74,7 @@ class RedisBudget:
         by_app = [x for app, n in (apps or {}).items() if n for x in (app, n)]
         member = f"{_token(token)}|{reserved}" if token is not None else ""
         self.last[job] = tuple(int(x) for x in self._settle(  # type: ignore[assignment]
-            keys=[keys.budget(job), keys.budget_reserved(job)], args=[member, actual, time.time(), *by_app]))
+            keys=[keys.budget(job), keys.budget_reserved(job)], args=[member, actual, *by_app]))
 
     def record(self, job: str, actual: int, apps: dict[str, int] | None = None) -> None:
         """What a page of a job without a budget cost: added up here, sent at most once a second
@@ -90,7 +92,7 @@ class RedisBudget:
             return
         pipe = self.server.pipeline(transaction=False)
         for job, (actual, by_app) in self.pending.items():
-            args = ["", actual, time.time(), *[x for app, n in by_app.items() if n for x in (app, n)]]
+            args = ["", actual, *[x for app, n in by_app.items() if n for x in (app, n)]]
             self._settle(keys=[keys.budget(job), keys.budget_reserved(job)], args=args, client=pipe)
         pipe.execute()
         self.pending.clear()
@@ -124,10 +126,15 @@ def spend_of(server: Any, job_id: str) -> dict[str, Any]:
     (budget None when the job has none)."""
     from tweetform.cost import usd
 
-    raw = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in server.hgetall(keys.budget(job_id)).items()}
-    now = time.time()
+    pipe = server.pipeline(transaction=False)
+    pipe.hgetall(keys.budget(job_id))
+    pipe.zrange(keys.budget_reserved(job_id), 0, -1, withscores=True)
+    pipe.time()  # reservations expire on Redis's clock, as in the scripts
+    money, open_reservations, (seconds, micros) = pipe.execute()
+    raw = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in money.items()}
+    now = seconds + micros / 1e6
     reserved = sum(int((m.decode() if isinstance(m, bytes) else m).rpartition("|")[2])
-                   for m, until in server.zrange(keys.budget_reserved(job_id), 0, -1, withscores=True) if until > now)
+                   for m, until in open_reservations if until > now)
     return {"budget_usd": usd(raw["budget"]) if raw.get("budget") else None, "spent_usd": usd(raw.get("spent", 0)),
             "reserved_usd": usd(reserved),
             "apps": {k[4:]: usd(v) for k, v in sorted(raw.items()) if k.startswith("app:")}}
