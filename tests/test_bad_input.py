@@ -312,6 +312,15 @@ def test_cli_unknown_spider_and_unknown_command(redis_url: str, tmp_path: Path):
     assert done.returncode == 2 and "Unknown command: crawlfriends" in done.stdout.splitlines()  # Scrapy's own usage message
 
 
+def test_cli_refuses_ids_that_are_digits_but_not_ascii(redis_url: str, tmp_path: Path):
+    env = clean_env(tmp_path, REDIS_URL=redis_url)
+    expected = "tweetform: user_id must be numeric ids separated by commas; '\u00b2' is not an id"
+    assert_one_line_exit_2(cli(env, "crawl", "friends", "-a", "user_id=\u00b2"), expected)
+    assert_one_line_exit_2(cli(env, "push", "friends", "--user-id", "\u00b2"), expected)
+    assert redis.Redis.from_url(redis_url).keys("*") == []  # nothing pushed
+    assert not (tmp_path / "out").exists()
+
+
 def test_push_refuses_bad_legacy_commands(redis_url: str, tmp_path: Path):
     env = clean_env(tmp_path, REDIS_URL=redis_url)
     for legacy, expected in [
@@ -343,6 +352,8 @@ def test_worker_dead_letters_bad_messages_and_goes_on(sandbox, redis_url: str, t
         b'{"cmd": "CRAWL_FRIENDS", "user_id": 12, "depth": [2]}': "depth must be a whole number, not an array",
         b'{"cmd": "CRAWL_ENEMIES", "user_id": 12}': "unknown tweetf0rm command 'CRAWL_ENEMIES'",
         b'{"user_id": "' + b"12," * (MAX_MESSAGE_BYTES // 3) + b'12"}': f"more than the {MAX_MESSAGE_BYTES:,} allowed",
+        '{"user_id": "\u00b2"}'.encode(): "user_id must be numeric ids separated by commas; '\u00b2' is not an id",  # isdigit() yet no int
+        b"[" * 50000: "job message is nested too deeply",
     }
     for raw in bad:
         r.rpush(keys.jobs_inbox("friends"), raw)

@@ -60,13 +60,18 @@ def new_job_id(spider: str) -> str:
     return f"{spider}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(2)}"
 
 
+def is_id(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes '²' or Arabic-Indic digits, which int() refuses or reads."""
+    return text.isascii() and text.isdigit()
+
+
 def _ids(raw: str, name: str) -> list[int]:
     out = []
     for part in str(raw).split(","):
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit() or int(part) == 0:
+        if not is_id(part) or int(part) == 0:
             raise ArgumentError(f"{name} must be numeric ids separated by commas; {part[:40]!r} is not an id")
         if int(part) > MAX_ID:
             raise ArgumentError(f"{name} {part[:40]} is past 64 bits: the API's ids are below 2^63")
@@ -111,7 +116,7 @@ def read_id_file(path: str, numeric: bool) -> list[str]:
         value = line.split("#", 1)[0].strip()
         if not value:
             continue
-        if numeric and not value.isdigit():
+        if numeric and not is_id(value):
             if SCREEN_NAME.match(value):
                 items.append(value)
                 continue
@@ -150,7 +155,7 @@ def parse_args(
             args.tweet_ids = _ids(raw["tweet_id"], "tweet_id")
         if "file" in raw:
             for value in read_id_file(str(raw["file"]), numeric=True):
-                if not value.isdigit():
+                if not is_id(value):
                     raise ArgumentError(f"file {raw['file']!r}: {value!r} is not a tweet id")
                 args.tweet_ids.append(int(value))
         if not args.tweet_ids:
@@ -167,7 +172,7 @@ def parse_args(
             args.screen_names = _names(raw["screen_name"])
         if "file" in raw:
             for value in read_id_file(str(raw["file"]), numeric=True):
-                if value.isdigit():
+                if is_id(value):
                     args.user_ids.append(int(value))
                 else:
                     args.screen_names.append(value.lstrip("@"))
@@ -260,6 +265,8 @@ def decode_message(raw: bytes | str, what: str = "job message") -> dict[str, Any
     except (ValueError, UnicodeDecodeError) as exc:
         where = f" (line {exc.lineno} column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
         raise ArgumentError(f"{what} is not JSON{where}") from None
+    except RecursionError:  # e.g. '[' * 50000: the decoder recurses once per level
+        raise ArgumentError(f"{what} is nested too deeply") from None
     if not isinstance(message, dict):
         raise ArgumentError(f"{what} must be a JSON object, not {_json_type(message)}")
     return message

@@ -28,6 +28,24 @@ def _counting(connection_class: type, counter: list[int]) -> type:
     return CountingConnection
 
 
+# Redis not answering (down, restarting, loading its data): wait and retry. Any other
+# RedisError is an answer (OOM, WRONGTYPE, a script error) and retrying will not help.
+AWAY_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+
+
+def redis_away(exc: BaseException) -> bool:
+    """True when ``exc`` means Redis cannot be reached right now, not that it refused a command."""
+    return isinstance(exc, AWAY_ERRORS)
+
+
+def refusal(exc: BaseException) -> str:
+    """One line for a Redis error answer (a ResponseError), the OOM one said plainly."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if text.startswith("OOM"):
+        return "Redis maxmemory reached (OOM command not allowed): raise maxmemory or free memory"
+    return f"Redis refused a command: {text[:200]}"
+
+
 def from_settings(settings: Any) -> redis.Redis:
     """A new client with health checks, so a connection Redis dropped is noticed and redialled."""
     client = get_redis_from_settings(settings)

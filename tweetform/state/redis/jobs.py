@@ -100,15 +100,30 @@ def start_job_message(crawler: Crawler, spider: Any, raw: bytes | str, worker: s
 
     The worker holds the job (``keys.job_starting``) until its seeds are queued,
     so the job is not taken for done in between."""
+    cap = crawler.settings.getint("TWEETFORM_DEAD_LETTER_MAX")
     try:
         job = parse_message(raw, type(spider), str(crawler.settings.get("TWEETFORM_API_VERSION")))
-    except ArgumentError as exc:
-        dead_letter(spider.store.server, raw, str(exc), crawler.settings.getint("TWEETFORM_DEAD_LETTER_MAX"))
+    except Exception as exc:  # any message that cannot be read must not stop the worker (it would get it back forever)
+        dead_letter(spider.store.server, raw, _reason(exc), cap)
         return None
     spider.store.hold(job.job, worker)
-    for request in spider.start_job(job):
+    try:
+        requests = list(spider.start_job(job))
+    except Exception as exc:
+        if connection.redis_away(exc):
+            raise
+        spider.store.seeded(job.job, worker)  # no seeds will come: the hold ends
+        dead_letter(spider.store.server, raw, _reason(exc), cap)
+        return None
+    for request in requests:
         crawler.engine.crawl(request)
     return job.job
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ArgumentError):
+        return str(exc)
+    return f"cannot be started: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}".rstrip(": ")
 
 
 class RedisJobStore(JobStore):
