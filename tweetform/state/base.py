@@ -122,6 +122,11 @@ class LeasedQueue(Protocol):
     def __len__(self) -> int: ...
 
 
+# seconds between polls of the scraper while acks wait: a safety net, as next_request acks
+# sooner (a poll every reactor turn kept the loop spinning while a response sat in the scraper)
+ACK_POLL_INTERVAL = 0.05
+
+
 class AckAfterScraping:
     """Scheduler mix-in: a request's :meth:`ack` takes effect once Scrapy's scraper is done with its response.
 
@@ -129,16 +134,16 @@ class AckAfterScraping:
     up to ``2 × CONCURRENT_ITEMS`` ahead of processing them (``_parallel_asyncio``'s queue):
     at that moment the last item may not be written and the last request not queued yet. A
     request stays in the scraper's active set until all of its outputs are processed, so the
-    ack waits for that. Subclasses implement :meth:`ack_done` (``acks_waiting`` is polled on
-    the next reactor turns, and at ``next_request`` and ``close``)."""
+    ack waits for that. Subclasses implement :meth:`ack_done` and call ``acks_waiting`` at
+    ``next_request`` (the engine calls it right after the scraper finishes a response) and at
+    ``close``; a timer polls every :data:`ACK_POLL_INTERVAL` s in between, while acks wait."""
 
     crawler: Any
 
     def ack(self, request: Request) -> None:
         waiting = self.__dict__.setdefault("_acks_waiting", [])
         waiting.append(request)
-        if self.__dict__.get("_acks_poll") is None:
-            self._acks_poll = call_later(0, self._poll_acks)
+        self._arm_acks_poll()
 
     def ack_done(self, requests: list[Request]) -> None:
         """These requests' outputs have all been processed: acknowledge them (one round trip)."""
@@ -146,6 +151,9 @@ class AckAfterScraping:
 
     def acks_waiting(self, everything: bool = False) -> int:
         """Acknowledge what the scraper is done with (``everything``: at close); how many still wait."""
+        if everything and self.__dict__.get("_acks_poll") is not None:
+            self._acks_poll.cancel()
+            self._acks_poll = None
         waiting: list[Request] = self.__dict__.get("_acks_waiting") or []
         if not waiting:
             return 0
@@ -157,7 +165,11 @@ class AckAfterScraping:
             self._acks_waiting = still
         return len(still)
 
+    def _arm_acks_poll(self) -> None:
+        if self.__dict__.get("_acks_poll") is None:
+            self._acks_poll = call_later(ACK_POLL_INTERVAL, self._poll_acks)
+
     def _poll_acks(self) -> None:
         self._acks_poll = None
-        if self.acks_waiting() and self.__dict__.get("_acks_poll") is None:
-            self._acks_poll = call_later(0, self._poll_acks)
+        if self.acks_waiting():
+            self._arm_acks_poll()
