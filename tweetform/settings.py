@@ -41,10 +41,11 @@ SCHEDULER = "tweetform.state.local.scheduler.LocalScheduler"
 SCHEDULER_DISK_QUEUE = "tweetform.state.local.queue.LeasedSqliteQueue"
 SCHEDULER_START_DISK_QUEUE = "tweetform.state.local.queue.LeasedSqliteFifoQueue"
 DUPEFILTER_CLASS = "tweetform.state.local.dupefilter.JobDirDupeFilter"
-# outermost (before HttpErrorMiddleware, 50): an exception from a callback, or from any spider middleware's
-# handling of its output, becomes a failed page in the errors bucket, and the crawl goes on
+# outermost (Scrapy's own start at StartSpiderMiddleware, 25): an exception from a callback, or from any spider
+# middleware's handling of its output, becomes a failed page in the errors bucket, and the crawl goes on. Only
+# collect mode's CollectMiddleware (10) wraps it, so the failed-page records it makes reach Redis in the chain too
 SPIDER_MIDDLEWARES = {
-    "tweetform.middlewares.callback_errors.CallbackErrorMiddleware": 25,
+    "tweetform.middlewares.callback_errors.CallbackErrorMiddleware": 20,
 }
 ITEM_PIPELINES = {
     "tweetform.pipelines.buckets.BucketPipeline": 500,

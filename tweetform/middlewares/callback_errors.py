@@ -26,6 +26,7 @@ from scrapy.http import Response
 
 from tweetform.api import errors
 from tweetform.middlewares.pacing import META_NOT_BEFORE
+from tweetform.spiders.context import META_CTX
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ ITEMS_NOT_WRITTEN = "tweetform/items/not_written"  # a pipeline raised for the i
 
 
 class CallbackErrorMiddleware:
-    """Spider middleware (SPIDER_MIDDLEWARES), outermost: it sees what every other one let through."""
+    """Spider middleware (SPIDER_MIDDLEWARES), outermost (in collect mode, inside CollectMiddleware only): it sees what every other one let through."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -58,8 +59,6 @@ class CallbackErrorMiddleware:
     def handle(self, response: Response, exception: BaseException, spider: Any) -> Iterable[Any] | None:
         """What a page whose handling raised becomes (None: Scrapy's own handling). Errbacks call it too:
         their output does not pass through spider middlewares (see ``ApiSpider.on_failure``)."""
-        from tweetform.spiders.base import META_CTX
-
         if isinstance(exception, PASS_THROUGH) or META_CTX not in response.meta or not hasattr(spider, "error_item"):
             return None  # not a tweetform API page: Scrapy's own handling
         if isinstance(exception, IgnoreRequest):

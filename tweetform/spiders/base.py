@@ -27,13 +27,14 @@ from tweetform import state
 from tweetform.api import errors
 from tweetform.api.endpoints import ENDPOINTS, Endpoint, next_page_params
 from tweetform.items import PageItem, make_error, make_page, page_id, utc_now
+from tweetform.middlewares.callback_errors import CallbackErrorMiddleware
 from tweetform.middlewares.pacing import META_NOT_BEFORE
 from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT
 from tweetform.state.base import JobStore
 from tweetform.spiders.arguments import JobArgs, parse_args
+from tweetform.spiders.context import META_CTX
 
 logger = logging.getLogger(__name__)
-META_CTX = "tweetform_ctx"
 
 
 def parse_body(body: bytes) -> Any:
@@ -228,8 +229,6 @@ class ApiSpider(scrapy.Spider):
         try:
             yield from self._shared_state_safe(fake, lambda r: self._failed_for_good(r, failure))
         except Exception as exc:  # an errback's output skips spider middlewares: CallbackErrorMiddleware's rule here
-            from tweetform.middlewares.callback_errors import CallbackErrorMiddleware
-
             handled = CallbackErrorMiddleware(self.crawler).handle(fake, exc, self)
             if handled is None:
                 raise
