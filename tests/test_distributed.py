@@ -307,3 +307,25 @@ def test_status_shows_what_is_left_of_a_planned_job(box, redis_url: str, tmp_pat
     assert after["left"]["requests"] == max(0, before["requests"] - pages)
     assert "left of the plan" in subprocess.run([sys.executable, "-m", "scrapy", "status"], cwd=ROOT, env=env,
                                                 capture_output=True, text=True, timeout=60).stdout
+
+
+def test_job_started_by_a_killed_crawl_still_ends_done(sandbox_factory, redis_url: str, tmp_path: Path):
+    """`scrapy crawl -a …` with REDIS_URL holds its job only while queuing its seeds: killed mid-crawl,
+    a worker finishes the rest and the job ends done (it stayed running forever, held by the dead crawl)."""
+    box = sandbox_factory(*WORLD, "--latency", "0.5")
+    env = worker_env(box, redis_url, tmp_path)
+    r = redis.Redis.from_url(redis_url)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    crawl = scrapy(env, "crawl", "friends", "-a", f"user_id={seed}", "-a", "depth=2", "-a", "job=heldcrawl", "-s", "CONCURRENT_REQUESTS=1")
+    deadline = time.monotonic() + 60
+    while not holds_requests(r, crawl.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert holds_requests(r, crawl.pid) and r.hget("tweetform:job:heldcrawl", "state") == b"running"
+    crawl.send_signal(signal.SIGKILL)  # mid-crawl, before it was ever idle
+    crawl.communicate(timeout=30)
+    wait_all(start_workers(env, 1, True, spiders="friends"))
+    done = subprocess.run([sys.executable, "-m", "scrapy", "wait", "heldcrawl", "--timeout", "60"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert r.hget("tweetform:job:heldcrawl", "state") == b"done"
+    assert_network_equals_truth(box, tmp_path, seed, 2)

@@ -263,6 +263,8 @@ class ApiSpider(scrapy.Spider):
         if self.given_job is not None:
             for request in self.start_job(self.given_job):
                 yield request
+        # the engine scheduled every request yielded above before asking for more: the seeds are all queued
+        self.start_exhausted = True
 
     def start_job(self, job: JobArgs) -> Iterable[scrapy.Request]:
         """Register a job and yield its first requests."""

@@ -135,6 +135,7 @@ class RedisJobStore(JobStore):
         self._seen = SeenUsers(server)  # compact claims: ~20 bytes per user (seen.py)
         self._set_state = scripts.load(server, "job_state")
         self._started = scripts.load(server, "job_started")
+        self._release_holds = scripts.load(server, "release_holds")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "RedisJobStore":
@@ -172,11 +173,18 @@ class RedisJobStore(JobStore):
 
     def hold(self, job_id: str, worker: str) -> None:
         """This worker is queuing the job's seeds: the job is not done before :meth:`seeded`."""
-        self.server.sadd(keys.job_starting(job_id), worker)
+        pipe = self.server.pipeline()
+        pipe.sadd(keys.job_starting(job_id), worker)
+        pipe.sadd(keys.worker_holds(worker), job_id)  # so the hold ends if this worker dies (:meth:`release_holds`)
+        pipe.execute()
 
     def seeded(self, job_id: str, worker: str, processing: str = "", message: bytes | str = "", client: Any = None) -> None:
         """The job's seeds are queued: the hold ends and the job message (if any) leaves ``processing``."""
-        self._started(keys=[keys.job(job_id), processing], args=[worker, message], client=client)
+        self._started(keys=[keys.job(job_id), processing, keys.worker_holds(worker)], args=[worker, message, job_id], client=client)
+
+    def release_holds(self, worker: str) -> int:
+        """A dead worker's holds end (its jobs may be done now): how many it had."""
+        return int(self._release_holds(keys=[keys.worker_holds(worker)], args=[keys.job_prefix(), worker]))
 
     def status(self, job_id: str) -> JobStatus:
         pipe = self.server.pipeline()

@@ -169,6 +169,11 @@ def job_starting(job_id: str) -> str:
     return f"{job(job_id)}:starting"
 
 
+def worker_holds(worker: str) -> str:
+    """SET of the job ids whose seeds a worker is queuing (its holds end with it when it dies)."""
+    return f"{PREFIX}:worker:{worker}:holds"
+
+
 def jobs_processing(spider: str, worker: str) -> str:
     """LIST of job messages a worker took and has not finished queuing (given back if it dies)."""
     return f"{jobs_inbox(spider)}:processing:{worker}"

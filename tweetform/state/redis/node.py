@@ -86,18 +86,18 @@ class WorkerNode:
         self.spider = spider
         if getattr(spider, "given_job", None) is not None:
             self.exit_when_idle = True  # `scrapy crawl … -a user_id=…`: done when the work is done
+        info = {"host": socket.gethostname(), "pid": os.getpid(), "spider": spider.name, "started": time.time()}
+        try:  # registered before any hold, so a death is noticed (give_back_messages) and its holds end
+            self.server.hset(keys.workers(), self.worker, json.dumps(info))
+        except redis.RedisError:
+            logger.error("Redis is unreachable at start; will keep trying")
         if getattr(spider, "given_job", None) is not None:
-            # `scrapy crawl … -a …` queues its seeds from start(): held until this worker is first idle
+            # `scrapy crawl … -a …` queues its seeds from start(): held until start() is exhausted and synced
             try:
                 spider.store.hold(spider.given_job.job, self.worker)
                 self.crawl_hold = spider.given_job.job
             except redis.RedisError:
                 logger.error("Redis is unreachable at start; will keep trying")
-        info = {"host": socket.gethostname(), "pid": os.getpid(), "spider": spider.name, "started": time.time()}
-        try:
-            self.server.hset(keys.workers(), self.worker, json.dumps(info))
-        except redis.RedisError:
-            logger.error("Redis is unreachable at start; will keep trying")
         self.beat()
         self.loop = create_looping_call(self.beat)
         self.loop.start(self.interval, now=False)
@@ -129,6 +129,7 @@ class WorkerNode:
                 lost = scheduler.queue.reclaim_lost()
                 if lost:
                     logger.warning("put back %d requests whose hand-over was lost while Redis was away", lost)
+                self.seeds_yielded()
                 self.finish_starts()
                 self._beats += 1
                 if self._beats % 5 == 1:
@@ -165,9 +166,7 @@ class WorkerNode:
     def spider_idle(self, spider: Any) -> None:
         if self._stopping:
             return
-        if self.crawl_hold is not None:  # idle: start() is exhausted, its requests are scheduled
-            self.pending_starts.append((self.crawl_hold, "", ""))
-            self.crawl_hold = None
+        self.seeds_yielded(idle=True)
         self.finish_starts()
         started = self.take_jobs(spider)
         if started:
@@ -181,6 +180,13 @@ class WorkerNode:
         else:
             self._idle_seen = False
         raise DontCloseSpider
+
+    def seeds_yielded(self, idle: bool = False) -> None:
+        """`scrapy crawl -a …`: once start() is exhausted (every seed scheduled) the hold waits only for the sync
+        (:meth:`finish_starts`), not for this process to be idle — it may die long before (the job stayed running)."""
+        if self.crawl_hold is not None and (idle or getattr(self.spider, "start_exhausted", False)):
+            self.pending_starts.append((self.crawl_hold, "", ""))
+            self.crawl_hold = None
 
     def take_jobs(self, spider: Any, limit: int = 8) -> int:
         """Start up to ``limit`` job messages from this spider's inbox.
@@ -251,6 +257,9 @@ class WorkerNode:
             except (ValueError, AttributeError):
                 started = 0.0
             if now - started > 2 * self.ttl and not self.server.exists(keys.heartbeat(worker)):
+                released = self.spider.store.release_holds(worker)
+                if released:
+                    logger.warning("ended %d job holds of worker %s, which died while queuing their seeds", released, worker)
                 self.server.hdel(keys.workers(), worker)
 
     def nothing_left(self, spider: Any) -> bool:
