@@ -167,6 +167,7 @@ def test_queue_reap__gives_back_a_dead_workers_requests_and_dead_letters_poison_
     assert out == [1, member("c1").encode()]
     entry = json.loads(r.lindex(dead, 0))
     assert "handed over 3 times" in entry["reason"] and entry["request"] == member("c1")
+    assert r.hget(keys.job_progress("j"), "failed") == b"1"  # counted with the dead-lettering: `scrapy wait` sees it at once
     assert counts(r) == (1, 0, 0)  # c2 still queued: the job goes on
     assert pop(r, "w", "L9")[1] == member("c2").encode() and ack(r, "c2", "L9") == 1
     assert r.hget(keys.job("j"), "state") == b"done"

@@ -19,6 +19,7 @@ class PageItem(dict):
     """``{**page, "__tweetform": {...}}``; ``raw`` holds the body as received."""
 
     raw: bytes | None = None
+    failure_counted = False  # a failed page already counted in its job's progress (a dead-lettered request)
 
     @property
     def provenance(self) -> dict[str, Any]:

@@ -57,6 +57,8 @@ def entry_for(item: PageItem) -> tuple[dict[str, bytes], int]:
         fields["raw"] = bytes(raw)
     else:
         fields["item"] = dumps(dict(item))
+    if getattr(item, "failure_counted", False):
+        fields["counted"] = b"1"  # a dead-lettered request: queue_reap.lua counted its failure already
     size = sum(len(v) for v in fields.values())
     fields["n"] = str(size).encode()
     return fields, size
@@ -66,11 +68,14 @@ def item_from(fields: dict[bytes, bytes]) -> PageItem:
     """The page an entry carries, as the spider yielded it (body, provenance, raw bytes)."""
     raw = fields.get(b"raw")
     if raw is None:
-        return PageItem(loads(fields[b"item"]))
-    body = loads(raw)
-    item = PageItem(body if isinstance(body, dict) else {"page": body})
-    item[PROVENANCE] = loads(fields[b"prov"])
-    item.raw = raw
+        item = PageItem(loads(fields[b"item"]))
+    else:
+        body = loads(raw)
+        item = PageItem(body if isinstance(body, dict) else {"page": body})
+        item[PROVENANCE] = loads(fields[b"prov"])
+        item.raw = raw
+    if fields.get(b"counted"):
+        item.failure_counted = True
     return item
 
 

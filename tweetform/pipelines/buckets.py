@@ -334,7 +334,8 @@ class BucketPipeline:
         if (job, pid) in handle.seen or self._written_elsewhere(job, pid) or not handle.write_once((job, pid), line_for(item)):
             self.stats.inc_value("tweetform/pages/duplicate_skipped")
             return item
-        self._record(job, pid, bucket, failed=bucket == "errors" and item.get("reason") == "failed")
+        failed = bucket == "errors" and item.get("reason") == "failed" and not getattr(item, "failure_counted", False)
+        self._record(job, pid, bucket, failed=failed)
         self.stats.inc_value("tweetform/pages/written")
         self.stats.inc_value(f"tweetform/buckets/{bucket}")
         return item

@@ -158,6 +158,7 @@ class WorkerNode:
         fake = Response(request.url, status=0, request=request)
         reason = f"handed over {self.crawler.settings.getint('TWEETFORM_MAX_DELIVERIES')} times: its workers died or stalled"
         item = spider.error_item(fake, "failed", spider.target_of(fake), Outcome("failed", 0, None, reason), None)
+        item.failure_counted = True  # queue_reap.lua counted it in the job's progress already
         # the scraper's own entry point for an item that comes from no callback
         deferred_from_coro(self.crawler.engine.scraper.start_itemproc_async(item, response=None))
 

@@ -4,7 +4,7 @@
 -- In-flight requests of workers whose heartbeat expired go back to their queue
 -- (a stopping worker releases its own). Each hand-over of a dead worker's
 -- request counts; one handed over max-deliveries times is dead-lettered with the
--- reason instead, and returned so the caller records it in the errors bucket.
+-- reason instead (a failed page of its job), and returned so the caller records it in the errors bucket.
 -- Returns {moved, dead-lettered members...}.
 local moved, dead = 0, {}
 local max = tonumber(ARGV[5])
@@ -24,6 +24,8 @@ for i = 1, #all, 2 do
       redis.call('LPUSH', KEYS[2], cjson.encode({request = e.d, reason = 'handed over ' .. n .. ' times: the workers taking it died or stalled', at = redis_now()}))
       redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[6]) - 1)
       dead[#dead + 1] = e.d
+      -- the failure counts before the job can be done (its errors record comes later, from the reaping worker)
+      if jk and redis.call('EXISTS', jk) == 1 then redis.call('HINCRBY', jk .. ':progress', 'failed', 1) end
       job_check_done(jk)
     else
       redis.call('ZADD', e.q, e.s, e.d)
