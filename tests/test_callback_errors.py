@@ -83,3 +83,36 @@ def test_redis_away_is_not_the_pages_fault(tmp_path: Path):
     (again,) = mw.process_spider_exception(response, redis.ConnectionError("away"))
     assert again.url == response.url and again.dont_filter and again.meta["tweetform_not_before"] > 0
     assert acked == [] and crawler.stats.get_value("tweetform/pages/failed") is None
+
+
+def test_only_an_unreachable_redis_counts_as_away():
+    import redis
+
+    from tweetform.state.redis.connection import redis_away, refusal
+
+    for away in (redis.ConnectionError("x"), redis.TimeoutError("x"), redis.BusyLoadingError("x")):
+        assert redis_away(away)
+    for answer in (redis.ResponseError("OOM command not allowed when used memory > 'maxmemory'."),
+                   redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"), ValueError("x")):
+        assert not redis_away(answer)
+    assert refusal(redis.ResponseError("OOM command not allowed when used memory > 'maxmemory'.")).startswith("Redis maxmemory reached")
+    assert refusal(redis.ResponseError("WRONGTYPE Operation against a key\nmore")) == "Redis refused a command: WRONGTYPE Operation against a key"
+
+
+def test_a_redis_error_answer_fails_the_page_instead_of_fetching_it_again(tmp_path: Path):
+    """OOM, WRONGTYPE, a script error: Redis answered, so fetching (and paying for) the page again will not help."""
+    import redis
+
+    crawler, spider, mw, response, acked = setup(tmp_path)
+    oom = redis.ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
+    (record,) = mw.process_spider_exception(response, oom)
+    assert record["reason"] == "failed" and record["message"].startswith("Redis maxmemory reached")
+    assert crawler.stats.get_value("tweetform/pages/failed") == 1 and acked == [response.url]
+    # the spider's callbacks raise it on to the middleware instead of yielding the page again
+    spider._parse_page = lambda r: (_ for _ in ()).throw(oom)  # type: ignore[method-assign]
+    try:
+        list(spider.parse_page(response))
+    except redis.ResponseError:
+        pass
+    else:
+        raise AssertionError("a Redis error answer was taken for Redis away")

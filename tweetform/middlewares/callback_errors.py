@@ -27,6 +27,7 @@ from scrapy.http import Response
 from tweetform.api import errors
 from tweetform.middlewares.pacing import META_NOT_BEFORE
 from tweetform.spiders.context import META_CTX
+from tweetform.state.redis.connection import redis_away, refusal
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +66,10 @@ class CallbackErrorMiddleware:
             # the job is gone (cancelled, purged): nothing to record, but the request is finished
             self._ack(spider, response)
             return ()
-        if isinstance(exception, redis.RedisError):
+        if isinstance(exception, redis.RedisError) and redis_away(exception):
             # shared state (Redis) away while the page was handled, e.g. by a middleware after the
-            # callback: not a failed page; fetched again once Redis is back (its lease is replaced)
+            # callback: not a failed page; fetched again once Redis is back (its lease is replaced).
+            # A Redis error *answer* (OOM, WRONGTYPE, a script error) is not "away": the page fails.
             logger.warning("Redis unreachable (%s) while handling %s: it will be fetched again", type(exception).__name__, response.url)
             again = response.request.replace(dont_filter=True)
             again.meta[META_NOT_BEFORE] = time.time() + 2.0
@@ -81,11 +83,15 @@ class CallbackErrorMiddleware:
         stats.inc_value("tweetform/pages/failed")
         stats.inc_value(STAT_PREFIX + name)
         spider.pages_failed = getattr(spider, "pages_failed", 0) + 1
-        logger.error("page failed for good (%s while handling it): %s", name, response.url, exc_info=exception)
+        refused = refusal(exception) if isinstance(exception, redis.RedisError) else None
+        if refused:  # Redis answered with an error: one line, no traceback
+            logger.error("page failed for good (%s): %s", refused, response.url)
+        else:
+            logger.error("page failed for good (%s while handling it): %s", name, response.url, exc_info=exception)
         out: list[Any] = []
         try:
             target = spider.target_of(response)
-            message = f"{name} while handling the page: {exception}"[:500]
+            message = (refused or f"{name} while handling the page: {exception}")[:500]
             item = spider.error_item(response, "failed", target, errors.Outcome("failed", response.status, None, message), None)
             item["exception"] = name
             out.append(item)

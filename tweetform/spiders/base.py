@@ -31,6 +31,7 @@ from tweetform.middlewares.callback_errors import CallbackErrorMiddleware
 from tweetform.middlewares.pacing import META_NOT_BEFORE
 from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT
 from tweetform.state.base import JobStore
+from tweetform.state.redis.connection import redis_away
 from tweetform.spiders.arguments import JobArgs, parse_args
 from tweetform.spiders.context import META_CTX
 
@@ -169,6 +170,8 @@ class ApiSpider(scrapy.Spider):
         try:
             yield from handle(response)
         except redis.RedisError as exc:
+            if not redis_away(exc):
+                raise  # Redis answered with an error (OOM, WRONGTYPE…): CallbackErrorMiddleware fails the page
             logger.warning("job state unreachable (%s): %s will be fetched again", type(exc).__name__, response.url)
             again = response.request.replace(dont_filter=True)
             again.meta[META_NOT_BEFORE] = time.time() + 2.0

@@ -138,7 +138,7 @@ class WorkerNode:
             if self.server.get(keys.control(self.worker)) in (b"stop", "stop"):
                 self.stop("stop requested through Redis")
         except redis.RedisError as exc:
-            logger.warning("heartbeat failed (%s); retrying", type(exc).__name__)
+            logger.warning("heartbeat failed (%s); retrying", type(exc).__name__ if connection.redis_away(exc) else connection.refusal(exc))
 
     def stop(self, why: str) -> None:
         if self._stopping:

@@ -33,6 +33,7 @@ from tweetform.api.endpoints import ENDPOINTS
 from tweetform.quota.book import PER_SECOND_INTERVAL, Reservation
 from tweetform.quota.gate import NO_ENDPOINT
 from tweetform.state.redis import keys, scripts
+from tweetform.state.redis.connection import redis_away, refusal
 from tweetform.state.redis import serializer as json_serializer
 from tweetform.state.redis.node import worker_id
 
@@ -54,6 +55,7 @@ class InFlightQueue(Base):
         self._push = scripts.load(server, "queue_push")
         self._pop = scripts.load(server, "queue_pop")
         self._reap = scripts.load(server, "queue_reap")
+        self._refused_logged = float("-inf")  # when a Redis error answer to a push was last logged
         self._reclaim = scripts.load(server, "queue_reclaim")
         self._ack = scripts.load(server, "queue_ack")
         settings = spider.crawler.settings
@@ -110,8 +112,12 @@ class InFlightQueue(Base):
         acks = dict(self.unacked) if with_acks else {}
         try:
             pushed = self.push_many(batch, acks)
-        except redis.RedisError:
-            self.on_redis_down()
+        except redis.RedisError as exc:
+            if redis_away(exc):
+                self.on_redis_down()
+            elif time.monotonic() - self._refused_logged > 10:  # an answer (OOM…): kept and retried, said plainly
+                self._refused_logged = time.monotonic()
+                logger.error("could not queue %d requests (%s); keeping them and retrying", len(batch), refusal(exc))
             return
         del self.unsent[: len(batch)]
         for qid in acks:
