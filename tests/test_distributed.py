@@ -16,6 +16,8 @@ import redis
 from conftest import ROOT, RedisServer
 from crawling import bucket, demo_credentials, errors_of, ids_of
 
+from tweetform import exitcodes
+
 WORLD = ("--users", "3000", "--seed", "7", "--window", "1")
 
 
@@ -329,3 +331,17 @@ def test_job_started_by_a_killed_crawl_still_ends_done(sandbox_factory, redis_ur
     assert done.returncode == 0, done.stdout + done.stderr
     assert r.hget("tweetform:job:heldcrawl", "state") == b"done"
     assert_network_equals_truth(box, tmp_path, seed, 2)
+
+
+def test_distributed_crawl_exits_by_its_jobs_failed_pages_not_only_its_own(box, redis_url: str, tmp_path: Path):
+    """`scrapy crawl -a …` with REDIS_URL runs a shared job: a page another worker failed for good is this job's failure too."""
+    env = worker_env(box, redis_url, tmp_path)
+    r = redis.Redis.from_url(redis_url)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    r.hset("tweetform:job:sharedfail:progress", "failed", 1)  # what another worker's errors record counted
+    done = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "friends", "-a", f"user_id={seed}", "-a", "job=sharedfail"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.hget("tweetform:job:sharedfail", "state") == b"done"
+    assert done.returncode == exitcodes.PAGES_FAILED, done.stderr[-2000:]
+    assert "1 page failed for good" in done.stderr.strip().splitlines()[-1]
+    assert bucket(tmp_path, "friend_ids")[str(seed)]  # this process's own part was collected

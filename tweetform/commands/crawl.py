@@ -85,9 +85,29 @@ class Command(ScrapyCrawlCommand):
         self.crawler_process.start()
         self.exitcode = exitcodes.for_crawlers(
             [crawler], bootstrap_failed=self.crawler_process.bootstrap_failed, worker=self._is_worker(opts))
-        why = explain(self.exitcode, crawler.stats.get_stats() if crawler.stats else {}, self.settings)
+        stats = crawler.stats.get_stats() if crawler.stats else {}
+        job = opts.spargs.get("_job")
+        if self.exitcode == exitcodes.DONE and job is not None and self.settings.get("REDIS_URL"):
+            # a shared job: pages other workers failed for good are its failures too (as `scrapy wait` says)
+            ended = distributed_job_end(self.settings, job.job)
+            if ended is not None and ended[0] != "gone":
+                self.exitcode = exitcodes.for_job_state(*ended)
+                stats = {**stats, "tweetform/pages/failed": ended[1]}
+        why = explain(self.exitcode, stats, self.settings)
         if why:
             print(f"tweetform: {why}", file=sys.stderr)
+
+
+def distributed_job_end(settings: Any, job_id: str) -> tuple[str, int] | None:
+    """(state, pages failed for good) of a distributed job that has ended; None if not (or Redis away)."""
+    import redis
+
+    from tweetform.state.redis import connection, control
+
+    try:
+        return control.job_ended(connection.from_settings(settings), job_id)
+    except redis.RedisError:
+        return None
 
 
 def deep_crawl_warning(settings: Any, job: JobArgs) -> str | None:
