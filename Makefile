@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup redis tinyproxy demo test bench clean
+.PHONY: setup redis tinyproxy openssl demo test bench clean
 
 $(BIN)/scrapy: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,16 @@ tinyproxy:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq tinyproxy >/dev/null; \
 	  else sudo apt-get install -y -qq tinyproxy; fi; }
 
+# The Redis-over-TLS test makes its self-signed certificate with the openssl CLI.
+openssl:
+	@command -v openssl >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq openssl >/dev/null; \
+	  else sudo apt-get install -y -qq openssl; fi; }
+
 demo: setup
 	$(BIN)/python -m tweetform.demo
 
-test: setup redis tinyproxy
+test: setup redis tinyproxy openssl
 	$(BIN)/python -m pytest -q
 
 bench: setup
