@@ -193,16 +193,6 @@ def test_queue_reclaim__gives_back_entries_the_worker_does_not_hold(r):
     assert set(r.hkeys(INFLIGHT)) == {b"d1"} and counts(r) == (1, 1, 0)
 
 
-def test_claim_users__once_per_job_and_again_for_the_same_claimer(r):
-    k = [keys.expanded("j"), keys.level_users("j", 1), keys.level_users("j", 1) + ":seq"]
-    assert run(r, "claim_users", k, ["page-a", "", 1, 2, 3]) == [b"1", b"2", b"3"]
-    assert run(r, "claim_users", k, ["page-b", "", 3, 4]) == [b"4"]
-    assert run(r, "claim_users", k, ["page-a", "", 1, 5]) == [b"1", b"5"]  # fetched again: keeps its users
-    capped = [keys.expanded("m"), keys.level_users("m", 1), keys.level_users("m", 1) + ":seq"]
-    assert run(r, "claim_users", capped, ["p", 2, 7, 8, 9]) == [b"7", b"8"]  # max_users
-    assert r.zrange(keys.level_users("m", 1), 0, -1) == [b"7", b"8"]
-
-
 def lane(name: str = "a:user") -> list[str]:
     h = keys.quota(name, "/friends/ids")
     return [h, h + ":inflight"]

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
@@ -85,6 +86,10 @@ class Command(ScrapyCommand):
         self.exitcode = exitcodes.for_crawlers(crawlers, bootstrap_failed=self.crawler_process.bootstrap_failed, worker=True)
 
 
+QUICK_CRASH = 10.0  # seconds: a worker process that crashes sooner is restarted with back-off
+RESTART_BACKOFF_MAX = 60.0
+
+
 def supervise(n: int, names: list[str], argv: list[str]) -> int:
     """Keep n single-process workers running; restart any that dies; stop all on a signal."""
     child_args = list(argv[1:])
@@ -95,6 +100,8 @@ def supervise(n: int, names: list[str], argv: list[str]) -> int:
     # scrapy.cmdline took the command name out of sys.argv: put it back, or every child is "Unknown command"
     cmd = [sys.executable, "-m", "scrapy", "worker", *child_args]
     children = {p.pid: p for p in (subprocess.Popen(cmd) for _ in range(n))}
+    started = {pid: time.monotonic() for pid in children}
+    quick_crashes = 0  # crashes in a row of processes that lived less than QUICK_CRASH seconds
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
@@ -115,10 +122,21 @@ def supervise(n: int, names: list[str], argv: list[str]) -> int:
         ended.returncode = os.waitstatus_to_exitcode(status)
         # only a crash is restarted: a worker that ended by design (idle with TWEETFORM_EXIT_WHEN_IDLE) or
         # for a reason a restart cannot fix (credentials rejected, Redis away, bad input) would only loop
+        lived = time.monotonic() - started.pop(pid, 0.0)
         if not stopping and (ended.returncode < 0 or ended.returncode == exitcodes.ERROR):
-            print(f"tweetform: worker process {pid} ended ({ended.returncode}); starting another", file=sys.stderr, flush=True)
+            # a process that crashes at start would otherwise be restarted in a tight loop
+            quick_crashes = quick_crashes + 1 if lived < QUICK_CRASH else 0
+            delay = min(RESTART_BACKOFF_MAX, 2.0 ** (quick_crashes - 1)) if quick_crashes else 0.0
+            print(f"tweetform: worker process {pid} ended ({ended.returncode}); starting another"
+                  + (f" in {delay:.0f} s" if delay else ""), file=sys.stderr, flush=True)
+            until = time.monotonic() + delay  # the supervisor runs no reactor: a plain wait, cut short by a signal
+            while not stopping and time.monotonic() < until:
+                time.sleep(0.2)
+            if stopping:
+                continue
             child = subprocess.Popen(cmd)
             children[child.pid] = child
+            started[child.pid] = time.monotonic()
         elif not stopping:
             ended_with.append(ended.returncode)
             if ended.returncode != exitcodes.DONE:
