@@ -7,8 +7,10 @@ import math
 import struct
 import sys
 from array import array
+from collections import deque
 from datetime import datetime, timezone
 from functools import lru_cache
+from typing import Callable, Iterable
 
 
 TWITTER_EPOCH_MS = 1288834974657
@@ -140,3 +142,34 @@ _INV53 = 1.0 / 9007199254740992.0  # (h >> 11) * _INV53 == _unit(h) exactly (a p
 _LN_TL = tuple(math.log(hi / lo) for lo, hi in (
     (50, 1000), (1, 61), (60, 300), (300, 2000), (2000, 6000),
     (10 * _MIN, 4 * _DAY), (10 * _DAY, 3 * 365 * _DAY), (20 * _MIN, 10 * _DAY)))
+
+
+def bfs_expansion(seed_ids: Iterable[int], depth: int, direction: str, max_users: int | None,
+                  list_of: Callable[[int], Iterable[int] | None]) -> list[int]:
+    """The users a tweetf0rm-style crawl expands, in BFS order (``World.reachable``'s rules).
+
+    ``list_of(uid)`` is the user's list in ``direction``, or None when it cannot be expanded
+    (unknown, protected, suspended or deleted): such a user is still counted, as a crawl counts it."""
+    if not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"depth must be an int >= 1, got {depth!r}")
+    if direction not in ("friends", "followers"):
+        raise ValueError(f"direction must be 'friends' or 'followers', got {direction!r}")
+    if max_users is not None and max_users < 0:
+        raise ValueError(f"max_users must be >= 0, got {max_users!r}")
+    seen: set[int] = set()
+    queue: deque[tuple[int, int]] = deque()
+    for sid in seed_ids:
+        if sid not in seen:
+            seen.add(sid)
+            queue.append((sid, 1))
+    order: list[int] = []
+    while queue and (max_users is None or len(order) < max_users):
+        uid, level = queue.popleft()
+        order.append(uid)
+        if level >= depth:
+            continue
+        for x in list_of(uid) or ():
+            if x not in seen:
+                seen.add(x)
+                queue.append((x, level + 1))
+    return order

@@ -38,12 +38,12 @@ import hashlib
 import random
 import struct
 from array import array
-from collections import deque
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from .common import (
+    bfs_expansion,
     _DAY,
     _GOLD,
     _M22,
@@ -354,33 +354,13 @@ class WorldAt:
     def reachable(self, seed_ids: list[int], depth: int, direction: Literal["friends", "followers"] = "friends",
                   max_users: int | None = None) -> list[int]:
         """``World.reachable`` over this generation's lists (same order rules)."""
-        if not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"depth must be an int >= 1, got {depth!r}")
-        if direction not in ("friends", "followers"):
-            raise ValueError(f"direction must be 'friends' or 'followers', got {direction!r}")
-        if max_users is not None and max_users < 0:
-            raise ValueError(f"max_users must be >= 0, got {max_users!r}")
         lists = self.following if direction == "friends" else self.followers
-        seen: set[int] = set()
-        queue: deque[tuple[int, int]] = deque()
-        for sid in seed_ids:
-            if sid not in seen:
-                seen.add(sid)
-                queue.append((sid, 1))
-        order: list[int] = []
-        while queue and (max_users is None or len(order) < max_users):
-            uid, level = queue.popleft()
-            order.append(uid)
-            if level >= depth:
-                continue
+
+        def list_of(uid: int) -> Any:
             i = self.base.index_of(uid)
-            if i is None or self.base._state(i) != NORMAL:
-                continue
-            for x in lists(uid):
-                if x not in seen:
-                    seen.add(x)
-                    queue.append((x, level + 1))
-        return order
+            return None if i is None or self.base._state(i) != NORMAL else lists(uid)
+
+        return bfs_expansion(seed_ids, depth, direction, max_users, list_of)
 
     # ---- timelines and tweets ----------------------------------------------------------------
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections import deque
 from itertools import compress
 from typing import Literal
 
 from .common import (
+    bfs_expansion,
     _ACT_CLASSES,
     ALPHA,
     _CLASS_OF,
@@ -422,30 +422,10 @@ class _Graph:
         ``max_users`` keeps exactly the first ``max_users`` entries of the
         unlimited BFS order (expansion stops there).
         """
-        if not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"depth must be an int >= 1, got {depth!r}")
-        if direction not in ("friends", "followers"):
-            raise ValueError(f"direction must be 'friends' or 'followers', got {direction!r}")
-        if max_users is not None and max_users < 0:
-            raise ValueError(f"max_users must be >= 0, got {max_users!r}")
         lists = self._friends_ids if direction == "friends" else self._followers_ids
-        seen: set[int] = set()
-        queue: deque[tuple[int, int]] = deque()
-        for sid in seed_ids:
-            if sid not in seen:
-                seen.add(sid)
-                queue.append((sid, 1))
-        order: list[int] = []
-        while queue and (max_users is None or len(order) < max_users):
-            uid, level = queue.popleft()
-            order.append(uid)
-            if level >= depth:
-                continue
+
+        def list_of(uid: int) -> tuple[int, ...] | None:
             i = self.index_of(uid)
-            if i is None or self._state(i) != NORMAL:
-                continue
-            for x in lists(i):
-                if x not in seen:
-                    seen.add(x)
-                    queue.append((x, level + 1))
-        return order
+            return None if i is None or self._state(i) != NORMAL else lists(i)
+
+        return bfs_expansion(seed_ids, depth, direction, max_users, list_of)
