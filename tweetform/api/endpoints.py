@@ -34,7 +34,8 @@ class Endpoint:
     path: str  # may contain {id}
     paging: str  # "cursor", "max_id", "next_results", "token", "none"
     page_param: str = ""  # v2: pagination_token or next_token
-    app_only: bool = False
+    app_only: bool = False  # only an app-only (bearer) credential may call it
+    user_only: bool = False  # only a user-context credential may call it (a bearer gets 403)
 
     def url(self, base: str, params: dict[str, Any], path_id: str | int | None = None) -> str:
         path = self.path.format(id=path_id) if "{id}" in self.path else self.path
@@ -68,6 +69,21 @@ ENDPOINTS: dict[str, Endpoint] = {
         Endpoint("/2/users", "2", "/2/users", "none"),
         Endpoint("/2/users/by", "2", "/2/users/by", "none"),
         Endpoint("/2/tweets", "2", "/2/tweets", "none"),
+        # collections (issue 17; shared/twitter-api.md "Collections")
+        Endpoint("/2/tweets/:id/quote_tweets", "2", "/2/tweets/{id}/quote_tweets", "token", "pagination_token"),
+        Endpoint("/2/tweets/:id/retweeted_by", "2", "/2/tweets/{id}/retweeted_by", "token", "pagination_token"),
+        Endpoint("/2/tweets/:id/liking_users", "2", "/2/tweets/{id}/liking_users", "token", "pagination_token", user_only=True),
+        Endpoint("/2/users/:id/liked_tweets", "2", "/2/users/{id}/liked_tweets", "token", "pagination_token", user_only=True),
+        Endpoint("/2/users/:id/mentions", "2", "/2/users/{id}/mentions", "token", "pagination_token"),
+        Endpoint("/2/lists/:id", "2", "/2/lists/{id}", "none"),
+        Endpoint("/2/lists/:id/members", "2", "/2/lists/{id}/members", "token", "pagination_token"),
+        Endpoint("/2/lists/:id/followers", "2", "/2/lists/{id}/followers", "token", "pagination_token"),
+        Endpoint("/2/lists/:id/tweets", "2", "/2/lists/{id}/tweets", "token", "pagination_token"),
+        Endpoint("/2/users/:id/list_memberships", "2", "/2/users/{id}/list_memberships", "token", "pagination_token"),
+        Endpoint("/2/users/:id/owned_lists", "2", "/2/users/{id}/owned_lists", "token", "pagination_token"),
+        Endpoint("/2/users/:id/followed_lists", "2", "/2/users/{id}/followed_lists", "token", "pagination_token"),
+        Endpoint("/2/tweets/counts/recent", "2", "/2/tweets/counts/recent", "token", "next_token", app_only=True),
+        Endpoint("/2/tweets/counts/all", "2", "/2/tweets/counts/all", "token", "next_token", app_only=True),
     )
 }
 

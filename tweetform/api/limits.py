@@ -33,6 +33,21 @@ LIMITS: dict[str, tuple[int | None, int | None]] = {
     "/2/users/by": (900, 300),
     "/2/tweets": (5_000, 3_500),
     "/2/usage/tweets": (None, 50),
+    # v2 collections (issue 17); user-context only: liking_users, liked_tweets; app-only: counts
+    "/2/tweets/:id/quote_tweets": (75, 75),
+    "/2/tweets/:id/retweeted_by": (75, 75),
+    "/2/tweets/:id/liking_users": (75, None),
+    "/2/users/:id/liked_tweets": (75, None),
+    "/2/users/:id/mentions": (300, 450),
+    "/2/lists/:id": (75, 75),
+    "/2/lists/:id/members": (900, 900),
+    "/2/lists/:id/followers": (180, 180),  # not in the 2026 table; 180 in tweepy's recording
+    "/2/lists/:id/tweets": (900, 900),
+    "/2/users/:id/list_memberships": (75, 75),
+    "/2/users/:id/owned_lists": (15, 15),
+    "/2/users/:id/followed_lists": (15, 15),  # not in the 2026 table; 15 in tweepy's recording
+    "/2/tweets/counts/recent": (None, 300),
+    "/2/tweets/counts/all": (None, 300),
 }
 #: an endpoint the table does not list
 UNLISTED_LIMIT = 15

@@ -47,6 +47,21 @@ def v2_invalid(message: str, parameters: dict[str, list[str]] | None = None) -> 
     )
 
 
+def unsupported_authentication(kind: str) -> ApiError:
+    """403 for a credential kind the endpoint refuses: user context on an app-only endpoint
+    (full-archive search, counts), a bearer on a user-context one (liking_users, liked_tweets)."""
+    if kind == "user":
+        used, supported = "OAuth 1.0a User Context", "OAuth 2.0 Application-Only"
+    else:
+        used, supported = "OAuth 2.0 Application-Only", "OAuth 1.0a User Context, OAuth 2.0 User Context"
+    return v2_problem(
+        403,
+        "Unsupported Authentication",
+        f"Authenticating with {used} is forbidden for this endpoint.  Supported authentication types are [{supported}].",
+        "unsupported-authentication",
+    )
+
+
 def v2_not_found_path() -> ApiError:
     return ApiError(
         404,

@@ -30,6 +30,7 @@ from .errors import (
     auth_failed,
     rate_limited,
     server_error,
+    unsupported_authentication,
     usage_capped,
     v1_page_not_found,
     v2_not_found_path,
@@ -152,16 +153,8 @@ class Sandbox:
             logger.warning("malformed authentication rejected (%s)", type(exc).__name__)
             return self.answer(auth_failed(version, 400, 215, "Bad Authentication data."))
         self._note_client(principal, request)
-        if version == "2" and self.limiter.limit_for(endpoint, principal.kind) is None:  # app-only endpoints
-            return self.answer(
-                v2_problem(
-                    403,
-                    "Unsupported Authentication",
-                    "Authenticating with OAuth 1.0a User Context is forbidden for this endpoint.  "
-                    "Supported authentication types are [OAuth 2.0 Application-Only].",
-                    "unsupported-authentication",
-                )
-            )
+        if version == "2" and self.limiter.limit_for(endpoint, principal.kind) is None:  # app-only or user-only endpoints
+            return self.answer(unsupported_authentication(principal.kind))
         app, app_alias = self.auth.app_of(principal)
         month = self.clock.month(now)
         capped = self.ledger.blocked(app, endpoint, month)
