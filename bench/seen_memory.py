@@ -52,7 +52,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tweetform.spiders.arguments import JobArgs  # noqa: E402
+from tweetform.job import JobArgs  # noqa: E402
 from tweetform.state.redis import keys, seen  # noqa: E402
 from tweetform.state.redis.jobs import RedisJobStore  # noqa: E402
 

@@ -23,7 +23,7 @@ from crawling import ROOT, bucket, crawl_env, demo_credentials
 from tweetform.config import SettingsError, check_types, env_overrides, load_local_settings
 from tweetform.credentials import CredentialError, parse_credentials
 from tweetform.proxies.config import ProxyConfigError, parse_proxy_file
-from tweetform.spiders.arguments import MAX_MESSAGE_BYTES, ArgumentError
+from tweetform.job import MAX_MESSAGE_BYTES, ArgumentError
 from tweetform.spiders.lookup import TweetsSpider, UsersSpider
 from tweetform.spiders.network import FriendsSpider
 from tweetform.spiders.search import SearchSpider

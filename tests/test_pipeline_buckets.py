@@ -124,7 +124,8 @@ def test_a_torn_line_left_by_another_writer_is_cut_before_the_next_append(tmp_pa
 
 
 def test_the_manifest_folder_is_no_bucket():
-    from tweetform.spiders.arguments import ArgumentError, parse_args
+    from tweetform.job import ArgumentError
+    from tweetform.spiders.arguments import parse_args
 
     with pytest.raises(ArgumentError, match="_jobs"):
         parse_args("friends", {"user_id": "12", "bucket": "_jobs"}, allowed=(), default_bucket="friend_ids", default_api="2")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tweetform.spiders.arguments import ArgumentError
+from tweetform.job import ArgumentError
 from tweetform.spiders.lookup import TweetsSpider
 from tweetform.spiders.network import FriendsSpider
 from tweetform.spiders.search import SearchSpider, query_key

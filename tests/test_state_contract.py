@@ -17,7 +17,7 @@ from tweetform.api.endpoints import ENDPOINTS
 from tweetform.credentials import parse_credentials
 from tweetform.quota.book import QuotaBook
 from tweetform.quota.pool import CredentialPool
-from tweetform.spiders.arguments import JobArgs
+from tweetform.job import JobArgs
 from tweetform.state.base import DONE, GONE, RUNNING, JobStore
 from tweetform.state.local.database import Database
 from tweetform.state.local.memory import MemoryJobStore

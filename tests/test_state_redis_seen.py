@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 import redis
 
-from tweetform.spiders.arguments import JobArgs
+from tweetform.job import JobArgs
 from tweetform.state.redis import control, keys, seen
 from tweetform.state.redis.jobs import RedisJobStore
 

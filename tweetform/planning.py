@@ -52,7 +52,7 @@ from tweetform.api.limits import limits_of
 from tweetform.credentials import Credential, load_credentials
 from tweetform.quota.gate import human
 from tweetform.quota.pool import CredentialPool
-from tweetform.spiders.arguments import JobArgs
+from tweetform.job import JobArgs
 
 SHORT_PAGE = 0.95  # pages carry this share of a full page on average
 # Of the accounts listed at levels >= 2, the share not already billed that UTC day (lists overlap:

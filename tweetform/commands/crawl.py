@@ -22,7 +22,8 @@ from tweetform.credentials import CredentialError, load_credentials
 from tweetform.proxies.config import ProxyConfigError
 from tweetform.proxies.config import plan as proxy_plan
 from tweetform.preflight import api_base_problem, output_dir_problem, proxies_problem
-from tweetform.spiders.arguments import DEEP_DEPTH, ArgumentError, JobArgs
+from tweetform.job import ArgumentError, JobArgs
+from tweetform.spiders.arguments import DEEP_DEPTH
 from tweetform.state.local.resume import resumed_job
 from tweetform import exitcodes
 from tweetform.config import command_line_problem

@@ -20,7 +20,7 @@ from scrapy.spiderloader import get_spider_loader
 from tweetform.credentials import CredentialError
 from tweetform.planning import Estimate, PlanError, estimate, network_endpoint, plan_job, window_text
 from tweetform.quota.gate import human
-from tweetform.spiders.arguments import ArgumentError
+from tweetform.job import ArgumentError
 
 __all__ = ["Command", "estimate", "render"]
 

@@ -15,7 +15,7 @@ from scrapy.spiderloader import get_spider_loader
 
 from tweetform.state.redis import connection, keys
 from tweetform.state.redis.jobs import RedisJobStore, from_legacy
-from tweetform.spiders.arguments import ArgumentError, check_message_size, legacy_command, message_arguments
+from tweetform.job import ArgumentError, check_message_size, legacy_command, message_arguments
 from tweetform.commands.errors import fail, with_redis_errors
 from tweetform.commands.wait import wait_for_job
 

@@ -26,13 +26,14 @@ from twisted.python.failure import Failure
 from tweetform import state
 from tweetform.api import errors
 from tweetform.api.endpoints import ENDPOINTS, Endpoint, next_page_params
+from tweetform.job import JobArgs
 from tweetform.items import PageItem, make_error, make_page, page_id, utc_now
 from tweetform.middlewares.callback_errors import CallbackErrorMiddleware
 from tweetform.middlewares.pacing import META_NOT_BEFORE
 from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT
 from tweetform.state.base import JobStore
 from tweetform.state.redis.connection import redis_away
-from tweetform.spiders.arguments import JobArgs, parse_args
+from tweetform.spiders.arguments import parse_args
 from tweetform.spiders.context import META_CTX
 
 logger = logging.getLogger(__name__)

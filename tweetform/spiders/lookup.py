@@ -26,7 +26,7 @@ from scrapy.http import Response
 
 from tweetform.api import errors
 from tweetform.api.endpoints import V2_TWEET_PARAMS, V2_USER_PARAMS
-from tweetform.spiders.arguments import JobArgs
+from tweetform.job import JobArgs
 from tweetform.spiders.base import META_CTX, ApiSpider
 
 BATCH = 100

@@ -15,7 +15,7 @@ import scrapy
 from scrapy.http import Response
 
 from tweetform.api.endpoints import V2_USER_FIELDS
-from tweetform.spiders.arguments import JobArgs
+from tweetform.job import JobArgs
 from tweetform.spiders.base import META_CTX, UserSeededSpider
 
 

@@ -14,7 +14,7 @@ import scrapy
 from scrapy.http import Response
 
 from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS
-from tweetform.spiders.arguments import JobArgs
+from tweetform.job import JobArgs
 from tweetform.spiders.base import META_CTX, ApiSpider, shrink_page
 from tweetform.spiders.timeline import tweets_in_page
 

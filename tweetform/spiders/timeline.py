@@ -26,7 +26,7 @@ from scrapy.http import Response
 from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS
 from tweetform.export.files import iter_keys_lines
 from tweetform.items import PROVENANCE
-from tweetform.spiders.arguments import JobArgs
+from tweetform.job import JobArgs
 from tweetform.spiders.base import META_CTX, UserSeededSpider, shrink_page
 
 AUTO = "auto"

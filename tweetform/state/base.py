@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from scrapy import Request
 from scrapy.utils.asyncio import call_later
 
-from tweetform.spiders.arguments import JobArgs
+from tweetform.job import JobArgs
 
 # job states; the last three are final (they set finished_at)
 RUNNING, PAUSED, DONE, CANCELLED, BUDGET = "running", "paused", "done", "cancelled", "budget_exhausted"  # SPEC.md names

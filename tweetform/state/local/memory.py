@@ -6,7 +6,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 
-from tweetform.spiders.arguments import JobArgs
+from tweetform.job import JobArgs
 from tweetform.state.base import FINAL_STATES, GONE, RUNNING, JobStatus, JobStore
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from scrapy.utils.job import job_dir
 
-from tweetform.spiders.arguments import ArgumentError, JobArgs
+from tweetform.job import ArgumentError, JobArgs
 from tweetform.state.local.database import LOCKNAME, SCHEMA_VERSION, path_in
 from tweetform.state.local.sqlite import job_from_json
 

@@ -11,7 +11,7 @@ import dataclasses
 import json
 from array import array
 
-from tweetform.spiders.arguments import JobArgs
+from tweetform.job import JobArgs
 from tweetform.state.base import FINAL_STATES, RUNNING, JobStatus
 from tweetform.state.local.database import Database
 from tweetform.state.local.memory import MemoryJobStore, NetworkLevels

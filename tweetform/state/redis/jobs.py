@@ -21,10 +21,10 @@ from typing import Any
 
 from scrapy.crawler import Crawler
 
+from tweetform.job import ArgumentError, JobArgs, decode_message, message_arguments
 from tweetform.state.base import GONE, JobStatus, JobStore
 from tweetform.state.redis import connection, keys, scripts
 from tweetform.state.redis.seen import SeenUsers
-from tweetform.spiders.arguments import ArgumentError, JobArgs, decode_message, message_arguments
 
 logger = logging.getLogger(__name__)
 
