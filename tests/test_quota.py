@@ -148,3 +148,14 @@ def test_several_credentials_never_exceed_limits_nor_get_429(sandbox_factory, tm
         assert all(c["max_served_in_window"] <= 3 for c in rows)
         assert sum(c["rate_limited"] for c in rows) == 0
         assert "waiting" in result.stderr and "quota" in result.stderr
+
+
+def test_user_only_endpoint_never_gets_an_app_lane():
+    """liking_users / liked_tweets answer a bearer token with 403: only user-context lanes may call them,
+    even with TWEETFORM_APP_LANES_FOR_USERS; with only app credentials there is no lane at all."""
+    liking = ENDPOINTS["/2/tweets/:id/liking_users"]
+    book, _ = make_book(2, apps=1)
+    book.pool.app_lanes_for_users = True
+    assert {lane.kind for lane in book.pool.lanes(liking)} == {"user"}
+    apps_only, _ = make_book(0, apps=2)
+    assert not apps_only.has_lanes(liking) and apps_only.has_lanes(ENDPOINTS["/2/tweets/:id/retweeted_by"])

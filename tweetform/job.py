@@ -41,6 +41,19 @@ class JobArgs:
     archive: bool = False
     budget: float | None = None  # US dollars the job may spend (tweetform.cost.budget)
     skip_known: bool = False  # users/tweets: leave out ids already in the bucket
+    queries: list[str] = field(default_factory=list)  # search/counts file=: one query per line, each its own key
+    start_time: str | None = None  # search/counts/timeline archive: ISO 8601 UTC, as the API takes it
+    end_time: str | None = None
+    granularity: str | None = None  # counts: minute, hour or day
+    conversation_ids: list[int] = field(default_factory=list)  # conversation: given, so no look-up of the seeds
+    list_ids: list[int] = field(default_factory=list)  # lists: relation lookup/members/followers/tweets
+    relation: str | None = None  # lists: what of a list (or of a user's lists) to collect
+
+    @property
+    def all_queries(self) -> list[str]:
+        """Every query of a search or counts job (``query``, or the lines of ``file``)."""
+        return ([self.query] if self.query else []) + self.queries
+
 
     def as_message(self) -> dict[str, Any]:
         """JSON-safe form without defaults (for Redis job messages and logs)."""
@@ -57,11 +70,15 @@ def new_job_id(spider: str) -> str:
 
 _JSON_TYPES = {dict: "an object", list: "an array", bool: "a boolean", str: "a string", int: "a number", float: "a number"}
 # one, a comma list, or a JSON array (the plural and "id" ones are tweetf0rm's command fields)
-ID_FIELDS = frozenset({"user_id", "tweet_id", "screen_name", "user_ids", "tweet_ids", "ids", "screen_names", "id"})
+ID_FIELDS = frozenset({"user_id", "tweet_id", "screen_name", "user_ids", "tweet_ids", "ids", "screen_names", "id",
+                       "list_id", "conversation_id"})
 INT_FIELDS = frozenset({"depth", "max_users", "max_tweets", "since_id"})
 BOOL_FIELDS = frozenset({"archive", "skip_known"})
 NUMBER_FIELDS = frozenset({"budget", "api"})
-STRING_FIELDS = frozenset({"spider", "cmd", "job", "bucket", "query", "lang", "geocode", "data_type", "file"})
+STRING_FIELDS = frozenset({"spider", "cmd", "job", "bucket", "query", "lang", "geocode", "data_type", "file",
+                           "start_time", "end_time", "granularity", "relation"})
+#: a JSON array of strings, passed on as its JSON text (search/counts file=: the queries)
+STRING_LIST_FIELDS = frozenset({"queries"})
 
 
 def _json_type(value: Any) -> str:
@@ -99,7 +116,11 @@ def message_arguments(message: dict[str, Any]) -> dict[str, str]:
         if not isinstance(name, str) or not name:
             raise ArgumentError("job message has an empty field name")
         kind = _json_type(value)
-        if name in ID_FIELDS and isinstance(value, list):
+        if name in STRING_LIST_FIELDS:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ArgumentError(f"{name} must be an array of strings, not {kind}")
+            out[name] = json.dumps(value)
+        elif name in ID_FIELDS and isinstance(value, list):
             bad = next((v for v in value if isinstance(v, bool) or not isinstance(v, (str, int))), None)
             if bad is not None or not value:
                 raise ArgumentError(f"{name} must be ids (numbers or strings), not an array holding {_json_type(bad) if value else 'nothing'}")

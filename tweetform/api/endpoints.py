@@ -36,6 +36,7 @@ class Endpoint:
     page_param: str = ""  # v2: pagination_token or next_token
     app_only: bool = False  # only an app-only (bearer) credential may call it
     user_only: bool = False  # only a user-context credential may call it (a bearer gets 403)
+    pages: tuple[int, int] = (0, 0)  # v2: the smallest and largest max_results it accepts; (0, 0): no page size
 
     def url(self, base: str, params: dict[str, Any], path_id: str | int | None = None) -> str:
         path = self.path.format(id=path_id) if "{id}" in self.path else self.path
@@ -61,27 +62,27 @@ ENDPOINTS: dict[str, Endpoint] = {
         v1("statuses/lookup", "none"),
         Endpoint("/users/show/:id", "1.1", "/1.1/users/show.json", "none"),
         Endpoint("/application/rate_limit_status", "1.1", "/1.1/application/rate_limit_status.json", "none"),
-        Endpoint("/2/users/:id/following", "2", "/2/users/{id}/following", "token", "pagination_token"),
-        Endpoint("/2/users/:id/followers", "2", "/2/users/{id}/followers", "token", "pagination_token"),
-        Endpoint("/2/users/:id/tweets", "2", "/2/users/{id}/tweets", "token", "pagination_token"),
-        Endpoint("/2/tweets/search/recent", "2", "/2/tweets/search/recent", "token", "next_token"),
-        Endpoint("/2/tweets/search/all", "2", "/2/tweets/search/all", "token", "next_token", app_only=True),
+        Endpoint("/2/users/:id/following", "2", "/2/users/{id}/following", "token", "pagination_token", pages=(1, 1000)),
+        Endpoint("/2/users/:id/followers", "2", "/2/users/{id}/followers", "token", "pagination_token", pages=(1, 1000)),
+        Endpoint("/2/users/:id/tweets", "2", "/2/users/{id}/tweets", "token", "pagination_token", pages=(5, 100)),
+        Endpoint("/2/tweets/search/recent", "2", "/2/tweets/search/recent", "token", "next_token", pages=(10, 100)),
+        Endpoint("/2/tweets/search/all", "2", "/2/tweets/search/all", "token", "next_token", app_only=True, pages=(10, 500)),
         Endpoint("/2/users", "2", "/2/users", "none"),
         Endpoint("/2/users/by", "2", "/2/users/by", "none"),
         Endpoint("/2/tweets", "2", "/2/tweets", "none"),
         # collections (issue 17; shared/twitter-api.md "Collections")
-        Endpoint("/2/tweets/:id/quote_tweets", "2", "/2/tweets/{id}/quote_tweets", "token", "pagination_token"),
-        Endpoint("/2/tweets/:id/retweeted_by", "2", "/2/tweets/{id}/retweeted_by", "token", "pagination_token"),
-        Endpoint("/2/tweets/:id/liking_users", "2", "/2/tweets/{id}/liking_users", "token", "pagination_token", user_only=True),
-        Endpoint("/2/users/:id/liked_tweets", "2", "/2/users/{id}/liked_tweets", "token", "pagination_token", user_only=True),
-        Endpoint("/2/users/:id/mentions", "2", "/2/users/{id}/mentions", "token", "pagination_token"),
+        Endpoint("/2/tweets/:id/quote_tweets", "2", "/2/tweets/{id}/quote_tweets", "token", "pagination_token", pages=(10, 100)),
+        Endpoint("/2/tweets/:id/retweeted_by", "2", "/2/tweets/{id}/retweeted_by", "token", "pagination_token", pages=(1, 100)),
+        Endpoint("/2/tweets/:id/liking_users", "2", "/2/tweets/{id}/liking_users", "token", "pagination_token", user_only=True, pages=(1, 100)),
+        Endpoint("/2/users/:id/liked_tweets", "2", "/2/users/{id}/liked_tweets", "token", "pagination_token", user_only=True, pages=(5, 100)),
+        Endpoint("/2/users/:id/mentions", "2", "/2/users/{id}/mentions", "token", "pagination_token", pages=(5, 100)),
         Endpoint("/2/lists/:id", "2", "/2/lists/{id}", "none"),
-        Endpoint("/2/lists/:id/members", "2", "/2/lists/{id}/members", "token", "pagination_token"),
-        Endpoint("/2/lists/:id/followers", "2", "/2/lists/{id}/followers", "token", "pagination_token"),
-        Endpoint("/2/lists/:id/tweets", "2", "/2/lists/{id}/tweets", "token", "pagination_token"),
-        Endpoint("/2/users/:id/list_memberships", "2", "/2/users/{id}/list_memberships", "token", "pagination_token"),
-        Endpoint("/2/users/:id/owned_lists", "2", "/2/users/{id}/owned_lists", "token", "pagination_token"),
-        Endpoint("/2/users/:id/followed_lists", "2", "/2/users/{id}/followed_lists", "token", "pagination_token"),
+        Endpoint("/2/lists/:id/members", "2", "/2/lists/{id}/members", "token", "pagination_token", pages=(1, 100)),
+        Endpoint("/2/lists/:id/followers", "2", "/2/lists/{id}/followers", "token", "pagination_token", pages=(1, 100)),
+        Endpoint("/2/lists/:id/tweets", "2", "/2/lists/{id}/tweets", "token", "pagination_token", pages=(1, 100)),
+        Endpoint("/2/users/:id/list_memberships", "2", "/2/users/{id}/list_memberships", "token", "pagination_token", pages=(1, 100)),
+        Endpoint("/2/users/:id/owned_lists", "2", "/2/users/{id}/owned_lists", "token", "pagination_token", pages=(1, 100)),
+        Endpoint("/2/users/:id/followed_lists", "2", "/2/users/{id}/followed_lists", "token", "pagination_token", pages=(1, 100)),
         Endpoint("/2/tweets/counts/recent", "2", "/2/tweets/counts/recent", "token", "next_token", app_only=True),
         Endpoint("/2/tweets/counts/all", "2", "/2/tweets/counts/all", "token", "next_token", app_only=True),
     )

@@ -55,7 +55,7 @@ EXHAUSTED = "budget_exhausted"  # finish reason and job state
 SETTLE_POLL = 0.05  # seconds between looks at a job's reservations while they settle
 SETTLE_WAIT = 5.0  # then the request goes back to the queue
 #: smallest page each endpoint accepts (shrinking stops there)
-MIN_PAGE: dict[str, int] = {"/2/users/:id/tweets": 5, "/2/tweets/search/recent": 10, "/2/tweets/search/all": 10}
+MIN_PAGE: dict[str, int] = {key: e.pages[0] for key, e in ENDPOINTS.items() if e.pages[0] > 1}
 
 
 class LocalBudget:

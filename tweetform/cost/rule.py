@@ -8,9 +8,10 @@ bounds what a request can cost before it is sent (the budget reserves it).
 
 from __future__ import annotations
 
+import random
 from typing import Any, Iterator, Mapping
 
-from tweetform.api.pricing import DATA_KIND, FOLLOW, INCLUDES_KIND, POST, USER, price
+from tweetform.api.pricing import DATA_KIND, FOLLOW, INCLUDES_KIND, POST, REQUEST_KIND, USER, price
 
 #: v2 expansions and the kind of what each adds to ``includes`` (the others are free: media, places, polls)
 EXPANSION_KIND: dict[str, str] = {
@@ -59,6 +60,10 @@ def _ids(objects: Any) -> list[str]:
 def resources(endpoint: str, body: Any) -> Iterator[tuple[str, list[str]]]:
     """``(kind, ids)`` of everything billable a page returned (``body``: the parsed answer;
     a v1.1 array may come wrapped as ``{"page": [...]}``, as tweetform's items hold it)."""
+    if endpoint in REQUEST_KIND:  # counts: each answer with data once, never deduplicated (a random id)
+        if isinstance(body, dict) and body.get("data"):
+            yield REQUEST_KIND[endpoint], [str(random.getrandbits(62))]
+        return
     kind = DATA_KIND.get(endpoint)
     if kind is None:
         return
@@ -113,6 +118,8 @@ def unit_cost(endpoint: str, params: Mapping[str, Any], prices: Mapping[str, flo
 
 def max_cost(endpoint: str, params: Mapping[str, Any], prices: Mapping[str, float] | None = None) -> float:
     """The most a request can cost, in dollars: page size × (price of its kind + its expansions')."""
+    if endpoint in REQUEST_KIND:
+        return price(REQUEST_KIND[endpoint], prices)
     if endpoint not in DATA_KIND:
         return 0.0
     return page_size(endpoint, params) * unit_cost(endpoint, params, prices)

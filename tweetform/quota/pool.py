@@ -54,6 +54,8 @@ class CredentialPool:
         """Lanes that may call an endpoint now (retired credentials left out, and held ones unless asked)."""
         if endpoint.app_only:
             lanes = self.app_lanes + self.user_app_lanes
+        elif endpoint.user_only:  # a bearer token gets 403 there: never choose an app lane for it
+            lanes = list(self.user_lanes)
         else:
             lanes = self.user_lanes + self.app_lanes + (self.user_app_lanes if self.app_lanes_for_users else [])
         return [lane for lane in lanes if lane.alias not in self.retired and (include_held or lane.alias not in self.held)]

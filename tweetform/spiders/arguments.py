@@ -6,7 +6,9 @@ of a job message in Redis.
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -16,7 +18,9 @@ BUCKET = re.compile(r"^[A-Za-z0-9_-]+$")
 JOB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")  # never "." or "..": job ids name files too
 SCREEN_NAME = re.compile(r"^@?[A-Za-z0-9_]{1,15}$")
 COMMON = frozenset({"bucket", "api", "job", "budget"})
-SEED_ARGUMENTS = {"users": {"user_id", "screen_name", "file"}, "tweets": {"tweet_id", "file"}, "query": {"query"}}
+SEED_ARGUMENTS = {"users": {"user_id", "screen_name", "file"}, "tweets": {"tweet_id", "file"}, "query": {"query", "file", "queries"},
+                  "lists": {"list_id", "file"}}
+GRANULARITIES = ("minute", "hour", "day")
 MAX_ID = 2**63 - 1  # the API's ids are signed 64-bit integers
 DEEP_DEPTH = 3  # a network crawl this deep without max_users gets a warning with the plan's estimate
 
@@ -88,6 +92,36 @@ def read_id_file(path: str, numeric: bool) -> list[str]:
     return items
 
 
+def read_query_file(path: str) -> list[str]:
+    """One query per line (twarc2 ``searches``); blank lines skipped. No comments: ``#`` starts hashtags."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ArgumentError(f"file {path!r} cannot be read: {exc.strerror}") from None
+    queries = [line.strip() for line in text.splitlines() if line.strip()]
+    if not queries:
+        raise ArgumentError(f"file {path!r} holds no queries")
+    return queries
+
+
+def _query(text: str, where: str) -> str:
+    if len(text) > 1024:
+        raise ArgumentError(f"{where} is longer than 1024 characters")
+    return text
+
+
+def _time(raw: Any, name: str) -> str:
+    """An ISO 8601 time (``2026-11-01``, ``2026-11-01T12:00:00Z``) as the API's ``YYYY-MM-DDTHH:MM:SSZ`` (UTC)."""
+    text = str(raw).strip()
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ArgumentError(f"{name} must be an ISO 8601 time like 2026-11-01T00:00:00Z, not {text[:40]!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_args(
     spider: str, raw: dict[str, Any], *, allowed: Iterable[str], default_bucket: str, default_api: str, seeds: str = "users"
 ) -> JobArgs:
@@ -119,7 +153,7 @@ def parse_args(
                 if not is_id(value):
                     raise ArgumentError(f"file {raw['file']!r}: {value!r} is not a tweet id")
                 args.tweet_ids.append(int(value))
-        if not args.tweet_ids:
+        if not args.tweet_ids and "conversation_id" not in raw:
             raise ArgumentError("give tweet_id (one or a comma-separated list) or file=PATH")
     elif seeds == "users":
         given = [k for k in ("user_id", "screen_name", "file") if k in raw]
@@ -139,11 +173,30 @@ def parse_args(
                     args.screen_names.append(value.lstrip("@"))
     elif seeds == "query":
         query = raw.get("query")
-        if query is None or not str(query).strip():
-            raise ArgumentError("search needs query=TEXT")
-        args.query = str(query).strip()
-        if len(args.query) > 1024:
-            raise ArgumentError("query is longer than 1024 characters")
+        if query is not None and str(query).strip():
+            args.query = _query(str(query).strip(), "query")
+        if "file" in raw:
+            args.queries = [_query(q, f"a query of {raw['file']!r}") for q in read_query_file(str(raw["file"]))]
+        if "queries" in raw:  # a job message's queries (the lines of the file, read where the job was made)
+            try:
+                given = json.loads(str(raw["queries"]))
+            except ValueError:
+                given = None
+            if not isinstance(given, list) or not all(isinstance(q, str) and q.strip() for q in given):
+                raise ArgumentError("queries must be a JSON array of query strings")
+            args.queries = [_query(q.strip(), "a query") for q in given]
+        if not args.all_queries:
+            raise ArgumentError(f"{spider} needs query=TEXT or file=PATH (one query per line)")
+    elif seeds == "lists":
+        if "list_id" in raw:
+            args.list_ids = _ids(raw["list_id"], "list_id")
+        if "file" in raw:
+            for value in read_id_file(str(raw["file"]), numeric=True):
+                if not is_id(value):
+                    raise ArgumentError(f"file {raw['file']!r}: {value!r} is not a list id")
+                args.list_ids.append(int(value))
+        if not args.list_ids:
+            raise ArgumentError("give list_id (one or a comma-separated list) or file=PATH")
 
     if "data_type" in raw:
         if raw["data_type"] not in ("ids", "users"):
@@ -193,4 +246,17 @@ def parse_args(
         args.archive = str(raw["archive"]).lower() in ("1", "true", "yes")
         if args.archive and api != "2":
             raise ArgumentError("archive=true (full-archive search) needs api=2")
+    for name in ("start_time", "end_time"):
+        if name in raw:
+            if api != "2":
+                raise ArgumentError(f"{name} works with api=2 only")
+            setattr(args, name, _time(raw[name], name))
+    if args.start_time and args.end_time and args.start_time >= args.end_time:
+        raise ArgumentError(f"start_time {args.start_time} is not before end_time {args.end_time}")
+    if "granularity" in raw:
+        if raw["granularity"] not in GRANULARITIES:
+            raise ArgumentError(f"granularity must be minute, hour or day, not {raw['granularity']!r}")
+        args.granularity = str(raw["granularity"])
+    if "conversation_id" in raw:
+        args.conversation_ids = _ids(raw["conversation_id"], "conversation_id")
     return args

@@ -50,12 +50,24 @@ def parse_body(body: bytes) -> Any:
             return None
 
 
+def objects_in_page(body: Any) -> int:
+    """How many objects (tweets, users, lists) one page of a list endpoint holds, in either API version."""
+    if isinstance(body, list):
+        return len(body)
+    if isinstance(body, dict):
+        if "statuses" in body:
+            return len(body["statuses"])
+        data = body.get("data")
+        return len(data) if isinstance(data, list) else 0
+    return 0
+
+
 def shrink_page(endpoint: Endpoint, params: dict[str, Any], remaining: int) -> dict[str, Any]:
     """Ask for no more than is still wanted (within each endpoint's minimum page size)."""
     if "count" in params:
         return {**params, "count": max(1, min(int(params["count"]), remaining))}
     if "max_results" in params:
-        floor = 10 if "search" in endpoint.key else 5
+        floor = endpoint.pages[0] or 1  # e.g. search and quote_tweets refuse fewer than 10
         return {**params, "max_results": max(floor, min(int(params["max_results"]), remaining))}
     return params
 
@@ -121,6 +133,17 @@ class ApiSpider(scrapy.Spider):
         extra = {k: v for k, v in ctx.items() if k not in ("job", "params", "path_id", "key", "depth", "source")}
         extra["page_no"] = ctx.get("page_no", 0) + 1
         return self.api_request(self.job_of(response), ep, params, key=ctx["key"], path_id=ctx["path_id"], depth=ctx["depth"], source=ctx["source"], extra=extra)
+
+    def follow(self, response: Response, body: Any, limit: int | None) -> Iterator[scrapy.Request]:
+        """The next page of this list, unless ``limit`` objects of it have been seen (``max_tweets``,
+        ``max_users``); the page that reaches the limit asks for no more than is left."""
+        seen = response.meta[META_CTX].get("seen", 0) + objects_in_page(body)
+        if limit is not None and seen >= limit:
+            return
+        nxt = self.next_page(response, body, remaining=None if limit is None else limit - seen)
+        if nxt is not None:
+            nxt.meta[META_CTX]["seen"] = seen
+            yield nxt
 
     # --- answers ---------------------------------------------------------------------
 

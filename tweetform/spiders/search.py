@@ -15,8 +15,7 @@ from scrapy.http import Response
 
 from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS
 from tweetform.job import JobArgs
-from tweetform.spiders.base import META_CTX, ApiSpider, shrink_page
-from tweetform.spiders.timeline import tweets_in_page
+from tweetform.spiders.base import ApiSpider, shrink_page
 
 
 def query_key(query: str, lang: str | None = None, geocode: str | None = None) -> str:
@@ -52,11 +51,4 @@ class SearchSpider(ApiSpider):
         yield self.api_request(job, endpoint, params, key=key, extra={"seen": 0, "target": job.query})
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
-        job = self.job_of(response)
-        seen = response.meta[META_CTX]["seen"] + tweets_in_page(body)
-        if job.max_tweets is not None and seen >= job.max_tweets:
-            return
-        nxt = self.next_page(response, body, remaining=None if job.max_tweets is None else job.max_tweets - seen)
-        if nxt is not None:
-            nxt.meta[META_CTX]["seen"] = seen
-            yield nxt
+        yield from self.follow(response, body, self.job_of(response).max_tweets)

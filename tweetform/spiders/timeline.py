@@ -27,7 +27,7 @@ from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS
 from tweetform.export.files import iter_keys_lines
 from tweetform.items import PROVENANCE
 from tweetform.job import JobArgs
-from tweetform.spiders.base import META_CTX, UserSeededSpider, shrink_page
+from tweetform.spiders.base import UserSeededSpider, shrink_page
 
 AUTO = "auto"
 
@@ -89,16 +89,6 @@ def resolve_auto_since_ids(job: JobArgs, output_dir: str | Path) -> None:
     job.since_ids = ",".join(parts + ([AUTO] if job.screen_names else []))
 
 
-def tweets_in_page(body: Any) -> int:
-    if isinstance(body, list):
-        return len(body)
-    if isinstance(body, dict):
-        if "statuses" in body:
-            return len(body["statuses"])
-        return len(body.get("data") or [])
-    return 0
-
-
 class TimelineSpider(UserSeededSpider):
     name = "timeline"
     arguments = frozenset({"since_id", "since_ids", "max_tweets"})
@@ -144,11 +134,4 @@ class TimelineSpider(UserSeededSpider):
             yield self.api_request(job, "/statuses/user_timeline", params, key=str(uid), source=uid, extra={"seen": 0})
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
-        job = self.job_of(response)
-        seen = response.meta[META_CTX]["seen"] + tweets_in_page(body)
-        if job.max_tweets is not None and seen >= job.max_tweets:
-            return
-        nxt = self.next_page(response, body, remaining=None if job.max_tweets is None else job.max_tweets - seen)
-        if nxt is not None:
-            nxt.meta[META_CTX]["seen"] = seen
-            yield nxt
+        yield from self.follow(response, body, self.job_of(response).max_tweets)
