@@ -40,9 +40,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quota_bench import (  # noqa: E402
-    RESULTS, Proc, Redis, Sandbox, demo_credentials, loadavg, md_table, proc_cpu, push, tf_env, wait_registered,
-    write_section,
+    PY, ROOT, RESULTS, Proc, demo_credentials, loadavg, md_table, push, tf_env, wait_registered, write_section,
 )
+
+from tweetform.testing.servers import RedisServer, SandboxProcess, process_cpu  # noqa: E402
 
 FOLLOWERS = "/2/users/:id/followers"
 WORLD = ["--users", "50000", "--seed", "1", "--window", "900", "--limit", f"{FOLLOWERS}=1000000000"]
@@ -64,10 +65,10 @@ def pick_users(quick: bool) -> list[int]:
 class Sampler(threading.Thread):
     """Polls Redis every 20 ms: peak used_memory, and when the job's pages are all written."""
 
-    def __init__(self, red: Redis, job: str, expected: int, pids: list[int]) -> None:
+    def __init__(self, red: RedisServer, job: str, expected: int, pids: list[int]) -> None:
         super().__init__(daemon=True)
         self.client, self.job, self.expected = red.client, job, expected
-        self.cpu0 = {pid: proc_cpu(pid) for pid in pids}
+        self.cpu0 = {pid: process_cpu(pid) for pid in pids}
         self.cpu = dict(self.cpu0)  # last CPU seconds seen while each process lived
         self.peak_memory = 0
         self.done_at: float | None = None
@@ -83,7 +84,7 @@ class Sampler(threading.Thread):
             if self.done_at is None and self.expected and self.written() >= self.expected:
                 self.done_at = time.monotonic()
             for pid in self.cpu:
-                now = proc_cpu(pid)
+                now = process_cpu(pid)
                 if now == now:  # not NaN: still alive
                     self.cpu[pid] = now
             self.stop.wait(0.02)
@@ -92,7 +93,7 @@ class Sampler(threading.Thread):
         return self.cpu[pid] - self.cpu0[pid]
 
 
-def run_row(mode: str, box: Sandbox, red: Redis, users: list[int], tmp: Path, *, workers: int, cap: int,
+def run_row(mode: str, box: SandboxProcess, red: RedisServer, users: list[int], tmp: Path, *, workers: int, cap: int,
             expected: int, tag: str) -> dict[str, Any]:
     red.flush()
     job = f"bench-{tag}"
@@ -153,8 +154,8 @@ def main() -> None:
     args = parser.parse_args()
     rounds = args.rounds or (1 if args.quick else 2)
     users = pick_users(args.quick)
-    box = Sandbox(*WORLD)
-    red = Redis()
+    box = SandboxProcess(*WORLD, python=PY, cwd=ROOT)
+    red = RedisServer()
     tmp = Path(tempfile.mkdtemp(prefix="collect-bench-"))
     try:
         warm = run_row("local", box, red, users, tmp, workers=args.workers, cap=0, expected=0, tag="warm")

@@ -122,11 +122,11 @@ def crawl(box: Any, spider: str, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    from conftest import SandboxProcess
+    from tweetform.testing.servers import SandboxProcess
 
     limits = [a for e in ("/2/users/:id/followers", "/2/users/:id/following", "/2/users/:id/tweets")
               for a in ("--limit", f"{e}=1000000")]
-    box = SandboxProcess("--users", "20000", "--seed", "7", *limits)
+    box = SandboxProcess("--users", "20000", "--seed", "7", *limits, cwd=ROOT)
     try:
         ex = box.get("/_sandbox/examples")
         runs = [

@@ -59,11 +59,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tweetform.testing.servers import SandboxProcess  # noqa: E402
+
 API = "https://api.twitter.com"
 METER_ENV = "BENCH_METER_FILE"
 # 50,000 users, not 100,000: the sandbox renders a page by computing the counts of its 1,000
@@ -240,48 +242,10 @@ def worker_main(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------
 
 
-class Sandbox:
-    def __init__(self, tmp: Path) -> None:
-        config = tmp / "sandbox.json"
-        config.write_text(json.dumps({"cache_mb": 2048}))  # every page of both query variants stays cached
-        self.log = open(tmp / "sandbox.log", "w+")
-        self.proc = subprocess.Popen([sys.executable, "-m", "tweetform.sandbox", "--port", "0", "--config", str(config), *SANDBOX_ARGS],
-                                     cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            self.log.seek(0)
-            first = self.log.readline()
-            if "listening on " in first:
-                self.base = first.strip().rsplit(" ", 1)[-1]
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("sandbox did not start: " + (tmp / "sandbox.log").read_text()[-2000:])
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.base + path, timeout=120) as resp:
-            return json.loads(resp.read())
-
-    def post(self, path: str, payload: Any) -> Any:
-        req = urllib.request.Request(self.base + path, data=json.dumps(payload).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read())
-
-    def cpu(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
+def start_sandbox(tmp: Path) -> SandboxProcess:
+    config = tmp / "sandbox.json"
+    config.write_text(json.dumps({"cache_mb": 2048}))  # every page of both query variants stays cached
+    return SandboxProcess("--config", str(config), *SANDBOX_ARGS, cwd=ROOT)
 
 
 def pick_users(quick: bool) -> list[int]:
@@ -327,7 +291,7 @@ def tweetform_command(users: list[int]) -> list[str]:
             "-a", "data_type=users", "-a", "api=2"]
 
 
-def tweetform_env(box: Sandbox, out: Path, tmp: Path) -> dict[str, str]:
+def tweetform_env(box: SandboxProcess, out: Path, tmp: Path) -> dict[str, str]:
     from tweetform.sandbox.credentials import demo_credentials_as_settings
 
     creds = [c for c in demo_credentials_as_settings() if c["alias"] in ("demo-user-1", "demo-app-1")]
@@ -339,7 +303,7 @@ def tweetform_env(box: Sandbox, out: Path, tmp: Path) -> dict[str, str]:
     return env
 
 
-def run_client(client: str, box: Sandbox, users: list[int], tmp: Path, token: str, fields: str) -> dict[str, Any]:
+def run_client(client: str, box: SandboxProcess, users: list[int], tmp: Path, token: str, fields: str) -> dict[str, Any]:
     out = Path(tempfile.mkdtemp(prefix=f"{client}-", dir=tmp))
     meter = out.parent / (out.name + ".meter.json")
     env = {**os.environ, METER_ENV: str(meter)}
@@ -379,7 +343,7 @@ def expected_for(users: list[int], per_user: dict[int, dict[str, int]]) -> dict[
     }
 
 
-def warm_up(box: Sandbox, users: list[int], tmp: Path, token: str, fields: str) -> dict[int, dict[str, int]]:
+def warm_up(box: SandboxProcess, users: list[int], tmp: Path, token: str, fields: str) -> dict[int, dict[str, int]]:
     """Render every page once (tweepy's query, shared by Scrapy and tweetform, then twarc's, which
     adds tweet.fields) so that timed runs read the sandbox's cache; check pages against the truth."""
     per_user: dict[int, dict[str, int]] = {}
@@ -450,7 +414,7 @@ def table(summary: dict[float, dict[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-def profile_tweetform(box: Sandbox, users: list[int], tmp: Path, prof: Path, pages: int) -> str:
+def profile_tweetform(box: SandboxProcess, users: list[int], tmp: Path, prof: Path, pages: int) -> str:
     """cProfile one tweetform crawl at 0 ms; its top functions in ms per page."""
     import pstats
 
@@ -506,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     load0 = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="tweetform-bench-"))
-    box = Sandbox(tmp)
+    box = start_sandbox(tmp)
     try:
         print(f"sandbox {box.base}; choosing users", file=sys.stderr, flush=True)
         users = pick_users(args.quick)

@@ -46,44 +46,28 @@ import argparse
 import json
 import os
 import platform
-import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tweetform.testing.servers import RedisServer, SandboxProcess  # noqa: E402
+
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 FOLLOWING = "/2/users/:id/following"
 RESULTS = ROOT / "bench" / "results-distributed.md"
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 # ------------------------------------------------------------------------------------------
-# process helpers (shared with scale_bench.py)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) of a live process, from /proc/<pid>/stat."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / TICK
+# process helpers (shared with scale_bench.py; the sandbox and Redis are tweetform.testing.servers')
 
 
 def proc_rss_mb(pid: int) -> float:
@@ -100,108 +84,14 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-class Redis:
-    """A redis-server of our own on a free loopback port (no persistence)."""
-
-    def __init__(self) -> None:
-        import redis
-
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="bench-redis-")
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir, "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.client = redis.Redis(host="127.0.0.1", port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                self.client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise
-                time.sleep(0.05)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def flush(self) -> None:
-        self.client.flushall()
-        self.client.config_resetstat()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-class Sandbox:
-    """``python -m tweetform.sandbox`` as a subprocess."""
-
-    def __init__(self, *args: str) -> None:
-        self.args = ["--port", "0", *args]
-        self.proc = subprocess.Popen([PY, "-m", "tweetform.sandbox", *self.args], cwd=ROOT, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        line = self.proc.stdout.readline() if self.proc.stdout else ""
-        if "listening on " not in line:
-            self.stop()
-            raise RuntimeError(f"sandbox did not start: {line!r}")
-        self.base = line.strip().rsplit(" ", 1)[-1]
-
-    @property
-    def command(self) -> str:
-        return "python -m tweetform.sandbox " + shlex.join(self.args)
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.base + path, timeout=60) as resp:
-            return json.loads(resp.read())
-
-    def post(self, path: str, payload: Any = None) -> Any:
-        req = urllib.request.Request(self.base + path, data=json.dumps(payload or {}).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return json.loads(resp.read())
-
-    def counters(self) -> dict[str, Any]:
-        return self.get("/_sandbox/counters")
-
-    def rows(self, endpoint: str = FOLLOWING) -> list[dict[str, Any]]:
-        return [r for r in self.counters()["limits"] if r["endpoint"] == endpoint]
-
-    def served(self, endpoint: str = FOLLOWING) -> int:
-        return sum(r["served"] for r in self.rows(endpoint))
-
-    def reset(self) -> None:
-        self.post("/_sandbox/counters/reset")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
-
-
 def demo_credentials(*aliases: str) -> list[dict[str, str]]:
-    sys.path.insert(0, str(ROOT))
     from tweetform.sandbox.credentials import demo_credentials_as_settings
 
     creds = demo_credentials_as_settings()
     return [c for c in creds if c["alias"] in aliases] if aliases else creds
 
 
-def tf_env(box: Sandbox, output: Path, creds: list[dict[str, str]], redis_url: str = "", margin: float = 0.1) -> dict[str, str]:
+def tf_env(box: SandboxProcess, output: Path, creds: list[dict[str, str]], redis_url: str = "", margin: float = 0.1) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETFORM_", "REDIS_", "ROTATING_PROXY_"))}
     env.update({
         "TWEETFORM_API_BASE": box.base,
@@ -343,7 +233,7 @@ def measure_windows(rows: list[dict[str, Any]], aliases: list[str], limit: int, 
     }
 
 
-def run_row(name: str, box: Sandbox, red: Redis, aliases: list[str], *, workers: int, mode: str, seed: int, depth: int,
+def run_row(name: str, box: SandboxProcess, red: RedisServer, aliases: list[str], *, workers: int, mode: str, seed: int, depth: int,
             limit: int, window: float, measured: int, workdir: Path, margin: float) -> dict[str, Any]:
     box.reset()
     red.flush()
@@ -374,7 +264,7 @@ def run_row(name: str, box: Sandbox, red: Redis, aliases: list[str], *, workers:
     rows: list[dict[str, Any]] = []
     try:
         while time.time() < deadline:
-            rows = box.rows()
+            rows = box.rows(FOLLOWING)
             seen = {r["alias"]: len(r["windows"]) for r in rows}
             if all(seen.get(a, 0) >= measured + 2 for a in aliases):
                 break
@@ -394,7 +284,7 @@ def run_row(name: str, box: Sandbox, red: Redis, aliases: list[str], *, workers:
     for line in problems[:5]:
         print(f"   log: {line}", flush=True)
     wall = time.time() - t_start
-    rows = box.rows()
+    rows = box.rows(FOLLOWING)
     result = measure_windows(rows, aliases, limit, window, measured)
     result.update(name=name, creds=len(aliases), processes=workers, command=command, wall=wall, problems=len(problems))
     other_429 = sum(r["rate_limited"] for r in box.counters()["limits"] if r["endpoint"] != FOLLOWING)
@@ -421,9 +311,9 @@ def main() -> None:
     out_path = args.out or (None if args.quick else RESULTS)
     users8 = [f"demo-user-{i}" for i in range(1, 9)]
     started, load0 = time.time(), loadavg()
-    box = Sandbox("--users", str(args.users), "--seed", "1", "--window", str(args.window),
-                  "--limit", f"{FOLLOWING}={args.limit}")
-    red = Redis()
+    box = SandboxProcess("--users", str(args.users), "--seed", "1", "--window", str(args.window),
+                         "--limit", f"{FOLLOWING}={args.limit}", python=PY, cwd=ROOT)
+    red = RedisServer()
     workdir = Path(tempfile.mkdtemp(prefix="quota-bench-"))
     results = []
     try:

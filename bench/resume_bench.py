@@ -28,7 +28,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quota_bench import PY, ROOT, Sandbox, demo_credentials, loadavg, md_table, tf_env  # noqa: E402
+from quota_bench import PY, ROOT, demo_credentials, loadavg, md_table, tf_env  # noqa: E402
+
+from tweetform.testing.servers import SandboxProcess  # noqa: E402
 
 FOLLOWING = "/2/users/:id/following"
 
@@ -37,7 +39,7 @@ def lines(folder: Path) -> int:
     return sum(p.read_bytes().count(b"\n") for p in folder.rglob("*.jsonl")) if folder.is_dir() else 0
 
 
-def one_crawl(box: Sandbox, seed: int, max_users: int, work: Path, jobdir: bool) -> tuple[float, int]:
+def one_crawl(box: SandboxProcess, seed: int, max_users: int, work: Path, jobdir: bool) -> tuple[float, int]:
     out = work / "out"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -62,7 +64,7 @@ def main() -> None:
     args = ap.parse_args()
     rounds = args.rounds or (1 if args.quick else 5)
     max_users = args.max_users or (800 if args.quick else 2000)
-    box = Sandbox("--users", "100000", "--seed", "7", "--limit", f"{FOLLOWING}=1000000000,1000000000")
+    box = SandboxProcess("--users", "100000", "--seed", "7", "--limit", f"{FOLLOWING}=1000000000,1000000000", python=PY, cwd=ROOT)
     tmp = Path(tempfile.mkdtemp(prefix="resume-bench-"))
     try:
         seed = box.get("/_sandbox/examples")["many_friends"][0]

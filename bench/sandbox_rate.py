@@ -47,15 +47,14 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(ROOT))
+from tweetform.testing.servers import SandboxProcess  # noqa: E402
 BIG = 10**9  # "no rate limit"
 
 USER_FIELDS = "created_at,description,public_metrics,protected,verified"
@@ -124,23 +123,6 @@ KINDS: dict[str, Kind] = {
 # --- the sandbox subprocess -------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU seconds of a process: the sum of its threads' on-CPU nanoseconds (/proc/<pid>/task/*/schedstat)
-    when available (clock ticks are 10 ms: too coarse for short phases), else utime + stime from
-    /proc/<pid>/stat (fields 14 and 15, in clock ticks)."""
-    try:
-        total = 0
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        return total / 1e9
-    except (OSError, ValueError, IndexError):
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
 def walked_users(examples: dict[str, list[int]], kind: "Kind", limit: int | None) -> list[int]:
     uids = list(dict.fromkeys(uid for trait in kind.examples for uid in examples.get(trait, ())))
     return uids[:limit] if limit else uids
@@ -148,45 +130,13 @@ def walked_users(examples: dict[str, list[int]], kind: "Kind", limit: int | None
 
 def sandbox_args(users: int, seed: int) -> list[str]:
     limits = [a for k in KINDS.values() for a in ("--limit", f"{k.endpoint}={BIG}")]
-    return ["--host", "127.0.0.1", "--port", "0", "--users", str(users), "--seed", str(seed), "--window", "900",
+    return ["--host", "127.0.0.1", "--users", str(users), "--seed", str(seed), "--window", "900",
             "--latency", "0", *limits]
 
 
-class Sandbox:
-    def __init__(self, users: int, seed: int, cmd: list[str] | None = None) -> None:
-        """``python -m tweetform.sandbox`` (or ``cmd``, which must print the same 'listening on' line)."""
-        cmd = cmd or [sys.executable, "-m", "tweetform.sandbox", *sandbox_args(users, seed)]
-        self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
-                                     start_new_session=True)
-        line = self.proc.stdout.readline() if self.proc.stdout else ""
-        if "listening on " not in line:
-            self.stop()
-            self.stderr.seek(0)
-            raise RuntimeError(f"sandbox did not start: {line!r} {self.stderr.read()[-2000:]!r}")
-        self.base = line.strip().rsplit(" ", 1)[-1]
-        # keep draining stdout so the sandbox can never block on a full pipe
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def cpu(self) -> float:
-        return cpu_seconds(self.proc.pid)
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.base + path, timeout=120) as resp:
-            return json.loads(resp.read())
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+def start_sandbox(users: int, seed: int, cmd: list[str] | None = None) -> SandboxProcess:
+    """``python -m tweetform.sandbox`` (or ``cmd``, which must print the same 'listening on' line)."""
+    return SandboxProcess(*sandbox_args(users, seed), cmd=cmd, cwd=ROOT, new_session=True)
 
 
 def bearer() -> str:
@@ -230,7 +180,7 @@ async def _fetch(session: Any, url: str, headers: dict[str, str]) -> bytes:
         return body
 
 
-async def _cold(sandbox: Sandbox, kind: Kind, uids: list[int], max_pages: int, token: str) -> Phase:
+async def _cold(sandbox: SandboxProcess, kind: Kind, uids: list[int], max_pages: int, token: str) -> Phase:
     import aiohttp
 
     phase = Phase()
@@ -258,7 +208,7 @@ async def _cold(sandbox: Sandbox, kind: Kind, uids: list[int], max_pages: int, t
     return phase
 
 
-async def _warm(sandbox: Sandbox, urls: list[str], seconds: float, concurrency: int, token: str) -> Phase:
+async def _warm(sandbox: SandboxProcess, urls: list[str], seconds: float, concurrency: int, token: str) -> Phase:
     import aiohttp
 
     phase = Phase()
@@ -377,7 +327,7 @@ class ScrapyRun:
         return 1000 * self.sandbox_cpu / self.pages if self.pages else float("nan")
 
 
-def run_scrapy(sandbox: Sandbox, urls: list[str], seconds: float, token: str, workdir: str) -> ScrapyRun:
+def run_scrapy(sandbox: SandboxProcess, urls: list[str], seconds: float, token: str, workdir: str) -> ScrapyRun:
     spec = Path(workdir) / "spec.json"
     spec.write_text(json.dumps({"urls": urls, "seconds": seconds, "token": token}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPY_")}
@@ -488,9 +438,9 @@ def _hotspots(kind: Kind, pages: int, prof_file: str, top: int) -> str:
 def profile(kinds: list[Kind], args: argparse.Namespace, pages: dict[str, int], token: str, workdir: str) -> str:
     """Cold walks of each kind against a fresh sandbox under cProfile; markdown hot-spot tables."""
     prefix = str(Path(workdir) / "sandbox.prof")
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--profile-worker", prefix, "--",
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--profile-worker", prefix, "--", "--port", "0",
            *sandbox_args(args.users, args.seed)]
-    sandbox = Sandbox(args.users, args.seed, cmd)
+    sandbox = start_sandbox(args.users, args.seed, cmd)
     sections = []
     try:
         examples = sandbox.get("/_sandbox/examples")
@@ -592,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     scrapy_runs: dict[str, ScrapyRun] = {}
     with tempfile.TemporaryDirectory(prefix="tweetform-bench-") as workdir:
         t = time.perf_counter()
-        sandbox = Sandbox(args.users, args.seed)
+        sandbox = start_sandbox(args.users, args.seed)
         print(f"sandbox pid {sandbox.pid} at {sandbox.base} (start {time.perf_counter() - t:.1f} s, "
               f"{sandbox.cpu():.1f} CPU s)", file=sys.stderr)
         try:

@@ -55,9 +55,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quota_bench import (  # noqa: E402
-    RESULTS, Proc, Redis, Sandbox, demo_credentials, loadavg, md_table, proc_cpu, proc_rss_mb, push, tf_env,
-    wait_registered, write_section,
+    PY, ROOT, RESULTS, Proc, demo_credentials, loadavg, md_table, proc_rss_mb, push, tf_env, wait_registered,
+    write_section,
 )
+
+from tweetform.testing.servers import RedisServer, SandboxProcess, process_cpu  # noqa: E402
 
 FOLLOWING = "/2/users/:id/following"
 FOLLOWERS = "/2/users/:id/followers"
@@ -125,7 +127,7 @@ def read_timer(folder: Path, pid: int) -> dict[str, float]:
         return {"calls": 0, "pipelines": 0, "seconds": 0.0, "t": time.time()}
 
 
-def ping_ms(red: Redis, n: int = 5) -> float:
+def ping_ms(red: RedisServer, n: int = 5) -> float:
     times = []
     for _ in range(n):
         t = time.perf_counter()
@@ -139,7 +141,7 @@ def responses(log: str) -> int:
     return int(found[-1]) if found else 0
 
 
-def redis_snapshot(red: Redis) -> dict[str, Any]:
+def redis_snapshot(red: RedisServer) -> dict[str, Any]:
     info = red.client.info("all")
     cmds = {k[len("cmdstat_"):]: v["calls"] for k, v in info.items() if k.startswith("cmdstat_")}
     return {"total": info["total_commands_processed"], "cmds": cmds,
@@ -150,7 +152,7 @@ def redis_snapshot(red: Redis) -> dict[str, Any]:
 # P3
 
 
-def scale_row(label: str, n: int, box: Sandbox, red: Redis, creds: list[dict[str, str]], seed: int, depth: int,
+def scale_row(label: str, n: int, box: SandboxProcess, red: RedisServer, creds: list[dict[str, str]], seed: int, depth: int,
               conc: int, ramp: float, seconds: float, workdir: Path, tag: str) -> dict[str, Any]:
     box.reset()
     red.flush()
@@ -177,16 +179,16 @@ def scale_row(label: str, n: int, box: Sandbox, red: Redis, creds: list[dict[str
             time.sleep(0.2)
         time.sleep(ramp)
         t0, s0 = time.time(), box.served(FOLLOWING)
-        c0 = [proc_cpu(p.pid) for p in procs]
-        r0, b0 = redis_snapshot(red), proc_cpu(box.proc.pid)
+        c0 = [process_cpu(p.pid) for p in procs]
+        r0, b0 = redis_snapshot(red), process_cpu(box.proc.pid)
         k0 = [read_timer(timers, p.pid) for p in procs]
         pings = []
         while time.time() < t0 + seconds:
             time.sleep(1.0)
             pings.append(ping_ms(red))
         t1, s1 = time.time(), box.served(FOLLOWING)
-        c1 = [proc_cpu(p.pid) for p in procs]
-        r1, b1 = redis_snapshot(red), proc_cpu(box.proc.pid)
+        c1 = [process_cpu(p.pid) for p in procs]
+        r1, b1 = redis_snapshot(red), process_cpu(box.proc.pid)
         k1 = [read_timer(timers, p.pid) for p in procs]
         alive = all(p.proc.poll() is None for p in procs)
     finally:
@@ -219,9 +221,9 @@ def scale_row(label: str, n: int, box: Sandbox, red: Redis, creds: list[dict[str
 
 def part_scale(args: argparse.Namespace, report: list[tuple[str, str]]) -> None:
     started, load0 = time.time(), loadavg()
-    box = Sandbox("--users", "100000", "--seed", "1", "--window", "900", "--limit", f"{FOLLOWING}={BIG}",
-                  "--latency", str(args.latency))
-    red = Redis()
+    box = SandboxProcess("--users", "100000", "--seed", "1", "--window", "900", "--limit", f"{FOLLOWING}={BIG}",
+                         "--latency", str(args.latency), python=PY, cwd=ROOT)
+    red = RedisServer()
     workdir = Path(tempfile.mkdtemp(prefix="scale-bench-"))
     creds = demo_credentials(*[f"demo-user-{i}" for i in range(1, 9)])
     plan = [("crawl", 0), ("1 worker", 1), ("2 workers", 2), ("4 workers", 4)]
@@ -319,9 +321,9 @@ def members(r: Any, key: str) -> int:
 
 def part_memory(args: argparse.Namespace, report: list[tuple[str, str]]) -> None:
     started, load0 = time.time(), loadavg()
-    box = Sandbox("--users", "1000000", "--seed", "1", "--window", "900", "--limit", f"{FOLLOWERS}={BIG}",
-                  "--limit", f"{FOLLOWING}={BIG}")
-    red = Redis()
+    box = SandboxProcess("--users", "1000000", "--seed", "1", "--window", "900", "--limit", f"{FOLLOWERS}={BIG}",
+                         "--limit", f"{FOLLOWING}={BIG}", python=PY, cwd=ROOT)
+    red = RedisServer()
     workdir = Path(tempfile.mkdtemp(prefix="memory-bench-"))
     creds = demo_credentials(*[f"demo-user-{i}" for i in range(1, 9)])
     job, spider, seed = "mem-jack", "followers", 12

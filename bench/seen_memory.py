@@ -40,8 +40,6 @@ import argparse
 import hashlib
 import random
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 from tweetform.job import JobArgs  # noqa: E402
 from tweetform.state.redis import keys, seen  # noqa: E402
 from tweetform.state.redis.jobs import RedisJobStore  # noqa: E402
+from tweetform.testing.servers import RedisServer, SandboxProcess  # noqa: E402
 
 PAGE = 5000
 JOB = "friends-20261201T230000-9f3a"  # as scrapy push names jobs: key names count too
@@ -82,25 +81,6 @@ def ids_of(kind: str, n: int, seed: int = 10) -> list[int]:
         return ids
     old, snowflakes = rng.sample(range(10**5, 2**32), n // 2), rng.sample(range(11 * 10**17, 19 * 10**17), n - n // 2)
     return [u for pair in zip(snowflakes, old) for u in pair] + snowflakes[len(old):]
-
-
-def start_redis() -> tuple[subprocess.Popen, redis.Redis, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    workdir = tempfile.mkdtemp(prefix="seen-bench-")
-    proc = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no", "--dir", workdir],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            return proc, client, workdir
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    proc.terminate()
-    raise SystemExit("redis-server did not start")
 
 
 def cpu(r: redis.Redis) -> float:
@@ -164,13 +144,13 @@ def replayed_claims_bytes(r: redis.Redis, layout: str, uids: list[int]) -> int:
 
 def crawl(users: int, seed_kind: str) -> None:
     sys.path.insert(0, str(ROOT / "bench"))
-    from quota_bench import FOLLOWING, Proc, Redis, Sandbox, demo_credentials, push, tf_env, wait_registered
+    from quota_bench import FOLLOWING, Proc, demo_credentials, push, tf_env, wait_registered
 
     sys.path.insert(0, str(ROOT / "tests"))
     from crawling import bucket, ids_of
 
-    box = Sandbox("--users", str(users), "--seed", "7", "--window", "900", "--limit", f"{FOLLOWING}={10**9}")
-    red = Redis()
+    box = SandboxProcess("--users", str(users), "--seed", "7", "--window", "900", "--limit", f"{FOLLOWING}={10**9}", cwd=ROOT)
+    red = RedisServer()
     workdir = Path(tempfile.mkdtemp(prefix="seen-crawl-"))
     job = "friends-20261201T230000-9f3a"
     try:
@@ -232,7 +212,8 @@ def main() -> None:
     if opts.crawl:
         crawl(opts.users, opts.seed)
         return
-    proc, r, workdir = start_redis()
+    server = RedisServer()
+    r = server.client
     try:
         limit = r.config_get("hash-max-listpack-entries")["hash-max-listpack-entries"]
         print(f"redis {r.info('server')['redis_version']}, hash-max-listpack-entries {limit}, {opts.ids:,} ids per run, pages of {PAGE:,}")
@@ -244,9 +225,7 @@ def main() -> None:
                 m = measure(r, layout, ids)
                 print(f"| {kind} | {layout} | {m['used']:.1f} | {m['keys']:.1f} | {m['count']:,} | {m['encodings']} | {m['cpu_us']:.1f} | {m['again_us']:.1f} | {m['client_us']:.2f} |")
     finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(workdir, ignore_errors=True)
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import redis
-from conftest import free_port
 from crawling import ROOT, bucket, crawl_env, demo_credentials
 
 from tweetform.config import SettingsError, check_types, env_overrides, load_local_settings
@@ -29,6 +28,7 @@ from tweetform.spiders.network import FriendsSpider
 from tweetform.spiders.search import SearchSpider
 from tweetform.spiders.timeline import TimelineSpider
 from tweetform.state.redis.jobs import parse_message
+from tweetform.testing.servers import free_port
 
 PAST_64_BITS = 2**64  # 18446744073709551616
 

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from conftest import ROOT, RedisServer
+from conftest import ROOT
 from crawling import bucket
 from test_distributed import (  # noqa: F401  (no_process_left_behind: autouse, kills what a test started)
     WORLD, assert_network_equals_truth, no_process_left_behind, push, scrapy, start_workers, wait_all,
     wait_registered, worker_env,
 )
+
+from tweetform.testing.servers import RedisServer
 
 COLLECT = {"TWEETFORM_COLLECT": "true", "TWEETFORM_COLLECT_LOCK_TTL": "3"}
 

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 import redis
-from conftest import ROOT, RedisServer
+from conftest import ROOT
 from crawling import bucket, demo_credentials, errors_of, ids_of
 
 from tweetform import exitcodes
+from tweetform.testing.servers import RedisServer
 
 WORLD = ("--users", "3000", "--seed", "7", "--window", "1")
 

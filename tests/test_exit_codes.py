@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import free_port
 from crawling import ROOT, bucket, crawl_env, demo_credentials, errors_of, run_crawl
 
 from tweetform import exitcodes
+from tweetform.testing.servers import RedisServer, free_port
 
 WORLD = ("--users", "3000", "--seed", "7", "--window", "1")
 FAST_RETRY = {"TWEETFORM_RETRY_BACKOFF": "0.05", "TWEETFORM_RETRY_BACKOFF_MAX": "0.2", "RETRY_TIMES": "1"}
@@ -132,23 +132,14 @@ def test_unreachable_redis_is_one_line_without_the_password(command: tuple[str, 
 
 
 def test_wrong_redis_password_is_one_line(tmp_path: Path):
-    port = free_port()
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--requirepass", "right-one"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = RedisServer(password="right-one")
+    port = server.port
     try:
-        client = redis.Redis(port=port, password="right-one", socket_connect_timeout=1)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETFORM_", "REDIS_"))}
-        env["REDIS_URL"] = f"redis://:Canary-Wrong-Pass@127.0.0.1:{port}/0"
+        env["REDIS_URL"] = server.url_with_password("Canary-Wrong-Pass")
         done = subprocess.run([sys.executable, "-m", "scrapy", "status"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     finally:
-        server.terminate()
-        server.wait(10)
+        server.stop()
     assert done.returncode == exitcodes.UNREACHABLE
     assert done.stderr.strip() == f"tweetform: Redis at redis://:***@127.0.0.1:{port}/0 refused the password or user name (AuthenticationError)"
     assert "Canary-Wrong-Pass" not in done.stdout + done.stderr

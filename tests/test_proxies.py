@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from conftest import ROOT, free_port
+from conftest import ROOT
 from crawling import bucket, demo_credentials, errors_of, ids_of, run_crawl
 from scrapy import Request, Spider
 from scrapy.exceptions import (
@@ -43,6 +43,7 @@ from tweetform.credentials import parse_credentials
 from tweetform.proxies import config, policy
 from tweetform.proxies.middlewares import BanDetectionMiddleware, RotatingProxyMiddleware
 from tweetform.quota import runtime
+from tweetform.testing.servers import free_port
 
 WORLD = ("--users", "3000", "--seed", "7", "--window", "1")
 PASSWORD = "pr0xy-Canary-9f3b"  # tinyproxy's BasicAuth password for the authenticated proxy

@@ -250,7 +250,8 @@ def test_jobdir_queue_holds_no_credential_and_a_resumed_crawl_is_signed_again(tm
     import subprocess
     import sys
 
-    from conftest import ROOT, SandboxProcess
+    from conftest import ROOT
+    from tweetform.testing.servers import SandboxProcess
     from crawling import crawl_env
     from test_proxies import network_equals_truth
 

@@ -19,20 +19,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import quote
 
 import pytest
 import redis
-from conftest import ROOT, SandboxProcess, free_port
+from conftest import ROOT
 from crawling import bucket, demo_credentials
 from test_proxies import TinyProxy, clients, network_equals_truth, via_names
 from test_secrets import (
@@ -46,6 +43,8 @@ from test_secrets import (
     canary_secrets,
 )
 
+from tweetform.testing.servers import RedisServer, SandboxProcess
+
 FOLLOWING = "/2/users/:id/following"
 #: the bearer token the sandbox issues for CANARY_FETCH's key and secret (tweetform is given only those)
 FETCHED_BEARER = "AAAAAAAAAAAAAAAAAAAAACnryFetchedBearerW4q8Lm2Zx6Vb9Tn3Rk7Hp1Jd5Gs0Ys8Xc"
@@ -53,61 +52,6 @@ FETCHED_BEARER = "AAAAAAAAAAAAAAAAAAAAACnryFetchedBearerW4q8Lm2Zx6Vb9Tn3Rk7Hp1Jd
 
 def all_secrets() -> list[str]:
     return [*canary_secrets(), FETCHED_BEARER, REDIS_PASSWORD]
-
-
-class SecureRedis:
-    """A redis-server with a password (from its config file, not its command line), optionally TLS only."""
-
-    def __init__(self, password: str, tls: bool = False) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="tweetform-redis-secure-"))
-        self.port = free_port()
-        self.password = password
-        self.tls = tls
-        lines = ["bind 127.0.0.1", "protected-mode yes", 'save ""', "appendonly no", f"dir {self.dir}",
-                 f"requirepass {password}"]
-        if tls:
-            self.cert = self.dir / "cert.pem"
-            key = self.dir / "key.pem"
-            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                            "-keyout", str(key), "-out", str(self.cert), "-days", "2", "-subj", "/CN=127.0.0.1",
-                            "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-            lines += ["port 0", f"tls-port {self.port}", f"tls-cert-file {self.cert}", f"tls-key-file {key}",
-                      f"tls-ca-cert-file {self.cert}", "tls-auth-clients no"]
-        else:
-            lines.append(f"port {self.port}")
-        conf = self.dir / "redis.conf"
-        conf.write_text("\n".join(lines) + "\n")
-        self.proc = subprocess.Popen([shutil.which("redis-server") or "redis-server", str(conf)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis.from_url(self.url()).ping()
-                return
-            except redis.ConnectionError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    out = self.proc.communicate()[0] if self.proc.poll() is not None else ""
-                    self.stop()
-                    raise RuntimeError(f"redis-server did not start (TLS built in? `redis-server --version`): {out[-1500:]}")
-                time.sleep(0.05)
-
-    def url(self, password: str | None = None) -> str:
-        secret = quote(self.password if password is None else password, safe="")
-        if self.tls:
-            return f"rediss://:{secret}@127.0.0.1:{self.port}/0?ssl_ca_certs={quote(str(self.cert), safe='')}&ssl_cert_reqs=required"
-        return f"redis://:{secret}@127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Monitor(threading.Thread):
@@ -208,13 +152,13 @@ def test_distributed_crawl_with_faults_429s_and_a_proxy_leaks_no_secret(tmp_path
     sandbox_creds.write_text(json.dumps([CANARY_USER, CANARY_APP, {**CANARY_FETCH, "bearer_token": FETCHED_BEARER}]))
     box = SandboxProcess("--users", "3000", "--seed", "7", "--window", "1", "--limit", f"{FOLLOWING}=3",
                          "--error-rate", "0.25", "--truncate-rate", "0.15", "--credentials", str(sandbox_creds))
-    server = SecureRedis(REDIS_PASSWORD)
+    server = RedisServer(password=REDIS_PASSWORD)
     proxy = TinyProxy("tf-proxy-secret", user=PROXY_USER, password=PROXY_PASSWORD).start()
     monitor = None
     try:
         seed = box.get("/_sandbox/examples")["ordinary"][0]
         output = tmp_path / "out"
-        env = env_for(box, server.url(), output, [CANARY_USER, CANARY_APP, CANARY_FETCH],
+        env = env_for(box, server.url, output, [CANARY_USER, CANARY_APP, CANARY_FETCH],
                       # a negative margin sends before a window has rolled over: real 429s, put back to wait
                       TWEETFORM_QUOTA_RESET_MARGIN="-0.5", RETRY_TIMES="10",
                       ROTATING_PROXY_LIST=proxy.url(), ROTATING_PROXY_BACKOFF_BASE="86400", ROTATING_PROXY_BACKOFF_CAP="86400")
@@ -223,7 +167,7 @@ def test_distributed_crawl_with_faults_429s_and_a_proxy_leaks_no_secret(tmp_path
         logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
         debug = ("-s", "LOG_LEVEL=DEBUG", "-s", "CONCURRENT_REQUESTS=4")
         workers = [start_worker(env, log, *debug) for log in logs]
-        wait_registered(redis.Redis.from_url(server.url()), workers)
+        wait_registered(redis.Redis.from_url(server.url), workers)
         pushed = scrapy(env, "push", "friends", "--user-id", str(seed), "--depth", "2", "--max-users", "20", "--api", "2",
                         "--job", "secrets", "-L", "DEBUG")
         assert pushed.returncode == 0, pushed.stderr[-2000:]
@@ -277,14 +221,14 @@ def test_distributed_crawl_with_faults_429s_and_a_proxy_leaks_no_secret(tmp_path
 
 def test_redis_over_tls_with_a_password_workers_push_and_status_work(sandbox_factory, tmp_path: Path):
     box = sandbox_factory("--users", "3000", "--seed", "7", "--window", "1")
-    server = SecureRedis(REDIS_PASSWORD, tls=True)
+    server = RedisServer(password=REDIS_PASSWORD, tls=True)
     try:
         seed = box.get("/_sandbox/examples")["ordinary"][0]
         output = tmp_path / "out"
-        env = env_for(box, server.url(), output, demo_credentials("demo-user-1", "demo-app-1"))
+        env = env_for(box, server.url, output, demo_credentials("demo-user-1", "demo-app-1"))
         log = tmp_path / "worker.log"
         worker = start_worker(env, log)
-        wait_registered(redis.Redis.from_url(server.url()), [worker])
+        wait_registered(redis.Redis.from_url(server.url), [worker])
         pushed = scrapy(env, "push", "friends", "--user-id", str(seed), "--depth", "1", "--api", "2", "--job", "tls")
         assert pushed.returncode == 0, pushed.stderr[-2000:]
         texts = wait_done([worker], [log])
@@ -293,16 +237,16 @@ def test_redis_over_tls_with_a_password_workers_push_and_status_work(sandbox_fac
         assert status.returncode == 0, status.stderr
         assert "tls" in status.stdout
         # plain TCP is refused: the server has no non-TLS port at all
-        plain = server.url().replace("rediss://", "redis://").split("?")[0]
+        plain = server.url.replace("rediss://", "redis://").split("?")[0]
         with pytest.raises(redis.ConnectionError):
             redis.Redis.from_url(plain, socket_connect_timeout=2, socket_timeout=2).ping()
         # and the certificate is checked: without the URL's CA file the self-signed certificate is refused
         with pytest.raises(redis.ConnectionError, match="certificate verify failed"):
-            redis.Redis.from_url(server.url().split("?")[0], socket_connect_timeout=2, socket_timeout=2).ping()
+            redis.Redis.from_url(server.url.split("?")[0], socket_connect_timeout=2, socket_timeout=2).ping()
         # a wrong password: one line, no password in it, non-zero exit
         wrong = "Wr0ng-" + REDIS_PASSWORD
         for command in (("status",), ("push", "friends", "--user-id", str(seed), "--job", "nope"), ("worker", "--spiders", "friends")):
-            bad = scrapy({**env, "REDIS_URL": server.url(password=wrong)}, *command)
+            bad = scrapy({**env, "REDIS_URL": server.url_with_password(wrong)}, *command)
             shown = bad.stdout + bad.stderr
             assert bad.returncode != 0, shown
             assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr

@@ -1,0 +1,1 @@
+"""Helpers that start the project's real servers for tests/ and bench/ (see ``servers``)."""
