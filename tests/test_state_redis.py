@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -271,3 +272,18 @@ def test_redis_round_trips_per_page_are_counted_and_bounded(sandbox_factory, red
     print(f"redis round trips per page: {per_page:.2f} ({stats['tweetform/redis/round_trips']} for {pages} pages)")
     assert per_page <= 9.0  # was 14-21 before the state layer
     assert_network_equals_truth(box, tmp_path, seed, 3)
+
+
+def test_status_and_admin_know_every_spider_of_the_project(redis_url: str, tmp_path: Path):
+    """The spiders are Scrapy's spider loader's (SPIDER_MODULES), not a second list: a spider module added
+    to the project shows in status and node-qsizes and its queue can be cleared (before: 'unknown spider')."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETFORM_", "REDIS_"))}
+    env.update(REDIS_URL=redis_url, PYTHONPATH=str(ROOT / "tests"))
+    added = ("-s", "SPIDER_MODULES=tweetform.spiders,spiders_that_raise")
+    cleared = command(env, "admin", "clear-queue", "friends_that_raise", *added)
+    assert cleared.returncode == 0 and "removed 0 queued requests of friends_that_raise" in cleared.stdout, cleared.stderr
+    sizes = json.loads(command(env, "admin", "node-qsizes", *added).stdout)
+    assert {"friends", "followers", "timeline", "search", "users", "tweets", "friends_that_raise"} <= set(sizes)
+    shown = subprocess.run([sys.executable, "-m", "scrapy", "status", "--json", *added], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert "friends_that_raise" in [q["spider"] for q in json.loads(shown.stdout)["queues"]]
+    assert command(env, "admin", "clear-queue", "enemies", *added).returncode == 2

@@ -383,15 +383,6 @@ def _network(job: JobArgs, entries: list[Counts | None], requests: dict[str, int
     est.users, est.levels = expanded, levels
 
 
-def estimate_for(settings: Any, job: JobArgs, counts: Mapping[int, Counts] | Iterable[Counts],
-                 sample: Iterable[Counts] | None = None) -> Estimate:
-    """:func:`estimate` with the credentials, limits and window of Scrapy settings."""
-    from tweetform.credentials import load_credentials
-
-    return estimate(job, load_credentials(settings), counts, limits=settings.getdict("TWEETFORM_RATE_LIMITS"),
-                    window=settings.getfloat("TWEETFORM_RATE_WINDOW"), sample=sample)
-
-
 # --- counts from the API ----------------------------------------------------------------
 
 class PlanError(Exception):

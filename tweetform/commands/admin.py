@@ -16,6 +16,7 @@ import json
 import sys
 
 from scrapy.commands import ScrapyCommand
+from scrapy.spiderloader import get_spider_loader
 
 from tweetform.state.redis import connection, control, keys
 from tweetform.commands.errors import with_redis_errors
@@ -47,7 +48,7 @@ class Command(ScrapyCommand):
             for n in control.nodes(server):
                 print(f"{'alive' if n['alive'] else 'dead'}\t{n['worker']}\t{n.get('spider', '')}")
         elif action == "node-qsizes":
-            print(json.dumps({q["spider"]: {"queued": q["queued"], "in_flight": q["in_flight"]} for q in control.queues(server)}))
+            print(json.dumps({q["spider"]: {"queued": q["queued"], "in_flight": q["in_flight"]} for q in control.queues(server, get_spider_loader(self.settings).list())}))
         elif action == "budget":
             from tweetform.cost.redis_budget import BudgetArgumentError, admin_budget
 
@@ -60,7 +61,7 @@ class Command(ScrapyCommand):
         elif len(rest) != 1:
             return self.fail(f"{action} needs one argument")
         elif action == "clear-queue":
-            if rest[0] not in control.SPIDERS:
+            if rest[0] not in get_spider_loader(self.settings).list():
                 return self.fail(f"unknown spider {rest[0]!r}")
             print(f"removed {control.clear_queue(server, rest[0])} queued requests of {rest[0]}")
         elif action == "stop-node":

@@ -8,6 +8,7 @@ import sys
 import time
 
 from scrapy.commands import ScrapyCommand
+from scrapy.spiderloader import get_spider_loader
 
 from tweetform.state.redis import connection, control
 from tweetform.commands.errors import with_redis_errors
@@ -78,5 +79,5 @@ class Command(ScrapyCommand):
             print("tweetform: REDIS_URL is not set: status reads the Redis that the workers share", file=sys.stderr)
             self.exitcode = 2
             return
-        snap = control.snapshot(connection.from_settings(self.settings))
+        snap = control.snapshot(connection.from_settings(self.settings), get_spider_loader(self.settings).list())
         print(json.dumps(snap, indent=1) if opts.json else render(snap))

@@ -24,9 +24,6 @@ from tweetform.proxies.config import plan as proxy_plan
 from tweetform import exitcodes
 from tweetform.commands.errors import fail, require_redis, with_redis_errors
 
-SPIDERS = ("friends", "followers", "timeline", "search", "users", "tweets")
-
-
 class Command(ScrapyCommand):
     requires_project = True
 
@@ -39,7 +36,7 @@ class Command(ScrapyCommand):
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         parser.add_argument("--processes", type=int, default=1, help="worker processes on this host (default 1)")
-        parser.add_argument("--spiders", default=",".join(SPIDERS), help="crawl types to take (default all)")
+        parser.add_argument("--spiders", default="", help="crawl types to take (default: every spider of the project)")
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         """Checked before Scrapy starts logging, so a mistake is one line."""
@@ -63,6 +60,8 @@ class Command(ScrapyCommand):
                 fail(problem)
         known = get_spider_loader(self.settings).list()
         unknown = [n for n in opts.spiders.split(",") if n and n not in known]
+        if not opts.spiders.strip(","):
+            opts.spiders = ",".join(known)
         if unknown:
             fail(f"unknown spider(s) {', '.join(map(repr, unknown))}; the spiders are: {', '.join(sorted(known))}")
 

@@ -58,15 +58,6 @@ class QuotaGate:
             self._note_waiting(name)
         return reservation
 
-    def may_send(self, name: str) -> bool:
-        """Without reserving: could a request for this endpoint go now?"""
-        if name == NO_ENDPOINT or not self.book.has_lanes(ENDPOINTS[name]):
-            return True
-        if self.book.available_now(ENDPOINTS[name]):
-            return True
-        self._note_waiting(name)
-        return False
-
     def taken(self, name: str, request: Any, reservation: Reservation | bool) -> None:
         if isinstance(reservation, Reservation):
             request.meta[META_LANE] = (reservation.lane.alias, reservation.lane.kind, reservation.rid)

@@ -3,7 +3,7 @@
 ``depth=1`` crawls the seed's list only; ``depth=2`` also each account in it,
 and so on. Each user is expanded once per job (the job store's claim). Without
 ``max_users`` users are expanded as soon as they are found; with it, expansion
-goes level by level (see :mod:`tweetform.jobs`) so that exactly the first
+goes level by level (see :mod:`tweetform.state.base`) so that exactly the first
 ``max_users`` users in breadth-first order are expanded.
 """
 

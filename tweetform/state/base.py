@@ -3,9 +3,9 @@
 Everything a job must remember across requests — its arguments, the users it
 expanded, the levels of ``max_users`` crawls, its counters and its state — goes
 through a :class:`JobStore`. The request queue of a backend leases what it
-hands out (:class:`LeasedQueue`): a leased request is acknowledged once its
-callback's output has been consumed, and a lease that is never acknowledged
-(the process died) gives the request back on the next open.
+hands out: a leased request is acknowledged once Scrapy's scraper is done with
+its callback's output (:class:`AckAfterScraping`), and a lease that is never
+acknowledged (the process died) gives the request back on the next open.
 
 Backends: :mod:`tweetform.state.local` (one process: in memory, or SQLite in
 Scrapy's ``JOBDIR``) and the Redis backend (many processes).
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from scrapy import Request
 from scrapy.utils.asyncio import call_later
@@ -103,23 +103,6 @@ class JobStore(abc.ABC):
 
     def close(self) -> None:
         self.flush()
-
-
-class LeasedQueue(Protocol):
-    """A request queue whose pops are leases: acked when done, given back otherwise."""
-
-    def push(self, request: Request) -> None: ...
-
-    def pop(self) -> Request | None:
-        """The next request, leased to this process until :meth:`ack`."""
-
-    def ack(self, request: Request) -> None:
-        """The request's output has been consumed: it leaves the queue for good."""
-
-    def close(self) -> None:
-        """Give every unacknowledged lease back to the queue."""
-
-    def __len__(self) -> int: ...
 
 
 # seconds between polls of the scraper while acks wait: a safety net, as next_request acks

@@ -15,7 +15,6 @@ from tweetform.state.base import FINAL_STATES, GONE
 from tweetform.state.redis import keys, scripts, seen
 
 ENDED = FINAL_STATES | {"budget_exhausted"}  # the cost budget's name for BUDGET
-SPIDERS = ("friends", "followers", "timeline", "search", "users", "tweets")
 
 
 def _s(value: Any) -> str:
@@ -37,9 +36,10 @@ def queue_keys(server: Any, spider: str) -> list[str]:
     return [k for k in (_s(k) for k in server.scan_iter(match=prefix + "*", count=500)) if k != keys.queue_sequence(spider)]
 
 
-def queues(server: Any) -> list[dict[str, Any]]:
+def queues(server: Any, spiders: list[str]) -> list[dict[str, Any]]:
+    """Each spider's queued requests, in flight and waiting job messages (``spiders``: the project's, Scrapy's spider loader)."""
     out = []
-    for spider in SPIDERS:
+    for spider in spiders:
         per_endpoint = {k[len(keys.queue(spider, "")):]: int(server.zcard(k)) for k in queue_keys(server, spider)}
         out.append({
             "spider": spider,
@@ -116,11 +116,11 @@ def dead_letters(server: Any) -> int:
     return int(server.llen(keys.dead_letter()))
 
 
-def snapshot(server: Any) -> dict[str, Any]:
+def snapshot(server: Any, spiders: list[str]) -> dict[str, Any]:
     return {
         "time": time.time(),
         "nodes": nodes(server),
-        "queues": queues(server),
+        "queues": queues(server, spiders),
         "dead_letter": dead_letters(server),
         "jobs": jobs(server),
         "buckets": buckets(server),
@@ -151,8 +151,13 @@ def job_ended(server: Any, job_id: str) -> tuple[str, int] | None:
 def job_keys(server: Any, job_id: str) -> list[str]:
     """Every key that holds one job's state (its queued requests excepted: they are dropped when met)."""
     found = [keys.job(job_id), *(_s(k) for k in server.scan_iter(match=keys.job(job_id) + ":*", count=500))]
-    found += [keys.dupefilter(spider, job_id) for spider in SPIDERS]
+    found.append(keys.dupefilter(_spider_of(server, job_id), job_id))
     return found
+
+
+def _spider_of(server: Any, job_id: str) -> str:
+    """The spider that runs a job (its saved arguments name it): its dupe filter is that spider's."""
+    return str(json.loads(server.hget(keys.job(job_id), "args") or "{}").get("spider") or "")
 
 
 def expire_ended(server: Any, ttl: float, recent: int = 100) -> list[str]:
@@ -164,9 +169,8 @@ def expire_ended(server: Any, ttl: float, recent: int = 100) -> list[str]:
         if marked or _s(state or "") not in ("done", "cancelled"):
             continue
         pipe = server.pipeline(transaction=False)
-        for key in [keys.dupefilter(spider, job_id) for spider in SPIDERS] + [keys.written(job_id), keys.expanded(job_id), keys.parked(job_id),
-                                                                           keys.job_starting(job_id), keys.page_stream(job_id),
-                                                                           keys.pages_waiting(job_id)]:
+        for key in [keys.dupefilter(_spider_of(server, job_id), job_id), keys.written(job_id), keys.expanded(job_id), keys.parked(job_id),
+                    keys.job_starting(job_id), keys.page_stream(job_id), keys.pages_waiting(job_id)]:
             pipe.expire(key, int(ttl))
         for key in server.scan_iter(match=keys.job(job_id) + ":level:*", count=500):
             pipe.expire(key, int(ttl))
