@@ -49,3 +49,25 @@ def test_search_takes_a_file_of_queries_and_times(tmp_path: Path):
         parse_args("search", {"query": "x", "start_time": "yesterday"},
                    allowed={"start_time"}, default_bucket="search", default_api="2", seeds="query")
     assert json.loads(message_arguments({"queries": ["a"]})["queries"]) == ["a"]
+
+
+def test_collection_spiders_arguments():
+    """v2 only; lists by relation (list seeds or user seeds); conversation by tweet or conversation id."""
+    from tweetform.spiders.paged import ConversationSpider, CountsSpider, ListsSpider, QuotesSpider
+
+    with pytest.raises(ArgumentError, match="quotes works with api=2 only"):
+        QuotesSpider.parse_arguments({"tweet_id": "20", "api": "1.1"})
+    assert QuotesSpider.parse_arguments({"tweet_id": "20"}, default_api="1.1").api == "2"
+    with pytest.raises(ArgumentError, match="lists needs relation= one of lookup, members"):
+        ListsSpider.parse_arguments({"list_id": "5"})
+    members = ListsSpider.parse_arguments({"list_id": "5,6", "relation": "members", "max_users": "10"})
+    assert (members.list_ids, members.relation, members.bucket) == ([5, 6], "members", "lists")
+    with pytest.raises(ArgumentError, match="unknown argument 'list_id' for spider 'lists'"):
+        ListsSpider.parse_arguments({"list_id": "5", "relation": "owned"})
+    assert ListsSpider.endpoints_for(ListsSpider.parse_arguments({"screen_name": "jack", "relation": "followed"})) == \
+        ["/2/users/:id/followed_lists"]
+    thread = ConversationSpider.parse_arguments({"conversation_id": "77", "archive": "true"})
+    assert (thread.conversation_ids, thread.tweet_ids, thread.bucket) == ([77], [], "conversations")
+    assert ConversationSpider.endpoints_for(thread) == ["/2/tweets/search/all"]
+    with pytest.raises(ArgumentError, match="granularity must be minute, hour or day"):
+        CountsSpider.parse_arguments({"query": "x", "granularity": "week"})

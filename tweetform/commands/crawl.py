@@ -18,7 +18,9 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
+from tweetform.api.endpoints import ENDPOINTS
 from tweetform.credentials import CredentialError, load_credentials
+from tweetform.quota.pool import missing_auth
 from tweetform.proxies.config import ProxyConfigError
 from tweetform.proxies.config import plan as proxy_plan
 from tweetform.preflight import api_base_problem, output_dir_problem, proxies_problem
@@ -57,6 +59,10 @@ class Command(ScrapyCrawlCommand):
                 fail("no API credentials configured: set TWEETFORM_CREDENTIALS or TWEETFORM_CREDENTIALS_FILE "
                      "(see settings_local.py.example), or run `make demo` to try the sandbox")
             proxies = proxy_plan(self.settings, creds).proxies  # a bad proxy setting stops here too, with one line
+            for key in spidercls.endpoints_for(job) if hasattr(spidercls, "endpoints_for") else ():
+                missing = missing_auth(ENDPOINTS[key], creds)  # e.g. a bearer token only, for liking_users
+                if missing:
+                    fail(missing, exitcodes.NO_CREDENTIALS)
         except (ArgumentError, CredentialError, ProxyConfigError) as exc:
             fail(str(exc))
         # nothing answering at the configured addresses: say so now, not after every page has failed
@@ -140,6 +146,8 @@ def explain(code: int, stats: dict, settings: Any) -> str:
     failed = int(stats.get("tweetform/pages/failed", 0) or 0)
     pages = f"{failed} page{'s' if failed != 1 else ''} failed for good"
     errors_dir = f"{settings.get('TWEETFORM_OUTPUT_DIR')}/errors"
+    if code == exitcodes.NO_CREDENTIALS and stats.get("tweetform/credentials/missing"):
+        return str(stats["tweetform/credentials/missing"])  # no credential of the kind an endpoint needs
     if code == exitcodes.NO_CREDENTIALS:
         return "every credential was rejected by the API; the remaining work was not fetched: fix the credentials and run the job again"
     if code == exitcodes.UNREACHABLE:

@@ -19,8 +19,9 @@ from tweetform.job import ArgumentError, check_message_size, legacy_command, mes
 from tweetform.commands.errors import fail, with_redis_errors
 from tweetform.commands.wait import wait_for_job
 
-OPTION_ARGS = ("user_id", "screen_name", "tweet_id", "file", "depth", "data_type", "max_users", "since_id",
-               "max_tweets", "query", "lang", "geocode", "archive", "bucket", "api", "job", "budget", "skip_known")
+OPTION_ARGS = ("user_id", "screen_name", "tweet_id", "list_id", "conversation_id", "file", "relation", "depth", "data_type",
+               "max_users", "since_id", "max_tweets", "query", "lang", "geocode", "archive", "start_time", "end_time",
+               "granularity", "bucket", "api", "job", "budget", "skip_known")
 
 
 class Command(ScrapyCommand):
@@ -102,7 +103,8 @@ class Command(ScrapyCommand):
             print(f"plan: {est.summary()}")
         message = {"spider": spider, **job.as_message()}
         # ids go as comma lists, the same keys as -a arguments
-        for plural, single in (("user_ids", "user_id"), ("tweet_ids", "tweet_id"), ("screen_names", "screen_name")):
+        for plural, single in (("user_ids", "user_id"), ("tweet_ids", "tweet_id"), ("screen_names", "screen_name"),
+                               ("list_ids", "list_id"), ("conversation_ids", "conversation_id")):
             if plural in message:
                 message[single] = ",".join(str(i) for i in message.pop(plural))
         server.rpush(keys.jobs_inbox(spider), json.dumps(message))

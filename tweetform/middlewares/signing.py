@@ -28,7 +28,7 @@ from tweetform.api.auth import basic_header, bearer_header, oauth1_header
 from tweetform.api.endpoints import ENDPOINTS
 from tweetform.credentials import Credential
 from tweetform.quota import runtime
-from tweetform.quota.pool import CredentialPool, Lane
+from tweetform.quota.pool import CredentialPool, Lane, missing_auth
 from tweetform.quota.gate import META_LANE, reservation_of
 
 logger = logging.getLogger(__name__)
@@ -72,6 +72,10 @@ class SigningMiddleware:
         lane = self.lane_for(request)
         if lane is None:
             message = f"no usable credential left for {endpoint.key}"
+            missing = missing_auth(endpoint, self.pool.credentials)  # none of the kind it needs, rather than all rejected
+            if missing:
+                message = missing
+                self.crawler.stats.set_value("tweetform/credentials/missing", missing)
             self.stop(message)
             raise IgnoreRequest(message)
         if lane.alias in self.pool.retired:  # retired while this request waited: send it again later

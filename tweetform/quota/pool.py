@@ -81,3 +81,18 @@ class CredentialPool:
 
     def get(self, alias: str) -> Credential | None:
         return self.by_alias.get(alias)
+
+
+def missing_auth(endpoint: Endpoint, credentials: list[Credential]) -> str | None:
+    """One line naming what is missing when no configured credential may call an endpoint, else None."""
+    if CredentialPool(credentials).lanes(endpoint, include_held=True):
+        return None
+    aliases = ", ".join(c.alias for c in credentials) or "none"
+    if endpoint.user_only:
+        return (f"{endpoint.key} needs a user-context credential (app_key, app_secret, oauth_token, oauth_token_secret; "
+                f"`scrapy authorize` makes one): the API refuses app-only bearer tokens there, and the credentials "
+                f"configured ({aliases}) are app-only")
+    if endpoint.app_only:
+        return (f"{endpoint.key} needs an app-only credential (a bearer_token, or an app_key and app_secret): "
+                f"none of the credentials configured ({aliases}) has one")
+    return f"no credential configured may call {endpoint.key}"

@@ -76,7 +76,7 @@ class ApiSpider(scrapy.Spider):
     """Base of the six crawl types. Subclasses set the class attributes and ``on_page``."""
 
     arguments: ClassVar[frozenset[str]] = frozenset()
-    seeds: ClassVar[str] = "users"  # "users", "tweets" or "query"
+    seeds: ClassVar[str] = "users"  # "users", "tweets", "query" or "lists"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raw = {k: v for k, v in kwargs.items() if k not in ("_job", "settings")}
@@ -89,11 +89,22 @@ class ApiSpider(scrapy.Spider):
         raise NotImplementedError
 
     @classmethod
+    def seeds_of(cls, raw: dict[str, Any]) -> str:
+        """What the seeds of a job are ("users", "tweets", "query" or "lists"); a spider may decide by argument."""
+        return cls.seeds
+
+    @classmethod
     def parse_arguments(cls, raw: dict[str, Any], default_api: str = "2") -> JobArgs:
         """Validate arguments without a crawler (used by ``scrapy crawl`` before it starts)."""
         return parse_args(
-            cls.name, raw, allowed=cls.arguments, default_bucket=cls.default_bucket(raw), default_api=default_api, seeds=cls.seeds
+            cls.name, raw, allowed=cls.arguments, default_bucket=cls.default_bucket(raw), default_api=default_api,
+            seeds=cls.seeds_of(raw),
         )
+
+    @classmethod
+    def endpoints_for(cls, job: JobArgs) -> list[str]:
+        """The endpoints a job will call (``scrapy crawl`` checks that some credential may call each); [] unknown."""
+        return []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> "ApiSpider":

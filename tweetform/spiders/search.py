@@ -26,29 +26,47 @@ def query_key(query: str, lang: str | None = None, geocode: str | None = None) -
 class SearchSpider(ApiSpider):
     name = "search"
     seeds = "query"
-    arguments = frozenset({"query", "lang", "geocode", "max_tweets", "archive"})
+    arguments = frozenset({"query", "lang", "geocode", "max_tweets", "archive", "start_time", "end_time"})
 
     @classmethod
     def default_bucket(cls, raw: dict[str, Any]) -> str:
         return "search"
 
+    @classmethod
+    def endpoints_for(cls, job: JobArgs) -> list[str]:
+        return [search_endpoint(job)]
+
     def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
-        assert job.query is not None
-        key = query_key(job.query, job.lang, job.geocode)
+        for query in dict.fromkeys(job.all_queries):  # file=: each query its own key (twarc2 searches)
+            yield self.query_request(job, query)
+
+    def query_request(self, job: JobArgs, query: str) -> scrapy.Request:
+        key = query_key(query, job.lang, job.geocode)
+        endpoint = search_endpoint(job)
         if job.api == "2":
-            query = job.query + (f" lang:{job.lang}" if job.lang else "")
-            endpoint = "/2/tweets/search/all" if job.archive else "/2/tweets/search/recent"
-            params: dict[str, Any] = {"query": query, "max_results": 500 if job.archive else 100, **V2_TWEET_PARAMS}
+            params: dict[str, Any] = {"query": query + (f" lang:{job.lang}" if job.lang else ""),
+                                      "max_results": ENDPOINTS[endpoint].pages[1], **V2_TWEET_PARAMS}
+            params.update(time_params(job))
         else:
-            endpoint = "/search/tweets"
-            params = {"q": job.query, "count": 100, "result_type": "recent", "tweet_mode": "extended", "include_entities": "true"}
+            params = {"q": query, "count": 100, "result_type": "recent", "tweet_mode": "extended", "include_entities": "true"}
             if job.lang:
                 params["lang"] = job.lang
             if job.geocode:
                 params["geocode"] = job.geocode
         if job.max_tweets:
             params = shrink_page(ENDPOINTS[endpoint], params, job.max_tweets)
-        yield self.api_request(job, endpoint, params, key=key, extra={"seen": 0, "target": job.query})
+        return self.api_request(job, endpoint, params, key=key, extra={"seen": 0, "target": query})
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
         yield from self.follow(response, body, self.job_of(response).max_tweets)
+
+
+def search_endpoint(job: JobArgs) -> str:
+    if job.api != "2":
+        return "/search/tweets"
+    return "/2/tweets/search/all" if job.archive else "/2/tweets/search/recent"
+
+
+def time_params(job: JobArgs) -> dict[str, str]:
+    """``start_time`` / ``end_time`` as the v2 search and counts endpoints take them."""
+    return {name: value for name, value in (("start_time", job.start_time), ("end_time", job.end_time)) if value}

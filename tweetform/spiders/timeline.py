@@ -30,6 +30,8 @@ from tweetform.job import JobArgs
 from tweetform.spiders.base import UserSeededSpider, shrink_page
 
 AUTO = "auto"
+#: where full-archive search starts when no start_time is given (the API's default is 30 days; twarc2 --archive)
+ARCHIVE_START = "2006-03-21T00:00:00Z"
 
 
 def tweet_ids_in_page(page: dict[str, Any]) -> list[int]:
@@ -89,16 +91,11 @@ def resolve_auto_since_ids(job: JobArgs, output_dir: str | Path) -> None:
     job.since_ids = ",".join(parts + ([AUTO] if job.screen_names else []))
 
 
-class TimelineSpider(UserSeededSpider):
-    name = "timeline"
-    arguments = frozenset({"since_id", "since_ids", "max_tweets"})
+class SinceIdSpider(UserSeededSpider):
+    """``since_id`` and ``since_id=auto`` for the spiders that page a user's tweets newest first (timeline, mentions)."""
 
     @classmethod
-    def default_bucket(cls, raw: dict[str, Any]) -> str:
-        return "timelines"
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> "TimelineSpider":
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> "SinceIdSpider":
         spider = super().from_crawler(crawler, *args, **kwargs)
         if spider.given_job is not None:  # this process starts the job (not a job message from Redis)
             resolve_auto_since_ids(spider.given_job, spider.output_dir)
@@ -116,15 +113,39 @@ class TimelineSpider(UserSeededSpider):
             return found[uid] or None
         return newest_tweet_ids(self.output_dir, job.bucket, [uid], exclude_job=job.job).get(uid) if pending else None
 
+
+class TimelineSpider(SinceIdSpider):
+    name = "timeline"
+    arguments = frozenset({"since_id", "since_ids", "max_tweets", "archive", "start_time", "end_time"})
+
+    @classmethod
+    def default_bucket(cls, raw: dict[str, Any]) -> str:
+        return "timelines"
+
+    @classmethod
+    def endpoints_for(cls, job: JobArgs) -> list[str]:
+        if job.api != "2":
+            return ["/statuses/user_timeline"]
+        return ["/2/tweets/search/all" if job.archive else "/2/users/:id/tweets"]
+
     def seed_user(self, job: JobArgs, uid: int) -> Iterable[scrapy.Request]:
         since_id = self.since_for(job, uid)
         if job.api == "2":
-            params: dict[str, Any] = {"max_results": 100, **V2_TWEET_PARAMS}
+            # archive=true: past the 3,200 cap through full-archive search (twarc2 timeline --use-search)
+            endpoint = "/2/tweets/search/all" if job.archive else "/2/users/:id/tweets"
+            params: dict[str, Any] = {"max_results": ENDPOINTS[endpoint].pages[1], **V2_TWEET_PARAMS}
+            if job.archive:
+                params = {"query": f"from:{uid}", **params, "start_time": job.start_time or ARCHIVE_START}
+            elif job.start_time:
+                params["start_time"] = job.start_time
+            if job.end_time:
+                params["end_time"] = job.end_time
             if since_id:
                 params["since_id"] = since_id
             if job.max_tweets:
-                params = shrink_page(ENDPOINTS["/2/users/:id/tweets"], params, job.max_tweets)
-            yield self.api_request(job, "/2/users/:id/tweets", params, key=str(uid), path_id=uid, source=uid, extra={"seen": 0})
+                params = shrink_page(ENDPOINTS[endpoint], params, job.max_tweets)
+            path_id = None if job.archive else uid
+            yield self.api_request(job, endpoint, params, key=str(uid), path_id=path_id, source=uid, extra={"seen": 0})
         else:
             params = {"user_id": uid, "count": 200, "include_rts": "true", "tweet_mode": "extended"}
             if since_id:

@@ -1,0 +1,273 @@
+"""One paged list per seed, driven by the endpoint row: the base of the collection spiders (issue 17).
+
+A spider here names its endpoint (a row of :data:`tweetform.api.endpoints.ENDPOINTS`,
+whose ``pages`` give the page size and ``user_only``/``app_only`` who may call it),
+the fields it asks for, and which ``max_*`` argument stops a seed's list. Each seed
+(a tweet, a user, a list) gets its own key in the bucket; its pages are followed to
+the API's end marker (no ``next_token``), never stopped by a short page. An empty
+list (a tweet nobody quoted) is one page with ``result_count: 0``, not an error; a
+missing, protected or suspended seed is an ``errors`` record (the v2 partial errors).
+
+v2 only: these endpoints have no v1.1 form.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Iterable, Iterator
+
+import scrapy
+from scrapy.http import Response
+
+from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS, V2_USER_FIELDS
+from tweetform.job import ArgumentError, JobArgs
+from tweetform.spiders.base import META_CTX, ApiSpider, UserSeededSpider, shrink_page
+from tweetform.spiders.search import query_key, search_endpoint, time_params
+from tweetform.spiders.timeline import SinceIdSpider
+
+#: user objects with the fields a users look-up asks for (no expansions: they would be billed as Post reads)
+USER_LIST_PARAMS = {"user.fields": V2_USER_FIELDS}
+#: list objects as twarc2 asks for them, with the owner's id
+LIST_FIELDS = "created_at,description,follower_count,id,member_count,name,owner_id,private"
+LIST_PARAMS = {"list.fields": LIST_FIELDS}
+
+
+class PagedSpider(ApiSpider):
+    """Seeds → one list each, paged to its end; subclasses set the class attributes."""
+
+    endpoint: ClassVar[str] = ""  # the endpoint key of the list
+    params: ClassVar[dict[str, str]] = {}  # fields and expansions asked for
+    limit: ClassVar[str | None] = None  # "max_tweets" or "max_users": the most objects taken per seed
+    bucket_name: ClassVar[str] = ""
+
+    @classmethod
+    def default_bucket(cls, raw: dict[str, Any]) -> str:
+        return cls.bucket_name
+
+    @classmethod
+    def parse_arguments(cls, raw: dict[str, Any], default_api: str = "2") -> JobArgs:
+        """v2 only: an explicit ``api=1.1`` is refused; a v1.1 default (``TWEETFORM_API_VERSION``) does not apply."""
+        if str(raw.get("api") or "2").strip().lstrip("v") != "2":
+            raise ArgumentError(f"{cls.name} works with api=2 only (the endpoint has no v1.1 form)")
+        return super().parse_arguments(raw, "2")
+
+    @classmethod
+    def endpoints_for(cls, job: JobArgs) -> list[str]:
+        """The endpoints a job calls (``scrapy crawl`` checks a credential may call each)."""
+        return [cls.endpoint]
+
+    def limit_of(self, job: JobArgs) -> int | None:
+        return getattr(job, self.limit) if self.limit else None
+
+    def list_request(self, job: JobArgs, seed: int, *, endpoint: str | None = None, params: dict[str, Any] | None = None,
+                     key: str | None = None, source: int | None = None) -> scrapy.Request:
+        """The first page of one seed's list (the largest page the endpoint gives, or what ``max_*`` leaves)."""
+        ep = ENDPOINTS[endpoint or self.endpoint]
+        query: dict[str, Any] = {"max_results": ep.pages[1]} if ep.pages[1] else {}
+        query.update(self.params if params is None else params)
+        limit = self.limit_of(job)
+        if limit is not None:
+            query = shrink_page(ep, query, limit)
+        path_id = seed if "{id}" in ep.path else None
+        return self.api_request(job, ep, query, key=key or str(seed), path_id=path_id, source=source,
+                                extra={"seen": 0, "target": str(seed)})
+
+    def on_page(self, response: Response, body: Any) -> Iterator[Any]:
+        yield from self.follow(response, body, self.limit_of(self.job_of(response)))
+
+
+class TweetListSpider(PagedSpider):
+    """A list per tweet id (quotes, retweeted_by, liking_users)."""
+
+    seeds = "tweets"
+
+    def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
+        for tid in dict.fromkeys(job.tweet_ids):
+            yield self.list_request(job, tid)
+
+
+class UserListSpider(PagedSpider, UserSeededSpider):
+    """A list per user (liked_tweets, mentions); screen names are resolved first."""
+
+    def seed_user(self, job: JobArgs, uid: int) -> Iterable[scrapy.Request]:
+        yield self.list_request(job, uid, source=uid)
+
+
+class QuotesSpider(TweetListSpider):
+    name = "quotes"
+    endpoint = "/2/tweets/:id/quote_tweets"
+    params = V2_TWEET_PARAMS
+    limit = "max_tweets"
+    bucket_name = "quotes"
+    arguments = frozenset({"max_tweets"})
+
+
+class RetweetedBySpider(TweetListSpider):
+    name = "retweeted_by"
+    endpoint = "/2/tweets/:id/retweeted_by"
+    params = USER_LIST_PARAMS
+    limit = "max_users"
+    bucket_name = "retweeted_by"
+    arguments = frozenset({"max_users"})
+
+
+class LikingUsersSpider(TweetListSpider):
+    name = "liking_users"
+    endpoint = "/2/tweets/:id/liking_users"
+    params = USER_LIST_PARAMS
+    limit = "max_users"
+    bucket_name = "liking_users"
+    arguments = frozenset({"max_users"})
+
+
+class LikedTweetsSpider(UserListSpider):
+    name = "liked_tweets"
+    endpoint = "/2/users/:id/liked_tweets"
+    params = V2_TWEET_PARAMS
+    limit = "max_tweets"
+    bucket_name = "liked_tweets"
+    arguments = frozenset({"max_tweets"})
+
+
+class MentionsSpider(SinceIdSpider, UserListSpider):
+    """A user's mentions, newest first (the API reaches the newest 800); ``since_id=auto`` goes on after the last run."""
+
+    name = "mentions"
+    endpoint = "/2/users/:id/mentions"
+    params = V2_TWEET_PARAMS
+    limit = "max_tweets"
+    bucket_name = "mentions"
+    arguments = frozenset({"max_tweets", "since_id", "since_ids", "start_time", "end_time"})
+
+    def seed_user(self, job: JobArgs, uid: int) -> Iterable[scrapy.Request]:
+        since_id = self.since_for(job, uid)
+        params = {**self.params, **time_params(job), **({"since_id": since_id} if since_id else {})}
+        yield self.list_request(job, uid, params=params, source=uid)
+
+
+#: relation= of the lists spider -> (endpoint, fields, the max_* argument that stops it)
+LIST_RELATIONS: dict[str, tuple[str, dict[str, str], str | None]] = {
+    "lookup": ("/2/lists/:id", LIST_PARAMS, None),
+    "members": ("/2/lists/:id/members", USER_LIST_PARAMS, "max_users"),
+    "followers": ("/2/lists/:id/followers", USER_LIST_PARAMS, "max_users"),
+    "tweets": ("/2/lists/:id/tweets", V2_TWEET_PARAMS, "max_tweets"),
+}
+USER_RELATIONS: dict[str, tuple[str, dict[str, str], str | None]] = {
+    "memberships": ("/2/users/:id/list_memberships", LIST_PARAMS, None),
+    "owned": ("/2/users/:id/owned_lists", LIST_PARAMS, None),
+    "followed": ("/2/users/:id/followed_lists", LIST_PARAMS, None),
+}
+RELATIONS = {**LIST_RELATIONS, **USER_RELATIONS}
+
+
+class ListsSpider(UserListSpider):
+    """Lists: a list's object, members, followers or tweets (seeds ``list_id``), or a user's
+    memberships, owned or followed lists (seeds ``user_id``/``screen_name``), by ``relation=``."""
+
+    name = "lists"
+    bucket_name = "lists"
+    arguments = frozenset({"relation", "max_users", "max_tweets"})
+
+    @classmethod
+    def relation_of(cls, raw: dict[str, Any]) -> str:
+        relation = str(raw.get("relation") or "").strip()
+        if relation not in RELATIONS:
+            raise ArgumentError(f"lists needs relation= one of {', '.join(LIST_RELATIONS)} (with list_id) "
+                                f"or {', '.join(USER_RELATIONS)} (with user_id or screen_name), not {relation or 'nothing'!r}")
+        return relation
+
+    @classmethod
+    def seeds_of(cls, raw: dict[str, Any]) -> str:
+        return "lists" if cls.relation_of(raw) in LIST_RELATIONS else "users"
+
+    @classmethod
+    def parse_arguments(cls, raw: dict[str, Any], default_api: str = "2") -> JobArgs:
+        job = super().parse_arguments(raw, default_api)
+        job.relation = cls.relation_of(raw)
+        return job
+
+    @classmethod
+    def endpoints_for(cls, job: JobArgs) -> list[str]:
+        return [RELATIONS[job.relation or ""][0]]
+
+    def limit_of(self, job: JobArgs) -> int | None:
+        limit = RELATIONS[job.relation or ""][2]
+        return getattr(job, limit) if limit else None
+
+    def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
+        if job.relation in LIST_RELATIONS:
+            endpoint, params, _ = LIST_RELATIONS[job.relation]
+            for lid in dict.fromkeys(job.list_ids):
+                yield self.list_request(job, lid, endpoint=endpoint, params=params)
+        else:
+            yield from super().first_requests(job)
+
+    def seed_user(self, job: JobArgs, uid: int) -> Iterable[scrapy.Request]:
+        endpoint, params, _ = USER_RELATIONS[job.relation or ""]
+        yield self.list_request(job, uid, endpoint=endpoint, params=params, source=uid)
+
+
+class CountsSpider(PagedSpider):
+    """How many posts match a query, per minute, hour or day (``/2/tweets/counts/recent``, ``/all``):
+    a few cents a query, to size a search before paying for its posts. Keyed like ``search``."""
+
+    name = "counts"
+    seeds = "query"
+    bucket_name = "counts"
+    arguments = frozenset({"granularity", "archive", "start_time", "end_time"})
+
+    @classmethod
+    def endpoints_for(cls, job: JobArgs) -> list[str]:
+        return ["/2/tweets/counts/all" if job.archive else "/2/tweets/counts/recent"]
+
+    def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
+        endpoint = self.endpoints_for(job)[0]
+        for query in dict.fromkeys(job.all_queries):
+            params = {"query": query, "granularity": job.granularity or "hour", **time_params(job)}
+            yield self.api_request(job, endpoint, params, key=query_key(query), extra={"seen": 0, "target": query})
+
+    def on_page(self, response: Response, body: Any) -> Iterator[Any]:
+        yield from self.follow(response, body, None)
+
+
+class ConversationSpider(PagedSpider):
+    """Reply threads: each seed tweet's ``conversation_id`` (``/2/tweets``, 100 a request; given with
+    ``conversation_id=``, no look-up), then the thread by search ``conversation_id:ID`` (recent, or
+    full archive with ``archive=true``) and its root, both under the conversation's key."""
+
+    name = "conversation"
+    seeds = "tweets"
+    bucket_name = "conversations"
+    limit = "max_tweets"
+    arguments = frozenset({"conversation_id", "archive", "max_tweets", "start_time", "end_time"})
+
+    @classmethod
+    def endpoints_for(cls, job: JobArgs) -> list[str]:
+        return (["/2/tweets"] if job.tweet_ids else []) + [search_endpoint(job)]
+
+    def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
+        for cid in dict.fromkeys(job.conversation_ids):
+            yield from self.thread_requests(job, cid)
+        tweet_ids = list(dict.fromkeys(job.tweet_ids))
+        for i in range(0, len(tweet_ids), 100):
+            target = ",".join(map(str, tweet_ids[i : i + 100]))
+            yield self.api_request(job, "/2/tweets", {"ids": target, **V2_TWEET_PARAMS}, key=job.job,
+                                   extra={"target": target, "stage": "seeds"})
+
+    def thread_requests(self, job: JobArgs, cid: int) -> Iterator[scrapy.Request]:
+        """The root (search leaves it out) and the first page of the thread's search."""
+        yield self.api_request(job, "/2/tweets", {"ids": str(cid), **V2_TWEET_PARAMS}, key=str(cid),
+                               extra={"target": str(cid), "stage": "root"})
+        params = {"query": f"conversation_id:{cid}", **V2_TWEET_PARAMS, **time_params(job)}
+        yield self.list_request(job, cid, endpoint=search_endpoint(job), params=params)
+
+    def on_page(self, response: Response, body: Any) -> Iterator[Any]:
+        stage = response.meta[META_CTX].get("stage")
+        if stage == "root":
+            return
+        if stage == "seeds":
+            job = self.job_of(response)
+            found = [t.get("conversation_id") for t in body.get("data") or [] if isinstance(t, dict)]
+            for cid in dict.fromkeys(c for c in found if c and str(c).isdigit()):
+                yield from self.thread_requests(job, int(cid))
+            return
+        yield from super().on_page(response, body)
