@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup redis tinyproxy openssl demo test bench clean
+.PHONY: setup tweepy redis tinyproxy openssl demo test bench clean
 
 $(BIN)/scrapy: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,13 @@ $(BIN)/scrapy: pyproject.toml
 	touch $@
 
 setup: $(BIN)/scrapy
+
+# tweepy's real Client reads the sandbox in tests/test_sandbox_collections.py. tweepy 4.17.0
+# requires oauthlib<4 and tweetform pins oauthlib==4.0.1, so it cannot be an extra: it goes in
+# without its requirements (requests and requests-oauthlib are tweetform's own).
+tweepy: setup
+	@$(BIN)/python -c "import tweepy, sys; sys.exit(tweepy.__version__ != '4.17.0')" 2>/dev/null || \
+	  $(BIN)/pip install --quiet --no-deps tweepy==4.17.0
 
 # Redis for the distributed tests: Debian's redis-server (installed when missing and we may).
 redis:
@@ -35,7 +42,7 @@ openssl:
 demo: setup
 	$(BIN)/python -m tweetform.demo
 
-test: setup redis tinyproxy openssl
+test: setup tweepy redis tinyproxy openssl
 	$(BIN)/python -m pytest -q
 
 bench: setup

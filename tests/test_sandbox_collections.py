@@ -6,8 +6,15 @@ mentions, lists, counts, conversations), checked as an API client would: plain
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
+import pytest
+import requests
+
 from tweetform.api import limits, pricing
 from tweetform.api.endpoints import ENDPOINTS
+from test_sandbox_api import CREDS, SMALL, app_auth, body, check_rate_headers, user_auth
 
 COLLECTIONS = [
     "/2/tweets/:id/quote_tweets", "/2/tweets/:id/retweeted_by", "/2/tweets/:id/liking_users",
@@ -30,3 +37,224 @@ def test_every_collection_endpoint_has_a_row_in_each_table() -> None:
     assert pricing.price(pricing.LIST) == 0.005 and pricing.price(pricing.LIKE) == 0.001
     assert pricing.price(pricing.REQUEST_KIND["/2/tweets/counts/recent"]) == 0.005
     assert pricing.price(pricing.REQUEST_KIND["/2/tweets/counts/all"]) == 0.010
+
+
+# --- against a real sandbox ---------------------------------------------------------------------
+
+P = "https://api.twitter.com/2/problems/"
+API = "https://api.twitter.com"
+
+
+def get(box: Any, path: str, params: Any = None, auth: Any = None, expect: int = 200) -> dict[str, Any]:
+    for _ in range(8):  # a polite client: on 429 wait for the window's reset (1 s windows here)
+        r = requests.get(box.url(path), params=params, auth=auth if auth is not None else app_auth(), timeout=30)
+        if r.status_code != 429 or expect == 429:
+            break
+        time.sleep(max(0.05, int(r.headers["x-rate-limit-reset"]) - time.time() + 0.05))
+    assert r.status_code == expect, (path, params, r.status_code, r.text[:300])
+    check_rate_headers(r)
+    return body(r)
+
+
+def walk(box: Any, path: str, params: dict[str, Any], auth: Any = None, token: str = "pagination_token") -> list[dict]:
+    """Every page to the end marker (only a missing next_token ends it); each page's shape checked."""
+    pages, params = [], dict(params)
+    while True:
+        page = get(box, path, params, auth)
+        meta = page["meta"]
+        assert meta["result_count"] == len(page.get("data", ())), page
+        assert "data" in page or meta["result_count"] == 0  # an empty page has no data, not []
+        pages.append(page)
+        if "next_token" not in meta:
+            return pages
+        params[token] = meta["next_token"]
+
+
+def ids_of(pages: list[dict]) -> list[int]:
+    out = [int(o["id"]) for p in pages for o in p.get("data", ())]
+    assert len(out) == len(set(out)), "an id came twice"
+    return out
+
+
+@pytest.fixture
+def box(sandbox_factory: Any) -> Any:
+    box = sandbox_factory(*SMALL)
+    box.post("/_sandbox/billing/reset")
+    return box
+
+
+def engaged(box: Any, uid: int = 12) -> list[int]:
+    tids = box.truth("engaged", uid)
+    assert tids, f"user {uid} has no tweet with replies, quotes, retweets and likes"
+    return tids
+
+
+def test_seed_user_tweets_have_replies_quotes_retweets_and_likes(box: Any) -> None:
+    """User 12 (the demo's seed) has tweets of the last 7 days engaged every way, and likes and is mentioned."""
+    for tid in engaged(box)[:3]:
+        for what in ("quotes", "retweeters", "likers", "replies"):
+            assert box.truth(what, tid), (what, tid)
+    assert box.truth("liked", 12) and box.truth("mentions", 12)
+
+
+def test_quote_tweets_page_to_the_truth(box: Any) -> None:
+    for tid in engaged(box)[:3]:
+        pages = walk(box, f"/2/tweets/{tid}/quote_tweets", {"max_results": 10, "tweet.fields": "referenced_tweets,author_id"})
+        assert ids_of(pages) == box.truth("quotes", tid)
+        for page in pages:
+            assert set(page["meta"]) <= {"result_count", "next_token"}
+            for t in page.get("data", ()):
+                assert {"type": "quoted", "id": str(tid)} in t["referenced_tweets"]
+    # default page: 10; the minimum is 10 and the maximum 100
+    tid = max(engaged(box), key=lambda t: len(box.truth("quotes", t)))
+    assert len(box.truth("quotes", tid)) > 10
+    assert get(box, f"/2/tweets/{tid}/quote_tweets")["meta"]["result_count"] <= 10
+    for bad in (9, 101):
+        err = get(box, f"/2/tweets/{tid}/quote_tweets", {"max_results": bad}, expect=400)
+        assert err["type"] == P + "invalid-request" and "max_results" in err["errors"][0]["parameters"]
+
+
+def test_quote_tweets_includes(box: Any) -> None:
+    tid = engaged(box)[0]
+    page = get(box, f"/2/tweets/{tid}/quote_tweets", {"max_results": 10, "expansions": "author_id,referenced_tweets.id"})
+    authors = {t["author_id"] for t in page["data"]} if "author_id" in page["data"][0] else None
+    users = {u["id"] for u in page["includes"]["users"]}
+    assert {str(tid)} <= {t["id"] for t in page["includes"]["tweets"]}
+    assert users and (authors is None or authors <= users)
+
+
+def test_retweeted_by_and_liking_users_page_to_the_truth(box: Any) -> None:
+    for tid in engaged(box)[:3]:
+        rts = walk(box, f"/2/tweets/{tid}/retweeted_by", {"max_results": 1})
+        assert ids_of(rts) == box.truth("retweeters", tid)
+        assert all(set(p["data"][0]) == {"id", "name", "username"} for p in rts if "data" in p)
+        likes = walk(box, f"/2/tweets/{tid}/liking_users", {"max_results": 7, "user.fields": "created_at"}, user_auth())
+        assert ids_of(likes) == box.truth("likers", tid)
+        assert all("created_at" in u for p in likes for u in p.get("data", ()))
+        # past the first page the API sends previous_token too
+        if len(rts) > 1:
+            assert "previous_token" in rts[1]["meta"]
+
+
+def test_liked_tweets_and_mentions_page_to_the_truth(box: Any) -> None:
+    liked = walk(box, "/2/users/12/liked_tweets", {"max_results": 5}, user_auth())
+    assert ids_of(liked) == box.truth("liked", 12)
+    mentions = walk(box, "/2/users/12/mentions", {"max_results": 100, "tweet.fields": "entities"})
+    found = ids_of(mentions)
+    assert found == box.truth("mentions", 12)[:800] and found
+    jack = get(box, "/2/users", {"ids": "12"})["data"][0]["username"]
+    for p in mentions:
+        assert p["meta"]["newest_id"] == p["data"][0]["id"] and p["meta"]["oldest_id"] == p["data"][-1]["id"]
+        for t in p["data"]:
+            assert jack in [m["username"] for m in t["entities"]["mentions"]]
+    # since_id narrows to what is newer
+    since = found[len(found) // 2]
+    assert ids_of(walk(box, "/2/users/12/mentions", {"max_results": 100, "since_id": since})) == [i for i in found if i > since]
+    for bad in (4, 101):
+        get(box, "/2/users/12/mentions", {"max_results": bad}, expect=400)
+        get(box, "/2/users/12/liked_tweets", {"max_results": bad}, user_auth(), expect=400)
+
+
+def test_public_metrics_are_what_the_endpoints_return(box: Any) -> None:
+    """quote_count, retweet_count, like_count and reply_count count the endpoints' lists, in v2 and v1.1."""
+    tids = engaged(box)[:3] + list(box.truth("timeline", 12)[:40])
+    truth = {tid: (len(box.truth("retweeters", tid)), len(box.truth("likers", tid)),
+                   len(box.truth("replies", tid)), len(box.truth("quotes", tid))) for tid in tids}
+    assert any(t != (0, 0, 0, 0) for t in truth.values()) and any(t == (0, 0, 0, 0) for t in truth.values())
+    for chunk in (tids[:40], tids[40:]):
+        page = get(box, "/2/tweets", {"ids": ",".join(map(str, chunk)), "tweet.fields": "public_metrics,referenced_tweets"})
+        retweets = 0
+        for t in page["data"]:
+            m = t["public_metrics"]
+            original = [r["id"] for r in t.get("referenced_tweets", ()) if r["type"] == "retweeted"]
+            if original:  # a retweet shows its original's retweet_count, as the API does
+                retweets += 1
+                assert (m["retweet_count"], m["like_count"], m["reply_count"], m["quote_count"]) == (
+                    len(box.truth("retweeters", int(original[0]))), 0, 0, 0)
+                continue
+            assert (m["retweet_count"], m["like_count"], m["reply_count"], m["quote_count"]) == truth[int(t["id"])]
+        v1 = get(box, "/1.1/statuses/lookup.json", {"id": ",".join(map(str, chunk))}, user_auth())
+        for t in v1:
+            if "retweeted_status" not in t:
+                assert (t["retweet_count"], t["favorite_count"]) == truth[t["id"]][:2]
+    # and the counts are the endpoints' own
+    tid = engaged(box)[0]
+    assert len(ids_of(walk(box, f"/2/tweets/{tid}/quote_tweets", {"max_results": 100}))) == truth[tid][3]
+    assert len(ids_of(walk(box, f"/2/tweets/{tid}/retweeted_by", {}))) == truth[tid][0]
+    assert len(ids_of(walk(box, f"/2/tweets/{tid}/liking_users", {}, user_auth()))) == truth[tid][1]
+
+
+def test_tweet_endpoints_errors(box: Any) -> None:
+    tid = engaged(box)[0]
+    unknown = tid + 1  # ids encode their author and time: this one never existed
+    assert not box.get(f"/_sandbox/truth/tweet/{unknown}")["exists"]
+    protected = box.get("/_sandbox/examples")["protected"][0]
+    hidden = box.truth("timeline", protected)[0]
+    for path, auth in (("quote_tweets", app_auth()), ("retweeted_by", app_auth()), ("liking_users", user_auth())):
+        missing = get(box, f"/2/tweets/{unknown}/{path}", None, auth)
+        assert "data" not in missing and missing["errors"][0]["title"] == "Not Found Error"
+        assert missing["errors"][0]["type"] == P + "resource-not-found" and missing["errors"][0]["resource_id"] == str(unknown)
+        denied = get(box, f"/2/tweets/{hidden}/{path}", None, auth)
+        assert denied["errors"][0]["title"] == "Authorization Error"
+        assert denied["errors"][0]["type"] == P + "not-authorized-for-resource"
+        assert get(box, f"/2/tweets/abc/{path}", None, auth, expect=400)["type"] == P + "invalid-request"
+    # a bearer (app-only) token on a user-context endpoint: 403, no quota spent, nothing billed
+    for path in (f"/2/tweets/{tid}/liking_users", "/2/users/12/liked_tweets"):
+        r = requests.get(box.url(path), auth=app_auth(), timeout=30)
+        assert r.status_code == 403 and body(r)["type"] == P + "unsupported-authentication"
+        assert "Application-Only is forbidden" in body(r)["detail"]
+    assert get(box, f"/2/users/{protected}/mentions")["errors"][0]["title"] == "Authorization Error"
+    assert box.get("/_sandbox/billing")["total_usd"] == 0  # errors are never billed
+
+
+def test_collections_are_billed_at_their_kind(box: Any) -> None:
+    tid = engaged(box)[0]
+    likers = ids_of([get(box, f"/2/tweets/{tid}/liking_users", None, user_auth())])
+    quotes = ids_of([get(box, f"/2/tweets/{tid}/quote_tweets", {"max_results": 100})])
+    retweeters = ids_of([get(box, f"/2/tweets/{tid}/retweeted_by")])
+    bill = box.get("/_sandbox/billing")["apps"]
+    assert len(bill) == 1  # demo-app-1's bearer belongs to demo-user-1's app
+    app = next(iter(bill.values()))
+    assert app["resources"] == {"like": len(likers), "post": len(quotes), "user": len(retweeters)}
+    assert app["usd"] == round(len(likers) * 0.001 + len(quotes) * 0.005 + len(retweeters) * 0.010, 6)
+
+
+# --- tweepy's real Client, unchanged but for the host ----------------------------------------------
+
+
+def tweepy_client(box: Any) -> Any:
+    import tweepy  # installed by `make test` (pip install --no-deps tweepy==4.17.0, see Makefile)
+    from requests.adapters import HTTPAdapter
+
+    base = box.base
+
+    class ToSandbox(HTTPAdapter):
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            request.url = base + request.url[len(API):]
+            return super().send(request, **kwargs)
+
+    client = tweepy.Client(bearer_token=CREDS["demo-app-1"]["bearer_token"], wait_on_rate_limit=True)
+    client.session.mount(API, ToSandbox())
+    return client
+
+
+def paginate(method: Any, *args: Any, **kwargs: Any) -> list[int]:
+    import tweepy
+
+    out = [int(o.id) for resp in tweepy.Paginator(method, *args, **kwargs) for o in resp.data or ()]
+    assert len(out) == len(set(out))
+    return out
+
+
+def test_tweepy_reads_quotes_retweeters_and_mentions(box: Any) -> None:
+    import tweepy
+
+    assert tweepy.__version__ == "4.17.0"
+    client = tweepy_client(box)
+    tid = engaged(box)[0]
+    assert paginate(client.get_quote_tweets, tid, max_results=10) == box.truth("quotes", tid)
+    assert paginate(client.get_retweeters, tid, max_results=3) == box.truth("retweeters", tid)
+    assert paginate(client.get_users_mentions, 12, max_results=100) == box.truth("mentions", 12)[:800]
+    quotes = client.get_quote_tweets(tid, max_results=10, expansions="author_id", tweet_fields="public_metrics")
+    assert isinstance(quotes.data[0], tweepy.Tweet) and quotes.includes["users"]
+    assert isinstance(quotes.includes["users"][0], tweepy.User)

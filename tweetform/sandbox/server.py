@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from . import api_v1, api_v2, oauth_flow, usage
+from . import api_collections, api_v1, api_v2, oauth_flow, usage
 from .auth import Authenticator, AuthError, Principal
 from .billing import Ledger, billed_resources
 from .clock import LogicalClock
@@ -44,6 +44,7 @@ from .world.evolution import Evolution, WorldAt
 
 logger = logging.getLogger(__name__)
 JSON_TYPE = "application/json;charset=utf-8"
+V2_ROUTES = api_v2.ROUTES + api_collections.ROUTES
 
 
 def dumps(obj: Any) -> bytes:
@@ -121,7 +122,7 @@ class Sandbox:
             return "2", "/2/usage/tweets", None  # type: ignore[return-value]
         if path.startswith("/2/"):
             rest = path[3:]
-            for pattern, endpoint, handler in api_v2.ROUTES:
+            for pattern, endpoint, handler in V2_ROUTES:
                 m = pattern.match(rest)
                 if m:
                     groups = m.groups()
@@ -360,6 +361,8 @@ class Sandbox:
             # ids of a user's deleted tweets (a client cannot find them otherwise), so
             # tests can check the "deleted tweet" answers of the lookup endpoints
             return {"ids": world.deleted_tweet_ids(uid)}
+        if what in ENGAGEMENT_TRUTH:  # collections (issue 17): ids in API order, newest first
+            return {"ids": getattr(world, ENGAGEMENT_TRUTH[what])(uid)}
         if what == "tweet":
             t = world.tweet(uid)
             return {"exists": t is not None, "deleted": bool(t and t.deleted), "author_id": t.author_id if t else None}
@@ -374,6 +377,13 @@ class Sandbox:
         oauth_flow.add_routes(app, self)  # the OAuth 1.0a PIN flow (scrapy authorize)
         app.router.add_route("*", "/{tail:.*}", self.handle_api)
         return app
+
+
+#: /_sandbox/truth/<what>/<id> -> the world's method answering it
+ENGAGEMENT_TRUTH = {
+    "quotes": "quote_ids", "retweeters": "retweeter_ids", "likers": "liker_ids", "liked": "liked_ids",
+    "mentions": "mention_ids", "replies": "reply_ids", "engaged": "engaged_ids",
+}
 
 
 def _response(status: int, body: bytes, headers: dict[str, str] | None) -> web.Response:

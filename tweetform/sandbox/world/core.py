@@ -32,6 +32,7 @@ from .counting import _Counting
 from .timelines import _Timelines
 from .tweets import _Tweets
 from .search_index import _Search
+from .engagement import _Engagement, EngagementIndex
 
 if TYPE_CHECKING:
     from .search_index import _SearchIndex
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 # --- the world ------------------------------------------------------------------------------
 
 
-class World(_Accounts, _Graph, _Counting, _Timelines, _Tweets, _Search):
+class World(_Accounts, _Graph, _Counting, _Timelines, _Tweets, _Search, _Engagement):
     """A deterministic synthetic Twitter. See the package docstring for the construction.
 
     All ids in and out are user/tweet ids (ints), never indices, except
@@ -95,6 +96,7 @@ class World(_Accounts, _Graph, _Counting, _Timelines, _Tweets, _Search):
         self._tuser = lru_cache(maxsize=4096)(self._gen_tuser)
         self._index_lock = threading.Lock()
         self._indexes: dict[bool, _SearchIndex] = {}
+        self._engagement_idx: EngagementIndex | None = None
         self._examples: dict[str, list[int]] | None = None
         self._special_list: tuple[tuple[int, int, bytes], ...] | None = None
         # Lazily built graph tables (see "Counting" in the module docstring). Each is

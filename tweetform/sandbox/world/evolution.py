@@ -284,12 +284,11 @@ class Evolution:
         for tag in tags:
             text += " #" + tag
         t_ms = (tid >> 22) + TWITTER_EPOCH_MS
-        pop = w._tier_ef[(u + 1).bit_length() - 1]
         return Tweet(
             tid, w._id(u), datetime.fromtimestamp(t_ms / 1000, timezone.utc), text,
             lang, _SOURCE_HTML[w._h(w._k_misc, u) % len(_SOURCE_HTML)],
             None, None, None, None, None, tid, list(tags), [], [],
-            int(pop * 0.003 * vals[28] / 65536), int(pop * 0.02 * vals[29] / 65536), 0, 0, False, False,
+            *self.world._engagement().metrics(tid), False, False,
         )
 
 
@@ -383,6 +382,10 @@ class WorldAt:
             return ids
         cut = (self.now_ms - RECENT_DAYS * _DAY - TWITTER_EPOCH_MS) << 22
         return [i for i in ids if i >= cut]
+
+    def mention_ids(self, uid: int) -> list[int]:
+        user = self.user(uid)
+        return [] if user is None else self.search("@" + user.screen_name, archive=True)
 
     def tweet(self, tid: int) -> Tweet | None:
         if not isinstance(tid, int) or isinstance(tid, bool) or tid <= 0 or tid >= 1 << 63:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timezone
 from operator import itemgetter as _pick
 
 from .common import (
     _blake2b,
     _DELETED_BELOW,
-    _INV16,
     _KIND_OF,
-    _LN_RQ,
-    _LN_RT,
     _mix,
     _new_core,
     NORMAL,
@@ -147,7 +143,7 @@ class _Tweets:
         return self._tid(u, s)
 
     def _tweet(self, u: int, s: int) -> Tweet:
-        _, base, gap, half, meta, author_id, source, pop = self._tuser(u)
+        _, base, gap, half, meta, author_id, source, _ = self._tuser(u)
         o = 8 * s
         t_ms = base + s * gap + int.from_bytes(meta[o : o + 4], "little") % half
         tid = ((t_ms - TWITTER_EPOCH_MS) << 22) | u
@@ -212,11 +208,8 @@ class _Tweets:
             list(tags),  # hashtags
             mentions,
             urls,
-            # _loguniform(v << 48, lo, hi) == lo * exp(v / 65536 * log(hi / lo)), exactly
-            int(pop * 0.003 * (0.02 * math.exp(vals[28] * _INV16 * _LN_RT))),
-            int(pop * 0.02 * (0.02 * math.exp(vals[29] * _INV16 * _LN_RT))),
-            int(pop * 0.002 * (0.05 * math.exp(vals[25] * _INV16 * _LN_RQ))),
-            int(pop * 0.0005 * (0.05 * math.exp(vals[26] * _INV16 * _LN_RQ))),
+            # public_metrics: what the engagement endpoints list for it (see .engagement)
+            *self._engagement().metrics(tid),  # retweet, favorite (like), reply, quote counts
             deleted,
             vals[30] % 100 == 0,  # possibly_sensitive
         )
