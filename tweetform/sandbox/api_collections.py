@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from tweetform.api.endpoints import ENDPOINTS
+
 from . import render
 from .api_v2 import _envelope, _paged, _path_id, _time_filter, _tweet_fields, _user_fields, _user_state_error
 from .errors import v2_resource_error
@@ -14,6 +16,12 @@ from .world import World
 
 #: the newest mentions the mentions endpoint reaches
 MENTIONS_CAP = 800
+
+
+def _size(p: Params, endpoint: str, default: int) -> int:
+    """``max_results``, within the endpoint's bounds from the one endpoint table (a 400 outside them)."""
+    lo, hi = ENDPOINTS[endpoint].pages
+    return p.int("max_results", default, lo, hi) or default
 
 
 def _tweet_state_error(world: World, tid: int) -> dict[str, Any] | None:
@@ -48,7 +56,7 @@ def _tweets_page(world: World, p: Params, ids: list[int], salt: object, size: in
 
 def quote_tweets(world: World, p: Params, raw_id: str) -> dict[str, Any]:
     tid = _path_id(raw_id, p)
-    size = p.int("max_results", 10, 10, 100) or 10
+    size = _size(p, "/2/tweets/:id/quote_tweets", 10)
     p.csv("exclude", check=lambda v: v in ("retweets", "replies"))  # quotes are neither: nothing to leave out
     error = _tweet_state_error(world, tid)
     if error is not None:
@@ -60,7 +68,7 @@ def quote_tweets(world: World, p: Params, raw_id: str) -> dict[str, Any]:
 
 def retweeted_by(world: World, p: Params, raw_id: str) -> dict[str, Any]:
     tid = _path_id(raw_id, p)
-    size = p.int("max_results", 100, 1, 100) or 100
+    size = _size(p, "/2/tweets/:id/retweeted_by", 100)
     error = _tweet_state_error(world, tid)
     if error is not None:
         return {"errors": [error]}
@@ -69,7 +77,7 @@ def retweeted_by(world: World, p: Params, raw_id: str) -> dict[str, Any]:
 
 def liking_users(world: World, p: Params, raw_id: str) -> dict[str, Any]:
     tid = _path_id(raw_id, p)
-    size = p.int("max_results", 100, 1, 100) or 100
+    size = _size(p, "/2/tweets/:id/liking_users", 100)
     error = _tweet_state_error(world, tid)
     if error is not None:
         return {"errors": [error]}
@@ -78,7 +86,7 @@ def liking_users(world: World, p: Params, raw_id: str) -> dict[str, Any]:
 
 def liked_tweets(world: World, p: Params, raw_id: str) -> dict[str, Any]:
     uid = _path_id(raw_id, p)
-    size = p.int("max_results", 100, 5, 100) or 100
+    size = _size(p, "/2/users/:id/liked_tweets", 100)
     error = _user_state_error(world, uid, need_access=True)
     if error is not None:
         return {"errors": [error]}
@@ -87,7 +95,7 @@ def liked_tweets(world: World, p: Params, raw_id: str) -> dict[str, Any]:
 
 def mentions(world: World, p: Params, raw_id: str) -> dict[str, Any]:
     uid = _path_id(raw_id, p)
-    size = p.int("max_results", 10, 5, 100) or 10
+    size = _size(p, "/2/users/:id/mentions", 10)
     error = _user_state_error(world, uid, need_access=True)
     if error is not None:
         return {"errors": [error]}
