@@ -182,6 +182,33 @@ def test_bad_config_json(data: Any, message: str):
     assert message in text and "secret" not in text.replace("app_secret", "")
 
 
+SAME_RULES = [  # each of these was accepted by one of the two parsers and refused by the other
+    ("unknown-key", [{"alias": "a", "bearer_token": "t", "colour": "red"}], "unknown keys ['colour']"),
+    ("app_key-without-secret", [{"alias": "a", "app_key": "k", "oauth_token": "1-t", "oauth_token_secret": "ts"}], "app_secret is missing"),
+    ("bearer-naming-its-app", [{"alias": "a", "app_key": "k", "bearer_token": "t"}], None),  # what scrapy authorize --bearer saves
+    ("whitespace-in-a-secret", [{"alias": "a", "app_key": "k", "app_secret": "s s"}], "app_secret must not contain whitespace"),
+    ("tweetf0rm-config", {"apikeys": {"k1": {"app_key": "k", "app_secret": "s", "oauth_token": "1-t", "oauth_token_secret": "ts"}},
+                          "redis_config": {"host": "localhost"}}, None),
+    ("proxies-pinned", [{"alias": "a", "bearer_token": "t", "proxies": ["127.0.0.1:8080"]}], None),
+]
+
+
+@pytest.mark.parametrize("data,message", [c[1:] for c in SAME_RULES], ids=[c[0] for c in SAME_RULES])
+def test_the_crawler_and_the_sandbox_read_credentials_with_one_set_of_rules(data: Any, message: str | None, tmp_path: Path):
+    """One parser (tweetform.credentials): a credentials file the crawler takes, the sandbox takes, and the other way round."""
+    from tweetform.sandbox.credentials import load_credentials as sandbox_credentials
+
+    path = tmp_path / "credentials.json"
+    path.write_text(json.dumps(data))
+    if message is None:
+        assert [c.alias for c in parse_credentials(data)] == [c.alias for c in sandbox_credentials(path)]
+        return
+    for read in (lambda: parse_credentials(data), lambda: sandbox_credentials(path)):
+        with pytest.raises(CredentialError) as caught:
+            read()
+        assert message in one_line(caught.value)
+
+
 @pytest.mark.parametrize("data,message", [
     ({"proxies": "127.0.0.1:8080"}, "expected {\"proxies\": [...]}"),
     ({"proxies": [8080]}, "proxies[0]: a proxy must be a non-empty string"),

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 USER_KEYS = ("app_key", "app_secret", "oauth_token", "oauth_token_secret")
+KEYS = (*USER_KEYS, "bearer_token")
 
 
 class CredentialError(ValueError):
@@ -59,11 +60,11 @@ def _from_entry(entry: Any, where: str) -> Credential:
     alias = str(entry.get("alias") or "").strip()
     if not alias:
         raise CredentialError(f"{where}: credential has no alias")
-    known = set(USER_KEYS) | {"alias", "bearer_token", "proxies", "proxy"}
+    known = {*KEYS, "alias", "proxies", "proxy"}
     unknown = sorted(str(k) for k in set(entry) - known)
     if unknown:
         raise CredentialError(f"credential {alias!r}: unknown keys {unknown}")
-    for key in (*USER_KEYS, "bearer_token", "proxy"):
+    for key in (*KEYS, "proxy"):
         # the value is never shown: it may be a secret
         if entry.get(key) is not None and not isinstance(entry[key], str):
             raise CredentialError(f"credential {alias!r}: {key} must be a string, not {_type_name(entry[key])}")
@@ -74,17 +75,30 @@ def _from_entry(entry: Any, where: str) -> Credential:
         raise CredentialError(f"credential {alias!r}: proxies must be a list of 'host:port' strings, not {_type_name(proxies_value)}")
     if isinstance(proxies_value, str):
         entry = {**entry, "proxies": [proxies_value]}
-    values = {k: str(entry.get(k) or "") for k in (*USER_KEYS, "bearer_token")}
+    values = {k: str(entry.get(k) or "") for k in KEYS}
+    problem = keys_problem(values)
+    if problem:
+        raise CredentialError(f"credential {alias!r}: {problem}")
     proxies = entry.get("proxies") or ([entry["proxy"]] if entry.get("proxy") else [])
-    cred = Credential(alias=alias, proxies=tuple(proxies), **values)
-    has_user = all(values[k] for k in USER_KEYS)
-    partial_user = any(values[k] for k in ("oauth_token", "oauth_token_secret")) and not has_user
-    has_app = bool(values["app_key"] and values["app_secret"])
-    if partial_user:
-        raise CredentialError(f"credential {alias!r}: user context needs app_key, app_secret, oauth_token and oauth_token_secret")
-    if not (has_user or values["bearer_token"] or has_app):
-        raise CredentialError(f"credential {alias!r}: needs OAuth 1.0a user keys, a bearer_token, or app_key and app_secret")
-    return cred
+    return Credential(alias=alias, proxies=tuple(proxies), **values)
+
+
+def keys_problem(values: Mapping[str, str | None]) -> str | None:
+    """What is wrong with one credential's keys ("" or None: not given), never quoting a value; None if
+    nothing. The one set of rules, for tweetform's settings and files and for the sandbox's."""
+    given = {k: v for k in KEYS if (v := values.get(k))}
+    for key in KEYS:
+        if key in given and any(c.isspace() for c in given[key]):
+            return f"{key} must not contain whitespace"
+    if "app_secret" in given and "app_key" not in given:
+        return "app_key is missing (an app_secret goes with its app_key)"
+    if "app_key" in given and not ("app_secret" in given or "bearer_token" in given):  # a bearer may name its app
+        return "app_secret is missing (an app_key needs its app_secret, or a bearer_token)"
+    if any(k in given for k in ("oauth_token", "oauth_token_secret")) and not all(k in given for k in USER_KEYS):
+        return "user context needs app_key, app_secret, oauth_token and oauth_token_secret"
+    if not ("app_key" in given or "bearer_token" in given):
+        return "needs OAuth 1.0a user keys, a bearer_token, or app_key and app_secret"
+    return None
 
 
 def parse_credentials(data: Any, source: str = "TWEETFORM_CREDENTIALS") -> list[Credential]:
@@ -130,11 +144,18 @@ def load_credentials(settings: Any) -> list[Credential]:
     if path and not isinstance(path, (str, Path)):
         raise CredentialError(f"TWEETFORM_CREDENTIALS_FILE must be a path (a string), not {_type_name(path)}")
     if path:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise CredentialError(f"TWEETFORM_CREDENTIALS_FILE: cannot read {path}: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise CredentialError(f"TWEETFORM_CREDENTIALS_FILE: {path} is not JSON (line {exc.lineno})") from None
-        creds.extend(parse_credentials(data, source=str(path)))
+        creds.extend(read_credentials_file(path))
     return creds
+
+
+def read_credentials_file(path: str | Path, setting: str = "TWEETFORM_CREDENTIALS_FILE") -> list[Credential]:
+    """A credentials file (any shape :func:`parse_credentials` reads); ``setting`` names it in errors."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CredentialError(f"{setting}: cannot read {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise CredentialError(f"{setting}: {path} is not JSON (line {exc.lineno} column {exc.colno})") from None
+    except UnicodeDecodeError:
+        raise CredentialError(f"{setting}: {path} is not UTF-8 text") from None
+    return parse_credentials(data, source=str(path))

@@ -15,12 +15,12 @@ a value: every field but the alias may be secret.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from tweetform.credentials import Credential, CredentialError, keys_problem, parse_credentials, read_credentials_file
 
 __all__ = [
     "DEMO_CREDENTIALS",
@@ -73,117 +73,37 @@ class SandboxCredential:
 
 
 def _problem(alias: Any, values: Mapping[str, Any]) -> str | None:
-    """What is wrong with a credential (never quoting a value), or None."""
+    """What is wrong with a credential (never quoting a value), or None: tweetform's own rules."""
     if not isinstance(alias, str) or not alias.strip():
         return "alias must be a non-empty string"
     for name in _FIELDS:
-        value = values.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str) or not value:
-            return f"{name} must be a non-empty string"
-        if any(c.isspace() for c in value):
-            return f"{name} must not contain whitespace"
-    app_key, app_secret = values.get("app_key"), values.get("app_secret")
-    token, token_secret = values.get("oauth_token"), values.get("oauth_token_secret")
-    if (app_key is None) != (app_secret is None):
-        missing = "app_secret" if app_secret is None else "app_key"
-        return f"{missing} is missing (app_key and app_secret go together)"
-    if (token is None) != (token_secret is None):
-        missing = "oauth_token_secret" if token_secret is None else "oauth_token"
-        return f"{missing} is missing (oauth_token and oauth_token_secret go together)"
-    if token is not None and app_key is None:
-        return "a user credential (oauth_token) needs app_key and app_secret"
-    if app_key is None and values.get("bearer_token") is None:
-        return (
-            "no usable keys: give app_key/app_secret/oauth_token/oauth_token_secret "
-            "(user), bearer_token, or app_key/app_secret (app-only)"
-        )
-    return None
+        if values.get(name) is not None and not isinstance(values[name], str):
+            return f"{name} must be a string"
+    return keys_problem(values)
 
 
-def _from_entry(entry: Any, where: str, alias: Any = None) -> SandboxCredential:
-    if not isinstance(entry, Mapping):
-        raise ValueError(f"{where}: expected an object, got {type(entry).__name__}")
-    if alias is None:
-        alias = entry.get("alias")
-    if not isinstance(alias, str) or not alias.strip():
-        raise ValueError(f"{where}: 'alias' must be a non-empty string")
-    values = {name: entry.get(name) for name in _FIELDS}
-    problem = _problem(alias, values)
-    if problem:
-        raise ValueError(f"{where}: {problem}")
-    return SandboxCredential(alias=alias, **values)
+def _sandbox_credential(cred: Credential) -> SandboxCredential:
+    return SandboxCredential(alias=cred.alias, **{name: getattr(cred, name) or None for name in _FIELDS})
 
 
 def load_credentials(source: str | os.PathLike | Mapping | Iterable) -> list[SandboxCredential]:
-    """Credentials from a JSON file path or an already parsed object.
+    """Credentials from a JSON file path or an already parsed object, read by tweetform's own parser
+    (:mod:`tweetform.credentials`: the same shapes and rules as the crawler's settings and files).
 
-    Accepted shapes:
-
-    * tweetform's: a list of ``{"alias", "app_key", "app_secret",
-      "oauth_token", "oauth_token_secret"}`` / ``{"alias", "bearer_token"}``
-      / ``{"alias", "app_key", "app_secret"}`` objects, or
-      ``{"credentials": [...]}``;
-    * tweetf0rm's ``config.json``: ``{"apikeys": {"<alias>": {"app_key",
-      "app_secret", "oauth_token", "oauth_token_secret"}}, ...}`` (other
-      top-level keys such as ``redis_config`` are ignored).
-
-    Unknown keys inside an entry are ignored. Raises ``ValueError`` naming the
-    entry and the field, never a value; aliases must be unique.
+    Accepted shapes: tweetform's list of entries or ``{"credentials": [...]}``, and tweetf0rm's
+    ``config.json`` (``{"apikeys": {"<alias>": {...}}, ...}``; its other top-level keys such as
+    ``redis_config`` are ignored). Raises ``ValueError`` (a ``CredentialError``) naming the entry
+    and the field, never a value; aliases must be unique and at least one must be given.
     """
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ValueError(f"cannot read credentials file {str(path)!r}: {exc.strerror}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            # exc.msg/lineno/colno describe the position, not the content.
-            raise ValueError(
-                f"credentials file {str(path)!r} is not valid JSON "
-                f"({exc.msg} at line {exc.lineno} column {exc.colno})"
-            ) from None
-        origin = f"credentials file {str(path)!r}"
+        origin = f"credentials file {str(source)!r}"
+        creds = read_credentials_file(source, setting="credentials file")
     else:
-        data = source
         origin = "credentials"
-
-    creds: list[SandboxCredential] = []
-    if isinstance(data, Mapping) and "apikeys" in data:
-        apikeys = data["apikeys"]
-        if not isinstance(apikeys, Mapping):
-            raise ValueError(f"{origin}: 'apikeys' must be an object of name -> keys")
-        for index, (name, entry) in enumerate(apikeys.items()):
-            where = f"{origin}: apikeys entry #{index} ({name!r})"
-            creds.append(_from_entry(entry, where, alias=name))
-    else:
-        if isinstance(data, Mapping):
-            if "credentials" not in data:
-                raise ValueError(
-                    f"{origin}: expected a list of credentials, "
-                    "{'credentials': [...]} or tweetf0rm's {'apikeys': {...}}"
-                )
-            data = data["credentials"]
-        if isinstance(data, (str, bytes)) or not isinstance(data, Iterable):
-            raise ValueError(f"{origin}: expected a list of credentials")
-        for index, entry in enumerate(data):
-            label = entry.get("alias") if isinstance(entry, Mapping) else None
-            where = f"{origin}: entry #{index}"
-            if isinstance(label, str) and label.strip():
-                where += f" ({label!r})"
-            creds.append(_from_entry(entry, where))
-
+        creds = parse_credentials(source, source=origin)
     if not creds:
-        raise ValueError(f"{origin}: no credentials found")
-    seen: set[str] = set()
-    for cred in creds:
-        if cred.alias in seen:
-            raise ValueError(f"{origin}: alias {cred.alias!r} appears more than once")
-        seen.add(cred.alias)
-    return creds
+        raise CredentialError(f"{origin}: no credentials found")
+    return [_sandbox_credential(cred) for cred in creds]
 
 
 # --- built-in demo set -------------------------------------------------------
