@@ -28,7 +28,7 @@ from scrapy.utils.test import get_crawler
 
 from tweetform import settings as project_settings
 from tweetform.api.auth import oauth1_header
-from tweetform.credentials import parse_credentials
+from tweetform.credentials import Credential, parse_credentials
 from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT, META_TOKEN_REQUEST, SigningMiddleware
 from tweetform.proxies.middlewares import RotatingProxyMiddleware
 from tweetform.quota.gate import META_LANE
@@ -284,3 +284,27 @@ def test_jobdir_queue_holds_no_credential_and_a_resumed_crawl_is_signed_again(tm
         assert box.counters()["statuses"].get("401", 0) == 0  # every attempt, from the queue or not, was signed
     finally:
         box.stop()
+
+
+def test_a_credential_never_signs_with_the_keys_of_one_freed_before_it():
+    """The OAuth client cache is keyed by the credential itself: a new credential that takes a freed
+    one's id() (CPython reuses the memory) signs with its own keys (before: with the freed one's)."""
+    keys = [dict(alias=f"u{n}", app_key=f"key{n}", app_secret=f"secret{n}", oauth_token=f"{n}-token", oauth_token_secret=f"token-secret{n}")
+            for n in range(2000)]
+
+    def user(n: int) -> Credential:
+        return Credential(**keys[n])  # nothing else allocated in between: the freed memory comes back
+
+    first = user(0)
+    oauth1_header(first, "GET", "https://api.x.com/2/users/12")
+    freed_id = id(first)
+    del first
+    candidates = []
+    for n in range(1, 2000):  # keep them alive until one takes the freed id
+        candidates.append(user(n))
+        if id(candidates[-1]) == freed_id:
+            break
+    assert id(candidates[-1]) == freed_id, "no credential reused the freed id: the test proves nothing"
+    header = oauth1_header(candidates[-1], "GET", "https://api.x.com/2/users/12")
+    n = len(candidates)
+    assert f'oauth_consumer_key="key{n}"' in header and f'oauth_token="{n}-token"' in header

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from urllib.parse import quote
+from weakref import WeakKeyDictionary
 
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_AUTH_HEADER, Client
 
@@ -12,14 +13,16 @@ from tweetform.requests_safety import quiet_credential_loggers
 
 quiet_credential_loggers()  # oauthlib logs oauth_token and the signature base string at DEBUG
 
-_clients: dict[int, Client] = {}
+# keyed by the credential itself (compared by identity), never by id(): a freed credential's id can
+# be reused by another one, which must not sign with the first one's keys
+_clients: WeakKeyDictionary[Credential, Client] = WeakKeyDictionary()
 
 
 def oauth1_header(cred: Credential, method: str, url: str, body: bytes | str | None = None, content_type: str = "") -> str:
     """The ``Authorization: OAuth …`` header for one attempt (fresh nonce and timestamp)."""
-    client = _clients.get(id(cred))
+    client = _clients.get(cred)
     if client is None:
-        client = _clients[id(cred)] = Client(
+        client = _clients[cred] = Client(
             cred.app_key,
             client_secret=cred.app_secret,
             resource_owner_key=cred.oauth_token,
