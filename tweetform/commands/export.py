@@ -2,6 +2,7 @@
 
     scrapy export graph  --bucket friend_ids [--bucket followers …] --format csv|graphml|gexf -o FILE [--job JOB …]
     scrapy export tweets --bucket timelines [--bucket search …] --format jsonl|csv -o FILE [--job JOB …]
+    scrapy export ids    --bucket quotes [-o FILE] [--job JOB …]
     scrapy export diff JOB_A JOB_B [--bucket friend_ids …] [-o FILE]
 
 Pages are read from ``<TWEETFORM_OUTPUT_DIR>/<bucket>/`` (``--data`` to read
@@ -26,7 +27,7 @@ from tweetform.export.archive import buckets_in
 from tweetform.export.files import ReadStats, bucket_files, iter_pages, open_text_output
 from tweetform.spiders.arguments import BUCKET, JOB
 
-KINDS = {"graph": ("graphml", "csv", "gexf"), "tweets": ("jsonl", "csv"), "diff": ("csv",)}
+KINDS = {"graph": ("graphml", "csv", "gexf"), "tweets": ("jsonl", "csv"), "ids": ("txt",), "diff": ("csv",)}
 
 
 class ExportError(Exception):
@@ -96,6 +97,22 @@ def export_tweets(files: list[Path], fmt: str, output: Path, jobs: list[str] | N
             + (f"; {writer.duplicates:,} duplicate tweets skipped" if writer.duplicates else ""))
 
 
+def export_ids(files: list[Path], output: Path | None, jobs: list[str] | None = None) -> str:
+    """Dehydrate: the ids of the bucket's objects, one per line (to ``output``, or stdout)."""
+    from tweetform.export.ids import write_ids
+
+    stats = ReadStats()
+    if output is None:
+        written, duplicates = write_ids(iter_pages(files, stats, jobs), sys.stdout)
+        sys.stdout.flush()
+    else:
+        with open_text_output(output) as fh:
+            written, duplicates = write_ids(iter_pages(files, stats, jobs), fh)
+    _no_pages_of(jobs, stats)
+    return (f"wrote {written:,} ids from {stats.pages:,} pages to {output or 'stdout'}"
+            + (f"; {duplicates:,} repeated ids written once" if duplicates else ""))
+
+
 def export_diff(files: list[Path], first: str, second: str, output: Path | None) -> str:
     """Write the edge changes (to ``output``, or stdout); returns the summary line."""
     from tweetform.export.diff import diff_jobs, write_diff
@@ -121,6 +138,7 @@ class Command(ScrapyCommand):
 
     def syntax(self) -> str:
         return ("graph|tweets --bucket NAME [--bucket NAME …] --format FORMAT -o FILE [--job JOB …] [FILE …]"
+                " | ids --bucket NAME [-o FILE]"
                 " | diff JOB_A JOB_B [--bucket NAME …] [-o FILE]")
 
     def short_desc(self) -> str:
@@ -141,12 +159,21 @@ class Command(ScrapyCommand):
         assert self.settings is not None
         try:
             if not args or args[0] not in KINDS:
-                raise ExportError("say what to export: `scrapy export graph …`, `scrapy export tweets …` or `scrapy export diff JOB_A JOB_B`")
+                raise ExportError("say what to export: `scrapy export graph …`, `scrapy export tweets …`, `scrapy export ids …` "
+                                  "or `scrapy export diff JOB_A JOB_B`")
             for job in opts.jobs:
                 if not JOB.match(job):
                     raise ExportError(f"job {job!r} must be 1-80 letters, digits, _, . or -")
             if args[0] == "diff":
                 message = self.diff(args[1:], opts)
+                print(message, file=sys.stderr)
+                return
+            if args[0] == "ids":
+                output = Path(opts.export_output) if opts.export_output else None
+                if output is not None and not output.parent.is_dir():
+                    raise ExportError(f"the directory of {output} does not exist")
+                data_dir = Path(opts.data or self.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
+                message = export_ids(input_files(data_dir, opts.bucket, args[1:]), output, opts.jobs or None)
                 print(message, file=sys.stderr)
                 return
             kind, paths = args[0], args[1:]

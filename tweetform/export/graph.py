@@ -39,6 +39,14 @@ LIST_ENDPOINTS = {
     "/2/users/:id/followers": FOLLOWERS,
 }
 USER_ENDPOINTS = frozenset({"/users/lookup", "/2/users", "/2/users/by", "/users/show/:id"})
+#: pages of users who did something to the page's tweet (its key): edges user → the tweet's author
+ENGAGEMENT_ENDPOINTS = {"/2/tweets/:id/retweeted_by": "retweeted", "/2/tweets/:id/liking_users": "liked"}
+#: pages of a list's users (the list id is the key): edges user → ``list:<id>``
+LIST_USER_ENDPOINTS = {"/2/lists/:id/members": "member", "/2/lists/:id/followers": "follower"}
+#: pages whose tweets tell who wrote them (the authors engagement edges point to)
+AUTHOR_ENDPOINTS = frozenset({"/2/tweets", "/2/users/:id/tweets", "/2/tweets/search/recent", "/2/tweets/search/all",
+                              "/2/tweets/:id/quote_tweets", "/2/users/:id/liked_tweets", "/2/users/:id/mentions",
+                              "/2/lists/:id/tweets"})
 FORMATS = ("csv", "graphml", "gexf")
 #: node attributes, in the order the CSV node table lists them
 ATTRIBUTES = ("screen_name", "name", "followers_count", "friends_count", "statuses_count", "protected", "crawled", "error")
@@ -104,11 +112,24 @@ class GraphBuilder:
         self.list_pages = 0
         self.user_pages = 0
         self.skipped_pages = 0
+        self.authors: dict[str, str] = {}  # tweet id -> author id, from any tweet page read
+        self.engagements: dict[tuple[str, str], str] = {}  # (user, tweet id) -> "retweeted" | "liked"
+        self.unresolved = 0  # engagements whose tweet's author no page read names
 
     @property
     def graph(self) -> nx.DiGraph:
         """The network so far, with the errors bucket's reasons on the accounts they concern:
-        every account whose own list failed, and accounts of the network a look-up missed."""
+        every account whose own list failed, and accounts of the network a look-up missed.
+        Retweets and likes are edges user → the tweet's author once some page read names the author
+        (the retweeted_by and liking_users spiders look their seed tweets up for that)."""
+        self.unresolved = 0
+        for (user, tweet), relation in self.engagements.items():
+            author = self.authors.get(tweet)
+            if author is None:
+                self.unresolved += 1
+                continue
+            if not self._graph.has_edge(user, author):
+                self._graph.add_edge(user, author, relation=relation)
         for target, (reason, listed) in self.errors.items():
             if listed or target in self._graph:
                 self._graph.add_node(target)
@@ -128,6 +149,11 @@ class GraphBuilder:
             self._add_error(page)
             return
         endpoint = prov.get("endpoint")
+        if endpoint in AUTHOR_ENDPOINTS:
+            self._add_authors(page)
+        if endpoint in ENGAGEMENT_ENDPOINTS or endpoint in LIST_USER_ENDPOINTS:
+            self._add_list_users(page, endpoint, str(prov.get("key")))
+            return
         direction = LIST_ENDPOINTS.get(endpoint)
         users = _users_in(page)
         if direction is None and endpoint not in USER_ENDPOINTS:
@@ -147,6 +173,28 @@ class GraphBuilder:
             self._graph.add_edges_from((source, other) for other in ids)
         else:
             self._graph.add_edges_from((other, source) for other in ids)
+
+    def _add_authors(self, page: dict[str, Any]) -> None:
+        tweets = page.get("data") if isinstance(page.get("data"), list) else []
+        tweets += (page.get("includes") or {}).get("tweets") or []
+        for tweet in tweets:
+            if isinstance(tweet, dict) and tweet.get("id") and tweet.get("author_id"):
+                self.authors[str(tweet["id"])] = str(tweet["author_id"])
+
+    def _add_list_users(self, page: dict[str, Any], endpoint: str, key: str) -> None:
+        """retweeted_by / liking_users (key: the tweet) and list members / followers (key: the list)."""
+        self.list_pages += 1
+        users = _users_in(page)
+        for user in users:
+            self._add_user(user)
+        ids = [uid for uid, _ in filter(None, map(user_attributes, users))]
+        if endpoint in ENGAGEMENT_ENDPOINTS:
+            for uid in ids:
+                self.engagements.setdefault((uid, key), ENGAGEMENT_ENDPOINTS[endpoint])
+            return
+        node = f"list:{key}"
+        self._graph.add_node(node, label=node, kind="list")
+        self._graph.add_edges_from((uid, node, {"relation": LIST_USER_ENDPOINTS[endpoint]}) for uid in ids)
 
     def _add_user(self, user: dict[str, Any]) -> None:
         found = user_attributes(user)

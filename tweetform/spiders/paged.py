@@ -29,6 +29,7 @@ USER_LIST_PARAMS = {"user.fields": V2_USER_FIELDS}
 #: list objects as twarc2 asks for them, with the owner's id
 LIST_FIELDS = "created_at,description,follower_count,id,member_count,name,owner_id,private"
 LIST_PARAMS = {"list.fields": LIST_FIELDS}
+SEED_TWEET_FIELDS = "author_id,conversation_id,created_at,public_metrics"
 
 
 class PagedSpider(ApiSpider):
@@ -79,10 +80,28 @@ class TweetListSpider(PagedSpider):
     """A list per tweet id (quotes, retweeted_by, liking_users)."""
 
     seeds = "tweets"
+    #: look the seed tweets up too (100 a request, no expansions: a Post read each), so the bucket
+    #: says whose tweet was retweeted or liked (``scrapy export graph``: edges user → author)
+    look_up_seeds: ClassVar[bool] = False
+
+    @classmethod
+    def endpoints_for(cls, job: JobArgs) -> list[str]:
+        return [cls.endpoint] + (["/2/tweets"] if cls.look_up_seeds else [])
 
     def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
-        for tid in dict.fromkeys(job.tweet_ids):
+        seeds = list(dict.fromkeys(job.tweet_ids))
+        if self.look_up_seeds:
+            for i in range(0, len(seeds), 100):
+                target = ",".join(map(str, seeds[i : i + 100]))
+                yield self.api_request(job, "/2/tweets", {"ids": target, "tweet.fields": SEED_TWEET_FIELDS}, key=job.job,
+                                       extra={"target": target, "stage": "seeds"})
+        for tid in seeds:
             yield self.list_request(job, tid)
+
+    def on_page(self, response: Response, body: Any) -> Iterator[Any]:
+        if response.meta[META_CTX].get("stage") == "seeds":
+            return  # written as it is: the seeds' authors
+        yield from super().on_page(response, body)
 
 
 class UserListSpider(PagedSpider, UserSeededSpider):
@@ -102,6 +121,7 @@ class QuotesSpider(TweetListSpider):
 
 
 class RetweetedBySpider(TweetListSpider):
+    look_up_seeds = True
     name = "retweeted_by"
     endpoint = "/2/tweets/:id/retweeted_by"
     params = USER_LIST_PARAMS
@@ -111,6 +131,7 @@ class RetweetedBySpider(TweetListSpider):
 
 
 class LikingUsersSpider(TweetListSpider):
+    look_up_seeds = True
     name = "liking_users"
     endpoint = "/2/tweets/:id/liking_users"
     params = USER_LIST_PARAMS
