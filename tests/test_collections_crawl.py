@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from crawling import bucket, demo_credentials, ids_of, run_crawl
+from crawling import bucket, demo_credentials, errors_of, ids_of, run_crawl
 
 FAST = ("--users", "3000", "--seed", "7", "--window", "1", "--limit", "/2/tweets/search/all=300,300")
 
@@ -62,3 +62,51 @@ def test_user_context_endpoint_with_only_a_bearer_stops_with_one_line(box, tmp_p
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "needs a user-context credential" in lines[0] and "demo-app-1" in lines[0], lines
     assert box.counters()["requests"] == 0  # nothing was sent (preflight's reachability probe is not an API call)
+
+
+def engaged_tweet(box, uid: int = 12) -> int:
+    """A recent tweet of the demo's seed user with replies, quotes, retweets and likes (the sandbox's pick)."""
+    return box.get(f"/_sandbox/truth/engaged/{uid}")["ids"][0]
+
+
+# spider, bucket, truth path, seed kind
+TWEET_LISTS = [("quotes", "quotes", "quotes"), ("retweeted_by", "retweeted_by", "retweeters"), ("liking_users", "liking_users", "likers")]
+USER_LISTS = [("liked_tweets", "liked_tweets", "liked"), ("mentions", "mentions", "mentions")]
+
+
+@pytest.mark.parametrize("spider,bucket_name,truth", TWEET_LISTS)
+def test_tweet_list_spiders_equal_truth(box, tmp_path: Path, spider, bucket_name, truth):
+    """quotes, retweeted_by, liking_users of a tweet: every page to the end marker, ids as multisets equal
+    to the truth, each page once; a tweet nobody engaged with is one empty page, a missing one an error."""
+    seed = engaged_tweet(box)
+    missing = box.get("/_sandbox/examples")["deleted"][0]  # an account id: as a tweet id, missing
+    ok(run_crawl(box, spider, tmp_path, tweet_id=f"{seed},{missing}"))
+    pages = bucket(tmp_path, bucket_name)
+    expected = box.get(f"/_sandbox/truth/{truth}/{seed}")["ids"]
+    assert expected, "the sandbox's engaged tweet has none: the test would prove nothing"
+    assert Counter(ids_of(pages[str(seed)])) == Counter(expected)
+    assert all(line["__tweetform"]["api_version"] == "2" and line["__tweetform"]["key"] == str(seed) for line in pages[str(seed)])
+    assert errors_of(tmp_path).get(str(missing)) in ("not_found", "deleted")
+    no_page_twice(pages)
+
+
+@pytest.mark.parametrize("spider,bucket_name,truth", USER_LISTS)
+def test_user_list_spiders_equal_truth(box, tmp_path: Path, spider, bucket_name, truth):
+    """liked_tweets and mentions of user 12 (by screen name: resolved first), compared with the truth."""
+    ok(run_crawl(box, spider, tmp_path, screen_name="jack"))
+    pages = bucket(tmp_path, bucket_name)
+    expected = box.get(f"/_sandbox/truth/{truth}/12")["ids"]
+    if spider == "mentions":  # the API reaches a user's newest 800 mentions only
+        expected = sorted(expected, reverse=True)[:800]
+    assert expected
+    assert Counter(ids_of(pages["12"])) == Counter(expected)
+    no_page_twice(pages)
+
+
+def test_max_tweets_stops_each_seed_and_asks_only_for_what_is_left(box, tmp_path: Path):
+    """quotes -a max_tweets=15: 10 and then 10 again (quote_tweets refuses fewer than 10), not 100 and 100."""
+    seed = engaged_tweet(box)
+    ok(run_crawl(box, "quotes", tmp_path, tweet_id=seed, max_tweets=15))
+    lines = bucket(tmp_path, "quotes")[str(seed)]
+    assert [f"max_results={n}" in line["__tweetform"]["url"] for line, n in zip(lines, (15, 10))] == [True, True]
+    assert len(ids_of(lines)) >= 15 and len(lines) == 2
