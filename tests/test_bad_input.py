@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import redis
 from crawling import ROOT, bucket, crawl_env, demo_credentials
+from scrapy.settings import BaseSettings
 
-from tweetform.config import SettingsError, check_types, env_overrides, load_local_settings
+from tweetform.config import SettingsError, check_types, env_overrides, load_local_settings, parse_env_value, type_problem
 from tweetform.credentials import CredentialError, parse_credentials
 from tweetform.proxies.config import ProxyConfigError, parse_proxy_file
 from tweetform.job import MAX_MESSAGE_BYTES, ArgumentError
@@ -244,6 +245,28 @@ def test_settings_local_that_cannot_run_is_one_line(tmp_path: Path):
     with pytest.raises(SettingsError) as caught:
         load_local_settings(path)
     assert one_line(caught.value) == f"{path} line 2: SyntaxError while loading local settings"
+
+
+SETTING_VALUES = [True, False, 0, 1, 2, -1, 0.0, 1.0, 2.5, float("inf"), float("nan"), 10**30, "0", "1", "2", " 1 ", "true", "True", "TRUE",
+                  "false", "False", "yes", "no", "on", "off", "", " ", "1.0", "2.5", "1e3", "0x10", "inf", "nan", "abc", [1], {"a": 1}, (1,), b"1"]
+
+
+@pytest.mark.parametrize("default,getter", [(True, "getbool"), (8, "getint"), (2.5, "getfloat")], ids=["bool", "int", "float"])
+def test_every_setting_value_config_accepts_scrapy_reads(default: Any, getter: str):
+    """settings_local.py, -s and the environment accept a boolean, integer or number setting only in a form
+    Scrapy's getbool/getint/getfloat read (before: 'yes' or 'on' for a boolean, '2.0' for an integer passed
+    the check and Scrapy raised later, mid-start); the environment and -s accept the same strings."""
+    accepted = [v for v in SETTING_VALUES if type_problem(v, default) is None]
+    assert accepted
+    for value in accepted:
+        getattr(BaseSettings({"NAME": value}), getter)("NAME")  # raises: config.py let through what Scrapy cannot read
+    for raw in (v for v in SETTING_VALUES if isinstance(v, str)):
+        try:
+            parsed = parse_env_value(raw, default)
+        except ValueError:
+            assert type_problem(raw, default) is not None, raw
+        else:
+            assert type_problem(raw, default) is None and repr(getattr(BaseSettings({"NAME": parsed}), getter)("NAME")) == repr(parsed), raw
 
 
 def test_environment_value_of_the_wrong_type_names_the_variable_not_the_value():

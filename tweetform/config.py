@@ -15,6 +15,8 @@ from pathlib import Path
 from collections.abc import Mapping
 from typing import Any, MutableMapping, NoReturn
 
+from scrapy.settings import SETTINGS_PRIORITIES
+
 #: Names an environment variable may override besides the TWEETFORM_* ones.
 FOREIGN_PREFIXES = ("REDIS_", "ROTATING_PROXY_")
 LOCAL_SETTINGS_ENV = "TWEETFORM_SETTINGS_LOCAL"
@@ -77,30 +79,29 @@ def _kind(value: Any) -> str:
             str: "a string"}.get(type(value), type(value).__name__)
 
 
+# Scrapy's getbool spellings (BaseSettings.getbool): any other string makes Scrapy raise when it reads the setting
+BOOL_SPELLINGS = {"1": True, "0": False, "True": True, "true": True, "False": False, "false": False}
+
+
 def type_problem(value: Any, default: Any) -> str | None:
-    """Why ``value`` cannot stand for a setting whose default is ``default`` (None: it can)."""
+    """Why ``value`` cannot stand for a setting whose default is ``default`` (None: it can).
+
+    Booleans, integers and numbers are accepted only in forms Scrapy's ``getbool``/``getint``/``getfloat``
+    read (a value accepted here never makes Scrapy raise later), and a little stricter: 2 or 0.0 is no
+    boolean, 2.5 no integer, True no number."""
     if default is None or value is None:
         return None
     if isinstance(default, bool):
-        ok = isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)) or (
-            isinstance(value, str) and value.strip().lower() in ("1", "0", "true", "false", "yes", "no", "on", "off"))
+        ok = isinstance(value, bool) or (type(value) is int and value in (0, 1)) or (isinstance(value, str) and value in BOOL_SPELLINGS)
         return None if ok else f"must be True or False, not {_kind(value)}"
     if isinstance(default, int):
-        if isinstance(value, bool) or isinstance(value, (list, tuple, dict)):
-            return f"must be an integer, not {_kind(value)}"
-        try:
-            number = float(str(value).strip()) if not isinstance(value, (int, float)) else value
-        except ValueError:
-            return f"must be an integer, not {_kind(value)}"
-        return None if float(number).is_integer() else f"must be an integer, not {number}"
+        if isinstance(value, float) and value.is_integer():
+            return None
+        if isinstance(value, float):
+            return f"must be an integer, not {value}"
+        return None if _reads(int, value) else f"must be an integer, not {_kind(value)}"
     if isinstance(default, float):
-        if isinstance(value, bool) or isinstance(value, (list, tuple, dict)):
-            return f"must be a number, not {_kind(value)}"
-        try:
-            float(str(value).strip())
-        except ValueError:
-            return f"must be a number, not {_kind(value)}"
-        return None
+        return None if _reads(float, value) else f"must be a number, not {_kind(value)}"
     if isinstance(default, str):
         return None if isinstance(value, (str, int, float, os.PathLike)) and not isinstance(value, bool) else f"must be a string, not {_kind(value)}"
     if isinstance(default, (list, tuple)):
@@ -109,6 +110,17 @@ def type_problem(value: Any, default: Any) -> str | None:
         # a mapping: Scrapy turns -s NAME='{...}' of a component setting (ITEM_PIPELINES, …) into BaseSettings
         return None if isinstance(value, (Mapping, str)) else f"must be a dict, not {_kind(value)}"
     return None
+
+
+def _reads(kind: type, value: Any) -> bool:
+    """``kind(value)`` works, as Scrapy's getint/getfloat call it; a boolean is never a number here."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return False
+    try:
+        kind(value)
+    except (ValueError, OverflowError):
+        return False
+    return True
 
 
 def check_types(values: MutableMapping[str, Any], defaults: MutableMapping[str, Any], source: str) -> None:
@@ -123,7 +135,9 @@ def check_types(values: MutableMapping[str, Any], defaults: MutableMapping[str, 
 def parse_env_value(raw: str, default: Any) -> Any:
     """Coerce an environment string to the type of the setting's default."""
     if isinstance(default, bool):
-        return raw.strip().lower() in ("1", "true", "yes", "on")
+        if raw not in BOOL_SPELLINGS:
+            raise ValueError("not a boolean")
+        return BOOL_SPELLINGS[raw]
     if isinstance(default, int) and not isinstance(default, bool):
         return int(raw)
     if isinstance(default, float):
@@ -165,13 +179,10 @@ def apply_overrides(namespace: MutableMapping[str, Any]) -> None:
         stop(str(exc))
 
 
-def command_line_problem(settings: Any) -> str | None:
-    """A ``-s NAME=VALUE`` whose value cannot stand for the setting's default (tweetform/settings.py), in one line."""
-    from scrapy.settings import SETTINGS_PRIORITIES
-
-    import tweetform.settings as defaults
-
-    for name, default in vars(defaults).items():
+def command_line_problem(settings: Any, defaults: Mapping[str, Any]) -> str | None:
+    """A ``-s NAME=VALUE`` whose value cannot stand for the setting's default (``defaults``: the names of
+    tweetform/settings.py), in one line."""
+    for name, default in defaults.items():
         if name.isupper() and settings.getpriority(name) == SETTINGS_PRIORITIES["cmdline"]:
             value = settings.get(name)
             problem = type_problem(value, default)

@@ -28,6 +28,7 @@ from tweetform.job import ArgumentError, JobArgs
 from tweetform.spiders.arguments import DEEP_DEPTH
 from tweetform.state.local.resume import resumed_job
 from tweetform import exitcodes
+from tweetform import settings as project_settings
 from tweetform.config import command_line_problem
 from tweetform.commands.errors import fail, require_redis
 
@@ -38,7 +39,7 @@ class Command(ScrapyCrawlCommand):
         if len(args) != 1:
             return  # Scrapy's own usage error follows
         assert self.settings is not None
-        problem = command_line_problem(self.settings)
+        problem = command_line_problem(self.settings, vars(project_settings))
         if problem:
             fail(problem)
         loader = get_spider_loader(self.settings)
