@@ -1,0 +1,92 @@
+"""The collection spiders (issue 17) on tweetform's rails: resumed from JOBDIR after SIGINT without
+fetching a completed page again, and shared by two workers through ``scrapy push`` — output equal
+to the sandbox's truth either way."""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from crawling import bucket, ids_of
+from test_distributed import push, start_workers, wait_all, worker_env
+from test_resume import fetched, interrupted, resumed
+
+WORLD = ("--users", "3000", "--seed", "7", "--window", "1", "--latency", "0.15")
+SEED_USERS = (12, 1004302403, 826270926390689794)  # users whose recent tweets have replies, quotes, retweets, likes
+
+
+@pytest.fixture
+def box(sandbox_factory):
+    return sandbox_factory(*WORLD)
+
+
+def engaged(box: Any) -> list[int]:
+    return [t for u in SEED_USERS for t in box.get(f"/_sandbox/truth/engaged/{u}")["ids"]]
+
+
+def tweet_truth(path: str) -> Callable[[Any, int], list[int]]:
+    return lambda box, seed: box.get(f"/_sandbox/truth/{path}/{seed}")["ids"]
+
+
+def mentions_truth(box: Any, uid: int) -> list[int]:
+    return sorted(box.get(f"/_sandbox/truth/mentions/{uid}")["ids"], reverse=True)[:800]  # the API's newest 800
+
+
+# spider -> (bucket, endpoint, seeds are tweets?, truth)
+SPIDERS: dict[str, tuple[str, str, bool, Callable[[Any, int], list[int]]]] = {
+    "quotes": ("quotes", "/2/tweets/:id/quote_tweets", True, tweet_truth("quotes")),
+    "retweeted_by": ("retweeted_by", "/2/tweets/:id/retweeted_by", True, tweet_truth("retweeters")),
+    "liking_users": ("liking_users", "/2/tweets/:id/liking_users", True, tweet_truth("likers")),
+    "liked_tweets": ("liked_tweets", "/2/users/:id/liked_tweets", False, tweet_truth("liked")),
+    "mentions": ("mentions", "/2/users/:id/mentions", False, mentions_truth),
+}
+
+
+def seeds_of(box: Any, spider: str) -> list[int]:
+    return engaged(box) if SPIDERS[spider][2] else list(SEED_USERS)
+
+
+def assert_equals_truth(box: Any, output: Path, spider: str, seeds: list[int]) -> int:
+    """Every seed's list equals the truth (multisets), no page twice; returns the pages of the lists."""
+    name, endpoint, _, truth = SPIDERS[spider]
+    pages = bucket(output, name)
+    lists = [line for key, lines in pages.items() if key.isdigit() and int(key) in seeds for line in lines
+             if line["__tweetform"]["endpoint"] == endpoint]
+    for seed in seeds:
+        got = ids_of([line for line in pages.get(str(seed), []) if line["__tweetform"]["endpoint"] == endpoint])
+        assert Counter(got) == Counter(truth(box, seed)), seed
+    page_ids = [line["__tweetform"]["page_id"] for lines in pages.values() for line in lines]
+    assert len(page_ids) == len(set(page_ids)), "a page was written twice"
+    return len(lists)
+
+
+@pytest.mark.parametrize("spider", list(SPIDERS))
+def test_resumed_from_jobdir_after_sigint(box, tmp_path: Path, spider: str):
+    """SIGINT after a few pages; the same command goes on: output equals the truth and no page of a
+    list was fetched twice (a clean stop lets the pages in flight finish)."""
+    seeds = seeds_of(box, spider)
+    key = "tweet_id" if SPIDERS[spider][2] else "user_id"
+    args = {key: ",".join(map(str, seeds))}
+    out, jobdir = tmp_path / "out", tmp_path / "job"
+    log = interrupted(box, out, jobdir, spider, SPIDERS[spider][0], 3, signal.SIGINT, **args)
+    assert "shutdown" in log or "Received SIGINT" in log
+    resumed(box, out, jobdir, spider, **args)
+    pages = assert_equals_truth(box, out, spider, seeds)
+    assert fetched(box, SPIDERS[spider][1]) == pages
+
+
+def test_pushed_jobs_shared_by_two_workers(box, redis_url: str, tmp_path: Path):
+    """One job of each spider through ``scrapy push`` (arguments as --name value), two workers:
+    every list equals the truth, each page once."""
+    out = tmp_path / "out"
+    env = worker_env(box, redis_url, out)
+    for spider in SPIDERS:
+        seeds = seeds_of(box, spider)
+        option = "--tweet-id" if SPIDERS[spider][2] else "--user-id"
+        push(env, spider, option, ",".join(map(str, seeds)), "--job", f"pushed-{spider.replace('_', '-')}")
+    wait_all(start_workers(env, 2, spiders=",".join(SPIDERS)))
+    for spider in SPIDERS:
+        assert_equals_truth(box, out, spider, seeds_of(box, spider))
