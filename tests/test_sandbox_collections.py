@@ -258,3 +258,83 @@ def test_tweepy_reads_quotes_retweeters_and_mentions(box: Any) -> None:
     quotes = client.get_quote_tweets(tid, max_results=10, expansions="author_id", tweet_fields="public_metrics")
     assert isinstance(quotes.data[0], tweepy.Tweet) and quotes.includes["users"]
     assert isinstance(quotes.includes["users"][0], tweepy.User)
+
+
+# --- lists ------------------------------------------------------------------------------------------
+
+
+def test_seed_user_owns_follows_and_is_a_member_of_lists(box: Any) -> None:
+    for what in ("owned_lists", "memberships", "followed_lists"):
+        assert box.truth(what, 12), what
+
+
+def test_list_lookup_shapes_and_errors(box: Any) -> None:
+    lid = box.truth("owned_lists", 12)[0]
+    plain = get(box, f"/2/lists/{lid}")
+    assert set(plain) == {"data"} and set(plain["data"]) == {"id", "name"} and plain["data"]["id"] == str(lid)
+    full = get(box, f"/2/lists/{lid}", {"list.fields": "created_at,description,follower_count,member_count,owner_id,private",
+                                         "expansions": "owner_id", "user.fields": "username"})
+    data = full["data"]
+    assert data["owner_id"] == "12" and data["private"] is False
+    assert data["member_count"] == len(box.truth("list_members", lid)) and data["follower_count"] == len(box.truth("list_followers", lid))
+    assert [u["id"] for u in full["includes"]["users"]] == ["12"]
+    nothing = min(box.truth("owned_lists", 12)) - 1  # k = 7 of the user before: nobody owns 8 lists
+    missing = get(box, f"/2/lists/{nothing}")
+    assert "data" not in missing and missing["errors"][0]["title"] == "Not Found Error"
+    assert missing["errors"][0]["resource_type"] == "list" and missing["errors"][0]["type"] == P + "resource-not-found"
+    assert get(box, "/2/lists/x1", expect=400)["type"] == P + "invalid-request"
+    assert get(box, f"/2/lists/{lid}", {"list.fields": "bogus"}, expect=400)["type"] == P + "invalid-request"
+
+
+def test_list_members_followers_and_tweets_page_to_the_truth(box: Any) -> None:
+    for lid in box.truth("owned_lists", 12):
+        members = walk(box, f"/2/lists/{lid}/members", {"max_results": 4})
+        assert ids_of(members) == box.truth("list_members", lid)
+        for page in members[:-1]:
+            assert page["meta"]["next_token"].isdigit()  # numeric tokens, as the API's
+        assert ids_of(walk(box, f"/2/lists/{lid}/followers", {"max_results": 3})) == box.truth("list_followers", lid)
+        tweets = walk(box, f"/2/lists/{lid}/tweets", {"max_results": 100, "tweet.fields": "author_id"})
+        assert ids_of(tweets) == box.truth("list_tweets", lid)
+        members_set = {str(m) for m in box.truth("list_members", lid)}
+        assert all(t["author_id"] in members_set for p in tweets for t in p.get("data", ()))
+    lid = box.truth("owned_lists", 12)[0]
+    for path in ("members", "followers", "tweets"):
+        get(box, f"/2/lists/{lid}/{path}", {"max_results": 101}, expect=400)
+        assert get(box, f"/2/lists/{min(box.truth('owned_lists', 12)) - 1}/{path}")["errors"][0]["resource_type"] == "list"
+
+
+def test_user_lists_page_to_the_truth(box: Any) -> None:
+    for path, what in (("list_memberships", "memberships"), ("owned_lists", "owned_lists"), ("followed_lists", "followed_lists")):
+        pages = walk(box, f"/2/users/12/{path}", {"max_results": 7, "list.fields": "owner_id", "expansions": "owner_id"})
+        assert ids_of(pages) == box.truth(what, 12), path
+        for page in pages:
+            owners = {lst["owner_id"] for lst in page.get("data", ())}
+            assert owners == {u["id"] for u in page.get("includes", {}).get("users", ())}
+    assert all(str(i) for i in box.truth("memberships", 12))
+    protected = box.get("/_sandbox/examples")["protected"][0]
+    assert get(box, f"/2/users/{protected}/owned_lists")["errors"][0]["title"] == "Authorization Error"
+
+
+def test_lists_are_billed_as_list_reads(box: Any) -> None:
+    lid = box.truth("owned_lists", 12)[0]
+    get(box, f"/2/lists/{lid}")
+    owned = ids_of([get(box, "/2/users/12/owned_lists")])
+    members = ids_of([get(box, f"/2/lists/{lid}/members")])
+    app = next(iter(box.get("/_sandbox/billing")["apps"].values()))
+    assert app["resources"] == {"list": len(owned), "user": len(members)}  # the looked-up list is one of the owned
+    assert app["usd"] == round(len(owned) * 0.005 + len(members) * 0.010, 6)
+
+
+def test_tweepy_reads_lists(box: Any) -> None:
+    import tweepy
+
+    client = tweepy_client(box)
+    lid = box.truth("owned_lists", 12)[0]
+    lst = client.get_list(lid, list_fields="owner_id,member_count")
+    assert isinstance(lst.data, tweepy.List) and lst.data.owner_id == "12" and lst.data.member_count == len(box.truth("list_members", lid))
+    assert paginate(client.get_list_members, lid, max_results=5) == box.truth("list_members", lid)
+    assert paginate(client.get_list_followers, lid, max_results=5) == box.truth("list_followers", lid)
+    assert paginate(client.get_list_tweets, lid, max_results=100) == box.truth("list_tweets", lid)
+    assert paginate(client.get_list_memberships, 12, max_results=100) == box.truth("memberships", 12)
+    assert paginate(client.get_owned_lists, 12, max_results=2) == box.truth("owned_lists", 12)
+    assert paginate(client.get_followed_lists, 12, max_results=2) == box.truth("followed_lists", 12)

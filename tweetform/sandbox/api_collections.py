@@ -8,11 +8,12 @@ from typing import Any
 
 from tweetform.api.endpoints import ENDPOINTS
 
-from . import render
+from . import paging, render
 from .api_v2 import _envelope, _paged, _path_id, _time_filter, _tweet_fields, _user_fields, _user_state_error
-from .errors import v2_resource_error
-from .params import Params
+from .errors import v2_invalid, v2_resource_error
+from .params import Params, is_id
 from .world import World
+from .world.lists import ListRecord
 
 #: the newest mentions the mentions endpoint reaches
 MENTIONS_CAP = 800
@@ -104,6 +105,120 @@ def mentions(world: World, p: Params, raw_id: str) -> dict[str, Any]:
     return _tweets_page(world, p, ids, salt, size, id_range=True)
 
 
+V2_LIST_FIELDS = frozenset("created_at description follower_count id member_count name owner_id private".split())
+V2_LIST_EXPANSIONS = frozenset({"owner_id"})
+
+
+def v2_list(rec: ListRecord, fields: list[str]) -> dict[str, Any]:
+    """A list object: ``{id, name}`` by default (tweepy's recording), the asked-for fields beside."""
+    out: dict[str, Any] = {"id": str(rec.id), "name": rec.name}
+    for f in fields:
+        if f == "created_at":
+            out[f] = render.v2_date(rec.created_at)
+        elif f == "description":
+            out[f] = rec.description
+        elif f == "follower_count":
+            out[f] = len(rec.followers)
+        elif f == "member_count":
+            out[f] = len(rec.members)
+        elif f == "owner_id":
+            out[f] = str(rec.owner_id)
+        elif f == "private":
+            out[f] = False
+    return out
+
+
+def _list_fields(p: Params) -> tuple[list[str], list[str], set[str]]:
+    return p.fields("list.fields", V2_LIST_FIELDS), p.fields("user.fields", render.V2_USER_FIELDS), set(p.fields("expansions", V2_LIST_EXPANSIONS))
+
+
+def _lists_answer(world: World, p: Params, recs: list[ListRecord], meta: dict | None) -> dict[str, Any]:
+    list_fields, user_fields, expansions = _list_fields(p)
+    includes: dict[str, Any] = {}
+    if "owner_id" in expansions:
+        owners = dict.fromkeys(r.owner_id for r in recs)
+        users = [u for u in (world.user(o) for o in owners) if u is not None]
+        if users:
+            includes["users"] = [render.v2_user(world, u, user_fields) for u in users]
+    data = [v2_list(r, list_fields) for r in recs]
+    return _envelope(data, includes, meta)
+
+
+def _numeric_paged(p: Params, items: list, salt: object, size: int) -> tuple[list, dict[str, Any]]:
+    """A page cut with numeric pagination tokens (list members, followers, memberships: the API's are numbers)."""
+    raw = p.get("pagination_token")
+    offset = 0
+    if raw is not None:
+        decoded = paging.decode_cursor(int(raw), salt) if is_id(raw) else None
+        if decoded is None:
+            raise v2_invalid(f"The `pagination_token` query parameter value [{raw}] is not valid", {"pagination_token": [raw]})
+        offset = decoded
+    chunk, nxt = paging.page(items, offset, size, salt)
+    meta: dict[str, Any] = {"result_count": len(chunk)}
+    if nxt is not None:
+        meta["next_token"] = str(paging.encode_cursor(nxt, salt))
+    if offset > 0:
+        meta["previous_token"] = str(paging.encode_cursor(max(0, offset - size), salt))
+    return chunk, meta
+
+
+def _list_id(world: World, p: Params, raw_id: str) -> tuple[int, ListRecord | None]:
+    lid = _path_id(raw_id, p)
+    return lid, world.list_record(lid)
+
+
+def _list_missing(lid: int) -> dict[str, Any]:
+    return {"errors": [v2_resource_error("not_found", str(lid), "id", "list")]}
+
+
+def list_lookup(world: World, p: Params, raw_id: str) -> dict[str, Any]:
+    lid, rec = _list_id(world, p, raw_id)
+    _list_fields(p)
+    if rec is None:
+        return _list_missing(lid)
+    answer = _lists_answer(world, p, [rec], None)
+    answer["data"] = answer["data"][0]  # one list: an object, not an array
+    return answer
+
+
+def list_users(world: World, p: Params, raw_id: str, relation: str) -> dict[str, Any]:
+    lid, rec = _list_id(world, p, raw_id)
+    size = _size(p, f"/2/lists/:id/{relation}", 100)
+    user_fields, tweet_fields, expansions = _user_fields(p)
+    if rec is None:
+        return _list_missing(lid)
+    ids = list(rec.members if relation == "members" else rec.followers)
+    chunk, meta = _numeric_paged(p, ids, (relation, lid), size)
+    users = [u for u in (world.user(i) for i in chunk) if u is not None]
+    return _envelope([render.v2_user(world, u, user_fields) for u in users],
+                     render.v2_user_includes(world, users, expansions, tweet_fields), meta)
+
+
+def list_tweets(world: World, p: Params, raw_id: str) -> dict[str, Any]:
+    lid, rec = _list_id(world, p, raw_id)
+    size = _size(p, "/2/lists/:id/tweets", 100)
+    if rec is None:
+        _tweet_fields(p)
+        return _list_missing(lid)
+    return _tweets_page(world, p, world.list_tweet_ids(lid), ("list_tweets", lid), size, id_range=False)
+
+
+def user_lists(world: World, p: Params, raw_id: str, relation: str) -> dict[str, Any]:
+    uid = _path_id(raw_id, p)
+    size = _size(p, f"/2/users/:id/{relation}", 100)
+    _list_fields(p)
+    error = _user_state_error(world, uid, need_access=True)
+    if error is not None:
+        return {"errors": [error]}
+    if relation == "list_memberships":
+        chunk, meta = _numeric_paged(p, world.membership_ids(uid), (relation, uid), size)
+    else:
+        ids = world.owned_list_ids(uid) if relation == "owned_lists" else world.followed_list_ids(uid)
+        chunk, meta = _paged(p, ids, (relation, uid), size, "pagination_token")
+    recs = [r for r in (world.list_record(i) for i in chunk) if r is not None]
+    return _lists_answer(world, p, recs, meta)
+
+
 #: (regex on the path after /2/, endpoint key for limits, handler(world, params, *groups))
 ROUTES: list[tuple[re.Pattern[str], str, Any]] = [
     (re.compile(r"^tweets/([^/]+)/quote_tweets$"), "/2/tweets/:id/quote_tweets", quote_tweets),
@@ -111,4 +226,12 @@ ROUTES: list[tuple[re.Pattern[str], str, Any]] = [
     (re.compile(r"^tweets/([^/]+)/liking_users$"), "/2/tweets/:id/liking_users", liking_users),
     (re.compile(r"^users/([^/]+)/liked_tweets$"), "/2/users/:id/liked_tweets", liked_tweets),
     (re.compile(r"^users/([^/]+)/mentions$"), "/2/users/:id/mentions", mentions),
+    (re.compile(r"^lists/([^/]+)$"), "/2/lists/:id", list_lookup),
+    (re.compile(r"^lists/([^/]+)/members$"), "/2/lists/:id/members", lambda w, p, i: list_users(w, p, i, "members")),
+    (re.compile(r"^lists/([^/]+)/followers$"), "/2/lists/:id/followers", lambda w, p, i: list_users(w, p, i, "followers")),
+    (re.compile(r"^lists/([^/]+)/tweets$"), "/2/lists/:id/tweets", list_tweets),
+    (re.compile(r"^users/([^/]+)/list_memberships$"), "/2/users/:id/list_memberships",
+     lambda w, p, i: user_lists(w, p, i, "list_memberships")),
+    (re.compile(r"^users/([^/]+)/owned_lists$"), "/2/users/:id/owned_lists", lambda w, p, i: user_lists(w, p, i, "owned_lists")),
+    (re.compile(r"^users/([^/]+)/followed_lists$"), "/2/users/:id/followed_lists", lambda w, p, i: user_lists(w, p, i, "followed_lists")),
 ]

@@ -76,7 +76,7 @@ def v2_not_found_path() -> ApiError:
 
 def v2_resource_error(kind: str, resource_id: str, parameter: str, resource_type: str = "user", value: str | None = None) -> dict[str, Any]:
     """A partial error inside a v2 200 answer: missing, suspended, protected or deleted."""
-    noun = "user" if resource_type == "user" else "Tweet"
+    noun = {"user": "user", "list": "list"}.get(resource_type, "Tweet")
     if kind == "not_found":
         title, detail, ptype = "Not Found Error", f"Could not find {noun} with {parameter}: [{value or resource_id}].", "resource-not-found"
     elif kind == "suspended":

@@ -383,6 +383,8 @@ class Sandbox:
 ENGAGEMENT_TRUTH = {
     "quotes": "quote_ids", "retweeters": "retweeter_ids", "likers": "liker_ids", "liked": "liked_ids",
     "mentions": "mention_ids", "replies": "reply_ids", "engaged": "engaged_ids",
+    "list_members": "list_member_ids", "list_followers": "list_follower_ids", "list_tweets": "list_tweet_ids",
+    "memberships": "membership_ids", "owned_lists": "owned_list_ids", "followed_lists": "followed_list_ids",
 }
 
 

@@ -73,7 +73,8 @@ The package: :mod:`.common` (constants, hashing), :mod:`.vocabulary`, :mod:`.rec
 (``User``, ``Tweet``), and the parts of :class:`World`, one mixin each:
 :mod:`.generator` (accounts), :mod:`.graph` (follow lists), :mod:`.counting`,
 :mod:`.timelines`, :mod:`.tweets`, :mod:`.search_index` with :mod:`.query`
-(the query language); :mod:`.core` puts them together. :mod:`.evolution` is the
+(the query language), :mod:`.engagement` (replies, quotes, retweets, likes inverted)
+and :mod:`.lists`; :mod:`.core` puts them together. :mod:`.evolution` is the
 world after its creation: generations of new tweets and follow changes, as
 views (``Evolution(world).at(g)``) with the same methods.
 """

@@ -33,6 +33,7 @@ from .timelines import _Timelines
 from .tweets import _Tweets
 from .search_index import _Search
 from .engagement import _Engagement, EngagementIndex
+from .lists import _Lists
 
 if TYPE_CHECKING:
     from .search_index import _SearchIndex
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 # --- the world ------------------------------------------------------------------------------
 
 
-class World(_Accounts, _Graph, _Counting, _Timelines, _Tweets, _Search, _Engagement):
+class World(_Accounts, _Graph, _Counting, _Timelines, _Tweets, _Search, _Engagement, _Lists):
     """A deterministic synthetic Twitter. See the package docstring for the construction.
 
     All ids in and out are user/tweet ids (ints), never indices, except
@@ -97,6 +98,8 @@ class World(_Accounts, _Graph, _Counting, _Timelines, _Tweets, _Search, _Engagem
         self._index_lock = threading.Lock()
         self._indexes: dict[bool, _SearchIndex] = {}
         self._engagement_idx: EngagementIndex | None = None
+        self._list = lru_cache(maxsize=4096)(self._gen_list)
+        self._lists_idx: tuple[dict[int, list[int]], dict[int, list[int]]] | None = None
         self._examples: dict[str, list[int]] | None = None
         self._special_list: tuple[tuple[int, int, bytes], ...] | None = None
         # Lazily built graph tables (see "Counting" in the module docstring). Each is

@@ -6,7 +6,7 @@ are the corpus's replies to it, found by ``conversation_id:`` search too.
 
 * Replies, quotes and retweets are the corpus's own tweets that reference another
   (``_gen_ref``): nothing new is drawn, the forward references are inverted.
-* Likes are drawn per corpus tweet slot ``(u, s)`` of the last 90 days: 0-2 likes by ``u`` at that
+* Likes are drawn per corpus tweet slot ``(u, s)`` of the last 30 days: 0-2 likes by ``u`` at that
   tweet's time, each of the newest earlier tweet of a friend or a famous account
   (the same choice as a reference, another hash), never ``u``'s own.
 
@@ -38,10 +38,12 @@ from .common import (
 )
 
 #: likes are drawn for the corpus's tweets of the last LIKE_DAYS days (bounds the build's cost)
-LIKE_DAYS = 90
-#: likes a corpus tweet slot brings, by a hashed byte's low 3 bits (mean 0.75)
-_LIKES_PER_SLOT = (0, 0, 0, 1, 1, 1, 1, 2)
+LIKE_DAYS = 30
+#: likes a corpus tweet slot brings, by a hashed byte's low 3 bits (mean 0.5)
+_LIKES_PER_SLOT = (0, 0, 0, 0, 0, 1, 1, 2)
 _LIKE_KEY = 0x11CE5EED
+#: kind byte -> 1 if the tweet kind references another (reply, retweet, quote)
+_REFERS = bytes(int(k != ORIGINAL) for k in _KIND_OF)
 
 
 class Metrics(NamedTuple):
@@ -114,35 +116,46 @@ class _Engagement:
     def _build_engagement(self) -> EngagementIndex:
         idx = EngagementIndex()
         replies, quotes, retweets, likes, liked = idx.replies, idx.quotes, idx.retweets, idx.likes, idx.liked
-        tid_of = self._tid
+        tid_of, ref_of, kind_of = self._tid, self._ref, self._kind_byte
         key = _mix(self._k_misc + _LIKE_KEY)
         like_from = self.now_ms - LIKE_DAYS * _DAY
         for u in range(min(self.search_users, self.users)):
             if self._state(u) != NORMAL:
                 continue
             length, base, gap, half, meta, uid = self._tuser(u)[:6]
-            mine: list[tuple[int, int]] = []
-            for s in range(length):
+            if not length:
+                continue
+            # references: only the non-original slots (found with C-speed bytes operations)
+            marks = meta[5::8].translate(_REFERS)
+            s = marks.find(1)
+            while s >= 0:
                 o = 8 * s
-                if meta[o + 4] < _DELETED_BELOW:
-                    continue
-                t_ms = base + s * gap + int.from_bytes(meta[o : o + 4], "little") % half
-                if _KIND_OF[meta[o + 5]] != ORIGINAL:
-                    ref = self._ref(u, s)
+                if meta[o + 4] >= _DELETED_BELOW:
+                    ref = ref_of(u, s)
                     if ref is not None:
-                        kind = self._kind_byte(u, s)
+                        t_ms = base + s * gap + int.from_bytes(meta[o : o + 4], "little") % half
                         tid = ((t_ms - TWITTER_EPOCH_MS) << 22) | u
                         target = tid_of(*ref)
+                        kind = kind_of(u, s)
                         if kind == REPLY:
                             replies.setdefault(target, []).append(tid)
                         elif kind == QUOTE:
                             quotes.setdefault(target, []).append(tid)
                         else:
                             retweets.setdefault(target, []).append((tid, uid))
-                if t_ms < like_from:
+                s = marks.find(1, s + 1)
+            # likes: the slots of the last LIKE_DAYS days
+            mine: list[tuple[int, int]] = []
+            for s in range(max(0, (like_from - base) // gap), length):
+                o = 8 * s
+                if meta[o + 4] < _DELETED_BELOW:
                     continue
                 h = _mix(key + ((u << 13) | s) * _GOLD)
-                for i in range(_LIKES_PER_SLOT[h & 7]):
+                n = _LIKES_PER_SLOT[h & 7]
+                if not n:
+                    continue
+                t_ms = base + s * gap + int.from_bytes(meta[o : o + 4], "little") % half
+                for i in range(n):
                     ref = self._like_target(u, t_ms, _mix(h + i))
                     if ref is not None:
                         target = tid_of(*ref)

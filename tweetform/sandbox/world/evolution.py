@@ -56,6 +56,7 @@ from .common import (
     TWITTER_EPOCH_MS,
     _mix,
 )
+from .lists import merged_timelines
 from .query import _Evaluator, _parse
 from .records import Counts, Tweet, User
 from .search_index import _SearchIndex
@@ -382,6 +383,11 @@ class WorldAt:
             return ids
         cut = (self.now_ms - RECENT_DAYS * _DAY - TWITTER_EPOCH_MS) << 22
         return [i for i in ids if i >= cut]
+
+    def list_tweet_ids(self, lid: int) -> list[int]:
+        """A list's tweets now: its members' timelines of this generation (members do not change)."""
+        rec = self.base.list_record(lid)
+        return [] if rec is None else merged_timelines(self, rec.members)
 
     def mention_ids(self, uid: int) -> list[int]:
         user = self.user(uid)
