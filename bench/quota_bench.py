@@ -108,11 +108,14 @@ def tf_env(box: SandboxProcess, output: Path, creds: list[dict[str, str]], redis
 class Proc:
     """A tweetform command running with its log in a file."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path, code: Path | None = None) -> None:
+        """``code``: run another checkout of tweetform (a directory with its ``tweetform`` package), not this one."""
         self.argv = argv
         self.log = log
         self.fh = open(log, "w")
-        self.proc = subprocess.Popen([PY, "-m", "scrapy", *argv], cwd=ROOT, env=env, stdout=self.fh, stderr=subprocess.STDOUT)
+        if code is not None:
+            env = {**env, "PYTHONPATH": str(code)}
+        self.proc = subprocess.Popen([PY, "-m", "scrapy", *argv], cwd=code or ROOT, env=env, stdout=self.fh, stderr=subprocess.STDOUT)
         self.pid = self.proc.pid
 
     def stop(self, timeout: float = 40) -> int:

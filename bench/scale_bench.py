@@ -50,6 +50,7 @@ import sys
 import tempfile
 import time
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -152,8 +153,17 @@ def redis_snapshot(red: RedisServer) -> dict[str, Any]:
 # P3
 
 
+def checkout(ref: str, workdir: Path) -> Path:
+    """``ref`` of this repository, unpacked into ``workdir`` (``git archive``): the code to compare with."""
+    target = workdir / f"code-{re.sub(r'[^A-Za-z0-9_.-]', '_', ref)}"
+    target.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
 def scale_row(label: str, n: int, box: SandboxProcess, red: RedisServer, creds: list[dict[str, str]], seed: int, depth: int,
-              conc: int, ramp: float, seconds: float, workdir: Path, tag: str) -> dict[str, Any]:
+              conc: int, ramp: float, seconds: float, workdir: Path, tag: str, code: Path | None = None) -> dict[str, Any]:
     box.reset()
     red.flush()
     out = workdir / f"{tag}-{label}"
@@ -168,9 +178,9 @@ def scale_row(label: str, n: int, box: SandboxProcess, red: RedisServer, creds: 
         env = tf_env(box, out, creds, red.url)
         env[TIMER_ENV] = str(timers)
         settings += ["-s", 'EXTENSIONS={"bench.scale_bench.RedisTimer": 0, "tweetform.progress.ProgressExtension": 500}']
-        procs = [Proc(["worker", "--spiders", "friends", *settings], env, out / f"worker{i}.log") for i in range(n)]
+        procs = [Proc(["worker", "--spiders", "friends", *settings], env, out / f"worker{i}.log", code) for i in range(n)]
         wait_registered(red.client, [p.pid for p in procs])
-        push(env, "friends", "--user-id", str(seed), "--depth", str(depth), "--job", f"scale-{tag}-{label.replace(' ', '')}")
+        push(env, "friends", "--user-id", str(seed), "--depth", str(depth), "--job", f"scale-{tag}-{re.sub(r'[^A-Za-z0-9]', '', label)}")
     try:
         deadline = time.time() + 120
         while box.served(FOLLOWING) == 0:
@@ -310,6 +320,64 @@ def part_scale(args: argparse.Namespace, report: list[tuple[str, str]]) -> None:
     report.append(("scale_bench", text))
 
 
+def part_compare(args: argparse.Namespace, report: list[tuple[str, str]]) -> None:
+    """Redis time per page: 1 worker of ``--compare REF`` (checked out into a temp dir) and 1 worker of this
+    checkout, same sandbox, same job, rows interleaved, each on a flushed Redis."""
+    started, load0 = time.time(), loadavg()
+    box = SandboxProcess("--users", "100000", "--seed", "1", "--window", "900", "--limit", f"{FOLLOWING}={BIG}",
+                         "--latency", str(args.latency), python=PY, cwd=ROOT)
+    red = RedisServer()
+    workdir = Path(tempfile.mkdtemp(prefix="scale-compare-"))
+    creds = demo_credentials(*[f"demo-user-{i}" for i in range(1, 9)])
+    old = checkout(args.compare, workdir)
+    plan = [(f"before ({args.compare})", old), ("after (this checkout)", None)]
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in plan}
+    try:
+        seed = box.get("/_sandbox/examples")["many_friends"][0]
+        for rnd in range(args.rounds):
+            for label, code in (plan if rnd % 2 == 0 else plan[::-1]):
+                print(f"== round {rnd + 1} {label} ...", flush=True)
+                res = scale_row(label, 1, box, red, creds, seed, 3, args.concurrency, args.ramp, args.seconds, workdir, f"r{rnd}", code)
+                runs[label].append(res)
+                print(f"   {res['rate']:.1f} pages/s, redis CPU {res['redis_cpu_ms']:.2f} ms/page, {res['redis_cmds']:.0f} cmds/page, "
+                      f"{res['evalsha']:.1f} EVALSHA/page, {res['trips']:.1f} round trips/page, worker CPU {res['cpu_ms']:.1f} ms/page", flush=True)
+    finally:
+        red.stop()
+        box.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    def med(label: str, key: str) -> float:
+        return statistics.median(r[key] for r in runs[label])
+
+    rows = []
+    for label, _ in plan:
+        top = sorted(runs[label][-1]["cmds"].items(), key=lambda kv: -kv[1])[:6]
+        rows.append([label, " / ".join(f"{r['redis_cpu_ms']:.2f}" for r in runs[label]), f"{med(label, 'redis_cpu_ms'):.2f}",
+                     f"{med(label, 'redis_cmds'):.0f}", f"{med(label, 'evalsha'):.1f}", f"{med(label, 'trips'):.1f}",
+                     f"{med(label, 'rate'):.1f}", f"{med(label, 'cpu_ms'):.1f}", ", ".join(f"{k} {v:.1f}" for k, v in top)])
+    (b, _), (a, _) = plan
+    text = "\n".join([
+        "## Redis CPU per page, before and after (issue 15 §4)",
+        "",
+        "```",
+        f".venv/bin/python bench/scale_bench.py --part compare --compare {args.compare} --rounds {args.rounds} --seconds {args.seconds:g}",
+        "```",
+        "",
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}; sandbox `{box.command}`; each row: 1 `scrapy worker "
+        f"--spiders friends -s CONCURRENT_REQUESTS={args.concurrency}` on `scrapy push friends --user-id {seed} --depth 3` "
+        f"(a fresh job, a flushed Redis), {args.ramp:g} s ramp, {args.seconds:g} s measured; rows interleaved over {args.rounds} round(s).",
+        "",
+        md_table(["code", "redis-server CPU ms/page per round", "median", "Redis cmds/page (Lua's included)", "EVALSHA/page",
+                  "round trips/page", "pages/s", "worker CPU ms/page", "top commands/page (last round)"], rows),
+        "",
+        f"- redis-server CPU per page: {med(b, 'redis_cpu_ms'):.2f} → {med(a, 'redis_cpu_ms'):.2f} ms "
+        f"({med(a, 'redis_cpu_ms') / med(b, 'redis_cpu_ms'):.2f}×); commands per page {med(b, 'redis_cmds'):.0f} → {med(a, 'redis_cmds'):.0f}.",
+        f"Machine: {os.cpu_count()} CPUs (shared), load {load0} → {loadavg()}; part took {time.time() - started:.0f} s.",
+    ])
+    print("\n" + text)
+    report.append(("redis_cpu_compare", text))
+
+
 # ------------------------------------------------------------------------------------------
 # P4
 
@@ -425,7 +493,8 @@ def part_memory(args: argparse.Namespace, report: list[tuple[str, str]]) -> None
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--part", choices=["scale", "memory", "all"], default="all")
+    ap.add_argument("--part", choices=["scale", "memory", "compare", "all"], default="all")
+    ap.add_argument("--compare", default="main", help="--part compare: the git ref whose worker is the 'before' row (default main)")
     ap.add_argument("--latency", type=float, default=0.5)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--rounds", type=int)
@@ -445,6 +514,8 @@ def main() -> None:
         part_scale(args, report)
     if args.part in ("memory", "all"):
         part_memory(args, report)
+    if args.part == "compare":
+        part_compare(args, report)
     if out:
         for name, text in report:
             write_section(out, name, text)

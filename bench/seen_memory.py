@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -142,6 +143,14 @@ def replayed_claims_bytes(r: redis.Redis, layout: str, uids: list[int]) -> int:
     return used
 
 
+def key_family(key: str, job: str) -> str:
+    """A key's family for the report: the job id as ``<job>``, bucket numbers, apps and days as ``<…>``."""
+    name = key.replace(job, "<job>")
+    name = re.sub(r":expanded(:\d+)?$", ":expanded[:<i>]", name)
+    name = re.sub(r"^(tweetform:cost:seen):[^:]+:([^:]+):[^:]+(:\d+)?$", r"\1:<app>:\2:<day>[:<i>]", name)
+    return re.sub(r":\d+$", ":<i>", name)
+
+
 def crawl(users: int, seed_kind: str) -> None:
     sys.path.insert(0, str(ROOT / "bench"))
     from quota_bench import FOLLOWING, Proc, demo_credentials, push, tf_env, wait_registered
@@ -179,10 +188,11 @@ def crawl(users: int, seed_kind: str) -> None:
             pipe.memory_usage(key, samples=0)
         compact_keys = sum(pipe.execute())
         sizes: dict[str, int] = {}
+        counts: dict[str, int] = {}
         for key in r.scan_iter(match="tweetform:*", count=1000):
-            name = key.decode().replace(job, "<job>")
-            kind = "claims (expanded, expanded:<i>)" if ":expanded" in name else name
-            sizes[kind] = sizes.get(kind, 0) + int(r.memory_usage(key, samples=0) or 0)
+            name = key_family(key.decode(), job)
+            sizes[name] = sizes.get(name, 0) + int(r.memory_usage(key, samples=0) or 0)
+            counts[name] = counts.get(name, 0) + 1
         compact_used = replayed_claims_bytes(r, "compact", claimed)
         old_used = replayed_claims_bytes(r, "old", claimed)
     finally:
@@ -197,9 +207,9 @@ def crawl(users: int, seed_kind: str) -> None:
     print("|---|---:|---:|---:|")
     print(f"| compact (today) | {(after - before) / n:.1f} | {compact_used / len(claimed):.1f} | {compact_keys / len(claimed):.1f} |")
     print(f"| old single hash | {(after - before - compact_used + old_used) / n:.1f} | {old_used / len(claimed):.1f} | — |")
-    print("Σ MEMORY USAGE of the job's keys at the end, bytes per user in the output:")
-    for name, size in sorted(sizes.items(), key=lambda kv: -kv[1])[:8]:
-        print(f"  {name}: {size / n:.1f}")
+    print(f"Σ MEMORY USAGE of the job's keys at the end ÷ users in the output: {sum(sizes.values()) / n:.1f} B (target ≤ 32), by key family:")
+    for name, size in sorted(sizes.items(), key=lambda kv: -kv[1])[:12]:
+        print(f"  {name} ({counts[name]} keys): {size / n:.1f}")
 
 
 def main() -> None:

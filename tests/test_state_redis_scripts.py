@@ -38,7 +38,8 @@ def member(qid: str, job: str = "j") -> str:
 
 def push(r, qid: str, job: str = "j", fp: str = "", priority: int = 0, old: str = "", lease: str = "") -> object:
     df = keys.dupefilter("friends", job) if fp else ""
-    return run(r, "queue_push", [Q, keys.queue_sequence("friends"), INFLIGHT, df], [P, fp, priority, member(qid, job), old, lease])
+    return run(r, "queue_push", [Q, keys.queue_sequence("friends"), INFLIGHT, df, keys.queue_endpoints("friends")],
+               [P, fp, priority, member(qid, job), old, lease, "/friends/ids"])
 
 
 def pop(r, worker: str = "w", lease: str = "L1") -> object:
@@ -68,6 +69,7 @@ def test_queue_push__records_fingerprint_with_the_request_and_refuses_duplicates
     assert [json.loads(q.split(b"\t", 1)[1])["meta"]["tweetform_qid"] for q in queued] == ["a3", "a1"]  # priority first
     assert r.smembers(keys.dupefilter("friends", "j")) == {b"fp1", b"fp2"}
     assert counts(r) == (2, 0, 0)
+    assert r.smembers(keys.queue_endpoints("friends")) == {b"/friends/ids"}  # workers find the queue there
 
 
 def test_queue_pop__moves_the_request_into_in_flight_under_a_lease(r):

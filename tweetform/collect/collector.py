@@ -291,8 +291,8 @@ class Collector:
         """No page waits for any job and no worker is alive (nothing more can come)."""
         if any(waiting(self.server, job)[0] for job in self.streams.values()):
             return False
-        pattern = keys.heartbeat("*")
-        return next(iter(self.server.scan_iter(match=pattern, count=1000)), None) is None
+        workers = [w.decode() if isinstance(w, bytes) else w for w in self.server.hkeys(keys.workers())]  # not a keyspace SCAN
+        return not workers or not self.server.exists(*(keys.heartbeat(w) for w in workers))
 
     def report(self, final: bool = False) -> None:
         now = time.monotonic()

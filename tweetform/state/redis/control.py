@@ -165,14 +165,14 @@ def expire_ended(server: Any, ttl: float, recent: int = 100) -> list[str]:
     claims and levels expire after ``ttl`` seconds. Paused and budget-stopped jobs keep everything."""
     expired = []
     for job_id in (_s(j) for j in server.zrevrange(keys.jobs(), 0, recent - 1)):
-        state, marked = server.hmget(keys.job(job_id), "state", "expiring")
+        state, marked, args = server.hmget(keys.job(job_id), "state", "expiring", "args")
         if marked or _s(state or "") not in ("done", "cancelled"):
             continue
         pipe = server.pipeline(transaction=False)
         for key in [keys.dupefilter(_spider_of(server, job_id), job_id), keys.written(job_id), keys.expanded(job_id), keys.parked(job_id),
                     keys.job_starting(job_id), keys.page_stream(job_id), keys.pages_waiting(job_id)]:
             pipe.expire(key, int(ttl))
-        for key in server.scan_iter(match=keys.job(job_id) + ":level:*", count=500):
+        for key in keys.level_keys(job_id, _depth(args)):  # named, not found by a keyspace SCAN
             pipe.expire(key, int(ttl))
         for key in seen.bucket_keys(server, job_id):  # the claims' buckets
             pipe.expire(key, int(ttl))
@@ -180,6 +180,14 @@ def expire_ended(server: Any, ttl: float, recent: int = 100) -> list[str]:
         pipe.execute()
         expired.append(job_id)
     return expired
+
+
+def _depth(args: Any) -> int:
+    """A job's depth from its stored arguments (0 when unknown)."""
+    try:
+        return int(json.loads(args or "{}").get("depth") or 0)
+    except (ValueError, TypeError, AttributeError):
+        return 0
 
 
 def purge_job(server: Any, job_id: str) -> int:

@@ -201,7 +201,7 @@ class RedisJobStore(JobStore):
         if not uids:
             return []
         return self._seen.claim(job.job, uids, claimer or f"level:{level}", job.max_users,
-                                order=(keys.level_users(job.job, level), keys.level_users(job.job, level) + ":seq"))
+                                order=(keys.level_users(job.job, level), keys.level_sequence(job.job, level)))
 
     def expanded_count(self, job: JobArgs) -> int:
         return self._seen.count(job.job)

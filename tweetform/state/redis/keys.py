@@ -25,6 +25,12 @@ def queue(spider: str, endpoint: str) -> str:
     return f"{PREFIX}:{spider}:requests:{endpoint}"
 
 
+def queue_endpoints(spider: str) -> str:
+    """SET of the endpoints that have a request queue (added by the push script): what workers
+    look at for work, instead of scanning the keyspace."""
+    return f"{PREFIX}:{spider}:endpoints"
+
+
 def queue_sequence(spider: str) -> str:
     """Counter giving queued requests their FIFO order within a priority."""
     return f"{PREFIX}:{spider}:requests:seq"
@@ -96,6 +102,18 @@ def level_done(job_id: str, level: int) -> str:
 def level_users(job_id: str, level: int) -> str:
     """ZSET of a level's users by expansion order."""
     return f"{PREFIX}:job:{job_id}:level:{level}:users"
+
+
+def level_sequence(job_id: str, level: int) -> str:
+    """Counter giving a level's users their expansion order (scores of ``level_users``)."""
+    return f"{level_users(job_id, level)}:seq"
+
+
+def level_keys(job_id: str, depth: int) -> list[str]:
+    """Every key of a job's network levels (max_users mode), levels 0 … depth + 1."""
+    return [key for level in range(depth + 2) for key in (level_opened(job_id, level), level_done(job_id, level),
+                                                          level_users(job_id, level), level_sequence(job_id, level),
+                                                          level_found(job_id, level))]
 
 
 def level_found(job_id: str, level: int) -> str:
@@ -177,6 +195,11 @@ def worker_holds(worker: str) -> str:
 def jobs_processing(spider: str, worker: str) -> str:
     """LIST of job messages a worker took and has not finished queuing (given back if it dies)."""
     return f"{jobs_inbox(spider)}:processing:{worker}"
+
+
+def jobs_processors(spider: str) -> str:
+    """SET of the workers that may have a ``jobs_processing`` list (so a dead one's is found without a SCAN)."""
+    return f"{jobs_inbox(spider)}:processors"
 
 
 def deliveries(spider: str) -> str:

@@ -70,6 +70,7 @@ class WorkerNode:
         self._stopping = False
         self._idle_seen = False
         self._beats = 0
+        self._processors_indexed = False  # give_back_messages has added older processing lists to their index
         self.pending_starts: list[tuple[str, str, bytes | str]] = []  # (job, processing list, message): seeds not yet queued
         self.crawl_hold: str | None = None  # the job of `scrapy crawl … -a …`, until its start requests are all queued
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
@@ -197,6 +198,10 @@ class WorkerNode:
         lists of dead workers go back to the inbox (:meth:`give_back_messages`)."""
         started = 0
         processing = keys.jobs_processing(spider.name, self.worker)
+        try:  # indexed before it may hold a message (give_back_messages finds it there)
+            self.server.sadd(keys.jobs_processors(spider.name), self.worker)
+        except redis.RedisError:
+            return 0
         for _ in range(limit):
             try:
                 raw = self.server.lmove(keys.jobs_inbox(spider.name), processing, "LEFT", "RIGHT")
@@ -233,12 +238,18 @@ class WorkerNode:
     def give_back_messages(self) -> None:
         """Job messages taken by workers that died before queuing their seeds go back to
         the inbox (their holds on the jobs end); dead workers leave the workers hash."""
-        inbox = keys.jobs_inbox(self.spider.name)
-        for key in self.server.scan_iter(match=keys.jobs_processing(self.spider.name, "*"), count=500):
-            key = key.decode() if isinstance(key, bytes) else key
-            worker = key.rsplit(":", 1)[1]
+        inbox, processors = keys.jobs_inbox(self.spider.name), keys.jobs_processors(self.spider.name)
+        if not self._processors_indexed:  # once: processing lists of an older tweetform join the index
+            prefix = keys.jobs_processing(self.spider.name, "")
+            found = [k.decode()[len(prefix):] if isinstance(k, bytes) else k[len(prefix):]
+                     for k in self.server.scan_iter(match=prefix + "*", count=500)]
+            if found:
+                self.server.sadd(processors, *found)
+            self._processors_indexed = True
+        for worker in sorted(w.decode() if isinstance(w, bytes) else w for w in self.server.smembers(processors)):
             if worker == self.worker or self.server.exists(keys.heartbeat(worker)):
                 continue
+            key = keys.jobs_processing(self.spider.name, worker)
             moved = 0
             while (raw := self.server.lmove(key, inbox, "RIGHT", "LEFT")) is not None:
                 moved += 1
@@ -248,6 +259,7 @@ class WorkerNode:
                     job = None
                 if job:
                     self.server.srem(keys.job_starting(str(job)), worker)
+            self.server.srem(processors, worker)  # its list is empty now (it came back? it adds itself again)
             if moved:
                 logger.warning("gave back %d job messages taken by worker %s, which died before queuing them", moved, worker)
         now = time.time()

@@ -68,6 +68,7 @@ class InFlightQueue(Base):
         self.unsent: list[Prepared] = []  # pushed, not yet in Redis
         self.known: list[str] = []
         self._known_at = 0.0
+        self._indexed = False  # queues of an older tweetform added to the endpoints index (index_queues)
         self._turn = 0
         self._states: dict[str, tuple[str, float]] = {}
         self.dupefilter: Any = None
@@ -134,7 +135,8 @@ class InFlightQueue(Base):
         def build(pipe: Any) -> None:
             for (endpoint, member, old, old_lease, priority), fingerprint, dupefilter_key in items:
                 scripts.in_pipeline(pipe, self._push, [self.queue_key(endpoint), keys.queue_sequence(self.name), keys.in_flight(self.name),
-                                                       dupefilter_key], [prefix, fingerprint, priority, member, old, old_lease])
+                                                       dupefilter_key, keys.queue_endpoints(self.name)],
+                                    [prefix, fingerprint, priority, member, old, old_lease, endpoint])
             if acks:
                 scripts.in_pipeline(pipe, self._ack, [keys.in_flight(self.name)], [prefix, *(x for pair in acks.items() for x in pair)])
 
@@ -269,11 +271,20 @@ class InFlightQueue(Base):
     # --- size -----------------------------------------------------------------------------
 
     def all_endpoints(self) -> list[str]:
-        found = []
-        for key in self.server.scan_iter(match=keys.queue(self.name, "*"), count=500):
-            k = key.decode() if isinstance(key, bytes) else key
-            found.append(k[len(keys.queue(self.name, "")):])
-        return [e for e in found if e != "seq"]
+        """The endpoints with a queue, from their index (``keys.queue_endpoints``, kept by the push script)."""
+        if not self._indexed:
+            self.index_queues()
+        return sorted(e.decode() if isinstance(e, bytes) else e for e in self.server.smembers(keys.queue_endpoints(self.name)))
+
+    def index_queues(self) -> None:
+        """Once per worker: queues pushed before the index existed (an older tweetform) join it."""
+        prefix = keys.queue(self.name, "")
+        found = [k[len(prefix):] for k in (key.decode() if isinstance(key, bytes) else key
+                                           for key in self.server.scan_iter(match=prefix + "*", count=500))]
+        found = [e for e in found if e != "seq"]
+        if found:
+            self.server.sadd(keys.queue_endpoints(self.name), *found)
+        self._indexed = True
 
     def __len__(self) -> int:
         """Queued requests (this worker's unsent ones included); Redis away: only those."""

@@ -1,0 +1,49 @@
+"""Issue 15 §4, lean Redis: what a crawl costs Redis, in commands and in bytes, is bounded."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import redis
+from test_distributed import (WORLD, assert_network_equals_truth, no_process_left_behind, push,  # noqa: F401 (fixture)
+                              start_workers, wait_all, wait_registered, worker_env)
+
+from tweetform.state.redis import control, keys
+
+
+def scans(r: redis.Redis) -> int:
+    return int(r.info("commandstats").get("cmdstat_scan", {}).get("calls", 0))
+
+
+def test_workers_never_scan_the_keyspace_on_a_timer(sandbox_factory, redis_url: str, tmp_path: Path):
+    """Workers find queues, dead workers' job messages and ended jobs' keys through indexes: over many
+    heartbeats of a crawling, then idle, worker (endpoint refresh every 2 s, reaping every 5 beats)
+    Redis serves no SCAN. Before: a SCAN of the whole keyspace every 2 s per worker and every 5 beats."""
+    box = sandbox_factory(*WORLD, "--latency", "0.2")
+    env = worker_env(box, redis_url, tmp_path)
+    r = redis.Redis.from_url(redis_url)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    workers = start_workers(env, 1, True, "-s", "CONCURRENT_REQUESTS=2", spiders="friends")
+    wait_registered(redis_url, workers)
+    time.sleep(1.0)  # start-up is over (a worker indexes queues of an older tweetform once)
+    before = scans(r)
+    push(env, "friends", "--user-id", str(seed), "--depth", "2", "--job", "noscan")
+    wait_all(workers)  # ~6 s of crawling, then idle checks and the last expire_ended sweep
+    assert scans(r) == before
+    assert_network_equals_truth(box, tmp_path, seed, 2)
+
+
+def test_expire_ended_names_the_level_keys_it_expires(redis_url: str):
+    """A finished max_users job's level keys get their TTL, found by name from the job's depth."""
+    r = redis.Redis.from_url(redis_url)
+    r.hset(keys.job("lv"), mapping={"state": "done", "args": json.dumps({"spider": "friends", "depth": 3})})
+    r.zadd(keys.jobs(), {"lv": 1})
+    level_keys = [keys.level_users("lv", 2), keys.level_users("lv", 2) + ":seq", keys.level_found("lv", 3), keys.level_opened("lv", 0)]
+    for key in level_keys:
+        r.hset(key, "x", 1) if key.endswith(":found") else r.set(key, 1) if key.endswith(":seq") else r.sadd(key, "x")
+    before = scans(r)
+    assert control.expire_ended(r, 60) == ["lv"]
+    assert scans(r) == before
+    assert all(0 < r.ttl(key) <= 60 for key in level_keys)
