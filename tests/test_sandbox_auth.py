@@ -14,9 +14,11 @@ from requests_oauthlib import OAuth1
 
 from tweetform.sandbox.auth import AuthError, Authenticator, Principal
 from tweetform.sandbox.credentials import (
+    DEMO_BLUESKY_ACCOUNTS,
     DEMO_CREDENTIALS,
     SandboxCredential,
     demo_credentials_as_settings,
+    load_bluesky_accounts,
     load_credentials,
 )
 
@@ -566,8 +568,10 @@ def test_demo_credentials_as_settings_round_trip():
         "oauth_token": USERS[0].oauth_token,
         "oauth_token_secret": USERS[0].oauth_token_secret,
     }
-    assert set(settings[-1]) == {"alias", "app_key", "app_secret", "bearer_token"}
+    assert set(settings[len(DEMO_CREDENTIALS) - 1]) == {"alias", "app_key", "app_secret", "bearer_token"}
+    assert set(settings[-1]) == {"alias", "handle", "app_password"}  # then the Bluesky accounts
     assert load_credentials(settings) == list(DEMO_CREDENTIALS)
+    assert load_bluesky_accounts(settings) == list(DEMO_BLUESKY_ACCOUNTS)
     settings[0]["alias"] = "changed"  # fresh dicts: the demo set is untouched
     assert DEMO_CREDENTIALS[0].alias == "demo-user-1"
 

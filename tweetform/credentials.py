@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping
 
 USER_KEYS = ("app_key", "app_secret", "oauth_token", "oauth_token_secret")
 KEYS = (*USER_KEYS, "bearer_token")
+BLUESKY_KEYS = ("handle", "app_password")
 
 
 class CredentialError(ValueError):
@@ -29,10 +30,14 @@ class Credential:
     oauth_token_secret: str = field(default="", repr=False)
     bearer_token: str = field(default="", repr=False)
     proxies: tuple[str, ...] = field(default=(), repr=False)
+    handle: str = ""  # a Bluesky account: its handle and app password (an X lane never uses it)
+    app_password: str = field(default="", repr=False)
 
     @property
     def kind(self) -> str:
-        """"user" (OAuth 1.0a user context) or "app" (app-only bearer token)."""
+        """"user" (OAuth 1.0a user context), "app" (app-only bearer token) or "bluesky" (an account)."""
+        if self.app_password:
+            return "bluesky"
         return "user" if self.oauth_token and self.oauth_token_secret else "app"
 
     @property
@@ -41,7 +46,7 @@ class Credential:
 
     def secrets(self) -> list[str]:
         """Every secret value, for redaction checks."""
-        return [s for s in (self.app_secret, self.oauth_token, self.oauth_token_secret, self.bearer_token) if s]
+        return [s for s in (self.app_secret, self.oauth_token, self.oauth_token_secret, self.bearer_token, self.app_password) if s]
 
     def __str__(self) -> str:
         return f"credential {self.alias!r}"
@@ -60,11 +65,11 @@ def _from_entry(entry: Any, where: str) -> Credential:
     alias = str(entry.get("alias") or "").strip()
     if not alias:
         raise CredentialError(f"{where}: credential has no alias")
-    known = {*KEYS, "alias", "proxies", "proxy"}
+    known = {*KEYS, *BLUESKY_KEYS, "alias", "proxies", "proxy"}
     unknown = sorted(str(k) for k in set(entry) - known)
     if unknown:
         raise CredentialError(f"credential {alias!r}: unknown keys {unknown}")
-    for key in (*KEYS, "proxy"):
+    for key in (*KEYS, *BLUESKY_KEYS, "proxy"):
         # the value is never shown: it may be a secret
         if entry.get(key) is not None and not isinstance(entry[key], str):
             raise CredentialError(f"credential {alias!r}: {key} must be a string, not {_type_name(entry[key])}")
@@ -75,12 +80,27 @@ def _from_entry(entry: Any, where: str) -> Credential:
         raise CredentialError(f"credential {alias!r}: proxies must be a list of 'host:port' strings, not {_type_name(proxies_value)}")
     if isinstance(proxies_value, str):
         entry = {**entry, "proxies": [proxies_value]}
+    proxies = entry.get("proxies") or ([entry["proxy"]] if entry.get("proxy") else [])
+    if any(entry.get(k) for k in BLUESKY_KEYS):
+        return _bluesky_entry(entry, alias, tuple(proxies))
     values = {k: str(entry.get(k) or "") for k in KEYS}
     problem = keys_problem(values)
     if problem:
         raise CredentialError(f"credential {alias!r}: {problem}")
-    proxies = entry.get("proxies") or ([entry["proxy"]] if entry.get("proxy") else [])
     return Credential(alias=alias, proxies=tuple(proxies), **values)
+
+
+def _bluesky_entry(entry: dict, alias: str, proxies: tuple[str, ...]) -> Credential:
+    """``{"alias", "handle", "app_password"}``: a Bluesky account (an X key beside them is a mistake)."""
+    mixed = sorted(k for k in KEYS if entry.get(k))
+    if mixed:
+        raise CredentialError(f"credential {alias!r}: a Bluesky account (handle, app_password) cannot also have {mixed}")
+    handle, password = str(entry.get("handle") or ""), str(entry.get("app_password") or "")
+    if not handle or not password:
+        raise CredentialError(f"credential {alias!r}: a Bluesky account needs both handle and app_password")
+    if any(c.isspace() for c in handle + password):
+        raise CredentialError(f"credential {alias!r}: handle and app_password must not contain whitespace")
+    return Credential(alias=alias, proxies=proxies, handle=handle.lower(), app_password=password)
 
 
 def keys_problem(values: Mapping[str, str | None]) -> str | None:
@@ -129,8 +149,9 @@ def parse_credentials(data: Any, source: str = "TWEETFORM_CREDENTIALS") -> list[
     return creds
 
 
-def load_credentials(settings: Any) -> list[Credential]:
-    """Credentials from Scrapy settings (inline list first, then the file)."""
+def load_credentials(settings: Any, api: str = "x") -> list[Credential]:
+    """Credentials from Scrapy settings (inline list first, then the file): every entry is checked;
+    ``api`` "x" returns the X credentials, "bluesky" the Bluesky accounts, "all" both."""
     creds: list[Credential] = []
     inline = settings.get("TWEETFORM_CREDENTIALS") or []
     if isinstance(inline, str):
@@ -145,7 +166,9 @@ def load_credentials(settings: Any) -> list[Credential]:
         raise CredentialError(f"TWEETFORM_CREDENTIALS_FILE must be a path (a string), not {_type_name(path)}")
     if path:
         creds.extend(read_credentials_file(path))
-    return creds
+    if api == "all":
+        return creds
+    return [c for c in creds if (c.kind == "bluesky") == (api == "bluesky")]
 
 
 def read_credentials_file(path: str | Path, setting: str = "TWEETFORM_CREDENTIALS_FILE") -> list[Credential]:

@@ -29,6 +29,8 @@ class SandboxConfig:
     post_cap: int | None = None  # Post reads per app per UTC month; None = no cap
     prices: dict[str, float] = field(default_factory=dict)  # kind -> USD, over tweetform/api/pricing.py
     evolve_every: float = 86_400.0  # logical seconds per step of the evolving world; 0 = frozen
+    # the Bluesky face (sandbox/bluesky/face.py DEFAULTS): enabled, rate, window, access_ttl, refresh_ttl, session_limits
+    bluesky: dict[str, Any] = field(default_factory=dict)
 
     def update(self, values: dict[str, Any]) -> None:
         for name, value in values.items():
@@ -42,6 +44,8 @@ class SandboxConfig:
                 self.prices.update(parse_prices(value))
             elif name in ("credits", "post_cap"):
                 setattr(self, name, None if value is None else _non_negative(name, value, float if name == "credits" else int))
+            elif name == "bluesky":
+                self.bluesky.update(parse_bluesky(value))
             elif name == "evolve_every":
                 self.evolve_every = _non_negative(name, value, float)
             elif hasattr(self, name):
@@ -58,6 +62,33 @@ def parse_limits(value: dict[str, Any]) -> dict[str, tuple[int | None, int | Non
             out[endpoint] = (limit[0], limit[1])
         else:
             out[endpoint] = (int(limit), int(limit))
+    return out
+
+
+BLUESKY_OPTIONS = {"enabled": bool, "rate": int, "window": float, "access_ttl": int, "refresh_ttl": int,
+                   "session_limits": list}
+
+
+def parse_bluesky(value: Any) -> dict[str, Any]:
+    """The Bluesky face's options: ``{"rate": 3000, "window": 300, ...}`` or ``["rate=30", ...]``."""
+    if isinstance(value, (list, tuple)):
+        value = dict(str(item).partition("=")[::2] for item in value)
+    if not isinstance(value, dict):
+        raise ValueError(f"bluesky options must be an object, got {value!r}")
+    out: dict[str, Any] = {}
+    for name, raw in value.items():
+        kind = BLUESKY_OPTIONS.get(name)
+        if kind is None:
+            raise ValueError(f"unknown bluesky option {name!r}; known: {sorted(BLUESKY_OPTIONS)}")
+        if kind is bool:
+            out[name] = raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes", "on")
+        elif kind is list:
+            parts = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
+            if len(parts) != 2:
+                raise ValueError("bluesky session_limits takes two numbers: per 5 minutes, per day")
+            out[name] = tuple(_non_negative(name, p, int) for p in parts)
+        else:
+            out[name] = _non_negative(f"bluesky {name}", raw, kind)
     return out
 
 
@@ -104,6 +135,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="price of a resource kind (post, user, follow; repeatable), default tweetform/api/pricing.py")
     parser.add_argument("--evolve-every", help="logical seconds per step of the evolving world (default 86400; 0 = frozen)")
     parser.add_argument("--credentials", help="credentials JSON (tweetform's list or tweetf0rm's config.json)")
+    parser.add_argument("--bluesky", action="append", default=[], metavar="OPTION=VALUE",
+                        help="the Bluesky face: enabled, rate (requests per window per IP, default 3000), window "
+                             "(seconds, 300), access_ttl (seconds, 7200), refresh_ttl, session_limits (N5MIN,NDAY)")
     parser.add_argument("--latency", type=float, help="seconds added to every answer")
     parser.add_argument("--error-rate", type=float, help="fraction of answers that are 500/503")
     parser.add_argument("--drop-rate", type=float, help="fraction of connections dropped mid-answer")
@@ -132,6 +166,8 @@ def from_args(args: argparse.Namespace) -> SandboxConfig:
         kind, _, usd = item.partition("=")
         prices[kind] = usd
     config.update({"prices": prices})
+    if args.bluesky:
+        config.update({"bluesky": args.bluesky})
     for item in args.limit:
         endpoint, _, numbers = item.partition("=")
         parts = [int(n) for n in numbers.split(",")]

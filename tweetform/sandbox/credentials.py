@@ -9,6 +9,10 @@ one).
 ``config.json`` shape; ``DEMO_CREDENTIALS`` is the built-in public demo set
 used when no file is given.
 
+Bluesky accounts (``{"alias", "handle", "app_password"}``, for the sandbox's
+Bluesky face) sit in the same lists: ``load_bluesky_accounts`` reads them,
+``load_credentials`` passes over them; ``DEMO_BLUESKY_ACCOUNTS`` are the demo set's.
+
 Error messages name the entry (index and alias) and the offending field, never
 a value: every field but the alias may be secret.
 """
@@ -23,9 +27,12 @@ from typing import Any
 from tweetform.credentials import Credential, CredentialError, keys_problem, parse_credentials, read_credentials_file
 
 __all__ = [
+    "DEMO_BLUESKY_ACCOUNTS",
     "DEMO_CREDENTIALS",
+    "BlueskyAccount",
     "SandboxCredential",
     "demo_credentials_as_settings",
+    "load_bluesky_accounts",
     "load_credentials",
 ]
 
@@ -82,6 +89,18 @@ def _problem(alias: Any, values: Mapping[str, Any]) -> str | None:
     return keys_problem(values)
 
 
+@dataclass(frozen=True)
+class BlueskyAccount:
+    """A Bluesky account of the sandbox's world: a handle and its app password (never in repr)."""
+
+    alias: str
+    handle: str
+    app_password: str = field(repr=False)
+
+    def as_settings(self) -> dict[str, str]:
+        return {"alias": self.alias, "handle": self.handle, "app_password": self.app_password}
+
+
 def _sandbox_credential(cred: Credential) -> SandboxCredential:
     return SandboxCredential(alias=cred.alias, **{name: getattr(cred, name) or None for name in _FIELDS})
 
@@ -95,15 +114,22 @@ def load_credentials(source: str | os.PathLike | Mapping | Iterable) -> list[San
     ``redis_config`` are ignored). Raises ``ValueError`` (a ``CredentialError``) naming the entry
     and the field, never a value; aliases must be unique and at least one must be given.
     """
-    if isinstance(source, (str, os.PathLike)):
-        origin = f"credentials file {str(source)!r}"
-        creds = read_credentials_file(source, setting="credentials file")
-    else:
-        origin = "credentials"
-        creds = parse_credentials(source, source=origin)
+    creds = _read(source)
     if not creds:
+        origin = f"credentials file {str(source)!r}" if isinstance(source, (str, os.PathLike)) else "credentials"
         raise CredentialError(f"{origin}: no credentials found")
-    return [_sandbox_credential(cred) for cred in creds]
+    return [_sandbox_credential(cred) for cred in creds if cred.kind != "bluesky"]
+
+
+def load_bluesky_accounts(source: str | os.PathLike | Mapping | Iterable) -> list[BlueskyAccount]:
+    """The Bluesky accounts (``{"alias", "handle", "app_password"}``) of a credentials list or file."""
+    return [BlueskyAccount(c.alias, c.handle, c.app_password) for c in _read(source) if c.kind == "bluesky"]
+
+
+def _read(source: str | os.PathLike | Mapping | Iterable) -> list[Credential]:
+    if isinstance(source, (str, os.PathLike)):
+        return read_credentials_file(source, setting="credentials file")
+    return parse_credentials(source, source="credentials")
 
 
 # --- built-in demo set -------------------------------------------------------
@@ -168,10 +194,20 @@ DEMO_CREDENTIALS: tuple[SandboxCredential, ...] = (
 )
 
 
+# Three demo Bluesky accounts: the sandbox's Bluesky face gives their handles to three
+# ordinary users of whatever world it serves (with follows and posts).
+DEMO_BLUESKY_ACCOUNTS: tuple[BlueskyAccount, ...] = (
+    BlueskyAccount("demo-bsky-1", "demo-1.sandbox.test", "lxe6-rfsa-io4j-sklv"),
+    BlueskyAccount("demo-bsky-2", "demo-2.sandbox.test", "y3ip-qff5-34rv-3cek"),
+    BlueskyAccount("demo-bsky-3", "demo-3.sandbox.test", "jhwj-fzdo-6vdv-vaan"),
+)
+
+
 def demo_credentials_as_settings() -> list[dict[str, str]]:
-    """``DEMO_CREDENTIALS`` in tweetform's settings shape (fresh dicts).
+    """``DEMO_CREDENTIALS`` then ``DEMO_BLUESKY_ACCOUNTS`` in tweetform's settings shape (fresh dicts).
 
     User entries carry app_key, app_secret, oauth_token, oauth_token_secret;
-    app entries carry app_key, app_secret and bearer_token.
+    app entries carry app_key, app_secret and bearer_token; Bluesky entries
+    carry handle and app_password.
     """
-    return [cred.as_settings() for cred in DEMO_CREDENTIALS]
+    return [cred.as_settings() for cred in (*DEMO_CREDENTIALS, *DEMO_BLUESKY_ACCOUNTS)]

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from . import api_collections, api_v1, api_v2, oauth_flow, usage
+from . import api_collections, api_v1, api_v2, bluesky, oauth_flow, usage
 from .auth import Authenticator, AuthError, Principal
 from .billing import Ledger, billed_resources
 from .clock import LogicalClock
@@ -92,6 +92,7 @@ class Sandbox:
         self.statuses: dict[str, int] = {}
         # alias -> "peer address|via header" -> requests (proxy tests read it)
         self.clients: dict[str, dict[str, int]] = {}
+        self.on_reset: list[Callable[[], None]] = []  # other faces' counters, cleared with ours
 
     # --- routing -----------------------------------------------------------------
 
@@ -284,6 +285,8 @@ class Sandbox:
                 self.clients.clear()
                 for k in self.faults.injected:
                     self.faults.injected[k] = 0
+                for reset in self.on_reset:
+                    reset()
                 return _json({"ok": True})
             if parts == ["clock"]:
                 if request.method == "POST":
@@ -372,6 +375,8 @@ class Sandbox:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)
+        if self.config.bluesky.get("enabled", True):
+            bluesky.add_routes(app, self)  # /xrpc/ and its /_sandbox/…/bsky/ routes, before the catch-alls
         app.router.add_route("*", "/_sandbox/{tail:.*}", self.handle_admin)
         app.router.add_post("/oauth2/token", self.handle_token)
         oauth_flow.add_routes(app, self)  # the OAuth 1.0a PIN flow (scrapy authorize)
