@@ -271,3 +271,23 @@ def test_demo_credentials_carry_bluesky_accounts_the_crawler_keeps_apart() -> No
     assert [c.alias for c in bsky] == [a.alias for a in DEMO_BLUESKY_ACCOUNTS]
     assert all(c.kind != "bluesky" for c in x_side) and len(x_side) == 10
     assert all(c.app_password not in repr(c) and c.app_password in c.secrets() for c in bsky)
+
+
+def test_sdk_quotes_reposts_likes_and_replies_equal_truth(sandbox: Any, client: Client) -> None:
+    ex = sandbox.get("/_sandbox/examples")
+    uris = []
+    for uid in ex["many_followers"]:
+        uris += sandbox.get(f"/_sandbox/truth/bsky/engaged/{did_of(sandbox, uid)}")["uris"]
+    assert uris, "the small world has engaged posts"
+    uri = uris[0]
+    quotes, _ = all_pages(lambda c: client.app.bsky.feed.get_quotes({"uri": uri, "cursor": c, "limit": 2}), "posts")
+    assert [p.uri for p in quotes] == sandbox.get(f"/_sandbox/truth/bsky/quotes?uri={uri}")["uris"] != []
+    assert all(p.record.embed.record.uri == uri for p in quotes)
+    reposts, _ = all_pages(lambda c: client.get_reposted_by(uri, cursor=c, limit=2), "reposted_by")
+    assert [p.did for p in reposts] == sandbox.get(f"/_sandbox/truth/bsky/reposts?uri={uri}")["dids"] != []
+    likes, _ = all_pages(lambda c: client.get_likes(uri, cursor=c, limit=2), "likes")
+    assert [x.actor.did for x in likes] == sandbox.get(f"/_sandbox/truth/bsky/likes?uri={uri}")["dids"] != []
+    thread = client.get_post_thread(uri, depth=1).thread
+    assert [r.post.uri for r in thread.replies] == sandbox.get(f"/_sandbox/truth/bsky/replies?uri={uri}")["uris"] != []
+    post = client.get_posts([uri]).posts[0]
+    assert post.like_count >= len(likes) and post.quote_count >= len(quotes)

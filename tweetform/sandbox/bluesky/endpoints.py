@@ -6,12 +6,13 @@ come back short while more remain; only a missing cursor ends a list.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ..world import Tweet
 from . import ids
 from .views import Views, iso
-from .xrpc import Query, check_actor, check_at_uri, error, invalid, page
+from .xrpc import Query, check_actor, check_at_uri, invalid, page
 
 FEED_FILTERS = ("posts_with_replies", "posts_no_replies", "posts_with_media", "posts_and_author_threads",
                 "posts_with_video")
@@ -158,11 +159,10 @@ def get_post_thread(v: Views, q: Query) -> dict[str, Any]:
     if t is None:
         raise invalid(f"Post not found: {uri}", "NotFound")
     node = _thread_post(v, t)
-    replies_of = getattr(v.world, "replies", None)
 
     def with_replies(n: dict[str, Any], tweet: Tweet, level: int) -> dict[str, Any]:
-        if level < depth and replies_of is not None:
-            kids = [v.visible_tweet(r) for r in replies_of(tweet.id)]
+        if level < depth:
+            kids = [v.visible_tweet(r) for r in v.world.reply_ids(tweet.id)]
             n["replies"] = [with_replies(_thread_post(v, k), k, level + 1) for k in kids if k is not None]
         else:
             n["replies"] = []
@@ -194,49 +194,43 @@ def resolve_handle(v: Views, q: Query) -> dict[str, Any]:
     return {"did": ids.did_of(uid)}
 
 
-def _reactions(v: Views, q: Query, kind: str) -> tuple[Tweet, list, str | None]:
-    """A page of who reacted to a post (``world.<kind>(tweet id)``: ids, newest first)."""
+def _reactions(v: Views, q: Query, listed: Callable[[int], list]) -> tuple[list, str | None]:
+    """A page of who reacted to a post (the world's engagement lists, newest first); a post
+    that is not there has none, as the AppView answers."""
     uri = q.at_uri()
     limit = q.int("limit", 50, 1, 100)
     q.str("cid")
     t = v.tweet_of_uri(uri)
-    lister: Callable[[int], Any] | None = getattr(v.world, kind, None)
-    if lister is None:
-        raise error(501, f"the sandbox's world has no {kind} yet", "MethodNotImplemented")
-    found = list(lister(t.id)) if t is not None else []
-    chunk, cursor = page(found, q, limit, ("bsky-" + kind, uri))
-    return t, chunk, cursor
+    found = listed(t.id) if t is not None else []
+    return page(found, q, limit, ("bsky-reactions", listed.__name__, uri))
 
 
-def _uri_head(q: Query) -> dict[str, Any]:
-    out: dict[str, Any] = {"uri": q.required("uri")}
+def _head(q: Query, out: dict[str, Any], cursor: str | None) -> dict[str, Any]:
+    head: dict[str, Any] = {"uri": q.required("uri")}
     if q.str("cid"):
-        out["cid"] = q.str("cid")
-    return out
+        head["cid"] = q.str("cid")
+    return {**head, **out, **({"cursor": cursor} if cursor else {})}
 
 
 def get_quotes(v: Views, q: Query) -> dict[str, Any]:
-    _, chunk, cursor = _reactions(v, q, "quotes")
-    out = {**_uri_head(q), "posts": [v.post(t) for t in map(v.visible_tweet, chunk) if t is not None]}
-    return {**out, "cursor": cursor} if cursor else out
+    chunk, cursor = _reactions(v, q, v.world.quote_ids)
+    return _head(q, {"posts": [v.post(t) for t in map(v.visible_tweet, chunk) if t is not None]}, cursor)
 
 
 def get_reposted_by(v: Views, q: Query) -> dict[str, Any]:
-    _, chunk, cursor = _reactions(v, q, "retweeters")
-    out = {**_uri_head(q), "repostedBy": [v.profile(u) for u in map(v.active, chunk) if u is not None]}
-    return {**out, "cursor": cursor} if cursor else out
+    chunk, cursor = _reactions(v, q, v.world.retweeter_ids)
+    return _head(q, {"repostedBy": [v.profile(u) for u in map(v.active, chunk) if u is not None]}, cursor)
 
 
 def get_likes(v: Views, q: Query) -> dict[str, Any]:
-    t, chunk, cursor = _reactions(v, q, "likers")
+    chunk, cursor = _reactions(v, q, v.world.likes_of)
     likes = []
-    for uid in chunk:
+    for ms, uid in chunk:
         u = v.active(uid)
         if u is not None:
-            when = iso(t.created_at)
+            when = iso(datetime.fromtimestamp(ms / 1000, timezone.utc))
             likes.append({"actor": v.profile(u), "createdAt": when, "indexedAt": when})
-    out = {**_uri_head(q), "likes": likes}
-    return {**out, "cursor": cursor} if cursor else out
+    return _head(q, {"likes": likes}, cursor)
 
 
 #: NSID -> (HTTP method, handler); createSession/refreshSession are the face's own (sessions.py)

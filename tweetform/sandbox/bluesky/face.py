@@ -206,6 +206,18 @@ class BlueskyFace:
                 t = v.tweet_of_uri(q["uri"])
                 return _json({"exists": t is not None, "author": ids.did_of(t.author_id) if t else None,
                               "tweet_id": t.id if t else None})
+            if len(parts) == 1 and parts[0] in ("quotes", "replies", "reposts", "likes"):
+                t = v.tweet_of_uri(q["uri"])
+                if parts[0] in ("quotes", "replies"):
+                    listed = (v.world.quote_ids if parts[0] == "quotes" else v.world.reply_ids)(t.id) if t else []
+                    return _json({"uris": [v.post_uri(x) for x in map(v.visible_tweet, listed) if x is not None]})
+                uids = v.world.retweeter_ids(t.id) if t and parts[0] == "reposts" else \
+                    [u for _, u in v.world.likes_of(t.id)] if t else []
+                return _json({"dids": [ids.did_of(u) for u in uids if v.active(u) is not None]})
+            if len(parts) == 2 and parts[0] == "engaged":
+                uid = v.uid_of_actor(parts[1])
+                engaged = v.world.engaged_ids(uid) if uid is not None and v.active(uid) is not None else []
+                return _json({"uris": [v.post_uri(v.world.tweet(t)) for t in engaged]})
             if parts == ["reachable"]:
                 return _json({"dids": self.reachable(v, q)})
             if parts == ["search"]:

@@ -180,6 +180,10 @@ class _Engagement:
     def liker_ids(self, tid: int) -> list[int]:
         return [uid for _, uid in self._engagement().likes.get(tid, ())]
 
+    def likes_of(self, tid: int) -> list[tuple[int, int]]:
+        """``(like ms, liker id)`` of ``tid``'s likes, newest first (a like's own time: Bluesky's getLikes)."""
+        return list(self._engagement().likes.get(tid, ()))
+
     def liked_ids(self, uid: int) -> list[int]:
         return [tid for _, tid in self._engagement().liked.get(uid, ())]
 
