@@ -14,7 +14,7 @@ import requests
 
 from tweetform.api import limits, pricing
 from tweetform.api.endpoints import ENDPOINTS
-from test_sandbox_api import CREDS, SMALL, app_auth, body, check_rate_headers, user_auth
+from test_sandbox_api import CREDS, SMALL, app_auth, body, user_auth
 
 COLLECTIONS = [
     "/2/tweets/:id/quote_tweets", "/2/tweets/:id/retweeted_by", "/2/tweets/:id/liking_users",
@@ -52,7 +52,9 @@ def get(box: Any, path: str, params: Any = None, auth: Any = None, expect: int =
             break
         time.sleep(max(0.05, int(r.headers["x-rate-limit-reset"]) - time.time() + 0.05))
     assert r.status_code == expect, (path, params, r.status_code, r.text[:300])
-    check_rate_headers(r)
+    # quota headers on every answer (their reset is checked in test_sandbox_api: here a first answer
+    # may build a search index for seconds, longer than these 1 s windows)
+    assert 0 <= int(r.headers["x-rate-limit-remaining"]) <= int(r.headers["x-rate-limit-limit"])
     return body(r)
 
 
@@ -338,3 +340,116 @@ def test_tweepy_reads_lists(box: Any) -> None:
     assert paginate(client.get_list_memberships, 12, max_results=100) == box.truth("memberships", 12)
     assert paginate(client.get_owned_lists, 12, max_results=2) == box.truth("owned_lists", 12)
     assert paginate(client.get_followed_lists, 12, max_results=2) == box.truth("followed_lists", 12)
+
+
+# --- counts and conversations -------------------------------------------------------------------
+
+
+def counts_pages(box: Any, archive: bool, params: dict[str, Any]) -> list[dict]:
+    path = "/2/tweets/counts/" + ("all" if archive else "recent")
+    pages, params = [], dict(params)
+    while True:
+        page = get(box, path, params)
+        data = page.get("data", ())
+        assert page["meta"]["total_tweet_count"] == sum(b["tweet_count"] for b in data)
+        assert "data" in page or page["meta"] == {"total_tweet_count": 0}  # nothing matched: no data
+        pages.append(page)
+        if "next_token" not in page["meta"]:
+            return pages
+        params["next_token"] = page["meta"]["next_token"]
+
+
+def buckets_of(pages: list[dict]) -> list[dict]:
+    """The pages' buckets in time order (pages come newest first, their buckets in time order)."""
+    return [b for page in reversed(pages) for b in page.get("data", ())]
+
+
+def iso_now(box: Any) -> str:
+    return box.get("/_sandbox/clock")["world_now"]
+
+
+def test_counts_recent_equal_search_and_truth(box: Any) -> None:
+    query = "data"
+    pages = counts_pages(box, False, {"query": query})
+    assert len(pages) == 1  # 7 days fit one answer
+    truth = box.get("/_sandbox/truth/counts?query=data&granularity=hour")
+    assert buckets_of(pages) == truth["buckets"]
+    found = ids_of(walk(box, "/2/tweets/search/recent", {"query": query, "max_results": 100}, token="next_token"))
+    assert truth["total"] == pages[0]["meta"]["total_tweet_count"] == len(found) > 0
+    buckets = truth["buckets"]
+    # hourly, aligned, the first bucket starting 7 days before the world's now and the last ending at it
+    assert 168 <= len(buckets) <= 169 and buckets[-1]["end"][:19] == iso_now(box)[:19]
+    assert all(b["start"].endswith(":00:00.000Z") for b in buckets[1:])
+    assert all(a["end"] == b["start"] for a, b in zip(buckets, buckets[1:]))
+    # a window: counts and search agree over the same period too
+    start, end = buckets[30]["start"], buckets[100]["start"]
+    window = {"query": query, "start_time": start, "end_time": end}
+    daily = counts_pages(box, False, {**window, "granularity": "day"})
+    in_window = ids_of(walk(box, "/2/tweets/search/recent", {**window, "max_results": 100}, token="next_token"))
+    assert sum(b["tweet_count"] for b in buckets_of(daily)) == len(in_window) == sum(b["tweet_count"] for b in buckets[30:100])
+    minutes = counts_pages(box, False, {**window, "granularity": "minute"})
+    assert sum(b["tweet_count"] for b in buckets_of(minutes)) == len(in_window) and len(buckets_of(minutes)) == 70 * 60
+
+
+def test_counts_all_pages_back_31_days_at_a_time(box: Any) -> None:
+    query = "from:12"
+    default = counts_pages(box, True, {"query": query, "granularity": "day"})
+    # 30 days from 00:00 UTC, and today so far (none at midnight): one page ending now
+    assert len(default) == 1 and len(default[0]["data"]) == 30 + (not iso_now(box)[11:19] == "00:00:00")
+    assert default[0]["data"][-1]["end"][:19] == iso_now(box)[:19]
+    assert default[0]["data"][0]["start"].endswith("T00:00:00.000Z")
+    params = {"query": query, "granularity": "day", "start_time": "2026-06-01T00:00:00Z"}
+    pages = counts_pages(box, True, params)
+    assert len(pages) == 5 and all(len(p.get("data", ())) <= 31 for p in pages)
+    truth = box.get("/_sandbox/truth/counts?query=from:12&granularity=day&archive=true&start_time=2026-06-01T00:00:00Z")
+    assert buckets_of(pages) == truth["buckets"]
+    everything = ids_of(walk(box, "/2/tweets/search/all", {**params, "max_results": 500}, token="next_token"))
+    assert truth["total"] == len(everything) > 0
+
+
+def test_counts_errors_and_billing(box: Any) -> None:
+    r = requests.get(box.url("/2/tweets/counts/recent"), params={"query": "data"}, auth=user_auth(), timeout=30)
+    assert r.status_code == 403 and body(r)["type"] == P + "unsupported-authentication"  # app-only
+    for params in ({}, {"query": "data", "granularity": "week"}, {"query": "data", "start_time": "2020-01-01T00:00:00Z"},
+                   {"query": "data", "next_token": "abc", "pagination_token": "abc"}, {"query": "x" * 513},
+                   {"query": "data", "next_token": "zzzzzzzz"}):
+        assert get(box, "/2/tweets/counts/recent", params, expect=400)["type"] == P + "invalid-request", params
+    nothing = get(box, "/2/tweets/counts/recent", {"query": "zzzqqq"})
+    assert nothing == {"meta": {"total_tweet_count": 0}}
+    assert box.get("/_sandbox/billing")["total_usd"] == 0  # neither errors nor an answer without data are billed
+    for _ in range(2):  # per request, not per resource, and never deduplicated
+        get(box, "/2/tweets/counts/recent", {"query": "data"})
+    get(box, "/2/tweets/counts/all", {"query": "data"})
+    app = next(iter(box.get("/_sandbox/billing")["apps"].values()))
+    assert app["resources"] == {"counts_recent": 2, "counts_all": 1} and app["usd"] == 0.02
+
+
+def test_conversation_search_finds_the_replies(box: Any) -> None:
+    tid = engaged(box)[0]
+    replies = walk(box, "/2/tweets/search/recent", {"query": f"conversation_id:{tid}", "max_results": 10,
+                                                    "tweet.fields": "conversation_id,in_reply_to_user_id,referenced_tweets"},
+                   token="next_token")
+    found = ids_of(replies)
+    assert found == box.truth("conversation", tid) and found
+    assert all(t["conversation_id"] == str(tid) for p in replies for t in p["data"])
+    direct = [t for p in replies for t in p["data"] if {"type": "replied_to", "id": str(tid)} in t["referenced_tweets"]]
+    assert len(direct) == len(box.truth("replies", tid))  # reply_count: the direct replies
+    assert box.get(f"/_sandbox/truth/conversation/{tid}?archive=true")["ids"] == ids_of(
+        walk(box, "/2/tweets/search/all", {"query": f"conversation_id:{tid}", "max_results": 500}, token="next_token"))
+    counted = counts_pages(box, False, {"query": f"conversation_id:{tid}"})
+    assert sum(b["tweet_count"] for b in buckets_of(counted)) == len(found)
+    assert get(box, "/2/tweets/search/recent", {"query": "conversation_id:abc"}, expect=400)["type"] == P + "invalid-request"
+
+
+def test_tweepy_reads_counts_and_conversations(box: Any) -> None:
+    client = tweepy_client(box)
+    tid = engaged(box)[0]
+    assert paginate(client.search_recent_tweets, f"conversation_id:{tid}", max_results=10) == box.truth("conversation", tid)
+    recent = client.get_recent_tweets_count("data", granularity="day")
+    truth = box.get("/_sandbox/truth/counts?query=data&granularity=day")
+    assert recent.data == truth["buckets"] and recent.meta["total_tweet_count"] == truth["total"]
+    import tweepy
+
+    pages = list(tweepy.Paginator(client.get_all_tweets_count, "from:12", granularity="day", start_time="2026-06-01T00:00:00Z"))
+    assert sum(p.meta["total_tweet_count"] for p in pages) == box.get(
+        "/_sandbox/truth/counts?query=from:12&granularity=day&archive=true&start_time=2026-06-01T00:00:00Z")["total"]

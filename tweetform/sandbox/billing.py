@@ -9,6 +9,7 @@ client-side accounting (tweetform/cost/) so that each checks the other:
   answers bill their top-level items only (``ids``, ``users``, ``statuses``, the
   one user of ``users/show``); objects embedded in them are not billed;
 * a resource is (app, kind, id, UTC day of the logical clock): billed once a day;
+  the counts endpoints are billed per answer with data instead (never deduplicated);
 * only answers the client received whole are billed: never an error status, a
   200 without data, a truncated body or a dropped connection.
 
@@ -30,10 +31,15 @@ from tweetform.api import pricing
 #: what one answer returns, by kind: ``((kind, (id, ...)), ...)``, repeats included; ids as
 #: ints, so v1.1 and v2 answers naming one resource bill it once
 Resources = tuple[tuple[str, tuple[int, ...]], ...]
+_PER_REQUEST = frozenset(pricing.REQUEST_KIND.values())
 
 
 def billed_resources(version: str, endpoint: str, answer: Any) -> Resources:
-    """Every resource a successful answer returns, by the billing rule, grouped by kind."""
+    """Every resource a successful answer returns, by the billing rule, grouped by kind
+    (a per-request kind, counts: ``((kind, ()),)`` when the answer has data)."""
+    per_request = pricing.REQUEST_KIND.get(endpoint)
+    if per_request is not None:
+        return ((per_request, ()),) if isinstance(answer, dict) and answer.get("data") else ()
     kind = pricing.DATA_KIND.get(endpoint)
     if kind is None:
         return ()
@@ -100,7 +106,7 @@ class Ledger:
         Out of credits, every billed endpoint fails; over the monthly cap, those
         returning Posts. The answer that crosses a limit is still served (so a
         balance may go slightly negative, as the API's does)."""
-        kind = pricing.DATA_KIND.get(endpoint)
+        kind = pricing.DATA_KIND.get(endpoint) or pricing.REQUEST_KIND.get(endpoint)
         acct = self.apps.get(app)
         if kind is None or acct is None:
             return None
@@ -118,11 +124,16 @@ class Ledger:
         if not resources:
             return 0
         acct = self._account(app, alias)
+        today = acct.days.setdefault(day, {})
+        if resources[0][0] in _PER_REQUEST:  # counts: every answer with data, never deduplicated
+            kind = resources[0][0]
+            acct.resources[kind] = acct.resources.get(kind, 0) + 1
+            today[kind] = today.get(kind, 0) + 1
+            return 1
         if page is not None:
             if (day, page) in acct.pages:
                 return 0
             acct.pages.add((day, page))
-        today = acct.days.setdefault(day, {})
         billed = 0
         for kind, ids in resources:
             seen = acct.seen.get((day, kind))

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from . import api_collections, api_v1, api_v2, bluesky, oauth_flow, usage
+from . import api_collections, api_v1, api_v2, bluesky, oauth_flow, tweet_counts, usage
 from .auth import Authenticator, AuthError, Principal
 from .billing import Ledger, billed_resources
 from .clock import LogicalClock
@@ -38,7 +38,7 @@ from .errors import (
 )
 from .faults import FaultInjector
 from .limits import RateLimiter
-from .params import Params
+from .params import Params, is_id
 from .world import World
 from .world.evolution import Evolution, WorldAt
 
@@ -322,8 +322,15 @@ class Sandbox:
             if len(parts) == 2 and parts[0] in ("revoke", "restore") and request.method == "POST":
                 getattr(self.auth, parts[0])(parts[1])
                 return _json({"ok": True, parts[0]: parts[1]})
+            if len(parts) == 3 and parts[:2] == ["truth", "conversation"]:
+                # the replies search finds for conversation_id:ID (recent window, or ?archive=true)
+                if not is_id(parts[2]):
+                    raise ValueError(f"not a tweet id: {parts[2]!r}")
+                return _json({"ids": world.search(f"conversation_id:{parts[2]}", archive=q.get("archive") in ("1", "true"))})
             if len(parts) == 3 and parts[0] == "truth":
                 return _json(self.truth(parts[1], parts[2]))
+            if parts == ["truth", "counts"]:
+                return _json(counts_truth(world, q))
             if parts == ["truth", "reachable"]:
                 seeds = [int(s) for s in q.get("seeds", "").split(",") if s]
                 max_users = int(q["max_users"]) if q.get("max_users") else None
@@ -331,7 +338,7 @@ class Sandbox:
                 return _json({"ids": ids})
             if parts == ["truth", "search"]:
                 return _json({"ids": world.search(q.get("query", ""), archive=q.get("archive") in ("1", "true"))})
-        except (ValueError, KeyError) as exc:
+        except (ValueError, KeyError, ApiError) as exc:
             return _json({"error": f"bad sandbox request: {exc}"}, 400)
         return _json({"error": "unknown sandbox endpoint", "path": request.path}, 404)
 
@@ -391,6 +398,20 @@ ENGAGEMENT_TRUTH = {
     "list_members": "list_member_ids", "list_followers": "list_follower_ids", "list_tweets": "list_tweet_ids",
     "memberships": "membership_ids", "owned_lists": "owned_list_ids", "followed_lists": "followed_list_ids",
 }
+
+
+def counts_truth(world: World | WorldAt, q: Any) -> dict[str, Any]:
+    """Every bucket of a counts request's whole period (all its pages), from search's matches."""
+    archive = q.get("archive") in ("1", "true")
+    granularity = q.get("granularity", "hour")
+    if granularity not in tweet_counts.GRANULARITY_MS:
+        raise ValueError(f"granularity must be minute, hour or day, got {granularity!r}")
+    p = Params(q, "2")
+    start, end = tweet_counts.window(tweet_counts.ms(world.now), archive, tweet_counts.parse_time(p, "start_time"),
+                                     tweet_counts.parse_time(p, "end_time"))
+    ids = tweet_counts.in_period(world.search(q.get("query", ""), archive=archive), start, end)
+    buckets = tweet_counts.buckets(ids, start, end, granularity)
+    return {"buckets": buckets, "total": sum(b["tweet_count"] for b in buckets)}
 
 
 def _response(status: int, body: bytes, headers: dict[str, str] | None) -> web.Response:

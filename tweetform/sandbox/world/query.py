@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 # --- search query language ---------------------------------------------------------------------
 
-_OPS = ("from", "to", "lang", "is")
+_OPS = ("from", "to", "lang", "is", "conversation_id")
 _IS_VALUES = ("retweet", "reply", "quote")
 
 
@@ -133,9 +133,11 @@ def _term(tok: str, query: str) -> _Node:
         op, _, value = tok.partition(":")
         op = op.lower()
         if op not in _OPS:
-            raise ValueError(f"unsupported search operator {op + ':'!r} (supported: from: to: lang: is:)")
+            raise ValueError(f"unsupported search operator {op + ':'!r} (supported: from: to: lang: is: conversation_id:)")
         if not value:
             raise ValueError(f"operator {op + ':'!r} needs a value in search query: {query!r}")
+        if op == "conversation_id" and not (value.isascii() and value.isdigit()):
+            raise ValueError(f"conversation_id: takes a tweet id, got {value!r}")
         if op == "is" and value.lower() not in _IS_VALUES:
             raise ValueError(f"unsupported is:{value} (supported: is:retweet, is:reply, is:quote)")
         return _Node("term", (op, value.lower()))
@@ -190,4 +192,6 @@ class _Evaluator:
             if i is None:
                 i = w.index_of_screen_name(v)
             return frozenset() if i is None else self.idx.lines_with(f" {kind}:{i} ")
+        if kind == "conversation_id":  # replies carry their conversation's root id; the root itself does not match
+            return self.idx.lines_with(f" conversation_id:{int(str(value))} ")
         return self.idx.lines_with(f" {kind}:{value} ")  # lang:xx, is:retweet|reply|quote

@@ -110,6 +110,7 @@ class _Search:
                         keys.append(_IS_KEY[c.kind])
                         if c.kind == REPLY:
                             keys.append(f"to:{c.ref[0]}")  # type: ignore[index]
+                            keys.append(f"conversation_id:{self._conversation(*c.ref)}")  # type: ignore[misc]
                     line = f" {' '.join(toks)} {' '.join(keys)} \n"
                 rows.append(((t << 22) | u, line))
         rows.sort(reverse=True)
@@ -124,7 +125,8 @@ class _Search:
         (matched on ``tokenize(text)``), space = AND, ``OR``, ``-term``,
         ``"a phrase"``, ``( ... )``, ``#tag``, ``@name`` (mentions),
         ``from:name``, ``to:name``, ``lang:xx``, ``is:retweet``, ``is:reply``,
-        ``is:quote``. AND binds tighter than OR. Raises ValueError for an empty
+        ``is:quote``, ``conversation_id:ID`` (the replies of a thread, not its root: the
+        API's clients fetch the root apart). AND binds tighter than OR. Raises ValueError for an empty
         or malformed query, an unknown operator, or a group of only negated terms.
         """
         tree = _parse(query)
