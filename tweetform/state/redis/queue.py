@@ -4,7 +4,7 @@ scrapy-redis deletes a request from Redis when a worker pops it, so a killed
 worker loses it (and, its fingerprint being seen, it is never fetched again).
 Here a pop *moves* the request into an in-flight hash, tagged with the worker,
 in one Lua script (``lua/queue_pop.lua``); the entry is removed only when the
-request's callback output has been consumed (:meth:`InFlightQueue.ack`). A
+request's callback output has been consumed (:meth:`InFlightQueue.finished`). A
 worker whose heartbeat key expired is dead: :meth:`InFlightQueue.reap` puts its
 in-flight requests back. Pushing with the dupe-filter check is one script too
 (``lua/queue_push.lua``), so a fingerprint is never recorded for a request that
@@ -64,7 +64,6 @@ class InFlightQueue(Base):
         self.endpoints: set[str] = set()
         self.held: set[str] = set()  # request ids this worker took and has not finished
         self.unacked: dict[str, str] = {}  # finished (request id -> lease), to remove from in-flight at the next sync
-        self.pending: dict[str, tuple[str, Request]] = {}  # callback returned, outputs maybe not all handled yet
         self.unsent: list[Prepared] = []  # pushed, not yet in Redis
         self.known: list[str] = []
         self._known_at = 0.0
@@ -206,30 +205,14 @@ class InFlightQueue(Base):
 
     # --- finishing ----------------------------------------------------------------------
 
-    def mark_done(self, request: Request) -> None:
-        """Its callback has returned: acknowledged once Scrapy has also handled everything the
-        callback yielded (its requests scheduled, its items through the pipelines) — the
-        callback's generator can end while its last outputs still wait in the scraper, and an
-        early ack could end the job (or fence out its retry) before they reach Redis."""
-        qid = request.meta.get(META_QID)
-        if qid:
-            self.pending[qid] = (request.meta.get(META_LEASE, ""), request)
-
-    def _ready_acks(self) -> None:
-        """Pending acks whose response the scraper has finished with become acks to send."""
-        if not self.pending:
-            return
-        scraper_slot = getattr(getattr(getattr(self.spider.crawler, "engine", None), "scraper", None), "slot", None)
-        active = scraper_slot.active if scraper_slot is not None else ()  # Scrapy's responses in scraping
-        for qid, (lease, request) in list(self.pending.items()):
-            if request not in active:
-                del self.pending[qid]
+    def finished(self, requests: list[Request]) -> None:
+        """Done, their outputs handled (the scheduler's AckAfterScraping says when): they leave
+        in-flight at the next sync, after the requests they produced are queued."""
+        for request in requests:
+            qid = request.meta.get(META_QID)
+            if qid:
                 self.held.discard(qid)
-                self.unacked[qid] = lease
-
-    def ack(self, request: Request) -> None:
-        self.mark_done(request)
-        self.flush_acks()
+                self.unacked[qid] = request.meta.get(META_LEASE, "")
 
     def flush_acks(self) -> None:
         """Remove finished requests from in-flight (retried after Redis was away)."""
@@ -241,7 +224,6 @@ class InFlightQueue(Base):
     def sync(self) -> None:
         """Queue what is waiting to be pushed, then mark finished requests done — in that
         order, so a request never leaves in-flight before the requests it produced are queued."""
-        self._ready_acks()
         self.flush_unsent(with_acks=True)
         if not self.unsent:
             self.flush_acks()

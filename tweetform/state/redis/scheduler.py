@@ -8,7 +8,9 @@ for calls Scrapy 2.19 deprecates (see the comments). tweetform's queue
 (:class:`~.queue.InFlightQueue`) adds per-endpoint queues that wait for quota,
 in-flight tracking and batched pushes; this class adds:
 
-* ``ack``: the request's callback output has been consumed, so it is done;
+* ``ack``: the request's callback output has been consumed, so it is done (once the
+  scraper is done with it: :class:`~tweetform.state.base.AckAfterScraping`, as the local
+  scheduler);
 * ``close``: this worker's unfinished in-flight requests go back to the queue,
   so a stopped worker hands its work to the others.
 
@@ -29,12 +31,14 @@ from scrapy.utils.misc import load_object
 from scrapy_redis.scheduler import Scheduler as ScrapyRedisScheduler
 
 from tweetform.quota import runtime
+from tweetform.state.base import AckAfterScraping
 from tweetform.state.redis import connection, keys, serializer
+from tweetform.state.redis.queue import META_QID
 
 logger = logging.getLogger(__name__)
 
 
-class RedisScheduler(ScrapyRedisScheduler):
+class RedisScheduler(AckAfterScraping, ScrapyRedisScheduler):
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "RedisScheduler":
         # not scrapy-redis's from_settings: it builds a client of its own, and the
@@ -70,6 +74,7 @@ class RedisScheduler(ScrapyRedisScheduler):
 
     def close(self, reason: str) -> None:
         self.gate.close()
+        self.acks_waiting(everything=True)  # the engine closes once the scraper is idle
         try:
             self.sync()
             handed, _ = self.queue.reap(release_own=True)  # its own: not a hand-over, never dead-lettered
@@ -101,6 +106,7 @@ class RedisScheduler(ScrapyRedisScheduler):
         return True
 
     def next_request(self) -> Request | None:
+        self.acks_waiting()  # what the scraper is done with is acknowledged with the pop's sync
         try:
             request = self.queue.pop(self.idle_before_close)
         except redis.RedisError:
@@ -112,12 +118,20 @@ class RedisScheduler(ScrapyRedisScheduler):
 
     def sync(self) -> None:
         """Push what is buffered, then acknowledge what is finished (in that order)."""
+        self.acks_waiting()
         self.queue.sync()
 
     def ack(self, request: Request) -> None:
-        """The request's callback output has been consumed: it is done."""
-        self.queue.mark_done(request)
+        """The request's callback has returned: it is done once Scrapy's scraper has handled everything
+        the callback yielded (AckAfterScraping: an early ack could end the job, or fence out its retry,
+        before its last outputs reach Redis)."""
+        if not request.meta.get(META_QID):
+            return
+        super().ack(request)
         try:
             self.sync()
         except redis.RedisError:
             logger.warning("could not mark a request done while Redis is away; will do when it is back")
+
+    def ack_done(self, requests: list[Request]) -> None:
+        self.queue.finished(requests)
