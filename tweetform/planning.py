@@ -51,7 +51,8 @@ from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS, V2_USER_PARAMS
 from tweetform.api.limits import limits_of
 from tweetform.credentials import Credential, load_credentials
 from tweetform.quota.gate import human
-from tweetform.quota.pool import CredentialPool
+from tweetform.planning_collections import Volume, measure, needs_volume
+from tweetform.quota.pool import CredentialPool, missing_auth
 from tweetform.job import JobArgs
 
 SHORT_PAGE = 0.95  # pages carry this share of a full page on average
@@ -59,7 +60,9 @@ SHORT_PAGE = 0.95  # pages carry this share of a full page on average
 # popular accounts are in many of them, friends of friends are often friends). Measured on the
 # sandbox's power-law world (depth-2 crawls: 0.82-0.87); real graphs overlap at least as much.
 LIST_OVERLAP = 0.85
-KIND_NAMES = {pricing.FOLLOW: ("follow", "follows"), pricing.USER: ("user", "users"), pricing.POST: ("post", "posts")}
+KIND_NAMES = {pricing.FOLLOW: ("follow", "follows"), pricing.USER: ("user", "users"), pricing.POST: ("post", "posts"),
+              pricing.LIKE: ("like", "likes"), pricing.LIST: ("list", "lists"),
+              pricing.COUNTS_RECENT: ("counts request", "counts requests"), pricing.COUNTS_ALL: ("counts request", "counts requests")}
 TIMELINE_CAP = 3200
 
 
@@ -74,6 +77,8 @@ class Counts:
     statuses: int = 0
     protected: bool = False
     exists: bool = True  # False: suspended, deactivated or never existed
+    likes: int = 0  # tweets the account liked (v2 public_metrics.like_count)
+    listed: int = 0  # lists the account is a member of
 
 
 @dataclass
@@ -248,7 +253,8 @@ def _lookup_endpoint(job: JobArgs) -> str:
 
 
 def estimate(job: JobArgs, credentials: list[Credential], counts: Mapping[int, Counts] | Iterable[Counts], *,
-             limits: Mapping[str, Any] | None = None, window: float = 900.0, sample: Iterable[Counts] | None = None) -> Estimate:
+             limits: Mapping[str, Any] | None = None, window: float = 900.0, sample: Iterable[Counts] | None = None,
+             volume: Volume | None = None) -> Estimate:
     """Requests, quota windows and time a job needs (see the module docstring). ``sample``:
     counts of accounts of level 2 (:func:`sample_level2`), for the levels below the seeds."""
     if not isinstance(counts, Mapping):
@@ -268,7 +274,14 @@ def estimate(job: JobArgs, credentials: list[Credential], counts: Mapping[int, C
     if unknown > 0 and job.spider not in ("users", "tweets", "search"):
         notes.append(f"{unknown} seed(s) the look-up did not return (suspended or missing) count one request each")
 
-    if job.spider in ("friends", "followers"):
+    if volume is not None:  # collection spiders, v2 search: what the API said (planning_collections.py)
+        for endpoint, n in volume.requests.items():
+            requests[endpoint] = requests.get(endpoint, 0) + n
+        for kind, n in volume.resources.items():
+            est.resources[kind] = est.resources.get(kind, 0) + n
+        est.tweets, est.users, est.exact, est.includes_usd = volume.tweets, volume.users, volume.exact, volume.includes_usd
+        notes += volume.notes
+    elif job.spider in ("friends", "followers"):
         _network(job, entries, requests, est, notes, list(sample) if sample is not None else None)
     elif job.spider == "timeline":
         page = 100 if job.api == "2" else 200
@@ -311,7 +324,10 @@ def estimate(job: JobArgs, credentials: list[Credential], counts: Mapping[int, C
     elif job.spider == "tweets":
         requests["/2/tweets" if job.api == "2" else "/statuses/lookup"] = math.ceil(len(set(job.tweet_ids)) / 100)
         est.tweets = len(set(job.tweet_ids))
-    _cost(job, est, requests)
+    if volume is None:
+        _cost(job, est, requests)
+    elif job.screen_names:
+        est.resources[pricing.USER] = est.resources.get(pricing.USER, 0) + len({n.lower() for n in job.screen_names})
     for endpoint, n in requests.items():
         lanes, per_window = capacity(endpoint, credentials, limits)
         est.endpoints.append(plan_endpoint(endpoint, n, lanes, per_window, window))
@@ -390,39 +406,49 @@ class PlanError(Exception):
 
 
 class ApiClient:
-    """Signed GETs with the first configured credential (plan's few look-ups)."""
+    """Signed GETs for plan's few look-ups: per endpoint, the first credential lane that may call it
+    (user context first; app-only endpoints such as counts with a bearer token)."""
 
     def __init__(self, api_base: str, credentials: list[Credential], timeout: float = 30.0) -> None:
         import requests
 
         if not credentials:
             raise PlanError("no API credentials configured (TWEETFORM_CREDENTIALS)")
+        self.pool = CredentialPool(credentials)
         self.cred = credentials[0]
         self.base = api_base.rstrip("/")
         self.session = requests.Session()
-        self.bearer = self.cred.bearer_token
+        self.bearers: dict[str, str] = {}
         self.timeout = timeout
         self.requests = 0
 
-    def _auth(self, url: str) -> str:
+    def _auth(self, url: str, cred: Credential, kind: str) -> str:
         from tweetform.api.auth import basic_header, bearer_header, oauth1_header
 
-        if self.cred.kind == "user":
-            return oauth1_header(self.cred, "GET", url)
-        if not self.bearer:
+        if kind == "user":
+            return oauth1_header(cred, "GET", url)
+        if cred.bearer_token:
+            return bearer_header(cred.bearer_token)
+        if cred.alias not in self.bearers:
             resp = self.session.post(f"{self.base}/oauth2/token", data={"grant_type": "client_credentials"},
-                                     headers={"Authorization": basic_header(self.cred)}, timeout=self.timeout)
+                                     headers={"Authorization": basic_header(cred)}, timeout=self.timeout)
             if resp.status_code != 200:
-                raise PlanError(f"credential {self.cred.alias!r}: bearer token refused (HTTP {resp.status_code})")
-            self.bearer = resp.json()["access_token"]
-        return bearer_header(self.bearer)
+                raise PlanError(f"credential {cred.alias!r}: bearer token refused (HTTP {resp.status_code})")
+            self.bearers[cred.alias] = resp.json()["access_token"]
+        return bearer_header(self.bearers[cred.alias])
 
     def get(self, endpoint: str, params: dict[str, Any], path_id: Any = None) -> tuple[int, Any]:
         import requests
 
+        lanes = self.pool.lanes(ENDPOINTS[endpoint])
+        if not lanes:
+            raise PlanError(missing_auth(ENDPOINTS[endpoint], self.pool.credentials) or f"no credential may call {endpoint}")
+        cred = self.pool.get(lanes[0].alias)
+        assert cred is not None
+        self.cred = cred
         url = ENDPOINTS[endpoint].url(self.base, params, path_id)
         try:
-            resp = self.session.get(url, headers={"Authorization": self._auth(url)}, timeout=self.timeout)
+            resp = self.session.get(url, headers={"Authorization": self._auth(url, cred, lanes[0].kind)}, timeout=self.timeout)
         except requests.RequestException as exc:
             raise PlanError(f"{endpoint} failed: {type(exc).__name__}") from None
         self.requests += 1
@@ -490,7 +516,8 @@ def _counts_of(user: dict[str, Any]) -> Counts:
     if "public_metrics" in user or "username" in user:
         m = user.get("public_metrics") or {}
         return Counts(int(user["id"]), user.get("username", ""), int(m.get("followers_count", 0)),
-                      int(m.get("following_count", 0)), int(m.get("tweet_count", 0)), bool(user.get("protected")))
+                      int(m.get("following_count", 0)), int(m.get("tweet_count", 0)), bool(user.get("protected")),
+                      likes=int(m.get("like_count", 0)), listed=int(m.get("listed_count", 0)))
     return Counts(int(user["id_str"]), user.get("screen_name", ""), int(user.get("followers_count", 0)),
                   int(user.get("friends_count", 0)), int(user.get("statuses_count", 0)), bool(user.get("protected")))
 
@@ -519,6 +546,18 @@ def plan_job(settings: Any, job: JobArgs, sample: int = 100) -> tuple[Estimate, 
     sampled = 0
     if job.spider in ("friends", "followers") and job.depth > 1 and sample > 0:
         sample_users, sampled = sample_level2(base, credentials, job, counts, sample)
+    volume = None
+    if needs_volume(job):  # what the counts endpoints, the seed tweets or lists say (a few cents)
+        from tweetform.spiders.paged import PagedSpider
+        from scrapy.spiderloader import get_spider_loader
+
+        spidercls = get_spider_loader(settings).load(job.spider)
+        client = ApiClient(base, credentials)
+        volume = measure(client, job, spidercls if issubclass(spidercls, PagedSpider) else None, counts)
+        lookups += volume.plan_requests
+        if volume.plan_requests:
+            volume.notes.append(f"this plan made {volume.plan_requests} request(s) to count (counts cost $0.005-0.010 each, "
+                                "look-ups a Post read per tweet)")
     est = estimate(job, credentials, counts, limits=settings.getdict("TWEETFORM_RATE_LIMITS"),
-                   window=settings.getfloat("TWEETFORM_RATE_WINDOW"), sample=sample_users or None)
+                   window=settings.getfloat("TWEETFORM_RATE_WINDOW"), sample=sample_users or None, volume=volume)
     return est, counts, lookups, sampled, sample_users

@@ -1,0 +1,277 @@
+"""``scrapy plan`` for the collection spiders (issue 17) and v2 search: what the API says the job
+will return, asked before any post is paid for.
+
+* ``search`` (v2) and ``conversation``: the counts endpoints (``/2/tweets/counts/recent``,
+  ``/all``: a few cents a query) give how many posts match — the query, or
+  ``conversation_id:ID`` for each thread — over the same window the crawl searches.
+  ``conversation`` looks its seed tweets up first (``/2/tweets``, their ``conversation_id``).
+* ``quotes``, ``retweeted_by``, ``liking_users``: the seed tweets' ``public_metrics``
+  (``quote_count``, ``retweet_count``, ``like_count``) from one ``/2/tweets`` look-up per 100.
+* ``liked_tweets``, ``lists relation=memberships``, ``timeline archive=true``: the seed users'
+  ``like_count``, ``listed_count``, ``tweet_count`` (the users look-up plan already makes).
+* ``lists`` of list ids: ``/2/lists/:id`` (``member_count``, ``follower_count``).
+* ``counts``: exact (one request per query and 31 days).
+* ``mentions``, a list's tweets, owned and followed lists: unknown before crawling; the
+  plan counts ``max_tweets`` (mentions: the API's 800) or one page, and says so.
+
+The dollars are the posts, users, likes and lists the job's ``data`` returns; what v2
+expansions add to ``includes`` (authors, referenced tweets) is shown apart, as an upper bound.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from tweetform.api import pricing
+from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS
+from tweetform.job import JobArgs
+
+MENTIONS_CAP = 800  # the API reaches a user's newest 800 mentions
+COUNTS_SPAN_DAYS = 31  # one counts answer covers at most 31 days
+
+
+@dataclass
+class Volume:
+    """What a job will fetch: requests per endpoint and resources per billing kind."""
+
+    requests: dict[str, int] = field(default_factory=dict)
+    resources: dict[str, int] = field(default_factory=dict)
+    tweets: int | None = None
+    users: int = 0
+    exact: bool = False
+    notes: list[str] = field(default_factory=list)
+    includes_usd: float = 0.0
+    plan_requests: int = 0  # requests the plan itself made (counts, look-ups)
+
+    def add(self, endpoint: str, requests: int) -> None:
+        self.requests[endpoint] = self.requests.get(endpoint, 0) + requests
+
+    def bill(self, kind: str, n: int) -> None:
+        self.resources[kind] = self.resources.get(kind, 0) + n
+
+
+def pages(items: int, page: int) -> int:
+    """Requests a list of ``items`` takes: full pages, then the empty or short last one (at least one)."""
+    return max(1, math.ceil(items / page)) if items > 0 else 1
+
+
+def counts_pages(job: JobArgs) -> int:
+    """Counts answers per query: one per 31 days of the window (recent: 7 days; all without start_time: 30)."""
+    if not (job.start_time and job.archive):
+        return 1
+    start = datetime.strptime(job.start_time, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    end = (datetime.strptime(job.end_time, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) if job.end_time
+           else datetime.now(timezone.utc))
+    return max(1, math.ceil((end - start).total_seconds() / (COUNTS_SPAN_DAYS * 86400)))
+
+
+def count_posts(client: Any, query: str, job: JobArgs) -> int:
+    """How many posts match ``query`` in the job's window, from the counts endpoint (all its pages)."""
+    endpoint = "/2/tweets/counts/all" if job.archive else "/2/tweets/counts/recent"
+    params: dict[str, Any] = {"query": query, "granularity": "day"}
+    params.update({k: v for k, v in (("start_time", job.start_time), ("end_time", job.end_time)) if v})
+    total = 0
+    while True:
+        status, body = client.get(endpoint, params)
+        if status != 200 or not isinstance(body, dict):
+            from tweetform.planning import PlanError
+
+            raise PlanError(f"{endpoint} answered HTTP {status} for {query[:60]!r}")
+        meta = body.get("meta") or {}
+        total += int(meta.get("total_tweet_count", sum(int(b.get("tweet_count", 0)) for b in body.get("data") or [])))
+        token = meta.get("next_token")
+        if not token:
+            return total
+        params = {**params, "next_token": token}
+
+
+def _includes(volume: Volume, endpoint: str, posts: int) -> None:
+    """The most the expansions tweetform asks for may add to ``includes`` (an upper bound)."""
+    from tweetform.cost.rule import unit_cost
+
+    volume.includes_usd += posts * max(0.0, unit_cost(endpoint, V2_TWEET_PARAMS) - pricing.price(pricing.POST))
+
+
+def _search(client: Any, job: JobArgs, volume: Volume) -> None:
+    from tweetform.spiders.search import search_endpoint
+
+    endpoint = search_endpoint(job)
+    page = ENDPOINTS[endpoint].pages[1]
+    total = 0
+    for query in dict.fromkeys(job.all_queries):
+        n = count_posts(client, query + (f" lang:{job.lang}" if job.lang else ""), job)
+        n = min(n, job.max_tweets) if job.max_tweets else n
+        volume.add(endpoint, pages(n, page))
+        total += n
+    volume.tweets = total
+    volume.bill(pricing.POST, total)
+    _includes(volume, endpoint, total)
+
+
+def _seed_tweets(client: Any, ids: list[int], fields: str) -> dict[int, dict[str, Any]]:
+    """The seed tweets (``/2/tweets``, 100 a request); missing ones are left out."""
+    found: dict[int, dict[str, Any]] = {}
+    for i in range(0, len(ids), 100):
+        status, body = client.get("/2/tweets", {"ids": ",".join(map(str, ids[i : i + 100])), "tweet.fields": fields})
+        if status != 200:
+            from tweetform.planning import PlanError
+
+            raise PlanError(f"tweets look-up answered HTTP {status}")
+        for tweet in (body or {}).get("data") or []:
+            found[int(tweet["id"])] = tweet
+    return found
+
+
+def _conversation(client: Any, job: JobArgs, volume: Volume) -> None:
+    from tweetform.spiders.search import search_endpoint
+
+    seeds = list(dict.fromkeys(job.tweet_ids))
+    cids = list(dict.fromkeys(job.conversation_ids))
+    if seeds:
+        tweets = _seed_tweets(client, seeds, "conversation_id")
+        volume.add("/2/tweets", math.ceil(len(seeds) / 100))
+        volume.bill(pricing.POST, len(tweets))
+        cids += [c for c in dict.fromkeys(int(t["conversation_id"]) for t in tweets.values() if t.get("conversation_id"))
+                 if c not in cids]
+    endpoint = search_endpoint(job)
+    total = 0
+    for cid in cids:
+        n = count_posts(client, f"conversation_id:{cid}", job)
+        n = min(n, job.max_tweets) if job.max_tweets else n
+        volume.add(endpoint, pages(n, ENDPOINTS[endpoint].pages[1]))
+        total += n
+    roots = [c for c in cids if c not in seeds]  # a root among the seeds is billed once that day
+    volume.add("/2/tweets", len(cids))
+    volume.bill(pricing.POST, total + len(roots))
+    volume.tweets = total + len(cids)
+    _includes(volume, endpoint, total + len(cids))
+
+
+#: spider -> (public_metrics count of the seed tweet, billing kind of each listed object)
+TWEET_METRIC = {"quotes": ("quote_count", pricing.POST), "retweeted_by": ("retweet_count", pricing.USER),
+                "liking_users": ("like_count", pricing.LIKE)}
+
+
+def _tweet_lists(client: Any, job: JobArgs, volume: Volume, spidercls: Any) -> None:
+    metric, kind = TWEET_METRIC[job.spider]
+    seeds = list(dict.fromkeys(job.tweet_ids))
+    tweets = _seed_tweets(client, seeds, "public_metrics")
+    limit = getattr(job, spidercls.limit) if spidercls.limit else None
+    page = ENDPOINTS[spidercls.endpoint].pages[1]
+    total = 0
+    for tid in seeds:
+        n = int(((tweets.get(tid) or {}).get("public_metrics") or {}).get(metric, 0))
+        n = min(n, limit) if limit else n
+        volume.add(spidercls.endpoint, pages(n, page))
+        total += n
+    volume.bill(kind, total)
+    if spidercls.look_up_seeds:
+        volume.add("/2/tweets", math.ceil(len(seeds) / 100))
+        volume.bill(pricing.POST, len(tweets))
+    if kind == pricing.POST:
+        volume.tweets = total
+        _includes(volume, spidercls.endpoint, total)
+    else:
+        volume.users = total
+    missing = len(seeds) - len(tweets)
+    if missing:
+        volume.notes.append(f"{missing} seed tweet(s) the look-up did not return (deleted or protected) count one request each")
+
+
+def _user_lists(job: JobArgs, volume: Volume, spidercls: Any, counts: Mapping[int, Any]) -> None:
+    """liked_tweets, mentions, lists of users, timeline archive=true: per seed user, from its counts."""
+    from tweetform.spiders.paged import USER_RELATIONS
+
+    seeds = list(counts.values())
+    if job.spider == "timeline":
+        endpoint, kind, per_user = "/2/tweets/search/all", pricing.POST, lambda c: c.statuses
+    elif job.spider == "liked_tweets":
+        endpoint, kind, per_user = spidercls.endpoint, pricing.POST, lambda c: c.likes
+    elif job.spider == "mentions":
+        endpoint, kind, per_user = spidercls.endpoint, pricing.POST, lambda c: MENTIONS_CAP
+        volume.notes.append(f"mentions: the volume is unknown before crawling; counted as the API's cap, {MENTIONS_CAP} per user")
+    else:
+        endpoint, kind = USER_RELATIONS[job.relation or ""][0], pricing.LIST
+        if job.relation == "memberships":
+            per_user = lambda c: c.listed  # noqa: E731
+        else:
+            per_user = lambda c: 0  # noqa: E731
+            volume.notes.append(f"{job.relation} lists: the number is unknown before crawling; counted as one page each")
+    limit = job.max_tweets if kind == pricing.POST else None
+    page = ENDPOINTS[endpoint].pages[1]
+    total = 0
+    for c in seeds:
+        n = 0 if (not c.exists or c.protected) else per_user(c)
+        n = min(n, limit) if limit else n
+        volume.add(endpoint, pages(n, page))
+        total += n
+    unknown = len(set(job.user_ids)) - sum(1 for c in seeds if c.user_id in set(job.user_ids))
+    if unknown > 0:
+        volume.add(endpoint, unknown)
+    volume.bill(kind, total)
+    if kind == pricing.POST:
+        volume.tweets = total
+        _includes(volume, endpoint, total)
+    volume.users = len(seeds) + max(0, unknown)
+
+
+def _lists(client: Any, job: JobArgs, volume: Volume) -> None:
+    from tweetform.spiders.paged import LIST_RELATIONS
+
+    endpoint, _, limit_arg = LIST_RELATIONS[job.relation or ""]
+    lists = list(dict.fromkeys(job.list_ids))
+    if job.relation == "lookup":
+        volume.add(endpoint, len(lists))
+        volume.bill(pricing.LIST, len(lists))
+        volume.exact = True
+        return
+    if job.relation == "tweets":
+        n = job.max_tweets or ENDPOINTS[endpoint].pages[1]
+        volume.add(endpoint, len(lists) * pages(n, ENDPOINTS[endpoint].pages[1]))
+        volume.bill(pricing.POST, n * len(lists))
+        volume.tweets = n * len(lists)
+        volume.notes.append(f"a list's tweets are unknown before crawling; counted as {n} per list (give max_tweets)")
+        return
+    metric = "member_count" if job.relation == "members" else "follower_count"
+    total = 0
+    for lid in lists:
+        status, body = client.get("/2/lists/:id", {"list.fields": "member_count,follower_count"}, lid)
+        n = int(((body or {}).get("data") or {}).get(metric, 0)) if status == 200 else 0
+        n = min(n, job.max_users) if job.max_users else n
+        volume.add(endpoint, pages(n, ENDPOINTS[endpoint].pages[1]))
+        total += n
+    volume.bill(pricing.USER, total)
+    volume.users = total
+
+
+def measure(client: Any, job: JobArgs, spidercls: Any, counts: Mapping[int, Any]) -> Volume:
+    """The volume of a collection job (module docstring); ``counts``: the seed users' counts."""
+    volume = Volume()
+    before = client.requests
+    if job.spider == "search":
+        _search(client, job, volume)
+    elif job.spider == "conversation":
+        _conversation(client, job, volume)
+    elif job.spider in TWEET_METRIC:
+        _tweet_lists(client, job, volume, spidercls)
+    elif job.spider == "counts":
+        endpoint = "/2/tweets/counts/all" if job.archive else "/2/tweets/counts/recent"
+        n = len(set(job.all_queries)) * counts_pages(job)
+        volume.add(endpoint, n)
+        volume.bill(pricing.REQUEST_KIND[endpoint], n)
+        volume.exact = True
+    elif job.spider == "lists" and job.list_ids:
+        _lists(client, job, volume)
+    else:
+        _user_lists(job, volume, spidercls, counts)
+    volume.plan_requests = client.requests - before
+    return volume
+
+
+def needs_volume(job: JobArgs) -> bool:
+    """Whether the plan of a job comes from :func:`measure` (else from the seeds' counts alone)."""
+    collection = job.spider in ("quotes", "retweeted_by", "liking_users", "liked_tweets", "mentions", "lists", "counts", "conversation")
+    return collection or (job.api == "2" and job.spider == "search") or (job.spider == "timeline" and job.archive)
