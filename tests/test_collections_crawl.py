@@ -167,3 +167,78 @@ def test_exports_of_the_collection_buckets(box, tmp_path: Path):
     written = (tmp_path / "ids.txt").read_text().split()
     assert sorted(map(int, written)) == sorted(box.get(f"/_sandbox/truth/likers/{seed}")["ids"] + [seed])
     assert "ids" in done.stderr
+
+
+def owned_lists(box, uid: int = 12) -> list[int]:
+    return box.get(f"/_sandbox/truth/owned_lists/{uid}")["ids"]
+
+
+@pytest.mark.parametrize("relation,truth", [("members", "list_members"), ("followers", "list_followers"), ("tweets", "list_tweets")])
+def test_lists_of_list_ids_equal_truth(box, tmp_path: Path, relation, truth):
+    """lists -a list_id=… -a relation=members|followers|tweets: each list under its own key."""
+    lists = owned_lists(box)
+    ok(run_crawl(box, "lists", tmp_path, list_id=",".join(map(str, lists)), relation=relation))
+    pages = bucket(tmp_path, "lists")
+    assert set(pages) == {str(lid) for lid in lists}
+    for lid in lists:
+        assert Counter(ids_of(pages[str(lid)])) == Counter(box.get(f"/_sandbox/truth/{truth}/{lid}")["ids"]), lid
+    no_page_twice(pages)
+
+
+def test_lists_lookup_and_a_users_lists(box, tmp_path: Path):
+    """relation=lookup: each list's object; relation=memberships|owned|followed of @jack (resolved first)."""
+    lists = owned_lists(box)
+    ok(run_crawl(box, "lists", tmp_path / "lookup", list_id=",".join(map(str, lists)), relation="lookup"))
+    found = bucket(tmp_path / "lookup", "lists")
+    assert {key: [p["data"]["id"] for p in lines] for key, lines in found.items()} == {str(lid): [str(lid)] for lid in lists}
+    assert all(p["data"]["owner_id"] == "12" for lines in found.values() for p in lines)
+    for relation, truth in (("memberships", "memberships"), ("owned", "owned_lists"), ("followed", "followed_lists")):
+        out = tmp_path / relation
+        ok(run_crawl(box, "lists", out, screen_name="jack", relation=relation))
+        pages = bucket(out, "lists")
+        assert Counter(ids_of(pages["12"])) == Counter(box.get(f"/_sandbox/truth/{truth}/12")["ids"]), relation
+        no_page_twice(pages)
+
+
+@pytest.mark.parametrize("args", [{"granularity": "hour"}, {"granularity": "day", "archive": "true", "start_time": "2026-08-01T00:00:00Z"}])
+def test_counts_equal_truth(box, tmp_path: Path, args):
+    """counts of a query: every bucket of every page (31 days a page) equals the truth, keyed like search."""
+    ok(run_crawl(box, "counts", tmp_path, query="data", **args))
+    (key, pages), = bucket(tmp_path, "counts").items()
+    assert key == hashlib.md5(b"data").hexdigest()
+    query = "&".join(f"{k}={v}" for k, v in {"query": "data", **args}.items())
+    truth = box.get(f"/_sandbox/truth/counts?{query}")
+    got = sorted((b for p in pages for b in p.get("data") or []), key=lambda b: b["start"])
+    assert got == sorted(truth["buckets"], key=lambda b: b["start"])
+    assert sum(p["meta"]["total_tweet_count"] for p in pages) == truth["total"] > 0
+    assert len(pages) == (1 if "archive" not in args else 3)  # Aug 1 .. the world's now, Nov 1: 92 days, 31 a page
+    no_page_twice({key: pages})
+
+
+def test_conversation_from_a_reply_and_by_id(box, tmp_path: Path):
+    """conversation -a tweet_id=<a reply>: its conversation_id looked up, then the root and the thread's
+    search under the conversation's key; -a conversation_id= gives the same thread without the look-up."""
+    root = engaged_tweet(box)
+    thread = box.get(f"/_sandbox/truth/conversation/{root}")["ids"]
+    assert thread
+    ok(run_crawl(box, "conversation", tmp_path / "a", tweet_id=thread[-1]))
+    pages = bucket(tmp_path / "a", "conversations")
+    lines = pages[str(root)]
+    searched = [line for line in lines if line["__tweetform"]["endpoint"] == "/2/tweets/search/recent"]
+    assert Counter(ids_of(searched)) == Counter(thread)
+    assert [ids_of([line]) for line in lines if line["__tweetform"]["endpoint"] == "/2/tweets"] == [[root]]
+    no_page_twice(pages)
+    ok(run_crawl(box, "conversation", tmp_path / "b", conversation_id=root))
+    again = bucket(tmp_path / "b", "conversations")
+    assert list(again) == [str(root)] and Counter(ids_of(again[str(root)])) == Counter(thread + [root])
+
+
+def test_search_between_start_and_end_time_equals_counts(box, tmp_path: Path):
+    """search -a start_time -a end_time: every tweet in the window, as many as counts says for it."""
+    window = {"start_time": "2026-10-29T00:00:00Z", "end_time": "2026-10-30T12:00:00Z"}
+    ok(run_crawl(box, "search", tmp_path, query="data", **window))
+    (pages,) = bucket(tmp_path, "search").values()
+    tweets = [t for p in pages for t in p.get("data") or []]
+    assert all(window["start_time"] <= t["created_at"] < window["end_time"] for t in tweets)
+    truth = box.get(f"/_sandbox/truth/counts?query=data&start_time={window['start_time']}&end_time={window['end_time']}")
+    assert len({t["id"] for t in tweets}) == len(tweets) == truth["total"] > 0

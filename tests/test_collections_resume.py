@@ -63,30 +63,91 @@ def assert_equals_truth(box: Any, output: Path, spider: str, seeds: list[int]) -
     return len(lists)
 
 
-@pytest.mark.parametrize("spider", list(SPIDERS))
+def list_truth(kind: str) -> Callable[[Any, int], list[int]]:
+    return lambda box, lid: box.get(f"/_sandbox/truth/{kind}/{lid}")["ids"]
+
+
+def owned_lists(box: Any) -> list[int]:
+    return box.get("/_sandbox/truth/owned_lists/12")["ids"]
+
+
+def counts_check(box: Any, out: Path) -> int:
+    (pages,) = bucket(out, "counts").values()
+    truth = box.get("/_sandbox/truth/counts?query=data&granularity=day&archive=true&start_time=2026-01-01T00:00:00Z")
+    assert sorted((b for p in pages for b in p["data"]), key=lambda b: b["start"]) == sorted(truth["buckets"], key=lambda b: b["start"])
+    assert len({p["__tweetform"]["page_id"] for p in pages}) == len(pages)
+    return len(pages)
+
+
+def conversation_check(box: Any, out: Path) -> int:
+    pages = bucket(out, "conversations")
+    searched = 0
+    for cid in engaged(box):
+        lines = [line for line in pages[str(cid)] if line["__tweetform"]["endpoint"] == "/2/tweets/search/recent"]
+        assert Counter(ids_of(lines)) == Counter(box.get(f"/_sandbox/truth/conversation/{cid}")["ids"]), cid
+        searched += len(lines)
+    page_ids = [line["__tweetform"]["page_id"] for lines in pages.values() for line in lines]
+    assert len(page_ids) == len(set(page_ids))
+    return searched
+
+
+def lists_check(box: Any, out: Path) -> int:
+    pages = bucket(out, "lists")
+    for lid in owned_lists(box):
+        assert Counter(ids_of(pages[str(lid)])) == Counter(box.get(f"/_sandbox/truth/list_tweets/{lid}")["ids"]), lid
+    page_ids = [line["__tweetform"]["page_id"] for lines in pages.values() for line in lines]
+    assert len(page_ids) == len(set(page_ids))
+    return len(page_ids)
+
+
+# spider -> (bucket, endpoint counted, arguments, check returning the pages it found of that endpoint)
+OTHERS: dict[str, tuple[str, str, Callable[[Any], dict[str, str]], Callable[[Any, Path], int]]] = {
+    "lists": ("lists", "/2/lists/:id/tweets",
+              lambda box: {"list_id": ",".join(map(str, owned_lists(box))), "relation": "tweets"}, lists_check),
+    "counts": ("counts", "/2/tweets/counts/all",
+               lambda box: {"query": "data", "granularity": "day", "archive": "true", "start_time": "2026-01-01T00:00:00Z"},
+               counts_check),
+    "conversation": ("conversations", "/2/tweets/search/recent",
+                     lambda box: {"conversation_id": ",".join(map(str, engaged(box)))}, conversation_check),
+}
+
+
+def arguments(box: Any, spider: str) -> dict[str, str]:
+    if spider in OTHERS:
+        return OTHERS[spider][2](box)
+    return {"tweet_id" if SPIDERS[spider][2] else "user_id": ",".join(map(str, seeds_of(box, spider)))}
+
+
+def check(box: Any, out: Path, spider: str) -> int:
+    if spider in OTHERS:
+        return OTHERS[spider][3](box, out)
+    return assert_equals_truth(box, out, spider, seeds_of(box, spider))
+
+
+ALL = [*SPIDERS, *OTHERS]
+
+
+@pytest.mark.parametrize("spider", ALL)
 def test_resumed_from_jobdir_after_sigint(box, tmp_path: Path, spider: str):
     """SIGINT after a few pages; the same command goes on: output equals the truth and no page of a
     list was fetched twice (a clean stop lets the pages in flight finish)."""
-    seeds = seeds_of(box, spider)
-    key = "tweet_id" if SPIDERS[spider][2] else "user_id"
-    args = {key: ",".join(map(str, seeds))}
+    args = arguments(box, spider)
+    name, endpoint = (OTHERS[spider][:2] if spider in OTHERS else SPIDERS[spider][:2])
     out, jobdir = tmp_path / "out", tmp_path / "job"
-    log = interrupted(box, out, jobdir, spider, SPIDERS[spider][0], 3, signal.SIGINT, **args)
-    assert "shutdown" in log or "Received SIGINT" in log
+    interrupted(box, out, jobdir, spider, name, 3, signal.SIGINT, **args)
     resumed(box, out, jobdir, spider, **args)
-    pages = assert_equals_truth(box, out, spider, seeds)
-    assert fetched(box, SPIDERS[spider][1]) == pages
+    pages = check(box, out, spider)
+    assert fetched(box, endpoint) == pages
 
 
 def test_pushed_jobs_shared_by_two_workers(box, redis_url: str, tmp_path: Path):
-    """One job of each spider through ``scrapy push`` (arguments as --name value), two workers:
-    every list equals the truth, each page once."""
+    """One job of each collection spider through ``scrapy push`` (arguments as --name value), two
+    workers: every list equals the truth, each page once."""
     out = tmp_path / "out"
     env = worker_env(box, redis_url, out)
-    for spider in SPIDERS:
-        seeds = seeds_of(box, spider)
-        option = "--tweet-id" if SPIDERS[spider][2] else "--user-id"
-        push(env, spider, option, ",".join(map(str, seeds)), "--job", f"pushed-{spider.replace('_', '-')}")
-    wait_all(start_workers(env, 2, spiders=",".join(SPIDERS)))
-    for spider in SPIDERS:
-        assert_equals_truth(box, out, spider, seeds_of(box, spider))
+    for spider in ALL:
+        options = [x for name, value in arguments(box, spider).items() for x in ("--" + name.replace("_", "-"), value)]
+        push(env, spider, *options, "--job", f"pushed-{spider.replace('_', '-')}")
+    wait_all(start_workers(env, 2, spiders=",".join(ALL)))
+    for spider in ALL:
+        check(box, out, spider)
