@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from tweetform.api.endpoints import ENDPOINTS
+from tweetform.api.limits import PER_SECOND
 from tweetform.credentials import parse_credentials
 from tweetform.quota.book import QuotaBook
 from tweetform.quota.pool import CredentialPool
@@ -151,8 +152,9 @@ MARGIN = 0.2
 def make_book(request: Any) -> Callable[[int], Any]:
     """A quota book over ``n`` user credentials, on the real clock (the Redis book's time is its own)."""
 
-    def make(n: int = 1) -> Any:
-        creds = [{"alias": f"u{i}", "app_key": f"k{i}", "app_secret": "s", "oauth_token": "t", "oauth_token_secret": "x"}
+    def make(n: int = 1, app: bool = False) -> Any:
+        creds = [{"alias": f"a{i}", "bearer_token": f"b{i}"} if app else
+                 {"alias": f"u{i}", "app_key": f"k{i}", "app_secret": "s", "oauth_token": "t", "oauth_token_secret": "x"}
                  for i in range(n)]
         pool = CredentialPool(parse_credentials(creds))
         if request.param == "local":
@@ -240,3 +242,16 @@ def test_quota_per_second_429_blocks_about_a_second(make_book):
     assert book.reserve(FOLLOWING) is None
     wait_until(time.time() + 1.05)
     assert book.reserve(FOLLOWING) is not None
+
+
+def test_quota_spaces_the_per_second_endpoints_of_api_limits_and_no_other(make_book):
+    """tweetform.api.limits.PER_SECOND is the one list: both books (the Python one and the Redis reserve
+    script) keep one lane's requests to those endpoints a second apart, and no other endpoint's."""
+    book = make_book(1, app=True)
+    keys = ("/2/tweets/search/all", "/2/tweets/search/recent")
+    for key in keys:
+        book.answered(book.reserve(ENDPOINTS[key]), 200, headers(300, 200, time.time() + 600))
+    wait_until(time.time() + 1.1)  # past the probes' own spacing
+    for key in keys:
+        assert book.reserve(ENDPOINTS[key]) is not None
+        assert (book.reserve(ENDPOINTS[key]) is None) == (key in PER_SECOND), key

@@ -7,7 +7,7 @@ The endpoint ``key`` is the name the API uses for rate limits (``/friends/ids``,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import parse_qsl, urlencode
 
 V2_USER_FIELDS = (
@@ -38,11 +38,24 @@ class Endpoint:
     user_only: bool = False  # only a user-context credential may call it (a bearer gets 403)
     pages: tuple[int, int] = (0, 0)  # v2: the smallest and largest max_results it accepts; (0, 0): no page size
 
+    @property
+    def min_page(self) -> int:
+        """The smallest page it may be asked for (search and quote_tweets refuse fewer than 10)."""
+        return max(1, self.pages[0])
+
     def url(self, base: str, params: dict[str, Any], path_id: str | int | None = None) -> str:
         path = self.path.format(id=path_id) if "{id}" in self.path else self.path
         # commas stay literal: 100 ids per look-up must fit comfortably in a URL
         query = urlencode([(k, v) for k, v in params.items() if v is not None and v != ""], safe=",")
         return f"{base.rstrip('/')}{path}" + (f"?{query}" if query else "")
+
+
+PAGE_SIZE_PARAMS = ("max_results", "count")  # v2's and v1.1's page size
+
+
+def page_size_param(params: Mapping[str, Any]) -> str | None:
+    """The parameter that sets a request's page size, if it has one."""
+    return next((name for name in PAGE_SIZE_PARAMS if name in params), None)
 
 
 def v1(name: str, paging: str) -> Endpoint:

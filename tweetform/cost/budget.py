@@ -36,8 +36,9 @@ from scrapy.crawler import Crawler
 from scrapy.utils.asyncio import create_looping_call
 from scrapy.utils.defer import deferred_from_coro
 
+from tweetform.config import uses_redis
 from tweetform import state
-from tweetform.api.endpoints import ENDPOINTS
+from tweetform.api.endpoints import ENDPOINTS, page_size_param
 from tweetform.api.pricing import DATA_KIND
 from tweetform.cost import dollars, micro
 from tweetform.cost.rule import LOOKUP_PARAMS, max_cost, page_size, unit_cost
@@ -49,13 +50,10 @@ from tweetform.state.base import BUDGET, RUNNING
 logger = logging.getLogger(__name__)
 META_RESERVED = "tweetform_budget"  # (token, job, micro-dollars reserved) of this attempt
 META_SHRUNK = "tweetform_page_size"  # a smaller page than the job's parameters ask for (near the end of the budget)
-PAGE_SIZE_PARAM = ("max_results", "count")
 SPENT = "spent_micro_usd"  # job state counter
 EXHAUSTED = "budget_exhausted"  # finish reason and job state
 SETTLE_POLL = 0.05  # seconds between looks at a job's reservations while they settle
 SETTLE_WAIT = 5.0  # then the request goes back to the queue
-#: smallest page each endpoint accepts (shrinking stops there)
-MIN_PAGE: dict[str, int] = {key: e.pages[0] for key, e in ENDPOINTS.items() if e.pages[0] > 1}
 
 
 class LocalBudget:
@@ -139,7 +137,7 @@ class BudgetMiddleware:
         self.announced: set[str] = set()  # jobs whose stop was logged (distributed: until they get more budget)
         self.capped: dict[str, str] = {}  # job -> why the API refused its app (usage-capped)
         self.stopping = False
-        self.shared = bool(crawler.settings.get("REDIS_URL"))  # the budget is the job's, across workers
+        self.shared = uses_redis(crawler.settings)  # the budget is the job's, across workers
         self._watch: Any = None
         crawler._tweetform_budget = self  # type: ignore[attr-defined]
 
@@ -155,7 +153,7 @@ class BudgetMiddleware:
     def _book(self) -> Any:
         if self.book is None:
             store = state.existing_job_store(self.crawler)
-            if self.crawler.settings.get("REDIS_URL"):
+            if uses_redis(self.crawler.settings):
                 from tweetform.cost.redis_budget import RedisBudget
 
                 self.book = RedisBudget.from_crawler(self.crawler)
@@ -189,7 +187,7 @@ class BudgetMiddleware:
             return None
         params = ctx.get("params") or {}
         if META_SHRUNK in request.meta:  # asked for a smaller page near the end of the budget
-            params = {**params, PAGE_SIZE_PARAM[0] if PAGE_SIZE_PARAM[0] in params else PAGE_SIZE_PARAM[1]: request.meta[META_SHRUNK]}
+            params = {**params, page_size_param(params) or "count": request.meta[META_SHRUNK]}
         book = self._book()
         amount = micro(max_cost(key, params, self.prices))
         smallest = self._smallest(key, params, amount)
@@ -230,21 +228,21 @@ class BudgetMiddleware:
         """Micro-dollars of the smallest page this request may be shrunk to: a look-up of one id, a page of the
         endpoint's minimum size (the whole request if it cannot be made smaller)."""
         unit = micro(unit_cost(key, params, self.prices))
-        if "max_results" not in params and "count" not in params:
+        if page_size_param(params) is None:
             return min(amount, unit) if any(params.get(n) not in (None, "") for n in LOOKUP_PARAMS) else amount
-        return min(amount, unit * MIN_PAGE.get(key, 1))
+        return min(amount, unit * ENDPOINTS[key].min_page)
 
     def _shrunk(self, request: Request, key: str, params: dict, ctx: dict, left: int) -> Request | None:
         """The request for a smaller page that fits in what is left, if the endpoint allows it. Only its URL
         changes: the pages after it are asked for at the full size again (a larger budget goes on as before)."""
-        name = next((n for n in PAGE_SIZE_PARAM if n in params), None)
+        name = page_size_param(params)
         unit = micro(unit_cost(key, params, self.prices))
         if unit <= 0:
             return None
         fits = left // unit
         if name is None:
             return self._split(request, key, params, ctx, int(fits))
-        if fits < MIN_PAGE.get(key, 1) or fits >= page_size(key, params):
+        if fits < ENDPOINTS[key].min_page or fits >= page_size(key, params):
             return None
         smaller = {**params, name: int(fits)}
         url = ENDPOINTS[key].url(self.api_base, smaller, ctx.get("path_id"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any, Iterator, Mapping
 
+from tweetform.api.endpoints import page_size_param
 from tweetform.api.pricing import DATA_KIND, FOLLOW, INCLUDES_KIND, POST, REQUEST_KIND, USER, price
 
 #: v2 expansions and the kind of what each adds to ``includes`` (the others are free: media, places, polls)
@@ -95,9 +96,9 @@ def resources(endpoint: str, body: Any) -> Iterator[tuple[str, list[str]]]:
 
 def page_size(endpoint: str, params: Mapping[str, Any]) -> int:
     """How many ``data`` objects a request can return at most."""
-    for name in ("max_results", "count"):
-        if name in params:
-            return int(params[name])
+    name = page_size_param(params)
+    if name is not None:
+        return int(params[name])
     for name in LOOKUP_PARAMS:
         value = params.get(name)
         if value not in (None, ""):

@@ -24,10 +24,17 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from tweetform.api.endpoints import Endpoint
+from tweetform.api.limits import PER_SECOND
 from tweetform.quota.pool import CredentialPool, Lane
 
 logger = logging.getLogger(__name__)
 PER_SECOND_INTERVAL = 1.05  # endpoints limited to one request per second (full-archive search)
+
+
+def min_interval(endpoint_key: str) -> float:
+    """Seconds between two requests of one lane to an endpoint: the per-second limit of the ones
+    :data:`tweetform.api.limits.PER_SECOND` lists (in Python here and in the Redis scripts' arguments)."""
+    return PER_SECOND_INTERVAL if endpoint_key in PER_SECOND else 0.0
 
 
 @dataclass
@@ -100,8 +107,8 @@ class QuotaBook:
         if quota.limit is not None and quota.reset and now >= quota.reset + self.margin:
             quota.server_remaining, quota.reset = quota.limit, 0.0  # a fresh window
         quota.in_flight += 1
-        if endpoint.key in ("/2/tweets/search/all",):
-            quota.next_allowed = now + PER_SECOND_INTERVAL
+        if min_interval(endpoint.key):
+            quota.next_allowed = now + min_interval(endpoint.key)
         return Reservation(lane, endpoint.key)
 
     def available_now(self, endpoint: Endpoint) -> bool:

@@ -23,9 +23,10 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from tweetform.config import uses_redis
 from tweetform import state
 from tweetform.api import errors
-from tweetform.api.endpoints import ENDPOINTS, Endpoint, next_page_params
+from tweetform.api.endpoints import ENDPOINTS, Endpoint, next_page_params, page_size_param
 from tweetform.job import JobArgs
 from tweetform.items import PageItem, make_error, make_page, page_id, utc_now
 from tweetform.middlewares.callback_errors import CallbackErrorMiddleware
@@ -64,12 +65,10 @@ def objects_in_page(body: Any) -> int:
 
 def shrink_page(endpoint: Endpoint, params: dict[str, Any], remaining: int) -> dict[str, Any]:
     """Ask for no more than is still wanted (within each endpoint's minimum page size)."""
-    if "count" in params:
-        return {**params, "count": max(1, min(int(params["count"]), remaining))}
-    if "max_results" in params:
-        floor = endpoint.pages[0] or 1  # e.g. search and quote_tweets refuse fewer than 10
-        return {**params, "max_results": max(floor, min(int(params["max_results"]), remaining))}
-    return params
+    name = page_size_param(params)
+    if name is None:
+        return params
+    return {**params, name: max(endpoint.min_page, min(int(params[name]), remaining))}
 
 
 class ApiSpider(scrapy.Spider):
@@ -109,7 +108,7 @@ class ApiSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> "ApiSpider":
         spider = super().from_crawler(crawler, *args, **kwargs)
-        if spider.given_job is None and (spider.raw_args or not crawler.settings.get("REDIS_URL")):
+        if spider.given_job is None and (spider.raw_args or not uses_redis(crawler.settings)):
             spider.given_job = cls.parse_arguments(spider.raw_args, str(crawler.settings.get("TWEETFORM_API_VERSION")))
         spider.store = job_store(crawler)
         spider.api_base = crawler.settings.get("TWEETFORM_API_BASE").rstrip("/")

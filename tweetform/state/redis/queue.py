@@ -30,7 +30,7 @@ from scrapy.utils.request import request_from_dict
 from scrapy_redis.queue import Base
 
 from tweetform.api.endpoints import ENDPOINTS
-from tweetform.quota.book import PER_SECOND_INTERVAL, Reservation
+from tweetform.quota.book import Reservation, min_interval
 from tweetform.quota.gate import NO_ENDPOINT
 from tweetform.state.redis import keys, scripts
 from tweetform.state.redis.connection import redis_away, refusal
@@ -184,7 +184,7 @@ class InFlightQueue(Base):
                 continue
             lanes_of[name] = lanes
             script_keys += [self.queue_key(name), *book.lane_keys(lanes, name)]
-            args += [name, len(lanes), PER_SECOND_INTERVAL if name == "/2/tweets/search/all" else 0]
+            args += [name, len(lanes), min_interval(name)]
         if not lanes_of:
             return None
         got = self._pop(keys=script_keys, args=args)

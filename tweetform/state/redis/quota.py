@@ -19,7 +19,7 @@ import uuid
 from typing import Any, Mapping
 
 from tweetform.api.endpoints import Endpoint
-from tweetform.quota.book import PER_SECOND_INTERVAL, Reservation, _int
+from tweetform.quota.book import Reservation, _int, min_interval
 from tweetform.quota.pool import CredentialPool, Lane
 from tweetform.state.redis import keys, scripts
 
@@ -58,7 +58,7 @@ class RedisQuotaBook:
         if not lanes:
             return None
         rid = uuid.uuid4().hex
-        interval = PER_SECOND_INTERVAL if endpoint.key == "/2/tweets/search/all" else 0
+        interval = min_interval(endpoint.key)
         chosen = int(self._reserve(keys=self._all_keys(lanes, endpoint.key), args=[self.margin, interval, self.hold, rid]))
         if not chosen:
             return None
