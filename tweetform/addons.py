@@ -12,7 +12,7 @@ import logging
 
 from scrapy.settings import SETTINGS_PRIORITIES, Settings
 
-from tweetform.state import uses_redis
+from tweetform.config import uses_redis
 from tweetform.state.redis.node import WorkerNode
 
 logger = logging.getLogger(__name__)

@@ -38,6 +38,17 @@ def local_settings_path() -> Path | None:
     return None
 
 
+def redis_url(settings: Any) -> str:
+    """The Redis that the processes of a distributed crawl share, "" for none (one process, local state).
+    The one place ``REDIS_URL`` is read, besides the client factory (tweetform.state.redis.connection)."""
+    return str(settings.get("REDIS_URL") or "")
+
+
+def uses_redis(settings: Any) -> bool:
+    """Redis backend (shared job state, queue and quota) or local state."""
+    return bool(redis_url(settings))
+
+
 class SettingsError(ValueError):
     """A setting of the wrong type or a settings_local.py that cannot run; the message never shows a value."""
 

@@ -34,6 +34,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import sleep
 
+from tweetform.config import uses_redis
 from tweetform.collect.stream import entry_for, script
 from tweetform.items import PROVENANCE, PageItem
 from tweetform.state.redis import keys
@@ -102,7 +103,7 @@ def sender_for(crawler: Crawler) -> PageSender:
     """The crawler's one sender (shared by the middleware and the pipeline)."""
     sender = _senders.get(crawler)
     if sender is None:
-        if not crawler.settings.get("REDIS_URL"):
+        if not uses_redis(crawler.settings):
             raise NotConfigured("TWEETFORM_COLLECT needs REDIS_URL")
         from tweetform.state.redis.connection import for_crawler
 

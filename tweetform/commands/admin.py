@@ -18,6 +18,7 @@ import sys
 from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
+from tweetform.config import uses_redis
 from tweetform.state.redis import connection, control, keys
 from tweetform.commands.errors import with_redis_errors
 
@@ -40,7 +41,7 @@ class Command(ScrapyCommand):
         assert self.settings is not None
         if not args or args[0] not in ACTIONS:
             return self.fail(f"give an action: {', '.join(ACTIONS)}")
-        if not self.settings.get("REDIS_URL"):
+        if not uses_redis(self.settings):
             return self.fail("REDIS_URL is not set")
         server = connection.from_settings(self.settings)
         action, rest = args[0], args[1:]

@@ -17,6 +17,7 @@ from pathlib import Path
 from scrapy.commands import ScrapyCommand
 from scrapy.utils.log import configure_logging
 
+from tweetform.config import uses_redis
 from tweetform import exitcodes
 from tweetform.commands.errors import fail, redis_errors, require_redis
 
@@ -45,7 +46,7 @@ class Command(ScrapyCommand):
 
         if args:
             fail(f"collect takes no arguments (got {' '.join(args)!r})")
-        if not self.settings.get("REDIS_URL"):
+        if not uses_redis(self.settings):
             fail("REDIS_URL is not set: the collector reads the workers' pages from Redis")
         root = Path(opts.data or self.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
         if root.exists() and not root.is_dir():

@@ -29,7 +29,7 @@ from tweetform.spiders.arguments import DEEP_DEPTH
 from tweetform.state.local.resume import resumed_job
 from tweetform import exitcodes
 from tweetform import settings as project_settings
-from tweetform.config import command_line_problem
+from tweetform.config import command_line_problem, uses_redis
 from tweetform.commands.errors import fail, require_redis
 
 
@@ -47,7 +47,7 @@ class Command(ScrapyCrawlCommand):
             spidercls = loader.load(args[0])
         except KeyError:
             fail(f"unknown spider {args[0]!r}; the spiders are: {', '.join(sorted(loader.list()))}")
-        if self.settings.get("REDIS_URL"):
+        if uses_redis(self.settings):
             require_redis(self.settings)  # one line, not a traceback per component, when Redis is away
         parse = getattr(spidercls, "parse_arguments", None)
         if parse is None or self._is_worker(opts):
@@ -79,7 +79,7 @@ class Command(ScrapyCrawlCommand):
 
     def _is_worker(self, opts: argparse.Namespace) -> bool:
         assert self.settings is not None
-        return not {k for k in opts.spargs if k != "_job"} and bool(self.settings.get("REDIS_URL"))
+        return not {k for k in opts.spargs if k != "_job"} and uses_redis(self.settings)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         """Scrapy's crawl, with an exit status that tells what happened (README: Exit status)."""
@@ -95,7 +95,7 @@ class Command(ScrapyCrawlCommand):
             [crawler], bootstrap_failed=self.crawler_process.bootstrap_failed, worker=self._is_worker(opts))
         stats = crawler.stats.get_stats() if crawler.stats else {}
         job = opts.spargs.get("_job")
-        if self.exitcode == exitcodes.DONE and job is not None and self.settings.get("REDIS_URL"):
+        if self.exitcode == exitcodes.DONE and job is not None and uses_redis(self.settings):
             # a shared job: pages other workers failed for good are its failures too (as `scrapy wait` says)
             ended = distributed_job_end(self.settings, job.job)
             if ended is not None and ended[0] != "gone":

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
+from tweetform.config import redis_url
 from tweetform import exitcodes
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -67,12 +68,12 @@ def redis_errors(settings: Any) -> Iterator[None]:
     try:
         yield
     except (redis.ConnectionError, redis.TimeoutError) as exc:  # AuthenticationError is a ConnectionError
-        fail(redis_problem(exc, str(settings.get("REDIS_URL") or "")), exitcodes.UNREACHABLE)
+        fail(redis_problem(exc, redis_url(settings)), exitcodes.UNREACHABLE)
     except redis.ResponseError as exc:
         # NOAUTH / WRONGPASS arrive as replies on some servers: still a configuration problem, not a bug
         text = str(exc)
         if text.startswith(("NOAUTH", "WRONGPASS", "invalid password", "invalid username")):
-            fail(redis_problem(redis.AuthenticationError(), str(settings.get("REDIS_URL") or "")), exitcodes.UNREACHABLE)
+            fail(redis_problem(redis.AuthenticationError(), redis_url(settings)), exitcodes.UNREACHABLE)
         raise
 
 

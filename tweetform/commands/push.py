@@ -13,6 +13,7 @@ import json
 from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
+from tweetform.config import uses_redis
 from tweetform.state.redis import connection, keys
 from tweetform.state.redis.jobs import RedisJobStore, from_legacy
 from tweetform.job import ArgumentError, check_message_size, legacy_command, message_arguments
@@ -49,7 +50,7 @@ class Command(ScrapyCommand):
     @with_redis_errors
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
-        if not self.settings.get("REDIS_URL"):
+        if not uses_redis(self.settings):
             fail("REDIS_URL is not set: pushing needs the Redis that the workers share")
         try:
             if opts.legacy:

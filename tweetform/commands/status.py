@@ -10,6 +10,7 @@ import time
 from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
+from tweetform.config import uses_redis
 from tweetform.state.redis import connection, control
 from tweetform.commands.errors import with_redis_errors
 
@@ -75,7 +76,7 @@ class Command(ScrapyCommand):
     @with_redis_errors
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
-        if not self.settings.get("REDIS_URL"):
+        if not uses_redis(self.settings):
             print("tweetform: REDIS_URL is not set: status reads the Redis that the workers share", file=sys.stderr)
             self.exitcode = 2
             return

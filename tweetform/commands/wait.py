@@ -14,6 +14,7 @@ import time
 
 from scrapy.commands import ScrapyCommand
 
+from tweetform.config import uses_redis
 from tweetform import exitcodes
 from tweetform.commands.errors import fail, with_redis_errors
 from tweetform.state.redis import connection, control
@@ -58,6 +59,6 @@ class Command(ScrapyCommand):
         assert self.settings is not None
         if len(args) != 1:
             fail("give one job id")
-        if not self.settings.get("REDIS_URL"):
+        if not uses_redis(self.settings):
             fail("REDIS_URL is not set: jobs are in the Redis that the workers share")
         self.exitcode = wait_for_job(connection.from_settings(self.settings), args[0], opts.timeout)

@@ -18,6 +18,7 @@ import time
 from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
+from tweetform.config import uses_redis
 from tweetform.credentials import CredentialError, load_credentials
 from tweetform.proxies.config import ProxyConfigError
 from tweetform.proxies.config import plan as proxy_plan
@@ -42,7 +43,7 @@ class Command(ScrapyCommand):
         """Checked before Scrapy starts logging, so a mistake is one line."""
         super().process_options(args, opts)
         assert self.settings is not None
-        if not self.settings.get("REDIS_URL"):
+        if not uses_redis(self.settings):
             fail("REDIS_URL is not set: a worker takes its jobs from Redis")
         require_redis(self.settings)  # unreachable: one line naming the URL without its password
         try:

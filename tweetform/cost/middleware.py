@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator, Iterable, Iterator
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
+from tweetform.config import uses_redis
 from tweetform.cost import usd
 from tweetform.cost.ledger import CostLedger, DayOf, SharedCostLedger
 from tweetform.cost.rule import resources
@@ -42,7 +43,7 @@ class CostMiddleware:
         self.crawler = crawler
         self.stats = crawler.stats
         prices = crawler.settings.getdict("TWEETFORM_PRICES_USD") or None
-        if crawler.settings.get("REDIS_URL"):
+        if uses_redis(crawler.settings):
             from tweetform.state.redis import connection
 
             self.ledger: CostLedger = SharedCostLedger(connection.for_crawler(crawler), prices)

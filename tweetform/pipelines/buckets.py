@@ -39,6 +39,7 @@ import redis
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
+from tweetform.config import uses_redis
 from tweetform.state.redis import keys
 from tweetform.export.files import ARCHIVE, GZIP, JOBS_DIR, PLAIN, gzip_member, iter_archive_lines, iter_members
 from tweetform.items import PROVENANCE, PageItem
@@ -234,7 +235,7 @@ class BucketPipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "BucketPipeline":
         server = None
-        if crawler.settings.get("REDIS_URL"):
+        if uses_redis(crawler.settings):
             from tweetform.state.redis.connection import for_crawler
 
             server = for_crawler(crawler)

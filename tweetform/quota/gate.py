@@ -18,6 +18,7 @@ from typing import Any
 from scrapy.crawler import Crawler
 from scrapy.utils.asyncio import call_later
 
+from tweetform.config import uses_redis
 from tweetform.api.endpoints import ENDPOINTS
 from tweetform.quota.book import Reservation
 
@@ -43,7 +44,7 @@ class QuotaGate:
         self._wake: Any = None
         self._wake_at = 0.0
         self._waiting_since: dict[str, float] = {}
-        self.shared = bool(crawler.settings.get("REDIS_URL"))  # quota shared with other processes
+        self.shared = uses_redis(crawler.settings)  # quota shared with other processes
 
     def reserve(self, name: str) -> Reservation | None | bool:
         """A reservation; None if the endpoint must wait; True if no quota applies

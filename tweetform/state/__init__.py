@@ -14,6 +14,7 @@ from typing import Any
 
 from scrapy.crawler import Crawler
 
+from tweetform.config import uses_redis
 from tweetform.quota.book import QuotaBook
 from tweetform.state.base import JobStore
 from tweetform.state.local import local_job_store
@@ -22,10 +23,6 @@ from tweetform.state.redis.jobs import RedisJobStore
 from tweetform.state.redis.quota import RedisQuotaBook
 
 _stores: "weakref.WeakKeyDictionary[Crawler, JobStore]" = weakref.WeakKeyDictionary()
-
-
-def uses_redis(settings: Any) -> bool:
-    return bool(settings.get("REDIS_URL"))
 
 
 def job_store(crawler: Crawler) -> JobStore:

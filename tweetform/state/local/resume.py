@@ -15,6 +15,7 @@ from typing import Any
 
 from scrapy.utils.job import job_dir
 
+from tweetform.config import uses_redis
 from tweetform.job import ArgumentError, JobArgs
 from tweetform.state.local.database import LOCKNAME, SCHEMA_VERSION, path_in
 from tweetform.state.local.sqlite import job_from_json
@@ -59,7 +60,7 @@ def resumed_job(settings: Any, job: JobArgs, given: dict[str, Any]) -> JobArgs:
 
     Raises ArgumentError (one line) when the JOBDIR holds a different job."""
     jobdir = job_dir(settings)
-    if not jobdir or settings.get("REDIS_URL"):
+    if not jobdir or uses_redis(settings):
         return job  # no JOBDIR, or ignored (distributed jobs live in Redis)
     check_free(jobdir)
     saved = saved_job(jobdir)

@@ -29,6 +29,7 @@ from scrapy.http import Response
 from scrapy.utils.asyncio import create_looping_call
 from scrapy.utils.defer import deferred_from_coro
 
+from tweetform.config import uses_redis
 from tweetform.api.errors import Outcome
 from tweetform.state.redis import connection, control, keys
 from tweetform.state.redis.jobs import start_job_message
@@ -57,7 +58,7 @@ def redis_scheduler(crawler: Crawler) -> Any:
 class WorkerNode:
     def __init__(self, crawler: Crawler) -> None:
         s = crawler.settings
-        if not s.get("REDIS_URL"):
+        if not uses_redis(s):
             raise NotConfigured
         self.crawler = crawler
         self.server = connection.for_crawler(crawler)
