@@ -39,6 +39,10 @@ FINISH_REASONS: dict[str, int] = {
     "budget_exhausted": BUDGET_EXHAUSTED,
     "shutdown": INTERRUPTED,
     "no_usable_proxies": UNREACHABLE,  # TWEETFORM_PROXY_CHECK_AT_START found no working proxy
+    # the filtered stream (tweetform.stream.client): another connection holds the app's one, no rules, a bad request
+    "stream_connection_limit": BAD_INPUT,
+    "stream_no_rules": BAD_INPUT,
+    "stream_refused": BAD_INPUT,
 }
 
 # A job's final state (distributed job state, manifest) -> status, for ``push --wait``, ``wait``, ``collect``.
@@ -98,7 +102,7 @@ def for_crawlers(crawlers: list[Any], *, bootstrap_failed: bool = False, worker:
             code = DONE
         codes.append(code)
     # the most telling status wins: credentials, then reachability, then the rest
-    for code in (ERROR, NO_CREDENTIALS, UNREACHABLE, BUDGET_EXHAUSTED, CANCELLED, PAGES_FAILED, INTERRUPTED):
+    for code in (ERROR, BAD_INPUT, NO_CREDENTIALS, UNREACHABLE, BUDGET_EXHAUSTED, CANCELLED, PAGES_FAILED, INTERRUPTED):
         if code in codes:
             return code
     return DONE

@@ -97,6 +97,9 @@ DOWNLOADER_MIDDLEWARES["tweetform.cost.budget.BudgetMiddleware"] = 815  # sees a
 TWEETFORM_BUDGET_USD = 0.0  # a job's budget in US dollars when it gives none (-a budget=USD); 0: no budget
 TWEETFORM_PRICES_USD: dict = {}  # overrides of the price table (tweetform/api/pricing.py), {"post": 0.005}
 
+# --- the filtered stream (scrapy crawl stream; tweetform/stream/) ----------------------
+TWEETFORM_STREAM_READ_TIMEOUT = 30.0  # seconds of silence (no post, no keep-alive: the API sends one every 20 s) before reconnecting
+
 # --- distributed mode (scrapy-redis) ------------------------------------------
 REDIS_URL = ""
 ADDONS = {"tweetform.addons.DistributedAddon": 100}  # switches on with REDIS_URL

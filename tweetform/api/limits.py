@@ -48,6 +48,9 @@ LIMITS: dict[str, tuple[int | None, int | None]] = {
     "/2/users/:id/followed_lists": (15, 15),  # not in the 2026 table; 15 in tweepy's recording
     "/2/tweets/counts/recent": (None, 300),
     "/2/tweets/counts/all": (None, 300),
+    "/2/tweets/search/stream": (None, 50),  # connections; one open at a time per app
+    "/2/tweets/search/stream/rules": (None, 450),  # GET
+    "/2/tweets/search/stream/rules:post": (None, 100),  # POST (add, delete)
 }
 #: an endpoint the table does not list
 UNLISTED_LIMIT = 15

@@ -54,6 +54,7 @@ DATA_KIND: dict[str, str] = {
     "/2/users/:id/list_memberships": LIST,
     "/2/users/:id/owned_lists": LIST,
     "/2/users/:id/followed_lists": LIST,
+    "/2/tweets/search/stream": POST,  # each post delivered (one per line)
     "/friends/ids": FOLLOW,
     "/followers/ids": FOLLOW,
     "/friends/list": FOLLOW,

@@ -55,6 +55,9 @@ class Command(ScrapyCrawlCommand):
         try:
             job = parse(opts.spargs, str(self.settings.get("TWEETFORM_API_VERSION")))
             job = resumed_job(self.settings, job, opts.spargs)  # JOBDIR: the job it holds, or exit 2
+            check = getattr(spidercls, "check_settings", None)  # e.g. the stream's app credential
+            if check is not None:
+                check(opts.spargs, self.settings)
             creds = load_credentials(self.settings)
             if not creds:
                 fail("no API credentials configured: set TWEETFORM_CREDENTIALS or TWEETFORM_CREDENTIALS_FILE "
@@ -157,6 +160,8 @@ def explain(code: int, stats: dict, settings: Any) -> str:
         return f"{pages}: recorded in {errors_dir} with reason failed"
     if code == exitcodes.ERROR and stats.get("tweetform/items/not_written"):
         return f"{stats['tweetform/items/not_written']} page(s) could not be written to {settings.get('TWEETFORM_OUTPUT_DIR')} (see the errors above)"
+    if stats.get("tweetform/stream/stopped"):  # the filtered stream could not go on: the API's reason
+        return str(stats["tweetform/stream/stopped"])
     if code == exitcodes.INTERRUPTED:
         return "stopped before the end: the job is incomplete (with -s JOBDIR=..., the same command continues it)"
     return ""

@@ -62,10 +62,14 @@ class CostMiddleware:
 
     def charge(self, response: Response, item: PageItem) -> int:
         """Bill one page; micro-dollars it cost."""
+        return self.charge_item(item, self.day_of(response.headers.get(b"Date")))[0]
+
+    def charge_item(self, item: PageItem, day: str) -> tuple[int, str]:
+        """Bill one page the API returned on ``day`` (UTC): (micro-dollars it cost, its app). The filtered
+        stream calls it for each post, which comes without a response of its own."""
         prov = item[PROVENANCE]
         alias = prov.get("credential") or "?"
         app = self.apps.get(alias, alias)
-        day = self.day_of(response.headers.get(b"Date"))
         groups = list(resources(prov["endpoint"], item))
         cost = self.ledger.charge(prov["job"], app, day, groups)
         if cost:
@@ -73,7 +77,7 @@ class CostMiddleware:
             self.stats.set_value(f"tweetform/cost/usd/{app}", usd(self.ledger.by_app[app]))
             for kind in {kind for kind, _ in groups if kind in self.ledger.resources}:
                 self.stats.set_value(f"tweetform/cost/resources/{kind}", self.ledger.resources[kind])
-        return cost
+        return cost, app
 
     def _is_page(self, out: Any) -> bool:
         return isinstance(out, PageItem) and PROVENANCE in out and out[PROVENANCE].get("bucket") != "errors"

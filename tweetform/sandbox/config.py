@@ -31,6 +31,7 @@ class SandboxConfig:
     evolve_every: float = 86_400.0  # logical seconds per step of the evolving world; 0 = frozen
     # the Bluesky face (sandbox/bluesky/face.py DEFAULTS): enabled, rate, window, access_ttl, refresh_ttl, session_limits
     bluesky: dict[str, Any] = field(default_factory=dict)
+    stream_keepalive: float = 20.0  # seconds of silence before the filtered stream sends a keep-alive newline
 
     def update(self, values: dict[str, Any]) -> None:
         for name, value in values.items():
@@ -46,8 +47,8 @@ class SandboxConfig:
                 setattr(self, name, None if value is None else _non_negative(name, value, float if name == "credits" else int))
             elif name == "bluesky":
                 self.bluesky.update(parse_bluesky(value))
-            elif name == "evolve_every":
-                self.evolve_every = _non_negative(name, value, float)
+            elif name in ("evolve_every", "stream_keepalive"):
+                setattr(self, name, _non_negative(name, value, float))
             elif hasattr(self, name):
                 setattr(self, name, type(getattr(self, name))(value) if getattr(self, name) is not None else value)
             else:
@@ -134,6 +135,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--price", action="append", default=[], metavar="KIND=USD",
                         help="price of a resource kind (post, user, follow; repeatable), default tweetform/api/pricing.py")
     parser.add_argument("--evolve-every", help="logical seconds per step of the evolving world (default 86400; 0 = frozen)")
+    parser.add_argument("--stream-keepalive", help="seconds of silence before the filtered stream sends a keep-alive (default 20)")
     parser.add_argument("--credentials", help="credentials JSON (tweetform's list or tweetf0rm's config.json)")
     parser.add_argument("--bluesky", action="append", default=[], metavar="OPTION=VALUE",
                         help="the Bluesky face: enabled, rate (requests per window per IP, default 3000), window "
@@ -154,6 +156,7 @@ def from_args(args: argparse.Namespace) -> SandboxConfig:
         "host": args.host, "port": args.port, "seed": args.seed, "users": args.users,
         "search_users": args.search_users, "window": args.window, "credentials": args.credentials,
         "credits": args.credits, "post_cap": args.post_cap, "evolve_every": args.evolve_every,
+        "stream_keepalive": args.stream_keepalive,
     }
     config.update({k: v for k, v in direct.items() if v is not None})
     faults = {

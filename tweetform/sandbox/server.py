@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from . import api_collections, api_v1, api_v2, bluesky, oauth_flow, tweet_counts, usage
+from . import api_collections, api_v1, api_v2, bluesky, oauth_flow, stream, tweet_counts, usage
 from .auth import Authenticator, AuthError, Principal
 from .billing import Ledger, billed_resources
 from .clock import LogicalClock
@@ -93,6 +93,8 @@ class Sandbox:
         # alias -> "peer address|via header" -> requests (proxy tests read it)
         self.clients: dict[str, dict[str, int]] = {}
         self.on_reset: list[Callable[[], None]] = []  # other faces' counters, cleared with ours
+        self.streams = stream.StreamHub(self, config.stream_keepalive)  # the filtered stream and its rules
+        self.on_reset.append(self.streams.reset)
 
     # --- routing -----------------------------------------------------------------
 
@@ -121,6 +123,8 @@ class Sandbox:
             return "1.1", endpoint, lambda p: handler(world, p, path)
         if path == "/2/usage/tweets":
             return "2", "/2/usage/tweets", None  # type: ignore[return-value]
+        if path in stream.PATHS:
+            return "2", stream.PATHS[path], None  # type: ignore[return-value]
         if path.startswith("/2/"):
             rest = path[3:]
             for pattern, endpoint, handler in V2_ROUTES:
@@ -140,6 +144,8 @@ class Sandbox:
         if routed is None:
             return self.answer(v2_not_found_path() if version == "2" else v1_page_not_found())
         version, endpoint, handler = routed
+        if endpoint == stream.RULES and request.method == "POST":
+            endpoint = stream.RULES_POST  # its own rate limit
         try:
             # the URL exactly as the client wrote it (aiohttp's request.url normalizes paths)
             url = f"{request.scheme}://{request.host}{request.raw_path}"
@@ -174,6 +180,8 @@ class Sandbox:
         }
         if not decision.allowed:
             return self.answer(rate_limited(version), headers)
+        if endpoint in (stream.STREAM, stream.RULES, stream.RULES_POST):  # long-lived answers and rule state
+            return await self.streams.handle(request, endpoint, app, app_alias, headers)
         fault = self.faults.draw()
         if fault.delay:
             await asyncio.sleep(fault.delay)
@@ -327,6 +335,12 @@ class Sandbox:
                 if not is_id(parts[2]):
                     raise ValueError(f"not a tweet id: {parts[2]!r}")
                 return _json({"ids": world.search(f"conversation_id:{parts[2]}", archive=q.get("archive") in ("1", "true"))})
+            if parts[:1] == ["stream"]:
+                found = await self.streams.admin(parts, request)
+                if found is not None:
+                    return _json(found)
+            if parts == ["truth", "stream"]:
+                return _json(self.streams.truth(q))
             if len(parts) == 3 and parts[0] == "truth":
                 return _json(self.truth(parts[1], parts[2]))
             if parts == ["truth", "counts"]:

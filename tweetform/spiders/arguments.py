@@ -19,7 +19,7 @@ JOB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")  # never "." or "..": job
 SCREEN_NAME = re.compile(r"^@?[A-Za-z0-9_]{1,15}$")
 COMMON = frozenset({"bucket", "api", "job", "budget"})
 SEED_ARGUMENTS = {"users": {"user_id", "screen_name", "file"}, "tweets": {"tweet_id", "file"}, "query": {"query", "file", "queries"},
-                  "lists": {"list_id", "file"}}
+                  "lists": {"list_id", "file"}, "none": set()}  # none: the stream (its posts come from the app's rules)
 GRANULARITIES = ("minute", "hour", "day")
 MAX_ID = 2**63 - 1  # the API's ids are signed 64-bit integers
 DEEP_DEPTH = 3  # a network crawl this deep without max_users gets a warning with the plan's estimate

@@ -1,0 +1,241 @@
+"""The filtered stream end to end: ``scrapy stream rules`` and ``scrapy crawl stream`` against a real sandbox.
+
+The sandbox's world posts new tweets as its logical clock passes their times
+(``--evolve-every 3600``: generation 1's posts are dated inside the first hour
+after the world's creation, none in its first minutes). Each test puts the
+clock a second after the world's creation, so what a rule matches from there
+up to an hour later is known before the stream connects (the sandbox's truth),
+and then moves the clock through that hour while the stream runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crawling import ROOT, crawl_env, demo_credentials
+
+STREAM_WORLD = ("--users", "3000", "--seed", "7", "--window", "1", "--evolve-every", "3600", "--stream-keepalive", "0.2")
+RULE = "lang:es OR lang:fr"
+HOUR = 3600.0
+
+
+@pytest.fixture
+def box(sandbox_factory: Any) -> Any:
+    return sandbox_factory(*STREAM_WORLD)
+
+
+def env_for(box: Any, output: Path, credentials: list[dict] | None = None) -> dict[str, str]:
+    env = crawl_env(box, output, credentials if credentials is not None else demo_credentials("demo-user-1", "demo-app-1"))
+    env["TWEETFORM_STREAM_READ_TIMEOUT"] = "1.0"  # the sandbox sends a keep-alive every 0.2 s
+    return env
+
+
+def rules(box: Any, output: Path, *args: str, credentials: list[dict] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scrapy", "stream", "rules", *args], cwd=ROOT,
+                          env=env_for(box, output, credentials), capture_output=True, text=True, timeout=60)
+
+
+def start_stream(box: Any, output: Path, *, credentials: list[dict] | None = None, level: str = "INFO",
+                 **args: Any) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "stream", "-L", level]
+    for name, value in args.items():
+        cmd += ["-a", f"{name}={value}"]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env_for(box, output, credentials), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def at_world_start(box: Any) -> float:
+    """Put the logical clock one second after the world's creation; returns that creation time."""
+    started = box.get("/_sandbox/stream")["started"]
+    clock = box.get("/_sandbox/clock")
+    box.post("/_sandbox/clock", {"offset": clock["offset"] - (clock["now"] - started) + 1.0})
+    return started
+
+
+def wait_for(predicate: Any, what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def connection(box: Any) -> dict[str, Any] | None:
+    return box.get("/_sandbox/stream")["connections"].get("demo-app-1")
+
+
+def stream_lines(output: Path) -> list[dict[str, Any]]:
+    folder = output / "stream"
+    return [json.loads(line) for p in sorted(folder.glob("*.jsonl")) for line in p.read_bytes().splitlines()]
+
+
+def truth(box: Any, since: float, until: float) -> dict[str, Any]:
+    return box.get(f"/_sandbox/truth/stream?app=demo-app-1&since={since}&until={until}")
+
+
+def finish(proc: subprocess.Popen, timeout: float = 90) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"stream did not end: {err[-3000:]}") from None
+    return proc.returncode, out, err
+
+
+def advance_through_the_hour(box: Any, proc: subprocess.Popen, steps: int = 36) -> None:
+    """Move the clock an hour in steps of 100 s; after each, wait until the stream has sent everything due
+    (across the drops and stalls it meets), or until it has ended. Real time never jumps: steps shorter than the 5 minutes of backfill
+    keep a reconnect's backfill covering what a drop cut off."""
+    for _ in range(steps):
+        now = box.post("/_sandbox/clock", {"advance": HOUR / steps})["now"]
+        wait_for(lambda: (c := connection(box)) is not None and c["through"] >= now or proc.poll() is not None,
+                 "the stream to catch up")
+        if proc.poll() is not None:
+            return  # it has written every post it was asked for (max_tweets)
+
+
+def test_stream_with_drops_and_a_stall_writes_every_matching_post_once(box: Any, tmp_path: Path) -> None:
+    started = at_world_start(box)
+    assert rules(box, tmp_path, "add", RULE, "--tag", "romance").returncode == 0
+    expected = truth(box, started + 1.0, started + 1.0 + HOUR)
+    assert len(expected["ids"]) > 40  # enough posts for four faults, 8 posts apart
+    box.post("/_sandbox/stream/faults", {"plan": ["drop", "drop", "stall", "drop"], "every": 8, "stall_seconds": 3})
+
+    proc = start_stream(box, tmp_path, max_tweets=len(expected["ids"]), duration=60, backfill_minutes=5)
+    first = wait_for(lambda: connection(box), "the stream to connect")
+    assert truth(box, started + 1.0, first["connected_at"])["ids"] == []  # nothing was due before it connected
+    advance_through_the_hour(box, proc)
+    code, _, err = finish(proc)
+    assert code == 0, err[-3000:]
+
+    lines = stream_lines(tmp_path)
+    ids = [line["data"]["id"] for line in lines]
+    assert len(ids) == len(set(ids))  # each post once
+    assert sorted(ids) == sorted(expected["ids"])  # every matching post: the sandbox's truth
+    for line in lines:
+        assert [r["id"] for r in line["matching_rules"]] == expected["matching_rules"][line["data"]["id"]]
+        assert line["matching_rules"][0]["tag"] == "romance"
+        prov = line["__tweetform"]
+        assert prov["endpoint"] == "/2/tweets/search/stream" and prov["credential"] == "demo-app-1"
+        assert prov["key"] == line["data"]["created_at"][:10]  # the bucket key: the post's UTC day
+    status = box.get("/_sandbox/stream")
+    assert status["faults"]["injected"] == {"drop": 3, "stall": 1} and status["faults"]["plan"] == []
+    assert status["connects"]["demo-app-1"] == 5  # the first connection and one after each fault
+    assert err.count("asking for 5 minute(s) of backfill") == 4 and err.count("stream silent for 1.0 s") == 1
+    # what the stream cost: the sandbox billed each delivered post once (backfill sent some again), as tweetform counted
+    bill = box.get("/_sandbox/billing")["apps"]["demo-app-1"]
+    assert bill["resources"]["post"] == len(expected["ids"])
+    manifest = json.loads(next((tmp_path / "_jobs").glob("stream-*.json")).read_text())
+    assert manifest["spent_usd"] == pytest.approx(bill["usd"])
+
+
+def test_second_stream_of_the_app_says_so_and_exits_2(box: Any, tmp_path: Path) -> None:
+    at_world_start(box)
+    assert rules(box, tmp_path, "add", RULE).returncode == 0
+    first = start_stream(box, tmp_path / "a", duration=90)
+    try:
+        wait_for(lambda: connection(box), "the first stream to connect")
+        code, _, err = finish(start_stream(box, tmp_path / "b", duration=90))
+        assert code == 2
+        assert err.strip().splitlines()[-1] == (
+            "tweetform: another stream is already connected for the app of credential 'demo-app-1' (the API allows one "
+            "connection per app): stop it first, or use credential=ALIAS of another app")
+        assert connection(box) is not None  # the first one goes on
+    finally:
+        first.send_signal(signal.SIGINT)
+        finish(first)
+    assert box.get("/_sandbox/stream")["connects"] == {"demo-app-1": 1}
+
+
+def test_duration_ends_the_stream_with_exit_0(box: Any, tmp_path: Path) -> None:
+    at_world_start(box)
+    assert rules(box, tmp_path, "add", RULE).returncode == 0
+    code, _, err = finish(start_stream(box, tmp_path, duration=2))
+    assert code == 0, err[-3000:]
+    assert "'tweetform/stream/keepalives'" in err  # it read across keep-alives for two seconds
+    assert "'tweetform/stream/stalls'" not in err
+
+
+def test_budget_counts_each_delivered_post(box: Any, tmp_path: Path) -> None:
+    started = at_world_start(box)
+    assert rules(box, tmp_path, "add", RULE).returncode == 0
+    proc = start_stream(box, tmp_path, budget="0.10", duration=120)
+    wait_for(lambda: connection(box), "the stream to connect")
+    for _ in range(6):  # until it stops (it stops long before the hour is over)
+        box.post("/_sandbox/clock", {"advance": HOUR / 6})
+        time.sleep(0.3)
+        if proc.poll() is not None:
+            break
+    code, _, err = finish(proc)
+    assert code == 7, err[-3000:]  # budget_exhausted
+    lines = stream_lines(tmp_path)
+    manifest = json.loads(next((tmp_path / "_jobs").glob("stream-*.json")).read_text())
+    # the price of what it wrote, by the billing rule: each post $0.005, each distinct author in includes $0.010
+    posts = {line["data"]["id"] for line in lines}
+    users = {u["id"] for line in lines for u in line.get("includes", {}).get("users", [])}
+    assert manifest["spent_usd"] == pytest.approx(0.005 * len(posts) + 0.010 * len(users))
+    assert manifest["stopped_by"] == "budget" and 0.05 < manifest["spent_usd"] <= 0.10  # less than one more post's worth left
+    expected = set(truth(box, started + 1.0, started + 1.0 + HOUR)["ids"])
+    assert posts and posts <= expected
+    assert box.get("/_sandbox/billing")["apps"]["demo-app-1"]["resources"]["post"] >= len(posts)
+
+
+def test_rules_add_list_delete_with_the_apis_refusals(box: Any, tmp_path: Path) -> None:
+    added = rules(box, tmp_path, "add", "climate data", "--tag", "climate")
+    assert added.returncode == 0 and added.stdout.startswith("added ")
+    rule_id = added.stdout.split()[1]
+    bad = rules(box, tmp_path, "add", "(climate")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip().splitlines() == [
+        "tweetform: rule '(climate' refused: UnprocessableEntity (unbalanced parentheses in search query: '(climate')"]
+    dup = rules(box, tmp_path, "add", "climate data")
+    assert dup.returncode == 2
+    assert dup.stderr.strip() == f"tweetform: rule 'climate data' refused: DuplicateRule (the app has it already, id {rule_id})"
+    dry = rules(box, tmp_path, "add", "lang:ja", "--dry-run")
+    assert dry.returncode == 0 and dry.stdout.strip() == "valid (dry run, not added): lang:ja"
+    assert rules(box, tmp_path, "add", "#data OR lang:de").returncode == 0
+    listed = rules(box, tmp_path, "list")
+    assert listed.returncode == 0
+    assert listed.stdout.splitlines()[0] == f"{rule_id}  climate data  (tag: climate)"
+    assert [line.split("  ")[1] for line in listed.stdout.splitlines()] == ["climate data", "#data OR lang:de"]
+    # the other app has none: rules are per app (credential=ALIAS)
+    other = rules(box, tmp_path, "list", "--credential", "demo-app-2", credentials=demo_credentials("demo-app-1", "demo-app-2"))
+    assert other.stdout.strip() == "no rules (app of credential demo-app-2)"
+    user_only = rules(box, tmp_path, "list", "--credential", "demo-user-1")
+    assert user_only.returncode == 2 and "user-context credential" in user_only.stderr
+    assert rules(box, tmp_path, "delete", rule_id).stdout.strip() == "deleted 1 rule(s)"
+    missing = rules(box, tmp_path, "delete", rule_id)
+    assert missing.returncode == 2 and f"rule '{rule_id}' refused: Not Found Error" in missing.stderr
+    assert rules(box, tmp_path, "delete", "--all").stdout.strip() == "deleted 1 rule(s)"
+    assert rules(box, tmp_path, "list").stdout.strip() == "no rules (app of credential demo-app-1)"
+
+
+def test_no_secret_in_logs_or_output(box: Any, tmp_path: Path) -> None:
+    """The bearer token is fetched (app key and secret only) and used by both commands; neither prints it."""
+    app = demo_credentials("demo-app-1")[0]
+    fetched = [{"alias": "demo-app-1", "app_key": app["app_key"], "app_secret": app["app_secret"]}]
+    at_world_start(box)
+    added = rules(box, tmp_path, "add", RULE, credentials=fetched)
+    assert added.returncode == 0
+    proc = start_stream(box, tmp_path, credentials=fetched, level="DEBUG", max_tweets=3, duration=60)
+    wait_for(lambda: connection(box), "the stream to connect")
+    box.post("/_sandbox/clock", {"advance": HOUR})
+    code, out, err = finish(proc)
+    assert code == 0, err[-3000:]
+    written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    assert len(stream_lines(tmp_path)) == 3
+    for secret in (app["bearer_token"], app["app_secret"]):
+        for text in (added.stdout, added.stderr, out, err, written.decode()):
+            assert secret not in text
