@@ -239,3 +239,29 @@ def test_no_secret_in_logs_or_output(box: Any, tmp_path: Path) -> None:
     for secret in (app["bearer_token"], app["app_secret"]):
         for text in (added.stdout, added.stderr, out, err, written.decode()):
             assert secret not in text
+
+
+def test_backoff_follows_the_apis_reconnect_rules() -> None:
+    """handling-disconnections: network errors +250 ms to 16 s, HTTP errors 5 s doubling to 320 s, 429s 60 s doubling;
+    a line received starts every count again."""
+    from tweetform.stream.client import Backoff
+
+    b = Backoff()
+    assert [b.after("network") for _ in range(3)] == [0.25, 0.5, 0.75]
+    assert [b.after("http") for _ in range(8)] == [5, 10, 20, 40, 80, 160, 320, 320]
+    assert [b.after("rate") for _ in range(3)] == [60, 120, 240]
+    for _ in range(100):
+        last = b.after("network")
+    assert last == 16.0
+    b.reset()
+    assert (b.after("network"), b.after("http"), b.after("rate")) == (0.25, 5, 60)
+
+
+def test_a_refused_stream_exits_bad_input_not_done() -> None:
+    """A crawl that ended for bad input (here: another stream holds the app's connection) is not 'done'."""
+    from types import SimpleNamespace
+
+    from tweetform import exitcodes
+
+    crawler = SimpleNamespace(stats=SimpleNamespace(get_stats=lambda: {"finish_reason": "stream_connection_limit"}))
+    assert exitcodes.for_crawlers([crawler]) == exitcodes.BAD_INPUT
