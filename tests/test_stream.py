@@ -35,7 +35,7 @@ def box(sandbox_factory: Any) -> Any:
 
 def env_for(box: Any, output: Path, credentials: list[dict] | None = None) -> dict[str, str]:
     env = crawl_env(box, output, credentials if credentials is not None else demo_credentials("demo-user-1", "demo-app-1"))
-    env["TWEETFORM_STREAM_READ_TIMEOUT"] = "1.0"  # the sandbox sends a keep-alive every 0.2 s
+    env["TWEETFORM_STREAM_READ_TIMEOUT"] = "2.0"  # the sandbox sends a keep-alive every 0.2 s
     return env
 
 
@@ -111,7 +111,7 @@ def test_stream_with_drops_and_a_stall_writes_every_matching_post_once(box: Any,
     assert rules(box, tmp_path, "add", RULE, "--tag", "romance").returncode == 0
     expected = truth(box, started + 1.0, started + 1.0 + HOUR)
     assert len(expected["ids"]) > 40  # enough posts for four faults, 8 posts apart
-    box.post("/_sandbox/stream/faults", {"plan": ["drop", "drop", "stall", "drop"], "every": 8, "stall_seconds": 3})
+    box.post("/_sandbox/stream/faults", {"plan": ["drop", "drop", "stall", "drop"], "every": 8, "stall_seconds": 4})
 
     proc = start_stream(box, tmp_path, max_tweets=len(expected["ids"]), duration=60, backfill_minutes=5)
     first = wait_for(lambda: connection(box), "the stream to connect")
@@ -132,8 +132,10 @@ def test_stream_with_drops_and_a_stall_writes_every_matching_post_once(box: Any,
         assert prov["key"] == line["data"]["created_at"][:10]  # the bucket key: the post's UTC day
     status = box.get("/_sandbox/stream")
     assert status["faults"]["injected"] == {"drop": 3, "stall": 1} and status["faults"]["plan"] == []
-    assert status["connects"]["demo-app-1"] == 5  # the first connection and one after each fault
-    assert err.count("asking for 5 minute(s) of backfill") == 4 and err.count("stream silent for 1.0 s") == 1
+    # the first connection and one after each fault (more if a busy machine kept the sandbox silent for 2 s)
+    reconnects = status["connects"]["demo-app-1"] - 1
+    assert reconnects >= 4 and err.count("asking for 5 minute(s) of backfill") == reconnects
+    assert err.count("connection lost (ClientPayloadError)") == 3 and err.count("stream silent for 2.0 s") >= 1
     # what the stream cost: the sandbox billed each delivered post once (backfill sent some again), as tweetform counted
     bill = box.get("/_sandbox/billing")["apps"]["demo-app-1"]
     assert bill["resources"]["post"] == len(expected["ids"])
