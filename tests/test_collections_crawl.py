@@ -242,3 +242,17 @@ def test_search_between_start_and_end_time_equals_counts(box, tmp_path: Path):
     assert all(window["start_time"] <= t["created_at"] < window["end_time"] for t in tweets)
     truth = box.get(f"/_sandbox/truth/counts?query=data&start_time={window['start_time']}&end_time={window['end_time']}")
     assert len({t["id"] for t in tweets}) == len(tweets) == truth["total"] > 0
+
+
+def test_skip_known_leaves_out_seeds_whose_lists_are_in_the_bucket(box, tmp_path: Path):
+    """quotes -a skip_known=true after an earlier job: only the new seed's list is fetched (and paid)."""
+    seeds = box.get("/_sandbox/truth/engaged/12")["ids"][:3]
+    ok(run_crawl(box, "quotes", tmp_path, tweet_id=",".join(map(str, seeds[:2]))))
+    box.reset()
+    result = run_crawl(box, "quotes", tmp_path, tweet_id=",".join(map(str, seeds)), skip_known="true")
+    ok(result)
+    assert "skip_known: 2 seed(s)" in result.stderr
+    asked = [c for c in box.counters()["limits"] if c["endpoint"] == "/2/tweets/:id/quote_tweets"]
+    assert sum(c["served"] for c in asked) == len(bucket(tmp_path, "quotes")[str(seeds[2])])
+    for seed in seeds:
+        assert Counter(ids_of(bucket(tmp_path, "quotes")[str(seed)])) == Counter(box.get(f"/_sandbox/truth/quotes/{seed}")["ids"])

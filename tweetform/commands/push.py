@@ -72,13 +72,14 @@ class Command(ScrapyCommand):
                 from tweetform.spiders.timeline import resolve_auto_since_ids
 
                 resolve_auto_since_ids(job, self.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
-            if job.skip_known:  # users/tweets: ids already in this host's bucket are left out here
+            if job.skip_known:  # ids (collections: seeds whose lists are) already in this host's bucket are left out here
                 from tweetform.spiders.lookup import resolve_skip_known
 
-                skipped = resolve_skip_known(job, self.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
+                resolve = getattr(spidercls, "resolve_skip_known", None) or resolve_skip_known
+                skipped = resolve(job, self.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
                 if skipped:
                     print(f"skip_known: {skipped} id(s) already in bucket {job.bucket} left out (not paid again)")
-                if not (job.user_ids or job.screen_names or job.tweet_ids):
+                if not (job.user_ids or job.screen_names or job.tweet_ids or job.list_ids or job.conversation_ids or job.all_queries):
                     print(f"nothing to push: every id is already in bucket {job.bucket}")
                     return
         except ArgumentError as exc:

@@ -13,12 +13,18 @@ v2 only: these endpoints have no v1.1 form.
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator
 
+import orjson
 import scrapy
+from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS, V2_USER_FIELDS
+from tweetform.export.files import bucket_files, iter_lines
+from tweetform.items import PROVENANCE
 from tweetform.job import ArgumentError, JobArgs
 from tweetform.spiders.base import META_CTX, ApiSpider, UserSeededSpider, shrink_page
 from tweetform.spiders.search import query_key, search_endpoint, time_params
@@ -30,6 +36,7 @@ USER_LIST_PARAMS = {"user.fields": V2_USER_FIELDS}
 LIST_FIELDS = "created_at,description,follower_count,id,member_count,name,owner_id,private"
 LIST_PARAMS = {"list.fields": LIST_FIELDS}
 SEED_TWEET_FIELDS = "author_id,conversation_id,created_at,public_metrics"
+logger = logging.getLogger(__name__)
 
 
 class PagedSpider(ApiSpider):
@@ -56,6 +63,41 @@ class PagedSpider(ApiSpider):
         """The endpoints a job calls (``scrapy crawl`` checks a credential may call each)."""
         return [cls.endpoint]
 
+    @classmethod
+    def list_endpoint(cls, job: JobArgs) -> str:
+        """The endpoint of the lists the bucket's keys hold (what ``skip_known`` looks for)."""
+        return cls.endpoints_for(job)[0]
+
+    @classmethod
+    def resolve_skip_known(cls, job: JobArgs, output_dir: str | Path) -> int:
+        """``skip_known=true``: leave out the seeds whose whole list an earlier job already wrote to the
+        bucket (its last page, without ``next_token``); how many were left out. Run by the process that
+        starts the job (``scrapy crawl``, ``scrapy push``), so workers need no copy of the data."""
+        if not job.skip_known:
+            return 0
+        known = complete_keys(output_dir, job.bucket, cls.list_endpoint(job), exclude_job=job.job)
+        before = len(job.tweet_ids) + len(job.user_ids) + len(job.list_ids) + len(job.conversation_ids) + len(job.all_queries)
+        if cls.seeds == "tweets" and cls.name != "conversation":
+            job.tweet_ids = [t for t in job.tweet_ids if str(t) not in known]
+        job.user_ids = [u for u in job.user_ids if str(u) not in known]
+        job.list_ids = [i for i in job.list_ids if str(i) not in known]
+        job.conversation_ids = [c for c in job.conversation_ids if str(c) not in known]
+        if job.query and query_key(job.query) in known:
+            job.query = None
+        job.queries = [q for q in job.queries if query_key(q) not in known]
+        return before - (len(job.tweet_ids) + len(job.user_ids) + len(job.list_ids) + len(job.conversation_ids) + len(job.all_queries))
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> "PagedSpider":
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        job = spider.given_job
+        if job is not None and job.skip_known:  # this process starts the job (not a job message from Redis)
+            skipped = cls.resolve_skip_known(job, crawler.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
+            if skipped:
+                logger.info("job %s: skip_known: %d seed(s) whose lists are already in bucket %s are left out (not paid again)",
+                            job.job, skipped, job.bucket)
+        return spider
+
     def limit_of(self, job: JobArgs) -> int | None:
         return getattr(job, self.limit) if self.limit else None
 
@@ -74,6 +116,24 @@ class PagedSpider(ApiSpider):
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
         yield from self.follow(response, body, self.limit_of(self.job_of(response)))
+
+
+def complete_keys(output_dir: str | Path, bucket: str, endpoint: str, exclude_job: str | None = None) -> set[str]:
+    """Keys of ``<output>/<bucket>/`` holding the last page of an ``endpoint`` list (files and archives)."""
+    keys: set[str] = set()
+    for path in bucket_files(Path(output_dir), bucket):
+        for _, line in iter_lines(path):
+            try:
+                page = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            prov = page.get(PROVENANCE) if isinstance(page, dict) else None
+            if (not isinstance(prov, dict) or prov.get("endpoint") != endpoint or prov.get("bucket") == "errors"
+                    or (exclude_job and prov.get("job") == exclude_job)):
+                continue
+            if not (page.get("meta") or {}).get("next_token"):
+                keys.add(str(prov.get("key")))
+    return keys
 
 
 class TweetListSpider(PagedSpider):
@@ -117,7 +177,7 @@ class QuotesSpider(TweetListSpider):
     params = V2_TWEET_PARAMS
     limit = "max_tweets"
     bucket_name = "quotes"
-    arguments = frozenset({"max_tweets"})
+    arguments = frozenset({"max_tweets", "skip_known"})
 
 
 class RetweetedBySpider(TweetListSpider):
@@ -127,7 +187,7 @@ class RetweetedBySpider(TweetListSpider):
     params = USER_LIST_PARAMS
     limit = "max_users"
     bucket_name = "retweeted_by"
-    arguments = frozenset({"max_users"})
+    arguments = frozenset({"max_users", "skip_known"})
 
 
 class LikingUsersSpider(TweetListSpider):
@@ -137,7 +197,7 @@ class LikingUsersSpider(TweetListSpider):
     params = USER_LIST_PARAMS
     limit = "max_users"
     bucket_name = "liking_users"
-    arguments = frozenset({"max_users"})
+    arguments = frozenset({"max_users", "skip_known"})
 
 
 class LikedTweetsSpider(UserListSpider):
@@ -146,7 +206,7 @@ class LikedTweetsSpider(UserListSpider):
     params = V2_TWEET_PARAMS
     limit = "max_tweets"
     bucket_name = "liked_tweets"
-    arguments = frozenset({"max_tweets"})
+    arguments = frozenset({"max_tweets", "skip_known"})
 
 
 class MentionsSpider(SinceIdSpider, UserListSpider):
@@ -157,7 +217,7 @@ class MentionsSpider(SinceIdSpider, UserListSpider):
     params = V2_TWEET_PARAMS
     limit = "max_tweets"
     bucket_name = "mentions"
-    arguments = frozenset({"max_tweets", "since_id", "since_ids", "start_time", "end_time"})
+    arguments = frozenset({"max_tweets", "since_id", "since_ids", "start_time", "end_time", "skip_known"})
 
     def seed_user(self, job: JobArgs, uid: int) -> Iterable[scrapy.Request]:
         since_id = self.since_for(job, uid)
@@ -186,7 +246,7 @@ class ListsSpider(UserListSpider):
 
     name = "lists"
     bucket_name = "lists"
-    arguments = frozenset({"relation", "max_users", "max_tweets"})
+    arguments = frozenset({"relation", "max_users", "max_tweets", "skip_known"})
 
     @classmethod
     def relation_of(cls, raw: dict[str, Any]) -> str:
@@ -234,7 +294,7 @@ class CountsSpider(PagedSpider):
     name = "counts"
     seeds = "query"
     bucket_name = "counts"
-    arguments = frozenset({"granularity", "archive", "start_time", "end_time"})
+    arguments = frozenset({"granularity", "archive", "start_time", "end_time", "skip_known"})
 
     @classmethod
     def endpoints_for(cls, job: JobArgs) -> list[str]:
@@ -259,11 +319,15 @@ class ConversationSpider(PagedSpider):
     seeds = "tweets"
     bucket_name = "conversations"
     limit = "max_tweets"
-    arguments = frozenset({"conversation_id", "archive", "max_tweets", "start_time", "end_time"})
+    arguments = frozenset({"conversation_id", "archive", "max_tweets", "start_time", "end_time", "skip_known"})
 
     @classmethod
     def endpoints_for(cls, job: JobArgs) -> list[str]:
         return (["/2/tweets"] if job.tweet_ids else []) + [search_endpoint(job)]
+
+    @classmethod
+    def list_endpoint(cls, job: JobArgs) -> str:
+        return search_endpoint(job)  # a seed tweet's thread is known by its conversation id only after the look-up
 
     def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
         for cid in dict.fromkeys(job.conversation_ids):
