@@ -256,3 +256,14 @@ def test_skip_known_leaves_out_seeds_whose_lists_are_in_the_bucket(box, tmp_path
     assert sum(c["served"] for c in asked) == len(bucket(tmp_path, "quotes")[str(seeds[2])])
     for seed in seeds:
         assert Counter(ids_of(bucket(tmp_path, "quotes")[str(seed)])) == Counter(box.get(f"/_sandbox/truth/quotes/{seed}")["ids"])
+
+
+def test_mentions_since_id_auto_goes_on_after_the_newest_in_the_bucket(box, tmp_path: Path):
+    """mentions -a since_id=auto: the second job asks only for mentions newer than the first job's newest."""
+    ok(run_crawl(box, "mentions", tmp_path, user_id=12, max_tweets=150, job="m1"))
+    newest = max(ids_of(bucket(tmp_path, "mentions")["12"]))
+    assert newest == max(box.get("/_sandbox/truth/mentions/12")["ids"])
+    ok(run_crawl(box, "mentions", tmp_path, user_id=12, since_id="auto", job="m2"))
+    second = [line for line in bucket(tmp_path, "mentions")["12"] if line["__tweetform"]["job"] == "m2"]
+    assert [f"since_id={newest}" in line["__tweetform"]["url"] for line in second] == [True]
+    assert ids_of(second) == []  # nothing newer in a world that did not move

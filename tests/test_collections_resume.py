@@ -151,3 +151,24 @@ def test_pushed_jobs_shared_by_two_workers(box, redis_url: str, tmp_path: Path):
     wait_all(start_workers(env, 2, spiders=",".join(ALL)))
     for spider in ALL:
         check(box, out, spider)
+
+
+def test_push_reads_a_file_of_queries_where_the_job_is_made(box, redis_url: str, tmp_path: Path):
+    """scrapy push search/counts --file q.txt: the queries travel in the job message (the worker has no copy
+    of the file); each query its own key, equal to the truth."""
+    import hashlib
+
+    queries = ["data", "#science"]
+    (tmp_path / "q.txt").write_text("\n".join(queries) + "\n")
+    out = tmp_path / "out"
+    env = worker_env(box, redis_url, out)
+    push(env, "search", "--file", str(tmp_path / "q.txt"), "--job", "qs")
+    push(env, "counts", "--file", str(tmp_path / "q.txt"), "--granularity", "day", "--job", "qc")
+    (tmp_path / "q.txt").unlink()
+    wait_all(start_workers(env, 1, spiders="search,counts"))
+    searched, counted = bucket(out, "search"), bucket(out, "counts")
+    for q in queries:
+        key = hashlib.md5(q.encode()).hexdigest()
+        assert Counter(ids_of(searched[key])) == Counter(box.get(f"/_sandbox/truth/search?query={q.replace('#', '%23')}")["ids"])
+        assert sum(p["meta"]["total_tweet_count"] for p in counted[key]) == \
+            box.get(f"/_sandbox/truth/counts?query={q.replace('#', '%23')}&granularity=day")["total"]
