@@ -67,6 +67,8 @@ class Command(ScrapyCommand):
                 spidercls = loader.load(spider)
             except KeyError:
                 fail(f"unknown spider {spider!r}; the spiders are: {', '.join(sorted(loader.list()))}")
+            if not getattr(spidercls, "distributed", True):
+                fail(f"{spider} holds one connection in one process and takes no jobs from Redis: run scrapy crawl {spider}")
             job = spidercls.parse_arguments(raw, str(self.settings.get("TWEETFORM_API_VERSION")))
             if job.since_ids:  # timeline since_id=auto: resolved here, from this host's output directory
                 from tweetform.spiders.timeline import resolve_auto_since_ids

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import aclosing
 from typing import Any, AsyncIterator, ClassVar
 
 from scrapy.exceptions import CloseSpider
@@ -45,6 +46,7 @@ def _whole(raw: Any, name: str, lo: int, hi: int | None = None) -> int:
 class StreamSpider(ApiSpider):
     name = "stream"
     seeds = "none"
+    distributed = False  # one connection per app, in one process: never a job of scrapy push / workers
     arguments: ClassVar[frozenset[str]] = frozenset({"max_tweets", "duration", "backfill_minutes", "credential"})
 
     @classmethod
@@ -89,30 +91,34 @@ class StreamSpider(ApiSpider):
         if job is None:
             return  # a worker: a stream is one process's connection, never a job from Redis
         options = self.stream_options(self.raw_args)
+        resumed = self.store.load(job.job) is not None  # JOBDIR: asks for backfill at once, for the time it was stopped
         self.start_job(job)
         cred = app_credential(load_credentials(self.settings), options["credential"])
         client = StreamClient(self.api_base, cred, dict(V2_TWEET_PARAMS), backfill_minutes=options["backfill_minutes"],
-                              read_timeout=self.settings.getfloat("TWEETFORM_STREAM_READ_TIMEOUT"), stats=self.crawler.stats)
+                              read_timeout=self.settings.getfloat("TWEETFORM_STREAM_READ_TIMEOUT"), stats=self.crawler.stats,
+                              backfill_first=resumed)
         deadline = time.monotonic() + options["duration"] if options["duration"] else None
         seen: set[str] = set()
         budget = _Budget(self.crawler, job, unit_cost(STREAM_PATH, V2_TWEET_PARAMS))
         try:
-            async for delivered in client.deliveries(deadline):
-                item = self.post_item(job, cred.alias, client.url(0), delivered, seen)
-                if item is None:
-                    continue
-                yield item
-                budget.charge(item, delivered.at)
-                if job.max_tweets is not None and len(seen) >= job.max_tweets:
-                    logger.info("stream: %d posts written (max_tweets), stopping", len(seen))
-                    return
-                if budget.spent_up():
-                    raise CloseSpider("budget_exhausted")
+            async with aclosing(client.deliveries(deadline)) as deliveries:  # a break closes the connection at once
+                async for delivered in deliveries:
+                    item = self.post_item(job, cred.alias, client.url(0), delivered, seen)
+                    if item is None:
+                        continue
+                    yield item
+                    budget.charge(item, delivered.at)
+                    if job.max_tweets is not None and len(seen) >= job.max_tweets:
+                        logger.info("stream: max_tweets reached")
+                        break
+                    if budget.spent_up():
+                        raise CloseSpider("budget_exhausted")
         except StreamStopped as exc:
             self.refuse(exc.reason, exc.line)
         except StreamSetupError as exc:
             self.refuse("no_usable_credentials", str(exc))
-        logger.info("stream: %d posts written in %d connection(s)", len(seen), client.connections)
+        logger.info("stream: %d posts written in %d connection(s), %d keep-alive(s) read", len(seen), client.connections,
+                    client.keepalives)
 
     def refuse(self, reason: str, line: str) -> None:
         logger.error("stream stopped: %s", line)

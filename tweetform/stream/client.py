@@ -85,19 +85,21 @@ class Delivered:
 
 class StreamClient:
     def __init__(self, api_base: str, cred: Credential, params: dict[str, str], *, backfill_minutes: int,
-                 read_timeout: float, stats: Any = None) -> None:
+                 read_timeout: float, stats: Any = None, backfill_first: bool = False) -> None:
         self.base = api_base.rstrip("/")
         self.cred = cred
         self.params = params
         self.backfill_minutes = backfill_minutes
+        self.backfill_first = backfill_first  # a job resumed (JOBDIR): its first connection asks for backfill too
         self.read_timeout = read_timeout
         self.stats = stats
         self.backoff = Backoff()
         self.connections = 0
+        self.keepalives = 0
         self._bearer = cred.bearer_token
 
     def url(self, backfill: int) -> str:
-        """The stream URL of an attempt: the first connection asks for no backfill, reconnects for ``backfill_minutes``."""
+        """The stream URL of an attempt: reconnects ask for ``backfill_minutes``, a new job's first connection for none."""
         params = {**self.params, **({"backfill_minutes": str(backfill)} if backfill else {})}
         return f"{self.base}{STREAM_PATH}?{urlencode(params, safe=',')}"
 
@@ -119,7 +121,7 @@ class StreamClient:
         timeout = aiohttp.ClientTimeout(total=None, connect=self.read_timeout, sock_connect=self.read_timeout)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             while not _past(deadline):
-                url = self.url(self.backfill_minutes if self.connections else 0)
+                url = self.url(self.backfill_minutes if self.connections or self.backfill_first else 0)
                 try:
                     headers = {"Authorization": f"Bearer {await self._token(session)}", "Accept": "application/json"}
                     async with session.get(url, headers=headers) as resp:
@@ -164,6 +166,7 @@ class StreamClient:
             self.backoff.reset()
             raw = line.strip()
             if not raw:
+                self.keepalives += 1
                 self._inc("keepalives")
                 continue
             body = _loads(raw)
