@@ -76,7 +76,7 @@ NATIVE = [
     ("job-slash", FriendsSpider, b'{"user_id": 12, "job": "a/../../b"}', "job 'a/../../b' must be 1-80 letters"),
     ("job-array", FriendsSpider, b'{"user_id": 12, "job": ["a"]}', "job must be a string, not an array"),
     ("api-object", FriendsSpider, b'{"user_id": 12, "api": {"v": 2}}', "api must be a number or a string, not an object"),
-    ("api-value", FriendsSpider, b'{"user_id": 12, "api": 3}', "api must be 2 or 1.1, not '3'"),
+    ("api-value", FriendsSpider, b'{"user_id": 12, "api": 3}', "api must be 2, 1.1 or bluesky, not '3'"),
     ("archive-number", SearchSpider, b'{"query": "x", "archive": 1}', "archive must be true or false, not a number"),
     ("query-array", SearchSpider, b'{"query": ["a", "b"]}', "query must be a string, not an array"),
     ("query-empty", SearchSpider, b'{"query": "   "}', "search needs query=TEXT"),

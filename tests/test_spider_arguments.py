@@ -34,7 +34,7 @@ def test_file_of_ids_and_names(tmp_path: Path):
     [
         (FriendsSpider, {"user_id": "1", "max_users": "0"}, "max_users must be at least 1"),
         (FriendsSpider, {"user_id": "1", "data_type": "edges"}, "data_type must be ids or users"),
-        (FriendsSpider, {"user_id": "1", "api": "3"}, "api must be 2 or 1.1"),
+        (FriendsSpider, {"user_id": "1", "api": "3"}, "api must be 2, 1.1 or bluesky"),
         (FriendsSpider, {"user_id": "1", "job": "a/b"}, "job 'a/b'"),
         (FriendsSpider, {"screen_name": "way_too_long_screen_name"}, "not a valid screen name"),
         (FriendsSpider, {"file": "/nonexistent/ids.txt"}, "cannot be read"),

@@ -32,12 +32,15 @@ class Credential:
     proxies: tuple[str, ...] = field(default=(), repr=False)
     handle: str = ""  # a Bluesky account: its handle and app password (an X lane never uses it)
     app_password: str = field(default="", repr=False)
+    ip_lane: bool = False  # not a credential: one client IP (direct, or a proxy) of Bluesky's per-IP limit
 
     @property
     def kind(self) -> str:
         """"user" (OAuth 1.0a user context), "app" (app-only bearer token) or "bluesky" (an account)."""
         if self.app_password:
             return "bluesky"
+        if self.ip_lane:
+            return "ip"
         return "user" if self.oauth_token and self.oauth_token_secret else "app"
 
     @property

@@ -48,6 +48,10 @@ class JobArgs:
     conversation_ids: list[int] = field(default_factory=list)  # conversation: given, so no look-up of the seeds
     list_ids: list[int] = field(default_factory=list)  # lists: relation lookup/members/followers/tweets
     relation: str | None = None  # lists: what of a list (or of a user's lists) to collect
+    # api=bluesky seeds: DIDs (user_id=), handles (screen_name=, resolved to DIDs first), at:// post URIs (tweet_id=)
+    dids: list[str] = field(default_factory=list)
+    handles: list[str] = field(default_factory=list)
+    uris: list[str] = field(default_factory=list)
 
     @property
     def all_queries(self) -> list[str]:

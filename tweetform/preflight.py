@@ -33,19 +33,21 @@ def connect_problem(host: str, port: int, timeout: float = TIMEOUT) -> str | Non
         return f"{host}:{port}: {exc.strerror or type(exc).__name__}"
 
 
-def api_base_problem(base: str, timeout: float = TIMEOUT) -> str | None:
-    """One line when TWEETFORM_API_BASE cannot be used (malformed or unreachable), else None."""
+def api_base_problem(base: str, timeout: float = TIMEOUT, setting: str = "TWEETFORM_API_BASE") -> str | None:
+    """One line when an API host setting (TWEETFORM_API_BASE, TWEETFORM_BLUESKY_APPVIEW/_PDS) cannot be
+    used (malformed or unreachable), else None."""
+    example = "https://public.api.bsky.app" if "BLUESKY" in setting else "https://api.twitter.com"
     try:
         parts = urlsplit(base)
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        return f"TWEETFORM_API_BASE {base!r} is not a URL like https://api.twitter.com"
+        return f"{setting} {base!r} is not a URL like {example}"
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"TWEETFORM_API_BASE {base!r} is not a URL like https://api.twitter.com"
+        return f"{setting} {base!r} is not a URL like {example}"
     if parts.scheme in getproxies() and not proxy_bypass(parts.hostname):
         return None  # reached through an environment proxy (http_proxy/https_proxy, Scrapy's HttpProxyMiddleware)
     problem = connect_problem(parts.hostname, port, timeout)
-    return f"TWEETFORM_API_BASE {base} cannot be reached: {problem}" if problem else None
+    return f"{setting} {base} cannot be reached: {problem}" if problem else None
 
 
 def proxies_problem(proxies: list[str], timeout: float = TIMEOUT) -> str | None:

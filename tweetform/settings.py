@@ -54,6 +54,10 @@ ITEM_PIPELINES = {
 # --- tweetform ------------------------------------------------------------------
 TWEETFORM_API_BASE = "https://api.twitter.com"
 TWEETFORM_API_VERSION = "2"
+# Bluesky (-a api=bluesky): the AppView for public reads, the PDS for sessions and authenticated calls
+TWEETFORM_BLUESKY_APPVIEW = "https://public.api.bsky.app"
+TWEETFORM_BLUESKY_PDS = "https://bsky.social"
+TWEETFORM_BLUESKY_RATE = 3000  # requests per 5 minutes per IP when a host sends no ratelimit-* headers
 TWEETFORM_CREDENTIALS: list = []
 TWEETFORM_CREDENTIALS_FILE = ""
 TWEETFORM_OUTPUT_DIR = "data"

@@ -1,7 +1,9 @@
-"""Endpoints, their URLs and how each one pages, for both API versions.
+"""Endpoints, their URLs and how each one pages: X's two API versions and Bluesky's XRPC.
 
 The endpoint ``key`` is the name the API uses for rate limits (``/friends/ids``,
-``/2/users/:id/following``); quota is tracked per credential and key.
+``/2/users/:id/following``); quota is tracked per credential and key. Bluesky's
+methods (keyed by NSID) share one rate limit per client IP (``quota="xrpc"``) and
+are served by the AppView or, for sessions and authenticated calls, the PDS (``host``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ class Endpoint:
     app_only: bool = False  # only an app-only (bearer) credential may call it
     user_only: bool = False  # only a user-context credential may call it (a bearer gets 403)
     pages: tuple[int, int] = (0, 0)  # v2: the smallest and largest max_results it accepts; (0, 0): no page size
+    host: str = "x"  # "x" (TWEETFORM_API_BASE), "appview" or "pds" (TWEETFORM_BLUESKY_APPVIEW / _PDS)
+    quota: str = ""  # the rate-limit pool it draws on, when not its own key
+    session: bool = False  # Bluesky: needs an account session (a Bearer access token)
+
+    @property
+    def bucket(self) -> str:
+        """The quota pool: its own key, or a pool shared with other endpoints (Bluesky's per-IP limit)."""
+        return self.quota or self.key
 
     @property
     def min_page(self) -> int:
@@ -45,8 +55,9 @@ class Endpoint:
 
     def url(self, base: str, params: dict[str, Any], path_id: str | int | None = None) -> str:
         path = self.path.format(id=path_id) if "{id}" in self.path else self.path
-        # commas stay literal: 100 ids per look-up must fit comfortably in a URL
-        query = urlencode([(k, v) for k, v in params.items() if v is not None and v != ""], safe=",")
+        # commas stay literal: 100 ids per look-up must fit comfortably in a URL; XRPC arrays repeat the key
+        pairs = [(k, x) for k, v in params.items() for x in (v if isinstance(v, (list, tuple)) else [v])]
+        query = urlencode([(k, v) for k, v in pairs if v is not None and v != ""], safe=",")
         return f"{base.rstrip('/')}{path}" + (f"?{query}" if query else "")
 
 
@@ -60,6 +71,16 @@ def page_size_param(params: Mapping[str, Any]) -> str | None:
 
 def v1(name: str, paging: str) -> Endpoint:
     return Endpoint("/" + name, "1.1", f"/1.1/{name}.json", paging)
+
+
+BLUESKY = "bluesky"  # the api of Bluesky's endpoints (and of -a api=bluesky)
+XRPC_QUOTA = "xrpc"  # their one rate-limit pool per IP
+
+
+def xrpc(nsid: str, paging: str = "xrpc", *, host: str = "appview", session: bool = False) -> Endpoint:
+    """A Bluesky method: ``/xrpc/<nsid>``; lists page with an opaque ``cursor`` (none: the end)."""
+    return Endpoint(nsid, BLUESKY, f"/xrpc/{nsid}", paging, "cursor", host=host, quota=XRPC_QUOTA, session=session,
+                    pages=(1, 100) if paging == "xrpc" else (0, 0))
 
 
 ENDPOINTS: dict[str, Endpoint] = {
@@ -98,6 +119,18 @@ ENDPOINTS: dict[str, Endpoint] = {
         Endpoint("/2/users/:id/followed_lists", "2", "/2/users/{id}/followed_lists", "token", "pagination_token", pages=(1, 100)),
         Endpoint("/2/tweets/counts/recent", "2", "/2/tweets/counts/recent", "token", "next_token", app_only=True),
         Endpoint("/2/tweets/counts/all", "2", "/2/tweets/counts/all", "token", "next_token", app_only=True),
+        # Bluesky (issue 19; shared/bluesky-api.md)
+        xrpc("app.bsky.graph.getFollows"),
+        xrpc("app.bsky.graph.getFollowers"),
+        xrpc("app.bsky.feed.getAuthorFeed"),
+        xrpc("app.bsky.feed.searchPosts", host="pds", session=True),
+        xrpc("app.bsky.actor.getProfiles", "none"),
+        xrpc("app.bsky.feed.getPosts", "none"),
+        xrpc("app.bsky.feed.getPostThread", "none"),
+        xrpc("app.bsky.feed.getQuotes"),
+        xrpc("app.bsky.feed.getRepostedBy"),
+        xrpc("app.bsky.feed.getLikes"),
+        xrpc("com.atproto.identity.resolveHandle", "none"),
     )
 }
 
@@ -110,6 +143,9 @@ def next_page_params(endpoint: Endpoint, params: dict[str, Any], body: Any) -> d
     if endpoint.paging == "cursor":
         cursor = body.get("next_cursor_str") or str(body.get("next_cursor", 0))
         return None if cursor in ("0", "", "None") else {**params, "cursor": cursor}
+    if endpoint.paging == "xrpc":  # an opaque cursor, echoed verbatim; none (or the same again) is the end
+        cursor = body.get("cursor") if isinstance(body, dict) else None
+        return {**params, "cursor": cursor} if cursor and cursor != params.get("cursor") else None
     if endpoint.paging == "token":
         token = (body.get("meta") or {}).get("next_token") if isinstance(body, dict) else None
         return {**params, endpoint.page_param: token} if token else None

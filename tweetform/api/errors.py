@@ -24,9 +24,12 @@ FORBIDDEN = "forbidden"  # this credential may not call this endpoint (needs app
 SERVER = "server"  # 5xx: retry later
 BAD_REQUEST = "bad_request"  # our request is wrong: not retried, reported
 INVALID_BODY = "invalid_body"  # truncated or not JSON: retry
+DEACTIVATED = "deactivated"  # Bluesky: an account its owner deactivated
+BLOCKED = "blocked"  # Bluesky: a block between the viewer and the actor
+EXPIRED_TOKEN = "expired_token"  # Bluesky: the session's access token expired: log in again, send again
 
 #: outcomes about the requested account or tweet, final, written to the errors bucket
-RECORDED = frozenset({PROTECTED, SUSPENDED, NOT_FOUND, DELETED})
+RECORDED = frozenset({PROTECTED, SUSPENDED, NOT_FOUND, DELETED, DEACTIVATED, BLOCKED})
 
 V1_CODES: dict[int, str] = {
     17: NOT_FOUND,  # no user matches (users/lookup)
@@ -84,8 +87,36 @@ def problem_kind(problem: dict[str, Any]) -> str:
     return BAD_REQUEST
 
 
+#: Bluesky's XRPC error names (``{"error", "message"}``) that say something about the actor or post
+XRPC_ERRORS: dict[str, str] = {
+    "AccountTakedown": SUSPENDED,
+    "AccountDeactivated": DEACTIVATED,
+    "BlockedActor": BLOCKED,
+    "BlockedByActor": BLOCKED,
+    "NotFound": NOT_FOUND,
+    "ExpiredToken": EXPIRED_TOKEN,
+    "InvalidToken": AUTH,
+    "AuthMissing": AUTH,
+    "AuthenticationRequired": AUTH,
+    "RateLimitExceeded": RATE_LIMITED,
+}
+
+
+def classify_xrpc(status: int, body: Any) -> Outcome:
+    """Bluesky's answers: 400 InvalidRequest "… not found" is an actor or post that is not there."""
+    name = str(body.get("error", "")) if isinstance(body, dict) else ""
+    message = str(body.get("message", "")) if isinstance(body, dict) else ""
+    kind = XRPC_ERRORS.get(name)
+    if kind is None:
+        not_found = name == "InvalidRequest" and ("not found" in message.lower() or "unable to resolve" in message.lower())
+        kind = NOT_FOUND if not_found else AUTH if status in (401, 403) else BAD_REQUEST
+    return Outcome(kind, status, None, f"{name}: {message}" if name else f"HTTP {status}")
+
+
 def classify(status: int, body: Any, version: str) -> Outcome:
     """What an answer means. ``body`` is the parsed JSON or None when it did not parse."""
+    if status == 429 and version == "bluesky":
+        return Outcome(RATE_LIMITED, status, None, "rate limit exceeded")
     if status == 429:
         if is_usage_capped(body):
             return Outcome(USAGE_CAPPED, status, _v1_code(body), _v1_message(body) or str(body.get("detail") or ""))
@@ -96,6 +127,8 @@ def classify(status: int, body: Any, version: str) -> Outcome:
         return Outcome(INVALID_BODY, status, None, "body is not complete JSON")
     if status == 200:
         return Outcome(OK, status)
+    if version == "bluesky":
+        return classify_xrpc(status, body)
     if isinstance(body, dict) and body.get("error") == "Not authorized.":
         return Outcome(PROTECTED, status, None, "Not authorized.")
     code = _v1_code(body)

@@ -18,7 +18,7 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
-from tweetform.api.endpoints import ENDPOINTS
+from tweetform.api.endpoints import BLUESKY, ENDPOINTS
 from tweetform.credentials import CredentialError, load_credentials
 from tweetform.quota.pool import missing_auth
 from tweetform.proxies.config import ProxyConfigError
@@ -58,12 +58,18 @@ class Command(ScrapyCrawlCommand):
             check = getattr(spidercls, "check_settings", None)  # e.g. the stream's app credential
             if check is not None:
                 check(opts.spargs, self.settings)
-            creds = load_credentials(self.settings)
-            if not creds:
+            bluesky = job.api == BLUESKY
+            creds = load_credentials(self.settings, "bluesky" if bluesky else "x")
+            if not creds and not bluesky:
                 fail("no API credentials configured: set TWEETFORM_CREDENTIALS or TWEETFORM_CREDENTIALS_FILE "
                      "(see settings_local.py.example), or run `make demo` to try the sandbox")
             proxies = proxy_plan(self.settings, creds).proxies  # a bad proxy setting stops here too, with one line
             for key in spidercls.endpoints_for(job) if hasattr(spidercls, "endpoints_for") else ():
+                if bluesky:  # public methods need no account; a session needs one
+                    if ENDPOINTS[key].session and not creds:
+                        fail(f"{key} needs a Bluesky account session: add {{\"alias\", \"handle\", \"app_password\"}} "
+                             "to TWEETFORM_CREDENTIALS", exitcodes.NO_CREDENTIALS)
+                    continue
                 missing = missing_auth(ENDPOINTS[key], creds)  # e.g. a bearer token only, for liking_users
                 if missing:
                     fail(missing, exitcodes.NO_CREDENTIALS)
@@ -73,6 +79,10 @@ class Command(ScrapyCrawlCommand):
         problem = output_dir_problem(str(self.settings.get("TWEETFORM_OUTPUT_DIR") or "data"))
         if problem is None and proxies:  # TWEETFORM_PROXY_CHECK_AT_START checks them better, through to the API
             problem = None if self.settings.getbool("TWEETFORM_PROXY_CHECK_AT_START") else proxies_problem(proxies)
+        elif problem is None and job.api == BLUESKY:  # the hosts the job uses, never X's
+            problem = api_base_problem(str(self.settings.get("TWEETFORM_BLUESKY_APPVIEW")), setting="TWEETFORM_BLUESKY_APPVIEW")
+            if problem is None and any(ENDPOINTS[k].host == "pds" for k in spidercls.endpoints_for(job)):
+                problem = api_base_problem(str(self.settings.get("TWEETFORM_BLUESKY_PDS")), setting="TWEETFORM_BLUESKY_PDS")
         elif problem is None:
             problem = api_base_problem(str(self.settings.get("TWEETFORM_API_BASE")))
         if problem:
@@ -125,6 +135,8 @@ def deep_crawl_warning(settings: Any, job: JobArgs) -> str | None:
     """A deep network crawl without max_users can reach millions of accounts: say what the plan expects."""
     if job.spider not in ("friends", "followers") or job.depth < DEEP_DEPTH or job.max_users is not None:
         return None
+    if job.api == BLUESKY:
+        return f"depth={job.depth} without max_users expands every account reachable in {job.depth - 1} steps: give max_users=N to cap it"
     if job.budget or settings.getfloat("TWEETFORM_BUDGET_USD"):
         return None  # a budget caps it already, and the plan's look-up would be paid outside that budget
     from tweetform.planning import PlanError, plan_job

@@ -169,7 +169,8 @@ class BudgetMiddleware:
             store = state.existing_job_store(self.crawler)
             job = store.load(job_id) if store is not None else None
             given = getattr(job, "budget", None) if job is not None else None
-            found = micro(given) if given else self.default
+            free = getattr(job, "api", "") == "bluesky"  # $0 a request: the default budget has nothing to bound
+            found = micro(given) if given else 0 if free else self.default
             if job is not None:
                 self._budgets[job_id] = found
         return found

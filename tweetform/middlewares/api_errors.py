@@ -21,7 +21,8 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from tweetform.api import errors
-from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT
+from tweetform.api.endpoints import ENDPOINTS
+from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT, META_SESSION
 from tweetform.quota import runtime
 from tweetform.quota.book import Reservation
 from tweetform.quota.gate import META_LANE, reservation_of
@@ -75,7 +76,7 @@ class ApiErrorMiddleware:
             self._release(self.book.answered, reservation, response.status, response.headers.to_unicode_dict())
         if response.status in (200, 404):
             return response
-        version = "2" if key.startswith("/2/") else "1.1"
+        version = ENDPOINTS[key].version
         outcome = errors.classify(response.status, _parse(response.body), version)
         alias = request.meta.get(META_CREDENTIAL, "?")
         if outcome.kind == errors.USAGE_CAPPED:  # out of credits or over the cap: stop like at the budget (tweetform.cost)
@@ -84,6 +85,17 @@ class ApiErrorMiddleware:
             if budget is not None:
                 return budget.usage_capped(request, alias, outcome.message)
             return request.replace(dont_filter=True)
+        if outcome.kind == errors.EXPIRED_TOKEN:  # Bluesky: log in again (or refresh) and send it again
+            self.stats.inc_value("tweetform/bluesky/expired_tokens")
+            sessions = runtime.existing_sessions(self.crawler)
+            if sessions is not None and request.meta.get(META_SESSION):
+                sessions.expired(request.meta[META_SESSION])
+            tries = int(request.meta.get("tweetform_expired_tries", 0)) + 1
+            if tries <= 3:
+                again = request.replace(dont_filter=True)
+                again.meta["tweetform_expired_tries"] = tries
+                return again
+            return response
         if outcome.kind == errors.RATE_LIMITED:
             self.stats.inc_value("tweetform/quota/rate_limited")
             self.stats.inc_value(f"tweetform/quota/rate_limited/{alias}")

@@ -7,6 +7,11 @@ context, ``Bearer`` for app-only (fetching the token with ``POST oauth2/token``
 once per app when only the app key and secret are configured; that request's
 Basic auth is added here too, for each attempt).
 
+Bluesky's lanes are client IPs (kind ``ip``): public methods go unsigned; one that
+needs an account session (``Endpoint.session``: searchPosts) gets ``Bearer <accessJwt>``
+of a Bluesky account, logged in, refreshed and logged in again by
+:class:`tweetform.api.bluesky.Sessions` (on the PDS, ``TWEETFORM_BLUESKY_PDS``).
+
 A request never keeps its ``Authorization`` outside the process: queued
 requests are stored without it (:mod:`tweetform.requests_safety`), and every
 attempt — a retry, a 429 put back, a request popped from Redis or a disk
@@ -25,6 +30,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.defer import deferred_from_coro
 
 from tweetform.api.auth import basic_header, bearer_header, oauth1_header
+from tweetform.api.bluesky import SessionError
 from tweetform.api.endpoints import ENDPOINTS
 from tweetform.credentials import Credential
 from tweetform.quota import runtime
@@ -36,6 +42,7 @@ META_ENDPOINT = "tweetform_endpoint"
 META_CREDENTIAL = "tweetform_credential"
 META_AUTH_KIND = "tweetform_auth_kind"
 META_TOKEN_REQUEST = "tweetform_token_request"
+META_SESSION = "tweetform_bluesky_session"  # (account alias) whose access token signed this attempt
 
 
 class BearerTokenError(RuntimeError):
@@ -48,6 +55,8 @@ class SigningMiddleware:
         self.pool = pool
         self.api_base = api_base.rstrip("/")
         self._token_locks: dict[str, asyncio.Lock] = {}
+        accounts = [c for c in pool.credentials if c.kind == "bluesky"]
+        self.sessions = runtime.bluesky_sessions(crawler, accounts, self._post_json)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "SigningMiddleware":
@@ -62,6 +71,8 @@ class SigningMiddleware:
         return lanes[0] if lanes else None
 
     async def process_request(self, request: Request) -> Request | None:
+        if request.meta.get(META_TOKEN_REQUEST) == "bluesky":
+            return None  # a session call: its own body or refresh token authenticates it
         if request.meta.get(META_TOKEN_REQUEST):
             self.sign_token_request(request)
             return None
@@ -85,6 +96,8 @@ class SigningMiddleware:
             retry = request.replace(dont_filter=True)
             retry.meta.pop(META_LANE, None)
             return retry
+        if lane.kind == "ip":
+            return await self.sign_bluesky(request, lane)
         cred = self.pool.get(lane.alias)
         assert cred is not None
         if lane.kind == "app":
@@ -98,6 +111,38 @@ class SigningMiddleware:
         request.meta[META_CREDENTIAL] = cred.alias
         self.crawler.stats.inc_value(f"tweetform/quota/requests/{cred.alias}")
         return None
+
+    async def sign_bluesky(self, request: Request, lane: Lane) -> None:
+        """An IP lane: unsigned, or with an account session's access token where the method needs one."""
+        request.meta[META_AUTH_KIND] = "ip"
+        request.meta[META_CREDENTIAL] = lane.alias
+        request.headers.pop("Authorization", None)
+        if ENDPOINTS[request.meta[META_ENDPOINT]].session:
+            try:
+                alias, token = await self.sessions.token()
+            except SessionError as exc:
+                self.crawler.stats.set_value("tweetform/credentials/missing", str(exc))
+                self.stop(str(exc))
+                raise IgnoreRequest(str(exc)) from None
+            request.headers["Authorization"] = f"Bearer {token}"
+            request.meta[META_SESSION] = alias
+            request.meta[META_CREDENTIAL] = alias
+        self.crawler.stats.inc_value(f"tweetform/quota/requests/{request.meta[META_CREDENTIAL]}")
+
+    async def _post_json(self, url: str, body: dict | None, bearer: str | None) -> tuple[int, object]:
+        """A session call (createSession/refreshSession): never queued, its secrets only in this attempt."""
+        headers = {"Content-Type": "application/json"}
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        request = Request(url, method="POST", body=json.dumps(body).encode() if body is not None else b"", headers=headers,
+                          meta={META_TOKEN_REQUEST: "bluesky", "handle_httpstatus_all": True}, dont_filter=True)
+        assert self.crawler.engine is not None
+        response = await self.crawler.engine.download_async(request)
+        try:
+            parsed = json.loads(response.body)
+        except ValueError:
+            parsed = None
+        return response.status, parsed
 
     def sign_token_request(self, request: Request) -> None:
         """``POST oauth2/token``: its Basic auth too is added per attempt, never carried by the request."""

@@ -47,7 +47,7 @@ from tweetform.manifest import read_manifest
 
 logger = logging.getLogger(__name__)
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-SAFE_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
+SAFE_KEY = re.compile(r"^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*$")  # ":" for Bluesky DIDs (did:plc:…), never a path
 #: the byte range writers lock (lockf) around each append: far past any data, so readers are never blocked
 WRITE_LOCK_START = 1 << 62
 

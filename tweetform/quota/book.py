@@ -1,6 +1,7 @@
 """Where quota is decided: per lane × endpoint, may a request go now, and on which lane?
 
-State per (lane, endpoint), learnt from the ``x-rate-limit-*`` headers:
+State per (lane, endpoint), learnt from the ``x-rate-limit-*`` headers (Bluesky's
+``ratelimit-*``; its endpoints share one pool per lane, :attr:`Endpoint.bucket`):
 
 * ``limit`` and ``reset`` of the current window;
 * ``server_remaining``: the lowest ``remaining`` the API reported in this
@@ -94,7 +95,7 @@ class QuotaBook:
         now = self.clock()
         best: tuple[float, int, Lane] | None = None
         for order, lane in enumerate(self.pool.lanes(endpoint)):
-            quota = self._key(lane, endpoint.key)
+            quota = self._key(lane, endpoint.bucket)
             if quota.available(now, self.margin) <= 0:
                 continue
             rank = (quota.reset if quota.reset and now < quota.reset + self.margin else float("inf"), order, lane)
@@ -103,24 +104,24 @@ class QuotaBook:
         if best is None:
             return None
         lane = best[2]
-        quota = self._key(lane, endpoint.key)
+        quota = self._key(lane, endpoint.bucket)
         if quota.limit is not None and quota.reset and now >= quota.reset + self.margin:
             quota.server_remaining, quota.reset = quota.limit, 0.0  # a fresh window
         quota.in_flight += 1
         if min_interval(endpoint.key):
             quota.next_allowed = now + min_interval(endpoint.key)
-        return Reservation(lane, endpoint.key)
+        return Reservation(lane, endpoint.bucket)
 
     def available_now(self, endpoint: Endpoint) -> bool:
         now = self.clock()
-        return any(self._key(lane, endpoint.key).available(now, self.margin) > 0 for lane in self.pool.lanes(endpoint))
+        return any(self._key(lane, endpoint.bucket).available(now, self.margin) > 0 for lane in self.pool.lanes(endpoint))
 
     def ready_at(self, endpoint: Endpoint) -> float | None:
         """Earliest time a lane may have quota for this endpoint again."""
         now = self.clock()
         times = []
         for lane in self.pool.lanes(endpoint):
-            t = self._key(lane, endpoint.key).ready_at(now, self.margin)
+            t = self._key(lane, endpoint.bucket).ready_at(now, self.margin)
             if t is None:
                 return None
             times.append(t)
@@ -134,7 +135,7 @@ class QuotaBook:
         """Release a reservation and learn from the answer's rate-limit headers."""
         quota = self._key(reservation.lane, reservation.endpoint)
         quota.in_flight = max(0, quota.in_flight - 1)
-        limit, remaining, reset = (_int(headers.get(h)) for h in ("x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"))
+        limit, remaining, reset = rate_headers(headers)
         if limit is None or remaining is None or reset is None:
             if status == 429:
                 quota.blocked_until = self.clock() + 60.0  # no headers: back off a minute
@@ -168,6 +169,15 @@ class QuotaBook:
              "remaining": max(0, q.available(now, self.margin)), "reset": q.reset, "in_flight": q.in_flight}
             for (lane, ep), q in sorted(self.keys.items(), key=lambda kv: (kv[0][0].name, kv[0][1]))
         ]
+
+
+def rate_headers(headers: Mapping[str, str]) -> tuple[int | None, int | None, int | None]:
+    """``(limit, remaining, reset)`` of an answer: X's ``x-rate-limit-*`` or Bluesky's ``ratelimit-*``."""
+    for prefix in ("x-rate-limit-", "ratelimit-"):
+        values = tuple(_int(headers.get(prefix + h)) for h in ("limit", "remaining", "reset"))
+        if values[0] is not None:
+            return values  # type: ignore[return-value]
+    return None, None, None
 
 
 def _int(value: str | bytes | None) -> int | None:

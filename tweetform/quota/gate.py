@@ -132,4 +132,6 @@ def reservation_of(request: Any) -> Reservation | None:
     if not lane or "tweetform_endpoint" not in request.meta:
         return None
     alias, kind, *rest = lane
-    return Reservation(Lane(alias, kind), request.meta["tweetform_endpoint"], rest[0] if rest else "")
+    key = request.meta["tweetform_endpoint"]
+    bucket = ENDPOINTS[key].bucket if key in ENDPOINTS else key
+    return Reservation(Lane(alias, kind), bucket, rest[0] if rest else "")

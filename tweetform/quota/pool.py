@@ -4,7 +4,8 @@ A *lane* is one rate-limit pool: a credential in user context, or an app in
 app-only context (the API counts app-only quota per app, so credentials sharing
 an app key share one app lane, named after the first of them). Full-archive
 search is app-only; a user credential can still serve it through its app's
-bearer token.
+bearer token. Bluesky limits per client IP: its lanes are IPs (kind ``ip``), the
+direct one or one per proxy (each pinned to its proxy), made by :func:`ip_lanes`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from tweetform.api.endpoints import Endpoint
+from tweetform.api.endpoints import XRPC_QUOTA, Endpoint
 from tweetform.credentials import Credential
+from tweetform.proxies.config import hostport
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ class NoCredentialError(RuntimeError):
 @dataclass(frozen=True)
 class Lane:
     alias: str
-    kind: str  # "user" or "app"
+    kind: str  # "user", "app", or "ip" (Bluesky)
 
     @property
     def name(self) -> str:
@@ -49,10 +51,13 @@ class CredentialPool:
             seen_apps.add(app)
             (self.app_lanes if cred.kind == "app" else self.user_app_lanes).append(Lane(cred.alias, "app"))
         self.app_lanes_for_users = app_lanes_for_users
+        self.ip_lanes = [Lane(c.alias, "ip") for c in self.credentials if c.kind == "ip"]
 
     def lanes(self, endpoint: Endpoint, *, include_held: bool = False) -> list[Lane]:
         """Lanes that may call an endpoint now (retired credentials left out, and held ones unless asked)."""
-        if endpoint.app_only:
+        if endpoint.quota == XRPC_QUOTA:
+            lanes = self.ip_lanes
+        elif endpoint.app_only:
             lanes = self.app_lanes + self.user_app_lanes
         elif endpoint.user_only:  # a bearer token gets 403 there: never choose an app lane for it
             lanes = list(self.user_lanes)
@@ -96,3 +101,11 @@ def missing_auth(endpoint: Endpoint, credentials: list[Credential]) -> str | Non
         return (f"{endpoint.key} needs an app-only credential (a bearer_token, or an app_key and app_secret): "
                 f"none of the credentials configured ({aliases}) has one")
     return f"no credential configured may call {endpoint.key}"
+
+
+def ip_lanes(proxies: list[str]) -> list[Credential]:
+    """Bluesky's lanes: one per proxy (pinned to it, named by its host:port, never its password), or the
+    direct one. Workers sharing quota through Redis share a lane of the same name."""
+    if not proxies:
+        return [Credential(alias="ip:direct", ip_lane=True)]
+    return [Credential(alias=f"ip:{hostport(p)}", proxies=(p,), ip_lane=True) for p in proxies]

@@ -8,9 +8,11 @@ from typing import Any
 from scrapy.crawler import Crawler
 
 from tweetform import state
+from tweetform.api.bluesky import Sessions
 from tweetform.credentials import load_credentials
 from tweetform.quota.gate import QuotaGate
-from tweetform.quota.pool import CredentialPool
+from tweetform.proxies.config import load_proxy_list
+from tweetform.quota.pool import CredentialPool, ip_lanes
 
 _pools: "weakref.WeakKeyDictionary[Crawler, CredentialPool]" = weakref.WeakKeyDictionary()
 _books: "weakref.WeakKeyDictionary[Crawler, Any]" = weakref.WeakKeyDictionary()
@@ -21,7 +23,9 @@ def pool(crawler: Crawler) -> CredentialPool:
     found = _pools.get(crawler)
     if found is None:
         s = crawler.settings
-        found = _pools[crawler] = CredentialPool(load_credentials(s), app_lanes_for_users=s.getbool("TWEETFORM_APP_LANES_FOR_USERS"))
+        # X credentials, Bluesky accounts (for sessions) and Bluesky's per-IP lanes
+        creds = load_credentials(s, "all") + ip_lanes(load_proxy_list(s))
+        found = _pools[crawler] = CredentialPool(creds, app_lanes_for_users=s.getbool("TWEETFORM_APP_LANES_FOR_USERS"))
     return found
 
 
@@ -43,3 +47,18 @@ def gate(crawler: Crawler) -> QuotaGate:
 def existing_gate(crawler: Crawler) -> QuotaGate | None:
     """The crawler's gate if one was made (the progress line shows its waits)."""
     return _gates.get(crawler)
+
+
+_sessions: "weakref.WeakKeyDictionary[Crawler, Any]" = weakref.WeakKeyDictionary()
+
+
+def bluesky_sessions(crawler: Crawler, accounts: list[Any], post: Any) -> Sessions:
+    """The crawler's Bluesky account sessions, made once."""
+    found = _sessions.get(crawler)
+    if found is None:
+        found = _sessions[crawler] = Sessions(accounts, crawler.settings.get("TWEETFORM_BLUESKY_PDS"), post)
+    return found
+
+
+def existing_sessions(crawler: Crawler) -> Any:
+    return _sessions.get(crawler)

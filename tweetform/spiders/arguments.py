@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from tweetform.api import bluesky
+from tweetform.api.endpoints import BLUESKY
 from tweetform.job import ArgumentError, JobArgs, new_job_id
 
 BUCKET = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -122,6 +124,59 @@ def _time(raw: Any, name: str) -> str:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _split(raw: Any) -> list[str]:
+    return [p.strip() for p in str(raw).split(",") if p.strip()]
+
+
+def _did(value: str, where: str) -> str:
+    if not bluesky.is_did(value):
+        raise ArgumentError(f"{where} {value[:80]!r} is not a DID (did:plc: and 24 letters a-z or digits 2-7, or did:web:HOST)")
+    return value
+
+
+def _handle(value: str, where: str) -> str:
+    value = value.lstrip("@")
+    if not bluesky.is_handle(value):
+        raise ArgumentError(f"{where} {value[:80]!r} is not a Bluesky handle (a domain name like alice.bsky.social)")
+    return value.lower()
+
+
+def _post_uri(value: str, where: str) -> str:
+    if not bluesky.POST_URI.match(value):
+        raise ArgumentError(f"{where} {value[:80]!r} is not a post URI (at://DID/app.bsky.feed.post/RKEY)")
+    return value
+
+
+def _bluesky_seeds(args: JobArgs, raw: dict[str, Any], seeds: str) -> None:
+    """api=bluesky: user_id takes DIDs, screen_name handles, tweet_id at:// post URIs; file= any of them."""
+    from_file = read_id_file(str(raw["file"]), numeric=False) if "file" in raw else []
+    if seeds == "users":
+        if not any(k in raw for k in ("user_id", "screen_name", "file")):
+            raise ArgumentError("give user_id (DIDs), screen_name (handles) or file=PATH")
+        if "user_id" in raw and "screen_name" in raw:
+            raise ArgumentError("give user_id or screen_name, not both")
+        args.dids = [_did(v, "user_id") for v in _split(raw.get("user_id", ""))]
+        args.handles = [_handle(v, "screen_name") for v in _split(raw.get("screen_name", ""))]
+        for value in from_file:
+            if value.startswith("did:"):
+                args.dids.append(_did(value, f"file {raw['file']!r}:"))
+            else:
+                args.handles.append(_handle(value, f"file {raw['file']!r}:"))
+        if not args.dids and not args.handles:
+            raise ArgumentError("user_id/screen_name is empty")
+    elif seeds == "tweets":
+        args.uris = [_post_uri(v, "tweet_id") for v in [*_split(raw.get("tweet_id", "")), *from_file]]
+        if not args.uris:
+            raise ArgumentError("give tweet_id (at:// post URIs, comma-separated) or file=PATH")
+    elif seeds == "query":
+        query = str(raw.get("query") or "").strip()
+        if not query:
+            raise ArgumentError(f"{args.spider} needs query=TEXT")
+        args.query = _query(query, "query")
+    else:
+        raise ArgumentError(f"{args.spider} does not work with api=bluesky")
+
+
 def parse_args(
     spider: str, raw: dict[str, Any], *, allowed: Iterable[str], default_bucket: str, default_api: str, seeds: str = "users"
 ) -> JobArgs:
@@ -131,8 +186,8 @@ def parse_args(
     if unknown:
         raise ArgumentError(f"unknown argument {unknown[0]!r} for spider {spider!r}; it takes: {', '.join(sorted(allowed))}")
     api = str(raw.get("api") or default_api).strip().lstrip("v")
-    if api not in ("2", "1.1"):
-        raise ArgumentError(f"api must be 2 or 1.1, not {raw.get('api')!r}")
+    if api not in ("2", "1.1", BLUESKY):
+        raise ArgumentError(f"api must be 2, 1.1 or bluesky, not {raw.get('api')!r}")
     bucket = str(raw["bucket"]) if raw.get("bucket") is not None else default_bucket
     if not bucket.strip():
         raise ArgumentError("bucket is empty: give a plain word of letters, digits, _ or - (or leave bucket out for the default)")
@@ -145,7 +200,9 @@ def parse_args(
         raise ArgumentError(f"job {job[:100]!r} must be 1-80 letters, digits, _, . or -, starting with a letter or digit")
     args = JobArgs(spider=spider, job=job, api=api, bucket=bucket)
 
-    if seeds == "tweets":
+    if api == BLUESKY:
+        _bluesky_seeds(args, raw, seeds)
+    elif seeds == "tweets":
         if "tweet_id" in raw:
             args.tweet_ids = _ids(raw["tweet_id"], "tweet_id")
         if "file" in raw:
@@ -233,6 +290,8 @@ def parse_args(
         if not ok:
             raise ArgumentError(f"geocode must be LAT,LONG,RADIUS(km|mi), e.g. 37.78,-122.39,10km, not {raw['geocode']!r}")
         args.geocode = str(raw["geocode"])
+    if "budget" in raw and api == BLUESKY:
+        raise ArgumentError("budget: Bluesky's API is free, a budget has nothing to bound: leave budget out for api=bluesky")
     if "budget" in raw:
         try:
             args.budget = float(str(raw["budget"]).strip().lstrip("$"))
@@ -248,8 +307,8 @@ def parse_args(
             raise ArgumentError("archive=true (full-archive search) needs api=2")
     for name in ("start_time", "end_time"):
         if name in raw:
-            if api != "2":
-                raise ArgumentError(f"{name} works with api=2 only")
+            if api not in ("2", BLUESKY):
+                raise ArgumentError(f"{name} works with api=2 or bluesky only")
             setattr(args, name, _time(raw[name], name))
     if args.start_time and args.end_time and args.start_time >= args.end_time:
         raise ArgumentError(f"start_time {args.start_time} is not before end_time {args.end_time}")

@@ -26,7 +26,8 @@ from twisted.python.failure import Failure
 from tweetform.config import uses_redis
 from tweetform import state
 from tweetform.api import errors
-from tweetform.api.endpoints import ENDPOINTS, Endpoint, next_page_params, page_size_param
+from tweetform.api import bluesky
+from tweetform.api.endpoints import BLUESKY, ENDPOINTS, Endpoint, next_page_params, page_size_param
 from tweetform.job import JobArgs
 from tweetform.items import PageItem, make_error, make_page, page_id, utc_now
 from tweetform.middlewares.callback_errors import CallbackErrorMiddleware
@@ -51,6 +52,10 @@ def parse_body(body: bytes) -> Any:
             return None
 
 
+#: the list member of each Bluesky answer
+BLUESKY_LISTS = ("follows", "followers", "feed", "posts", "profiles", "repostedBy", "likes")
+
+
 def objects_in_page(body: Any) -> int:
     """How many objects (tweets, users, lists) one page of a list endpoint holds, in either API version."""
     if isinstance(body, list):
@@ -58,6 +63,9 @@ def objects_in_page(body: Any) -> int:
     if isinstance(body, dict):
         if "statuses" in body:
             return len(body["statuses"])
+        for member in BLUESKY_LISTS:
+            if isinstance(body.get(member), list):
+                return len(body[member])
         data = body.get("data")
         return len(data) if isinstance(data, list) else 0
     return 0
@@ -112,6 +120,9 @@ class ApiSpider(scrapy.Spider):
             spider.given_job = cls.parse_arguments(spider.raw_args, str(crawler.settings.get("TWEETFORM_API_VERSION")))
         spider.store = job_store(crawler)
         spider.api_base = crawler.settings.get("TWEETFORM_API_BASE").rstrip("/")
+        # where each endpoint's host is (Endpoint.host): X's, Bluesky's AppView and PDS
+        spider.api_bases = {"x": spider.api_base, "appview": (crawler.settings.get("TWEETFORM_BLUESKY_APPVIEW") or "").rstrip("/"),
+                            "pds": (crawler.settings.get("TWEETFORM_BLUESKY_PDS") or "").rstrip("/")}
         spider.pages_failed = 0
         return spider
 
@@ -124,7 +135,7 @@ class ApiSpider(scrapy.Spider):
         ep = ENDPOINTS[endpoint] if isinstance(endpoint, str) else endpoint
         ctx = {"job": job.job, "params": params, "path_id": path_id, "key": key, "depth": depth, "source": source, **(extra or {})}
         return scrapy.Request(
-            ep.url(self.api_base, params, path_id),
+            ep.url(self.api_bases[ep.host], params, path_id),
             callback=callback or self.parse_page,
             errback=self.on_failure,
             priority=priority,
@@ -170,7 +181,7 @@ class ApiSpider(scrapy.Spider):
         return {
             "url": response.url,
             "endpoint": endpoint,
-            "api_version": "2" if endpoint.startswith("/2/") else "1.1",
+            "api_version": ENDPOINTS[endpoint].version,
             "retrieved_at": utc_now(),
             "job": ctx["job"],
             "credential": response.meta.get(META_CREDENTIAL),
@@ -215,7 +226,7 @@ class ApiSpider(scrapy.Spider):
 
     def _parse_page(self, response: Response) -> Iterator[Any]:
         endpoint = response.meta[META_ENDPOINT]
-        version = "2" if endpoint.startswith("/2/") else "1.1"
+        version = ENDPOINTS[endpoint].version
         body = parse_body(response.body)
         outcome = errors.classify(response.status, body, version)
         if outcome.kind in (errors.INVALID_BODY, errors.SERVER):
@@ -319,6 +330,13 @@ class UserSeededSpider(ApiSpider):
     """Spiders whose seeds are users, crawled by id: screen names are resolved first."""
 
     def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
+        if job.api == BLUESKY:  # DIDs as they are; each handle resolved to its DID once, through the API
+            for did in dict.fromkeys(job.dids):
+                yield from self.seed_user(job, did)
+            for handle in dict.fromkeys(job.handles):
+                yield self.api_request(job, "com.atproto.identity.resolveHandle", {"handle": handle}, key=job.job,
+                                       callback=self.parse_handle, extra={"target": handle})
+            return
         for uid in dict.fromkeys(job.user_ids):
             yield from self.seed_user(job, uid)
         names = list(dict.fromkeys(n.lower() for n in job.screen_names))
@@ -331,6 +349,27 @@ class UserSeededSpider(ApiSpider):
                 yield self.api_request(job, "/users/lookup", {"screen_name": ",".join(batch), "include_entities": "false"},
                                        key=job.job, callback=self.parse_names, extra={"target": ",".join(batch)})
 
+    def parse_handle(self, response: Response) -> Iterator[Any]:
+        yield from self._shared_state_safe(response, self._parse_handle)
+
+    def _parse_handle(self, response: Response) -> Iterator[Any]:
+        """Seed the DID a handle resolved to; record a handle that did not resolve."""
+        body = parse_body(response.body)
+        outcome = errors.classify(response.status, body, BLUESKY)
+        if outcome.kind in (errors.INVALID_BODY, errors.SERVER):
+            retry = get_retry_request(response.request, spider=self, reason=f"tweetform_{outcome.kind}")
+            if retry is not None:
+                yield retry
+                return
+        did = body.get("did") if outcome.kind == errors.OK and isinstance(body, dict) else None
+        if isinstance(did, str) and bluesky.is_did(did):
+            yield from self.seed_user(self.job_of(response), did)
+        elif outcome.kind == errors.OK or outcome.final:
+            yield self.error_item(response, errors.NOT_FOUND if outcome.kind == errors.OK else outcome.kind,
+                                  response.meta[META_CTX]["target"], outcome, body)
+        else:
+            yield from self.page_failed(response, outcome, body)
+
     def parse_names(self, response: Response) -> Iterator[Any]:
         yield from self._shared_state_safe(response, self._parse_names)
 
@@ -338,7 +377,7 @@ class UserSeededSpider(ApiSpider):
         """Seed the users a screen-name look-up found; record the names it did not."""
         asked = response.meta[META_CTX]["target"].split(",")
         body = parse_body(response.body)
-        version = "2" if response.meta[META_ENDPOINT].startswith("/2/") else "1.1"
+        version = ENDPOINTS[response.meta[META_ENDPOINT]].version
         outcome = errors.classify(response.status, body, version)
         if outcome.kind in (errors.INVALID_BODY, errors.SERVER):
             retry = get_retry_request(response.request, spider=self, reason=f"tweetform_{outcome.kind}")

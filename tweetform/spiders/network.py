@@ -5,6 +5,11 @@ and so on. Each user is expanded once per job (the job store's claim). Without
 ``max_users`` users are expanded as soon as they are found; with it, expansion
 goes level by level (see :mod:`tweetform.state.base`) so that exactly the first
 ``max_users`` users in breadth-first order are expanded.
+
+With ``api=bluesky`` the same crawl runs on ``app.bsky.graph.getFollows``/``getFollowers``
+(100 profiles a page, both data types): users are DIDs, claimed in the job state under
+:func:`tweetform.api.bluesky.did_key`; a DID a page lists that is not well formed is
+never expanded (it would become a file name).
 """
 
 from __future__ import annotations
@@ -14,13 +19,16 @@ from typing import Any, Iterable, Iterator
 import scrapy
 from scrapy.http import Response
 
-from tweetform.api.endpoints import V2_USER_FIELDS
+from tweetform.api import bluesky
+from tweetform.api.endpoints import BLUESKY, V2_USER_FIELDS
 from tweetform.job import JobArgs
 from tweetform.spiders.base import META_CTX, UserSeededSpider
 
 
-def ids_in_page(body: Any) -> list[int]:
-    """Account ids of one page of any of the four list endpoints."""
+def ids_in_page(body: Any) -> list[Any]:
+    """Account ids of one page of any of the four list endpoints (DIDs of a Bluesky page)."""
+    if isinstance(body, dict) and ("follows" in body or "followers" in body):
+        return [p.get("did") for p in body.get("follows") or body.get("followers") or [] if isinstance(p, dict)]
     if isinstance(body, dict):
         if "ids" in body:
             return [int(i) for i in body["ids"]]
@@ -42,16 +50,27 @@ class NetworkSpider(UserSeededSpider):
     def seed_user(self, job: JobArgs, uid: int) -> Iterable[scrapy.Request]:
         yield from self.expand(job, [uid], 1, claimer="seed")
 
-    def expand(self, job: JobArgs, uids: list[int], level: int, claimer: str) -> Iterator[scrapy.Request]:
-        claimed = self.store.claim_users(job, list(dict.fromkeys(uids)), level, claimer)
+    def expand(self, job: JobArgs, uids: list[Any], level: int, claimer: str) -> Iterator[scrapy.Request]:
+        if job.api == BLUESKY:
+            good = [d for d in dict.fromkeys(uids) if bluesky.is_did(d)]
+            if len(good) < len(set(uids)):
+                self.crawler.stats.inc_value("tweetform/bluesky/malformed_dids", len(set(uids)) - len(good))
+            by_key = {bluesky.did_key(d): d for d in good}
+            claimed = [by_key[k] for k in self.store.claim_users(job, list(by_key), level, claimer)]
+        else:
+            claimed = self.store.claim_users(job, list(dict.fromkeys(uids)), level, claimer)
         requests = [self.first_page(job, uid, level) for uid in claimed]
         if job.max_users is not None:  # level-by-level expansion tracks each level's requests
             self.store.requests_opened(job, level, [r.url for r in requests])
         self.crawler.stats.inc_value("tweetform/users/expanded", len(requests))
         yield from requests
 
-    def first_page(self, job: JobArgs, uid: int, level: int) -> scrapy.Request:
+    def first_page(self, job: JobArgs, uid: Any, level: int) -> scrapy.Request:
         ids_only = job.data_type == "ids"
+        if job.api == BLUESKY:  # the AppView lists profiles either way: data_type names the bucket only
+            endpoint = "app.bsky.graph.getFollows" if self.direction == "friends" else "app.bsky.graph.getFollowers"
+            return self.api_request(job, endpoint, {"actor": uid, "limit": 100}, key=uid, depth=level, source=uid,
+                                    priority=-level)
         if job.api == "2":
             endpoint = "/2/users/:id/following" if self.direction == "friends" else "/2/users/:id/followers"
             params: dict[str, Any] = {"max_results": 1000}
@@ -81,7 +100,8 @@ class NetworkSpider(UserSeededSpider):
             if job.max_users is None:
                 yield from self.expand(job, ids, level + 1, claimer=response.request.url)
             else:
-                self.store.record_found(job, level, source, ctx.get("page_no", 0), ids)
+                claim = bluesky.did_key(source) if job.api == BLUESKY else source
+                self.store.record_found(job, level, claim, ctx.get("page_no", 0), ids)
         yield from self.request_done(job, level, response.request.url)
 
     def on_account_error(self, response: Response, outcome: Any) -> Iterator[Any]:

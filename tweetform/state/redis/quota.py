@@ -19,7 +19,7 @@ import uuid
 from typing import Any, Mapping
 
 from tweetform.api.endpoints import Endpoint
-from tweetform.quota.book import Reservation, _int, min_interval
+from tweetform.quota.book import Reservation, min_interval, rate_headers
 from tweetform.quota.pool import CredentialPool, Lane
 from tweetform.state.redis import keys, scripts
 
@@ -59,25 +59,25 @@ class RedisQuotaBook:
             return None
         rid = uuid.uuid4().hex
         interval = min_interval(endpoint.key)
-        chosen = int(self._reserve(keys=self._all_keys(lanes, endpoint.key), args=[self.margin, interval, self.hold, rid]))
+        chosen = int(self._reserve(keys=self._all_keys(lanes, endpoint.bucket), args=[self.margin, interval, self.hold, rid]))
         if not chosen:
             return None
-        return Reservation(lanes[chosen - 1], endpoint.key, rid)
+        return Reservation(lanes[chosen - 1], endpoint.bucket, rid)
 
     def available_now(self, endpoint: Endpoint) -> bool:
         lanes = self.pool.lanes(endpoint)
-        return bool(lanes) and bool(int(self._available(keys=self._all_keys(lanes, endpoint.key), args=[self.margin])))
+        return bool(lanes) and bool(int(self._available(keys=self._all_keys(lanes, endpoint.bucket), args=[self.margin])))
 
     def ready_at(self, endpoint: Endpoint) -> float | None:
         lanes = self.pool.lanes(endpoint)
         if not lanes:
             return None
-        value, redis_now = (float(v) for v in self._ready_at(keys=self._all_keys(lanes, endpoint.key), args=[self.margin]))
+        value, redis_now = (float(v) for v in self._ready_at(keys=self._all_keys(lanes, endpoint.bucket), args=[self.margin]))
         # Redis's time, as this host's clock reads it (so its timers wake it in time even if its clock is off)
         return None if value < 0 else value - redis_now + time.time()
 
     def answered(self, reservation: Reservation, status: int, headers: Mapping[str, str]) -> None:
-        values = [_int(headers.get(h)) for h in ("x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset")]
+        values = list(rate_headers(headers))
         self._answered(keys=self._keys(reservation.lane, reservation.endpoint),
                        args=[reservation.rid, status, *("" if v is None else v for v in values)])
 

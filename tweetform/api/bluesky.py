@@ -1,0 +1,173 @@
+"""Bluesky on the crawler's side: identifiers checked before they are used, hosts, account sessions.
+
+* DIDs (``did:plc:`` + 24 of ``[a-z2-7]``, or ``did:web:<host>``), handles and ``at://`` post URIs
+  are validated with one clear line; a DID is an output key (a file name), so nothing else may be one.
+* Sessions (:class:`Sessions`): Bluesky accounts (``{"alias", "handle", "app_password"}``) log in
+  with ``com.atproto.server.createSession`` on the PDS, refresh with ``refreshSession`` before the
+  access token expires, and log in again after ``ExpiredToken``; ``createSession``'s own limits
+  (per account per 5 minutes and per day) are kept on this side, never hammered. Tokens and app
+  passwords live in this object only: never in a request carried out of the process (signing adds
+  them per attempt), a log line, stats or output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import re
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from tweetform.credentials import Credential
+
+logger = logging.getLogger(__name__)
+
+DID = re.compile(r"^did:(plc:[a-z2-7]{24}|web:[a-zA-Z0-9.-]{1,253})$")
+HANDLE = re.compile(r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+POST_URI = re.compile(r"^at://(did:(?:plc:[a-z2-7]{24}|web:[a-zA-Z0-9.-]{1,253}))/app\.bsky\.feed\.post/([234567abcdefghij][234567a-z]{12})$")
+SESSION_LIMITS = ((30, 300.0), (300, 86400.0))  # createSession: 30 per 5 minutes, 300 a day, per account
+REFRESH_BEFORE = 120.0  # seconds before an access token's exp it is refreshed
+
+
+def is_did(value: str) -> bool:
+    return isinstance(value, str) and bool(DID.match(value))
+
+
+def is_handle(value: str) -> bool:
+    return isinstance(value, str) and len(value) <= 253 and bool(HANDLE.match(value))
+
+
+def did_key(did: str) -> int:
+    """A DID as the positive 63-bit integer the job state's user claims take (a hash: collisions are
+    negligible below billions of users)."""
+    return int.from_bytes(hashlib.blake2b(did.encode(), digest_size=8).digest(), "big") >> 1 or 1
+
+
+def post_key(uri: str) -> str:
+    """A post's output key: ``<did>_<rkey>`` (both checked), from its ``at://`` URI."""
+    m = POST_URI.match(uri)
+    if m is None:
+        raise ValueError(f"{uri[:80]!r} is not an at:// post URI")
+    return f"{m.group(1)}_{m.group(2)}"
+
+
+def jwt_exp(token: str) -> float | None:
+    """The ``exp`` of a JWT (read, not verified: the PDS verifies it), or None."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
+
+
+class SessionError(RuntimeError):
+    """No account could give a session; the message names aliases only."""
+
+
+@dataclass
+class _Session:
+    account: Credential
+    access: str = field(default="", repr=False)
+    refresh: str = field(default="", repr=False)
+    expires: float = 0.0
+    logins: deque = field(default_factory=deque)  # times of this process's createSession calls
+
+
+#: (method, url, json body or None, bearer token or None) -> (status, parsed body)
+Post = Callable[[str, dict[str, Any] | None, str | None], Awaitable[tuple[int, Any]]]
+
+
+class Sessions:
+    """One session per Bluesky account, shared by the requests that need one (searchPosts)."""
+
+    def __init__(self, accounts: list[Credential], pds: str | None, post: Post, *, clock: Callable[[], float] = time.time,
+                 limits: tuple[tuple[int, float], ...] = SESSION_LIMITS) -> None:
+        self.sessions = [_Session(a) for a in accounts]
+        self.pds = (pds or "").rstrip("/")
+        self.post = post
+        self.clock = clock
+        self.limits = limits
+        self.retired: dict[str, str] = {}
+        self._lock = asyncio.Lock()
+        self._turn = 0
+        self.created = self.refreshed = 0
+
+    def usable(self) -> list[_Session]:
+        return [s for s in self.sessions if s.account.alias not in self.retired]
+
+    async def token(self) -> tuple[str, str]:
+        """``(account alias, access token)`` of a live session (logging in or refreshing first)."""
+        async with self._lock:
+            while True:
+                usable = self.usable()
+                if not usable:
+                    aliases = ", ".join(s.account.alias for s in self.sessions) or "none"
+                    raise SessionError(f"no Bluesky account can log in (accounts: {aliases}); searchPosts needs one")
+                session = usable[self._turn % len(usable)]
+                self._turn += 1
+                if session.access and self.clock() < session.expires - REFRESH_BEFORE:
+                    return session.account.alias, session.access
+                if session.refresh and await self._refresh(session):
+                    return session.account.alias, session.access
+                await self._login(session)
+                if session.account.alias not in self.retired:
+                    return session.account.alias, session.access
+
+    def expired(self, alias: str, token: str | None = None) -> None:
+        """The PDS said ExpiredToken: the next use refreshes (or logs in again)."""
+        for s in self.sessions:
+            if s.account.alias == alias and (token is None or s.access == token):
+                s.access, s.expires = "", 0.0
+
+    async def _refresh(self, session: _Session) -> bool:
+        status, body = await self.post(f"{self.pds}/xrpc/com.atproto.server.refreshSession", None, session.refresh)
+        session.refresh = ""
+        if status != 200 or not isinstance(body, dict) or not body.get("accessJwt"):
+            logger.info("Bluesky account %r: refreshSession refused (HTTP %s): logging in again", session.account.alias, status)
+            return False
+        self._take(session, body)
+        self.refreshed += 1
+        return True
+
+    async def _login(self, session: _Session) -> None:
+        await self._respect_limits(session)
+        session.logins.append(self.clock())
+        body_in = {"identifier": session.account.handle, "password": session.account.app_password}
+        status, body = await self.post(f"{self.pds}/xrpc/com.atproto.server.createSession", body_in, None)
+        if status == 429:  # the PDS counts differently (per IP too): wait for its reset, once
+            await asyncio.sleep(min(300.0, 60.0))
+            status, body = await self.post(f"{self.pds}/xrpc/com.atproto.server.createSession", body_in, None)
+        if status != 200 or not isinstance(body, dict) or not body.get("accessJwt"):
+            name = body.get("error") if isinstance(body, dict) else None
+            self.retired[session.account.alias] = f"createSession refused it (HTTP {status}{', ' + str(name) if name else ''})"
+            logger.error("Bluesky account %r taken out of rotation: %s", session.account.alias, self.retired[session.account.alias])
+            return
+        self._take(session, body)
+        self.created += 1
+        logger.info("Bluesky account %r logged in", session.account.alias)
+
+    async def _respect_limits(self, session: _Session) -> None:
+        """Wait until one more createSession stays within each of its windows."""
+        while True:
+            now = self.clock()
+            waits = []
+            for most, window in self.limits:
+                recent = [t for t in session.logins if t > now - window]
+                if len(recent) >= most:
+                    waits.append(recent[-most] + window - now)
+            if not waits:
+                return
+            wait = max(waits)
+            logger.warning("Bluesky account %r: createSession limit reached, waiting %.0f s", session.account.alias, wait)
+            await asyncio.sleep(wait)
+
+    def _take(self, session: _Session, body: dict[str, Any]) -> None:
+        session.access, session.refresh = str(body["accessJwt"]), str(body.get("refreshJwt") or "")
+        exp = jwt_exp(session.access)
+        session.expires = exp if exp is not None else self.clock() + 600.0
