@@ -116,6 +116,7 @@ def test_sdk_author_feed_posts_threads_and_profiles(sandbox: Any, client: Client
 def test_sdk_search_needs_a_session_and_refreshes_it(sandbox_factory: Any) -> None:
     # access tokens of 10 minutes: the SDK refreshes 15 minutes before expiry, so before every call
     box = sandbox_factory(*SMALL_WORLD, "--bluesky", "access_ttl=600")
+    truth = box.get("/_sandbox/truth/bsky/search?q=vote")["uris"]  # builds the search index (the SDK waits 5 s at most)
     c = Client(base_url=box.base)
     try:
         with pytest.raises(sdk_errors.UnauthorizedError) as anonymous:
@@ -123,7 +124,6 @@ def test_sdk_search_needs_a_session_and_refreshes_it(sandbox_factory: Any) -> No
         assert anonymous.value.response.content.error == "AuthMissing"
         c.login(DEMO.handle, DEMO.app_password)
         got, sizes = all_pages(lambda cur: c.app.bsky.feed.search_posts({"q": "vote", "cursor": cur, "limit": 100}), "posts")
-        truth = box.get("/_sandbox/truth/bsky/search?q=vote")["uris"]
         assert [p.uri for p in got] == truth and len(truth) > 100
         counters = box.get("/_sandbox/bsky/counters")
         assert counters["sessions_created"] == 1 and counters["sessions_refreshed"] >= len(sizes)
