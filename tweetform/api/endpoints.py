@@ -61,7 +61,7 @@ class Endpoint:
         return f"{base.rstrip('/')}{path}" + (f"?{query}" if query else "")
 
 
-PAGE_SIZE_PARAMS = ("max_results", "count")  # v2's and v1.1's page size
+PAGE_SIZE_PARAMS = ("max_results", "count", "limit")  # v2's, v1.1's and XRPC's page size
 
 
 def page_size_param(params: Mapping[str, Any]) -> str | None:
