@@ -20,6 +20,9 @@ DEMO = DEMO_BLUESKY_ACCOUNTS[0]
 
 @pytest.fixture
 def client(sandbox: Any) -> Iterator[Client]:
+    # the world's engagement index is built on the first post rendered: build it here, not under
+    # the SDK's 5-second timeout (a machine running four test processes took longer)
+    sandbox.get(f"/_sandbox/truth/bsky/engaged/{demo_did(sandbox)}")
     c = Client(base_url=sandbox.base)
     yield c
     c.request.close()
