@@ -98,6 +98,10 @@ class StreamClient:
         self.keepalives = 0
         self._bearer = cred.bearer_token
 
+    def next_url(self) -> str:
+        """The URL of the next attempt: reconnects (and a resumed job's first connection) ask for backfill."""
+        return self.url(self.backfill_minutes if self.connections or self.backfill_first else 0)
+
     def url(self, backfill: int) -> str:
         """The stream URL of an attempt: reconnects ask for ``backfill_minutes``, a new job's first connection for none."""
         params = {**self.params, **({"backfill_minutes": str(backfill)} if backfill else {})}
@@ -121,7 +125,7 @@ class StreamClient:
         timeout = aiohttp.ClientTimeout(total=None, connect=self.read_timeout, sock_connect=self.read_timeout)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             while not _past(deadline):
-                url = self.url(self.backfill_minutes if self.connections or self.backfill_first else 0)
+                url = self.next_url()
                 try:
                     headers = {"Authorization": f"Bearer {await self._token(session)}", "Accept": "application/json"}
                     async with session.get(url, headers=headers) as resp:
