@@ -453,3 +453,42 @@ def test_tweepy_reads_counts_and_conversations(box: Any) -> None:
     pages = list(tweepy.Paginator(client.get_all_tweets_count, "from:12", granularity="day", start_time="2026-06-01T00:00:00Z"))
     assert sum(p.meta["total_tweet_count"] for p in pages) == box.get(
         "/_sandbox/truth/counts?query=from:12&granularity=day&archive=true&start_time=2026-06-01T00:00:00Z")["total"]
+
+
+# --- the evolving world ----------------------------------------------------------------------------
+
+
+def test_evolving_world_adds_replies_quotes_retweets_and_likes(box: Any) -> None:
+    """A day of logical time later the same tweets have more engagement, the endpoints list it and
+    public_metrics still count exactly what they list; a second crawl differs from the first."""
+    tids = engaged(box)[:3]
+    before = {tid: {w: box.truth(w, tid) for w in ("quotes", "retweeters", "likers", "replies")} for tid in tids}
+    liked_before = box.truth("liked", 12)
+    box.post("/_sandbox/clock", {"advance": 2 * 86_400})
+    assert box.get("/_sandbox/clock")["generation"] == 2
+    grown = False
+    for tid in tids:
+        after = {w: box.truth(w, tid) for w in ("quotes", "retweeters", "likers", "replies")}
+        for what, old in before[tid].items():
+            assert set(old) <= set(after[what])  # nothing is taken back
+            grown |= len(after[what]) > len(old)
+        assert ids_of(walk(box, f"/2/tweets/{tid}/quote_tweets", {"max_results": 100})) == after["quotes"]
+        assert ids_of(walk(box, f"/2/tweets/{tid}/retweeted_by", {})) == after["retweeters"]
+        assert ids_of(walk(box, f"/2/tweets/{tid}/liking_users", {}, user_auth())) == after["likers"]
+        m = get(box, "/2/tweets", {"ids": tid, "tweet.fields": "public_metrics"})["data"][0]["public_metrics"]
+        assert (m["quote_count"], m["retweet_count"], m["like_count"], m["reply_count"]) == tuple(
+            len(after[w]) for w in ("quotes", "retweeters", "likers", "replies"))
+    assert grown
+    liked = box.truth("liked", 12)
+    assert ids_of(walk(box, "/2/users/12/liked_tweets", {"max_results": 100}, user_auth())) == liked != liked_before
+    # the new replies are in their threads, and public_metrics of the new tweets count their own engagement
+    fresh = engaged(box)
+    assert fresh
+    for tid in fresh[:2]:
+        assert ids_of(walk(box, "/2/tweets/search/recent", {"query": f"conversation_id:{tid}", "max_results": 100},
+                           token="next_token")) == box.truth("conversation", tid)
+        m = get(box, "/2/tweets", {"ids": tid, "tweet.fields": "public_metrics"})["data"][0]["public_metrics"]
+        assert m["reply_count"] == len(box.truth("replies", tid)) and m["like_count"] == len(box.truth("likers", tid))
+    counts = box.get("/_sandbox/truth/counts?query=data&granularity=day")
+    found = ids_of(walk(box, "/2/tweets/search/recent", {"query": "data", "max_results": 100}, token="next_token"))
+    assert counts["total"] == len(found) and counts["buckets"][-1]["end"][:19] == iso_now(box)[:19]

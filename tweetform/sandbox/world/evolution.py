@@ -22,9 +22,13 @@ moved one step.
   the list as the previous generation left it), and indexed by both ends, so
   ``following`` and ``followers`` stay exact inverses and counts stay exact.
   New follows come first in both lists (newest first, as the API lists them).
+* **Engagement.** The search corpus's new tweets are partly replies, quotes and
+  retweets of its friends' newest tweets, and bring likes
+  (:mod:`.evolution_engagement`): old and new tweets gain engagement, and their
+  ``public_metrics`` follow it.
 * **Search** covers the new tweets of the searchable users too, and "recent"
   is the 7 days before the generation's now (so old tweets leave it).
-* **Unchanged:** accounts' states, profiles, old tweets.
+* **Unchanged:** accounts' states, profiles, old tweets (but for their metrics), lists.
 
 Lazy: nothing is built before a generation > 0 is asked for; generation ``g``
 costs O(changes) once (about ``0.15 * users`` follow changes, capped at 30,000
@@ -51,16 +55,21 @@ from .common import (
     _PUNCT,
     _UNLISTED_CODE,
     NORMAL,
+    QUOTE,
     RECENT_DAYS,
+    REPLY,
+    RETWEET,
     TIMELINE_CAP,
     TWITTER_EPOCH_MS,
     _mix,
 )
+from .engagement import Metrics
+from .evolution_engagement import EvolvingEngagement
 from .lists import merged_timelines
 from .query import _Evaluator, _parse
 from .records import Counts, Tweet, User
 from .search_index import _SearchIndex
-from .vocabulary import _LANG_OF, _SOURCE_HTML, _TAG_TABLE, _WORD_TABLE, _tag_strings
+from .vocabulary import _b62, _LANG_OF, _SOURCE_HTML, _TAG_TABLE, _WORD_TABLE
 
 if TYPE_CHECKING:
     from .core import World
@@ -86,6 +95,7 @@ class Evolution:
         self._in: dict[int, list[Change]] = {}  # followed id -> changes of its followers list
         self._views: dict[int, WorldAt] = {}
         self._indexes: dict[int, _SearchIndex] = {}  # generation -> its new tweets' search corpus
+        self.engagement = EvolvingEngagement(self)  # replies, quotes, retweets and likes of each generation
 
     def generation(self, elapsed_seconds: float) -> int:
         """The generation ``elapsed_seconds`` of logical time after the world's creation."""
@@ -252,10 +262,10 @@ class Evolution:
                     continue
                 n = self.new_tweets(u, k)
                 for j in range(n):
-                    words, tags, lang, _ = self._content(u, k, j)
-                    tag_toks, tag_keys = _tag_strings(tags)
                     tid = ((self._slot(k, n, j) - TWITTER_EPOCH_MS) << 22) | u
-                    rows.append((tid, f" {' '.join(words)}{tag_toks} from:{u} lang:{lang}{tag_keys} \n"))
+                    toks, tags, names, lang, keys = self.engagement.tokens(u, k, j)
+                    line_keys = [f"from:{u}", f"lang:{lang}", *["#" + t for t in tags], *["@" + x for x in names], *keys]
+                    rows.append((tid, f" {' '.join(toks)} {' '.join(line_keys)} \n"))
             rows.sort(reverse=True)
             idx = self._indexes[k] = _SearchIndex(array("q", [tid for tid, _ in rows]), [line for _, line in rows])
         return idx
@@ -278,18 +288,48 @@ class Evolution:
         tags = (_TAG_TABLE[vals[21] % len(_TAG_TABLE)],) if vals[20] % 4 == 0 else ()
         return words, tags, _LANG_OF[rnd[40]], vals
 
-    def new_tweet(self, tid: int, u: int, k: int, j: int) -> Tweet:
+    def new_tweet(self, tid: int, u: int, k: int, j: int, view: WorldAt) -> Tweet:
+        """New tweet ``(u, k, j)`` as ``view`` (generation >= k) shows it: its metrics are the view's."""
         w = self.world
         words, tags, lang, vals = self._content(u, k, j)
+        ref = self.engagement.ref(u, k, j)
+        created = datetime.fromtimestamp(((tid >> 22) + TWITTER_EPOCH_MS) / 1000, timezone.utc)
+        source = _SOURCE_HTML[w._h(w._k_misc, u) % len(_SOURCE_HTML)]
+        if ref.kind == RETWEET:
+            orig = view.tweet(ref.target)  # type: ignore[arg-type]
+            assert orig is not None
+            oname = w._screen_name(ref.target & _M22)  # type: ignore[operator]
+            return Tweet(
+                tid, w._id(u), created, f"RT @{oname}: {orig.text}", orig.lang, source, None, None, None, orig.id, None,
+                tid, list(orig.hashtags), [orig.author_id] + [m for m in orig.mentions if m != orig.author_id],
+                list(orig.urls), orig.retweet_count, 0, 0, 0, False, orig.possibly_sensitive,
+            )
         text = words[0].capitalize() + "".join(" " + x for x in words[1:]) + _PUNCT[vals[19] % 6]
+        in_reply: tuple[int, int, str] | None = None
+        quoted = None
+        conversation = tid
+        mentions: list[int] = []
+        urls: list[tuple[str, str]] = []
+        if ref.kind in (REPLY, QUOTE):
+            a = ref.target & _M22  # type: ignore[operator]
+            name = w._screen_name(a)
+            if ref.kind == REPLY:
+                in_reply = (ref.target, w._id(a), name)  # type: ignore[assignment]
+                text = f"@{name} {text}"
+                mentions.append(w._id(a))
+                conversation = self.engagement.conversation_of(ref.target, k - 1)  # type: ignore[arg-type]
         for tag in tags:
             text += " #" + tag
-        t_ms = (tid >> 22) + TWITTER_EPOCH_MS
+        if ref.kind == QUOTE:
+            quoted = ref.target
+            short = "https://t.co/" + _b62((vals[27] << 32) | (vals[28] << 16) | vals[29], 10)
+            urls.append((short, f"https://twitter.com/{name}/status/{quoted}"))
+            text += " " + short
         return Tweet(
-            tid, w._id(u), datetime.fromtimestamp(t_ms / 1000, timezone.utc), text,
-            lang, _SOURCE_HTML[w._h(w._k_misc, u) % len(_SOURCE_HTML)],
-            None, None, None, None, None, tid, list(tags), [], [],
-            *self.world._engagement().metrics(tid), False, False,
+            tid, w._id(u), created, text, lang, source,
+            in_reply[0] if in_reply else None, in_reply[1] if in_reply else None, in_reply[2] if in_reply else None,
+            None, quoted, conversation, list(tags), mentions, urls,
+            *view.metrics(tid), False, False,
         )
 
 
@@ -398,7 +438,50 @@ class WorldAt:
             return None
         d = self.evolution.decode(tid, self.generation)
         if d is None:
-            return self.base.tweet(tid)
+            t = self.base.tweet(tid)
+            if t is None:
+                return None
+            eng, g = self.evolution.engagement, self.generation
+            if t.retweeted_status_id:  # a retweet shows its original's retweet_count
+                if eng.touched(t.retweeted_status_id, g):
+                    return dataclasses.replace(t, retweet_count=self.metrics(t.retweeted_status_id).retweets)
+            elif eng.touched(tid, g):  # engaged with since the world's creation
+                m = self.metrics(tid)
+                return dataclasses.replace(t, retweet_count=m.retweets, favorite_count=m.likes, reply_count=m.replies,
+                                           quote_count=m.quotes)
+            return t
         u, k, _, j = d
-        return self.evolution.new_tweet(tid, u, k, j)
+        return self.evolution.new_tweet(tid, u, k, j, self)
+
+    # ---- engagement: the generations' (newest first), then the base world's ----------------------
+
+    def metrics(self, tid: int) -> Metrics:
+        return self.evolution.engagement.metrics(tid, self.generation)
+
+    def quote_ids(self, tid: int) -> list[int]:
+        return self.evolution.engagement.ids("quotes", tid, self.generation, self.base.quote_ids(tid))
+
+    def reply_ids(self, tid: int) -> list[int]:
+        return self.evolution.engagement.ids("replies", tid, self.generation, self.base.reply_ids(tid))
+
+    def _pairs(self, table: str, key: int) -> list[tuple[int, int]]:
+        eng = self.evolution.engagement
+        return eng.ids(table, key, self.generation, getattr(self.base._engagement(), table).get(key, []))
+
+    def retweeter_ids(self, tid: int) -> list[int]:
+        return self.evolution.engagement.distinct(self._pairs("retweets", tid))
+
+    def liker_ids(self, tid: int) -> list[int]:
+        return self.evolution.engagement.distinct(self._pairs("likes", tid))
+
+    def likes_of(self, tid: int) -> list[tuple[int, int]]:
+        seen: set[int] = set()
+        return [(t, uid) for t, uid in self._pairs("likes", tid) if not (uid in seen or seen.add(uid))]  # type: ignore[func-returns-value]
+
+    def liked_ids(self, uid: int) -> list[int]:
+        return self.evolution.engagement.distinct(self._pairs("liked", uid))
+
+    def engaged_ids(self, uid: int) -> list[int]:
+        cut = (self.now_ms - RECENT_DAYS * _DAY - TWITTER_EPOCH_MS) << 22
+        return [tid for tid in self.timeline(uid) if tid >= cut and all(self.metrics(tid))]
 
