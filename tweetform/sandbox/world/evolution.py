@@ -95,6 +95,7 @@ class Evolution:
         self._in: dict[int, list[Change]] = {}  # followed id -> changes of its followers list
         self._views: dict[int, WorldAt] = {}
         self._indexes: dict[int, _SearchIndex] = {}  # generation -> its new tweets' search corpus
+        self._n_new: dict[int, int] = {}  # (u << 24 | k) -> new_tweets(u, k)
         self.engagement = EvolvingEngagement(self)  # replies, quotes, retweets and likes of each generation
 
     def generation(self, elapsed_seconds: float) -> int:
@@ -204,7 +205,16 @@ class Evolution:
     # ---- tweets -----------------------------------------------------------------------------
 
     def new_tweets(self, u: int, k: int) -> int:
-        """How many tweets user index ``u`` posts in generation ``k``."""
+        """How many tweets user index ``u`` posts in generation ``k`` (cached: engagement asks often)."""
+        key = (u << 24) | k
+        n = self._n_new.get(key)
+        if n is None:
+            if len(self._n_new) >= 1 << 20:
+                self._n_new.clear()
+            n = self._n_new[key] = self._count_new(u, k)
+        return n
+
+    def _count_new(self, u: int, k: int) -> int:
         w = self.world
         if w._codes()[u] == _UNLISTED_CODE:
             return 0
@@ -302,7 +312,7 @@ class Evolution:
             return Tweet(
                 tid, w._id(u), created, f"RT @{oname}: {orig.text}", orig.lang, source, None, None, None, orig.id, None,
                 tid, list(orig.hashtags), [orig.author_id] + [m for m in orig.mentions if m != orig.author_id],
-                list(orig.urls), orig.retweet_count, 0, 0, 0, False, orig.possibly_sensitive,
+                list(orig.urls), False, orig.possibly_sensitive, view,
             )
         text = words[0].capitalize() + "".join(" " + x for x in words[1:]) + _PUNCT[vals[19] % 6]
         in_reply: tuple[int, int, str] | None = None
@@ -329,7 +339,7 @@ class Evolution:
             tid, w._id(u), created, text, lang, source,
             in_reply[0] if in_reply else None, in_reply[1] if in_reply else None, in_reply[2] if in_reply else None,
             None, quoted, conversation, list(tags), mentions, urls,
-            *view.metrics(tid), False, False,
+            False, False, view,
         )
 
 
@@ -441,15 +451,7 @@ class WorldAt:
             t = self.base.tweet(tid)
             if t is None:
                 return None
-            eng, g = self.evolution.engagement, self.generation
-            if t.retweeted_status_id:  # a retweet shows its original's retweet_count
-                if eng.touched(t.retweeted_status_id, g):
-                    return dataclasses.replace(t, retweet_count=self.metrics(t.retweeted_status_id).retweets)
-            elif eng.touched(tid, g):  # engaged with since the world's creation
-                m = self.metrics(tid)
-                return dataclasses.replace(t, retweet_count=m.retweets, favorite_count=m.likes, reply_count=m.replies,
-                                           quote_count=m.quotes)
-            return t
+            return dataclasses.replace(t, _world=self)  # its metrics: this generation's
         u, k, _, j = d
         return self.evolution.new_tweet(tid, u, k, j, self)
 

@@ -42,6 +42,7 @@ class EvolvingEngagement:
         self.world = evolution.world
         self._deltas: dict[int, EngagementIndex] = {}
         self._refs: dict[tuple[int, int, int], NewRef] = {}
+        self._newest: dict[tuple[int, int], int | None] = {}
 
     def corpus(self, u: int) -> bool:
         w = self.world
@@ -49,11 +50,18 @@ class EvolvingEngagement:
 
     def newest(self, v: int, g: int) -> int | None:
         """User index ``v``'s newest tweet id in generation ``g`` (new ones first, then the base timeline)."""
-        for k in range(g, 0, -1):
-            n = self.ev.new_tweets(v, k)
-            if n:
-                return ((self.ev._slot(k, n, n - 1) - TWITTER_EPOCH_MS) << 22) | v
-        w = self.world
+        key = (v, g)
+        if key not in self._newest:
+            if len(self._newest) >= 1 << 18:
+                self._newest.clear()
+            self._newest[key] = self._find_newest(v, g)
+        return self._newest[key]
+
+    def _find_newest(self, v: int, g: int) -> int | None:
+        if g > 0:  # one generation back at a time: the previous generation's answer is cached
+            n = self.ev.new_tweets(v, g)
+            return ((self.ev._slot(g, n, n - 1) - TWITTER_EPOCH_MS) << 22) | v if n else self.newest(v, g - 1)
+        w = self.world  # the world as created: its newest non-deleted tweet
         meta = w._tmeta(v)
         s = w._tl(v).length - 1
         while s >= 0 and meta[8 * s + 4] < _DELETED_BELOW:
@@ -77,17 +85,17 @@ class EvolvingEngagement:
 
     def target(self, u: int, k: int, h: int) -> int | None:
         """The tweet ``u`` engages with in generation ``k``: a friend's (or a famous account's) newest
-        at the generation's start; a retweet's original; never ``u``'s own."""
+        at the generation's start, unless that is a retweet. So only a tweet that was its author's
+        newest at a generation's start gains engagement in it (:meth:`gens` reads no other)."""
         w = self.world
         friends = w._friends_idx(u)
         for v in (friends[h % len(friends)] if friends else -1, (h >> 32) % min(w.users, _SPECIAL_BELOW)):
             if v < 0 or v == u or w._state(v) != NORMAL:
                 continue
             tid = self.newest(v, k - 1)
-            orig = None if tid is None else self.original_of(tid, k - 1)
-            if orig is None or (orig & ((1 << 22) - 1)) == u:
+            if tid is None or self.original_of(tid, k - 1) != tid:  # none, or a retweet: not engaged with
                 continue
-            return orig
+            return tid
         return None
 
     def ref(self, u: int, k: int, j: int) -> NewRef:
@@ -144,17 +152,24 @@ class EvolvingEngagement:
 
     # ---- a view of generation g: the deltas of g..1, then the base world ------------------------
 
+    def gens(self, tid: int, g: int) -> list[int]:
+        """The generations ``<= g`` that may engage with ``tid``, newest first: those it was its author's
+        newest tweet at the start of (a tweet id keeps its author's index in its low 22 bits)."""
+        author = tid & ((1 << 22) - 1)
+        return [k for k in range(g, 0, -1) if self.newest(author, k - 1) == tid]
+
     def touched(self, tid: int, g: int) -> bool:
-        for k in range(1, g + 1):
+        for k in self.gens(tid, g):
             d = self.delta(k)
             if tid in d.retweets or tid in d.likes or tid in d.replies or tid in d.quotes:
                 return True
         return False
 
-    def ids(self, table: str, tid: int, g: int, base: list) -> list:
+    def ids(self, table: str, key: int, g: int, base: list) -> list:
+        """The generations' entries of ``table`` for ``key`` (newest first), then ``base``'s."""
         out: list = []
-        for k in range(g, 0, -1):
-            out += getattr(self.delta(k), table).get(tid, ())
+        for k in (range(g, 0, -1) if table == "liked" else self.gens(key, g)):
+            out += getattr(self.delta(k), table).get(key, ())
         return out + base
 
     def distinct(self, pairs: list[tuple[int, int]]) -> list[int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple, TYPE_CHECKING
+from typing import Any, NamedTuple, TYPE_CHECKING
 
 
 if TYPE_CHECKING:
@@ -82,12 +82,28 @@ class Tweet:
     hashtags: list[str]
     mentions: list[int]
     urls: list[tuple[str, str]]
-    retweet_count: int
-    favorite_count: int
-    reply_count: int
-    quote_count: int
     deleted: bool
     possibly_sensitive: bool
+    #: the world (or evolved view) the tweet was read from: its metrics are that world's
+    _world: Any = field(default=None, repr=False, compare=False, hash=False)
+
+    # public_metrics, read on demand (the engagement index is built on first use):
+    # what the engagement endpoints list; a retweet shows its original's retweet_count
+    @property
+    def retweet_count(self) -> int:
+        return 0 if self._world is None else self._world.metrics(self.retweeted_status_id or self.id).retweets
+
+    @property
+    def favorite_count(self) -> int:
+        return 0 if self._world is None or self.retweeted_status_id else self._world.metrics(self.id).likes
+
+    @property
+    def reply_count(self) -> int:
+        return 0 if self._world is None or self.retweeted_status_id else self._world.metrics(self.id).replies
+
+    @property
+    def quote_count(self) -> int:
+        return 0 if self._world is None or self.retweeted_status_id else self._world.metrics(self.id).quotes
 
     @property
     def source_name(self) -> str:

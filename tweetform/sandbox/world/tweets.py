@@ -162,8 +162,7 @@ class _Tweets:
                 in_reply_to_screen_name=None, retweeted_status_id=orig.id, quoted_status_id=None,
                 conversation_id=tid, hashtags=list(orig.hashtags),
                 mentions=[orig.author_id] + [m for m in orig.mentions if m != orig.author_id],
-                urls=list(orig.urls), retweet_count=orig.retweet_count, favorite_count=0,
-                reply_count=0, quote_count=0, deleted=deleted, possibly_sensitive=orig.possibly_sensitive,
+                urls=list(orig.urls), deleted=deleted, possibly_sensitive=orig.possibly_sensitive, _world=self,
             )
         vals = _u16x32(rnd)
         first = words[0]
@@ -208,8 +207,7 @@ class _Tweets:
             list(tags),  # hashtags
             mentions,
             urls,
-            # public_metrics: what the engagement endpoints list for it (see .engagement)
-            *self._engagement().metrics(tid),  # retweet, favorite (like), reply, quote counts
             deleted,
             vals[30] % 100 == 0,  # possibly_sensitive
+            self,  # _world: public_metrics are read from its engagement index (see .engagement)
         )
