@@ -138,7 +138,9 @@ def test_stream_with_drops_and_a_stall_writes_every_matching_post_once(box: Any,
     assert err.count("connection lost (ClientPayloadError)") == 3 and err.count("stream silent for 2.0 s") >= 1
     # what the stream cost: the sandbox billed each delivered post once (backfill sent some again), as tweetform counted
     bill = box.get("/_sandbox/billing")["apps"]["demo-app-1"]
-    assert bill["resources"]["post"] == len(expected["ids"])
+    # Post reads: the matching posts, and the posts they reply to, quote or retweet (includes.tweets)
+    included = {t["id"] for line in lines for t in line.get("includes", {}).get("tweets", [])}
+    assert bill["resources"]["post"] == len(set(expected["ids"]) | included)
     manifest = json.loads(next((tmp_path / "_jobs").glob("stream-*.json")).read_text())
     assert manifest["spent_usd"] == pytest.approx(bill["usd"])
 
@@ -185,10 +187,12 @@ def test_budget_counts_each_delivered_post(box: Any, tmp_path: Path) -> None:
     assert code == 7, err[-3000:]  # budget_exhausted
     lines = stream_lines(tmp_path)
     manifest = json.loads(next((tmp_path / "_jobs").glob("stream-*.json")).read_text())
-    # the price of what it wrote, by the billing rule: each post $0.005, each distinct author in includes $0.010
+    # the price of what it wrote, by the billing rule: each post $0.005 (those it replies to, quotes or
+    # retweets too: includes.tweets), each distinct author in includes $0.010
     posts = {line["data"]["id"] for line in lines}
+    included = {t["id"] for line in lines for t in line.get("includes", {}).get("tweets", [])}
     users = {u["id"] for line in lines for u in line.get("includes", {}).get("users", [])}
-    assert manifest["spent_usd"] == pytest.approx(0.005 * len(posts) + 0.010 * len(users))
+    assert manifest["spent_usd"] == pytest.approx(0.005 * len(posts | included) + 0.010 * len(users))
     assert manifest["stopped_by"] == "budget" and 0.05 < manifest["spent_usd"] <= 0.10  # less than one more post's worth left
     expected = set(truth(box, started + 1.0, started + 1.0 + HOUR)["ids"])
     assert posts and posts <= expected

@@ -298,8 +298,12 @@ class Evolution:
         tags = (_TAG_TABLE[vals[21] % len(_TAG_TABLE)],) if vals[20] % 4 == 0 else ()
         return words, tags, _LANG_OF[rnd[40]], vals
 
-    def new_tweet(self, tid: int, u: int, k: int, j: int, view: WorldAt) -> Tweet:
-        """New tweet ``(u, k, j)`` as ``view`` (generation >= k) shows it: its metrics are the view's."""
+    def new_tweet(self, tid: int, u: int, k: int, j: int, view: WorldAt | None = None) -> Tweet:
+        """New tweet ``(u, k, j)`` as ``view`` (generation >= k; default: generation k) shows it:
+        its metrics are the view's."""
+        if view is None:
+            view = self.at(k)  # type: ignore[assignment]
+        assert view is not None
         w = self.world
         words, tags, lang, vals = self._content(u, k, j)
         ref = self.engagement.ref(u, k, j)
