@@ -21,7 +21,8 @@ from typing import Any
 
 from scrapy.crawler import Crawler
 
-from tweetform.job import ArgumentError, JobArgs, decode_message, message_arguments
+from tweetform import seed_urls
+from tweetform.job import ArgumentError, JobArgs, check_message_size, decode_message, message_arguments
 from tweetform.state.base import GONE, JobStatus, JobStore
 from tweetform.state.redis import connection, keys, scripts
 from tweetform.state.redis.seen import SeenUsers
@@ -74,9 +75,17 @@ def from_legacy(command: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_message(raw: bytes | str, spider_cls: Any, default_api: str) -> JobArgs:
-    """A job message as validated arguments (raises ArgumentError with the reason)."""
-    message = decode_message(raw)  # size, JSON, an object
-    if "cmd" in message:
+    """A job message as validated arguments (raises ArgumentError with the reason): JSON arguments,
+    a tweetf0rm command, or a seed URL, plain or as scrapy-redis's ``{"url": …, "meta": …}`` (seed_urls)."""
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    if seed_urls.is_seed_url(text):
+        check_message_size(raw)
+        message: dict[str, Any] = seed_urls.job_message(text, spider_cls.name)
+    else:
+        message = decode_message(raw)  # size, JSON, an object
+    if "url" in message and "cmd" not in message and "spider" not in message:
+        message = seed_urls.scrapy_redis_message(message, spider_cls.name)
+    elif "cmd" in message:
         message_arguments(message)  # each tweetf0rm field's JSON type, by name
         message = from_legacy(message)
     spider = message.pop("spider", spider_cls.name)
