@@ -17,6 +17,8 @@ from typing import Any, MutableMapping, NoReturn
 
 from scrapy.settings import SETTINGS_PRIORITIES
 
+from tweetform.config_json import ConfigJsonError, settings_from_config
+
 #: Names an environment variable may override besides the TWEETFORM_* ones.
 FOREIGN_PREFIXES = ("REDIS_", "ROTATING_PROXY_")
 LOCAL_SETTINGS_ENV = "TWEETFORM_SETTINGS_LOCAL"
@@ -178,15 +180,25 @@ def env_overrides(defaults: MutableMapping[str, Any], environ: MutableMapping[st
 
 
 def apply_overrides(namespace: MutableMapping[str, Any]) -> None:
-    """Update a settings module namespace in place: local file first, environment last."""
+    """Update a settings module namespace in place: local file first, environment last; then what
+    tweetf0rm's config.json (``TWEETFORM_CREDENTIALS_FILE``) stands for, where neither set it."""
     try:
+        given: dict[str, Any] = {}
         path = local_settings_path()
         if path is not None:
             local = load_local_settings(path)
             check_types(local, namespace, str(path))
             namespace.update(local)
-        namespace.update(env_overrides(namespace))
-    except SettingsError as exc:
+            given.update(local)
+        env = env_overrides(namespace)
+        namespace.update(env)
+        given.update(env)
+        config_file = namespace.get("TWEETFORM_CREDENTIALS_FILE")
+        if config_file and isinstance(config_file, (str, os.PathLike)):
+            for name, value in settings_from_config(config_file).items():
+                if not given.get(name):  # REDIS_URL, TWEETFORM_OUTPUT_DIR, LOG_LEVEL set (not empty) win
+                    namespace[name] = value
+    except (SettingsError, ConfigJsonError) as exc:
         stop(str(exc))
 
 
