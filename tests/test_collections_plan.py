@@ -40,19 +40,29 @@ def within(estimate: float, billed: float, share: float) -> bool:
     return billed > 0 and abs(estimate - billed) <= share * billed
 
 
-@pytest.mark.parametrize("spider,args", [
-    ("search", {"query": "data"}),
-    ("conversation", {}),
-])
-def test_search_and_conversation_plans_within_15_percent_of_the_bill(box, tmp_path: Path, spider, args):
-    if spider == "conversation":
-        args = {"tweet_id": str(box.get("/_sandbox/truth/engaged/12")["ids"][0])}
+@pytest.mark.parametrize("spider", ["search", "conversation"])
+def test_search_and_conversation_plans_within_15_percent_of_the_bill(box, tmp_path: Path, spider):
+    """Counts for the posts, one sample page for what includes add (authors, referenced tweets):
+    the plan's dollars within 15 % of everything the crawl is then billed."""
+    args = {"query": "data"} if spider == "search" else {"tweet_id": str(box.get("/_sandbox/truth/engaged/12")["ids"][0])}
     est, bill = planned_then_billed(box, tmp_path, spider, **args)
-    resources = {k: sum(a["resources"].get(k, 0) for a in bill["apps"].values()) for k in ("post", "user")}
-    posts_billed = resources["post"] * pricing.price(pricing.POST)
-    assert within(est["usd"], posts_billed, 0.15), (est["usd"], posts_billed, est["resources"], resources)
-    assert bill["total_usd"] <= est["usd"] + est["includes_usd"] + 1e-9  # includes stay within their bound
+    assert within(est["usd"], bill["total_usd"], 0.15), (est["usd"], bill)
+    assert est["includes_usd"] == 0 and est["resources"]["user"] > 0  # estimated, not only bounded
     assert est["tweets"] > 0 and any(e["endpoint"].startswith("/2/tweets/search/") for e in est["endpoints"])
+
+
+def test_search_plan_without_a_sample_counts_posts_and_bounds_includes(box, tmp_path: Path):
+    """--sample 0: only the counts endpoint is asked; the posts within 15 % of the Post reads billed,
+    and the whole bill within the plan's bound for includes."""
+    result = plan(box, "search", "-a", "query=science", "--sample", "0", "--json")
+    assert result.returncode == 0, result.stderr
+    est = json.loads(result.stdout)
+    box.reset()
+    assert run_crawl(box, "search", tmp_path, query="science").returncode == 0
+    bill = box.get("/_sandbox/billing")
+    posts = sum(a["resources"].get("post", 0) for a in bill["apps"].values()) * pricing.price(pricing.POST)
+    assert within(est["usd"], posts, 0.15), (est, bill)
+    assert bill["total_usd"] <= est["usd"] + est["includes_usd"] + 1e-9
 
 
 @pytest.mark.parametrize("spider", ["quotes", "retweeted_by", "liking_users"])

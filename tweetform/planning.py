@@ -553,11 +553,14 @@ def plan_job(settings: Any, job: JobArgs, sample: int = 100) -> tuple[Estimate, 
 
         spidercls = get_spider_loader(settings).load(job.spider)
         client = ApiClient(base, credentials)
-        volume = measure(client, job, spidercls if issubclass(spidercls, PagedSpider) else None, counts)
+        volume = measure(client, job, spidercls if issubclass(spidercls, PagedSpider) else None, counts, sample)
         lookups += volume.plan_requests
         if volume.plan_requests:
             volume.notes.append(f"this plan made {volume.plan_requests} request(s) to count (counts cost $0.005-0.010 each, "
                                 "look-ups a Post read per tweet)")
+        if volume.sampled:
+            volume.notes.append(f"includes (authors, mentioned users, referenced tweets) estimated from a sample page of up to "
+                                f"{sample} posts, billed now and not again to a crawl the same UTC day (--sample 0: none)")
     est = estimate(job, credentials, counts, limits=settings.getdict("TWEETFORM_RATE_LIMITS"),
                    window=settings.getfloat("TWEETFORM_RATE_WINDOW"), sample=sample_users or None, volume=volume)
     return est, counts, lookups, sampled, sample_users

@@ -14,13 +14,19 @@ will return, asked before any post is paid for.
 * ``mentions``, a list's tweets, owned and followed lists: unknown before crawling; the
   plan counts ``max_tweets`` (mentions: the API's 800) or one page, and says so.
 
-The dollars are the posts, users, likes and lists the job's ``data`` returns; what v2
-expansions add to ``includes`` (authors, referenced tweets) is shown apart, as an upper bound.
+The dollars are the posts, users, likes and lists the job's ``data`` returns. What v2 expansions
+add to ``includes`` (authors, mentioned users, referenced tweets) often costs as much again: for
+``search`` and ``conversation`` the plan reads one page of ``sample`` posts (``scrapy plan
+--sample``, default 100; a crawl the same UTC day is not billed for them again) and extrapolates
+(:func:`includes_model`): distinct users grow like ``N^β`` (Heaps' law, β fitted on the sample's
+own growth), referenced tweets in proportion. Without a sample, and for the other spiders, the
+most includes may add is shown apart, as an upper bound.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -45,6 +51,7 @@ class Volume:
     notes: list[str] = field(default_factory=list)
     includes_usd: float = 0.0
     plan_requests: int = 0  # requests the plan itself made (counts, look-ups)
+    sampled: bool = False  # includes estimated from a sample page (else only bounded)
 
     def add(self, endpoint: str, requests: int) -> None:
         self.requests[endpoint] = self.requests.get(endpoint, 0) + requests
@@ -88,6 +95,66 @@ def count_posts(client: Any, query: str, job: JobArgs) -> int:
         params = {**params, "next_token": token}
 
 
+def _fit_exponent(points: list[tuple[int, int]]) -> float:
+    """Least-squares slope of log(distinct) over log(posts), kept within [0.3, 1]."""
+    xs = [math.log(k) for k, n in points if n > 0]
+    ys = [math.log(n) for _, n in points if n > 0]
+    if len(xs) < 3:
+        return 1.0
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    return min(1.0, max(0.3, sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var)) if var else 1.0
+
+
+def includes_model(page: dict[str, Any]) -> Callable[[int], tuple[float, float]]:
+    """From one sample page: ``posts → (users, referenced tweets)`` its ``includes`` will hold.
+
+    Users (authors, replied-to and mentioned accounts, referenced tweets' authors) are billed once
+    a day however often they recur, so they grow slower than posts: ``U(N) = U(p)·(N/p)^β``, β the
+    slope of the sample's own distinct users over its first 10, 20, … posts. Referenced tweets
+    (not themselves among the posts) are counted in proportion."""
+    tweets = [t for t in page.get("data") or [] if isinstance(t, dict)]
+    included = {t.get("id"): t for t in (page.get("includes") or {}).get("tweets") or [] if isinstance(t, dict)}
+    own = {t.get("id") for t in tweets}
+
+    def users(ts: list[dict[str, Any]]) -> set[Any]:
+        found: set[Any] = set()
+        for t in ts:
+            found.update((t.get("author_id"), t.get("in_reply_to_user_id")))
+            found.update(m.get("id") for m in (t.get("entities") or {}).get("mentions") or [])
+            found.update((included.get(r.get("id")) or {}).get("author_id") for r in t.get("referenced_tweets") or [])
+        found.discard(None)
+        return found
+
+    p = len(tweets)
+    if not p:
+        return lambda n: (0.0, 0.0)
+    u = len(users(tweets))
+    beta = _fit_exponent([(k, len(users(tweets[:k]))) for k in range(10, p + 1, 10)])
+    refs = len({r.get("id") for t in tweets for r in t.get("referenced_tweets") or [] if r.get("id") in included and r.get("id") not in own})
+
+    def model(n: int) -> tuple[float, float]:
+        return (u * (n / p) ** beta if n > p else u * n / p), refs * n / p
+    return model
+
+
+def _sample(client: Any, endpoint: str, query: str, job: JobArgs, size: int) -> Callable[[int], tuple[float, float]] | None:
+    """The includes model of one page of ``size`` posts of a search (None: no sample)."""
+    if size <= 0:
+        return None
+    params = {"query": query, "max_results": max(ENDPOINTS[endpoint].pages[0], min(size, ENDPOINTS[endpoint].pages[1])),
+              **V2_TWEET_PARAMS, **{k: v for k, v in (("start_time", job.start_time), ("end_time", job.end_time)) if v}}
+    status, body = client.get(endpoint, params)
+    return includes_model(body) if status == 200 and isinstance(body, dict) else None
+
+
+def _estimated_includes(volume: Volume, model: Callable[[int], tuple[float, float]], posts: int) -> None:
+    users, refs = model(posts)
+    volume.bill(pricing.USER, round(users))
+    volume.bill(pricing.POST, round(refs))
+    volume.sampled = True
+
+
 def _includes(volume: Volume, endpoint: str, posts: int) -> None:
     """The most the expansions tweetform asks for may add to ``includes`` (an upper bound)."""
     from tweetform.cost.rule import unit_cost
@@ -95,20 +162,25 @@ def _includes(volume: Volume, endpoint: str, posts: int) -> None:
     volume.includes_usd += posts * max(0.0, unit_cost(endpoint, V2_TWEET_PARAMS) - pricing.price(pricing.POST))
 
 
-def _search(client: Any, job: JobArgs, volume: Volume) -> None:
+def _search(client: Any, job: JobArgs, volume: Volume, sample: int) -> None:
     from tweetform.spiders.search import search_endpoint
 
     endpoint = search_endpoint(job)
     page = ENDPOINTS[endpoint].pages[1]
     total = 0
     for query in dict.fromkeys(job.all_queries):
-        n = count_posts(client, query + (f" lang:{job.lang}" if job.lang else ""), job)
+        text = query + (f" lang:{job.lang}" if job.lang else "")
+        n = count_posts(client, text, job)
         n = min(n, job.max_tweets) if job.max_tweets else n
         volume.add(endpoint, pages(n, page))
         total += n
+        model = _sample(client, endpoint, text, job, sample) if n else None
+        if model is not None:
+            _estimated_includes(volume, model, n)
+        else:
+            _includes(volume, endpoint, n)
     volume.tweets = total
     volume.bill(pricing.POST, total)
-    _includes(volume, endpoint, total)
 
 
 def _seed_tweets(client: Any, ids: list[int], fields: str) -> dict[int, dict[str, Any]]:
@@ -125,7 +197,7 @@ def _seed_tweets(client: Any, ids: list[int], fields: str) -> dict[int, dict[str
     return found
 
 
-def _conversation(client: Any, job: JobArgs, volume: Volume) -> None:
+def _conversation(client: Any, job: JobArgs, volume: Volume, sample: int) -> None:
     from tweetform.spiders.search import search_endpoint
 
     seeds = list(dict.fromkeys(job.tweet_ids))
@@ -138,16 +210,25 @@ def _conversation(client: Any, job: JobArgs, volume: Volume) -> None:
                  if c not in cids]
     endpoint = search_endpoint(job)
     total = 0
+    model: Callable[[int], tuple[float, float]] | None = None
+    sized: list[int] = []
     for cid in cids:
         n = count_posts(client, f"conversation_id:{cid}", job)
         n = min(n, job.max_tweets) if job.max_tweets else n
         volume.add(endpoint, pages(n, ENDPOINTS[endpoint].pages[1]))
         total += n
+        sized.append(n)
+        if model is None and n:  # one thread's page stands for all of them
+            model = _sample(client, endpoint, f"conversation_id:{cid}", job, sample)
     roots = [c for c in cids if c not in seeds]  # a root among the seeds is billed once that day
     volume.add("/2/tweets", len(cids))
     volume.bill(pricing.POST, total + len(roots))
     volume.tweets = total + len(cids)
-    _includes(volume, endpoint, total + len(cids))
+    if model is not None:
+        for n in sized:
+            _estimated_includes(volume, model, n + 1)  # the thread and its root
+    else:
+        _includes(volume, endpoint, total + len(cids))
 
 
 #: spider -> (public_metrics count of the seed tweet, billing kind of each listed object)
@@ -247,14 +328,15 @@ def _lists(client: Any, job: JobArgs, volume: Volume) -> None:
     volume.users = total
 
 
-def measure(client: Any, job: JobArgs, spidercls: Any, counts: Mapping[int, Any]) -> Volume:
-    """The volume of a collection job (module docstring); ``counts``: the seed users' counts."""
+def measure(client: Any, job: JobArgs, spidercls: Any, counts: Mapping[int, Any], sample: int = 100) -> Volume:
+    """The volume of a collection job (module docstring); ``counts``: the seed users' counts;
+    ``sample``: posts of one page read to estimate the includes of a search or conversation (0: none)."""
     volume = Volume()
     before = client.requests
     if job.spider == "search":
-        _search(client, job, volume)
+        _search(client, job, volume, sample)
     elif job.spider == "conversation":
-        _conversation(client, job, volume)
+        _conversation(client, job, volume, sample)
     elif job.spider in TWEET_METRIC:
         _tweet_lists(client, job, volume, spidercls)
     elif job.spider == "counts":

@@ -72,7 +72,8 @@ class Command(ScrapyCommand):
         parser.add_argument("--budget", type=float, default=None, metavar="USD",
                             help="what of the job fits in this budget: how deep, how many users")
         parser.add_argument("--sample", type=int, default=100, metavar="N",
-                            help="depth > 1: look at N accounts of level 2 (one list request; 0: none)")
+                            help="depth > 1: look at N accounts of level 2 (one list request; 0: none); "
+                                 "search, conversation: read a page of N posts to estimate what includes cost (0: none)")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
