@@ -267,3 +267,29 @@ def test_mentions_since_id_auto_goes_on_after_the_newest_in_the_bucket(box, tmp_
     second = [line for line in bucket(tmp_path, "mentions")["12"] if line["__tweetform"]["job"] == "m2"]
     assert [f"since_id={newest}" in line["__tweetform"]["url"] for line in second] == [True]
     assert ids_of(second) == []  # nothing newer in a world that did not move
+
+
+def test_export_graph_of_list_members_and_followers(box, tmp_path: Path):
+    """export graph of a lists bucket: edges member → list:<id> (relation member) and follower → list:<id>."""
+    import subprocess
+    import sys
+
+    from crawling import ROOT, crawl_env
+
+    lid = owned_lists(box)[0]
+    out = tmp_path / "data"
+    for relation in ("members", "followers"):
+        ok(run_crawl(box, "lists", out, list_id=lid, relation=relation))
+    done = subprocess.run([sys.executable, "-m", "scrapy", "export", "graph", "--bucket", "lists", "--format", "graphml",
+                           "-o", str(tmp_path / "lists.graphml")], cwd=ROOT, env=crawl_env(box, out), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    import networkx as nx
+
+    graph = nx.read_graphml(tmp_path / "lists.graphml")
+    node = f"list:{lid}"
+    members = {u for u, _, rel in graph.in_edges(node, data="relation") if rel == "member"}
+    followers = {u for u, _, rel in graph.in_edges(node, data="relation") if rel == "follower"}
+    assert members == {str(u) for u in box.get(f"/_sandbox/truth/list_members/{lid}")["ids"]}
+    # an account both member and follower is one edge, with the relation of the page read first
+    assert followers | members >= {str(u) for u in box.get(f"/_sandbox/truth/list_followers/{lid}")["ids"]}
+    assert graph.nodes[node]["kind"] == "list"

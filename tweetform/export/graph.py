@@ -194,7 +194,9 @@ class GraphBuilder:
             return
         node = f"list:{key}"
         self._graph.add_node(node, label=node, kind="list")
-        self._graph.add_edges_from((uid, node, {"relation": LIST_USER_ENDPOINTS[endpoint]}) for uid in ids)
+        # an account both member and follower of a list stays one edge, with the relation seen first
+        self._graph.add_edges_from((uid, node, {"relation": LIST_USER_ENDPOINTS[endpoint]}) for uid in ids
+                                   if not self._graph.has_edge(uid, node))
 
     def _add_user(self, user: dict[str, Any]) -> None:
         found = user_attributes(user)
