@@ -181,10 +181,11 @@ def v1_tweet(
         quoted = world.tweet(tweet.quoted_status_id) if embed else None
         if quoted is not None and not quoted.deleted:
             out["quoted_status"] = v1_tweet(world, quoted, trim_user=trim_user, extended=extended, embed=False)
+    retweets, likes = tweet.metrics()[:2]
     out.update(
         {
-            "retweet_count": tweet.retweet_count,
-            "favorite_count": tweet.favorite_count,
+            "retweet_count": retweets,
+            "favorite_count": likes,
             "favorited": False,
             "retweeted": False,
             "possibly_sensitive": tweet.possibly_sensitive,
@@ -271,13 +272,14 @@ def v2_tweet(world: World, tweet: Tweet, fields: Iterable[str]) -> dict[str, Any
         elif f == "edit_controls":
             out["edit_controls"] = {"edits_remaining": 5, "is_edit_eligible": False, "editable_until": v2_date(tweet.created_at)}
         elif f == "public_metrics":
+            m = tweet.metrics()  # one look-up, not one per count
             out["public_metrics"] = {
-                "retweet_count": tweet.retweet_count,
-                "reply_count": tweet.reply_count,
-                "like_count": tweet.favorite_count,
-                "quote_count": tweet.quote_count,
+                "retweet_count": m.retweets,
+                "reply_count": m.replies,
+                "like_count": m.likes,
+                "quote_count": m.quotes,
                 "bookmark_count": 0,
-                "impression_count": tweet.favorite_count * 40 + tweet.retweet_count * 90,
+                "impression_count": m.likes * 40 + m.retweets * 90,
             }
         elif f == "referenced_tweets":
             refs = referenced(tweet)

@@ -89,6 +89,15 @@ class Tweet:
 
     # public_metrics, read on demand (the engagement index is built on first use):
     # what the engagement endpoints list; a retweet shows its original's retweet_count
+    def metrics(self) -> Any:
+        """``Metrics(retweets, likes, replies, quotes)`` at once (see the properties below)."""
+        world = self._world
+        if world is None:
+            return _NO_METRICS
+        if self.retweeted_status_id:
+            return _NO_METRICS._replace(retweets=world.metrics(self.retweeted_status_id).retweets)
+        return world.metrics(self.id)
+
     @property
     def retweet_count(self) -> int:
         return 0 if self._world is None else self._world.metrics(self.retweeted_status_id or self.id).retweets
@@ -108,6 +117,16 @@ class Tweet:
     @property
     def source_name(self) -> str:
         return self.source.rsplit("</a>", 1)[0].rsplit(">", 1)[-1]
+
+
+class _Metrics(NamedTuple):  # = .engagement.Metrics (records imports nothing of the world)
+    retweets: int
+    likes: int
+    replies: int
+    quotes: int
+
+
+_NO_METRICS = _Metrics(0, 0, 0, 0)
 
 
 class _Timeline(NamedTuple):
