@@ -133,7 +133,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--credits", help="prepaid credits per app in USD (default unlimited)")
     parser.add_argument("--post-cap", help="monthly Post reads per app (default no cap)")
     parser.add_argument("--price", action="append", default=[], metavar="KIND=USD",
-                        help="price of a resource kind (post, user, follow; repeatable), default tweetform/api/pricing.py")
+                        help="price of a resource kind (post, user, follow, list, like; counts_recent, counts_all per request; "
+                             "repeatable), default tweetform/api/pricing.py")
     parser.add_argument("--evolve-every", help="logical seconds per step of the evolving world (default 86400; 0 = frozen)")
     parser.add_argument("--stream-keepalive", help="seconds of silence before the filtered stream sends a keep-alive (default 20)")
     parser.add_argument("--credentials", help="credentials JSON (tweetform's list or tweetf0rm's config.json)")
