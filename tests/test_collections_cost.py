@@ -24,14 +24,16 @@ def arguments(box, spider: str) -> dict[str, str]:
     return {
         "quotes": {"tweet_id": tweet}, "retweeted_by": {"tweet_id": tweet}, "liking_users": {"tweet_id": tweet},
         "liked_tweets": {"user_id": "12"}, "mentions": {"user_id": "12", "max_tweets": "150"},
-        "lists": {"user_id": "12", "relation": "memberships"}, "counts": {"query": "data", "granularity": "day"},
-        "conversation": {"tweet_id": tweet},
+        "lists": {"screen_name": "jack", "relation": "memberships"}, "counts": {"query": "data", "granularity": "day"},
+        "conversation": {"tweet_id": tweet}, "timeline": {"screen_name": "jack", "max_tweets": "100"},
     }[spider]
 
 
 @pytest.mark.parametrize("spider", ["quotes", "retweeted_by", "liking_users", "liked_tweets", "mentions", "lists", "counts",
-                                    "conversation"])
+                                    "conversation", "timeline"])
 def test_spend_equals_the_sandbox_bill(box, tmp_path: Path, spider):
+    """Seeds by screen name too (lists, timeline): the names' look-up is billed though no page of it is
+    written, and tweetform charges it (it did not: $0.01 a name short of the bill)."""
     result = run_crawl(box, spider, tmp_path, budget=1000, **arguments(box, spider))
     assert result.returncode == 0, result.stderr[-3000:]
     bill = box.get("/_sandbox/billing")

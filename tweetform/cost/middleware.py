@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator, Iterable, Iterator
 
+import orjson
+
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
@@ -23,6 +25,7 @@ from tweetform.cost import usd
 from tweetform.cost.ledger import CostLedger, DayOf, SharedCostLedger
 from tweetform.cost.rule import resources
 from tweetform.items import PROVENANCE, PageItem
+from tweetform.spiders.context import BILL_UNWRITTEN, META_CTX
 
 
 def app_names(credentials: Iterable[Any]) -> dict[str, str]:
@@ -95,6 +98,23 @@ class CostMiddleware:
         elif cost:
             budget.charge_unreserved(response.meta["tweetform_ctx"]["job"], cost, apps)
 
+    def charge_unwritten(self, response: Response) -> int:
+        """An answer the API bills though the spider writes no page of it (a screen-name look-up)."""
+        ctx = response.meta.get(META_CTX) or {}
+        if not ctx.get(BILL_UNWRITTEN) or response.status != 200:
+            return 0
+        try:
+            body = orjson.loads(response.body)
+        except orjson.JSONDecodeError:
+            return 0  # a body cut short is not billed
+        if not isinstance(body, (dict, list)):
+            return 0
+        prov = {"credential": response.meta.get("tweetform_credential"), "endpoint": response.meta.get("tweetform_endpoint"),
+                "job": ctx.get("job")}
+        item = PageItem(body) if isinstance(body, dict) else PageItem(page=body)
+        item[PROVENANCE] = prov
+        return self.charge(response, item)
+
     def process_spider_output(self, response: Response, result: Iterable[Any]) -> Iterator[Any]:
         cost = 0
         try:
@@ -104,7 +124,7 @@ class CostMiddleware:
                 yield out
         finally:
             if "tweetform_ctx" in response.meta:
-                self._settle(response, cost)
+                self._settle(response, cost + self.charge_unwritten(response))
 
     async def process_spider_output_async(self, response: Response, result: AsyncIterator[Any]) -> AsyncIterator[Any]:
         cost = 0
@@ -115,4 +135,4 @@ class CostMiddleware:
                 yield out
         finally:
             if "tweetform_ctx" in response.meta:
-                self._settle(response, cost)
+                self._settle(response, cost + self.charge_unwritten(response))

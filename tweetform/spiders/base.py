@@ -36,7 +36,7 @@ from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT
 from tweetform.state.base import JobStore
 from tweetform.state.redis.connection import redis_away
 from tweetform.spiders.arguments import parse_args
-from tweetform.spiders.context import META_CTX
+from tweetform.spiders.context import BILL_UNWRITTEN, META_CTX
 
 logger = logging.getLogger(__name__)
 
@@ -344,10 +344,10 @@ class UserSeededSpider(ApiSpider):
             batch = names[i : i + 100]
             if job.api == "2":
                 yield self.api_request(job, "/2/users/by", {"usernames": ",".join(batch)}, key=job.job,
-                                       callback=self.parse_names, extra={"target": ",".join(batch)})
+                                       callback=self.parse_names, extra={"target": ",".join(batch), BILL_UNWRITTEN: True})
             else:
                 yield self.api_request(job, "/users/lookup", {"screen_name": ",".join(batch), "include_entities": "false"},
-                                       key=job.job, callback=self.parse_names, extra={"target": ",".join(batch)})
+                                       key=job.job, callback=self.parse_names, extra={"target": ",".join(batch), BILL_UNWRITTEN: True})
 
     def parse_handle(self, response: Response) -> Iterator[Any]:
         yield from self._shared_state_safe(response, self._parse_handle)
