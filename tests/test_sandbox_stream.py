@@ -66,7 +66,8 @@ def test_bad_requests_and_the_apps_only_endpoints(box: Any) -> None:
     post_rules(box, {"add": [{"value": "lang:es"}]})
     too_far = requests.get(box.url("/2/tweets/search/stream?backfill_minutes=6"), headers=bearer(), timeout=10)
     assert too_far.status_code == 400
-    with requests.get(box.url("/2/tweets/search/stream"), headers=bearer(), stream=True, timeout=10) as first:
+    # (the first stream waits for the world's engagement index: seconds on a busy machine)
+    with requests.get(box.url("/2/tweets/search/stream"), headers=bearer(), stream=True, timeout=60) as first:
         assert first.status_code == 200
         lines = first.iter_lines()
         assert next(lines) == b""  # a keep-alive after 0.2 s of silence

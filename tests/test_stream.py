@@ -242,7 +242,7 @@ def test_no_secret_in_logs_or_output(box: Any, tmp_path: Path) -> None:
     code, out, err = finish(proc)
     assert code == 0, err[-3000:]
     written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
-    assert len(stream_lines(tmp_path)) == 3
+    assert len(stream_lines(tmp_path)) == 3, [l for l in err.splitlines() if "tweetform" in l]
     for secret in (app["bearer_token"], app["app_secret"]):
         for text in (added.stdout, added.stderr, out, err, written.decode()):
             assert secret not in text

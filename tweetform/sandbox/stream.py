@@ -136,6 +136,7 @@ class StreamHub:
         self.delivered: dict[str, int] = {}  # app alias -> posts delivered whole
         self.faults = StreamFaults()
         self._ids = 0
+        self._warm: asyncio.Future | None = None
         self._hits: OrderedDict[tuple[int, str], frozenset[int]] = OrderedDict()  # (generation, rule) -> index lines
 
     # --- time: logical seconds since the world's creation <-> the world's milliseconds ------------------
@@ -254,6 +255,7 @@ class StreamHub:
                            "detail": f"Rule creation would exceed your rules cap of {MAX_RULES} rules."})
         created = not errors and not dry_run
         if created:
+            self.warm()  # a stream will follow
             for rule in valid:
                 current[rule.id] = rule
         summary = {"created": len(valid) if created else 0, "not_created": 0 if created else len(wanted),
@@ -315,6 +317,11 @@ class StreamHub:
         if not self.rules.get(app):
             raise v2_problem(409, "ConnectionException", "This stream has no rules: add rules (POST /2/tweets/search/stream/rules) "
                              "before connecting.", "streaming-connection", connection_issue="NoRules")
+        await self.warm()
+        held = self.connections.get(app)
+        if held is not None and not held.gone():  # another connection came in meanwhile
+            raise v2_problem(429, "ConnectionException", "This stream is currently at the maximum allowed connection limit.",
+                             "streaming-connection", connection_issue="TooManyConnections")
         now = self.sandbox.clock.now()
         conn = self.connections[app] = Connection(app_alias, request, now, through=now - backfill * 60)
         self.connects[app_alias] = self.connects.get(app_alias, 0) + 1
@@ -331,7 +338,8 @@ class StreamHub:
                 hi = self.world_ms(now)
                 for tid, rules in self.matches(list(self.rules.get(app, {}).values()), cursor, hi):
                     fault = self.faults.next()
-                    line = _dumps(self.render(tid, rules, p)) + b"\r\n"
+                    answer = self.render(tid, rules, p)
+                    line = _dumps(answer) + b"\r\n"
                     if fault == "drop":
                         await resp.write(line[: len(line) // 2])
                         if request.transport is not None:
@@ -342,7 +350,7 @@ class StreamHub:
                         if conn.gone():
                             return resp
                     await resp.write(line)
-                    self._bill(app, app_alias, tid, rules, p)
+                    self._bill(app, app_alias, answer)
                     conn.delivered += 1
                     self.faults.since_last += 1
                     quiet_since = time.monotonic()
@@ -361,18 +369,25 @@ class StreamHub:
                 del self.connections[app]
         return resp
 
+    def warm(self) -> asyncio.Future:
+        """Build the world's lazy indexes a post's rendering needs (its engagement counts: seconds for a large
+        world) in a thread, once: started when rules are added, awaited before a stream starts, so the first
+        posts never hold up keep-alives."""
+        if self._warm is None:
+            self._warm = asyncio.get_running_loop().run_in_executor(None, self.sandbox.world._engagement)
+        return self._warm
+
     async def _stall(self, conn: Connection) -> None:
         """Send nothing for ``stall_seconds`` (returns early once the client has gone)."""
         until = time.monotonic() + self.faults.stall_seconds
         while time.monotonic() < until and not conn.gone():
             await asyncio.sleep(TICK)
 
-    def _bill(self, app: str, app_alias: str, tid: int, rules: list[Rule], p: Params) -> None:
+    def _bill(self, app: str, app_alias: str, answer: dict[str, Any]) -> None:
         from .billing import billed_resources
 
         sandbox = self.sandbox
         now = sandbox.clock.now()
-        answer = self.render(tid, rules, p)
         sandbox.ledger.charge(app, app_alias, billed_resources("2", STREAM, answer), sandbox.clock.day(now), sandbox.clock.month(now))
         self.delivered[app_alias] = self.delivered.get(app_alias, 0) + 1
 

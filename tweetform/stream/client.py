@@ -128,7 +128,9 @@ class StreamClient:
                 url = self.next_url()
                 try:
                     headers = {"Authorization": f"Bearer {await self._token(session)}", "Accept": "application/json"}
-                    async with session.get(url, headers=headers) as resp:
+                    # the answer's headers may take a while (the API warms up a stream), never past the deadline
+                    resp = await asyncio.wait_for(session.get(url, headers=headers), _left(deadline))
+                    async with resp:
                         if resp.status != 200:
                             wait = self._refused(resp.status, _loads(await resp.read()))
                         else:
@@ -229,6 +231,10 @@ def _epoch(date: str | None) -> float:
         return parsedate_to_datetime(date).timestamp() if date else time.time()
     except (TypeError, ValueError):
         return time.time()
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def _past(deadline: float | None) -> bool:
