@@ -78,9 +78,9 @@ class Command(ScrapyCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
         try:
-            if len(args) != 1:
-                raise ArgumentError("give one spider: friends, followers, timeline, search, users or tweets")
             loader = get_spider_loader(self.settings)
+            if len(args) != 1:
+                raise ArgumentError(f"give one spider: {', '.join(sorted(loader.list()))}")
             try:
                 spidercls = loader.load(args[0])
             except KeyError:

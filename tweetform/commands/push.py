@@ -59,7 +59,8 @@ class Command(ScrapyCommand):
                 raw = message_arguments(message)
             else:
                 if len(args) != 1:
-                    fail("give one spider name (friends, followers, timeline, search, users, tweets) or --legacy")
+                    names = ", ".join(sorted(get_spider_loader(self.settings).list()))
+                    fail(f"give one spider name ({names}) or --legacy")
                 spider = args[0]
                 raw = {name: getattr(opts, name) for name in OPTION_ARGS if getattr(opts, name) is not None}
             loader = get_spider_loader(self.settings)
