@@ -9,7 +9,7 @@ from typing import Any
 from tweetform.api.endpoints import ENDPOINTS
 
 from . import paging, render
-from . import tweet_counts as tweet_counts_mod
+from . import tweet_counts
 from .api_v2 import _envelope, _offset, _paged, _path_id, _time_filter, _tweet_fields, _user_fields, _user_state_error
 from .errors import v2_invalid, v2_resource_error
 from .params import Params, is_id
@@ -220,7 +220,7 @@ def user_lists(world: World, p: Params, raw_id: str, relation: str) -> dict[str,
     return _lists_answer(world, p, recs, meta)
 
 
-def tweet_counts(world: World, p: Params, archive: bool) -> dict[str, Any]:
+def counts(world: World, p: Params, archive: bool) -> dict[str, Any]:
     """Counts of search's matches per bucket: one page per 31 days at most, the newest first."""
     query = p.get("query")
     if query is None:
@@ -229,36 +229,36 @@ def tweet_counts(world: World, p: Params, archive: bool) -> dict[str, Any]:
     if len(query) > limit:
         raise v2_invalid(f"The `query` query parameter value is longer than {limit} characters", {"query": [query[:40]]})
     granularity = p.get("granularity", "hour")
-    if granularity not in tweet_counts_mod.GRANULARITY_MS:
+    if granularity not in tweet_counts.GRANULARITY_MS:
         raise v2_invalid(f"The `granularity` query parameter value [{granularity}] is not one of [day,hour,minute]",
                          {"granularity": [granularity]})
     if p.get("next_token") and p.get("pagination_token"):
         raise v2_invalid("Only one of `next_token` and `pagination_token` may be given", {"next_token": [], "pagination_token": []})
     token_param = "pagination_token" if p.get("pagination_token") else "next_token"
-    now = tweet_counts_mod.ms(world.now)
-    asked_start, asked_end = tweet_counts_mod.parse_time(p, "start_time"), tweet_counts_mod.parse_time(p, "end_time")
-    start, end = tweet_counts_mod.window(now, archive, asked_start, asked_end)
-    earliest = now - tweet_counts_mod.RECENT_DAYS * tweet_counts_mod.DAY_MS
+    now = tweet_counts.ms(world.now)
+    asked_start, asked_end = tweet_counts.parse_time(p, "start_time"), tweet_counts.parse_time(p, "end_time")
+    start, end = tweet_counts.window(now, archive, asked_start, asked_end)
+    earliest = now - tweet_counts.RECENT_DAYS * tweet_counts.DAY_MS
     if not archive and start < earliest:
         raise v2_invalid(f"Invalid 'start_time':'{p.get('start_time')}'. 'start_time' must be on or after "
-                         f"{tweet_counts_mod.iso(earliest)}", {"start_time": [p.get("start_time") or ""]})
+                         f"{tweet_counts.iso(earliest)}", {"start_time": [p.get("start_time") or ""]})
     if end > now:
         raise v2_invalid(f"Invalid 'end_time':'{p.get('end_time')}'. 'end_time' must be on or before "
-                         f"{tweet_counts_mod.iso(now)}", {"end_time": [p.get("end_time") or ""]})
+                         f"{tweet_counts.iso(now)}", {"end_time": [p.get("end_time") or ""]})
     if start >= end:
         raise v2_invalid("Invalid 'start_time': it must be before 'end_time'", {"start_time": [p.get("start_time") or ""]})
     try:
         ids = world.search(query, archive=archive)
     except ValueError as exc:
         raise v2_invalid(f"There were errors processing your request: {exc}", {"query": [query]}) from None
-    ids = tweet_counts_mod.in_period(_time_filter(world, ids, _only_ids(p)), start, end)
-    periods = tweet_counts_mod.pages(start, end)
+    ids = tweet_counts.in_period(_time_filter(world, ids, _only_ids(p)), start, end)
+    periods = tweet_counts.pages(start, end)
     salt = ("counts", archive, query, granularity, start, end, p.get("since_id"), p.get("until_id"))
     k = _offset(p, token_param, salt)
     if k >= len(periods):
         raise v2_invalid(f"The `{token_param}` query parameter value is not valid", {token_param: [p.get(token_param) or ""]})
     s, e = periods[k]
-    data = tweet_counts_mod.buckets(tweet_counts_mod.in_period(ids, s, e), s, e, granularity)
+    data = tweet_counts.buckets(tweet_counts.in_period(ids, s, e), s, e, granularity)
     total = sum(b["tweet_count"] for b in data)
     meta: dict[str, Any] = {"total_tweet_count": total}
     if k + 1 < len(periods):
@@ -278,8 +278,8 @@ ROUTES: list[tuple[re.Pattern[str], str, Any]] = [
     (re.compile(r"^tweets/([^/]+)/liking_users$"), "/2/tweets/:id/liking_users", liking_users),
     (re.compile(r"^users/([^/]+)/liked_tweets$"), "/2/users/:id/liked_tweets", liked_tweets),
     (re.compile(r"^users/([^/]+)/mentions$"), "/2/users/:id/mentions", mentions),
-    (re.compile(r"^tweets/counts/recent$"), "/2/tweets/counts/recent", lambda w, p: tweet_counts(w, p, False)),
-    (re.compile(r"^tweets/counts/all$"), "/2/tweets/counts/all", lambda w, p: tweet_counts(w, p, True)),
+    (re.compile(r"^tweets/counts/recent$"), "/2/tweets/counts/recent", lambda w, p: counts(w, p, False)),
+    (re.compile(r"^tweets/counts/all$"), "/2/tweets/counts/all", lambda w, p: counts(w, p, True)),
     (re.compile(r"^lists/([^/]+)$"), "/2/lists/:id", list_lookup),
     (re.compile(r"^lists/([^/]+)/members$"), "/2/lists/:id/members", lambda w, p, i: list_users(w, p, i, "members")),
     (re.compile(r"^lists/([^/]+)/followers$"), "/2/lists/:id/followers", lambda w, p, i: list_users(w, p, i, "followers")),
