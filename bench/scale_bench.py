@@ -41,6 +41,7 @@ Results go to ``bench/results-distributed.md`` (sections ``scale_bench`` and ``m
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -145,7 +146,8 @@ def responses(log: str) -> int:
 def redis_snapshot(red: RedisServer) -> dict[str, Any]:
     info = red.client.info("all")
     cmds = {k[len("cmdstat_"):]: v["calls"] for k, v in info.items() if k.startswith("cmdstat_")}
-    return {"total": info["total_commands_processed"], "cmds": cmds,
+    usec = {k[len("cmdstat_"):]: v["usec"] for k, v in info.items() if k.startswith("cmdstat_")}
+    return {"total": info["total_commands_processed"], "cmds": cmds, "usec": usec,
             "cpu": info["used_cpu_sys"] + info["used_cpu_user"], "mem": info["used_memory"]}
 
 
@@ -160,6 +162,43 @@ def checkout(ref: str, workdir: Path) -> Path:
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
     return target
+
+
+def script_names(code: Path | None) -> dict[str, str]:
+    """SHA1 -> name of the Lua scripts of a checkout (``-- include:`` resolved as scripts.py does)."""
+    lua = (code or ROOT) / "tweetform" / "state" / "redis" / "lua"
+    collect = (code or ROOT) / "tweetform" / "collect" / "lua"
+
+    def source(folder: Path, name: str) -> str:
+        lines = []
+        for line in (folder / f"{name}.lua").read_text().splitlines():
+            if line.startswith("-- include: "):
+                lines.append(source(lua, line.removeprefix("-- include: ").strip()))
+            else:
+                lines.append(line)
+        return "\n".join(lines) + "\n"
+
+    found = {}
+    for folder in (lua, collect):
+        for path in folder.glob("*.lua") if folder.is_dir() else []:
+            for text in (source(folder, path.stem), path.read_text()):
+                found[hashlib.sha1(text.encode()).hexdigest()] = path.stem
+    return found
+
+
+def script_times(red: RedisServer, names: dict[str, str]) -> dict[str, list[float]]:
+    """From the slow log (every command logged): µs and calls per script (EVALSHA) or command."""
+    out: dict[str, list[float]] = {}
+    for entry in red.client.slowlog_get(-1):
+        args = [a.decode(errors="replace") if isinstance(a, bytes) else str(a) for a in entry["command"].split(b" ")[:2]] \
+            if isinstance(entry["command"], bytes) else str(entry["command"]).split(" ")[:2]
+        name = args[0].lower()
+        if name == "evalsha" and len(args) > 1:
+            name = names.get(args[1], "evalsha ?")
+        total = out.setdefault(name, [0.0, 0])
+        total[0] += entry["duration"]
+        total[1] += 1
+    return out
 
 
 def scale_row(label: str, n: int, box: SandboxProcess, red: RedisServer, creds: list[dict[str, str]], seed: int, depth: int,
@@ -192,6 +231,10 @@ def scale_row(label: str, n: int, box: SandboxProcess, red: RedisServer, creds: 
         c0 = [process_cpu(p.pid) for p in procs]
         r0, b0 = redis_snapshot(red), process_cpu(box.proc.pid)
         k0 = [read_timer(timers, p.pid) for p in procs]
+        if code is not None or label.startswith("after"):  # --part compare: every command in the slow log
+            red.client.config_set("slowlog-max-len", 1_000_000)
+            red.client.config_set("slowlog-log-slower-than", 0)
+            red.client.slowlog_reset()
         pings = []
         while time.time() < t0 + seconds:
             time.sleep(1.0)
@@ -200,6 +243,8 @@ def scale_row(label: str, n: int, box: SandboxProcess, red: RedisServer, creds: 
         c1 = [process_cpu(p.pid) for p in procs]
         r1, b1 = redis_snapshot(red), process_cpu(box.proc.pid)
         k1 = [read_timer(timers, p.pid) for p in procs]
+        logged = script_times(red, script_names(code)) if code is not None or label.startswith("after") else {}
+        red.client.config_set("slowlog-log-slower-than", 10000)
         alive = all(p.proc.poll() is None for p in procs)
     finally:
         for p in procs:
@@ -221,6 +266,8 @@ def scale_row(label: str, n: int, box: SandboxProcess, red: RedisServer, creds: 
         "cpu_ms": 1000 * sum(per_proc) / max(pages, 1), "cpu_util": sum(per_proc) / (t1 - t0),
         "redis_cmds": total / max(pages, 1), "evalsha": (cmds.get("evalsha", 0) + cmds.get("eval", 0)) / max(pages, 1),
         "cmds": {k: v / max(pages, 1) for k, v in cmds.items() if v},
+        "usec": {k: (r1["usec"].get(k, 0) - r0["usec"].get(k, 0)) / max(pages, 1) for k in r1["usec"]},
+        "scripts": {k: (us / max(pages, 1), calls / max(pages, 1)) for k, (us, calls) in logged.items()},
         "redis_cpu_ms": 1000 * (r1["cpu"] - r0["cpu"]) / max(pages, 1),
         "sandbox_cpu_ms": 1000 * (b1 - b0) / max(pages, 1),
         "trips": trips / max(pages, 1), "redis_wall_ms": 1000 * sum(b["seconds"] - a["seconds"] for a, b in zip(k0, k1)) / max(pages, 1),
@@ -339,6 +386,8 @@ def part_compare(args: argparse.Namespace, report: list[tuple[str, str]]) -> Non
                 print(f"== round {rnd + 1} {label} ...", flush=True)
                 res = scale_row(label, 1, box, red, creds, seed, 3, args.concurrency, args.ramp, args.seconds, workdir, f"r{rnd}", code)
                 runs[label].append(res)
+                print("   slow log µs/page (calls/page): " + ", ".join(f"{k} {us:.0f} ({c:.1f})" for k, (us, c) in
+                                                                    sorted(res["scripts"].items(), key=lambda kv: -kv[1][0])[:12]))
                 print(f"   {res['rate']:.1f} pages/s, redis CPU {res['redis_cpu_ms']:.2f} ms/page, {res['redis_cmds']:.0f} cmds/page, "
                       f"{res['evalsha']:.1f} EVALSHA/page, {res['trips']:.1f} round trips/page, worker CPU {res['cpu_ms']:.1f} ms/page", flush=True)
     finally:
@@ -351,10 +400,10 @@ def part_compare(args: argparse.Namespace, report: list[tuple[str, str]]) -> Non
 
     rows = []
     for label, _ in plan:
-        top = sorted(runs[label][-1]["cmds"].items(), key=lambda kv: -kv[1])[:6]
+        top = sorted(runs[label][-1]["usec"].items(), key=lambda kv: -kv[1])[:6]
         rows.append([label, " / ".join(f"{r['redis_cpu_ms']:.2f}" for r in runs[label]), f"{med(label, 'redis_cpu_ms'):.2f}",
                      f"{med(label, 'redis_cmds'):.0f}", f"{med(label, 'evalsha'):.1f}", f"{med(label, 'trips'):.1f}",
-                     f"{med(label, 'rate'):.1f}", f"{med(label, 'cpu_ms'):.1f}", ", ".join(f"{k} {v:.1f}" for k, v in top)])
+                     f"{med(label, 'rate'):.1f}", f"{med(label, 'cpu_ms'):.1f}", ", ".join(f"{k} {v:.0f}" for k, v in top)])
     (b, _), (a, _) = plan
     text = "\n".join([
         "## Redis CPU per page, before and after (issue 15 §4)",
@@ -368,7 +417,7 @@ def part_compare(args: argparse.Namespace, report: list[tuple[str, str]]) -> Non
         f"(a fresh job, a flushed Redis), {args.ramp:g} s ramp, {args.seconds:g} s measured; rows interleaved over {args.rounds} round(s).",
         "",
         md_table(["code", "redis-server CPU ms/page per round", "median", "Redis cmds/page (Lua's included)", "EVALSHA/page",
-                  "round trips/page", "pages/s", "worker CPU ms/page", "top commands/page (last round)"], rows),
+                  "round trips/page", "pages/s", "worker CPU ms/page", "top commands by µs/page (INFO commandstats; a script's own commands count in its EVALSHA too)"], rows),
         "",
         f"- redis-server CPU per page: {med(b, 'redis_cpu_ms'):.2f} → {med(a, 'redis_cpu_ms'):.2f} ms "
         f"({med(a, 'redis_cpu_ms') / med(b, 'redis_cpu_ms'):.2f}×); commands per page {med(b, 'redis_cmds'):.0f} → {med(a, 'redis_cmds'):.0f}.",

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import random
 import re
 import shutil
@@ -143,11 +144,26 @@ def replayed_claims_bytes(r: redis.Redis, layout: str, uids: list[int]) -> int:
     return used
 
 
+def users_so_far(folder: Path) -> int:
+    """Distinct users in a bucket folder while workers still write it (a torn last line is skipped)."""
+    from crawling import ids_of
+
+    users: set[int] = set()
+    for path in folder.glob("*.jsonl") if folder.is_dir() else []:
+        users.add(int(path.stem))
+        for line in path.read_bytes().splitlines():
+            try:
+                users.update(ids_of([json.loads(line)]))
+            except ValueError:
+                continue
+    return len(users)
+
+
 def key_family(key: str, job: str) -> str:
     """A key's family for the report: the job id as ``<job>``, bucket numbers, apps and days as ``<…>``."""
     name = key.replace(job, "<job>")
     name = re.sub(r":expanded(:\d+)?$", ":expanded[:<i>]", name)
-    name = re.sub(r"^(tweetform:cost:seen):[^:]+:([^:]+):[^:]+(:\d+)?$", r"\1:<app>:\2:<day>[:<i>]", name)
+    name = re.sub(r"^(tweetform:cost:(?:seen|billed)):[^:]+:([^:]+):[^:]+(:\d+)?$", r"\1:<app>:\2:<day>[:<i>]", name)
     return re.sub(r":\d+$", ":<i>", name)
 
 
@@ -173,8 +189,17 @@ def crawl(users: int, seed_kind: str) -> None:
         before = int(r.info("memory")["used_memory"])
         started = time.time()
         push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", job)
+        samples = []  # while the job runs: (seconds, Σ MEMORY USAGE of every tweetform key, users in the output so far)
+        while any(p.proc.poll() is None for p in procs) and time.time() - started < 1800:
+            time.sleep(2.0)
+            users_now = users_so_far(workdir / "out" / "friend_ids")
+            if users_now:
+                sizes_now = {k.decode(): int(r.memory_usage(k, samples=0) or 0) for k in r.scan_iter(match="tweetform:*", count=1000)}
+                queued = [k for k in sizes_now if k.startswith(keys.queue("friends", "/"))]
+                samples.append((time.time() - started, sum(sizes_now.values()), users_now,
+                                sum(sizes_now[k] for k in queued), sum(r.zcard(k) for k in queued)))
         for p in procs:
-            p.proc.wait(1800)
+            p.proc.wait(60)
             p.stop()
         state = r.hget(keys.job(job), "state")
         time.sleep(0.5)
@@ -207,6 +232,9 @@ def crawl(users: int, seed_kind: str) -> None:
     print("|---|---:|---:|---:|")
     print(f"| compact (today) | {(after - before) / n:.1f} | {compact_used / len(claimed):.1f} | {compact_keys / len(claimed):.1f} |")
     print(f"| old single hash | {(after - before - compact_used + old_used) / n:.1f} | {old_used / len(claimed):.1f} | — |")
+    print("While the job ran (every 2 s): Σ MEMORY USAGE of every tweetform key (queued and in-flight requests included) ÷ users "
+          "in the output so far: " + ", ".join(f"{t:.0f} s: {total / users:.1f} B ({users:,} users; queues {q / users:.1f} B, "
+                                             f"{n:,} requests, {q / max(n, 1):.0f} B each)" for t, total, users, q, n in samples))
     print(f"Σ MEMORY USAGE of the job's keys at the end ÷ users in the output: {sum(sizes.values()) / n:.1f} B (target ≤ 32), by key family:")
     for name, size in sorted(sizes.items(), key=lambda kv: -kv[1])[:12]:
         print(f"  {name} ({counts[name]} keys): {size / n:.1f}")

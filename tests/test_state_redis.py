@@ -221,7 +221,8 @@ def test_finished_jobs_expire_and_purge_removes_everything(sandbox_factory, redi
     assert command(env, "admin", "pause", "kept").returncode == 0
     wait_all(start_workers(env, 1, True, "-s", "TWEETFORM_JOB_STATE_TTL=3600", spiders="friends"))
     assert job_row(env, "old")["state"] == "done"
-    for key in ("tweetform:friends:dupefilter:old", "tweetform:job:old:written", "tweetform:job:old:expanded"):
+    for key in ("tweetform:friends:dupes:old", "tweetform:friends:dupes:old:0", "tweetform:job:old:written-pages",
+                "tweetform:job:old:written-pages:0", "tweetform:job:old:expanded"):
         assert r.exists(key) and 0 < r.ttl(key) <= 3600, key
     assert r.ttl("tweetform:job:old") == -1  # the job's own record stays for status
     assert r.exists("tweetform:job:kept:parked") and r.ttl("tweetform:job:kept:parked") == -1  # paused: kept

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 
 import redis
+from crawling import bucket, ids_of
 from test_distributed import (WORLD, assert_network_equals_truth, no_process_left_behind, push,  # noqa: F401 (fixture)
                               start_workers, wait_all, wait_registered, worker_env)
 
@@ -25,12 +27,17 @@ def test_workers_never_scan_the_keyspace_on_a_timer(sandbox_factory, redis_url: 
     env = worker_env(box, redis_url, tmp_path)
     r = redis.Redis.from_url(redis_url)
     seed = box.get("/_sandbox/examples")["ordinary"][0]
-    workers = start_workers(env, 1, True, "-s", "CONCURRENT_REQUESTS=2", spiders="friends")
+    workers = start_workers(env, 1, False, "-s", "CONCURRENT_REQUESTS=2", spiders="friends")
     wait_registered(redis_url, workers)
     time.sleep(1.0)  # start-up is over (a worker indexes queues of an older tweetform once)
     before = scans(r)
     push(env, "friends", "--user-id", str(seed), "--depth", "2", "--job", "noscan")
-    wait_all(workers)  # ~6 s of crawling, then idle checks and the last expire_ended sweep
+    deadline = time.monotonic() + 120
+    while r.hget(keys.job("noscan"), "state") != b"done" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3.0)  # idle: endpoint refreshes, reaping and the expire_ended sweep go on
+    workers[0].send_signal(signal.SIGTERM)
+    wait_all(workers)
     assert scans(r) == before
     assert_network_equals_truth(box, tmp_path, seed, 2)
 
@@ -47,3 +54,22 @@ def test_expire_ended_names_the_level_keys_it_expires(redis_url: str):
     assert control.expire_ended(r, 60) == ["lv"]
     assert scans(r) == before
     assert all(0 < r.ttl(key) <= 60 for key in level_keys)
+
+
+def test_a_depth3_crawl_holds_at_most_32_bytes_per_seen_user_in_redis(sandbox_factory, redis_url: str, tmp_path: Path):
+    """Σ MEMORY USAGE of every tweetform key once the job is done (dupe filter, written pages, billed ids,
+    claims, the job's records) ÷ distinct users in its output ≤ 32 — exact sets, in compact buckets
+    (compact.py). Before: one SET of hex fingerprints, one of page ids and 1,024 billed-id sets."""
+    box = sandbox_factory(*WORLD)
+    env = worker_env(box, redis_url, tmp_path)
+    r = redis.Redis.from_url(redis_url)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "lean")
+    wait_all(start_workers(env, 2, True, "-s", "CONCURRENT_REQUESTS=4", spiders="friends"))
+    assert r.hget(keys.job("lean"), "state") == b"done"
+    assert_network_equals_truth(box, tmp_path, seed, 3)  # exact: every page once, none missing
+    pages = bucket(tmp_path, "friend_ids")
+    users = {int(k) for k in pages} | {u for lines in pages.values() for u in ids_of(lines)}
+    held = sum(int(r.memory_usage(k, samples=0) or 0) for k in r.scan_iter(match="tweetform:*", count=1000))
+    print(f"{held / len(users):.1f} bytes per seen user ({len(users)} users, {held} bytes)")
+    assert held / len(users) <= 32

@@ -7,7 +7,7 @@ import json
 import pytest
 import redis
 
-from tweetform.state.redis import keys, scripts
+from tweetform.state.redis import compact, keys, scripts
 
 
 @pytest.fixture
@@ -36,10 +36,25 @@ def member(qid: str, job: str = "j") -> str:
     return job + "\t" + json.dumps({"meta": {"tweetform_qid": qid, "tweetform_ctx": {"job": job}}}, separators=(",", ":"))
 
 
-def push(r, qid: str, job: str = "j", fp: str = "", priority: int = 0, old: str = "", lease: str = "") -> object:
-    df = keys.dupefilter("friends", job) if fp else ""
-    return run(r, "queue_push", [Q, keys.queue_sequence("friends"), INFLIGHT, df, keys.queue_endpoints("friends")],
-               [P, fp, priority, member(qid, job), old, lease, "/friends/ids"])
+def request(qid: str, job: str = "j", fp: str = "", priority: int = 0, old: str = "", lease: str = "") -> list:
+    """One request's fields in a queue_push batch."""
+    layout = keys.dupefilter("friends", job) if fp else ""
+    return [Q, "/friends/ids", layout, compact.bucket_prefix(layout) if layout else "", fp.encode(), priority, member(qid, job), old, lease]
+
+
+def push_batch(r, *requests: list) -> str:
+    flags = run(r, "queue_push", [keys.queue_sequence("friends"), INFLIGHT, keys.queue_endpoints("friends")],
+                [P, 32, *(x for req in requests for x in req)])
+    return flags.decode()
+
+
+def push(r, qid: str, job: str = "j", fp: str = "", priority: int = 0, old: str = "", lease: str = "") -> int:
+    return int(push_batch(r, request(qid, job, fp, priority, old, lease)))
+
+
+def fingerprints(r, job: str = "j") -> set:
+    layout = keys.dupefilter("friends", job)
+    return {f for key in compact.bucket_keys(r, layout) for f in r.hkeys(key)}
 
 
 def pop(r, worker: str = "w", lease: str = "L1") -> object:
@@ -67,9 +82,41 @@ def test_queue_push__records_fingerprint_with_the_request_and_refuses_duplicates
     queued = r.zrange(Q, 0, -1)
     assert [q.split(b"\t", 1)[0] for q in queued] == [b"j", b"j"]
     assert [json.loads(q.split(b"\t", 1)[1])["meta"]["tweetform_qid"] for q in queued] == ["a3", "a1"]  # priority first
-    assert r.smembers(keys.dupefilter("friends", "j")) == {b"fp1", b"fp2"}
+    assert fingerprints(r) == {b"fp1", b"fp2"}
     assert counts(r) == (2, 0, 0)
     assert r.smembers(keys.queue_endpoints("friends")) == {b"/friends/ids"}  # workers find the queue there
+
+
+def test_queue_push__a_batch_in_one_call_each_request_once_per_job(r):
+    new_job(r)
+    new_job(r, "k")
+    assert push(r, "a0", fp="fp0") == 1
+    flags = push_batch(r, request("a1", fp="fp1"), request("a2", fp="fp0"), request("a3", fp="fp1"), request("a4", job="k", fp="fp1"),
+                       request("a5"), request("a6", fp="fp6", old="gone", lease="L"))
+    assert flags == "100110"  # new, fp0 seen before, fp1 twice in the batch, another job's fp1 is its own, unfiltered, a lost lease
+    queued = [json.loads(q.split(b"\t", 1)[1])["meta"]["tweetform_qid"] for q in r.zrange(Q, 0, -1)]
+    assert queued == ["a0", "a1", "a4", "a5"]  # FIFO within a priority
+    assert fingerprints(r) == {b"fp0", b"fp1"} and fingerprints(r, "k") == {b"fp1"}
+    assert counts(r) == (3, 0, 0) and counts(r, "k") == (1, 0, 0)
+
+
+def test_queue_push__fingerprints_stay_in_compact_buckets_each_kept_whole(r):
+    new_job(r)
+    fps = [bytes.fromhex(f"{i:08x}") * 5 for i in range(3000)]  # 20 bytes each, like Scrapy's
+    for start in range(0, len(fps), 500):
+        batch = [request(f"q{i}", fp="") for i in range(start, start + 500)]
+        for req, fp in zip(batch, fps[start:start + 500]):
+            req[2], req[3], req[4] = keys.dupefilter("friends", "j"), compact.bucket_prefix(keys.dupefilter("friends", "j")), fp
+        assert push_batch(r, *batch) == "1" * 500
+    layout = keys.dupefilter("friends", "j")
+    buckets = compact.bucket_keys(r, layout)
+    assert {r.object("encoding", b) for b in buckets} == {b"listpack"} and compact.members(r, layout) == 3000
+    assert {f for b in buckets for f in r.hkeys(b)} == set(fps)
+    assert sum(r.memory_usage(b, samples=0) for b in buckets) / 3000 < 32  # a SET of hex fingerprints: ~90
+    again = [request("x", fp="") for _ in range(2)]
+    again[0][2:5] = [layout, compact.bucket_prefix(layout), fps[1234]]
+    again[1][2:5] = [layout, compact.bucket_prefix(layout), fps[1234][:-1] + b"\xff"]
+    assert push_batch(r, *again) == "01"
 
 
 def test_queue_pop__moves_the_request_into_in_flight_under_a_lease(r):

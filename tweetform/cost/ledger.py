@@ -92,12 +92,11 @@ class SharedCostLedger(CostLedger):
     """Distributed mode: the dedupe is shared by every worker, so a resource another worker was
     billed for today is not counted again — one round trip per page (``lua/cost_seen.lua``).
 
-    The ids of an app, kind and day are spread over ``BUCKETS`` small SETs of integers, which
-    Redis keeps as intsets (8 bytes an id, up to ``set-max-intset-entries`` — 512 — a set:
-    about 500,000 ids a day before sets grow into hash tables, still exact)."""
+    The ids of an app, kind and day are spread over small SETs of integers, which Redis keeps as
+    intsets (4–8 bytes an id), as many as the day's ids need (``tweetform.state.redis.compact``:
+    exact, grown by linear hashing); the layout and each set expire 2 days after they are made."""
 
     TTL = 2 * 86_400
-    BUCKETS = 1024
 
     def __init__(self, server: Any, prices: Mapping[str, float] | None = None) -> None:
         from tweetform.state.redis import scripts
@@ -105,18 +104,16 @@ class SharedCostLedger(CostLedger):
         super().__init__(prices)
         self.server = server
         self._seen_script = scripts.load(server, "cost_seen")
+        self._load: int | None = None  # the sets' bucket load on this server (read at the first page)
 
     def new_ids(self, app: str, day: str, groups: list[tuple[str, list[str]]]) -> list[int]:
-        from tweetform.state.redis import keys
+        from tweetform.state.redis import compact, keys
 
+        if self._load is None:
+            self._load = compact.set_load(self.server)
         pipe = self.server.pipeline(transaction=False)
         for kind, ids in groups:
-            buckets: dict[int, list[int]] = {}
-            for i in ids:
-                n = int(i)
-                buckets.setdefault(n % self.BUCKETS, []).append(n)
-            args: list[Any] = [keys.cost_seen(app, kind, day) + ":", self.TTL]
-            for b, members in buckets.items():
-                args += [b, len(members), *members]
-            self._seen_script(keys=[], args=args, client=pipe)
+            layout = keys.cost_seen(app, kind, day)
+            self._seen_script(keys=[layout], args=[compact.bucket_prefix(layout), self._load, self.TTL, *(int(i) for i in ids)],
+                              client=pipe)
         return [int(n) for n in pipe.execute()]

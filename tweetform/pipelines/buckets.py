@@ -40,7 +40,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from tweetform.config import uses_redis
-from tweetform.state.redis import keys
+from tweetform.state.redis import compact, keys, scripts
 from tweetform.export.files import ARCHIVE, GZIP, JOBS_DIR, PLAIN, gzip_member, iter_archive_lines, iter_members
 from tweetform.items import PROVENANCE, PageItem
 from tweetform.manifest import read_manifest
@@ -94,6 +94,14 @@ def key_of(member: str) -> str | None:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return None
+
+
+def _digest(pid: str) -> bytes:
+    """A page id as Redis keeps it: its 20 hex digits as 10 bytes."""
+    try:
+        return bytes.fromhex(pid)
+    except ValueError:
+        return pid.encode()
 
 
 def hold_shared(fd: int) -> None:
@@ -228,6 +236,9 @@ class BucketPipeline:
         self.stats = crawler.stats
         self.files: OrderedDict[tuple[str, str], BucketFile] = OrderedDict()
         self.server = server  # distributed mode: page ids written by any worker
+        if server is not None:
+            self._page_known, self._page_written = scripts.load(server, "page_known"), scripts.load(server, "page_written")
+        self._load: int | None = None  # the written pages' bucket load on this server (compact.py)
         self.job_started: dict[str, float | None] = {}
         self.archives: dict[Path, dict[str, set[tuple[str, str]]]] = {}  # archive -> key -> pages in it
         self.archive_listing: dict[Path, tuple[float, list[Path]]] = {}
@@ -245,24 +256,26 @@ class BucketPipeline:
     def _written_elsewhere(self, job: str, pid: str) -> bool:
         if self.server is None:
             return False
+        layout = keys.written(job)
         try:
-            return bool(self.server.sismember(keys.written(job), pid))
+            return bool(self._page_known(keys=[layout], args=[compact.bucket_prefix(layout), _digest(pid)]))
         except redis.RedisError:
             return False  # Redis away: the file's own index still keeps this host's copy single
 
     def _record(self, job: str, pid: str, bucket: str, failed: bool = False) -> None:
         """After the write (a crash between the two leaves the page in the file, which its
-        next writer reads back: written once; the other order could lose it)."""
+        next writer reads back: written once; the other order could lose it). The job's written
+        pages are kept in compact buckets (``compact.py``: ~14 bytes a page), counted once."""
         if self.server is None:
             return
+        layout = keys.written(job)
         try:
-            pipe = self.server.pipeline()
-            pipe.sadd(keys.written(job), pid)
-            pipe.hincrby(keys.bucket_counts(), bucket, 1)
-            pipe.hincrby(keys.job_progress(job), "pages" if bucket != "errors" else "errors", 1)
-            if failed:  # a page that failed for good: the job ends with a non-zero status (scrapy wait)
-                pipe.hincrby(keys.job_progress(job), "failed", 1)
-            pipe.execute()
+            if self._load is None:
+                self._load = compact.hash_load(self.server)
+            # a page that failed for good counts as failed too: the job ends with a non-zero status (scrapy wait)
+            self._page_written(keys=[layout, keys.bucket_counts(), keys.job_progress(job)],
+                               args=[compact.bucket_prefix(layout), self._load, _digest(pid), bucket,
+                                     "pages" if bucket != "errors" else "errors", int(failed)])
         except redis.RedisError:
             logger.warning("could not record a written page in Redis (Redis away)")
 

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from tweetform.state.base import FINAL_STATES, GONE
-from tweetform.state.redis import keys, scripts, seen
+from tweetform.state.redis import compact, keys, scripts, seen
 
 ENDED = FINAL_STATES | {"budget_exhausted"}  # the cost budget's name for BUDGET
 
@@ -151,8 +151,14 @@ def job_ended(server: Any, job_id: str) -> tuple[str, int] | None:
 def job_keys(server: Any, job_id: str) -> list[str]:
     """Every key that holds one job's state (its queued requests excepted: they are dropped when met)."""
     found = [keys.job(job_id), *(_s(k) for k in server.scan_iter(match=keys.job(job_id) + ":*", count=500))]
-    found.append(keys.dupefilter(_spider_of(server, job_id), job_id))
-    return found
+    return found + _filter_keys(server, job_id)
+
+
+def _filter_keys(server: Any, job_id: str) -> list[str]:
+    """A job's dupe filter: its layout, its buckets (compact.py), the SET of an older tweetform."""
+    spider = _spider_of(server, job_id)
+    layout = keys.dupefilter(spider, job_id)
+    return [layout, *compact.bucket_keys(server, layout), keys.dupefilter_before(spider, job_id)]
 
 
 def _spider_of(server: Any, job_id: str) -> str:
@@ -169,7 +175,9 @@ def expire_ended(server: Any, ttl: float, recent: int = 100) -> list[str]:
         if marked or _s(state or "") not in ("done", "cancelled"):
             continue
         pipe = server.pipeline(transaction=False)
-        for key in [keys.dupefilter(_spider_of(server, job_id), job_id), keys.written(job_id), keys.expanded(job_id), keys.parked(job_id),
+        written = keys.written(job_id)
+        for key in [*_filter_keys(server, job_id), written, *compact.bucket_keys(server, written), keys.written_before(job_id),
+                    keys.expanded(job_id), keys.parked(job_id),
                     keys.job_starting(job_id), keys.page_stream(job_id), keys.pages_waiting(job_id)]:
             pipe.expire(key, int(ttl))
         for key in keys.level_keys(job_id, _depth(args)):  # named, not found by a keyspace SCAN

@@ -1,7 +1,8 @@
 """The dupe filter of the Redis backend: scrapy-redis's ``RFPDupeFilter``, one set per job.
 
 A request's fingerprint (Scrapy's request fingerprinter) belongs to its job, so
-running a job again under a new id crawls again. The fingerprint is added to
+running a job again under a new id crawls again. A job's fingerprints are kept whole (20
+bytes each) in small hashes Redis stores compactly (``compact.py``), not in one SET. The fingerprint is added to
 the job's set *inside* the push script (``lua/queue_push.lua``), atomically with
 queuing the request: a fingerprint is never recorded for a request that did not
 reach the queue (a worker dying between the two would otherwise lose it), and a
@@ -30,12 +31,13 @@ class JobDupeFilter(RFPDupeFilter):
         return cls(connection.for_crawler(crawler), keys.dupefilter(spider.name, "*"), crawler.settings.getbool("DUPEFILTER_DEBUG"),
                    crawler.request_fingerprinter, spider.name)
 
-    def fingerprint_and_key(self, request: Request) -> tuple[str, str]:
-        """What the push script checks: ("", "") for requests that are not filtered."""
+    def fingerprint_and_key(self, request: Request) -> tuple[bytes, str]:
+        """What the push script checks: the fingerprint's 20 bytes and the job's dupe-filter layout
+        (compact buckets, ``compact.py``: ~24 bytes a request); (b"", "") for requests not filtered."""
         job = (request.meta.get("tweetform_ctx") or {}).get("job", "")
         if request.dont_filter or not job:
-            return "", ""
-        return self.request_fingerprint(request), keys.dupefilter(self.spider_name, job)
+            return b"", ""
+        return self.fingerprinter.fingerprint(request), keys.dupefilter(self.spider_name, job)
 
     def request_fingerprint(self, request: Request) -> str:
         # Scrapy's fingerprinter (REQUEST_FINGERPRINTER_*), not scrapy-redis's own JSON+SHA1

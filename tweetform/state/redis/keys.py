@@ -42,7 +42,13 @@ def in_flight(spider: str) -> str:
 
 
 def dupefilter(spider: str, job: str) -> str:
-    """SET of request fingerprints seen in one job (a new job id crawls again)."""
+    """HASH n, lvl, split, load: the layout of the request fingerprints seen in one job (a new job id
+    crawls again), in HASHes ``<this key>:<i>`` fingerprint (20 bytes) -> "" (compact.py)."""
+    return f"{PREFIX}:{spider}:dupes:{job}"
+
+
+def dupefilter_before(spider: str, job: str) -> str:
+    """The SET the fingerprints were kept in before (tweetform before issue 15): expired and purged with the job."""
     return f"{PREFIX}:{spider}:dupefilter:{job}"
 
 
@@ -73,9 +79,9 @@ def budget_reserved(job_id: str) -> str:
 
 
 def cost_seen(app: str, kind: str, day: str) -> str:
-    """Prefix of the SETs ``<prefix>:<bucket>`` of resource ids billed to an app on a UTC day, ids spread
-    over 1024 buckets (intsets): the cost accounting's dedupe, expiring after 2 days."""
-    return f"{PREFIX}:cost:seen:{app}:{kind}:{day}"
+    """HASH n, lvl, split, load: the layout of the resource ids billed to an app on a UTC day, in SETs
+    ``<this key>:<i>`` of ids (intsets, compact.py): the cost accounting's dedupe, expiring after 2 days."""
+    return f"{PREFIX}:cost:billed:{app}:{kind}:{day}"
 
 
 def parked(job_id: str) -> str:
@@ -122,7 +128,13 @@ def level_found(job_id: str, level: int) -> str:
 
 
 def written(job_id: str) -> str:
-    """SET of page ids written (exactly-once output across workers)."""
+    """HASH n, lvl, split, load: the layout of the page ids written (exactly-once output across
+    workers), in HASHes ``<this key>:<i>`` page id (10 bytes) -> "" (compact.py)."""
+    return f"{PREFIX}:job:{job_id}:written-pages"
+
+
+def written_before(job_id: str) -> str:
+    """The SET the written page ids were kept in before (tweetform before issue 15): expired with the job."""
     return f"{PREFIX}:job:{job_id}:written"
 
 

@@ -32,7 +32,7 @@ from scrapy_redis.queue import Base
 from tweetform.api.endpoints import ENDPOINTS
 from tweetform.quota.book import Reservation, min_interval
 from tweetform.quota.gate import NO_ENDPOINT
-from tweetform.state.redis import keys, scripts
+from tweetform.state.redis import compact, keys, scripts
 from tweetform.state.redis.connection import redis_away, refusal
 from tweetform.state.redis import serializer as json_serializer
 from tweetform.state.redis.node import worker_id
@@ -42,7 +42,7 @@ META_QID = "tweetform_qid"
 META_LEASE = "tweetform_lease"  # the token of this worker's lease on the request
 ENDPOINT_REFRESH = 2.0  # seconds between looks for endpoint queues other workers created
 
-Prepared = tuple[tuple[str, str, str, str, int], str, str]  # (endpoint, member, old qid, old lease, priority), fingerprint, dupefilter key
+Prepared = tuple[tuple[str, str, str, str, int], bytes, str]  # (endpoint, member, old qid, old lease, priority), fingerprint, dupe-filter layout
 
 
 class InFlightQueue(Base):
@@ -67,6 +67,7 @@ class InFlightQueue(Base):
         self.unsent: list[Prepared] = []  # pushed, not yet in Redis
         self.known: list[str] = []
         self._known_at = 0.0
+        self._dupe_load: int | None = None  # the dupe filter's bucket load on this server (compact.py)
         self._indexed = False  # queues of an older tweetform added to the endpoints index (index_queues)
         self._turn = 0
         self._states: dict[str, tuple[str, float]] = {}
@@ -98,7 +99,7 @@ class InFlightQueue(Base):
         self.held.discard(old)
         request.meta[META_QID] = uuid.uuid4().hex
         endpoint = request.meta.get("tweetform_endpoint") or NO_ENDPOINT
-        fingerprint, df_key = self.dupefilter.fingerprint_and_key(request) if self.dupefilter else ("", "")
+        fingerprint, df_key = self.dupefilter.fingerprint_and_key(request) if self.dupefilter else (b"", "")
         job = str((request.meta.get("tweetform_ctx") or {}).get("job", ""))
         member = f"{job}\t{self._encode_request(request)}"
         return (endpoint, member, old, old_lease, request.priority), fingerprint, df_key
@@ -127,22 +128,28 @@ class InFlightQueue(Base):
         self.on_redis_back()
 
     def push_many(self, items: list[Prepared], acks: dict[str, str] | None = None) -> list[bool]:
-        """Push prepared requests (with their fingerprint and dupe-filter key), then acknowledge
-        ``acks`` (request id -> lease), in one round trip."""
+        """Push prepared requests (with their fingerprint and dupe-filter layout) in one script call
+        (``lua/queue_push.lua``), then acknowledge ``acks`` (request id -> lease): one round trip."""
         prefix = keys.job_prefix()
+        if self._dupe_load is None:
+            self._dupe_load = compact.hash_load(self.server)
+        args: list[Any] = [prefix, self._dupe_load]
+        for (endpoint, member, old, old_lease, priority), fingerprint, layout in items:
+            args += [self.queue_key(endpoint), endpoint, layout, compact.bucket_prefix(layout) if layout else "", fingerprint,
+                     priority, member, old, old_lease]
 
         def build(pipe: Any) -> None:
-            for (endpoint, member, old, old_lease, priority), fingerprint, dupefilter_key in items:
-                scripts.in_pipeline(pipe, self._push, [self.queue_key(endpoint), keys.queue_sequence(self.name), keys.in_flight(self.name),
-                                                       dupefilter_key, keys.queue_endpoints(self.name)],
-                                    [prefix, fingerprint, priority, member, old, old_lease, endpoint])
+            if items:
+                scripts.in_pipeline(pipe, self._push, [keys.queue_sequence(self.name), keys.in_flight(self.name),
+                                                       keys.queue_endpoints(self.name)], args)
             if acks:
                 scripts.in_pipeline(pipe, self._ack, [keys.in_flight(self.name)], [prefix, *(x for pair in acks.items() for x in pair)])
 
         results = scripts.execute(self.server, build)
         for (endpoint, *_), *_ in items:
             self.endpoints.add(endpoint)
-        return [bool(r) for r in (results[:-1] if acks else results)]
+        flags = results[0] if items else b""
+        return [flag == 49 for flag in (flags.encode() if isinstance(flags, str) else flags)]  # b"1"
 
     # --- taking -------------------------------------------------------------------------
 

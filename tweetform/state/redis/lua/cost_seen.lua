@@ -1,13 +1,12 @@
+-- include: lhash
 -- The cost accounting's UTC-day dedupe, shared by every worker (tweetform.cost.ledger.SharedCostLedger).
--- KEYS: none (bucket keys are ARGV[1] .. bucket, all of one app, kind and day)
--- ARGV: key prefix, ttl, then groups of (bucket, count, ids...) ; returns how many ids were new
--- Ids are integers spread over small SETs, which Redis keeps as intsets (8 bytes an id).
-local prefix, ttl = ARGV[1], tonumber(ARGV[2])
-local new, i = 0, 3
-while i <= #ARGV do
-  local key, n = prefix .. ARGV[i], tonumber(ARGV[i + 1])
-  new = new + redis.call('SADD', key, unpack(ARGV, i + 2, i + 1 + n))
-  redis.call('EXPIRE', key, ttl)
-  i = i + 2 + n
-end
+-- KEYS: the layout of the ids billed to one app for one kind on one UTC day (compact SET buckets, lhash.lua)
+-- ARGV: its bucket prefix, bucket load, TTL (s: given to the layout and to each bucket when it is made),
+--       then the ids (decimal)
+-- Returns how many of the ids were not billed yet (and are now).
+local t = lh_open(KEYS[1], ARGV[1], ARGV[2], lh_hash_decimal, 'set', tonumber(ARGV[3]))
+local ids = {}
+for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
+local new = lh_add_many(t, ids)
+lh_save(t)
 return new

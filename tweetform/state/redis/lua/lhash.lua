@@ -1,0 +1,119 @@
+-- A set spread over small buckets Redis keeps compact (tweetform/state/redis/compact.py says why
+-- and how big): a layout HASH (n members, lvl, split, load) and buckets "<bucket prefix><i>",
+-- grown by linear hashing. A member's bucket is h mod 2^lvl, or h mod 2^(lvl+1) for buckets
+-- already split this round (below `split`); h is the member's hash (below). Buckets are HASHes
+-- (member -> "", listpacks) or, kind "set", SETs of integers (intsets) holding a sentinel 0 from
+-- their creation, so a TTL given then covers them for good.
+local LH_P = 2147483647
+-- a decimal id: (id mod P) scrambled by a Lehmer step, exact in doubles (ids past 15 digits in two parts)
+local function lh_hash_decimal(id)
+  local x
+  if #id <= 15 then
+    x = tonumber(id) % LH_P
+  else
+    x = (tonumber(string.sub(id, 1, -7)) % LH_P * 1e6 + tonumber(string.sub(id, -6))) % LH_P
+  end
+  return x * 48271 % LH_P
+end
+-- a binary digest (a fingerprint, a page id): its first 4 bytes, already uniform
+local function lh_hash_digest(d)
+  local a, b, c, e = string.byte(d, 1, 4)
+  return ((((a or 0) * 256 + (b or 0)) * 256 + (c or 0)) * 256 + (e or 0))
+end
+
+local function lh_open(layout, prefix, default_load, hash, kind, ttl)
+  local m = redis.call('HMGET', layout, 'n', 'lvl', 'split', 'load')
+  local t = {layout = layout, prefix = prefix, n = tonumber(m[1]) or 0, lvl = tonumber(m[2]) or 0,
+             split = tonumber(m[3]) or 0, load = tonumber(m[4]) or tonumber(default_load), hash = hash,
+             kind = kind or 'hash', ttl = ttl, fresh = m[2] == false, changed = false}
+  t.size = 2 ^ t.lvl
+  if t.fresh and t.kind == 'set' then  -- bucket 0 exists from the start (sentinel), with the TTL
+    redis.call('SADD', prefix .. '0', 0)
+    if ttl then redis.call('EXPIRE', prefix .. '0', ttl) end
+  end
+  return t
+end
+
+local function lh_bucket(t, member)
+  local h = t.hash(member)
+  local b = h % t.size
+  if b < t.split then b = h % (t.size * 2) end
+  return t.prefix .. b
+end
+
+-- one more bucket: the members of bucket `split` whose next bit is set move to split + 2^lvl
+local function lh_grow(t)
+  local from = t.prefix .. t.split
+  local to = t.prefix .. (t.split + t.size)
+  local double = t.size * 2
+  if t.kind == 'set' then
+    local moved = {}
+    for _, m in ipairs(redis.call('SMEMBERS', from)) do
+      if m ~= '0' and t.hash(m) % double ~= t.split then moved[#moved + 1] = m end
+    end
+    redis.call('SADD', to, 0, unpack(moved))
+    if t.ttl then redis.call('EXPIRE', to, t.ttl) end
+    if #moved > 0 then redis.call('SREM', from, unpack(moved)) end
+  else
+    local entries = redis.call('HGETALL', from)
+    local moved, gone = {}, {}
+    for i = 1, #entries, 2 do
+      if t.hash(entries[i]) % double ~= t.split then
+        moved[#moved + 1] = entries[i]
+        moved[#moved + 1] = entries[i + 1]
+        gone[#gone + 1] = entries[i]
+      end
+    end
+    if #gone > 0 then
+      redis.call('HSET', to, unpack(moved))
+      redis.call('HDEL', from, unpack(gone))
+    end
+  end
+  t.split = t.split + 1
+  if t.split == t.size then
+    t.lvl, t.split, t.size = t.lvl + 1, 0, double
+  end
+  t.changed = true
+end
+
+-- room for `more` members (before they are added, so no bucket outgrows its compact encoding)
+local function lh_reserve(t, more)
+  while t.n + more > t.load * (t.size + t.split) do lh_grow(t) end
+end
+
+-- a hash-kind member: true when it was not there (and is now)
+local function lh_add(t, member)
+  lh_reserve(t, 1)
+  if redis.call('HSETNX', lh_bucket(t, member), member, '') == 1 then
+    t.n, t.changed = t.n + 1, true
+    return true
+  end
+  return false
+end
+
+local function lh_has(t, member)
+  return redis.call('HEXISTS', lh_bucket(t, member), member) == 1
+end
+
+-- set-kind members, grouped by bucket (one SADD each): how many were new
+local function lh_add_many(t, members)
+  lh_reserve(t, #members)
+  local by = {}
+  for _, m in ipairs(members) do
+    local key = lh_bucket(t, m)
+    local list = by[key]
+    if not list then list = {}; by[key] = list end
+    list[#list + 1] = m
+  end
+  local new = 0
+  for key, list in pairs(by) do new = new + redis.call('SADD', key, unpack(list)) end
+  if new > 0 then t.n, t.changed = t.n + new, true end
+  return new
+end
+
+local function lh_save(t)
+  if t.changed or t.fresh then
+    redis.call('HSET', t.layout, 'n', t.n, 'lvl', t.lvl, 'split', t.split, 'load', t.load)
+    if t.fresh and t.ttl then redis.call('EXPIRE', t.layout, t.ttl) end
+  end
+end
