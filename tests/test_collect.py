@@ -284,6 +284,59 @@ def test_a_collector_that_loses_its_lock_stops(sandbox, redis_url: str, tmp_path
     assert json.loads(r.get("tweetform:collect:lock"))["token"] == "other"  # not released by the loser
 
 
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def union(target: Path, *folders: Path) -> None:
+    """The bucket files of several collectors' directories as one, each page once (by page id)."""
+    for folder in folders:
+        for path in folder.rglob("*.jsonl"):
+            out = target / path.relative_to(folder)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            have = {json.loads(line)["__tweetform"]["page_id"] for line in out.read_bytes().splitlines()} if out.exists() else set()
+            with out.open("ab") as fh:
+                for line in path.read_bytes().splitlines():
+                    if json.loads(line)["__tweetform"]["page_id"] not in have:
+                        fh.write(line + b"\n")
+
+
+def test_a_collector_frozen_past_its_ttl_writes_nothing_late(sandbox_factory, redis_url: str, tmp_path: Path):
+    """SIGSTOP a collector (lock TTL 3 s) while pages flow; past its TTL a second collector takes the lock
+    and the pages over; SIGCONT: the first, with the batch it held, writes nothing more and acknowledges nothing."""
+    box = sandbox_factory(*WORLD, "--latency", "0.3")
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    env = collect_env(box, redis_url, tmp_path / "host0")
+    push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "frozen")
+    workers = [start_workers(collect_env(box, redis_url, tmp_path / f"host{i}"), 1, True, "-s", "CONCURRENT_REQUESTS=4",
+                             spiders="friends")[0] for i in range(2)]
+    first = start_collector(env, first_dir)
+    deadline = time.monotonic() + 60
+    while len(list(first_dir.rglob("*.jsonl"))) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGSTOP)  # pages keep coming: its read hands it a batch it cannot write yet
+    time.sleep(0.5)
+    before = snapshot(first_dir)
+    assert before
+    time.sleep(4.0)  # past its 3 s TTL
+    second = start_collector(env, second_dir, "--exit-when-idle")
+    wait_all(workers, timeout=240)
+    finish(second)
+    first.send_signal(signal.SIGCONT)
+    try:
+        out, _ = first.communicate(timeout=30)
+    except subprocess.TimeoutExpired:  # it went on collecting (it took the freed lock again)
+        first.send_signal(signal.SIGTERM)
+        out, _ = first.communicate(timeout=60)
+    assert snapshot(first_dir) == before  # not one page of its late batch
+    assert first.returncode == 1 and "another collector holds it now: stopped writing" in out.strip().splitlines()[-1]
+    union(tmp_path / "both", first_dir, second_dir)
+    assert_network_equals_truth(box, tmp_path / "both", seed, 3)  # and nothing lost
+    r = redis.Redis.from_url(redis_url)
+    assert r.hget("tweetform:job:frozen", "state") == b"done" and waiting(r, "frozen")["pages"] == 0
+
+
 def test_collect_mode_needs_redis(sandbox, tmp_path: Path):
     env = collect_env(sandbox, "", tmp_path)
     env.pop("REDIS_URL")

@@ -97,6 +97,7 @@ class Collector:
         self.lock = CollectorLock(server, self.root, ttl)
         self.refresh_every = ttl / 3
         self.writer = open_writer(settings, self.root)
+        self.writer.fence = self.fence
         self.stats = self.writer.stats
         self._ack = script(server, "page_ack")
         self.streams: dict[str, str] = {}  # stream key -> job id
@@ -227,10 +228,17 @@ class Collector:
         self.make_durable(touched)
         for stream, args in acks.items():
             job = self.streams.get(stream, "")
-            self._ack(keys=[stream, keys.pages_waiting(job), keys.job(job)], args=[GROUP, *args])
+            if self._ack(keys=[stream, keys.pages_waiting(job), keys.job(job), keys.collect_lock()], args=[GROUP, self.lock.value, *args]) == -1:
+                raise LockLost("this collector's lock expired and another collector holds it now: stopped writing")
             if not waiting(self.server, job)[0]:
                 self.record_end(job)
         self.stats.inc_value("tweetform/collect/entries", sum(len(a) // 2 for a in acks.values()))
+
+    def fence(self) -> None:
+        """The writer asks before opening a file and right before each write: frozen past the TTL with
+        a batch in hand, not one page of it is written."""
+        if not self.lock.confirm():
+            raise LockLost("this collector's lock expired and another collector holds it now: stopped writing")
 
     def write(self, fields: dict[bytes, bytes], touched: dict[Path, Any]) -> None:
         try:

@@ -239,6 +239,7 @@ class BucketPipeline:
         if server is not None:
             self._page_known, self._page_written = scripts.load(server, "page_known"), scripts.load(server, "page_written")
         self._load: int | None = None  # the written pages' bucket load on this server (compact.py)
+        self.fence: Any = lambda: None  # scrapy collect: raises once its lock is another collector's
         self.job_started: dict[str, float | None] = {}
         self.archives: dict[Path, dict[str, set[tuple[str, str]]]] = {}  # archive -> key -> pages in it
         self.archive_listing: dict[Path, tuple[float, list[Path]]] = {}
@@ -344,8 +345,12 @@ class BucketPipeline:
         prov = item[PROVENANCE]
         bucket, key, pid = prov["bucket"], str(prov["key"]), prov["page_id"]
         job = str(prov.get("job", ""))
+        self.fence()
         handle = self._file(bucket, key, job)
-        if (job, pid) in handle.seen or self._written_elsewhere(job, pid) or not handle.write_once((job, pid), line_for(item)):
+        skip = (job, pid) in handle.seen or self._written_elsewhere(job, pid)
+        if not skip:
+            self.fence()  # the last look before the write: after the Redis round trip above
+        if skip or not handle.write_once((job, pid), line_for(item)):
             self.stats.inc_value("tweetform/pages/duplicate_skipped")
             return item
         failed = bucket == "errors" and item.get("reason") == "failed" and not getattr(item, "failure_counted", False)

@@ -2,12 +2,15 @@
 -- the stream and take them off the job's waiting counts. XACK answers 1 only the
 -- first time, so acking again (a retry after Redis was away) counts nothing twice.
 -- The job's last page on disk, with its requests all done, makes the job done.
--- KEYS[1] the job's stream, KEYS[2] the job's waiting hash, KEYS[3] the job's hash
--- ARGV[1] consumer group, then pairs of entry id, page bytes
--- Returns how many entries were acknowledged now.
+-- The acknowledgement carries the collector's lock value (its fencing token): a collector whose
+-- lock expired and was taken by another (frozen past its TTL) acknowledges nothing.
+-- KEYS[1] the job's stream, KEYS[2] the job's waiting hash, KEYS[3] the job's hash, KEYS[4] the collector lock
+-- ARGV[1] consumer group, ARGV[2] the collector's lock value, then pairs of entry id, page bytes
+-- Returns how many entries were acknowledged now, or -1 (the lock is not this collector's).
 -- include: job_common
+if redis.call('GET', KEYS[4]) ~= ARGV[2] then return -1 end
 local acked = 0
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
     redis.call('XDEL', KEYS[1], ARGV[i])
     redis.call('HINCRBY', KEYS[2], 'pages', -1)

@@ -185,8 +185,13 @@ def collect_jobs() -> str:
 
 
 def collect_lock() -> str:
-    """STRING (TTL) JSON {token, host, pid, dir}: the one collector writing the pages."""
+    """STRING (TTL) JSON {token, fence, host, pid, dir}: the one collector writing the pages."""
     return f"{PREFIX}:collect:lock"
+
+
+def collect_fence() -> str:
+    """Counter: the fencing token of each collector lock taken (it only grows)."""
+    return f"{PREFIX}:collect:fence"
 
 
 def job_prefix() -> str:
