@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -85,3 +86,57 @@ def test_backfill_is_asked_on_reconnects_and_on_a_resumed_jobs_first_connection(
     assert fresh.next_url().endswith("backfill_minutes=5")
     resumed = StreamClient("http://api", cred, {}, backfill_minutes=3, read_timeout=1, backfill_first=True)
     assert resumed.next_url().endswith("backfill_minutes=3")
+
+
+def test_twarc2_manages_rules_and_reads_the_stream_unchanged(box: Any) -> None:
+    """twarc 2.14's own client (rules, stream()) against the sandbox, only its host changed."""
+    import threading
+
+    from requests.adapters import HTTPAdapter
+    from twarc.client2 import Twarc2
+
+    base = box.base
+
+    class ToSandbox(HTTPAdapter):
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            request.url = base + request.url[len("https://api.twitter.com"):]
+            return super().send(request, **kwargs)
+
+    client = Twarc2(bearer_token=demo_credentials("demo-app-1")[0]["bearer_token"], metadata=False)
+    client.connect()
+    client.client.mount("https://api.twitter.com", ToSandbox())
+    started = box.get("/_sandbox/stream")["started"]
+    clock = box.get("/_sandbox/clock")
+    box.post("/_sandbox/clock", {"offset": clock["offset"] - (clock["now"] - started) + 1.0})
+    added = client.add_stream_rules([{"value": "lang:es OR lang:fr", "tag": "romance"}])
+    assert added["meta"]["summary"]["created"] == 1
+    assert [r["value"] for r in client.get_stream_rules()["data"]] == ["lang:es OR lang:fr"]
+    expected = box.get(f"/_sandbox/truth/stream?app=demo-app-1&since={started + 1}&until={started + 1801}")["ids"]
+    got: list[dict[str, Any]] = []
+
+    assert expected
+
+    def read() -> None:
+        stream = client.stream(expansions="author_id", tweet_fields="created_at")
+        for post in stream:
+            got.append(post)
+            if len(got) == len(expected):
+                break
+        stream.close()
+        client.last_response.close()  # the app's one connection is free again
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 60
+    while not box.get("/_sandbox/stream")["connections"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    box.post("/_sandbox/clock", {"advance": 1800})
+    reader.join(60)
+    assert [p["data"]["id"] for p in got] == sorted(expected, key=int)  # oldest first, each once
+    assert all(p["matching_rules"][0]["tag"] == "romance" and p["includes"]["users"] for p in got)
+    deadline = time.monotonic() + 10
+    while box.get("/_sandbox/stream")["connections"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert box.get("/_sandbox/stream")["connections"] == {}
+    client.delete_stream_rule_ids([client.get_stream_rules()["data"][0]["id"]])
+    assert "data" not in client.get_stream_rules()

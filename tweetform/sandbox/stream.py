@@ -427,7 +427,10 @@ class StreamHub:
         return None
 
     def reset(self) -> None:
-        """``/_sandbox/counters/reset``: rules, counts and faults (connections stay)."""
+        """``/_sandbox/counters/reset``: rules, counts and faults, and open streams are cut (each test's clean slate)."""
+        for conn in list(self.connections.values()):
+            if conn.request.transport is not None:
+                conn.request.transport.abort()
         self.rules.clear()
         self.connects.clear()
         self.history.clear()
