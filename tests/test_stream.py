@@ -283,3 +283,21 @@ def test_push_refuses_the_stream(box: Any, tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip() == ("tweetform: stream holds one connection in one process and takes no jobs from Redis: "
                                    "run scrapy crawl stream")
+
+
+def test_rules_with_no_api_or_a_rejected_credential_say_so_in_one_line(box: Any, tmp_path: Path) -> None:
+    from tweetform.testing.servers import free_port
+
+    env = env_for(box, tmp_path)
+    env["TWEETFORM_API_BASE"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    down = subprocess.run([sys.executable, "-m", "scrapy", "stream", "rules", "list"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert down.returncode == 5 and down.stderr.strip().splitlines() == [
+        f"tweetform: the API at {env['TWEETFORM_API_BASE']} could not be reached (ConnectionError)"]
+    box.post("/_sandbox/revoke/demo-app-1")
+    try:
+        rejected = rules(box, tmp_path, "list")
+    finally:
+        box.post("/_sandbox/restore/demo-app-1")
+    assert rejected.returncode == 4
+    assert rejected.stderr.strip().startswith("tweetform: the API rejected credential 'demo-app-1' (HTTP 40")

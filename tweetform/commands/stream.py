@@ -19,7 +19,7 @@ from scrapy.commands import ScrapyCommand
 
 from tweetform import exitcodes
 from tweetform.credentials import CredentialError, load_credentials
-from tweetform.stream.app import StreamSetupError, app_credential
+from tweetform.stream.app import Rejected, StreamSetupError, Unreachable, app_credential
 from tweetform.stream.rules import RulesClient, RulesError
 
 USAGE = 'rules add "QUERY" [--tag T] [--dry-run] | rules list | rules delete ID [ID …] | rules delete --all'
@@ -79,9 +79,12 @@ class Command(ScrapyCommand):
             return [f"deleted {deleted} rule(s)"], exitcodes.DONE
         except RulesError as exc:
             return self.fail(exc.lines)
+        except Unreachable as exc:
+            return self.fail([str(exc)], exitcodes.UNREACHABLE)
+        except Rejected as exc:
+            return self.fail([str(exc)], exitcodes.NO_CREDENTIALS)
         except (StreamSetupError, CredentialError) as exc:
-            unreachable = "could not be reached" in str(exc)
-            return self.fail([str(exc)], exitcodes.UNREACHABLE if unreachable else exitcodes.BAD_INPUT)
+            return self.fail([str(exc)])
 
     @staticmethod
     def fail(lines: list[str], code: int = exitcodes.BAD_INPUT) -> tuple[list[str], int]:

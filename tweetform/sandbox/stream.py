@@ -18,8 +18,10 @@
   the connection. One connection per app: a second gets the API's 429
   ``TooManyConnections``. No rules: 409. Each post delivered whole is billed as
   a Post read (and its ``includes`` by the billing rule).
-* **Test controls** (no credentials): ``GET /_sandbox/stream`` (connections,
-  connects and posts delivered per app), ``POST /_sandbox/stream/faults`` with
+* **Test controls** (no credentials): ``GET /_sandbox/stream`` (the world's
+  creation time, open connections — ``connected_at``, ``delivered``,
+  ``through``: every post due before then was sent — their history, connects
+  and posts delivered per app), ``POST /_sandbox/stream/faults`` with
   ``{"plan": ["drop", "stall", …], "every": N, "stall_seconds": S}``: after
   every N posts delivered the next fault of the plan happens — ``drop`` cuts
   the connection in the middle of a post, ``stall`` sends nothing (not even

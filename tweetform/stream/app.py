@@ -18,6 +18,14 @@ class StreamSetupError(ValueError):
     """No usable app credential, or the API refused the token; the message is the one line shown."""
 
 
+class Unreachable(StreamSetupError):
+    """Nothing answered at the API's address."""
+
+
+class Rejected(StreamSetupError):
+    """The API refused the app's credential (401/403), or its bearer token."""
+
+
 def app_credential(credentials: list[Credential], alias: str | None = None) -> Credential:
     """The app-only credential of the stream: ``alias``'s, else the first one configured."""
     if alias:
@@ -47,4 +55,4 @@ def token_from(status: int, body: Any, cred: Credential) -> str:
     """The bearer token of an ``oauth2/token`` answer, or StreamSetupError naming the alias only."""
     if status == 200 and isinstance(body, dict) and isinstance(body.get("access_token"), str):
         return body["access_token"]
-    raise StreamSetupError(f"credential {cred.alias!r}: the API refused its bearer token (HTTP {status})")
+    raise Rejected(f"credential {cred.alias!r}: the API refused its bearer token (HTTP {status})")

@@ -12,7 +12,7 @@ from typing import Any
 
 from tweetform.credentials import Credential
 from tweetform.stream import RULES_PATH
-from tweetform.stream.app import StreamSetupError, token_from, token_request
+from tweetform.stream.app import Rejected, Unreachable, token_from, token_request
 
 
 class RulesError(Exception):
@@ -71,9 +71,11 @@ class RulesClient:
         try:
             resp = self.session.request(method, self.base + RULES_PATH, params=params, json=payload,
                                         headers=self._headers(), timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise StreamSetupError(f"{RULES_PATH} could not be reached ({type(exc).__name__})") from None
+        except requests.RequestException as exc:  # the token request's too
+            raise Unreachable(f"the API at {self.base} could not be reached ({type(exc).__name__})") from None
         body = _json(resp)
+        if resp.status_code in (401, 403):
+            raise Rejected(f"the API rejected credential {self.cred.alias!r} (HTTP {resp.status_code})")
         if resp.status_code != 200 or not isinstance(body, dict):
             raise RulesError([problem_line(resp.status_code, body)])
         return body
