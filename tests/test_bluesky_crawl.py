@@ -3,12 +3,17 @@ their output compared with the face's ground truth."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from crawling import bucket, errors_of, run_crawl
+from conftest import SMALL_WORLD
+from crawling import ROOT, bucket, crawl_env, errors_of, run_crawl
 
 from tweetform import exitcodes
+from tweetform.sandbox.credentials import DEMO_BLUESKY_ACCOUNTS
 
 
 def bluesky_crawl(box: Any, spider: str, out: Path, **args: Any) -> Any:
@@ -85,3 +90,71 @@ def test_preflight_probes_the_bluesky_host_not_x(sandbox: Any, tmp_path: Path) -
     lines = done.stderr.strip().splitlines()
     assert done.returncode == exitcodes.BAD_INPUT and len(lines) == 1
     assert lines[0].startswith("tweetform: TWEETFORM_BLUESKY_APPVIEW http://127.0.0.1:9 cannot be reached")
+
+
+def test_timeline_users_and_posts_equal_truth(sandbox: Any, tmp_path: Path) -> None:
+    accounts = sandbox.get("/_sandbox/truth/bsky/accounts")
+    seed = accounts[0]["did"]
+    done = bluesky_crawl(sandbox, "timeline", tmp_path, user_id=seed)
+    assert done.returncode == 0, done.stderr[-3000:]
+    feed = [item for page in bucket(tmp_path, "timelines")[seed] for item in page["feed"]]
+    got = [{"uri": i["post"]["uri"], "repost": i["reason"]["uri"] if "reason" in i else None} for i in feed]
+    assert got == sandbox.get(f"/_sandbox/truth/bsky/feed/{seed}")["items"] and len(got) > 100
+    assert all(page["__tweetform"]["api_version"] == "bluesky" for page in bucket(tmp_path, "timelines")[seed])
+
+    no_replies = bluesky_crawl(sandbox, "timeline", tmp_path / "f", user_id=seed, filter="posts_no_replies", max_tweets=30)
+    assert no_replies.returncode == 0, no_replies.stderr[-3000:]
+    items = [i for page in bucket(tmp_path / "f", "timelines")[seed] for i in page["feed"]]
+    truth = sandbox.get(f"/_sandbox/truth/bsky/feed/{seed}?filter=posts_no_replies")["items"]
+    assert [i["post"]["uri"] for i in items] == [t["uri"] for t in truth[: len(items)]] and 30 <= len(items) < 130
+
+    # users: DIDs and handles, 25 a request; the AppView drops the missing one silently, the crawl does not
+    follows = sandbox.get(f"/_sandbox/truth/bsky/follows/{seed}")["dids"]
+    wanted = [*follows[:30], accounts[1]["did"]]
+    users = bluesky_crawl(sandbox, "users", tmp_path / "u", user_id=",".join(wanted))
+    assert users.returncode == 0, users.stderr[-3000:]
+    got_users = [p["did"] for page in bucket(tmp_path / "u", "users").values() for line in page for p in line["profiles"]]
+    assert sorted(got_users) == sorted(wanted)
+    handles = bluesky_crawl(sandbox, "users", tmp_path / "h", screen_name=f"{accounts[2]['handle']},gone-away.sandbox.test")
+    assert handles.returncode == 0
+    assert [p["did"] for page in bucket(tmp_path / "h", "users").values() for line in page for p in line["profiles"]] == [accounts[2]["did"]]
+    assert errors_of(tmp_path / "h") == {"gone-away.sandbox.test": "not_found_or_suspended"}
+
+    # posts by at:// URI, 25 a request; a URI of a post that never was is recorded
+    uris = [t["uri"] for t in sandbox.get(f"/_sandbox/truth/bsky/feed/{seed}")["items"][:40]]
+    missing = f"at://{seed}/app.bsky.feed.post/3aaaaaaaaaaaa"
+    posts = bluesky_crawl(sandbox, "tweets", tmp_path / "p", tweet_id=",".join([*uris, missing]))
+    assert posts.returncode == 0, posts.stderr[-3000:]
+    got_posts = [p["uri"] for page in bucket(tmp_path / "p", "tweets").values() for line in page for p in line["posts"]]
+    assert sorted(got_posts) == sorted(set(uris))
+    assert errors_of(tmp_path / "p") == {missing: "not_found_or_deleted"}
+
+
+def test_search_with_a_session_that_expires_mid_crawl_equals_truth_and_leaks_nothing(sandbox_factory: Any, tmp_path: Path) -> None:
+    box = sandbox_factory(*SMALL_WORLD, "--latency", "0.15")
+    account = DEMO_BLUESKY_ACCOUNTS[0]
+    truth = box.get("/_sandbox/truth/bsky/search?q=the")["uris"]  # also builds the index before the crawl
+    env = crawl_env(box, tmp_path / "out", [account.as_settings()])
+    env.update(TWEETFORM_BLUESKY_APPVIEW=box.base, TWEETFORM_BLUESKY_PDS=box.base)
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "search", "-L", "DEBUG", "-a", "api=bluesky", "-a", "query=the",
+           "-a", "max_tweets=1500"]
+    with open(tmp_path / "log", "w") as log:
+        crawl = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            while box.get("/_sandbox/bsky/counters")["sessions_created"] < 1 or box.counters()["requests"] < 4:
+                assert crawl.poll() is None, (tmp_path / "log").read_text()[-3000:]
+                time.sleep(0.05)
+            box.post("/_sandbox/clock", {"advance": 7300})  # past the access token's 2 hours (the world is the same)
+            assert crawl.wait(240) == 0, (tmp_path / "log").read_text()[-3000:]
+        finally:
+            crawl.kill() if crawl.poll() is None else None
+    pages = next(iter(bucket(tmp_path / "out", "search").values()))
+    got = [p["uri"] for page in pages for p in page["posts"]]
+    assert len(got) >= 1500 and got == truth[: len(got)]
+    log = (tmp_path / "log").read_text()
+    assert "'tweetform/bluesky/expired_tokens': " in log  # the session expired mid-crawl, and was renewed
+    counters = box.get("/_sandbox/bsky/counters")
+    assert counters["sessions_created"] + counters["sessions_refreshed"] >= 2
+    secrets = [account.app_password, *box.get("/_sandbox/bsky/tokens")["tokens"]]
+    written = "".join(p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert len(secrets) >= 3 and not [s for s in secrets if s in log or s in written]

@@ -30,12 +30,12 @@ def client(sandbox: Any) -> Iterator[Client]:
 
 def xrpc(box: Any, nsid: str, params: Any = None, token: str | None = None) -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return requests.get(f"{box.base}/xrpc/{nsid}", params=params, headers=headers, timeout=30)
+    return requests.get(f"{box.base}/xrpc/{nsid}", params=params, headers=headers, timeout=120)  # a loaded machine
 
 
 def login(box: Any, account: Any = DEMO) -> dict[str, Any]:
     resp = requests.post(f"{box.base}/xrpc/com.atproto.server.createSession",
-                         json={"identifier": account.handle, "password": account.app_password}, timeout=30)
+                         json={"identifier": account.handle, "password": account.app_password}, timeout=120)
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -126,8 +126,8 @@ def test_sdk_search_needs_a_session_and_refreshes_it(sandbox_factory: Any) -> No
             c.app.bsky.feed.search_posts({"q": "the"})
         assert anonymous.value.response.content.error == "AuthMissing"
         c.login(DEMO.handle, DEMO.app_password)
-        got, sizes = all_pages(lambda cur: c.app.bsky.feed.search_posts({"q": "vote", "cursor": cur, "limit": 100}), "posts")
-        assert [p.uri for p in got] == truth and len(truth) > 100
+        got, sizes = all_pages(lambda cur: c.app.bsky.feed.search_posts({"q": "vote", "cursor": cur}), "posts")
+        assert [p.uri for p in got] == truth and len(truth) > 25
         counters = box.get("/_sandbox/bsky/counters")
         assert counters["sessions_created"] == 1 and counters["sessions_refreshed"] >= len(sizes)
     finally:
@@ -210,12 +210,13 @@ def test_lists_are_cut_then_cleared_so_pages_run_short_before_the_end(sandbox: A
 
 
 def test_sessions_expire_on_the_logical_clock_and_refresh_tokens_rotate(sandbox: Any) -> None:
+    sandbox.get("/_sandbox/truth/bsky/search?q=vote")  # the search index, built once
     session = login(sandbox)
     assert set(session) >= {"accessJwt", "refreshJwt", "handle", "did"} and "didDoc" not in session
     ok = xrpc(sandbox, "app.bsky.feed.searchPosts", {"q": "vote", "limit": 1}, session["accessJwt"])
     assert ok.status_code == 200 and len(ok.json()["posts"]) == 1
     refresh = lambda token: requests.post(f"{sandbox.base}/xrpc/com.atproto.server.refreshSession",  # noqa: E731
-                                          headers={"Authorization": f"Bearer {token}"}, timeout=30)
+                                          headers={"Authorization": f"Bearer {token}"}, timeout=120)
     renewed = refresh(session["refreshJwt"])
     assert renewed.status_code == 200 and renewed.json()["did"] == session["did"]
     assert refresh(session["refreshJwt"]).json()["error"] == "ExpiredToken"  # used once: rotated
@@ -232,16 +233,16 @@ def test_sessions_expire_on_the_logical_clock_and_refresh_tokens_rotate(sandbox:
 def test_create_session_has_its_own_limits_and_refuses_wrong_passwords(sandbox_factory: Any) -> None:
     box = sandbox_factory(*SMALL_WORLD, "--bluesky", "session_limits=2,3")
     url = f"{box.base}/xrpc/com.atproto.server.createSession"
-    wrong = requests.post(url, json={"identifier": DEMO.handle, "password": "aaaa-bbbb-cccc-dddd"}, timeout=30)
+    wrong = requests.post(url, json={"identifier": DEMO.handle, "password": "aaaa-bbbb-cccc-dddd"}, timeout=120)
     assert (wrong.status_code, wrong.json()["error"]) == (401, "AuthenticationRequired")
     assert DEMO.app_password not in wrong.text
-    ok = requests.post(url, json={"identifier": DEMO.handle, "password": DEMO.app_password}, timeout=30)
+    ok = requests.post(url, json={"identifier": DEMO.handle, "password": DEMO.app_password}, timeout=120)
     assert ok.status_code == 200 and ok.headers["ratelimit-policy"] == "2;w=300"
-    limited = requests.post(url, json={"identifier": DEMO.handle, "password": DEMO.app_password}, timeout=30)
+    limited = requests.post(url, json={"identifier": DEMO.handle, "password": DEMO.app_password}, timeout=120)
     assert (limited.status_code, limited.json()["error"]) == (429, "RateLimitExceeded")
     assert limited.headers["ratelimit-remaining"] == "0"
     other = DEMO_BLUESKY_ACCOUNTS[1]  # per account
-    assert requests.post(url, json={"identifier": other.handle, "password": other.app_password}, timeout=30).status_code == 200
+    assert requests.post(url, json={"identifier": other.handle, "password": other.app_password}, timeout=120).status_code == 200
 
 
 def test_faults_and_the_evolving_world_reach_the_face(sandbox: Any) -> None:

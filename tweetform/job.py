@@ -52,6 +52,7 @@ class JobArgs:
     dids: list[str] = field(default_factory=list)
     handles: list[str] = field(default_factory=list)
     uris: list[str] = field(default_factory=list)
+    feed_filter: str | None = None  # timeline, api=bluesky: getAuthorFeed's filter (filter=)
 
     @property
     def all_queries(self) -> list[str]:

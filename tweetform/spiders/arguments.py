@@ -23,6 +23,7 @@ COMMON = frozenset({"bucket", "api", "job", "budget"})
 SEED_ARGUMENTS = {"users": {"user_id", "screen_name", "file"}, "tweets": {"tweet_id", "file"}, "query": {"query", "file", "queries"},
                   "lists": {"list_id", "file"}, "none": set()}  # none: the stream (its posts come from the app's rules)
 GRANULARITIES = ("minute", "hour", "day")
+FEED_FILTERS = ("posts_with_replies", "posts_no_replies", "posts_with_media", "posts_and_author_threads", "posts_with_video")
 MAX_ID = 2**63 - 1  # the API's ids are signed 64-bit integers
 DEEP_DEPTH = 3  # a network crawl this deep without max_users gets a warning with the plan's estimate
 
@@ -299,6 +300,8 @@ def parse_args(
             raise ArgumentError(f"budget must be an amount in US dollars, like 5 or 2.50, not {raw['budget']!r}") from None
         if not args.budget > 0 or args.budget == float("inf"):
             raise ArgumentError(f"budget must be more than 0 US dollars, not {raw['budget']!r}")
+    if "skip_known" in raw and api == BLUESKY:
+        raise ArgumentError("skip_known works with X's APIs only (Bluesky's reads cost nothing)")
     if "skip_known" in raw:
         args.skip_known = str(raw["skip_known"]).lower() in ("1", "true", "yes")
     if "archive" in raw:
@@ -316,6 +319,14 @@ def parse_args(
         if raw["granularity"] not in GRANULARITIES:
             raise ArgumentError(f"granularity must be minute, hour or day, not {raw['granularity']!r}")
         args.granularity = str(raw["granularity"])
+    if "filter" in raw:
+        if api != BLUESKY:
+            raise ArgumentError("filter works with api=bluesky only (getAuthorFeed's filter)")
+        if raw["filter"] not in FEED_FILTERS:
+            raise ArgumentError(f"filter must be one of {', '.join(FEED_FILTERS)}, not {raw['filter']!r}")
+        args.feed_filter = str(raw["filter"])
+    if api == BLUESKY and ("since_id" in raw or "since_ids" in raw):
+        raise ArgumentError("since_id works with X's APIs only: api=bluesky timelines are collected whole (or up to max_tweets)")
     if "conversation_id" in raw:
         args.conversation_ids = _ids(raw["conversation_id"], "conversation_id")
     return args

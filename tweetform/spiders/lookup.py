@@ -25,11 +25,12 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from tweetform.api import errors
-from tweetform.api.endpoints import V2_TWEET_PARAMS, V2_USER_PARAMS
+from tweetform.api.endpoints import BLUESKY, V2_TWEET_PARAMS, V2_USER_PARAMS
 from tweetform.job import JobArgs
 from tweetform.spiders.base import META_CTX, ApiSpider
 
 BATCH = 100
+BLUESKY_BATCH = 25  # getProfiles, getPosts
 logger = logging.getLogger(__name__)
 
 
@@ -121,7 +122,16 @@ class UsersSpider(LookupSpider):
     def default_bucket(cls, raw: dict[str, Any]) -> str:
         return "users"
 
+    @classmethod
+    def endpoints_for(cls, job: JobArgs) -> list[str]:
+        return ["app.bsky.actor.getProfiles"] if job.api == BLUESKY else []
+
     def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
+        if job.api == BLUESKY:  # DIDs and handles alike, 25 a request
+            for batch in batches(list(dict.fromkeys([*job.dids, *job.handles])), BLUESKY_BATCH):
+                yield self.api_request(job, "app.bsky.actor.getProfiles", {"actors": batch}, key=job.job,
+                                       extra={"target": ",".join(batch), "by": "actor"})
+            return
         for batch in batches(self.wanted(job, job.user_ids)):
             target = ",".join(map(str, batch))
             if job.api == "2":
@@ -136,6 +146,12 @@ class UsersSpider(LookupSpider):
                 yield self.api_request(job, "/users/lookup", {"screen_name": target, "include_entities": "true"}, key=job.job, extra={"target": target, "by": "name"})
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
+        if response.meta["tweetform_endpoint"] == "app.bsky.actor.getProfiles":  # the AppView drops them silently
+            got = {x for p in body.get("profiles") or [] for x in (p.get("did"), str(p.get("handle", "")).lower())}
+            for asked in response.meta[META_CTX]["target"].split(","):
+                if asked not in got:
+                    yield self.error_item(response, "not_found_or_suspended", asked, None, None)
+            return
         if response.meta["tweetform_endpoint"] != "/users/lookup":
             return  # v2 names every missing id in its partial errors
         ctx = response.meta[META_CTX]
@@ -158,7 +174,16 @@ class TweetsSpider(LookupSpider):
     def default_bucket(cls, raw: dict[str, Any]) -> str:
         return "tweets"
 
+    @classmethod
+    def endpoints_for(cls, job: JobArgs) -> list[str]:
+        return ["app.bsky.feed.getPosts"] if job.api == BLUESKY else []
+
     def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
+        if job.api == BLUESKY:  # at:// post URIs, 25 a request
+            for batch in batches(list(dict.fromkeys(job.uris)), BLUESKY_BATCH):
+                yield self.api_request(job, "app.bsky.feed.getPosts", {"uris": batch}, key=job.job,
+                                       extra={"target": " ".join(batch)})
+            return
         for batch in batches(self.wanted(job, job.tweet_ids)):
             target = ",".join(map(str, batch))
             if job.api == "2":
@@ -168,6 +193,12 @@ class TweetsSpider(LookupSpider):
                 yield self.api_request(job, "/statuses/lookup", params, key=job.job, extra={"target": target})
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
+        if response.meta["tweetform_endpoint"] == "app.bsky.feed.getPosts":  # missing posts are dropped silently
+            got = {p.get("uri") for p in body.get("posts") or []}
+            for asked in response.meta[META_CTX]["target"].split(" "):
+                if asked not in got:
+                    yield self.error_item(response, "not_found_or_deleted", asked, None, None)
+            return
         if response.meta["tweetform_endpoint"] != "/statuses/lookup":
             return
         for tid, tweet in (body.get("id") or {}).items():

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator
 import scrapy
 from scrapy.http import Response
 
-from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS
+from tweetform.api.endpoints import BLUESKY, ENDPOINTS, V2_TWEET_PARAMS
 from tweetform.job import JobArgs
 from tweetform.spiders.base import ApiSpider, shrink_page
 
@@ -43,7 +43,10 @@ class SearchSpider(ApiSpider):
     def query_request(self, job: JobArgs, query: str) -> scrapy.Request:
         key = query_key(query, job.lang, job.geocode)
         endpoint = search_endpoint(job)
-        if job.api == "2":
+        if job.api == BLUESKY:  # on the PDS, with an account session; start/end_time as since/until
+            params: dict[str, Any] = {"q": query, "limit": 100, "sort": "latest", "lang": job.lang,
+                                      "since": job.start_time, "until": job.end_time}
+        elif job.api == "2":
             params: dict[str, Any] = {"query": query + (f" lang:{job.lang}" if job.lang else ""),
                                       "max_results": ENDPOINTS[endpoint].pages[1], **V2_TWEET_PARAMS}
             params.update(time_params(job))
@@ -62,6 +65,8 @@ class SearchSpider(ApiSpider):
 
 
 def search_endpoint(job: JobArgs) -> str:
+    if job.api == BLUESKY:
+        return "app.bsky.feed.searchPosts"
     if job.api != "2":
         return "/search/tweets"
     return "/2/tweets/search/all" if job.archive else "/2/tweets/search/recent"

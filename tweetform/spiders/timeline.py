@@ -23,7 +23,7 @@ import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
-from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS
+from tweetform.api.endpoints import BLUESKY, ENDPOINTS, V2_TWEET_PARAMS
 from tweetform.export.files import iter_keys_lines
 from tweetform.items import PROVENANCE
 from tweetform.job import JobArgs
@@ -116,7 +116,7 @@ class SinceIdSpider(UserSeededSpider):
 
 class TimelineSpider(SinceIdSpider):
     name = "timeline"
-    arguments = frozenset({"since_id", "since_ids", "max_tweets", "archive", "start_time", "end_time"})
+    arguments = frozenset({"since_id", "since_ids", "max_tweets", "archive", "start_time", "end_time", "filter"})
 
     @classmethod
     def default_bucket(cls, raw: dict[str, Any]) -> str:
@@ -124,11 +124,19 @@ class TimelineSpider(SinceIdSpider):
 
     @classmethod
     def endpoints_for(cls, job: JobArgs) -> list[str]:
+        if job.api == BLUESKY:
+            return ["app.bsky.feed.getAuthorFeed"]
         if job.api != "2":
             return ["/statuses/user_timeline"]
         return ["/2/tweets/search/all" if job.archive else "/2/users/:id/tweets"]
 
-    def seed_user(self, job: JobArgs, uid: int) -> Iterable[scrapy.Request]:
+    def seed_user(self, job: JobArgs, uid: Any) -> Iterable[scrapy.Request]:
+        if job.api == BLUESKY:  # posts and reposts, newest first, the filter passed through; no cap
+            params: dict[str, Any] = {"actor": uid, "limit": 100, "filter": job.feed_filter}
+            if job.max_tweets:
+                params = shrink_page(ENDPOINTS["app.bsky.feed.getAuthorFeed"], params, job.max_tweets)
+            yield self.api_request(job, "app.bsky.feed.getAuthorFeed", params, key=uid, source=uid, extra={"seen": 0})
+            return
         since_id = self.since_for(job, uid)
         if job.api == "2":
             # archive=true: past the 3,200 cap through full-archive search (twarc2 timeline --use-search)

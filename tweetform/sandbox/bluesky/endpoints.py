@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from ..world import Tweet
+from ..world import TWITTER_EPOCH_MS, Tweet
 from . import ids
 from .views import Views, iso
 from .xrpc import Query, check_actor, check_at_uri, invalid, page
@@ -87,18 +87,23 @@ def search_hits(v: Views, q: Query) -> list[int]:
         return []
 
     def find() -> list[int]:
+        # the corpus is active users' live posts already; reposts are not posts; time and author
+        # are in the id ((ms since the Twitter epoch) << 22 | author index): no post is built but for mentions
+        query = f"({text}) -is:retweet" + (f" lang:{lang}" if lang else "")
         try:
-            found = v.world.search(text, archive=True)
+            found = v.world.search(query, archive=True)
         except ValueError as exc:
             raise invalid(f"Invalid search query: {exc}") from None
+        lo = ((int(since.timestamp() * 1000) - TWITTER_EPOCH_MS) << 22) if since else None
+        hi = ((int(until.timestamp() * 1000) - TWITTER_EPOCH_MS) << 22) if until else None
+        index = v.world.index_of(author_id) if author_id else None
         hits = []
         for tid in found:
-            t = v.visible_tweet(tid)
-            if t is None or t.retweeted_status_id:
+            if (lo is not None and tid < lo) or (hi is not None and tid >= hi):
                 continue
-            if (since and t.created_at < since) or (until and t.created_at >= until) or (lang and t.lang != lang):
+            if index is not None and tid & 0x3FFFFF != index:
                 continue
-            if (author_id and t.author_id != author_id) or (mention_id and mention_id not in t.mentions):
+            if mention_id and mention_id not in v.world.tweet(tid).mentions:
                 continue
             hits.append(tid)
         return hits

@@ -222,7 +222,7 @@ class BlueskyFace:
                 return _json({"dids": self.reachable(v, q)})
             if parts == ["search"]:
                 hits = endpoints.search_hits(v, Query(q))
-                return _json({"uris": [v.post_uri(v.world.tweet(t)) for t in hits]})
+                return _json({"uris": [v.post_uri_of_id(t) for t in hits]})
             if parts == ["accounts"]:
                 by_handle = {a.handle: self._account_uid(a) for a in self.accounts}
                 return _json([{"alias": a.alias, "handle": a.handle,
@@ -255,6 +255,8 @@ class BlueskyFace:
             return _json({"lanes": self.limiter.counters(), "sessions_created": self.sessions.created,
                           "sessions_refreshed": self.sessions.refreshed,
                           "create_session_limits": self.sessions.limits[0].counters()})
+        if parts == ["tokens"]:  # what the sandbox issued, so tests can look for leaks
+            return _json({"tokens": self.sessions.issued})
         return _json({"error": "unknown sandbox endpoint", "path": request.path}, 404)
 
 

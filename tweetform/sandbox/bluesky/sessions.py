@@ -48,11 +48,13 @@ class Sessions:
         self.live_refresh: dict[str, str] = {}  # jti -> did of refresh tokens not yet used
         self.created = 0
         self.refreshed = 0
+        self.issued: list[str] = []  # the last tokens issued (test-only: leak checks look for them)
 
     def reset(self) -> None:
         for limiter in self.limits:
             limiter.reset_counters()
         self.created = self.refreshed = 0
+        self.issued.clear()
 
     # --- tokens -------------------------------------------------------------------------
 
@@ -86,6 +88,7 @@ class Sessions:
                                       "exp": now + self.access_ttl, "aud": AUDIENCE})
         refresh = self._jwt("refresh+jwt", {"scope": "com.atproto.refresh", "sub": did, "aud": AUDIENCE,
                                             "jti": jti, "iat": now, "exp": now + self.refresh_ttl})
+        self.issued = [*self.issued[-98:], access, refresh]
         return {"accessJwt": access, "refreshJwt": refresh}
 
     def viewer(self, authorization: str | None, required: bool) -> str | None:

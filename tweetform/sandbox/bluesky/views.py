@@ -117,6 +117,10 @@ class Views:
     def post_uri(self, tweet: Tweet) -> str:
         return ids.at_uri(ids.did_of(tweet.author_id), ids.POST, ids.tweet_rkey(tweet.id))
 
+    def post_uri_of_id(self, tid: int) -> str:
+        """A post's URI from its tweet id alone (the author's index is the id's low 22 bits)."""
+        return ids.at_uri(ids.did_of(self.world.id_of(tid & 0x3FFFFF)), ids.POST, ids.tweet_rkey(tid))
+
     def repost_uri(self, tweet: Tweet) -> str:
         return ids.at_uri(ids.did_of(tweet.author_id), ids.REPOST, ids.tweet_rkey(tweet.id))
 
