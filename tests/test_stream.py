@@ -40,8 +40,13 @@ def env_for(box: Any, output: Path, credentials: list[dict] | None = None) -> di
 
 
 def rules(box: Any, output: Path, *args: str, credentials: list[dict] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scrapy", "stream", "rules", *args], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "scrapy", "stream", "rules", *args], cwd=ROOT,
                           env=env_for(box, output, credentials), capture_output=True, text=True, timeout=60)
+    if args[0] == "add" and done.returncode == 0:
+        # the sandbox builds the world's indexes posts need once rules exist (seconds on a busy machine):
+        # the timing of what follows is the stream's, not that one-time build's
+        wait_for(lambda: box.get("/_sandbox/stream")["ready"], "the sandbox's indexes")
+    return done
 
 
 def start_stream(box: Any, output: Path, *, credentials: list[dict] | None = None, level: str = "INFO",

@@ -416,6 +416,7 @@ class StreamHub:
             "delivered": dict(self.delivered),
             "faults": self.faults.as_dict(),
             "keepalive": self.keepalive,
+            "ready": self._warm is not None and self._warm.done(),  # the world's indexes are built: posts render at once
         }
 
     async def admin(self, parts: list[str], request: web.Request) -> Any:
