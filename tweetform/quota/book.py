@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from tweetform.api.endpoints import Endpoint
+from tweetform.api.endpoints import XRPC_QUOTA, Endpoint
 from tweetform.api.limits import PER_SECOND
 from tweetform.quota.pool import CredentialPool, Lane
 
@@ -75,14 +75,27 @@ class Reservation:
     rid: str = ""  # the shared (Redis) book's reservation id
 
 
+PACE_WINDOW = 300  # seconds: TWEETFORM_BLUESKY_RATE is requests per 5 minutes per IP
+
+
+def paced_headers(rate: int, now: float, served: int) -> dict[str, str]:
+    """Bluesky answers without ``ratelimit-*`` headers: the ones ``rate`` requests per 5-minute window
+    (fixed windows on the epoch) would give after ``served`` answers in this window."""
+    reset = (int(now) // PACE_WINDOW + 1) * PACE_WINDOW
+    return {"ratelimit-limit": str(rate), "ratelimit-remaining": str(max(0, rate - served)), "ratelimit-reset": str(reset)}
+
+
 class QuotaBook:
     """In-process quota state (the Redis-backed book shares the same interface)."""
 
-    def __init__(self, pool: CredentialPool, *, margin: float = 1.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, pool: CredentialPool, *, margin: float = 1.0, clock: Callable[[], float] = time.time,
+                 bluesky_rate: int = 3000) -> None:
         self.pool = pool
         self.margin = margin
         self.clock = clock
+        self.bluesky_rate = bluesky_rate
         self.keys: dict[tuple[Lane, str], KeyQuota] = {}
+        self._paced: dict[tuple[Lane, int], int] = {}  # (lane, window) -> answers without headers
 
     def _key(self, lane: Lane, endpoint: str) -> KeyQuota:
         key = self.keys.get((lane, endpoint))
@@ -136,6 +149,11 @@ class QuotaBook:
         quota = self._key(reservation.lane, reservation.endpoint)
         quota.in_flight = max(0, quota.in_flight - 1)
         limit, remaining, reset = rate_headers(headers)
+        if limit is None and reservation.endpoint == XRPC_QUOTA and status != 429:  # pace by TWEETFORM_BLUESKY_RATE
+            now = self.clock()
+            window = (reservation.lane, int(now) // PACE_WINDOW)
+            self._paced[window] = self._paced.get(window, 0) + 1
+            limit, remaining, reset = rate_headers(paced_headers(self.bluesky_rate, now, self._paced[window]))
         if limit is None or remaining is None or reset is None:
             if status == 429:
                 quota.blocked_until = self.clock() + 60.0  # no headers: back off a minute

@@ -46,9 +46,11 @@ def quota_book(crawler: Crawler, pool: Any) -> Any:
     """The quota book of the crawler's backend: in memory, or shared through Redis."""
     s = crawler.settings
     margin = s.getfloat("TWEETFORM_QUOTA_RESET_MARGIN")
+    rate = s.getint("TWEETFORM_BLUESKY_RATE", 3000)  # Bluesky hosts that send no ratelimit-* headers
     if uses_redis(s):
-        return RedisQuotaBook(pool, connection.for_crawler(crawler), margin=margin, hold=s.getfloat("DOWNLOAD_TIMEOUT") + 30)
-    return QuotaBook(pool, margin=margin)
+        return RedisQuotaBook(pool, connection.for_crawler(crawler), margin=margin, hold=s.getfloat("DOWNLOAD_TIMEOUT") + 30,
+                              bluesky_rate=rate)
+    return QuotaBook(pool, margin=margin, bluesky_rate=rate)
 
 
 def request_finished(crawler: Crawler, request: Any) -> None:

@@ -18,8 +18,8 @@ import time
 import uuid
 from typing import Any, Mapping
 
-from tweetform.api.endpoints import Endpoint
-from tweetform.quota.book import Reservation, min_interval, rate_headers
+from tweetform.api.endpoints import XRPC_QUOTA, Endpoint
+from tweetform.quota.book import PACE_WINDOW, Reservation, min_interval, paced_headers, rate_headers
 from tweetform.quota.pool import CredentialPool, Lane
 from tweetform.state.redis import keys, scripts
 
@@ -27,9 +27,11 @@ from tweetform.state.redis import keys, scripts
 class RedisQuotaBook:
     """The shared quota book (same interface as the in-process one)."""
 
-    def __init__(self, pool: CredentialPool, server: Any, *, margin: float = 1.0, hold: float = 90.0) -> None:
+    def __init__(self, pool: CredentialPool, server: Any, *, margin: float = 1.0, hold: float = 90.0,
+                 bluesky_rate: int = 3000) -> None:
         self.pool = pool
         self.server = server
+        self.bluesky_rate = bluesky_rate
         self.margin = margin
         self.hold = hold  # seconds a reservation counts as in flight at most
         self._reserve = scripts.load(server, "quota_reserve")
@@ -78,6 +80,14 @@ class RedisQuotaBook:
 
     def answered(self, reservation: Reservation, status: int, headers: Mapping[str, str]) -> None:
         values = list(rate_headers(headers))
+        if values[0] is None and reservation.endpoint == XRPC_QUOTA and status != 429:  # TWEETFORM_BLUESKY_RATE
+            now = time.time()
+            counter = keys.quota(reservation.lane.name, f"{XRPC_QUOTA}:paced:{int(now) // PACE_WINDOW}")
+            pipe = self.server.pipeline()
+            pipe.incr(counter)
+            pipe.expire(counter, 2 * PACE_WINDOW)
+            served = int(pipe.execute()[0])  # shared by every worker on this lane
+            values = list(rate_headers(paced_headers(self.bluesky_rate, now, served)))
         self._answered(keys=self._keys(reservation.lane, reservation.endpoint),
                        args=[reservation.rid, status, *("" if v is None else v for v in values)])
 

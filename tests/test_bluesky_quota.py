@@ -1,0 +1,60 @@
+"""Bluesky's quota: one pool per client IP for every XRPC method, learnt from ``ratelimit-*``
+headers or, where a host sends none, paced by TWEETFORM_BLUESKY_RATE (both quota books)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from tweetform.api.endpoints import ENDPOINTS
+from tweetform.quota.book import QuotaBook
+from tweetform.quota.pool import CredentialPool, ip_lanes
+from tweetform.state.redis.quota import RedisQuotaBook
+
+FOLLOWS, PROFILES = ENDPOINTS["app.bsky.graph.getFollows"], ENDPOINTS["app.bsky.actor.getProfiles"]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_book(request: Any) -> Any:
+    def make(proxies: list[str], rate: int) -> Any:
+        pool = CredentialPool(ip_lanes(proxies))
+        if request.param == "memory":
+            return QuotaBook(pool, bluesky_rate=rate)
+        return RedisQuotaBook(pool, redis.Redis.from_url(request.getfixturevalue("redis_url")), bluesky_rate=rate)
+    return make
+
+
+def drain(book: Any, endpoints: list[Any], headers: dict[str, str]) -> dict[str, int]:
+    """Reserve and answer until nothing may go; requests sent per lane."""
+    sent: dict[str, int] = {}
+    for turn in range(100):
+        r = book.reserve(endpoints[turn % len(endpoints)])
+        if r is None:
+            break
+        sent[r.lane.alias] = sent.get(r.lane.alias, 0) + 1
+        book.answered(r, 200, headers)
+    return sent
+
+
+def test_every_method_draws_on_one_pool_per_ip_paced_by_the_setting_without_headers(make_book: Any) -> None:
+    book = make_book([], 5)
+    assert drain(book, [FOLLOWS, PROFILES], {}) == {"ip:direct": 5}  # not 5 per method
+    ready = book.ready_at(FOLLOWS)
+    assert ready is not None and ready <= (int(time.time()) // 300 + 1) * 300 + 1.5
+
+
+def test_two_proxies_are_two_lanes_each_within_its_limit(make_book: Any) -> None:
+    book = make_book(["http://127.0.0.1:3128", "http://127.0.0.1:3129"], 4)
+    assert drain(book, [FOLLOWS], {}) == {"ip:127.0.0.1:3128": 4, "ip:127.0.0.1:3129": 4}
+
+
+def test_ratelimit_headers_win_over_the_setting(make_book: Any) -> None:
+    book = make_book([], 3000)
+    reset = str(int(time.time()) + 300)
+    r = book.reserve(FOLLOWS)
+    book.answered(r, 200, {"ratelimit-limit": "10", "ratelimit-remaining": "2", "ratelimit-reset": reset})
+    in_flight = [book.reserve(PROFILES), book.reserve(FOLLOWS)]  # the 2 the host says are left, whatever the method
+    assert all(in_flight) and book.reserve(PROFILES) is None
