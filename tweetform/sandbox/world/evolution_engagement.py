@@ -49,19 +49,36 @@ class EvolvingEngagement:
         return u < min(w.search_users, w.users) and w._state(u) == NORMAL
 
     def newest(self, v: int, g: int) -> int | None:
-        """User index ``v``'s newest tweet id in generation ``g`` (new ones first, then the base timeline)."""
-        key = (v, g)
-        if key not in self._newest:
-            if len(self._newest) >= 1 << 18:
-                self._newest.clear()
-            self._newest[key] = self._find_newest(v, g)
-        return self._newest[key]
+        """User index ``v``'s newest tweet id in generation ``g`` (new ones first, then the base timeline).
 
-    def _find_newest(self, v: int, g: int) -> int | None:
-        if g > 0:  # one generation back at a time: the previous generation's answer is cached
-            n = self.ev.new_tweets(v, g)
-            return ((self.ev._slot(g, n, n - 1) - TWITTER_EPOCH_MS) << 22) | v if n else self.newest(v, g - 1)
-        w = self.world  # the world as created: its newest non-deleted tweet
+        Walks back one generation at a time to one it posted in or one already answered (cached),
+        without recursion: a long-running sandbox may be thousands of generations old."""
+        cache = self._newest
+        if len(cache) >= 1 << 18:
+            cache.clear()
+        walked: list[tuple[int, int]] = []
+        k = g
+        while True:
+            key = (v, k)
+            if key in cache:
+                found = cache[key]
+                break
+            walked.append(key)
+            if k == 0:
+                found = self._base_newest(v)
+                break
+            n = self.ev.new_tweets(v, k)
+            if n:
+                found = ((self.ev._slot(k, n, n - 1) - TWITTER_EPOCH_MS) << 22) | v
+                break
+            k -= 1
+        for key in walked:
+            cache[key] = found
+        return found
+
+    def _base_newest(self, v: int) -> int | None:
+        """``v``'s newest non-deleted tweet in the world as created."""
+        w = self.world
         meta = w._tmeta(v)
         s = w._tl(v).length - 1
         while s >= 0 and meta[8 * s + 4] < _DELETED_BELOW:
@@ -154,9 +171,26 @@ class EvolvingEngagement:
 
     def gens(self, tid: int, g: int) -> list[int]:
         """The generations ``<= g`` that may engage with ``tid``, newest first: those it was its author's
-        newest tweet at the start of (a tweet id keeps its author's index in its low 22 bits)."""
+        newest tweet at the start of. A tweet of generation ``k0`` (0: the world as created) that was
+        the newest then stays so until its author posts again, in generation ``m``: ``k0+1 .. m``.
+        (A tweet id keeps its author's index in its low 22 bits.)"""
         author = tid & ((1 << 22) - 1)
-        return [k for k in range(g, 0, -1) if self.newest(author, k - 1) == tid]
+        d = self.ev.decode(tid, g)
+        if d is not None:
+            k0 = d[1]
+            if d[3] != d[2] - 1:  # not the last of its generation's tweets: never the newest at a start
+                return []
+        else:
+            k0 = 0
+            if author >= self.world.users or tid != self._base_newest(author):
+                return []
+        out = []
+        for k in range(k0 + 1, g + 1):
+            out.append(k)
+            if self.ev.new_tweets(author, k):
+                break
+        out.reverse()
+        return out
 
     def touched(self, tid: int, g: int) -> bool:
         for k in self.gens(tid, g):
