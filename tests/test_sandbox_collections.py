@@ -495,3 +495,20 @@ def test_evolving_world_adds_replies_quotes_retweets_and_likes(box: Any) -> None
     counts = box.get("/_sandbox/truth/counts?query=data&granularity=day")
     found = ids_of(walk(box, "/2/tweets/search/recent", {"query": "data", "max_results": 100}, token="next_token"))
     assert counts["total"] == len(found) and counts["buckets"][-1]["end"][:19] == iso_now(box)[:19]
+
+
+def test_engagement_of_a_world_thousands_of_generations_old() -> None:
+    """A sandbox with short steps runs thousands of generations: reading a tweet's metrics must not
+    recurse once per generation (it hit Python's recursion limit), and gens() equals its definition."""
+    from tweetform.sandbox.world import World
+    from tweetform.sandbox.world.evolution import Evolution
+
+    world = World(seed=7, users=300, search_users=300)
+    evolution = Evolution(world, step_seconds=60)
+    view = evolution.at(1500)
+    eng = evolution.engagement
+    quiet = next(u for u in range(300) if world._tl(u).length and not any(evolution.new_tweets(u, k) for k in range(1, 1501)))
+    assert eng.newest(quiet, 1500) == world.timeline(world.id_of(quiet))[0]
+    for u in range(40):
+        for tid in view.timeline(world.id_of(u))[:3]:
+            assert eng.gens(tid, 30) == [k for k in range(30, 0, -1) if eng.newest(u, k - 1) == tid]
