@@ -424,3 +424,92 @@ def test_worker_dead_letters_bad_messages_and_goes_on(sandbox, redis_url: str, t
     assert bucket(tmp_path / "out", "friend_ids")[str(seed)]  # the good job after them was crawled
     assert {p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("_")} <= {"friend_ids", "errors"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nothing written outside the output directory
+
+
+# --- booleans, seeds files that are not text, numbers out of range, commands' own options -----------
+
+@pytest.mark.parametrize("spider,raw,message", [
+    (UsersSpider, {"user_id": "12", "skip_known": "yes"}, "skip_known must be true or false, not 'yes'"),
+    (UsersSpider, {"user_id": "12", "skip_known": "maybe"}, "skip_known must be true or false, not 'maybe'"),
+    (SearchSpider, {"query": "cats", "archive": "on"}, "archive must be true or false, not 'on'"),
+    (TimelineSpider, {"user_id": "12", "archive": ""}, "archive must be true or false, not ''"),
+], ids=["skip_known-yes", "skip_known-maybe", "archive-on", "archive-empty"])
+def test_a_boolean_argument_takes_only_its_spellings(spider: Any, raw: dict[str, str], message: str):
+    with pytest.raises(ArgumentError) as refused:
+        spider.parse_arguments(raw)
+    assert one_line(refused.value) == message
+    for word, value in (("true", True), ("false", False), ("1", True), ("0", False), ("True", True), ("False", False)):
+        name = next(k for k in ("skip_known", "archive") if k in raw)
+        assert getattr(spider.parse_arguments({**raw, name: word}), name) is value
+    # a job message's JSON boolean is the same argument
+    assert parse_message(json.dumps({**raw, next(k for k in raw if k in ("skip_known", "archive")): True}), spider, "2")
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"12\n\xff\xfe13\n", "is not text (not UTF-8 at byte 3)"),
+    (b"12\n\x0013\n", "is not text (it holds NUL bytes)"),
+], ids=["not-utf8", "nul"])
+def test_an_ids_file_that_is_not_text_is_one_line(tmp_path: Path, content: bytes, message: str):
+    path = tmp_path / "ids.txt"
+    path.write_bytes(content)
+    for spider, raw in ((UsersSpider, {"file": str(path)}), (FriendsSpider, {"file": str(path)}), (TweetsSpider, {"file": str(path)}),
+                        (SearchSpider, {"file": str(path)})):
+        with pytest.raises(ArgumentError) as refused:
+            spider.parse_arguments(raw)
+        assert one_line(refused.value) == f"file {str(path)!r} {message}"
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("TWEETFORM_BUDGET_USD", -1.0, "must be at least 0, not -1.0"),
+    ("TWEETFORM_HEARTBEAT", 0, "must be more than 0, not 0"),
+    ("TWEETFORM_HEARTBEAT_TTL", -3.0, "must be more than 0, not -3.0"),
+    ("CONCURRENT_REQUESTS", 0, "must be at least 1, not 0"),
+    ("TWEETFORM_MAX_DELIVERIES", 0, "must be at least 1, not 0"),
+    ("TWEETFORM_RETRY_BACKOFF", -0.5, "must be at least 0, not -0.5"),
+    ("TWEETFORM_COLLECT_MAX_BYTES", 0, "must be at least 1, not 0"),
+    ("DOWNLOAD_TIMEOUT", 0, "must be more than 0, not 0"),
+    ("TWEETFORM_QUOTA_RESET_MARGIN", 7200.0, "must be from -3600 to 3600, not 7200.0"),
+    ("TWEETFORM_JOB_STATE_TTL", float("nan"), "must be more than 0, not nan"),
+])
+def test_a_numeric_setting_out_of_range_is_bad_input(name: str, value: Any, message: str):
+    import tweetform.settings as defaults
+
+    with pytest.raises(SettingsError) as refused:
+        check_types({name: value}, vars(defaults), "settings_local.py")
+    assert one_line(refused.value) == f"settings_local.py: {name} {message}"
+    if name.startswith("TWEETFORM_"):  # the environment overrides tweetform's own settings (Scrapy's: with -s)
+        with pytest.raises(SettingsError) as refused:
+            env_overrides(vars(defaults), {name: str(value)})
+        assert one_line(refused.value) == f"environment variable {name} {message.rsplit(', not ', 1)[0]}, not {value}"
+    check_types({"TWEETFORM_QUOTA_RESET_MARGIN": -0.5, "RETRY_TIMES": 0, "TWEETFORM_BUDGET_USD": 0}, vars(defaults), "ok")  # in range
+
+
+def test_cli_numbers_out_of_range_and_bad_option_values_are_one_line(tmp_path: Path):
+    """Every command's own options and the settings: checked before anything starts, one line each, exit 2."""
+    env = clean_env(tmp_path, TWEETFORM_API_BASE="http://127.0.0.1:9")  # nothing may be fetched anyway
+    binary = tmp_path / "ids.bin"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    cases = {
+        ("sandbox", "--port", "70000"): "sandbox: bad configuration: port must be from 0 to 65,535, not 70000",
+        ("sandbox", "--users", "-5"): "sandbox: bad configuration: users must be from 1 to 4,194,304, not -5",
+        ("sandbox", "--port", "http"): "tweetform: scrapy sandbox: argument --port: invalid int value: 'http'",
+        ("archive", "--every", "-1"): "tweetform: scrapy archive: argument --every: must be at least 0, not -1",
+        ("archive", "--older-than", "soon"): "tweetform: scrapy archive: argument --older-than: must be a number, not 'soon'",
+        ("export", "graph", "--format"): "tweetform: scrapy export: argument --format: expected one argument",
+        ("worker", "--processes", "0"): "tweetform: scrapy worker: argument --processes: must be from 1 to 256, not 0",
+        ("wait", "j1", "--timeout", "-5"): "tweetform: scrapy wait: argument --timeout: must be at least 0, not -5",
+        ("plan", "friends", "-a", "user_id=12", "--sample", "-1"): "tweetform: scrapy plan: argument --sample: must be at least 0, not -1",
+        ("plan", "friends", "-a", "user_id=12", "--budget", "-2"): "tweetform: scrapy plan: argument --budget: must be more than 0, not -2",
+        ("proxies", "check", "--timeout", "0"): "tweetform: scrapy proxies: argument --timeout: must be more than 0, not 0",
+        ("crawl", "friends", "-a", "user_id=12", "-s", "TWEETFORM_BUDGET_USD=-1"): "tweetform: -s TWEETFORM_BUDGET_USD=-1: must be at least 0",
+        ("crawl", "users", "-a", f"file={binary}"): f"tweetform: file {str(binary)!r} is not text (not UTF-8 at byte 0)",
+        ("crawl", "users", "-a", "user_id=12", "-a", "skip_known=yes"): "tweetform: skip_known must be true or false, not 'yes'",
+    }
+    started = {args: subprocess.Popen([sys.executable, "-m", "scrapy", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True) for args in cases}
+    for args, proc in started.items():
+        out, err = proc.communicate(timeout=120)
+        assert_one_line_exit_2(subprocess.CompletedProcess(args, proc.returncode, out, err), cases[args])
+    done = cli({**env, "TWEETFORM_HEARTBEAT": "0"}, "list")  # the environment: every command, before it starts
+    assert_one_line_exit_2(done, "tweetform: environment variable TWEETFORM_HEARTBEAT must be more than 0, not 0")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ids.bin"]  # nothing written

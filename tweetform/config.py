@@ -136,11 +136,43 @@ def _reads(kind: type, value: Any) -> bool:
     return True
 
 
+#: numeric settings' ranges: (lowest, highest, lowest itself allowed); None: no bound. A value out of range
+#: is bad input before anything starts, like a value of the wrong type.
+RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "CONCURRENT_REQUESTS": (1, None, True), "CONCURRENT_REQUESTS_PER_DOMAIN": (1, None, True),
+    "CONCURRENT_ITEMS": (1, None, True), "DOWNLOAD_TIMEOUT": (0, None, False), "RETRY_TIMES": (0, None, True),
+    "URLLENGTH_LIMIT": (1, None, True), "TWEETFORM_BLUESKY_RATE": (1, None, True),
+    "TWEETFORM_QUOTA_RESET_MARGIN": (-3600, 3600, True),  # negative: send before the reset (tests make real 429s)
+    "TWEETFORM_RETRY_BACKOFF": (0, None, True), "TWEETFORM_RETRY_BACKOFF_MAX": (0, None, True),
+    "ROTATING_PROXY_BACKOFF_BASE": (0, None, True), "ROTATING_PROXY_BACKOFF_CAP": (0, None, True),
+    "ROTATING_PROXY_PAGE_RETRY_TIMES": (1, None, True), "ROTATING_PROXY_LOGSTATS_INTERVAL": (0, None, False),
+    "TWEETFORM_PROXY_CHECK_TIMEOUT": (0, None, False), "TWEETFORM_PROGRESS_INTERVAL": (0, None, False),
+    "TWEETFORM_RATE_WINDOW": (0, None, False), "TWEETFORM_BUDGET_USD": (0, None, True),  # 0: no budget
+    "TWEETFORM_STREAM_READ_TIMEOUT": (0, None, False), "TWEETFORM_HEARTBEAT": (0, None, False),
+    "TWEETFORM_HEARTBEAT_TTL": (0, None, False), "TWEETFORM_MAX_DELIVERIES": (1, None, True),
+    "TWEETFORM_DEAD_LETTER_MAX": (1, None, True), "TWEETFORM_JOB_STATE_TTL": (0, None, False),
+    "TWEETFORM_COLLECT_MAX_BYTES": (1, None, True), "TWEETFORM_COLLECT_LOCK_TTL": (0, None, False),
+}
+
+
+def range_problem(name: str, value: Any) -> str | None:
+    """Why a numeric setting's value (of the right type) is out of its range (None: it is not)."""
+    if name not in RANGES or isinstance(value, bool) or not _reads(float, value):
+        return None
+    low, high, low_ok = RANGES[name]
+    number = float(value)
+    if number != number or (low is not None and (number < low or (number == low and not low_ok))) or (
+            high is not None and number > high):
+        bound = (f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}" if low_ok else f"more than {low:g}")
+        return f"must be {bound}, not {str(value).strip()[:40]}"
+    return None
+
+
 def check_types(values: MutableMapping[str, Any], defaults: MutableMapping[str, Any], source: str) -> None:
     """Refuse, by name, a value whose type cannot stand for its setting's default."""
     for name, value in values.items():
         if name in defaults:
-            problem = type_problem(value, defaults[name])
+            problem = type_problem(value, defaults[name]) or range_problem(name, value)
             if problem:
                 raise SettingsError(f"{source}: {name} {problem}")
 
@@ -176,6 +208,9 @@ def env_overrides(defaults: MutableMapping[str, Any], environ: MutableMapping[st
                 # One line, naming the variable only: the value may be a secret.
                 problem = type_problem("not a value", defaults.get(name)) or "is not valid"
                 raise SettingsError(f"environment variable {name} {problem.replace(', not a string', '')} ({type(exc).__name__})") from None
+            problem = range_problem(name, raw)  # numbers only: no secret among them
+            if problem:
+                raise SettingsError(f"environment variable {name} {problem}")
     return found
 
 
@@ -208,7 +243,7 @@ def command_line_problem(settings: Any, defaults: Mapping[str, Any]) -> str | No
     for name, default in defaults.items():
         if name.isupper() and settings.getpriority(name) == SETTINGS_PRIORITIES["cmdline"]:
             value = settings.get(name)
-            problem = type_problem(value, default)
+            problem = type_problem(value, default) or range_problem(name, value)
             if problem:  # only number and boolean settings can be refused here: their values are no secrets
                 return f"-s {name}={str(value)[:40]}: {problem.split(', not ')[0]}"
     return None

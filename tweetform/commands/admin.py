@@ -20,12 +20,16 @@ from scrapy.spiderloader import get_spider_loader
 
 from tweetform.config import uses_redis
 from tweetform.state.redis import connection, control, keys
-from tweetform.commands.errors import with_redis_errors
+from tweetform.commands.errors import one_line_errors, with_redis_errors
 
 ACTIONS = ("list-nodes", "node-qsizes", "clear-queue", "stop-node", "pause", "resume", "cancel", "budget", "purge")
 
 
 class Command(ScrapyCommand):
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        one_line_errors(parser)  # a bad option value: one line, exit 2
+
     requires_project = True
     requires_crawler_process = False
     default_settings = {"LOG_ENABLED": False}

@@ -18,6 +18,7 @@ from scrapy.commands import ScrapyCommand
 
 from tweetform.export.archive import archive_bucket, buckets_in
 from tweetform.spiders.arguments import BUCKET
+from tweetform.commands.errors import number, one_line_errors
 
 
 def size(n: int) -> str:
@@ -41,19 +42,19 @@ class Command(ScrapyCommand):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
-        parser.add_argument("--older-than", type=float, default=60.0, metavar="MINUTES",
+        one_line_errors(parser)  # a bad option value: one line, exit 2
+        parser.add_argument("--older-than", type=number(float, 0), default=60.0, metavar="MINUTES",
                             help="archive files not written for this long (default 60)")
         parser.add_argument("--bucket", action="append", default=[], metavar="NAME", help="only these buckets (repeatable)")
-        parser.add_argument("--every", type=float, default=0.0, metavar="MINUTES", help="repeat every N minutes until stopped")
+        parser.add_argument("--every", type=number(float, 0), default=0.0, metavar="MINUTES", help="repeat every N minutes until stopped")
         parser.add_argument("--data", metavar="DIR", help="the output directory (default TWEETFORM_OUTPUT_DIR)")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
         root = Path(opts.data or self.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
         bad = [b for b in opts.bucket if not BUCKET.match(b)]
-        if bad or opts.older_than < 0 or opts.every < 0:
-            problem = f"bucket {bad[0]!r} must be a plain word of letters, digits, _ or -" if bad else "minutes must not be negative"
-            print(f"tweetform: {problem}", file=sys.stderr)
+        if bad:  # --older-than and --every are checked by their option types (commands.errors.number)
+            print(f"tweetform: bucket {bad[0]!r} must be a plain word of letters, digits, _ or -", file=sys.stderr)
             self.exitcode = 2
             return
         stop = threading.Event()  # set by SIGTERM/SIGINT; waiting on it ends the pause at once

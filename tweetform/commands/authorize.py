@@ -32,6 +32,7 @@ from scrapy.utils.conf import closest_scrapy_cfg
 
 from tweetform.config import load_local_settings, local_settings_path
 from tweetform.credentials import Credential, CredentialError, load_credentials, parse_credentials
+from tweetform.commands.errors import one_line_errors
 
 
 class AuthorizeError(Exception):
@@ -151,6 +152,7 @@ class Command(ScrapyCommand):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
+        one_line_errors(parser)  # a bad option value: one line, exit 2
         parser.add_argument("--app", metavar="ALIAS", help="use the app key and secret of this configured credential")
         parser.add_argument("--app-key", metavar="KEY", help="the app's API key (the secret is asked for)")
         parser.add_argument("--bearer", action="store_true", help="app-only: fetch the app's bearer token")

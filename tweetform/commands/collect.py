@@ -19,7 +19,7 @@ from scrapy.utils.log import configure_logging
 
 from tweetform.config import uses_redis
 from tweetform import exitcodes
-from tweetform.commands.errors import fail, redis_errors, require_redis
+from tweetform.commands.errors import fail, one_line_errors, redis_errors, require_redis
 
 
 class Command(ScrapyCommand):
@@ -34,6 +34,7 @@ class Command(ScrapyCommand):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
+        one_line_errors(parser)  # a bad option value: one line, exit 2
         parser.add_argument("--data", metavar="DIR", help="the output directory (default TWEETFORM_OUTPUT_DIR)")
         parser.add_argument("--exit-when-idle", action="store_true",
                             help="exit once no page waits in Redis and no worker is alive")

@@ -30,10 +30,14 @@ from tweetform.state.local.resume import resumed_job
 from tweetform import exitcodes
 from tweetform import settings as project_settings
 from tweetform.config import command_line_problem, uses_redis
-from tweetform.commands.errors import fail, require_redis
+from tweetform.commands.errors import fail, one_line_errors, require_redis
 
 
 class Command(ScrapyCrawlCommand):
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        one_line_errors(parser)  # a bad option value: one line, exit 2
+
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         super().process_options(args, opts)
         if len(args) != 1:

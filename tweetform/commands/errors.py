@@ -7,6 +7,7 @@ without its password, instead of redis-py's traceback.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import sys
 from contextlib import contextmanager
@@ -22,6 +23,35 @@ F = TypeVar("F", bound=Callable[..., Any])
 def fail(message: str, code: int = exitcodes.BAD_INPUT) -> NoReturn:
     print(f"tweetform: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """A bad option value (argparse's error, or Scrapy's UsageError) is one line and exit status 2,
+    not the usage text: every tweetform command calls this from ``add_options``."""
+    command = " ".join((parser.usage or "scrapy").split()[:2])
+
+    def error(message: str) -> NoReturn:
+        fail(f"{command}: {message}")
+
+    parser.error = error  # type: ignore[method-assign]
+
+
+def number(kind: type, low: float | None = None, high: float | None = None, *, above: bool = False) -> Callable[[str], Any]:
+    """An argparse ``type`` reading an int or float in a range (``above``: more than ``low``, not equal)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {'a whole number' if kind is int else 'a number'}, not {text[:40]!r}") from None
+        too_low = low is not None and (value <= low if above else value < low)
+        if value != value or too_low or (high is not None and value > high):
+            bound = (f"from {low:g} to {high:g}" if low is not None and high is not None
+                     else f"more than {low:g}" if above else f"at least {low:g}" if low is not None else f"at most {high:g}")
+            raise argparse.ArgumentTypeError(f"must be {bound}, not {text[:40]}")
+        return value
+
+    return parse
 
 
 def redact_url(url: str) -> str:

@@ -26,6 +26,7 @@ from scrapy.commands import ScrapyCommand
 from tweetform.export.archive import buckets_in
 from tweetform.export.files import ReadStats, bucket_files, iter_pages, open_text_output
 from tweetform.spiders.arguments import BUCKET, JOB
+from tweetform.commands.errors import one_line_errors
 
 KINDS = {"graph": ("graphml", "csv", "gexf"), "tweets": ("jsonl", "csv"), "ids": ("txt",), "diff": ("csv",)}
 
@@ -146,6 +147,7 @@ class Command(ScrapyCommand):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
+        one_line_errors(parser)  # a bad option value: one line, exit 2
         parser.add_argument("--bucket", action="append", default=[], metavar="NAME",
                             help="a bucket to read (repeatable); graph: friend_ids, followers, users, errors, …")
         parser.add_argument("--format", dest="export_format", metavar="FORMAT",

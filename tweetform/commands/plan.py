@@ -21,6 +21,7 @@ from tweetform.credentials import CredentialError
 from tweetform.planning import Estimate, PlanError, estimate, network_endpoint, plan_job, window_text
 from tweetform.quota.gate import human
 from tweetform.job import ArgumentError
+from tweetform.commands.errors import number, one_line_errors
 
 __all__ = ["Command", "estimate", "render"]
 
@@ -66,12 +67,13 @@ class Command(ScrapyCommand):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
+        one_line_errors(parser)  # a bad option value: one line, exit 2
         parser.add_argument("-a", dest="spargs", action="append", default=[], metavar="NAME=VALUE",
                             help="a spider argument, as for scrapy crawl (repeatable)")
         parser.add_argument("--json", action="store_true", help="print the estimate as JSON")
-        parser.add_argument("--budget", type=float, default=None, metavar="USD",
+        parser.add_argument("--budget", type=number(float, 0, above=True), default=None, metavar="USD",
                             help="what of the job fits in this budget: how deep, how many users")
-        parser.add_argument("--sample", type=int, default=100, metavar="N",
+        parser.add_argument("--sample", type=number(int, 0), default=100, metavar="N",
                             help="depth > 1: look at N accounts of level 2 (one list request; 0: none); "
                                  "search, conversation: read a page of N posts to estimate what includes cost (0: none)")
 
@@ -97,11 +99,7 @@ class Command(ScrapyCommand):
             print(f"tweetform: {exc}", file=sys.stderr)
             self.exitcode = 2
             return
-        budget = getattr(opts, "budget", None)
-        if budget is not None and not budget > 0:
-            print("tweetform: --budget must be more than 0 US dollars", file=sys.stderr)
-            self.exitcode = 2
-            return
+        budget = getattr(opts, "budget", None)  # more than 0: its option type (commands.errors.number)
         fit = est.fit(budget) if budget is not None else None
         if opts.json:
             print(json.dumps({**est.as_dict(), "fit": fit, "lookup_requests": lookups, "sample_requests": sampled, "sampled": len(sample),

@@ -16,7 +16,7 @@ from scrapy.commands import ScrapyCommand
 from tweetform.credentials import CredentialError, load_credentials
 from tweetform.proxies import config
 from tweetform.proxies.check import DEFAULT_PATH, check_proxies, credential_chooser, format_table
-from tweetform.commands.errors import fail
+from tweetform.commands.errors import fail, number, one_line_errors
 
 
 class Command(ScrapyCommand):
@@ -32,7 +32,8 @@ class Command(ScrapyCommand):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
-        parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+        one_line_errors(parser)  # a bad option value: one line, exit 2
+        parser.add_argument("--timeout", type=number(float, 0, above=True), default=None, metavar="SECONDS",
                             help="per proxy (default TWEETFORM_PROXY_CHECK_TIMEOUT)")
         parser.add_argument("--credential", default="", metavar="ALIAS",
                             help="sign the probes with this credential (where its pinning allows)")

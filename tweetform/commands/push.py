@@ -17,7 +17,7 @@ from tweetform.config import uses_redis
 from tweetform.state.redis import connection, keys
 from tweetform.state.redis.jobs import RedisJobStore, from_legacy
 from tweetform.job import ArgumentError, check_message_size, legacy_command, message_arguments
-from tweetform.commands.errors import fail, with_redis_errors
+from tweetform.commands.errors import fail, one_line_errors, with_redis_errors
 from tweetform.commands.wait import wait_for_job
 
 OPTION_ARGS = ("user_id", "screen_name", "tweet_id", "list_id", "conversation_id", "file", "relation", "depth", "data_type",
@@ -38,6 +38,7 @@ class Command(ScrapyCommand):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
+        one_line_errors(parser)  # a bad option value: one line, exit 2
         for name in OPTION_ARGS:
             parser.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
         parser.add_argument("--plan", action="store_true",

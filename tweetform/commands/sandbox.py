@@ -8,6 +8,7 @@ import sys
 from scrapy.commands import ScrapyCommand
 
 from tweetform.sandbox.config import add_arguments, from_args
+from tweetform.commands.errors import one_line_errors
 
 
 class Command(ScrapyCommand):
@@ -23,6 +24,7 @@ class Command(ScrapyCommand):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
+        one_line_errors(parser)  # a bad option value: one line, exit 2
         add_arguments(parser)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
@@ -34,4 +36,8 @@ class Command(ScrapyCommand):
             print(f"sandbox: bad configuration: {exc}", file=sys.stderr)
             self.exitcode = 2
             return
-        run(config)
+        try:
+            run(config)
+        except OSError as exc:  # the port is taken, or the address is not this host's
+            print(f"sandbox: cannot listen on {config.host}:{config.port} ({exc.strerror or exc})", file=sys.stderr)
+            self.exitcode = 2

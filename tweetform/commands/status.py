@@ -12,7 +12,7 @@ from scrapy.spiderloader import get_spider_loader
 
 from tweetform.config import uses_redis
 from tweetform.state.redis import connection, control
-from tweetform.commands.errors import with_redis_errors
+from tweetform.commands.errors import one_line_errors, with_redis_errors
 
 
 def _age(ts: float) -> str:
@@ -71,6 +71,7 @@ class Command(ScrapyCommand):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
+        one_line_errors(parser)  # a bad option value: one line, exit 2
         parser.add_argument("--json", action="store_true", help="print the snapshot as JSON")
 
     @with_redis_errors

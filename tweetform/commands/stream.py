@@ -21,6 +21,7 @@ from tweetform import exitcodes
 from tweetform.credentials import CredentialError, load_credentials
 from tweetform.stream.app import Rejected, StreamSetupError, Unreachable, app_credential
 from tweetform.stream.rules import RulesClient, RulesError
+from tweetform.commands.errors import one_line_errors
 
 USAGE = 'rules add "QUERY" [--tag T] [--dry-run] | rules list | rules delete ID [ID …] | rules delete --all'
 
@@ -38,6 +39,7 @@ class Command(ScrapyCommand):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
+        one_line_errors(parser)  # a bad option value: one line, exit 2
         parser.add_argument("--tag", default=None, help="rules add: a tag the stream reports with each match")
         parser.add_argument("--dry-run", action="store_true", help="rules add: only ask the API whether the rule is valid")
         parser.add_argument("--all", action="store_true", help="rules delete: every rule of the app")

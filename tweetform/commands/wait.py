@@ -16,7 +16,7 @@ from scrapy.commands import ScrapyCommand
 
 from tweetform.config import uses_redis
 from tweetform import exitcodes
-from tweetform.commands.errors import fail, with_redis_errors
+from tweetform.commands.errors import fail, number, one_line_errors, with_redis_errors
 from tweetform.state.redis import connection, control
 
 POLL = 0.5  # seconds between looks at the job's state
@@ -52,7 +52,8 @@ class Command(ScrapyCommand):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
-        parser.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (exit status: interrupted)")
+        one_line_errors(parser)  # a bad option value: one line, exit 2
+        parser.add_argument("--timeout", type=number(float, 0), default=None, help="give up after this many seconds (exit status: interrupted)")
 
     @with_redis_errors
     def run(self, args: list[str], opts: argparse.Namespace) -> None:

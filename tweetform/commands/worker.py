@@ -23,7 +23,7 @@ from tweetform.credentials import CredentialError, load_credentials
 from tweetform.proxies.config import ProxyConfigError
 from tweetform.proxies.config import plan as proxy_plan
 from tweetform import exitcodes
-from tweetform.commands.errors import fail, require_redis, with_redis_errors
+from tweetform.commands.errors import fail, number, one_line_errors, require_redis, with_redis_errors
 
 class Command(ScrapyCommand):
     requires_project = True
@@ -36,7 +36,8 @@ class Command(ScrapyCommand):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
-        parser.add_argument("--processes", type=int, default=1, help="worker processes on this host (default 1)")
+        one_line_errors(parser)  # a bad option value: one line, exit 2
+        parser.add_argument("--processes", type=number(int, 1, 256), default=1, help="worker processes on this host (default 1)")
         parser.add_argument("--spiders", default="", help="crawl types to take (default: every spider of the project)")
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .faults import FaultRates
+from .world.common import MAX_USERS
 
 
 @dataclass
@@ -51,8 +52,26 @@ class SandboxConfig:
                 setattr(self, name, _non_negative(name, value, float))
             elif hasattr(self, name):
                 setattr(self, name, type(getattr(self, name))(value) if getattr(self, name) is not None else value)
+                _check_range(name, getattr(self, name))
             else:
                 raise ValueError(f"unknown sandbox option {name!r}")
+
+
+#: the numeric options' ranges (lowest, highest; None: no bound); window must be more than 0
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "port": (0, 65535), "users": (1, MAX_USERS), "search_users": (0, MAX_USERS), "window": (0, None),
+    "timestamp_window": (0, None), "cache_mb": (0, None),
+}
+
+
+def _check_range(name: str, value: Any) -> None:
+    if name not in RANGES:
+        return
+    low, high = RANGES[name]
+    too_low = low is not None and (value <= low if name == "window" else value < low)
+    if too_low or (high is not None and value > high) or value != value:
+        shown = f"more than {low:g}" if name == "window" else f"from {low:g} to {high:,}" if high is not None else f"at least {low:g}"
+        raise ValueError(f"{name.replace('_', '-')} must be {shown}, not {value!r}")
 
 
 def parse_limits(value: dict[str, Any]) -> dict[str, tuple[int | None, int | None]]:

@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from tweetform.api import bluesky
 from tweetform.api.endpoints import BLUESKY
+from tweetform.config import BOOL_SPELLINGS
 from tweetform.job import ArgumentError, JobArgs, new_job_id
 
 BUCKET = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -73,12 +74,22 @@ def _positive(raw: Any, name: str, minimum: int = 1) -> int:
     return value
 
 
-def read_id_file(path: str, numeric: bool) -> list[str]:
-    """One id (or screen name) per line; blank lines and # comments skipped."""
+def read_text_file(path: str) -> str:
+    """A seeds file's text: one line when it cannot be read or is not text (UTF-8 without NUL bytes)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ArgumentError(f"file {path!r} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ArgumentError(f"file {path!r} is not text (not UTF-8 at byte {exc.start})") from None
+    if "\x00" in text:
+        raise ArgumentError(f"file {path!r} is not text (it holds NUL bytes)")
+    return text
+
+
+def read_id_file(path: str, numeric: bool) -> list[str]:
+    """One id (or screen name) per line; blank lines and # comments skipped."""
+    text = read_text_file(path)
     items = []
     for n, line in enumerate(text.splitlines(), 1):
         value = line.split("#", 1)[0].strip()
@@ -97,10 +108,7 @@ def read_id_file(path: str, numeric: bool) -> list[str]:
 
 def read_query_file(path: str) -> list[str]:
     """One query per line (twarc2 ``searches``); blank lines skipped. No comments: ``#`` starts hashtags."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ArgumentError(f"file {path!r} cannot be read: {exc.strerror}") from None
+    text = read_text_file(path)
     queries = [line.strip() for line in text.splitlines() if line.strip()]
     if not queries:
         raise ArgumentError(f"file {path!r} holds no queries")
@@ -111,6 +119,14 @@ def _query(text: str, where: str) -> str:
     if len(text) > 1024:
         raise ArgumentError(f"{where} is longer than 1024 characters")
     return text
+
+
+def _bool(raw: Any, name: str) -> bool:
+    """true or false (also 1/0, True/False: the spellings a boolean setting takes); anything else is refused."""
+    text = str(raw).strip()
+    if text not in BOOL_SPELLINGS:
+        raise ArgumentError(f"{name} must be true or false, not {text[:40]!r}")
+    return BOOL_SPELLINGS[text]
 
 
 def _time(raw: Any, name: str) -> str:
@@ -303,9 +319,9 @@ def parse_args(
     if "skip_known" in raw and api == BLUESKY:
         raise ArgumentError("skip_known works with X's APIs only (Bluesky's reads cost nothing)")
     if "skip_known" in raw:
-        args.skip_known = str(raw["skip_known"]).lower() in ("1", "true", "yes")
+        args.skip_known = _bool(raw["skip_known"], "skip_known")
     if "archive" in raw:
-        args.archive = str(raw["archive"]).lower() in ("1", "true", "yes")
+        args.archive = _bool(raw["archive"], "archive")
         if args.archive and api != "2":
             raise ArgumentError("archive=true (full-archive search) needs api=2")
     for name in ("start_time", "end_time"):
