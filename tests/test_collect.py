@@ -177,6 +177,7 @@ def test_killed_collector_and_worker_lose_nothing(sandbox_factory, redis_url: st
         time.sleep(0.05)
     victim.send_signal(signal.SIGKILL)  # a worker dies with requests in flight
     victim.communicate(timeout=60)
+    box.set_faults(latency=0)  # the rest of the crawl need not be slow
     collector = start_collector(env, collected, "--exit-when-idle")
     logs = wait_all(steady, timeout=240)
     outs.append(finish(collector, timeout=120))
@@ -236,6 +237,7 @@ def test_redis_restart_while_collecting_loses_nothing(sandbox_factory, tmp_path:
             time.sleep(0.05)
         time.sleep(1.0)
         server.restart(down_for=2.0)  # pages in the stream, in the collector's hands and on their way
+        box.set_faults(latency=0)  # the rest of the crawl need not be slow
         logs = wait_all(workers, timeout=240)
         r = redis.Redis.from_url(server.url)
         deadline = time.monotonic() + 60

@@ -164,6 +164,7 @@ def test_killed_worker_loses_nothing(sandbox_factory, redis_url: str, tmp_path: 
             kills += 1
             victims += start_workers(env, 1, False, *slow, spiders="friends")
         assert kills >= 2  # several deaths with requests in flight
+        box.set_faults(latency=0)  # the rest of the crawl need not be slow
         logs = wait_all(steady, timeout=240)
     finally:
         for w in steady + victims:
@@ -193,6 +194,7 @@ def test_redis_restart_with_aof_loses_nothing(sandbox_factory, tmp_path: Path):
             time.sleep(0.05)
         time.sleep(1.0)
         server.restart(down_for=2.0)  # mid-crawl, with requests queued and in flight
+        box.set_faults(latency=0)  # the rest of the crawl need not be slow
         logs = wait_all(workers, timeout=240)
         assert any("Redis" in log and ("unreachable" in log or "heartbeat failed" in log) for log in logs)
         assert_network_equals_truth(box, tmp_path, seed, 3)

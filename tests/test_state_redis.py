@@ -104,6 +104,7 @@ def test_status_during_a_live_crawl(sandbox_factory, redis_url: str, tmp_path: P
                 break
         time.sleep(0.2)
     assert len(seen) >= 3, "never saw the job running with requests queued and in flight"
+    box.set_faults(latency=0)  # the rest of the crawl need not be slow
     for snap in seen:
         row = next(j for j in snap["jobs"] if j["job"] == "live")
         # one worker, CONCURRENT_REQUESTS=2: downloading, plus answers still being scraped (acked after)
@@ -143,6 +144,7 @@ def test_pause_with_requests_in_flight_parks_without_losing_any(sandbox_factory,
     pages = sum(len(lines) for lines in bucket(tmp_path, "friend_ids").values())
     time.sleep(1.0)
     assert sum(len(lines) for lines in bucket(tmp_path, "friend_ids").values()) == pages  # nothing fetched while paused
+    box.set_faults(latency=0)  # the rest of the crawl need not be slow
     resumed = subprocess.Popen([sys.executable, "-m", "scrapy", "wait", "pz"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     assert command(env, "admin", "resume", "pz").returncode == 0
@@ -182,6 +184,7 @@ def test_stalled_worker_is_fenced_after_its_lease_is_reaped(sandbox_factory, red
         assert taken & held_by(other.pid), "the other worker never took the stalled worker's requests"
     finally:
         stalled.send_signal(signal.SIGCONT)
+    box.set_faults(latency=0)  # the rest of the crawl need not be slow
     wait_all([other], timeout=240)
     stalled.terminate()
     out, _ = stalled.communicate(timeout=60)

@@ -254,6 +254,11 @@ class SandboxProcess:
     def served(self, endpoint: str) -> int:
         return sum(r["served"] for r in self.rows(endpoint))
 
+    def set_faults(self, **rates: float) -> None:
+        """Change some fault settings of the running sandbox (e.g. ``latency=0`` once a test no longer
+        needs a slow crawl); ``reset`` puts its flags' values back."""
+        self.post("/_sandbox/faults", rates)
+
     def reset(self) -> None:
         """Counters zeroed and faults back to the sandbox's flags, so each run starts clean."""
         self.post("/_sandbox/counters/reset")
