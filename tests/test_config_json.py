@@ -123,4 +123,5 @@ def test_config_json_settings_each_on_its_own(tmp_path: Path):
     quiet = tweetf0rm_config(tmp_path / "b.json", verbose=False, redis_config={"host": "redis-host", "password": "p@ss:w/rd"})
     assert settings_from_config(quiet) == {"REDIS_URL": "redis://:p%40ss%3Aw%2Frd@redis-host:6379/0"}
     assert settings_from_config(tweetf0rm_config(tmp_path / "c.json")) == {}  # apikeys only
+    assert settings_from_config(tweetf0rm_config(tmp_path / "d.json", redis_config={}, verbose="False")) == {}  # nothing set
     assert settings_from_config(tmp_path / "missing.json") == {}  # the credentials loader reports that file

@@ -3,7 +3,8 @@
 Its ``apikeys`` are credentials (``tweetform.credentials``); the rest are settings, each taken
 only when the setting it stands for is not set in ``settings_local.py`` or the environment:
 
-* ``redis_config`` ``{host, port, db, password}`` → ``REDIS_URL`` (``redis://:password@host:port/db``);
+* ``redis_config`` ``{host, port, db, password}`` → ``REDIS_URL`` (``redis://:password@host:port/db``;
+  an empty ``{}`` configures nothing);
 * ``output`` → ``TWEETFORM_OUTPUT_DIR`` (a relative path is relative to the file's directory);
 * ``verbose`` → ``LOG_LEVEL`` ``DEBUG`` when true.
 
@@ -44,7 +45,7 @@ def settings_from_config(path: str | Path) -> dict[str, Any]:
     data = read_config(path)
     where = str(path)
     found: dict[str, Any] = {}
-    if data.get("redis_config") is not None:
+    if data.get("redis_config") not in (None, {}):  # {}: nothing configured (tweetf0rm's files often carry it empty)
         found["REDIS_URL"] = redis_url(data["redis_config"], where)
     if data.get("output") is not None:
         output = data["output"]
