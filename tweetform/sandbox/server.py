@@ -34,7 +34,6 @@ from .errors import (
     usage_capped,
     v1_page_not_found,
     v2_not_found_path,
-    v2_problem,
 )
 from .faults import FaultInjector
 from .limits import RateLimiter

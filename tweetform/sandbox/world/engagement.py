@@ -18,7 +18,6 @@ generations' engagement on top (:mod:`.evolution`).
 
 from __future__ import annotations
 
-import threading
 from typing import NamedTuple
 
 from .common import (
