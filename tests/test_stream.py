@@ -306,3 +306,51 @@ def test_rules_with_no_api_or_a_rejected_credential_say_so_in_one_line(box: Any,
         box.post("/_sandbox/restore/demo-app-1")
     assert rejected.returncode == 4
     assert rejected.stderr.strip().startswith("tweetform: the API rejected credential 'demo-app-1' (HTTP 40")
+
+
+def test_a_resumed_job_backfills_the_time_it_was_stopped(box: Any, tmp_path: Path) -> None:
+    """Stopped, then run again with the same JOBDIR: its first connection asks for backfill, so the posts made
+    while no stream was connected (under 5 minutes) are collected, and those written before are not written again."""
+    started = at_world_start(box)
+    assert rules(box, tmp_path, "add", RULE).returncode == 0
+
+    def run(until: float) -> tuple[str, float]:
+        """One ``scrapy crawl stream -s JOBDIR=…`` while the clock moves to ``until``; its log and the last time moved to."""
+        proc = subprocess.Popen([sys.executable, "-m", "scrapy", "crawl", "stream", "-L", "INFO", "-a", "duration=8",
+                                 "-s", f"JOBDIR={tmp_path / 'job'}"], cwd=ROOT, env=env_for(box, tmp_path),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: connection(box) is not None, "the stream to connect")
+        now = box.get("/_sandbox/clock")["now"]
+        while now < until:
+            now = box.post("/_sandbox/clock", {"advance": 100})["now"]
+            wait_for(lambda: (c := connection(box)) is not None and c["through"] >= now, "the stream to catch up")
+        code, _, err = finish(proc)
+        assert code == 0, err[-3000:]
+        return err, now
+
+    _, stopped = run(started + 900)
+    resumed_at = box.post("/_sandbox/clock", {"advance": 240})["now"]  # four minutes with no stream connected
+    gap = truth(box, stopped, resumed_at)["ids"]
+    err, end = run(started + 1800)
+    connected = [line for line in err.splitlines() if "stream connected" in line]
+    assert connected and connected[0].endswith("asking for 5 minute(s) of backfill")  # its first connection too
+    lines = stream_lines(tmp_path)
+    ids = [line["data"]["id"] for line in lines]
+    assert len(ids) == len(set(ids))  # backfill sent posts of the first run again: none written twice
+    assert gap and set(gap) <= set(ids)  # what was posted while nothing was connected
+    assert {line["__tweetform"]["job"] for line in lines} == {lines[0]["__tweetform"]["job"]}  # one job, two runs
+    expected = truth(box, started + 1.0, end)["ids"]
+    assert set(expected) <= set(ids)
+    extra = [line["data"]["created_at"] for line in lines if line["data"]["id"] not in set(expected)]
+    assert all(created > _iso(box, end) for created in extra)  # only posts made after the clock's last move
+
+
+def _iso(box: Any, logical: float) -> str:
+    """The world's time (as created_at shows it) at a logical Unix time of the sandbox's clock."""
+    from datetime import datetime, timedelta, timezone
+
+    from tweetform.sandbox.world.common import WORLD_NOW
+
+    started = box.get("/_sandbox/stream")["started"]
+    world = WORLD_NOW + timedelta(seconds=logical - started)
+    return world.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
