@@ -11,7 +11,6 @@ and then moves the clock through that hour while the stream runs.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -347,7 +346,7 @@ def test_a_resumed_job_backfills_the_time_it_was_stopped(box: Any, tmp_path: Pat
 
 def _iso(box: Any, logical: float) -> str:
     """The world's time (as created_at shows it) at a logical Unix time of the sandbox's clock."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import timedelta, timezone
 
     from tweetform.sandbox.world.common import WORLD_NOW
 
