@@ -353,3 +353,13 @@ def _iso(box: Any, logical: float) -> str:
     started = box.get("/_sandbox/stream")["started"]
     world = WORLD_NOW + timedelta(seconds=logical - started)
     return world.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def test_plan_says_what_a_stream_may_cost(box: Any, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "scrapy", "plan", "stream", "-a", "max_tweets=1000", "-a", "budget=2"],
+                          cwd=ROOT, env=env_for(box, tmp_path), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert done.stdout.strip() == (
+        "the filtered stream requests nothing ahead: it costs what the app's rules match as it runs, $0.005 a post "
+        "delivered plus its includes (at most $0.05 a post; each resource once per app and UTC day), at most 1,000 "
+        "posts ($50.00 at most); with budget $2 it stops when less than $0.05 is left")

@@ -94,6 +94,10 @@ class Command(ScrapyCommand):
                     raise ArgumentError(f"-a takes NAME=VALUE, not {pair!r}")
                 raw[name.strip()] = value
             job = spidercls.parse_arguments(raw, str(self.settings.get("TWEETFORM_API_VERSION")))
+            note = getattr(spidercls, "plan_note", None)  # a crawl with nothing to count ahead (the stream)
+            if note is not None:
+                print(note(job))
+                return
             est, counts, lookups, sampled, sample = plan_job(self.settings, job, opts.sample)
         except (ArgumentError, CredentialError, PlanError) as exc:
             print(f"tweetform: {exc}", file=sys.stderr)

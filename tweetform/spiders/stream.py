@@ -21,6 +21,7 @@ from scrapy.exceptions import CloseSpider
 
 from tweetform.api.endpoints import V2_TWEET_PARAMS
 from tweetform.cost import dollars, micro
+from tweetform.api.pricing import POST, price
 from tweetform.cost.rule import unit_cost
 from tweetform.credentials import load_credentials
 from tweetform.items import make_page, page_id, utc_now
@@ -73,6 +74,16 @@ class StreamSpider(ApiSpider):
             "backfill_minutes": _whole(raw.get("backfill_minutes", MAX_BACKFILL_MINUTES), "backfill_minutes", 0, MAX_BACKFILL_MINUTES),
             "credential": credential,
         }
+
+    @classmethod
+    def plan_note(cls, job: JobArgs) -> str:
+        """What ``scrapy plan stream`` can say: nothing is requested ahead, it costs what its rules match."""
+        most = unit_cost(STREAM_PATH, V2_TWEET_PARAMS)
+        budget = f"; with budget ${job.budget:g} it stops when less than ${most:g} is left" if job.budget else ""
+        limit = f", at most {job.max_tweets:,} posts (${job.max_tweets * most:,.2f} at most)" if job.max_tweets else ""
+        return (f"the filtered stream requests nothing ahead: it costs what the app's rules match as it runs, "
+                f"${price(POST):g} a post delivered plus its includes (at most ${most:g} a post; each resource once per "
+                f"app and UTC day){limit}{budget}")
 
     @classmethod
     def check_settings(cls, raw: dict[str, Any], settings: Any) -> None:
