@@ -512,3 +512,26 @@ def test_engagement_of_a_world_thousands_of_generations_old() -> None:
     for u in range(40):
         for tid in view.timeline(world.id_of(u))[:3]:
             assert eng.gens(tid, 30) == [k for k in range(30, 0, -1) if eng.newest(u, k - 1) == tid]
+
+
+def test_rate_limit_headers_are_the_tables(box: Any) -> None:
+    """x-rate-limit-limit of every collection endpoint is its row of the one limits table, per auth kind."""
+    tid = engaged(box)[0]
+    lid = box.truth("owned_lists", 12)[0]
+    paths = {
+        "/2/tweets/:id/quote_tweets": f"/2/tweets/{tid}/quote_tweets", "/2/tweets/:id/retweeted_by": f"/2/tweets/{tid}/retweeted_by",
+        "/2/tweets/:id/liking_users": f"/2/tweets/{tid}/liking_users", "/2/users/:id/liked_tweets": "/2/users/12/liked_tweets",
+        "/2/users/:id/mentions": "/2/users/12/mentions", "/2/lists/:id": f"/2/lists/{lid}",
+        "/2/lists/:id/members": f"/2/lists/{lid}/members", "/2/lists/:id/followers": f"/2/lists/{lid}/followers",
+        "/2/lists/:id/tweets": f"/2/lists/{lid}/tweets", "/2/users/:id/list_memberships": "/2/users/12/list_memberships",
+        "/2/users/:id/owned_lists": "/2/users/12/owned_lists", "/2/users/:id/followed_lists": "/2/users/12/followed_lists",
+        "/2/tweets/counts/recent": "/2/tweets/counts/recent?query=data", "/2/tweets/counts/all": "/2/tweets/counts/all?query=data",
+    }
+    assert set(paths) == set(COLLECTIONS)
+    for key, path in paths.items():
+        for auth, allowed in zip((user_auth(), app_auth()), limits.limits_of(key)):
+            r = requests.get(box.url(path), auth=auth, timeout=30)
+            if allowed is None:
+                assert r.status_code == 403, (key, r.status_code)
+            else:
+                assert r.status_code in (200, 429) and int(r.headers["x-rate-limit-limit"]) == allowed, (key, r.status_code)
