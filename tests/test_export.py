@@ -112,9 +112,11 @@ def test_graph_from_any_mix_of_versions_is_deduplicated(crawled, tmp_path: Path)
 
 
 def test_graph_needs_a_network_bucket(crawled, tmp_path: Path):
-    result = export(crawled["out"], "graph", "--bucket", "timelines", "-o", str(tmp_path / "x.graphml"))
+    """Neither follow lists nor tweets (a users look-up bucket): one line, exit 2, no file."""
+    result = export(crawled["out"], "graph", "--bucket", "users", "-o", str(tmp_path / "x.graphml"))
     assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and "no friends/followers pages" in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "no friends/followers pages and no tweets" in result.stderr
+    assert not (tmp_path / "x.graphml").exists()
     with pytest.raises(ExportError, match="plain word"):
         input_files(crawled["out"], ["../etc"], [])
 
@@ -217,3 +219,18 @@ def test_tweets_export_reads_a_copy_of_the_pages_once(crawled, tmp_path: Path):
     shutil.copytree(crawled["out"] / "timelines", copy)
     message = export_tweets(input_files(crawled["out"], ["timelines"], [str(copy)]), "csv", tmp_path / "t.csv")
     assert message.startswith(f"wrote {len(tweets_truth(crawled)):,} tweets")
+
+
+def test_tweet_network_of_v1_and_v2_timelines_agree(crawled, tmp_path: Path):
+    """export graph of a timelines bucket (no follow lists: the user network of its tweets) is the same
+    network from v1.1 pages (embedded originals, user_mentions) as from v2 pages (includes, mentions)."""
+    from tweetform.export.tweet_network import read_csv_network
+
+    graphs = []
+    for name in ("timelines", "timelines11"):
+        ok(export(crawled["out"], "graph", "--bucket", name, "--format", "csv", "-o", str(tmp_path / f"{name}.csv")))
+        graphs.append(read_csv_network(tmp_path / f"{name}.csv"))
+    # v1.1 times have whole seconds only
+    edges = [{(s, t, k): (d["weight"], d["first_time"][:19], d["last_time"][:19], d["tweet_ids"])
+              for s, t, k, d in g.edges(keys=True, data=True)} for g in graphs]
+    assert edges[0] == edges[1] and {k for _, _, k in edges[0]} == {"retweet", "quote", "reply", "mention"}

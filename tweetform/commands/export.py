@@ -1,6 +1,7 @@
 """``scrapy export graph|tweets|diff``: research files from a crawl's buckets.
 
     scrapy export graph  --bucket friend_ids [--bucket followers …] --format csv|graphml|gexf -o FILE [--job JOB …]
+    scrapy export graph  --bucket search [--edges retweet,quote,reply,mention] --format … -o FILE
     scrapy export tweets --bucket timelines [--bucket search …] --format jsonl|csv -o FILE [--job JOB …]
     scrapy export ids    --bucket quotes [-o FILE] [--job JOB …]
     scrapy export diff JOB_A JOB_B [--bucket friend_ids …] [-o FILE]
@@ -9,7 +10,9 @@ Pages are read from ``<TWEETFORM_OUTPUT_DIR>/<bucket>/`` (``--data`` to read
 another directory) in every form they can be in — ``.jsonl``, ``.jsonl.gz``
 and ``scrapy archive``'s ``.tar.gz`` — and from any files named after the
 options. Every job's pages are read (each page once per job) unless ``--job``
-names the jobs to read. ``diff`` writes the follow edges added and removed
+names the jobs to read. ``graph`` of a tweet bucket (no follow lists in it, or
+``--edges`` given) is the user network of its retweets, quotes, replies and
+mentions (:mod:`tweetform.export.tweet_network`). ``diff`` writes the follow edges added and removed
 between two jobs as CSV (``change,source,target``; stdout without ``-o``) and a
 summary line on stderr; without ``--bucket`` it reads every bucket. A problem
 stops the command with one line on stderr (exit status 2).
@@ -19,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from scrapy.commands import ScrapyCommand
 
@@ -63,20 +68,49 @@ def _no_pages_of(jobs: list[str] | None, stats: ReadStats) -> None:
         raise ExportError(f"no pages of job {missing[0]!r} in the files read")
 
 
-def export_graph(files: list[Path], fmt: str, output: Path, jobs: list[str] | None = None) -> str:
+def export_graph(files: list[Path], fmt: str, output: Path, jobs: list[str] | None = None,
+                 edges: str | None = None) -> str:
+    """The follow network of friends/followers/list pages or, from tweets (or with ``edges``),
+    the user network of retweets, quotes, replies and mentions (:mod:`tweetform.export.tweet_network`)."""
     from tweetform.export.graph import GraphBuilder, write_graph
+    from tweetform.export.tweet_network import TweetNetwork, parse_kinds
 
+    try:
+        kinds = parse_kinds(edges)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
     stats = ReadStats()
-    builder = GraphBuilder().add_pages(iter_pages(files, stats, jobs))
+    builder, network = GraphBuilder(), TweetNetwork(kinds)
+    for page in iter_pages(files, stats, jobs):
+        if edges is None:
+            builder.add_page(page)
+        network.add_page(page)
     _no_pages_of(jobs, stats)
-    if not builder.list_pages:
-        raise ExportError(f"no friends/followers pages in {stats.pages} pages read: is it a follow-network bucket?")
-    written = write_graph(builder.graph, output, fmt)
-    s = builder.summary()
-    return (f"wrote {s.edges:,} edges between {s.nodes:,} accounts ({s.with_attributes:,} with screen names, "
-            f"{s.with_counts:,} with counts) from {s.list_pages:,} list pages and {s.user_pages:,} user pages "
-            f"to {', '.join(map(str, written))}"
-            + (f"; {stats.duplicates:,} duplicate pages skipped" if stats.duplicates else ""))
+    if edges is None and builder.list_pages:
+        written = write_graph(builder.graph, output, fmt)
+        s = builder.summary()
+        return (f"wrote {s.edges:,} edges between {s.nodes:,} accounts ({s.with_attributes:,} with screen names, "
+                f"{s.with_counts:,} with counts) from {s.list_pages:,} list pages and {s.user_pages:,} user pages "
+                f"to {', '.join(map(str, written))}"
+                + (f"; {stats.duplicates:,} duplicate pages skipped" if stats.duplicates else ""))
+    if not network.tweets:
+        raise ExportError(f"no friends/followers pages and no tweets in {stats.pages} pages read: "
+                          "is it a follow-network or a tweet bucket?")
+    return export_tweet_network(network, fmt, output)
+
+
+def export_tweet_network(network: Any, fmt: str, output: Path) -> str:
+    from tweetform.export.tweet_network import write_network
+
+    graph = network.graph()
+    written = write_network(graph, output, fmt)
+    by_kind = Counter(kind for _, _, kind in graph.edges(keys=True))
+    kinds = ", ".join(f"{by_kind[k]:,} {k}" for k in network.kinds)
+    return (f"wrote {graph.number_of_edges():,} edges ({kinds}) between {graph.number_of_nodes():,} users "
+            f"from {len(network.tweets):,} tweets to {', '.join(map(str, written))}"
+            + (f"; {network.unresolved:,} retweets or quotes whose original's author no page names left out"
+               if network.unresolved else "")
+            + (f"; {network.duplicates:,} tweets read twice counted once" if network.duplicates else ""))
 
 
 def export_tweets(files: list[Path], fmt: str, output: Path, jobs: list[str] | None = None) -> str:
@@ -143,16 +177,19 @@ class Command(ScrapyCommand):
                 " | diff JOB_A JOB_B [--bucket NAME …] [-o FILE]")
 
     def short_desc(self) -> str:
-        return "Export the follow network (csv, graphml, gexf), tweets (jsonl, csv), or the edges changed between two jobs"
+        return "Export the follow network or a tweet bucket's user network (csv, graphml, gexf), tweets (jsonl, csv), or the edges changed between two jobs"
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         one_line_errors(parser)  # a bad option value: one line, exit 2
         parser.add_argument("--bucket", action="append", default=[], metavar="NAME",
-                            help="a bucket to read (repeatable); graph: friend_ids, followers, users, errors, …")
+                            help="a bucket to read (repeatable); graph: friend_ids, followers, users, errors, … "
+                                 "or a tweet bucket (timelines, search, …)")
         parser.add_argument("--format", dest="export_format", metavar="FORMAT",
                             help="graph: graphml (default), csv or gexf; tweets: jsonl (default) or csv")
         parser.add_argument("-o", "--output", dest="export_output", metavar="FILE", help="the file to write")
+        parser.add_argument("--edges", metavar="KINDS",
+                            help="graph of a tweet bucket: retweet,quote,reply,mention (default: all four)")
         parser.add_argument("--data", metavar="DIR", help="where the buckets are (default TWEETFORM_OUTPUT_DIR)")
         parser.add_argument("--job", dest="jobs", action="append", default=[], metavar="JOB",
                             help="only this job's pages (repeatable; default: every job, each page once per job)")
@@ -190,7 +227,12 @@ class Command(ScrapyCommand):
                 raise ExportError(f"the directory of {output} does not exist")
             data_dir = Path(opts.data or self.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
             files = input_files(data_dir, opts.bucket, paths)
-            message = (export_graph if kind == "graph" else export_tweets)(files, fmt, output, opts.jobs or None)
+            if kind == "graph":
+                message = export_graph(files, fmt, output, opts.jobs or None, opts.edges)
+            else:
+                if opts.edges:
+                    raise ExportError("--edges is an option of export graph")
+                message = export_tweets(files, fmt, output, opts.jobs or None)
         except (ExportError, OSError) as exc:
             print(f"tweetform: {exc}", file=sys.stderr)
             self.exitcode = 2

@@ -175,7 +175,7 @@ class GraphBuilder:
             self._graph.add_edges_from((other, source) for other in ids)
 
     def _add_authors(self, page: dict[str, Any]) -> None:
-        tweets = page.get("data") if isinstance(page.get("data"), list) else []
+        tweets = list(page.get("data")) if isinstance(page.get("data"), list) else []  # a copy: the page is not ours
         tweets += (page.get("includes") or {}).get("tweets") or []
         for tweet in tweets:
             if isinstance(tweet, dict) and tweet.get("id") and tweet.get("author_id"):

@@ -30,6 +30,7 @@ TWEET_ENDPOINTS = frozenset({
     "/2/users/:id/tweets", "/2/tweets/search/recent", "/2/tweets/search/all", "/2/tweets",
     "/2/tweets/:id/quote_tweets", "/2/users/:id/liked_tweets", "/2/users/:id/mentions", "/2/lists/:id/tweets",
     "/statuses/user_timeline", "/search/tweets", "/statuses/lookup",
+    "/2/tweets/search/stream",  # the stream bucket: one post a line
 })
 #: twarc-csv's names for the core columns, then tweetform's provenance
 COLUMNS = (

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from . import api_collections, api_v1, api_v2, bluesky, oauth_flow, stream, tweet_counts, usage
+from . import api_collections, api_v1, api_v2, bluesky, oauth_flow, stream, truth_graphs, tweet_counts, usage
 from .auth import Authenticator, AuthError, Principal
 from .billing import Ledger, billed_resources
 from .clock import LogicalClock
@@ -349,6 +349,9 @@ class Sandbox:
                 max_users = int(q["max_users"]) if q.get("max_users") else None
                 ids = world.reachable(seeds, int(q.get("depth", "1")), q.get("direction", "friends"), max_users)
                 return _json({"ids": ids})
+            if parts == ["truth", "network"]:  # the user network of a search's tweets (export graph)
+                kinds = tuple(k for k in q.get("edges", ",".join(truth_graphs.KINDS)).split(",") if k)
+                return _json(truth_graphs.network_truth(world, q.get("query", ""), q.get("archive") in ("1", "true"), kinds))
             if parts == ["truth", "search"]:
                 return _json({"ids": world.search(q.get("query", ""), archive=q.get("archive") in ("1", "true"))})
         except (ValueError, KeyError, ApiError) as exc:
