@@ -139,7 +139,8 @@ def test_stream_with_drops_and_a_stall_writes_every_matching_post_once(box: Any,
     # the first connection and one after each fault (more if a busy machine kept the sandbox silent for 2 s)
     reconnects = status["connects"]["demo-app-1"] - 1
     assert reconnects >= 4 and err.count("asking for 5 minute(s) of backfill") == reconnects
-    assert err.count("connection lost (ClientPayloadError)") == 3 and err.count("stream silent for 2.0 s") >= 1
+    cut = err.count("stream connection lost (") + err.count("stream closed by the server")  # however the cut shows
+    assert cut == 3 and err.count("stream silent for 2.0 s") >= 1
     # what the stream cost: the sandbox billed each delivered post once (backfill sent some again), as tweetform counted
     bill = box.get("/_sandbox/billing")["apps"]["demo-app-1"]
     # Post reads: the matching posts, and the posts they reply to, quote or retweet (includes.tweets)
