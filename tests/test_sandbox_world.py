@@ -7,7 +7,6 @@ import pickle
 import random
 import re
 import statistics
-import time
 from collections import deque
 from datetime import timedelta
 
@@ -38,18 +37,6 @@ def w2k() -> World:
     return World(seed=1, users=SEARCH_WORLD_USERS)
 
 
-@pytest.fixture(scope="module")
-def search_timing() -> dict[str, float]:
-    """Times of the first and a later search in a fresh 2,000-user world."""
-    world = World(seed=11, users=SEARCH_WORLD_USERS)
-    t0 = time.perf_counter()
-    world.search("data")
-    t1 = time.perf_counter()
-    world.search("research OR science")
-    t2 = time.perf_counter()
-    return {"first": t1 - t0, "later": t2 - t1}
-
-
 def visible(world: World, uid: int) -> bool:
     u = world.user(uid)
     return u is not None and not (u.protected or u.suspended or u.deleted)
@@ -64,10 +51,18 @@ def sample_ids(world: World, n: int, seed: int = 0) -> list[int]:
 # --- construction, determinism ------------------------------------------------------------------
 
 
-def test_construction_is_instant_and_validated() -> None:
-    t0 = time.perf_counter()
+def built(world: World) -> dict[str, int]:
+    """How many entries each of the world's lazy caches holds: what has been generated so far."""
+    return {name: fn.cache_info().currsize for name, fn in vars(world).items() if hasattr(fn, "cache_info")}
+
+
+#: the caches that hold one user's whole list: building them for users nobody asked about is the cost
+LIST_CACHES = ("_friends_ids", "_followers_ids", "_timeline_ids")
+
+
+def test_construction_is_lazy_and_validated() -> None:
     world = World(seed=1, users=10_000)
-    assert time.perf_counter() - t0 < 0.5
+    assert built(world) and not any(built(world).values())  # constructing generates nothing
     assert repr(world) == "World(seed=1, users=10000, search_users=2000)"
     assert world.now == WORLD_NOW and world.now.utcoffset() == timedelta(0)
     World(seed=1, users=MAX_USERS)
@@ -234,19 +229,18 @@ def test_degree_distributions_large_world() -> None:
     assert 1 <= statistics.median(len(world.followers(u)) for u in ids) <= 60
 
 
-def test_million_user_world_is_lazy_and_fast() -> None:
-    t0 = time.perf_counter()
+def test_million_user_world_is_lazy() -> None:
+    # Laziness is asserted by what gets generated, not by a clock (a loaded machine has no fixed speed).
     world = World(seed=1, users=1_000_000)
-    assert time.perf_counter() - t0 < 2
+    assert not any(built(world).values())
     rnd = random.Random(4)
-    t0 = time.perf_counter()
-    for _ in range(20):
-        uid = world.id_of(rnd.randrange(world.users))
+    asked = {world.id_of(rnd.randrange(world.users)) for _ in range(20)}
+    for uid in asked:
         world.following(uid), world.followers(uid), world.timeline(uid), world.user(uid).followers_count
-    assert time.perf_counter() - t0 < 2
-    t0 = time.perf_counter()
+    sizes = built(world)
+    for name in (*LIST_CACHES, "_user"):
+        assert sizes[name] == len(asked), (name, sizes)  # the lists of the users asked about, no other
     assert len(world.followers(12)) > 300_000
-    assert time.perf_counter() - t0 < 4
     last = world.id_of(world.users - 1)
     assert world.index_of(last) == world.users - 1
 
@@ -305,16 +299,17 @@ def test_lists_are_the_cached_tuples(w3k: World) -> None:
 
 def test_counts_and_examples_are_cheap_in_a_large_world() -> None:
     # Counting used to build every counted user's lists (~0.3 ms a user, examples() 1-7 s).
+    # Asserted by what is generated: counting builds no counted user's lists.
     world = World(seed=1, users=100_000)
-    t0 = time.process_time()
     ex = world.examples()
-    assert time.process_time() - t0 < 1.0
     assert ex["many_followers"] and ex["many_friends"] and ex["ordinary"]
+    assert all(built(world)[name] == 0 for name in LIST_CACHES)
     page = world.followers(12)[:10_000]
-    t0 = time.process_time()
     for uid in page:
         world.counts(uid)
-    assert time.process_time() - t0 < 1.5
+    sizes = built(world)
+    assert sizes["_counts"] == len(set(page))
+    assert (sizes["_friends_ids"], sizes["_followers_ids"], sizes["_timeline_ids"]) == (0, 1, 0)  # 12's followers only
     rnd = random.Random(3)
     for uid in rnd.sample(page, 40):
         assert world.counts(uid) == (len(world.followers(uid)), len(world.following(uid)), len(world.timeline(uid)))
@@ -547,10 +542,15 @@ def test_punctuation_terms_beside_words_are_ignored(w2k: World) -> None:
     assert w2k.search("!!! OR data") == data
 
 
-def test_search_is_fast(search_timing: dict[str, float]) -> None:
-    # Spec: < 3 s for the first search, ms afterwards; bounds doubled for busy CI machines.
-    assert search_timing["first"] < 6
-    assert search_timing["later"] < 0.5
+def test_search_builds_its_index_once_and_reuses_it() -> None:
+    # The spec's speed (seconds for the first search, ms afterwards) rests on this: the corpus is
+    # indexed on the first search only and every later search reads that index. (bench/ times it.)
+    world = World(seed=11, users=SEARCH_WORLD_USERS)
+    assert world._indexes == {}
+    first = world.search("data")
+    index = world._indexes[False]
+    assert world.search("research OR science") and world._indexes[False] is index
+    assert world.search("data") == first and set(world._indexes) == {False}
 
 
 def test_search_corpus_respects_search_users() -> None:
