@@ -204,6 +204,26 @@ def test_budget_counts_each_delivered_post(box: Any, tmp_path: Path) -> None:
     assert box.get("/_sandbox/billing")["apps"]["demo-app-1"]["resources"]["post"] >= len(posts)
 
 
+def test_a_budget_below_one_post_writes_nothing(box: Any, tmp_path: Path) -> None:
+    """A budget that cannot pay for one post ($0.05 at most): stopped before connecting, nothing written or
+    spent, exit 7 (it wrote one post and spent 15 times the budget before)."""
+    at_world_start(box)
+    assert rules(box, tmp_path, "add", RULE).returncode == 0
+    proc = start_stream(box, tmp_path, budget="0.001", duration=20, level="WARNING")
+    wait_for(lambda: proc.poll() is not None or connection(box), "the stream to stop or connect")
+    if proc.poll() is None:  # connected: posts come (a stream that should have stopped would write them)
+        box.post("/_sandbox/clock", {"advance": HOUR})
+    code, _, err = finish(proc)
+    assert code == 7, err[-3000:]  # budget_exhausted
+    assert not (tmp_path / "stream").exists() or stream_lines(tmp_path) == []
+    manifest = json.loads(next((tmp_path / "_jobs").glob("stream-*.json")).read_text())
+    assert manifest["stopped_by"] == "budget" and manifest.get("spent_usd", 0) <= 0.001
+    assert box.get("/_sandbox/stream")["connects"].get("demo-app-1") is None  # never connected: nothing billed
+    assert "demo-app-1" not in box.get("/_sandbox/billing")["apps"]
+    errors = [line for line in err.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "stopped at its budget: spent $0.00 of $0.001" in errors[0], err[-3000:]
+
+
 def test_rules_add_list_delete_with_the_apis_refusals(box: Any, tmp_path: Path) -> None:
     added = rules(box, tmp_path, "add", "climate data", "--tag", "climate")
     assert added.returncode == 0 and added.stdout.startswith("added ")

@@ -7,7 +7,8 @@ from ``start()`` as a page item — the line as the API sent it (``data``, ``inc
 ``matching_rules``) plus provenance — for the bucket pipeline. The key is the UTC day the post
 was created; a post comes once per job however often backfill sends it again (by id here, and by
 ``page_id`` in the bucket file). Each post is charged by the billing rule as it arrives, and the
-stream stops (``budget_exhausted``, exit 7) when what is left of the budget cannot pay for one more.
+stream stops (``budget_exhausted``, exit 7) when what is left of the budget cannot pay for one more:
+checked before it connects (a budget below one post writes nothing) and after each post.
 """
 
 from __future__ import annotations
@@ -111,18 +112,20 @@ class StreamSpider(ApiSpider):
         deadline = time.monotonic() + options["duration"] if options["duration"] else None
         seen: set[str] = set()
         budget = _Budget(self.crawler, job, unit_cost(STREAM_PATH, V2_TWEET_PARAMS))
+        if budget.spent_up():  # less than one post's worth left (a small budget, or a resumed job): not even a connection
+            raise CloseSpider("budget_exhausted")
         try:
             async with aclosing(client.deliveries(deadline)) as deliveries:  # a break closes the connection at once
                 async for delivered in deliveries:
                     item = self.post_item(job, cred.alias, client.url(0), delivered, seen)
                     if item is None:
                         continue
-                    yield item
+                    yield item  # what is left paid for it: checked before the connection and after each post
                     budget.charge(item, delivered.at)
                     if job.max_tweets is not None and len(seen) >= job.max_tweets:
                         logger.info("stream: max_tweets reached")
                         break
-                    if budget.spent_up():
+                    if budget.spent_up():  # the next post could not be paid for: close before it comes
                         raise CloseSpider("budget_exhausted")
         except StreamStopped as exc:
             self.refuse(exc.reason, exc.line)
