@@ -22,7 +22,7 @@ from tweetform.commands.wait import wait_for_job
 
 OPTION_ARGS = ("user_id", "screen_name", "tweet_id", "list_id", "conversation_id", "file", "relation", "depth", "data_type",
                "max_users", "since_id", "max_tweets", "query", "lang", "geocode", "archive", "start_time", "end_time",
-               "granularity", "bucket", "api", "job", "budget", "skip_known")
+               "granularity", "bucket", "api", "job", "budget", "skip_known", "filter")
 
 
 class Command(ScrapyCommand):
@@ -83,7 +83,8 @@ class Command(ScrapyCommand):
                 skipped = resolve(job, self.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
                 if skipped:
                     print(f"skip_known: {skipped} id(s) already in bucket {job.bucket} left out (not paid again)")
-                if not (job.user_ids or job.screen_names or job.tweet_ids or job.list_ids or job.conversation_ids or job.all_queries):
+                if not (job.user_ids or job.screen_names or job.tweet_ids or job.list_ids or job.conversation_ids or job.all_queries
+                        or job.dids or job.handles or job.uris):
                     print(f"nothing to push: every id is already in bucket {job.bucket}")
                     return
         except ArgumentError as exc:
@@ -110,9 +111,12 @@ class Command(ScrapyCommand):
         message = {"spider": spider, **job.as_message()}
         # ids go as comma lists, the same keys as -a arguments
         for plural, single in (("user_ids", "user_id"), ("tweet_ids", "tweet_id"), ("screen_names", "screen_name"),
-                               ("list_ids", "list_id"), ("conversation_ids", "conversation_id")):
+                               ("list_ids", "list_id"), ("conversation_ids", "conversation_id"),
+                               ("dids", "user_id"), ("handles", "screen_name"), ("uris", "tweet_id")):  # api=bluesky's
             if plural in message:
                 message[single] = ",".join(str(i) for i in message.pop(plural))
+        if "feed_filter" in message:
+            message["filter"] = message.pop("feed_filter")
         server.rpush(keys.jobs_inbox(spider), json.dumps(message))
         print(f"pushed job {job.job} to {keys.jobs_inbox(spider)}", flush=True)
         if opts.wait:

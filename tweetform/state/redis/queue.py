@@ -190,7 +190,8 @@ class InFlightQueue(Base):
                 self.gate.note_waiting(name)  # its credentials sit out (pinned proxies down): it waits
                 continue
             lanes_of[name] = lanes
-            script_keys += [self.queue_key(name), *book.lane_keys(lanes, name)]
+            bucket = endpoint.bucket if endpoint is not None else name  # Bluesky's methods share one pool per IP
+            script_keys += [self.queue_key(name), *book.lane_keys(lanes, bucket)]
             args += [name, len(lanes), min_interval(name)]
         if not lanes_of:
             return None
@@ -204,7 +205,8 @@ class InFlightQueue(Base):
         request = self._decode_request(member.partition("\t")[2])
         request.meta[META_LEASE] = lease
         self.held.add(request.meta.get(META_QID, ""))
-        self.gate.taken(name, request, Reservation(lanes_of[name][lane - 1], name, rid) if lane else True)
+        bucket = ENDPOINTS[name].bucket if name in ENDPOINTS else name
+        self.gate.taken(name, request, Reservation(lanes_of[name][lane - 1], bucket, rid) if lane else True)
         return name, request
 
     def _decode_request(self, encoded_request: Any) -> Request:
