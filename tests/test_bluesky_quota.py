@@ -58,3 +58,22 @@ def test_ratelimit_headers_win_over_the_setting(make_book: Any) -> None:
     book.answered(r, 200, {"ratelimit-limit": "10", "ratelimit-remaining": "2", "ratelimit-reset": reset})
     in_flight = [book.reserve(PROFILES), book.reserve(FOLLOWS)]  # the 2 the host says are left, whatever the method
     assert all(in_flight) and book.reserve(PROFILES) is None
+
+
+def test_bluesky_credentials_never_show_their_app_password() -> None:
+    from tweetform.credentials import CredentialError, parse_credentials
+
+    secret = "abcd-efgh-ijkl-mnop"
+    [cred] = parse_credentials([{"alias": "lab", "handle": "Alice.Example.com", "app_password": secret}])
+    assert cred.kind == "bluesky" and cred.handle == "alice.example.com" and secret in cred.secrets()
+    assert secret not in repr(cred) and secret not in str(cred)
+    for bad in ({"alias": "lab", "handle": "a.b", "app_password": secret, "bearer_token": "x"},
+                {"alias": "lab", "app_password": secret},
+                {"alias": "lab", "handle": "a.b", "app_password": secret + " x"}):
+        with pytest.raises(CredentialError) as refused:
+            parse_credentials([bad])
+        assert secret not in str(refused.value) and "'lab'" in str(refused.value)
+    # the X pool never makes a lane of it: its lanes for Bluesky are IPs
+    pool = CredentialPool([cred, *ip_lanes([])])
+    assert [lane.alias for lane in pool.lanes(FOLLOWS)] == ["ip:direct"]
+    assert pool.lanes(ENDPOINTS["/2/users/:id/following"]) == []
