@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import redis
@@ -27,13 +28,30 @@ def test_every_script_file_loads_and_is_tested():
     assert set(names) - {"quota_common", "job_common"} <= tested
 
 
-P = keys.job_prefix()
-INFLIGHT = keys.in_flight("friends")
+def test_no_script_builds_a_key_name_or_reads_json_with_a_pattern():
+    """Key names come from keys.py (KEYS, or job_templates() / bucket prefixes in ARGV); a member's job and
+    request id are read from its fields, never by matching the request's JSON."""
+    from pathlib import Path
+
+    import tweetform.collect
+
+    files = [*scripts.LUA.glob("*.lua"), *(Path(tweetform.collect.__file__).with_name("lua")).glob("*.lua")]
+    assert len(files) > 20
+    for path in files:
+        code = "\n".join(line.split("--", 1)[0] for line in path.read_text().splitlines())  # comments aside
+        assert not re.search(r"\.\.\s*['\"]:", code), f"{path.name} builds a key name"  # x .. ':suffix'
+        assert "tweetform:" not in code and "{job}" not in code.replace("'{job}'", ""), f"{path.name} names a key"
+        assert not re.search(r"match\([^)]*\\?\"\w+\\?\":", code) and not re.search(r"match\([^)]*'\"\w+\":", code), \
+            f"{path.name} reads JSON with a pattern"
+
+
+P = keys.job_templates()
+INFLIGHT, DELIVERIES = keys.in_flight("friends"), keys.deliveries("friends")
 Q = keys.queue("friends", "/friends/ids")
 
 
 def member(qid: str, job: str = "j") -> str:
-    return job + "\t" + json.dumps({"meta": {"tweetform_qid": qid, "tweetform_ctx": {"job": job}}}, separators=(",", ":"))
+    return job + "\t" + qid + "\t" + json.dumps({"meta": {"tweetform_qid": qid, "tweetform_ctx": {"job": job}}}, separators=(",", ":"))
 
 
 def request(qid: str, job: str = "j", fp: str = "", priority: int = 0, old: str = "", lease: str = "") -> list:
@@ -58,12 +76,12 @@ def fingerprints(r, job: str = "j") -> set:
 
 
 def pop(r, worker: str = "w", lease: str = "L1") -> object:
-    got = run(r, "queue_pop", [INFLIGHT, keys.queue("friends", "/x"), Q], [worker, lease, P, 1.0, 60, "rid", "/x", 0, 0, "/friends/ids", 0, 0])
+    got = run(r, "queue_pop", [INFLIGHT, DELIVERIES, keys.queue("friends", "/x"), Q], [worker, lease, P, 1.0, 60, "rid", "/x", 0, 0, "/friends/ids", 0, 0])
     return None if got[0] is None else got
 
 
 def ack(r, *pairs: str) -> object:
-    return run(r, "queue_ack", [INFLIGHT], [P, *pairs])
+    return run(r, "queue_ack", [INFLIGHT, DELIVERIES], [P, *pairs])
 
 
 def counts(r, job: str = "j") -> tuple:
@@ -81,7 +99,7 @@ def test_queue_push__records_fingerprint_with_the_request_and_refuses_duplicates
     assert push(r, "a3", fp="fp2", priority=5) == 1
     queued = r.zrange(Q, 0, -1)
     assert [q.split(b"\t", 1)[0] for q in queued] == [b"j", b"j"]
-    assert [json.loads(q.split(b"\t", 1)[1])["meta"]["tweetform_qid"] for q in queued] == ["a3", "a1"]  # priority first
+    assert [json.loads(q.split(b"\t", 2)[-1])["meta"]["tweetform_qid"] for q in queued] == ["a3", "a1"]  # priority first
     assert fingerprints(r) == {b"fp1", b"fp2"}
     assert counts(r) == (2, 0, 0)
     assert r.smembers(keys.queue_endpoints("friends")) == {b"/friends/ids"}  # workers find the queue there
@@ -94,7 +112,7 @@ def test_queue_push__a_batch_in_one_call_each_request_once_per_job(r):
     flags = push_batch(r, request("a1", fp="fp1"), request("a2", fp="fp0"), request("a3", fp="fp1"), request("a4", job="k", fp="fp1"),
                        request("a5"), request("a6", fp="fp6", old="gone", lease="L"))
     assert flags == "100110"  # new, fp0 seen before, fp1 twice in the batch, another job's fp1 is its own, unfiltered, a lost lease
-    queued = [json.loads(q.split(b"\t", 1)[1])["meta"]["tweetform_qid"] for q in r.zrange(Q, 0, -1)]
+    queued = [json.loads(q.split(b"\t", 2)[-1])["meta"]["tweetform_qid"] for q in r.zrange(Q, 0, -1)]
     assert queued == ["a0", "a1", "a4", "a5"]  # FIFO within a priority
     assert fingerprints(r) == {b"fp0", b"fp1"} and fingerprints(r, "k") == {b"fp1"}
     assert counts(r) == (3, 0, 0) and counts(r, "k") == (1, 0, 0)
@@ -117,6 +135,15 @@ def test_queue_push__fingerprints_stay_in_compact_buckets_each_kept_whole(r):
     again[0][2:5] = [layout, compact.bucket_prefix(layout), fps[1234]]
     again[1][2:5] = [layout, compact.bucket_prefix(layout), fps[1234][:-1] + b"\xff"]
     assert push_batch(r, *again) == "01"
+
+
+def test_queue_pop__reads_the_request_id_from_the_member_not_from_its_json(r):
+    new_job(r)
+    r.zadd(Q, {member("n1").replace("\tn1\t", "\tn9\t"): 1})  # the id the worker put in front is the one used
+    assert pop(r)[1] == member("n1").replace("\tn1\t", "\tn9\t").encode() and r.hexists(INFLIGHT, "n9")
+    older = "j\t" + json.dumps({"meta": {"tweetform_qid": "a7", "tweetform_ctx": {"job": "j"}}})  # an older tweetform's member
+    r.zadd(Q, {older: 2})
+    assert pop(r)[1] == older.encode() and r.hexists(INFLIGHT, "a7")  # its id read by decoding the JSON
 
 
 def test_queue_pop__moves_the_request_into_in_flight_under_a_lease(r):
@@ -159,11 +186,11 @@ def test_queue_pop__parks_a_paused_jobs_requests_in_the_same_step__job_state__re
     push(r, "p1", job="p")
     push(r, "p2", job="p")
     push(r, "k1", job="k")
-    assert run(r, "job_state", [keys.job("p")], ["paused"]) == 1
+    assert run(r, "job_state", [keys.job("p")], ["paused", "p", P]) == 1
     got = pop(r)
     assert got[1] == member("k1", "k").encode()  # p's requests were parked on the way
     assert counts(r, "p") == (0, 0, 2) and r.zcard(keys.parked("p")) == 2
-    assert run(r, "job_state", [keys.job("p")], ["running"]) == 1
+    assert run(r, "job_state", [keys.job("p")], ["running", "p", P]) == 1
     assert counts(r, "p") == (2, 0, 0) and r.zcard(Q) == 2 and r.zcard(keys.parked("p")) == 0
     assert pop(r)[1] == member("p1", "p").encode()  # FIFO order kept
 
@@ -172,14 +199,14 @@ def test_job_state__cancel_drops_parked_and_queued_requests_and_ends_the_job(r):
     new_job(r, "c")
     push(r, "x1", job="c")
     push(r, "x2", job="c")
-    run(r, "job_state", [keys.job("c")], ["paused"])
+    run(r, "job_state", [keys.job("c")], ["paused", "c", P])
     pop(r)  # parks x1, x2
-    assert run(r, "job_state", [keys.job("c")], ["cancelled"]) == 1
+    assert run(r, "job_state", [keys.job("c")], ["cancelled", "c", P]) == 1
     assert r.hget(keys.job("c"), "state") == b"cancelled" and r.hexists(keys.job("c"), "finished_at")
     assert counts(r, "c") == (0, 0, 0) and r.zcard(keys.parked("c")) == 0
     push(r, "x3", job="c")  # e.g. a late push from a callback in flight
     assert pop(r) is None and counts(r, "c")[0] == 0  # dropped when met
-    assert run(r, "job_state", [keys.job("nope")], ["paused"]) == 0
+    assert run(r, "job_state", [keys.job("nope")], ["paused", "nope", P]) == 0
 
 
 def test_job_started__the_seeding_hold_keeps_a_job_open(r):
@@ -190,7 +217,7 @@ def test_job_started__the_seeding_hold_keeps_a_job_open(r):
     pop(r, "w", "L")
     ack(r, "5a1", "L")
     assert r.hget(keys.job("s"), "state") == b"running"  # its worker is still queuing seeds
-    assert run(r, "job_started", [keys.job("s"), "processing"], ["w", "msg"]) == 1
+    assert run(r, "job_started", [keys.job("s"), "processing"], ["w", "msg", "s", P]) == 1
     assert r.hget(keys.job("s"), "state") == b"done" and r.llen("processing") == 0
 
 
@@ -202,17 +229,17 @@ def test_queue_reap__gives_back_a_dead_workers_requests_and_dead_letters_poison_
         push(r, qid)
         pop(r, worker, "L-" + worker)
     r.set(keys.heartbeat("alive"), "1")
-    assert run(r, "queue_reap", [INFLIGHT, dead], [prefix, suffix, "", P, 3, 100]) == [1]
+    assert run(r, "queue_reap", [INFLIGHT, dead, DELIVERIES], [prefix, suffix, "", P, 3, 100]) == [1]
     assert set(r.hkeys(INFLIGHT)) == {b"c2"} and r.zcard(Q) == 1 and counts(r) == (1, 1, 0)
-    assert run(r, "queue_reap", [INFLIGHT, dead], [prefix, suffix, "alive", P, 3, 100]) == [1]  # a stopping worker releases its own
+    assert run(r, "queue_reap", [INFLIGHT, dead, DELIVERIES], [prefix, suffix, "alive", P, 3, 100]) == [1]  # a stopping worker releases its own
     assert r.hlen(INFLIGHT) == 0 and counts(r) == (2, 0, 0)
     for n in (2, 3):  # c1 handed over again and again: its third hand-over dead-letters it
         while True:
             got = pop(r, "dead", "L")
             if got[1] == member("c1").encode():
                 break
-            ack(r, json.loads(got[1].split(b"\t", 1)[1])["meta"]["tweetform_qid"], "L")
-        out = run(r, "queue_reap", [INFLIGHT, dead], [prefix, suffix, "", P, 3, 100])
+            ack(r, json.loads(got[1].split(b"\t", 2)[-1])["meta"]["tweetform_qid"], "L")
+        out = run(r, "queue_reap", [INFLIGHT, dead, DELIVERIES], [prefix, suffix, "", P, 3, 100])
     assert out == [1, member("c1").encode()]
     entry = json.loads(r.lindex(dead, 0))
     assert "handed over 3 times" in entry["reason"] and entry["request"] == member("c1")
@@ -228,7 +255,7 @@ def test_queue_reap__the_dead_letter_list_is_capped(r):
     for i in range(5):
         push(r, f"f{i}", job="")
         pop(r, "gone", "L")
-    run(r, "queue_reap", [INFLIGHT, dead], [prefix, suffix, "", P, 1, 3])
+    run(r, "queue_reap", [INFLIGHT, dead, DELIVERIES], [prefix, suffix, "", P, 1, 3])
     assert r.llen(dead) == 3
 
 
@@ -313,10 +340,10 @@ def test_queue_pop__takes_the_quota_with_the_request_or_leaves_it_queued(r):
     lanes = [h, h + ":inflight"]
     args = ["w", "L", P, 1.0, 60, "rid-1", "/friends/ids", 1, 0]
     r.hset(h, mapping={"limit": 15, "reset": int(redis_now(r)) + 900, "srem": 0})  # used up
-    assert run(r, "queue_pop", [INFLIGHT, Q, *lanes], args) == [None, b"/friends/ids"]  # waiting for quota
+    assert run(r, "queue_pop", [INFLIGHT, DELIVERIES, Q, *lanes], args) == [None, b"/friends/ids"]  # waiting for quota
     assert r.zcard(Q) == 1 and counts(r) == (1, 0, 0)
     r.hset(h, "srem", 1)
-    got = run(r, "queue_pop", [INFLIGHT, Q, *lanes], args)
+    got = run(r, "queue_pop", [INFLIGHT, DELIVERIES, Q, *lanes], args)
     assert got[:3] == [b"/friends/ids", member("a1").encode(), 1]
     assert r.zrange(lanes[1], 0, -1) == [b"rid-1"]  # the reservation, in the same step
     assert run(r, "quota_available", lanes, [1.0]) == 0

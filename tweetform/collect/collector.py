@@ -228,7 +228,7 @@ class Collector:
         self.make_durable(touched)
         for stream, args in acks.items():
             job = self.streams.get(stream, "")
-            if self._ack(keys=[stream, keys.pages_waiting(job), keys.job(job), keys.collect_lock()], args=[GROUP, self.lock.value, *args]) == -1:
+            if self._ack(keys=[stream, keys.pages_waiting(job), keys.job(job), keys.collect_lock()], args=[GROUP, self.lock.value, job, keys.job_templates(), *args]) == -1:
                 raise LockLost("this collector's lock expired and another collector holds it now: stopped writing")
             if not waiting(self.server, job)[0]:
                 self.record_end(job)

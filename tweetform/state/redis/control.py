@@ -133,7 +133,7 @@ def snapshot(server: Any, spiders: list[str]) -> dict[str, Any]:
 
 def set_job_state(server: Any, job_id: str, state: str) -> bool:
     """Pause, resume or cancel in one script (``lua/job_state.lua``); False for an unknown job."""
-    return bool(scripts.load(server, "job_state")(keys=[keys.job(job_id)], args=[state]))
+    return bool(scripts.load(server, "job_state")(keys=[keys.job(job_id)], args=[state, job_id, keys.job_templates()]))
 
 
 def job_ended(server: Any, job_id: str) -> tuple[str, int] | None:

@@ -178,7 +178,7 @@ class RedisJobStore(JobStore):
 
     def change_state(self, job_id: str, state: str) -> bool:
         """:meth:`set_state`; False when the job is unknown."""
-        return bool(self._set_state(keys=[keys.job(job_id)], args=[state]))
+        return bool(self._set_state(keys=[keys.job(job_id)], args=[state, job_id, keys.job_templates()]))
 
     def hold(self, job_id: str, worker: str) -> None:
         """This worker is queuing the job's seeds: the job is not done before :meth:`seeded`."""
@@ -189,11 +189,12 @@ class RedisJobStore(JobStore):
 
     def seeded(self, job_id: str, worker: str, processing: str = "", message: bytes | str = "", client: Any = None) -> None:
         """The job's seeds are queued: the hold ends and the job message (if any) leaves ``processing``."""
-        self._started(keys=[keys.job(job_id), processing, keys.worker_holds(worker)], args=[worker, message, job_id], client=client)
+        self._started(keys=[keys.job(job_id), processing, keys.worker_holds(worker)], args=[worker, message, job_id, keys.job_templates()],
+                      client=client)
 
     def release_holds(self, worker: str) -> int:
         """A dead worker's holds end (its jobs may be done now): how many it had."""
-        return int(self._release_holds(keys=[keys.worker_holds(worker)], args=[keys.job_prefix(), worker]))
+        return int(self._release_holds(keys=[keys.worker_holds(worker)], args=[keys.job_templates(), worker]))
 
     def status(self, job_id: str) -> JobStatus:
         pipe = self.server.pipeline()

@@ -21,7 +21,7 @@ def dead_letter() -> str:
 
 
 def queue(spider: str, endpoint: str) -> str:
-    """ZSET of requests waiting for one endpoint, "<job>\t<request JSON>" (score: priority, then FIFO)."""
+    """ZSET of requests waiting for one endpoint, "<job>\t<request id>\t<request JSON>" (score: priority, then FIFO)."""
     return f"{PREFIX}:{spider}:requests:{endpoint}"
 
 
@@ -93,6 +93,11 @@ def expanded(job_id: str) -> str:
     """HASH n (users claimed), lvl, split, load: the layout of a job's claims, each user once per job;
     the users are in HASHes ``<this key>:<i>`` user id -> 32-bit tag of its claimer (seen.py)."""
     return f"{PREFIX}:job:{job_id}:expanded"
+
+
+def expanded_buckets(job_id: str) -> str:
+    """The prefix of a job's claim buckets: ``<prefix><i>``."""
+    return f"{expanded(job_id)}:"
 
 
 def level_opened(job_id: str, level: int) -> str:
@@ -194,9 +199,14 @@ def collect_fence() -> str:
     return f"{PREFIX}:collect:fence"
 
 
-def job_prefix() -> str:
-    """The prefix of every job hash (the Lua scripts build a job's keys from it)."""
-    return job("")
+JOB_ID = "{job}"  # where a job's id goes in job_templates()
+
+
+def job_templates() -> str:
+    """The keys of a job the Lua scripts reach from a job id they meet (a queued request's, an in-flight
+    entry's): job hash, progress, starting set, parked requests, pages waiting — one a line, ``{job}`` for
+    the id, in ``job_common.lua``'s order (the scripts build no key name themselves)."""
+    return "\n".join((job(JOB_ID), job_progress(JOB_ID), job_starting(JOB_ID), parked(JOB_ID), pages_waiting(JOB_ID)))
 
 
 def job_starting(job_id: str) -> str:

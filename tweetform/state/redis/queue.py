@@ -45,6 +45,12 @@ ENDPOINT_REFRESH = 2.0  # seconds between looks for endpoint queues other worker
 Prepared = tuple[tuple[str, str, str, str, int], bytes, str]  # (endpoint, member, old qid, old lease, priority), fingerprint, dupe-filter layout
 
 
+def request_json(member: str) -> str:
+    """The request JSON of a queue member, "<job>\t<request id>\t<JSON>" (an older tweetform's: "<job>\t<JSON>";
+    JSON never holds a raw tab)."""
+    return member.split("\t", 2)[-1]
+
+
 class InFlightQueue(Base):
     """scrapy-redis queue subclass: JSON, per endpoint, nothing lost when a worker dies."""
 
@@ -101,7 +107,7 @@ class InFlightQueue(Base):
         endpoint = request.meta.get("tweetform_endpoint") or NO_ENDPOINT
         fingerprint, df_key = self.dupefilter.fingerprint_and_key(request) if self.dupefilter else (b"", "")
         job = str((request.meta.get("tweetform_ctx") or {}).get("job", ""))
-        member = f"{job}\t{self._encode_request(request)}"
+        member = f"{job}\t{request.meta[META_QID]}\t{self._encode_request(request)}"  # the scripts read job and id, not the JSON
         return (endpoint, member, old, old_lease, request.priority), fingerprint, df_key
 
     def flush_unsent(self, with_acks: bool = False) -> None:
@@ -130,10 +136,10 @@ class InFlightQueue(Base):
     def push_many(self, items: list[Prepared], acks: dict[str, str] | None = None) -> list[bool]:
         """Push prepared requests (with their fingerprint and dupe-filter layout) in one script call
         (``lua/queue_push.lua``), then acknowledge ``acks`` (request id -> lease): one round trip."""
-        prefix = keys.job_prefix()
+        templates = keys.job_templates()
         if self._dupe_load is None:
             self._dupe_load = compact.hash_load(self.server)
-        args: list[Any] = [prefix, self._dupe_load]
+        args: list[Any] = [templates, self._dupe_load]
         for (endpoint, member, old, old_lease, priority), fingerprint, layout in items:
             args += [self.queue_key(endpoint), endpoint, layout, compact.bucket_prefix(layout) if layout else "", fingerprint,
                      priority, member, old, old_lease]
@@ -143,7 +149,8 @@ class InFlightQueue(Base):
                 scripts.in_pipeline(pipe, self._push, [keys.queue_sequence(self.name), keys.in_flight(self.name),
                                                        keys.queue_endpoints(self.name)], args)
             if acks:
-                scripts.in_pipeline(pipe, self._ack, [keys.in_flight(self.name)], [prefix, *(x for pair in acks.items() for x in pair)])
+                scripts.in_pipeline(pipe, self._ack, [keys.in_flight(self.name), keys.deliveries(self.name)],
+                                    [templates, *(x for pair in acks.items() for x in pair)])
 
         results = scripts.execute(self.server, build)
         for (endpoint, *_), *_ in items:
@@ -181,7 +188,8 @@ class InFlightQueue(Base):
         request of the first endpoint queue with a request and quota, moved into in-flight."""
         book = self.gate.book
         lease, rid = uuid.uuid4().hex[:16], uuid.uuid4().hex
-        script_keys, args = [keys.in_flight(self.name)], [self.worker, lease, keys.job_prefix(), book.margin, book.hold, rid]
+        script_keys = [keys.in_flight(self.name), keys.deliveries(self.name)]
+        args = [self.worker, lease, keys.job_templates(), book.margin, book.hold, rid]
         lanes_of: dict[str, list[Any]] = {}
         for name in endpoints:
             endpoint = ENDPOINTS.get(name)
@@ -202,7 +210,7 @@ class InFlightQueue(Base):
             return None
         name, member = (g.decode() if isinstance(g, bytes) else g for g in got[:2])
         lane = int(got[2])
-        request = self._decode_request(member.partition("\t")[2])
+        request = self._decode_request(request_json(member))
         request.meta[META_LEASE] = lease
         self.held.add(request.meta.get(META_QID, ""))
         bucket = ENDPOINTS[name].bucket if name in ENDPOINTS else name
@@ -227,7 +235,7 @@ class InFlightQueue(Base):
         """Remove finished requests from in-flight (retried after Redis was away)."""
         if self.unacked:
             pairs = [x for qid, lease in self.unacked.items() for x in (qid, lease)]
-            self._ack(keys=[keys.in_flight(self.name)], args=[keys.job_prefix(), *pairs])
+            self._ack(keys=[keys.in_flight(self.name), keys.deliveries(self.name)], args=[keys.job_templates(), *pairs])
             self.unacked.clear()
 
     def sync(self) -> None:
@@ -241,7 +249,7 @@ class InFlightQueue(Base):
         """Put back in-flight entries of this worker that it does not hold: a pop whose
         reply was lost when Redis went away leaves one behind."""
         return int(self._reclaim(keys=[keys.in_flight(self.name)],
-                                 args=[self.worker, min_age, keys.job_prefix(), *sorted(self.held | set(self.unacked))]))
+                                 args=[self.worker, min_age, keys.job_templates(), *sorted(self.held | set(self.unacked))]))
 
     def reap(self, release_own: bool = False) -> tuple[int, list[Request]]:
         """Put back in-flight requests of dead workers (and this one's when it stops).
@@ -249,12 +257,12 @@ class InFlightQueue(Base):
         Returns how many moved and the requests dead-lettered for being handed over
         ``TWEETFORM_MAX_DELIVERIES`` times (poison requests)."""
         prefix, suffix = keys.HEARTBEAT_PARTS
-        got = self._reap(keys=[keys.in_flight(self.name), keys.dead_requests(self.name)],
-                         args=[prefix, suffix, self.worker if release_own else "", keys.job_prefix(), self.max_deliveries, self.dead_letter_max])
+        got = self._reap(keys=[keys.in_flight(self.name), keys.dead_requests(self.name), keys.deliveries(self.name)],
+                         args=[prefix, suffix, self.worker if release_own else "", keys.job_templates(), self.max_deliveries, self.dead_letter_max])
         dead = []
         for member in got[1:]:
             try:
-                dead.append(self._decode_request((member.decode() if isinstance(member, bytes) else member).partition("\t")[2]))
+                dead.append(self._decode_request(request_json(member.decode() if isinstance(member, bytes) else member)))
             except (ValueError, KeyError, AttributeError):
                 logger.error("a dead-lettered request could not be decoded")
         return int(got[0]), dead

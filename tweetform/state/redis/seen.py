@@ -74,7 +74,8 @@ class SeenUsers:
         ids = [int(u) for u in uids]
         flags = self._claim(
             keys=[keys.expanded(job_id), *order_keys],
-            args=[claimer_tag(claimer), "" if max_users is None else max_users, self._load, ",".join(map(str, ids))],
+            args=[claimer_tag(claimer), "" if max_users is None else max_users, self._load, ",".join(map(str, ids)),
+                  keys.expanded_buckets(job_id)],
         )
         return [uid for uid, flag in zip(ids, flags) if flag == 49]  # b"1"
 
@@ -99,4 +100,4 @@ def bucket_keys(server: Any, job_id: str) -> list[str]:
     if lvl is None:
         return []
     buckets = 2 ** int(lvl) + int(split or 0)
-    return [f"{keys.expanded(job_id)}:{i}" for i in range(buckets)]
+    return [f"{keys.expanded_buckets(job_id)}{i}" for i in range(buckets)]

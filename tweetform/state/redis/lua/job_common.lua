@@ -1,30 +1,56 @@
--- helpers shared by the queue and job scripts. A job's hash (KEYS built from the
--- job key prefix ARGV) counts its requests: queued, inflight, parked; a set
--- <job>:starting holds the workers queuing its seeds. A running job is done when
--- all are zero and no page of it waits for the collector (<job>:pages:waiting);
--- the time is Redis's own (TIME), the same for every host.
+-- helpers shared by the queue and job scripts. A job's keys come from keys.py: the scripts are
+-- given keys.job_templates() (one key a line, "{job}" where the job id goes) and read the keys
+-- of a job id met inside them (a queued request's, an in-flight entry's) with job_keys. A job's
+-- hash counts its requests: queued, inflight, parked; its starting set holds the workers queuing
+-- its seeds. A running job is done when all are zero and no page of it waits for the collector
+-- (its pages-waiting hash); the time is Redis's own (TIME), the same for every host.
 local function redis_now()
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1e6
 end
+local JOB_KEY_NAMES = {'hash', 'progress', 'starting', 'parked', 'waiting'}
+local job_keys_seen = {}
+-- the keys of a job ({hash, progress, starting, parked, waiting}), or nil for no job
+local function job_keys(templates, job)
+  if not job or job == '' then return nil end
+  local jk = job_keys_seen[job]
+  if jk then return jk end
+  jk = {}
+  local i = 1
+  for line in string.gmatch(templates, '[^\n]+') do
+    local s, e = string.find(line, '{job}', 1, true)
+    jk[JOB_KEY_NAMES[i]] = string.sub(line, 1, s - 1) .. job .. string.sub(line, e + 1)
+    i = i + 1
+  end
+  job_keys_seen[job] = jk
+  return jk
+end
 local function job_count(jk, field, n)
   -- a purged job's hash is not brought back by a late push, pop or ack
-  if jk and redis.call('EXISTS', jk) == 1 then redis.call('HINCRBY', jk, field, n) end
+  if jk and redis.call('EXISTS', jk.hash) == 1 then redis.call('HINCRBY', jk.hash, field, n) end
 end
 local function job_check_done(jk)
   if not jk then return 0 end
-  local f = redis.call('HMGET', jk, 'state', 'queued', 'inflight', 'parked')
+  local f = redis.call('HMGET', jk.hash, 'state', 'queued', 'inflight', 'parked')
   if f[1] == 'running' and (tonumber(f[2]) or 0) <= 0 and (tonumber(f[3]) or 0) <= 0 and (tonumber(f[4]) or 0) <= 0
-     and redis.call('SCARD', jk .. ':starting') == 0
+     and redis.call('SCARD', jk.starting) == 0
      -- collect mode: not done while pages wait for `scrapy collect` (its ack checks again)
-     and (tonumber(redis.call('HGET', jk .. ':pages:waiting', 'pages')) or 0) <= 0 then
-    redis.call('HSET', jk, 'state', 'done', 'finished_at', tostring(redis_now()))
+     and (tonumber(redis.call('HGET', jk.waiting, 'pages')) or 0) <= 0 then
+    redis.call('HSET', jk.hash, 'state', 'done', 'finished_at', tostring(redis_now()))
     return 1
   end
   return 0
 end
--- a queue member is "<job>\t<request JSON>" (JSON never holds a raw tab)
+-- a queue member is "<job>\t<request id>\t<request JSON>" (JSON never holds a raw tab; an older
+-- tweetform's members are "<job>\t<request JSON>")
 local function job_of(member)
   local job = string.match(member, '^([^\t]*)\t')
   return job or ''
+end
+local function qid_of(member)
+  local qid = string.match(member, '^[^\t]*\t([^\t]*)\t')
+  if qid then return qid end
+  local ok, request = pcall(cjson.decode, string.match(member, '^[^\t]*\t(.*)$') or '')
+  if ok and type(request) == 'table' and type(request.meta) == 'table' then return request.meta.tweetform_qid end
+  return nil
 end

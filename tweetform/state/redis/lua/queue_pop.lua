@@ -1,7 +1,7 @@
 -- include: job_common
 -- include: quota_common
--- KEYS: inflight, then per endpoint: its queue and its lanes' (hash, inflight) keys
--- ARGV: worker, lease, job key prefix, margin, hold (s), reservation id, then per endpoint: name, lanes, interval
+-- KEYS: inflight, deliveries, then per endpoint: its queue and its lanes' (hash, inflight) keys
+-- ARGV: worker, lease, job key templates (keys.job_templates), margin, hold (s), reservation id, then per endpoint: name, lanes, interval
 -- One step for a request: among the endpoints in order, the first whose queue has a
 -- request and one of whose lanes has quota now gives its first request, moved into
 -- in-flight under a lease, with quota reserved on the lane (an endpoint without lanes
@@ -10,7 +10,7 @@
 -- cancelled, finished or purged job's are dropped.
 -- Returns {endpoint, member, lane (1-based, 0: none), deliveries}, or {false, endpoints waiting for quota...}.
 local now, margin, hold, rid = redis_now(), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local k, a = 2, 7
+local k, a = 3, 7
 local waiting = {}
 while a <= #ARGV do
   local name, nlanes, interval = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
@@ -29,23 +29,20 @@ while a <= #ARGV do
         if not got[1] then break end
         local member, score = got[1], got[2]
         local job = job_of(member)
-        local jk = nil
+        local jk = job_keys(ARGV[3], job)
         local jstate = false
-        if job ~= '' then
-          jk = ARGV[3] .. job
-          jstate = redis.call("HGET", jk, "state")
-        end
+        if jk then jstate = redis.call("HGET", jk.hash, "state") end
         job_count(jk, 'queued', -1)
         if jstate == "paused" or jstate == "budget_exhausted" then
-          redis.call('ZADD', jk .. ':parked', score, cjson.encode({q = queue, d = member}))
+          redis.call('ZADD', jk.parked, score, cjson.encode({q = queue, d = member}))
           job_count(jk, 'parked', 1)
         elseif jstate == "cancelled" or jstate == "done" or (jk and not jstate) then
           -- dropped (a purged job has no hash left)
         else
-          local qid = string.match(member, '"tweetform_qid":"(%x+)"')
+          local qid = qid_of(member)
           local n = 0
           if qid then
-            n = tonumber(redis.call('HGET', KEYS[1] .. ':deliveries', qid)) or 0
+            n = tonumber(redis.call('HGET', KEYS[2], qid)) or 0
             redis.call('HSET', KEYS[1], qid, cjson.encode({w = ARGV[1], l = ARGV[2], t = now, q = queue, s = score, d = member, j = job}))
             job_count(jk, 'inflight', 1)
           end

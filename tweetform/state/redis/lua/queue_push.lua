@@ -2,7 +2,7 @@
 -- include: lhash
 -- Queue a batch of requests (a callback's new requests, retries, seeds) in one step.
 -- KEYS: seq, inflight, the spider's endpoints set
--- ARGV: job key prefix, dupe-filter bucket load (used by a job's first fingerprint), then per request
+-- ARGV: job key templates (keys.job_templates), dupe-filter bucket load (used by a job's first fingerprint), then per request
 --       9 fields: queue key, endpoint, dupe-filter layout ("": not filtered), its bucket prefix,
 --       fingerprint (20 bytes), priority, member, old qid, old lease
 -- A request replacing one in flight (a retry: old qid) is queued only if the caller still holds
@@ -11,7 +11,7 @@
 -- dupe filter (compact buckets, lhash.lua), added in this same step: a fingerprint is never
 -- recorded for a request that did not reach the queue.
 -- Returns one flag per request, in order: "1" queued, "0" not.
-local prefix, load = ARGV[1], ARGV[2]
+local templates, load = ARGV[1], ARGV[2]
 local filters, flags, accepted = {}, {}, {}
 for i = 3, #ARGV, 9 do
   local ok = true
@@ -59,9 +59,8 @@ local names = {}
 for e in pairs(endpoints) do names[#names + 1] = e end
 redis.call('SADD', KEYS[3], unpack(names))  -- workers find the queues here (no keyspace SCAN)
 for job, d in pairs(jobs) do
-  if job ~= '' then
-    job_count(prefix .. job, 'queued', d[1])
-    if d[2] > 0 then job_count(prefix .. job, 'inflight', -d[2]) end
-  end
+  local jk = job_keys(templates, job)
+  job_count(jk, 'queued', d[1])
+  if d[2] > 0 then job_count(jk, 'inflight', -d[2]) end
 end
 return table.concat(flags)

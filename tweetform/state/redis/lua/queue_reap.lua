@@ -1,5 +1,5 @@
 -- include: job_common
--- KEYS: inflight, dead-letter list ; ARGV: heartbeat key prefix, suffix, worker-to-release-or-"", job key prefix,
+-- KEYS: inflight, dead-letter list, deliveries ; ARGV: heartbeat key prefix, suffix, worker-to-release-or-"", job key templates,
 --       max deliveries, dead-letter cap
 -- In-flight requests of workers whose heartbeat expired go back to their queue
 -- (a stopping worker releases its own). Each hand-over of a dead worker's
@@ -13,19 +13,18 @@ for i = 1, #all, 2 do
   local e = cjson.decode(all[i + 1])
   local own = ARGV[3] ~= '' and e.w == ARGV[3]
   if own or redis.call('EXISTS', ARGV[1] .. e.w .. ARGV[2]) == 0 then
-    local jk = nil
-    if e.j and e.j ~= '' then jk = ARGV[4] .. e.j end
+    local jk = job_keys(ARGV[4], e.j)
     redis.call('HDEL', KEYS[1], all[i])
     job_count(jk, 'inflight', -1)
     local n = 0
-    if not own then n = redis.call('HINCRBY', KEYS[1] .. ':deliveries', all[i], 1) end
+    if not own then n = redis.call('HINCRBY', KEYS[3], all[i], 1) end
     if max > 0 and n >= max then
-      redis.call('HDEL', KEYS[1] .. ':deliveries', all[i])
+      redis.call('HDEL', KEYS[3], all[i])
       redis.call('LPUSH', KEYS[2], cjson.encode({request = e.d, reason = 'handed over ' .. n .. ' times: the workers taking it died or stalled', at = redis_now()}))
       redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[6]) - 1)
       dead[#dead + 1] = e.d
       -- the failure counts before the job can be done (its errors record comes later, from the reaping worker)
-      if jk and redis.call('EXISTS', jk) == 1 then redis.call('HINCRBY', jk .. ':progress', 'failed', 1) end
+      if jk and redis.call('EXISTS', jk.hash) == 1 then redis.call('HINCRBY', jk.progress, 'failed', 1) end
       job_check_done(jk)
     else
       redis.call('ZADD', e.q, e.s, e.d)

@@ -1,5 +1,5 @@
 -- include: job_common
--- KEYS: inflight ; ARGV: worker, min age (s), job key prefix, held request ids...
+-- KEYS: inflight ; ARGV: worker, min age (s), job key templates (keys.job_templates), held request ids...
 -- This worker's in-flight entries that it does not hold (a pop whose reply was
 -- lost while Redis was away) go back to their queue.
 local held = {}
@@ -9,8 +9,7 @@ local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local e = cjson.decode(all[i + 1])
   if e.w == ARGV[1] and not held[all[i]] and e.t < now - tonumber(ARGV[2]) then
-    local jk = nil
-    if e.j and e.j ~= '' then jk = ARGV[3] .. e.j end
+    local jk = job_keys(ARGV[3], e.j)
     redis.call('ZADD', e.q, e.s, e.d)
     redis.call('HDEL', KEYS[1], all[i])
     job_count(jk, 'inflight', -1)

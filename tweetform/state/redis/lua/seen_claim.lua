@@ -2,9 +2,9 @@
 -- (tweetform/state/redis/seen.py says why and how big).
 -- KEYS: the job's layout hash (fields n, lvl, split, load), level users, level sequence
 -- ARGV: claimer tag (decimal), max_users-or-"", bucket load (used by the job's first claim),
---       the uids in decimal, comma-separated (one argument: cheap to send and parse)
+--       the uids in decimal, comma-separated (one argument: cheap to send and parse), the buckets' key prefix
 -- Returns one flag per uid, in order: "1" claimed now, "0" not.
--- Buckets are "<KEYS[1]>:<i>", grown by linear hashing: a user's bucket is h mod 2^lvl, or
+-- Buckets are "<ARGV[5]><i>" (keys.py's name), grown by linear hashing: a user's bucket is h mod 2^lvl, or
 -- h mod 2^(lvl+1) for buckets already split this round (below `split`); h is the id mod 2^31-1,
 -- scrambled (ids are up to 64 bits, past Lua's 53-bit numbers: read in 7-digit parts).
 -- The field is the id itself, so a lookup is exact (no false positive).
@@ -34,13 +34,13 @@ local size = 2 ^ lvl  -- buckets at the start of this round
 local function bucket_of(h)
   local b = h % size
   if b < split then b = h % (size * 2) end
-  return meta .. ':' .. b
+  return ARGV[5] .. b
 end
 
 -- one more bucket: the entries of bucket `split` whose next bit is set move to split + 2^lvl
 local function grow()
-  local from = meta .. ':' .. split
-  local to = meta .. ':' .. (split + size)
+  local from = ARGV[5] .. split
+  local to = ARGV[5] .. (split + size)
   local entries = redis.call('HGETALL', from)
   local moved, gone = {}, {}
   for i = 1, #entries, 2 do
