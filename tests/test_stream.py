@@ -49,8 +49,8 @@ def rules(box: Any, output: Path, *args: str, credentials: list[dict] | None = N
 
 
 def start_stream(box: Any, output: Path, *, credentials: list[dict] | None = None, level: str = "INFO",
-                 **args: Any) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "scrapy", "crawl", "stream", "-L", level]
+                 jobdir: Path | None = None, **args: Any) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "stream", "-L", level] + (["-s", f"JOBDIR={jobdir}"] if jobdir else [])
     for name, value in args.items():
         cmd += ["-a", f"{name}={value}"]
     return subprocess.Popen(cmd, cwd=ROOT, env=env_for(box, output, credentials), stdout=subprocess.PIPE,
@@ -384,3 +384,49 @@ def test_plan_says_what_a_stream_may_cost(box: Any, tmp_path: Path) -> None:
         "the filtered stream requests nothing ahead: it costs what the app's rules match as it runs, $0.005 a post "
         "delivered plus its includes (at most $0.05 a post; each resource once per app and UTC day), at most 1,000 "
         "posts ($50.00 at most); with budget $2 it stops when less than $0.05 is left")
+
+
+def test_max_tweets_bounds_the_job_across_a_resume(box: Any, tmp_path: Path) -> None:
+    """A JOBDIR stream with max_tweets=N, interrupted (SIGINT) after k < N posts and run again, ends with exactly N
+    posts for the job: the posts its first run wrote count, those backfill sends again do not (each run could write
+    N before)."""
+    import sqlite3
+
+    started = at_world_start(box)
+    assert rules(box, tmp_path, "add", RULE).returncode == 0
+    # the first moment (in steps of 100 s) by which at least 3 matching posts are due: the first run stops there
+    step, stop_at = 100.0, started + 1.0
+    while len(truth(box, started + 1.0, stop_at)["ids"]) < 3:
+        stop_at += step
+    k = len(truth(box, started + 1.0, stop_at)["ids"])
+    n = k + 4
+    assert len(truth(box, started + 1.0, started + 1.0 + HOUR)["ids"]) > 2 * n  # enough for a run to overshoot
+    jobdir = tmp_path / "job"
+
+    def counted() -> int | None:
+        """The job's count of posts in its JOBDIR (None: no such counter), read to interrupt only once it is kept."""
+        with sqlite3.connect(jobdir / "tweetform.sqlite") as db:
+            row = db.execute("SELECT n FROM counters WHERE name = 'stream_posts'").fetchone()
+        return row[0] if row else None
+
+    first = start_stream(box, tmp_path, max_tweets=n, duration=90, jobdir=jobdir)
+    wait_for(lambda: connection(box), "the stream to connect")
+    now = box.get("/_sandbox/clock")["now"]
+    while now < stop_at:
+        now = box.post("/_sandbox/clock", {"advance": step})["now"]
+        wait_for(lambda: (c := connection(box)) is not None and c["through"] >= now, "the stream to catch up")
+    wait_for(lambda: len(stream_lines(tmp_path)) == k and counted() in (k, None), f"{k} posts written and counted")
+    first.send_signal(signal.SIGINT)
+    code, _, err = finish(first)
+    assert code == 8, err[-3000:]  # interrupted
+    assert len(stream_lines(tmp_path)) == k < n
+
+    box.post("/_sandbox/clock", {"advance": 240})  # four minutes stopped: backfill sends the last minute's posts again
+    second = start_stream(box, tmp_path, max_tweets=n, duration=90, jobdir=jobdir)
+    advance_through_the_hour(box, second)
+    code, _, err = finish(second)
+    assert code == 0, err[-3000:]
+    ids = [line["data"]["id"] for line in stream_lines(tmp_path)]
+    assert len(ids) == len(set(ids)) == n  # the job's N posts, each once
+    assert {line["__tweetform"]["job"] for line in stream_lines(tmp_path)} == {stream_lines(tmp_path)[0]["__tweetform"]["job"]}
+    assert set(ids) <= set(truth(box, started + 1.0, box.get("/_sandbox/clock")["now"])["ids"])

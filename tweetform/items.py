@@ -20,6 +20,7 @@ class PageItem(dict):
 
     raw: bytes | None = None
     failure_counted = False  # a failed page already counted in its job's progress (a dead-lettered request)
+    skipped = False  # set by the bucket pipeline: the job had written this page already (not written again)
 
     @property
     def provenance(self) -> dict[str, Any]:

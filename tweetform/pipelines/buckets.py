@@ -352,6 +352,7 @@ class BucketPipeline:
             self.fence()  # the last look before the write: after the Redis round trip above
         if skip or not handle.write_once((job, pid), line_for(item)):
             self.stats.inc_value("tweetform/pages/duplicate_skipped")
+            item.skipped = True
             return item
         failed = bucket == "errors" and item.get("reason") == "failed" and not getattr(item, "failure_counted", False)
         self._record(job, pid, bucket, failed=failed)

@@ -13,11 +13,13 @@ checked before it connects (a budget below one post writes nothing) and after ea
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from contextlib import aclosing
 from typing import Any, AsyncIterator, ClassVar
 
+from scrapy import signals
 from scrapy.exceptions import CloseSpider
 
 from tweetform.api.endpoints import V2_TWEET_PARAMS
@@ -33,6 +35,7 @@ from tweetform.stream.app import StreamSetupError, app_credential
 from tweetform.stream.client import Delivered, StreamClient, StreamStopped
 
 logger = logging.getLogger(__name__)
+POSTS = "stream_posts"  # the job's counter (job store; JOBDIR keeps it): posts written, across its runs
 
 
 def _whole(raw: Any, name: str, lo: int, hi: int | None = None) -> int:
@@ -111,28 +114,40 @@ class StreamSpider(ApiSpider):
                               backfill_first=resumed)
         deadline = time.monotonic() + options["duration"] if options["duration"] else None
         seen: set[str] = set()
+        # max_tweets bounds the job: the posts its earlier runs wrote count (backfill sends some again: not counted)
+        before = written = self.store.status(job.job).counters.get(POSTS, 0)
         budget = _Budget(self.crawler, job, unit_cost(STREAM_PATH, V2_TWEET_PARAMS))
         if budget.spent_up():  # less than one post's worth left (a small budget, or a resumed job): not even a connection
             raise CloseSpider("budget_exhausted")
+        outcomes = _Outcomes(self.crawler)
         try:
             async with aclosing(client.deliveries(deadline)) as deliveries:  # a break closes the connection at once
-                async for delivered in deliveries:
+                while job.max_tweets is None or written < job.max_tweets:
+                    delivered = await anext(deliveries, None)
+                    if delivered is None:
+                        break
                     item = self.post_item(job, cred.alias, client.url(0), delivered, seen)
                     if item is None:
                         continue
+                    outcome = outcomes.expect(item)
                     yield item  # what is left paid for it: checked before the connection and after each post
                     budget.charge(item, delivered.at)
-                    if job.max_tweets is not None and len(seen) >= job.max_tweets:
-                        logger.info("stream: max_tweets reached")
-                        break
+                    if await outcome:  # written (not a page an earlier run wrote): the job's count, kept at once
+                        written += 1
+                        self.store.progress(job.job, **{POSTS: 1})
+                        self.store.flush()
                     if budget.spent_up():  # the next post could not be paid for: close before it comes
                         raise CloseSpider("budget_exhausted")
+                else:
+                    logger.info("stream: max_tweets reached (%d posts written for the job)", written)
         except StreamStopped as exc:
             self.refuse(exc.reason, exc.line)
         except StreamSetupError as exc:
             self.refuse("no_usable_credentials", str(exc))
-        logger.info("stream: %d posts written in %d connection(s), %d keep-alive(s) read", len(seen), client.connections,
-                    client.keepalives)
+        finally:
+            outcomes.close()
+        logger.info("stream: %d posts written in %d connection(s), %d keep-alive(s) read", written - before,
+                    client.connections, client.keepalives)
 
     def refuse(self, reason: str, line: str) -> None:
         logger.error("stream stopped: %s", line)
@@ -156,6 +171,31 @@ class StreamSpider(ApiSpider):
             "page_id": page_id(job.job, job.bucket, day, f"{STREAM_PATH}#{tid}"),
         }
         return make_page(delivered.body, delivered.raw, prov)
+
+
+class _Outcomes:
+    """Whether the item pipelines wrote a post: the spider waits for each (a few ms) to count the job's posts
+    exactly, so max_tweets stops the connection right after the last post, not when one more arrives."""
+
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+        self.waiting: dict[int, asyncio.Future[bool]] = {}
+        for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            crawler.signals.connect(self.done, signal=signal)
+
+    def expect(self, item: Any) -> "asyncio.Future[bool]":
+        """Before the item is yielded: its outcome, True when it was written (not skipped, dropped or failed)."""
+        future = self.waiting[id(item)] = asyncio.get_running_loop().create_future()
+        return future
+
+    def done(self, item: Any, signal: Any = None, **kwargs: Any) -> None:
+        future = self.waiting.pop(id(item), None)
+        if future is not None and not future.done():
+            future.set_result(signal is signals.item_scraped and not getattr(item, "skipped", False))
+
+    def close(self) -> None:
+        for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            self.crawler.signals.disconnect(self.done, signal=signal)
 
 
 class _Budget:
