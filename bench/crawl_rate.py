@@ -299,7 +299,7 @@ def tweetform_env(box: SandboxProcess, out: Path, tmp: Path) -> dict[str, str]:
     empty = tmp / "settings_local_empty.py"  # tweetform's defaults, whatever settings_local.py lies around
     empty.touch()
     env.update(TWEETFORM_API_BASE=box.base, TWEETFORM_CREDENTIALS=json.dumps(creds), TWEETFORM_OUTPUT_DIR=str(out),
-               TWEETFORM_SETTINGS_LOCAL=str(empty))
+               TWEETFORM_SETTINGS_LOCAL=str(empty), TWEETFORM_BUDGET_USD="unlimited")
     return env
 
 

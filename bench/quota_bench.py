@@ -99,6 +99,7 @@ def tf_env(box: SandboxProcess, output: Path, creds: list[dict[str, str]], redis
         "TWEETFORM_OUTPUT_DIR": str(output),
         "TWEETFORM_QUOTA_RESET_MARGIN": str(margin),
         "TWEETFORM_PROGRESS": "log",
+        "TWEETFORM_BUDGET_USD": "unlimited",  # measures quota use, not spending
     })
     if redis_url:
         env["REDIS_URL"] = redis_url

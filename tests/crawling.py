@@ -12,6 +12,9 @@ from typing import Any
 from tweetform.sandbox.credentials import demo_credentials_as_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+#: settings of a crawl whose test reads Scrapy's stats dump or enabled components: at the default log level
+#: they are DEBUG lines (tweetform.logs); a LOG_FILE keeps the whole log, here on the crawl's own stderr
+FULL_LOG = {"LOG_FILE": "/dev/stderr"}
 
 
 def demo_credentials(*aliases: str) -> list[dict[str, str]]:
@@ -28,6 +31,9 @@ def crawl_env(sandbox: Any, output: Path, credentials: list[dict] | None = None)
     env["PYTHONWARNINGS"] = "error"
     # the sandbox runs on this machine's clock: a small margin past each window's reset is enough
     env["TWEETFORM_QUOTA_RESET_MARGIN"] = "0.1"
+    # these tests check what a crawl collects, not what it may spend: no default budget stops them early
+    # (tests of budgets give -a budget=USD, or override this)
+    env["TWEETFORM_BUDGET_USD"] = "unlimited"
     return env
 
 

@@ -285,7 +285,7 @@ def cli(env: dict[str, str], *args: str, cwd: Path = ROOT) -> subprocess.Complet
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETFORM_", "REDIS_", "ROTATING_PROXY_"))}
     env.update(TWEETFORM_CREDENTIALS=json.dumps(demo_credentials("demo-user-1")), TWEETFORM_OUTPUT_DIR=str(tmp_path / "out"),
-               PYTHONWARNINGS="error")
+               PYTHONWARNINGS="error", TWEETFORM_BUDGET_USD="unlimited")
     env.update(extra)
     return env
 

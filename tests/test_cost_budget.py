@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from crawling import bucket, errors_of, ids_of, run_crawl
+from crawling import FULL_LOG, bucket, errors_of, ids_of, run_crawl
 
 from tweetform.exitcodes import BUDGET_EXHAUSTED, DONE
 
@@ -33,7 +33,7 @@ def test_budget_stops_the_crawl_and_a_larger_one_continues(box, tmp_path: Path):
     seed = box.get("/_sandbox/examples")["ordinary"][0]
     jobdir = tmp_path / "jobdir"
     args = dict(user_id=seed, depth=2, job="budgeted")
-    first = run_crawl(box, "friends", tmp_path / "out", budget=0.5, settings={"JOBDIR": jobdir}, **args)
+    first = run_crawl(box, "friends", tmp_path / "out", budget=0.5, settings={"JOBDIR": jobdir, **FULL_LOG}, **args)
     assert first.returncode == BUDGET_EXHAUSTED, first.stderr[-3000:]
     stats = stats_of(first)
     assert 0 < stats["tweetform/cost/usd"] <= 0.5
@@ -42,7 +42,7 @@ def test_budget_stops_the_crawl_and_a_larger_one_continues(box, tmp_path: Path):
     assert len(line) == 1 and "spent $" in line[0] and "of $0.50" in line[0]
     pages_before = sum(len(p) for p in bucket(tmp_path / "out", "friend_ids").values())
     # the job's spend is kept in its JOBDIR: a budget of $0.90 leaves $0.40 for this run
-    more = run_crawl(box, "friends", tmp_path / "out", budget=0.9, settings={"JOBDIR": jobdir}, **args)
+    more = run_crawl(box, "friends", tmp_path / "out", budget=0.9, settings={"JOBDIR": jobdir, **FULL_LOG}, **args)
     assert more.returncode == BUDGET_EXHAUSTED, more.stderr[-3000:]
     assert 0 < stats_of(more)["tweetform/cost/usd"] <= 0.4 + 1e-9
     assert box.get("/_sandbox/billing")["total_usd"] <= 0.9
@@ -58,7 +58,7 @@ def test_usage_capped_stops_like_the_budget_and_continues(sandbox_factory, tmp_p
     with credits again, the same JOBDIR finishes the crawl without fetching any page twice."""
     box = sandbox_factory(*FAST, "--credits", "0.6")
     seed = box.get("/_sandbox/examples")["ordinary"][0]
-    args = dict(user_id=seed, depth=2, job="capped", settings={"JOBDIR": tmp_path / "jobdir"})
+    args = dict(user_id=seed, depth=2, job="capped", settings={"JOBDIR": tmp_path / "jobdir", **FULL_LOG})
     first = run_crawl(box, "friends", tmp_path / "out", **args)
     assert first.returncode == BUDGET_EXHAUSTED, first.stderr[-3000:]
     stats = stats_of(first)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from crawling import bucket, demo_credentials, ids_of, run_crawl
+from crawling import FULL_LOG, bucket, demo_credentials, ids_of, run_crawl
 from test_cost_budget import stats_of
 
 FAST = ("--users", "3000", "--seed", "7", "--window", "1")
@@ -36,7 +36,7 @@ def crawls(box) -> list[tuple[str, dict]]:
 def test_accounting_matches_the_ledger_for_every_spider(box, tmp_path: Path, api: str):
     for spider, args in crawls(box):
         box.reset()
-        result = run_crawl(box, spider, tmp_path / spider, api=api, **args)
+        result = run_crawl(box, spider, tmp_path / spider, api=api, settings=FULL_LOG, **args)
         assert result.returncode == 0, (spider, result.stderr[-3000:])
         billing = box.get("/_sandbox/billing")
         stats = stats_of(result)
@@ -66,7 +66,7 @@ def test_day_roll_over_as_the_client_sees_it(sandbox_factory, tmp_path: Path):
     watcher = threading.Thread(target=advance_after_first_page, daemon=True)
     watcher.start()
     result = run_crawl(box, "friends", tmp_path, user_id=seed, depth=2, max_users=5,
-                       credentials=demo_credentials("demo-user-1"))
+                       credentials=demo_credentials("demo-user-1"), settings=FULL_LOG)
     midnight_passed.set()
     watcher.join()
     assert result.returncode == 0, result.stderr[-3000:]
@@ -86,7 +86,7 @@ def test_accounting_through_faults_and_a_budget(sandbox_factory, tmp_path: Path)
     box = sandbox_factory(*FAST, "--limit", "/2/users/:id/following=500")
     seeds = ",".join(map(str, box.get("/_sandbox/examples")["ordinary"][:3]))
     box.post("/_sandbox/faults", {"error": 0.2, "truncate": 0.15, "drop": 0.15})
-    result = run_crawl(box, "friends", tmp_path, user_id=seeds, depth=2, budget=4, settings={"TWEETFORM_RETRY_BACKOFF": "0.05"})
+    result = run_crawl(box, "friends", tmp_path, user_id=seeds, depth=2, budget=4, settings={"TWEETFORM_RETRY_BACKOFF": "0.05", **FULL_LOG})
     faults = box.counters()["faults"]
     box.post("/_sandbox/faults", {"error": 0, "truncate": 0, "drop": 0})
     assert result.returncode in (0, 7), result.stderr[-3000:]

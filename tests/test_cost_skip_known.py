@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from crawling import bucket, ids_of, run_crawl
+from crawling import FULL_LOG, bucket, ids_of, run_crawl
 from test_cost_budget import stats_of
 
 FAST = ("--users", "3000", "--seed", "7", "--window", "1")
@@ -27,7 +27,7 @@ def test_users_skip_known_pays_only_for_new_ids(box, tmp_path: Path, api: str):
     ok = run_crawl(box, "users", tmp_path, user_id=",".join(map(str, first)), api=api, job="first")
     assert ok.returncode == 0, ok.stderr[-2000:]
     box.post("/_sandbox/billing/reset")  # another day: what is fetched again is paid again
-    again = run_crawl(box, "users", tmp_path, user_id=",".join(map(str, ids)), api=api, job="second", skip_known="true")
+    again = run_crawl(box, "users", tmp_path, user_id=",".join(map(str, ids)), api=api, job="second", skip_known="true", settings=FULL_LOG)
     assert again.returncode == 0, again.stderr[-2000:]
     pages = bucket(tmp_path, "users")
     assert set(ids_of(pages["second"])) <= set(more)  # none of the first job's users again

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import requests
-from crawling import ROOT, bucket, crawl_env, demo_credentials, errors_of, ids_of, run_crawl
+from crawling import FULL_LOG, ROOT, bucket, crawl_env, demo_credentials, errors_of, ids_of, run_crawl
 
 FAST_RETRY = {"TWEETFORM_RETRY_BACKOFF": "0.05", "TWEETFORM_RETRY_BACKOFF_MAX": "0.2", "RETRY_TIMES": "8"}
 WORLD = ("--users", "3000", "--seed", "7", "--window", "1")
@@ -86,7 +86,7 @@ def test_all_credentials_rejected_stops_with_one_clear_line(sandbox_factory, tmp
     box = sandbox_factory(*WORLD)
     seed = box.get("/_sandbox/examples")["ordinary"][0]
     bad = [dict(c, oauth_token_secret="x" * 45) for c in demo_credentials("demo-user-1", "demo-user-2")]
-    result = run_crawl(box, "friends", tmp_path, user_id=seed, depth=2, credentials=bad)
+    result = run_crawl(box, "friends", tmp_path, user_id=seed, depth=2, credentials=bad, settings=FULL_LOG)
     assert "no usable credential" in result.stderr
     assert result.stderr.count("taken out of rotation") == 2
     assert "finish_reason': 'no_usable_credentials'" in result.stderr
@@ -115,7 +115,8 @@ def test_canary_secrets_never_leave_their_settings(sandbox_factory, tmp_path: Pa
     results.append(run_crawl(box, "search", out, query="research data", archive="true", credentials=[canary, app_only], api="2"))
     results.append(run_crawl(box, "friends", out, user_id=examples["protected"][0], credentials=[dict(canary, app_secret="wrong" + canary["app_secret"])]))
     secrets = [canary["app_secret"], canary["oauth_token"], canary["oauth_token_secret"], app_only["app_secret"], bearer]
-    texts = [r.stdout + r.stderr for r in results] + [p.read_text() for p in out.rglob("*") if p.is_file()]
+    # every file under the output directory, the jobs' queue and state databases too (bytes as latin-1: ASCII secrets show)
+    texts = [r.stdout + r.stderr for r in results] + [p.read_bytes().decode("latin-1") for p in out.rglob("*") if p.is_file()]
     assert any("canary-app" in t for t in texts) and len(list(out.rglob("*.jsonl"))) >= 3
     for secret in secrets:
         for fragment in (secret, secret[-20:]):

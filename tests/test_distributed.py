@@ -32,6 +32,7 @@ def worker_env(box: Any, redis_url: str, output: Path) -> dict[str, str]:
         "TWEETFORM_HEARTBEAT": "0.3",
         "TWEETFORM_HEARTBEAT_TTL": "1.5",
         "TWEETFORM_QUOTA_RESET_MARGIN": "0.1",
+        "TWEETFORM_BUDGET_USD": "unlimited",  # what is collected is checked here, not what may be spent
         "TWEETFORM_RETRY_BACKOFF": "0.05",
         "PYTHONWARNINGS": "error",
     })

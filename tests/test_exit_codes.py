@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from crawling import ROOT, bucket, crawl_env, demo_credentials, errors_of, run_crawl
+from crawling import FULL_LOG, ROOT, bucket, crawl_env, demo_credentials, errors_of, run_crawl
 
 from tweetform import exitcodes
 from tweetform.testing.servers import RedisServer, free_port
@@ -46,7 +46,7 @@ def test_every_credential_rejected_exits_no_credentials(sandbox_factory, tmp_pat
     box = sandbox_factory(*WORLD)
     seed = box.get("/_sandbox/examples")["ordinary"][0]
     bad = [dict(c, oauth_token_secret="x" * 45) for c in demo_credentials("demo-user-1", "demo-user-2")]
-    result = run_crawl(box, "friends", tmp_path, user_id=seed, credentials=bad)
+    result = run_crawl(box, "friends", tmp_path, user_id=seed, credentials=bad, settings=FULL_LOG)
     assert "finish_reason': 'no_usable_credentials'" in result.stderr
     assert result.returncode == exitcodes.NO_CREDENTIALS == 4
     assert result.stderr.rstrip().splitlines()[-1].startswith("tweetform: every credential was rejected")
@@ -92,7 +92,8 @@ def test_callback_that_raises_is_a_failed_page_and_the_crawl_goes_on(sandbox_fac
     env = crawl_env(box, tmp_path, demo_credentials("demo-user-1", "demo-user-2"))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
     cmd = [sys.executable, "-m", "scrapy", "crawl", "friends_that_raise", "-L", "INFO", "-s",
-           "SPIDER_MODULES=tweetform.spiders,spiders_that_raise", "-a", f"user_id={seed}", "-a", "depth=2", "-a", "max_users=12"]
+           "SPIDER_MODULES=tweetform.spiders,spiders_that_raise", "-a", f"user_id={seed}", "-a", "depth=2", "-a", "max_users=12",
+           "-s", f"LOG_FILE={FULL_LOG['LOG_FILE']}"]
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     expected = box.get(f"/_sandbox/truth/reachable?seeds={seed}&depth=2&direction=friends&max_users=12")["ids"]
     raising = [u for u in expected if u != seed and raises_for(u)]
@@ -213,8 +214,8 @@ def test_worker_whose_every_credential_is_rejected_exits_no_credentials(sandbox_
     bad = [dict(c, oauth_token_secret="x" * 45) for c in demo_credentials("demo-user-1")]
     env = crawl_env(box, tmp_path, bad)
     env["REDIS_URL"] = redis_url
-    done = subprocess.run([sys.executable, "-m", "scrapy", "worker", "--spiders", "friends", "-s", "TWEETFORM_EXIT_WHEN_IDLE=1"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
+    done = subprocess.run([sys.executable, "-m", "scrapy", "worker", "--spiders", "friends", "-s", "TWEETFORM_EXIT_WHEN_IDLE=1",
+                           "-s", f"LOG_FILE={FULL_LOG['LOG_FILE']}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
     assert done.returncode == exitcodes.NO_CREDENTIALS, done.stderr[-3000:]
     assert "finish_reason': 'no_usable_credentials'" in done.stderr
     assert bucket(tmp_path, "friend_ids") == {}
@@ -227,7 +228,7 @@ def test_crawl_stopped_by_ctrl_c_exits_interrupted(sandbox_factory, tmp_path: Pa
     seed = box.get("/_sandbox/examples")["ordinary"][0]
     env = crawl_env(box, tmp_path, demo_credentials("demo-user-1", "demo-user-2"))
     crawl = subprocess.Popen([sys.executable, "-m", "scrapy", "crawl", "friends", "-a", f"user_id={seed}", "-a", "depth=2",
-                              "-a", "max_users=40", "-s", "CONCURRENT_REQUESTS=2"],
+                              "-a", "max_users=40", "-s", "CONCURRENT_REQUESTS=2", "-s", f"LOG_FILE={FULL_LOG['LOG_FILE']}"],
                              cwd=ROOT, env=env, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
@@ -248,7 +249,7 @@ def test_a_page_that_cannot_be_written_is_not_a_success(sandbox_factory, tmp_pat
     box = sandbox_factory(*WORLD)
     seed = box.get("/_sandbox/examples")["ordinary"][0]
     (tmp_path / "friend_ids").write_text("a file where the bucket directory should be\n")
-    result = run_crawl(box, "friends", tmp_path, user_id=seed, credentials=demo_credentials("demo-user-1"))
+    result = run_crawl(box, "friends", tmp_path, user_id=seed, credentials=demo_credentials("demo-user-1"), settings=FULL_LOG)
     assert result.returncode == exitcodes.ERROR, result.stderr[-2000:]
     assert "'tweetform/items/not_written': 1" in result.stderr
     assert result.stderr.rstrip().splitlines()[-1] == f"tweetform: 1 page(s) could not be written to {tmp_path} (see the errors above)"

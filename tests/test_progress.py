@@ -30,7 +30,7 @@ def crawl_in_pty(box, output: Path, *args: str, timeout: float = 120) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETFORM_", "REDIS_"))}
     env.update(TWEETFORM_API_BASE=box.base, TWEETFORM_OUTPUT_DIR=str(output), PYTHONWARNINGS="error",
                TWEETFORM_CREDENTIALS=json.dumps(demo_credentials("demo-user-1")), TWEETFORM_QUOTA_RESET_MARGIN="0.1",
-               COLUMNS="400")
+               COLUMNS="400", TWEETFORM_BUDGET_USD="unlimited")
     pid, fd = pty.fork()
     if pid == 0:  # the child: a real terminal on fd 0-2
         os.chdir(ROOT)
@@ -77,7 +77,7 @@ def test_live_line_in_a_terminal(sandbox_factory, tmp_path: Path):
     for m in re.finditer(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[", text):
         before = text[max(0, m.start() - len(CLEAR)) : m.start()]
         assert m.start() == 0 or before == CLEAR or before.endswith("\n"), repr(text[m.start() - 80 : m.start() + 40])
-    assert text.rstrip().splitlines()[-1].endswith("Spider closed (finished)")
+    assert text.rstrip().splitlines()[-1].startswith("tweetform: data in ")  # the closing summary comes last
 
 
 def test_log_lines_when_not_a_terminal_and_never_silent(sandbox_factory, tmp_path: Path):

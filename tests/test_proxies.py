@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 import pytest
 from conftest import ROOT
-from crawling import bucket, demo_credentials, errors_of, ids_of, run_crawl
+from crawling import FULL_LOG, bucket, demo_credentials, errors_of, ids_of, run_crawl
 from scrapy import Request, Spider
 from scrapy.exceptions import (
     DownloadConnectionRefusedError,
@@ -48,7 +48,7 @@ from tweetform.testing.servers import free_port
 WORLD = ("--users", "3000", "--seed", "7", "--window", "1")
 PASSWORD = "pr0xy-Canary-9f3b"  # tinyproxy's BasicAuth password for the authenticated proxy
 # fast retries; a dead proxy stays dead for the whole test (the back-off is a random 0..base seconds)
-FAST_RETRY = {"TWEETFORM_RETRY_BACKOFF": "0.05", "TWEETFORM_RETRY_BACKOFF_MAX": "0.2", "RETRY_TIMES": "8",
+FAST_RETRY = {**FULL_LOG, "TWEETFORM_RETRY_BACKOFF": "0.05", "TWEETFORM_RETRY_BACKOFF_MAX": "0.2", "RETRY_TIMES": "8",
               "ROTATING_PROXY_BACKOFF_BASE": "86400", "ROTATING_PROXY_BACKOFF_CAP": "86400"}
 FOLLOWING = "/2/users/:id/following"
 ENDPOINT = ENDPOINTS[FOLLOWING]
@@ -195,6 +195,7 @@ def proxies() -> Iterator[Proxies]:
 
 def stats_of(stderr: str) -> dict[str, Any]:
     """The numeric entries of Scrapy's final stats dump."""
+    assert "Dumping Scrapy stats" in stderr  # a crawl run with FULL_LOG
     return {k: float(v) for k, v in re.findall(r"'([^']+)': (-?\d+(?:\.\d+)?)[,}]", stderr)}
 
 
@@ -235,7 +236,8 @@ def start_crawl(box: Any, spider: str, output: Path, *, credentials: list[dict],
     """Like crawling.run_crawl, but running: the test reacts to the crawl's log as it goes."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETFORM_", "REDIS_", "ROTATING_PROXY_"))}
     env.update({"TWEETFORM_API_BASE": box.base, "TWEETFORM_CREDENTIALS": json.dumps(credentials),
-                "TWEETFORM_OUTPUT_DIR": str(output), "PYTHONWARNINGS": "error", "TWEETFORM_QUOTA_RESET_MARGIN": "0.1"})
+                "TWEETFORM_OUTPUT_DIR": str(output), "PYTHONWARNINGS": "error", "TWEETFORM_QUOTA_RESET_MARGIN": "0.1",
+                "TWEETFORM_BUDGET_USD": "unlimited"})
     cmd = [sys.executable, "-m", "scrapy", "crawl", spider, "-L", "INFO"]
     for name, value in args.items():
         cmd += ["-a", f"{name}={value}"]
@@ -501,7 +503,7 @@ def test_check_at_start_keeps_only_working_proxies(sandbox_factory, proxies: Pro
     assert ids_of(bucket(tmp_path, "friend_ids")[str(seed)]) == box.truth("following", seed)
     assert f"proxy http://{proxies.dead} is dead" not in result.stderr  # no crawl request went to it
     none_work = run_crawl(box, "friends", tmp_path / "none", user_id=seed, api="2", credentials=demo_credentials("demo-user-1"),
-                          settings={"ROTATING_PROXY_LIST": proxies.dead, "TWEETFORM_PROXY_CHECK_AT_START": "1"})
+                          settings={"ROTATING_PROXY_LIST": proxies.dead, "TWEETFORM_PROXY_CHECK_AT_START": "1", **FULL_LOG})
     assert "stopping: no configured proxy works" in none_work.stderr and none_work.returncode == exitcodes.UNREACHABLE
     assert "'finish_reason': 'no_usable_proxies'" in none_work.stderr
     assert bucket(tmp_path / "none", "friend_ids") == {}

@@ -4,6 +4,7 @@ the sandbox's counters show that no completed page was fetched (paid for) again.
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import subprocess
@@ -64,7 +65,7 @@ def resumed(box: Any, output: Path, jobdir: Path, spider: str, **args: Any) -> s
 
 
 def job_ids(log: str) -> set[str]:
-    return {line.split("job ", 1)[1].split(":", 1)[0] for line in log.splitlines() if "[tweetform.spiders.base] INFO: job " in line}
+    return set(re.findall(r"\[tweetform\.spiders\.base\] INFO: job (\S+): ", log))
 
 
 def network_equals_truth(box: Any, output: Path, seed: int, depth: int) -> int:

@@ -102,7 +102,8 @@ def env_for(box: Any, redis_url: str, output: Path, credentials: list[dict], **s
     env.update({"TWEETFORM_API_BASE": box.base, "TWEETFORM_CREDENTIALS": json.dumps(credentials),
                 "TWEETFORM_OUTPUT_DIR": str(output), "REDIS_URL": redis_url, "TWEETFORM_HEARTBEAT": "0.3",
                 "TWEETFORM_HEARTBEAT_TTL": "1.5", "TWEETFORM_QUOTA_RESET_MARGIN": "0.1", "TWEETFORM_RETRY_BACKOFF": "0.05",
-                "TWEETFORM_RETRY_BACKOFF_MAX": "0.2", "PYTHONWARNINGS": "error", **settings})
+                "TWEETFORM_RETRY_BACKOFF_MAX": "0.2", "PYTHONWARNINGS": "error",
+                "TWEETFORM_BUDGET_USD": "unlimited", **settings})
     return env
 
 

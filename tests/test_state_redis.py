@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 from conftest import ROOT
-from crawling import bucket
+from crawling import FULL_LOG, bucket
 from test_distributed import (WORLD, assert_network_equals_truth, no_process_left_behind, scrapy,  # noqa: F401 (fixture)
                               start_workers, wait_all, wait_registered, worker_env)
 
@@ -268,7 +268,7 @@ def test_redis_round_trips_per_page_are_counted_and_bounded(sandbox_factory, red
     env = {**worker_env(box, redis_url, tmp_path), "TWEETFORM_HEARTBEAT": "30", "TWEETFORM_HEARTBEAT_TTL": "90"}
     seed = box.get("/_sandbox/examples")["ordinary"][0]
     assert command(env, "push", "friends", "--user-id", str(seed), "--depth", "3", "--job", "trips").returncode == 0
-    log = wait_all(start_workers(env, 1, True, spiders="friends"))[0]
+    log = wait_all(start_workers(env, 1, True, "-s", f"LOG_FILE={FULL_LOG['LOG_FILE']}", spiders="friends"))[0]  # the stats dump
     stats = {k: int(v) for k, v in re.findall(r"'(tweetform/redis/round_trips|downloader/response_count)': (\d+)", log)}
     pages = stats["downloader/response_count"]
     assert pages > 100

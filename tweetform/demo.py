@@ -17,6 +17,9 @@ from scrapy.utils.project import get_project_settings
 
 from tweetform.credentials import load_credentials
 
+#: the demo's own budget against the sandbox, which bills like the API: this crawl costs about $113 there
+#: (the default budget would stop it early). Against a real API the default budget applies.
+SANDBOX_BUDGET = 150
 # jack's followers, and theirs: 40 users expanded, ~45 API pages
 CRAWL = ["followers", "-a", "user_id=12", "-a", "depth=2", "-a", "max_users=40"]
 #: demo rate-limit window: 15 requests per credential per 10 s instead of per 15 min
@@ -42,9 +45,10 @@ def main() -> int:
               f" (rate-limit windows of {DEMO_WINDOW} s instead of 15 min)")
         env["TWEETFORM_API_BASE"] = base
         env["TWEETFORM_CREDENTIALS"] = json.dumps(demo_credentials_as_settings()[:4])
+    crawl = [*CRAWL, "-a", f"budget={SANDBOX_BUDGET}"] if sandbox is not None else CRAWL
     output = Path(env.get("TWEETFORM_OUTPUT_DIR") or settings.get("TWEETFORM_OUTPUT_DIR")).resolve()
     try:
-        code = subprocess.call([sys.executable, "-m", "scrapy", "crawl", *CRAWL, "-L", "INFO"], env=env)
+        code = subprocess.call([sys.executable, "-m", "scrapy", "crawl", *crawl, "-L", "INFO"], env=env)
     finally:
         if sandbox is not None:
             sandbox.terminate()

@@ -39,7 +39,7 @@ class JobArgs:
     lang: str | None = None
     geocode: str | None = None
     archive: bool = False
-    budget: float | None = None  # US dollars the job may spend (tweetform.cost.budget)
+    budget: float | None = None  # US dollars the job may spend (tweetform.cost.budget); inf: unlimited; None: the default
     skip_known: bool = False  # users/tweets: leave out ids already in the bucket
     queries: list[str] = field(default_factory=list)  # search/counts file=: one query per line, each its own key
     start_time: str | None = None  # search/counts/timeline archive: ISO 8601 UTC, as the API takes it
@@ -63,7 +63,10 @@ class JobArgs:
     def as_message(self) -> dict[str, Any]:
         """JSON-safe form without defaults (for Redis job messages and logs)."""
         defaults = {f.name: (f.default_factory() if f.default_factory is not MISSING else f.default) for f in fields(self)}
-        return {k: v for k, v in self.__dict__.items() if k in ("spider", "job", "api", "bucket") or v != defaults.get(k)}
+        out = {k: v for k, v in self.__dict__.items() if k in ("spider", "job", "api", "bucket") or v != defaults.get(k)}
+        if out.get("budget") == float("inf"):
+            out["budget"] = "unlimited"  # JSON has no infinity (tweetform.cost.UNLIMITED reads it back)
+        return out
 
 
 def new_job_id(spider: str) -> str:

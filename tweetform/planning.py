@@ -405,11 +405,40 @@ class PlanError(Exception):
     """Counts could not be looked up; the message is the one line shown."""
 
 
+class PlanSpend:
+    """What the plan's own requests cost (the API bills them like any other): the billing rule of
+    :mod:`tweetform.cost` applied to each answer, per app."""
+
+    def __init__(self, credentials: list[Credential], prices: Mapping[str, float] | None = None) -> None:
+        from tweetform.cost.ledger import CostLedger, DayOf
+        from tweetform.cost.middleware import app_names
+
+        self.ledger = CostLedger(prices)
+        self.day_of = DayOf()
+        self.apps = app_names(credentials)
+
+    def charge(self, alias: str, endpoint: str, body: Any, date: bytes | None) -> None:
+        from tweetform.cost.rule import resources
+
+        self.ledger.charge("plan", self.apps.get(alias, alias), self.day_of(date), list(resources(endpoint, body)))
+
+    @property
+    def micro_usd(self) -> int:
+        return self.ledger.total
+
+    def text(self) -> str:
+        """``$1.01 (101 resources, billed to demo-app-1)``."""
+        n = sum(self.ledger.resources.values())
+        apps = ", ".join(sorted(a for a, v in self.ledger.by_app.items() if v))
+        return f"{dollars(self.ledger.total)}" + (f" ({n:,} resource(s), billed to {apps})" if n else "")
+
+
 class ApiClient:
     """Signed GETs for plan's few look-ups: per endpoint, the first credential lane that may call it
     (user context first; app-only endpoints such as counts with a bearer token)."""
 
-    def __init__(self, api_base: str, credentials: list[Credential], timeout: float = 30.0) -> None:
+    def __init__(self, api_base: str, credentials: list[Credential], timeout: float = 30.0,
+                 spend: PlanSpend | None = None) -> None:
         import requests
 
         if not credentials:
@@ -421,6 +450,7 @@ class ApiClient:
         self.bearers: dict[str, str] = {}
         self.timeout = timeout
         self.requests = 0
+        self.spend = spend
 
     def _auth(self, url: str, cred: Credential, kind: str) -> str:
         from tweetform.api.auth import basic_header, bearer_header, oauth1_header
@@ -453,15 +483,19 @@ class ApiClient:
             raise PlanError(f"{endpoint} failed: {type(exc).__name__}") from None
         self.requests += 1
         try:
-            return resp.status_code, resp.json()
+            body = resp.json()
         except ValueError:
             return resp.status_code, None
+        if resp.status_code == 200 and self.spend is not None:
+            self.spend.charge(self.cred.alias, endpoint, body, resp.headers.get("Date", "").encode("latin-1") or None)
+        return resp.status_code, body
 
 
-def lookup_counts(api_base: str, credentials: list[Credential], job: JobArgs, *, timeout: float = 30.0) -> tuple[dict[int, Counts], int]:
+def lookup_counts(api_base: str, credentials: list[Credential], job: JobArgs, *, timeout: float = 30.0,
+                  spend: PlanSpend | None = None) -> tuple[dict[int, Counts], int]:
     """The seeds' counts from a users look-up (100 per request) with the first
     credential; returns the counts and the number of requests made."""
-    client = ApiClient(api_base, credentials, timeout)
+    client = ApiClient(api_base, credentials, timeout, spend)
     found: dict[int, Counts] = {}
     batches: list[tuple[str, dict[str, str]]] = []
     ids = list(dict.fromkeys(job.user_ids))
@@ -490,14 +524,14 @@ def lookup_counts(api_base: str, credentials: list[Credential], job: JobArgs, *,
 
 
 def sample_level2(api_base: str, credentials: list[Credential], job: JobArgs, counts: Mapping[int, Counts],
-                  size: int = 100, *, timeout: float = 30.0) -> tuple[list[Counts], int]:
+                  size: int = 100, *, timeout: float = 30.0, spend: PlanSpend | None = None) -> tuple[list[Counts], int]:
     """Counts of up to ``size`` accounts of level 2: one page, with user objects, of the
     list of the first seed that has one (one request of that list endpoint's quota)."""
     seed = next((c for c in counts.values() if c.exists and not c.protected
                  and (c.friends if job.spider == "friends" else c.followers) > 0), None)
     if seed is None or job.depth < 2:
         return [], 0
-    client = ApiClient(api_base, credentials, timeout)
+    client = ApiClient(api_base, credentials, timeout, spend)
     if job.api == "2":
         endpoint = "/2/users/:id/following" if job.spider == "friends" else "/2/users/:id/followers"
         status, body = client.get(endpoint, {"max_results": max(1, min(size, 1000)), "user.fields": "public_metrics,protected"},
@@ -531,28 +565,29 @@ def estimate_from_dict(data: Mapping[str, Any]) -> Estimate:
                     float(data.get("per_user_usd") or 0.0))
 
 
-def plan_job(settings: Any, job: JobArgs, sample: int = 100) -> tuple[Estimate, dict[int, Counts], int, int, list]:
+def plan_job(settings: Any, job: JobArgs, sample: int = 100) -> tuple[Estimate, dict[int, Counts], int, int, list, PlanSpend]:
     """Look the seeds up (and sample level 2 of deep network crawls), then estimate:
-    (estimate, seed counts, look-up requests, sample requests, sample)."""
+    (estimate, seed counts, look-up requests, sample requests, sample, what those requests cost)."""
     credentials = load_credentials(settings)
     if not credentials:
         raise PlanError("no API credentials configured: set TWEETFORM_CREDENTIALS (see settings_local.py.example)")
+    spend = PlanSpend(credentials, settings.getdict("TWEETFORM_PRICES_USD") or None)
     counts: dict[int, Counts] = {}
     lookups = 0
     base = settings.get("TWEETFORM_API_BASE")
     if job.spider not in ("users", "tweets", "search"):
-        counts, lookups = lookup_counts(base, credentials, job)
+        counts, lookups = lookup_counts(base, credentials, job, spend=spend)
     sample_users: list = []
     sampled = 0
     if job.spider in ("friends", "followers") and job.depth > 1 and sample > 0:
-        sample_users, sampled = sample_level2(base, credentials, job, counts, sample)
+        sample_users, sampled = sample_level2(base, credentials, job, counts, sample, spend=spend)
     volume = None
     if needs_volume(job):  # what the counts endpoints, the seed tweets or lists say (a few cents)
         from tweetform.spiders.paged import PagedSpider
         from scrapy.spiderloader import get_spider_loader
 
         spidercls = get_spider_loader(settings).load(job.spider)
-        client = ApiClient(base, credentials)
+        client = ApiClient(base, credentials, spend=spend)
         volume = measure(client, job, spidercls if issubclass(spidercls, PagedSpider) else None, counts, sample)
         lookups += volume.plan_requests
         if volume.plan_requests:
@@ -563,4 +598,4 @@ def plan_job(settings: Any, job: JobArgs, sample: int = 100) -> tuple[Estimate, 
                                 f"{sample} posts, billed now and not again to a crawl the same UTC day (--sample 0: none)")
     est = estimate(job, credentials, counts, limits=settings.getdict("TWEETFORM_RATE_LIMITS"),
                    window=settings.getfloat("TWEETFORM_RATE_WINDOW"), sample=sample_users or None, volume=volume)
-    return est, counts, lookups, sampled, sample_users
+    return est, counts, lookups, sampled, sample_users, spend

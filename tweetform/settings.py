@@ -28,7 +28,11 @@ RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
 RETRY_TIMES = 4
 HTTPERROR_ALLOW_ALL = False  # API requests opt in with meta handle_httpstatus_all
 
+METAREFRESH_ENABLED = False  # an API answers JSON, never an HTML meta refresh
 DOWNLOADER_MIDDLEWARES = {
+    # Scrapy's, minus its start-up warning that no RefererMiddleware handles Referer headers (there is none on purpose)
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "tweetform.middlewares.redirect.ApiRedirectMiddleware": 600,
     "tweetform.middlewares.pacing.PacingMiddleware": 545,
     "tweetform.middlewares.signing.SigningMiddleware": 800,
     "tweetform.middlewares.api_errors.ApiErrorMiddleware": 810,
@@ -98,7 +102,10 @@ TWEETFORM_RATE_WINDOW = 900.0  # scrapy plan: seconds in one rate-limit window
 # each page is charged by the billing rule; a job's budget is reserved page by page before sending
 SPIDER_MIDDLEWARES["tweetform.cost.middleware.CostMiddleware"] = 900
 DOWNLOADER_MIDDLEWARES["tweetform.cost.budget.BudgetMiddleware"] = 815  # sees answers before ApiErrorMiddleware
-TWEETFORM_BUDGET_USD = 0.0  # a job's budget in US dollars when it gives none (-a budget=USD); 0: no budget
+# a job's budget in US dollars when it gives none (-a budget=USD, push --budget): no job runs without one
+# unless it says so with "unlimited" (tweetform.cost.DEFAULT_BUDGET_USD; a string, so "unlimited" is a value)
+TWEETFORM_BUDGET_USD = "5"
+TWEETFORM_CONTINUE = ""  # set by scrapy crawl: the command that continues its job after a stop (its stop lines say it)
 TWEETFORM_PRICES_USD: dict = {}  # overrides of the price table (tweetform/api/pricing.py), {"post": 0.005}
 
 # --- the filtered stream (scrapy crawl stream; tweetform/stream/) ----------------------

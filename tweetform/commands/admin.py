@@ -55,13 +55,14 @@ class Command(ScrapyCommand):
         elif action == "node-qsizes":
             print(json.dumps({q["spider"]: {"queued": q["queued"], "in_flight": q["in_flight"]} for q in control.queues(server, get_spider_loader(self.settings).list())}))
         elif action == "budget":
-            from tweetform.cost.redis_budget import BudgetArgumentError, admin_budget
+            from tweetform.cost import default_budget_usd
+            from tweetform.cost.redis_budget import admin_budget
 
             if len(rest) != 2:
                 return self.fail("budget needs a job and an amount: budget JOB +USD")
             try:
-                print(admin_budget(server, rest[0], rest[1], self.settings.getfloat("TWEETFORM_BUDGET_USD")))
-            except BudgetArgumentError as exc:
+                print(admin_budget(server, rest[0], rest[1], default_budget_usd(self.settings)))
+            except ValueError as exc:  # BudgetArgumentError, or a bad TWEETFORM_BUDGET_USD
                 return self.fail(str(exc))
         elif len(rest) != 1:
             return self.fail(f"{action} needs one argument")

@@ -11,7 +11,9 @@ when the API never answered.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
@@ -19,7 +21,9 @@ from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
 from tweetform.api.endpoints import BLUESKY, ENDPOINTS
+from tweetform.cost import default_budget_usd, job_budget_usd
 from tweetform.credentials import CredentialError, load_credentials
+from tweetform.export.files import JOBS_DIR
 from tweetform.quota.pool import missing_auth
 from tweetform.proxies.config import ProxyConfigError
 from tweetform.proxies.config import plan as proxy_plan
@@ -30,6 +34,7 @@ from tweetform.state.local.resume import resumed_job
 from tweetform import exitcodes
 from tweetform import settings as project_settings
 from tweetform.config import command_line_problem, uses_redis
+from tweetform.logs import quiet_scrapy
 from tweetform.commands.errors import fail, one_line_errors, require_redis
 
 
@@ -46,6 +51,7 @@ class Command(ScrapyCrawlCommand):
         problem = command_line_problem(self.settings, vars(project_settings))
         if problem:
             fail(problem)
+        quiet_scrapy(self.settings)  # Scrapy's start-up dumps and stats at DEBUG (tweetform.logs)
         loader = get_spider_loader(self.settings)
         try:
             spidercls = loader.load(args[0])
@@ -58,7 +64,12 @@ class Command(ScrapyCrawlCommand):
             return  # a worker: its jobs come from Redis
         try:
             job = parse(opts.spargs, str(self.settings.get("TWEETFORM_API_VERSION")))
+            if not self.settings.get("REDIS_URL") and not self.settings.get("JOBDIR"):
+                # every local job keeps its queue and state: a stop of any kind continues with one command
+                self.settings.set("JOBDIR", str(implicit_jobdir(self.settings, job.job)), priority="cmdline")
             job = resumed_job(self.settings, job, opts.spargs)  # JOBDIR: the job it holds, or exit 2
+            if not uses_redis(self.settings) and self.settings.get("JOBDIR"):
+                self.settings.set("TWEETFORM_CONTINUE", continue_command(sys.argv, job.job), priority="cmdline")
             check = getattr(spidercls, "check_settings", None)  # e.g. the stream's app credential
             if check is not None:
                 check(opts.spargs, self.settings)
@@ -77,7 +88,8 @@ class Command(ScrapyCrawlCommand):
                 missing = missing_auth(ENDPOINTS[key], creds)  # e.g. a bearer token only, for liking_users
                 if missing:
                     fail(missing, exitcodes.NO_CREDENTIALS)
-        except (ArgumentError, CredentialError, ProxyConfigError) as exc:
+            default_budget_usd(self.settings)  # TWEETFORM_BUDGET_USD: an amount or unlimited
+        except (ArgumentError, CredentialError, ProxyConfigError, ValueError) as exc:
             fail(str(exc))
         # nothing answering at the configured addresses: say so now, not after every page has failed
         problem = output_dir_problem(str(self.settings.get("TWEETFORM_OUTPUT_DIR") or "data"))
@@ -118,9 +130,60 @@ class Command(ScrapyCrawlCommand):
             if ended is not None and ended[0] != "gone":
                 self.exitcode = exitcodes.for_job_state(*ended)
                 stats = {**stats, "tweetform/pages/failed": ended[1]}
+        if job is not None:
+            for line in summary(self.settings, job.job, self.exitcode):
+                print(f"tweetform: {line}", file=sys.stderr)
         why = explain(self.exitcode, stats, self.settings)
         if why:
             print(f"tweetform: {why}", file=sys.stderr)
+
+
+def summary(settings: Any, job_id: str, code: int) -> list[str]:
+    """The crawl's closing lines, from the job's manifest (the whole job, every run of it)."""
+    from tweetform.cost import dollars, micro
+    from tweetform.manifest import manifest_path, read_manifest
+
+    output = str(settings.get("TWEETFORM_OUTPUT_DIR") or "data")
+    found = read_manifest(output, job_id)
+    if found is None:
+        return []  # collect mode: the manifest is written by scrapy collect
+    pages, errors, failed = (int(found.get(k) or 0) for k in ("pages", "errors", "failed_pages"))
+    runs = len(found.get("runs") or [])
+    money = f"{dollars(micro(found.get('spent_usd') or 0))} spent"
+    if found.get("budget_usd"):
+        money += f" of {dollars(micro(found['budget_usd']))}"
+    level = found.get("last_complete_level")
+    lines = [f"job {job_id} ended: exit status {code} ({exitcodes.NAMES.get(code, '?')}); "
+             f"{pages:,} page(s), {errors:,} error record(s), {failed:,} failed; {money}"
+             + (f"; levels complete: 1..{level}" if level else "")
+             + (f" (whole job, {runs} runs)" if runs > 1 else "")]
+    buckets = [b for b in (found.get("bucket"), "errors") if b and (Path(output) / b).is_dir()]
+    lines.append(f"data in {', '.join(str(Path(output) / b) for b in buckets) or output}; "
+                 f"manifest {manifest_path(output, job_id)}")
+    return lines
+
+
+def implicit_jobdir(settings: Any, job_id: str) -> Path:
+    """Where a local job keeps its queue and state when no ``JOBDIR`` is given: beside its manifest."""
+    return Path(str(settings.get("TWEETFORM_OUTPUT_DIR") or "data")) / JOBS_DIR / job_id
+
+
+def continue_command(argv: list[str], job_id: str) -> str:
+    """The command that continues this job after any stop: the same command line (``argv`` without the command
+    name, as Scrapy leaves it), its ``-a job`` and ``-a budget`` taken out, ``-a job=<this job>`` added."""
+    program = "tweetform" if Path(argv[0]).name == "tweetform" else "scrapy"
+    kept: list[str] = []
+    rest = iter(argv[1:])
+    for arg in rest:
+        if arg == "-a":
+            value = next(rest, "")
+            if value.split("=", 1)[0].strip() not in ("job", "budget"):
+                kept += [arg, value]
+        elif arg.startswith("-a") and arg[2:].split("=", 1)[0].strip() in ("job", "budget"):
+            continue
+        else:
+            kept.append(arg)
+    return shlex.join([program, "crawl", *kept, "-a", f"job={job_id}"])
 
 
 def distributed_job_end(settings: Any, job_id: str) -> tuple[str, int] | None:
@@ -141,7 +204,7 @@ def deep_crawl_warning(settings: Any, job: JobArgs) -> str | None:
         return None
     if job.api == BLUESKY:
         return f"depth={job.depth} without max_users expands every account reachable in {job.depth - 1} steps: give max_users=N to cap it"
-    if job.budget or settings.getfloat("TWEETFORM_BUDGET_USD"):
+    if job_budget_usd(job.budget, settings) != float("inf"):
         return None  # a budget caps it already, and the plan's look-up would be paid outside that budget
     from tweetform.planning import PlanError, plan_job
 
@@ -163,13 +226,15 @@ def warn_if_deep(settings: Any, job: JobArgs) -> None:
 
 def explain(code: int, stats: dict, settings: Any) -> str:
     """The last line of a crawl that did not collect everything: what happened, and where to look."""
+    again = settings.get("TWEETFORM_CONTINUE")
     failed = int(stats.get("tweetform/pages/failed", 0) or 0)
     pages = f"{failed} page{'s' if failed != 1 else ''} failed for good"
     errors_dir = f"{settings.get('TWEETFORM_OUTPUT_DIR')}/errors"
     if code == exitcodes.NO_CREDENTIALS and stats.get("tweetform/credentials/missing"):
         return str(stats["tweetform/credentials/missing"])  # no credential of the kind an endpoint needs
     if code == exitcodes.NO_CREDENTIALS:
-        return "every credential was rejected by the API; the remaining work was not fetched: fix the credentials and run the job again"
+        return ("every credential was rejected by the API; the remaining work was not fetched: fix the credentials, then "
+                + (f"`{again}` continues it" if again else "run the job again"))
     if code == exitcodes.UNREACHABLE:
         return f"the API at {settings.get('TWEETFORM_API_BASE')} never answered: {pages} (recorded in {errors_dir})"
     if code == exitcodes.PAGES_FAILED:
@@ -179,5 +244,6 @@ def explain(code: int, stats: dict, settings: Any) -> str:
     if stats.get("tweetform/stream/stopped"):  # the filtered stream could not go on: the API's reason
         return str(stats["tweetform/stream/stopped"])
     if code == exitcodes.INTERRUPTED:
-        return "stopped before the end: the job is incomplete (with -s JOBDIR=..., the same command continues it)"
+        return ("stopped before the end: the job is incomplete; "
+                + (f"`{again}` continues it (what was done is not fetched again)" if again else "its workers go on with it"))
     return ""

@@ -17,6 +17,7 @@ import time
 from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
+from tweetform.cost import usd
 from tweetform.credentials import CredentialError
 from tweetform.planning import Estimate, PlanError, estimate, network_endpoint, plan_job, window_text
 from tweetform.quota.gate import human
@@ -98,7 +99,7 @@ class Command(ScrapyCommand):
             if note is not None:
                 print(note(job))
                 return
-            est, counts, lookups, sampled, sample = plan_job(self.settings, job, opts.sample)
+            est, counts, lookups, sampled, sample, spend = plan_job(self.settings, job, opts.sample)
         except (ArgumentError, CredentialError, PlanError) as exc:
             print(f"tweetform: {exc}", file=sys.stderr)
             self.exitcode = 2
@@ -107,6 +108,8 @@ class Command(ScrapyCommand):
         fit = est.fit(budget) if budget is not None else None
         if opts.json:
             print(json.dumps({**est.as_dict(), "fit": fit, "lookup_requests": lookups, "sample_requests": sampled, "sampled": len(sample),
+                              "plan_spent_usd": usd(spend.micro_usd),
+                              "plan_spent_usd_by_app": {a: usd(v) for a, v in sorted(spend.ledger.by_app.items())},
                               "seeds": [c.__dict__ for c in counts.values()]}, indent=2))
             return
         lookup_endpoint = ("/2/users" if job.api == "2" else "/users/lookup")
@@ -117,5 +120,6 @@ class Command(ScrapyCommand):
             lines.insert(1, f"sample of level 2: {len(sample)} accounts ({sampled} {list_endpoint} request)")
         if fit is not None:
             lines.append(f"budget: {fit}")
+        lines.append(f"this plan's own requests cost {spend.text()}: the API bills them like a crawl's")
         for line in lines:
             print(line)

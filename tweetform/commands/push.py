@@ -14,6 +14,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
 from tweetform.config import uses_redis
+from tweetform.cost import default_budget_usd
 from tweetform.state.redis import connection, keys
 from tweetform.state.redis.jobs import RedisJobStore, from_legacy
 from tweetform.job import ArgumentError, check_message_size, legacy_command, message_arguments
@@ -72,6 +73,10 @@ class Command(ScrapyCommand):
             if not getattr(spidercls, "distributed", True):
                 fail(f"{spider} holds one connection in one process and takes no jobs from Redis: run scrapy crawl {spider}")
             job = spidercls.parse_arguments(raw, str(self.settings.get("TWEETFORM_API_VERSION")))
+            try:
+                default_budget_usd(self.settings)  # TWEETFORM_BUDGET_USD: an amount or unlimited
+            except ValueError as exc:
+                raise ArgumentError(str(exc)) from None
             if job.since_ids:  # timeline since_id=auto: resolved here, from this host's output directory
                 from tweetform.spiders.timeline import resolve_auto_since_ids
 
@@ -103,11 +108,16 @@ class Command(ScrapyCommand):
             from tweetform.planning import PlanError, plan_job
 
             try:
-                est = plan_job(self.settings, job)[0]
+                est, *_, spend = plan_job(self.settings, job)
             except PlanError as exc:
                 fail(f"cannot plan the job: {exc}")
             server.hset(keys.job(job.job), "plan", json.dumps(est.as_dict()))
+            if spend.micro_usd:  # the plan's look-ups and sample were billed: they are the job's spend
+                from tweetform.cost.redis_budget import RedisBudget
+
+                RedisBudget(server).settle(job.job, 0, spend.micro_usd, dict(spend.ledger.by_app))
             print(f"plan: {est.summary()}")
+            print(f"the plan's own requests cost {spend.text()}, counted in the job's spend")
         message = {"spider": spider, **job.as_message()}
         # ids go as comma lists, the same keys as -a arguments
         for plural, single in (("user_ids", "user_id"), ("tweet_ids", "tweet_id"), ("screen_names", "screen_name"),

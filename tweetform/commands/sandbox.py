@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 from scrapy.commands import ScrapyCommand
 
@@ -36,8 +41,25 @@ class Command(ScrapyCommand):
             print(f"sandbox: bad configuration: {exc}", file=sys.stderr)
             self.exitcode = 2
             return
+        folder = tempfile.mkdtemp(prefix="tweetform-sandbox-")  # the demo credentials' file, gone when the sandbox stops
         try:
-            run(config)
+            run(config, then=lambda base: print_shell_lines(base, config.credentials, Path(folder)))
         except OSError as exc:  # the port is taken, or the address is not this host's
             print(f"sandbox: cannot listen on {config.host}:{config.port} ({exc.strerror or exc})", file=sys.stderr)
             self.exitcode = 2
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def print_shell_lines(base: str, credentials: str | None, folder: Path) -> None:
+    """The two lines that point a shell at the sandbox: its API base, and its credentials as a file
+    (the demo set, written for the purpose; or the file given with --credentials)."""
+    if credentials is None:
+        from tweetform.sandbox.credentials import demo_credentials_as_settings
+
+        path = folder / "demo-credentials.json"
+        path.write_text(json.dumps(demo_credentials_as_settings(), indent=1), encoding="utf-8")
+    else:
+        path = Path(credentials)
+    print(f"export TWEETFORM_API_BASE={shlex.quote(base)}")
+    print(f"export TWEETFORM_CREDENTIALS_FILE={shlex.quote(str(path.resolve()))}", flush=True)

@@ -24,6 +24,8 @@ from tweetform.proxies.config import ProxyConfigError
 from tweetform.proxies.config import plan as proxy_plan
 from tweetform import exitcodes
 from tweetform.commands.errors import fail, number, one_line_errors, require_redis, with_redis_errors
+from tweetform.cost import default_budget_usd
+from tweetform.logs import quiet_scrapy
 
 class Command(ScrapyCommand):
     requires_project = True
@@ -44,6 +46,7 @@ class Command(ScrapyCommand):
         """Checked before Scrapy starts logging, so a mistake is one line."""
         super().process_options(args, opts)
         assert self.settings is not None
+        quiet_scrapy(self.settings)  # Scrapy's start-up dumps and stats at DEBUG (tweetform.logs)
         if not uses_redis(self.settings):
             fail("REDIS_URL is not set: a worker takes its jobs from Redis")
         require_redis(self.settings)  # unreachable: one line naming the URL without its password
@@ -52,7 +55,8 @@ class Command(ScrapyCommand):
             if not creds:
                 fail("no API credentials configured: set TWEETFORM_CREDENTIALS or TWEETFORM_CREDENTIALS_FILE")
             proxy_plan(self.settings, creds)  # a bad proxy setting stops here, in one line
-        except (CredentialError, ProxyConfigError) as exc:
+            default_budget_usd(self.settings)  # TWEETFORM_BUDGET_USD: an amount or unlimited
+        except (CredentialError, ProxyConfigError, ValueError) as exc:
             fail(str(exc))
         if not self.settings.getbool("TWEETFORM_COLLECT"):  # collect mode: this host writes nothing
             from tweetform.preflight import output_dir_problem

@@ -15,7 +15,8 @@ queue is kept (with ``JOBDIR``, or in Redis), so a larger budget continues the
 job without paying again for what was done.
 
 A job's budget is ``-a budget=USD`` (``scrapy push --budget``), else
-``TWEETFORM_BUDGET_USD``; 0 or unset means no budget. What a job has spent is
+``TWEETFORM_BUDGET_USD`` (default :data:`tweetform.cost.DEFAULT_BUDGET_USD`); only
+``unlimited`` runs a job without one. What a job has spent is
 kept in its job state (counter ``spent_micro_usd``: resumed with ``JOBDIR``);
 in distributed mode budget and spent live in a Redis hash per job, the open
 reservations beside it, and a Lua script reserves atomically for every worker
@@ -40,7 +41,7 @@ from tweetform.config import uses_redis
 from tweetform import state
 from tweetform.api.endpoints import ENDPOINTS, page_size_param
 from tweetform.api.pricing import DATA_KIND
-from tweetform.cost import dollars, micro
+from tweetform.cost import default_budget_usd, dollars, micro
 from tweetform.cost.rule import LOOKUP_PARAMS, max_cost, page_size, unit_cost
 from tweetform.middlewares.signing import META_ENDPOINT
 from tweetform.quota import runtime
@@ -124,7 +125,8 @@ class BudgetMiddleware:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.default = micro(crawler.settings.getfloat("TWEETFORM_BUDGET_USD") or 0.0)
+        default = default_budget_usd(crawler.settings)  # checked by the command before the crawl starts
+        self.default = 0 if default == float("inf") else micro(default)
         self.prices = crawler.settings.getdict("TWEETFORM_PRICES_USD") or None
         self.api_base = str(crawler.settings.get("TWEETFORM_API_BASE")).rstrip("/")
         self.book: Any = None
@@ -162,7 +164,7 @@ class BudgetMiddleware:
         return self.book
 
     def budget_of(self, job_id: str) -> int:
-        """The job's budget in micro-dollars (0: none), as its arguments say (cached: they do not change
+        """The job's budget in micro-dollars (0: unlimited), as its arguments say (cached: they do not change
         while a process runs it; ``scrapy admin budget`` raises the shared budget in Redis instead)."""
         found = self._budgets.get(job_id)
         if found is None:
@@ -170,7 +172,7 @@ class BudgetMiddleware:
             job = store.load(job_id) if store is not None else None
             given = getattr(job, "budget", None) if job is not None else None
             free = getattr(job, "api", "") == "bluesky"  # $0 a request: the default budget has nothing to bound
-            found = micro(given) if given else 0 if free else self.default
+            found = (0 if given == float("inf") else micro(given)) if given else 0 if free else self.default  # 0: unlimited
             if job is not None:
                 self._budgets[job_id] = found
         return found
@@ -332,16 +334,22 @@ class BudgetMiddleware:
             return
         self._watch.stop()
         queued = len(engine._slot.scheduler) if engine._slot is not None else 0  # type: ignore[arg-type]
+        again = str(self.crawler.settings.get("TWEETFORM_CONTINUE") or "")
+        where = self.crawler.settings.get("JOBDIR")
         for job, refused in self.out_of_budget.items():
             budget, spent = self.budget_of(job), self._book().total_spent(job)
-            undone = f"{queued:,} request(s) left undone are kept in the queue"
+            undone = f"{queued:,} request(s) left undone are kept in the queue" + (f" ({where})" if where else "")
             if job in self.capped:
-                logger.error("job %s stopped: the API's usage cap (%s); spent %s; %s: add credits, then run it again "
-                             "with the same JOBDIR to continue", job, self.capped[job], dollars(spent), undone)
+                logger.error("job %s stopped: the API's usage cap (%s); spent %s; %s: add credits, then %s", job,
+                             self.capped[job], dollars(spent), undone,
+                             f"`{again}` continues it" if again else "run it again with the same JOBDIR to continue")
             else:
-                logger.error("job %s stopped at its budget: spent %s of %s (%s left); %s: run it again with a larger "
-                             "budget and the same JOBDIR to continue", job, dollars(spent), dollars(budget),
-                             dollars(max(0, budget - spent)), undone)
+                more = f"{max(2 * budget, budget + 1_000_000) / 1_000_000:.2f}".rstrip("0").rstrip(".")
+                logger.error("job %s stopped at its budget: spent %s of %s (%s left); %s: %s", job, dollars(spent),
+                             dollars(budget), dollars(max(0, budget - spent)), undone,
+                             f"`{again} -a budget={more}` continues it (any budget above {dollars(budget)}), "
+                             "without paying again for what was done" if again else
+                             "run it again with a larger budget and the same JOBDIR to continue")
         deferred_from_coro(engine.close_spider_async(reason=EXHAUSTED))
 
     # --- answers ---------------------------------------------------------------------------

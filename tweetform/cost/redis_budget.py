@@ -160,7 +160,10 @@ def admin_budget(server: Any, job_id: str, amount: str, default_usd: float = 0.0
     job = RedisJobStore(server).load(job_id)
     if job is None:
         raise BudgetArgumentError(f"no job {job_id!r} in Redis")
-    total, spent = add_budget(server, job_id, more, job.budget or default_usd)
+    base = job.budget or default_usd
+    if base == float("inf"):
+        raise BudgetArgumentError(f"job {job_id} runs without a budget (budget=unlimited): there is none to raise")
+    total, spent = add_budget(server, job_id, more, base)
     state = server.hget(keys.job(job_id), "state")
     resumed = (state.decode() if isinstance(state, bytes) else state) == EXHAUSTED
     if resumed:

@@ -111,7 +111,7 @@ class RotatingProxyMiddleware(rp.RotatingProxyMiddleware):
         s = crawler.settings
         plan = config.plan(s, runtime.pool(crawler).credentials)
         if not plan.proxies:
-            raise NotConfigured("no proxies configured")
+            raise NotConfigured  # no proxies configured: nothing to say (a message would be a WARNING nobody can act on)
         mw = cls(
             crawler, plan,
             logstats_interval=s.getfloat("ROTATING_PROXY_LOGSTATS_INTERVAL", 30),

@@ -461,12 +461,15 @@ async def serve(config: SandboxConfig, announce: Callable[[str], None] = print) 
         await runner.cleanup()
 
 
-def run(config: SandboxConfig) -> None:
-    """Blocking entry point used by ``scrapy sandbox`` and ``python -m tweetform.sandbox``."""
+def run(config: SandboxConfig, then: Any = None) -> None:
+    """Blocking entry point used by ``scrapy sandbox`` and ``python -m tweetform.sandbox``;
+    ``then(base_url)`` runs once it listens (``scrapy sandbox`` prints its shell lines)."""
     import signal
 
     def announce(line: str) -> None:
         print(line, flush=True)
+        if then is not None:
+            then(line.rsplit(" ", 1)[-1])
 
     loop = asyncio.new_event_loop()
     task = loop.create_task(serve(config, announce))

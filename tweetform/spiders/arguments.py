@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from tweetform.api import bluesky
 from tweetform.api.endpoints import BLUESKY
 from tweetform.config import BOOL_SPELLINGS
+from tweetform.cost import parse_budget
 from tweetform.job import ArgumentError, JobArgs, new_job_id
 
 BUCKET = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -311,11 +312,9 @@ def parse_args(
         raise ArgumentError("budget: Bluesky's API is free, a budget has nothing to bound: leave budget out for api=bluesky")
     if "budget" in raw:
         try:
-            args.budget = float(str(raw["budget"]).strip().lstrip("$"))
-        except ValueError:
-            raise ArgumentError(f"budget must be an amount in US dollars, like 5 or 2.50, not {raw['budget']!r}") from None
-        if not args.budget > 0 or args.budget == float("inf"):
-            raise ArgumentError(f"budget must be more than 0 US dollars, not {raw['budget']!r}")
+            args.budget = parse_budget(raw["budget"])  # math.inf: budget=unlimited
+        except ValueError as exc:
+            raise ArgumentError(str(exc)) from None
     if "skip_known" in raw and api == BLUESKY:
         raise ArgumentError("skip_known works with X's APIs only (Bluesky's reads cost nothing)")
     if "skip_known" in raw:

@@ -25,6 +25,7 @@ from twisted.python.failure import Failure
 
 from tweetform.config import uses_redis
 from tweetform import state
+from tweetform.cost import budget_text
 from tweetform.api import errors
 from tweetform.api import bluesky
 from tweetform.api.endpoints import BLUESKY, ENDPOINTS, Endpoint, next_page_params, page_size_param
@@ -319,7 +320,11 @@ class ApiSpider(scrapy.Spider):
         self.store.save(job)
         where = ("handing its pages to scrapy collect" if self.settings.getbool("TWEETFORM_COLLECT")
                  else f"writing to {self.settings.get('TWEETFORM_OUTPUT_DIR')}/{job.bucket}")
-        logger.info("job %s: %s %s, %s", job.job, self.name, _describe(job), where)
+        logger.info("job %s: %s %s, %s; %s", job.job, self.name, _describe(job), where, budget_text(job.budget, self.settings))
+        again = self.settings.get("TWEETFORM_CONTINUE")
+        if again and job is self.given_job:
+            logger.info("job %s keeps its queue and state in %s: after any stop, `%s` continues it",
+                        job.job, self.settings.get("JOBDIR"), again)
         return self.first_requests(job)
 
     def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:

@@ -50,6 +50,11 @@ def quota_book(crawler: Crawler, pool: Any) -> Any:
     if uses_redis(s):
         return RedisQuotaBook(pool, connection.for_crawler(crawler), margin=margin, hold=s.getfloat("DOWNLOAD_TIMEOUT") + 30,
                               bluesky_rate=rate)
+    if s.get("JOBDIR"):  # what the job's answers said of the quota outlives a stop
+        from tweetform.state.local.database import database
+        from tweetform.state.local.quota import KeptQuotaBook
+
+        return KeptQuotaBook(pool, database(crawler), margin=margin, bluesky_rate=rate)
     return QuotaBook(pool, margin=margin, bluesky_rate=rate)
 
 

@@ -52,6 +52,10 @@ CREATE TABLE IF NOT EXISTS requests (
   leased INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS requests_waiting ON requests (queue, leased, id);
 CREATE TABLE IF NOT EXISTS seen (fp BLOB PRIMARY KEY) WITHOUT ROWID;
+-- the rate-limit windows the job's answers reported (tweetform.state.local.quota): a resumed run waits for them
+CREATE TABLE IF NOT EXISTS quota (
+  alias TEXT NOT NULL, kind TEXT NOT NULL, endpoint TEXT NOT NULL, lim INTEGER NOT NULL, reset REAL NOT NULL,
+  remaining INTEGER NOT NULL, PRIMARY KEY (alias, kind, endpoint)) WITHOUT ROWID;
 """
 
 

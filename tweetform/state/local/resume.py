@@ -13,8 +13,6 @@ import os
 import sqlite3
 from typing import Any
 
-from scrapy.utils.job import job_dir
-
 from tweetform.config import uses_redis
 from tweetform.job import ArgumentError, JobArgs
 from tweetform.state.local.database import LOCKNAME, SCHEMA_VERSION, path_in
@@ -59,7 +57,7 @@ def resumed_job(settings: Any, job: JobArgs, given: dict[str, Any]) -> JobArgs:
     """``job`` as this command runs it: the JOBDIR's job id when it continues one.
 
     Raises ArgumentError (one line) when the JOBDIR holds a different job."""
-    jobdir = job_dir(settings)
+    jobdir = settings.get("JOBDIR") or None  # not job_dir(): it would create the directory before the crawl is checked
     if not jobdir or uses_redis(settings):
         return job  # no JOBDIR, or ignored (distributed jobs live in Redis)
     check_free(jobdir)
