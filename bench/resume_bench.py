@@ -45,8 +45,8 @@ def one_crawl(box: SandboxProcess, seed: int, max_users: int, work: Path, jobdir
     work.mkdir(parents=True)
     cmd = [PY, "-m", "scrapy", "crawl", "friends", "-L", "WARNING", "-a", f"user_id={seed}", "-a", "depth=3",
            "-a", f"max_users={max_users}", "-s", "TWEETFORM_PROGRESS=off"]
-    if jobdir:
-        cmd += ["-s", f"JOBDIR={work / 'job'}"]
+    # every local crawl keeps a JOBDIR unless told not to (-s JOBDIR= : in memory, the baseline)
+    cmd += ["-s", f"JOBDIR={work / 'job'}" if jobdir else "JOBDIR="]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=tf_env(box, out, demo_credentials("demo-user-1", "demo-app-1")),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)

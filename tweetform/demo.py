@@ -54,14 +54,13 @@ def main() -> int:
             sandbox.terminate()
             sandbox.wait()
     files = sorted(output.glob("*/*.jsonl"))
-    print(f"\ncrawl exit status {code}; {len(files)} files under {output}:")
+    print(f"\ndemo: crawl exit status {code}; {len(files)} files under {output}:")
     for bucket in sorted({f.parent.name for f in files}):
         in_bucket = [f for f in files if f.parent.name == bucket]
         pages = sum(1 for f in in_bucket for _ in f.open("rb"))
-        print(f"  {output / bucket}/  {len(in_bucket)} files, {pages} pages")
+        print(f"  {bucket}/  {len(in_bucket)} files, {pages} pages")
     if files:
-        first = files[0].read_text(encoding="utf-8").splitlines()[0]
-        print(f"\nfirst line of {files[0]} (cut at 300 characters):\n{first[:300]}")
+        print(f"next: scrapy export graph --bucket {files[0].parent.name} --format graphml -o net.graphml")
     return code
 
 

@@ -18,6 +18,7 @@ UNREACHABLE = 5  # a service could not be reached: the API (no answer at all), R
 CANCELLED = 6  # the job was cancelled (``scrapy admin cancel``)
 BUDGET_EXHAUSTED = 7  # the job's spending budget ran out before its work did
 INTERRUPTED = 8  # stopped before the end (Ctrl-C, SIGTERM, ``scrapy admin stop-node``)
+QUOTA_USED_UP = 9  # scrapy plan: every credential's quota for a look-up is used up until a reset too far to wait for
 
 NAMES: dict[int, str] = {
     DONE: "done",
@@ -29,6 +30,7 @@ NAMES: dict[int, str] = {
     CANCELLED: "cancelled",
     BUDGET_EXHAUSTED: "budget_exhausted",
     INTERRUPTED: "interrupted",
+    QUOTA_USED_UP: "quota_used_up",
 }
 
 # A crawl's finish_reason (Scrapy's, or one tweetform sets when it closes the spider) -> status.

@@ -13,7 +13,10 @@ killed). Counts add up the job's runs (a job resumed with the same id runs
 again); a killed run keeps ``"state": "running"`` and no counts of its own.
 ``last_complete_level`` (friends, followers): the deepest BFS level every
 request of which — and of each level before it — ended with a page or an
-account error, none failed for good.
+account error, none failed for good, and (``max_users``) every account of which
+was expanded. For the whole job: a local job's queue (its ``JOBDIR``) says which
+levels still have requests, whichever run queued them (:mod:`tweetform.numbers`).
+Counts and money are the whole job's too (:func:`tweetform.numbers.job_numbers`).
 
 :func:`write_manifest` is the one writer (merge, write a temporary file, fsync,
 rename), so other parts (cost accounting, the Redis backend when a distributed
@@ -35,8 +38,12 @@ from typing import Any
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 
+from tweetform.cost import usd
 from tweetform.export.files import JOBS_DIR
 from tweetform.items import PROVENANCE, utc_now
+from tweetform.numbers import job_numbers, last_complete_level
+from tweetform.state.local.database import opened
+from tweetform.state.local.queue import queued_depths
 
 logger = logging.getLogger(__name__)
 NETWORK_SPIDERS = frozenset({"friends", "followers"})
@@ -176,9 +183,18 @@ class ManifestExtension:
         before = read_manifest(self.output_dir, self.job.job) or {}
         runs = [r for r in before.get("runs", []) if r.get("started") != self.run["started"]] + [self.run]
         fields: dict[str, Any] = {"ended": self.run["ended"], "state": reason, "runs": runs}
-        fields.update({name: sum(int(r.get(name) or 0) for r in runs) for name in COUNTS})
+        numbers = job_numbers(self.crawler, self.job)  # the whole job: every run, killed ones too
+        fields.update(pages=numbers.pages, errors=numbers.errors, failed_pages=numbers.failed)
+        for name, value in (("pages", numbers.pages), ("errors", numbers.errors), ("failed", numbers.failed),
+                            ("usd", usd(numbers.spent))):
+            stats.set_value(f"tweetform/job/{name}", value)  # the stats say the whole job's numbers too
         if spider.name in NETWORK_SPIDERS:
-            fields["last_complete_level"] = self.levels.last_complete(self.job.depth, before.get("last_complete_level"))
+            db = opened(self.crawler)
+            if db is not None:  # the job's queue (JOBDIR) says which levels still have requests, whatever the run
+                fields["last_complete_level"] = last_complete_level(queued_depths(db), numbers.failed_levels, self.job.depth,
+                                                                     numbers.cut_level)
+            else:
+                fields["last_complete_level"] = self.levels.last_complete(self.job.depth, before.get("last_complete_level"))
         try:
             write_manifest(self.output_dir, self.job.job, **fields)
         except OSError as exc:

@@ -45,6 +45,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from tweetform import exitcodes
 from tweetform.api import pricing
 from tweetform.cost import dollars, micro
 from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS, V2_USER_PARAMS
@@ -60,6 +61,7 @@ SHORT_PAGE = 0.95  # pages carry this share of a full page on average
 # popular accounts are in many of them, friends of friends are often friends). Measured on the
 # sandbox's power-law world (depth-2 crawls: 0.82-0.87); real graphs overlap at least as much.
 LIST_OVERLAP = 0.85
+LIST_OVERLAP_LOW = 0.75  # the low end of a plan's range
 KIND_NAMES = {pricing.FOLLOW: ("follow", "follows"), pricing.USER: ("user", "users"), pricing.POST: ("post", "posts"),
               pricing.LIKE: ("like", "likes"), pricing.LIST: ("list", "lists"),
               pricing.COUNTS_RECENT: ("counts request", "counts requests"), pricing.COUNTS_ALL: ("counts request", "counts requests")}
@@ -109,6 +111,8 @@ class Estimate:
     includes_usd: float = 0.0  # v2 expansions: the most their includes may add
     level_usd: list[float] = field(default_factory=list)  # network: dollars per level
     per_user_usd: float = 0.0  # network: dollars per user expanded below level 1
+    basis: str = ""  # what the figures rest on: looked up, measured, extrapolated (and from what)
+    usd_range: tuple[float, float] | None = None  # extrapolated: the low and high end of what it may cost
 
     @property
     def usd(self) -> float:
@@ -142,20 +146,25 @@ class Estimate:
         share = sum(e.requests for e in left) / self.requests if self.requests else 0.0  # dollars left: in proportion
         return Estimate(self.spider, self.api, self.window, left, self.users, self.tweets, self.exact, list(self.notes), list(self.levels),
                         {k: round(n * share) for k, n in self.resources.items()}, self.includes_usd * share,
-                        list(self.level_usd), self.per_user_usd)
+                        list(self.level_usd), self.per_user_usd, self.basis,
+                        (self.usd_range[0] * share, self.usd_range[1] * share) if self.usd_range else None)
 
     def as_dict(self) -> dict[str, Any]:
         return {"spider": self.spider, "api": self.api, "window": self.window, "requests": self.requests, "windows": self.windows,
                 "seconds": self.seconds, "users": self.users, "tweets": self.tweets, "exact": self.exact,
                 "levels": self.levels, "notes": self.notes, "endpoints": [e.as_dict() for e in self.endpoints],
                 "usd": round(self.usd, 6), "resources": self.resources, "includes_usd": round(self.includes_usd, 6),
-                "level_usd": [round(x, 6) for x in self.level_usd], "per_user_usd": round(self.per_user_usd, 6)}
+                "level_usd": [round(x, 6) for x in self.level_usd], "per_user_usd": round(self.per_user_usd, 6),
+                "basis": self.basis, "usd_range": [round(x, 6) for x in self.usd_range] if self.usd_range else None}
 
     def cost_text(self) -> str:
         """``≈ $12.34 (1,234 follows)``, with the most includes may add."""
         approx = "" if self.exact else "≈ "
         what = ", ".join(f"{n:,} {KIND_NAMES.get(k, (k, k))[n != 1]}" for k, n in self.resources.items() if n)
         text = f"{approx}{dollars(micro(self.usd))}" + (f" ({what})" if what else "")
+        if self.usd_range is not None and not self.exact:
+            low, high = self.usd_range
+            text += f", between {dollars(micro(low))} and {dollars(micro(high))}"
         if self.includes_usd:
             text += f", plus up to {dollars(micro(self.includes_usd))} for includes (expansions)"
         return text
@@ -334,6 +343,8 @@ def estimate(job: JobArgs, credentials: list[Credential], counts: Mapping[int, C
         if per_window <= 0:
             notes.append(f"no configured credential may call {endpoint}")
     est.notes = notes
+    if not est.basis:
+        est.basis = "exact: from the look-up's counts" if est.exact else "estimated: see the notes"
     return est
 
 
@@ -353,6 +364,20 @@ def _cost(job: JobArgs, est: Estimate, requests: dict[str, int]) -> None:
     if job.api == "2":  # what the expansions tweetform asks for may add, at most
         endpoint = {"timeline": "/2/users/:id/tweets", "search": "/2/tweets/search/recent", "tweets": "/2/tweets"}.get(job.spider, "/2/users")
         est.includes_usd = n * max(0.0, unit_cost(endpoint, params) - pricing.price(kind))
+
+
+def _listed(level1: float, depth: int, cap: int | None, expanded: int, mean: float, overlap: float) -> float:
+    """Accounts billed over every level when each account below level 1 lists ``mean`` of them (``overlap``: the
+    share of levels >= 2 not billed already that day); level 1's ``level1`` are exact."""
+    total, frontier = level1, level1
+    for _ in range(2, depth + 1):
+        users = frontier if cap is None else min(frontier, max(0, cap - expanded))
+        if users < 0.5:
+            break
+        expanded += round(users)
+        frontier = users * mean
+        total += users * mean * overlap
+    return total
 
 
 def _network(job: JobArgs, entries: list[Counts | None], requests: dict[str, int], est: Estimate, notes: list[str],
@@ -391,10 +416,22 @@ def _network(job: JobArgs, entries: list[Counts | None], requests: dict[str, int
     est.per_user_usd = mean * LIST_OVERLAP * pricing.price(pricing.FOLLOW)
     est.level_usd = [n * pricing.price(pricing.FOLLOW) for n in listed_per_level]
     est.resources[pricing.FOLLOW] = round(sum(listed_per_level))
+    seeds = sum(1 for c in entries if c is not None)
+    est.basis = f"level 1 exact: {seeds} seed(s) looked up, {round(listed_per_level[0]):,} accounts in their lists"
     if len(levels) > 1:
-        source = f"a sample of {len(basis)} accounts from level 2" if sample else "the seeds (no sample of level 2)"
+        source = f"a sample of {len(basis)} accounts of level 2" if sample else "the seeds themselves (no sample of level 2)"
         notes.append(f"levels 2..{len(levels)} extrapolated from {source}: on average {mean:,.0f} accounts listed, "
                      f"{mean_pages:.2f} pages each; lists overlap, so the real crawl is smaller")
+        # the range: the sample mean give or take two standard errors, lists overlapping 0-25 % (measured: 13-18 %)
+        values = [float(n or 0) for n in lists]
+        spread = 2 * (sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1)) ** 0.5 / max(1, len(values)) ** 0.5
+        ends = [_listed(listed_per_level[0], job.depth, cap, len(level1), m, overlap)
+                for m, overlap in ((max(0.0, mean - spread), LIST_OVERLAP_LOW), (mean + spread, 1.0))]
+        est.usd_range = (min(ends) * pricing.price(pricing.FOLLOW), max(ends) * pricing.price(pricing.FOLLOW))
+        est.basis += (f"; levels 2..{len(levels)} extrapolated from {source} ({mean:,.1f} ± {spread:,.1f} accounts listed "
+                      f"each, two standard errors), so it is a range")
+    else:
+        est.usd_range = (est.usd, est.usd)
     requests[network_endpoint(job)] = pages
     est.users, est.levels = expanded, levels
 
@@ -402,7 +439,16 @@ def _network(job: JobArgs, entries: list[Counts | None], requests: dict[str, int
 # --- counts from the API ----------------------------------------------------------------
 
 class PlanError(Exception):
-    """Counts could not be looked up; the message is the one line shown."""
+    """Counts could not be looked up; the message is the one line shown, ``code`` the exit status
+    (tweetform/exitcodes.py: bad input unless the API said why)."""
+
+    def __init__(self, message: str, code: int = exitcodes.BAD_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+#: seconds ``scrapy plan`` waits, by default, for a credential's quota to come back before it gives up
+PLAN_WAIT = 60.0
 
 
 class PlanSpend:
@@ -451,6 +497,8 @@ class ApiClient:
         self.timeout = timeout
         self.requests = 0
         self.spend = spend
+        self.max_wait = PLAN_WAIT  # seconds the plan may wait for a lane's quota to come back (--wait)
+        self.waited = 0.0
 
     def _auth(self, url: str, cred: Credential, kind: str) -> str:
         from tweetform.api.auth import basic_header, bearer_header, oauth1_header
@@ -468,34 +516,87 @@ class ApiClient:
         return bearer_header(self.bearers[cred.alias])
 
     def get(self, endpoint: str, params: dict[str, Any], path_id: Any = None) -> tuple[int, Any]:
-        import requests
+        """The answer of the first lane that gives one. A lane whose quota is used up (429) or whose
+        credential is refused is passed over for the next; when none is left, the plan waits for the
+        soonest reset if it comes within ``max_wait`` seconds, else says in one line why it cannot
+        estimate now (:class:`PlanError` with the exit status that says so): never an answer that
+        failed, from which an estimate would be extrapolated from nothing."""
+        from tweetform.api.errors import is_usage_capped
 
         lanes = self.pool.lanes(ENDPOINTS[endpoint])
         if not lanes:
             raise PlanError(missing_auth(ENDPOINTS[endpoint], self.pool.credentials) or f"no credential may call {endpoint}")
-        cred = self.pool.get(lanes[0].alias)
+        while True:
+            resets: list[float] = []
+            refused: list[str] = []
+            for lane in lanes:
+                status, body, headers = self._send(endpoint, params, path_id, lane)
+                if status == 429 and is_usage_capped(body):
+                    raise PlanError(f"the API refuses {endpoint} to credential {lane.alias!r}: its app is out of credits or over "
+                                    "its monthly cap (usage-capped); the estimate is not possible until it has credits again",
+                                    exitcodes.BUDGET_EXHAUSTED)
+                if status == 429:
+                    resets.append(_reset_of(headers))
+                elif status in (401, 403) and _rejected(status, body, endpoint):
+                    refused.append(lane.alias)
+                else:
+                    return status, body
+            if not resets:
+                raise PlanError(f"every credential that may call {endpoint} was refused ({', '.join(refused)}): "
+                                "the estimate is not possible with these credentials", exitcodes.NO_CREDENTIALS)
+            wait = max(0.0, min(resets) - time.time()) + 1.0
+            if self.waited + wait > self.max_wait:
+                at = time.strftime("%H:%M:%S UTC", time.gmtime(min(resets)))
+                raise PlanError(f"the estimate is not possible now: every credential's quota for {endpoint} is used up "
+                                f"until {at} ({human(wait)}; scrapy plan waits up to {human(self.max_wait)}, --wait SECONDS "
+                                "for longer); run it again then", exitcodes.QUOTA_USED_UP)
+            time.sleep(wait)
+            self.waited += wait
+
+    def _send(self, endpoint: str, params: dict[str, Any], path_id: Any, lane: Any) -> tuple[int, Any, Any]:
+        import requests
+
+        cred = self.pool.get(lane.alias)
         assert cred is not None
         self.cred = cred
         url = ENDPOINTS[endpoint].url(self.base, params, path_id)
         try:
-            resp = self.session.get(url, headers={"Authorization": self._auth(url, cred, lanes[0].kind)}, timeout=self.timeout)
+            resp = self.session.get(url, headers={"Authorization": self._auth(url, cred, lane.kind)}, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise PlanError(f"{endpoint} failed: {type(exc).__name__}") from None
+            raise PlanError(f"{endpoint} failed: {type(exc).__name__}; the estimate is not possible now",
+                            exitcodes.UNREACHABLE) from None
         self.requests += 1
         try:
             body = resp.json()
         except ValueError:
-            return resp.status_code, None
+            return resp.status_code, None, resp.headers
         if resp.status_code == 200 and self.spend is not None:
-            self.spend.charge(self.cred.alias, endpoint, body, resp.headers.get("Date", "").encode("latin-1") or None)
-        return resp.status_code, body
+            self.spend.charge(cred.alias, endpoint, body, resp.headers.get("Date", "").encode("latin-1") or None)
+        return resp.status_code, body, resp.headers
+
+
+def _reset_of(headers: Any) -> float:
+    """When a 429's window resets (epoch seconds; a minute from now when the answer does not say)."""
+    try:
+        return float(headers.get("x-rate-limit-reset"))
+    except (TypeError, ValueError):
+        return time.time() + 60.0
+
+
+def _rejected(status: int, body: Any, endpoint: str) -> bool:
+    """A 401/403 that refuses the credential itself (bad, revoked, or the wrong context for the endpoint),
+    not an account the plan looked at."""
+    from tweetform.api import errors
+
+    return errors.classify(status, body, "2" if endpoint.startswith("/2/") else "1.1").kind in (errors.AUTH, errors.FORBIDDEN)
 
 
 def lookup_counts(api_base: str, credentials: list[Credential], job: JobArgs, *, timeout: float = 30.0,
-                  spend: PlanSpend | None = None) -> tuple[dict[int, Counts], int]:
+                  spend: PlanSpend | None = None, wait: float = PLAN_WAIT) -> tuple[dict[int, Counts], int]:
     """The seeds' counts from a users look-up (100 per request) with the first
     credential; returns the counts and the number of requests made."""
     client = ApiClient(api_base, credentials, timeout, spend)
+    client.max_wait = wait
     found: dict[int, Counts] = {}
     batches: list[tuple[str, dict[str, str]]] = []
     ids = list(dict.fromkeys(job.user_ids))
@@ -515,7 +616,8 @@ def lookup_counts(api_base: str, credentials: list[Credential], job: JobArgs, *,
         if status == 404 and job.api == "1.1":
             continue  # none of them exists
         if status != 200:
-            raise PlanError(f"users look-up answered HTTP {status} (credential {client.cred.alias!r})")
+            raise PlanError(f"users look-up answered HTTP {status} (credential {client.cred.alias!r}): the estimate is not "
+                            "possible now", exitcodes.UNREACHABLE if status >= 500 else exitcodes.ERROR)
         users = (body.get("data") or []) if isinstance(body, dict) else (body or [])
         for u in users:
             c = _counts_of(u)
@@ -524,7 +626,8 @@ def lookup_counts(api_base: str, credentials: list[Credential], job: JobArgs, *,
 
 
 def sample_level2(api_base: str, credentials: list[Credential], job: JobArgs, counts: Mapping[int, Counts],
-                  size: int = 100, *, timeout: float = 30.0, spend: PlanSpend | None = None) -> tuple[list[Counts], int]:
+                  size: int = 100, *, timeout: float = 30.0, spend: PlanSpend | None = None,
+                  wait: float = PLAN_WAIT) -> tuple[list[Counts], int]:
     """Counts of up to ``size`` accounts of level 2: one page, with user objects, of the
     list of the first seed that has one (one request of that list endpoint's quota)."""
     seed = next((c for c in counts.values() if c.exists and not c.protected
@@ -532,6 +635,7 @@ def sample_level2(api_base: str, credentials: list[Credential], job: JobArgs, co
     if seed is None or job.depth < 2:
         return [], 0
     client = ApiClient(api_base, credentials, timeout, spend)
+    client.max_wait = wait
     if job.api == "2":
         endpoint = "/2/users/:id/following" if job.spider == "friends" else "/2/users/:id/followers"
         status, body = client.get(endpoint, {"max_results": max(1, min(size, 1000)), "user.fields": "public_metrics,protected"},
@@ -541,8 +645,9 @@ def sample_level2(api_base: str, credentials: list[Credential], job: JobArgs, co
         status, body = client.get(f"/{job.spider}/list", {"user_id": seed.user_id, "count": max(1, min(size, 200)),
                                                           "skip_status": "true", "include_user_entities": "false"})
         users = (body.get("users") or []) if isinstance(body, dict) else []
-    if status != 200:
-        return [], client.requests  # no sample: the estimate falls back to the seeds
+    if status != 200:  # never extrapolate from a sample that failed
+        raise PlanError(f"the sample of level 2 (one page of {seed.user_id}'s list) answered HTTP {status}: the estimate "
+                        "is not possible now", exitcodes.UNREACHABLE if status >= 500 else exitcodes.ERROR)
     return [_counts_of(u) for u in users if isinstance(u, dict)], client.requests
 
 
@@ -562,12 +667,15 @@ def estimate_from_dict(data: Mapping[str, Any]) -> Estimate:
     return Estimate(data["spider"], data["api"], float(data.get("window") or 900.0), endpoints, int(data.get("users") or 0),
                     data.get("tweets"), bool(data.get("exact", True)), list(data.get("notes") or []), list(data.get("levels") or []),
                     dict(data.get("resources") or {}), float(data.get("includes_usd") or 0.0), list(data.get("level_usd") or []),
-                    float(data.get("per_user_usd") or 0.0))
+                    float(data.get("per_user_usd") or 0.0), str(data.get("basis") or ""),
+                    tuple(data["usd_range"]) if data.get("usd_range") else None)  # type: ignore[arg-type]
 
 
-def plan_job(settings: Any, job: JobArgs, sample: int = 100) -> tuple[Estimate, dict[int, Counts], int, int, list, PlanSpend]:
+def plan_job(settings: Any, job: JobArgs, sample: int = 100, wait: float = PLAN_WAIT
+             ) -> tuple[Estimate, dict[int, Counts], int, int, list, PlanSpend]:
     """Look the seeds up (and sample level 2 of deep network crawls), then estimate:
-    (estimate, seed counts, look-up requests, sample requests, sample, what those requests cost)."""
+    (estimate, seed counts, look-up requests, sample requests, sample, what those requests cost).
+    ``wait``: seconds to wait, at most, for a credential's quota when every lane's is used up."""
     credentials = load_credentials(settings)
     if not credentials:
         raise PlanError("no API credentials configured: set TWEETFORM_CREDENTIALS (see settings_local.py.example)")
@@ -576,11 +684,11 @@ def plan_job(settings: Any, job: JobArgs, sample: int = 100) -> tuple[Estimate, 
     lookups = 0
     base = settings.get("TWEETFORM_API_BASE")
     if job.spider not in ("users", "tweets", "search"):
-        counts, lookups = lookup_counts(base, credentials, job, spend=spend)
+        counts, lookups = lookup_counts(base, credentials, job, spend=spend, wait=wait)
     sample_users: list = []
     sampled = 0
     if job.spider in ("friends", "followers") and job.depth > 1 and sample > 0:
-        sample_users, sampled = sample_level2(base, credentials, job, counts, sample, spend=spend)
+        sample_users, sampled = sample_level2(base, credentials, job, counts, sample, spend=spend, wait=wait)
     volume = None
     if needs_volume(job):  # what the counts endpoints, the seed tweets or lists say (a few cents)
         from tweetform.spiders.paged import PagedSpider
@@ -588,6 +696,7 @@ def plan_job(settings: Any, job: JobArgs, sample: int = 100) -> tuple[Estimate, 
 
         spidercls = get_spider_loader(settings).load(job.spider)
         client = ApiClient(base, credentials, spend=spend)
+        client.max_wait = wait
         volume = measure(client, job, spidercls if issubclass(spidercls, PagedSpider) else None, counts, sample)
         lookups += volume.plan_requests
         if volume.plan_requests:

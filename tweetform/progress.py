@@ -1,8 +1,11 @@
 """Live progress of a crawl: one line that updates in a terminal, periodic log lines otherwise.
 
-    friends · 51 pages · users 40/52 · 53 items · 1 error · $3.12 spent of $5.00 · 12 pages/min · 0:04:10 · waiting 8 m 12 s for
+    friends · 51 pages · users 40/52 · 1 error · $3.12 spent of $5.00 · 12 pages/min · 0:04:10 · waiting 8 m 12 s for
     /friends/ids quota (2 credential lane(s) used up), resumes 14:05:12 UTC
 
+The numbers are the whole job's (:mod:`tweetform.numbers`: every run of a continued job, and every worker of a
+distributed one), the same as the stop line, the closing summary and the manifest say; a continued job adds this
+run's share (``whole job (this run: 12 pages, $0.12)``). *pages* are data pages (error records apart).
 *users* is the users expanded of the reachable set found so far (the seeds and
 every account a page at a level below ``depth`` listed, capped by
 ``max_users``); *errors* counts the ``errors`` bucket's records (protected,
@@ -31,7 +34,9 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import create_looping_call
 
 from tweetform import state
+from tweetform.cost import dollars
 from tweetform.items import PROVENANCE
+from tweetform.numbers import job_numbers, run_numbers
 from tweetform.quota import runtime
 
 logger = logging.getLogger(__name__)
@@ -150,7 +155,7 @@ class ProgressExtension:
         self.overflow = False
         self.network = False
         self.jobs: dict[str, Any] = {}
-        self.last_pages = 0
+        self.last_pages: int | None = None
         self.last_at = self.started
         self.rate = 0.0
         self.task: Any = None
@@ -206,41 +211,39 @@ class ProgressExtension:
         return self.jobs[job_id]
 
     def counts(self) -> dict[str, Any]:
+        """What the line shows: the whole job's numbers (:func:`tweetform.numbers.job_numbers`) for the job this
+        crawl started; a worker serving many jobs shows what it did itself."""
         stats = self.stats.get_stats()
+        given = getattr(getattr(self.crawler, "spider", None), "given_job", None)
         expanded = int(stats.get("tweetform/users/expanded", 0))
+        if given is not None:
+            n = job_numbers(self.crawler, given)
+            found = {"pages": n.pages, "errors": n.errors, "failed": n.failed, "spent": n.spent, "budget": n.budget,
+                     "run": (n.run_pages, n.run_spent) if n.earlier_runs else None}
+            expanded = n.users if n.users is not None else expanded
+        else:
+            pages, errors, spent = run_numbers(self.crawler)
+            budget_mw = getattr(self.crawler, "_tweetform_budget", None)
+            budgets = {budget_mw.budget_of(j) for j in self.jobs} if budget_mw is not None else set()
+            found = {"pages": pages, "errors": errors, "failed": int(stats.get("tweetform/pages/failed", 0)), "spent": spent,
+                     "budget": next(iter(budgets)) if len(budgets) == 1 else 0, "run": None}
         reach = max(expanded, len(self.known))
         caps = [j.max_users for j in self.jobs.values() if j is not None and j.max_users is not None]
         if caps and len(caps) == len(self.jobs):
             reach = min(reach, max(sum(caps), expanded))
-        return {
-            "pages": int(stats.get("tweetform/pages/written", 0)),
-            "items": int(stats.get("item_scraped_count", 0)),
-            "errors": sum(int(v) for k, v in stats.items() if k.startswith("tweetform/errors/")),
-            "failed": int(stats.get("tweetform/pages/failed", 0)),
-            "expanded": expanded,
-            "reach": reach,
-            "network": self.network or expanded > 0 and self._spider_name() in ("friends", "followers"),
-        }
+        found.update(expanded=expanded, reach=reach,
+                     network=self.network or expanded > 0 and self._spider_name() in ("friends", "followers"))
+        return found
 
     def _spider_name(self) -> str:
         spider = getattr(self.crawler, "spider", None)
         return getattr(spider, "name", "crawl")
 
-    def spend(self) -> str:
+    def spend(self, c: dict[str, Any]) -> str:
         """``$1.25 spent`` (``of $5.00`` with a budget): what the pages cost (tweetform.cost)."""
-        from tweetform.cost import dollars, micro
-
-        spent = float(self.stats.get_value("tweetform/cost/usd", 0.0) or 0.0)
-        budget_mw = getattr(self.crawler, "_tweetform_budget", None)
-        given = getattr(getattr(self.crawler, "spider", None), "given_job", None)
-        jobs = set(self.jobs) | ({given.job} if given is not None else set())
-        budgets = {budget_mw.budget_of(j) for j in jobs} if budget_mw is not None else set()
-        if not spent and not any(budgets):
+        if not c["spent"] and not c["budget"]:
             return ""
-        text = f"{dollars(micro(spent))} spent"
-        if len(budgets) == 1 and next(iter(budgets)):
-            text += f" of {dollars(next(iter(budgets)))}"
-        return text
+        return f"{dollars(c['spent'])} spent" + (f" of {dollars(c['budget'])}" if c["budget"] else "")
 
     def waits(self) -> list[str]:
         gate = runtime.existing_gate(self.crawler)
@@ -250,17 +253,20 @@ class ProgressExtension:
     def line(self) -> str:
         c = self.counts()
         now = time.monotonic()
+        if self.last_pages is None:  # the pages the job had when this run began are not this run's rate
+            self.last_pages = c["pages"]
         if now - self.last_at >= 5.0:
             self.rate = (c["pages"] - self.last_pages) * 60.0 / (now - self.last_at)
             self.last_pages, self.last_at = c["pages"], now
         parts = [self._spider_name(), plural(c["pages"], "page")]
         if c["network"]:
             parts.append(f"users {c['expanded']:,}/{c['reach']:,}{'+' if self.overflow else ''}")
-        parts.append(plural(c["items"], "item"))
         parts.append(plural(c["errors"], "error") + (f" ({c['failed']:,} failed)" if c["failed"] else ""))
-        spent = self.spend()
+        spent = self.spend(c)
         if spent:
             parts.append(spent)
+        if c["run"] is not None:  # a continued job: the numbers are the whole job's; this run's share apart
+            parts.append(f"whole job (this run: {plural(c['run'][0], 'page')}, {dollars(c['run'][1])})")
         if self.rate:
             parts.append(f"{self.rate:,.0f} pages/min")
         parts.append(clock(now - self.started))

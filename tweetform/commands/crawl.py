@@ -18,6 +18,7 @@ from typing import Any
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
+from scrapy.settings import SETTINGS_PRIORITIES
 from scrapy.spiderloader import get_spider_loader
 
 from tweetform.api.endpoints import BLUESKY, ENDPOINTS
@@ -64,7 +65,8 @@ class Command(ScrapyCrawlCommand):
             return  # a worker: its jobs come from Redis
         try:
             job = parse(opts.spargs, str(self.settings.get("TWEETFORM_API_VERSION")))
-            if not self.settings.get("REDIS_URL") and not self.settings.get("JOBDIR"):
+            in_memory = self.settings.getpriority("JOBDIR") == SETTINGS_PRIORITIES["cmdline"]  # -s JOBDIR= : nothing kept
+            if not uses_redis(self.settings) and not self.settings.get("JOBDIR") and not in_memory:
                 # every local job keeps its queue and state: a stop of any kind continues with one command
                 self.settings.set("JOBDIR", str(implicit_jobdir(self.settings, job.job)), priority="cmdline")
             job = resumed_job(self.settings, job, opts.spargs)  # JOBDIR: the job it holds, or exit 2

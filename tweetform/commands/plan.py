@@ -19,7 +19,8 @@ from scrapy.spiderloader import get_spider_loader
 
 from tweetform.cost import usd
 from tweetform.credentials import CredentialError
-from tweetform.planning import Estimate, PlanError, estimate, network_endpoint, plan_job, window_text
+from tweetform import exitcodes
+from tweetform.planning import PLAN_WAIT, Estimate, PlanError, estimate, network_endpoint, plan_job, window_text
 from tweetform.quota.gate import human
 from tweetform.job import ArgumentError
 from tweetform.commands.errors import number, one_line_errors
@@ -50,6 +51,8 @@ def render(est: Estimate, counts: dict, lookups: int, lookup_endpoint: str, now:
         lines.append(f"  {e.endpoint:<26} {e.requests:>9,} requests  {e.lanes} lane(s), {e.per_window:,} per {window_text(est.window)}  "
                      f"{e.windows:,} window(s)  {wait}")
     lines.append(f"cost: {est.cost_text()} — each resource once per app and UTC day")
+    if est.basis:
+        lines.append(f"basis: {est.basis}")
     lines.append(f"estimate: {est.summary(now)}")
     lines += [f"note: {n}" for n in est.notes]
     return lines
@@ -74,6 +77,8 @@ class Command(ScrapyCommand):
         parser.add_argument("--json", action="store_true", help="print the estimate as JSON")
         parser.add_argument("--budget", type=number(float, 0, above=True), default=None, metavar="USD",
                             help="what of the job fits in this budget: how deep, how many users")
+        parser.add_argument("--wait", type=number(float, 0), default=PLAN_WAIT, metavar="SECONDS",
+                            help="when every credential's quota for a look-up is used up, wait this long at most for it")
         parser.add_argument("--sample", type=number(int, 0), default=100, metavar="N",
                             help="depth > 1: look at N accounts of level 2 (one list request; 0: none); "
                                  "search, conversation: read a page of N posts to estimate what includes cost (0: none)")
@@ -99,10 +104,13 @@ class Command(ScrapyCommand):
             if note is not None:
                 print(note(job))
                 return
-            est, counts, lookups, sampled, sample, spend = plan_job(self.settings, job, opts.sample)
+            wait = getattr(opts, "wait", PLAN_WAIT)
+            if not 0 <= wait < float("inf"):
+                raise ArgumentError("--wait must be 0 or more seconds")
+            est, counts, lookups, sampled, sample, spend = plan_job(self.settings, job, opts.sample, wait)
         except (ArgumentError, CredentialError, PlanError) as exc:
             print(f"tweetform: {exc}", file=sys.stderr)
-            self.exitcode = 2
+            self.exitcode = getattr(exc, "code", exitcodes.BAD_INPUT)
             return
         budget = getattr(opts, "budget", None)  # more than 0: its option type (commands.errors.number)
         fit = est.fit(budget) if budget is not None else None

@@ -110,7 +110,7 @@ class Command(ScrapyCommand):
             try:
                 est, *_, spend = plan_job(self.settings, job)
             except PlanError as exc:
-                fail(f"cannot plan the job: {exc}")
+                fail(f"cannot plan the job: {exc}", exc.code)
             server.hset(keys.job(job.job), "plan", json.dumps(est.as_dict()))
             if spend.micro_usd:  # the plan's look-ups and sample were billed: they are the job's spend
                 from tweetform.cost.redis_budget import RedisBudget

@@ -403,14 +403,13 @@ class BudgetMiddleware:
             return
         from tweetform.cost import usd
         from tweetform.manifest import write_manifest
+        from tweetform.numbers import job_numbers
 
-        cost = getattr(self.crawler, "_tweetform_cost", None)
-        budget = self.budget_of(given.job)
-        fields: dict[str, Any] = {"spent_usd": usd(self._book().total_spent(given.job)), "budget_usd": usd(budget) if budget else None}
-        if cost is not None:
-            fields["spent_usd_by_app"] = {app: usd(n) for app, n in sorted(cost.ledger.by_app.items())}
-        if given.job in self.out_of_budget:
-            fields["stopped_by"] = "usage_capped" if given.job in self.capped else "budget"
+        numbers = job_numbers(self.crawler, given)  # the whole job's, every run of it
+        fields: dict[str, Any] = {"spent_usd": usd(numbers.spent), "budget_usd": usd(numbers.budget) if numbers.budget else None,
+                                  "spent_usd_by_app": {app: usd(n) for app, n in sorted(numbers.by_app.items())}}
+        # this run's stop (a continued job that went on to the end was not stopped: no stale reason)
+        fields["stopped_by"] = ("usage_capped" if given.job in self.capped else "budget") if given.job in self.out_of_budget else None
         try:
             write_manifest(self.crawler.settings.get("TWEETFORM_OUTPUT_DIR") or "data", given.job, **fields)
         except OSError as exc:

@@ -39,6 +39,16 @@ def app_names(credentials: Iterable[Any]) -> dict[str, str]:
     return {c.alias: names[c.app_key] if c.app_key else c.alias for c in creds}
 
 
+def kept_ledger(crawler: Crawler, prices: Any) -> CostLedger:
+    """One process: the ids billed kept in the job's JOBDIR (a continued job counts none twice), else in memory."""
+    if crawler.settings.get("JOBDIR"):
+        from tweetform.state.local.billed import KeptCostLedger
+        from tweetform.state.local.database import database
+
+        return KeptCostLedger(database(crawler), prices)
+    return CostLedger(prices)
+
+
 class CostMiddleware:
     def __init__(self, crawler: Crawler) -> None:
         from tweetform.credentials import load_credentials
@@ -51,7 +61,7 @@ class CostMiddleware:
 
             self.ledger: CostLedger = SharedCostLedger(connection.for_crawler(crawler), prices)
         else:
-            self.ledger = CostLedger(prices)
+            self.ledger = kept_ledger(crawler, prices)
         self.day_of = DayOf()
         try:
             self.apps = app_names(load_credentials(crawler.settings))

@@ -39,6 +39,7 @@ import redis
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
+from tweetform import state
 from tweetform.config import uses_redis
 from tweetform.state.redis import compact, keys, scripts
 from tweetform.export.files import ARCHIVE, GZIP, JOBS_DIR, PLAIN, gzip_member, iter_archive_lines, iter_members
@@ -263,11 +264,19 @@ class BucketPipeline:
         except redis.RedisError:
             return False  # Redis away: the file's own index still keeps this host's copy single
 
-    def _record(self, job: str, pid: str, bucket: str, failed: bool = False) -> None:
+    def _record(self, job: str, pid: str, bucket: str, failed: bool = False, depth: Any = None) -> None:
         """After the write (a crash between the two leaves the page in the file, which its
         next writer reads back: written once; the other order could lose it). The job's written
-        pages are kept in compact buckets (``compact.py``: ~14 bytes a page), counted once."""
+        pages are kept in compact buckets (``compact.py``: ~14 bytes a page), counted once. The job's counters
+        (the whole job's numbers, :mod:`tweetform.numbers`): in Redis, or in the local job store,
+        whose JOBDIR commits them with the page's acknowledgement."""
         if self.server is None:
+            store = state.existing_job_store(self.crawler)
+            if store is not None and job:
+                counts = {"pages" if bucket != "errors" else "errors": 1}
+                if failed:
+                    counts.update({"failed": 1, **({f"failed/{depth}": 1} if isinstance(depth, int) else {})})
+                store.progress(job, **counts)
             return
         layout = keys.written(job)
         try:
@@ -355,7 +364,7 @@ class BucketPipeline:
             item.skipped = True
             return item
         failed = bucket == "errors" and item.get("reason") == "failed" and not getattr(item, "failure_counted", False)
-        self._record(job, pid, bucket, failed=failed)
+        self._record(job, pid, bucket, failed=failed, depth=prov.get("depth"))
         self.stats.inc_value("tweetform/pages/written")
         self.stats.inc_value(f"tweetform/buckets/{bucket}")
         return item

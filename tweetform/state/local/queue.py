@@ -128,3 +128,14 @@ def method_name(spider: Any, func: Any) -> Any:
     if bound is None or getattr(bound, "__func__", None) is not getattr(func, "__func__", bound):
         raise LookupError(name)  # not a plain method of the spider: Scrapy's own search decides
     return name
+
+
+def queued_depths(db: Database) -> set[int]:
+    """The BFS levels (``tweetform_ctx`` depth) of every request still queued or leased: the levels that are
+    not complete (read when a crawl closes: one pass over what is left)."""
+    found: set[int] = set()
+    for (data,) in db.query("SELECT data FROM requests"):
+        ctx = (pickle.loads(data).get("meta") or {}).get("tweetform_ctx") or {}
+        if isinstance(ctx.get("depth"), int):
+            found.add(ctx["depth"])
+    return found
