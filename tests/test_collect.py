@@ -70,7 +70,8 @@ def test_three_workers_one_collector(sandbox_factory, redis_url: str, tmp_path: 
     seed = box.get("/_sandbox/examples")["ordinary"][0]
     hosts = [tmp_path / f"host{i}" for i in range(3)]
     collected = tmp_path / "collected"
-    workers = [start_workers(collect_env(box, redis_url, d), 1, True, "-s", "CONCURRENT_REQUESTS=2")[0] for d in hosts]
+    workers = [start_workers(collect_env(box, redis_url, d), 1, True, "-s", "CONCURRENT_REQUESTS=2",
+                             "-s", "LOG_FILE=/dev/stderr")[0] for d in hosts]  # the stats dump: a LOG_FILE keeps it
     wait_registered(redis_url, workers)
     env = collect_env(box, redis_url, hosts[0])
     push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "one")

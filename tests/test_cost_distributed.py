@@ -78,13 +78,14 @@ def test_usage_capped_parks_a_distributed_job_until_resumed(sandbox_factory, red
     box = sandbox_factory(*WORLD, "--credits", "1.2")  # the job costs about $1.9: two runs of credits
     env = worker_env(box, redis_url, tmp_path)
     seed = box.get("/_sandbox/examples")["ordinary"][0]
-    workers = start_workers(env, 2, True, "-s", "CONCURRENT_REQUESTS=4")
+    workers = start_workers(env, 2, True, "-s", "CONCURRENT_REQUESTS=4", "-s", "LOG_FILE=/dev/stderr")  # the stats dump
     wait_registered(redis_url, workers)
     push(env, "friends", "--user-id", str(seed), "--depth", "2", "--job", "capped")
     logs = wait_all(workers)  # the workers go idle: the job's requests are parked, not retried every second
     r = redis.Redis.from_url(redis_url, decode_responses=True)
     assert r.hget("tweetform:job:capped", "state") == "budget_exhausted" and r.zcard("tweetform:job:capped:parked") > 0
     assert any("stopped: the API's usage cap (Usage cap exceeded: no credits left)" in log for log in logs)
+    assert all("Dumping Scrapy stats" in log for log in logs)
     assert not any("'tweetform/quota/rate_limited'" in log for log in logs)
     from tweetform.cost.redis_budget import spend_of
 

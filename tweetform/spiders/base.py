@@ -320,7 +320,8 @@ class ApiSpider(scrapy.Spider):
         self.store.save(job)
         where = ("handing its pages to scrapy collect" if self.settings.getbool("TWEETFORM_COLLECT")
                  else f"writing to {self.settings.get('TWEETFORM_OUTPUT_DIR')}/{job.bucket}")
-        logger.info("job %s: %s %s, %s; %s", job.job, self.name, _describe(job), where, budget_text(job.budget, self.settings))
+        logger.info("job %s: %s %s, %s; %s", job.job, self.name, _describe(job), where,
+                    "no cost (Bluesky: $0 a request)" if job.api == "bluesky" else budget_text(job.budget, self.settings))
         again = self.settings.get("TWEETFORM_CONTINUE")
         if again and job is self.given_job:
             logger.info("job %s keeps its queue and state in %s: after any stop, `%s` continues it",
