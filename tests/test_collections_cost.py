@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from crawling import run_crawl
+from crawling import FULL_LOG, run_crawl
 from test_cost_budget import stats_of
 
 from tweetform.exitcodes import BUDGET_EXHAUSTED
@@ -34,7 +34,7 @@ def arguments(box, spider: str) -> dict[str, str]:
 def test_spend_equals_the_sandbox_bill(box, tmp_path: Path, spider):
     """Seeds by screen name too (lists, timeline): the names' look-up is billed though no page of it is
     written, and tweetform charges it (it did not: $0.01 a name short of the bill)."""
-    result = run_crawl(box, spider, tmp_path, budget=1000, **arguments(box, spider))
+    result = run_crawl(box, spider, tmp_path, budget=1000, settings=FULL_LOG, **arguments(box, spider))
     assert result.returncode == 0, result.stderr[-3000:]
     bill = box.get("/_sandbox/billing")
     assert bill["total_usd"] > 0
