@@ -460,7 +460,7 @@ def test_an_ids_file_that_is_not_text_is_one_line(tmp_path: Path, content: bytes
 
 
 @pytest.mark.parametrize("name,value,message", [
-    ("TWEETFORM_BUDGET_USD", -1.0, "must be at least 0, not -1.0"),
+    ("TWEETFORM_BUDGET_USD", -1.0, "must be more than 0, not -1.0"),  # 0 too: only "unlimited" runs without a budget
     ("TWEETFORM_HEARTBEAT", 0, "must be more than 0, not 0"),
     ("TWEETFORM_HEARTBEAT_TTL", -3.0, "must be more than 0, not -3.0"),
     ("CONCURRENT_REQUESTS", 0, "must be at least 1, not 0"),
@@ -481,7 +481,7 @@ def test_a_numeric_setting_out_of_range_is_bad_input(name: str, value: Any, mess
         with pytest.raises(SettingsError) as refused:
             env_overrides(vars(defaults), {name: str(value)})
         assert one_line(refused.value) == f"environment variable {name} {message.rsplit(', not ', 1)[0]}, not {value}"
-    check_types({"TWEETFORM_QUOTA_RESET_MARGIN": -0.5, "RETRY_TIMES": 0, "TWEETFORM_BUDGET_USD": 0}, vars(defaults), "ok")  # in range
+    check_types({"TWEETFORM_QUOTA_RESET_MARGIN": -0.5, "RETRY_TIMES": 0, "TWEETFORM_BUDGET_USD": "unlimited"}, vars(defaults), "ok")  # in range
 
 
 def test_cli_numbers_out_of_range_and_bad_option_values_are_one_line(tmp_path: Path):
@@ -501,7 +501,7 @@ def test_cli_numbers_out_of_range_and_bad_option_values_are_one_line(tmp_path: P
         ("plan", "friends", "-a", "user_id=12", "--sample", "-1"): "tweetform: scrapy plan: argument --sample: must be at least 0, not -1",
         ("plan", "friends", "-a", "user_id=12", "--budget", "-2"): "tweetform: scrapy plan: argument --budget: must be more than 0, not -2",
         ("proxies", "check", "--timeout", "0"): "tweetform: scrapy proxies: argument --timeout: must be more than 0, not 0",
-        ("crawl", "friends", "-a", "user_id=12", "-s", "TWEETFORM_BUDGET_USD=-1"): "tweetform: -s TWEETFORM_BUDGET_USD=-1: must be at least 0",
+        ("crawl", "friends", "-a", "user_id=12", "-s", "TWEETFORM_BUDGET_USD=-1"): "tweetform: -s TWEETFORM_BUDGET_USD=-1: must be more than 0",
         ("crawl", "users", "-a", f"file={binary}"): f"tweetform: file {str(binary)!r} is not text (not UTF-8 at byte 0)",
         ("crawl", "users", "-a", "user_id=12", "-a", "skip_known=yes"): "tweetform: skip_known must be true or false, not 'yes'",
     }

@@ -64,9 +64,8 @@ def test_only_unlimited_lifts_the_budget(box, tmp_path: Path):
         done = scrapy(user_env(box, tmp_path / "c", TWEETFORM_BUDGET_USD=bad), "crawl", "followers", "-a", f"user_id={SEED}")
         assert done.returncode == BAD_INPUT, done.stderr
         assert done.stderr.strip().splitlines() == [
-            f"tweetform: TWEETFORM_BUDGET_USD must be "
-            + ("more than 0 US dollars (or unlimited)" if bad != "lots" else "an amount in US dollars, like 5 or 2.50, or unlimited")
-            + f", not {bad!r}"]
+            f"tweetform: environment variable TWEETFORM_BUDGET_USD must be more than 0, not {bad}" if bad != "lots" else
+            "tweetform: TWEETFORM_BUDGET_USD must be an amount in US dollars, like 5 or 2.50, or unlimited, not 'lots'"]
     assert box.get("/_sandbox/billing")["total_usd"] == 0
 
 

@@ -147,7 +147,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "ROTATING_PROXY_BACKOFF_BASE": (0, None, True), "ROTATING_PROXY_BACKOFF_CAP": (0, None, True),
     "ROTATING_PROXY_PAGE_RETRY_TIMES": (1, None, True), "ROTATING_PROXY_LOGSTATS_INTERVAL": (0, None, False),
     "TWEETFORM_PROXY_CHECK_TIMEOUT": (0, None, False), "TWEETFORM_PROGRESS_INTERVAL": (0, None, False),
-    "TWEETFORM_RATE_WINDOW": (0, None, False), "TWEETFORM_BUDGET_USD": (0, None, True),  # 0: no budget
+    "TWEETFORM_RATE_WINDOW": (0, None, False), "TWEETFORM_BUDGET_USD": (0, None, False),  # or "unlimited" (no budget)
     "TWEETFORM_STREAM_READ_TIMEOUT": (0, None, False), "TWEETFORM_HEARTBEAT": (0, None, False),
     "TWEETFORM_HEARTBEAT_TTL": (0, None, False), "TWEETFORM_MAX_DELIVERIES": (1, None, True),
     "TWEETFORM_DEAD_LETTER_MAX": (1, None, True), "TWEETFORM_JOB_STATE_TTL": (0, None, False),
