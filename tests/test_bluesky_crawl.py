@@ -156,5 +156,6 @@ def test_search_with_a_session_that_expires_mid_crawl_equals_truth_and_leaks_not
     counters = box.get("/_sandbox/bsky/counters")
     assert counters["sessions_created"] + counters["sessions_refreshed"] >= 2
     secrets = [account.app_password, *box.get("/_sandbox/bsky/tokens")["tokens"]]
-    written = "".join(p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    # every file under the output directory, the job's queue and state database too (bytes as latin-1: ASCII secrets show)
+    written = "".join(p.read_bytes().decode("latin-1") for p in (tmp_path / "out").rglob("*") if p.is_file())
     assert len(secrets) >= 3 and not [s for s in secrets if s in log or s in written]
