@@ -202,7 +202,8 @@ def script_times(red: RedisServer, names: dict[str, str]) -> dict[str, list[floa
 
 
 def scale_row(label: str, n: int, box: SandboxProcess, red: RedisServer, creds: list[dict[str, str]], seed: int, depth: int,
-              conc: int, ramp: float, seconds: float, workdir: Path, tag: str, code: Path | None = None) -> dict[str, Any]:
+              conc: int, ramp: float, seconds: float, workdir: Path, tag: str, code: Path | None = None,
+              breakdown: bool = False) -> dict[str, Any]:
     box.reset()
     red.flush()
     out = workdir / f"{tag}-{label}"
@@ -231,7 +232,7 @@ def scale_row(label: str, n: int, box: SandboxProcess, red: RedisServer, creds: 
         c0 = [process_cpu(p.pid) for p in procs]
         r0, b0 = redis_snapshot(red), process_cpu(box.proc.pid)
         k0 = [read_timer(timers, p.pid) for p in procs]
-        if code is not None or label.startswith("after"):  # --part compare: every command in the slow log
+        if breakdown:  # --breakdown: every command in the slow log (which costs Redis CPU of its own)
             red.client.config_set("slowlog-max-len", 1_000_000)
             red.client.config_set("slowlog-log-slower-than", 0)
             red.client.slowlog_reset()
@@ -243,7 +244,7 @@ def scale_row(label: str, n: int, box: SandboxProcess, red: RedisServer, creds: 
         c1 = [process_cpu(p.pid) for p in procs]
         r1, b1 = redis_snapshot(red), process_cpu(box.proc.pid)
         k1 = [read_timer(timers, p.pid) for p in procs]
-        logged = script_times(red, script_names(code)) if code is not None or label.startswith("after") else {}
+        logged = script_times(red, script_names(code)) if breakdown else {}
         red.client.config_set("slowlog-log-slower-than", 10000)
         alive = all(p.proc.poll() is None for p in procs)
     finally:
@@ -384,7 +385,8 @@ def part_compare(args: argparse.Namespace, report: list[tuple[str, str]]) -> Non
         for rnd in range(args.rounds):
             for label, code in (plan if rnd % 2 == 0 else plan[::-1]):
                 print(f"== round {rnd + 1} {label} ...", flush=True)
-                res = scale_row(label, 1, box, red, creds, seed, 3, args.concurrency, args.ramp, args.seconds, workdir, f"r{rnd}", code)
+                res = scale_row(label, 1, box, red, creds, seed, 3, args.concurrency, args.ramp, args.seconds, workdir, f"r{rnd}", code,
+                                args.breakdown)
                 runs[label].append(res)
                 print("   slow log µs/page (calls/page): " + ", ".join(f"{k} {us:.0f} ({c:.1f})" for k, (us, c) in
                                                                     sorted(res["scripts"].items(), key=lambda kv: -kv[1][0])[:12]))
@@ -409,7 +411,8 @@ def part_compare(args: argparse.Namespace, report: list[tuple[str, str]]) -> Non
         "## Redis CPU per page, before and after (issue 15 §4)",
         "",
         "```",
-        f".venv/bin/python bench/scale_bench.py --part compare --compare {args.compare} --rounds {args.rounds} --seconds {args.seconds:g}",
+        f".venv/bin/python bench/scale_bench.py --part compare --compare {args.compare} --rounds {args.rounds} --seconds {args.seconds:g}"
+        + (" --breakdown" if args.breakdown else ""),
         "```",
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}; sandbox `{box.command}`; each row: 1 `scrapy worker "
@@ -543,6 +546,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--part", choices=["scale", "memory", "compare", "all"], default="all")
+    ap.add_argument("--breakdown", action="store_true", help="--part compare: Redis time per script from the slow log (adds Redis CPU)")
     ap.add_argument("--compare", default="main", help="--part compare: the git ref whose worker is the 'before' row (default main)")
     ap.add_argument("--latency", type=float, default=0.5)
     ap.add_argument("--concurrency", type=int, default=8)
