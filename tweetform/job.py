@@ -53,12 +53,25 @@ class JobArgs:
     handles: list[str] = field(default_factory=list)
     uris: list[str] = field(default_factory=list)
     feed_filter: str | None = None  # timeline, api=bluesky: getAuthorFeed's filter (filter=)
+    include: str | None = None  # cascade: the reactions followed (replies,quotes,retweets[,likes])
 
     @property
     def all_queries(self) -> list[str]:
         """Every query of a search or counts job (``query``, or the lines of ``file``)."""
         return ([self.query] if self.query else []) + self.queries
 
+
+    @property
+    def claim_cap(self) -> int | None:
+        """The most ids the job's claims expand: users (friends, followers: ``max_users``) or posts
+        (cascade: ``max_tweets``)."""
+        return self.max_tweets if self.spider == "cascade" else self.max_users
+
+    @property
+    def by_levels(self) -> bool:
+        """Expanded level by level (the store keeps each level's claims in order, see ``state.base``):
+        with a cap, and always for a cascade (a post's depth is its breadth-first level)."""
+        return self.claim_cap is not None or self.spider == "cascade"
 
     def as_message(self) -> dict[str, Any]:
         """JSON-safe form without defaults (for Redis job messages and logs)."""

@@ -262,6 +262,35 @@ def _tweet_lists(client: Any, job: JobArgs, volume: Volume, spidercls: Any) -> N
         volume.notes.append(f"{missing} seed tweet(s) the look-up did not return (deleted or protected) count one request each")
 
 
+def _cascade(client: Any, job: JobArgs, volume: Volume, spidercls: Any) -> None:
+    """cascade: its first level from the seeds' public_metrics (replies by one search of each seed's
+    thread, quotes, retweeters, likers); what the reactions bring in turn is unknown before crawling."""
+    from tweetform.spiders.search import search_endpoint
+
+    seeds = list(dict.fromkeys(job.tweet_ids))
+    tweets = _seed_tweets(client, seeds, "public_metrics")
+    volume.add("/2/tweets", math.ceil(len(seeds) / 100))
+    volume.bill(pricing.POST, len(tweets))
+    lists = {"replies": ("reply_count", search_endpoint(job), pricing.POST), "quotes": ("quote_count", "/2/tweets/:id/quote_tweets", pricing.POST),
+             "retweets": ("retweet_count", "/2/tweets/:id/retweeted_by", pricing.USER),
+             "likes": ("like_count", "/2/tweets/:id/liking_users", pricing.LIKE)}
+    posts = users = 0
+    for include in spidercls.includes(job):
+        metric, endpoint, kind = lists[include]
+        total = 0
+        for tid in seeds:
+            n = int(((tweets.get(tid) or {}).get("public_metrics") or {}).get(metric, 0))
+            volume.add(endpoint, pages(n, ENDPOINTS[endpoint].pages[1]))
+            total += n
+        volume.bill(kind, total)
+        posts, users = (posts + total, users) if kind == pricing.POST else (posts, users + total)
+    volume.tweets, volume.users = posts + len(tweets), users
+    _includes(volume, "/2/tweets/:id/quote_tweets", posts)
+    if job.depth > 1:
+        volume.notes.append(f"cascade: level 1 only (from the seeds' public metrics); the levels past it (depth={job.depth}) react to "
+                            "what level 1 finds and are unknown before crawling (give max_tweets and budget to bound them)")
+
+
 def _user_lists(job: JobArgs, volume: Volume, spidercls: Any, counts: Mapping[int, Any]) -> None:
     """liked_tweets, mentions, lists of users, timeline archive=true: per seed user, from its counts."""
     from tweetform.spiders.paged import USER_RELATIONS
@@ -339,6 +368,8 @@ def measure(client: Any, job: JobArgs, spidercls: Any, counts: Mapping[int, Any]
         _conversation(client, job, volume, sample)
     elif job.spider in TWEET_METRIC:
         _tweet_lists(client, job, volume, spidercls)
+    elif job.spider == "cascade":
+        _cascade(client, job, volume, spidercls)
     elif job.spider == "counts":
         endpoint = "/2/tweets/counts/all" if job.archive else "/2/tweets/counts/recent"
         n = len(set(job.all_queries)) * counts_pages(job)
@@ -355,5 +386,6 @@ def measure(client: Any, job: JobArgs, spidercls: Any, counts: Mapping[int, Any]
 
 def needs_volume(job: JobArgs) -> bool:
     """Whether the plan of a job comes from :func:`measure` (else from the seeds' counts alone)."""
-    collection = job.spider in ("quotes", "retweeted_by", "liking_users", "liked_tweets", "mentions", "lists", "counts", "conversation")
+    collection = job.spider in ("quotes", "retweeted_by", "liking_users", "liked_tweets", "mentions", "lists", "counts", "conversation",
+                                "cascade")
     return collection or (job.api == "2" and job.spider == "search") or (job.spider == "timeline" and job.archive)

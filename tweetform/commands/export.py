@@ -2,6 +2,7 @@
 
     scrapy export graph  --bucket friend_ids [--bucket followers …] --format csv|graphml|gexf -o FILE [--job JOB …]
     scrapy export graph  --bucket search [--edges retweet,quote,reply,mention] --format … -o FILE
+    scrapy export cascade [--job JOB] --format graphml|gexf|csv|jsonl -o FILE     (the cascades bucket)
     scrapy export tweets --bucket timelines [--bucket search …] --format jsonl|csv -o FILE [--job JOB …]
     scrapy export ids    --bucket quotes [-o FILE] [--job JOB …]
     scrapy export diff JOB_A JOB_B [--bucket friend_ids …] [-o FILE]
@@ -33,7 +34,7 @@ from tweetform.export.files import ReadStats, bucket_files, iter_pages, open_tex
 from tweetform.spiders.arguments import BUCKET, JOB
 from tweetform.commands.errors import one_line_errors
 
-KINDS = {"graph": ("graphml", "csv", "gexf"), "tweets": ("jsonl", "csv"), "ids": ("txt",), "diff": ("csv",)}
+KINDS = {"graph": ("graphml", "csv", "gexf"), "cascade": ("graphml", "gexf", "csv", "jsonl"), "tweets": ("jsonl", "csv"), "ids": ("txt",), "diff": ("csv",)}
 
 
 class ExportError(Exception):
@@ -113,6 +114,22 @@ def export_tweet_network(network: Any, fmt: str, output: Path) -> str:
             + (f"; {network.duplicates:,} tweets read twice counted once" if network.duplicates else ""))
 
 
+def export_cascade(files: list[Path], fmt: str, output: Path, jobs: list[str] | None = None) -> str:
+    """The tree of a cascade job (:mod:`tweetform.export.cascade`)."""
+    from tweetform.export.cascade import CascadeBuilder, write_cascade
+
+    stats = ReadStats()
+    builder = CascadeBuilder().add_pages(iter_pages(files, stats, jobs))
+    _no_pages_of(jobs, stats)
+    if not builder.posts:
+        raise ExportError(f"no cascade posts in {stats.pages} pages read: is it the cascades bucket?")
+    graph = builder.graph()
+    written = write_cascade(graph, output, fmt)
+    missing = sum(1 for _, d in graph.nodes(data=True) if d.get("parent_missing"))
+    return (f"wrote {len(builder.posts):,} posts, {len(builder.users):,} users and {graph.number_of_edges():,} edges "
+            f"to {', '.join(map(str, written))}" + (f"; {missing:,} nodes whose parent was not collected" if missing else ""))
+
+
 def export_tweets(files: list[Path], fmt: str, output: Path, jobs: list[str] | None = None) -> str:
     from tweetform.export.tweets import TweetWriter
 
@@ -172,7 +189,7 @@ class Command(ScrapyCommand):
     default_settings = {"LOG_ENABLED": False}
 
     def syntax(self) -> str:
-        return ("graph|tweets --bucket NAME [--bucket NAME …] --format FORMAT -o FILE [--job JOB …] [FILE …]"
+        return ("graph|tweets|cascade --bucket NAME [--bucket NAME …] --format FORMAT -o FILE [--job JOB …] [FILE …]"
                 " | ids --bucket NAME [-o FILE]"
                 " | diff JOB_A JOB_B [--bucket NAME …] [-o FILE]")
 
@@ -198,7 +215,7 @@ class Command(ScrapyCommand):
         assert self.settings is not None
         try:
             if not args or args[0] not in KINDS:
-                raise ExportError("say what to export: `scrapy export graph …`, `scrapy export tweets …`, `scrapy export ids …` "
+                raise ExportError("say what to export: `scrapy export graph …`, `scrapy export tweets …`, `scrapy export ids …`, `scrapy export cascade …` "
                                   "or `scrapy export diff JOB_A JOB_B`")
             for job in opts.jobs:
                 if not JOB.match(job):
@@ -226,8 +243,10 @@ class Command(ScrapyCommand):
             if not output.parent.is_dir():
                 raise ExportError(f"the directory of {output} does not exist")
             data_dir = Path(opts.data or self.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
-            files = input_files(data_dir, opts.bucket, paths)
-            if kind == "graph":
+            files = input_files(data_dir, opts.bucket or (["cascades"] if kind == "cascade" and not paths else []), paths)
+            if kind == "cascade":
+                message = export_cascade(files, fmt, output, opts.jobs or None)
+            elif kind == "graph":
                 message = export_graph(files, fmt, output, opts.jobs or None, opts.edges)
             else:
                 if opts.edges:

@@ -352,6 +352,11 @@ class Sandbox:
             if parts == ["truth", "network"]:  # the user network of a search's tweets (export graph)
                 kinds = tuple(k for k in q.get("edges", ",".join(truth_graphs.KINDS)).split(",") if k)
                 return _json(truth_graphs.network_truth(world, q.get("query", ""), q.get("archive") in ("1", "true"), kinds))
+            if parts == ["truth", "cascade"]:  # scrapy crawl cascade's posts, users and edges, breadth first
+                return _json(truth_graphs.cascade_truth(
+                    world, [int(s) for s in q.get("seeds", "").split(",") if s], int(q.get("depth", "1")),
+                    q.get("include", "replies,quotes,retweets").split(","),
+                    int(q["max_tweets"]) if q.get("max_tweets") else None, q.get("archive") in ("1", "true")))
             if parts == ["truth", "search"]:
                 return _json({"ids": world.search(q.get("query", ""), archive=q.get("archive") in ("1", "true"))})
         except (ValueError, KeyError, ApiError) as exc:

@@ -1,5 +1,6 @@
 """Ground truth for graphs built from tweets, computed from the world's records (never from rendered pages).
 
+* :func:`cascade_truth`: ``scrapy crawl cascade`` breadth first (``/_sandbox/truth/cascade``).
 * :func:`network_truth`: the user network of a search's tweets (``/_sandbox/truth/network``),
   by the rules of ``scrapy export graph`` on a tweet bucket: an author → the author of what
   it retweets or quotes (when that tweet still exists), → the user it replies to, → each
@@ -42,3 +43,61 @@ def network_truth(world: Any, query: str, archive: bool, kinds: tuple[str, ...] 
          "tweet_ids": sorted(tid for _, tid in v)}
         for (s, t, k), v in sorted(edges.items())
     ]}
+
+
+def cascade_truth(world: Any, seeds: list[int], depth: int, include: list[str], max_tweets: int | None,
+                  archive: bool) -> dict[str, Any]:
+    """The cascade of ``scrapy crawl cascade`` (``/_sandbox/truth/cascade``), breadth first from the
+    world's engagement index and search: the posts expanded in order (at most ``max_tweets``), every
+    post and user collected with its depth (the level it was first found at; seeds 0), and the edges
+    ``[reacting post or user, parent post, kind]`` between collected nodes (a post whose parent was not
+    collected is listed in ``parent_missing``)."""
+    expanded: list[int] = []
+    done: set[int] = set()
+    posts: dict[int, int] = {}
+    users: dict[int, int] = {}
+    edges: set[tuple[int, int, str]] = set()
+    level: list[tuple[int, int | None]] = []
+    for sid in dict.fromkeys(seeds):
+        tweet = world.tweet(sid)
+        if tweet is not None and not tweet.deleted:
+            posts.setdefault(sid, 0)
+            level.append((sid, tweet.conversation_id))
+            for parent, kind in ((tweet.in_reply_to_status_id, "reply"), (tweet.quoted_status_id, "quote")):
+                if parent:
+                    edges.add((sid, parent, kind))
+    for depth_now in range(1, depth + 1):
+        following: list[tuple[int, int | None]] = []
+        for tid, conversation in level:
+            if tid in done or (max_tweets is not None and len(expanded) >= max_tweets):
+                continue
+            done.add(tid)
+            expanded.append(tid)
+            if "replies" in include and conversation is not None:
+                for rid in world.search(f"conversation_id:{conversation}", archive=archive):
+                    reply = world.tweet(rid)
+                    posts.setdefault(rid, depth_now)
+                    edges.add((rid, reply.in_reply_to_status_id, "reply"))
+                    following.append((rid, rid if reply.conversation_id == rid else None))
+            if "quotes" in include:
+                for qid in world.quote_ids(tid):
+                    quote = world.tweet(qid)
+                    posts.setdefault(qid, depth_now)
+                    edges.add((qid, quote.quoted_status_id, "quote"))
+                    if quote.in_reply_to_status_id:
+                        edges.add((qid, quote.in_reply_to_status_id, "reply"))
+                    following.append((qid, qid if quote.conversation_id == qid else None))
+            for name, ids in (("retweets", world.retweeter_ids), ("likes", world.liker_ids)):
+                if name in include:
+                    for uid in ids(tid):
+                        users.setdefault(uid, depth_now)
+                        edges.add((uid, tid, name[:-1]))
+        level = following
+    # an edge to a post not collected (beyond depth, deleted, never expanded) is not drawn: its post is marked
+    return {
+        "expanded": [str(t) for t in expanded],
+        "posts": {str(t): d for t, d in posts.items()},
+        "users": {str(u): d for u, d in users.items()},
+        "edges": sorted([str(s), str(t), k] for s, t, k in edges if t in posts),
+        "parent_missing": sorted(str(s) for s, t, _ in edges if t not in posts),
+    }

@@ -73,11 +73,11 @@ class MemoryJobStore(JobStore):
                 if owner == tag:
                     claimed.append(uid)
                 continue
-            if job.max_users is not None and len(seen) >= job.max_users:
+            if job.claim_cap is not None and len(seen) >= job.claim_cap:
                 continue
             seen[uid] = tag
             claimed.append(uid)
-            if job.max_users is not None:
+            if job.by_levels:
                 self.levels.setdefault(job.job, NetworkLevels()).users.setdefault(level, []).append(uid)
         return claimed
 

@@ -38,7 +38,7 @@ class SqliteJobStore(MemoryJobStore):
             uids = array("Q", packed).tolist()
             self.expanded.setdefault(job_id, {}).update(dict.fromkeys(uids, claimer))
             job = self.jobs.get(job_id)
-            if job is not None and job.max_users is not None:
+            if job is not None and job.by_levels:
                 self.levels.setdefault(job_id, NetworkLevels()).users.setdefault(level, []).extend(uids)
         for job_id, level, page, opened, done in self.db.query("SELECT job, level, page, opened, done FROM level_pages"):
             levels = self.levels.setdefault(job_id, NetworkLevels())

@@ -210,7 +210,9 @@ class RedisJobStore(JobStore):
     def claim_users(self, job: JobArgs, uids: list[int], level: int, claimer: str = "") -> list[int]:
         if not uids:
             return []
-        return self._seen.claim(job.job, uids, claimer or f"level:{level}", job.max_users,
+        # levels are recorded only under a cap: a levelled job without one has a cap no job reaches
+        cap = job.claim_cap if job.claim_cap is not None else (1 << 62 if job.by_levels else None)
+        return self._seen.claim(job.job, uids, claimer or f"level:{level}", cap,
                                 order=(keys.level_users(job.job, level), keys.level_sequence(job.job, level)))
 
     def expanded_count(self, job: JobArgs) -> int:

@@ -1,0 +1,113 @@
+"""``scrapy crawl cascade`` on the sandbox equals the cascade its truth endpoint computes breadth first
+from the world (``/_sandbox/truth/cascade``), through ``scrapy export cascade``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pytest
+from crawling import ROOT, bucket, run_crawl
+
+FAST = ("--users", "3000", "--seed", "7", "--window", "1", "--limit", "/2/tweets/search/all=300,300")
+
+
+@pytest.fixture
+def box(sandbox_factory):
+    return sandbox_factory(*FAST)
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def export(data: Path, *args: str) -> subprocess.CompletedProcess:
+    return ok(subprocess.run([sys.executable, "-m", "scrapy", "export", "cascade", *args, "--data", str(data)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120))
+
+
+def seed_of(box) -> int:
+    """jack's recent tweet with replies, quotes, retweets and likes; its quotes have reactions of their own."""
+    return box.get("/_sandbox/truth/engaged/12")["ids"][0]
+
+
+def truth(box, seed: int, depth: int, include: str, max_tweets: int | None = None) -> dict[str, Any]:
+    return box.get(f"/_sandbox/truth/cascade?seeds={seed}&depth={depth}&include={include}"
+                   + (f"&max_tweets={max_tweets}" if max_tweets else ""))
+
+
+def read_jsonl(path: Path) -> tuple[dict[str, dict], set[tuple[str, str, str]]]:
+    nodes, edges = {}, set()
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        if "source" in row:
+            edges.add((row["source"], row["target"], row["kind"]))
+        else:
+            nodes[row.pop("id")] = row
+    return nodes, edges
+
+
+def expanded_posts(out: Path) -> list[str]:
+    """The posts whose lists the crawl fetched (a list page's ``post``), each once."""
+    return list(dict.fromkeys(line["__tweetform"]["post"] for lines in bucket(out, "cascades").values() for line in lines
+                              if "post" in line["__tweetform"]))
+
+
+def test_depth_3_cascade_equals_truth(box, tmp_path: Path):
+    """Depth 3 (as deep as the sandbox's engagement goes: level 2 finds 4 quotes, level 3 one retweeter of
+    them): every post and user with its depth, every edge by kind, the posts expanded, each page once;
+    the export in jsonl and in GEXF (read back with networkx) says the same."""
+    seed = seed_of(box)
+    include = "replies,quotes,retweets,likes"
+    out = tmp_path / "data"
+    result = ok(run_crawl(box, "cascade", out, tweet_id=seed, depth=3, include=include))
+    job = next(iter(bucket(out, "cascades")))
+    expected = truth(box, seed, 3, include)
+    # the world's depth: level 2 finds posts of depth 2, level 3 expands them and finds users reacting to them
+    deepest = {p for p, d in expected["posts"].items() if d == 2}
+    assert deepest and deepest <= set(expected["expanded"])
+    assert any(t in deepest and k in ("retweet", "like") for _, t, k in expected["edges"])
+    assert sorted(expanded_posts(out)) == sorted(expected["expanded"])
+    export(out, "--job", job, "--format", "jsonl", "-o", str(tmp_path / "c.jsonl"))
+    nodes, edges = read_jsonl(tmp_path / "c.jsonl")
+    assert {n: d["depth"] for n, d in nodes.items() if d["kind"] == "post"} == expected["posts"]
+    assert {n: d["depth"] for n, d in nodes.items() if d["kind"] == "user"} == expected["users"]
+    assert edges == {tuple(e) for e in expected["edges"]}
+    assert {"reply", "quote", "retweet", "like"} == {k for _, _, k in edges}
+    assert sorted(n for n, d in nodes.items() if d.get("parent_missing")) == expected["parent_missing"]
+    lines = [line["__tweetform"]["page_id"] for lines in bucket(out, "cascades").values() for line in lines]
+    assert len(lines) == len(set(lines))
+    assert "tweetform/posts/expanded': " + str(len(expected["expanded"])) in result.stderr
+    export(out, "--format", "gexf", "-o", str(tmp_path / "c.gexf"))
+    graph = nx.read_gexf(tmp_path / "c.gexf")
+    assert {(s, t, d["kind"]) for s, t, d in graph.edges(data=True)} == edges
+    assert graph.nodes[str(seed)]["label"] == "jack" and int(graph.nodes[str(seed)]["depth"]) == 0
+
+
+def test_max_tweets_keeps_the_breadth_first_prefix(box, tmp_path: Path):
+    """max_tweets=30: exactly the first 30 posts in breadth-first order are expanded (the seed, then its
+    replies and quotes in the API's order), and what their lists hold is collected; nothing more."""
+    seed = seed_of(box)
+    include = "replies,quotes,retweets"
+    full = truth(box, seed, 2, include)["expanded"]
+    expected = truth(box, seed, 2, include, max_tweets=30)
+    assert expected["expanded"] == full[:30] and len(full) > 30
+    out = tmp_path / "data"
+    ok(run_crawl(box, "cascade", out, tweet_id=seed, depth=2, include=include, max_tweets=30))
+    assert sorted(expanded_posts(out)) == sorted(expected["expanded"])
+    export(out, "--format", "jsonl", "-o", str(tmp_path / "c.jsonl"))
+    nodes, edges = read_jsonl(tmp_path / "c.jsonl")
+    assert {n: d["depth"] for n, d in nodes.items() if d["kind"] == "post"} == expected["posts"]
+    assert edges == {tuple(e) for e in expected["edges"]}
+
+
+def test_bad_include_is_one_line(box, tmp_path: Path):
+    result = run_crawl(box, "cascade", tmp_path, tweet_id=seed_of(box), include="replies,bookmarks")
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "'bookmarks'" in lines[0], lines

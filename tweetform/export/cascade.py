@@ -1,0 +1,139 @@
+"""The tree of a ``cascade`` job: posts and users, edges from each reaction to its parent post.
+
+Nodes are the bare post and user ids, ``kind`` ``post`` or ``user``, and ``depth`` (seeds 0; a
+post or user first found in the lists of a level-``L`` post: ``L``). Posts carry ``author_id``,
+``author`` (username), ``created_at``, ``text`` and the public metrics; users their ``label``
+(username). Edges, keyed by kind: ``reply`` and ``quote`` from a post to the post it replies to or
+quotes (``time``: the reacting post's), ``retweet`` and ``like`` from a user to the post (the API
+gives no time for those). A post whose parent was not collected (beyond the depth, deleted,
+protected) keeps no edge to it: it is marked ``parent_missing`` (the parent's id), never dropped.
+One graph holds every seed's tree.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+import networkx as nx
+
+from tweetform.export.files import open_text_output
+from tweetform.export.graph import nodes_path
+from tweetform.export.tweet_network import utc_time
+from tweetform.export.tweets import flatten_v2
+from tweetform.items import PROVENANCE
+
+FORMATS = ("graphml", "gexf", "csv", "jsonl")
+USER_LISTS = {"/2/tweets/:id/retweeted_by": "retweet", "/2/tweets/:id/liking_users": "like"}
+PARENT_KINDS = {"replied_to": "reply", "quoted": "quote"}
+METRICS = ("retweet_count", "reply_count", "like_count", "quote_count")
+NODE_COLUMNS = ("kind", "depth", "author_id", "author", "created_at", "text", *METRICS, "parent_missing")
+
+
+class CascadeBuilder:
+    """Add a cascade job's pages in any order; :meth:`graph` is the tree."""
+
+    def __init__(self) -> None:
+        self.posts: dict[str, dict[str, Any]] = {}
+        self.parents: dict[str, dict[str, str]] = {}  # post -> {kind: parent id}
+        self.users: dict[str, dict[str, Any]] = {}
+        self.engaged: set[tuple[str, str, str]] = set()  # (user, post, kind)
+        self.pages = 0
+
+    def add_pages(self, pages: Iterable[dict[str, Any]]) -> "CascadeBuilder":
+        for page in pages:
+            self.add_page(page)
+        return self
+
+    def add_page(self, page: dict[str, Any]) -> None:
+        prov = page.get(PROVENANCE) if isinstance(page.get(PROVENANCE), dict) else {}
+        if prov.get("bucket") == "errors" or "reason" in page:
+            return
+        self.pages += 1
+        endpoint = prov.get("endpoint")
+        depth = 0 if prov.get("list") is None else int(prov.get("depth") or 1)
+        if endpoint in USER_LISTS:
+            for user in page.get("data") or []:
+                if isinstance(user, dict) and user.get("id"):
+                    uid = str(user["id"])
+                    node = self.users.setdefault(uid, {"kind": "user", "depth": depth})
+                    node["depth"] = min(node["depth"], depth)
+                    if user.get("username"):
+                        node["label"] = str(user["username"])
+                    self.engaged.add((uid, str(prov.get("post")), USER_LISTS[endpoint]))
+            return
+        for tweet in flatten_v2(json.loads(json.dumps(page))):
+            self.add_post(tweet, depth)
+
+    def add_post(self, tweet: dict[str, Any], depth: int) -> None:
+        tid = str(tweet.get("id") or "")
+        if not tid:
+            return
+        known = self.posts.get(tid)
+        if known is not None:
+            known["depth"] = min(known["depth"], depth)
+            return
+        author = tweet.get("author") or {}
+        node: dict[str, Any] = {"kind": "post", "depth": depth, "author_id": str(tweet.get("author_id") or ""),
+                                "created_at": utc_time(tweet.get("created_at")) or "", "text": str(tweet.get("text") or "")}
+        if author.get("username"):
+            node["author"] = node["label"] = str(author["username"])
+        for name in METRICS:
+            value = (tweet.get("public_metrics") or {}).get(name)
+            if isinstance(value, int):
+                node[name] = value
+        self.posts[tid] = node
+        self.parents[tid] = {PARENT_KINDS[r["type"]]: str(r["id"]) for r in tweet.get("referenced_tweets") or []
+                             if r.get("type") in PARENT_KINDS and r.get("id")}
+
+    def graph(self) -> nx.MultiDiGraph:
+        graph = nx.MultiDiGraph()
+        for tid, node in self.posts.items():
+            graph.add_node(tid, **node)
+        for uid, node in self.users.items():
+            graph.add_node(uid, **node)
+        for tid, parents in self.parents.items():
+            for kind, parent in sorted(parents.items()):
+                if parent in self.posts:
+                    graph.add_edge(tid, parent, key=kind, kind=kind, time=self.posts[tid]["created_at"])
+                else:
+                    graph.nodes[tid]["parent_missing"] = parent
+        for uid, tid, kind in sorted(self.engaged):
+            if tid in self.posts:
+                graph.add_edge(uid, tid, key=kind, kind=kind, time="")
+            else:
+                graph.nodes[uid]["parent_missing"] = tid
+        return graph
+
+
+def write_cascade(graph: nx.MultiDiGraph, path: Path, fmt: str) -> list[Path]:
+    """graphml, gexf (networkx), csv (``Source,Target,Kind,time`` and a node table beside it) or
+    jsonl (a line per node ``{"id", …attributes}``, then a line per edge ``{"source", "target", "kind", "time"}``)."""
+    if fmt == "graphml":
+        nx.write_graphml(graph, path)
+        return [path]
+    if fmt == "gexf":
+        nx.write_gexf(graph, path)
+        return [path]
+    if fmt == "jsonl":
+        with open_text_output(path) as fh:
+            for node, data in graph.nodes(data=True):
+                fh.write(json.dumps({"id": node, **data}, ensure_ascii=False) + "\n")
+            for source, target, data in graph.edges(data=True):
+                fh.write(json.dumps({"source": source, "target": target, **data}, ensure_ascii=False) + "\n")
+        return [path]
+    if fmt != "csv":
+        raise ValueError(f"unknown cascade format {fmt!r}")
+    with open_text_output(path) as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(("Source", "Target", "Kind", "time"))
+        writer.writerows((s, t, d["kind"], d["time"]) for s, t, d in graph.edges(data=True))
+    table = nodes_path(path)
+    with open_text_output(table) as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(("Id", "Label", *NODE_COLUMNS))
+        for node, data in graph.nodes(data=True):
+            writer.writerow((node, data.get("label", ""), *("" if data.get(a) is None else data[a] for a in NODE_COLUMNS)))
+    return [path, table]

@@ -1,0 +1,154 @@
+"""``cascade``: a post's reactions to depth N — replies, quotes, retweeters (and likers), then theirs.
+
+    scrapy crawl cascade -a tweet_id=ID[,ID…]|file=… -a depth=N -a include=replies,quotes,retweets[,likes]
+                         [-a max_tweets=N] [-a archive=true] [-a budget=USD]
+
+The seeds are looked up (``/2/tweets``, 100 a request) for their conversation ids. Expanding a
+post fetches, on the rails of :class:`~tweetform.spiders.paged.PagedSpider` (one paged list per
+post, to the end marker): its conversation by one search ``conversation_id:ID`` when the post is
+the root of its thread (a quote, an original) or a seed — every reply at any level, so a thread
+is searched once and never once per reply —, its quotes, its retweeters, its likers. Replies and
+quotes found at level ``L`` are posts of depth ``L``; while ``L < depth`` they are expanded at
+level ``L + 1`` (a reply's own thread is the one already searched: only its quotes, retweeters
+and likers are fetched).
+
+Each post is expanded once per job: it is claimed in the job store (as ``friends`` claims users),
+and the crawl goes level by level with the store's network levels (:mod:`tweetform.state.base`):
+the next level is assembled, in breadth-first order, when every request of the current one has
+finished, so ``max_tweets`` expands exactly the first N posts in breadth-first order (seeds first,
+then for each post in order its replies, then its quotes). Distributed workers, ``JOBDIR`` resume,
+budgets, provenance and the errors bucket come with the rails. Every page goes to the bucket
+``cascades`` under the job's key, with ``post`` (whose list it is) and ``list`` in its provenance;
+``scrapy export cascade`` makes the tree.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator
+
+import scrapy
+from scrapy.http import Response
+
+from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS
+from tweetform.job import ArgumentError, JobArgs
+from tweetform.spiders.base import META_CTX
+from tweetform.spiders.paged import USER_LIST_PARAMS, PagedSpider
+from tweetform.spiders.search import search_endpoint, time_params
+
+INCLUDES = ("replies", "quotes", "retweets", "likes")
+DEFAULT_INCLUDE = "replies,quotes,retweets"
+#: include -> the list's endpoint (replies: the search endpoint of the job) and the fields asked for
+LISTS: dict[str, tuple[str | None, dict[str, str]]] = {
+    "replies": (None, V2_TWEET_PARAMS),
+    "quotes": ("/2/tweets/:id/quote_tweets", V2_TWEET_PARAMS),
+    "retweets": ("/2/tweets/:id/retweeted_by", USER_LIST_PARAMS),
+    "likes": ("/2/tweets/:id/liking_users", USER_LIST_PARAMS),
+}
+#: a post's found posts are ordered replies first, then quotes (page numbers offset by list)
+LIST_ORDER = {"replies": 0, "quotes": 1_000_000}
+
+
+def parse_include(raw: Any) -> list[str]:
+    """``include=`` → the lists followed, in :data:`INCLUDES` order; one line naming a bad one."""
+    given = [p.strip().lower() for p in str(raw if raw is not None else DEFAULT_INCLUDE).split(",") if p.strip()]
+    bad = [p for p in given if p not in INCLUDES]
+    if bad or not given:
+        raise ArgumentError(f"include takes {', '.join(INCLUDES)} (comma-separated), not {bad[0] if bad else raw!r}")
+    return [i for i in INCLUDES if i in given]
+
+
+def found_id(tweet: dict[str, Any]) -> int:
+    """A found post as a level's id: negative when it is the root of its own thread (its conversation
+    is searched when it is expanded), positive for a reply (its thread is the one it was found in)."""
+    tid = int(tweet["id"])
+    return -tid if str(tweet.get("conversation_id") or tid) == str(tid) else tid
+
+
+class CascadeSpider(PagedSpider):
+    name = "cascade"
+    seeds = "tweets"
+    bucket_name = "cascades"
+    arguments = frozenset({"depth", "include", "max_tweets", "archive", "start_time", "end_time"})
+
+    @classmethod
+    def parse_arguments(cls, raw: dict[str, Any], default_api: str = "2") -> JobArgs:
+        job = super().parse_arguments(raw, default_api)
+        job.include = ",".join(parse_include(raw.get("include")))
+        return job
+
+    @classmethod
+    def includes(cls, job: JobArgs) -> list[str]:
+        return (job.include or DEFAULT_INCLUDE).split(",")
+
+    @classmethod
+    def endpoints_for(cls, job: JobArgs) -> list[str]:
+        return ["/2/tweets"] + [LISTS[i][0] or search_endpoint(job) for i in cls.includes(job)]
+
+    def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
+        seeds = list(dict.fromkeys(job.tweet_ids))
+        lookups = [self.api_request(job, "/2/tweets", {"ids": ",".join(map(str, seeds[i : i + 100])), **V2_TWEET_PARAMS},
+                                    key=job.job, extra={"target": ",".join(map(str, seeds[i : i + 100])), "stage": "seeds"})
+                   for i in range(0, len(seeds), 100)]
+        self.store.requests_opened(job, 1, [r.url for r in lookups])  # level 1 ends after the seeds' lists
+        return lookups
+
+    def provenance(self, response: Response, key: str, bucket: str) -> dict[str, Any]:
+        prov = super().provenance(response, key, bucket)
+        ctx = response.meta[META_CTX]
+        if ctx.get("list"):
+            prov["post"], prov["list"] = ctx["target"], ctx["list"]
+        return prov
+
+    # --- expansion ----------------------------------------------------------------------
+
+    def expand(self, job: JobArgs, posts: list[tuple[int, int | None]], level: int, claimer: str) -> Iterator[scrapy.Request]:
+        """Claim the posts ``(id, conversation to search or None)`` at ``level`` and fetch their lists."""
+        thread: dict[int, int | None] = {}
+        for tid, cid in posts:
+            thread.setdefault(tid, cid)  # a post found twice keeps its first (breadth-first) finding
+        claimed = self.store.claim_users(job, list(thread), level, claimer)
+        requests = [r for tid in claimed for r in self.list_requests(job, tid, thread[tid], level)]
+        self.store.requests_opened(job, level, [r.url for r in requests])
+        self.crawler.stats.inc_value("tweetform/posts/expanded", len(claimed))
+        yield from requests
+
+    def list_requests(self, job: JobArgs, tid: int, conversation: int | None, level: int) -> Iterator[scrapy.Request]:
+        for include in self.includes(job):
+            endpoint, params = LISTS[include]
+            if include == "replies":
+                if conversation is None:
+                    continue
+                endpoint = search_endpoint(job)
+                params = {"query": f"conversation_id:{conversation}", **params, **time_params(job)}
+            ep = ENDPOINTS[endpoint or ""]
+            query = {**({"max_results": ep.pages[1]} if ep.pages[1] else {}), **params}
+            yield self.api_request(job, ep, query, key=job.job, path_id=tid if "{id}" in ep.path else None, depth=level,
+                                   priority=-level, extra={"target": str(tid), "list": include, "seen": 0})
+
+    def on_page(self, response: Response, body: Any) -> Iterator[Any]:
+        job = self.job_of(response)
+        ctx = response.meta[META_CTX]
+        if ctx.get("stage") == "seeds":
+            found = [(int(t["id"]), int(t.get("conversation_id") or t["id"])) for t in body.get("data") or [] if isinstance(t, dict)]
+            yield from self.expand(job, found, 1, claimer="seed")
+            yield from self.request_done(job, 1, response.request.url)
+            return
+        level = ctx["depth"]
+        nxt = self.next_page(response, body)
+        if nxt is not None:
+            self.store.requests_opened(job, level, [nxt.url])
+            yield nxt
+        if level < job.depth and ctx["list"] in LIST_ORDER:
+            ids = [found_id(t) for t in body.get("data") or [] if isinstance(t, dict) and t.get("id")]
+            self.store.record_found(job, level, int(ctx["target"]), LIST_ORDER[ctx["list"]] + ctx.get("page_no", 0), ids)
+        yield from self.request_done(job, level, response.request.url)
+
+    def on_account_error(self, response: Response, outcome: Any) -> Iterator[Any]:
+        yield from self.request_done(self.job_of(response), response.meta[META_CTX]["depth"], response.request.url)
+
+    def request_done(self, job: JobArgs, level: int, page: str) -> Iterator[scrapy.Request]:
+        """When every request of a level has finished, expand the next level in breadth-first order."""
+        next_level = self.store.request_done(job, level, page)
+        if next_level is not None and level < job.depth:
+            posts = [(abs(i), abs(i) if i < 0 else None) for i in next_level]
+            yield from self.expand(job, posts, level + 1, claimer=f"level:{level + 1}")
