@@ -77,3 +77,25 @@ def test_bluesky_credentials_never_show_their_app_password() -> None:
     pool = CredentialPool([cred, *ip_lanes([])])
     assert [lane.alias for lane in pool.lanes(FOLLOWS)] == ["ip:direct"]
     assert pool.lanes(ENDPOINTS["/2/users/:id/following"]) == []
+
+
+def test_a_worker_whose_clock_is_past_the_window_still_shares_the_paced_window(redis_url: str) -> None:
+    """Two workers pace one IP lane by TWEETFORM_BLUESKY_RATE; one host's clock runs past the next
+    5-minute boundary. Its own clock would open the next window early (a second full rate in one real
+    window); the window is Redis's (TIME), so both count in the same one."""
+    from unittest import mock
+
+    shared = CredentialPool(ip_lanes([]))
+    right = RedisQuotaBook(shared, redis.Redis.from_url(redis_url), bluesky_rate=4)
+    ahead = RedisQuotaBook(shared, redis.Redis.from_url(redis_url), bluesky_rate=4)
+    real = time.time
+    offset = (int(real()) // 300 + 1) * 300 - real() + 5  # 5 s into the next window on the fast host
+    sent = 0
+    for turn in range(40):
+        book = (right, ahead)[turn % 2]
+        with mock.patch("time.time", (lambda: real() + offset) if book is ahead else real):
+            r = book.reserve(FOLLOWS)
+            if r is not None:
+                sent += 1
+                book.answered(r, 200, {})
+    assert sent == 4

@@ -19,7 +19,7 @@ import uuid
 from typing import Any, Mapping
 
 from tweetform.api.endpoints import XRPC_QUOTA, Endpoint
-from tweetform.quota.book import PACE_WINDOW, Reservation, min_interval, paced_headers, rate_headers
+from tweetform.quota.book import PACE_WINDOW, Reservation, min_interval, rate_headers
 from tweetform.quota.pool import CredentialPool, Lane
 from tweetform.state.redis import keys, scripts
 
@@ -79,17 +79,13 @@ class RedisQuotaBook:
         return None if value < 0 else value - redis_now + time.time()
 
     def answered(self, reservation: Reservation, status: int, headers: Mapping[str, str]) -> None:
-        values = list(rate_headers(headers))
-        if values[0] is None and reservation.endpoint == XRPC_QUOTA and status != 429:  # TWEETFORM_BLUESKY_RATE
-            now = time.time()
-            counter = keys.quota(reservation.lane.name, f"{XRPC_QUOTA}:paced:{int(now) // PACE_WINDOW}")
-            pipe = self.server.pipeline()
-            pipe.incr(counter)
-            pipe.expire(counter, 2 * PACE_WINDOW)
-            served = int(pipe.execute()[0])  # shared by every worker on this lane
-            values = list(rate_headers(paced_headers(self.bluesky_rate, now, served)))
-        self._answered(keys=self._keys(reservation.lane, reservation.endpoint),
-                       args=[reservation.rid, status, *("" if v is None else v for v in values)])
+        values = ["" if v is None else v for v in rate_headers(headers)]
+        keys = self._keys(reservation.lane, reservation.endpoint)
+        if values[0] == "" and reservation.endpoint == XRPC_QUOTA and status != 429:  # TWEETFORM_BLUESKY_RATE
+            # counted in the script, in the window of Redis's clock (shared by every worker on this lane)
+            keys.append(keys[0] + ":paced")
+            values += [self.bluesky_rate, PACE_WINDOW]
+        self._answered(keys=keys, args=[reservation.rid, status, *values])
 
     def cancel(self, reservation: Reservation) -> None:
         self._release(keys=self._keys(reservation.lane, reservation.endpoint), args=[reservation.rid, "0"])
