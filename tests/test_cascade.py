@@ -110,3 +110,47 @@ def test_bad_include_is_one_line(box, tmp_path: Path):
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "'bookmarks'" in lines[0], lines
+
+
+def test_two_workers_one_killed_equal_truth(sandbox_factory, redis_url: str, tmp_path: Path):
+    """A depth-3 cascade pushed to two workers; one is SIGKILLed while it holds requests: the other (and a
+    new one) finish it, the tree equals the truth, no page written twice."""
+    import time
+    import redis
+    from test_distributed import push, start_workers, wait_all, worker_env
+
+    box = sandbox_factory(*FAST, "--latency", "0.2")
+    seed = seed_of(box)
+    include = "replies,quotes,retweets"
+    out = tmp_path / "data"
+    env = worker_env(box, redis_url, out)
+    r = redis.Redis.from_url(redis_url)
+    push(env, "cascade", "--tweet-id", str(seed), "--depth", "3", "--include", include, "--job", "cascade-kill")
+    slow = ("-s", "CONCURRENT_REQUESTS=2")
+    steady = start_workers(env, 1, True, *slow, spiders="cascade")
+    victims = start_workers(env, 1, False, *slow, spiders="cascade")
+    try:
+        deadline, holding = time.monotonic() + 60, False
+        while not holding and time.monotonic() < deadline:
+            holding = any(f"-{victims[0].pid}-" in json.loads(v)["w"] for v in r.hvals("tweetform:cascade:inflight"))
+            time.sleep(0 if holding else 0.05)
+        assert holding, "the victim never held a request"
+        victims[0].send_signal(9)
+        victims[0].communicate()
+        victims += start_workers(env, 1, True, *slow, spiders="cascade")
+        box.set_faults(latency=0)
+        wait_all(steady + victims[1:], timeout=240)
+    finally:
+        for w in steady + victims:
+            if w.poll() is None:
+                w.kill()
+                w.communicate()
+    expected = truth(box, seed, 3, include)
+    assert sorted(expanded_posts(out)) == sorted(expected["expanded"])
+    export(out, "--job", "cascade-kill", "--format", "jsonl", "-o", str(tmp_path / "c.jsonl"))
+    nodes, edges = read_jsonl(tmp_path / "c.jsonl")
+    assert {n: d["depth"] for n, d in nodes.items() if d["kind"] == "post"} == expected["posts"]
+    assert {n: d["depth"] for n, d in nodes.items() if d["kind"] == "user"} == expected["users"]
+    assert edges == {tuple(e) for e in expected["edges"]}
+    lines = [line["__tweetform"]["page_id"] for lines in bucket(out, "cascades").values() for line in lines]
+    assert len(lines) == len(set(lines))

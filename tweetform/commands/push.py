@@ -23,7 +23,7 @@ from tweetform.commands.wait import wait_for_job
 
 OPTION_ARGS = ("user_id", "screen_name", "tweet_id", "list_id", "conversation_id", "file", "relation", "depth", "data_type",
                "max_users", "since_id", "max_tweets", "query", "lang", "geocode", "archive", "start_time", "end_time",
-               "granularity", "bucket", "api", "job", "budget", "skip_known", "filter")
+               "granularity", "bucket", "api", "job", "budget", "skip_known", "filter", "include")
 
 
 class Command(ScrapyCommand):
