@@ -89,7 +89,10 @@ class ApiErrorMiddleware:
             self.stats.inc_value("tweetform/bluesky/expired_tokens")
             sessions = runtime.existing_sessions(self.crawler)
             if sessions is not None and request.meta.get(META_SESSION):
-                sessions.expired(request.meta[META_SESSION])
+                # only the token this attempt was signed with (its own header, never copied out): a late
+                # answer for an old token must not throw away the session another answer just renewed
+                signed = request.headers.get("Authorization", b"").decode("latin-1")
+                sessions.expired(request.meta[META_SESSION], signed.removeprefix("Bearer ") or None)
             tries = int(request.meta.get("tweetform_expired_tries", 0)) + 1
             if tries <= 3:
                 again = request.replace(dont_filter=True)

@@ -1,0 +1,70 @@
+"""Bluesky account sessions against the sandbox's PDS (a real HTTP process): what the crawler does
+when the PDS says a session's access token expired."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from conftest import SMALL_WORLD
+from scrapy import Request
+from scrapy.http import Response
+from scrapy.utils.test import get_crawler
+
+from tweetform.middlewares.api_errors import ApiErrorMiddleware
+from tweetform.middlewares.signing import META_ENDPOINT, META_SESSION
+from tweetform.quota import runtime
+from tweetform.sandbox.credentials import DEMO_BLUESKY_ACCOUNTS
+
+SEARCH = "app.bsky.feed.searchPosts"
+
+
+def _http(method: str, url: str, body: dict | None, bearer: str | None) -> tuple[int, bytes]:
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {bearer}"} if bearer else {})}
+    data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data, method=method, headers=headers), timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+async def _post(url: str, body: dict | None, bearer: str | None) -> tuple[int, Any]:
+    status, raw = await asyncio.to_thread(_http, "POST", url, body, bearer)
+    return status, json.loads(raw or b"null")
+
+
+def test_late_expired_answers_for_an_old_token_do_not_throw_away_the_fresh_session(sandbox_factory: Any) -> None:
+    """Two searches in flight with one access token; it expires. The first ExpiredToken answer
+    refreshes the session; the second, late, names the old token and must not clear the new one
+    (each late answer cost a refreshSession, then logins once a refresh token was used up)."""
+    box = sandbox_factory(*SMALL_WORLD)
+    account = DEMO_BLUESKY_ACCOUNTS[0]
+    crawler = get_crawler(settings_dict={"TWEETFORM_CREDENTIALS": [account.as_settings()], "TWEETFORM_BLUESKY_PDS": box.base})
+    sessions = runtime.bluesky_sessions(crawler, [c for c in runtime.pool(crawler).credentials if c.kind == "bluesky"], _post)
+    middleware = ApiErrorMiddleware(crawler)
+
+    async def run() -> None:
+        alias, old = await sessions.token()
+        box.post("/_sandbox/clock", {"advance": 7300})  # past the access token's 2 hours
+        url = f"{box.base}/xrpc/{SEARCH}?q=the"
+        in_flight = []
+        for _ in range(2):  # both signed with the old token, both answered ExpiredToken by the PDS
+            request = Request(url, headers={"Authorization": f"Bearer {old}"}, meta={META_ENDPOINT: SEARCH, META_SESSION: alias})
+            status, body = await asyncio.to_thread(_http, "GET", url, None, old)
+            in_flight.append((request, Response(url, status=status, body=body, request=request)))
+        assert [json.loads(r.body)["error"] for _, r in in_flight] == ["ExpiredToken", "ExpiredToken"]
+        fresh = []
+        for request, response in in_flight:
+            again = middleware.process_response(request, response)
+            assert isinstance(again, Request)  # sent again, signed anew
+            fresh.append((await sessions.token())[1])
+        assert fresh[0] != old and fresh[1] == fresh[0]
+        assert _http("GET", url, None, fresh[1])[0] == 200
+
+    asyncio.run(run())
+    counters = box.get("/_sandbox/bsky/counters")
+    assert (counters["sessions_created"], counters["sessions_refreshed"]) == (1, 1)
