@@ -154,3 +154,33 @@ def test_two_workers_one_killed_equal_truth(sandbox_factory, redis_url: str, tmp
     assert edges == {tuple(e) for e in expected["edges"]}
     lines = [line["__tweetform"]["page_id"] for lines in bucket(out, "cascades").values() for line in lines]
     assert len(lines) == len(set(lines))
+
+
+def test_budget_stop_then_continued_from_jobdir_pays_no_page_twice(box, tmp_path: Path):
+    """$0.50 stops the cascade (exit 7, never past it); the same job with a larger budget and the same
+    JOBDIR finishes it: the tree equals the truth, and no list page was fetched or written twice."""
+    from crawling import FULL_LOG
+    from test_cost_budget import stats_of
+    from test_resume import fetched
+
+    from tweetform.exitcodes import BUDGET_EXHAUSTED, DONE
+
+    seed = seed_of(box)
+    include = "replies,quotes,retweets"
+    out, jobdir = tmp_path / "data", tmp_path / "jobdir"
+    args = dict(tweet_id=seed, depth=2, include=include, job="cascade-budget")
+    first = run_crawl(box, "cascade", out, budget=0.5, settings={"JOBDIR": jobdir, **FULL_LOG}, **args)
+    assert first.returncode == BUDGET_EXHAUSTED, first.stderr[-3000:]
+    assert 0 < stats_of(first)["tweetform/cost/usd"] <= 0.5 and box.get("/_sandbox/billing")["total_usd"] <= 0.5
+    second = run_crawl(box, "cascade", out, budget=1000, settings={"JOBDIR": jobdir}, **args)
+    assert second.returncode == DONE, second.stderr[-3000:]
+    expected = truth(box, seed, 2, include)
+    assert sorted(expanded_posts(out)) == sorted(expected["expanded"])
+    export(out, "--format", "jsonl", "-o", str(tmp_path / "c.jsonl"))
+    nodes, edges = read_jsonl(tmp_path / "c.jsonl")
+    assert {n: d["depth"] for n, d in nodes.items() if d["kind"] == "post"} == expected["posts"]
+    assert edges == {tuple(e) for e in expected["edges"]}
+    pages = [line for lines in bucket(out, "cascades").values() for line in lines]
+    assert len({p["__tweetform"]["page_id"] for p in pages}) == len(pages)
+    for endpoint in ("/2/tweets/:id/retweeted_by", "/2/tweets/:id/quote_tweets"):
+        assert fetched(box, endpoint) == sum(p["__tweetform"]["endpoint"] == endpoint for p in pages), endpoint
