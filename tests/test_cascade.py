@@ -82,6 +82,20 @@ def test_depth_3_cascade_equals_truth(box, tmp_path: Path):
     assert sorted(n for n, d in nodes.items() if d.get("parent_missing")) == expected["parent_missing"]
     lines = [line["__tweetform"]["page_id"] for lines in bucket(out, "cascades").values() for line in lines]
     assert len(lines) == len(set(lines))
+    # export graph --edges on the cascades bucket: its retweeters pages are retweet edges user → the post's author
+    done = subprocess.run([sys.executable, "-m", "scrapy", "export", "graph", "--bucket", "cascades", "--edges", "retweet",
+                           "--format", "csv", "-o", str(tmp_path / "rt.csv"), "--data", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    from tweetform.export.tweet_network import read_csv_network
+
+    authors = {p: str(box.get(f"/_sandbox/truth/tweet/{p}")["author_id"]) for _, p, k in expected["edges"] if k == "retweet"}
+    weights: dict[tuple[str, str], int] = {}
+    for u, p, k in expected["edges"]:
+        if k == "retweet":
+            weights[(u, authors[p])] = weights.get((u, authors[p]), 0) + 1
+    network = read_csv_network(tmp_path / "rt.csv")
+    assert {(s, t): d["weight"] for s, t, d in network.edges(data=True)} == weights
     export(out, "--format", "gexf", "-o", str(tmp_path / "c.gexf"))
     graph = nx.read_gexf(tmp_path / "c.gexf")
     assert {(s, t, d["kind"]) for s, t, d in graph.edges(data=True)} == edges

@@ -16,7 +16,9 @@ giving it, ``first_time``/``last_time`` the oldest and newest of their times and
 their ids (space-separated, ascending). Self-loops (a reply to oneself) are kept. A tweet
 read twice (two jobs, two buckets) counts once. A retweet or quote whose original is not in
 the page's ``includes`` (deleted, or asked without expansions) names no author: it is
-counted in :attr:`TweetNetwork.unresolved`, not guessed.
+counted in :attr:`TweetNetwork.unresolved`, not guessed. Retweeters pages (``retweeted_by``,
+``cascade``) are retweets too: an edge retweeter → the post's author (no time, no tweet id), once
+per retweeter and post even when the retweet was also read as a tweet.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ import networkx as nx
 from tweetform.export.files import open_text_output
 from tweetform.export.graph import nodes_path, user_attributes
 from tweetform.export.tweets import tweets_of_page
+from tweetform.items import PROVENANCE
 
 KINDS = ("retweet", "quote", "reply", "mention")
+RETWEETERS = "/2/tweets/:id/retweeted_by"
 #: the node table's columns (besides Id and Label) and the edge table's
 NODE_COLUMNS = ("screen_name", "name", "followers_count", "friends_count", "statuses_count", "protected")
 EDGE_COLUMNS = ("Source", "Target", "Weight", "Kind", "first_time", "last_time", "tweet_ids")
@@ -122,6 +126,9 @@ class TweetNetwork:
         self.unresolved = 0  # retweets and quotes whose original's author no page names
         self.edges: dict[tuple[str, str, str], list[tuple[str, str]]] = {}  # (source, target, kind) -> [(time, tweet id)]
         self.users: dict[str, dict[str, Any]] = {}
+        self.authors: dict[str, str] = {}  # post id -> author id, from every tweet read
+        self.retweeted: set[tuple[str, str]] = set()  # (retweeter, original) of the retweets read as tweets
+        self.retweeters: set[tuple[str, str]] = set()  # (retweeter, post) of retweeted_by pages
 
     def add_pages(self, pages: Iterable[dict[str, Any]]) -> "TweetNetwork":
         for page in pages:
@@ -129,6 +136,19 @@ class TweetNetwork:
         return self
 
     def add_page(self, page: dict[str, Any]) -> None:
+        prov = page.get(PROVENANCE) if isinstance(page.get(PROVENANCE), dict) else {}
+        if prov.get("endpoint") == RETWEETERS and prov.get("bucket") != "errors":
+            # retweeters of a post (retweeted_by, cascade): retweets the bucket holds as users, not tweets
+            post = str(prov.get("post") or prov.get("key"))
+            for user in page.get("data") or []:
+                found = user_attributes(user) if isinstance(user, dict) else None
+                if found is not None:
+                    self.users.setdefault(found[0], {}).update(found[1])
+                    self.retweeters.add((found[0], post))
+            return
+        for included in (page.get("includes") or {}).get("tweets") or []:
+            if isinstance(included, dict) and included.get("id") and included.get("author_id"):
+                self.authors[str(included["id"])] = str(included["author_id"])
         for version, tweet in tweets_of_page(page):
             self.add_tweet(version, tweet)
 
@@ -141,6 +161,11 @@ class TweetNetwork:
             return
         self.tweets.add(tid)
         author, found, users = (reactions_v2 if version == "2" else reactions_v1)(tweet)
+        if author is not None:
+            self.authors[tid] = author
+            for ref in tweet.get("referenced_tweets") or []:
+                if ref.get("type") == "retweeted" and ref.get("id"):
+                    self.retweeted.add((author, str(ref["id"])))
         for user in users:
             got = user_attributes(user)
             if got is not None:
@@ -160,11 +185,16 @@ class TweetNetwork:
         """Nodes: user ids (``label`` and ``screen_name`` the username where a page names it);
         edges keyed by their kind, with ``kind``, ``weight``, ``first_time``, ``last_time``, ``tweet_ids``."""
         graph = nx.MultiDiGraph()
-        for (source, target, kind), found in sorted(self.edges.items()):
+        edges = {k: list(v) for k, v in self.edges.items()}
+        if "retweet" in self.kinds:  # a retweet read both as a tweet and in a retweeters list counts once
+            for user, post in sorted(self.retweeters - self.retweeted):
+                if post in self.authors:
+                    edges.setdefault((user, self.authors[post], "retweet"), []).append(("", ""))
+        for (source, target, kind), found in sorted(edges.items()):
             times = sorted(t for t, _ in found if t)
             graph.add_edge(source, target, key=kind, kind=kind, weight=len(found),
                            first_time=times[0] if times else "", last_time=times[-1] if times else "",
-                           tweet_ids=" ".join(sorted({tid for _, tid in found}, key=int)))
+                           tweet_ids=" ".join(sorted({tid for _, tid in found if tid}, key=int)))
         for node in graph.nodes:
             graph.nodes[node].update(self.users.get(node, {}))
         return graph
