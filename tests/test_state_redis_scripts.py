@@ -355,3 +355,45 @@ def test_the_job_message_dead_letter_list_is_capped(r):
     for i in range(5):
         dead_letter(r, f"bad {i}", "not JSON", cap=3)
     assert [json.loads(x)["message"] for x in r.lrange(keys.dead_letter(), 0, -1)] == ["bad 2", "bad 3", "bad 4"]
+
+
+class StalledWorkerReturns(redis.Redis):
+    """The real Redis, where a stalled worker comes back just before the give-back takes it out of the
+    processors index: it indexes itself and takes a message from the inbox (``take_jobs``'s two steps)."""
+
+    def __init__(self, url: str, worker: str) -> None:
+        super().__init__(connection_pool=redis.ConnectionPool.from_url(url))
+        self.other, self.worker, self.returned = redis.Redis.from_url(url), worker, False
+
+    def execute_command(self, *args, **options):
+        processors = keys.jobs_processors("friends")
+        if not self.returned and args[0] != "SMEMBERS" and processors in args:
+            self.returned = True
+            self.other.sadd(processors, self.worker)
+            self.other.lmove(keys.jobs_inbox("friends"), keys.jobs_processing("friends", self.worker), "LEFT", "RIGHT")
+        return super().execute_command(*args, **options)
+
+
+def test_job_give_back__a_stalled_worker_coming_back_mid_give_back_keeps_its_new_message_findable(redis_url: str):
+    """A worker whose heartbeat lapsed gets its messages given back; if it comes back (indexes itself, takes
+    one more message) right before it leaves the processors index, that message is still given back once it
+    stays silent. Before: the moves, then SREM, in separate commands — it left the index holding the message,
+    which no give-back ever found again."""
+    from tweetform.state.redis.node import give_back_dead
+
+    r = StalledWorkerReturns(redis_url, "stalled")
+    inbox, processing = keys.jobs_inbox("friends"), keys.jobs_processing("friends", "stalled")
+    r.other.sadd(keys.jobs_processors("friends"), "stalled", "alive")
+    r.other.set(keys.heartbeat("alive"), 1)
+    r.other.rpush(keys.jobs_processing("friends", "alive"), json.dumps({"job": "a"}))
+    r.other.rpush(processing, json.dumps({"job": "j1"}))
+    r.other.sadd(keys.job_starting("j1"), "stalled")
+    r.other.rpush(inbox, json.dumps({"job": "j2"}))
+    assert give_back_dead(r, "friends", "me").keys() == {"stalled"} and r.returned
+    # nothing stranded: a message in its processing list means it is still indexed
+    assert r.other.llen(processing) == 0 or r.other.sismember(keys.jobs_processors("friends"), "stalled")
+    assert r.other.smembers(keys.job_starting("j1")) == set()  # its hold on the given-back job ended
+    give_back_dead(r.other, "friends", "me")  # still silent: the message it took goes back too
+    assert sorted(json.loads(m)["job"] for m in r.other.lrange(inbox, 0, -1)) == ["j1", "j2"]
+    assert r.other.llen(processing) == 0 and r.other.smembers(keys.jobs_processors("friends")) == {b"alive"}
+    assert r.other.llen(keys.jobs_processing("friends", "alive")) == 1  # a beating worker keeps its messages

@@ -31,7 +31,7 @@ from scrapy.utils.defer import deferred_from_coro
 
 from tweetform.config import uses_redis
 from tweetform.api.errors import Outcome
-from tweetform.state.redis import connection, control, keys
+from tweetform.state.redis import connection, control, keys, scripts
 from tweetform.state.redis.jobs import start_job_message
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,21 @@ def redis_scheduler(crawler: Crawler) -> Any:
     engine = getattr(crawler, "engine", None)
     scheduler = engine.scheduler if engine is not None else None
     return scheduler if hasattr(scheduler, "ack") and hasattr(scheduler, "queue") else None
+
+
+def give_back_dead(server: Any, spider: str, me: str) -> dict[str, int]:
+    """Each indexed worker without a heartbeat (``me`` aside): its job messages go back to the inbox and
+    it leaves the processors index, in one script each (``lua/job_give_back.lua``). Messages given back, by worker."""
+    script = scripts.load(server, "job_give_back")
+    given = {}
+    for worker in sorted(w.decode() if isinstance(w, bytes) else w for w in server.smembers(keys.jobs_processors(spider))):
+        if worker == me:
+            continue
+        moved = int(script(keys=[keys.jobs_processing(spider, worker), keys.jobs_inbox(spider), keys.jobs_processors(spider),
+                                 keys.heartbeat(worker)], args=[keys.job_templates(), worker]))
+        if moved >= 0:
+            given[worker] = moved
+    return given
 
 
 class WorkerNode:
@@ -239,7 +254,7 @@ class WorkerNode:
     def give_back_messages(self) -> None:
         """Job messages taken by workers that died before queuing their seeds go back to
         the inbox (their holds on the jobs end); dead workers leave the workers hash."""
-        inbox, processors = keys.jobs_inbox(self.spider.name), keys.jobs_processors(self.spider.name)
+        processors = keys.jobs_processors(self.spider.name)
         if not self._processors_indexed:  # once: processing lists of an older tweetform join the index
             prefix = keys.jobs_processing(self.spider.name, "")
             found = [k.decode()[len(prefix):] if isinstance(k, bytes) else k[len(prefix):]
@@ -247,20 +262,7 @@ class WorkerNode:
             if found:
                 self.server.sadd(processors, *found)
             self._processors_indexed = True
-        for worker in sorted(w.decode() if isinstance(w, bytes) else w for w in self.server.smembers(processors)):
-            if worker == self.worker or self.server.exists(keys.heartbeat(worker)):
-                continue
-            key = keys.jobs_processing(self.spider.name, worker)
-            moved = 0
-            while (raw := self.server.lmove(key, inbox, "RIGHT", "LEFT")) is not None:
-                moved += 1
-                try:
-                    job = json.loads(raw).get("job")
-                except (ValueError, AttributeError):
-                    job = None
-                if job:
-                    self.server.srem(keys.job_starting(str(job)), worker)
-            self.server.srem(processors, worker)  # its list is empty now (it came back? it adds itself again)
+        for worker, moved in give_back_dead(self.server, self.spider.name, self.worker).items():
             if moved:
                 logger.warning("gave back %d job messages taken by worker %s, which died before queuing them", moved, worker)
         now = time.time()
