@@ -198,3 +198,37 @@ def test_budget_stop_then_continued_from_jobdir_pays_no_page_twice(box, tmp_path
     assert len({p["__tweetform"]["page_id"] for p in pages}) == len(pages)
     for endpoint in ("/2/tweets/:id/retweeted_by", "/2/tweets/:id/quote_tweets"):
         assert fetched(box, endpoint) == sum(p["__tweetform"]["endpoint"] == endpoint for p in pages), endpoint
+
+
+def test_budget_stop_continued_by_admin_budget_on_workers(box, redis_url: str, tmp_path: Path):
+    """A pushed cascade with $0.50 stops at its budget on two workers; `scrapy admin budget JOB +1000`
+    continues it: the tree equals the truth and no list page was fetched or written twice."""
+    import redis
+    from test_cost_distributed import admin
+    from test_distributed import push, start_workers, wait_all, worker_env
+    from test_resume import fetched
+
+    seed = seed_of(box)
+    include = "replies,quotes,retweets"
+    out = tmp_path / "data"
+    env = worker_env(box, redis_url, out)
+    push(env, "cascade", "--tweet-id", str(seed), "--depth", "2", "--include", include, "--job", "cascade-money",
+         "--budget", "0.5")
+    wait_all(start_workers(env, 2, True, spiders="cascade"))
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert r.hget("tweetform:job:cascade-money", "state") == "budget_exhausted"
+    assert 0 < box.get("/_sandbox/billing")["total_usd"] <= 0.5
+    more = admin(env, "budget", "cascade-money", "+1000")
+    assert more.returncode == 0 and "it continues" in more.stdout, more.stderr
+    wait_all(start_workers(env, 2, True, spiders="cascade"))
+    assert r.hget("tweetform:job:cascade-money", "state") != "budget_exhausted"
+    expected = truth(box, seed, 2, include)
+    assert sorted(expanded_posts(out)) == sorted(expected["expanded"])
+    export(out, "--format", "jsonl", "-o", str(tmp_path / "c.jsonl"))
+    nodes, edges = read_jsonl(tmp_path / "c.jsonl")
+    assert {n: d["depth"] for n, d in nodes.items() if d["kind"] == "post"} == expected["posts"]
+    assert edges == {tuple(e) for e in expected["edges"]}
+    pages = [line for lines in bucket(out, "cascades").values() for line in lines]
+    assert len({p["__tweetform"]["page_id"] for p in pages}) == len(pages)
+    for endpoint in ("/2/tweets/:id/retweeted_by", "/2/tweets/:id/quote_tweets"):
+        assert fetched(box, endpoint) == sum(p["__tweetform"]["endpoint"] == endpoint for p in pages), endpoint
