@@ -397,3 +397,30 @@ def test_job_give_back__a_stalled_worker_coming_back_mid_give_back_keeps_its_new
     assert sorted(json.loads(m)["job"] for m in r.other.lrange(inbox, 0, -1)) == ["j1", "j2"]
     assert r.other.llen(processing) == 0 and r.other.smembers(keys.jobs_processors("friends")) == {b"alive"}
     assert r.other.llen(keys.jobs_processing("friends", "alive")) == 1  # a beating worker keeps its messages
+
+
+def test_page_written__queue_push__buckets_created_after_the_job_ended_expire_with_it(r):
+    """A job ended (expire_ended gave its sets a TTL), then late pages are written and late requests pushed:
+    the buckets they create expire too, with the rest of the job. Before: hash buckets created after the
+    sweep had no TTL and lived forever."""
+    from tweetform.state.redis import control
+
+    r.hset(keys.job("late"), mapping={"state": "running", "created": 1, "args": json.dumps({"spider": "friends"})})
+    r.zadd(keys.jobs(), {"late": 1})
+    written, dupes = keys.written("late"), keys.dupefilter("friends", "late")
+
+    def write(pages: range) -> None:
+        for i in pages:
+            run(r, "page_written", [written, keys.bucket_counts(), keys.job_progress("late")],
+                [compact.bucket_prefix(written), 8, i.to_bytes(4, "big") * 2 + b"pp", "b", "pages", 0])
+        push_batch(r, *(request(f"q{i}", "late", fp=f"{i * 2654435761 % 2**32:08x}") for i in pages))
+
+    write(range(40))
+    r.hset(keys.job("late"), "state", "done")
+    assert control.expire_ended(r, 3600) == ["late"]
+    before = set(compact.bucket_keys(r, written)) | set(compact.bucket_keys(r, dupes))
+    write(range(40, 200))
+    after = [written, *compact.bucket_keys(r, written), dupes, *compact.bucket_keys(r, dupes)]
+    assert set(after) - before, "the late writes created new buckets"
+    ttls = {key: r.ttl(key) for key in after}
+    assert all(0 < ttl <= 3600 for ttl in ttls.values()), {k: v for k, v in ttls.items() if v <= 0}

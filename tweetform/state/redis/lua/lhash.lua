@@ -3,7 +3,8 @@
 -- grown by linear hashing. A member's bucket is h mod 2^lvl, or h mod 2^(lvl+1) for buckets
 -- already split this round (below `split`); h is the member's hash (below). Buckets are HASHes
 -- (member -> "", listpacks) or, kind "set", SETs of integers (intsets) holding a sentinel 0 from
--- their creation, so a TTL given then covers them for good.
+-- their creation, so a TTL given then covers them for good. A bucket created once the layout has a
+-- TTL (the job ended: control.expire_ended, then a late page or push) gets the layout's remaining TTL.
 local LH_P = 2147483647
 -- a decimal id: (id mod P) scrambled by a Lehmer step, exact in doubles (ids past 15 digits in two parts)
 local function lh_hash_decimal(id)
@@ -27,11 +28,19 @@ local function lh_open(layout, prefix, default_load, hash, kind, ttl)
              split = tonumber(m[3]) or 0, load = tonumber(m[4]) or tonumber(default_load), hash = hash,
              kind = kind or 'hash', ttl = ttl, fresh = m[2] == false, changed = false}
   t.size = 2 ^ t.lvl
+  if not t.fresh and not ttl then  -- an ended job's set: new buckets expire with it (lh_inherit_ttl)
+    local left = redis.call('PTTL', layout)
+    if left > 0 then t.pttl = left end
+  end
   if t.fresh and t.kind == 'set' then  -- bucket 0 exists from the start (sentinel), with the TTL
     redis.call('SADD', prefix .. '0', 0)
     if ttl then redis.call('EXPIRE', prefix .. '0', ttl) end
   end
   return t
+end
+
+local function lh_inherit_ttl(t, key)
+  if t.pttl and redis.call('PTTL', key) == -1 then redis.call('PEXPIRE', key, t.pttl) end
 end
 
 local function lh_bucket(t, member)
@@ -53,6 +62,7 @@ local function lh_grow(t)
     end
     redis.call('SADD', to, 0, unpack(moved))
     if t.ttl then redis.call('EXPIRE', to, t.ttl) end
+    lh_inherit_ttl(t, to)
     if #moved > 0 then redis.call('SREM', from, unpack(moved)) end
   else
     local entries = redis.call('HGETALL', from)
@@ -67,6 +77,7 @@ local function lh_grow(t)
     if #gone > 0 then
       redis.call('HSET', to, unpack(moved))
       redis.call('HDEL', from, unpack(gone))
+      lh_inherit_ttl(t, to)
     end
   end
   t.split = t.split + 1
@@ -84,8 +95,10 @@ end
 -- a hash-kind member: true when it was not there (and is now)
 local function lh_add(t, member)
   lh_reserve(t, 1)
-  if redis.call('HSETNX', lh_bucket(t, member), member, '') == 1 then
+  local key = lh_bucket(t, member)
+  if redis.call('HSETNX', key, member, '') == 1 then
     t.n, t.changed = t.n + 1, true
+    lh_inherit_ttl(t, key)
     return true
   end
   return false
