@@ -14,6 +14,7 @@ from scrapy import Request
 from scrapy.http import Response
 from scrapy.utils.test import get_crawler
 
+from tweetform.api.bluesky import Sessions
 from tweetform.middlewares.api_errors import ApiErrorMiddleware
 from tweetform.middlewares.signing import META_ENDPOINT, META_SESSION
 from tweetform.quota import runtime
@@ -22,19 +23,19 @@ from tweetform.sandbox.credentials import DEMO_BLUESKY_ACCOUNTS
 SEARCH = "app.bsky.feed.searchPosts"
 
 
-def _http(method: str, url: str, body: dict | None, bearer: str | None) -> tuple[int, bytes]:
+def _http(method: str, url: str, body: dict | None, bearer: str | None) -> tuple[int, bytes, dict[str, str]]:
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {bearer}"} if bearer else {})}
     data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
     try:
         with urllib.request.urlopen(urllib.request.Request(url, data=data, method=method, headers=headers), timeout=30) as r:
-            return r.status, r.read()
+            return r.status, r.read(), {k.lower(): v for k, v in r.headers.items()}
     except urllib.error.HTTPError as err:
-        return err.code, err.read()
+        return err.code, err.read(), {k.lower(): v for k, v in err.headers.items()}
 
 
-async def _post(url: str, body: dict | None, bearer: str | None) -> tuple[int, Any]:
-    status, raw = await asyncio.to_thread(_http, "POST", url, body, bearer)
-    return status, json.loads(raw or b"null")
+async def _post(url: str, body: dict | None, bearer: str | None) -> tuple[int, Any, dict[str, str]]:
+    status, raw, headers = await asyncio.to_thread(_http, "POST", url, body, bearer)
+    return status, json.loads(raw or b"null"), headers
 
 
 def test_late_expired_answers_for_an_old_token_do_not_throw_away_the_fresh_session(sandbox_factory: Any) -> None:
@@ -54,7 +55,7 @@ def test_late_expired_answers_for_an_old_token_do_not_throw_away_the_fresh_sessi
         in_flight = []
         for _ in range(2):  # both signed with the old token, both answered ExpiredToken by the PDS
             request = Request(url, headers={"Authorization": f"Bearer {old}"}, meta={META_ENDPOINT: SEARCH, META_SESSION: alias})
-            status, body = await asyncio.to_thread(_http, "GET", url, None, old)
+            status, body, _ = await asyncio.to_thread(_http, "GET", url, None, old)
             in_flight.append((request, Response(url, status=status, body=body, request=request)))
         assert [json.loads(r.body)["error"] for _, r in in_flight] == ["ExpiredToken", "ExpiredToken"]
         fresh = []
@@ -68,3 +69,28 @@ def test_late_expired_answers_for_an_old_token_do_not_throw_away_the_fresh_sessi
     asyncio.run(run())
     counters = box.get("/_sandbox/bsky/counters")
     assert (counters["sessions_created"], counters["sessions_refreshed"]) == (1, 1)
+
+
+def test_an_account_waiting_for_its_login_limit_does_not_hold_up_the_others(sandbox_factory: Any) -> None:
+    """Account A's session is gone (access and refresh tokens expired) and its createSession limit is
+    reached (1 per 5 minutes here): the next search needing A's turn gets B's live session instead of
+    waiting 5 minutes, with every other search, behind A's wait."""
+    box = sandbox_factory(*SMALL_WORLD)
+    accounts = [a.as_settings() for a in DEMO_BLUESKY_ACCOUNTS[:2]]
+    crawler = get_crawler(settings_dict={"TWEETFORM_CREDENTIALS": accounts})
+    creds = [c for c in runtime.pool(crawler).credentials if c.kind == "bluesky"]
+    sessions = Sessions(creds, box.base, _post, limits=((1, 300.0),))
+
+    async def run() -> list[str]:
+        first, old = await sessions.token()
+        box.post("/_sandbox/clock", {"advance": 91 * 86400})  # past the refresh token's 90 days too
+        sessions.expired(first, old)
+        second, live = await sessions.token()  # the other account logs in
+        # A's turn: refresh refused, login not allowed for 5 minutes; B's session serves (the guard only stops a hang)
+        third, token = await asyncio.wait_for(sessions.token(), 60)
+        assert token == live
+        return [first, second, third]
+
+    order = asyncio.run(run())
+    assert order == ["demo-bsky-1", "demo-bsky-2", "demo-bsky-2"]
+    assert box.get("/_sandbox/bsky/counters")["sessions_created"] == 2

@@ -77,10 +77,11 @@ class _Session:
     refresh: str = field(default="", repr=False)
     expires: float = 0.0
     logins: deque = field(default_factory=deque)  # times of this process's createSession calls
+    waits_until: float = 0.0  # may not log in before (createSession's limits, or its 429's reset)
 
 
-#: (method, url, json body or None, bearer token or None) -> (status, parsed body)
-Post = Callable[[str, dict[str, Any] | None, str | None], Awaitable[tuple[int, Any]]]
+#: (url, json body or None, bearer token or None) -> (status, parsed body, headers)
+Post = Callable[[str, dict[str, Any] | None, str | None], Awaitable[tuple[int, Any, dict[str, str]]]]
 
 
 class Sessions:
@@ -102,22 +103,36 @@ class Sessions:
         return [s for s in self.sessions if s.account.alias not in self.retired]
 
     async def token(self) -> tuple[str, str]:
-        """``(account alias, access token)`` of a live session (logging in or refreshing first)."""
-        async with self._lock:
-            while True:
-                usable = self.usable()
-                if not usable:
-                    aliases = ", ".join(s.account.alias for s in self.sessions) or "none"
-                    raise SessionError(f"no Bluesky account can log in (accounts: {aliases}); searchPosts needs one")
-                session = usable[self._turn % len(usable)]
-                self._turn += 1
-                if session.access and self.clock() < session.expires - REFRESH_BEFORE:
-                    return session.account.alias, session.access
-                if session.refresh and await self._refresh(session):
-                    return session.account.alias, session.access
+        """``(account alias, access token)`` of a live session (logging in or refreshing first). An account
+        that must wait to log in again is skipped; when all must, the wait happens outside the lock."""
+        while True:
+            async with self._lock:
+                found = await self._live_session()
+            if isinstance(found, tuple):
+                return found
+            await asyncio.sleep(found)
+
+    async def _live_session(self) -> tuple[str, str] | float:
+        """A live session's ``(alias, token)``, or how long until an account may log in again."""
+        usable = self.usable()
+        for _ in range(len(usable)):
+            session = usable[self._turn % len(usable)]
+            self._turn += 1
+            if session.access and self.clock() < session.expires - REFRESH_BEFORE:
+                return session.account.alias, session.access
+            if session.refresh and await self._refresh(session):
+                return session.account.alias, session.access
+            if self.clock() >= session.waits_until:
+                session.waits_until = self._login_allowed_at(session)
+            if self.clock() >= session.waits_until:
                 await self._login(session)
-                if session.account.alias not in self.retired:
+                if session.access and session.account.alias not in self.retired:
                     return session.account.alias, session.access
+        usable = self.usable()
+        if not usable:
+            aliases = ", ".join(s.account.alias for s in self.sessions) or "none"
+            raise SessionError(f"no Bluesky account can log in (accounts: {aliases}); searchPosts needs one")
+        return max(0.0, min(s.waits_until for s in usable) - self.clock())
 
     def expired(self, alias: str, token: str | None = None) -> None:
         """The PDS said ExpiredToken: the next use refreshes (or logs in again)."""
@@ -126,7 +141,7 @@ class Sessions:
                 s.access, s.expires = "", 0.0
 
     async def _refresh(self, session: _Session) -> bool:
-        status, body = await self.post(f"{self.pds}/xrpc/com.atproto.server.refreshSession", None, session.refresh)
+        status, body, _ = await self.post(f"{self.pds}/xrpc/com.atproto.server.refreshSession", None, session.refresh)
         session.refresh = ""
         if status != 200 or not isinstance(body, dict) or not body.get("accessJwt"):
             logger.info("Bluesky account %r: refreshSession refused (HTTP %s): logging in again", session.account.alias, status)
@@ -136,13 +151,15 @@ class Sessions:
         return True
 
     async def _login(self, session: _Session) -> None:
-        await self._respect_limits(session)
         session.logins.append(self.clock())
         body_in = {"identifier": session.account.handle, "password": session.account.app_password}
-        status, body = await self.post(f"{self.pds}/xrpc/com.atproto.server.createSession", body_in, None)
-        if status == 429:  # the PDS counts differently (per IP too): wait for its reset, once
-            await asyncio.sleep(min(300.0, 60.0))
-            status, body = await self.post(f"{self.pds}/xrpc/com.atproto.server.createSession", body_in, None)
+        status, body, headers = await self.post(f"{self.pds}/xrpc/com.atproto.server.createSession", body_in, None)
+        if status == 429:  # the PDS counts differently (per IP too): this account waits for its reset
+            reset = _number(headers.get("ratelimit-reset"))
+            session.waits_until = self.clock() + (min(86400.0, max(1.0, reset - self.clock())) if reset else 60.0)
+            logger.warning("Bluesky account %r: createSession answered 429, waiting %.0f s",
+                           session.account.alias, session.waits_until - self.clock())
+            return
         if status != 200 or not isinstance(body, dict) or not body.get("accessJwt"):
             name = body.get("error") if isinstance(body, dict) else None
             self.retired[session.account.alias] = f"createSession refused it (HTTP {status}{', ' + str(name) if name else ''})"
@@ -152,22 +169,26 @@ class Sessions:
         self.created += 1
         logger.info("Bluesky account %r logged in", session.account.alias)
 
-    async def _respect_limits(self, session: _Session) -> None:
-        """Wait until one more createSession stays within each of its windows."""
-        while True:
-            now = self.clock()
-            waits = []
-            for most, window in self.limits:
-                recent = [t for t in session.logins if t > now - window]
-                if len(recent) >= most:
-                    waits.append(recent[-most] + window - now)
-            if not waits:
-                return
-            wait = max(waits)
-            logger.warning("Bluesky account %r: createSession limit reached, waiting %.0f s", session.account.alias, wait)
-            await asyncio.sleep(wait)
+    def _login_allowed_at(self, session: _Session) -> float:
+        """When one more createSession stays within each of its windows (now, or later: logged once)."""
+        now = self.clock()
+        waits = [0.0]
+        for most, window in self.limits:
+            recent = [t for t in session.logins if t > now - window]
+            if len(recent) >= most:
+                waits.append(recent[-most] + window - now)
+        if max(waits) > 0:
+            logger.warning("Bluesky account %r: createSession limit reached, waiting %.0f s", session.account.alias, max(waits))
+        return now + max(waits)
 
     def _take(self, session: _Session, body: dict[str, Any]) -> None:
         session.access, session.refresh = str(body["accessJwt"]), str(body.get("refreshJwt") or "")
         exp = jwt_exp(session.access)
         session.expires = exp if exp is not None else self.clock() + 600.0
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None

@@ -129,7 +129,7 @@ class SigningMiddleware:
             request.meta[META_CREDENTIAL] = alias
         self.crawler.stats.inc_value(f"tweetform/quota/requests/{request.meta[META_CREDENTIAL]}")
 
-    async def _post_json(self, url: str, body: dict | None, bearer: str | None) -> tuple[int, object]:
+    async def _post_json(self, url: str, body: dict | None, bearer: str | None) -> tuple[int, object, dict[str, str]]:
         """A session call (createSession/refreshSession): never queued, its secrets only in this attempt."""
         headers = {"Content-Type": "application/json"}
         if bearer:
@@ -142,7 +142,7 @@ class SigningMiddleware:
             parsed = json.loads(response.body)
         except ValueError:
             parsed = None
-        return response.status, parsed
+        return response.status, parsed, {k.lower(): v for k, v in response.headers.to_unicode_dict().items()}
 
     def sign_token_request(self, request: Request) -> None:
         """``POST oauth2/token``: its Basic auth too is added per attempt, never carried by the request."""
