@@ -150,3 +150,21 @@ def test_each_user_is_in_the_bucket_its_exact_id_gives_even_past_53_bits(r: redi
         pipe.hexists(f"{keys.expanded('exact')}:{seen.bucket_index(uid, lvl, split)}", str(uid))
     assert all(pipe.execute())
     assert store.claim_users(j, [2**53 + 1, 2**53 + 3], 2, "another page") == [2**53 + 3]  # one apart, told apart
+
+
+def test_claims_after_the_job_ended_expire_with_it(r: redis.Redis):
+    """A late page of an ended job (expire_ended ran) claims more users: the buckets and level keys it
+    creates get the job's remaining TTL. Before: they had none and outlived the job's other keys."""
+    store, j = RedisJobStore(r), job("lateclaim", max_users=100_000)
+    ids = twitter_like_ids(20_000, seed=15)
+    store.save(j)
+    store.claim_users(j, ids[:500], 2, "page-0")
+    r.hset(keys.job("lateclaim"), "state", "done")
+    assert control.expire_ended(r, 3600) == ["lateclaim"]
+    before = set(seen.bucket_keys(r, "lateclaim"))
+    for page, uids in pages(ids[500:]):
+        assert store.claim_users(j, uids, 3, f"page-{page + 1}") == uids
+    after = [keys.expanded("lateclaim"), *seen.bucket_keys(r, "lateclaim"), keys.level_users("lateclaim", 3)]
+    assert set(after) - before, "the late claims created new buckets"
+    ttls = {key: r.ttl(key) for key in after}
+    assert all(0 < ttl <= 3600 for ttl in ttls.values()), {k: v for k, v in ttls.items() if v <= 0}

@@ -16,6 +16,11 @@ local split = tonumber(m[3]) or 0
 local load = tonumber(m[4]) or tonumber(ARGV[3])
 local cap = tonumber(ARGV[2])  -- nil: no max_users
 local tag = ARGV[1]
+-- the job ended (control.expire_ended gave its keys a TTL): what a late claim creates expires with them
+local left = m[2] and redis.call('PTTL', meta) or -1
+local function inherit_ttl(key)
+  if left > 0 and redis.call('PTTL', key) == -1 then redis.call('PEXPIRE', key, left) end
+end
 
 -- (id mod P) scrambled by a Lehmer step, exact in doubles: up to 15 digits an id is a double
 -- as it is; a longer one is read as two parts (13 digits at most, then 6)
@@ -53,6 +58,7 @@ local function grow()
   if #gone > 0 then
     redis.call('HSET', to, unpack(moved))
     redis.call('HDEL', from, unpack(gone))
+    inherit_ttl(to)
   end
   split = split + 1
   if split == size then
@@ -71,6 +77,7 @@ for uid in string.gmatch(ARGV[4], '[^,]+') do
   elseif not cap or n < cap then
     redis.call('HSET', key, uid, tag)
     if cap then redis.call('ZADD', KEYS[2], 'NX', redis.call('INCR', KEYS[3]), uid) end
+    inherit_ttl(key)
     flag = '1'
     n, added = n + 1, added + 1
     while n > load * (size + split) do grow() end
@@ -79,5 +86,6 @@ for uid in string.gmatch(ARGV[4], '[^,]+') do
 end
 if added > 0 then
   redis.call('HSET', meta, 'n', n, 'lvl', lvl, 'split', split, 'load', load)
+  if cap then inherit_ttl(KEYS[2]); inherit_ttl(KEYS[3]) end
 end
 return table.concat(flags)
