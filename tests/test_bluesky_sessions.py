@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -94,3 +95,22 @@ def test_an_account_waiting_for_its_login_limit_does_not_hold_up_the_others(sand
     order = asyncio.run(run())
     assert order == ["demo-bsky-1", "demo-bsky-2", "demo-bsky-2"]
     assert box.get("/_sandbox/bsky/counters")["sessions_created"] == 2
+
+
+def test_an_account_answered_429_by_createsession_waits_for_its_reset_while_another_serves(sandbox_factory: Any) -> None:
+    """The PDS counts createSession its own way (here A's 30 logins of the last 5 minutes were spent
+    elsewhere): its 429 puts A aside until its ratelimit-reset, not the whole pool for a fixed minute."""
+    box = sandbox_factory(*SMALL_WORLD)
+    a, b = DEMO_BLUESKY_ACCOUNTS[:2]
+    login = f"{box.base}/xrpc/com.atproto.server.createSession"
+    spent = [_http("POST", login, {"identifier": a.handle, "password": a.app_password}, None)[0] for _ in range(30)]
+    status, _, headers = _http("POST", login, {"identifier": a.handle, "password": a.app_password}, None)
+    assert set(spent) == {200} and status == 429 and float(headers["ratelimit-reset"]) > time.time()
+    crawler = get_crawler(settings_dict={"TWEETFORM_CREDENTIALS": [a.as_settings(), b.as_settings()]})
+    sessions = Sessions([c for c in runtime.pool(crawler).credentials if c.kind == "bluesky"], box.base, _post)
+
+    async def run() -> list[str]:
+        return [(await asyncio.wait_for(sessions.token(), 30))[0] for _ in range(3)]  # the guard only stops a hang
+
+    assert asyncio.run(run()) == [b.alias] * 3  # A's turn comes round, A still waits: B serves
+    assert sessions.retired == {} and sessions.created == 1
