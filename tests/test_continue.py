@@ -127,3 +127,20 @@ def test_quota_learnt_before_a_stop_is_kept(sandbox_factory, tmp_path: Path):
     done = run(env, printed_command(err))
     assert done.returncode == DONE, done.stderr[-3000:]
     assert box.counters()["statuses"].get("429", 0) == 0  # today's code: the continued run's probe met a 429
+
+
+def test_the_printed_continue_command_shows_no_secret_given_on_the_command_line() -> None:
+    # The stop line prints the command that continues the job; a proxy password, a Redis password or
+    # credentials given with -s must not reach the log with it (they are shown as *** to give again).
+    from tweetform.commands.crawl import continue_command
+
+    argv = ["scrapy", "friends", "-a", "user_id=12", "-a", "budget=2",
+            "-s", 'TWEETFORM_PROXIES=["http://lab:pr0xy-Canary@127.0.0.1:1", "127.0.0.1:2"]',
+            "-s", "REDIS_URL=redis://:redis-Canary@127.0.0.1:6379/0",
+            "-sTWEETFORM_CREDENTIALS=[{\"alias\": \"a\", \"bearer_token\": \"bearer-Canary\"}]"]
+    line = continue_command(argv, "friends-1")
+    assert "Canary" not in line
+    assert line.startswith("scrapy crawl friends -a user_id=12 ") and "-a job=friends-1" in line
+    assert "http://lab:***@127.0.0.1:1" in line and "redis://:***@127.0.0.1:6379/0" in line
+    assert line.endswith("(give the *** values again)")
+    assert continue_command(["scrapy", "friends", "-a", "user_id=12"], "j") == "scrapy crawl friends -a user_id=12 -a job=j"

@@ -228,7 +228,7 @@ def network_equals_truth(box: Any, output: Path, seed: int, depth: int, max_user
 
 
 def all_written(output: Path) -> str:
-    return "\n".join(p.read_text(encoding="utf-8") for p in output.rglob("*") if p.is_file())
+    return "\n".join(p.read_bytes().decode("utf-8", "replace") for p in output.rglob("*") if p.is_file())
 
 
 def start_crawl(box: Any, spider: str, output: Path, *, credentials: list[dict], settings: dict[str, str],

@@ -11,6 +11,7 @@ when the API never answered.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -185,7 +186,23 @@ def continue_command(argv: list[str], job_id: str) -> str:
             continue
         else:
             kept.append(arg)
-    return shlex.join([program, "crawl", *kept, "-a", f"job={job_id}"])
+    shown = [_without_secrets(arg) for arg in kept]
+    line = shlex.join([program, "crawl", *shown, "-a", f"job={job_id}"])
+    # the line is logged: a secret given on the command line is shown as *** and must be given again
+    return line + (" (give the *** values again)" if shown != kept else "")
+
+
+#: settings whose value is a secret as a whole (credentials JSON, passwords, tokens)
+_SECRET_SETTING = re.compile(r"(CREDENTIAL|PASSWORD|SECRET|TOKEN|BEARER)", re.IGNORECASE)
+#: the password of any ``scheme://user:password@host`` inside a value (proxies, REDIS_URL)
+_URL_PASSWORD = re.compile(r"([A-Za-z][\w+.-]*://[^:/@\s\"']*):[^@\s\"']*@")
+
+
+def _without_secrets(arg: str) -> str:
+    name, eq, _ = arg.partition("=")
+    if eq and _SECRET_SETTING.search(name):
+        return f"{name}=***"
+    return _URL_PASSWORD.sub(r"\1:***@", arg)
 
 
 def distributed_job_end(settings: Any, job_id: str) -> tuple[str, int] | None:
