@@ -8,6 +8,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 from atproto import Client
+from atproto_client.request import Request
 from atproto_client import exceptions as sdk_errors
 
 from conftest import SMALL_WORLD
@@ -18,12 +19,18 @@ from tweetform.sandbox.credentials import DEMO_BLUESKY_ACCOUNTS, demo_credential
 DEMO = DEMO_BLUESKY_ACCOUNTS[0]
 
 
+def sdk_client(base: str) -> Client:
+    """The SDK's own Client at the sandbox's base URL. Only its HTTP time-out differs from the default
+    (httpx's 5 s): four test processes on two cores can keep a first answer (an index build) longer."""
+    return Client(base_url=base, request=Request(timeout=60))
+
+
 @pytest.fixture
 def client(sandbox: Any) -> Iterator[Client]:
     # the world's engagement index is built on the first post rendered: build it here, not under
     # the SDK's 5-second timeout (a machine running four test processes took longer)
     sandbox.get(f"/_sandbox/truth/bsky/engaged/{demo_did(sandbox)}")
-    c = Client(base_url=sandbox.base)
+    c = sdk_client(sandbox.base)
     yield c
     c.request.close()
 
@@ -120,7 +127,7 @@ def test_sdk_search_needs_a_session_and_refreshes_it(sandbox_factory: Any) -> No
     # access tokens of 10 minutes: the SDK refreshes 15 minutes before expiry, so before every call
     box = sandbox_factory(*SMALL_WORLD, "--bluesky", "access_ttl=600")
     truth = box.get("/_sandbox/truth/bsky/search?q=vote")["uris"]  # builds the search index (the SDK waits 5 s at most)
-    c = Client(base_url=box.base)
+    c = sdk_client(box.base)
     try:
         with pytest.raises(sdk_errors.UnauthorizedError) as anonymous:
             c.app.bsky.feed.search_posts({"q": "the"})
@@ -136,7 +143,7 @@ def test_sdk_search_needs_a_session_and_refreshes_it(sandbox_factory: Any) -> No
 
 def test_sdk_rate_limit_error_carries_the_headers(sandbox_factory: Any) -> None:
     box = sandbox_factory(*SMALL_WORLD, "--bluesky", "rate=3", "--bluesky", "window=60")
-    c = Client(base_url=box.base)
+    c = sdk_client(box.base)
     try:
         for _ in range(3):
             c.resolve_handle(DEMO.handle)
