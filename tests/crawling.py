@@ -9,12 +9,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from scrapy.crawler import Crawler
+from scrapy.utils.test import get_crawler
+
 from tweetform.sandbox.credentials import demo_credentials_as_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 #: settings of a crawl whose test reads Scrapy's stats dump or enabled components: at the default log level
 #: they are DEBUG lines (tweetform.logs); a LOG_FILE keeps the whole log, here on the crawl's own stderr
 FULL_LOG = {"LOG_FILE": "/dev/stderr"}
+
+
+def unit_crawler(spidercls: Any = None, settings_dict: dict[str, Any] | None = None) -> Crawler:
+    """Scrapy's ``get_crawler`` with the tweetform add-on, which holds what a crawler's components share."""
+    return get_crawler(spidercls, {"ADDONS": {"tweetform.addons.DistributedAddon": 100}, **(settings_dict or {})})
 
 
 def demo_credentials(*aliases: str) -> list[dict[str, str]]:

@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from crawling import ROOT, bucket, run_crawl
-from scrapy.utils.test import get_crawler
+from crawling import ROOT, bucket, run_crawl, unit_crawler
 
 from tweetform.commands.export import export_graph, export_tweets, input_files
 from tweetform.export.archive import archive_bucket
@@ -39,7 +38,7 @@ def scrapy(*args: str) -> subprocess.CompletedProcess:
 # --- gzip JSONL written directly ---------------------------------------------------------
 
 def pipeline(tmp_path: Path) -> BucketPipeline:
-    crawler = get_crawler(settings_dict={"TWEETFORM_OUTPUT_DIR": str(tmp_path), "TWEETFORM_OUTPUT_COMPRESS": True})
+    crawler = unit_crawler(settings_dict={"TWEETFORM_OUTPUT_DIR": str(tmp_path), "TWEETFORM_OUTPUT_COMPRESS": True})
     crawler.stats.open_spider()
     return BucketPipeline.from_crawler(crawler)
 

@@ -6,14 +6,15 @@ from pathlib import Path
 
 from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.http import Request, TextResponse
-from scrapy.utils.test import get_crawler
+
+from crawling import unit_crawler
 
 from tweetform.middlewares.callback_errors import STAT_PREFIX, CallbackErrorMiddleware
 from tweetform.spiders.network import FriendsSpider
 
 
 def setup(tmp_path: Path):
-    crawler = get_crawler(FriendsSpider, {"TWEETFORM_OUTPUT_DIR": str(tmp_path), "TWEETFORM_API_BASE": "http://127.0.0.1:9",
+    crawler = unit_crawler(FriendsSpider, {"TWEETFORM_OUTPUT_DIR": str(tmp_path), "TWEETFORM_API_BASE": "http://127.0.0.1:9",
                                         "TWEETFORM_API_VERSION": "2"})
     crawler._apply_settings()
     spider = crawler.spider = crawler._create_spider(user_id="12", job="unit")

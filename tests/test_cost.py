@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from scrapy.http import Request, TextResponse
-from scrapy.utils.test import get_crawler
+
+from crawling import unit_crawler
 
 from tweetform.cost import dollars, micro, usd
 from tweetform.cost.ledger import CostLedger, DayOf
@@ -82,7 +83,7 @@ def _page(body: bytes, endpoint: str, credential: str, job: str = "j1", date: by
 def test_middleware_charges_pages_not_error_records():
     creds = [{"alias": "alice", "app_key": "K1", "app_secret": "s", "oauth_token": "t1", "oauth_token_secret": "s"},
              {"alias": "bob", "app_key": "K1", "app_secret": "s", "oauth_token": "t2", "oauth_token_secret": "s"}]
-    crawler = get_crawler(settings_dict={"TWEETFORM_CREDENTIALS": creds})
+    crawler = unit_crawler(settings_dict={"TWEETFORM_CREDENTIALS": creds})
     crawler.stats.open_spider()
     mw = CostMiddleware(crawler)
     response, page = _page(b'{"data":[{"id":"1"},{"id":"2"}],"meta":{"result_count":2}}', "/2/users/:id/following", "alice")

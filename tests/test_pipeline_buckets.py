@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 from scrapy.exceptions import DropItem
-from scrapy.utils.test import get_crawler
+
+from crawling import unit_crawler
 
 from tweetform.items import make_page, page_id
 from tweetform.pipelines.buckets import BucketPipeline, line_for
 
 
 def pipeline(tmp_path: Path) -> BucketPipeline:
-    crawler = get_crawler(settings_dict={"TWEETFORM_OUTPUT_DIR": str(tmp_path)})
+    crawler = unit_crawler(settings_dict={"TWEETFORM_OUTPUT_DIR": str(tmp_path)})
     crawler.stats.open_spider()
     return BucketPipeline.from_crawler(crawler)
 

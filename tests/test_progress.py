@@ -13,9 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from crawling import ROOT, bucket, demo_credentials, run_crawl
+from crawling import ROOT, bucket, demo_credentials, run_crawl, unit_crawler
 from scrapy.exceptions import NotConfigured
-from scrapy.utils.test import get_crawler
 
 from tweetform.progress import CLEAR, ProgressExtension, TerminalLine
 
@@ -102,8 +101,8 @@ def test_log_lines_when_not_a_terminal_and_never_silent(sandbox_factory, tmp_pat
 def test_progress_modes():
     for mode in ("off", "sideways"):
         with pytest.raises(NotConfigured):
-            ProgressExtension.from_crawler(get_crawler(settings_dict={"TWEETFORM_PROGRESS": mode}))
-    ext = ProgressExtension.from_crawler(get_crawler(settings_dict={"TWEETFORM_PROGRESS": "auto"}))
+            ProgressExtension.from_crawler(unit_crawler(settings_dict={"TWEETFORM_PROGRESS": mode}))
+    ext = ProgressExtension.from_crawler(unit_crawler(settings_dict={"TWEETFORM_PROGRESS": "auto"}))
     assert ext.mode == "log"  # pytest's stderr is not a terminal
 
 
@@ -137,7 +136,7 @@ def test_terminal_line_keeps_log_records_above_it():
 
 
 def test_idle_crawl_logs_rarely(caplog):
-    crawler = get_crawler(settings_dict={"TWEETFORM_PROGRESS": "log", "TWEETFORM_PROGRESS_INTERVAL": 30})
+    crawler = unit_crawler(settings_dict={"TWEETFORM_PROGRESS": "log", "TWEETFORM_PROGRESS_INTERVAL": 30})
     ext = ProgressExtension.from_crawler(crawler)
     with caplog.at_level(logging.INFO, logger="tweetform.progress"):
         ext.log()

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 import pytest
 from conftest import ROOT
-from crawling import FULL_LOG, bucket, demo_credentials, errors_of, ids_of, run_crawl
+from crawling import FULL_LOG, bucket, demo_credentials, errors_of, ids_of, run_crawl, unit_crawler
 from scrapy import Request, Spider
 from scrapy.exceptions import (
     DownloadConnectionRefusedError,
@@ -32,7 +32,6 @@ from scrapy.exceptions import (
     IgnoreRequest,
     ResponseDataLossError,
 )
-from scrapy.utils.test import get_crawler
 from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseFailed, ResponseNeverReceived
@@ -42,7 +41,7 @@ from tweetform.api.endpoints import ENDPOINTS
 from tweetform.credentials import parse_credentials
 from tweetform.proxies import config, policy
 from tweetform.proxies.middlewares import BanDetectionMiddleware, RotatingProxyMiddleware
-from tweetform.quota import runtime
+from tweetform import state
 from tweetform.testing.servers import free_port
 
 WORLD = ("--users", "3000", "--seed", "7", "--window", "1")
@@ -344,7 +343,7 @@ def test_failed_connections_are_bans_cut_bodies_are_not():
 
 def test_pinned_lane_gets_only_its_proxies_and_sits_out_when_they_die():
     creds = demo_credentials("demo-user-1", "demo-user-2")
-    crawler = get_crawler(Spider, {"TWEETFORM_CREDENTIALS": json.dumps(creds), "ROTATING_PROXY_LIST": ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"],
+    crawler = unit_crawler(Spider, {"TWEETFORM_CREDENTIALS": json.dumps(creds), "ROTATING_PROXY_LIST": ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"],
                                    "TWEETFORM_CREDENTIAL_PROXIES": {"demo-user-1": ["127.0.0.1:1", "127.0.0.1:2"]}})
     mw = RotatingProxyMiddleware.from_crawler(crawler)
 
@@ -371,10 +370,10 @@ def test_pinned_lane_gets_only_its_proxies_and_sits_out_when_they_die():
 
 
 def test_refused_connection_gives_quota_back_and_bans_the_proxy():
-    crawler = get_crawler(Spider, {"TWEETFORM_CREDENTIALS": json.dumps(demo_credentials("demo-user-1")),
+    crawler = unit_crawler(Spider, {"TWEETFORM_CREDENTIALS": json.dumps(demo_credentials("demo-user-1")),
                                    "ROTATING_PROXY_LIST": ["127.0.0.1:1"]})
     ban = BanDetectionMiddleware.from_crawler(crawler)
-    book = runtime.book(crawler)
+    book = state.book(crawler)
     reserved = book.reserve(ENDPOINT)
     assert reserved is not None and book.keys[(reserved.lane, FOLLOWING)].in_flight == 1
 

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crawling import bucket, demo_credentials, errors_of, ids_of, run_crawl
+from crawling import bucket, demo_credentials, errors_of, ids_of, run_crawl, unit_crawler
 from scrapy import Request
 from scrapy.squeues import FifoMemoryQueue
 from scrapy.utils.reactor import install_reactor, is_reactor_installed
-from scrapy.utils.test import get_crawler
 
 from tweetform.api.endpoints import ENDPOINTS
 from tweetform.credentials import parse_credentials
-from tweetform.quota import runtime
+from tweetform import state
 from tweetform.quota.book import QuotaBook, Reservation
 from tweetform.quota.pool import CredentialPool, Lane
-from tweetform.quota.queue import META_LANE, QuotaAwarePriorityQueue
+from tweetform.state.local.priority_queue import META_LANE, QuotaAwarePriorityQueue
 
 FOLLOWING = ENDPOINTS["/2/users/:id/following"]
 SEARCH_ALL = ENDPOINTS["/2/tweets/search/all"]
@@ -106,11 +105,11 @@ def test_app_only_endpoint_uses_app_lanes_and_retired_credentials_leave():
 def test_queue_holds_exhausted_endpoint_and_serves_others():
     if not is_reactor_installed():  # the queue schedules its wake-up on the reactor
         install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
-    crawler = get_crawler(settings_dict={
+    crawler = unit_crawler(settings_dict={
         "TWEETFORM_CREDENTIALS": [{"alias": "u0", "app_key": "k", "app_secret": "s", "oauth_token": "t", "oauth_token_secret": "x"}],
     })
     queue = QuotaAwarePriorityQueue(crawler, FifoMemoryQueue, "")
-    book = runtime.book(crawler)
+    book = state.book(crawler)
     # following is exhausted until far in the future
     r = book.reserve(FOLLOWING)
     book.answered(r, 200, headers(15, 0, book.clock() + 3600))

@@ -24,12 +24,14 @@ from scrapy.downloadermiddlewares.httpproxy import HttpProxyMiddleware
 from scrapy.settings import Settings
 from scrapy.utils.misc import load_object
 from scrapy.utils.request import request_from_dict
-from scrapy.utils.test import get_crawler
+
+from crawling import unit_crawler
 
 from tweetform import settings as project_settings
 from tweetform.api.auth import oauth1_header
 from tweetform.credentials import Credential, parse_credentials
-from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT, META_TOKEN_REQUEST, SigningMiddleware
+from tweetform.meta import META_CREDENTIAL, META_ENDPOINT
+from tweetform.middlewares.signing import META_TOKEN_REQUEST, SigningMiddleware
 from tweetform.proxies.middlewares import RotatingProxyMiddleware
 from tweetform.quota.gate import META_LANE
 from tweetform.requests_safety import DISK_QUEUES, strip_credentials
@@ -75,7 +77,7 @@ def canary_hits(data: bytes | str, secrets: list[str] | None = None) -> list[str
 
 def crawler_with_canaries(**settings: object):
     creds = [CANARY_USER, CANARY_APP]
-    return get_crawler(Spider, {"TWEETFORM_CREDENTIALS": json.dumps(creds), "TWEETFORM_API_BASE": "http://api.test",
+    return unit_crawler(Spider, {"TWEETFORM_CREDENTIALS": json.dumps(creds), "TWEETFORM_API_BASE": "http://api.test",
                                 "ROTATING_PROXY_LIST": [f"http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:3128"], **settings})
 
 
@@ -205,7 +207,7 @@ def test_strip_credentials_keeps_everything_else():
 
 
 def test_bearer_token_request_gets_its_basic_auth_for_each_attempt():
-    crawler = get_crawler(Spider, {"TWEETFORM_CREDENTIALS": json.dumps([CANARY_FETCH]), "TWEETFORM_API_BASE": "http://api.test"})
+    crawler = unit_crawler(Spider, {"TWEETFORM_CREDENTIALS": json.dumps([CANARY_FETCH]), "TWEETFORM_API_BASE": "http://api.test"})
     signing = SigningMiddleware.from_crawler(crawler)
     first = Request("http://api.test/oauth2/token", method="POST", body=b"grant_type=client_credentials",
                     meta={META_TOKEN_REQUEST: True, META_CREDENTIAL: "canary-fetch"})

@@ -21,7 +21,7 @@ def spider_middlewares(**overrides: object) -> list[str]:
     settings = Settings()
     settings.setmodule("tweetform.settings", priority="project")
     settings.setdict(overrides, priority="cmdline")
-    DistributedAddon().update_settings(settings)
+    DistributedAddon(None).update_settings(settings)  # the add-on's settings part (no crawler needed)
     names = []
     for component in build_component_list(settings.getwithbase("SPIDER_MIDDLEWARES")):
         cls = load_object(component) if isinstance(component, str) else component

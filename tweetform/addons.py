@@ -1,4 +1,5 @@
-"""tweetform's add-on: switches on the Redis backend of the state layer when ``REDIS_URL`` is set.
+"""tweetform's add-on: switches on the Redis backend of the state layer when ``REDIS_URL`` is set,
+and holds what the crawler's components share (:class:`~tweetform.crawler_state.CrawlerState`).
 
 Listed in ``ADDONS`` by tweetform/settings.py. It runs after every other
 settings source (settings_local.py, the environment, ``-s`` options), so
@@ -13,12 +14,24 @@ import logging
 from scrapy.settings import SETTINGS_PRIORITIES, Settings
 
 from tweetform.config import uses_redis
+from tweetform.crawler_state import CrawlerState
+from tweetform.credentials import load_credentials
+from tweetform.proxies.config import load_proxy_list
+from tweetform.quota.pool import CredentialPool, ip_lanes
 from tweetform.state.redis.node import WorkerNode
 
 logger = logging.getLogger(__name__)
 
 
-class DistributedAddon:
+class DistributedAddon(CrawlerState):
+    """tweetform's add-on: one per crawler, it also holds what the crawler's components share (CrawlerState)."""
+
+    def make_pool(self) -> CredentialPool:
+        s = self.crawler.settings
+        # X credentials, Bluesky accounts (for sessions) and Bluesky's per-IP lanes
+        creds = load_credentials(s, "all") + ip_lanes(load_proxy_list(s))
+        return CredentialPool(creds, app_lanes_for_users=s.getbool("TWEETFORM_APP_LANES_FOR_USERS"))
+
     def update_settings(self, settings: Settings) -> None:
         collect = settings.getbool("TWEETFORM_COLLECT")
         if collect and not uses_redis(settings):

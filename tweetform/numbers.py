@@ -17,7 +17,7 @@ from scrapy.crawler import Crawler
 
 from tweetform import state
 from tweetform.cost import micro
-from tweetform.cost.budget import SPENT
+from tweetform.cost.budget import SPENT, budget_middleware
 
 NETWORK_SPIDERS = frozenset({"friends", "followers"})
 
@@ -79,7 +79,7 @@ def job_numbers(crawler: Crawler, job: Any) -> JobNumbers:
         found.spent = int(counters.get(SPENT, 0))
         found.by_app = {k.split("/", 1)[1]: int(v) for k, v in counters.items() if k.startswith(f"{SPENT}/") and v}
     found.spent = max(found.spent, found.run_spent)
-    budget = getattr(crawler, "_tweetform_budget", None)
+    budget = budget_middleware(crawler)
     found.budget = budget.budget_of(job.job) if budget is not None else 0
     if job.spider in NETWORK_SPIDERS and store is not None:
         try:

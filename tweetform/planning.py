@@ -52,7 +52,7 @@ from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS, V2_USER_PARAMS
 from tweetform.api.limits import limits_of
 from tweetform.credentials import Credential, load_credentials
 from tweetform.quota.gate import human
-from tweetform.planning_collections import Volume, measure, needs_volume
+from tweetform.planning_collections import PlanError, Volume, measure, needs_volume
 from tweetform.quota.pool import CredentialPool, missing_auth
 from tweetform.job import JobArgs
 
@@ -437,15 +437,6 @@ def _network(job: JobArgs, entries: list[Counts | None], requests: dict[str, int
 
 
 # --- counts from the API ----------------------------------------------------------------
-
-class PlanError(Exception):
-    """Counts could not be looked up; the message is the one line shown, ``code`` the exit status
-    (tweetform/exitcodes.py: bad input unless the API said why)."""
-
-    def __init__(self, message: str, code: int = exitcodes.BAD_INPUT) -> None:
-        super().__init__(message)
-        self.code = code
-
 
 #: seconds ``scrapy plan`` waits, by default, for a credential's quota to come back before it gives up
 PLAN_WAIT = 60.0

@@ -31,9 +31,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+from tweetform import exitcodes
 from tweetform.api import pricing
 from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS
 from tweetform.job import JobArgs
+
+
+class PlanError(Exception):
+    """Counts could not be looked up; the message is the one line shown, ``code`` the exit status
+    (tweetform/exitcodes.py: bad input unless the API said why)."""
+
+    def __init__(self, message: str, code: int = exitcodes.BAD_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
 
 MENTIONS_CAP = 800  # the API reaches a user's newest 800 mentions
 COUNTS_SPAN_DAYS = 31  # one counts answer covers at most 31 days
@@ -84,8 +95,6 @@ def count_posts(client: Any, query: str, job: JobArgs) -> int:
     while True:
         status, body = client.get(endpoint, params)
         if status != 200 or not isinstance(body, dict):
-            from tweetform.planning import PlanError
-
             raise PlanError(f"{endpoint} answered HTTP {status} for {query[:60]!r}")
         meta = body.get("meta") or {}
         total += int(meta.get("total_tweet_count", sum(int(b.get("tweet_count", 0)) for b in body.get("data") or [])))
@@ -189,8 +198,6 @@ def _seed_tweets(client: Any, ids: list[int], fields: str) -> dict[int, dict[str
     for i in range(0, len(ids), 100):
         status, body = client.get("/2/tweets", {"ids": ",".join(map(str, ids[i : i + 100])), "tweet.fields": fields})
         if status != 200:
-            from tweetform.planning import PlanError
-
             raise PlanError(f"tweets look-up answered HTTP {status}")
         for tweet in (body or {}).get("data") or []:
             found[int(tweet["id"])] = tweet

@@ -35,9 +35,9 @@ from scrapy.utils.asyncio import create_looping_call
 
 from tweetform import state
 from tweetform.cost import dollars
+from tweetform.cost.budget import budget_middleware
 from tweetform.items import PROVENANCE
 from tweetform.numbers import job_numbers, run_numbers
-from tweetform.quota import runtime
 
 logger = logging.getLogger(__name__)
 MODES = ("auto", "bar", "log", "off")
@@ -223,7 +223,7 @@ class ProgressExtension:
             expanded = n.users if n.users is not None else expanded
         else:
             pages, errors, spent = run_numbers(self.crawler)
-            budget_mw = getattr(self.crawler, "_tweetform_budget", None)
+            budget_mw = budget_middleware(self.crawler)
             budgets = {budget_mw.budget_of(j) for j in self.jobs} if budget_mw is not None else set()
             found = {"pages": pages, "errors": errors, "failed": int(stats.get("tweetform/pages/failed", 0)), "spent": spent,
                      "budget": next(iter(budgets)) if len(budgets) == 1 else 0, "run": None}
@@ -246,7 +246,7 @@ class ProgressExtension:
         return f"{dollars(c['spent'])} spent" + (f" of {dollars(c['budget'])}" if c["budget"] else "")
 
     def waits(self) -> list[str]:
-        gate = runtime.existing_gate(self.crawler)
+        gate = state.existing_gate(self.crawler)
         describe = getattr(gate, "current_waits", None)
         return describe() if describe is not None else []
 

@@ -38,7 +38,7 @@ DOWNLOADER_MIDDLEWARES = {
     "tweetform.middlewares.api_errors.ApiErrorMiddleware": 810,
 }
 # requests wait for rate-limit quota in the scheduler, one queue per endpoint
-SCHEDULER_PRIORITY_QUEUE = "tweetform.quota.queue.QuotaAwarePriorityQueue"
+SCHEDULER_PRIORITY_QUEUE = "tweetform.state.local.priority_queue.QuotaAwarePriorityQueue"
 # JOBDIR (resumable local jobs): queue rows leased until acknowledged, dupe filter and job state in one
 # SQLite file (tweetform/state/local/); requests stored without credentials (signed again per attempt)
 SCHEDULER = "tweetform.state.local.scheduler.LocalScheduler"
@@ -113,7 +113,7 @@ TWEETFORM_STREAM_READ_TIMEOUT = 30.0  # seconds of silence (no post, no keep-ali
 
 # --- distributed mode (scrapy-redis) ------------------------------------------
 REDIS_URL = ""
-ADDONS = {"tweetform.addons.DistributedAddon": 100}  # switches on with REDIS_URL
+ADDONS = {"tweetform.addons.DistributedAddon": 100}  # switches on with REDIS_URL; holds what each crawler shares (crawler_state.py)
 TWEETFORM_HEARTBEAT = 2.0  # seconds between a worker's heartbeats
 TWEETFORM_HEARTBEAT_TTL = 10.0  # a worker silent this long is dead: its in-flight work goes back
 TWEETFORM_EXIT_WHEN_IDLE = False  # workers wait for more jobs; True: exit when nothing is left

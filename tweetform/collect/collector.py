@@ -33,6 +33,7 @@ from scrapy.statscollectors import MemoryStatsCollector
 
 from tweetform.collect.lock import CollectorLock
 from tweetform.collect.stream import GROUP, item_from, script, waiting
+from tweetform.crawler_state import CrawlerState
 from tweetform.manifest import write_manifest
 from tweetform.pipelines.buckets import BucketPipeline
 from tweetform.state.redis import keys
@@ -62,11 +63,16 @@ class LockLost(Exception):
 
 
 class _WriterHost:
-    """What the bucket pipeline needs of a crawler: settings and a stats collector."""
+    """What the bucket pipeline needs of a crawler: settings, a stats collector, and the shared
+    objects a crawler's tweetform add-on holds (its Redis client)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.stats = MemoryStatsCollector(self)  # type: ignore[arg-type]
+        self.shared = CrawlerState(self)  # type: ignore[arg-type]
+
+    def get_addon(self, cls: type) -> Any:
+        return self.shared if isinstance(self.shared, cls) else None
 
 
 def open_writer(settings: Settings, output_dir: Path) -> BucketPipeline:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
 from typing import Any, AsyncIterator
 
 import redis
@@ -35,6 +34,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import sleep
 
 from tweetform.config import uses_redis
+from tweetform.crawler_state import state_of
 from tweetform.collect.stream import entry_for, script
 from tweetform.items import PROVENANCE, PageItem
 from tweetform.state.redis import keys
@@ -96,19 +96,16 @@ class PageSender:
         return False
 
 
-_senders: "weakref.WeakKeyDictionary[Crawler, PageSender]" = weakref.WeakKeyDictionary()
-
-
 def sender_for(crawler: Crawler) -> PageSender:
     """The crawler's one sender (shared by the middleware and the pipeline)."""
-    sender = _senders.get(crawler)
-    if sender is None:
+    held = state_of(crawler)
+    if held.page_sender is None:
         if not uses_redis(crawler.settings):
             raise NotConfigured("TWEETFORM_COLLECT needs REDIS_URL")
         from tweetform.state.redis.connection import for_crawler
 
-        sender = _senders[crawler] = PageSender(crawler, for_crawler(crawler), crawler.settings.getint("TWEETFORM_COLLECT_MAX_BYTES"))
-    return sender
+        held.page_sender = PageSender(crawler, for_crawler(crawler), crawler.settings.getint("TWEETFORM_COLLECT_MAX_BYTES"))
+    return held.page_sender
 
 
 class CollectMiddleware:

@@ -6,11 +6,14 @@ import argparse
 import json
 import sys
 import time
+from typing import Any
 
 from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
 from tweetform.config import uses_redis
+from tweetform.cost.redis_budget import spend_of
+from tweetform.planning import estimate_from_dict
 from tweetform.state.redis import connection, control
 from tweetform.commands.errors import one_line_errors, with_redis_errors
 
@@ -61,6 +64,16 @@ def render(snap: dict) -> str:
     return "\n".join(lines)
 
 
+def add_plan_and_money(server: Any, snap: dict[str, Any]) -> None:
+    """Each job's row gets what is left of its saved plan (about one request per page or error) and its money."""
+    for row in snap["jobs"]:
+        if row.get("plan"):
+            est = estimate_from_dict(row["plan"])
+            left = est.after(row["pages"] + row["errors"])
+            row["plan"] = {"requests": est.requests, "left": left.as_dict(), "summary": left.summary()}
+        row["money"] = spend_of(server, row["job"])  # budget, spent and reserved in dollars, spent per app
+
+
 class Command(ScrapyCommand):
     requires_project = True
     requires_crawler_process = False
@@ -81,5 +94,7 @@ class Command(ScrapyCommand):
             print("tweetform: REDIS_URL is not set: status reads the Redis that the workers share", file=sys.stderr)
             self.exitcode = 2
             return
-        snap = control.snapshot(connection.from_settings(self.settings), get_spider_loader(self.settings).list())
+        server = connection.from_settings(self.settings)
+        snap = control.snapshot(server, get_spider_loader(self.settings).list())
+        add_plan_and_money(server, snap)
         print(json.dumps(snap, indent=1) if opts.json else render(snap))

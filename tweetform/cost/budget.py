@@ -43,8 +43,7 @@ from tweetform.api.endpoints import ENDPOINTS, page_size_param
 from tweetform.api.pricing import DATA_KIND
 from tweetform.cost import default_budget_usd, dollars, micro
 from tweetform.cost.rule import LOOKUP_PARAMS, max_cost, page_size, unit_cost
-from tweetform.middlewares.signing import META_ENDPOINT
-from tweetform.quota import runtime
+from tweetform.meta import META_ENDPOINT
 from tweetform.quota.gate import META_LANE, reservation_of
 from tweetform.state.base import BUDGET, RUNNING
 
@@ -141,7 +140,6 @@ class BudgetMiddleware:
         self.stopping = False
         self.shared = uses_redis(crawler.settings)  # the budget is the job's, across workers
         self._watch: Any = None
-        crawler._tweetform_budget = self  # type: ignore[attr-defined]
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "BudgetMiddleware":
@@ -281,7 +279,7 @@ class BudgetMiddleware:
     def _give_back_quota(self, request: Request) -> None:
         reserved = reservation_of(request)
         if reserved is not None:
-            runtime.book(self.crawler).cancel(reserved)
+            state.book(self.crawler).cancel(reserved)
         request.meta.pop(META_LANE, None)
 
     def usage_capped(self, request: Request, alias: str, detail: str) -> Request:
@@ -414,3 +412,12 @@ class BudgetMiddleware:
             write_manifest(self.crawler.settings.get("TWEETFORM_OUTPUT_DIR") or "data", given.job, **fields)
         except OSError as exc:
             logger.error("could not write the job manifest: %s", exc)
+
+
+def budget_middleware(crawler: Crawler) -> BudgetMiddleware | None:
+    """The crawler's BudgetMiddleware; None when it is not enabled or there is no engine yet
+    (a middleware tested on its own)."""
+    try:
+        return crawler.get_downloader_middleware(BudgetMiddleware)
+    except RuntimeError:
+        return None

@@ -22,10 +22,11 @@ from scrapy.http import Response
 
 from tweetform.config import uses_redis
 from tweetform.cost import usd
+from tweetform.cost.budget import budget_middleware
 from tweetform.cost.ledger import CostLedger, DayOf, SharedCostLedger
 from tweetform.cost.rule import resources
 from tweetform.items import PROVENANCE, PageItem
-from tweetform.spiders.context import BILL_UNWRITTEN, META_CTX
+from tweetform.meta import BILL_UNWRITTEN, META_CTX
 
 
 def app_names(credentials: Iterable[Any]) -> dict[str, str]:
@@ -67,7 +68,6 @@ class CostMiddleware:
             self.apps = app_names(load_credentials(crawler.settings))
         except ValueError:
             self.apps = {}  # bad credentials stop the crawl elsewhere, with their own line
-        crawler._tweetform_cost = self  # type: ignore[attr-defined]
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "CostMiddleware":
@@ -96,7 +96,7 @@ class CostMiddleware:
         return isinstance(out, PageItem) and PROVENANCE in out and out[PROVENANCE].get("bucket") != "errors"
 
     def _settle(self, response: Response, cost: int) -> None:
-        budget = getattr(self.crawler, "_tweetform_budget", None)
+        budget = budget_middleware(self.crawler)
         if budget is None:
             return
         apps = None

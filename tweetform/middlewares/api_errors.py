@@ -22,8 +22,10 @@ from scrapy.http import Response
 
 from tweetform.api import errors
 from tweetform.api.endpoints import ENDPOINTS
-from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT, META_SESSION
-from tweetform.quota import runtime
+from tweetform.cost.budget import budget_middleware
+from tweetform.meta import META_CREDENTIAL, META_ENDPOINT
+from tweetform.middlewares.signing import META_SESSION
+from tweetform import state
 from tweetform.quota.book import Reservation
 from tweetform.quota.gate import META_LANE, reservation_of
 
@@ -40,8 +42,8 @@ def _parse(body: bytes) -> Any:
 class ApiErrorMiddleware:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.pool = runtime.pool(crawler)
-        self.book = runtime.book(crawler)
+        self.pool = state.pool(crawler)
+        self.book = state.book(crawler)
         self.stats = crawler.stats
 
     @classmethod
@@ -81,13 +83,13 @@ class ApiErrorMiddleware:
         alias = request.meta.get(META_CREDENTIAL, "?")
         if outcome.kind == errors.USAGE_CAPPED:  # out of credits or over the cap: stop like at the budget (tweetform.cost)
             self.stats.inc_value("tweetform/cost/usage_capped")
-            budget = getattr(self.crawler, "_tweetform_budget", None)
+            budget = budget_middleware(self.crawler)
             if budget is not None:
                 return budget.usage_capped(request, alias, outcome.message)
             return request.replace(dont_filter=True)
         if outcome.kind == errors.EXPIRED_TOKEN:  # Bluesky: log in again (or refresh) and send it again
             self.stats.inc_value("tweetform/bluesky/expired_tokens")
-            sessions = runtime.existing_sessions(self.crawler)
+            sessions = state.existing_sessions(self.crawler)
             if sessions is not None and request.meta.get(META_SESSION):
                 # only the token this attempt was signed with (its own header, never copied out): a late
                 # answer for an old token must not throw away the session another answer just renewed

@@ -26,7 +26,7 @@ from scrapy.http import Response
 
 from tweetform.api import errors
 from tweetform.middlewares.pacing import META_NOT_BEFORE
-from tweetform.spiders.context import META_CTX
+from tweetform.meta import META_CTX
 from tweetform.state.redis.connection import redis_away, refusal
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Where a request is signed: every attempt, retries included, gets a fresh signature.
 
 The lane (credential and auth kind) was reserved with its quota by the
-scheduler's :class:`tweetform.quota.queue.QuotaAwarePriorityQueue`; this
+scheduler's :class:`tweetform.state.local.priority_queue.QuotaAwarePriorityQueue`; this
 middleware only turns it into an ``Authorization`` header: OAuth 1.0a for user
 context, ``Bearer`` for app-only (fetching the token with ``POST oauth2/token``
 once per app when only the app key and secret are configured; that request's
@@ -33,13 +33,12 @@ from tweetform.api.auth import basic_header, bearer_header, oauth1_header
 from tweetform.api.bluesky import SessionError
 from tweetform.api.endpoints import ENDPOINTS
 from tweetform.credentials import Credential
-from tweetform.quota import runtime
+from tweetform.meta import META_CREDENTIAL, META_ENDPOINT
+from tweetform import state
 from tweetform.quota.pool import CredentialPool, Lane, missing_auth
 from tweetform.quota.gate import META_LANE, reservation_of
 
 logger = logging.getLogger(__name__)
-META_ENDPOINT = "tweetform_endpoint"
-META_CREDENTIAL = "tweetform_credential"
 META_AUTH_KIND = "tweetform_auth_kind"
 META_TOKEN_REQUEST = "tweetform_token_request"
 META_SESSION = "tweetform_bluesky_session"  # (account alias) whose access token signed this attempt
@@ -56,11 +55,11 @@ class SigningMiddleware:
         self.api_base = api_base.rstrip("/")
         self._token_locks: dict[str, asyncio.Lock] = {}
         accounts = [c for c in pool.credentials if c.kind == "bluesky"]
-        self.sessions = runtime.bluesky_sessions(crawler, accounts, self._post_json)
+        self.sessions = state.bluesky_sessions(crawler, accounts, self._post_json)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "SigningMiddleware":
-        return cls(crawler, runtime.pool(crawler), crawler.settings.get("TWEETFORM_API_BASE"))
+        return cls(crawler, state.pool(crawler), crawler.settings.get("TWEETFORM_API_BASE"))
 
     def lane_for(self, request: Request) -> Lane | None:
         """The reserved lane, or (without the quota queue) the first usable one."""
@@ -92,7 +91,7 @@ class SigningMiddleware:
         if lane.alias in self.pool.retired:  # retired while this request waited: send it again later
             reserved = reservation_of(request)
             if reserved is not None:
-                runtime.book(self.crawler).cancel(reserved)
+                state.book(self.crawler).cancel(reserved)
             retry = request.replace(dont_filter=True)
             retry.meta.pop(META_LANE, None)
             return retry

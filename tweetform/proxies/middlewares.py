@@ -47,12 +47,13 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
 from tweetform.api.endpoints import ENDPOINTS
-from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT, META_TOKEN_REQUEST
+from tweetform.meta import META_CREDENTIAL, META_ENDPOINT
+from tweetform.middlewares.signing import META_TOKEN_REQUEST
 from tweetform.proxies import config
 from tweetform.proxies.check import DEFAULT_PATH, check_proxies, credential_chooser
 from tweetform.proxies.config import hostport, redact
 from tweetform.proxies.policy import describe, never_reached_api
-from tweetform.quota import runtime
+from tweetform import state
 from tweetform.quota.gate import META_LANE, human, reservation_of
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class RotatingProxyMiddleware(rp.RotatingProxyMiddleware):
         self.proxies = ProxyStates(plan.proxies, backoff=partial(exp_backoff_full_jitter, base=backoff_base, cap=backoff_cap))
         self.crawler = crawler
         self.plan = plan
-        self.pool = runtime.pool(crawler)
+        self.pool = state.pool(crawler)
         self.check_at_start = check_at_start
         self.check_timeout = check_timeout
         self.check_path = check_path
@@ -109,7 +110,7 @@ class RotatingProxyMiddleware(rp.RotatingProxyMiddleware):
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "RotatingProxyMiddleware":
         s = crawler.settings
-        plan = config.plan(s, runtime.pool(crawler).credentials)
+        plan = config.plan(s, state.pool(crawler).credentials)
         if not plan.proxies:
             raise NotConfigured  # no proxies configured: nothing to say (a message would be a WARNING nobody can act on)
         mw = cls(
@@ -179,7 +180,7 @@ class RotatingProxyMiddleware(rp.RotatingProxyMiddleware):
             raise IgnoreRequest(f"credential {alias!r}: every proxy it is pinned to is dead")
         reservation = reservation_of(request)
         if reservation is not None:
-            runtime.book(self.crawler).cancel(reservation)
+            state.book(self.crawler).cancel(reservation)
         retry = request.replace(dont_filter=True)
         retry.meta.pop(META_LANE, None)
         self.stats.inc_value("tweetform/proxies/requeued")
@@ -317,5 +318,5 @@ class BanDetectionMiddleware(rp.BanDetectionMiddleware):
             reservation = reservation_of(request)
             if reservation is not None:
                 request.meta.pop(META_LANE, None)
-                runtime.book(self.crawler).cancel(reservation)
+                state.book(self.crawler).cancel(reservation)
         return None

@@ -1,7 +1,7 @@
 """The scheduler's side of quota: which endpoints may send now, and waking up in time.
 
 Both request queues — Scrapy's in one process
-(:class:`tweetform.quota.queue.QuotaAwarePriorityQueue`) and the shared Redis
+(:class:`tweetform.state.local.priority_queue.QuotaAwarePriorityQueue`) and the shared Redis
 queue (:class:`tweetform.state.redis.queue.InFlightQueue`) — hold requests
 per endpoint and ask this gate before taking one. When no endpoint with
 pending requests has quota, the gate says so in one log line ("waiting 8 m 12 s
@@ -40,7 +40,7 @@ def human(seconds: float) -> str:
 class QuotaGate:
     def __init__(self, crawler: Crawler, book: Any) -> None:
         self.crawler = crawler
-        self.book = book  # in-process or shared (tweetform.quota.runtime.book)
+        self.book = book  # in-process or shared (tweetform.state.book)
         self._wake: Any = None
         self._wake_at = 0.0
         self._waiting_since: dict[str, float] = {}

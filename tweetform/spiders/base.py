@@ -33,11 +33,10 @@ from tweetform.job import JobArgs
 from tweetform.items import PageItem, make_error, make_page, page_id, utc_now
 from tweetform.middlewares.callback_errors import CallbackErrorMiddleware
 from tweetform.middlewares.pacing import META_NOT_BEFORE
-from tweetform.middlewares.signing import META_CREDENTIAL, META_ENDPOINT
+from tweetform.meta import BILL_UNWRITTEN, META_CREDENTIAL, META_CTX, META_ENDPOINT
 from tweetform.state.base import JobStore
 from tweetform.state.redis.connection import redis_away
 from tweetform.spiders.arguments import parse_args
-from tweetform.spiders.context import BILL_UNWRITTEN, META_CTX
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +91,11 @@ class ApiSpider(scrapy.Spider):
         self.raw_args = raw
         self.given_job: JobArgs | None = kwargs.get("_job")
 
+    @property
+    def store(self) -> JobStore:
+        """The crawler's job store (looked up on use: the spider is made before the crawler's extensions)."""
+        return job_store(self.crawler)
+
     @classmethod
     def default_bucket(cls, raw: dict[str, Any]) -> str:
         raise NotImplementedError
@@ -119,7 +123,6 @@ class ApiSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         if spider.given_job is None and (spider.raw_args or not uses_redis(crawler.settings)):
             spider.given_job = cls.parse_arguments(spider.raw_args, str(crawler.settings.get("TWEETFORM_API_VERSION")))
-        spider.store = job_store(crawler)
         spider.api_base = crawler.settings.get("TWEETFORM_API_BASE").rstrip("/")
         # where each endpoint's host is (Endpoint.host): X's, Bluesky's AppView and PDS
         spider.api_bases = {"x": spider.api_base, "appview": (crawler.settings.get("TWEETFORM_BLUESKY_APPVIEW") or "").rstrip("/"),

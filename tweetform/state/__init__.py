@@ -9,37 +9,77 @@ worker-node extension are switched on by the add-on (:mod:`tweetform.addons`).
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from scrapy.crawler import Crawler
 
 from tweetform.config import uses_redis
+from tweetform.crawler_state import state_of
+from tweetform.api.bluesky import Sessions
 from tweetform.quota.book import QuotaBook
+from tweetform.quota.gate import QuotaGate
+from tweetform.quota.pool import CredentialPool
 from tweetform.state.base import JobStore
 from tweetform.state.local import local_job_store
 from tweetform.state.redis import connection
 from tweetform.state.redis.jobs import RedisJobStore
 from tweetform.state.redis.quota import RedisQuotaBook
 
-_stores: "weakref.WeakKeyDictionary[Crawler, JobStore]" = weakref.WeakKeyDictionary()
-
-
 def job_store(crawler: Crawler) -> JobStore:
     """The crawler's job store (one per crawler): Redis with ``REDIS_URL``, else local."""
-    store = _stores.get(crawler)
-    if store is None:
+    held = state_of(crawler)
+    if held.job_store is None:
         if uses_redis(crawler.settings):
-            store = RedisJobStore.from_crawler(crawler)
+            held.job_store = RedisJobStore.from_crawler(crawler)
         else:
-            store = local_job_store(crawler)  # in memory, or in JOBDIR
-        _stores[crawler] = store
-    return store
+            held.job_store = local_job_store(crawler)  # in memory, or in JOBDIR
+    return held.job_store
 
 
 def existing_job_store(crawler: Crawler) -> JobStore | None:
     """The crawler's job store if one was made (for read-only observers such as the progress line)."""
-    return _stores.get(crawler)
+    return state_of(crawler).job_store
+
+
+def pool(crawler: Crawler) -> CredentialPool:
+    """The crawler's credentials as lanes."""
+    held = state_of(crawler)
+    if held.pool is None:
+        held.pool = held.make_pool()  # the add-on knows credentials and proxies (tweetform.addons)
+    return held.pool
+
+
+def book(crawler: Crawler) -> Any:
+    """The crawler's quota book: in memory, or shared through Redis (:func:`quota_book` chooses)."""
+    held = state_of(crawler)
+    if held.book is None:
+        held.book = quota_book(crawler, pool(crawler))
+    return held.book
+
+
+def gate(crawler: Crawler) -> QuotaGate:
+    """The crawler's quota gate (requests wait in the scheduler until it reserves quota for them)."""
+    held = state_of(crawler)
+    if held.gate is None:
+        held.gate = QuotaGate(crawler, book(crawler))
+    return held.gate
+
+
+def existing_gate(crawler: Crawler) -> QuotaGate | None:
+    """The crawler's gate if one was made (the progress line shows its waits)."""
+    return state_of(crawler).gate
+
+
+def bluesky_sessions(crawler: Crawler, accounts: list[Any], post: Any) -> Sessions:
+    """The crawler's Bluesky account sessions, made once."""
+    held = state_of(crawler)
+    if held.bluesky_sessions is None:
+        held.bluesky_sessions = Sessions(accounts, crawler.settings.get("TWEETFORM_BLUESKY_PDS"), post)
+    return held.bluesky_sessions
+
+
+def existing_sessions(crawler: Crawler) -> Sessions | None:
+    return state_of(crawler).bluesky_sessions
 
 
 def quota_book(crawler: Crawler, pool: Any) -> Any:

@@ -20,11 +20,12 @@ import fcntl
 import logging
 import os
 import sqlite3
-import weakref
 from pathlib import Path
 from typing import Any, Iterable
 
 from scrapy.crawler import Crawler
+
+from tweetform.crawler_state import state_of
 
 logger = logging.getLogger(__name__)
 FILENAME = "tweetform.sqlite"
@@ -151,31 +152,29 @@ class Database:
         os.close(self._lock)
 
 
-_open: "weakref.WeakKeyDictionary[Crawler, Database]" = weakref.WeakKeyDictionary()
-
-
 def opened(crawler: Crawler) -> Database | None:
     """The crawler's database if it is open."""
-    return _open.get(crawler)
+    return state_of(crawler).database
 
 
 def database(crawler: Crawler) -> Database:
     """The crawler's database in its JOBDIR (opened on first use, closed with the spider)."""
-    found = _open.get(crawler)
-    if found is None:
+    held = state_of(crawler)
+    if held.database is None:
         from scrapy import signals
         from scrapy.utils.job import job_dir
 
         jobdir = job_dir(crawler.settings)
         if not jobdir:
             raise RuntimeError("no JOBDIR: the local backend keeps its state in memory")
-        found = _open[crawler] = Database(jobdir)
+        held.database = Database(jobdir)
         # last of all: the scheduler and pipelines close first, then their writes are committed
         crawler.signals.connect(lambda: _close(crawler), signal=signals.engine_stopped, weak=False)
-    return found
+    return held.database
 
 
 def _close(crawler: Crawler) -> None:
-    found = _open.pop(crawler, None)
-    if found is not None:
-        found.close()
+    held = state_of(crawler)
+    if held.database is not None:
+        held.database.close()
+        held.database = None

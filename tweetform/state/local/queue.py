@@ -1,7 +1,7 @@
 """Scrapy disk queues (``SCHEDULER_DISK_QUEUE``) as rows of the JOBDIR database, with leases.
 
 Scrapy's priority queues make one downstream queue per priority (and per
-endpoint, :class:`tweetform.quota.queue.QuotaAwarePriorityQueue`), each named
+endpoint, :class:`tweetform.state.local.priority_queue.QuotaAwarePriorityQueue`), each named
 by a path under ``<JOBDIR>/requests.queue``; here that path names rows of one
 ``requests`` table. ``pop`` does not delete a row: it leases it (the request
 carries the row id in ``meta``) and the scheduler's ``ack`` deletes it once the

@@ -6,15 +6,14 @@ pipeline, worker node — shares one client (one connection pool) per crawler.
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import redis
 from scrapy.crawler import Crawler
 from scrapy_redis.connection import get_redis_from_settings
 
-_clients: "weakref.WeakKeyDictionary[Crawler, redis.Redis]" = weakref.WeakKeyDictionary()
-_round_trips: "weakref.WeakKeyDictionary[Crawler, list[int]]" = weakref.WeakKeyDictionary()
+from tweetform.crawler_state import state_of
+
 
 
 def _counting(connection_class: type, counter: list[int]) -> type:
@@ -54,17 +53,15 @@ def from_settings(settings: Any) -> redis.Redis:
 
 
 def for_crawler(crawler: Crawler) -> redis.Redis:
-    """The crawler's shared client."""
-    client = _clients.get(crawler)
-    if client is None:
-        client = _clients[crawler] = from_settings(crawler.settings)
-        counter = _round_trips[crawler] = [0]
-        pool = client.connection_pool  # TLS or not, as the URL chose: counted, not replaced
-        pool.connection_class = _counting(pool.connection_class, counter)
-    return client
+    """The crawler's shared client (kept in its CrawlerState)."""
+    held = state_of(crawler)
+    if held.redis is None:
+        held.redis = from_settings(crawler.settings)
+        pool = held.redis.connection_pool  # TLS or not, as the URL chose: counted, not replaced
+        pool.connection_class = _counting(pool.connection_class, held.redis_round_trips)
+    return held.redis
 
 
 def round_trips(crawler: Crawler) -> int:
     """Redis round trips this crawler's components made so far (stat ``tweetform/redis/round_trips``)."""
-    counter = _round_trips.get(crawler)
-    return counter[0] if counter else 0
+    return state_of(crawler).redis_round_trips[0]

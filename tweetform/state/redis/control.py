@@ -51,30 +51,18 @@ def queues(server: Any, spiders: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def _money(server: Any, job_id: str) -> dict[str, Any]:
-    """Budget, spent and reserved of a job, in dollars, and spent per app (tweetform.cost)."""
-    from tweetform.cost.redis_budget import spend_of
-
-    return spend_of(server, job_id)
-
-
 def jobs(server: Any, limit: int = 50) -> list[dict[str, Any]]:
+    """The most recent jobs' rows (``plan``: the plan saved by ``scrapy push --plan``, as saved; ``scrapy status``
+    adds what is left of it and the job's money, from the layers above this one)."""
     out = []
     for job_id in server.zrevrange(keys.jobs(), 0, limit - 1):
         job_id = _s(job_id)
         meta = {_s(k): _s(v) for k, v in server.hgetall(keys.job(job_id)).items()}
         args = json.loads(meta.get("args", "{}"))
         progress = {_s(k): int(v) for k, v in server.hgetall(keys.job_progress(job_id)).items()}
-        plan = None
-        if meta.get("plan"):
-            from tweetform.planning import estimate_from_dict
-
-            est = estimate_from_dict(json.loads(meta["plan"]))
-            done = progress.get("pages", 0) + progress.get("errors", 0)  # about one request each
-            plan = {"requests": est.requests, "left": est.after(done).as_dict(), "summary": est.after(done).summary()}
         out.append({
             "job": job_id,
-            "plan": plan,
+            "plan": json.loads(meta["plan"]) if meta.get("plan") else None,
             "spider": args.get("spider"),
             "state": meta.get("state", "?"),
             "created": float(meta.get("created", 0) or 0),
@@ -89,7 +77,6 @@ def jobs(server: Any, limit: int = 50) -> list[dict[str, Any]]:
             # collect mode: pages not yet on the collector's disk (the job is not done before they are)
             "collect_waiting": dict(zip(("pages", "bytes"), (int(x or 0) for x in server.hmget(keys.pages_waiting(job_id), "pages", "bytes")))),
             "args": args,
-            "money": _money(server, job_id),
         })
     return out
 

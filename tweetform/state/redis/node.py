@@ -18,7 +18,6 @@ import os
 import socket
 import time
 import uuid
-import weakref
 from typing import Any
 
 import redis
@@ -30,6 +29,7 @@ from scrapy.utils.asyncio import create_looping_call
 from scrapy.utils.defer import deferred_from_coro
 
 from tweetform.config import uses_redis
+from tweetform.crawler_state import state_of
 from tweetform.api.errors import Outcome
 from tweetform.state.redis import connection, control, keys, scripts
 from tweetform.state.redis.jobs import start_job_message
@@ -37,15 +37,12 @@ from tweetform.state.redis.jobs import start_job_message
 logger = logging.getLogger(__name__)
 
 
-_worker_ids: "weakref.WeakKeyDictionary[Crawler, str]" = weakref.WeakKeyDictionary()
-
-
 def worker_id(crawler: Crawler) -> str:
     """This crawler's name in Redis: host, pid and a random tag (one per crawler)."""
-    found = _worker_ids.get(crawler)
-    if found is None:
-        found = _worker_ids[crawler] = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    return found
+    held = state_of(crawler)
+    if held.worker_id is None:
+        held.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    return held.worker_id
 
 
 def redis_scheduler(crawler: Crawler) -> Any:

@@ -30,7 +30,7 @@ from scrapy.crawler import Crawler
 from scrapy.utils.misc import load_object
 from scrapy_redis.scheduler import Scheduler as ScrapyRedisScheduler
 
-from tweetform.quota import runtime
+from tweetform import state
 from tweetform.state.base import AckAfterScraping
 from tweetform.state.redis import connection, keys, serializer
 from tweetform.state.redis.queue import META_QID
@@ -54,7 +54,7 @@ class RedisScheduler(AckAfterScraping, ScrapyRedisScheduler):
         return scheduler
 
     def open(self, spider: Any) -> None:
-        self.gate = runtime.gate(self.crawler)
+        self.gate = state.gate(self.crawler)
         self._redis_down_since: float | None = None
         # scrapy-redis's open, except its "Resuming crawl" line: that goes through
         # Spider.log(), deprecated in Scrapy 2.19 (a warning is an error here)

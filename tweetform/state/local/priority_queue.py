@@ -16,7 +16,7 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.pqueues import ScrapyPriorityQueue, _path_safe
 
-from tweetform.quota import runtime
+from tweetform import state
 from tweetform.quota.gate import META_LANE, NO_ENDPOINT
 
 __all__ = ["QuotaAwarePriorityQueue", "META_LANE"]
@@ -35,7 +35,7 @@ class QuotaAwarePriorityQueue:
         self.start_queue_cls = start_queue_cls
         self.key = key
         self.queues: dict[str, ScrapyPriorityQueue] = {}
-        self.gate = runtime.gate(crawler)
+        self.gate = state.gate(crawler)
         self._turn = 0
         stored = getattr(downstream_queue_cls, "stored_startprios", None)
         if key and stored is not None:  # JOBDIR rows: what is queued now, even after a crash

@@ -1,0 +1,11 @@
+"""Request meta keys that components of several packages read (spiders, middlewares, cost, proxies).
+
+A module of its own, importing nothing, so that a middleware can read what a spider set (and the
+other way round) without one package importing the other."""
+
+META_CTX = "tweetform_ctx"  # marks a tweetform API page and carries its context (endpoint key, target, level, ...)
+#: a context key: the answer is billed although no page of it is written (a screen-name look-up),
+#: so the cost middleware charges its body (tweetform.cost.middleware)
+BILL_UNWRITTEN = "bill_unwritten"
+META_ENDPOINT = "tweetform_endpoint"  # the endpoint key (rate-limit name) of the request
+META_CREDENTIAL = "tweetform_credential"  # the alias of the credential that signed the attempt
