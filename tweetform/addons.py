@@ -16,8 +16,8 @@ from scrapy.settings import SETTINGS_PRIORITIES, Settings
 from tweetform.config import uses_redis
 from tweetform.crawler_state import CrawlerState
 from tweetform.credentials import load_credentials
-from tweetform.proxies.config import load_proxy_list
-from tweetform.quota.pool import CredentialPool, ip_lanes
+from tweetform.proxies.config import ip_lanes, load_proxy_list
+from tweetform.quota.pool import CredentialPool
 from tweetform.state.redis.node import WorkerNode
 
 logger = logging.getLogger(__name__)

@@ -146,3 +146,11 @@ class CostMiddleware:
         finally:
             if "tweetform_ctx" in response.meta:
                 self._settle(response, cost + self.charge_unwritten(response))
+
+
+def cost_middleware(crawler: Crawler) -> CostMiddleware | None:
+    """The crawler's CostMiddleware; None when it is not enabled or there is no engine yet."""
+    try:
+        return crawler.get_spider_middleware(CostMiddleware)
+    except RuntimeError:
+        return None

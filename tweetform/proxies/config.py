@@ -201,3 +201,11 @@ def plan(settings: Any, credentials: Iterable[Credential]) -> ProxyPlan:
             keys.append(key)
         pins[alias] = frozenset(keys)
     return ProxyPlan(proxies=proxies, pins=pins)
+
+
+def ip_lanes(proxies: list[str]) -> list[Credential]:
+    """Bluesky's lanes: one per proxy (pinned to it, named by its host:port, never its password), or the
+    direct one. Workers sharing quota through Redis share a lane of the same name."""
+    if not proxies:
+        return [Credential(alias="ip:direct", ip_lane=True)]
+    return [Credential(alias=f"ip:{hostport(p)}", proxies=(p,), ip_lane=True) for p in proxies]

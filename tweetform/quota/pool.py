@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from tweetform.api.endpoints import XRPC_QUOTA, Endpoint
 from tweetform.credentials import Credential
-from tweetform.proxies.config import hostport
 
 logger = logging.getLogger(__name__)
 
@@ -101,11 +100,3 @@ def missing_auth(endpoint: Endpoint, credentials: list[Credential]) -> str | Non
         return (f"{endpoint.key} needs an app-only credential (a bearer_token, or an app_key and app_secret): "
                 f"none of the credentials configured ({aliases}) has one")
     return f"no credential configured may call {endpoint.key}"
-
-
-def ip_lanes(proxies: list[str]) -> list[Credential]:
-    """Bluesky's lanes: one per proxy (pinned to it, named by its host:port, never its password), or the
-    direct one. Workers sharing quota through Redis share a lane of the same name."""
-    if not proxies:
-        return [Credential(alias="ip:direct", ip_lane=True)]
-    return [Credential(alias=f"ip:{hostport(p)}", proxies=(p,), ip_lane=True) for p in proxies]

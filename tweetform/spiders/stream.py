@@ -25,10 +25,13 @@ from scrapy.exceptions import CloseSpider
 from tweetform.api.endpoints import V2_TWEET_PARAMS
 from tweetform.cost import dollars, micro
 from tweetform.api.pricing import POST, price
+from tweetform.cost.budget import budget_middleware
+from tweetform.cost.middleware import cost_middleware
 from tweetform.cost.rule import unit_cost
 from tweetform.credentials import load_credentials
 from tweetform.items import make_page, page_id, utc_now
-from tweetform.spiders.arguments import ArgumentError, JobArgs, parse_args
+from tweetform.job import ArgumentError, JobArgs
+from tweetform.spiders.arguments import parse_args
 from tweetform.spiders.base import ApiSpider
 from tweetform.stream import MAX_BACKFILL_MINUTES, STREAM_PATH
 from tweetform.stream.app import StreamSetupError, app_credential
@@ -208,8 +211,8 @@ class _Budget:
     def __init__(self, crawler: Any, job: JobArgs, unit_usd: float) -> None:
         self.crawler = crawler
         self.job = job
-        self.cost = getattr(crawler, "_tweetform_cost", None)
-        self.book = getattr(crawler, "_tweetform_budget", None)
+        self.cost = cost_middleware(crawler)
+        self.book = budget_middleware(crawler)
         self.budget = self.book.budget_of(job.job) if self.book is not None else 0
         self.spent = self.book._book().total_spent(job.job) if self.book is not None and self.budget else 0
         self.unit = micro(unit_usd)
