@@ -152,7 +152,7 @@ class BudgetMiddleware:
     # --- the book ------------------------------------------------------------------------
     def _book(self) -> Any:
         if self.book is None:
-            store = state.existing_job_store(self.crawler)
+            store = state.job_store(self.crawler)
             if uses_redis(self.crawler.settings):
                 from tweetform.cost.redis_budget import RedisBudget
 
@@ -166,7 +166,7 @@ class BudgetMiddleware:
         while a process runs it; ``scrapy admin budget`` raises the shared budget in Redis instead)."""
         found = self._budgets.get(job_id)
         if found is None:
-            store = state.existing_job_store(self.crawler)
+            store = state.job_store(self.crawler)
             job = store.load(job_id) if store is not None else None
             given = getattr(job, "budget", None) if job is not None else None
             free = getattr(job, "api", "") == "bluesky"  # $0 a request: the default budget has nothing to bound

@@ -47,7 +47,7 @@ class RedisBudget:
     def from_crawler(cls, crawler: Crawler) -> "RedisBudget":
         from tweetform import state
 
-        return cls(connection.for_crawler(crawler), state.existing_job_store(crawler))
+        return cls(connection.for_crawler(crawler), state.job_store(crawler))
 
     def reserve(self, job: str, budget: int, amount: int, token: Any = None) -> bool:
         member = f"{_token(token)}|{amount}"
