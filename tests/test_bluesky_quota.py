@@ -11,7 +11,8 @@ import redis
 
 from tweetform.api.endpoints import ENDPOINTS
 from tweetform.quota.book import QuotaBook
-from tweetform.quota.pool import CredentialPool, ip_lanes
+from tweetform.proxies.config import ip_lanes
+from tweetform.quota.pool import CredentialPool
 from tweetform.state.redis.quota import RedisQuotaBook
 
 FOLLOWS, PROFILES = ENDPOINTS["app.bsky.graph.getFollows"], ENDPOINTS["app.bsky.actor.getProfiles"]

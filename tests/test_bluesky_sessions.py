@@ -11,14 +11,14 @@ import urllib.request
 from typing import Any
 
 from conftest import SMALL_WORLD
+from crawling import unit_crawler
 from scrapy import Request
 from scrapy.http import Response
-from scrapy.utils.test import get_crawler
 
+from tweetform import state
 from tweetform.api.bluesky import Sessions
 from tweetform.middlewares.api_errors import ApiErrorMiddleware
 from tweetform.middlewares.signing import META_ENDPOINT, META_SESSION
-from tweetform.quota import runtime
 from tweetform.sandbox.credentials import DEMO_BLUESKY_ACCOUNTS
 
 SEARCH = "app.bsky.feed.searchPosts"
@@ -45,8 +45,8 @@ def test_late_expired_answers_for_an_old_token_do_not_throw_away_the_fresh_sessi
     (each late answer cost a refreshSession, then logins once a refresh token was used up)."""
     box = sandbox_factory(*SMALL_WORLD)
     account = DEMO_BLUESKY_ACCOUNTS[0]
-    crawler = get_crawler(settings_dict={"TWEETFORM_CREDENTIALS": [account.as_settings()], "TWEETFORM_BLUESKY_PDS": box.base})
-    sessions = runtime.bluesky_sessions(crawler, [c for c in runtime.pool(crawler).credentials if c.kind == "bluesky"], _post)
+    crawler = unit_crawler(settings_dict={"TWEETFORM_CREDENTIALS": [account.as_settings()], "TWEETFORM_BLUESKY_PDS": box.base})
+    sessions = state.bluesky_sessions(crawler, [c for c in state.pool(crawler).credentials if c.kind == "bluesky"], _post)
     middleware = ApiErrorMiddleware(crawler)
 
     async def run() -> None:
@@ -78,8 +78,8 @@ def test_an_account_waiting_for_its_login_limit_does_not_hold_up_the_others(sand
     waiting 5 minutes, with every other search, behind A's wait."""
     box = sandbox_factory(*SMALL_WORLD)
     accounts = [a.as_settings() for a in DEMO_BLUESKY_ACCOUNTS[:2]]
-    crawler = get_crawler(settings_dict={"TWEETFORM_CREDENTIALS": accounts})
-    creds = [c for c in runtime.pool(crawler).credentials if c.kind == "bluesky"]
+    crawler = unit_crawler(settings_dict={"TWEETFORM_CREDENTIALS": accounts})
+    creds = [c for c in state.pool(crawler).credentials if c.kind == "bluesky"]
     sessions = Sessions(creds, box.base, _post, limits=((1, 300.0),))
 
     async def run() -> list[str]:
@@ -106,8 +106,8 @@ def test_an_account_answered_429_by_createsession_waits_for_its_reset_while_anot
     spent = [_http("POST", login, {"identifier": a.handle, "password": a.app_password}, None)[0] for _ in range(30)]
     status, _, headers = _http("POST", login, {"identifier": a.handle, "password": a.app_password}, None)
     assert set(spent) == {200} and status == 429 and float(headers["ratelimit-reset"]) > time.time()
-    crawler = get_crawler(settings_dict={"TWEETFORM_CREDENTIALS": [a.as_settings(), b.as_settings()]})
-    sessions = Sessions([c for c in runtime.pool(crawler).credentials if c.kind == "bluesky"], box.base, _post)
+    crawler = unit_crawler(settings_dict={"TWEETFORM_CREDENTIALS": [a.as_settings(), b.as_settings()]})
+    sessions = Sessions([c for c in state.pool(crawler).credentials if c.kind == "bluesky"], box.base, _post)
 
     async def run() -> list[str]:
         return [(await asyncio.wait_for(sessions.token(), 30))[0] for _ in range(3)]  # the guard only stops a hang

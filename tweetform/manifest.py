@@ -39,6 +39,7 @@ from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 
 from tweetform.cost import usd
+from tweetform.cost.budget import budget_middleware
 from tweetform.export.files import JOBS_DIR
 from tweetform.items import PROVENANCE, utc_now
 from tweetform.numbers import job_numbers, last_complete_level
@@ -185,6 +186,13 @@ class ManifestExtension:
         fields: dict[str, Any] = {"ended": self.run["ended"], "state": reason, "runs": runs}
         numbers = job_numbers(self.crawler, self.job)  # the whole job: every run, killed ones too
         fields.update(pages=numbers.pages, errors=numbers.errors, failed_pages=numbers.failed)
+        budget = budget_middleware(self.crawler)
+        if budget is not None and not budget.shared:  # what the job spent (the whole job's, every run of it), its budget
+            fields.update(spent_usd=usd(numbers.spent), budget_usd=usd(numbers.budget) if numbers.budget else None,
+                          spent_usd_by_app={app: usd(n) for app, n in sorted(numbers.by_app.items())},
+                          # this run's stop (a continued job that went on to the end was not stopped: no stale reason)
+                          stopped_by=("usage_capped" if self.job.job in budget.capped else "budget")
+                          if self.job.job in budget.out_of_budget else None)
         for name, value in (("pages", numbers.pages), ("errors", numbers.errors), ("failed", numbers.failed),
                             ("usd", usd(numbers.spent))):
             stats.set_value(f"tweetform/job/{name}", value)  # the stats say the whole job's numbers too

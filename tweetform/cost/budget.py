@@ -389,29 +389,9 @@ class BudgetMiddleware:
         for token, (job, amount) in list(self.outstanding.items()):
             self._book().settle(job, amount, 0, None, token)
         self.outstanding.clear()
-        self._record_in_manifest()
         close = getattr(self.book, "close", None)
         if close is not None:
             close()
-
-    def _record_in_manifest(self) -> None:
-        """The job this process started: what it spent (and its budget) in ``_jobs/<job>.json``."""
-        given = getattr(getattr(self.crawler, "spider", None), "given_job", None)
-        if given is None or self.shared:
-            return
-        from tweetform.cost import usd
-        from tweetform.manifest import write_manifest
-        from tweetform.numbers import job_numbers
-
-        numbers = job_numbers(self.crawler, given)  # the whole job's, every run of it
-        fields: dict[str, Any] = {"spent_usd": usd(numbers.spent), "budget_usd": usd(numbers.budget) if numbers.budget else None,
-                                  "spent_usd_by_app": {app: usd(n) for app, n in sorted(numbers.by_app.items())}}
-        # this run's stop (a continued job that went on to the end was not stopped: no stale reason)
-        fields["stopped_by"] = ("usage_capped" if given.job in self.capped else "budget") if given.job in self.out_of_budget else None
-        try:
-            write_manifest(self.crawler.settings.get("TWEETFORM_OUTPUT_DIR") or "data", given.job, **fields)
-        except OSError as exc:
-            logger.error("could not write the job manifest: %s", exc)
 
 
 def budget_middleware(crawler: Crawler) -> BudgetMiddleware | None:

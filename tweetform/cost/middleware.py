@@ -43,7 +43,7 @@ def app_names(credentials: Iterable[Any]) -> dict[str, str]:
 def kept_ledger(crawler: Crawler, prices: Any) -> CostLedger:
     """One process: the ids billed kept in the job's JOBDIR (a continued job counts none twice), else in memory."""
     if crawler.settings.get("JOBDIR"):
-        from tweetform.state.local.billed import KeptCostLedger
+        from tweetform.cost.billed import KeptCostLedger
         from tweetform.state.local.database import database
 
         return KeptCostLedger(database(crawler), prices)

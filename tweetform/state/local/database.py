@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS requests (
   leased INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS requests_waiting ON requests (queue, leased, id);
 CREATE TABLE IF NOT EXISTS seen (fp BLOB PRIMARY KEY) WITHOUT ROWID;
--- resources the job was billed for, per app and UTC day (tweetform.state.local.billed): counted once across runs
+-- resources the job was billed for, per app and UTC day (tweetform.cost.billed): counted once across runs
 CREATE TABLE IF NOT EXISTS billed (
   app TEXT NOT NULL, kind TEXT NOT NULL, day TEXT NOT NULL, id TEXT NOT NULL,
   PRIMARY KEY (day, app, kind, id)) WITHOUT ROWID;
