@@ -19,8 +19,7 @@ import redis
 from conftest import ROOT
 from crawling import bucket
 from test_distributed import (  # noqa: F401  (no_process_left_behind: autouse, kills what a test started)
-    WORLD, assert_network_equals_truth, no_process_left_behind, push, scrapy, start_workers, wait_all,
-    wait_registered, worker_env,
+    WORLD, assert_network_equals_truth, no_process_left_behind, push, scrapy, start_workers, wait_all, worker_env,
 )
 
 from tweetform.testing.servers import RedisServer
@@ -70,11 +69,13 @@ def test_three_workers_one_collector(sandbox_factory, redis_url: str, tmp_path: 
     seed = box.get("/_sandbox/examples")["ordinary"][0]
     hosts = [tmp_path / f"host{i}" for i in range(3)]
     collected = tmp_path / "collected"
+    env = collect_env(box, redis_url, hosts[0])
+    # pushed before the workers start: a worker with TWEETFORM_EXIT_WHEN_IDLE exits at its second idle check
+    # (about 5 s) with nothing queued, so a push that came later (a slow `scrapy push` under load) found
+    # every worker gone, the job running with nothing waiting (KeyError: 'pages')
+    push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "one")
     workers = [start_workers(collect_env(box, redis_url, d), 1, True, "-s", "CONCURRENT_REQUESTS=2",
                              "-s", "LOG_FILE=/dev/stderr")[0] for d in hosts]  # the stats dump: a LOG_FILE keeps it
-    wait_registered(redis_url, workers)
-    env = collect_env(box, redis_url, hosts[0])
-    push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "one")
     logs = wait_all(workers)  # every request done; the pages wait in Redis for a collector
     r = redis.Redis.from_url(redis_url)
     assert r.hget("tweetform:job:one", "state") == b"running"  # not done before its last page is written

@@ -50,7 +50,11 @@ def no_process_left_behind() -> Any:
         proc = STARTED.pop()
         if proc.poll() is None:
             proc.kill()
-        proc.communicate()
+        # wait, not communicate: a test may have read and closed its pipe already (communicate() without a
+        # timeout does, e.g. test_cascade's SIGKILLed worker, left here because that module has no such fixture)
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def scrapy(env: dict[str, str], *args: str, **kw: Any) -> subprocess.Popen:
