@@ -249,13 +249,19 @@ def write_graph(graph: nx.DiGraph, path: Path, fmt: str) -> list[Path]:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(("Source", "Target"))
         writer.writerows(graph.edges())
+    return [path, write_node_table(graph, path, ATTRIBUTES)]
+
+
+def write_node_table(graph: nx.Graph, path: Path, columns: Iterable[str]) -> Path:
+    """The CSV node table beside an edge list ``path`` (Gephi's Id, Label and the given attributes)."""
+    columns = tuple(columns)
     table = nodes_path(path)
     with open_text_output(table) as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(("Id", "Label", *ATTRIBUTES))
+        writer.writerow(("Id", "Label", *columns))
         for node, data in graph.nodes(data=True):
-            writer.writerow((node, data.get("label", ""), *("" if data.get(a) is None else data[a] for a in ATTRIBUTES)))
-    return [path, table]
+            writer.writerow((node, data.get("label", ""), *("" if data.get(a) is None else data[a] for a in columns)))
+    return table
 
 
 def read_csv_graph(path: Path) -> nx.DiGraph:

@@ -31,7 +31,7 @@ from typing import Any, Iterable
 import networkx as nx
 
 from tweetform.export.files import open_text_output
-from tweetform.export.graph import nodes_path, user_attributes
+from tweetform.export.graph import nodes_path, user_attributes, write_node_table
 from tweetform.export.tweets import tweets_of_page
 from tweetform.items import PROVENANCE
 
@@ -217,13 +217,7 @@ def write_network(graph: nx.MultiDiGraph, path: Path, fmt: str) -> list[Path]:
         for source, target, data in graph.edges(data=True):
             writer.writerow((source, target, data["weight"], data["kind"], data["first_time"], data["last_time"],
                              data["tweet_ids"]))
-    table = nodes_path(path)
-    with open_text_output(table) as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(("Id", "Label", *NODE_COLUMNS))
-        for node, data in graph.nodes(data=True):
-            writer.writerow((node, data.get("label", ""), *("" if data.get(a) is None else data[a] for a in NODE_COLUMNS)))
-    return [path, table]
+    return [path, write_node_table(graph, path, NODE_COLUMNS)]
 
 
 def read_csv_network(path: Path) -> nx.MultiDiGraph:
