@@ -248,9 +248,11 @@ class WorkerNode:
         except redis.RedisError:
             pass
 
-    def give_back_messages(self) -> None:
+    def give_back_messages(self) -> int:
         """Job messages taken by workers that died before queuing their seeds go back to
-        the inbox (their holds on the jobs end); dead workers leave the workers hash."""
+        the inbox (their holds on the jobs end); dead workers leave the workers hash.
+        Returns how many silent workers still hold jobs, their holds not ended yet (started
+        less than two heartbeat TTLs ago: they may be about to beat for the first time)."""
         processors = keys.jobs_processors(self.spider.name)
         if not self._processors_indexed:  # once: processing lists of an older tweetform join the index
             prefix = keys.jobs_processing(self.spider.name, "")
@@ -263,17 +265,23 @@ class WorkerNode:
             if moved:
                 logger.warning("gave back %d job messages taken by worker %s, which died before queuing them", moved, worker)
         now = time.time()
+        waiting = 0
         for worker, raw in self.server.hgetall(keys.workers()).items():
             worker = worker.decode() if isinstance(worker, bytes) else worker
+            if worker == self.worker or self.server.exists(keys.heartbeat(worker)):
+                continue
             try:
                 started = float(json.loads(raw).get("started", now))
             except (ValueError, AttributeError):
                 started = 0.0
-            if now - started > 2 * self.ttl and not self.server.exists(keys.heartbeat(worker)):
+            if now - started > 2 * self.ttl:
                 released = self.spider.store.release_holds(worker)
                 if released:
                     logger.warning("ended %d job holds of worker %s, which died while queuing their seeds", released, worker)
                 self.server.hdel(keys.workers(), worker)
+            elif self.server.exists(keys.worker_holds(worker)):
+                waiting += 1
+        return waiting
 
     def nothing_left(self, spider: Any) -> bool:
         try:
@@ -284,6 +292,9 @@ class WorkerNode:
                 not scheduler.has_pending_requests()
                 and scheduler.queue.in_flight_count() == 0
                 and self.server.llen(keys.jobs_inbox(spider.name)) == 0
+                # a worker that died holding a job (a killed `scrapy crawl -a …`) gets its holds ended once
+                # its grace is over: leaving before would leave that job running with nobody to end it
+                and self.give_back_messages() == 0
             )
         except redis.RedisError:
             return False
