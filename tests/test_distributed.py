@@ -129,9 +129,10 @@ def test_three_workers_share_a_depth3_job(sandbox_factory, redis_url: str, tmp_p
     env = worker_env(box, redis_url, tmp_path)
     seed = box.get("/_sandbox/examples")["ordinary"][0]
     # few slots per worker, so the job's frontier stays queued and every worker finds work
-    workers = start_workers(env, 3, True, "-s", "CONCURRENT_REQUESTS=2", "-s", "LOG_FILE=/dev/stderr")  # the stats dump
-    wait_registered(redis_url, workers)
+    # the job is queued before the workers start: an idle worker exits at its second idle check (~5 s),
+    # which a slow `scrapy push` on a loaded machine could miss
     push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "net3")
+    workers = start_workers(env, 3, True, "-s", "CONCURRENT_REQUESTS=2", "-s", "LOG_FILE=/dev/stderr")  # the stats dump
     logs = wait_all(workers)
     assert_network_equals_truth(box, tmp_path, seed, 3)
     worked = [log for log in logs if "'response_received_count'" in log]
