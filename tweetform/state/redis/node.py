@@ -288,6 +288,9 @@ class WorkerNode:
             scheduler = redis_scheduler(self.crawler)
             if scheduler is None:
                 return False
+            # a fresh look at the endpoint queues: one another worker (or a reap) created in the last
+            # seconds is work left (a cached list made two workers exit with a cascade's level 1 queued)
+            scheduler.queue.endpoint_names(fresh=True)
             return (
                 not scheduler.has_pending_requests()
                 and scheduler.queue.in_flight_count() == 0

@@ -153,16 +153,21 @@ class InFlightQueue(Base):
                                     [templates, *(x for pair in acks.items() for x in pair)])
 
         results = scripts.execute(self.server, build)
-        for (endpoint, *_), *_ in items:
-            self.endpoints.add(endpoint)
+        pushed = {endpoint for (endpoint, *_), *_ in items} - self.endpoints
+        if pushed:
+            self.endpoints |= pushed
+            if self.known:  # counted and taken at once, not after the next look at the index
+                self.known = sorted(set(self.known) | pushed)
         flags = results[0] if items else b""
         return [flag == 49 for flag in (flags.encode() if isinstance(flags, str) else flags)]  # b"1"
 
     # --- taking -------------------------------------------------------------------------
 
-    def endpoint_names(self) -> list[str]:
+    def endpoint_names(self, fresh: bool = False) -> list[str]:
+        """The endpoints with a queue: this worker's own at once, other workers' from the index every
+        ``ENDPOINT_REFRESH`` seconds, or now when ``fresh`` (before deciding nothing is left)."""
         now = time.time()
-        if now - self._known_at > ENDPOINT_REFRESH or not self.known:
+        if fresh or now - self._known_at > ENDPOINT_REFRESH or not self.known:
             self.known = sorted(set(self.all_endpoints()) | self.endpoints)
             self._known_at = now
         return self.known
