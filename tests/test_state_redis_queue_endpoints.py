@@ -6,14 +6,13 @@ own pushes to a new endpoint, or another worker's requests put back by a reap)."
 from __future__ import annotations
 
 import redis
+from crawling import unit_crawler
 from scrapy import Request, Spider
-from scrapy.utils.test import get_crawler
-
 from tweetform.state.redis.queue import InFlightQueue
 
 
 def queue_of(redis_url: str, worker: str) -> InFlightQueue:
-    crawler = get_crawler(settings_dict={"REDIS_URL": redis_url})
+    crawler = unit_crawler(Spider, {"REDIS_URL": redis_url})
     return InFlightQueue(redis.Redis.from_url(redis_url), Spider.from_crawler(crawler, name="cascade"), worker)
 
 
