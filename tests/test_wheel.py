@@ -96,6 +96,9 @@ def test_a_redis_crawl_and_a_collect_mode_crawl_run_from_the_wheel(installed: tu
     try:
         done = run(python, work, env, "crawl", "friends", "-a", f"user_id={seed}", "-a", "depth=2", "-a", "job=collected")
         assert done.returncode == 0, done.stderr[-3000:]
+        # the crawl ends once its pages are handed over; the job is done when the collector has written them
+        waited = run(python, work, env, "wait", "collected", "--timeout", "120")
+        assert waited.returncode == 0, waited.stdout + waited.stderr
     finally:
         collector.terminate()
         out, _ = collector.communicate(timeout=60)
