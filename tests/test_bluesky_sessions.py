@@ -114,3 +114,37 @@ def test_an_account_answered_429_by_createsession_waits_for_its_reset_while_anot
 
     assert asyncio.run(run()) == [b.alias] * 3  # A's turn comes round, A still waits: B serves
     assert sessions.retired == {} and sessions.created == 1
+
+
+def test_a_createsession_answered_429_does_not_spend_the_accounts_login_allowance(sandbox_factory: Any) -> None:
+    """A createSession the PDS refused with 429 logged nobody in: it must not count against this process's
+    own createSession limits (here 2 a day). Counted, the one real login after the reset used the day's
+    last allowance, and the next time the session was gone the account waited a day."""
+    box = sandbox_factory(*SMALL_WORLD, "--bluesky", "refresh_ttl=60")
+    account = DEMO_BLUESKY_ACCOUNTS[0]
+    login = f"{box.base}/xrpc/com.atproto.server.createSession"
+    spent = [_http("POST", login, {"identifier": account.handle, "password": account.app_password}, None)[0] for _ in range(30)]
+    assert set(spent) == {200}  # its 30 logins of these 5 minutes spent elsewhere
+    crawler = unit_crawler(settings_dict={"TWEETFORM_CREDENTIALS": [account.as_settings()]})
+    offset = [0.0]  # this process's clock, moved on with the sandbox's
+    sessions = Sessions([c for c in state.pool(crawler).credentials if c.kind == "bluesky"], box.base, _post,
+                        clock=lambda: time.time() + offset[0], limits=((2, 86400.0),))
+
+    async def run() -> None:
+        try:
+            await asyncio.wait_for(sessions.token(), 2)  # answered 429: waits for the reset
+            raise AssertionError("logged in although the PDS answered 429")
+        except asyncio.TimeoutError:
+            pass
+        assert sessions.created == 0
+        box.reset()  # the PDS's createSession windows are over (and its clock back to now)
+        offset[0] += 301  # ... and this process is past the 429's ratelimit-reset
+        alias, first = await asyncio.wait_for(sessions.token(), 30)
+        box.post("/_sandbox/clock", {"advance": 7300})  # access (2 h) and refresh (60 s) tokens both expire
+        offset[0] += 7300  # the same day: one login of the two left
+        sessions.expired(alias, first)
+        alias, second = await asyncio.wait_for(sessions.token(), 10)  # refresh refused, a login: allowed
+        assert second != first
+
+    asyncio.run(run())
+    assert sessions.created == 2 and sessions.retired == {}

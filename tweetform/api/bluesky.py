@@ -76,7 +76,7 @@ class _Session:
     access: str = field(default="", repr=False)
     refresh: str = field(default="", repr=False)
     expires: float = 0.0
-    logins: deque = field(default_factory=deque)  # times of this process's createSession calls
+    logins: deque = field(default_factory=deque)  # times of this process's createSession calls (a 429 is none)
     waits_until: float = 0.0  # may not log in before (createSession's limits, or its 429's reset)
 
 
@@ -155,6 +155,7 @@ class Sessions:
         body_in = {"identifier": session.account.handle, "password": session.account.app_password}
         status, body, headers = await self.post(f"{self.pds}/xrpc/com.atproto.server.createSession", body_in, None)
         if status == 429:  # the PDS counts differently (per IP too): this account waits for its reset
+            session.logins.pop()  # refused before any login: it spends none of this process's allowance
             reset = _number(headers.get("ratelimit-reset"))
             session.waits_until = self.clock() + (min(86400.0, max(1.0, reset - self.clock())) if reset else 60.0)
             logger.warning("Bluesky account %r: createSession answered 429, waiting %.0f s",
