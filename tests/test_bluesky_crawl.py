@@ -3,6 +3,7 @@ their output compared with the face's ground truth."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -42,7 +43,7 @@ def test_friends_depth_3_equals_truth(sandbox: Any, tmp_path: Path) -> None:
     prov = pages[seed][0]["__tweetform"]
     assert prov["api_version"] == "bluesky" and prov["endpoint"] == "app.bsky.graph.getFollows"
     assert prov["url"].startswith(f"{sandbox.base}/xrpc/app.bsky.graph.getFollows?actor=")
-    assert prov["credential"] == "ip:direct" and prov["key"] == seed
+    assert prov["credential"] == f"ip:direct:{socket.gethostname()}" and prov["key"] == seed
 
 
 def test_followers_by_handle_with_users_and_max_users_equal_truth(sandbox: Any, tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ def drain(book: Any, endpoints: list[Any], headers: dict[str, str]) -> dict[str,
 
 def test_every_method_draws_on_one_pool_per_ip_paced_by_the_setting_without_headers(make_book: Any) -> None:
     book = make_book([], 5)
-    assert drain(book, [FOLLOWS, PROFILES], {}) == {"ip:direct": 5}  # not 5 per method
+    assert drain(book, [FOLLOWS, PROFILES], {}) == {"ip:direct:localhost": 5}  # not 5 per method
     ready = book.ready_at(FOLLOWS)
     assert ready is not None and ready <= (int(time.time()) // 300 + 1) * 300 + 1.5
 
@@ -76,7 +76,7 @@ def test_bluesky_credentials_never_show_their_app_password() -> None:
         assert secret not in str(refused.value) and "'lab'" in str(refused.value)
     # the X pool never makes a lane of it: its lanes for Bluesky are IPs
     pool = CredentialPool([cred, *ip_lanes([])])
-    assert [lane.alias for lane in pool.lanes(FOLLOWS)] == ["ip:direct"]
+    assert [lane.alias for lane in pool.lanes(FOLLOWS)] == ["ip:direct:localhost"]
     assert pool.lanes(ENDPOINTS["/2/users/:id/following"]) == []
 
 
@@ -100,3 +100,54 @@ def test_a_worker_whose_clock_is_past_the_window_still_shares_the_paced_window(r
                 sent += 1
                 book.answered(r, 200, {})
     assert sent == 4
+
+
+def _worker_book(redis_url: str, **settings: str) -> Any:
+    """The quota book a worker with these settings uses (its add-on makes the pool and the shared book)."""
+    from crawling import unit_crawler
+
+    from tweetform import state
+
+    crawler = unit_crawler(settings_dict={"REDIS_URL": redis_url, "TWEETFORM_CREDENTIALS": [], "TWEETFORM_BLUESKY_RATE": 4,
+                                          **settings})
+    return state.book(crawler)
+
+
+def test_workers_on_two_hosts_pace_their_own_ip_each_and_one_nat_name_shares_one(redis_url: str) -> None:
+    """Without proxies each host's direct lane is its own IP: two hosts (their host names, or
+    TWEETFORM_DIRECT_LANE) get a limit each; hosts behind one NAT give one name and share it."""
+    import socket
+
+    def sent_by(books: list[Any]) -> dict[str, int]:
+        sent: dict[str, int] = {}
+        for turn in range(40):
+            book = books[turn % len(books)]
+            r = book.reserve(FOLLOWS)
+            if r is not None:
+                sent[r.lane.alias] = sent.get(r.lane.alias, 0) + 1
+                book.answered(r, 200, {})
+        return sent
+
+    own = _worker_book(redis_url)
+    assert [lane.alias for lane in own.pool.lanes(FOLLOWS)] == [f"ip:direct:{socket.gethostname()}"]
+    two_hosts = [_worker_book(redis_url, TWEETFORM_DIRECT_LANE="host-a"), _worker_book(redis_url, TWEETFORM_DIRECT_LANE="host-b")]
+    assert sent_by(two_hosts) == {"ip:direct:host-a": 4, "ip:direct:host-b": 4}  # 4 per 5 minutes each
+    one_nat = [_worker_book(redis_url, TWEETFORM_DIRECT_LANE="lab-nat"), _worker_book(redis_url, TWEETFORM_DIRECT_LANE="lab-nat")]
+    assert sent_by(one_nat) == {"ip:direct:lab-nat": 4}  # 4 together
+
+
+def test_a_bad_direct_lane_name_is_one_line(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    from crawling import ROOT, crawl_env
+
+    from tweetform import exitcodes
+
+    env = {**crawl_env(type("Box", (), {"base": "http://127.0.0.1:9"})(), tmp_path / "out", []),
+           "TWEETFORM_DIRECT_LANE": "lab nat/../x"}
+    done = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "friends", "-a", "api=bluesky", "-a",
+                           "user_id=did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == exitcodes.BAD_INPUT and len(lines) == 1 and "TWEETFORM_DIRECT_LANE" in lines[0], done.stderr[-2000:]
+    assert not (tmp_path / "out").exists()

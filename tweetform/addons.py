@@ -16,7 +16,7 @@ from scrapy.settings import SETTINGS_PRIORITIES, Settings
 from tweetform.config import uses_redis
 from tweetform.crawler_state import CrawlerState
 from tweetform.credentials import load_credentials
-from tweetform.proxies.config import ip_lanes, load_proxy_list
+from tweetform.proxies.config import direct_lane_name, ip_lanes, load_proxy_list
 from tweetform.quota.pool import CredentialPool
 from tweetform.state.redis.node import WorkerNode
 
@@ -29,7 +29,7 @@ class DistributedAddon(CrawlerState):
     def make_pool(self) -> CredentialPool:
         s = self.crawler.settings
         # X credentials, Bluesky accounts (for sessions) and Bluesky's per-IP lanes
-        creds = load_credentials(s, "all") + ip_lanes(load_proxy_list(s))
+        creds = load_credentials(s, "all") + ip_lanes(load_proxy_list(s), direct_lane_name(s))
         return CredentialPool(creds, app_lanes_for_users=s.getbool("TWEETFORM_APP_LANES_FOR_USERS"))
 
     def update_settings(self, settings: Settings) -> None:

@@ -62,6 +62,7 @@ TWEETFORM_API_VERSION = "2"
 TWEETFORM_BLUESKY_APPVIEW = "https://public.api.bsky.app"
 TWEETFORM_BLUESKY_PDS = "https://bsky.social"
 TWEETFORM_BLUESKY_RATE = 3000  # requests per 5 minutes per IP when a host sends no ratelimit-* headers
+TWEETFORM_DIRECT_LANE = ""  # this host's IP lane without proxies ("": the host name); hosts behind one NAT: one name
 TWEETFORM_CREDENTIALS: list = []
 TWEETFORM_CREDENTIALS_FILE = ""
 TWEETFORM_OUTPUT_DIR = "data"

@@ -20,6 +20,8 @@ becomes ``***``.
 from __future__ import annotations
 
 import json
+import re
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -179,6 +181,7 @@ def pins_setting(settings: Any) -> dict[str, list[str]]:
 
 def plan(settings: Any, credentials: Iterable[Credential]) -> ProxyPlan:
     """The proxies and pins of this process; pinned proxies missing from the list are added to it."""
+    direct_lane_name(settings)  # checked with the other proxy settings (the lane used without proxies)
     proxies = load_proxy_list(settings)
     by_key = {hostport(p): p for p in proxies}
     creds = {c.alias: c for c in credentials}
@@ -203,9 +206,26 @@ def plan(settings: Any, credentials: Iterable[Credential]) -> ProxyPlan:
     return ProxyPlan(proxies=proxies, pins=pins)
 
 
-def ip_lanes(proxies: list[str]) -> list[Credential]:
-    """Bluesky's lanes: one per proxy (pinned to it, named by its host:port, never its password), or the
-    direct one. Workers sharing quota through Redis share a lane of the same name."""
+LANE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def direct_lane_name(settings: Any) -> str:
+    """The name of this host's own IP (its direct lane): ``TWEETFORM_DIRECT_LANE``, or the host name.
+    Hosts behind one NAT share an IP: they give the same name, so they share one limit."""
+    name = str(settings.get("TWEETFORM_DIRECT_LANE") or "").strip()
+    if name:
+        if not LANE_NAME.match(name):
+            raise ProxyConfigError("TWEETFORM_DIRECT_LANE: give a name of letters, digits, '.', '_' or '-' "
+                                   "(up to 100, e.g. lab-nat)")
+        return name
+    host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()).lstrip("._-")[:100]
+    return host or "localhost"
+
+
+def ip_lanes(proxies: list[str], direct: str = "localhost") -> list[Credential]:
+    """Bluesky's lanes: one per proxy (pinned to it, named by its host:port, never its password), or this
+    host's direct one, ``ip:direct:<name>`` (:func:`direct_lane_name`). Workers sharing quota through
+    Redis share a lane of the same name: every worker using a proxy, or the workers of one host (or NAT)."""
     if not proxies:
-        return [Credential(alias="ip:direct", ip_lane=True)]
+        return [Credential(alias=f"ip:direct:{direct}", ip_lane=True)]
     return [Credential(alias=f"ip:{hostport(p)}", proxies=(p,), ip_lane=True) for p in proxies]
