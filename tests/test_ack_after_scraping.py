@@ -33,9 +33,9 @@ class CountingScheduler(AckAfterScraping):
     def ack_done(self, requests: list[Request]) -> None:
         self.acked += requests
 
-    def acks_waiting(self, everything: bool = False) -> int:
+    def acks_waiting(self) -> int:
         self.polls += 1
-        return super().acks_waiting(everything)
+        return super().acks_waiting()
 
 
 async def turns(n: int) -> None:
@@ -82,7 +82,7 @@ def test_a_response_held_in_the_scraper_costs_polls_per_time_not_per_reactor_tur
     run(test)
 
 
-def test_next_request_and_close_ack_without_waiting_for_the_timer() -> None:
+def test_next_request_and_close_ack_what_the_scraper_finished_without_waiting_for_the_timer() -> None:
     async def test(loop: FrozenClockLoop) -> None:
         first, second = Request("https://api.twitter.com/2/users/1"), Request("https://api.twitter.com/2/users/2")
         active = {first, second}
@@ -94,12 +94,54 @@ def test_next_request_and_close_ack_without_waiting_for_the_timer() -> None:
         assert scheduler.acks_waiting() == 1  # what next_request calls: the finished one goes now
         assert scheduler.acked == [first]
 
-        assert scheduler.acks_waiting(everything=True) == 0  # close: the engine closes once the scraper is idle
-        assert scheduler.acked == [first, second]
+        assert scheduler.close_acks() == 1  # close: what the scraper still holds is not acknowledged
+        assert scheduler.acked == [first]
 
         polls = scheduler.polls  # the timer was cancelled with nothing left
         loop.now += 1.0
         await turns(50)
         assert scheduler.polls == polls
+
+    run(test)
+
+
+def test_close_gives_back_a_request_whose_items_the_scraper_still_holds(redis_url: str) -> None:
+    """At close the Redis scheduler acknowledges only what Scrapy's scraper has finished: a request
+    whose items are still in the scraper goes back to the queue (another worker fetches it again)
+    instead of being acknowledged and lost with the items a dying process never wrote."""
+    from crawling import unit_crawler
+    from scrapy import Spider
+
+    from tweetform.state.redis import keys
+    from tweetform.state.redis import keys
+    from tweetform.state.redis.scheduler import RedisScheduler
+
+    def scheduler_of() -> tuple[RedisScheduler, set[Request]]:
+        crawler = unit_crawler(Spider, {"REDIS_URL": redis_url})
+        crawler.spider = spider = Spider.from_crawler(crawler, name="friends")
+        active: set[Request] = set()
+        crawler.engine = SimpleNamespace(scraper=SimpleNamespace(slot=SimpleNamespace(active=active)))
+        scheduler = RedisScheduler.from_crawler(crawler)
+        scheduler.open(spider)
+        return scheduler, active
+
+    async def test(loop: FrozenClockLoop) -> None:  # the ack poll needs a running loop
+        first, active = scheduler_of()
+        first.server.hset(keys.job("j1"), "state", "running")  # a running job's requests are handed out
+        for n in (1, 2):  # no endpoint: no quota to wait for
+            first.enqueue_request(Request(f"https://api.x.com/2/users/{n}/following", meta={"tweetform_ctx": {"job": "j1"}}))
+        first.sync()
+        done, held = first.next_request(), first.next_request()
+        assert done is not None and held is not None and len(first.queue) == 0
+        active.add(held)  # its callback returned, its items are still in the scraper
+        first.ack(done)
+        first.ack(held)
+        first.close("shutdown")
+
+        second, _ = scheduler_of()
+        again = second.next_request()
+        assert again is not None and again.url == held.url  # handed back, not acknowledged
+        assert second.next_request() is None  # the finished one was acknowledged
+        second.close("finished")
 
     run(test)

@@ -118,8 +118,8 @@ class AckAfterScraping:
     at that moment the last item may not be written and the last request not queued yet. A
     request stays in the scraper's active set until all of its outputs are processed, so the
     ack waits for that. Subclasses implement :meth:`ack_done` and call ``acks_waiting`` at
-    ``next_request`` (the engine calls it right after the scraper finishes a response) and at
-    ``close``; a timer polls every :data:`ACK_POLL_INTERVAL` s in between, while acks wait."""
+    ``next_request`` (the engine calls it right after the scraper finishes a response) and
+    :meth:`close_acks` at ``close``; a timer polls every :data:`ACK_POLL_INTERVAL` s in between, while acks wait."""
 
     crawler: Any
 
@@ -132,21 +132,29 @@ class AckAfterScraping:
         """These requests' outputs have all been processed: acknowledge them (one round trip)."""
         raise NotImplementedError
 
-    def acks_waiting(self, everything: bool = False) -> int:
-        """Acknowledge what the scraper is done with (``everything``: at close); how many still wait."""
-        if everything and self.__dict__.get("_acks_poll") is not None:
-            self._acks_poll.cancel()
-            self._acks_poll = None
+    def acks_waiting(self) -> int:
+        """Acknowledge what the scraper is done with; how many acks still wait."""
         waiting: list[Request] = self.__dict__.get("_acks_waiting") or []
         if not waiting:
             return 0
         slot = getattr(getattr(getattr(self.crawler, "engine", None), "scraper", None), "slot", None)
-        active = slot.active if slot is not None and not everything else ()
+        active = slot.active if slot is not None else ()
         still = [r for r in waiting if r in active]
         if len(still) < len(waiting):
             self.ack_done([r for r in waiting if r not in active])
             self._acks_waiting = still
         return len(still)
+
+    def close_acks(self) -> int:
+        """At close: stop polling and acknowledge what the scraper is done with, and only that. A
+        request whose outputs the scraper still holds (its close failed or was cut short) stays
+        unacknowledged, so its lease gives it back (the Redis scheduler hands it to the queue, the
+        local one keeps its row for the next run) instead of losing items never written. How many
+        were left unacknowledged."""
+        if self.__dict__.get("_acks_poll") is not None:
+            self._acks_poll.cancel()
+            self._acks_poll = None
+        return self.acks_waiting()
 
     def _arm_acks_poll(self) -> None:
         if self.__dict__.get("_acks_poll") is None:

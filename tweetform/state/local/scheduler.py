@@ -45,5 +45,5 @@ class LocalScheduler(AckAfterScraping, Scheduler):
         return super().next_request()
 
     def close(self, reason: str) -> Any:
-        self.acks_waiting(everything=True)  # the engine closes once the scraper is idle
+        self.close_acks()  # what the scraper still holds is not acknowledged: its lease gives it back
         return super().close(reason)

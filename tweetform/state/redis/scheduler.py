@@ -74,7 +74,7 @@ class RedisScheduler(AckAfterScraping, ScrapyRedisScheduler):
 
     def close(self, reason: str) -> None:
         self.gate.close()
-        self.acks_waiting(everything=True)  # the engine closes once the scraper is idle
+        self.close_acks()  # what the scraper still holds is not acknowledged: its lease gives it back
         try:
             self.sync()
             handed, _ = self.queue.reap(release_own=True)  # its own: not a hand-over, never dead-lettered
