@@ -30,7 +30,8 @@ class SandboxConfig:
     post_cap: int | None = None  # Post reads per app per UTC month; None = no cap
     prices: dict[str, float] = field(default_factory=dict)  # kind -> USD, over tweetform/api/pricing.py
     evolve_every: float = 86_400.0  # logical seconds per step of the evolving world; 0 = frozen
-    # the Bluesky face (sandbox/bluesky/face.py DEFAULTS): enabled, rate, window, access_ttl, refresh_ttl, session_limits
+    # the Bluesky face (sandbox/bluesky/face.py DEFAULTS): enabled, rate, window, access_ttl, refresh_ttl, session_limits,
+    # ratelimit_headers
     bluesky: dict[str, Any] = field(default_factory=dict)
     stream_keepalive: float = 20.0  # seconds of silence before the filtered stream sends a keep-alive newline
 
@@ -86,7 +87,7 @@ def parse_limits(value: dict[str, Any]) -> dict[str, tuple[int | None, int | Non
 
 
 BLUESKY_OPTIONS = {"enabled": bool, "rate": int, "window": float, "access_ttl": int, "refresh_ttl": int,
-                   "session_limits": list}
+                   "session_limits": list, "ratelimit_headers": bool}
 
 
 def parse_bluesky(value: Any) -> dict[str, Any]:
@@ -159,7 +160,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--credentials", help="credentials JSON (tweetform's list or tweetf0rm's config.json)")
     parser.add_argument("--bluesky", action="append", default=[], metavar="OPTION=VALUE",
                         help="the Bluesky face: enabled, rate (requests per window per IP, default 3000), window "
-                             "(seconds, 300), access_ttl (seconds, 7200), refresh_ttl, session_limits (N5MIN,NDAY)")
+                             "(seconds, 300), access_ttl (seconds, 7200), refresh_ttl, session_limits (N5MIN,NDAY), "
+                             "ratelimit_headers (true; false: answers carry none, as the AppView)")
     parser.add_argument("--latency", type=float, help="seconds added to every answer")
     parser.add_argument("--error-rate", type=float, help="fraction of answers that are 500/503")
     parser.add_argument("--drop-rate", type=float, help="fraction of connections dropped mid-answer")

@@ -29,7 +29,7 @@ from .xrpc import Query, XrpcError, error
 logger = logging.getLogger(__name__)
 PROCEDURES = ("com.atproto.server.createSession", "com.atproto.server.refreshSession")
 DEFAULTS: dict[str, Any] = {"rate": 3000, "window": 300, "access_ttl": 7200, "refresh_ttl": 90 * 86400,
-                            "session_limits": (30, 300)}
+                            "session_limits": (30, 300), "ratelimit_headers": True}
 
 
 def dumps(obj: Any) -> bytes:
@@ -77,6 +77,7 @@ class BlueskyFace:
         self.sessions = Sessions(self.accounts, self._account_uid, lambda uid: self.views().status(uid),
                                  sandbox.clock.now, self.options)
         self._views: OrderedDict[int, Views] = OrderedDict()
+        self.served_at: dict[str, list[float]] = {}  # lane -> when each request it was allowed arrived (tests' counters)
 
     def _account_uid(self, account: BlueskyAccount) -> int | None:
         for uid, handle in self.handles.items():
@@ -95,6 +96,7 @@ class BlueskyFace:
 
     def reset(self) -> None:
         self.limiter.reset_counters()
+        self.served_at.clear()
         self.sessions.reset()
 
     @staticmethod
@@ -108,9 +110,14 @@ class BlueskyFace:
         sb = self.sandbox
         sb.requests += 1
         nsid = request.match_info["nsid"]
-        d = self.limiter.hit(self.lane(request), "user", "xrpc")
+        lane = self.lane(request)
+        d = self.limiter.hit(lane, "user", "xrpc")
         headers = {"ratelimit-limit": str(d.limit), "ratelimit-remaining": str(d.remaining),
                    "ratelimit-reset": str(d.reset), "ratelimit-policy": f"{d.limit};w={math.ceil(self.limiter.window_seconds)}"}
+        if d.allowed:
+            self.served_at.setdefault(lane, []).append(self.limiter.clock())
+            if not self.options["ratelimit_headers"]:  # a host that publishes no limits (as the AppView)
+                headers = {}
         if not d.allowed:
             wait = max(1, math.ceil(d.reset - self.limiter.clock()))  # until the reset (an epoch second, rounded up)
             return self.answer(error(429, "Rate Limit Exceeded", "RateLimitExceeded"), {**headers, "retry-after": str(wait)})
@@ -254,7 +261,7 @@ class BlueskyFace:
         if parts == ["counters"]:
             return _json({"lanes": self.limiter.counters(), "sessions_created": self.sessions.created,
                           "sessions_refreshed": self.sessions.refreshed,
-                          "create_session_limits": self.sessions.limits[0].counters()})
+                          "create_session_limits": self.sessions.limits[0].counters(), "served_at": self.served_at})
         if parts == ["tokens"]:  # what the sandbox issued, so tests can look for leaks
             return _json({"tokens": self.sessions.issued})
         return _json({"error": "unknown sandbox endpoint", "path": request.path}, 404)
