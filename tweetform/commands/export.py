@@ -144,7 +144,7 @@ def export_tweets(files: list[Path], fmt: str, output: Path, jobs: list[str] | N
     if not writer.written and not writer.seen:
         output.unlink(missing_ok=True)
         raise ExportError(f"no tweets in {stats.pages} pages read: is it a timeline, search or tweets bucket?")
-    versions = " and ".join(f"v{v}" for v in sorted(writer.versions))
+    versions = " and ".join("Bluesky" if v == "bluesky" else f"v{v}" for v in sorted(writer.versions))
     return (f"wrote {writer.written:,} tweets ({versions} pages) to {output}"
             + (f"; {writer.duplicates:,} duplicate tweets skipped" if writer.duplicates else ""))
 

@@ -14,6 +14,10 @@ give node attributes: ``label`` and ``screen_name``, ``name``,
 ``followers_count``, ``friends_count``, ``statuses_count``, ``protected``.
 Nodes whose own list was crawled have ``crawled=True``; accounts recorded in
 the ``errors`` bucket (when given) carry its ``reason`` as ``error``.
+
+Bluesky pages (``-a api=bluesky``: ``getFollows``, ``getFollowers``, ``getProfiles``,
+``getRepostedBy``, ``getLikes``) give the same graph with DIDs as node ids and the
+handle as ``screen_name`` and ``label`` (:mod:`tweetform.export.bluesky`).
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import networkx as nx
 
+from tweetform.export import bluesky
 from tweetform.export.files import open_text_output
 from tweetform.items import PROVENANCE
 
@@ -37,10 +42,14 @@ LIST_ENDPOINTS = {
     "/followers/ids": FOLLOWERS,
     "/followers/list": FOLLOWERS,
     "/2/users/:id/followers": FOLLOWERS,
+    bluesky.FOLLOWS: FRIENDS,
+    bluesky.FOLLOWERS: FOLLOWERS,
 }
-USER_ENDPOINTS = frozenset({"/users/lookup", "/2/users", "/2/users/by", "/users/show/:id"})
-#: pages of users who did something to the page's tweet (its key): edges user → the tweet's author
-ENGAGEMENT_ENDPOINTS = {"/2/tweets/:id/retweeted_by": "retweeted", "/2/tweets/:id/liking_users": "liked"}
+USER_ENDPOINTS = frozenset({"/users/lookup", "/2/users", "/2/users/by", "/users/show/:id", bluesky.PROFILES})
+#: pages of users who did something to the page's tweet (its key; Bluesky: the page's post ``uri``):
+#: edges user → the tweet's author
+ENGAGEMENT_ENDPOINTS = {"/2/tweets/:id/retweeted_by": "retweeted", "/2/tweets/:id/liking_users": "liked",
+                        bluesky.REPOSTED_BY: "retweeted", bluesky.LIKES: "liked"}
 #: pages of a list's users (the list id is the key): edges user → ``list:<id>``
 LIST_USER_ENDPOINTS = {"/2/lists/:id/members": "member", "/2/lists/:id/followers": "follower"}
 #: pages whose tweets tell who wrote them (the authors engagement edges point to)
@@ -53,7 +62,9 @@ ATTRIBUTES = ("screen_name", "name", "followers_count", "friends_count", "status
 
 
 def user_attributes(user: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """``(id, attributes)`` of a v1.1 or v2 user object (only the attributes it has)."""
+    """``(id, attributes)`` of a v1.1 or v2 user object or a Bluesky profile (only the attributes it has)."""
+    if "did" in user:
+        return bluesky.profile_attributes(user)
     uid = user.get("id_str") or user.get("id")
     if uid is None:
         return None
@@ -77,6 +88,8 @@ def user_attributes(user: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
 
 
 def _users_in(page: dict[str, Any]) -> list[dict[str, Any]]:
+    if bluesky.is_bluesky(page):
+        return bluesky.profiles_of_page(page)
     for key in ("users", "data", "page"):
         found = page.get(key)
         if isinstance(found, list):
@@ -152,7 +165,10 @@ class GraphBuilder:
         if endpoint in AUTHOR_ENDPOINTS:
             self._add_authors(page)
         if endpoint in ENGAGEMENT_ENDPOINTS or endpoint in LIST_USER_ENDPOINTS:
-            self._add_list_users(page, endpoint, str(prov.get("key")))
+            post = page.get("uri") if bluesky.is_bluesky(page) else None
+            if isinstance(post, str) and bluesky.did_of_uri(post):
+                self.authors[post] = str(bluesky.did_of_uri(post))  # a post's author is in its at:// URI
+            self._add_list_users(page, endpoint, post or str(prov.get("key")))
             return
         direction = LIST_ENDPOINTS.get(endpoint)
         users = _users_in(page)
@@ -209,7 +225,7 @@ class GraphBuilder:
     def _add_error(self, record: dict[str, Any]) -> None:
         """An account the crawl could not expand (errors bucket): known, but without edges."""
         target = str(record.get("id") or "")
-        if not target.isdigit() or not record.get("reason"):
+        if not (target.isdigit() or target.startswith("did:")) or not record.get("reason"):
             return
         prov = record.get(PROVENANCE) or {}
         endpoint = prov.get("endpoint")
@@ -234,9 +250,9 @@ def nodes_path(path: Path) -> Path:
     return path.with_name(name + ".nodes.csv")
 
 
-def write_graph(graph: nx.DiGraph, path: Path, fmt: str) -> list[Path]:
-    """Write a graph; returns the files written. ``csv``: Gephi's edge list
-    (``Source,Target``) and, beside it, a node table (``Id,Label,…``)."""
+def write_formats(graph: nx.Graph, path: Path, fmt: str, write_csv: Callable[[Any, Path], list[Path]]) -> list[Path]:
+    """Write any of the exports' graphs: graphml and gexf with networkx's writers, csv with the
+    graph's own ``write_csv`` (its edge columns and node table); returns the files written."""
     if fmt == "graphml":
         nx.write_graphml(graph, path)
         return [path]
@@ -245,6 +261,16 @@ def write_graph(graph: nx.DiGraph, path: Path, fmt: str) -> list[Path]:
         return [path]
     if fmt != "csv":
         raise ValueError(f"unknown graph format {fmt!r}; use one of {', '.join(FORMATS)}")
+    return write_csv(graph, path)
+
+
+def write_graph(graph: nx.DiGraph, path: Path, fmt: str) -> list[Path]:
+    """Write the follow graph; returns the files written. ``csv``: Gephi's edge list
+    (``Source,Target``) and, beside it, a node table (``Id,Label,…``)."""
+    return write_formats(graph, path, fmt, _write_edge_list)
+
+
+def _write_edge_list(graph: nx.DiGraph, path: Path) -> list[Path]:
     with open_text_output(path) as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(("Source", "Target"))

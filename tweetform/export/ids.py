@@ -3,13 +3,16 @@
 X's terms let researchers share datasets as ids only (others hydrate them again with
 the ``tweets`` or ``users`` spider). Each id is written once, in the order first seen;
 ``includes`` are left out (they are context, not what was collected), and so are the
-errors bucket and pages without objects (counts).
+errors bucket and pages without objects (counts). Bluesky pages give DIDs (accounts) and
+``at://`` post URIs (posts; an author feed's repost, the reposted post's), which the ``users``
+and ``tweets`` spiders hydrate with ``-a api=bluesky``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable, TextIO
 
+from tweetform.export import bluesky
 from tweetform.items import PROVENANCE
 
 
@@ -18,6 +21,8 @@ def ids_of_page(page: dict[str, Any]) -> list[str]:
     prov = page.get(PROVENANCE) if isinstance(page.get(PROVENANCE), dict) else {}
     if prov.get("bucket") == "errors" or "reason" in page:
         return []
+    if prov.get("api_version") == bluesky.BLUESKY:
+        return bluesky.ids_of_page(page)
     if isinstance(page.get("ids"), list):  # v1.1 friends/ids, followers/ids
         return [str(i) for i in page["ids"]]
     for key in ("data", "page", "users", "statuses"):

@@ -19,6 +19,11 @@ the page's ``includes`` (deleted, or asked without expansions) names no author: 
 counted in :attr:`TweetNetwork.unresolved`, not guessed. Retweeters pages (``retweeted_by``,
 ``cascade``) are retweets too: an edge retweeter → the post's author (no time, no tweet id), once
 per retweeter and post even when the retweet was also read as a tweet.
+
+Bluesky buckets (``-a api=bluesky``) give the same network with DIDs as user ids and ``at://``
+URIs as tweet ids: a repost is a ``retweet`` edge (``--edges repost`` is the same kind), a quote's,
+a reply's and a mention's targets are the DIDs of the quoted post's and parent's URIs and of the
+mention facets (:func:`tweetform.export.bluesky.reactions`); ``getRepostedBy`` pages are retweeters pages.
 """
 
 from __future__ import annotations
@@ -30,26 +35,30 @@ from typing import Any, Iterable
 
 import networkx as nx
 
+from tweetform.export import bluesky
 from tweetform.export.files import open_text_output
-from tweetform.export.graph import nodes_path, user_attributes, write_node_table
-from tweetform.export.tweets import tweets_of_page
+from tweetform.export.graph import nodes_path, user_attributes, write_formats, write_node_table
+from tweetform.export.tweets import tweet_id, tweets_of_page
 from tweetform.items import PROVENANCE
 
 KINDS = ("retweet", "quote", "reply", "mention")
-RETWEETERS = "/2/tweets/:id/retweeted_by"
+ALIASES = {"repost": "retweet"}  # Bluesky's word for a retweet
+RETWEETERS = ("/2/tweets/:id/retweeted_by", bluesky.REPOSTED_BY)
 #: the node table's columns (besides Id and Label) and the edge table's
 NODE_COLUMNS = ("screen_name", "name", "followers_count", "friends_count", "statuses_count", "protected")
 EDGE_COLUMNS = ("Source", "Target", "Weight", "Kind", "first_time", "last_time", "tweet_ids")
 
 
 def parse_kinds(raw: str | None) -> tuple[str, ...]:
-    """``--edges retweet,reply`` → the kinds; None or empty: all four. Raises ValueError naming a bad one."""
+    """``--edges retweet,reply`` → the kinds (``repost`` is ``retweet``); None or empty: all four.
+    Raises ValueError naming a bad one."""
     if not raw:
         return KINDS
-    kinds = tuple(dict.fromkeys(k.strip().lower() for k in raw.split(",") if k.strip()))
+    named = (k.strip().lower() for k in raw.split(",") if k.strip())
+    kinds = tuple(dict.fromkeys(ALIASES.get(k, k) for k in named))
     bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds:
-        raise ValueError(f"--edges takes {', '.join(KINDS)} (comma-separated), not {bad[0] if bad else raw!r}")
+        raise ValueError(f"--edges takes {', '.join(KINDS)} (comma-separated; repost for retweet), not {bad[0] if bad else raw!r}")
     return kinds
 
 
@@ -137,10 +146,15 @@ class TweetNetwork:
 
     def add_page(self, page: dict[str, Any]) -> None:
         prov = page.get(PROVENANCE) if isinstance(page.get(PROVENANCE), dict) else {}
-        if prov.get("endpoint") == RETWEETERS and prov.get("bucket") != "errors":
+        if prov.get("endpoint") in RETWEETERS and prov.get("bucket") != "errors":
             # retweeters of a post (retweeted_by, cascade): retweets the bucket holds as users, not tweets
-            post = str(prov.get("post") or prov.get("key"))
-            for user in page.get("data") or []:
+            if bluesky.is_bluesky(page):  # the post is the page's uri, its author the DID the uri starts with
+                post, users = str(page.get("uri")), bluesky.profiles_of_page(page)
+                if bluesky.did_of_uri(post):
+                    self.authors[post] = str(bluesky.did_of_uri(post))
+            else:
+                post, users = str(prov.get("post") or prov.get("key")), page.get("data") or []
+            for user in users:
                 found = user_attributes(user) if isinstance(user, dict) else None
                 if found is not None:
                     self.users.setdefault(found[0], {}).update(found[1])
@@ -153,26 +167,32 @@ class TweetNetwork:
             self.add_tweet(version, tweet)
 
     def add_tweet(self, version: str, tweet: dict[str, Any]) -> None:
-        tid = _sid(tweet.get("id_str") or tweet.get("id"))
+        tid = tweet_id(version, tweet)
         if tid is None:
             return
         if tid in self.tweets:
             self.duplicates += 1
             return
         self.tweets.add(tid)
-        author, found, users = (reactions_v2 if version == "2" else reactions_v1)(tweet)
+        reactions = {"2": reactions_v2, bluesky.BLUESKY: bluesky.reactions}.get(version, reactions_v1)
+        author, found, users = reactions(tweet)
         if author is not None:
             self.authors[tid] = author
             for ref in tweet.get("referenced_tweets") or []:
                 if ref.get("type") == "retweeted" and ref.get("id"):
                     self.retweeted.add((author, str(ref["id"])))
+            if version == bluesky.BLUESKY and bluesky.repost_reason(tweet) is not None:
+                original = bluesky.post_of(tweet)
+                self.retweeted.add((author, str(original.get("uri"))))
+                if (original.get("author") or {}).get("did"):
+                    self.authors[str(original.get("uri"))] = str(original["author"]["did"])
         for user in users:
             got = user_attributes(user)
             if got is not None:
                 self.users.setdefault(got[0], {}).update(got[1])
         if author is None:
             return
-        when = utc_time(tweet.get("created_at")) or ""
+        when = utc_time(bluesky.entry_time(tweet) if version == bluesky.BLUESKY else tweet.get("created_at")) or ""
         for kind, target in dict.fromkeys(found):  # a user mentioned twice in one tweet: one mention
             if kind not in self.kinds:
                 continue
@@ -194,23 +214,24 @@ class TweetNetwork:
             times = sorted(t for t, _ in found if t)
             graph.add_edge(source, target, key=kind, kind=kind, weight=len(found),
                            first_time=times[0] if times else "", last_time=times[-1] if times else "",
-                           tweet_ids=" ".join(sorted({tid for _, tid in found if tid}, key=int)))
+                           tweet_ids=" ".join(sorted({tid for _, tid in found if tid}, key=_id_order)))
         for node in graph.nodes:
             graph.nodes[node].update(self.users.get(node, {}))
         return graph
 
 
+def _id_order(tid: str) -> tuple[int, int, str]:
+    """Tweet ids ascending as numbers; Bluesky's at:// URIs (their TID record keys sort by time) as text."""
+    return (0, int(tid), "") if tid.isdigit() else (1, 0, tid)
+
+
 def write_network(graph: nx.MultiDiGraph, path: Path, fmt: str) -> list[Path]:
     """csv: ``Source,Target,Weight,Kind,first_time,last_time,tweet_ids`` and the node table beside it;
     graphml and gexf: networkx's writers (a multigraph: one edge per kind between two users)."""
-    if fmt == "graphml":
-        nx.write_graphml(graph, path)
-        return [path]
-    if fmt == "gexf":
-        nx.write_gexf(graph, path)
-        return [path]
-    if fmt != "csv":
-        raise ValueError(f"unknown graph format {fmt!r}")
+    return write_formats(graph, path, fmt, _write_edge_table)
+
+
+def _write_edge_table(graph: nx.MultiDiGraph, path: Path) -> list[Path]:
     with open_text_output(path) as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(EDGE_COLUMNS)

@@ -12,6 +12,12 @@ The CSV has one set of columns for both versions, named and filled like
 (text, entities and counts of the retweeted tweet), lists JSON-encoded,
 newlines in text written as ``\\n``: see :data:`COLUMNS`. Tweets are de-duplicated
 by id, the first copy kept (as ``twarc2 csv`` does).
+
+Bluesky posts (``-a api=bluesky`` pages of author feeds, searches, look-ups, threads and
+quotes) go in the same columns where Bluesky has the field (:func:`tweetform.export.bluesky.row`):
+the id is the post's ``at://`` URI, the author's id its DID and username its handle; JSON
+lines are the entries as the AppView sent them (an author feed's items, the others' post
+views), plus ``__tweetform``.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, TextIO
 
+from tweetform.export import bluesky
 from tweetform.items import PROVENANCE
 
 FORMATS = ("jsonl", "csv")
@@ -31,6 +38,7 @@ TWEET_ENDPOINTS = frozenset({
     "/2/tweets/:id/quote_tweets", "/2/users/:id/liked_tweets", "/2/users/:id/mentions", "/2/lists/:id/tweets",
     "/statuses/user_timeline", "/search/tweets", "/statuses/lookup",
     "/2/tweets/search/stream",  # the stream bucket: one post a line
+    *bluesky.POST_ENDPOINTS,
 })
 #: twarc-csv's names for the core columns, then tweetform's provenance
 COLUMNS = (
@@ -109,6 +117,11 @@ def tweets_of_page(page: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]
     if prov.get("bucket") == "errors" or endpoint not in TWEET_ENDPOINTS:
         return
     page = json.loads(json.dumps(page))  # flattening edits in place; pages may be shared
+    if prov.get("api_version") == bluesky.BLUESKY:
+        for entry in bluesky.posts_of_page(page):
+            entry[PROVENANCE] = prov
+            yield bluesky.BLUESKY, entry
+        return
     if prov.get("api_version") == "2" or endpoint.startswith("/2/"):
         for tweet in flatten_v2(page):
             yield "2", tweet
@@ -243,8 +256,16 @@ def row_v1(tweet: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def tweet_id(version: str, tweet: dict[str, Any]) -> str | None:
+    """A tweet's id (a Bluesky post's ``at://`` URI, or its repost's)."""
+    if version == bluesky.BLUESKY:
+        return bluesky.entry_id(tweet)
+    tid = tweet.get("id_str") or tweet.get("id")
+    return None if tid in (None, "") else str(tid)
+
+
 def csv_row(version: str, tweet: dict[str, Any]) -> list[str]:
-    row = row_v2(tweet) if version == "2" else row_v1(tweet)
+    row = row_v2(tweet) if version == "2" else bluesky.row(tweet) if version == bluesky.BLUESKY else row_v1(tweet)
     prov = tweet.get(PROVENANCE) or {}
     for name in ("api_version", "retrieved_at", "url", "bucket", "key"):
         row[f"__tweetform.{name}"] = prov.get(name)
@@ -287,7 +308,7 @@ class TweetWriter:
         return self
 
     def add(self, version: str, tweet: dict[str, Any]) -> None:
-        tid = str(tweet.get("id_str") or tweet.get("id") or "")
+        tid = tweet_id(version, tweet)
         if not tid:
             return
         if tid in self.seen:

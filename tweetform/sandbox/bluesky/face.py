@@ -23,7 +23,7 @@ from ..limits import RateLimiter
 from ..world.common import bfs_expansion
 from . import endpoints, ids
 from .sessions import Sessions
-from .views import Views
+from .views import Views, iso
 from .xrpc import Query, XrpcError, error
 
 logger = logging.getLogger(__name__)
@@ -227,6 +227,8 @@ class BlueskyFace:
                 return _json({"uris": [v.post_uri(v.world.tweet(t)) for t in engaged]})
             if parts == ["reachable"]:
                 return _json({"dids": self.reachable(v, q)})
+            if len(parts) == 2 and parts[0] == "network":
+                return _json({"edges": self.network(v, parts[1], q.get("filter", "posts_with_replies"))})
             if parts == ["search"]:
                 hits = endpoints.search_hits(v, Query(q))
                 return _json({"uris": [v.post_uri_of_id(t) for t in hits]})
@@ -255,6 +257,44 @@ class BlueskyFace:
         seed_ids = [s if s is not None else -k - 1 for k, s in enumerate(seeds)]
         order = bfs_expansion(seed_ids, int(q.get("depth", "1")), "friends", max_users, list_of)
         return [ids.did_of(u) for u in order if u > 0]
+
+    def network(self, v: Views, actor: str, filter_: str) -> list[dict[str, Any]]:
+        """The user network (``scrapy export graph`` of a tweet bucket) of an author feed, from the world's
+        records: a repost → the original's author; a post → the author of the post it quotes (records keep
+        the reference), the author it replies to, and each active user it mentions whose ``@name`` is still
+        in the post's text (a reply's leading ``@name`` is X's and is left out, as the face's text does)."""
+        uid = v.uid_of_actor(actor)
+        edges: dict[tuple[int, int, str], list[tuple[str, str]]] = {}
+        for tid in v.feed_ids(uid, filter_) if uid is not None else []:
+            t = v.world.tweet(tid)
+            if t is None:
+                continue
+            found: set[tuple[str, int]] = set()
+            if t.retweeted_status_id:
+                original = v.visible_tweet(t.retweeted_status_id)
+                if original is None:
+                    continue  # the feed leaves the repost out
+                found.add(("retweet", original.author_id))
+                uri = v.repost_uri(t)
+            else:
+                quoted = v.world.tweet(t.quoted_status_id) if t.quoted_status_id else None
+                if quoted is not None:
+                    found.add(("quote", quoted.author_id))
+                if t.in_reply_to_status_id and t.in_reply_to_user_id:
+                    found.add(("reply", t.in_reply_to_user_id))
+                text = t.text
+                if t.in_reply_to_screen_name and text.startswith("@" + t.in_reply_to_screen_name + " "):
+                    text = text[len(t.in_reply_to_screen_name) + 2:]
+                for m in t.mentions:
+                    user = v.active(m)
+                    if user is not None and "@" + user.screen_name in text:
+                        found.add(("mention", m))
+                uri = v.post_uri(t)
+            for kind, target in found:
+                edges.setdefault((t.author_id, target, kind), []).append((iso(t.created_at), uri))
+        return [{"source": ids.did_of(s), "target": ids.did_of(t), "kind": k, "weight": len(found),
+                 "first_time": min(found)[0], "last_time": max(found)[0], "tweet_ids": sorted(u for _, u in found)}
+                for (s, t, k), found in sorted(edges.items())]
 
     async def handle_admin(self, request: web.Request) -> web.Response:
         parts = [p for p in request.match_info["tail"].split("/") if p]
