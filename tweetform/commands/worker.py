@@ -51,7 +51,7 @@ class Command(ScrapyCommand):
             fail("REDIS_URL is not set: a worker takes its jobs from Redis")
         require_redis(self.settings)  # unreachable: one line naming the URL without its password
         try:
-            creds = load_credentials(self.settings)
+            creds = load_credentials(self.settings, "all")  # Bluesky accounts count: a lab may run Bluesky jobs only
             if not creds:
                 fail("no API credentials configured: set TWEETFORM_CREDENTIALS or TWEETFORM_CREDENTIALS_FILE")
             proxy_plan(self.settings, creds)  # a bad proxy setting stops here, in one line
