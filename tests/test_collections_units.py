@@ -53,11 +53,16 @@ def test_search_takes_a_file_of_queries_and_times(tmp_path: Path):
 
 def test_collection_spiders_arguments():
     """v2 only; lists by relation (list seeds or user seeds); conversation by tweet or conversation id."""
-    from tweetform.spiders.paged import ConversationSpider, CountsSpider, ListsSpider, QuotesSpider
+    from tweetform.spiders.paged import ConversationSpider, CountsSpider, LikedTweetsSpider, ListsSpider, QuotesSpider
 
-    with pytest.raises(ArgumentError, match="quotes works with api=2 only"):
+    with pytest.raises(ArgumentError, match="quotes works with api=2 or bluesky only"):
         QuotesSpider.parse_arguments({"tweet_id": "20", "api": "1.1"})
     assert QuotesSpider.parse_arguments({"tweet_id": "20"}, default_api="1.1").api == "2"
+    # api=bluesky (or a bluesky default) where the spider has an AppView method; at:// seeds
+    uri = "at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/app.bsky.feed.post/3kaaaaaaaaaaa"
+    assert QuotesSpider.parse_arguments({"tweet_id": uri}, default_api="bluesky").uris == [uri]
+    with pytest.raises(ArgumentError, match="liked_tweets works with api=2 only"):
+        LikedTweetsSpider.parse_arguments({"user_id": "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "api": "bluesky"})
     with pytest.raises(ArgumentError, match="lists needs relation= one of lookup, members"):
         ListsSpider.parse_arguments({"list_id": "5"})
     members = ListsSpider.parse_arguments({"list_id": "5,6", "relation": "members", "max_users": "10"})

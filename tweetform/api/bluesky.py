@@ -56,6 +56,61 @@ def post_key(uri: str) -> str:
     return f"{m.group(1)}_{m.group(2)}"
 
 
+def uri_key(uri: str) -> int:
+    """A post's ``at://`` URI as the job state's claim id (``cascade`` claims posts as ``friends`` claims DIDs)."""
+    return did_key(uri)
+
+
+def is_post_uri(value: Any) -> bool:
+    return isinstance(value, str) and bool(POST_URI.match(value))
+
+
+def root_of(post: dict[str, Any]) -> str:
+    """The URI of the thread a postView belongs to: its record's ``reply.root``, or its own."""
+    reply = (post.get("record") or {}).get("reply") if isinstance(post.get("record"), dict) else None
+    root = ((reply or {}).get("root") or {}).get("uri") if isinstance(reply, dict) else None
+    return root if is_post_uri(root) else str(post.get("uri") or "")
+
+
+def is_reply(post: dict[str, Any]) -> bool:
+    record = post.get("record")
+    return isinstance(record, dict) and isinstance(record.get("reply"), dict)
+
+
+def quoted_uri(record: Any) -> str | None:
+    """The post a post record quotes (``app.bsky.embed.record``, or ``recordWithMedia``'s record), or None."""
+    embed = record.get("embed") if isinstance(record, dict) else None
+    ref = embed.get("record") if isinstance(embed, dict) else None
+    if isinstance(ref, dict) and isinstance(ref.get("record"), dict):  # recordWithMedia: {record: {record: {uri}}}
+        ref = ref["record"]
+    uri = ref.get("uri") if isinstance(ref, dict) else None
+    return uri if is_post_uri(uri) else None
+
+
+def missing_uris(body: Any, asked: list[str]) -> list[str]:
+    """The asked-for URIs a getPosts answer left out (the AppView drops missing posts silently)."""
+    got = {p.get("uri") for p in (body.get("posts") or [] if isinstance(body, dict) else []) if isinstance(p, dict)}
+    return [uri for uri in asked if uri not in got]
+
+
+def thread_below(thread: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A getPostThread answer's ``thread``: the postViews of every reply under its post, at any level
+    (depth first, in the AppView's order), and the ``notFoundPost``/``blockedPost`` members met."""
+    posts: list[dict[str, Any]] = []
+    missing: list[dict[str, Any]] = []
+    stack = list(reversed((thread or {}).get("replies") or [])) if isinstance(thread, dict) else []
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if node.get("notFound") or node.get("blocked") or not isinstance(node.get("post"), dict):
+            missing.append(node)
+            continue
+        posts.append(node["post"])
+        stack.extend(reversed(node.get("replies") or []))
+    return posts, missing
+
+
 def jwt_exp(token: str) -> float | None:
     """The ``exp`` of a JWT (read, not verified: the PDS verifies it), or None."""
     try:

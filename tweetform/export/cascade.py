@@ -8,6 +8,10 @@ quotes (``time``: the reacting post's), ``retweet`` and ``like`` from a user to 
 gives no time for those). A post whose parent was not collected (beyond the depth, deleted,
 protected) keeps no edge to it: it is marked ``parent_missing`` (the parent's id), never dropped.
 One graph holds every seed's tree.
+
+Bluesky cascades (``api=bluesky``) make the same tree: post nodes are ``at://`` URIs and user nodes
+DIDs (``author``/``label``: the handle; ``retweet_count`` is the post's ``repostCount``), edges
+``reply``, ``quote``, ``repost`` and ``like`` (with the like's ``createdAt`` as its time).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any, Iterable
 
 import networkx as nx
 
+from tweetform.api import bluesky
 from tweetform.export.files import open_text_output
 from tweetform.export.graph import nodes_path
 from tweetform.export.tweet_network import utc_time
@@ -29,6 +34,11 @@ FORMATS = ("graphml", "gexf", "csv", "jsonl")
 USER_LISTS = {"/2/tweets/:id/retweeted_by": "retweet", "/2/tweets/:id/liking_users": "like"}
 PARENT_KINDS = {"replied_to": "reply", "quoted": "quote"}
 METRICS = ("retweet_count", "reply_count", "like_count", "quote_count")
+#: Bluesky: the user lists (their member, the edge kind) and the post counters as the v2 metrics' names
+BLUESKY_USER_LISTS = {"app.bsky.feed.getRepostedBy": ("repostedBy", "repost"), "app.bsky.feed.getLikes": ("likes", "like")}
+BLUESKY_POST_LISTS = ("app.bsky.feed.getPosts", "app.bsky.feed.getQuotes")
+BLUESKY_METRICS = {"repostCount": "retweet_count", "replyCount": "reply_count", "likeCount": "like_count",
+                   "quoteCount": "quote_count"}
 NODE_COLUMNS = ("kind", "depth", "author_id", "author", "created_at", "text", *METRICS, "parent_missing")
 
 
@@ -39,7 +49,7 @@ class CascadeBuilder:
         self.posts: dict[str, dict[str, Any]] = {}
         self.parents: dict[str, dict[str, str]] = {}  # post -> {kind: parent id}
         self.users: dict[str, dict[str, Any]] = {}
-        self.engaged: set[tuple[str, str, str]] = set()  # (user, post, kind)
+        self.engaged: dict[tuple[str, str, str], str] = {}  # (user, post, kind) -> time ("" when the API gives none)
         self.pages = 0
 
     def add_pages(self, pages: Iterable[dict[str, Any]]) -> "CascadeBuilder":
@@ -62,7 +72,19 @@ class CascadeBuilder:
                     node["depth"] = min(node["depth"], depth)
                     if user.get("username"):
                         node["label"] = str(user["username"])
-                    self.engaged.add((uid, str(prov.get("post")), USER_LISTS[endpoint]))
+                    self.engaged[(uid, str(prov.get("post")), USER_LISTS[endpoint])] = ""
+            return
+        if endpoint in BLUESKY_USER_LISTS:
+            self.add_bluesky_users(page, str(prov.get("post")), depth, *BLUESKY_USER_LISTS[endpoint])
+            return
+        if endpoint == "app.bsky.feed.getPostThread":  # the replies under the expanded post (known already)
+            for post in bluesky.thread_below(page.get("thread"))[0]:
+                self.add_bluesky_post(post, depth)
+            return
+        if endpoint in BLUESKY_POST_LISTS:
+            for post in page.get("posts") or []:
+                if isinstance(post, dict):
+                    self.add_bluesky_post(post, depth)
             return
         for tweet in flatten_v2(json.loads(json.dumps(page))):
             self.add_post(tweet, depth)
@@ -88,6 +110,40 @@ class CascadeBuilder:
         self.parents[tid] = {PARENT_KINDS[r["type"]]: str(r["id"]) for r in tweet.get("referenced_tweets") or []
                              if r.get("type") in PARENT_KINDS and r.get("id")}
 
+    def add_bluesky_users(self, page: dict[str, Any], post: str, depth: int, member: str, kind: str) -> None:
+        for entry in page.get(member) or []:
+            actor = entry.get("actor") if kind == "like" and isinstance(entry, dict) else entry
+            did = actor.get("did") if isinstance(actor, dict) else None
+            if not bluesky.is_did(did):
+                continue
+            node = self.users.setdefault(did, {"kind": "user", "depth": depth})
+            node["depth"] = min(node["depth"], depth)
+            if actor.get("handle"):
+                node["label"] = str(actor["handle"])
+            self.engaged[(did, post, kind)] = (utc_time(entry.get("createdAt")) or "") if kind == "like" else ""
+
+    def add_bluesky_post(self, post: dict[str, Any], depth: int) -> None:
+        uri = post.get("uri")
+        if not bluesky.is_post_uri(uri):
+            return
+        known = self.posts.get(uri)
+        if known is not None:
+            known["depth"] = min(known["depth"], depth)
+            return
+        record = post.get("record") if isinstance(post.get("record"), dict) else {}
+        author = post.get("author") if isinstance(post.get("author"), dict) else {}
+        node: dict[str, Any] = {"kind": "post", "depth": depth, "author_id": str(author.get("did") or ""),
+                                "created_at": utc_time(record.get("createdAt")) or "", "text": str(record.get("text") or "")}
+        if author.get("handle"):
+            node["author"] = node["label"] = str(author["handle"])
+        for name, column in BLUESKY_METRICS.items():
+            if isinstance(post.get(name), int):
+                node[column] = post[name]
+        self.posts[uri] = node
+        parent = ((record.get("reply") or {}).get("parent") or {}).get("uri") if isinstance(record.get("reply"), dict) else None
+        refs = {"reply": parent if bluesky.is_post_uri(parent) else None, "quote": bluesky.quoted_uri(record)}
+        self.parents[uri] = {kind: ref for kind, ref in refs.items() if ref}
+
     def graph(self) -> nx.MultiDiGraph:
         graph = nx.MultiDiGraph()
         for tid, node in self.posts.items():
@@ -100,9 +156,9 @@ class CascadeBuilder:
                     graph.add_edge(tid, parent, key=kind, kind=kind, time=self.posts[tid]["created_at"])
                 else:
                     graph.nodes[tid]["parent_missing"] = parent
-        for uid, tid, kind in sorted(self.engaged):
+        for (uid, tid, kind), time in sorted(self.engaged.items()):
             if tid in self.posts:
-                graph.add_edge(uid, tid, key=kind, kind=kind, time="")
+                graph.add_edge(uid, tid, key=kind, kind=kind, time=time)
             else:
                 graph.nodes[uid]["parent_missing"] = tid
         return graph

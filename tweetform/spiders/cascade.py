@@ -20,6 +20,13 @@ then for each post in order its replies, then its quotes). Distributed workers, 
 budgets, provenance and the errors bucket come with the rails. Every page goes to the bucket
 ``cascades`` under the job's key, with ``post`` (whose list it is) and ``list`` in its provenance;
 ``scrapy export cascade`` makes the tree.
+
+With ``api=bluesky`` (seeds: ``at://`` post URIs, looked up with ``getPosts``) the same crawl runs
+on the AppView: a post's replies are its thread below it, every level, from one ``getPostThread``
+(fetched for the seeds and for posts that are not replies, as X's conversation search is; a
+reply's thread is part of the one it was found in), its quotes from ``getQuotes``, its reposts
+from ``getRepostedBy``, its likes from ``getLikes``; posts are claimed by :func:`~tweetform.api.bluesky.uri_key`.
+For a seed that is itself a reply, that is the replies under it, not its whole conversation.
 """
 
 from __future__ import annotations
@@ -29,10 +36,11 @@ from typing import Any, Iterable, Iterator
 import scrapy
 from scrapy.http import Response
 
-from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS
+from tweetform.api import bluesky
+from tweetform.api.endpoints import BLUESKY, ENDPOINTS, V2_TWEET_PARAMS
 from tweetform.job import ArgumentError, JobArgs
 from tweetform.spiders.base import META_CTX
-from tweetform.spiders.paged import USER_LIST_PARAMS, PagedSpider
+from tweetform.spiders.paged import THREAD_PARAMS, USER_LIST_PARAMS, PagedSpider
 from tweetform.spiders.search import search_endpoint, time_params
 
 INCLUDES = ("replies", "quotes", "retweets", "likes")
@@ -46,6 +54,10 @@ LISTS: dict[str, tuple[str | None, dict[str, str]]] = {
 }
 #: a post's found posts are ordered replies first, then quotes (page numbers offset by list)
 LIST_ORDER = {"replies": 0, "quotes": 1_000_000}
+#: api=bluesky: include -> the list's XRPC method (replies: the thread under the post, one answer)
+BLUESKY_LISTS = {"replies": "app.bsky.feed.getPostThread", "quotes": "app.bsky.feed.getQuotes",
+                 "retweets": "app.bsky.feed.getRepostedBy", "likes": "app.bsky.feed.getLikes"}
+THREAD_MARK = "^"  # a found Bluesky post that is not a reply: its own thread is fetched when it is expanded
 
 
 def parse_include(raw: Any) -> list[str]:
@@ -64,11 +76,20 @@ def found_id(tweet: dict[str, Any]) -> int:
     return -tid if str(tweet.get("conversation_id") or tid) == str(tid) else tid
 
 
+def found_uris(include: str, body: Any) -> list[str]:
+    """The posts a Bluesky list page found (every reply of a thread, or the quotes), as a level's entries:
+    the URI, marked with :data:`THREAD_MARK` when the post is not a reply; a malformed URI is left out."""
+    posts = bluesky.thread_below(body.get("thread"))[0] if include == "replies" else body.get("posts") or []
+    return [("" if bluesky.is_reply(p) else THREAD_MARK) + p["uri"] for p in posts
+            if isinstance(p, dict) and bluesky.is_post_uri(p.get("uri"))]
+
+
 class CascadeSpider(PagedSpider):
     name = "cascade"
     seeds = "tweets"
     bucket_name = "cascades"
     arguments = frozenset({"depth", "include", "max_tweets", "archive", "start_time", "end_time"})
+    bluesky_endpoint = "app.bsky.feed.getPostThread"
 
     @classmethod
     def parse_arguments(cls, raw: dict[str, Any], default_api: str = "2") -> JobArgs:
@@ -82,9 +103,15 @@ class CascadeSpider(PagedSpider):
 
     @classmethod
     def endpoints_for(cls, job: JobArgs) -> list[str]:
+        if job.api == BLUESKY:
+            return ["app.bsky.feed.getPosts"] + [BLUESKY_LISTS[i] for i in cls.includes(job)]
         return ["/2/tweets"] + [LISTS[i][0] or search_endpoint(job) for i in cls.includes(job)]
 
     def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
+        if job.api == BLUESKY:
+            lookups = list(self.post_lookups(job, list(dict.fromkeys(job.uris))))
+            self.store.requests_opened(job, 1, [r.url for r in lookups])
+            return lookups
         seeds = list(dict.fromkeys(job.tweet_ids))
         lookups = [self.api_request(job, "/2/tweets", {"ids": ",".join(map(str, seeds[i : i + 100])), **V2_TWEET_PARAMS},
                                     key=job.job, extra={"target": ",".join(map(str, seeds[i : i + 100])), "stage": "seeds"})
@@ -101,19 +128,31 @@ class CascadeSpider(PagedSpider):
 
     # --- expansion ----------------------------------------------------------------------
 
-    def expand(self, job: JobArgs, posts: list[tuple[int, int | None]], level: int, claimer: str) -> Iterator[scrapy.Request]:
-        """Claim the posts ``(id, conversation to search or None)`` at ``level`` and fetch their lists."""
-        thread: dict[int, int | None] = {}
+    def expand(self, job: JobArgs, posts: list[tuple[Any, Any]], level: int, claimer: str) -> Iterator[scrapy.Request]:
+        """Claim the posts ``(id, conversation to search or None)`` (Bluesky: ``(URI, whether its thread is
+        fetched)``) at ``level`` and fetch their lists."""
+        thread: dict[Any, Any] = {}
         for tid, cid in posts:
             thread.setdefault(tid, cid)  # a post found twice keeps its first (breadth-first) finding
-        claimed = self.store.claim_users(job, list(thread), level, claimer)
+        if job.api == BLUESKY:
+            by_key = {bluesky.uri_key(uri): uri for uri in thread}
+            claimed = [by_key[k] for k in self.store.claim_users(job, list(by_key), level, claimer)]
+        else:
+            claimed = self.store.claim_users(job, list(thread), level, claimer)
         requests = [r for tid in claimed for r in self.list_requests(job, tid, thread[tid], level)]
         self.store.requests_opened(job, level, [r.url for r in requests])
         self.crawler.stats.inc_value("tweetform/posts/expanded", len(claimed))
         yield from requests
 
-    def list_requests(self, job: JobArgs, tid: int, conversation: int | None, level: int) -> Iterator[scrapy.Request]:
+    def list_requests(self, job: JobArgs, tid: Any, conversation: Any, level: int) -> Iterator[scrapy.Request]:
         for include in self.includes(job):
+            if job.api == BLUESKY:
+                if include == "replies" and not conversation:
+                    continue
+                params = {"uri": tid, **(THREAD_PARAMS if include == "replies" else {"limit": 100})}
+                yield self.api_request(job, BLUESKY_LISTS[include], params, key=job.job, depth=level, priority=-level,
+                                       extra={"target": tid, "list": include, "seen": 0})
+                continue
             endpoint, params = LISTS[include]
             if include == "replies":
                 if conversation is None:
@@ -128,8 +167,13 @@ class CascadeSpider(PagedSpider):
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
         job = self.job_of(response)
         ctx = response.meta[META_CTX]
+        bsky = job.api == BLUESKY
         if ctx.get("stage") == "seeds":
-            found = [(int(t["id"]), int(t.get("conversation_id") or t["id"])) for t in body.get("data") or [] if isinstance(t, dict)]
+            if bsky:  # every seed's thread below it is fetched
+                yield from self.missing_seeds(response, body)
+                found: list[tuple[Any, Any]] = [(uri, True) for uri in self.found_posts(body)]
+            else:
+                found = [(int(t["id"]), int(t.get("conversation_id") or t["id"])) for t in body.get("data") or [] if isinstance(t, dict)]
             yield from self.expand(job, found, 1, claimer="seed")
             yield from self.request_done(job, 1, response.request.url)
             return
@@ -138,9 +182,16 @@ class CascadeSpider(PagedSpider):
         if nxt is not None:
             self.store.requests_opened(job, level, [nxt.url])
             yield nxt
+        if bsky and ctx["list"] == "replies":
+            yield from self.thread_gaps(response, body)
         if level < job.depth and ctx["list"] in LIST_ORDER:
-            ids = [found_id(t) for t in body.get("data") or [] if isinstance(t, dict) and t.get("id")]
-            self.store.record_found(job, level, int(ctx["target"]), LIST_ORDER[ctx["list"]] + ctx.get("page_no", 0), ids)
+            if bsky:
+                ids: list[Any] = found_uris(ctx["list"], body)
+                source = bluesky.uri_key(ctx["target"])
+            else:
+                ids = [found_id(t) for t in body.get("data") or [] if isinstance(t, dict) and t.get("id")]
+                source = int(ctx["target"])
+            self.store.record_found(job, level, source, LIST_ORDER[ctx["list"]] + ctx.get("page_no", 0), ids)
         yield from self.request_done(job, level, response.request.url)
 
     def on_account_error(self, response: Response, outcome: Any) -> Iterator[Any]:
@@ -150,5 +201,8 @@ class CascadeSpider(PagedSpider):
         """When every request of a level has finished, expand the next level in breadth-first order."""
         next_level = self.store.request_done(job, level, page)
         if next_level is not None and level < job.depth:
-            posts = [(abs(i), abs(i) if i < 0 else None) for i in next_level]
+            if job.api == BLUESKY:
+                posts = [(u.lstrip(THREAD_MARK), u.startswith(THREAD_MARK)) for u in next_level]
+            else:
+                posts = [(abs(i), abs(i) if i < 0 else None) for i in next_level]
             yield from self.expand(job, posts, level + 1, claimer=f"level:{level + 1}")

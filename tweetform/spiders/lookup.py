@@ -24,7 +24,7 @@ import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
-from tweetform.api import errors
+from tweetform.api import bluesky, errors
 from tweetform.api.endpoints import BLUESKY, V2_TWEET_PARAMS, V2_USER_PARAMS
 from tweetform.job import JobArgs
 from tweetform.spiders.base import META_CTX, ApiSpider
@@ -194,10 +194,8 @@ class TweetsSpider(LookupSpider):
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
         if response.meta["tweetform_endpoint"] == "app.bsky.feed.getPosts":  # missing posts are dropped silently
-            got = {p.get("uri") for p in body.get("posts") or []}
-            for asked in response.meta[META_CTX]["target"].split(" "):
-                if asked not in got:
-                    yield self.error_item(response, "not_found_or_deleted", asked, None, None)
+            for asked in bluesky.missing_uris(body, response.meta[META_CTX]["target"].split(" ")):
+                yield self.error_item(response, "not_found_or_deleted", asked, None, None)
             return
         if response.meta["tweetform_endpoint"] != "/statuses/lookup":
             return

@@ -8,7 +8,12 @@ the API's end marker (no ``next_token``), never stopped by a short page. An empt
 list (a tweet nobody quoted) is one page with ``result_count: 0``, not an error; a
 missing, protected or suspended seed is an ``errors`` record (the v2 partial errors).
 
-v2 only: these endpoints have no v1.1 form.
+v2 only: these endpoints have no v1.1 form. ``conversation``, ``quotes``, ``retweeted_by``,
+``liking_users`` (and ``cascade``) also take ``api=bluesky`` (:attr:`PagedSpider.bluesky_endpoint`):
+seeds are ``at://`` post URIs, looked up with ``getPosts`` (25 a request: the seeds' authors, and
+a missing post is an ``errors`` record, as the AppView's lists of a missing post are just empty),
+each list keyed by the post's ``<did>_<rkey>``; a conversation is the thread under its root's
+``getPostThread`` (every reply, at any level, in one answer), keyed by the root.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
-from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS, V2_USER_FIELDS
+from tweetform.api import bluesky
+from tweetform.api.endpoints import BLUESKY, ENDPOINTS, V2_TWEET_PARAMS, V2_USER_FIELDS
 from tweetform.export.files import bucket_files, iter_lines
 from tweetform.items import PROVENANCE
 from tweetform.job import ArgumentError, JobArgs
@@ -36,6 +42,9 @@ USER_LIST_PARAMS = {"user.fields": V2_USER_FIELDS}
 LIST_FIELDS = "created_at,description,follower_count,id,member_count,name,owner_id,private"
 LIST_PARAMS = {"list.fields": LIST_FIELDS}
 SEED_TWEET_FIELDS = "author_id,conversation_id,created_at,public_metrics"
+BLUESKY_BATCH = 25  # getPosts' most URIs a request
+#: getPostThread: every reply under the post (the lexicon's deepest), none of its parents
+THREAD_PARAMS = {"depth": 1000, "parentHeight": 0}
 logger = logging.getLogger(__name__)
 
 
@@ -46,6 +55,9 @@ class PagedSpider(ApiSpider):
     params: ClassVar[dict[str, str]] = {}  # fields and expansions asked for
     limit: ClassVar[str | None] = None  # "max_tweets" or "max_users": the most objects taken per seed
     bucket_name: ClassVar[str] = ""
+    bluesky_endpoint: ClassVar[str] = ""  # api=bluesky: the XRPC method of the list ("": X's API only)
+    #: arguments that mean something on X's endpoints only (refused with api=bluesky)
+    x_only: ClassVar[frozenset[str]] = frozenset({"conversation_id", "start_time", "end_time"})
 
     @classmethod
     def default_bucket(cls, raw: dict[str, Any]) -> str:
@@ -53,9 +65,17 @@ class PagedSpider(ApiSpider):
 
     @classmethod
     def parse_arguments(cls, raw: dict[str, Any], default_api: str = "2") -> JobArgs:
-        """v2 only: an explicit ``api=1.1`` is refused; a v1.1 default (``TWEETFORM_API_VERSION``) does not apply."""
-        if str(raw.get("api") or "2").strip().lstrip("v") != "2":
-            raise ArgumentError(f"{cls.name} works with api=2 only (the endpoint has no v1.1 form)")
+        """v2 (or Bluesky, where the spider has a method there): an explicit ``api=1.1`` is refused; a
+        v1.1 default (``TWEETFORM_API_VERSION``) does not apply, a ``bluesky`` one does."""
+        api = str(raw.get("api") or "").strip().lstrip("v") or (BLUESKY if default_api == BLUESKY else "2")
+        if api == BLUESKY and cls.bluesky_endpoint:
+            given = sorted(set(raw) & cls.x_only)
+            if given:
+                raise ArgumentError(f"{given[0]} works with X's API only, not with api=bluesky")
+            return super().parse_arguments(raw, BLUESKY)
+        if api != "2":
+            also = " or bluesky" if cls.bluesky_endpoint else ""
+            raise ArgumentError(f"{cls.name} works with api=2{also} only (the endpoint has no {'v1.1' if api == '1.1' else api} form)")
         return super().parse_arguments(raw, "2")
 
     @classmethod
@@ -105,7 +125,7 @@ class PagedSpider(ApiSpider):
                      key: str | None = None, source: int | None = None) -> scrapy.Request:
         """The first page of one seed's list (the largest page the endpoint gives, or what ``max_*`` leaves)."""
         ep = ENDPOINTS[endpoint or self.endpoint]
-        query: dict[str, Any] = {"max_results": ep.pages[1]} if ep.pages[1] else {}
+        query: dict[str, Any] = {"limit" if ep.version == BLUESKY else "max_results": ep.pages[1]} if ep.pages[1] else {}
         query.update(self.params if params is None else params)
         limit = self.limit_of(job)
         if limit is not None:
@@ -116,6 +136,34 @@ class PagedSpider(ApiSpider):
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
         yield from self.follow(response, body, self.limit_of(self.job_of(response)))
+
+    # --- api=bluesky ------------------------------------------------------------------
+
+    def post_lookups(self, job: JobArgs, uris: list[str]) -> Iterator[scrapy.Request]:
+        """The seed posts by ``getPosts`` (25 a request), written under the job's key (stage ``seeds``)."""
+        for i in range(0, len(uris), BLUESKY_BATCH):
+            batch = uris[i : i + BLUESKY_BATCH]
+            yield self.api_request(job, "app.bsky.feed.getPosts", {"uris": batch}, key=job.job,
+                                   extra={"target": " ".join(batch), "stage": "seeds"})
+
+    def missing_seeds(self, response: Response, body: Any) -> Iterator[Any]:
+        """An errors record for each seed a ``getPosts`` page left out (deleted, or its author gone)."""
+        for uri in bluesky.missing_uris(body, response.meta[META_CTX]["target"].split(" ")):
+            yield self.error_item(response, "not_found_or_deleted", uri, None, None)
+
+    def found_posts(self, body: Any) -> list[str]:
+        """The URIs of a ``getPosts`` page's posts (checked: each becomes an output key or a claim)."""
+        uris = [p.get("uri") for p in body.get("posts") or [] if isinstance(p, dict)]
+        good = [u for u in dict.fromkeys(uris) if bluesky.is_post_uri(u)]
+        if len(good) < len(uris):
+            self.crawler.stats.inc_value("tweetform/bluesky/malformed_uris", len(uris) - len(good))
+        return good
+
+    def thread_gaps(self, response: Response, body: Any) -> Iterator[Any]:
+        """An errors record for each ``notFoundPost``/``blockedPost`` in a ``getPostThread`` answer."""
+        for node in bluesky.thread_below(body.get("thread") if isinstance(body, dict) else None)[1]:
+            reason = "blocked" if node.get("blocked") else "not_found"
+            yield self.error_item(response, reason, str(node.get("uri") or response.meta[META_CTX]["target"]), None, node)
 
 
 def complete_keys(output_dir: str | Path, bucket: str, endpoint: str, exclude_job: str | None = None) -> set[str]:
@@ -146,9 +194,14 @@ class TweetListSpider(PagedSpider):
 
     @classmethod
     def endpoints_for(cls, job: JobArgs) -> list[str]:
+        if job.api == BLUESKY:
+            return [cls.bluesky_endpoint, "app.bsky.feed.getPosts"]
         return [cls.endpoint] + (["/2/tweets"] if cls.look_up_seeds else [])
 
     def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
+        if job.api == BLUESKY:  # the seeds looked up first: a list per post found, an errors record per one missing
+            yield from self.post_lookups(job, list(dict.fromkeys(job.uris)))
+            return
         seeds = list(dict.fromkeys(job.tweet_ids))
         if self.look_up_seeds:
             for i in range(0, len(seeds), 100):
@@ -159,8 +212,14 @@ class TweetListSpider(PagedSpider):
             yield self.list_request(job, tid)
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
-        if response.meta[META_CTX].get("stage") == "seeds":
-            return  # written as it is: the seeds' authors
+        if response.meta[META_CTX].get("stage") == "seeds":  # written as it is: the seeds' authors
+            job = self.job_of(response)
+            if job.api == BLUESKY:
+                yield from self.missing_seeds(response, body)
+                for uri in self.found_posts(body):
+                    yield self.list_request(job, uri, endpoint=self.bluesky_endpoint, params={"uri": uri},  # type: ignore[arg-type]
+                                            key=bluesky.post_key(uri))
+            return
         yield from super().on_page(response, body)
 
 
@@ -174,6 +233,7 @@ class UserListSpider(PagedSpider, UserSeededSpider):
 class QuotesSpider(TweetListSpider):
     name = "quotes"
     endpoint = "/2/tweets/:id/quote_tweets"
+    bluesky_endpoint = "app.bsky.feed.getQuotes"
     params = V2_TWEET_PARAMS
     limit = "max_tweets"
     bucket_name = "quotes"
@@ -184,6 +244,7 @@ class RetweetedBySpider(TweetListSpider):
     look_up_seeds = True
     name = "retweeted_by"
     endpoint = "/2/tweets/:id/retweeted_by"
+    bluesky_endpoint = "app.bsky.feed.getRepostedBy"
     params = USER_LIST_PARAMS
     limit = "max_users"
     bucket_name = "retweeted_by"
@@ -194,6 +255,7 @@ class LikingUsersSpider(TweetListSpider):
     look_up_seeds = True
     name = "liking_users"
     endpoint = "/2/tweets/:id/liking_users"
+    bluesky_endpoint = "app.bsky.feed.getLikes"
     params = USER_LIST_PARAMS
     limit = "max_users"
     bucket_name = "liking_users"
@@ -320,9 +382,13 @@ class ConversationSpider(PagedSpider):
     bucket_name = "conversations"
     limit = "max_tweets"
     arguments = frozenset({"conversation_id", "archive", "max_tweets", "start_time", "end_time", "skip_known"})
+    bluesky_endpoint = "app.bsky.feed.getPostThread"
+    x_only = PagedSpider.x_only | {"max_tweets"}  # a Bluesky thread comes whole, in one answer
 
     @classmethod
     def endpoints_for(cls, job: JobArgs) -> list[str]:
+        if job.api == BLUESKY:
+            return ["app.bsky.feed.getPosts", cls.bluesky_endpoint]
         return (["/2/tweets"] if job.tweet_ids else []) + [search_endpoint(job)]
 
     @classmethod
@@ -330,6 +396,9 @@ class ConversationSpider(PagedSpider):
         return search_endpoint(job)  # a seed tweet's thread is known by its conversation id only after the look-up
 
     def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
+        if job.api == BLUESKY:  # the seeds' thread roots first
+            yield from self.post_lookups(job, list(dict.fromkeys(job.uris)))
+            return
         for cid in dict.fromkeys(job.conversation_ids):
             yield from self.thread_requests(job, cid)
         tweet_ids = list(dict.fromkeys(job.tweet_ids))
@@ -349,10 +418,28 @@ class ConversationSpider(PagedSpider):
         stage = response.meta[META_CTX].get("stage")
         if stage == "root":
             return
+        job = self.job_of(response)
+        if job.api == BLUESKY:
+            yield from self.on_bluesky_page(job, response, body)
+            return
         if stage == "seeds":
-            job = self.job_of(response)
             found = [t.get("conversation_id") for t in body.get("data") or [] if isinstance(t, dict)]
             for cid in dict.fromkeys(c for c in found if c and str(c).isdigit()):
                 yield from self.thread_requests(job, int(cid))
             return
         yield from super().on_page(response, body)
+
+    def on_bluesky_page(self, job: JobArgs, response: Response, body: Any) -> Iterator[Any]:
+        """Seeds: each one's thread root, fetched whole by ``getPostThread`` (once: the dupe filter) under
+        the root's key; a thread: its missing and blocked replies recorded."""
+        if response.meta[META_CTX].get("stage") != "seeds":
+            yield from self.thread_gaps(response, body)
+            return
+        yield from self.missing_seeds(response, body)
+        roots = [bluesky.root_of(p) for p in body.get("posts") or [] if isinstance(p, dict)]
+        for root in dict.fromkeys(roots):
+            if not bluesky.is_post_uri(root):  # it would become a file name
+                self.crawler.stats.inc_value("tweetform/bluesky/malformed_uris")
+                continue
+            yield self.api_request(job, self.bluesky_endpoint, {"uri": root, **THREAD_PARAMS}, key=bluesky.post_key(root),
+                                   extra={"target": root})

@@ -21,7 +21,7 @@ from aiohttp import web
 from ..credentials import DEMO_BLUESKY_ACCOUNTS, BlueskyAccount, load_bluesky_accounts
 from ..limits import RateLimiter
 from ..world.common import bfs_expansion
-from . import endpoints, ids
+from . import endpoints, ids, truth
 from .sessions import Sessions
 from .views import Views, iso
 from .xrpc import Query, XrpcError, error
@@ -221,6 +221,13 @@ class BlueskyFace:
                 uids = v.world.retweeter_ids(t.id) if t and parts[0] == "reposts" else \
                     [u for _, u in v.world.likes_of(t.id)] if t else []
                 return _json({"dids": [ids.did_of(u) for u in uids if v.active(u) is not None]})
+            if parts == ["thread"]:  # every reply under a post, depth first (conversation's truth)
+                t = v.tweet_of_uri(q["uri"])
+                return _json({"uris": [v.post_uri(r) for r in truth.thread_truth(v, t)] if t else [], "exists": t is not None})
+            if parts == ["cascade"]:  # scrapy crawl cascade -a api=bluesky, breadth first
+                return _json(truth.cascade_truth(v, [s for s in q.get("seeds", "").split(",") if s], int(q.get("depth", "1")),
+                                                 q.get("include", "replies,quotes,retweets").split(","),
+                                                 int(q["max_tweets"]) if q.get("max_tweets") else None))
             if len(parts) == 2 and parts[0] == "engaged":
                 uid = v.uid_of_actor(parts[1])
                 engaged = v.world.engaged_ids(uid) if uid is not None and v.active(uid) is not None else []

@@ -1,0 +1,211 @@
+"""``-a api=bluesky`` on ``conversation``, ``quotes``, ``retweeted_by``, ``liking_users`` and ``cascade``:
+real ``scrapy crawl`` processes (and workers through a real Redis) against the sandbox's Bluesky face,
+their output compared with the face's ground truth (``/_sandbox/truth/bsky/…``, computed from the world)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from conftest import SMALL_WORLD
+from crawling import bucket, errors_of
+from test_bluesky_crawl import bluesky_crawl
+from test_cascade import export, read_jsonl
+from test_distributed import no_process_left_behind, push, start_workers, wait_all, worker_env
+
+from tweetform import exitcodes
+from tweetform.api.bluesky import post_key
+
+__all__ = ["no_process_left_behind"]  # its autouse fixture: no worker outlives a test
+ALL = "replies,quotes,retweets,likes"
+
+
+@pytest.fixture
+def box(sandbox_factory: Any) -> Any:
+    return sandbox_factory(*SMALL_WORLD)
+
+
+def engaged(box: Any) -> list[str]:
+    """jack's (user 12's) recent posts with replies, quotes, reposts and likes, as at:// URIs."""
+    did = box.get("/_sandbox/truth/bsky/did?ids=12")["dids"]["12"]
+    return box.get(f"/_sandbox/truth/bsky/engaged/{did}")["uris"]
+
+
+def missing_post(uri: str) -> str:
+    return uri.rsplit("/", 1)[0] + "/3aaaaaaaaaaaa"  # its author's, a record key no post has
+
+
+def listed(pages: list[dict[str, Any]], member: str) -> list[str]:
+    """What a key's list pages hold, in page order: post URIs, or the reposters' and likers' DIDs."""
+    out = []
+    for page in pages:
+        if page["__tweetform"]["endpoint"] == "app.bsky.feed.getPosts":
+            continue
+        for entry in page[member]:
+            out.append(entry["uri"] if member == "posts" else (entry["actor"] if member == "likes" else entry)["did"])
+    return out
+
+
+def test_quotes_reposts_and_likes_equal_truth(box: Any, tmp_path: Path) -> None:
+    """Each seed's list, page after page (short pages included) to the end, equals the truth; the seeds'
+    look-up is written under the job's key; a post that is not there is an errors record, not an empty list."""
+    seeds = engaged(box)[:3]
+    gone = missing_post(seeds[0])
+    for spider, bucket_name, member, truth in (("quotes", "quotes", "posts", "quotes"),
+                                               ("retweeted_by", "retweeted_by", "repostedBy", "reposts"),
+                                               ("liking_users", "liking_users", "likes", "likes")):
+        out = tmp_path / spider
+        done = bluesky_crawl(box, spider, out, tweet_id=",".join([*seeds, gone]), job=f"{spider}-job")
+        assert done.returncode == 0, done.stderr[-3000:]
+        pages = bucket(out, bucket_name)
+        assert set(pages) == {post_key(s) for s in seeds} | {f"{spider}-job"}
+        for seed in seeds:
+            expected = box.get(f"/_sandbox/truth/bsky/{truth}?uri={seed}")
+            assert listed(pages[post_key(seed)], member) == expected["uris" if truth == "quotes" else "dids"], (spider, seed)
+            prov = pages[post_key(seed)][0]["__tweetform"]
+            assert prov["api_version"] == "bluesky" and prov["key"] == post_key(seed) and prov["credential"] == "ip:direct"
+        assert sum(len(listed(pages[post_key(s)], member)) for s in seeds) > 0
+        looked_up = [p["uri"] for line in pages[f"{spider}-job"] for p in line["posts"]]
+        assert sorted(looked_up) == sorted(seeds)
+        assert errors_of(out) == {gone: "not_found_or_deleted"}
+
+
+def test_quotes_max_tweets_stops_each_list(box: Any, tmp_path: Path) -> None:
+    seed = engaged(box)[0]
+    truth = box.get(f"/_sandbox/truth/bsky/likes?uri={seed}")["dids"]
+    assert len(truth) > 3
+    done = bluesky_crawl(box, "liking_users", tmp_path, tweet_id=seed, max_users=3)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert listed(bucket(tmp_path, "liking_users")[post_key(seed)], "likes") == truth[:3]
+
+
+def test_conversation_is_each_seeds_whole_thread_under_its_root(box: Any, tmp_path: Path) -> None:
+    """A reply and the root of another thread: each thread is fetched once, whole, under its root's key;
+    every reply at any level equals the truth, in the AppView's depth-first order."""
+    roots = engaged(box)[:2]
+    replies = box.get(f"/_sandbox/truth/bsky/replies?uri={roots[0]}")["uris"]
+    assert replies
+    gone = missing_post(roots[1])
+    done = bluesky_crawl(box, "conversation", tmp_path, tweet_id=",".join([replies[0], roots[1], roots[0], gone]), job="conv")
+    assert done.returncode == 0, done.stderr[-3000:]
+    pages = bucket(tmp_path, "conversations")
+    assert set(pages) == {post_key(r) for r in roots} | {"conv"}
+    for root in roots:
+        (page,) = pages[post_key(root)]  # one answer: the whole thread
+        assert page["thread"]["post"]["uri"] == root and page["__tweetform"]["endpoint"] == "app.bsky.feed.getPostThread"
+        got, stack = [], list(reversed(page["thread"]["replies"]))
+        while stack:
+            node = stack.pop()
+            got.append(node["post"]["uri"])
+            stack.extend(reversed(node["replies"]))
+        assert got == box.get(f"/_sandbox/truth/bsky/thread?uri={root}")["uris"] and got
+    assert errors_of(tmp_path) == {gone: "not_found_or_deleted"}
+
+
+def cascade_truth(box: Any, seed: str, depth: int, include: str, max_tweets: int | None = None) -> dict[str, Any]:
+    return box.get(f"/_sandbox/truth/bsky/cascade?seeds={seed}&depth={depth}&include={include}"
+                   + (f"&max_tweets={max_tweets}" if max_tweets else ""))
+
+
+def expanded_posts(out: Path) -> list[str]:
+    return list(dict.fromkeys(line["__tweetform"]["post"] for lines in bucket(out, "cascades").values() for line in lines
+                              if "post" in line["__tweetform"]))
+
+
+def assert_tree_equals_truth(out: Path, tmp_path: Path, expected: dict[str, Any], job: str | None = None) -> None:
+    assert sorted(expanded_posts(out)) == sorted(expected["expanded"])
+    export(out, *(("--job", job) if job else ()), "--format", "jsonl", "-o", str(tmp_path / "c.jsonl"))
+    nodes, edges = read_jsonl(tmp_path / "c.jsonl")
+    assert {n: d["depth"] for n, d in nodes.items() if d["kind"] == "post"} == expected["posts"]
+    assert {n: d["depth"] for n, d in nodes.items() if d["kind"] == "user"} == expected["users"]
+    assert edges == {tuple(e) for e in expected["edges"]}
+    assert sorted(n for n, d in nodes.items() if d.get("parent_missing")) == expected["parent_missing"]
+    page_ids = [line["__tweetform"]["page_id"] for lines in bucket(out, "cascades").values() for line in lines]
+    assert len(page_ids) == len(set(page_ids)), "a page was written twice"
+
+
+def test_depth_3_cascade_equals_truth(box: Any, tmp_path: Path) -> None:
+    """Replies (the thread under each seed and each non-reply), quotes, reposts and likes to depth 3: the
+    posts expanded, every post and user with its depth and every edge by kind, through ``scrapy export cascade``."""
+    seed = engaged(box)[0]
+    expected = cascade_truth(box, seed, 3, ALL)
+    assert {k for _, _, k in expected["edges"]} == {"reply", "quote", "repost", "like"}
+    assert any(d == 2 for d in expected["posts"].values())  # level 2 finds posts, level 3 expands them
+    out = tmp_path / "data"
+    done = bluesky_crawl(box, "cascade", out, tweet_id=seed, depth=3, include=ALL)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "no cost (Bluesky: $0 a request)" in done.stderr
+    assert_tree_equals_truth(out, tmp_path, expected)
+    assert all(line["__tweetform"]["api_version"] == "bluesky" for lines in bucket(out, "cascades").values() for line in lines)
+    export(out, "--format", "gexf", "-o", str(tmp_path / "c.gexf"))
+    import networkx as nx
+
+    graph = nx.read_gexf(tmp_path / "c.gexf")
+    assert int(graph.nodes[seed]["depth"]) == 0 and graph.nodes[seed]["author"].startswith("jack.")
+
+
+def test_max_tweets_keeps_the_breadth_first_prefix(box: Any, tmp_path: Path) -> None:
+    seed = engaged(box)[0]
+    include = "replies,quotes,retweets"
+    full = cascade_truth(box, seed, 2, include)["expanded"]
+    expected = cascade_truth(box, seed, 2, include, max_tweets=5)
+    assert expected["expanded"] == full[:5] and len(full) > 5
+    out = tmp_path / "data"
+    done = bluesky_crawl(box, "cascade", out, tweet_id=seed, depth=2, include=include, max_tweets=5)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_tree_equals_truth(out, tmp_path, expected)
+
+
+def test_cascade_through_two_workers_one_killed_equals_truth(sandbox_factory: Any, redis_url: str, tmp_path: Path) -> None:
+    """``scrapy push cascade --api bluesky`` to two workers; one is SIGKILLed while it holds requests: the
+    other (and a new one) finish it, the tree equals the truth, no page written twice."""
+    box = sandbox_factory(*SMALL_WORLD, "--latency", "0.2")
+    seed = engaged(box)[0]
+    out = tmp_path / "data"
+    env = {**worker_env(box, redis_url, out), "TWEETFORM_BLUESKY_APPVIEW": box.base, "TWEETFORM_BLUESKY_PDS": box.base}
+    r = redis.Redis.from_url(redis_url)
+    assert "pushed job bsky-cascade" in push(env, "cascade", "--api", "bluesky", "--tweet-id", seed, "--depth", "3",
+                                             "--include", ALL, "--job", "bsky-cascade")
+    slow = ("-s", "CONCURRENT_REQUESTS=2")
+    steady = start_workers(env, 1, True, *slow, spiders="cascade")
+    victims = start_workers(env, 1, False, *slow, spiders="cascade")
+    try:
+        deadline, holding = time.monotonic() + 60, False
+        while not holding and time.monotonic() < deadline:
+            holding = any(f"-{victims[0].pid}-" in json.loads(v)["w"] for v in r.hvals("tweetform:cascade:inflight"))
+            time.sleep(0 if holding else 0.05)
+        assert holding, "the victim never held a request"
+        victims[0].send_signal(signal.SIGKILL)
+        victims[0].wait()
+        victims += start_workers(env, 1, True, *slow, spiders="cascade")
+        box.set_faults(latency=0)
+        wait_all(steady + victims[1:], timeout=240)
+    finally:
+        for w in steady + victims:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+    assert_tree_equals_truth(out, tmp_path, cascade_truth(box, seed, 3, ALL), job="bsky-cascade")
+
+
+def test_bad_bluesky_post_input_is_one_line(box: Any, tmp_path: Path) -> None:
+    seed = engaged(box)[0]
+    cases = [(spider, {"tweet_id": bad}, "is not a post URI") for spider in ("conversation", "quotes", "retweeted_by",
+                                                                             "liking_users", "cascade")
+             for bad in ("12345",)]
+    cases += [
+        ("cascade", {"tweet_id": "at://did:plc:../../etc/app.bsky.feed.post/3aaaaaaaaaaaa"}, "is not a post URI"),
+        ("quotes", {"tweet_id": seed.replace("app.bsky.feed.post", "app.bsky.feed.like")}, "is not a post URI"),
+        ("conversation", {"tweet_id": seed, "max_tweets": "5"}, "max_tweets works with X's API only"),
+        ("cascade", {"tweet_id": seed, "budget": "1"}, "Bluesky's API is free"),
+    ]
+    for spider, args, expected in cases:
+        done = bluesky_crawl(box, spider, tmp_path / "out", **args)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == exitcodes.BAD_INPUT and len(lines) == 1 and expected in lines[0], (spider, args, done.stderr[-2000:])
+    assert not (tmp_path / "out").exists()
