@@ -77,16 +77,6 @@ def is_reply(post: dict[str, Any]) -> bool:
     return isinstance(record, dict) and isinstance(record.get("reply"), dict)
 
 
-def quoted_uri(record: Any) -> str | None:
-    """The post a post record quotes (``app.bsky.embed.record``, or ``recordWithMedia``'s record), or None."""
-    embed = record.get("embed") if isinstance(record, dict) else None
-    ref = embed.get("record") if isinstance(embed, dict) else None
-    if isinstance(ref, dict) and isinstance(ref.get("record"), dict):  # recordWithMedia: {record: {record: {uri}}}
-        ref = ref["record"]
-    uri = ref.get("uri") if isinstance(ref, dict) else None
-    return uri if is_post_uri(uri) else None
-
-
 def missing_uris(body: Any, asked: list[str]) -> list[str]:
     """The asked-for URIs a getPosts answer left out (the AppView drops missing posts silently)."""
     got = {p.get("uri") for p in (body.get("posts") or [] if isinstance(body, dict) else []) if isinstance(p, dict)}

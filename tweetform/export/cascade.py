@@ -24,6 +24,7 @@ from typing import Any, Iterable
 import networkx as nx
 
 from tweetform.api import bluesky
+from tweetform.export.bluesky import quoted_uri, reply_parent
 from tweetform.export.files import open_text_output
 from tweetform.export.graph import nodes_path
 from tweetform.export.tweet_network import utc_time
@@ -140,9 +141,8 @@ class CascadeBuilder:
             if isinstance(post.get(name), int):
                 node[column] = post[name]
         self.posts[uri] = node
-        parent = ((record.get("reply") or {}).get("parent") or {}).get("uri") if isinstance(record.get("reply"), dict) else None
-        refs = {"reply": parent if bluesky.is_post_uri(parent) else None, "quote": bluesky.quoted_uri(record)}
-        self.parents[uri] = {kind: ref for kind, ref in refs.items() if ref}
+        refs = {"reply": reply_parent(post), "quote": quoted_uri(post)}
+        self.parents[uri] = {kind: ref for kind, ref in refs.items() if bluesky.is_post_uri(ref)}
 
     def graph(self) -> nx.MultiDiGraph:
         graph = nx.MultiDiGraph()
