@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ def test_quotes_reposts_and_likes_equal_truth(box: Any, tmp_path: Path) -> None:
             expected = box.get(f"/_sandbox/truth/bsky/{truth}?uri={seed}")
             assert listed(pages[post_key(seed)], member) == expected["uris" if truth == "quotes" else "dids"], (spider, seed)
             prov = pages[post_key(seed)][0]["__tweetform"]
-            assert prov["api_version"] == "bluesky" and prov["key"] == post_key(seed) and prov["credential"] == "ip:direct"
+            assert prov["api_version"] == "bluesky" and prov["key"] == post_key(seed) and prov["credential"] == f"ip:direct:{socket.gethostname()}"
         assert sum(len(listed(pages[post_key(s)], member)) for s in seeds) > 0
         looked_up = [p["uri"] for line in pages[f"{spider}-job"] for p in line["posts"]]
         assert sorted(looked_up) == sorted(seeds)
