@@ -210,3 +210,46 @@ def test_bad_bluesky_post_input_is_one_line(box: Any, tmp_path: Path) -> None:
         lines = done.stderr.strip().splitlines()
         assert done.returncode == exitcodes.BAD_INPUT and len(lines) == 1 and expected in lines[0], (spider, args, done.stderr[-2000:])
     assert not (tmp_path / "out").exists()
+
+
+def test_a_threads_missing_and_blocked_replies_are_errors_records(tmp_path: Path) -> None:
+    """The sandbox's threads hide what is gone; the AppView's carry ``notFoundPost``/``blockedPost`` members
+    (hand-made answer): each is an errors record, the page is written as sent, the found replies come in
+    depth-first order at every level."""
+    from scrapy.http import TextResponse
+
+    from crawling import unit_crawler
+    from tweetform.spiders.cascade import THREAD_MARK, found_uris
+    from tweetform.spiders.paged import ConversationSpider
+
+    did = "did:plc:" + "a" * 24
+    uri = [f"at://{did}/app.bsky.feed.post/3kaaaaaaaaaa{c}" for c in "abcdef"]
+    reply = {"reply": {"root": {"uri": uri[0]}, "parent": {"uri": uri[0]}}}
+
+    def node(u: str, *replies: dict, is_reply: bool = True) -> dict:
+        return {"$type": "app.bsky.feed.defs#threadViewPost", "post": {"uri": u, "record": reply if is_reply else {}},
+                "replies": list(replies)}
+
+    thread = node(uri[0],
+                  node(uri[1], {"$type": "app.bsky.feed.defs#blockedPost", "uri": uri[3], "blocked": True, "author": {"did": did}},
+                       node(uri[4])),
+                  {"$type": "app.bsky.feed.defs#notFoundPost", "uri": uri[2], "notFound": True},
+                  node(uri[5]), is_reply=False)
+    body = {"thread": thread}
+    assert found_uris("replies", body) == [uri[1], uri[4], uri[5]]
+    assert found_uris("quotes", {"posts": [thread["post"], thread["replies"][0]["post"]]}) == [THREAD_MARK + uri[0], uri[1]]
+
+    crawler = unit_crawler(ConversationSpider, {"TWEETFORM_OUTPUT_DIR": str(tmp_path), "TWEETFORM_API_BASE": "http://127.0.0.1:9",
+                                                   "TWEETFORM_BLUESKY_APPVIEW": "http://127.0.0.1:9"})
+    crawler._apply_settings()
+    spider = crawler.spider = crawler._create_spider(api="bluesky", tweet_id=uri[0], job="unit")
+    spider.finished = lambda request: None  # type: ignore[method-assign]
+    job = spider.given_job
+    spider.store.save(job)
+    request = spider.api_request(job, "app.bsky.feed.getPostThread", {"uri": uri[0], "depth": 1000, "parentHeight": 0},
+                                 key=post_key(uri[0]), extra={"target": uri[0]})
+    raw = json.dumps(body).encode()
+    items = list(spider.parse_page(TextResponse(request.url, body=raw, request=request, status=200)))
+    assert [i["__tweetform"]["bucket"] for i in items] == ["conversations", "errors", "errors"]
+    assert items[0].raw == raw and items[0]["__tweetform"]["key"] == post_key(uri[0])
+    assert {(i["id"], i["reason"]) for i in items[1:]} == {(uri[3], "blocked"), (uri[2], "not_found")}
