@@ -213,6 +213,26 @@ def entry_time(entry: dict[str, Any]) -> str | None:
     return _record(post_of(entry)).get("createdAt") or post_of(entry).get("indexedAt")
 
 
+def is_pinned(entry: dict[str, Any]) -> bool:
+    """A feed item shown first because its author pinned it (out of the feed's time order)."""
+    reason = entry.get("reason") if "uri" not in entry else None
+    return isinstance(reason, dict) and reason.get("$type") == "app.bsky.feed.defs#reasonPin"
+
+
+def sort_time(entry: dict[str, Any]) -> str | None:
+    """Where a feed item sits in an author feed, as UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (text that sorts as
+    time): a repost at its ``indexedAt``, a post at the earlier of its ``createdAt`` and ``indexedAt``
+    (the AppView's ``sortAt``: a post dated in the future does not sort first)."""
+    from tweetform.export.tweet_network import utc_time
+
+    reason = repost_reason(entry)
+    if reason is not None:
+        return utc_time(reason.get("indexedAt"))
+    post = post_of(entry)
+    times = [t for t in (utc_time(_record(post).get("createdAt")), utc_time(post.get("indexedAt"))) if t]
+    return min(times) if times else None
+
+
 def row(entry: dict[str, Any]) -> dict[str, Any]:
     """An entry in the tweets CSV's columns (twarc-csv's names), where Bluesky has the field: a repost
     carries its original's text and counts, as ``twarc2 csv`` merges retweets."""

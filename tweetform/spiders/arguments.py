@@ -27,6 +27,8 @@ SEED_ARGUMENTS = {"users": {"user_id", "screen_name", "file"}, "tweets": {"tweet
 GRANULARITIES = ("minute", "hour", "day")
 FEED_FILTERS = ("posts_with_replies", "posts_no_replies", "posts_with_media", "posts_and_author_threads", "posts_with_video")
 MAX_ID = 2**63 - 1  # the API's ids are signed 64-bit integers
+#: one api=bluesky since_ids entry: a DID and the sort time of its newest post in the bucket (0: none)
+SINCE_DID = r"did:(?:plc:[a-z2-7]{24}|web:[a-zA-Z0-9.-]{1,253})@(?:0|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"
 DEEP_DEPTH = 3  # a network crawl this deep without max_users gets a warning with the plan's estimate
 
 
@@ -284,11 +286,17 @@ def parse_args(
     if "since_id" in raw:
         if str(raw["since_id"]).strip().lower() == "auto":
             args.since_ids = "auto"  # after the newest tweet already in the bucket, per user
+        elif api == BLUESKY:
+            raise ArgumentError("since_id takes auto only with api=bluesky (after the newest post already in the bucket): "
+                                "Bluesky posts have no ordered ids")
         else:
             args.since_id = _ids(raw["since_id"], "since_id")[0]
     if "since_ids" in raw:
         args.since_ids = str(raw["since_ids"]).strip()
-        if not re.match(r"^(auto|\d{1,19}:\d{1,19})(,(auto|\d{1,19}:\d{1,19}))*$", args.since_ids):
+        if api == BLUESKY:  # did@newest post time (sort time, UTC ms; 0: none yet), from since_id=auto
+            if not re.match(rf"^(auto|{SINCE_DID})(,(auto|{SINCE_DID}))*$", args.since_ids):
+                raise ArgumentError(f"since_ids must be DID@time pairs separated by commas, not {raw['since_ids']!r}")
+        elif not re.match(r"^(auto|\d{1,19}:\d{1,19})(,(auto|\d{1,19}:\d{1,19}))*$", args.since_ids):
             raise ArgumentError(f"since_ids must be user_id:tweet_id pairs separated by commas, not {raw['since_ids']!r}")
     if "max_tweets" in raw:
         args.max_tweets = _positive(raw["max_tweets"], "max_tweets")
@@ -340,8 +348,8 @@ def parse_args(
         if raw["filter"] not in FEED_FILTERS:
             raise ArgumentError(f"filter must be one of {', '.join(FEED_FILTERS)}, not {raw['filter']!r}")
         args.feed_filter = str(raw["filter"])
-    if api == BLUESKY and ("since_id" in raw or "since_ids" in raw):
-        raise ArgumentError("since_id works with X's APIs only: api=bluesky timelines are collected whole (or up to max_tweets)")
+    if api == BLUESKY and args.since_ids and args.spider != "timeline":
+        raise ArgumentError(f"since_id=auto works with api=bluesky on timeline only, not {args.spider}")
     if "conversation_id" in raw:
         args.conversation_ids = _ids(raw["conversation_id"], "conversation_id")
     return args

@@ -194,6 +194,7 @@ class ApiSpider(scrapy.Spider):
             "bucket": bucket,
             "key": key,
             "page_id": page_id(str(ctx["job"]), bucket, key, response.url),
+            **({"since": ctx["since"]} if ctx.get("since") else {}),  # api=bluesky since_id=auto (spiders/timeline.py)
         }
 
     def error_item(self, response: Response, reason: str, target: Any, outcome: errors.Outcome | None, body: Any) -> PageItem:

@@ -11,6 +11,13 @@ that starts the job resolves it from its output directory
 (:func:`resolve_auto_since_ids`: ``scrapy crawl``, and ``scrapy push``, which
 sends the resolved ids in the job message as ``since_ids``); a user found only
 later (by screen name) is looked up by the process that seeds it.
+
+With ``api=bluesky`` (``getAuthorFeed`` has no ``since`` parameter) ``since_id=auto`` means after
+the newest post of the DID's feed already in the bucket, by the feed's own order (its sort time:
+a repost's ``indexedAt``, a post's earlier of ``createdAt`` and ``indexedAt``), resolved the same
+way into ``since_ids`` as ``DID@time`` pairs. Paging stops at the first page that reaches an entry
+at or before that time, and that page is written with only its newer entries (``__tweetform.since``
+says after when).
 """
 
 from __future__ import annotations
@@ -19,14 +26,17 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import orjson
 import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from tweetform.api.endpoints import BLUESKY, ENDPOINTS, V2_TWEET_PARAMS
+from tweetform.export.bluesky import is_pinned, posts_of_page, sort_time
 from tweetform.export.files import iter_keys_lines
 from tweetform.items import PROVENANCE
 from tweetform.job import JobArgs
+from tweetform.meta import META_CTX
 from tweetform.spiders.base import UserSeededSpider, shrink_page
 
 AUTO = "auto"
@@ -77,9 +87,56 @@ def since_ids_of(job: JobArgs) -> tuple[dict[int, int], bool]:
     return found, pending
 
 
+def newest_post_times(output_dir: str | Path, bucket: str, dids: Iterable[str], exclude_job: str | None = None) -> dict[str, str]:
+    """api=bluesky: the sort time of the newest feed entry of each DID already in ``<output>/<bucket>/``
+    (files and archives; DIDs without any are left out), leaving out pages of ``exclude_job``."""
+    newest: dict[str, str] = {}
+    for key, line in iter_keys_lines(Path(output_dir), bucket, list(dids)):
+        try:
+            page = json.loads(line)
+        except ValueError:
+            continue
+        prov = page.get(PROVENANCE) if isinstance(page, dict) else None
+        if not isinstance(prov, dict) or (exclude_job and prov.get("job") == exclude_job):
+            continue
+        for entry in posts_of_page(page):
+            when = sort_time(entry)
+            if when and when > newest.get(key, ""):
+                newest[key] = when
+    return newest
+
+
+def since_times_of(job: JobArgs) -> tuple[dict[str, str], bool]:
+    """api=bluesky: ``(DID → newest known sort time ("": none yet), whether DIDs not listed are still to be resolved)``."""
+    found: dict[str, str] = {}
+    pending = False
+    for part in filter(None, job.since_ids.split(",")):
+        if part == AUTO:
+            pending = True
+        else:
+            did, _, when = part.rpartition("@")
+            found[did] = "" if when == "0" else when
+    return found, pending
+
+
+def _resolve_bluesky(job: JobArgs, output_dir: str | Path) -> None:
+    found, pending = since_times_of(job)
+    if not pending:
+        return
+    todo = [did for did in dict.fromkeys(job.dids) if did not in found]
+    newest = newest_post_times(output_dir, job.bucket, todo, exclude_job=job.job)
+    for did in todo:
+        found[did] = newest.get(did, "")
+    parts = [f"{did}@{when or 0}" for did, when in found.items()]
+    job.since_ids = ",".join(parts + ([AUTO] if job.handles else []))
+
+
 def resolve_auto_since_ids(job: JobArgs, output_dir: str | Path) -> None:
     """``since_id=auto``: the seed users' since ids from the output directory, into the job
     (``since_ids``); screen-name seeds stay to be looked up when their id is known."""
+    if job.api == BLUESKY:
+        _resolve_bluesky(job, output_dir)
+        return
     found, pending = since_ids_of(job)
     if not pending:
         return
@@ -113,6 +170,15 @@ class SinceIdSpider(UserSeededSpider):
             return found[uid] or None
         return newest_tweet_ids(self.output_dir, job.bucket, [uid], exclude_job=job.job).get(uid) if pending else None
 
+    def since_time_for(self, job: JobArgs, did: str) -> str | None:
+        """api=bluesky: the sort time of the newest post of ``did`` already collected (None: the whole feed)."""
+        if not job.since_ids:
+            return None
+        found, pending = since_times_of(job)
+        if did in found:
+            return found[did] or None
+        return newest_post_times(self.output_dir, job.bucket, [did], exclude_job=job.job).get(did) if pending else None
+
 
 class TimelineSpider(SinceIdSpider):
     name = "timeline"
@@ -135,7 +201,9 @@ class TimelineSpider(SinceIdSpider):
             params: dict[str, Any] = {"actor": uid, "limit": 100, "filter": job.feed_filter}
             if job.max_tweets:
                 params = shrink_page(ENDPOINTS["app.bsky.feed.getAuthorFeed"], params, job.max_tweets)
-            yield self.api_request(job, "app.bsky.feed.getAuthorFeed", params, key=uid, source=uid, extra={"seen": 0})
+            since = self.since_time_for(job, uid)
+            yield self.api_request(job, "app.bsky.feed.getAuthorFeed", params, key=uid, source=uid,
+                                   extra={"seen": 0, **({"since": since} if since else {})})
             return
         since_id = self.since_for(job, uid)
         if job.api == "2":
@@ -162,5 +230,22 @@ class TimelineSpider(SinceIdSpider):
                 params = shrink_page(ENDPOINTS["/statuses/user_timeline"], params, job.max_tweets)
             yield self.api_request(job, "/statuses/user_timeline", params, key=str(uid), source=uid, extra={"seen": 0})
 
+    def handle_ok(self, response: Response, body: Any) -> Iterator[Any]:
+        """api=bluesky after a known post (``since``): the page keeps only the entries newer than it; an entry
+        at or before it (a pinned post aside) is where the new ones end: no page after this one."""
+        since = response.meta[META_CTX].get("since")
+        if since and isinstance(body, dict) and isinstance(body.get("feed"), list):
+            feed = [entry for entry in body["feed"] if isinstance(entry, dict)]
+            times = [sort_time(entry) for entry in feed]
+            new = [entry for entry, when in zip(feed, times) if when is None or when > since]
+            if len(new) < len(body["feed"]):
+                body = {**body, "feed": new}
+                response = response.replace(body=orjson.dumps(body))
+            if any(when is not None and when <= since and not is_pinned(e) for e, when in zip(feed, times)):
+                response.meta[META_CTX]["since_reached"] = True
+        yield from super().handle_ok(response, body)
+
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
+        if response.meta[META_CTX].get("since_reached"):
+            return  # the rest of the feed was collected before
         yield from self.follow(response, body, self.job_of(response).max_tweets)
