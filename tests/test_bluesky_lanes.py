@@ -14,8 +14,11 @@ import pytest
 from conftest import SMALL_WORLD
 from crawling import bucket, run_crawl
 from test_proxies import TinyProxy
+from test_secrets_distributed import no_process_left_behind, start_worker, wait_done
 
 from tweetform.quota.book import PACE_WINDOW
+
+__all__ = ["no_process_left_behind"]  # its autouse fixture: no worker outlives a test
 
 
 @pytest.fixture(scope="module")
@@ -81,4 +84,57 @@ def test_two_proxies_are_two_lanes_each_within_its_limit_by_headers_then_by_the_
     print(f"pages {pages}; headers: {[(n, r['served'], len(r['windows'])) for n, r in sorted(lanes.items())]}; "
           f"paced at {rate} per 5 min: {sorted(per_window.items())}")
     assert {name for name, _ in per_window} == {"tf-lane-a", "tf-lane-b"}
+    assert max(per_window.values()) <= rate < pages, (per_window, rate)
+
+
+def lanes_of_pages(out: Path) -> dict[str, list[str]]:
+    """lane (the provenance's credential) -> when each of its pages was written."""
+    found: dict[str, list[str]] = {}
+    for lines in bucket(out, "friend_ids").values():
+        for line in lines:
+            found.setdefault(line["__tweetform"]["credential"], []).append(line["__tweetform"]["retrieved_at"])
+    return found
+
+
+def test_two_hosts_pace_their_own_direct_lane_and_hosts_behind_one_nat_share_one(
+        sandbox_factory: Any, redis_url: str, tmp_path: Path) -> None:
+    """Two real workers without proxies. Given one TWEETFORM_DIRECT_LANE (two hosts behind one NAT, as
+    these two processes are: the sandbox sees one IP), they share one lane: together within the host's
+    published limit, no 429. Given two names (two hosts, two IPs), each paces its own lane by
+    TWEETFORM_BLUESKY_RATE: a job one lane would finish only in the next 5-minute window finishes now."""
+    from datetime import datetime
+
+    from test_distributed import push, worker_env
+
+    box = sandbox_factory(*SMALL_WORLD, "--bluesky", "rate=8", "--bluesky", "window=2")
+    seed = box.get("/_sandbox/truth/bsky/accounts")[0]["did"]
+
+    def run(sandbox: Any, out: Path, job: str, names: tuple[str, str], rate: int) -> list[str]:
+        env = {**worker_env(sandbox, redis_url, out), "TWEETFORM_BLUESKY_APPVIEW": sandbox.base,
+               "TWEETFORM_BLUESKY_PDS": sandbox.base, "TWEETFORM_BLUESKY_RATE": str(rate)}
+        push(env, "friends", "--api", "bluesky", "--user-id", seed, "--depth", "2", "--max-users", "40", "--job", job)
+        logs = [tmp_path / f"{job}-{n}.log" for n in range(len(names))]  # files: a full pipe would stall a worker
+        workers = [start_worker({**env, "TWEETFORM_DIRECT_LANE": name}, log, "-s", "LOG_LEVEL=DEBUG")
+                   for name, log in zip(names, logs)]
+        return wait_done(workers, logs, timeout=200)
+
+    # one NAT: one name, one limit (8 per 2 s, the host's headers) for both workers
+    logs = run(box, tmp_path / "nat", "nat", ("lab-nat", "lab-nat"), 3000)
+    pages = equals_truth(box, tmp_path / "nat", seed, 2, 40)
+    assert set(lanes_of_pages(tmp_path / "nat")) == {"ip:direct:lab-nat"}
+    assert all("Crawled (200)" in log for log in logs)  # both workers took part
+    [row] = box.get("/_sandbox/bsky/counters")["lanes"]  # one client IP, as the sandbox sees it
+    assert row["served"] >= pages > 16 and row["rate_limited"] == 0 and row["max_served_in_window"] <= 8, row
+
+    # two hosts: two names, each its own TWEETFORM_BLUESKY_RATE per 5 minutes (the host publishes no limit)
+    quiet = sandbox_factory(*SMALL_WORLD, "--bluesky", "ratelimit_headers=false")
+    rate = pages * 3 // 5 + 1  # too few for one lane in one window
+    run(quiet, tmp_path / "hosts", "hosts", ("host-a", "host-b"), rate)
+    assert equals_truth(quiet, tmp_path / "hosts", seed, 2, 40) == pages
+    per_window: dict[tuple[str, int], int] = {}
+    for lane, times in lanes_of_pages(tmp_path / "hosts").items():
+        for at in times:
+            key = (lane, int(datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()) // PACE_WINDOW)
+            per_window[key] = per_window.get(key, 0) + 1
+    assert {lane for lane, _ in per_window} == {"ip:direct:host-a", "ip:direct:host-b"}
     assert max(per_window.values()) <= rate < pages, (per_window, rate)
