@@ -424,3 +424,24 @@ def test_page_written__queue_push__buckets_created_after_the_job_ended_expire_wi
     assert set(after) - before, "the late writes created new buckets"
     ttls = {key: r.ttl(key) for key in after}
     assert all(0 < ttl <= 3600 for ttl in ttls.values()), {k: v for k, v in ttls.items() if v <= 0}
+
+
+def test_legacy_fold__moves_an_older_set_into_compact_buckets_a_batch_at_a_time_keeping_its_ttl(r):
+    """migrate.py's step: hex members become the bytes today's scripts look up, none lost or doubled."""
+    old, layout = "tweetform:friends:dupefilter:j", keys.dupefilter("friends", "j")
+    fps = [i.to_bytes(2, "big") * 10 for i in range(120)]
+    r.sadd(old, *(f.hex() for f in fps))
+    r.expire(old, 1000)  # the job had ended
+    args = [compact.bucket_prefix(layout), 8, "digest", 50, ""]
+    assert run(r, "legacy_fold", [old, layout], args) == [50, 70]
+    assert run(r, "legacy_fold", [old, layout], args) == [50, 20]
+    assert run(r, "legacy_fold", [old, layout], args) == [20, 0]
+    assert not r.exists(old) and run(r, "legacy_fold", [old, layout], args) == [0, 0]
+    assert compact.members(r, layout) == 120 and len(compact.bucket_keys(r, layout)) > 4
+    assert all(run(r, "page_known", [layout], [compact.bucket_prefix(layout), f]) == 1 for f in fps)
+    assert all(0 < r.ttl(k) <= 1000 for k in [layout, *compact.bucket_keys(r, layout)])
+    billed, day = keys.cost_seen("app", "user", "2026-12-06"), "tweetform:cost:seen:app:user:2026-12-06:7"
+    r.sadd(day, 7, 1031, 2055)
+    assert run(r, "legacy_fold", [day, billed], [compact.bucket_prefix(billed), 8, "decimal", 50, 100]) == [3, 0]
+    assert run(r, "cost_seen", [billed], [compact.bucket_prefix(billed), 8, 100, 7, 1031, 9]) == 1
+    assert 0 < r.ttl(billed) <= 100

@@ -7,6 +7,8 @@
   pause JOB / resume JOB / cancel JOB
   budget JOB +USD            raise a job's budget; a job stopped at its budget continues
   purge JOB                  every key of the job goes now (not only after TWEETFORM_JOB_STATE_TTL)
+  migrate                    fold an older tweetform's sets (before issue 15) into today's compact ones, now
+                             (workers, crawls and collectors also do it for each job they meet)
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
 from tweetform.config import uses_redis
-from tweetform.state.redis import connection, control, keys
+from tweetform.state.redis import connection, control, keys, migrate
 from tweetform.commands.errors import one_line_errors, with_redis_errors
 
-ACTIONS = ("list-nodes", "node-qsizes", "clear-queue", "stop-node", "pause", "resume", "cancel", "budget", "purge")
+ACTIONS = ("list-nodes", "node-qsizes", "clear-queue", "stop-node", "pause", "resume", "cancel", "budget", "purge", "migrate")
 
 
 class Command(ScrapyCommand):
@@ -35,7 +37,7 @@ class Command(ScrapyCommand):
     default_settings = {"LOG_ENABLED": False}
 
     def syntax(self) -> str:
-        return "list-nodes | node-qsizes | clear-queue SPIDER | stop-node WORKER|HOST|all | pause JOB | resume JOB | cancel JOB | budget JOB +USD | purge JOB"
+        return "list-nodes | node-qsizes | clear-queue SPIDER | stop-node WORKER|HOST|all | pause JOB | resume JOB | cancel JOB | budget JOB +USD | purge JOB | migrate"
 
     def short_desc(self) -> str:
         return "Administer distributed crawling (nodes, queues, jobs)"
@@ -64,6 +66,14 @@ class Command(ScrapyCommand):
                 print(admin_budget(server, rest[0], rest[1], default_budget_usd(self.settings)))
             except ValueError as exc:  # BudgetArgumentError, or a bad TWEETFORM_BUDGET_USD
                 return self.fail(str(exc))
+        elif action == "migrate":
+            from tweetform.cost.ledger import SharedCostLedger
+
+            if rest:
+                return self.fail("migrate takes no argument")
+            jobs, done = migrate.migrate_all(server, SharedCostLedger.TTL)
+            print(f"{jobs} job(s) looked at; folded into compact sets: {done.fingerprints} request fingerprint(s), "
+                  f"{done.pages} written page id(s), {done.billed} billed id(s)")
         elif len(rest) != 1:
             return self.fail(f"{action} needs one argument")
         elif action == "clear-queue":

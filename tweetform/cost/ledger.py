@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Iterable, Mapping
 
+import redis
+
 from tweetform.api.pricing import PRICES_USD
 from tweetform.cost import micro
 
@@ -99,16 +101,25 @@ class SharedCostLedger(CostLedger):
     TTL = 2 * 86_400
 
     def __init__(self, server: Any, prices: Mapping[str, float] | None = None) -> None:
-        from tweetform.state.redis import scripts
+        from tweetform.state.redis import migrate, scripts
 
         super().__init__(prices)
         self.server = server
         self._seen_script = scripts.load(server, "cost_seen")
+        self._migrated = False
+        try:  # an older tweetform's billed ids count too (folded once per Redis, at start-up)
+            migrate.billed_ids(server, self.TTL)
+            self._migrated = True
+        except redis.RedisError:
+            pass  # Redis away at start-up: folded before the first page is counted instead
         self._load: int | None = None  # the sets' bucket load on this server (read at the first page)
 
     def new_ids(self, app: str, day: str, groups: list[tuple[str, list[str]]]) -> list[int]:
-        from tweetform.state.redis import compact, keys
+        from tweetform.state.redis import compact, keys, migrate
 
+        if not self._migrated:
+            migrate.billed_ids(self.server, self.TTL)
+            self._migrated = True
         if self._load is None:
             self._load = compact.set_load(self.server)
         pipe = self.server.pipeline(transaction=False)

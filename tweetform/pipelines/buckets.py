@@ -41,7 +41,7 @@ from scrapy.exceptions import DropItem
 
 from tweetform import state
 from tweetform.config import uses_redis
-from tweetform.state.redis import compact, keys, scripts
+from tweetform.state.redis import compact, keys, migrate, scripts
 from tweetform.export.files import ARCHIVE, GZIP, JOBS_DIR, PLAIN, gzip_member, iter_archive_lines, iter_members
 from tweetform.items import PROVENANCE, PageItem
 from tweetform.manifest import read_manifest
@@ -240,6 +240,7 @@ class BucketPipeline:
         if server is not None:
             self._page_known, self._page_written = scripts.load(server, "page_known"), scripts.load(server, "page_written")
         self._load: int | None = None  # the written pages' bucket load on this server (compact.py)
+        self.jobs_opened: set[str] = set()
         self.fence: Any = lambda: None  # scrapy collect: raises once its lock is another collector's
         self.job_started: dict[str, float | None] = {}
         self.archives: dict[Path, dict[str, set[tuple[str, str]]]] = {}  # archive -> key -> pages in it
@@ -260,6 +261,9 @@ class BucketPipeline:
             return False
         layout = keys.written(job)
         try:
+            if job not in self.jobs_opened:  # an older tweetform's written SET of the job becomes compact (migrate.py)
+                migrate.open_job(self.server, job)
+                self.jobs_opened.add(job)
             return bool(self._page_known(keys=[layout], args=[compact.bucket_prefix(layout), _digest(pid)]))
         except redis.RedisError:
             return False  # Redis away: the file's own index still keeps this host's copy single

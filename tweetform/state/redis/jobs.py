@@ -24,7 +24,7 @@ from scrapy.crawler import Crawler
 from tweetform import seed_urls
 from tweetform.job import ArgumentError, JobArgs, check_message_size, decode_message, message_arguments
 from tweetform.state.base import GONE, JobStatus, JobStore
-from tweetform.state.redis import connection, keys, scripts
+from tweetform.state.redis import connection, keys, migrate, scripts
 from tweetform.state.redis.seen import SeenUsers
 
 logger = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ class RedisJobStore(JobStore):
         self._set_state = scripts.load(server, "job_state")
         self._started = scripts.load(server, "job_started")
         self._release_holds = scripts.load(server, "release_holds")
+        self._opened: set[str] = set()  # jobs this process has met (their older SETs folded: migrate.py)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "RedisJobStore":
@@ -158,6 +159,14 @@ class RedisJobStore(JobStore):
         pipe.hsetnx(keys.job(job.job), "created", time.time())
         pipe.zadd(keys.jobs(), {job.job: time.time()}, nx=True)
         pipe.execute()
+        self._open(job.job, job.spider)
+
+    def _open(self, job_id: str, spider: str) -> None:
+        """The first time this process meets a job: an older tweetform's SETs of it become compact sets
+        (a job continued across the upgrade fetches and writes nothing twice)."""
+        if job_id not in self._opened:
+            migrate.open_job(self.server, job_id, spider)
+            self._opened.add(job_id)
 
     def load(self, job_id: str) -> JobArgs | None:
         job = self.jobs.get(job_id)
@@ -166,6 +175,7 @@ class RedisJobStore(JobStore):
             if raw is None:
                 return None
             job = self.jobs[job_id] = JobArgs(**json.loads(raw))
+            self._open(job_id, job.spider)
         return job
 
     def state(self, job_id: str) -> str:

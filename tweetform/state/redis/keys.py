@@ -84,6 +84,30 @@ def cost_seen(app: str, kind: str, day: str) -> str:
     return f"{PREFIX}:cost:billed:{app}:{kind}:{day}"
 
 
+COST_SEEN_BEFORE = f"{PREFIX}:cost:seen:"
+
+
+def cost_seen_before(app: str, kind: str, day: str, bucket: int) -> str:
+    """One of the 1,024 SETs of ids billed to an app on a day before issue 15 (``migrate.py`` folds them
+    into :func:`cost_seen`)."""
+    return f"{COST_SEEN_BEFORE}{app}:{kind}:{day}:{bucket}"
+
+
+def cost_seen_before_parts(key: str) -> tuple[str, str, str] | None:
+    """(app, kind, day) of a :func:`cost_seen_before` key, or None for another key."""
+    if not key.startswith(COST_SEEN_BEFORE):
+        return None
+    parts = key[len(COST_SEEN_BEFORE):].rsplit(":", 3)  # an app alias may hold a colon
+    if len(parts) != 4 or not parts[3].isdigit():
+        return None
+    return parts[0], parts[1], parts[2]
+
+
+def migrations() -> str:
+    """HASH of the upgrades done once per Redis (``migrate.py``): name -> when."""
+    return f"{PREFIX}:migrations"
+
+
 def parked(job_id: str) -> str:
     """ZSET of a paused job's requests (JSON {q: queue key, d: request}), back on resume."""
     return f"{PREFIX}:job:{job_id}:parked"
