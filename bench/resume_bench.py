@@ -1,9 +1,10 @@
-"""CPU per page of the local backend in a JOBDIR (SQLite) vs in memory (issue 10, feature 1).
+"""CPU per page of the local backend in a JOBDIR (SQLite) vs in memory (issue 10, feature 1; issue 16 §3).
 
 One sandbox (100,000 users, limits raised to 10^9 so quota never waits, no added latency), a
 friends crawl of depth 3 capped at ``--max-users`` users (level by level: every page's ids are
-recorded, its users claimed), run to the end by ``scrapy crawl`` twice per round, side by side:
-without ``JOBDIR`` and with ``-s JOBDIR=<fresh dir>``. Per run: the process's CPU time (user +
+recorded, its users claimed), run to the end by ``scrapy crawl`` three times per round, side by side:
+in memory (``-s JOBDIR=``), with ``-s JOBDIR=<fresh dir>``, and as a plain crawl runs by default
+(its implicit JOBDIR, ``<output>/_jobs/<job>/``). Per run: the process's CPU time (user +
 system, from ``wait4``) and the pages it wrote; the extra CPU of the JOBDIR run per page is
 what the SQLite backend costs (claims, levels, queue rows with leases, fingerprints, one
 commit per page). A first unmeasured run warms the sandbox's page cache.
@@ -39,14 +40,21 @@ def lines(folder: Path) -> int:
     return sum(p.read_bytes().count(b"\n") for p in folder.rglob("*.jsonl")) if folder.is_dir() else 0
 
 
-def one_crawl(box: SandboxProcess, seed: int, max_users: int, work: Path, jobdir: bool) -> tuple[float, int]:
+MEMORY, EXPLICIT, IMPLICIT = "in memory (-s JOBDIR=)", "JOBDIR (-s JOBDIR=<dir>)", "default (implicit <output>/_jobs/<job>/)"
+
+
+def one_crawl(box: SandboxProcess, seed: int, max_users: int, work: Path, mode: str) -> tuple[float, int]:
     out = work / "out"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     cmd = [PY, "-m", "scrapy", "crawl", "friends", "-L", "WARNING", "-a", f"user_id={seed}", "-a", "depth=3",
            "-a", f"max_users={max_users}", "-s", "TWEETFORM_PROGRESS=off"]
-    # every local crawl keeps a JOBDIR unless told not to (-s JOBDIR= : in memory, the baseline)
-    cmd += ["-s", f"JOBDIR={work / 'job'}" if jobdir else "JOBDIR="]
+    # every local crawl keeps a JOBDIR (by default <output>/_jobs/<job>/) unless told not to
+    # (-s JOBDIR= : in memory, the baseline)
+    if mode == MEMORY:
+        cmd += ["-s", "JOBDIR="]
+    elif mode == EXPLICIT:
+        cmd += ["-s", f"JOBDIR={work / 'job'}"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=tf_env(box, out, demo_credentials("demo-user-1", "demo-app-1")),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -68,23 +76,24 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="resume-bench-"))
     try:
         seed = box.get("/_sandbox/examples")["many_friends"][0]
-        one_crawl(box, seed, max_users, tmp / "warm", False)  # the sandbox renders each page once
-        rows: dict[str, list[tuple[float, int]]] = {"in memory (no JOBDIR)": [], "JOBDIR (SQLite)": []}
+        one_crawl(box, seed, max_users, tmp / "warm", MEMORY)  # the sandbox renders each page once
+        rows: dict[str, list[tuple[float, int]]] = {MEMORY: [], EXPLICIT: [], IMPLICIT: []}
         for _ in range(rounds):
-            for name, jobdir in (("in memory (no JOBDIR)", False), ("JOBDIR (SQLite)", True)):
-                rows[name].append(one_crawl(box, seed, max_users, tmp / "run", jobdir))
+            for name in rows:
+                rows[name].append(one_crawl(box, seed, max_users, tmp / "run", name))
         table = []
-        base = statistics.median(cpu / pages for cpu, pages in rows["in memory (no JOBDIR)"])
-        # each round's two runs side by side: the JOBDIR run's extra CPU per page in that round
-        extra = sorted((j[0] / j[1] - m[0] / m[1]) * 1000 for m, j in zip(*rows.values()))
+        base = statistics.median(cpu / pages for cpu, pages in rows[MEMORY])
         for name, runs in rows.items():
             per_page = statistics.median(cpu / pages for cpu, pages in runs)
             table.append([name, str(runs[0][1]), f"{per_page * 1000:.2f}", f"{per_page / base:.2f}x"])
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {loadavg()}; "
               f"{rounds} round(s), friends depth=3 max_users={max_users}, {time.strftime('%Y-%m-%d')}")
         print(md_table(["row", "pages", "CPU ms/page (median)", "ratio"], table))
-        print(f"JOBDIR extra CPU per page, per round (ms): {', '.join(f'{e:+.2f}' for e in extra)}; "
-              f"median {statistics.median(extra):+.2f}")
+        for name in (EXPLICIT, IMPLICIT):
+            # each round's runs side by side: this run's extra CPU per page over the in-memory one
+            extra = sorted((j[0] / j[1] - m[0] / m[1]) * 1000 for m, j in zip(rows[MEMORY], rows[name]))
+            print(f"{name}: extra CPU per page, per round (ms): {', '.join(f'{e:+.2f}' for e in extra)}; "
+                  f"median {statistics.median(extra):+.2f}")
     finally:
         box.stop()
         shutil.rmtree(tmp, ignore_errors=True)
