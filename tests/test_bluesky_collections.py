@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,11 @@ from typing import Any
 import pytest
 import redis
 from conftest import SMALL_WORLD
-from crawling import bucket, errors_of
+from crawling import ROOT, bucket, crawl_env, errors_of
 from test_bluesky_crawl import bluesky_crawl
 from test_cascade import export, read_jsonl
 from test_distributed import no_process_left_behind, push, start_workers, wait_all, worker_env
+from test_resume import lines_on_disk
 
 from tweetform import exitcodes
 from tweetform.api.bluesky import post_key
@@ -194,6 +197,33 @@ def test_cascade_through_two_workers_one_killed_equals_truth(sandbox_factory: An
                 w.kill()
                 w.wait()
     assert_tree_equals_truth(out, tmp_path, cascade_truth(box, seed, 3, ALL), job="bsky-cascade")
+
+
+def test_cascade_resumed_after_sigint_fetches_no_page_again(sandbox_factory: Any, tmp_path: Path) -> None:
+    """SIGINT mid-cascade, then the same command (its queue and claims kept under ``<output>/_jobs/<job>``):
+    the tree equals the truth and every page was fetched once (the sandbox's count of answers)."""
+    box = sandbox_factory(*SMALL_WORLD, "--latency", "0.1")
+    seed = engaged(box)[0]
+    out = tmp_path / "data"
+    args = {"tweet_id": seed, "depth": 2, "include": "replies,quotes,retweets", "job": "bsky-resume"}
+    env = {**crawl_env(box, out, []), "TWEETFORM_BLUESKY_APPVIEW": box.base, "TWEETFORM_BLUESKY_PDS": box.base,
+           "TWEETFORM_API_BASE": "http://127.0.0.1:9"}
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "cascade", "-L", "INFO", "-s", "CONCURRENT_REQUESTS=4", "-a", "api=bluesky",
+           *(x for k, v in args.items() for x in ("-a", f"{k}={v}"))]
+    with open(tmp_path / "first.log", "w") as log:
+        first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while lines_on_disk(out, "cascades") < 40 and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert first.poll() is None, "the crawl ended before it could be interrupted"
+        first.send_signal(signal.SIGINT)
+        assert first.wait(120) == exitcodes.INTERRUPTED, (tmp_path / "first.log").read_text()[-3000:]
+    expected = cascade_truth(box, seed, 2, args["include"])
+    assert 40 <= lines_on_disk(out, "cascades") < len(expected["expanded"])  # stopped mid-crawl
+    second = bluesky_crawl(box, "cascade", out, **args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert_tree_equals_truth(out, tmp_path, expected)
+    assert box.counters()["requests"] == lines_on_disk(out, "cascades")  # no page fetched twice, nothing failed
 
 
 def test_bad_bluesky_post_input_is_one_line(box: Any, tmp_path: Path) -> None:
