@@ -186,6 +186,21 @@ def test_public_metrics_are_what_the_endpoints_return(box: Any) -> None:
     assert len(ids_of(walk(box, f"/2/tweets/{tid}/liking_users", {}, user_auth()))) == truth[tid][1]
 
 
+def test_users_like_count_and_listed_count_are_what_the_endpoints_return(box: Any) -> None:
+    """A user's like_count (v1.1 favourites_count) counts its liked_tweets, listed_count its
+    list_memberships, in v2 and v1.1 (as the plans of liked_tweets and relation=memberships read them)."""
+    uids = [12, *box.get("/_sandbox/examples")["ordinary"][:5]]
+    truth = {uid: (len(box.truth("liked", uid)), len(box.truth("memberships", uid))) for uid in uids}
+    assert any(t[0] and t[1] for t in truth.values()) and any(t != truth[12] for t in truth.values())
+    v2 = get(box, "/2/users", {"ids": ",".join(map(str, uids)), "user.fields": "public_metrics"})["data"]
+    assert {int(u["id"]): (u["public_metrics"]["like_count"], u["public_metrics"]["listed_count"]) for u in v2} == truth
+    v1 = get(box, "/1.1/users/lookup.json", {"user_id": ",".join(map(str, uids))}, user_auth())
+    assert {u["id"]: (u["favourites_count"], u["listed_count"]) for u in v1} == truth
+    # and the counts are the endpoints' own
+    assert len(ids_of(walk(box, "/2/users/12/liked_tweets", {"max_results": 100}, user_auth()))) == truth[12][0]
+    assert len(ids_of(walk(box, "/2/users/12/list_memberships", {"max_results": 100}))) == truth[12][1]
+
+
 def test_tweet_endpoints_errors(box: Any) -> None:
     tid = engaged(box)[0]
     unknown = tid + 1  # ids encode their author and time: this one never existed
@@ -484,6 +499,7 @@ def test_evolving_world_adds_replies_quotes_retweets_and_likes(box: Any) -> None
     assert grown
     liked = box.truth("liked", 12)
     assert ids_of(walk(box, "/2/users/12/liked_tweets", {"max_results": 100}, user_auth())) == liked != liked_before
+    assert get(box, "/2/users", {"ids": 12, "user.fields": "public_metrics"})["data"][0]["public_metrics"]["like_count"] == len(liked)
     # the new replies are in their threads, and public_metrics of the new tweets count their own engagement
     fresh = engaged(box)
     assert fresh

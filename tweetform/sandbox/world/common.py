@@ -132,8 +132,6 @@ _new_core = tuple.__new__  # builds a _Core without NamedTuple's Python-level __
 _new_tl = tuple.__new__
 _u16x32 = struct.Struct("=32H").unpack  # a 64-byte digest as 32 native-order uint16 (as memoryview.cast("H"))
 _blake2b = hashlib.blake2b
-_LN_LISTED = math.log(5.0 / 0.2)  # _loguniform(h, 0.2, 5.0) == 0.2 * exp(_unit(h) * _LN_LISTED)
-_LN_FAVS = math.log(60_000.0 / 1.0)
 _LN_RT = math.log(30.0 / 0.02)  # retweet and favorite counts
 _LN_RQ = math.log(20.0 / 0.05)  # reply and quote counts
 _INV16 = 1.0 / 65536

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from datetime import datetime, timezone
 from typing import Literal
@@ -14,10 +13,7 @@ from .common import (
     DELETED,
     _FORCED_STATE,
     _GOLD,
-    _INV53,
     _LISTED_MIN_BYTE,
-    _LN_FAVS,
-    _LN_LISTED,
     _M22,
     _mix,
     NORMAL,
@@ -182,7 +178,6 @@ class _Accounts:
         else:
             description = (f"{_ROLES[h % len(_ROLES)]} | {_WORD_TABLE[h2 & 0xFFFF]} {_WORD_TABLE[(h2 >> 16) & 0xFFFF]}"
                            f" & {_WORD_TABLE[(h2 >> 32) & 0xFFFF]} | #{HASHTAGS[(h >> 16) % len(HASHTAGS)]}")
-        ef = self._tier_ef[(i + 1).bit_length() - 1]  # _expected_followers(i)
         return User(  # positional (a hot path): the fields in declaration order
             uid,  # id
             i,  # index
@@ -196,9 +191,6 @@ class _Accounts:
             state == SUSPENDED,  # suspended
             state == DELETED,  # deleted
             (i < 16 and state == NORMAL) or (h >> 38) % 200 == 0,  # verified
-            # _loguniform(h2, 0.2, 5.0) and _loguniform(_mix(h2), 1.0, 60_000.0), inlined: same values
-            int(ef * 0.01 * (0.2 * math.exp((h2 >> 11) * _INV53 * _LN_LISTED))),  # listed_count
-            int(math.exp((_mix(h2) >> 11) * _INV53 * _LN_FAVS)) - 1,  # favourites_count
             None if (h >> 42) % 10 < 8 else ("en", "es", "fr", "ja", "de")[(h >> 46) % 5],  # lang
             f"https://pbs.twimg.com/profile_images/{10**17 + h2 % (9 * 10**17)}/{_b62(h, 8)}_normal.jpg",
             self,  # _world

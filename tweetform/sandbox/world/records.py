@@ -25,7 +25,10 @@ class User:
     """An account. ``followers_count``, ``friends_count`` and ``statuses_count``
     are properties read from ``World.counts`` (exact: ``len(followers)``,
     ``len(following)``, ``len(timeline)``, counted without building those
-    lists, cached), so building a ``User`` stays cheap."""
+    lists, cached), so building a ``User`` stays cheap. ``listed_count`` and
+    ``favourites_count`` are what the list-memberships and liked-tweets endpoints
+    list for the account, read on demand from the world it came from (its list and
+    engagement indexes, built on first use)."""
 
     id: int
     index: int
@@ -39,8 +42,6 @@ class User:
     suspended: bool
     deleted: bool
     verified: bool
-    listed_count: int
-    favourites_count: int
     lang: str | None
     profile_image_url: str
     _world: World = field(repr=False, compare=False, hash=False)
@@ -56,6 +57,16 @@ class User:
     @property
     def statuses_count(self) -> int:
         return self._world._counts(self.index)[2]
+
+    @property
+    def listed_count(self) -> int:
+        """The lists the account is a member of (``/2/users/:id/list_memberships``)."""
+        return len(self._world.membership_ids(self.id))
+
+    @property
+    def favourites_count(self) -> int:
+        """The tweets the account liked (``/2/users/:id/liked_tweets``; v2's ``like_count``)."""
+        return len(self._world.liked_ids(self.id))
 
 
 @dataclass(frozen=True, slots=True)
