@@ -60,9 +60,9 @@ def check_rate_headers(r: requests.Response) -> tuple[int, int, int]:
     remaining = int(r.headers["x-rate-limit-remaining"])
     reset = int(r.headers["x-rate-limit-reset"])
     assert 0 <= remaining <= limit
-    # epoch seconds, not a duration: not before the request was sent (r.elapsed: a first answer may
-    # build a search or engagement index for seconds, longer than the tests' 1 s windows)
-    assert reset >= time.time() - r.elapsed.total_seconds() - 1
+    # epoch seconds, not a duration; which second, the sandbox's own windows tell
+    # (test_rate_limits_headers_429_pools_and_reset)
+    assert reset > 1_000_000_000
     return limit, remaining, reset
 
 
@@ -457,13 +457,21 @@ def test_rate_limits_headers_429_pools_and_reset(sandbox_factory: Any, examples:
     def friends(auth: Any) -> requests.Response:
         return requests.get(box.url("/1.1/friends/ids.json"), params={"user_id": uid}, auth=auth, timeout=30)
 
+    before = box.get("/_sandbox/clock")
     rs = [friends(u1) for _ in range(4)]
+    after = box.get("/_sandbox/clock")
     assert [r.status_code for r in rs] == [200, 200, 200, 429]
     heads = [check_rate_headers(r) for r in rs]
     assert [h[0] for h in heads] == [3, 3, 3, 3]
     assert [h[1] for h in heads] == [2, 1, 0, 0]
     reset = heads[0][2]
-    assert all(h[2] == reset for h in heads) and 0 < reset - time.time() <= 3.5
+    assert all(h[2] == reset for h in heads)
+    # the reset is the end of the window the sandbox opened at the first request, 2 s (--window) later,
+    # rounded up to a whole second; that window started between the two readings of the sandbox's
+    # clock (at offset 0: its wall time, which windows run on)
+    (window,) = next(c for c in box.counters()["limits"] if (c["alias"], c["endpoint"]) == ("demo-user-1", "/friends/ids"))["windows"]
+    assert window["reset"] == reset and 2 <= reset - window["start"] < 3
+    assert before["offset"] == after["offset"] == 0 and before["now"] <= window["start"] <= after["now"]
     assert body(rs[3]) == V1_RATE_LIMITED
     assert body(friends(u1)) == V1_RATE_LIMITED  # still limited until the reset
 
@@ -720,12 +728,14 @@ def test_fault_truncate_drop_latency(sandbox: Any, examples: dict) -> None:
         with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError)):
             requests.get(url, params={"ids": uid}, auth=app_auth(), timeout=30)
 
-        for rates in ({"drop": 0, "latency": 0.3}, {"latency": 0, "slow": 1, "slow_seconds": 0.3}):
+        for rates, slow in (({"drop": 0, "latency": 0.3}, 0), ({"latency": 0, "slow": 1, "slow_seconds": 0.3}, 1)):
             sandbox.post("/_sandbox/faults", rates)
-            t0 = time.monotonic()
+            held = sandbox.counters()["faults"]
             r = requests.get(url, params={"ids": uid}, auth=app_auth(), timeout=30)
-            assert r.status_code == 200 and time.monotonic() - t0 >= 0.3
-            assert body(r)["data"][0]["id"] == str(uid)
+            assert r.status_code == 200 and body(r)["data"][0]["id"] == str(uid)
+            injected = sandbox.counters()["faults"]
+            # the sandbox held this answer 0.3 s (as its event loop measured), a slow one counted as slow
+            assert injected["delayed_ms"] - held["delayed_ms"] >= 300 and injected["slow"] - held["slow"] == slow
     finally:
         sandbox.post("/_sandbox/faults", NO_FAULTS)
     injected = sandbox.counters()["faults"]

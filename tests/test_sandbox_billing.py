@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
@@ -26,6 +25,11 @@ def get(box: Any, path: str, params: Any = None, auth: Any = None) -> requests.R
 
 def ids(items: list[dict] | None) -> set[str]:
     return {str(i["id"]) for i in items or ()}
+
+
+def windows(box: Any) -> list[dict]:
+    """The rate windows the sandbox opened for demo-user-1 on /2/users (start and reset: its wall clock)."""
+    return next(c for c in box.counters()["limits"] if (c["alias"], c["endpoint"]) == ("demo-user-1", "/2/users"))["windows"]
 
 
 def usd(resources: dict[str, int]) -> float:
@@ -72,15 +76,22 @@ def test_ledger_bills_each_resource_once_per_app_and_day(sandbox_factory: Any) -
 def test_day_rollover_bills_again_and_rate_limits_stay_on_wall_time(sandbox_factory: Any) -> None:
     box = sandbox_factory(*SMALL)
     clock = box.get("/_sandbox/clock")
-    assert clock["offset"] == 0 and abs(clock["now"] - time.time()) < 5
     params = {"ids": "12,13,14,15"}
     first = body(get(box, "/2/users", params))["data"]
     get(box, "/2/users", params)  # the same day: billed once
+    window = windows(box)[0]
+    # the logical clock starts at wall time: a rate window (wall time) opened after the clock was read
+    assert clock["offset"] == 0 and clock["now"] <= window["start"] <= box.get("/_sandbox/clock")["now"]
     moved = box.post("/_sandbox/clock", {"advance": DAY})
     assert moved["offset"] == DAY and moved["day"] != clock["day"]
     r = get(box, "/2/users", params)  # OAuth timestamps are checked against wall time: still accepted
     assert r.status_code == 200
-    assert int(r.headers["x-rate-limit-reset"]) <= time.time() + 5  # windows (1 s here) run on wall time
+    # windows (1 s here) run on wall time: the one this answer counted in opened before the sandbox's
+    # clock, less its day of offset, was read after it, and its reset (the header) is a second later
+    reset = int(r.headers["x-rate-limit-reset"])
+    now = box.get("/_sandbox/clock")
+    (window,) = [w for w in windows(box) if w["reset"] == reset]
+    assert window["start"] <= now["now"] - now["offset"] and reset <= window["start"] + 2
     bill = box.get("/_sandbox/billing")["apps"]["demo-app-1"]
     assert bill["resources"] == {"user": 2 * len(first)}
     assert bill["days"] == {clock["day"]: {"user": len(first)}, moved["day"]: {"user": len(first)}}

@@ -1,6 +1,10 @@
 """Faults injected on demand: server errors, dropped connections, truncated
 bodies and slow answers, at configured rates.
 
+``injected`` counts what was injected: each kind's answers, and ``delayed_ms``, the time
+answers were held by ``latency`` and ``slow`` as the sandbox's event loop measured it
+(what tests read instead of timing answers themselves).
+
 Decisions come from a ``random.Random`` seeded by the world seed and drawn in
 request arrival order, so a run with the same seed and the same request order
 sees the same faults.
@@ -8,6 +12,7 @@ sees the same faults.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import asdict, dataclass, fields
 
@@ -46,7 +51,7 @@ class FaultInjector:
     def __init__(self, seed: int, rates: FaultRates | None = None) -> None:
         self.rates = rates or FaultRates()
         self._rng = random.Random(f"faults-{seed}")
-        self.injected: dict[str, int] = {"error": 0, "drop": 0, "truncate": 0, "slow": 0}
+        self.injected: dict[str, int] = {"error": 0, "drop": 0, "truncate": 0, "slow": 0, "delayed_ms": 0}
 
     def draw(self) -> Fault:
         r = self.rates
@@ -67,3 +72,11 @@ class FaultInjector:
             self.injected["truncate"] += 1
             return Fault("truncate", 200, delay)
         return Fault(None, 200, delay)
+
+    async def hold(self, fault: Fault) -> None:
+        """Hold the answer for the fault's delay, counted in ``injected["delayed_ms"]``."""
+        if fault.delay:
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            await asyncio.sleep(fault.delay)
+            self.injected["delayed_ms"] += round((loop.time() - start) * 1000)

@@ -182,8 +182,7 @@ class Sandbox:
         if endpoint in (stream.STREAM, stream.RULES, stream.RULES_POST):  # long-lived answers and rule state
             return await self.streams.handle(request, endpoint, app, app_alias, headers)
         fault = self.faults.draw()
-        if fault.delay:
-            await asyncio.sleep(fault.delay)
+        await self.faults.hold(fault)
         if fault.kind == "error":
             return self.answer(server_error(version, fault.status), headers)
         params = Params(request.query, version)
