@@ -72,3 +72,38 @@ def test_last_complete_level_after_a_job_is_continued(box, tmp_path: Path):
     done = run_crawl(box, "friends", out, user_id=seed, depth=2, max_users=6, job="capped", budget=100)
     assert done.returncode == DONE, done.stderr[-3000:]
     assert json.loads((out / "_jobs" / "capped.json").read_text())["last_complete_level"] == 1
+
+
+def test_last_complete_level_of_a_distributed_job_is_every_workers(sandbox_factory, redis_url: str, tmp_path: Path):
+    """Two processes share a depth-2 job (`scrapy crawl -a …` with REDIS_URL, and a worker): the manifest,
+    `scrapy status` and `scrapy wait` give the level the whole job completed, from the state both share —
+    2 for a finished job, 1 for one max_users cut at level 2. The manifest used the crawl process's own view
+    (the pages the other worker fetched were missing: level 2 was never complete)."""
+    import signal
+    import subprocess
+    import sys
+
+    from test_distributed import ROOT, start_workers, wait_all, wait_registered, worker_env
+
+    box = sandbox_factory(*FAST, "--latency", "0.3")  # slow pages: the two processes share the work
+    env = worker_env(box, redis_url, tmp_path)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    workers = start_workers(env, 1, False, "-s", "CONCURRENT_REQUESTS=2", "-s", "LOG_FILE=/dev/stderr", spiders="friends")
+    wait_registered(redis_url, workers)
+
+    def scrapy(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "scrapy", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+
+    for job, extra, level in (("whole", (), 2), ("capped", ("-a", "max_users=6"), 1)):
+        crawl = scrapy("crawl", "friends", "-a", f"user_id={seed}", "-a", "depth=2", "-a", f"job={job}", *extra,
+                       "-s", "CONCURRENT_REQUESTS=2")
+        assert crawl.returncode == DONE, crawl.stderr[-3000:]
+        assert json.loads((tmp_path / "_jobs" / f"{job}.json").read_text())["last_complete_level"] == level, job
+        [row] = [j for j in json.loads(scrapy("status", "--json").stdout)["jobs"] if j["job"] == job]
+        assert row["last_complete_level"] == level
+        assert f"levels complete: 1..{level}" in scrapy("status").stdout
+        waited = scrapy("wait", job)
+        assert waited.returncode == DONE and waited.stderr.strip() == f"job {job} done; levels complete: 1..{level}"
+    workers[0].send_signal(signal.SIGTERM)
+    [log] = wait_all(workers)
+    assert "'response_received_count'" in log  # the worker fetched part of the jobs' pages

@@ -15,7 +15,8 @@ again); a killed run keeps ``"state": "running"`` and no counts of its own.
 request of which — and of each level before it — ended with a page or an
 account error, none failed for good, and (``max_users``) every account of which
 was expanded. For the whole job: a local job's queue (its ``JOBDIR``) says which
-levels still have requests, whichever run queued them (:mod:`tweetform.numbers`).
+levels still have requests, whichever run queued them; a distributed job's shared state in
+Redis says it, whichever worker did them (:meth:`tweetform.state.redis.jobs.RedisJobStore.last_complete_level`).
 Counts and money are the whole job's too (:func:`tweetform.numbers.job_numbers`).
 
 :func:`write_manifest` is the one writer (merge, write a temporary file, fsync,
@@ -42,7 +43,9 @@ from tweetform.cost import usd
 from tweetform.cost.budget import budget_middleware
 from tweetform.export.files import JOBS_DIR
 from tweetform.items import PROVENANCE, utc_now
-from tweetform.numbers import job_numbers, last_complete_level
+from tweetform import state
+from tweetform.numbers import job_numbers
+from tweetform.state.base import last_complete_level
 from tweetform.state.local.database import opened
 from tweetform.state.local.queue import queued_depths
 
@@ -198,7 +201,10 @@ class ManifestExtension:
             stats.set_value(f"tweetform/job/{name}", value)  # the stats say the whole job's numbers too
         if spider.name in NETWORK_SPIDERS:
             db = opened(self.crawler)
-            if db is not None:  # the job's queue (JOBDIR) says which levels still have requests, whatever the run
+            shared = getattr(state.existing_job_store(self.crawler), "last_complete_level", None)
+            if shared is not None:  # distributed: from the job's state every worker shares (Redis), not this process's view
+                fields["last_complete_level"] = shared(self.job)
+            elif db is not None:  # the job's queue (JOBDIR) says which levels still have requests, whatever the run
                 fields["last_complete_level"] = last_complete_level(queued_depths(db), numbers.failed_levels, self.job.depth,
                                                                      numbers.cut_level)
             else:

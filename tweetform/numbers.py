@@ -90,11 +90,3 @@ def job_numbers(crawler: Crawler, job: Any) -> JobNumbers:
             levels = getattr(store, "levels", {}).get(job.job)  # the local store's users per level (max_users mode)
             found.cut_level = max(levels.users) if levels is not None and levels.users else None
     return found
-
-
-def last_complete_level(queued_depths: set[int], failed_levels: set[int], depth: int, cut_level: int | None = None) -> int | None:
-    """The deepest BFS level that is complete for the whole job: none of its requests, nor of any level
-    before it, is still queued (or in flight), none failed for good, and ``max_users`` did not cut it short."""
-    blocked = queued_depths | failed_levels | ({cut_level} if cut_level else set())
-    last = (min(blocked) if blocked else depth + 1) - 1
-    return min(last, depth) if last >= 1 else None

@@ -15,6 +15,7 @@ from tweetform.config import uses_redis
 from tweetform.cost.redis_budget import spend_of
 from tweetform.planning import estimate_from_dict
 from tweetform.state.redis import connection, control
+from tweetform.state.redis.jobs import job_last_complete_level
 from tweetform.commands.errors import one_line_errors, with_redis_errors
 
 
@@ -45,6 +46,8 @@ def render(snap: dict) -> str:
                      f"  {j['pages']:>7} {j['errors']:>5} ({j['failed']}) {j['users_expanded']:>7}  {_clock(j['created'])}  {_clock(j['finished_at'])}")
         if j.get("plan"):
             lines.append(f"      left of the plan's {j['plan']['requests']:,} requests: {j['plan']['summary']}")
+        if j.get("last_complete_level"):
+            lines.append(f"      levels complete: 1..{j['last_complete_level']}")
         waiting = j.get("collect_waiting") or {}
         if waiting.get("pages"):
             lines.append(f"      waiting for scrapy collect: {waiting['pages']:,} pages ({waiting['bytes'] / 1e6:,.1f} MB)")
@@ -65,13 +68,15 @@ def render(snap: dict) -> str:
 
 
 def add_plan_and_money(server: Any, snap: dict[str, Any]) -> None:
-    """Each job's row gets what is left of its saved plan (about one request per page or error) and its money."""
+    """Each job's row gets what is left of its saved plan (about one request per page or error), its money
+    and (friends, followers) its deepest complete level."""
     for row in snap["jobs"]:
         if row.get("plan"):
             est = estimate_from_dict(row["plan"])
             left = est.after(row["pages"] + row["errors"])
             row["plan"] = {"requests": est.requests, "left": left.as_dict(), "summary": left.summary()}
         row["money"] = spend_of(server, row["job"])  # budget, spent and reserved in dollars, spent per app
+        row["last_complete_level"] = job_last_complete_level(server, row["job"])  # network jobs: the whole job's
 
 
 class Command(ScrapyCommand):

@@ -18,6 +18,7 @@ from tweetform.config import uses_redis
 from tweetform import exitcodes
 from tweetform.commands.errors import fail, number, one_line_errors, with_redis_errors
 from tweetform.state.redis import connection, control
+from tweetform.state.redis.jobs import job_last_complete_level
 
 POLL = 0.5  # seconds between looks at the job's state
 
@@ -31,7 +32,9 @@ def wait_for_job(server: object, job_id: str, timeout: float | None = None) -> i
             state, failed = ended
             if state == "gone":
                 fail(f"no job {job_id!r} in Redis")
-            print(f"job {job_id} {state}" + (f", {failed} page(s) failed for good" if failed else ""), file=sys.stderr)
+            level = job_last_complete_level(server, job_id)  # network jobs: how deep the data is complete
+            print(f"job {job_id} {state}" + (f", {failed} page(s) failed for good" if failed else "")
+                  + (f"; levels complete: 1..{level}" if level else ""), file=sys.stderr)
             return exitcodes.for_job_state(state, failed)
         if deadline is not None and time.monotonic() >= deadline:
             print(f"job {job_id} still running after {timeout:g} s", file=sys.stderr)

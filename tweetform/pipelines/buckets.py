@@ -289,7 +289,8 @@ class BucketPipeline:
             # a page that failed for good counts as failed too: the job ends with a non-zero status (scrapy wait)
             self._page_written(keys=[layout, keys.bucket_counts(), keys.job_progress(job)],
                                args=[compact.bucket_prefix(layout), self._load, _digest(pid), bucket,
-                                     "pages" if bucket != "errors" else "errors", int(failed)])
+                                     "pages" if bucket != "errors" else "errors", int(failed),
+                                     f"failed/{depth}" if failed and isinstance(depth, int) else ""])
         except redis.RedisError:
             logger.warning("could not record a written page in Redis (Redis away)")
 

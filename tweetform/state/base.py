@@ -105,6 +105,15 @@ class JobStore(abc.ABC):
         self.flush()
 
 
+def last_complete_level(pending_levels: set[int], failed_levels: set[int], depth: int, cut_level: int | None = None) -> int | None:
+    """The deepest BFS level that is complete for the whole job: none of its requests, nor of any level
+    before it, is still pending (queued, in flight, parked), none failed for good, and ``max_users`` did
+    not cut it short. One rule for every backend (each says which levels are pending)."""
+    blocked = pending_levels | failed_levels | ({cut_level} if cut_level else set())
+    last = (min(blocked) if blocked else depth + 1) - 1
+    return min(last, depth) if last >= 1 else None
+
+
 # seconds between polls of the scraper while acks wait: a safety net, as next_request acks
 # sooner (a poll every reactor turn kept the loop spinning while a response sat in the scraper)
 ACK_POLL_INTERVAL = 0.05

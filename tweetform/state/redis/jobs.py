@@ -23,7 +23,7 @@ from scrapy.crawler import Crawler
 
 from tweetform import seed_urls
 from tweetform.job import ArgumentError, JobArgs, check_message_size, decode_message, message_arguments
-from tweetform.state.base import GONE, JobStatus, JobStore
+from tweetform.state.base import DONE, GONE, JobStatus, JobStore, last_complete_level
 from tweetform.state.redis import connection, keys, migrate, scripts
 from tweetform.state.redis.seen import SeenUsers
 
@@ -252,11 +252,53 @@ class RedisJobStore(JobStore):
                 ordered.extend(ids)
         return ordered
 
+    def last_complete_level(self, job: JobArgs) -> int | None:
+        """The job's deepest complete BFS level, from the state its workers share, whichever did the work:
+        a job done has nothing pending; a ``max_users`` job's levels are complete when every request opened
+        at them is done (``level_opened`` / ``level_done``), and the level the cap cut is not; a level with a
+        page failed for good is not (``failed/<depth>`` counters). A job without ``max_users`` keeps no
+        per-level account while it runs: no level is counted complete before it is done."""
+        levels = range(1, job.depth + 1)
+        pipe = self.server.pipeline(transaction=False)
+        pipe.hget(keys.job(job.job), "state")
+        pipe.hgetall(keys.job_progress(job.job))
+        pipe.hget(keys.expanded(job.job), "n")
+        for level in levels:
+            pipe.scard(keys.level_opened(job.job, level))
+            pipe.scard(keys.level_done(job.job, level))
+            pipe.zcard(keys.level_users(job.job, level))
+        state, progress, claimed, *counts = pipe.execute()
+        done = _s(state or "") == DONE
+        failed = {int(k[len("failed/"):]) for k, v in ((_s(k), int(v)) for k, v in progress.items())
+                  if k.startswith("failed/") and k[len("failed/"):].isdigit() and v}
+        pending: set[int] = set()
+        cut = None
+        if job.by_levels:
+            for level, (opened, finished, users) in zip(levels, zip(counts[0::3], counts[1::3], counts[2::3])):
+                if finished < opened or (not opened and not done):
+                    pending.add(level)
+                if users:
+                    deepest = level
+            if job.claim_cap is not None and int(claimed or 0) >= job.claim_cap and any(counts[2::3]):
+                cut = deepest
+        elif not done:
+            pending.add(1)
+        return last_complete_level(pending, failed, job.depth, cut)
+
     def progress(self, job_id: str, **counts: int) -> None:
         pipe = self.server.pipeline()
         for name, n in counts.items():
             pipe.hincrby(keys.job_progress(job_id), name, n)
         pipe.execute()
+
+
+def job_last_complete_level(server: Any, job_id: str) -> int | None:
+    """``scrapy status`` and ``scrapy wait``: a network job's deepest complete level (None for other jobs)."""
+    store = RedisJobStore(server)
+    job = store.load(job_id)
+    if job is None or job.spider not in ("friends", "followers") or not job.depth:
+        return None
+    return store.last_complete_level(job)
 
 
 def _s(value: Any) -> str:
