@@ -48,7 +48,7 @@ from typing import Any, Iterable, Mapping
 from tweetform import exitcodes
 from tweetform.api import pricing
 from tweetform.cost import dollars, micro
-from tweetform.api.endpoints import ENDPOINTS, V2_TWEET_PARAMS, V2_USER_PARAMS
+from tweetform.api.endpoints import BLUESKY, ENDPOINTS, V2_TWEET_PARAMS, V2_USER_PARAMS
 from tweetform.api.limits import limits_of
 from tweetform.credentials import Credential, load_credentials
 from tweetform.quota.gate import human
@@ -113,6 +113,7 @@ class Estimate:
     per_user_usd: float = 0.0  # network: dollars per user expanded below level 1
     basis: str = ""  # what the figures rest on: looked up, measured, extrapolated (and from what)
     usd_range: tuple[float, float] | None = None  # extrapolated: the low and high end of what it may cost
+    requests_range: tuple[int, int] | None = None  # Bluesky (free): the low and high end of the requests instead
 
     @property
     def usd(self) -> float:
@@ -147,7 +148,8 @@ class Estimate:
         return Estimate(self.spider, self.api, self.window, left, self.users, self.tweets, self.exact, list(self.notes), list(self.levels),
                         {k: round(n * share) for k, n in self.resources.items()}, self.includes_usd * share,
                         list(self.level_usd), self.per_user_usd, self.basis,
-                        (self.usd_range[0] * share, self.usd_range[1] * share) if self.usd_range else None)
+                        (self.usd_range[0] * share, self.usd_range[1] * share) if self.usd_range else None,
+                        (round(self.requests_range[0] * share), round(self.requests_range[1] * share)) if self.requests_range else None)
 
     def as_dict(self) -> dict[str, Any]:
         return {"spider": self.spider, "api": self.api, "window": self.window, "requests": self.requests, "windows": self.windows,
@@ -155,10 +157,13 @@ class Estimate:
                 "levels": self.levels, "notes": self.notes, "endpoints": [e.as_dict() for e in self.endpoints],
                 "usd": round(self.usd, 6), "resources": self.resources, "includes_usd": round(self.includes_usd, 6),
                 "level_usd": [round(x, 6) for x in self.level_usd], "per_user_usd": round(self.per_user_usd, 6),
-                "basis": self.basis, "usd_range": [round(x, 6) for x in self.usd_range] if self.usd_range else None}
+                "basis": self.basis, "usd_range": [round(x, 6) for x in self.usd_range] if self.usd_range else None,
+                "requests_range": list(self.requests_range) if self.requests_range else None}
 
     def cost_text(self) -> str:
         """``≈ $12.34 (1,234 follows)``, with the most includes may add."""
+        if self.api == BLUESKY:
+            return "$0 (Bluesky's public API is free)"
         approx = "" if self.exact else "≈ "
         what = ", ".join(f"{n:,} {KIND_NAMES.get(k, (k, k))[n != 1]}" for k, n in self.resources.items() if n)
         text = f"{approx}{dollars(micro(self.usd))}" + (f" ({what})" if what else "")
@@ -203,7 +208,8 @@ class Estimate:
             now = time.time() if now is None else now
             when = f"{approx}{human(self.seconds)}, done about {time.strftime('%H:%M UTC', time.gmtime(now + self.seconds))}"
         return (f"{approx}{self.requests:,} requests, {busiest.windows:,} quota window(s) on {busiest.endpoint} "
-                f"({busiest.lanes} credential lane(s), {busiest.per_window:,} requests per {window_text(self.window)}): {when}; "
+                f"({busiest.lanes} {'IP' if self.api == BLUESKY else 'credential'} lane(s), {busiest.per_window:,} requests per "
+                f"{window_text(self.window)}): {when}; "
                 f"{self.cost_text()}")
 
 
@@ -246,12 +252,16 @@ def pages_for(items: int, page: int) -> int:
 
 
 def network_page_size(job: JobArgs) -> int:
+    if job.api == BLUESKY:
+        return 100
     if job.api == "2":
         return 1000
     return 5000 if job.data_type == "ids" else 200
 
 
 def network_endpoint(job: JobArgs) -> str:
+    if job.api == BLUESKY:
+        return "app.bsky.graph.getFollows" if job.spider == "friends" else "app.bsky.graph.getFollowers"
     if job.api == "2":
         return "/2/users/:id/following" if job.spider == "friends" else "/2/users/:id/followers"
     return f"/{job.spider}/{'ids' if job.data_type == 'ids' else 'list'}"
@@ -659,14 +669,16 @@ def estimate_from_dict(data: Mapping[str, Any]) -> Estimate:
                     data.get("tweets"), bool(data.get("exact", True)), list(data.get("notes") or []), list(data.get("levels") or []),
                     dict(data.get("resources") or {}), float(data.get("includes_usd") or 0.0), list(data.get("level_usd") or []),
                     float(data.get("per_user_usd") or 0.0), str(data.get("basis") or ""),
-                    tuple(data["usd_range"]) if data.get("usd_range") else None)  # type: ignore[arg-type]
+                    tuple(data["usd_range"]) if data.get("usd_range") else None,  # type: ignore[arg-type]
+                    tuple(data["requests_range"]) if data.get("requests_range") else None)  # type: ignore[arg-type]
 
 
 def plan_job(settings: Any, job: JobArgs, sample: int = 100, wait: float = PLAN_WAIT
              ) -> tuple[Estimate, dict[int, Counts], int, int, list, PlanSpend]:
     """Look the seeds up (and sample level 2 of deep network crawls), then estimate:
     (estimate, seed counts, look-up requests, sample requests, sample, what those requests cost).
-    ``wait``: seconds to wait, at most, for a credential's quota when every lane's is used up."""
+    ``wait``: seconds to wait, at most, for a credential's quota when every lane's is used up.
+    X's APIs; :func:`tweetform.planning_bluesky.plan_any` plans a job of either API."""
     credentials = load_credentials(settings)
     if not credentials:
         raise PlanError("no API credentials configured: set TWEETFORM_CREDENTIALS (see settings_local.py.example)")

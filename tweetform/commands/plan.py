@@ -20,7 +20,8 @@ from scrapy.spiderloader import get_spider_loader
 from tweetform.cost import usd
 from tweetform.credentials import CredentialError
 from tweetform import exitcodes
-from tweetform.planning import PLAN_WAIT, Estimate, PlanError, estimate, network_endpoint, plan_job, window_text
+from tweetform.planning import PLAN_WAIT, Estimate, PlanError, estimate, network_endpoint, window_text
+from tweetform.planning_bluesky import plan_any
 from tweetform.quota.gate import human
 from tweetform.job import ArgumentError
 from tweetform.commands.errors import number, one_line_errors
@@ -50,7 +51,7 @@ def render(est: Estimate, counts: dict, lookups: int, lookup_endpoint: str, now:
         wait = "no waiting" if e.seconds <= 0 else ("never (no credential may call it)" if e.seconds == float("inf") else human(e.seconds))
         lines.append(f"  {e.endpoint:<26} {e.requests:>9,} requests  {e.lanes} lane(s), {e.per_window:,} per {window_text(est.window)}  "
                      f"{e.windows:,} window(s)  {wait}")
-    lines.append(f"cost: {est.cost_text()} — each resource once per app and UTC day")
+    lines.append(f"cost: {est.cost_text()}" + ("" if est.api == "bluesky" else " — each resource once per app and UTC day"))
     if est.basis:
         lines.append(f"basis: {est.basis}")
     lines.append(f"estimate: {est.summary(now)}")
@@ -107,7 +108,9 @@ class Command(ScrapyCommand):
             wait = getattr(opts, "wait", PLAN_WAIT)
             if not 0 <= wait < float("inf"):
                 raise ArgumentError("--wait must be 0 or more seconds")
-            est, counts, lookups, sampled, sample, spend = plan_job(self.settings, job, opts.sample, wait)
+            if job.api == "bluesky" and getattr(opts, "budget", None) is not None:
+                raise ArgumentError("--budget: Bluesky's API is free, a budget has nothing to bound: leave --budget out for api=bluesky")
+            est, counts, lookups, sampled, sample, spend = plan_any(self.settings, job, opts.sample, wait)
         except (ArgumentError, CredentialError, PlanError) as exc:
             print(f"tweetform: {exc}", file=sys.stderr)
             self.exitcode = getattr(exc, "code", exitcodes.BAD_INPUT)
@@ -120,14 +123,22 @@ class Command(ScrapyCommand):
                               "plan_spent_usd_by_app": {a: usd(v) for a, v in sorted(spend.ledger.by_app.items())},
                               "seeds": [c.__dict__ for c in counts.values()]}, indent=2))
             return
-        lookup_endpoint = ("/2/users" if job.api == "2" else "/users/lookup")
-        print(f"plan for {job.spider} ({', '.join(f'{k}={v}' for k, v in raw.items()) or 'no arguments'}; API v{job.api})")
+        bsky = job.api == "bluesky"
+        lookup_endpoint = "app.bsky.actor.getProfiles" if bsky else ("/2/users" if job.api == "2" else "/users/lookup")
+        api = "Bluesky" if bsky else f"API v{job.api}"
+        print(f"plan for {job.spider} ({', '.join(f'{k}={v}' for k, v in raw.items()) or 'no arguments'}; {api})")
         lines = render(est, counts, lookups, lookup_endpoint)
-        if sampled:
+        if sampled and bsky:
+            lines.insert(1, f"sample of level 2: {len(sample)} accounts ({sampled} request(s): a page of up to 5 seeds' lists, their profiles)"
+                         if sample else f"sample: {sampled} request(s)")
+        elif sampled:
             list_endpoint = f"/{job.spider}/list" if job.api == "1.1" else network_endpoint(job)
             lines.insert(1, f"sample of level 2: {len(sample)} accounts ({sampled} {list_endpoint} request)")
         if fit is not None:
             lines.append(f"budget: {fit}")
-        lines.append(f"this plan's own requests cost {spend.text()}: the API bills them like a crawl's")
+        if bsky:
+            lines.append(f"this plan made {lookups + sampled} request(s), free like a crawl's")
+        else:
+            lines.append(f"this plan's own requests cost {spend.text()}: the API bills them like a crawl's")
         for line in lines:
             print(line)

@@ -105,10 +105,11 @@ class Command(ScrapyCommand):
         server = connection.from_settings(self.settings)
         RedisJobStore(server).save(job)  # known (and pausable) before a worker takes it
         if opts.plan:
-            from tweetform.planning import PlanError, plan_job
+            from tweetform.planning import PlanError
+            from tweetform.planning_bluesky import plan_any  # either API's plan
 
             try:
-                est, *_, spend = plan_job(self.settings, job)
+                est, *_, spend = plan_any(self.settings, job)
             except PlanError as exc:
                 fail(f"cannot plan the job: {exc}", exc.code)
             server.hset(keys.job(job.job), "plan", json.dumps(est.as_dict()))

@@ -1,0 +1,104 @@
+"""``scrapy plan … -a api=bluesky``: requests and time before a Bluesky crawl, $0, checked against the
+requests the crawl then made (the sandbox's per-IP counters)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SMALL_WORLD
+from test_bluesky_crawl import bluesky_crawl
+
+from crawling import ROOT
+from tweetform import exitcodes
+
+
+def plan(box: Any, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    base = {"PATH": "/usr/bin:/bin", "PYTHONWARNINGS": "error", "TWEETFORM_BLUESKY_APPVIEW": box.base,
+            "TWEETFORM_BLUESKY_PDS": box.base, "TWEETFORM_API_BASE": "http://127.0.0.1:9"}  # no X credentials, X never asked
+    return subprocess.run([sys.executable, "-m", "scrapy", "plan", *args], cwd=ROOT, env={**base, **(env or {})},
+                          capture_output=True, text=True, timeout=120)
+
+
+def served(box: Any) -> int:
+    """Requests the face served since the last reset, every IP lane and method together."""
+    return sum(lane["served"] + lane["rate_limited"] for lane in box.get("/_sandbox/bsky/counters")["lanes"])
+
+
+def seeds(box: Any) -> list[str]:
+    """Two demo accounts (follows in the tens) and an ordinary world account, as DIDs."""
+    accounts = box.get("/_sandbox/truth/bsky/accounts")
+    ordinary = box.get("/_sandbox/examples")["ordinary"][0]
+    return [accounts[0]["did"], accounts[2]["did"], box.get(f"/_sandbox/truth/bsky/did?ids={ordinary}")["dids"][str(ordinary)]]
+
+
+@pytest.mark.parametrize("spider", ["friends", "followers"])
+def test_depth_2_plan_within_a_quarter_of_the_crawl(sandbox_factory: Any, tmp_path: Path, spider: str) -> None:
+    box = sandbox_factory(*SMALL_WORLD)
+    dids = ",".join(seeds(box))
+    done = plan(box, spider, "-a", "api=bluesky", "-a", f"user_id={dids}", "-a", "depth=2", "--json")
+    assert done.returncode == exitcodes.DONE, done.stderr
+    est = json.loads(done.stdout)
+    assert est["api"] == "bluesky" and est["usd"] == 0 and est["resources"] == {} and not est["exact"]
+    assert est["lookup_requests"] == 1 and est["sample_requests"] >= 2  # one getProfiles; a list page and its profiles
+    assert "extrapolated from a sample of" in est["basis"]
+    low, high = est["requests_range"]
+    box.reset()
+    crawl = bluesky_crawl(box, spider, tmp_path, user_id=dids, depth=2)
+    assert crawl.returncode == 0, crawl.stderr[-3000:]
+    actual = served(box)
+    assert actual > 30  # a crawl of some size
+    assert abs(est["requests"] - actual) <= 0.25 * actual, (est["requests"], actual)
+    assert low <= actual <= high, (low, actual, high)
+
+
+def test_timeline_and_lookups_plans_equal_the_crawls(sandbox_factory: Any, tmp_path: Path) -> None:
+    box = sandbox_factory(*SMALL_WORLD)
+    accounts = box.get("/_sandbox/truth/bsky/accounts")
+    handle = accounts[0]["handle"]
+    done = plan(box, "timeline", "-a", "api=bluesky", "-a", f"screen_name={handle}", "-a", "max_tweets=250", "--json")
+    assert done.returncode == exitcodes.DONE, done.stderr
+    est = json.loads(done.stdout)
+    assert {e["endpoint"]: e["requests"] for e in est["endpoints"]} == {"com.atproto.identity.resolveHandle": 1,
+                                                                        "app.bsky.feed.getAuthorFeed": 3}
+    box.reset()
+    assert bluesky_crawl(box, "timeline", tmp_path / "t", screen_name=handle, max_tweets=250).returncode == 0
+    assert served(box) == est["requests"]
+
+    follows = box.get(f"/_sandbox/truth/bsky/follows/{accounts[0]['did']}")["dids"] * 4  # repeated: counted once
+    users = plan(box, "users", "-a", "api=bluesky", "-a", f"user_id={','.join(follows[:60])}", "--json")
+    assert users.returncode == exitcodes.DONE, users.stderr
+    assert json.loads(users.stdout)["requests"] == -(-len(set(follows[:60])) // 25)
+
+    # collections: the seed posts' counts (getPosts) size their lists; a thread is one answer
+    uris = ",".join(t["uri"] for t in box.get(f"/_sandbox/truth/bsky/feed/{accounts[0]['did']}")["items"][:30])
+    for spider in ("quotes", "liking_users", "conversation"):
+        done = plan(box, spider, "-a", "api=bluesky", "-a", f"tweet_id={uris}", "--json")
+        assert done.returncode == exitcodes.DONE, done.stderr
+        box.reset()
+        assert bluesky_crawl(box, spider, tmp_path / spider, tweet_id=uris).returncode == 0
+        assert served(box) == json.loads(done.stdout)["requests"], spider
+
+
+def test_plan_text_says_free_paced_by_the_rate_and_refuses_a_budget(sandbox_factory: Any) -> None:
+    # a host that publishes no ratelimit-* headers: the pace is TWEETFORM_BLUESKY_RATE per 5 minutes, per IP lane
+    box = sandbox_factory(*SMALL_WORLD, "--bluesky", "ratelimit_headers=false")
+    did = seeds(box)[0]
+    proxies = "http://127.0.0.1:9,http://127.0.0.1:10"  # two lanes (the plan's own look-ups go direct)
+    done = plan(box, "friends", "-a", "api=bluesky", "-a", f"user_id={did}", "-a", "depth=3",
+                env={"TWEETFORM_BLUESKY_RATE": "20", "ROTATING_PROXY_LIST": proxies})
+    assert done.returncode == exitcodes.DONE, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith("; Bluesky)") and "cost: $0 (Bluesky's public API is free)" in lines
+    [estimate] = [line for line in lines if line.startswith("estimate: ≈ ")]
+    assert "(2 IP lane(s), 40 requests per 5 min)" in estimate and "window(s)" in estimate
+    assert any("paced by TWEETFORM_BLUESKY_RATE (20 per 5 min" in line for line in lines)
+    assert any(line.startswith("basis: level 1 exact") and "requests" in line for line in lines)
+    refused = plan(box, "friends", "-a", "api=bluesky", "-a", f"user_id={did}", "--budget", "5")
+    assert refused.returncode == exitcodes.BAD_INPUT and refused.stdout == ""
+    assert refused.stderr.strip().splitlines() == ["tweetform: --budget: Bluesky's API is free, a budget has nothing to bound: "
+                                                   "leave --budget out for api=bluesky"]
