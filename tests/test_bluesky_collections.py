@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from conftest import SMALL_WORLD
 from crawling import ROOT, bucket, crawl_env, errors_of
 from test_bluesky_crawl import bluesky_crawl
-from test_cascade import export, read_jsonl
-from test_distributed import no_process_left_behind, push, start_workers, wait_all, worker_env
+from test_cascade import export, read_jsonl, run_two_workers_kill_one
+from test_distributed import no_process_left_behind, push, worker_env
 from test_resume import lines_on_disk
 
 from tweetform import exitcodes
@@ -174,28 +173,9 @@ def test_cascade_through_two_workers_one_killed_equals_truth(sandbox_factory: An
     seed = engaged(box)[0]
     out = tmp_path / "data"
     env = {**worker_env(box, redis_url, out), "TWEETFORM_BLUESKY_APPVIEW": box.base, "TWEETFORM_BLUESKY_PDS": box.base}
-    r = redis.Redis.from_url(redis_url)
     assert "pushed job bsky-cascade" in push(env, "cascade", "--api", "bluesky", "--tweet-id", seed, "--depth", "3",
                                              "--include", ALL, "--job", "bsky-cascade")
-    slow = ("-s", "CONCURRENT_REQUESTS=2")
-    steady = start_workers(env, 1, True, *slow, spiders="cascade")
-    victims = start_workers(env, 1, False, *slow, spiders="cascade")
-    try:
-        deadline, holding = time.monotonic() + 60, False
-        while not holding and time.monotonic() < deadline:
-            holding = any(f"-{victims[0].pid}-" in json.loads(v)["w"] for v in r.hvals("tweetform:cascade:inflight"))
-            time.sleep(0 if holding else 0.05)
-        assert holding, "the victim never held a request"
-        victims[0].send_signal(signal.SIGKILL)
-        victims[0].wait()
-        victims += start_workers(env, 1, True, *slow, spiders="cascade")
-        box.set_faults(latency=0)
-        wait_all(steady + victims[1:], timeout=240)
-    finally:
-        for w in steady + victims:
-            if w.poll() is None:
-                w.kill()
-                w.wait()
+    run_two_workers_kill_one(box, env, redis_url)
     assert_tree_equals_truth(out, tmp_path, cascade_truth(box, seed, 3, ALL), job="bsky-cascade")
 
 

@@ -126,20 +126,14 @@ def test_bad_include_is_one_line(box, tmp_path: Path):
     assert len(lines) == 1 and "'bookmarks'" in lines[0], lines
 
 
-def test_two_workers_one_killed_equal_truth(sandbox_factory, redis_url: str, tmp_path: Path):
-    """A depth-3 cascade pushed to two workers; one is SIGKILLed while it holds requests: the other (and a
-    new one) finish it, the tree equals the truth, no page written twice."""
+def run_two_workers_kill_one(box, env: dict[str, str], redis_url: str) -> None:
+    """Two cascade workers on the pushed job; one is SIGKILLed while it holds a request, a new one joins,
+    the sandbox's latency is lifted, and the rest run until the job is done (idle workers exit)."""
     import time
     import redis
-    from test_distributed import push, start_workers, wait_all, worker_env
+    from test_distributed import start_workers, wait_all
 
-    box = sandbox_factory(*FAST, "--latency", "0.2")
-    seed = seed_of(box)
-    include = "replies,quotes,retweets"
-    out = tmp_path / "data"
-    env = worker_env(box, redis_url, out)
     r = redis.Redis.from_url(redis_url)
-    push(env, "cascade", "--tweet-id", str(seed), "--depth", "3", "--include", include, "--job", "cascade-kill")
     slow = ("-s", "CONCURRENT_REQUESTS=2")
     steady = start_workers(env, 1, True, *slow, spiders="cascade")
     victims = start_workers(env, 1, False, *slow, spiders="cascade")
@@ -159,6 +153,20 @@ def test_two_workers_one_killed_equal_truth(sandbox_factory, redis_url: str, tmp
             if w.poll() is None:
                 w.kill()
                 w.communicate()
+
+
+def test_two_workers_one_killed_equal_truth(sandbox_factory, redis_url: str, tmp_path: Path):
+    """A depth-3 cascade pushed to two workers; one is SIGKILLed while it holds requests: the other (and a
+    new one) finish it, the tree equals the truth, no page written twice."""
+    from test_distributed import push, worker_env
+
+    box = sandbox_factory(*FAST, "--latency", "0.2")
+    seed = seed_of(box)
+    include = "replies,quotes,retweets"
+    out = tmp_path / "data"
+    env = worker_env(box, redis_url, out)
+    push(env, "cascade", "--tweet-id", str(seed), "--depth", "3", "--include", include, "--job", "cascade-kill")
+    run_two_workers_kill_one(box, env, redis_url)
     expected = truth(box, seed, 3, include)
     assert sorted(expanded_posts(out)) == sorted(expected["expanded"])
     export(out, "--job", "cascade-kill", "--format", "jsonl", "-o", str(tmp_path / "c.jsonl"))
