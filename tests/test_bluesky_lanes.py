@@ -6,7 +6,6 @@ TWEETFORM_BLUESKY_RATE — both used, and its output equals the sandbox's truth.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,7 +15,7 @@ from crawling import bucket, run_crawl
 from test_proxies import TinyProxy
 from test_secrets_distributed import no_process_left_behind, start_worker, wait_done
 
-from tweetform.quota.book import PACE_WINDOW
+from tweetform.quota.book import PACE_WINDOW, pace_slices
 
 __all__ = ["no_process_left_behind"]  # its autouse fixture: no worker outlives a test
 
@@ -68,23 +67,35 @@ def test_two_proxies_are_two_lanes_each_within_its_limit_by_headers_then_by_the_
     assert {line["__tweetform"]["credential"] for lines in bucket(tmp_path / "headers", "friend_ids").values()
             for line in lines} == {f"ip:{p.address}" for p in two_proxies}
 
-    # 2. the host publishes none: each lane paced by TWEETFORM_BLUESKY_RATE per 5 minutes, too few for one lane
+    # 2. the host publishes none: each lane paced by TWEETFORM_BLUESKY_RATE, in slices too small for one lane
     quiet = sandbox_factory(*SMALL_WORLD, "--bluesky", "ratelimit_headers=false")
-    rate = pages * 3 // 5 + 1  # one lane would wait for the next 5-minute window; two lanes suffice
+    rate, per = paced_rate(pages)
     done = crawl_through(quiet, two_proxies, tmp_path / "paced", rate, user_id=seed, depth=2, max_users=40)
     assert done.returncode == 0, done.stderr[-3000:]
     assert equals_truth(quiet, tmp_path / "paced", seed, 2, 40) == pages
     counters = quiet.get("/_sandbox/bsky/counters")
     assert all(row["rate_limited"] == 0 for row in counters["lanes"])
-    per_window: dict[tuple[str, int], int] = {}
-    for lane, times in counters["served_at"].items():
-        for t in times:
-            key = (proxy_of(lane), math.floor(t) // PACE_WINDOW)
-            per_window[key] = per_window.get(key, 0) + 1
+    sent = {proxy_of(lane): times for lane, times in counters["served_at"].items()}
     print(f"pages {pages}; headers: {[(n, r['served'], len(r['windows'])) for n, r in sorted(lanes.items())]}; "
-          f"paced at {rate} per 5 min: {sorted(per_window.items())}")
-    assert {name for name, _ in per_window} == {"tf-lane-a", "tf-lane-b"}
-    assert max(per_window.values()) <= rate < pages, (per_window, rate)
+          f"paced at {rate} per 5 min ({per} per 30 s): {[(n, len(t)) for n, t in sorted(sent.items())]}")
+    assert set(sent) == {"tf-lane-a", "tf-lane-b"}
+    within_the_rate(sent, rate, per, pages)
+
+
+def paced_rate(pages: int) -> tuple[int, int]:
+    """A TWEETFORM_BLUESKY_RATE whose 30-s slices (quota.book.pace_slices) let one lane send only about
+    60 % of the crawl's pages (it would wait for the next slice; two lanes do not), and that share."""
+    per = pages * 3 // 5 + 1
+    assert pace_slices(11 * per) == (per, 30)
+    return 11 * per, per
+
+
+def within_the_rate(sent: dict[str, list[float]], rate: int, per: int, pages: int) -> None:
+    """Each lane's requests: at most ``rate`` in any 5 minutes (whenever they start), ``per`` in a slice."""
+    for times in sent.values():
+        assert max(sum(1 for t in times if start <= t < start + PACE_WINDOW) for start in times) <= rate
+        slices = [int(t) // 30 for t in times]
+        assert max(slices.count(s) for s in slices) <= per < pages, (slices, per)
 
 
 def lanes_of_pages(out: Path) -> dict[str, list[str]]:
@@ -101,7 +112,7 @@ def test_two_hosts_pace_their_own_direct_lane_and_hosts_behind_one_nat_share_one
     """Two real workers without proxies. Given one TWEETFORM_DIRECT_LANE (two hosts behind one NAT, as
     these two processes are: the sandbox sees one IP), they share one lane: together within the host's
     published limit, no 429. Given two names (two hosts, two IPs), each paces its own lane by
-    TWEETFORM_BLUESKY_RATE: a job one lane would finish only in the next 5-minute window finishes now."""
+    TWEETFORM_BLUESKY_RATE: a job one lane would finish only in its next slice of it finishes now."""
     from datetime import datetime
 
     from test_distributed import push, worker_env
@@ -126,15 +137,12 @@ def test_two_hosts_pace_their_own_direct_lane_and_hosts_behind_one_nat_share_one
     [row] = box.get("/_sandbox/bsky/counters")["lanes"]  # one client IP, as the sandbox sees it
     assert row["served"] >= pages > 16 and row["rate_limited"] == 0 and row["max_served_in_window"] <= 8, row
 
-    # two hosts: two names, each its own TWEETFORM_BLUESKY_RATE per 5 minutes (the host publishes no limit)
+    # two hosts: two names, each its own TWEETFORM_BLUESKY_RATE (the host publishes no limit)
     quiet = sandbox_factory(*SMALL_WORLD, "--bluesky", "ratelimit_headers=false")
-    rate = pages * 3 // 5 + 1  # too few for one lane in one window
+    rate, per = paced_rate(pages)
     run(quiet, tmp_path / "hosts", "hosts", ("host-a", "host-b"), rate)
     assert equals_truth(quiet, tmp_path / "hosts", seed, 2, 40) == pages
-    per_window: dict[tuple[str, int], int] = {}
-    for lane, times in lanes_of_pages(tmp_path / "hosts").items():
-        for at in times:
-            key = (lane, int(datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()) // PACE_WINDOW)
-            per_window[key] = per_window.get(key, 0) + 1
-    assert {lane for lane, _ in per_window} == {"ip:direct:host-a", "ip:direct:host-b"}
-    assert max(per_window.values()) <= rate < pages, (per_window, rate)
+    sent = {lane: [datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp() for at in times]
+            for lane, times in lanes_of_pages(tmp_path / "hosts").items()}
+    assert set(sent) == {"ip:direct:host-a", "ip:direct:host-b"}
+    within_the_rate(sent, rate, per, pages)

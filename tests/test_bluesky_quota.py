@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from tweetform.api.endpoints import ENDPOINTS
-from tweetform.quota.book import QuotaBook
+from tweetform.quota.book import QuotaBook, pace_slices
 from tweetform.proxies.config import ip_lanes
 from tweetform.quota.pool import CredentialPool
 from tweetform.state.redis.quota import RedisQuotaBook
@@ -41,15 +41,37 @@ def drain(book: Any, endpoints: list[Any], headers: dict[str, str]) -> dict[str,
 
 
 def test_every_method_draws_on_one_pool_per_ip_paced_by_the_setting_without_headers(make_book: Any) -> None:
-    book = make_book([], 5)
-    assert drain(book, [FOLLOWS, PROFILES], {}) == {"ip:direct:localhost": 5}  # not 5 per method
+    book = make_book([], 40)
+    per, span = pace_slices(40)
+    assert (per, span) == (8, 75)  # 4 slices of 75 s: any 5 minutes touches 5 of them, 5 x 8 = 40
+    assert drain(book, [FOLLOWS, PROFILES], {}) == {"ip:direct:localhost": per}  # not per method
     ready = book.ready_at(FOLLOWS)
-    assert ready is not None and ready <= (int(time.time()) // 300 + 1) * 300 + 1.5
+    assert ready is not None and ready <= (int(time.time()) // span + 1) * span + 1.5
 
 
 def test_two_proxies_are_two_lanes_each_within_its_limit(make_book: Any) -> None:
-    book = make_book(["http://127.0.0.1:3128", "http://127.0.0.1:3129"], 4)
-    assert drain(book, [FOLLOWS], {}) == {"ip:127.0.0.1:3128": 4, "ip:127.0.0.1:3129": 4}
+    book = make_book(["http://127.0.0.1:3128", "http://127.0.0.1:3129"], 40)
+    assert drain(book, [FOLLOWS], {}) == {"ip:127.0.0.1:3128": 8, "ip:127.0.0.1:3129": 8}
+
+
+@pytest.mark.parametrize("rate", [2, 3, 7, 40, 165, 3000])
+def test_paced_by_the_setting_no_five_minutes_ever_holds_more_than_the_rate(rate: int) -> None:
+    """A host that publishes no limit counts in 5-minute windows of its own, from whenever: in no
+    5-minute interval, wherever it starts, may a lane send more than TWEETFORM_BLUESKY_RATE. Fixed
+    windows on the epoch sent the rate at the end of one and again at the start of the next."""
+    now = [1_800_000_000.0 - 1.0]  # just before a 5-minute boundary of the epoch
+    book = QuotaBook(CredentialPool(ip_lanes([])), clock=lambda: now[0], margin=0.0, bluesky_rate=rate)
+    sent: list[float] = []
+    while now[0] < 1_800_000_000 + 1500:  # 25 minutes, a request whenever the book lets one go
+        r = book.reserve(FOLLOWS)
+        if r is None:
+            now[0] += 0.5
+            continue
+        sent.append(now[0])
+        book.answered(r, 200, {})
+    busiest = max(sum(1 for t in sent if start <= t < start + 300) for start in sent)
+    assert busiest <= rate
+    assert len(sent) >= rate * 5 * (0.9 if rate == 3000 else 0.5)  # and most of it is used (90 % at the default)
 
 
 def test_ratelimit_headers_win_over_the_setting(make_book: Any) -> None:
@@ -82,13 +104,13 @@ def test_bluesky_credentials_never_show_their_app_password() -> None:
 
 def test_a_worker_whose_clock_is_past_the_window_still_shares_the_paced_window(redis_url: str) -> None:
     """Two workers pace one IP lane by TWEETFORM_BLUESKY_RATE; one host's clock runs past the next
-    5-minute boundary. Its own clock would open the next window early (a second full rate in one real
-    window); the window is Redis's (TIME), so both count in the same one."""
+    5-minute (and slice) boundary. Its own clock would open the next slice early (a second full share in
+    one real slice); the slice is Redis's (TIME), so both count in the same one."""
     from unittest import mock
 
     shared = CredentialPool(ip_lanes([]))
-    right = RedisQuotaBook(shared, redis.Redis.from_url(redis_url), bluesky_rate=4)
-    ahead = RedisQuotaBook(shared, redis.Redis.from_url(redis_url), bluesky_rate=4)
+    right = RedisQuotaBook(shared, redis.Redis.from_url(redis_url), bluesky_rate=40)
+    ahead = RedisQuotaBook(shared, redis.Redis.from_url(redis_url), bluesky_rate=40)
     real = time.time
     offset = (int(real()) // 300 + 1) * 300 - real() + 5  # 5 s into the next window on the fast host
     sent = 0
@@ -99,7 +121,7 @@ def test_a_worker_whose_clock_is_past_the_window_still_shares_the_paced_window(r
             if r is not None:
                 sent += 1
                 book.answered(r, 200, {})
-    assert sent == 4
+    assert sent == pace_slices(40)[0]
 
 
 def _worker_book(redis_url: str, **settings: str) -> Any:
@@ -108,7 +130,7 @@ def _worker_book(redis_url: str, **settings: str) -> Any:
 
     from tweetform import state
 
-    crawler = unit_crawler(settings_dict={"REDIS_URL": redis_url, "TWEETFORM_CREDENTIALS": [], "TWEETFORM_BLUESKY_RATE": 4,
+    crawler = unit_crawler(settings_dict={"REDIS_URL": redis_url, "TWEETFORM_CREDENTIALS": [], "TWEETFORM_BLUESKY_RATE": 40,
                                           **settings})
     return state.book(crawler)
 
@@ -131,9 +153,9 @@ def test_workers_on_two_hosts_pace_their_own_ip_each_and_one_nat_name_shares_one
     own = _worker_book(redis_url)
     assert [lane.alias for lane in own.pool.lanes(FOLLOWS)] == [f"ip:direct:{socket.gethostname()}"]
     two_hosts = [_worker_book(redis_url, TWEETFORM_DIRECT_LANE="host-a"), _worker_book(redis_url, TWEETFORM_DIRECT_LANE="host-b")]
-    assert sent_by(two_hosts) == {"ip:direct:host-a": 4, "ip:direct:host-b": 4}  # 4 per 5 minutes each
+    assert sent_by(two_hosts) == {"ip:direct:host-a": 8, "ip:direct:host-b": 8}  # 8 per 75-s slice each (40 per 5 min)
     one_nat = [_worker_book(redis_url, TWEETFORM_DIRECT_LANE="lab-nat"), _worker_book(redis_url, TWEETFORM_DIRECT_LANE="lab-nat")]
-    assert sent_by(one_nat) == {"ip:direct:lab-nat": 4}  # 4 together
+    assert sent_by(one_nat) == {"ip:direct:lab-nat": 8}  # 8 together
 
 
 def test_a_bad_direct_lane_name_is_one_line(tmp_path: Any) -> None:

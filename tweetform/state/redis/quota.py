@@ -19,7 +19,7 @@ import uuid
 from typing import Any, Mapping
 
 from tweetform.api.endpoints import XRPC_QUOTA, Endpoint
-from tweetform.quota.book import PACE_WINDOW, Reservation, min_interval, rate_headers
+from tweetform.quota.book import Reservation, min_interval, pace_slices, rate_headers
 from tweetform.quota.pool import CredentialPool, Lane
 from tweetform.state.redis import keys, scripts
 
@@ -84,7 +84,7 @@ class RedisQuotaBook:
         if values[0] == "" and reservation.endpoint == XRPC_QUOTA and status != 429:  # TWEETFORM_BLUESKY_RATE
             # counted in the script, in the window of Redis's clock (shared by every worker on this lane)
             keys.append(keys[0] + ":paced")
-            values += [self.bluesky_rate, PACE_WINDOW]
+            values += list(pace_slices(self.bluesky_rate))  # per slice, slice seconds
         self._answered(keys=keys, args=[reservation.rid, status, *values])
 
     def cancel(self, reservation: Reservation) -> None:

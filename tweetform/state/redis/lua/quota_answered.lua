@@ -2,7 +2,8 @@
 -- KEYS: hash, inflight[, paced] ; ARGV: rid, status, limit, remaining, reset  ("" when a header is missing)
 --   [, rate, window]: with the paced HASH (window, served), an answer without headers counts in the
 --   fixed window of Redis's clock and stands for the headers rate requests per window would give
---   (TWEETFORM_BLUESKY_RATE): every worker counts in the same window, whatever its own clock says.
+--   (TWEETFORM_BLUESKY_RATE, as quota/book.py pace_slices cuts it: requests per slice, slice seconds):
+--   every worker counts in the same window, whatever its own clock says.
 redis.call('ZREM', KEYS[2], ARGV[1])
 local status, now = tonumber(ARGV[2]), redis_now()
 if KEYS[3] then
