@@ -401,16 +401,26 @@ def test_tweets_reference_earlier_visible_tweets(w3k: World) -> None:
             assert all(url in t.text for url, _ in t.urls)
             assert len(t.text) <= 500 and t.lang in ("en", "es", "fr", "ja", "und")
             assert t.source_name in t.source
-            refs = [x for x in (t.in_reply_to_status_id, t.retweeted_status_id, t.quoted_status_id) if x is not None]
-            assert len(refs) <= 1
+            refs = [x for x in (t.quoted_status_id, t.in_reply_to_status_id, t.retweeted_status_id) if x is not None]
+            # one reference, or a quote that also replies (a quote in another thread: engagement.py's cascades)
+            assert len(refs) <= 1 or (len(refs) == 2 and t.quoted_status_id and t.in_reply_to_status_id)
             if not refs:
                 kinds["original"] += 1
                 continue
+            for other in refs:
+                ref = w3k.tweet(other)
+                assert ref is not None and not ref.deleted
+                assert ref.id < t.id and ref.created_at <= t.created_at
+                assert ref.author_id != t.author_id and visible(w3k, ref.author_id)
+                assert ref.retweeted_status_id is None  # retweets point at originals
+            if len(refs) == 2:
+                kinds["quote that replies"] = kinds.get("quote that replies", 0) + 1
+                replied = w3k.tweet(t.in_reply_to_status_id)
+                assert t.text.startswith("@" + w3k.user(replied.author_id).screen_name)
+                assert t.conversation_id == replied.conversation_id and t.id in w3k.reply_ids(replied.id)
+                assert any(str(t.quoted_status_id) in exp for _, exp in t.urls) and t.id in w3k.quote_ids(t.quoted_status_id)
+                continue
             ref = w3k.tweet(refs[0])
-            assert ref is not None and not ref.deleted
-            assert ref.id < t.id and ref.created_at <= t.created_at
-            assert ref.author_id != t.author_id and visible(w3k, ref.author_id)
-            assert ref.retweeted_status_id is None  # retweets point at originals
             ref_name = w3k.user(ref.author_id).screen_name
             if t.retweeted_status_id is not None:
                 kinds["retweet"] += 1

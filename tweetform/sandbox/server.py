@@ -395,7 +395,11 @@ class Sandbox:
             return {"ids": getattr(world, ENGAGEMENT_TRUTH[what])(uid)}
         if what == "tweet":
             t = world.tweet(uid)
-            return {"exists": t is not None, "deleted": bool(t and t.deleted), "author_id": t.author_id if t else None}
+            found = {"exists": t is not None, "deleted": bool(t and t.deleted), "author_id": t.author_id if t else None}
+            if t is not None:  # what a cascade test checks: the thread and the references (a quote may also reply)
+                found.update(conversation_id=t.conversation_id, in_reply_to_status_id=t.in_reply_to_status_id,
+                             quoted_status_id=t.quoted_status_id)
+            return found
         raise ValueError(f"unknown truth {what!r}")
 
     # --- app ---------------------------------------------------------------------

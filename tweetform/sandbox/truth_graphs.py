@@ -51,7 +51,9 @@ def cascade_truth(world: Any, seeds: list[int], depth: int, include: list[str], 
     world's engagement index and search: the posts expanded in order (at most ``max_tweets``), every
     post and user collected with its depth (the level it was first found at; seeds 0), and the edges
     ``[reacting post or user, parent post, kind]`` between collected nodes (a post whose parent was not
-    collected is listed in ``parent_missing``)."""
+    collected is listed in ``parent_missing``). A conversation is searched once per job: a seed's, a
+    found quote's own, or the one a quote that also replies belongs to; a reply found in a search is
+    of the thread already searched."""
     expanded: list[int] = []
     done: set[int] = set()
     posts: dict[int, int] = {}
@@ -66,6 +68,7 @@ def cascade_truth(world: Any, seeds: list[int], depth: int, include: list[str], 
             for parent, kind in ((tweet.in_reply_to_status_id, "reply"), (tweet.quoted_status_id, "quote")):
                 if parent:
                     edges.add((sid, parent, kind))
+    searched: dict[int, None] = {}  # the conversations searched, in order
     for depth_now in range(1, depth + 1):
         following: list[tuple[int, int | None]] = []
         for tid, conversation in level:
@@ -73,11 +76,14 @@ def cascade_truth(world: Any, seeds: list[int], depth: int, include: list[str], 
                 continue
             done.add(tid)
             expanded.append(tid)
-            if "replies" in include and conversation is not None:
+            if "replies" in include and conversation is not None and conversation not in searched:
+                searched[conversation] = None
                 for rid in world.search(f"conversation_id:{conversation}", archive=archive):
                     reply = world.tweet(rid)
                     posts.setdefault(rid, depth_now)
                     edges.add((rid, reply.in_reply_to_status_id, "reply"))
+                    if reply.quoted_status_id:  # a reply that also quotes
+                        edges.add((rid, reply.quoted_status_id, "quote"))
                     following.append((rid, rid if reply.conversation_id == rid else None))
             if "quotes" in include:
                 for qid in world.quote_ids(tid):
@@ -86,7 +92,7 @@ def cascade_truth(world: Any, seeds: list[int], depth: int, include: list[str], 
                     edges.add((qid, quote.quoted_status_id, "quote"))
                     if quote.in_reply_to_status_id:
                         edges.add((qid, quote.in_reply_to_status_id, "reply"))
-                    following.append((qid, qid if quote.conversation_id == qid else None))
+                    following.append((qid, quote.conversation_id))  # its own, or another thread's if it replies
             for name, ids in (("retweets", world.retweeter_ids), ("likes", world.liker_ids)):
                 if name in include:
                     for uid in ids(tid):
@@ -96,8 +102,9 @@ def cascade_truth(world: Any, seeds: list[int], depth: int, include: list[str], 
     # an edge to a post not collected (beyond depth, deleted, never expanded) is not drawn: its post is marked
     return {
         "expanded": [str(t) for t in expanded],
+        "searched": [str(c) for c in searched],
         "posts": {str(t): d for t, d in posts.items()},
         "users": {str(u): d for u, d in users.items()},
         "edges": sorted([str(s), str(t), k] for s, t, k in edges if t in posts),
-        "parent_missing": sorted(str(s) for s, t, _ in edges if t not in posts),
+        "parent_missing": sorted({str(s) for s, t, _ in edges if t not in posts}),
     }

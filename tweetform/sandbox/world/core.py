@@ -32,7 +32,7 @@ from .counting import _Counting
 from .timelines import _Timelines
 from .tweets import _Tweets
 from .search_index import _Search
-from .engagement import _Engagement, EngagementIndex
+from .engagement import _Engagement, Chain, EngagementIndex
 from .lists import _Lists
 
 if TYPE_CHECKING:
@@ -91,13 +91,16 @@ class World(_Accounts, _Graph, _Counting, _Timelines, _Tweets, _Search, _Engagem
         self._tl = lru_cache(maxsize=1 << 16)(self._gen_tl)
         self._tmeta = lru_cache(maxsize=2048)(self._gen_tmeta)
         self._timeline_ids = lru_cache(maxsize=1024)(self._gen_timeline_ids)
-        self._ref = lru_cache(maxsize=1 << 17)(self._gen_ref)
+        self._ref0 = lru_cache(maxsize=1 << 17)(self._gen_ref)  # before the cascades' walks (engagement.py)
+        self._ref = lru_cache(maxsize=1 << 17)(self._chained_ref)
         self._user = lru_cache(maxsize=1 << 14)(self._gen_user)
         self._screen_name = lru_cache(maxsize=1 << 16)(self._gen_screen_name)
         self._tuser = lru_cache(maxsize=4096)(self._gen_tuser)
         self._index_lock = threading.Lock()
         self._indexes: dict[bool, _SearchIndex] = {}
         self._engagement_idx: EngagementIndex | None = None
+        self._chain_lock = threading.Lock()
+        self._chain_table: Chain | None = None
         self._list = lru_cache(maxsize=4096)(self._gen_list)
         self._lists_idx: tuple[dict[int, list[int]], dict[int, list[int]]] | None = None
         self._examples: dict[str, list[int]] | None = None

@@ -14,6 +14,7 @@ from .common import (
     NORMAL,
     _NOW_MS,
     ORIGINAL,
+    QUOTE,
     RECENT_DAYS,
     REPLY,
     TWITTER_EPOCH_MS,
@@ -108,9 +109,12 @@ class _Search:
                     keys = [author, "lang:" + lang, *["#" + x for x in tags], *["@" + n for n in names]]
                     if c.kind != ORIGINAL:
                         keys.append(_IS_KEY[c.kind])
-                        if c.kind == REPLY:
-                            keys.append(f"to:{c.ref[0]}")  # type: ignore[index]
-                            keys.append(f"conversation_id:{self._conversation(*c.ref)}")  # type: ignore[misc]
+                        replied = c.ref if c.kind == REPLY else self.also_replies_to(u, s) if c.kind == QUOTE else None
+                        if replied is not None:
+                            if c.kind == QUOTE:  # a quote that also replies (engagement.py's cascades)
+                                keys.append("is:reply")
+                            keys.append(f"to:{replied[0]}")
+                            keys.append(f"conversation_id:{self._conversation(*replied)}")
                     line = f" {' '.join(toks)} {' '.join(keys)} \n"
                 rows.append(((t << 22) | u, line))
         rows.sort(reverse=True)

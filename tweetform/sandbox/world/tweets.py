@@ -122,6 +122,8 @@ class _Tweets:
         names = []
         if c.kind == REPLY:
             names.append(self._screen_name(c.ref[0]).lower())  # type: ignore[index]
+        elif c.kind == QUOTE and (other := self.also_replies_to(u, s)) is not None:
+            names.append(self._screen_name(other[0]).lower())
         toks = [*names, *c.words]
         if c.cc is not None:
             cc = self._screen_name(c.cc).lower()
@@ -140,7 +142,8 @@ class _Tweets:
         ref = self._ref(u, s)
         if ref is not None and self._kind_byte(u, s) == REPLY:
             return self._conversation(*ref)
-        return self._tid(u, s)
+        other = self.also_replies_to(u, s) if ref is not None else None  # a quote that also replies
+        return self._tid(u, s) if other is None else self._conversation(*other)
 
     def _tweet(self, u: int, s: int) -> Tweet:
         _, base, gap, half, meta, author_id, source, _ = self._tuser(u)
@@ -171,12 +174,13 @@ class _Tweets:
         urls: list[tuple[str, str]] = []
         in_reply = quoted = None
         conversation = tid
-        if kind == REPLY:
-            ru = ref[0]  # type: ignore[index]
-            in_reply = (self._tid(*ref), self._id(ru), self._screen_name(ru))  # type: ignore[misc]
+        replied = ref if kind == REPLY else self.also_replies_to(u, s) if kind == QUOTE else None
+        if replied is not None:
+            ru = replied[0]
+            in_reply = (self._tid(*replied), self._id(ru), self._screen_name(ru))
             text = f"@{in_reply[2]} {text}"
             mentions.append(in_reply[1])
-            conversation = self._conversation(*ref)  # type: ignore[misc]
+            conversation = self._conversation(*replied)
         if cc is not None:
             text += " cc @" + self._screen_name(cc)
             mentions.append(self._id(cc))
