@@ -59,19 +59,22 @@ def expanded_posts(out: Path) -> list[str]:
 
 
 def test_depth_3_cascade_equals_truth(box, tmp_path: Path):
-    """Depth 3 (as deep as the sandbox's engagement goes: level 2 finds 4 quotes, level 3 one retweeter of
-    them): every post and user with its depth, every edge by kind, the posts expanded, each page once;
-    the export in jsonl and in GEXF (read back with networkx) says the same."""
+    """Depth 3, three levels of posts (the sandbox's cascades: quotes of quotes, quoted replies, replies in
+    a quote's thread at level 3, users reacting to level-2 posts): every post and user with its depth,
+    every edge by kind, the posts expanded, each page once; the export in jsonl and in GEXF (read back
+    with networkx) says the same."""
     seed = seed_of(box)
     include = "replies,quotes,retweets,likes"
     out = tmp_path / "data"
     result = ok(run_crawl(box, "cascade", out, tweet_id=seed, depth=3, include=include))
     job = next(iter(bucket(out, "cascades")))
     expected = truth(box, seed, 3, include)
-    # the world's depth: level 2 finds posts of depth 2, level 3 expands them and finds users reacting to them
-    deepest = {p for p, d in expected["posts"].items() if d == 2}
-    assert deepest and deepest <= set(expected["expanded"])
-    assert any(t in deepest and k in ("retweet", "like") for _, t, k in expected["edges"])
+    # the world's depth: level 3 finds posts of depth 3, and users reacting to the posts of depth 2
+    assert {d for d in expected["posts"].values()} == {0, 1, 2, 3}
+    second = {p for p, d in expected["posts"].items() if d == 2}
+    assert second <= set(expected["expanded"])
+    assert any(t in second and k in ("retweet", "like") for _, t, k in expected["edges"])
+    assert any(expected["posts"].get(s) == 3 and expected["posts"].get(t) == 2 and k == "quote" for s, t, k in expected["edges"])
     assert sorted(expanded_posts(out)) == sorted(expected["expanded"])
     export(out, "--job", job, "--format", "jsonl", "-o", str(tmp_path / "c.jsonl"))
     nodes, edges = read_jsonl(tmp_path / "c.jsonl")
@@ -100,6 +103,44 @@ def test_depth_3_cascade_equals_truth(box, tmp_path: Path):
     graph = nx.read_gexf(tmp_path / "c.gexf")
     assert {(s, t, d["kind"]) for s, t, d in graph.edges(data=True)} == edges
     assert graph.nodes[str(seed)]["label"] == "jack" and int(graph.nodes[str(seed)]["depth"]) == 0
+
+
+def searches(out: Path) -> list[str]:
+    """The conversations the crawl searched (its first pages' ``conversation_id:`` queries), as fetched."""
+    from urllib.parse import parse_qs, urlparse
+
+    found = []
+    for lines in bucket(out, "cascades").values():
+        for line in lines:
+            query = parse_qs(urlparse(line["__tweetform"]["url"]).query)
+            if line["__tweetform"].get("list") == "replies" and "next_token" not in query:
+                found.append(query["query"][0].removeprefix("conversation_id:"))
+    return found
+
+
+def test_a_quote_that_replies_has_its_thread_searched_once(box, tmp_path: Path):
+    """A quote that is also a reply belongs to another conversation: the cascade searches that thread
+    when it expands the quote (its replies are collected, one level deeper), and every conversation
+    once per job (a quote replying in the seed's thread does not search it again)."""
+    seed = seed_of(box)
+    include = "replies,quotes"
+    out = tmp_path / "data"
+    ok(run_crawl(box, "cascade", out, tweet_id=seed, depth=3, include=include))
+    expected = truth(box, seed, 3, include)
+    tweets = {p: box.get(f"/_sandbox/truth/tweet/{p}") for p in expected["posts"]}
+    quote_replies = {p: str(t["conversation_id"]) for p, t in tweets.items()
+                     if t.get("quoted_status_id") and t.get("in_reply_to_status_id") and p in expected["expanded"]}
+    others = {c for c in quote_replies.values() if c not in expected["expanded"]}  # threads no expanded root searches
+    assert others and set(expected["searched"]) >= others
+    assert str(seed) in quote_replies.values()  # one replies in the seed's own thread: searched once all the same
+    replies_there = {p for p, t in tweets.items() if str(t["conversation_id"]) in others and p not in quote_replies}
+    assert replies_there
+    done = searches(out)
+    assert sorted(done) == sorted(expected["searched"]) and len(done) == len(set(done))
+    export(out, "--format", "jsonl", "-o", str(tmp_path / "c.jsonl"))
+    nodes, edges = read_jsonl(tmp_path / "c.jsonl")
+    assert {n: d["depth"] for n, d in nodes.items() if d["kind"] == "post"} == expected["posts"]
+    assert replies_there <= set(nodes) and edges == {tuple(e) for e in expected["edges"]}
 
 
 def test_max_tweets_keeps_the_breadth_first_prefix(box, tmp_path: Path):

@@ -68,6 +68,12 @@ class JobArgs:
         return self.max_tweets if self.spider == "cascade" else self.max_users
 
     @property
+    def conversations_job(self) -> str:
+        """The job id under which a cascade claims the conversations it searches (each once per job,
+        not counted in ``max_tweets``): the job's own id and ``:conversations``."""
+        return f"{self.job}:conversations"
+
+    @property
     def by_levels(self) -> bool:
         """Expanded level by level (the store keeps each level's claims in order, see ``state.base``):
         with a cap, and always for a cascade (a post's depth is its breadth-first level)."""

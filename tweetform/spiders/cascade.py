@@ -6,8 +6,10 @@
 The seeds are looked up (``/2/tweets``, 100 a request) for their conversation ids. Expanding a
 post fetches, on the rails of :class:`~tweetform.spiders.paged.PagedSpider` (one paged list per
 post, to the end marker): its conversation by one search ``conversation_id:ID`` when the post is
-the root of its thread (a quote, an original) or a seed — every reply at any level, so a thread
-is searched once and never once per reply —, its quotes, its retweeters, its likers. Replies and
+the root of its thread (a quote, an original), a seed, or a quote that also replies (its thread is
+another one) — every reply at any level, so a thread is searched once and never once per reply;
+each conversation is claimed once per job (``JobArgs.conversations_job``) —, its quotes, its
+retweeters, its likers. Replies and
 quotes found at level ``L`` are posts of depth ``L``; while ``L < depth`` they are expanded at
 level ``L + 1`` (a reply's own thread is the one already searched: only its quotes, retweeters
 and likers are fetched).
@@ -31,6 +33,7 @@ For a seed that is itself a reply, that is the replies under it, not its whole c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterable, Iterator
 
 import scrapy
@@ -69,11 +72,26 @@ def parse_include(raw: Any) -> list[str]:
     return [i for i in INCLUDES if i in given]
 
 
-def found_id(tweet: dict[str, Any]) -> int:
-    """A found post as a level's id: negative when it is the root of its own thread (its conversation
-    is searched when it is expanded), positive for a reply (its thread is the one it was found in)."""
+Found = int | list[int]
+
+
+def found_id(tweet: dict[str, Any], found_in: str) -> Found:
+    """A found post as a level's entry: negative when it is the root of its own thread (its conversation
+    is searched when it is expanded), positive for a reply found in its thread's search (searched
+    already), ``[id, conversation]`` for a quote that also replies: it belongs to another thread,
+    searched when it is expanded (unless the job searched it already)."""
     tid = int(tweet["id"])
-    return -tid if str(tweet.get("conversation_id") or tid) == str(tid) else tid
+    conversation = int(tweet.get("conversation_id") or tid)
+    if conversation == tid:
+        return -tid
+    return tid if found_in == "replies" else [tid, conversation]
+
+
+def post_of(entry: Found) -> tuple[int, int | None]:
+    """A level's entry as ``(post, conversation to search when it is expanded, or None)``."""
+    if isinstance(entry, list):
+        return int(entry[0]), int(entry[1])
+    return abs(entry), (abs(entry) if entry < 0 else None)
 
 
 def found_uris(include: str, body: Any) -> list[str]:
@@ -137,12 +155,29 @@ class CascadeSpider(PagedSpider):
         if job.api == BLUESKY:
             by_key = {bluesky.uri_key(uri): uri for uri in thread}
             claimed = [by_key[k] for k in self.store.claim_users(job, list(by_key), level, claimer)]
+            searches = {uri: thread[uri] for uri in claimed}
         else:
             claimed = self.store.claim_users(job, list(thread), level, claimer)
-        requests = [r for tid in claimed for r in self.list_requests(job, tid, thread[tid], level)]
+            searches = self.conversations(job, claimed, thread, level, claimer)
+        requests = [r for tid in claimed for r in self.list_requests(job, tid, searches[tid], level)]
         self.store.requests_opened(job, level, [r.url for r in requests])
         self.crawler.stats.inc_value("tweetform/posts/expanded", len(claimed))
         yield from requests
+
+    def conversations(self, job: JobArgs, claimed: list[int], thread: dict[int, int | None], level: int,
+                      claimer: str) -> dict[int, int | None]:
+        """Claimed post -> the conversation it searches (None: none). Each conversation is searched once per
+        job: claimed apart from the posts (``JobArgs.conversations_job``, not counted in max_tweets) by the
+        same claimer, and searched by the first post of this level that has it."""
+        wanted = list(dict.fromkeys(c for c in (thread[t] for t in claimed) if c is not None))
+        store_job = replace(job, job=job.conversations_job, spider="conversation", max_tweets=None, max_users=None)
+        fresh = set(self.store.claim_users(store_job, wanted, level, claimer)) if wanted else set()
+        searches: dict[int, int | None] = {}
+        for tid in claimed:
+            cid = thread[tid]
+            searches[tid] = cid if cid in fresh else None
+            fresh.discard(cid)  # type: ignore[arg-type]
+        return searches
 
     def list_requests(self, job: JobArgs, tid: Any, conversation: Any, level: int) -> Iterator[scrapy.Request]:
         for include in self.includes(job):
@@ -189,7 +224,7 @@ class CascadeSpider(PagedSpider):
                 ids: list[Any] = found_uris(ctx["list"], body)
                 source = bluesky.uri_key(ctx["target"])
             else:
-                ids = [found_id(t) for t in body.get("data") or [] if isinstance(t, dict) and t.get("id")]
+                ids = [found_id(t, ctx["list"]) for t in body.get("data") or [] if isinstance(t, dict) and t.get("id")]
                 source = int(ctx["target"])
             self.store.record_found(job, level, source, LIST_ORDER[ctx["list"]] + ctx.get("page_no", 0), ids)
         yield from self.request_done(job, level, response.request.url)
@@ -204,5 +239,5 @@ class CascadeSpider(PagedSpider):
             if job.api == BLUESKY:
                 posts = [(u.lstrip(THREAD_MARK), u.startswith(THREAD_MARK)) for u in next_level]
             else:
-                posts = [(abs(i), abs(i) if i < 0 else None) for i in next_level]
+                posts = [post_of(entry) for entry in next_level]
             yield from self.expand(job, posts, level + 1, claimer=f"level:{level + 1}")

@@ -169,8 +169,9 @@ def expire_ended(server: Any, ttl: float, recent: int = 100) -> list[str]:
             pipe.expire(key, int(ttl))
         for key in keys.level_keys(job_id, _depth(args)):  # named, not found by a keyspace SCAN
             pipe.expire(key, int(ttl))
-        for key in seen.bucket_keys(server, job_id):  # the claims' buckets
-            pipe.expire(key, int(ttl))
+        conversations = f"{job_id}:conversations"  # a cascade's claimed conversations (JobArgs.conversations_job)
+        for key in [*seen.bucket_keys(server, job_id), keys.expanded(conversations), *seen.bucket_keys(server, conversations)]:
+            pipe.expire(key, int(ttl))  # the claims' buckets
         pipe.hset(keys.job(job_id), "expiring", int(ttl))
         pipe.execute()
         expired.append(job_id)
