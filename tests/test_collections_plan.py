@@ -105,3 +105,24 @@ def test_liked_tweets_and_memberships_plans_from_the_users_counts(box, tmp_path:
     billed = sum(a["resources"].get(kind, 0) for a in bill["apps"].values())
     assert within(est["usd"], billed * pricing.price(kind), 0.15), (est, bill)
     assert bill["total_usd"] <= est["usd"] + est["includes_usd"] + 1e-9
+
+
+def test_cascade_plan_to_depth_3_within_25_percent_of_the_bill(box, tmp_path: Path):
+    """scrapy plan cascade depth=3: level 1 from the seed's public_metrics and a count of its thread, levels 2
+    and 3 from a sample of level 1 (its first pages: the thread and the quotes), level after level; includes
+    from that sample. Its dollars and requests within 25 % of what the sandbox then bills and answers for the
+    crawl (three levels of posts: the sandbox's cascades), with a basis and a range that holds the bill."""
+    seed = str(box.get("/_sandbox/truth/engaged/12")["ids"][0])
+    est, bill = planned_then_billed(box, tmp_path, "cascade", tweet_id=seed, depth="3")
+    served = sum(c["served"] for c in box.counters()["limits"])
+    planned = sum(e["requests"] for e in est["endpoints"])
+    print(json.dumps({"usd": est["usd"], "range": est["usd_range"], "billed": bill["total_usd"], "requests": planned,
+                      "served": served, "resources": est["resources"], "notes": est["notes"]}))
+    assert within(est["usd"], bill["total_usd"], 0.25), (est, bill)
+    assert within(planned, served, 0.25), (est["endpoints"], box.counters()["limits"])
+    low, high = est["usd_range"]
+    assert low < est["usd"] < high and low <= bill["total_usd"] <= high
+    assert "sample of" in est["basis"] and est["includes_usd"] == 0 and est["plan_spent_usd"] > 0
+    # the truth's cascade has three levels of posts: the plan sized what is below the seed's own reactions
+    posts = box.get(f"/_sandbox/truth/cascade?seeds={seed}&depth=3&include=replies,quotes,retweets")["posts"]
+    assert set(posts.values()) == {0, 1, 2, 3}

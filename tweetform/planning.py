@@ -299,6 +299,7 @@ def estimate(job: JobArgs, credentials: list[Credential], counts: Mapping[int, C
         for kind, n in volume.resources.items():
             est.resources[kind] = est.resources.get(kind, 0) + n
         est.tweets, est.users, est.exact, est.includes_usd = volume.tweets, volume.users, volume.exact, volume.includes_usd
+        est.basis, est.usd_range = volume.basis, volume.usd_range
         notes += volume.notes
     elif job.spider in ("friends", "followers"):
         _network(job, entries, requests, est, notes, list(sample) if sample is not None else None)

@@ -63,6 +63,8 @@ class Volume:
     includes_usd: float = 0.0
     plan_requests: int = 0  # requests the plan itself made (counts, look-ups)
     sampled: bool = False  # includes estimated from a sample page (else only bounded)
+    basis: str = ""  # what the figures rest on (else the plan says exact or estimated)
+    usd_range: tuple[float, float] | None = None  # the low and high end of what it may cost (data)
 
     def add(self, endpoint: str, requests: int) -> None:
         self.requests[endpoint] = self.requests.get(endpoint, 0) + requests
@@ -269,33 +271,198 @@ def _tweet_lists(client: Any, job: JobArgs, volume: Volume, spidercls: Any) -> N
         volume.notes.append(f"{missing} seed tweet(s) the look-up did not return (deleted or protected) count one request each")
 
 
-def _cascade(client: Any, job: JobArgs, volume: Volume, spidercls: Any) -> None:
-    """cascade: its first level from the seeds' public_metrics (replies by one search of each seed's
-    thread, quotes, retweeters, likers); what the reactions bring in turn is unknown before crawling."""
+#: cascade include -> (public_metrics count, endpoint, billing kind); replies: the job's search endpoint
+CASCADE_LISTS = {"replies": ("reply_count", None, pricing.POST), "quotes": ("quote_count", "/2/tweets/:id/quote_tweets", pricing.POST),
+                 "retweets": ("retweet_count", "/2/tweets/:id/retweeted_by", pricing.USER),
+                 "likes": ("like_count", "/2/tweets/:id/liking_users", pricing.LIKE)}
+CASCADE_FIELDS = "public_metrics,conversation_id"
+
+
+@dataclass
+class Reactions:
+    """What an expanded post brings, on average (from a sample of level 1): posts of its thread (a root's
+    replies), quotes, and per include the objects listed and the requests that list takes."""
+
+    replies: float = 0.0  # a root's thread (a reply's thread is searched already)
+    quotes_of_root: float = 0.0
+    quotes_of_reply: float = 0.0
+    listed: dict[str, float] = field(default_factory=dict)  # include -> objects per post (retweeters, likers)
+    pages: dict[str, float] = field(default_factory=dict)  # include -> requests per post
+
+    def scaled(self, factor: float) -> "Reactions":
+        return Reactions(self.replies * factor, self.quotes_of_root * factor, self.quotes_of_reply * factor,
+                         {k: v * factor for k, v in self.listed.items()}, dict(self.pages))
+
+
+def _mean_spread(values: list[float]) -> tuple[float, float]:
+    """The mean and two standard errors of it."""
+    if not values:
+        return 0.0, 0.0
+    mean = sum(values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1)
+    return mean, 2 * (var / len(values)) ** 0.5
+
+
+def _cascade_sample(client: Any, job: JobArgs, seed: int, conversation: int, size: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Level 1's first pages, as the crawl fetches them (the seed's thread search and its quotes, with
+    public_metrics and the crawl's expansions): ``(posts, pages)``."""
+    from tweetform.spiders.search import search_endpoint, time_params
+
+    posts: list[dict[str, Any]] = []
+    pages: list[dict[str, Any]] = []
+    asked = []
+    if "replies" in (job.include or "replies"):
+        endpoint = search_endpoint(job)
+        asked.append((endpoint, {"query": f"conversation_id:{conversation}", **time_params(job)}, None))
+    asked.append(("/2/tweets/:id/quote_tweets", {}, seed))
+    for endpoint, params, path_id in asked:
+        low, high = ENDPOINTS[endpoint].pages
+        status, body = client.get(endpoint, {**params, "max_results": max(low, min(size, high)), **V2_TWEET_PARAMS}, path_id)
+        if status != 200 or not isinstance(body, dict):
+            raise PlanError(f"the sample of level 1 ({endpoint}) answered HTTP {status}: the estimate is not possible now",
+                            exitcodes.UNREACHABLE if status >= 500 else exitcodes.ERROR)
+        pages.append(body)
+        posts += [t for t in body.get("data") or [] if isinstance(t, dict)]
+    return posts, pages
+
+
+def _reactions(posts: list[dict[str, Any]], includes: list[str]) -> tuple[Reactions, Reactions, Reactions]:
+    """Per expanded post, from the sampled posts' public_metrics: the mean, and the mean less and plus two
+    standard errors (the low and high ends of the range)."""
+    def metric(t: dict[str, Any], name: str) -> float:
+        return float((t.get("public_metrics") or {}).get(name, 0))
+
+    roots = [t for t in posts if str(t.get("conversation_id") or t.get("id")) == str(t.get("id"))]
+    replies = [t for t in posts if t not in roots]
+    ends = []
+    for side in (0, -1, 1):
+        def m(ts: list[dict[str, Any]], name: str) -> float:
+            mean, spread = _mean_spread([metric(t, name) for t in ts])
+            return max(0.0, mean + side * spread)
+        r = Reactions(replies=m(roots, "reply_count") if "replies" in includes else 0.0,
+                      quotes_of_root=m(roots, "quote_count") if "quotes" in includes else 0.0,
+                      quotes_of_reply=m(replies, "quote_count") if "quotes" in includes else 0.0)
+        for include in includes:
+            name, endpoint, _ = CASCADE_LISTS[include]
+            page = ENDPOINTS[endpoint].pages[1] if endpoint else 100
+            r.listed[include] = m(posts, name)
+            r.pages[include] = (sum(pages(int(metric(t, name)), page) for t in posts) / len(posts)) if posts else 1.0
+        ends.append(r)
+    return ends[0], ends[1], ends[2]
+
+
+@dataclass
+class CascadeSize:
+    posts: list[float] = field(default_factory=list)  # posts found per level (1..depth)
+    expanded: list[float] = field(default_factory=list)  # posts expanded per level
+    listed: dict[str, float] = field(default_factory=dict)  # include -> objects listed, every level
+    requests: dict[str, float] = field(default_factory=dict)  # include -> requests, every level
+
+
+def _grow(job: JobArgs, includes: list[str], level1: tuple[float, float, dict[str, float], dict[str, float]],
+          seeds: int, per_post: Reactions) -> CascadeSize:
+    """Levels 1..depth: level 1 from the seeds (thread posts, quotes, listed objects and requests), each
+    deeper one from the posts of the level above and what a post brings (``per_post``), within max_tweets."""
+    replies, roots, listed, requests = level1
+    size = CascadeSize([replies + roots], [float(seeds)], dict(listed), dict(requests))
+    expanded = float(seeds)
+    for _ in range(2, job.depth + 1):
+        share = 1.0
+        if job.max_tweets is not None:
+            room = max(0.0, job.max_tweets - expanded)
+            share = min(1.0, room / (replies + roots)) if replies + roots else 0.0
+        replies, roots = replies * share, roots * share
+        expanded += replies + roots
+        size.expanded.append(replies + roots)
+        for include in includes:
+            n = per_post.listed.get(include, 0.0) * (replies + roots)
+            asked = per_post.pages.get(include, 1.0) * (roots if include == "replies" else replies + roots)
+            if include != "replies":
+                size.listed[include] = size.listed.get(include, 0.0) + n
+            size.requests[include] = size.requests.get(include, 0.0) + asked
+        replies, roots = roots * per_post.replies, roots * per_post.quotes_of_root + replies * per_post.quotes_of_reply
+        size.posts.append(replies + roots)
+    return size
+
+
+def _cascade(client: Any, job: JobArgs, volume: Volume, spidercls: Any, sample: int = 100) -> None:
+    """cascade to depth N: level 1 from the seeds' public_metrics (and a count of each seed's thread:
+    ``conversation_id:`` on the counts endpoint), the levels below from a sample of level 1 — the first
+    page of the first seed's thread and of its quotes, as the crawl fetches them — whose public_metrics
+    say what each post brings (a root its thread's replies and quotes, a reply its quotes, each its
+    retweeters and likers), level after level; a range from the sample's spread (two standard errors).
+    Includes (authors, mentioned users) from the same sample (:func:`includes_model`)."""
     from tweetform.spiders.search import search_endpoint
 
+    includes = spidercls.includes(job)
     seeds = list(dict.fromkeys(job.tweet_ids))
-    tweets = _seed_tweets(client, seeds, "public_metrics")
+    tweets = _seed_tweets(client, seeds, CASCADE_FIELDS)
     volume.add("/2/tweets", math.ceil(len(seeds) / 100))
     volume.bill(pricing.POST, len(tweets))
-    lists = {"replies": ("reply_count", search_endpoint(job), pricing.POST), "quotes": ("quote_count", "/2/tweets/:id/quote_tweets", pricing.POST),
-             "retweets": ("retweet_count", "/2/tweets/:id/retweeted_by", pricing.USER),
-             "likes": ("like_count", "/2/tweets/:id/liking_users", pricing.LIKE)}
-    posts = users = 0
-    for include in spidercls.includes(job):
-        metric, endpoint, kind = lists[include]
-        total = 0
-        for tid in seeds:
-            n = int(((tweets.get(tid) or {}).get("public_metrics") or {}).get(metric, 0))
-            volume.add(endpoint, pages(n, ENDPOINTS[endpoint].pages[1]))
-            total += n
-        volume.bill(kind, total)
-        posts, users = (posts + total, users) if kind == pricing.POST else (posts, users + total)
-    volume.tweets, volume.users = posts + len(tweets), users
-    _includes(volume, "/2/tweets/:id/quote_tweets", posts)
-    if job.depth > 1:
-        volume.notes.append(f"cascade: level 1 only (from the seeds' public metrics); the levels past it (depth={job.depth}) react to "
-                            "what level 1 finds and are unknown before crawling (give max_tweets and budget to bound them)")
+    search = search_endpoint(job)
+    replies = roots = 0.0
+    listed: dict[str, float] = {}
+    requests: dict[str, float] = {}
+    conversations = list(dict.fromkeys(int(t.get("conversation_id") or tid) for tid, t in tweets.items()))
+    for include in includes:
+        name, endpoint, _ = CASCADE_LISTS[include]
+        page = ENDPOINTS[endpoint or search].pages[1]
+        if include == "replies":  # one search per thread: its size from the counts endpoint
+            sizes = [count_posts(client, f"conversation_id:{c}", job) for c in conversations]
+            replies = float(sum(sizes))
+            requests[include] = float(sum(pages(n, page) for n in sizes))
+            continue
+        counts = [int(((tweets.get(t) or {}).get("public_metrics") or {}).get(name, 0)) for t in seeds]
+        requests[include] = float(sum(pages(n, page) for n in counts))
+        if include == "quotes":
+            roots = float(sum(counts))
+        else:
+            listed[include] = float(sum(counts))
+    first = next((t for t in seeds if t in tweets), None)
+    model = None
+    basis = (f"level 1 from {len(tweets)} seed(s) looked up ({CASCADE_FIELDS}) and {len(conversations)} thread count(s)"
+             if "replies" in includes else f"level 1 from {len(tweets)} seed(s) looked up ({CASCADE_FIELDS})")
+    mid = low = high = Reactions()
+    if job.depth > 1 and sample > 0 and first is not None and (replies or roots):
+        posts, sample_pages = _cascade_sample(client, job, first, int(tweets[first].get("conversation_id") or first), sample)
+        mid, low, high = _reactions(posts, includes)
+        merged = {"data": [t for p in sample_pages for t in p.get("data") or []],
+                  "includes": {"tweets": [t for p in sample_pages for t in (p.get("includes") or {}).get("tweets") or []]}}
+        if posts:
+            model = includes_model(merged)
+        basis += (f"; levels 2..{job.depth} from a sample of {len(posts)} level-1 post(s) (their public_metrics: a thread "
+                  f"{mid.replies:.2f}, quotes {mid.quotes_of_root:.2f} of a root and {mid.quotes_of_reply:.2f} of a reply, "
+                  "each level from the one above), so it is a range (two standard errors)")
+    elif job.depth > 1:
+        basis += f"; levels 2..{job.depth} not sampled (--sample 0 or nothing at level 1): counted as bringing nothing"
+    ends = []
+    for per_post in (mid, low, high):
+        size = _grow(job, includes, (replies, roots, listed, requests), len(tweets), per_post)
+        posts_total = sum(size.posts)
+        users = size.listed.get("retweets", 0.0)
+        included_users = model(round(posts_total + len(tweets)))[0] if model is not None else 0.0
+        usd = ((len(tweets) + posts_total) * pricing.price(pricing.POST) + (users + included_users) * pricing.price(pricing.USER)
+               + size.listed.get("likes", 0.0) * pricing.price(pricing.LIKE))
+        ends.append((size, posts_total, users, included_users, usd))
+    size, posts_total, users, included_users, _ = ends[0]
+    for include in includes:
+        endpoint = CASCADE_LISTS[include][1] or search
+        volume.add(endpoint, round(size.requests.get(include, 0.0)))
+    volume.bill(pricing.POST, round(posts_total))
+    volume.bill(pricing.USER, round(users + included_users))
+    if "likes" in includes:
+        volume.bill(pricing.LIKE, round(size.listed.get("likes", 0.0)))
+    volume.tweets, volume.users = round(posts_total) + len(tweets), round(users)
+    if model is not None:
+        volume.sampled = True
+    else:
+        _includes(volume, "/2/tweets/:id/quote_tweets", round(posts_total))
+    seed_usd = pricing.price(pricing.POST) * len(tweets)
+    volume.usd_range = (min(e[4] for e in ends), max(e[4] for e in ends)) if job.depth > 1 else None
+    volume.basis = basis
+    volume.notes.append(f"cascade: {', '.join(f'{round(n):,}' for n in size.posts)} post(s) found at depth(s) 1..{job.depth}, "
+                        f"{', '.join(f'{round(n):,}' for n in size.expanded)} expanded at level(s) 1..{job.depth} "
+                        f"(seeds: ${seed_usd:.3f})")
 
 
 def _user_lists(job: JobArgs, volume: Volume, spidercls: Any, counts: Mapping[int, Any]) -> None:
@@ -376,7 +543,7 @@ def measure(client: Any, job: JobArgs, spidercls: Any, counts: Mapping[int, Any]
     elif job.spider in TWEET_METRIC:
         _tweet_lists(client, job, volume, spidercls)
     elif job.spider == "cascade":
-        _cascade(client, job, volume, spidercls)
+        _cascade(client, job, volume, spidercls, sample)
     elif job.spider == "counts":
         endpoint = "/2/tweets/counts/all" if job.archive else "/2/tweets/counts/recent"
         n = len(set(job.all_queries)) * counts_pages(job)
