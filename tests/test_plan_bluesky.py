@@ -95,7 +95,8 @@ def test_plan_text_says_free_paced_by_the_rate_and_refuses_a_budget(sandbox_fact
     lines = done.stdout.splitlines()
     assert lines[0].endswith("; Bluesky)") and "cost: $0 (Bluesky's public API is free)" in lines
     [estimate] = [line for line in lines if line.startswith("estimate: ≈ ")]
-    assert "(2 IP lane(s), 40 requests per 5 min)" in estimate and "window(s)" in estimate
+    # as the quota book paces 20 per 5 minutes: 4 slices of 75 s, 4 requests each (quota.book.pace_slices)
+    assert "(2 IP lane(s), 8 requests per 1.25 min)" in estimate and "window(s)" in estimate
     assert any("paced by TWEETFORM_BLUESKY_RATE (20 per 5 min" in line for line in lines)
     assert any(line.startswith("basis: level 1 exact") and "requests" in line for line in lines)
     refused = plan(box, "friends", "-a", "api=bluesky", "-a", f"user_id={did}", "--budget", "5")

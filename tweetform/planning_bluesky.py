@@ -39,6 +39,7 @@ from tweetform.job import JobArgs
 from tweetform.api.endpoints import BLUESKY
 from tweetform.planning import PLAN_WAIT, Counts, EndpointPlan, Estimate, PlanError, PlanSpend, _network, pages_for, plan_job
 from tweetform.proxies.config import load_proxy_list
+from tweetform.quota.book import pace_slices
 from tweetform.quota.gate import human
 
 SAMPLE_SEEDS = 5  # the seeds whose lists' first pages make the sample of level 2
@@ -327,8 +328,9 @@ def _pace(settings: Any, client: XrpcClient, est: Estimate, requests: dict[str, 
         limit, window = client.policy
         where = f"the host's ratelimit-policy ({limit:,} per {window:g} s)"
     else:
-        limit, window = settings.getint("TWEETFORM_BLUESKY_RATE", 3000), PACE_WINDOW
-        where = f"TWEETFORM_BLUESKY_RATE ({limit:,} per 5 min; the host published no limit)"
+        rate = settings.getint("TWEETFORM_BLUESKY_RATE", 3000)
+        limit, window = pace_slices(rate)  # as the quota book paces it: slices, never the rate in any 5 minutes
+        where = f"TWEETFORM_BLUESKY_RATE ({rate:,} per 5 min, sent {limit:,} per {window} s; the host published no limit)"
     per_window = limit * lanes
     total = sum(requests.values())
     windows = math.ceil(total / per_window) if total else 0
