@@ -122,3 +122,30 @@ def test_dehydrated_ids_are_dids_and_post_uris(crawled, tmp_path: Path):
     expanded = box.get(f"/_sandbox/truth/bsky/reachable?seeds={did}&depth=2&direction=follows&max_users=30")["dids"]
     listed = {other for d in expanded for other in box.get(f"/_sandbox/truth/bsky/follows/{d}")["dids"]}
     assert set((tmp_path / "users.txt").read_text().split()) == listed
+
+
+def test_threads_and_engagement_lists_export_as_truth(crawled, tmp_path: Path):
+    """A conversation bucket (getPostThread trees) gives every post of each thread as a tweet row; retweeted_by
+    and liking_users buckets (getRepostedBy, getLikes) give reposter/liker → author edges."""
+    box = crawled["box"]
+    out = tmp_path / "data"
+    author = box.get("/_sandbox/truth/bsky/did?ids=12")["dids"]["12"]  # jack: recent posts with every reaction
+    seeds = box.get(f"/_sandbox/truth/bsky/engaged/{author}")["uris"][:3]
+    assert len(seeds) == 3
+    for spider in ("conversation", "retweeted_by", "liking_users"):
+        ok(bluesky_crawl(box, spider, out, tweet_id=",".join(seeds)))
+
+    ok(export(out, "tweets", "--bucket", "conversations", "--format", "csv", "-o", str(tmp_path / "threads.csv")))
+    with open(tmp_path / "threads.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    roots = {r["conversation_id"] for r in rows}
+    expected = set().union(*({root, *box.get(f"/_sandbox/truth/bsky/thread?uri={root}")["uris"]} for root in roots))
+    assert {r["id"] for r in rows} == expected and set(seeds) <= expected and len(expected) > len(roots)
+    assert len(rows) == len(expected)  # each post once, however many pages hold it
+
+    for bucket, truth_list in (("retweeted_by", "reposts"), ("liking_users", "likes")):
+        target = tmp_path / f"{bucket}.csv"
+        ok(export(out, "graph", "--bucket", bucket, "--format", "csv", "-o", str(target)))
+        edges = set(read_csv_graph(target).edges())
+        truth = {(user, author) for uri in seeds for user in box.get(f"/_sandbox/truth/bsky/{truth_list}?uri={uri}")["dids"]}
+        assert edges == truth and truth, bucket
