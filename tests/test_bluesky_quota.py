@@ -173,3 +173,14 @@ def test_a_bad_direct_lane_name_is_one_line(tmp_path: Any) -> None:
     lines = done.stderr.strip().splitlines()
     assert done.returncode == exitcodes.BAD_INPUT and len(lines) == 1 and "TWEETFORM_DIRECT_LANE" in lines[0], done.stderr[-2000:]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_rate_below_two_is_bad_input() -> None:
+    """No fixed slices keep every 5-minute interval to one request: TWEETFORM_BLUESKY_RATE=1 is refused."""
+    import tweetform.settings as defaults
+    from tweetform.config import SettingsError, check_types
+
+    with pytest.raises(SettingsError) as refused:
+        check_types({"TWEETFORM_BLUESKY_RATE": 1}, vars(defaults), "settings_local.py")
+    assert str(refused.value) == "settings_local.py: TWEETFORM_BLUESKY_RATE must be at least 2, not 1"
+    check_types({"TWEETFORM_BLUESKY_RATE": 2}, vars(defaults), "ok")

@@ -141,7 +141,7 @@ def _reads(kind: type, value: Any) -> bool:
 RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "CONCURRENT_REQUESTS": (1, None, True), "CONCURRENT_REQUESTS_PER_DOMAIN": (1, None, True),
     "CONCURRENT_ITEMS": (1, None, True), "DOWNLOAD_TIMEOUT": (0, None, False), "RETRY_TIMES": (0, None, True),
-    "URLLENGTH_LIMIT": (1, None, True), "TWEETFORM_BLUESKY_RATE": (1, None, True),
+    "URLLENGTH_LIMIT": (1, None, True), "TWEETFORM_BLUESKY_RATE": (2, None, True),  # 1: no pace keeps 1 in every 5 min
     "TWEETFORM_QUOTA_RESET_MARGIN": (-3600, 3600, True),  # negative: send before the reset (tests make real 429s)
     "TWEETFORM_RETRY_BACKOFF": (0, None, True), "TWEETFORM_RETRY_BACKOFF_MAX": (0, None, True),
     "ROTATING_PROXY_BACKOFF_BASE": (0, None, True), "ROTATING_PROXY_BACKOFF_CAP": (0, None, True),
