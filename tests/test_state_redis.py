@@ -291,3 +291,63 @@ def test_status_and_admin_know_every_spider_of_the_project(redis_url: str, tmp_p
     shown = subprocess.run([sys.executable, "-m", "scrapy", "status", "--json", *added], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert "friends_that_raise" in [q["spider"] for q in json.loads(shown.stdout)["queues"]]
     assert command(env, "admin", "clear-queue", "enemies", *added).returncode == 2
+
+
+def test_every_key_a_late_write_creates_after_a_job_ended_expires_with_it(redis_url: str, tmp_path: Path):
+    """A worker stalled past its lease comes back after the job ended (control.expire_ended gave its keys their
+    TTL): its hold, its page's claims and level keys, the page handed to the collector, the written page and the
+    requests it queues create keys that must expire with the job too. Only the job's record stays."""
+    from types import SimpleNamespace
+
+    from crawling import unit_crawler
+    from scrapy import Request, Spider
+
+    from tweetform.collect.stream import script as collect_script
+    from tweetform.job import JobArgs
+    from tweetform.state.redis import compact, control, keys, scripts
+    from tweetform.state.redis.jobs import RedisJobStore
+    from tweetform.state.redis.scheduler import RedisScheduler
+
+    r = redis.Redis.from_url(redis_url)
+    crawler = unit_crawler(Spider, {"REDIS_URL": redis_url})
+    crawler.spider = spider = Spider.from_crawler(crawler, name="friends")
+    crawler.engine = SimpleNamespace(scraper=SimpleNamespace(slot=SimpleNamespace(active=set())))
+    scheduler = RedisScheduler.from_crawler(crawler)
+    scheduler.open(spider)
+    store = RedisJobStore(r)
+    job = JobArgs(spider="friends", job="late", api="2", bucket="friend_ids", user_ids=[1], depth=2, max_users=50)
+    store.save(job)
+
+    def page(n: int) -> Request:
+        return Request(f"https://api.x.com/2/users/{n}/following", meta={"tweetform_ctx": {"job": "late"}})
+
+    # the job runs: level 1, one request queued
+    assert store.claim_users(job, [1], 1, "seed") == [1]
+    store.requests_opened(job, 1, [page(1).url])
+    store.record_found(job, 1, 1, 0, [7, 8])
+    scheduler.enqueue_request(page(1))
+    scheduler.sync()
+    r.hset(keys.job("late"), "state", "done")  # it ended
+    assert control.expire_ended(r, 600) == ["late"]
+
+    # late: a hold, claims and level keys of level 2, requests queued, a page for the collector, a written page
+    store.hold("late", "stalled-worker")
+    assert store.claim_users(job, [7, 8], 2, page(1).url) == [7, 8]
+    store.requests_opened(job, 2, [page(7).url])
+    store.record_found(job, 2, 7, 0, [9])
+    store.request_done(job, 2, page(7).url)
+    for n in range(2, 300):  # enough to grow the dupe filter's buckets
+        scheduler.enqueue_request(page(n))
+    scheduler.sync()
+    add = collect_script(r, "page_add")
+    assert add(keys=[keys.page_stream("late"), keys.pages_waiting("late"), keys.collect_jobs(), keys.job("late")],
+               args=["late", 10, 0, "n", "1", "raw", "{}"]) == 10
+    written = keys.written("late")
+    assert scripts.load(r, "page_written")(keys=[written, keys.bucket_counts(), keys.job_progress("late"), keys.job("late")],
+                                           args=[compact.bucket_prefix(written), 8, b"\x01" * 10, "friend_ids", "pages", 0, ""]) == 1
+    scheduler.close("finished")
+
+    found = {k.decode() for k in r.scan_iter(match="*late*")}  # every key of the job (a SCAN in the test only)
+    assert {keys.job_starting("late"), keys.page_stream("late"), keys.level_opened("late", 2), written} <= found
+    kept = set(keys.job_record("late"))
+    assert {k: r.ttl(k) for k in found - kept if not 0 < r.ttl(k) <= 600} == {}

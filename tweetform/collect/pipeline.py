@@ -62,7 +62,7 @@ class PageSender:
         args: list[Any] = [job, size, self.max_bytes]
         for name, value in fields.items():
             args += [name, value]
-        stream_keys = [keys.page_stream(job), keys.pages_waiting(job), keys.collect_jobs()]
+        stream_keys = [keys.page_stream(job), keys.pages_waiting(job), keys.collect_jobs(), keys.job(job)]
         pause = WAIT_FIRST
         while not self._try_add(stream_keys, args):
             self.stats.inc_value("tweetform/collect/waits")

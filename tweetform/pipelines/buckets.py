@@ -287,7 +287,7 @@ class BucketPipeline:
             if self._load is None:
                 self._load = compact.hash_load(self.server)
             # a page that failed for good counts as failed too: the job ends with a non-zero status (scrapy wait)
-            self._page_written(keys=[layout, keys.bucket_counts(), keys.job_progress(job)],
+            self._page_written(keys=[layout, keys.bucket_counts(), keys.job_progress(job), keys.job(job)],
                                args=[compact.bucket_prefix(layout), self._load, _digest(pid), bucket,
                                      "pages" if bucket != "errors" else "errors", int(failed),
                                      f"failed/{depth}" if failed and isinstance(depth, int) else ""])

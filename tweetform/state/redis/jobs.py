@@ -28,6 +28,7 @@ from tweetform.state.redis import connection, keys, migrate, scripts
 from tweetform.state.redis.seen import SeenUsers
 
 logger = logging.getLogger(__name__)
+ENDED_TTL = "expiring"  # the job hash's field control.expire_ended sets to the TTL it gave an ended job's keys
 
 LEGACY_SPIDERS = {
     "CRAWL_FRIENDS": "friends",
@@ -195,7 +196,9 @@ class RedisJobStore(JobStore):
         pipe = self.server.pipeline()
         pipe.sadd(keys.job_starting(job_id), worker)
         pipe.sadd(keys.worker_holds(worker), job_id)  # so the hold ends if this worker dies (:meth:`release_holds`)
-        pipe.execute()
+        pipe.hget(keys.job(job_id), ENDED_TTL)
+        *_, ttl = pipe.execute()
+        self._expire_late(ttl, keys.job_starting(job_id))
 
     def seeded(self, job_id: str, worker: str, processing: str = "", message: bytes | str = "", client: Any = None) -> None:
         """The job's seeds are queued: the hold ends and the job message (if any) leaves ``processing``."""
@@ -230,17 +233,25 @@ class RedisJobStore(JobStore):
 
     def requests_opened(self, job: JobArgs, level: int, pages: list[str]) -> None:
         if pages:
-            self.server.sadd(keys.level_opened(job.job, level), *pages)
+            pipe = self.server.pipeline()
+            pipe.sadd(keys.level_opened(job.job, level), *pages)
+            pipe.hget(keys.job(job.job), ENDED_TTL)
+            self._expire_late(pipe.execute()[-1], keys.level_opened(job.job, level))
 
     def record_found(self, job: JobArgs, level: int, source: int, page_no: int, ids: list[int]) -> None:
-        self.server.hset(keys.level_found(job.job, level), f"{source}:{page_no}", json.dumps(ids))
+        pipe = self.server.pipeline()
+        pipe.hset(keys.level_found(job.job, level), f"{source}:{page_no}", json.dumps(ids))
+        pipe.hget(keys.job(job.job), ENDED_TTL)
+        self._expire_late(pipe.execute()[-1], keys.level_found(job.job, level))
 
     def request_done(self, job: JobArgs, level: int, page: str = "") -> list[int] | None:
         pipe = self.server.pipeline()
         pipe.sadd(keys.level_done(job.job, level), page)
         pipe.scard(keys.level_opened(job.job, level))
         pipe.scard(keys.level_done(job.job, level))
-        _, opened, done = pipe.execute()
+        pipe.hget(keys.job(job.job), ENDED_TTL)
+        _, opened, done, ttl = pipe.execute()
+        self._expire_late(ttl, keys.level_done(job.job, level))
         if done < opened:
             return None
         users = [int(u) for u in self.server.zrange(keys.level_users(job.job, level), 0, -1)]
@@ -251,6 +262,15 @@ class RedisJobStore(JobStore):
             for _, ids in pages:
                 ordered.extend(ids)
         return ordered
+
+    def _expire_late(self, ttl: Any, *created: str) -> None:
+        """Keys a job's late page or hold creates after the job ended (``control.expire_ended`` marked its hash
+        with the TTL it gave the job's keys) get that TTL too, instead of outliving the job."""
+        if ttl is not None:
+            pipe = self.server.pipeline(transaction=False)
+            for key in created:
+                pipe.expire(key, int(ttl), nx=True)
+            pipe.execute()
 
     def last_complete_level(self, job: JobArgs) -> int | None:
         """The job's deepest complete BFS level, from the state its workers share, whichever did the work:

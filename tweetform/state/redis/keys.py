@@ -58,6 +58,13 @@ def job(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}"
 
 
+def job_record(job_id: str) -> list[str]:
+    """The keys an ended job keeps after TWEETFORM_JOB_STATE_TTL (what ``scrapy status`` and ``scrapy wait``
+    read: its hash, counters and money); every other key of the job expires (``control.expire_ended``, and
+    whatever a late page, claim, hold or push creates afterwards gets the TTL the job's hash records)."""
+    return [job(job_id), job_progress(job_id), budget(job_id)]
+
+
 def job_progress(job_id: str) -> str:
     """HASH of counters: pages, items, errors, users_expanded."""
     return f"{PREFIX}:job:{job_id}:progress"
