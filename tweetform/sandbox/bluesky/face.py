@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import math
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any
 
 from aiohttp import web
@@ -77,7 +77,7 @@ class BlueskyFace:
         self.sessions = Sessions(self.accounts, self._account_uid, lambda uid: self.views().status(uid),
                                  sandbox.clock.now, self.options)
         self._views: OrderedDict[int, Views] = OrderedDict()
-        self.served_at: dict[str, list[float]] = {}  # lane -> when each request it was allowed arrived (tests' counters)
+        self.served_at: dict[str, deque[float]] = {}  # lane -> when its allowed requests arrived (the last 100,000; tests)
 
     def _account_uid(self, account: BlueskyAccount) -> int | None:
         for uid, handle in self.handles.items():
@@ -115,7 +115,7 @@ class BlueskyFace:
         headers = {"ratelimit-limit": str(d.limit), "ratelimit-remaining": str(d.remaining),
                    "ratelimit-reset": str(d.reset), "ratelimit-policy": f"{d.limit};w={math.ceil(self.limiter.window_seconds)}"}
         if d.allowed:
-            self.served_at.setdefault(lane, []).append(self.limiter.clock())
+            self.served_at.setdefault(lane, deque(maxlen=100_000)).append(self.limiter.clock())
             if not self.options["ratelimit_headers"]:  # a host that publishes no limits (as the AppView)
                 headers = {}
         if not d.allowed:
@@ -308,7 +308,7 @@ class BlueskyFace:
         if parts == ["counters"]:
             return _json({"lanes": self.limiter.counters(), "sessions_created": self.sessions.created,
                           "sessions_refreshed": self.sessions.refreshed,
-                          "create_session_limits": self.sessions.limits[0].counters(), "served_at": self.served_at})
+                          "create_session_limits": self.sessions.limits[0].counters(), "served_at": {lane: list(times) for lane, times in self.served_at.items()}})
         if parts == ["tokens"]:  # what the sandbox issued, so tests can look for leaks
             return _json({"tokens": self.sessions.issued})
         return _json({"error": "unknown sandbox endpoint", "path": request.path}, 404)
