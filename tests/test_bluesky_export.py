@@ -149,3 +149,35 @@ def test_threads_and_engagement_lists_export_as_truth(crawled, tmp_path: Path):
         edges = set(read_csv_graph(target).edges())
         truth = {(user, author) for uri in seeds for user in box.get(f"/_sandbox/truth/bsky/{truth_list}?uri={uri}")["dids"]}
         assert edges == truth and truth, bucket
+
+
+def test_diff_of_two_bluesky_jobs_lists_the_follows_the_world_changed(crawled, tmp_path: Path):
+    """scrapy export diff on Bluesky follows pages: the edges added and removed between a job and one a week later
+    (the sandbox clock moved) are the changes of the face's truth."""
+    from test_longitudinal import WEEK, set_clock
+
+    box = crawled["box"]
+    candidates = box.get(f"/_sandbox/truth/bsky/reachable?seeds={crawled['feeds'][0]}&depth=2&direction=follows")["dids"]
+    try:
+        before, after = {}, {}
+        for did in candidates:
+            before[did] = set(box.get(f"/_sandbox/truth/bsky/follows/{did}")["dids"])
+        set_clock(box, WEEK)
+        for did in candidates:
+            after[did] = set(box.get(f"/_sandbox/truth/bsky/follows/{did}")["dids"])
+        changed = [d for d in candidates if before[d] - after[d] and after[d] - before[d]][:3]
+        assert changed, "the sandbox world changed no follows list in a week"
+        set_clock(box, 0)
+        ok(bluesky_crawl(box, "friends", tmp_path, user_id=",".join(changed), job="week-1"))
+        set_clock(box, WEEK)
+        ok(bluesky_crawl(box, "friends", tmp_path, user_id=",".join(changed), job="week-2"))
+    finally:
+        set_clock(box, 0)
+    target = tmp_path / "diff.csv"
+    result = ok(export(tmp_path, "diff", "week-1", "week-2", "-o", str(target)))
+    with open(target, encoding="utf-8", newline="") as fh:
+        rows = {(r["change"], r["source"], r["target"]) for r in csv.DictReader(fh)}
+    truth = {("added", d, t) for d in changed for t in after[d] - before[d]}
+    truth |= {("removed", d, t) for d in changed for t in before[d] - after[d]}
+    assert rows == truth
+    assert f"{len([r for r in truth if r[0] == 'added']):,} edge" in result.stderr
