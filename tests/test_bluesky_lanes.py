@@ -146,3 +146,30 @@ def test_two_hosts_pace_their_own_direct_lane_and_hosts_behind_one_nat_share_one
             for lane, times in lanes_of_pages(tmp_path / "hosts").items()}
     assert set(sent) == {"ip:direct:host-a", "ip:direct:host-b"}
     within_the_rate(sent, rate, per, pages)
+
+
+def test_a_dead_proxys_lane_sits_out_and_the_live_one_finishes_the_crawl(
+        sandbox_factory: Any, two_proxies: tuple[TinyProxy, TinyProxy], tmp_path: Path) -> None:
+    """The proxy pool applies to IP lanes: a proxy nobody answers on is dead, its lane (pinned to it)
+    sits out, its requests go back to the queue for the live lane; nothing goes direct, nothing is lost."""
+    from crawling import FULL_LOG
+    from test_proxies import stats_of
+
+    from tweetform.testing.servers import free_port
+
+    box = sandbox_factory(*SMALL_WORLD, "--bluesky", "rate=8", "--bluesky", "window=2")
+    seed = box.get("/_sandbox/truth/bsky/accounts")[0]["did"]
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens here
+    settings = {**FULL_LOG, "TWEETFORM_BLUESKY_APPVIEW": box.base, "TWEETFORM_BLUESKY_PDS": box.base,
+                "TWEETFORM_API_BASE": "http://127.0.0.1:9", "ROTATING_PROXY_LIST": json.dumps([two_proxies[0].url(), f"http://{dead}"]),
+                "ROTATING_PROXY_BACKOFF_BASE": "86400", "ROTATING_PROXY_BACKOFF_CAP": "86400",
+                "TWEETFORM_RETRY_BACKOFF": "0.05", "TWEETFORM_RETRY_BACKOFF_MAX": "0.2"}
+    done = run_crawl(box, "friends", tmp_path, credentials=[], settings=settings, api="bluesky", user_id=seed, depth=2, max_users=40)
+    assert done.returncode == 0, done.stderr[-3000:]
+    pages = equals_truth(box, tmp_path, seed, 2, 40)
+    assert f"credential 'ip:{dead}' sits out: every proxy it is pinned to is dead" in done.stderr
+    assert stats_of(done.stderr).get(f"tweetform/proxies/held/ip:{dead}") == 1
+    [row] = box.get("/_sandbox/bsky/counters")["lanes"]
+    assert proxy_of(row["alias"]) == "tf-lane-a" and row["served"] == pages and row["rate_limited"] == 0
+    assert {line["__tweetform"]["credential"] for lines in bucket(tmp_path, "friend_ids").values() for line in lines} == {
+        f"ip:{two_proxies[0].address}"}
