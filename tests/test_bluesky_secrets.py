@@ -11,7 +11,6 @@ sandbox issued, and the proxy and Redis passwords — plain, percent-encoded and
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time

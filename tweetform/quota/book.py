@@ -86,8 +86,8 @@ def pace_slices(rate: int) -> tuple[int, int]:
     5-minute windows on the epoch could send ``rate`` at the end of one and ``rate`` at the start of
     the next, twice the limit in one of the host's windows. A 5-minute interval touches at most k + 1
     slices of 300/k seconds, so ``rate // (k + 1)`` a slice never exceeds ``rate`` in any; k is the one
-    that sends most (90 % of 3,000 with 30 s slices). The setting is at least 2: fixed slices cannot keep every
-    5-minute interval to 1."""
+    that sends most (90 % of 3,000 with 30 s slices). The setting is at least 2: fixed slices cannot
+    keep every 5-minute interval to 1."""
     k = max(PACE_SLICES, key=lambda n: (n * (rate // (n + 1)), -n))
     return max(1, rate // (k + 1)), PACE_WINDOW // k
 
