@@ -13,8 +13,9 @@ import pytest
 from conftest import SMALL_WORLD
 from test_bluesky_crawl import bluesky_crawl
 
-from crawling import ROOT
+from crawling import ROOT, crawl_env
 from tweetform import exitcodes
+from tweetform.sandbox.credentials import DEMO_BLUESKY_ACCOUNTS
 
 
 def plan(box: Any, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -103,3 +104,23 @@ def test_plan_text_says_free_paced_by_the_rate_and_refuses_a_budget(sandbox_fact
     assert refused.returncode == exitcodes.BAD_INPUT and refused.stdout == ""
     assert refused.stderr.strip().splitlines() == ["tweetform: --budget: Bluesky's API is free, a budget has nothing to bound: "
                                                    "leave --budget out for api=bluesky"]
+
+
+def test_search_plan_from_a_sample_page_within_a_quarter_of_the_crawl(sandbox_factory: Any, tmp_path: Path) -> None:
+    """Without max_tweets the plan logs in with the first Bluesky account and reads one page's hitsTotal."""
+    box = sandbox_factory(*SMALL_WORLD)
+    creds = json.dumps([DEMO_BLUESKY_ACCOUNTS[0].as_settings()])
+    done = plan(box, "search", "-a", "api=bluesky", "-a", "query=vote", "--json", env={"TWEETFORM_CREDENTIALS": creds})
+    assert done.returncode == exitcodes.DONE, done.stderr
+    est = json.loads(done.stdout)
+    hits = len(box.get("/_sandbox/truth/bsky/search?q=vote")["uris"])
+    assert est["tweets"] == hits and hits > 1000
+    assert any(f"{hits:,} posts match" in note for note in est["notes"])
+    [searches] = [e["requests"] for e in est["endpoints"] if e["endpoint"] == "app.bsky.feed.searchPosts"]
+    box.reset()
+    env = {**crawl_env(box, tmp_path, json.loads(creds)), "TWEETFORM_BLUESKY_APPVIEW": box.base, "TWEETFORM_BLUESKY_PDS": box.base}
+    crawl = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "search", "-a", "api=bluesky", "-a", "query=vote"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert crawl.returncode == 0, crawl.stderr[-3000:]
+    actual = served(box) - box.get("/_sandbox/bsky/counters")["sessions_created"]  # the search pages
+    assert abs(searches - actual) <= 0.25 * actual, (searches, actual)
