@@ -208,12 +208,11 @@ def test_cascade_resumed_after_sigint_fetches_no_page_again(sandbox_factory: Any
 
 def test_bad_bluesky_post_input_is_one_line(box: Any, tmp_path: Path) -> None:
     seed = engaged(box)[0]
-    cases = [(spider, {"tweet_id": bad}, "is not a post URI") for spider in ("conversation", "quotes", "retweeted_by",
-                                                                             "liking_users", "cascade")
-             for bad in ("12345",)]
-    cases += [
-        ("cascade", {"tweet_id": "at://did:plc:../../etc/app.bsky.feed.post/3aaaaaaaaaaaa"}, "is not a post URI"),
+    cases = [
+        ("retweeted_by", {"tweet_id": "12345"}, "tweet_id '12345' is not a post URI"),
+        ("liking_users", {"tweet_id": "at://did:plc:../../etc/app.bsky.feed.post/3aaaaaaaaaaaa"}, "is not a post URI"),
         ("quotes", {"tweet_id": seed.replace("app.bsky.feed.post", "app.bsky.feed.like")}, "is not a post URI"),
+        ("cascade", {"tweet_id": f"{seed},{seed}/x"}, "is not a post URI"),
         ("conversation", {"tweet_id": seed, "max_tweets": "5"}, "max_tweets works with X's API only"),
         ("cascade", {"tweet_id": seed, "budget": "1"}, "Bluesky's API is free"),
     ]
