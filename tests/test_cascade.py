@@ -143,6 +143,29 @@ def test_a_quote_that_replies_has_its_thread_searched_once(box, tmp_path: Path):
     assert replies_there <= set(nodes) and edges == {tuple(e) for e in expected["edges"]}
 
 
+def test_retweet_edges_carry_the_retweet_time_like_edges_none(box, tmp_path: Path):
+    """include=retweet_times: each retweeter's timeline since the post, to its retweet: every retweet edge of
+    the export has the retweet's time (the sandbox's truth reads it from the retweeter's timeline); a like
+    edge's time is empty (the API has none); the tree is the truth's. Without retweets to time: one line, exit 2."""
+    seed = seed_of(box)
+    include = "replies,quotes,retweets,likes,retweet_times"
+    out = tmp_path / "data"
+    ok(run_crawl(box, "cascade", out, tweet_id=seed, depth=2, include=include))
+    expected = truth(box, seed, 2, include)
+    export(out, "--format", "jsonl", "-o", str(tmp_path / "c.jsonl"))
+    rows = [json.loads(line) for line in (tmp_path / "c.jsonl").read_text().splitlines()]
+    edges = [r for r in rows if "source" in r]
+    assert {(e["source"], e["target"], e["kind"]) for e in edges} == {tuple(e) for e in expected["edges"]}
+    retweets = {f"{e['source']} {e['target']}": e["time"] for e in edges if e["kind"] == "retweet"}
+    assert retweets == expected["retweet_times"] and len(retweets) > 50 and all(retweets.values())
+    likes = [e for e in edges if e["kind"] == "like"]
+    assert likes and all(e["time"] == "" for e in likes)
+    assert all(e["time"] for e in edges if e["kind"] in ("reply", "quote"))
+    bad = run_crawl(box, "cascade", tmp_path / "bad", tweet_id=seed, include="replies,retweet_times")
+    lines = [line for line in bad.stderr.splitlines() if line.strip()]
+    assert bad.returncode == 2 and len(lines) == 1 and "retweet_times" in lines[0], lines
+
+
 def test_max_tweets_keeps_the_breadth_first_prefix(box, tmp_path: Path):
     """max_tweets=30: exactly the first 30 posts in breadth-first order are expanded (the seed, then its
     replies and quotes in the API's order), and what their lists hold is collected; nothing more."""

@@ -394,7 +394,10 @@ def _cascade(client: Any, job: JobArgs, volume: Volume, spidercls: Any, sample: 
     Includes (authors, mentioned users) from the same sample (:func:`includes_model`)."""
     from tweetform.spiders.search import search_endpoint
 
-    includes = spidercls.includes(job)
+    includes = [i for i in spidercls.includes(job) if i in CASCADE_LISTS]
+    if "retweet_times" in spidercls.includes(job):
+        volume.notes.append("include=retweet_times: the retweeters' timelines (a Post read per tweet, back to each retweet) are "
+                            "not counted here; on the sandbox they cost about 7 times the cascade itself (README, Cascades)")
     seeds = list(dict.fromkeys(job.tweet_ids))
     tweets = _seed_tweets(client, seeds, CASCADE_FIELDS)
     volume.add("/2/tweets", math.ceil(len(seeds) / 100))

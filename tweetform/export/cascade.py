@@ -4,8 +4,11 @@ Nodes are the bare post and user ids, ``kind`` ``post`` or ``user``, and ``depth
 post or user first found in the lists of a level-``L`` post: ``L``). Posts carry ``author_id``,
 ``author`` (username), ``created_at``, ``text`` and the public metrics; users their ``label``
 (username). Edges, keyed by kind: ``reply`` and ``quote`` from a post to the post it replies to or
-quotes (``time``: the reacting post's), ``retweet`` and ``like`` from a user to the post (the API
-gives no time for those). A post whose parent was not collected (beyond the depth, deleted,
+quotes (``time``: the reacting post's), ``retweet`` and ``like`` from a user to the post. A
+retweet's time is its retweet post's ``created_at`` when the job followed ``include=retweet_times``
+(the retweeters' timelines), else empty: ``retweeted_by`` lists users only and search leaves
+retweets out. A like's time is always empty: X's API gives no like time anywhere
+(``liking_users`` and ``liked_tweets`` list users and posts, never when they were liked). A post whose parent was not collected (beyond the depth, deleted,
 protected) keeps no edge to it: it is marked ``parent_missing`` (the parent's id), never dropped.
 One graph holds every seed's tree.
 
@@ -51,6 +54,7 @@ class CascadeBuilder:
         self.parents: dict[str, dict[str, str]] = {}  # post -> {kind: parent id}
         self.users: dict[str, dict[str, Any]] = {}
         self.engaged: dict[tuple[str, str, str], str] = {}  # (user, post, kind) -> time ("" when the API gives none)
+        self.retweeted_at: dict[tuple[str, str], str] = {}  # X, include=retweet_times: (user, post) -> its retweet's time
         self.pages = 0
 
     def add_pages(self, pages: Iterable[dict[str, Any]]) -> "CascadeBuilder":
@@ -74,6 +78,13 @@ class CascadeBuilder:
                     if user.get("username"):
                         node["label"] = str(user["username"])
                     self.engaged[(uid, str(prov.get("post")), USER_LISTS[endpoint])] = ""
+            return
+        if prov.get("list") == "retweet_times":  # a retweeter's timeline: only its retweet of the post counts
+            for tweet in page.get("data") or []:
+                if isinstance(tweet, dict) and any(r.get("type") == "retweeted" and str(r.get("id")) == str(prov.get("post"))
+                                                   for r in tweet.get("referenced_tweets") or []):
+                    key, when = (str(tweet.get("author_id")), str(prov.get("post"))), utc_time(tweet.get("created_at")) or ""
+                    self.retweeted_at[key] = max(when, self.retweeted_at.get(key, ""))  # retweeted twice: the newest, as listed
             return
         if endpoint in BLUESKY_USER_LISTS:
             self.add_bluesky_users(page, str(prov.get("post")), depth, *BLUESKY_USER_LISTS[endpoint])
@@ -157,6 +168,8 @@ class CascadeBuilder:
                 else:
                     graph.nodes[tid]["parent_missing"] = parent
         for (uid, tid, kind), time in sorted(self.engaged.items()):
+            if kind == "retweet":
+                time = self.retweeted_at.get((uid, tid), time)
             if tid in self.posts:
                 graph.add_edge(uid, tid, key=kind, kind=kind, time=time)
             else:

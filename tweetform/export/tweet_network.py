@@ -160,6 +160,8 @@ class TweetNetwork:
                     self.users.setdefault(found[0], {}).update(found[1])
                     self.retweeters.add((found[0], post))
             return
+        if prov.get("list") == "retweet_times":  # a cascade's retweeter timeline (to time a retweet the retweeters page has)
+            return
         for included in (page.get("includes") or {}).get("tweets") or []:
             if isinstance(included, dict) and included.get("id") and included.get("author_id"):
                 self.authors[str(included["id"])] = str(included["author_id"])

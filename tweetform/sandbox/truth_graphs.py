@@ -99,8 +99,12 @@ def cascade_truth(world: Any, seeds: list[int], depth: int, include: list[str], 
                         users.setdefault(uid, depth_now)
                         edges.add((uid, tid, name[:-1]))
         level = following
+    # include=retweet_times: each collected retweet edge's time, its retweet post's (the retweeter's timeline)
+    retweeted_at = {f"{s} {t}": _retweet_time(world, s, t) for s, t, k in edges if k == "retweet" and t in posts
+                    } if "retweet_times" in include else {}
     # an edge to a post not collected (beyond depth, deleted, never expanded) is not drawn: its post is marked
     return {
+        "retweet_times": retweeted_at,
         "expanded": [str(t) for t in expanded],
         "searched": [str(c) for c in searched],
         "posts": {str(t): d for t, d in posts.items()},
@@ -108,3 +112,14 @@ def cascade_truth(world: Any, seeds: list[int], depth: int, include: list[str], 
         "edges": sorted([str(s), str(t), k] for s, t, k in edges if t in posts),
         "parent_missing": sorted({str(s) for s, t, _ in edges if t not in posts}),
     }
+
+
+def _retweet_time(world: Any, user: int, post: int) -> str:
+    """When ``user`` retweeted ``post``: its retweet's created_at, from its timeline ("" if not there)."""
+    for tid in world.timeline(user):
+        if tid < post:
+            break
+        tweet = world.tweet(tid)
+        if tweet is not None and tweet.retweeted_status_id == post:
+            return _time(tweet.created_at)
+    return ""

@@ -46,7 +46,7 @@ from tweetform.spiders.base import META_CTX
 from tweetform.spiders.paged import THREAD_PARAMS, USER_LIST_PARAMS, PagedSpider
 from tweetform.spiders.search import search_endpoint, time_params
 
-INCLUDES = ("replies", "quotes", "retweets", "likes")
+INCLUDES = ("replies", "quotes", "retweets", "likes", "retweet_times")
 DEFAULT_INCLUDE = "replies,quotes,retweets"
 #: include -> the list's endpoint (replies: the search endpoint of the job) and the fields asked for
 LISTS: dict[str, tuple[str | None, dict[str, str]]] = {
@@ -55,6 +55,10 @@ LISTS: dict[str, tuple[str | None, dict[str, str]]] = {
     "retweets": ("/2/tweets/:id/retweeted_by", USER_LIST_PARAMS),
     "likes": ("/2/tweets/:id/liking_users", USER_LIST_PARAMS),
 }
+#: include=retweet_times (X): each retweeter's timeline since the post, back to its retweet (retweeted_by gives
+#: users, no time; search leaves out retweets since May 2026), a Post read per tweet returned: retweets and
+#: originals only (exclude=replies), and no expansions, so nothing else is billed
+RETWEET_TIMES = ("/2/users/:id/tweets", {"exclude": "replies", "tweet.fields": "author_id,created_at,referenced_tweets"})
 #: a post's found posts are ordered replies first, then quotes (page numbers offset by list)
 LIST_ORDER = {"replies": 0, "quotes": 1_000_000}
 #: api=bluesky: include -> the list's XRPC method (replies: the thread under the post, one answer)
@@ -69,6 +73,8 @@ def parse_include(raw: Any) -> list[str]:
     bad = [p for p in given if p not in INCLUDES]
     if bad or not given:
         raise ArgumentError(f"include takes {', '.join(INCLUDES)} (comma-separated), not {bad[0] if bad else raw!r}")
+    if "retweet_times" in given and "retweets" not in given:
+        raise ArgumentError("include=retweet_times times the retweets: include retweets too")
     return [i for i in INCLUDES if i in given]
 
 
@@ -113,6 +119,8 @@ class CascadeSpider(PagedSpider):
     def parse_arguments(cls, raw: dict[str, Any], default_api: str = "2") -> JobArgs:
         job = super().parse_arguments(raw, default_api)
         job.include = ",".join(parse_include(raw.get("include")))
+        if job.api == BLUESKY and "retweet_times" in job.include:
+            raise ArgumentError("include=retweet_times is for X (a Bluesky repost list has no time either, and no timeline to find it in)")
         return job
 
     @classmethod
@@ -123,7 +131,8 @@ class CascadeSpider(PagedSpider):
     def endpoints_for(cls, job: JobArgs) -> list[str]:
         if job.api == BLUESKY:
             return ["app.bsky.feed.getPosts"] + [BLUESKY_LISTS[i] for i in cls.includes(job)]
-        return ["/2/tweets"] + [LISTS[i][0] or search_endpoint(job) for i in cls.includes(job)]
+        return ["/2/tweets"] + [(RETWEET_TIMES[0] if i == "retweet_times" else LISTS[i][0]) or search_endpoint(job)
+                                for i in cls.includes(job)]
 
     def first_requests(self, job: JobArgs) -> Iterable[scrapy.Request]:
         if job.api == BLUESKY:
@@ -188,6 +197,8 @@ class CascadeSpider(PagedSpider):
                 yield self.api_request(job, BLUESKY_LISTS[include], params, key=job.job, depth=level, priority=-level,
                                        extra={"target": tid, "list": include, "seen": 0})
                 continue
+            if include == "retweet_times":
+                continue  # asked for from each retweeters page (retweet_times)
             endpoint, params = LISTS[include]
             if include == "replies":
                 if conversation is None:
@@ -213,12 +224,17 @@ class CascadeSpider(PagedSpider):
             yield from self.request_done(job, 1, response.request.url)
             return
         level = ctx["depth"]
+        if ctx["list"] == "retweet_times":
+            yield from self.retweet_time(job, response, body, level)
+            return
         nxt = self.next_page(response, body)
         if nxt is not None:
             self.store.requests_opened(job, level, [nxt.url])
             yield nxt
         if bsky and ctx["list"] == "replies":
             yield from self.thread_gaps(response, body)
+        if not bsky and ctx["list"] == "retweets" and "retweet_times" in self.includes(job):
+            yield from self.retweet_times(job, ctx["target"], body, level)
         if level < job.depth and ctx["list"] in LIST_ORDER:
             if bsky:
                 ids: list[Any] = found_uris(ctx["list"], body)
@@ -227,6 +243,27 @@ class CascadeSpider(PagedSpider):
                 ids = [found_id(t, ctx["list"]) for t in body.get("data") or [] if isinstance(t, dict) and t.get("id")]
                 source = int(ctx["target"])
             self.store.record_found(job, level, source, LIST_ORDER[ctx["list"]] + ctx.get("page_no", 0), ids)
+        yield from self.request_done(job, level, response.request.url)
+
+    def retweet_times(self, job: JobArgs, post: str, body: Any, level: int) -> Iterator[scrapy.Request]:
+        """The first timeline page of each retweeter of ``post`` since it (newest first: the retweet is in it or after)."""
+        endpoint, params = RETWEET_TIMES
+        ep = ENDPOINTS[endpoint]
+        requests = [self.api_request(job, ep, {"max_results": ep.pages[1], "since_id": post, **params}, key=job.job, path_id=u["id"],
+                                     depth=level, priority=-level, extra={"target": post, "list": "retweet_times", "user": str(u["id"])})
+                    for u in body.get("data") or [] if isinstance(u, dict) and u.get("id")]
+        self.store.requests_opened(job, level, [r.url for r in requests])  # before this page is done
+        yield from requests
+
+    def retweet_time(self, job: JobArgs, response: Response, body: Any, level: int) -> Iterator[Any]:
+        """A retweeter's timeline page: its next page until the retweet of the post is in one (or the end)."""
+        post = response.meta[META_CTX]["target"]
+        found = any(r.get("type") == "retweeted" and str(r.get("id")) == post
+                    for t in body.get("data") or [] if isinstance(t, dict) for r in t.get("referenced_tweets") or [])
+        nxt = None if found else self.next_page(response, body)
+        if nxt is not None:
+            self.store.requests_opened(job, level, [nxt.url])
+            yield nxt
         yield from self.request_done(job, level, response.request.url)
 
     def on_account_error(self, response: Response, outcome: Any) -> Iterator[Any]:
