@@ -168,3 +168,24 @@ def test_claims_after_the_job_ended_expire_with_it(r: redis.Redis):
     assert set(after) - before, "the late claims created new buckets"
     ttls = {key: r.ttl(key) for key in after}
     assert all(0 < ttl <= 3600 for ttl in ttls.values()), {k: v for k, v in ttls.items() if v <= 0}
+
+
+def test_a_cascades_conversation_claims_expire_and_purge_with_the_job(r: redis.Redis):
+    """A cascade claims each conversation it searches once per job under JobArgs.conversations_job (apart
+    from its posts): another level claiming it again gets nothing, and expire_ended gives those claims the
+    job's TTL (purge_job drops them) instead of leaving them behind."""
+    from dataclasses import replace
+
+    store = RedisJobStore(r)
+    cascade = JobArgs(spider="cascade", job="casc", api="2", bucket="cascades", tweet_ids=[2114875212800458752], depth=3)
+    store.save(cascade)
+    convs = replace(cascade, job=cascade.conversations_job, spider="conversation")
+    ids = twitter_like_ids(300, seed=16)
+    assert store.claim_users(convs, ids, 1, "seed") == ids
+    assert store.claim_users(convs, ids[:10], 2, "level:2") == [] and store.expanded_count(cascade) == 0
+    r.hset(keys.job("casc"), "state", "done")
+    assert control.expire_ended(r, 3600) == ["casc"]
+    claims = [keys.expanded(cascade.conversations_job), *seen.bucket_keys(r, cascade.conversations_job)]
+    assert len(claims) > 1 and all(0 < r.ttl(key) <= 3600 for key in claims)
+    control.purge_job(r, "casc")
+    assert not list(r.scan_iter(match="tweetform:job:casc*"))
