@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 from test_distributed import (ROOT, WORLD, assert_network_equals_truth, no_process_left_behind, push, start_workers,  # noqa: F401
-                              wait_all, wait_registered, worker_env)
+                              wait_all, worker_env)
 
 
 def admin(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -22,9 +22,9 @@ def test_three_workers_hold_one_budget_then_continue(sandbox_factory, redis_url:
     box = sandbox_factory(*WORLD, "--latency", "0.05")
     env = worker_env(box, redis_url, tmp_path)
     seed = box.get("/_sandbox/examples")["ordinary"][0]
-    workers = start_workers(env, 3, True, "-s", "CONCURRENT_REQUESTS=4")
-    wait_registered(redis_url, workers)
+    # the job first: an idle-exiting worker started before a slow push (a loaded machine) could exit with nothing done
     push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "costly", "--budget", "1.5")
+    workers = start_workers(env, 3, True, "-s", "CONCURRENT_REQUESTS=4")
     logs = wait_all(workers)
     bill = box.get("/_sandbox/billing")
     # push looked the deep job's seed up for its warning (one User read, not the job's): the job's pages are follows
@@ -78,9 +78,8 @@ def test_usage_capped_parks_a_distributed_job_until_resumed(sandbox_factory, red
     box = sandbox_factory(*WORLD, "--credits", "1.2")  # the job costs about $1.9: two runs of credits
     env = worker_env(box, redis_url, tmp_path)
     seed = box.get("/_sandbox/examples")["ordinary"][0]
+    push(env, "friends", "--user-id", str(seed), "--depth", "2", "--job", "capped")  # before the idle-exiting workers
     workers = start_workers(env, 2, True, "-s", "CONCURRENT_REQUESTS=4", "-s", "LOG_FILE=/dev/stderr")  # the stats dump
-    wait_registered(redis_url, workers)
-    push(env, "friends", "--user-id", str(seed), "--depth", "2", "--job", "capped")
     logs = wait_all(workers)  # the workers go idle: the job's requests are parked, not retried every second
     r = redis.Redis.from_url(redis_url, decode_responses=True)
     assert r.hget("tweetform:job:capped", "state") == "budget_exhausted" and r.zcard("tweetform:job:capped:parked") > 0

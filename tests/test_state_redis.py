@@ -91,8 +91,9 @@ def test_status_during_a_live_crawl(sandbox_factory, redis_url: str, tmp_path: P
     box = sandbox_factory(*WORLD, "--latency", "0.5")
     env = worker_env(box, redis_url, tmp_path)
     seed = box.get("/_sandbox/examples")["ordinary"][0]
-    workers = start_workers(env, 1, True, "-s", "CONCURRENT_REQUESTS=2", spiders="friends")
+    # the job first: an idle-exiting worker started before a slow push (a loaded machine) could exit with nothing done
     assert command(env, "push", "friends", "--user-id", str(seed), "--depth", "3", "--job", "live").returncode == 0
+    workers = start_workers(env, 1, True, "-s", "CONCURRENT_REQUESTS=2", spiders="friends")
     seen: list[dict[str, Any]] = []
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and workers[0].poll() is None:
