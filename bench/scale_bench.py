@@ -25,7 +25,7 @@ followers crawl of depth 2 of user 12 (@jack, ~567,000 followers: its 568 pages 
 request per follower) taken by ``--mem-workers`` workers for ``--mem-seconds`` s (then they
 are stopped: bounded). Every ``--mem-every`` s: VmRSS of each worker (``/proc/<pid>/status``),
 Redis ``used_memory``, seen users (the job's claim count, field ``n`` of ``tweetform:job:<job>:expanded``), queued requests
-(ZCARD of ``tweetform:followers:requests:<endpoint>``). At the end, ``MEMORY USAGE <key>
+(the job hash's ``queued``; a member of ``tweetform:followers:requests:<endpoint>`` holds several). At the end, ``MEMORY USAGE <key>
 SAMPLES 0`` of every tweetform key ÷ its members: bytes per seen user and per queued request.
 Target: worker RSS flat, ≤ 300 MB.
 
@@ -466,7 +466,7 @@ def part_memory(args: argparse.Namespace, report: list[tuple[str, str]]) -> None
                 samples.append({
                     "t": time.time() - t0, "rss": [proc_rss_mb(p.pid) for p in procs],
                     "used": red.client.info("memory")["used_memory"], "seen": int(red.client.hget(f"tweetform:job:{job}:expanded", "n") or 0),
-                    "queued": red.client.zcard(queue_key), "pages": box.served(FOLLOWERS),
+                    "queued": int(red.client.hget(f"tweetform:job:{job}", "queued") or 0), "pages": box.served(FOLLOWERS),
                 })
                 s = samples[-1]
                 print(f"   t={s['t']:5.0f}s rss {['%.0f' % x for x in s['rss']]} MB, redis {s['used'] / 2**20:.0f} MB, "
@@ -478,7 +478,7 @@ def part_memory(args: argparse.Namespace, report: list[tuple[str, str]]) -> None
                 usage = r.memory_usage(key, samples=0) or 0
                 sizes.append((key, r.type(key).decode(), members(r, key), usage))
             used_end = r.info("memory")["used_memory"]
-            end = {"seen": int(r.hget(f"tweetform:job:{job}:expanded", "n") or 0), "queued": r.zcard(queue_key), "pages": box.served(FOLLOWERS)}
+            end = {"seen": int(r.hget(f"tweetform:job:{job}:expanded", "n") or 0), "queued": int(r.hget(f"tweetform:job:{job}", "queued") or 0), "pages": box.served(FOLLOWERS)}
         finally:
             for p in procs:
                 p.stop(60)
@@ -528,7 +528,7 @@ def part_memory(args: argparse.Namespace, report: list[tuple[str, str]]) -> None
         "",
         f"- Redis bytes per seen user: **{per_seen:.0f}** (Σ MEMORY USAGE of the claims (expanded hash and its buckets), the per-level "
         f"users ZSET, the level's opened-requests SET and the dupe-filter SET ÷ seen users); per queued request: "
-        f"**{per_queued:.0f}** (`{queue_key}` ÷ ZCARD); used_memory delta ÷ seen users: "
+        f"**{per_queued:.0f}** (`{queue_key}` ÷ the job's queued requests: a member holds several); used_memory delta ÷ seen users: "
         f"{(used_end - base_mem) / max(end['seen'], 1):.0f} bytes.",
         f"- RSS over time (worker 1/2…): {timeline}.",
         "",

@@ -25,7 +25,9 @@ limits raised so quota never waits), Redis ``used_memory`` after the job is done
 it was pushed, ÷ the distinct user ids in the job's output (sources and listed accounts). The
 old layout's figure for the same job: the job's claimed users are then written again into the
 old single hash (same Redis, same ids, its tags), and its used_memory delta replaces the
-compact claims' delta (the rest of the job's keys are the same in both layouts).
+compact claims' delta (the rest of the job's keys are the same in both layouts). While the job runs,
+every 2 s: Σ ``MEMORY USAGE`` of every tweetform key (queued and in-flight requests included) ÷ distinct
+users in the output so far, and the peak of that ratio with its key families (target ≤ 32 B).
 
 Usage (repository root)::
 
@@ -196,8 +198,11 @@ def crawl(users: int, seed_kind: str) -> None:
             if users_now:
                 sizes_now = {k.decode(): int(r.memory_usage(k, samples=0) or 0) for k in r.scan_iter(match="tweetform:*", count=1000)}
                 queued = [k for k in sizes_now if k.startswith(keys.queue("friends", "/"))]
+                families: dict[str, int] = {}
+                for k, size in sizes_now.items():
+                    families[key_family(k, job)] = families.get(key_family(k, job), 0) + size
                 samples.append((time.time() - started, sum(sizes_now.values()), users_now,
-                                sum(sizes_now[k] for k in queued), sum(r.zcard(k) for k in queued)))
+                                sum(sizes_now[k] for k in queued), int(r.hget(keys.job(job), "queued") or 0), families))
         for p in procs:
             p.proc.wait(60)
             p.stop()
@@ -234,7 +239,12 @@ def crawl(users: int, seed_kind: str) -> None:
     print(f"| old single hash | {(after - before - compact_used + old_used) / n:.1f} | {old_used / len(claimed):.1f} | — |")
     print("While the job ran (every 2 s): Σ MEMORY USAGE of every tweetform key (queued and in-flight requests included) ÷ users "
           "in the output so far: " + ", ".join(f"{t:.0f} s: {total / users:.1f} B ({users:,} users; queues {q / users:.1f} B, "
-                                             f"{n:,} requests, {q / max(n, 1):.0f} B each)" for t, total, users, q, n in samples))
+                                             f"{n:,} requests, {q / max(n, 1):.0f} B each)" for t, total, users, q, n, _ in samples))
+    if samples:
+        t, total, users, _, _, families = max(samples, key=lambda s: s[1] / s[2])
+        print(f"While-running peak: {total / users:.1f} B per seen user ({t:.0f} s in, {users:,} users; target ≤ 32), by key family:")
+        for name, size in sorted(families.items(), key=lambda kv: -kv[1])[:12]:
+            print(f"  {name}: {size / users:.1f}")
     print(f"Σ MEMORY USAGE of the job's keys at the end ÷ users in the output: {sum(sizes.values()) / n:.1f} B (target ≤ 32), by key family:")
     for name, size in sorted(sizes.items(), key=lambda kv: -kv[1])[:12]:
         print(f"  {name} ({counts[name]} keys): {size / n:.1f}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -73,3 +74,53 @@ def test_a_depth3_crawl_holds_at_most_32_bytes_per_seen_user_in_redis(sandbox_fa
     held = sum(int(r.memory_usage(k, samples=0) or 0) for k in r.scan_iter(match="tweetform:*", count=1000))
     print(f"{held / len(users):.1f} bytes per seen user ({len(users)} users, {held} bytes)")
     assert held / len(users) <= 32
+
+
+def users_in(folder: Path) -> int:
+    """Distinct users in a bucket's files while workers still write them (a torn last line is skipped)."""
+    users: set[int] = set()
+    for path in folder.glob("*.jsonl") if folder.is_dir() else []:
+        users.add(int(path.stem))
+        for line in path.read_bytes().splitlines():
+            try:
+                users.update(ids_of([json.loads(line)]))
+            except ValueError:
+                continue
+    return len(users)
+
+
+def test_while_a_depth3_crawl_runs_redis_holds_at_most_32_bytes_per_seen_user(sandbox_factory, redis_url: str, tmp_path: Path):
+    """Sampled all through a real depth-3 crawl: Σ MEMORY USAGE of every tweetform key (queued and in-flight
+    requests included) ÷ distinct users in the output so far ≤ 32, once the output holds 1,000 users (before,
+    the keys any job has whatever its size — job records, workers, quota lanes, each bucket's ~100-byte key —
+    are most of it). A claimed user's queued first page is its id and level (~15 bytes), deduplicated by its
+    claim, not ~750 bytes of request JSON plus a fingerprint. Before: 110 B per user at 1,000 users."""
+    box = sandbox_factory(*WORLD, "--latency", "0.2")  # a crawl of some seconds: sampled many times while it runs
+    env = worker_env(box, redis_url, tmp_path)
+    r = redis.Redis.from_url(redis_url)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "lean")
+    samples: list[tuple[int, int, int]] = []  # (users in the output, bytes of every tweetform key, requests queued)
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            users = users_in(tmp_path / "friend_ids")
+            if users >= 1000 and r.hget(keys.job("lean"), "state") == b"running":
+                held = sum(int(r.memory_usage(k, samples=0) or 0) for k in r.scan_iter(match="tweetform:*", count=1000))
+                samples.append((users, held, int(r.hget(keys.job("lean"), "queued") or 0)))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        wait_all(start_workers(env, 2, True, "-s", "CONCURRENT_REQUESTS=4", spiders="friends"))
+    finally:
+        done.set()
+        sampler.join()
+    assert r.hget(keys.job("lean"), "state") == b"done"
+    assert_network_equals_truth(box, tmp_path, seed, 3)  # exact: every page once, none missing
+    assert sum(1 for _, _, queued in samples if queued >= 50) >= 3, samples  # sampled while requests waited
+    users, held, queued = max(samples, key=lambda s: s[1] / s[0])
+    print(f"peak while running: {held / users:.1f} bytes per seen user ({users} users, {queued} requests queued)")
+    assert held / users <= 32

@@ -50,14 +50,37 @@ INFLIGHT, DELIVERIES = keys.in_flight("friends"), keys.deliveries("friends")
 Q = keys.queue("friends", "/friends/ids")
 
 
-def member(qid: str, job: str = "j") -> str:
-    return job + "\t" + qid + "\t" + json.dumps({"meta": {"tweetform_qid": qid, "tweetform_ctx": {"job": job}}}, separators=(",", ":"))
+def payload(tag: str, job: str = "j") -> str:
+    """A request's JSON, told apart by ``tag`` (the scripts never read it)."""
+    return json.dumps({"meta": {"tag": tag, "tweetform_ctx": {"job": job}}}, separators=(",", ":"))
 
 
-def request(qid: str, job: str = "j", fp: str = "", priority: int = 0, old: str = "", lease: str = "") -> list:
-    """One request's fields in a queue_push batch."""
+def tag_of(member: bytes) -> str:
+    """The tag of a member holding one request ("<job>\t<qid>\t<payload>")."""
+    return json.loads(member.split(b"\t", 2)[-1])["meta"]["tag"]
+
+
+def qid_of(member: bytes) -> str:
+    return member.split(b"\t", 2)[1].decode()
+
+
+def tags_queued(r, queue: str = Q) -> list:
+    """Tags of every queued request in order (a member holds one or more, one a line)."""
+    return [json.loads(p)["meta"]["tag"] for m in r.zrange(queue, 0, -1) for p in m.split(b"\t", 2)[-1].split(b"\n")]
+
+
+def request(tag: str, job: str = "j", fp: str | bytes = "", priority: int = 0, old: str = "", lease: str = "",
+            packed: str = "") -> list:
+    """One request's 11 fields in a queue_push batch (``packed``: a packed payload, deduplicated by ``claim``)."""
     layout = keys.dupefilter("friends", job) if fp else ""
-    return [Q, "/friends/ids", layout, compact.bucket_prefix(layout) if layout else "", fp.encode(), priority, member(qid, job), old, lease]
+    fp = fp.encode() if isinstance(fp, str) else fp
+    return [Q, "/friends/ids", job, priority, packed or payload(tag, job), old, lease, "f" if fp else "", layout,
+            compact.bucket_prefix(layout) if layout else "", fp]
+
+
+def claimed(tag: str, uid: int, job: str = "j", priority: int = 0) -> list:
+    """A claimed user's first page, packed, deduplicated by the claim."""
+    return [Q, "/friends/ids", job, priority, f"~{uid},{tag}", "", "", "c", keys.expanded(job), keys.expanded_buckets(job), str(uid)]
 
 
 def push_batch(r, *requests: list) -> str:
@@ -66,8 +89,8 @@ def push_batch(r, *requests: list) -> str:
     return flags.decode()
 
 
-def push(r, qid: str, job: str = "j", fp: str = "", priority: int = 0, old: str = "", lease: str = "") -> int:
-    return int(push_batch(r, request(qid, job, fp, priority, old, lease)))
+def push(r, tag: str, job: str = "j", fp: str = "", priority: int = 0, old: str = "", lease: str = "") -> int:
+    return int(push_batch(r, request(tag, job, fp, priority, old, lease)))
 
 
 def fingerprints(r, job: str = "j") -> set:
@@ -99,7 +122,7 @@ def test_queue_push__records_fingerprint_with_the_request_and_refuses_duplicates
     assert push(r, "a3", fp="fp2", priority=5) == 1
     queued = r.zrange(Q, 0, -1)
     assert [q.split(b"\t", 1)[0] for q in queued] == [b"j", b"j"]
-    assert [json.loads(q.split(b"\t", 2)[-1])["meta"]["tweetform_qid"] for q in queued] == ["a3", "a1"]  # priority first
+    assert tags_queued(r) == ["a3", "a1"]  # priority first
     assert fingerprints(r) == {b"fp1", b"fp2"}
     assert counts(r) == (2, 0, 0)
     assert r.smembers(keys.queue_endpoints("friends")) == {b"/friends/ids"}  # workers find the queue there
@@ -112,8 +135,8 @@ def test_queue_push__a_batch_in_one_call_each_request_once_per_job(r):
     flags = push_batch(r, request("a1", fp="fp1"), request("a2", fp="fp0"), request("a3", fp="fp1"), request("a4", job="k", fp="fp1"),
                        request("a5"), request("a6", fp="fp6", old="gone", lease="L"))
     assert flags == "100110"  # new, fp0 seen before, fp1 twice in the batch, another job's fp1 is its own, unfiltered, a lost lease
-    queued = [json.loads(q.split(b"\t", 2)[-1])["meta"]["tweetform_qid"] for q in r.zrange(Q, 0, -1)]
-    assert queued == ["a0", "a1", "a4", "a5"]  # FIFO within a priority
+    assert tags_queued(r) == ["a0", "a1", "a5", "a4"]  # FIFO within a priority (a batch's requests of one job together)
+    assert r.zcard(Q) == 3  # a1 and a5 (job j, one priority, one call) share a member
     assert fingerprints(r) == {b"fp0", b"fp1"} and fingerprints(r, "k") == {b"fp1"}
     assert counts(r) == (3, 0, 0) and counts(r, "k") == (1, 0, 0)
 
@@ -122,25 +145,41 @@ def test_queue_push__fingerprints_stay_in_compact_buckets_each_kept_whole(r):
     new_job(r)
     fps = [bytes.fromhex(f"{i:08x}") * 5 for i in range(3000)]  # 20 bytes each, like Scrapy's
     for start in range(0, len(fps), 500):
-        batch = [request(f"q{i}", fp="") for i in range(start, start + 500)]
-        for req, fp in zip(batch, fps[start:start + 500]):
-            req[2], req[3], req[4] = keys.dupefilter("friends", "j"), compact.bucket_prefix(keys.dupefilter("friends", "j")), fp
-        assert push_batch(r, *batch) == "1" * 500
+        assert push_batch(r, *(request(f"q{i}", fp=fps[i]) for i in range(start, start + 500))) == "1" * 500
     layout = keys.dupefilter("friends", "j")
     buckets = compact.bucket_keys(r, layout)
     assert {r.object("encoding", b) for b in buckets} == {b"listpack"} and compact.members(r, layout) == 3000
     assert {f for b in buckets for f in r.hkeys(b)} == set(fps)
     assert sum(r.memory_usage(b, samples=0) for b in buckets) / 3000 < 32  # a SET of hex fingerprints: ~90
-    again = [request("x", fp="") for _ in range(2)]
-    again[0][2:5] = [layout, compact.bucket_prefix(layout), fps[1234]]
-    again[1][2:5] = [layout, compact.bucket_prefix(layout), fps[1234][:-1] + b"\xff"]
-    assert push_batch(r, *again) == "01"
+    assert push_batch(r, request("x", fp=fps[1234]), request("y", fp=fps[1234][:-1] + b"\xff")) == "01"
+
+
+def test_queue_push__a_claimed_users_first_page_is_queued_once_by_its_claim_with_no_fingerprint(r):
+    """A packed first page is deduplicated by the job's claim of its user (seen_claim.lua): queued once, the claim's
+    tag negated in place; a user the job never claimed is refused; no fingerprint is kept for any."""
+    from tweetform.state.redis.seen import SeenUsers
+
+    new_job(r)
+    users = list(range(10**9, 10**9 + 3000))
+    for start in range(0, 3000, 1000):
+        SeenUsers(r).claim("j", users[start:start + 1000], f"page-{start}")
+    before = sum(r.memory_usage(k, samples=0) for k in r.scan_iter(match=keys.expanded("j") + "*"))
+    assert push_batch(r, *(claimed("2", u) for u in users)) == "1" * 3000
+    assert push_batch(r, claimed("2", users[7]), claimed("2", users[7] + 10**6), claimed("2", users[8])) == "000"
+    assert sum(r.memory_usage(k, samples=0) for k in r.scan_iter(match=keys.expanded("j") + "*")) == before  # same bytes
+    assert fingerprints(r) == set() and counts(r) == (3000, 0, 0)
+    assert not SeenUsers(r).claim("j", users[:5], "page-0")  # its claimer's re-claim: already queued, not again
+    members = r.zrange(Q, 0, -1)
+    assert len(members) == 3000 // 256 + 1 and sum(len(m) for m in members) / 3000 < 16  # ~13 bytes a request
+    got = [pop(r) for _ in range(3000)]
+    assert [m[1].split(b"\t")[2].decode() for m in got] == [f"~{u},2" for u in users]  # in order, one at a time
+    assert len({qid_of(m[1]) for m in got}) == 3000 and r.zcard(Q) == 0 and counts(r) == (0, 3000, 0)
 
 
 def test_queue_pop__reads_the_request_id_from_the_member_not_from_its_json(r):
     new_job(r)
-    r.zadd(Q, {member("n1").replace("\tn1\t", "\tn9\t"): 1})  # the id the worker put in front is the one used
-    assert pop(r)[1] == member("n1").replace("\tn1\t", "\tn9\t").encode() and r.hexists(INFLIGHT, "n9")
+    r.zadd(Q, {"j\tn9\t" + payload("n1"): 1})  # the id the worker put in front is the one used
+    assert pop(r)[1] == ("j\tn9\t" + payload("n1")).encode() and r.hexists(INFLIGHT, "n9")
     older = "j\t" + json.dumps({"meta": {"tweetform_qid": "a7", "tweetform_ctx": {"job": "j"}}})  # an older tweetform's member
     r.zadd(Q, {older: 2})
     assert pop(r)[1] == older.encode() and r.hexists(INFLIGHT, "a7")  # its id read by decoding the JSON
@@ -150,22 +189,32 @@ def test_queue_pop__moves_the_request_into_in_flight_under_a_lease(r):
     new_job(r)
     push(r, "b1")
     got = pop(r, "w1", "LEASE")
-    assert got[0] == b"/friends/ids" and got[1] == member("b1").encode() and got[2] == 0  # no lanes: no quota taken
-    entry = json.loads(r.hget(INFLIGHT, "b1"))
-    assert entry["w"] == "w1" and entry["l"] == "LEASE" and entry["q"] == Q and entry["j"] == "j"
+    assert got[0] == b"/friends/ids" and tag_of(got[1]) == "b1" and got[2] == 0  # no lanes: no quota taken
+    entry = json.loads(r.hget(INFLIGHT, qid_of(got[1])))
+    assert entry["w"] == "w1" and entry["l"] == "LEASE" and entry["q"] == Q and entry["j"] == "j" and entry["d"] == got[1].decode()
     assert r.zcard(Q) == 0 and counts(r) == (0, 1, 0)
     assert pop(r) is None
+
+
+def test_queue_pop__takes_a_members_requests_one_at_a_time_under_consecutive_ids(r):
+    new_job(r)
+    assert push_batch(r, request("m1"), request("m2"), request("m3", priority=1)) == "111"
+    assert r.zcard(Q) == 2
+    got = [pop(r, "w", f"L{i}") for i in range(3)]
+    assert [tag_of(g[1]) for g in got] == ["m3", "m1", "m2"]
+    assert int(qid_of(got[2][1])) == int(qid_of(got[1][1])) + 1 and counts(r) == (0, 3, 0)
+    assert [ack(r, qid_of(g[1]), f"L{i}") for i, g in enumerate(got)] == [1, 1, 1]
+    assert r.hget(keys.job("j"), "state") == b"done"
 
 
 def test_queue_ack__ends_the_job_when_nothing_is_left_and_only_under_its_lease(r):
     new_job(r)
     push(r, "c1")
     push(r, "c2")
-    pop(r, "w", "L1")
-    pop(r, "w", "L2")
-    assert ack(r, "c1", "stale-lease") == 0 and r.hexists(INFLIGHT, "c1")  # fenced: a reaped worker's late ack
-    assert ack(r, "c1", "L1") == 1 and r.hget(keys.job("j"), "state") == b"running"
-    assert ack(r, "c2", "L2") == 1
+    c1, c2 = qid_of(pop(r, "w", "L1")[1]), qid_of(pop(r, "w", "L2")[1])
+    assert ack(r, c1, "stale-lease") == 0 and r.hexists(INFLIGHT, c1)  # fenced: a reaped worker's late ack
+    assert ack(r, c1, "L1") == 1 and r.hget(keys.job("j"), "state") == b"running"
+    assert ack(r, c2, "L2") == 1
     assert r.hget(keys.job("j"), "state") == b"done" and float(r.hget(keys.job("j"), "finished_at")) > 1.7e9
     assert counts(r) == (0, 0, 0)
 
@@ -173,39 +222,40 @@ def test_queue_ack__ends_the_job_when_nothing_is_left_and_only_under_its_lease(r
 def test_queue_push__a_retry_replaces_its_in_flight_entry_only_under_its_lease(r):
     new_job(r)
     push(r, "e1")
-    pop(r, "w", "L1")
-    assert push(r, "e2", old="e1", lease="other") == 0  # the lease went to another worker: nothing written
-    assert r.hexists(INFLIGHT, "e1") and r.zcard(Q) == 0
-    assert push(r, "e2", old="e1", lease="L1") == 1
-    assert not r.hexists(INFLIGHT, "e1") and counts(r) == (1, 0, 0)
+    e1 = qid_of(pop(r, "w", "L1")[1])
+    assert push(r, "e2", old=e1, lease="other") == 0  # the lease went to another worker: nothing written
+    assert r.hexists(INFLIGHT, e1) and r.zcard(Q) == 0
+    assert push(r, "e2", old=e1, lease="L1") == 1
+    assert not r.hexists(INFLIGHT, e1) and counts(r) == (1, 0, 0)
 
 
 def test_queue_pop__parks_a_paused_jobs_requests_in_the_same_step__job_state__resume_puts_them_back(r):
     new_job(r, "p")
     new_job(r, "k")
-    push(r, "p1", job="p")
-    push(r, "p2", job="p")
+    assert push_batch(r, request("p1", job="p"), request("p2", job="p")) == "11"  # one member of two requests
+    push(r, "p3", job="p")
     push(r, "k1", job="k")
     assert run(r, "job_state", [keys.job("p")], ["paused", "p", P]) == 1
     got = pop(r)
-    assert got[1] == member("k1", "k").encode()  # p's requests were parked on the way
-    assert counts(r, "p") == (0, 0, 2) and r.zcard(keys.parked("p")) == 2
+    assert tag_of(got[1]) == "k1"  # p's requests were parked on the way
+    assert counts(r, "p") == (0, 0, 3) and r.zcard(keys.parked("p")) == 2
     assert run(r, "job_state", [keys.job("p")], ["running", "p", P]) == 1
-    assert counts(r, "p") == (2, 0, 0) and r.zcard(Q) == 2 and r.zcard(keys.parked("p")) == 0
-    assert pop(r)[1] == member("p1", "p").encode()  # FIFO order kept
+    assert counts(r, "p") == (3, 0, 0) and tags_queued(r) == ["p1", "p2", "p3"] and r.zcard(keys.parked("p")) == 0
+    assert tag_of(pop(r)[1]) == "p1"  # FIFO order kept
 
 
 def test_job_state__cancel_drops_parked_and_queued_requests_and_ends_the_job(r):
     new_job(r, "c")
-    push(r, "x1", job="c")
-    push(r, "x2", job="c")
+    assert push_batch(r, request("x1", job="c"), request("x2", job="c")) == "11"
+    push(r, "x0", job="c")
     run(r, "job_state", [keys.job("c")], ["paused", "c", P])
-    pop(r)  # parks x1, x2
+    pop(r)  # parks x1, x2 and x0
+    assert counts(r, "c") == (0, 0, 3)
     assert run(r, "job_state", [keys.job("c")], ["cancelled", "c", P]) == 1
     assert r.hget(keys.job("c"), "state") == b"cancelled" and r.hexists(keys.job("c"), "finished_at")
     assert counts(r, "c") == (0, 0, 0) and r.zcard(keys.parked("c")) == 0
-    push(r, "x3", job="c")  # e.g. a late push from a callback in flight
-    assert pop(r) is None and counts(r, "c")[0] == 0  # dropped when met
+    assert push_batch(r, request("x3", job="c"), request("x4", job="c")) == "11"  # e.g. a late push from a callback in flight
+    assert pop(r) is None and counts(r, "c")[0] == 0  # dropped when met, both
     assert run(r, "job_state", [keys.job("nope")], ["paused", "nope", P]) == 0
 
 
@@ -214,8 +264,7 @@ def test_job_started__the_seeding_hold_keeps_a_job_open(r):
     r.sadd(keys.job_starting("s"), "w")
     r.rpush("processing", "msg")
     push(r, "5a1", job="s")
-    pop(r, "w", "L")
-    ack(r, "5a1", "L")
+    ack(r, qid_of(pop(r, "w", "L")[1]), "L")
     assert r.hget(keys.job("s"), "state") == b"running"  # its worker is still queuing seeds
     assert run(r, "job_started", [keys.job("s"), "processing"], ["w", "msg", "s", P]) == 1
     assert r.hget(keys.job("s"), "state") == b"done" and r.llen("processing") == 0
@@ -225,27 +274,30 @@ def test_queue_reap__gives_back_a_dead_workers_requests_and_dead_letters_poison_
     new_job(r)
     prefix, suffix = keys.HEARTBEAT_PARTS
     dead = keys.dead_requests("friends")
-    for qid, worker in (("c1", "dead"), ("c2", "alive")):
-        push(r, qid)
-        pop(r, worker, "L-" + worker)
+    qids = {}
+    for tag, worker in (("c1", "dead"), ("c2", "alive")):
+        push(r, tag)
+        qids[tag] = qid_of(pop(r, worker, "L-" + worker)[1])
     r.set(keys.heartbeat("alive"), "1")
     assert run(r, "queue_reap", [INFLIGHT, dead, DELIVERIES], [prefix, suffix, "", P, 3, 100]) == [1]
-    assert set(r.hkeys(INFLIGHT)) == {b"c2"} and r.zcard(Q) == 1 and counts(r) == (1, 1, 0)
+    assert set(r.hkeys(INFLIGHT)) == {qids["c2"].encode()} and r.zcard(Q) == 1 and counts(r) == (1, 1, 0)
     assert run(r, "queue_reap", [INFLIGHT, dead, DELIVERIES], [prefix, suffix, "alive", P, 3, 100]) == [1]  # a stopping worker releases its own
     assert r.hlen(INFLIGHT) == 0 and counts(r) == (2, 0, 0)
     for n in (2, 3):  # c1 handed over again and again: its third hand-over dead-letters it
         while True:
             got = pop(r, "dead", "L")
-            if got[1] == member("c1").encode():
+            if tag_of(got[1]) == "c1":
                 break
-            ack(r, json.loads(got[1].split(b"\t", 2)[-1])["meta"]["tweetform_qid"], "L")
+            ack(r, qid_of(got[1]), "L")
         out = run(r, "queue_reap", [INFLIGHT, dead, DELIVERIES], [prefix, suffix, "", P, 3, 100])
-    assert out == [1, member("c1").encode()]
+    c1 = f"j\t{qids['c1']}\t{payload('c1')}"
+    assert out == [1, c1.encode()]  # under its first id each time
     entry = json.loads(r.lindex(dead, 0))
-    assert "handed over 3 times" in entry["reason"] and entry["request"] == member("c1")
+    assert "handed over 3 times" in entry["reason"] and entry["request"] == c1
     assert r.hget(keys.job_progress("j"), "failed") == b"1"  # counted with the dead-lettering: `scrapy wait` sees it at once
     assert counts(r) == (1, 0, 0)  # c2 still queued: the job goes on
-    assert pop(r, "w", "L9")[1] == member("c2").encode() and ack(r, "c2", "L9") == 1
+    got = pop(r, "w", "L9")
+    assert tag_of(got[1]) == "c2" and ack(r, qid_of(got[1]), "L9") == 1
     assert r.hget(keys.job("j"), "state") == b"done"
 
 
@@ -261,12 +313,13 @@ def test_queue_reap__the_dead_letter_list_is_capped(r):
 
 def test_queue_reclaim__gives_back_entries_the_worker_does_not_hold(r):
     new_job(r)
-    for qid in ("d1", "d2"):
-        push(r, qid)
-        pop(r, "w", "L")
+    qids = []
+    for tag in ("d1", "d2"):
+        push(r, tag)
+        qids.append(qid_of(pop(r, "w", "L")[1]))
     assert run(r, "queue_reclaim", [INFLIGHT], ["w", 60, P]) == 0  # too recent
-    assert run(r, "queue_reclaim", [INFLIGHT], ["w", -1, P, "d1"]) == 1  # d1 held, d2 lost
-    assert set(r.hkeys(INFLIGHT)) == {b"d1"} and counts(r) == (1, 1, 0)
+    assert run(r, "queue_reclaim", [INFLIGHT], ["w", -1, P, qids[0]]) == 1  # d1 held, d2 lost
+    assert set(r.hkeys(INFLIGHT)) == {qids[0].encode()} and counts(r) == (1, 1, 0) and tags_queued(r) == ["d2"]
 
 
 def lane(name: str = "a:user") -> list[str]:
@@ -344,7 +397,7 @@ def test_queue_pop__takes_the_quota_with_the_request_or_leaves_it_queued(r):
     assert r.zcard(Q) == 1 and counts(r) == (1, 0, 0)
     r.hset(h, "srem", 1)
     got = run(r, "queue_pop", [INFLIGHT, DELIVERIES, Q, *lanes], args)
-    assert got[:3] == [b"/friends/ids", member("a1").encode(), 1]
+    assert got[0] == b"/friends/ids" and tag_of(got[1]) == "a1" and got[2] == 1
     assert r.zrange(lanes[1], 0, -1) == [b"rid-1"]  # the reservation, in the same step
     assert run(r, "quota_available", lanes, [1.0]) == 0
 

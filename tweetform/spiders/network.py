@@ -24,6 +24,8 @@ from tweetform.api.endpoints import BLUESKY, V2_USER_FIELDS
 from tweetform.job import JobArgs
 from tweetform.spiders.base import META_CTX, UserSeededSpider
 
+FIRST_PAGE_CTX = frozenset({"job", "params", "path_id", "key", "depth", "source"})
+
 
 def ids_in_page(body: Any) -> list[Any]:
     """Account ids of one page of any of the four list endpoints (DIDs of a Bluesky page)."""
@@ -85,6 +87,40 @@ class NetworkSpider(UserSeededSpider):
                 params.update({"skip_status": "false", "include_user_entities": "true"})
         # earlier levels first, so a breadth-first crawl stays breadth-first
         return self.api_request(job, endpoint, params, key=str(uid), path_id=uid, depth=level, source=uid, priority=-level)
+
+    # --- a queued first page is its user and level (the Redis queue keeps ~15 bytes, not ~750 of JSON) ---
+
+    def pack_request(self, request: scrapy.Request) -> tuple[str, int] | None:
+        """``"<user>,<level>[,<Scrapy's depth>]"`` and the user's claim key when ``request`` is exactly the first page
+        :meth:`first_page` builds for them (checked by building it again), else None (queued as JSON)."""
+        ctx = request.meta.get(META_CTX)
+        if (not isinstance(ctx, dict) or ctx.keys() != FIRST_PAGE_CTX or request.dont_filter or request.method != "GET"
+                or request.body or request.headers or request.cookies or request.cb_kwargs or request.flags):
+            return None
+        job = self.store.load(ctx["job"])
+        uid, level = ctx["source"], ctx["depth"]
+        if job is None or not isinstance(uid, str if job.api == BLUESKY else int) or not isinstance(level, int):
+            return None
+        again = self.first_page(job, uid, level)
+        crawl_depth = request.meta.get("depth")  # Scrapy's own (DepthMiddleware), kept as it was
+        if isinstance(crawl_depth, int):
+            again.meta["depth"] = crawl_depth
+        if (again.url != request.url or again.priority != request.priority or again.meta != request.meta
+                or again.callback != request.callback or again.errback != request.errback):
+            return None
+        packed = f"{uid},{level}" if crawl_depth is None else f"{uid},{level},{crawl_depth}"
+        return packed, bluesky.did_key(uid) if job.api == BLUESKY else uid
+
+    def unpack_request(self, job_id: str, packed: str) -> scrapy.Request:
+        """The first page :meth:`pack_request` packed (KeyError: its job is gone)."""
+        job = self.store.load(job_id)
+        if job is None:
+            raise KeyError(f"job {job_id!r} is gone")
+        uid, level, *crawl_depth = packed.split(",")  # a DID holds no comma
+        request = self.first_page(job, uid if job.api == BLUESKY else int(uid), int(level))
+        if crawl_depth:
+            request.meta["depth"] = int(crawl_depth[0])
+        return request
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
         job = self.job_of(response)

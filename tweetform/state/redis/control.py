@@ -36,11 +36,16 @@ def queue_keys(server: Any, spider: str) -> list[str]:
     return [k for k in (_s(k) for k in server.scan_iter(match=prefix + "*", count=500)) if k != keys.queue_sequence(spider)]
 
 
+def queued_requests(server: Any, queue_key: str) -> int:
+    """Requests in an endpoint queue: a member holds one or more, one a line (queue_push.lua)."""
+    return sum(1 + member.count(b"\n" if isinstance(member, bytes) else "\n") for member, _ in server.zscan_iter(queue_key, count=500))
+
+
 def queues(server: Any, spiders: list[str]) -> list[dict[str, Any]]:
     """Each spider's queued requests, in flight and waiting job messages (``spiders``: the project's, Scrapy's spider loader)."""
     out = []
     for spider in spiders:
-        per_endpoint = {k[len(keys.queue(spider, "")):]: int(server.zcard(k)) for k in queue_keys(server, spider)}
+        per_endpoint = {k[len(keys.queue(spider, "")):]: queued_requests(server, k) for k in queue_keys(server, spider)}
         out.append({
             "spider": spider,
             "queued": sum(per_endpoint.values()),

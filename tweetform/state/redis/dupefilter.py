@@ -6,7 +6,8 @@ bytes each) in small hashes Redis stores compactly (``compact.py``), not in one 
 the job's set *inside* the push script (``lua/queue_push.lua``), atomically with
 queuing the request: a fingerprint is never recorded for a request that did not
 reach the queue (a worker dying between the two would otherwise lose it), and a
-page's new requests cost one round trip together, not one each.
+page's new requests cost one round trip together, not one each. A claimed user's first page packed by
+its spider keeps no fingerprint: its claim (``seen.py``) is marked queued in the same script instead.
 """
 
 from __future__ import annotations

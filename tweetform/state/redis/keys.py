@@ -21,7 +21,8 @@ def dead_letter() -> str:
 
 
 def queue(spider: str, endpoint: str) -> str:
-    """ZSET of requests waiting for one endpoint, "<job>\t<request id>\t<request JSON>" (score: priority, then FIFO)."""
+    """ZSET of requests waiting for one endpoint (score: priority, then FIFO): a member holds one or more requests of a
+    job, "<job>\t<first request id>\t<payload>\n<payload>…" (lua/queue_push.lua; a payload is JSON or packed arguments)."""
     return f"{PREFIX}:{spider}:requests:{endpoint}"
 
 
@@ -116,7 +117,7 @@ def migrations() -> str:
 
 
 def parked(job_id: str) -> str:
-    """ZSET of a paused job's requests (JSON {q: queue key, d: request}), back on resume."""
+    """ZSET of a paused job's requests (JSON {q: queue key, d: queue member, n: requests it holds}), back on resume."""
     return f"{PREFIX}:job:{job_id}:parked"
 
 

@@ -10,6 +10,12 @@ in-flight requests back. Pushing with the dupe-filter check is one script too
 (``lua/queue_push.lua``), so a fingerprint is never recorded for a request that
 did not reach the queue.
 
+A queued request costs Redis a few bytes when its spider can rebuild it from its arguments
+(``pack_request`` / ``unpack_request``: a network crawl's first page is ``<user>,<level>``,
+deduplicated by the job's claim of the user instead of a fingerprint); others are JSON. The push
+script stores a job's requests pushed together as one ZSET member, their ids consecutive, and the
+pop script hands them out one at a time: a member of its own would cost ~100 bytes per request.
+
 From scrapy-redis's ``Base`` queue this keeps the constructor (server, spider,
 key, serializer), ``_encode_request`` and the ``push`` / ``pop(timeout)`` /
 ``__len__`` / ``clear`` contract the scrapy-redis Scheduler calls. ``push``
@@ -42,13 +48,17 @@ META_QID = "tweetform_qid"
 META_LEASE = "tweetform_lease"  # the token of this worker's lease on the request
 ENDPOINT_REFRESH = 2.0  # seconds between looks for endpoint queues other workers created
 
-Prepared = tuple[tuple[str, str, str, str, int], bytes, str]  # (endpoint, member, old qid, old lease, priority), fingerprint, dupe-filter layout
+PACKED = "~"  # a payload that is a request's arguments packed by its spider, not its JSON
+#: a request as the push script takes it: queue's endpoint, job, priority, payload, old qid, old lease,
+#: then how it is deduplicated: "f" (fingerprint), "c" (claim) or "", its layout, bucket prefix and key
+Prepared = tuple[str, str, int, str, str, str, str, str, str, bytes]
 
 
-def request_json(member: str) -> str:
-    """The request JSON of a queue member, "<job>\t<request id>\t<JSON>" (an older tweetform's: "<job>\t<JSON>";
-    JSON never holds a raw tab)."""
-    return member.split("\t", 2)[-1]
+def split_member(member: str) -> tuple[str, str, str]:
+    """(job, request id, payload) of a queue member holding one request, "<job>\t<request id>\t<payload>"
+    (an older tweetform's: "<job>\t<JSON>", its id inside the JSON, returned as ""; JSON never holds a raw tab)."""
+    parts = member.split("\t", 2)
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else (parts[0], "", parts[-1])
 
 
 class InFlightQueue(Base):
@@ -99,16 +109,24 @@ class InFlightQueue(Base):
         # others (retries, job seeds) with the next pop, sync or heartbeat
 
     def prepare(self, request: Request) -> Prepared:
-        """A request as queued: gets a new id; its fingerprint is checked by the push script."""
-        old = request.meta.get(META_QID, "")
+        """A request as queued: its spider's packed arguments when it has them (a few bytes), else its JSON.
+        It leaves this worker: the push script gives it its new id; whether it is new to its job is decided
+        there too, by its claim (a claimed user's first page, packed with the user's id) or its fingerprint."""
+        old = request.meta.pop(META_QID, "")
         old_lease = request.meta.pop(META_LEASE, "") if old else ""
         self.held.discard(old)
-        request.meta[META_QID] = uuid.uuid4().hex
         endpoint = request.meta.get("tweetform_endpoint") or NO_ENDPOINT
-        fingerprint, df_key = self.dupefilter.fingerprint_and_key(request) if self.dupefilter else (b"", "")
         job = str((request.meta.get("tweetform_ctx") or {}).get("job", ""))
-        member = f"{job}\t{request.meta[META_QID]}\t{self._encode_request(request)}"  # the scripts read job and id, not the JSON
-        return (endpoint, member, old, old_lease, request.priority), fingerprint, df_key
+        packed = self._pack(request) if job else None
+        payload = PACKED + packed[0] if packed else self._encode_request(request)
+        mode, layout, prefix, key = "", "", "", b""
+        if packed and packed[1] is not None and not request.dont_filter:
+            mode, layout, prefix, key = "c", keys.expanded(job), keys.expanded_buckets(job), str(int(packed[1])).encode()
+        elif self.dupefilter is not None:
+            key, layout = self.dupefilter.fingerprint_and_key(request)
+            if layout:
+                mode, prefix = "f", compact.bucket_prefix(layout)
+        return endpoint, job, request.priority, payload, old, old_lease, mode, layout, prefix, key
 
     def flush_unsent(self, with_acks: bool = False) -> None:
         """Send the buffered requests (kept in memory while Redis is away); ``with_acks``: then,
@@ -140,9 +158,8 @@ class InFlightQueue(Base):
         if self._dupe_load is None:
             self._dupe_load = compact.hash_load(self.server)
         args: list[Any] = [templates, self._dupe_load]
-        for (endpoint, member, old, old_lease, priority), fingerprint, layout in items:
-            args += [self.queue_key(endpoint), endpoint, layout, compact.bucket_prefix(layout) if layout else "", fingerprint,
-                     priority, member, old, old_lease]
+        for endpoint, *fields in items:
+            args += [self.queue_key(endpoint), endpoint, *fields]
 
         def build(pipe: Any) -> None:
             if items:
@@ -153,7 +170,7 @@ class InFlightQueue(Base):
                                     [templates, *(x for pair in acks.items() for x in pair)])
 
         results = scripts.execute(self.server, build)
-        pushed = {endpoint for (endpoint, *_), *_ in items} - self.endpoints
+        pushed = {endpoint for endpoint, *_ in items} - self.endpoints
         if pushed:
             self.endpoints |= pushed
             if self.known:  # counted and taken at once, not after the next look at the index
@@ -215,12 +232,34 @@ class InFlightQueue(Base):
             return None
         name, member = (g.decode() if isinstance(g, bytes) else g for g in got[:2])
         lane = int(got[2])
-        request = self._decode_request(request_json(member))
+        job, qid, payload = split_member(member)
+        try:
+            request = self.decode(job, payload)
+        except KeyError as exc:  # its job was purged meanwhile: nothing to fetch, it leaves in-flight at the next sync
+            logger.info("dropped a queued request: %s", exc)
+            self.unacked[qid] = lease
+            return None
+        if qid:  # the push script's id (a JSON payload of an older tweetform carries its own)
+            request.meta[META_QID] = qid
         request.meta[META_LEASE] = lease
         self.held.add(request.meta.get(META_QID, ""))
         bucket = ENDPOINTS[name].bucket if name in ENDPOINTS else name
         self.gate.taken(name, request, Reservation(lanes_of[name][lane - 1], bucket, rid) if lane else True)
         return name, request
+
+    def _pack(self, request: Request) -> tuple[str, int | None] | None:
+        """The spider's packed arguments of a request (``pack_request``), or None: queued as JSON."""
+        pack = getattr(self.spider, "pack_request", None)
+        packed = pack(request) if pack is not None else None
+        if packed is not None and ("\t" in packed[0] or "\n" in packed[0]):
+            raise ValueError(f"{self.name}.pack_request gave a tab or a newline: {packed[0][:80]!r}")
+        return packed
+
+    def decode(self, job: str, payload: str) -> Request:
+        """A queued request: rebuilt by its spider from its packed arguments (``unpack_request``), or from its JSON."""
+        if payload.startswith(PACKED):
+            return self.spider.unpack_request(job, payload[len(PACKED):])
+        return self._decode_request(payload)
 
     def _decode_request(self, encoded_request: Any) -> Request:
         return request_from_dict(self.serializer.loads(encoded_request), spider=self.spider)
@@ -267,8 +306,12 @@ class InFlightQueue(Base):
         dead = []
         for member in got[1:]:
             try:
-                dead.append(self._decode_request(request_json(member.decode() if isinstance(member, bytes) else member)))
-            except (ValueError, KeyError, AttributeError):
+                job, qid, payload = split_member(member.decode() if isinstance(member, bytes) else member)
+                request = self.decode(job, payload)
+                if qid:
+                    request.meta[META_QID] = qid
+                dead.append(request)
+            except (ValueError, KeyError, AttributeError, TypeError):
                 logger.error("a dead-lettered request could not be decoded")
         return int(got[0]), dead
 
@@ -291,7 +334,8 @@ class InFlightQueue(Base):
         self._indexed = True
 
     def __len__(self) -> int:
-        """Queued requests (this worker's unsent ones included); Redis away: only those."""
+        """Queue members (each holds one or more requests) and this worker's unsent requests, 0 when nothing
+        is queued; Redis away: only those. ``control.queues`` counts the requests themselves."""
         try:
             pipe = self.server.pipeline(transaction=False)
             for endpoint in self.endpoint_names():

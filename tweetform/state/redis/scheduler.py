@@ -68,7 +68,7 @@ class RedisScheduler(AckAfterScraping, ScrapyRedisScheduler):
         except redis.RedisError:
             waiting = 0
         if waiting:
-            logger.info("joining distributed work: %d requests queued for %s", waiting, spider.name)
+            logger.info("joining distributed work: requests are queued for %s", spider.name)
         self.queue.bind(self.df, self.gate, self.stats)
         self.queue.on_redis_down, self.queue.on_redis_back = self._redis_down, self._redis_back
 

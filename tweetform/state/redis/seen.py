@@ -17,7 +17,9 @@ yet split this round) near ``2 × load``; ``load`` is a quarter of the server's 
 limit, fixed by the job's first claim so every worker uses the same layout. Lookups are
 exact: a user is in exactly one bucket, under its own id. Two claimers share a tag with
 probability 2^-32; then the second one's re-claim would expand the user again, and the
-job's dupe filter drops the repeated request.
+push script drops the repeated request: once a user's first page is queued (``lua/queue_push.lua``), its
+tag is negated in place, so the page is queued once per job with no fingerprint, and a re-claim of a
+user whose page is queued returns nothing.
 
 The layout hash ``keys.expanded(job)`` holds ``n`` (users claimed), ``lvl``, ``split``
 and ``load``; :func:`bucket_keys` lists the buckets for expiry and purge.

@@ -41,16 +41,27 @@ local function job_check_done(jk)
   end
   return 0
 end
--- a queue member is "<job>\t<request id>\t<request JSON>" (JSON never holds a raw tab; an older
--- tweetform's members are "<job>\t<request JSON>")
+-- a queue member is "<job>\t<request id>\t<payload>", or several requests of a job with consecutive ids:
+-- "<job>\t<first id>\t<payload>\n<payload>..." (queue_push.lua; a payload is JSON, which never holds a raw
+-- tab or newline, or a spider's packed arguments); an older tweetform's member is "<job>\t<request JSON>"
 local function job_of(member)
   local job = string.match(member, '^([^\t]*)\t')
   return job or ''
 end
-local function qid_of(member)
-  local qid = string.match(member, '^[^\t]*\t([^\t]*)\t')
-  if qid then return qid end
-  local ok, request = pcall(cjson.decode, string.match(member, '^[^\t]*\t(.*)$') or '')
-  if ok and type(request) == 'table' and type(request.meta) == 'table' then return request.meta.tweetform_qid end
-  return nil
+-- how many requests a member holds
+local function requests_in(member)
+  local _, newlines = string.gsub(member, '\n', '')
+  return newlines + 1
+end
+-- a member's first request id, its first request as a member of its own, and the rest's payloads (nil: none)
+local function split_member(member)
+  local job, qid, payloads = string.match(member, '^([^\t]*)\t([^\t]*)\t(.*)$')
+  if not job then  -- an older tweetform's member: its id is inside its JSON
+    local ok, request = pcall(cjson.decode, string.match(member, '^[^\t]*\t(.*)$') or '')
+    if ok and type(request) == 'table' and type(request.meta) == 'table' then return request.meta.tweetform_qid, member, nil end
+    return nil, member, nil
+  end
+  local nl = string.find(payloads, '\n', 1, true)
+  if not nl then return qid, member, nil end
+  return qid, job .. '\t' .. qid .. '\t' .. string.sub(payloads, 1, nl - 1), string.sub(payloads, nl + 1)
 end

@@ -12,11 +12,12 @@ end
 local parked = jk.parked
 if want == 'running' then
   local all = redis.call('ZRANGE', parked, 0, -1, 'WITHSCORES')
+  local n = 0
   for i = 1, #all, 2 do
     local entry = cjson.decode(all[i])
     redis.call('ZADD', entry.q, all[i + 1], entry.d)
+    n = n + (entry.n or 1)  -- a parked member may hold several requests (queue_pop.lua)
   end
-  local n = #all / 2
   redis.call('DEL', parked)
   if n > 0 then  -- never HINCRBY by -0: Redis reads "-0" as no integer
     redis.call('HINCRBY', jk.hash, 'parked', -n)
@@ -28,7 +29,8 @@ if want == 'running' then
   return 1
 end
 if want == 'cancelled' then
-  local n = redis.call('ZCARD', parked)
+  local n = 0
+  for _, raw in ipairs(redis.call('ZRANGE', parked, 0, -1)) do n = n + (cjson.decode(raw).n or 1) end
   redis.call('DEL', parked)
   if n > 0 then redis.call('HINCRBY', jk.hash, 'parked', -n) end
   redis.call('HSET', jk.hash, 'state', 'cancelled')

@@ -8,7 +8,10 @@
 -- needs none). A paused or budget-stopped job's requests met on the way are parked
 -- (in this same step, so none is taken between a pause and its parking); a
 -- cancelled, finished or purged job's are dropped.
--- Returns {endpoint, member, lane (1-based, 0: none), deliveries}, or {false, endpoints waiting for quota...}.
+-- A member holding several requests (queue_push.lua) gives its first; a paused job's member is parked
+-- whole, with its count of requests.
+-- Returns {endpoint, member (one request: "<job>\t<qid>\t<payload>"), lane (1-based, 0: none), deliveries},
+-- or {false, endpoints waiting for quota...}.
 local now, margin, hold, rid = redis_now(), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local k, a = 3, 7
 local waiting = {}
@@ -32,22 +35,26 @@ while a <= #ARGV do
         local jk = job_keys(ARGV[3], job)
         local jstate = false
         if jk then jstate = redis.call("HGET", jk.hash, "state") end
-        job_count(jk, 'queued', -1)
         if jstate == "paused" or jstate == "budget_exhausted" then
-          redis.call('ZADD', jk.parked, score, cjson.encode({q = queue, d = member}))
-          job_count(jk, 'parked', 1)
+          local n = requests_in(member)
+          redis.call('ZADD', jk.parked, score, cjson.encode({q = queue, d = member, n = n}))
+          job_count(jk, 'queued', -n)
+          job_count(jk, 'parked', n)
         elseif jstate == "cancelled" or jstate == "done" or (jk and not jstate) then
-          -- dropped (a purged job has no hash left)
+          job_count(jk, 'queued', -requests_in(member))  -- dropped (a purged job has no hash left)
         else
-          local qid = qid_of(member)
+          -- the member's first request is taken; the others stay, in order, under the next request id
+          local qid, first, rest = split_member(member)
+          if rest then redis.call('ZADD', queue, score, job .. '\t' .. (tonumber(qid) + 1) .. '\t' .. rest) end
+          job_count(jk, 'queued', -1)
           local n = 0
           if qid then
             n = tonumber(redis.call('HGET', KEYS[2], qid)) or 0
-            redis.call('HSET', KEYS[1], qid, cjson.encode({w = ARGV[1], l = ARGV[2], t = now, q = queue, s = score, d = member, j = job}))
+            redis.call('HSET', KEYS[1], qid, cjson.encode({w = ARGV[1], l = ARGV[2], t = now, q = queue, s = score, d = first, j = job}))
             job_count(jk, 'inflight', 1)
           end
           if lane > 0 then take_quota(lanes[lane], now, margin, interval, hold, rid) end
-          return {name, member, lane, n}
+          return {name, first, lane, n}
         end
       end
     end
