@@ -122,7 +122,7 @@ def parked(job_id: str) -> str:
 
 
 def expanded(job_id: str) -> str:
-    """HASH n (users claimed), lvl, split, load: the layout of a job's claims, each user once per job;
+    """HASH n (users claimed), lvl, split, load, marks (its claims mark queued first pages: queue_push.lua): the layout of a job's claims, each user once per job;
     the users are in HASHes ``<this key>:<i>`` user id -> 32-bit tag of its claimer (seen.py)."""
     return f"{PREFIX}:job:{job_id}:expanded"
 

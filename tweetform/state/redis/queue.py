@@ -83,6 +83,7 @@ class InFlightQueue(Base):
         self.unsent: list[Prepared] = []  # pushed, not yet in Redis
         self.known: list[str] = []
         self._known_at = 0.0
+        self._marks: dict[str, bool] = {}  # job -> its claims mark queued first pages (claims_mark_queued)
         self._dupe_load: int | None = None  # the dupe filter's bucket load on this server (compact.py)
         self._indexed = False  # queues of an older tweetform added to the endpoints index (index_queues)
         self._turn = 0
@@ -120,13 +121,25 @@ class InFlightQueue(Base):
         packed = self._pack(request) if job else None
         payload = PACKED + packed[0] if packed else self._encode_request(request)
         mode, layout, prefix, key = "", "", "", b""
-        if packed and packed[1] is not None and not request.dont_filter:
+        if packed and packed[1] is not None and not request.dont_filter and self.claims_mark_queued(job):
             mode, layout, prefix, key = "c", keys.expanded(job), keys.expanded_buckets(job), str(int(packed[1])).encode()
         elif self.dupefilter is not None:
             key, layout = self.dupefilter.fingerprint_and_key(request)
             if layout:
                 mode, prefix = "f", compact.bucket_prefix(layout)
         return endpoint, job, request.priority, payload, old, old_lease, mode, layout, prefix, key
+
+    def claims_mark_queued(self, job: str) -> bool:
+        """Whether the job's claims were made by code that marks a user's first page queued in them (their layout
+        says ``marks``): a job an older tweetform started kept fingerprints instead, and goes on with them. Asked
+        once per job; while Redis is away, fingerprints (exact either way)."""
+        marks = self._marks.get(job)
+        if marks is None:
+            try:
+                marks = self._marks[job] = self.server.hget(keys.expanded(job), "marks") is not None
+            except redis.RedisError:
+                return False
+        return marks
 
     def flush_unsent(self, with_acks: bool = False) -> None:
         """Send the buffered requests (kept in memory while Redis is away); ``with_acks``: then,

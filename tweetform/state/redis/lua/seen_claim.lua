@@ -86,6 +86,9 @@ for uid in string.gmatch(ARGV[4], '[^,]+') do
 end
 if added > 0 then
   redis.call('HSET', meta, 'n', n, 'lvl', lvl, 'split', split, 'load', load)
+  -- a job's claims made by this code: a queued first page negates its user's tag (queue_push.lua); an
+  -- older tweetform's job kept fingerprints instead, and its pushes go on using them
+  if not m[2] then redis.call('HSET', meta, 'marks', 1) end
   if cap then inherit_ttl(KEYS[2]); inherit_ttl(KEYS[3]) end
 end
 return table.concat(flags)
