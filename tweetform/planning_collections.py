@@ -10,6 +10,8 @@ will return, asked before any post is paid for.
 * ``liked_tweets``, ``lists relation=memberships``, ``timeline archive=true``: the seed users'
   ``like_count``, ``listed_count``, ``tweet_count`` (the users look-up plan already makes).
 * ``lists`` of list ids: ``/2/lists/:id`` (``member_count``, ``follower_count``).
+* ``cascade`` to depth N: level 1 from the seeds' ``public_metrics`` and a count of each seed's
+  thread, the levels below from a sample of level 1 (:func:`_cascade`), with a range.
 * ``counts``: exact (one request per query and 31 days).
 * ``mentions``, a list's tweets, owned and followed lists: unknown before crawling; the
   plan counts ``max_tweets`` (mentions: the API's 800) or one page, and says so.

@@ -1,6 +1,6 @@
 """``cascade``: a post's reactions to depth N — replies, quotes, retweeters (and likers), then theirs.
 
-    scrapy crawl cascade -a tweet_id=ID[,ID…]|file=… -a depth=N -a include=replies,quotes,retweets[,likes]
+    scrapy crawl cascade -a tweet_id=ID[,ID…]|file=… -a depth=N -a include=replies,quotes,retweets[,likes][,retweet_times]
                          [-a max_tweets=N] [-a archive=true] [-a budget=USD]
 
 The seeds are looked up (``/2/tweets``, 100 a request) for their conversation ids. Expanding a
@@ -21,7 +21,9 @@ finished, so ``max_tweets`` expands exactly the first N posts in breadth-first o
 then for each post in order its replies, then its quotes). Distributed workers, ``JOBDIR`` resume,
 budgets, provenance and the errors bucket come with the rails. Every page goes to the bucket
 ``cascades`` under the job's key, with ``post`` (whose list it is) and ``list`` in its provenance;
-``scrapy export cascade`` makes the tree.
+``scrapy export cascade`` makes the tree. ``include=retweet_times`` (X) also reads each retweeter's
+timeline since the post, back to its retweet (:data:`RETWEET_TIMES`): the one place the API gives
+a retweet's time.
 
 With ``api=bluesky`` (seeds: ``at://`` post URIs, looked up with ``getPosts``) the same crawl runs
 on the AppView: a post's replies are its thread below it, every level, from one ``getPostThread``
