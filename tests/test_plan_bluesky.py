@@ -124,3 +124,20 @@ def test_search_plan_from_a_sample_page_within_a_quarter_of_the_crawl(sandbox_fa
     assert crawl.returncode == 0, crawl.stderr[-3000:]
     actual = served(box) - box.get("/_sandbox/bsky/counters")["sessions_created"]  # the search pages
     assert abs(searches - actual) <= 0.25 * actual, (searches, actual)
+
+
+def test_cascade_plan_within_a_quarter_of_the_crawl(sandbox_factory: Any, tmp_path: Path) -> None:
+    """Level 1 from the seed posts' counts and threads, levels 2 and 3 from the sample's thread posts and quotes."""
+    box = sandbox_factory(*SMALL_WORLD)
+    author = box.get("/_sandbox/truth/bsky/did?ids=12")["dids"]["12"]
+    uris = ",".join(box.get(f"/_sandbox/truth/bsky/engaged/{author}")["uris"][:3])
+    done = plan(box, "cascade", "-a", "api=bluesky", "-a", f"tweet_id={uris}", "-a", "depth=3", "--json")
+    assert done.returncode == exitcodes.DONE, done.stderr
+    est = json.loads(done.stdout)
+    assert len(est["levels"]) == 3 and est["levels"][0] == 3 and "extrapolated from a sample of" in est["basis"]
+    low, high = est["requests_range"]
+    box.reset()
+    assert bluesky_crawl(box, "cascade", tmp_path, tweet_id=uris, depth=3).returncode == 0
+    actual = served(box)
+    assert actual > 100 and abs(est["requests"] - actual) <= 0.25 * actual, (est["requests"], actual)
+    assert low <= actual <= high, (low, actual, high)

@@ -182,7 +182,7 @@ def plan_bluesky(settings: Any, job: JobArgs, sample: int = 100, wait: float = P
                  ) -> tuple[Estimate, dict[str, Counts], int, int, list[Counts], PlanSpend]:
     """:func:`tweetform.planning.plan_job` for ``api=bluesky``: (estimate, seed counts, look-up requests,
     sample requests, sample, what the plan's own requests cost — nothing)."""
-    if job.spider not in ("friends", "followers", "timeline", "search", "users", "tweets", "conversation", *COLLECTIONS):
+    if job.spider not in ("friends", "followers", "timeline", "search", "users", "tweets", "conversation", "cascade", *COLLECTIONS):
         raise PlanError(f"scrapy plan does not estimate {job.spider} -a api=bluesky yet")
     client = XrpcClient(settings.get("TWEETFORM_BLUESKY_APPVIEW") or "", settings.get("TWEETFORM_BLUESKY_PDS") or "",
                         max_wait=wait)
@@ -227,6 +227,8 @@ def plan_bluesky(settings: Any, job: JobArgs, sample: int = 100, wait: float = P
     elif job.spider == "tweets":
         requests["app.bsky.feed.getPosts"] = math.ceil(len(set(job.uris)) / BATCH)
         est.tweets = len(set(job.uris))
+    elif job.spider == "cascade":
+        _cascade(client, job, requests, est, notes, sample)
     else:
         _collection(client, job, requests, est, notes)
     sampled = client.requests - lookups
@@ -319,6 +321,131 @@ def _collection(client: XrpcClient, job: JobArgs, requests: dict[str, int], est:
         est.users = sum(sizes)
     est.exact = False
     notes.append(f"from the seed posts' {field_name} (the AppView leaves hidden accounts and posts out of the lists)")
+
+
+def _seed_posts(client: XrpcClient, uris: list[str]) -> list[dict[str, Any]]:
+    posts: list[dict[str, Any]] = []
+    for i in range(0, len(uris), BATCH):
+        status, body = client.get("app.bsky.feed.getPosts", {"uris": uris[i: i + BATCH]})
+        if status != 200 or not isinstance(body, dict):
+            raise PlanError(f"getPosts answered HTTP {status}: the estimate is not possible now",
+                            exitcodes.UNREACHABLE if status >= 500 else exitcodes.ERROR)
+        posts += [p for p in body.get("posts") or [] if isinstance(p, dict)]
+    return posts
+
+
+#: cascade include -> (the postView count that sizes the list, its method; replies: one thread answer)
+CASCADE_LISTS = {"replies": ("replyCount", "app.bsky.feed.getPostThread"), "quotes": ("quoteCount", "app.bsky.feed.getQuotes"),
+                 "retweets": ("repostCount", "app.bsky.feed.getRepostedBy"), "likes": ("likeCount", "app.bsky.feed.getLikes")}
+
+
+def _cascade(client: XrpcClient, job: JobArgs, requests: dict[str, int], est: Estimate, notes: list[str], size: int) -> None:
+    """cascade to depth N: level 1 from the seeds' counts (``getPosts``) and their threads; the levels below
+    from a sample of level 1 — the threads under up to :data:`SAMPLE_SEEDS` seeds and the first page of a
+    seed's quotes, as the crawl fetches them — whose posts' counts say what a post brings: a post that is not
+    a reply its thread (one answer) and its quotes, each its reposts' and likes' pages; a range from the
+    sample's spread (two standard errors)."""
+    includes = (job.include or "replies,quotes,retweets").split(",")
+    uris = list(dict.fromkeys(job.uris))
+    seeds = _seed_posts(client, uris)
+    requests["app.bsky.feed.getPosts"] = math.ceil(len(uris) / BATCH)
+    replies: list[dict[str, Any]] = []  # the sample: thread posts and quotes of level 1
+    quotes: list[dict[str, Any]] = []
+    nests: list[float] = []  # thread posts per direct reply, in the sampled threads
+    thread_sizes: dict[str, int] = {}
+    if "replies" in includes:
+        for post in [p for p in seeds if int(p.get("replyCount") or 0) > 0][:SAMPLE_SEEDS]:
+            status, body = client.get("app.bsky.feed.getPostThread", {"uri": post["uri"], "depth": 1000, "parentHeight": 0})
+            if status != 200 or not isinstance(body, dict):
+                raise PlanError(f"the sample of level 1 (the thread under {post['uri']}) answered HTTP {status}: the "
+                                "estimate is not possible now", exitcodes.UNREACHABLE if status >= 500 else exitcodes.ERROR)
+            below = bluesky.thread_below(body.get("thread"))[0]
+            thread_sizes[post["uri"]] = len(below)
+            nests.append(len(below) / int(post["replyCount"]))
+            replies += below
+    if "quotes" in includes:
+        quoted = next((p for p in seeds if int(p.get("quoteCount") or 0) > 0), None)
+        if quoted is not None:
+            status, body = client.get("app.bsky.feed.getQuotes", {"uri": quoted["uri"], "limit": PAGE})
+            if status != 200 or not isinstance(body, dict):
+                raise PlanError(f"the sample of level 1 (the quotes of {quoted['uri']}) answered HTTP {status}: the "
+                                "estimate is not possible now", exitcodes.UNREACHABLE if status >= 500 else exitcodes.ERROR)
+            quotes += [p for p in body.get("posts") or [] if isinstance(p, dict)]
+    replies, quotes = (replies[: max(1, size // 2)], quotes[: max(1, size // 2)]) if size else ([], [])
+    sample = replies + quotes
+    nest = sum(nests) / len(nests) if nests else 1.0
+
+    def count(post: dict[str, Any], name: str) -> int:
+        return int(post.get(name) or 0)
+
+    def brings(post: dict[str, Any], thread: int | None = None, seed: bool = False) -> tuple[float, float]:
+        """(requests, posts found) of expanding one post (a seed's thread below it is fetched even when it replies)."""
+        root = seed or not bluesky.is_reply(post)
+        reqs, found = 0.0, 0.0
+        for include in includes:
+            name, _ = CASCADE_LISTS[include]
+            if include == "replies":
+                if root:
+                    reqs += 1
+                    found += thread if thread is not None else count(post, name) * nest
+                continue
+            reqs += pages_for(count(post, name), PAGE)
+            found += count(post, name) if include == "quotes" else 0
+        return reqs, found
+
+    level1 = [brings(p, thread_sizes.get(p["uri"]), seed=True) for p in seeds]
+    # a post of the levels below is a thread post or a quote, in level 1's proportions (each kind from its own sample)
+    in_threads = sum(thread_sizes.get(p["uri"], count(p, "replyCount") * nest) for p in seeds) if "replies" in includes else 0.0
+    quoting = float(sum(count(p, "quoteCount") for p in seeds)) if "quotes" in includes else 0.0
+    kinds = [(kind, n / (in_threads + quoting)) for kind, n in ((replies or quotes, in_threads), (quotes or replies, quoting))
+             if n and in_threads + quoting]
+    per_post = [(brings(p), weight / len(kind)) for kind, weight in kinds for p in kind]
+    reqs_mean = sum(r * w for (r, _), w in per_post)
+    found_mean = sum(f * w for (_, f), w in per_post)
+    spread = 2 * (sum(w * (f - found_mean) ** 2 for (_, f), w in per_post)) ** 0.5 / max(1, len(per_post)) ** 0.5
+    reqs_spread = 2 * (sum(w * (r - reqs_mean) ** 2 for (r, _), w in per_post)) ** 0.5 / max(1, len(per_post)) ** 0.5
+
+    def grow(found_each: float, reqs_each: float) -> tuple[float, list[int]]:
+        """Requests of the levels below 1, and the posts expanded per level, when each post finds ``found_each``
+        posts in ``reqs_each`` requests."""
+        deeper, expanded, levels, frontier = 0.0, len(seeds), [len(seeds)], sum(f for _, f in level1)
+        for _ in range(2, job.depth + 1):
+            posts = frontier if job.max_tweets is None else min(frontier, max(0, job.max_tweets - expanded))
+            if posts < 0.5:
+                break
+            levels.append(round(posts))
+            expanded += round(posts)
+            deeper += posts * reqs_each
+            frontier = posts * found_each
+        return deeper, levels
+
+    deeper, levels = grow(found_mean, reqs_mean)
+    low = grow(max(0.0, found_mean - spread), max(0.0, reqs_mean - reqs_spread))[0]
+    high = grow(found_mean + spread, reqs_mean + reqs_spread)[0]
+    # the deeper levels' requests shared between the lists as the sample's posts would ask for them
+    share = {include: 0.0 for include in includes}
+    for (_, w), post in zip(per_post, [p for kind, _ in kinds for p in kind]):
+        for include in includes:
+            name, _ = CASCADE_LISTS[include]
+            share[include] += w * (float(not bluesky.is_reply(post)) if include == "replies" else pages_for(count(post, name), PAGE))
+    weight = sum(share.values()) or 1.0
+    for include in includes:
+        name, nsid = CASCADE_LISTS[include]
+        exact = sum(1 if include == "replies" else pages_for(count(p, name), PAGE) for p in seeds)
+        if exact or deeper * share[include]:
+            requests[nsid] = round(exact + deeper * share[include] / weight)
+    first = sum(r for r, _ in level1) + requests["app.bsky.feed.getPosts"]
+    est.levels, est.users, est.exact = levels, sum(levels), len(levels) <= 1
+    est.requests_range = (math.floor(first + low), math.ceil(first + high))
+    est.basis = (f"level 1 exact: {len(seeds)} seed post(s) looked up (their counts"
+                 + (f", the threads under {len(thread_sizes)}" if thread_sizes else "") + ")")
+    if len(levels) > 1:
+        est.basis += (f"; levels 2..{len(levels)} extrapolated from a sample of {len(sample)} posts of level 1 "
+                      f"({found_mean:,.2f} ± {spread:,.2f} posts found each, two standard errors), so it is a range: "
+                      f"{est.requests_range[0]:,}-{est.requests_range[1]:,} requests")
+        notes.append("a post found twice (a quote of two posts of the cascade) is expanded once: the real crawl is smaller")
+        if not sample:
+            notes.append("no sample (--sample 0, or no seed with replies or quotes): the levels below 1 are not counted")
 
 
 def _pace(settings: Any, client: XrpcClient, est: Estimate, requests: dict[str, int], notes: list[str]) -> None:

@@ -42,7 +42,8 @@ def render(est: Estimate, counts: dict, lookups: int, lookup_endpoint: str, now:
         lines.append(f"seeds ({lookups} {lookup_endpoint} request(s)): {described}{more}")
     if est.levels:
         levels = ", ".join(f"level {i + 1}: {'' if i == 0 else '≈'}{n:,}" for i, n in enumerate(est.levels))
-        lines.append(f"users to expand: {'≈' if not est.exact else ''}{est.users:,} ({levels})")
+        what = "posts" if est.spider == "cascade" else "users"
+        lines.append(f"{what} to expand: {'≈' if not est.exact else ''}{est.users:,} ({levels})")
     elif est.users:
         lines.append(f"users: {est.users:,}")
     if est.tweets is not None:
