@@ -1,0 +1,76 @@
+"""tweetform.export.bluesky on hand-made AppView shapes the sandbox does not send: a quote with media
+(``recordWithMedia``), a repost from an AppView that leaves out the repost record's URI, a pinned post,
+a thread with a missing parent, facets whose UTF-8 byte offsets pass non-ASCII text."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from tweetform.export import bluesky
+from tweetform.export.tweet_network import TweetNetwork
+from tweetform.export.tweets import TweetWriter
+
+A, B, C = "did:plc:" + "a" * 24, "did:plc:" + "b" * 24, "did:plc:" + "c" * 24
+
+
+def uri(did: str, rkey: str) -> str:
+    return f"at://{did}/app.bsky.feed.post/{rkey}"
+
+
+def post(did: str, rkey: str, text: str = "hi", **record: Any) -> dict[str, Any]:
+    return {"uri": uri(did, rkey), "cid": "bafy", "author": {"did": did, "handle": f"{did[-3:]}.example.com"},
+            "record": {"$type": "app.bsky.feed.post", "text": text, "createdAt": "2026-10-01T12:00:00.123456Z",
+                       "langs": ["de", "en"], **record},
+            "indexedAt": "2026-10-01T12:00:01.000Z", "replyCount": 1, "repostCount": 2, "likeCount": 3, "quoteCount": 4}
+
+
+def page(endpoint: str, **body: Any) -> dict[str, Any]:
+    return {**body, "__tweetform": {"endpoint": endpoint, "api_version": "bluesky", "bucket": "b", "key": "k", "job": "j"}}
+
+
+def test_quote_with_media_repost_without_uri_and_pin() -> None:
+    text = "Grüße @ccc.example.com #tag"  # ü is two bytes: offsets are UTF-8 bytes
+    start = len("Grüße ".encode())
+    mention = {"index": {"byteStart": start, "byteEnd": start + len("@ccc.example.com")},
+               "features": [{"$type": "app.bsky.richtext.facet#mention", "did": C}]}
+    quoting = post(A, "3aaaaaaaaaaa2", text, facets=[mention], embed={
+        "$type": "app.bsky.embed.recordWithMedia", "media": {},
+        "record": {"record": {"uri": uri(B, "3bbbbbbbbbbb2"), "cid": "bafy"}}})
+    reposted = post(B, "3bbbbbbbbbbb2")
+    feed = page("app.bsky.feed.getAuthorFeed", feed=[
+        {"post": quoting, "reason": {"$type": "app.bsky.feed.defs#reasonPin"}},  # pinned: the post itself
+        {"post": reposted, "reason": {"$type": "app.bsky.feed.defs#reasonRepost", "by": {"did": A, "handle": "aaa.example.com"},
+                                      "indexedAt": "2026-10-02T00:00:00.000Z"}},
+        {"post": quoting}])
+    entries = bluesky.posts_of_page(feed)
+    assert [bluesky.entry_id(e) for e in entries] == [quoting["uri"], f"{reposted['uri']}#repost:{A}", quoting["uri"]]
+    row = bluesky.row(entries[0])
+    assert row["referenced_tweets.quoted.id"] == reposted["uri"] and row["quoted_user_id"] == B
+    assert row["entities.mentions"] == ["@ccc.example.com"] and row["lang"] == "de"
+    assert row["created_at"] == "2026-10-01T12:00:00.123Z"
+    repost = bluesky.row(entries[1])
+    assert repost["author_id"] == A and repost["retweeted_user_id"] == B and repost["created_at"] == "2026-10-02T00:00:00.000Z"
+    assert bluesky.sort_time(entries[1]) == "2026-10-02T00:00:00.000Z"
+    assert bluesky.is_pinned(entries[0]) and not bluesky.is_pinned(entries[2])
+
+    network = TweetNetwork().add_pages([feed])
+    edges = {(s, t, k): d["weight"] for s, t, k, d in network.graph().edges(keys=True, data=True)}
+    assert edges == {(A, B, "quote"): 1, (A, C, "mention"): 1, (A, B, "retweet"): 1}  # the pinned copy counted once
+    assert network.duplicates == 1
+
+
+def test_thread_with_a_missing_parent_gives_every_post_once() -> None:
+    root, reply, nested = post(A, "3aaaaaaaaaaa2"), post(B, "3bbbbbbbbbbb2"), post(C, "3ccccccccccc2")
+    reply["record"]["reply"] = {"root": {"uri": root["uri"]}, "parent": {"uri": root["uri"]}}
+    nested["record"]["reply"] = {"root": {"uri": root["uri"]}, "parent": {"uri": reply["uri"]}}
+    thread = page("app.bsky.feed.getPostThread", thread={
+        "$type": "app.bsky.feed.defs#threadViewPost", "post": reply,
+        "parent": {"$type": "app.bsky.feed.defs#notFoundPost", "uri": root["uri"], "notFound": True},
+        "replies": [{"post": nested, "replies": [{"uri": "at://x", "blocked": True}]}]})
+    out = io.StringIO()
+    writer = TweetWriter(out, "csv").add_pages([thread])
+    assert writer.written == 2 and writer.seen == {reply["uri"], nested["uri"]}
+    rows = out.getvalue().splitlines()[1:]
+    assert rows[0].startswith(f"{reply['uri']},{root['uri']},{root['uri']},")  # id, conversation, replied-to
+    assert bluesky.ids_of_page(thread) == [reply["uri"], nested["uri"]]
