@@ -498,3 +498,14 @@ def test_legacy_fold__moves_an_older_set_into_compact_buckets_a_batch_at_a_time_
     assert run(r, "legacy_fold", [day, billed], [compact.bucket_prefix(billed), 8, "decimal", 50, 100]) == [3, 0]
     assert run(r, "cost_seen", [billed], [compact.bucket_prefix(billed), 8, 100, 7, 1031, 9]) == 1
     assert 0 < r.ttl(billed) <= 100
+
+
+def test_page_written__a_page_failed_for_good_counts_at_its_level_once(r):
+    """The per-level failed counters (failed/<depth>) last_complete_level reads for a distributed job."""
+    written = keys.written("f")
+    args = [compact.bucket_prefix(written), 8, b"\x02" * 10, "errors", "errors", 1, "failed/2"]
+    for _ in range(2):  # the same page recorded twice (a worker died between writing and acknowledging): once
+        run(r, "page_written", [written, keys.bucket_counts(), keys.job_progress("f")], args)
+    run(r, "page_written", [written, keys.bucket_counts(), keys.job_progress("f")],
+        [compact.bucket_prefix(written), 8, b"\x03" * 10, "friend_ids", "pages", 0, ""])
+    assert r.hgetall(keys.job_progress("f")) == {b"errors": b"1", b"failed": b"1", b"failed/2": b"1", b"pages": b"1"}

@@ -314,11 +314,11 @@ class RedisJobStore(JobStore):
 
 def job_last_complete_level(server: Any, job_id: str) -> int | None:
     """``scrapy status`` and ``scrapy wait``: a network job's deepest complete level (None for other jobs)."""
-    store = RedisJobStore(server)
-    job = store.load(job_id)
+    raw = server.hget(keys.job(job_id), "args")  # read as it is: a status look folds no older sets (migrate.py)
+    job = JobArgs(**json.loads(raw)) if raw else None
     if job is None or job.spider not in ("friends", "followers") or not job.depth:
         return None
-    return store.last_complete_level(job)
+    return RedisJobStore(server).last_complete_level(job)
 
 
 def _s(value: Any) -> str:
