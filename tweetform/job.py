@@ -33,7 +33,7 @@ class JobArgs:
     depth: int = 1
     max_users: int | None = None
     since_id: int | None = None
-    since_ids: str = ""  # since_id=auto: "user_id:tweet_id,…" resolved from the output dir, "auto" for users not yet looked up (spiders/timeline.py)
+    since_ids: str = ""  # since_id=auto: "user_id:tweet_id,…" (api=bluesky: "DID@time,…") resolved from the output dir, "auto" for users not yet looked up (spiders/timeline.py)
     max_tweets: int | None = None
     query: str | None = None
     lang: str | None = None
