@@ -33,7 +33,10 @@ def crawled(sandbox_factory, tmp_path_factory) -> dict[str, Any]:
     """Two demo accounts' author feeds and a depth-2 follows crawl with profiles (max 30 users), one output directory."""
     from conftest import SMALL_WORLD
 
+    from test_longitudinal import set_clock
+
     box = sandbox_factory(*SMALL_WORLD)
+    set_clock(box, 0)  # the truth the tests read is the world the crawls saw (another module may have moved the clock)
     out = tmp_path_factory.mktemp("bsky")
     accounts = box.get("/_sandbox/truth/bsky/accounts")
     feeds = [accounts[0]["did"], accounts[1]["did"]]
