@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from crawling import FULL_LOG, bucket, run_crawl
+from test_distributed import no_process_left_behind  # noqa: F401  (a failing test leaves no worker running)
 
 from tweetform.exitcodes import BUDGET_EXHAUSTED, DONE
 
