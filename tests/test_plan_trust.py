@@ -13,8 +13,11 @@ from crawling import ROOT, demo_credentials, run_crawl
 from tweetform.exitcodes import DONE, QUOTA_USED_UP
 
 WORLD = ("--users", "3000", "--seed", "7")
-# one list request per 30 s: long enough that the plans below meet the same window, however loaded the machine
+# one list request per 30 s: long enough that two plan processes in a row meet the same window, however loaded the machine
 LIMITED = (*WORLD, "--window", "30", "--limit", "/2/users/:id/following=1")
+# one per 10 s, for a plan process followed by a plan in the test's own process (no start-up between them):
+# the plan that waits for the reset then waits ~10 s, not ~30
+SHORT = (*WORLD, "--window", "10", "--limit", "/2/users/:id/following=1")
 
 
 def plan(box, creds: list[dict], *args: str) -> subprocess.CompletedProcess:
@@ -24,25 +27,44 @@ def plan(box, creds: list[dict], *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
+def plan_here(box, creds: list[dict], capsys, spargs: list[str], wait: float) -> tuple[int, str, str]:
+    """``scrapy plan friends -a … --json --wait W`` in this process (the CLI's code path, minus its start-up)."""
+    import argparse
+
+    from scrapy.settings import Settings
+
+    from tweetform.commands.plan import Command
+
+    settings = Settings()
+    settings.setmodule("tweetform.settings")
+    settings.setdict({"TWEETFORM_API_BASE": box.base, "TWEETFORM_CREDENTIALS": creds}, priority="cmdline")
+    command = Command()
+    command.settings = settings
+    capsys.readouterr()
+    command.run(["friends"], argparse.Namespace(spargs=spargs, json=True, sample=100, budget=None, wait=wait))
+    out, err = capsys.readouterr()
+    return command.exitcode, out, err
+
+
 def rate_limited(box) -> int:
     return box.counters()["statuses"].get("429", 0)
 
 
-def test_plan_under_an_exhausted_credential_says_so_and_after_the_reset_matches_the_bill(sandbox_factory, tmp_path: Path):
+def test_plan_under_an_exhausted_credential_says_so_and_after_the_reset_matches_the_bill(sandbox_factory, tmp_path: Path, capsys):
     """Today's code answered the second plan from nothing: its sample met a 429 and it extrapolated from the seeds,
     saying only 'no sample of level 2' (on a real crawl: $7,298 became $27,531,862.94)."""
-    box = sandbox_factory(*LIMITED)
+    box = sandbox_factory(*SHORT)
     seed = box.get("/_sandbox/examples")["ordinary"][0]
     one = demo_credentials("demo-user-1")
     args = ("friends", "-a", f"user_id={seed}", "-a", "depth=2", "--json")
     first = plan(box, one, *args)
     assert first.returncode == DONE, first.stderr
     # the window's one request went to the sample: the same plan now, without waiting, cannot be made
-    now = plan(box, one, *args, "--wait", "0")
-    assert now.returncode == QUOTA_USED_UP, now.stderr
-    assert now.stdout == "" and len(now.stderr.strip().splitlines()) == 1
-    assert now.stderr.startswith("tweetform: the estimate is not possible now: every credential's quota for "
-                                 "/2/users/:id/following is used up until ")
+    code, out, err = plan_here(box, one, capsys, [f"user_id={seed}", "depth=2"], wait=0)
+    assert code == QUOTA_USED_UP, err
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith("tweetform: the estimate is not possible now: every credential's quota for "
+                          "/2/users/:id/following is used up until ")
     assert rate_limited(box) == 1  # the one probe that found out
     # allowed to wait (default: up to a minute), it waits for the reset instead of asking again and again
     waited = plan(box, one, *args)
