@@ -108,18 +108,20 @@ local function lh_has(t, member)
   return redis.call('HEXISTS', lh_bucket(t, member), member) == 1
 end
 
--- set-kind members, grouped by bucket (one SADD each): how many were new
+-- set-kind members, grouped by bucket (one SADD each; a bucket's key name made once): how many were new
 local function lh_add_many(t, members)
   lh_reserve(t, #members)
-  local by = {}
+  local by, hash, size, split = {}, t.hash, t.size, t.split
   for _, m in ipairs(members) do
-    local key = lh_bucket(t, m)
-    local list = by[key]
-    if not list then list = {}; by[key] = list end
+    local h = hash(m)
+    local b = h % size
+    if b < split then b = h % (size * 2) end
+    local list = by[b]
+    if not list then list = {}; by[b] = list end
     list[#list + 1] = m
   end
   local new = 0
-  for key, list in pairs(by) do new = new + redis.call('SADD', key, unpack(list)) end
+  for b, list in pairs(by) do new = new + redis.call('SADD', t.prefix .. b, unpack(list)) end
   if new > 0 then t.n, t.changed = t.n + new, true end
   return new
 end

@@ -57,33 +57,38 @@ end
 for _, t in pairs(filters) do lh_save(t) end
 if #accepted == 0 then return table.concat(flags) end
 
--- group by queue, job and priority (in order of first appearance), at most 256 requests or ~4 kB a member
-local groups, order = {}, {}
+-- group by queue, job and priority (in order of first appearance), at most 256 requests or ~4 kB a member;
+-- count each job's requests and the endpoints pushed to (a page's requests mostly share all three)
+local groups, order, endpoints, jobs = {}, {}, {}, {}
+local g, jd
 for _, i in ipairs(accepted) do
-  local id = ARGV[i] .. '\n' .. ARGV[i + 2] .. '\n' .. ARGV[i + 3]
-  local g = groups[id]
-  if not g or #g.items >= 256 or g.bytes >= 4096 then
-    g = {queue = ARGV[i], job = ARGV[i + 2], priority = tonumber(ARGV[i + 3]), items = {}, bytes = 0}
-    groups[id] = g
-    order[#order + 1] = g
+  local queue, job, priority, payload = ARGV[i], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  if not g or g.queue ~= queue or g.job ~= job or g.p ~= priority or #g.items >= 256 or g.bytes >= 4096 then
+    local by_queue = groups[queue]
+    if not by_queue then by_queue = {}; groups[queue] = by_queue end
+    local id = job .. '\n' .. priority
+    g = by_queue[id]
+    if not g or #g.items >= 256 or g.bytes >= 4096 then
+      g = {queue = queue, job = job, p = priority, items = {}, bytes = 0}
+      by_queue[id] = g
+      order[#order + 1] = g
+    end
+    endpoints[ARGV[i + 1]] = true
+    jd = jobs[job]
+    if not jd then jd = {0, 0}; jobs[job] = jd end
   end
-  g.items[#g.items + 1] = ARGV[i + 4]
-  g.bytes = g.bytes + #ARGV[i + 4]
+  local items = g.items
+  items[#items + 1] = payload
+  g.bytes = g.bytes + #payload
+  jd[1] = jd[1] + 1
+  if ARGV[i + 5] ~= '' and redis.call('HDEL', KEYS[2], ARGV[i + 5]) == 1 then jd[2] = jd[2] + 1 end
 end
 local seq = redis.call('INCRBY', KEYS[1], #accepted) - #accepted
-for _, g in ipairs(order) do
-  redis.call('ZADD', g.queue, -g.priority * 1e12 + seq + 1, g.job .. '\t' .. (seq + 1) .. '\t' .. table.concat(g.items, '\n'))
-  seq = seq + #g.items
+for _, m in ipairs(order) do
+  redis.call('ZADD', m.queue, -tonumber(m.p) * 1e12 + seq + 1, m.job .. '\t' .. (seq + 1) .. '\t' .. table.concat(m.items, '\n'))
+  seq = seq + #m.items
 end
 
-local endpoints, jobs = {}, {}
-for _, i in ipairs(accepted) do
-  endpoints[ARGV[i + 1]] = true
-  local d = jobs[ARGV[i + 2]]
-  if not d then d = {0, 0}; jobs[ARGV[i + 2]] = d end
-  d[1] = d[1] + 1
-  if ARGV[i + 5] ~= '' and redis.call('HDEL', KEYS[2], ARGV[i + 5]) == 1 then d[2] = d[2] + 1 end
-end
 local names = {}
 for e in pairs(endpoints) do names[#names + 1] = e end
 redis.call('SADD', KEYS[3], unpack(names))  -- workers find the queues here (no keyspace SCAN)
