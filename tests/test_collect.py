@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from conftest import ROOT
 from crawling import bucket
@@ -286,6 +287,35 @@ def test_a_collector_that_loses_its_lock_stops(sandbox, redis_url: str, tmp_path
     assert out.strip().splitlines()[-1] == ("tweetform: this collector's lock expired and another collector holds it now: "
                                             "stopped writing")
     assert json.loads(r.get("tweetform:collect:lock"))["token"] == "other"  # not released by the loser
+
+
+def test_a_collector_that_lost_its_lock_writes_no_manifest(redis_url: str, tmp_path: Path):
+    """Frozen right after acknowledging a job's last page, a collector wakes to find the job done by its
+    successor: the job's manifest is a write like the pages, made only while the lock is this collector's
+    (test_a_collector_frozen_past_its_ttl_writes_nothing_late met it: _jobs/frozen.json in the old directory)."""
+    from scrapy.settings import Settings
+
+    from tweetform.collect.collector import Collector, LockLost
+    from tweetform.state.redis import keys
+
+    settings = Settings()
+    settings.setmodule("tweetform.settings")
+    r = redis.Redis.from_url(redis_url)
+    r.hset(keys.job("late"), mapping={"state": "done", "args": json.dumps({"spider": "friends", "bucket": "friend_ids"})})
+    collector = Collector(settings, r, tmp_path / "data")
+    collector.lock.acquire()
+    try:
+        r.set(keys.collect_lock(), json.dumps({"token": "other", "host": "elsewhere", "pid": 1}))  # the successor's
+        collector.lock.confirmed_at = float("-inf")  # its last look at the lock is from before the freeze
+        with pytest.raises(LockLost):
+            collector.record_end("late")
+        assert not (tmp_path / "data" / "_jobs" / "late.json").exists()
+        r.set(keys.collect_lock(), collector.lock.value)  # held again: the manifest is written
+        collector.record_end("late")
+        assert json.loads((tmp_path / "data" / "_jobs" / "late.json").read_text())["state"] == "done"
+    finally:
+        collector.writer.close_spider()
+        r.delete(keys.collect_lock())
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -289,6 +289,7 @@ class Collector:
             arguments = json.loads(args or "{}")
         except ValueError:
             arguments = {}
+        self.fence()  # a write like the pages': a collector frozen since its last acknowledgement may have lost the lock
         try:
             write_manifest(self.root, job, spider=arguments.get("spider"), arguments=arguments, bucket=arguments.get("bucket"),
                            started=_iso(created), ended=_iso(finished), state=state, pages=progress.get("pages", 0),
