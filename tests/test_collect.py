@@ -108,7 +108,8 @@ def test_a_one_off_crawl_in_collect_mode_writes_nothing_locally(sandbox, redis_u
     env = collect_env(sandbox, redis_url, local)
     crawl = scrapy(env, "crawl", "friends", "-a", f"user_id={seed}", "-a", "depth=2", "-a", "job=once")
     collector = start_collector(env, collected)
-    finish(crawl, timeout=180)  # the crawl ends when its requests are done; its pages may still wait in Redis
+    out = finish(crawl, timeout=180)  # the crawl ends when its requests are done; its pages may still wait in Redis
+    assert "tweetform: job once: its pages are handed over to scrapy collect; `scrapy wait once` returns once they are written" in out
     r = redis.Redis.from_url(redis_url)
     deadline = time.monotonic() + 60
     while r.hget("tweetform:job:once", "state") != b"done" and time.monotonic() < deadline:

@@ -149,7 +149,9 @@ def summary(settings: Any, job_id: str, code: int) -> list[str]:
     output = str(settings.get("TWEETFORM_OUTPUT_DIR") or "data")
     found = read_manifest(output, job_id)
     if found is None:
-        return []  # collect mode: the manifest is written by scrapy collect
+        if settings.getbool("TWEETFORM_COLLECT"):  # the pages, and the manifest, are scrapy collect's to write
+            return [f"job {job_id}: its pages are handed over to scrapy collect; `scrapy wait {job_id}` returns once they are written"]
+        return []
     pages, errors, failed = (int(found.get(k) or 0) for k in ("pages", "errors", "failed_pages"))
     runs = len(found.get("runs") or [])
     money = f"{dollars(micro(found.get('spent_usd') or 0))} spent"
