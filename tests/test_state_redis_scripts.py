@@ -301,6 +301,28 @@ def test_queue_reap__gives_back_a_dead_workers_requests_and_dead_letters_poison_
     assert r.hget(keys.job("j"), "state") == b"done"
 
 
+def test_queue_clear__drops_every_request_of_a_member_and_its_job_ends_with_them_failed(r):
+    """scrapy admin clear-queue (control.clear_queue): a member holding three requests is three requests dropped,
+    not one, each a page failed for good at its level, and their job ends (scrapy wait returns) once nothing of
+    it is left. Before: the count was of members and the jobs' queued counts stayed, so they never ended."""
+    from tweetform.state.redis import control
+
+    new_job(r, "a")
+    new_job(r, "b")
+    deep = json.dumps({"meta": {"tweetform_ctx": {"job": "b", "depth": 3}}}, separators=(",", ":"))
+    assert push_batch(r, request("a1", job="a", packed="~5,2"), request("a2", job="a", packed="~6,2,1"),
+                      request("a3", job="a", packed="~7,2"), request("a4", job="a", packed="~8,2")) == "1111"
+    assert push_batch(r, [Q, "/friends/ids", "b", 0, deep, "", "", "", "", "", b""], request("b2", job="b")) == "11"
+    in_flight = pop(r, "w", "L1")  # a's first request is being fetched: a is not over yet
+    assert counts(r, "a") == (3, 1, 0) and counts(r, "b") == (2, 0, 0) and r.zcard(Q) == 2
+    assert control.clear_queue(r, "friends") == 5 and r.zcard(Q) == 0
+    assert counts(r, "a") == (0, 1, 0) and r.hget(keys.job("a"), "state") == b"running"
+    assert r.hget(keys.job("b"), "state") == b"done"
+    assert {k: int(v) for k, v in r.hgetall(keys.job_progress("a")).items()} == {b"failed": 3, b"failed/2": 3}
+    assert {k: int(v) for k, v in r.hgetall(keys.job_progress("b")).items()} == {b"failed": 2, b"failed/3": 1}
+    assert ack(r, qid_of(in_flight[1]), "L1") == 1 and r.hget(keys.job("a"), "state") == b"done"
+
+
 def test_queue_reap__the_dead_letter_list_is_capped(r):
     prefix, suffix = keys.HEARTBEAT_PARTS
     dead = keys.dead_requests("friends")

@@ -2,7 +2,8 @@
 
   list-nodes                 LIST_NODES: workers, alive or dead
   node-qsizes                NODE_QSIZES: queued / in-flight requests per spider
-  clear-queue SPIDER         CLEAR_NODE_QUEUES: drop a spider's queued requests
+  clear-queue SPIDER         CLEAR_NODE_QUEUES: drop a spider's queued requests (each a page of its job
+                             failed for good: the job ends)
   stop-node WORKER|HOST|all  SHUTDOWN_NODE: ask workers to hand back their work and exit
   pause JOB / resume JOB / cancel JOB
   budget JOB +USD            raise a job's budget; a job stopped at its budget continues

@@ -199,11 +199,18 @@ def purge_job(server: Any, job_id: str) -> int:
     return removed
 
 
+CLEAR_STEP = 500  # queue members dropped per script call (a short step: other clients wait while it runs)
+
+
 def clear_queue(server: Any, spider: str) -> int:
-    found = queue_keys(server, spider)
-    removed = sum(int(server.zcard(k)) for k in found)
-    if found:
-        server.delete(*found)
+    """``scrapy admin clear-queue``: drop a spider's queued requests (``lua/queue_clear.lua``); each counts as a
+    page of its job failed for good, so the job ends instead of waiting for them. How many requests were dropped."""
+    script, templates, removed = scripts.load(server, "queue_clear"), keys.job_templates(), 0
+    for key in queue_keys(server, spider):
+        left = 1
+        while left:
+            dropped, left = script(keys=[key], args=[templates, CLEAR_STEP])
+            removed += int(dropped)
     return removed
 
 

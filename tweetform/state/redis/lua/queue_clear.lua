@@ -1,0 +1,38 @@
+-- include: job_common
+-- `scrapy admin clear-queue`: drop the first members of an endpoint queue, up to ARGV[2] a step. Each request
+-- they hold (a member may hold several: queue_push.lua) leaves its job's queued count and counts as a page of
+-- the job failed for good (at its level when the request names one: failed/<depth>, as page_written.lua and
+-- queue_reap.lua count them), so the job ends (scrapy wait returns, non-zero) instead of waiting forever for
+-- requests nobody will fetch.
+-- KEYS: the queue ; ARGV: job key templates (keys.job_templates), members per step
+-- Returns {requests dropped, members the queue still holds}.
+local got = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[2]))
+local jobs, dropped = {}, 0
+for i = 1, #got, 2 do
+  local member = got[i]
+  local job = job_of(member)
+  local payloads = string.match(member, '^[^\t]*\t[^\t]*\t(.*)$') or string.match(member, '^[^\t]*\t(.*)$') or ''
+  local d = jobs[job]
+  if not d then d = {n = 0, levels = {}}; jobs[job] = d end
+  for p in string.gmatch(payloads, '[^\n]+') do
+    local level = tonumber(string.match(p, '^~[^,]*,(%d+)'))  -- packed: "~<user>,<level>[,...]" (NetworkSpider)
+    if not level and string.sub(p, 1, 1) == '{' then
+      local ok, request = pcall(cjson.decode, p)
+      local ctx = ok and type(request) == 'table' and type(request.meta) == 'table' and request.meta.tweetform_ctx
+      if type(ctx) == 'table' and type(ctx.depth) == 'number' then level = ctx.depth end
+    end
+    if level then d.levels[level] = (d.levels[level] or 0) + 1 end
+    d.n = d.n + 1
+  end
+  dropped = dropped + requests_in(member)
+end
+for job, d in pairs(jobs) do
+  local jk = job_keys(ARGV[1], job)
+  if jk and redis.call('EXISTS', jk.hash) == 1 then
+    redis.call('HINCRBY', jk.hash, 'queued', -d.n)
+    redis.call('HINCRBY', jk.progress, 'failed', d.n)
+    for level, n in pairs(d.levels) do redis.call('HINCRBY', jk.progress, 'failed/' .. level, n) end
+    job_check_done(jk)
+  end
+end
+return {dropped, redis.call('ZCARD', KEYS[1])}
