@@ -106,6 +106,24 @@ def test_plan_text_says_free_paced_by_the_rate_and_refuses_a_budget(sandbox_fact
                                                    "leave --budget out for api=bluesky"]
 
 
+def test_plan_names_seeds_that_do_not_exist(sandbox_factory: Any) -> None:
+    """A handle no account has and a post the AppView does not return are said in a note, not silently
+    dropped from the seeds (the crawl writes an errors record for each)."""
+    box = sandbox_factory(*SMALL_WORLD)
+    accounts = box.get("/_sandbox/truth/bsky/accounts")
+    done = plan(box, "friends", "-a", "api=bluesky", "-a", f"screen_name=nobody-here.sandbox.test,{accounts[0]['handle']}")
+    assert done.returncode == exitcodes.DONE, done.stderr
+    assert ("note: 1 handle(s) no account has (nobody-here.sandbox.test): each costs its resolveHandle only and is an "
+            "errors record") in done.stdout.splitlines()
+    real = box.get(f"/_sandbox/truth/bsky/feed/{accounts[0]['did']}")["items"][0]["uri"]
+    gone = "at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/app.bsky.feed.post/3mz2vrdtf3uae"  # a DID the sandbox never issued
+    for spider in ("retweeted_by", "cascade"):
+        done = plan(box, spider, "-a", "api=bluesky", "-a", f"tweet_id={gone},{real}")
+        assert done.returncode == exitcodes.DONE, done.stderr
+        assert (f"note: 1 seed post(s) the AppView did not return (deleted, taken down or missing: {gone}): each is an "
+                "errors record, nothing to list") in done.stdout.splitlines(), done.stdout
+
+
 def test_search_plan_from_a_sample_page_within_a_quarter_of_the_crawl(sandbox_factory: Any, tmp_path: Path) -> None:
     """Without max_tweets the plan logs in with the first Bluesky account and reads one page's hitsTotal."""
     box = sandbox_factory(*SMALL_WORLD)

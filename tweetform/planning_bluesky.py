@@ -200,6 +200,10 @@ def plan_bluesky(settings: Any, job: JobArgs, sample: int = 100, wait: float = P
     missing = sum(1 for c in entries if c is None)
     if missing:
         notes.append(f"{missing} seed(s) the AppView did not return (deactivated, taken down or missing) count one request each")
+    unresolved = [h for h in dict.fromkeys(job.handles) if h.lower() not in {c.screen_name.lower() for c in counts.values()}]
+    if unresolved and job.spider in ("friends", "followers", "timeline"):
+        notes.append(f"{len(unresolved)} handle(s) no account has ({', '.join(unresolved[:3])}{', …' if len(unresolved) > 3 else ''}): "
+                     "each costs its resolveHandle only and is an errors record")
     if job.spider in ("friends", "followers"):
         if job.depth > 1 and sample > 0:
             sample_users = sample_level2(client, job, entries, sample)
@@ -295,13 +299,7 @@ def _search(client: XrpcClient, settings: Any, job: JobArgs, requests: dict[str,
 def _collection(client: XrpcClient, job: JobArgs, requests: dict[str, int], est: Estimate, notes: list[str]) -> None:
     """quotes, retweeted_by, liking_users (the seed posts' counts), conversation (one thread answer per root)."""
     uris = list(dict.fromkeys(job.uris))
-    posts: list[dict[str, Any]] = []
-    for i in range(0, len(uris), BATCH):
-        status, body = client.get("app.bsky.feed.getPosts", {"uris": uris[i: i + BATCH]})
-        if status != 200 or not isinstance(body, dict):
-            raise PlanError(f"getPosts answered HTTP {status}: the estimate is not possible now",
-                            exitcodes.UNREACHABLE if status >= 500 else exitcodes.ERROR)
-        posts += [p for p in body.get("posts") or [] if isinstance(p, dict)]
+    posts = _seed_posts(client, uris, notes)
     requests["app.bsky.feed.getPosts"] = math.ceil(len(uris) / BATCH)  # the crawl looks its seeds up too
     if job.spider == "conversation":
         from tweetform.export.bluesky import reply_root
@@ -323,7 +321,8 @@ def _collection(client: XrpcClient, job: JobArgs, requests: dict[str, int], est:
     notes.append(f"from the seed posts' {field_name} (the AppView leaves hidden accounts and posts out of the lists)")
 
 
-def _seed_posts(client: XrpcClient, uris: list[str]) -> list[dict[str, Any]]:
+def _seed_posts(client: XrpcClient, uris: list[str], notes: list[str]) -> list[dict[str, Any]]:
+    """The seed posts' views (``getPosts``, 25 a request); the ones the AppView left out are noted."""
     posts: list[dict[str, Any]] = []
     for i in range(0, len(uris), BATCH):
         status, body = client.get("app.bsky.feed.getPosts", {"uris": uris[i: i + BATCH]})
@@ -331,6 +330,10 @@ def _seed_posts(client: XrpcClient, uris: list[str]) -> list[dict[str, Any]]:
             raise PlanError(f"getPosts answered HTTP {status}: the estimate is not possible now",
                             exitcodes.UNREACHABLE if status >= 500 else exitcodes.ERROR)
         posts += [p for p in body.get("posts") or [] if isinstance(p, dict)]
+    lost = bluesky.missing_uris({"posts": posts}, uris)
+    if lost:
+        notes.append(f"{len(lost)} seed post(s) the AppView did not return (deleted, taken down or missing: "
+                     f"{', '.join(lost[:2])}{', …' if len(lost) > 2 else ''}): each is an errors record, nothing to list")
     return posts
 
 
@@ -347,7 +350,7 @@ def _cascade(client: XrpcClient, job: JobArgs, requests: dict[str, int], est: Es
     sample's spread (two standard errors)."""
     includes = (job.include or "replies,quotes,retweets").split(",")
     uris = list(dict.fromkeys(job.uris))
-    seeds = _seed_posts(client, uris)
+    seeds = _seed_posts(client, uris, notes)
     requests["app.bsky.feed.getPosts"] = math.ceil(len(uris) / BATCH)
     replies: list[dict[str, Any]] = []  # the sample: thread posts and quotes of level 1
     quotes: list[dict[str, Any]] = []
