@@ -29,7 +29,7 @@ import networkx as nx
 from tweetform.api import bluesky
 from tweetform.export.bluesky import quoted_uri, reply_parent
 from tweetform.export.files import open_text_output
-from tweetform.export.graph import nodes_path
+from tweetform.export.graph import write_formats, write_node_table
 from tweetform.export.tweet_network import utc_time
 from tweetform.export.tweets import flatten_v2
 from tweetform.items import PROVENANCE
@@ -178,31 +178,22 @@ class CascadeBuilder:
 
 
 def write_cascade(graph: nx.MultiDiGraph, path: Path, fmt: str) -> list[Path]:
-    """graphml, gexf (networkx), csv (``Source,Target,Kind,time`` and a node table beside it) or
-    jsonl (a line per node ``{"id", …attributes}``, then a line per edge ``{"source", "target", "kind", "time"}``)."""
-    if fmt == "graphml":
-        nx.write_graphml(graph, path)
-        return [path]
-    if fmt == "gexf":
-        nx.write_gexf(graph, path)
-        return [path]
-    if fmt == "jsonl":
-        with open_text_output(path) as fh:
-            for node, data in graph.nodes(data=True):
-                fh.write(json.dumps({"id": node, **data}, ensure_ascii=False) + "\n")
-            for source, target, data in graph.edges(data=True):
-                fh.write(json.dumps({"source": source, "target": target, **data}, ensure_ascii=False) + "\n")
-        return [path]
-    if fmt != "csv":
-        raise ValueError(f"unknown cascade format {fmt!r}")
+    """graphml, gexf, csv (``Source,Target,Kind,time`` and a node table beside it) through the exports'
+    one dispatch (:func:`tweetform.export.graph.write_formats`), or jsonl (a line per node
+    ``{"id", …attributes}``, then a line per edge ``{"source", "target", "kind", "time"}``)."""
+    if fmt != "jsonl":
+        return write_formats(graph, path, fmt, _write_edge_table)
+    with open_text_output(path) as fh:
+        for node, data in graph.nodes(data=True):
+            fh.write(json.dumps({"id": node, **data}, ensure_ascii=False) + "\n")
+        for source, target, data in graph.edges(data=True):
+            fh.write(json.dumps({"source": source, "target": target, **data}, ensure_ascii=False) + "\n")
+    return [path]
+
+
+def _write_edge_table(graph: nx.MultiDiGraph, path: Path) -> list[Path]:
     with open_text_output(path) as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(("Source", "Target", "Kind", "time"))
         writer.writerows((s, t, d["kind"], d["time"]) for s, t, d in graph.edges(data=True))
-    table = nodes_path(path)
-    with open_text_output(table) as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(("Id", "Label", *NODE_COLUMNS))
-        for node, data in graph.nodes(data=True):
-            writer.writerow((node, data.get("label", ""), *("" if data.get(a) is None else data[a] for a in NODE_COLUMNS)))
-    return [path, table]
+    return [path, write_node_table(graph, path, NODE_COLUMNS)]
