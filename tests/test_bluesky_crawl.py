@@ -3,6 +3,7 @@ their output compared with the face's ground truth."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -160,3 +161,24 @@ def test_search_with_a_session_that_expires_mid_crawl_equals_truth_and_leaks_not
     # every file under the output directory, the job's queue and state database too (bytes as latin-1: ASCII secrets show)
     written = "".join(p.read_bytes().decode("latin-1") for p in (tmp_path / "out").rglob("*") if p.is_file())
     assert len(secrets) >= 3 and not [s for s in secrets if s in log or s in written]
+
+
+def test_an_account_given_inline_and_in_the_credentials_file_logs_in_once(sandbox_factory: Any, tmp_path: Path) -> None:
+    """The sandbox prints ``export TWEETFORM_CREDENTIALS_FILE=…`` and the README's search example gives the same
+    demo account inline: it is one account (one session), not two taking turns, each logging in for a page."""
+    box = sandbox_factory(*SMALL_WORLD)
+    account = DEMO_BLUESKY_ACCOUNTS[0]
+    (tmp_path / "creds.json").write_text(json.dumps([a.as_settings() for a in DEMO_BLUESKY_ACCOUNTS]))
+    env = crawl_env(box, tmp_path / "out", [account.as_settings()])
+    env.update(TWEETFORM_BLUESKY_APPVIEW=box.base, TWEETFORM_BLUESKY_PDS=box.base,
+               TWEETFORM_CREDENTIALS_FILE=str(tmp_path / "creds.json"))
+    done = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "search", "-L", "INFO", "-a", "api=bluesky",
+                           "-a", "query=the", "-a", "max_tweets=300"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    pages = next(iter(bucket(tmp_path / "out", "search").values()))
+    assert len(pages) == 3  # three searchPosts pages, each signed with a session
+    counters = box.get("/_sandbox/bsky/counters")
+    # the inline demo-bsky-1 and the file's demo-bsky-2 and -3: each logs in once at most
+    assert counters["sessions_created"] <= len(DEMO_BLUESKY_ACCOUNTS), counters["sessions_created"]
+    assert done.stderr.count(f"Bluesky account {account.alias!r} logged in") == 1

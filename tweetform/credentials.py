@@ -153,7 +153,8 @@ def parse_credentials(data: Any, source: str = "TWEETFORM_CREDENTIALS") -> list[
 
 
 def load_credentials(settings: Any, api: str = "x") -> list[Credential]:
-    """Credentials from Scrapy settings (inline list first, then the file): every entry is checked;
+    """Credentials from Scrapy settings (inline list first, then the file's entries of other aliases): every
+    entry is checked;
     ``api`` "x" returns the X credentials, "bluesky" the Bluesky accounts, "all" both."""
     creds: list[Credential] = []
     inline = settings.get("TWEETFORM_CREDENTIALS") or []
@@ -167,8 +168,9 @@ def load_credentials(settings: Any, api: str = "x") -> list[Credential]:
     path = settings.get("TWEETFORM_CREDENTIALS_FILE")
     if path and not isinstance(path, (str, Path)):
         raise CredentialError(f"TWEETFORM_CREDENTIALS_FILE must be a path (a string), not {_type_name(path)}")
-    if path:
-        creds.extend(read_credentials_file(path))
+    if path:  # an alias given inline too is the inline entry (one account, one session and login allowance)
+        given = {c.alias for c in creds}
+        creds.extend(c for c in read_credentials_file(path) if c.alias not in given)
     if api == "all":
         return creds
     return [c for c in creds if (c.kind == "bluesky") == (api == "bluesky")]
