@@ -55,19 +55,25 @@ def tweet_ids_in_page(page: dict[str, Any]) -> list[int]:
     return out
 
 
-def newest_tweet_ids(output_dir: str | Path, bucket: str, uids: Iterable[int], exclude_job: str | None = None) -> dict[int, int]:
-    """The newest tweet of each user already in ``<output>/<bucket>/`` (files and archives;
-    users without any are left out), leaving out pages of ``exclude_job`` (a resumed job
-    starts where it first started)."""
-    newest: dict[int, int] = {}
-    for key, line in iter_keys_lines(Path(output_dir), bucket, [str(u) for u in uids]):
+def _known_pages(output_dir: str | Path, bucket: str, keys: list[str], exclude_job: str | None) -> Iterator[tuple[str, dict]]:
+    """``(key, page)`` of the pages already in ``<output>/<bucket>/`` for ``keys`` (files and archives), leaving
+    out lines that are not pages, error records and pages of ``exclude_job`` (a resumed job starts where it first started)."""
+    for key, line in iter_keys_lines(Path(output_dir), bucket, keys):
         try:
             page = json.loads(line)
         except ValueError:
             continue
         prov = page.get(PROVENANCE) if isinstance(page, dict) else None
-        if not isinstance(prov, dict) or prov.get("bucket") == "errors" or (exclude_job and prov.get("job") == exclude_job):
-            continue
+        if isinstance(prov, dict) and prov.get("bucket") != "errors" and not (exclude_job and prov.get("job") == exclude_job):
+            yield key, page
+
+
+def newest_tweet_ids(output_dir: str | Path, bucket: str, uids: Iterable[int], exclude_job: str | None = None) -> dict[int, int]:
+    """The newest tweet of each user already in ``<output>/<bucket>/`` (files and archives;
+    users without any are left out), leaving out pages of ``exclude_job`` (a resumed job
+    starts where it first started)."""
+    newest: dict[int, int] = {}
+    for key, page in _known_pages(output_dir, bucket, [str(u) for u in uids], exclude_job):
         ids = tweet_ids_in_page(page)
         if ids and max(ids) > newest.get(int(key), 0):
             newest[int(key)] = max(ids)
@@ -91,14 +97,7 @@ def newest_post_times(output_dir: str | Path, bucket: str, dids: Iterable[str], 
     """api=bluesky: the sort time of the newest feed entry of each DID already in ``<output>/<bucket>/``
     (files and archives; DIDs without any are left out), leaving out pages of ``exclude_job``."""
     newest: dict[str, str] = {}
-    for key, line in iter_keys_lines(Path(output_dir), bucket, list(dids)):
-        try:
-            page = json.loads(line)
-        except ValueError:
-            continue
-        prov = page.get(PROVENANCE) if isinstance(page, dict) else None
-        if not isinstance(prov, dict) or (exclude_job and prov.get("job") == exclude_job):
-            continue
+    for key, page in _known_pages(output_dir, bucket, list(dids), exclude_job):
         for entry in posts_of_page(page):
             when = sort_time(entry)
             if when and when > newest.get(key, ""):
