@@ -22,7 +22,6 @@ from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
 from tweetform.config import uses_redis
-from tweetform.state.redis import connection, control, keys, migrate
 from tweetform.commands.errors import one_line_errors, with_redis_errors
 
 ACTIONS = ("list-nodes", "node-qsizes", "clear-queue", "stop-node", "pause", "resume", "cancel", "budget", "purge", "migrate")
@@ -46,6 +45,8 @@ class Command(ScrapyCommand):
     @with_redis_errors
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
+        from tweetform.state.redis import connection, control, keys, migrate  # here: every scrapy start imports this module
+
         if not args or args[0] not in ACTIONS:
             return self.fail(f"give an action: {', '.join(ACTIONS)}")
         if not uses_redis(self.settings):

@@ -16,8 +16,6 @@ from pathlib import Path
 
 from scrapy.commands import ScrapyCommand
 
-from tweetform.export.archive import archive_bucket, buckets_in
-from tweetform.spiders.arguments import BUCKET
 from tweetform.commands.errors import number, one_line_errors
 
 
@@ -51,6 +49,9 @@ class Command(ScrapyCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
+        from tweetform.export.archive import buckets_in  # here: every scrapy start imports this module
+        from tweetform.spiders.arguments import BUCKET
+
         root = Path(opts.data or self.settings.get("TWEETFORM_OUTPUT_DIR") or "data")
         bad = [b for b in opts.bucket if not BUCKET.match(b)]
         if bad:  # --older-than and --every are checked by their option types (commands.errors.number)
@@ -73,6 +74,8 @@ class Command(ScrapyCommand):
                 return
 
     def once(self, root: Path, buckets: list[str], idle: float) -> None:
+        from tweetform.export.archive import archive_bucket
+
         packed = 0
         held: list[Path] = []
         for bucket in buckets:

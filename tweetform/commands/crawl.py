@@ -15,29 +15,24 @@ import re
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 from scrapy.settings import SETTINGS_PRIORITIES
 from scrapy.spiderloader import get_spider_loader
 
-from tweetform.api.endpoints import BLUESKY, ENDPOINTS
-from tweetform.cost import default_budget_usd, job_budget_usd
-from tweetform.credentials import CredentialError, load_credentials
-from tweetform.export.files import JOBS_DIR
-from tweetform.quota.pool import missing_auth
-from tweetform.proxies.config import ProxyConfigError
-from tweetform.proxies.config import plan as proxy_plan
-from tweetform.preflight import api_base_problem, output_dir_problem, proxies_problem
-from tweetform.job import ArgumentError, JobArgs
-from tweetform.spiders.arguments import DEEP_DEPTH
-from tweetform.state.local.resume import resumed_job
 from tweetform import exitcodes
 from tweetform import settings as project_settings
 from tweetform.config import command_line_problem, uses_redis
 from tweetform.logs import quiet_scrapy
 from tweetform.commands.errors import fail, one_line_errors, require_redis
+
+if TYPE_CHECKING:
+    from tweetform.job import JobArgs
+
+# Scrapy imports every command module on every start (COMMANDS_MODULE), whatever the command:
+# what only a crawl needs is imported in the methods below (tests/test_startup.py)
 
 
 class Command(ScrapyCrawlCommand):
@@ -50,6 +45,16 @@ class Command(ScrapyCrawlCommand):
         if len(args) != 1:
             return  # Scrapy's own usage error follows
         assert self.settings is not None
+        from tweetform.api.endpoints import BLUESKY, ENDPOINTS
+        from tweetform.cost import default_budget_usd
+        from tweetform.credentials import CredentialError, load_credentials
+        from tweetform.job import ArgumentError
+        from tweetform.preflight import api_base_problem, output_dir_problem, proxies_problem
+        from tweetform.proxies.config import ProxyConfigError
+        from tweetform.proxies.config import plan as proxy_plan
+        from tweetform.quota.pool import missing_auth
+        from tweetform.state.local.resume import resumed_job
+
         problem = command_line_problem(self.settings, vars(project_settings))
         if problem:
             fail(problem)
@@ -170,6 +175,8 @@ def summary(settings: Any, job_id: str, code: int) -> list[str]:
 
 def implicit_jobdir(settings: Any, job_id: str) -> Path:
     """Where a local job keeps its queue and state when no ``JOBDIR`` is given: beside its manifest."""
+    from tweetform.export.files import JOBS_DIR
+
     return Path(str(settings.get("TWEETFORM_OUTPUT_DIR") or "data")) / JOBS_DIR / job_id
 
 
@@ -221,6 +228,10 @@ def distributed_job_end(settings: Any, job_id: str) -> tuple[str, int] | None:
 
 def deep_crawl_warning(settings: Any, job: JobArgs) -> str | None:
     """A deep network crawl without max_users can reach millions of accounts: say what the plan expects."""
+    from tweetform.api.endpoints import BLUESKY
+    from tweetform.cost import job_budget_usd
+    from tweetform.spiders.arguments import DEEP_DEPTH
+
     if job.spider not in ("friends", "followers") or job.depth < DEEP_DEPTH or job.max_users is not None:
         return None
     if job.api == BLUESKY:

@@ -25,14 +25,17 @@ import argparse
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scrapy.commands import ScrapyCommand
 
-from tweetform.export.archive import buckets_in
-from tweetform.export.files import ReadStats, bucket_files, iter_pages, open_text_output
-from tweetform.spiders.arguments import BUCKET, JOB
 from tweetform.commands.errors import one_line_errors
+
+if TYPE_CHECKING:
+    from tweetform.export.files import ReadStats
+
+# Scrapy imports every command module on every start (COMMANDS_MODULE): the export modules are imported
+# by the functions that use them (tests/test_startup.py)
 
 KINDS = {"graph": ("graphml", "csv", "gexf"), "cascade": ("graphml", "gexf", "csv", "jsonl"), "tweets": ("jsonl", "csv"), "ids": ("txt",), "diff": ("csv",)}
 
@@ -42,6 +45,9 @@ class ExportError(Exception):
 
 
 def input_files(data_dir: Path, buckets: list[str], paths: list[str]) -> list[Path]:
+    from tweetform.export.files import bucket_files
+    from tweetform.spiders.arguments import BUCKET
+
     files: list[Path] = []
     for name in buckets:
         if not BUCKET.match(name):
@@ -73,6 +79,7 @@ def export_graph(files: list[Path], fmt: str, output: Path, jobs: list[str] | No
                  edges: str | None = None) -> str:
     """The follow network of friends/followers/list pages or, from tweets (or with ``edges``),
     the user network of retweets, quotes, replies and mentions (:mod:`tweetform.export.tweet_network`)."""
+    from tweetform.export.files import ReadStats, iter_pages
     from tweetform.export.graph import GraphBuilder, write_graph
     from tweetform.export.tweet_network import TweetNetwork, parse_kinds
 
@@ -117,6 +124,7 @@ def export_tweet_network(network: Any, fmt: str, output: Path) -> str:
 def export_cascade(files: list[Path], fmt: str, output: Path, jobs: list[str] | None = None) -> str:
     """The tree of a cascade job (:mod:`tweetform.export.cascade`)."""
     from tweetform.export.cascade import CascadeBuilder, write_cascade
+    from tweetform.export.files import ReadStats, iter_pages
 
     stats = ReadStats()
     builder = CascadeBuilder().add_pages(iter_pages(files, stats, jobs))
@@ -131,6 +139,7 @@ def export_cascade(files: list[Path], fmt: str, output: Path, jobs: list[str] | 
 
 
 def export_tweets(files: list[Path], fmt: str, output: Path, jobs: list[str] | None = None) -> str:
+    from tweetform.export.files import ReadStats, iter_pages, open_text_output
     from tweetform.export.tweets import TweetWriter
 
     stats = ReadStats()
@@ -151,6 +160,7 @@ def export_tweets(files: list[Path], fmt: str, output: Path, jobs: list[str] | N
 
 def export_ids(files: list[Path], output: Path | None, jobs: list[str] | None = None) -> str:
     """Dehydrate: the ids of the bucket's objects, one per line (to ``output``, or stdout)."""
+    from tweetform.export.files import ReadStats, iter_pages, open_text_output
     from tweetform.export.ids import write_ids
 
     stats = ReadStats()
@@ -168,6 +178,7 @@ def export_ids(files: list[Path], output: Path | None, jobs: list[str] | None = 
 def export_diff(files: list[Path], first: str, second: str, output: Path | None) -> str:
     """Write the edge changes (to ``output``, or stdout); returns the summary line."""
     from tweetform.export.diff import diff_jobs, write_diff
+    from tweetform.export.files import ReadStats, iter_pages, open_text_output
 
     stats = ReadStats()
     result = diff_jobs(iter_pages(files, stats, [first, second]), first, second)
@@ -213,6 +224,8 @@ class Command(ScrapyCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
+        from tweetform.spiders.arguments import JOB
+
         try:
             if not args or args[0] not in KINDS:
                 raise ExportError("say what to export: `scrapy export graph …`, `scrapy export tweets …`, `scrapy export ids …`, `scrapy export cascade …` "
@@ -260,6 +273,10 @@ class Command(ScrapyCommand):
 
     def diff(self, args: list[str], opts: argparse.Namespace) -> str:
         assert self.settings is not None
+        from tweetform.export.archive import buckets_in
+        from tweetform.export.files import bucket_files
+        from tweetform.spiders.arguments import JOB
+
         if len(args) != 2:
             raise ExportError("give the two jobs to compare: `scrapy export diff JOB_A JOB_B`")
         for job in args:

@@ -13,24 +13,28 @@ import argparse
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
-from tweetform.cost import usd
-from tweetform.credentials import CredentialError
 from tweetform import exitcodes
-from tweetform.planning import PLAN_WAIT, Estimate, PlanError, estimate, network_endpoint, window_text
-from tweetform.planning_bluesky import plan_any
-from tweetform.quota.gate import human
-from tweetform.job import ArgumentError
 from tweetform.commands.errors import number, one_line_errors
 
-__all__ = ["Command", "estimate", "render"]
+if TYPE_CHECKING:
+    from tweetform.planning import Estimate
+
+# Scrapy imports every command module on every start (COMMANDS_MODULE): planning is imported where the
+# plan is made (tests/test_startup.py)
+
+__all__ = ["Command", "render"]
 
 
 def render(est: Estimate, counts: dict, lookups: int, lookup_endpoint: str, now: float | None = None) -> list[str]:
     """The plan as the lines ``scrapy plan`` prints."""
+    from tweetform.planning import window_text
+    from tweetform.quota.gate import human
+
     now = time.time() if now is None else now
     lines = []
     if counts:
@@ -72,6 +76,8 @@ class Command(ScrapyCommand):
         return "Estimate the requests, quota windows, time and dollars a crawl needs, before it starts"
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
+        from tweetform.planning import PLAN_WAIT
+
         super().add_options(parser)
         one_line_errors(parser)  # a bad option value: one line, exit 2
         parser.add_argument("-a", dest="spargs", action="append", default=[], metavar="NAME=VALUE",
@@ -87,6 +93,12 @@ class Command(ScrapyCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
+        from tweetform.cost import usd
+        from tweetform.credentials import CredentialError
+        from tweetform.job import ArgumentError
+        from tweetform.planning import PLAN_WAIT, PlanError, network_endpoint
+        from tweetform.planning_bluesky import plan_any
+
         try:
             loader = get_spider_loader(self.settings)
             if len(args) != 1:

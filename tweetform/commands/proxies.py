@@ -13,9 +13,6 @@ import json
 
 from scrapy.commands import ScrapyCommand
 
-from tweetform.credentials import CredentialError, load_credentials
-from tweetform.proxies import config
-from tweetform.proxies.check import DEFAULT_PATH, check_proxies, credential_chooser, format_table
 from tweetform.commands.errors import fail, number, one_line_errors
 
 
@@ -43,6 +40,10 @@ class Command(ScrapyCommand):
         assert self.settings is not None
         if args != ["check"]:
             fail("usage: scrapy proxies check [--timeout SECONDS] [--credential ALIAS] [--json]")
+        from tweetform.credentials import CredentialError, load_credentials
+        from tweetform.proxies import config
+        from tweetform.proxies.check import DEFAULT_PATH, check_proxies, credential_chooser, format_table
+
         s = self.settings
         try:
             creds = load_credentials(s)

@@ -14,10 +14,6 @@ from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
 from tweetform.config import uses_redis
-from tweetform.cost import default_budget_usd
-from tweetform.state.redis import connection, keys
-from tweetform.state.redis.jobs import RedisJobStore, from_legacy
-from tweetform.job import ArgumentError, check_message_size, legacy_command, message_arguments
 from tweetform.commands.errors import fail, one_line_errors, with_redis_errors
 from tweetform.commands.wait import wait_for_job
 
@@ -54,6 +50,11 @@ class Command(ScrapyCommand):
         assert self.settings is not None
         if not uses_redis(self.settings):
             fail("REDIS_URL is not set: pushing needs the Redis that the workers share")
+        from tweetform.cost import default_budget_usd  # here: every scrapy start imports this module
+        from tweetform.job import ArgumentError, check_message_size, legacy_command, message_arguments
+        from tweetform.state.redis import connection, keys
+        from tweetform.state.redis.jobs import RedisJobStore, from_legacy
+
         try:
             if opts.legacy:
                 message = from_legacy(legacy_command(opts.legacy, "--legacy"))  # size, JSON, each field's type

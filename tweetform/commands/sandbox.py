@@ -12,7 +12,6 @@ from pathlib import Path
 
 from scrapy.commands import ScrapyCommand
 
-from tweetform.sandbox.config import add_arguments, from_args
 from tweetform.commands.errors import one_line_errors
 
 
@@ -29,10 +28,13 @@ class Command(ScrapyCommand):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
+        from tweetform.sandbox.config import add_arguments  # here: every scrapy start imports this module (its world)
+
         one_line_errors(parser)  # a bad option value: one line, exit 2
         add_arguments(parser)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        from tweetform.sandbox.config import from_args
         from tweetform.sandbox.server import run
 
         try:

@@ -12,10 +12,6 @@ from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
 from tweetform.config import uses_redis
-from tweetform.cost.redis_budget import spend_of
-from tweetform.planning import estimate_from_dict
-from tweetform.state.redis import connection, control
-from tweetform.state.redis.jobs import job_last_complete_level
 from tweetform.commands.errors import one_line_errors, with_redis_errors
 
 
@@ -70,6 +66,10 @@ def render(snap: dict) -> str:
 def add_plan_and_money(server: Any, snap: dict[str, Any]) -> None:
     """Each job's row gets what is left of its saved plan (about one request per page or error), its money
     and (friends, followers) its deepest complete level."""
+    from tweetform.cost.redis_budget import spend_of
+    from tweetform.planning import estimate_from_dict
+    from tweetform.state.redis.jobs import job_last_complete_level
+
     for row in snap["jobs"]:
         if row.get("plan"):
             est = estimate_from_dict(row["plan"])
@@ -99,6 +99,8 @@ class Command(ScrapyCommand):
             print("tweetform: REDIS_URL is not set: status reads the Redis that the workers share", file=sys.stderr)
             self.exitcode = 2
             return
+        from tweetform.state.redis import connection, control  # here: every scrapy start imports this module
+
         server = connection.from_settings(self.settings)
         snap = control.snapshot(server, get_spider_loader(self.settings).list())
         add_plan_and_money(server, snap)

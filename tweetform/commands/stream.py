@@ -18,9 +18,6 @@ import sys
 from scrapy.commands import ScrapyCommand
 
 from tweetform import exitcodes
-from tweetform.credentials import CredentialError, load_credentials
-from tweetform.stream.app import Rejected, StreamSetupError, Unreachable, app_credential
-from tweetform.stream.rules import RulesClient, RulesError
 from tweetform.commands.errors import one_line_errors
 
 USAGE = 'rules add "QUERY" [--tag T] [--dry-run] | rules list | rules delete ID [ID …] | rules delete --all'
@@ -53,6 +50,10 @@ class Command(ScrapyCommand):
         self.exitcode = code
 
     def rules(self, args: list[str], opts: argparse.Namespace) -> tuple[list[str], int]:
+        from tweetform.credentials import CredentialError, load_credentials  # here: every scrapy start imports this module
+        from tweetform.stream.app import Rejected, StreamSetupError, Unreachable, app_credential
+        from tweetform.stream.rules import RulesClient, RulesError
+
         if len(args) < 2 or args[0] != "rules" or args[1] not in ("add", "list", "delete"):
             return self.fail([f"usage: scrapy stream {USAGE}"])
         action, rest = args[1], args[2:]

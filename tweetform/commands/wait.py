@@ -17,14 +17,15 @@ from scrapy.commands import ScrapyCommand
 from tweetform.config import uses_redis
 from tweetform import exitcodes
 from tweetform.commands.errors import fail, number, one_line_errors, with_redis_errors
-from tweetform.state.redis import connection, control
-from tweetform.state.redis.jobs import job_last_complete_level
 
 POLL = 0.5  # seconds between looks at the job's state
 
 
 def wait_for_job(server: object, job_id: str, timeout: float | None = None) -> int:
     """Block until the job ends (or the timeout passes: INTERRUPTED); its exit status."""
+    from tweetform.state.redis import control  # here: every scrapy start imports this module
+    from tweetform.state.redis.jobs import job_last_complete_level
+
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         ended = control.job_ended(server, job_id)
@@ -65,4 +66,6 @@ class Command(ScrapyCommand):
             fail("give one job id")
         if not uses_redis(self.settings):
             fail("REDIS_URL is not set: jobs are in the Redis that the workers share")
+        from tweetform.state.redis import connection
+
         self.exitcode = wait_for_job(connection.from_settings(self.settings), args[0], opts.timeout)

@@ -19,12 +19,8 @@ from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
 from tweetform.config import uses_redis
-from tweetform.credentials import CredentialError, load_credentials
-from tweetform.proxies.config import ProxyConfigError
-from tweetform.proxies.config import plan as proxy_plan
 from tweetform import exitcodes
 from tweetform.commands.errors import fail, number, one_line_errors, require_redis, with_redis_errors
-from tweetform.cost import default_budget_usd
 from tweetform.logs import quiet_scrapy
 
 class Command(ScrapyCommand):
@@ -44,6 +40,11 @@ class Command(ScrapyCommand):
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         """Checked before Scrapy starts logging, so a mistake is one line."""
+        from tweetform.cost import default_budget_usd  # here: every scrapy start imports this module
+        from tweetform.credentials import CredentialError, load_credentials
+        from tweetform.proxies.config import ProxyConfigError
+        from tweetform.proxies.config import plan as proxy_plan
+
         super().process_options(args, opts)
         assert self.settings is not None
         quiet_scrapy(self.settings)  # Scrapy's start-up dumps and stats at DEBUG (tweetform.logs)

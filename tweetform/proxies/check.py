@@ -18,15 +18,18 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable
-
-import requests
-from requests_oauthlib import OAuth1
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from tweetform.api.auth import basic_header, bearer_header
 from tweetform.credentials import Credential
 from tweetform.proxies.config import redact
-from tweetform.proxies.policy import is_api_answer, response_is_ban
+
+if TYPE_CHECKING:
+    import requests
+
+# ``requests`` and the ban policy (which imports Scrapy's HTTP/1.1 download handler for its TunnelError) are
+# imported by the probe itself: every scrapy start imports this module through ``scrapy proxies`` (COMMANDS_MODULE),
+# and every crawl through the proxy middleware, most of them never checking a proxy (tests/test_startup.py)
 
 DEFAULT_PATH = "/1.1/application/rate_limit_status.json"
 PROXY_STATUS_NAMES = {407: "proxy authentication required", 401: "proxy refused the password", 403: "refused by the proxy",
@@ -59,6 +62,8 @@ class ProxyCheck:
 
 def _failure_reason(exc: BaseException) -> str:
     """A few words for a failed attempt (never the exception text: it may name URLs)."""
+    import requests
+
     if isinstance(exc, requests.Timeout):
         return "timed out"
     seen: list[BaseException] = []
@@ -90,6 +95,8 @@ def _auth(session: requests.Session, cred: Credential | None, base: str, proxies
     if cred is None:
         return None, {}
     if cred.kind == "user":
+        from requests_oauthlib import OAuth1
+
         return OAuth1(cred.app_key, cred.app_secret, cred.oauth_token, cred.oauth_token_secret), {}
     token = cred.bearer_token
     if not token:  # app key and secret: the token is fetched through the same proxy
@@ -103,6 +110,10 @@ def _auth(session: requests.Session, cred: Credential | None, base: str, proxies
 def check_proxy(proxy: str, api_base: str, cred: Credential | None, *, timeout: float = 10.0,
                 path: str = DEFAULT_PATH) -> ProxyCheck:
     """Fetch ``api_base + path`` through one proxy, signed with ``cred``, and judge the proxy."""
+    import requests
+
+    from tweetform.proxies.policy import is_api_answer, response_is_ban
+
     base = api_base.rstrip("/")
     alias = cred.alias if cred else ""
     proxies = {"http": proxy, "https": proxy}
