@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from crawling import FULL_LOG, bucket, run_crawl
+from crawling import FULL_LOG, bucket, ids_of, read_lines, run_crawl
 from test_distributed import no_process_left_behind  # noqa: F401  (a failing test leaves no worker running)
 
 from tweetform.exitcodes import BUDGET_EXHAUSTED, DONE
@@ -108,3 +108,78 @@ def test_last_complete_level_of_a_distributed_job_is_every_workers(sandbox_facto
     workers[0].send_signal(signal.SIGTERM)
     [log] = wait_all(workers)
     assert "'response_received_count'" in log  # the worker fetched part of the jobs' pages
+
+
+def test_last_complete_level_of_a_distributed_job_stopped_at_its_budget(sandbox_factory, redis_url: str, tmp_path: Path):
+    """A depth-2 job without max_users, shared by a crawl process and a worker, stops at its budget in level 2:
+    the manifest, `scrapy status` and `scrapy wait` say level 1 is complete (every level-1 page is written,
+    level 2 is not), as a local job would. Before, Redis mode said no level (null) for any job not done."""
+    import subprocess
+    import sys
+
+    from test_distributed import ROOT, start_workers, wait_all, wait_registered, worker_env
+
+    box = sandbox_factory(*FAST, "--latency", "0.2")
+    env = worker_env(box, redis_url, tmp_path)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    friends = box.truth("following", seed)
+    budget = round(len(friends) * 0.01 + 0.4, 2)  # level 1 (one id a cent) and a few of level 2's pages
+    workers = start_workers(env, 1, False, "-s", "CONCURRENT_REQUESTS=2", spiders="friends")
+    wait_registered(redis_url, workers)
+
+    def scrapy(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "scrapy", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+
+    try:
+        crawl = scrapy("crawl", "friends", "-a", f"user_id={seed}", "-a", "depth=2", "-a", "job=spent", "-a", f"budget={budget}",
+                       "-s", "CONCURRENT_REQUESTS=2")
+        assert crawl.returncode == BUDGET_EXHAUSTED, crawl.stderr[-3000:]
+        pages = bucket(tmp_path, "friend_ids")
+        assert ids_of(pages[str(seed)]) == friends  # level 1 is written whole ...
+        assert 0 < len(set(pages) - {str(seed)}) < len(friends)  # ... level 2 in part
+        assert json.loads((tmp_path / "_jobs" / "spent.json").read_text())["last_complete_level"] == 1
+        [row] = [j for j in json.loads(scrapy("status", "--json").stdout)["jobs"] if j["job"] == "spent"]
+        assert row["state"] == "budget_exhausted" and row["last_complete_level"] == 1
+        assert "levels complete: 1..1" in scrapy("status").stdout
+        waited = scrapy("wait", "spent")
+        assert waited.returncode == BUDGET_EXHAUSTED and waited.stderr.strip() == "job spent budget_exhausted; levels complete: 1..1"
+    finally:
+        workers[0].terminate()
+        wait_all(workers)
+
+
+def test_a_running_distributed_job_reports_only_levels_whose_pages_are_written(sandbox_factory, redis_url: str, tmp_path: Path):
+    """`scrapy status` polled while workers crawl a depth-2 job (no max_users) reports level 1 once the seed's
+    list is written whole, before the job ends, and never a level whose pages are not all in the output files
+    (read after each look: files only grow). Before, a running Redis job reported no level."""
+    import subprocess
+    import sys
+
+    from test_distributed import ROOT, assert_network_equals_truth, push, start_workers, wait_all, worker_env
+
+    box = sandbox_factory(*FAST, "--latency", "0.3")  # slow pages: level 2 takes several looks
+    env = worker_env(box, redis_url, tmp_path)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    friends = box.truth("following", seed)
+    push(env, "friends", "--user-id", str(seed), "--depth", "2", "--job", "polled")
+    workers = start_workers(env, 1, True, "-s", "CONCURRENT_REQUESTS=2", spiders="friends")
+    seen = []
+    try:
+        while workers[0].poll() is None:
+            look = subprocess.run([sys.executable, "-m", "scrapy", "status", "--json"], cwd=ROOT, env=env, capture_output=True,
+                                  text=True, timeout=60)
+            rows = [j for j in json.loads(look.stdout)["jobs"] if j["job"] == "polled"] if look.returncode == 0 else []
+            if not rows:
+                continue
+            level, state = rows[0]["last_complete_level"], rows[0]["state"]
+            if level:  # what it says is complete is in the files
+                seed_file = tmp_path / "friend_ids" / f"{seed}.jsonl"  # (other files may be mid-write)
+                assert seed_file.exists() and ids_of(read_lines(seed_file)) == friends, (level, state)
+            if level == 2:
+                assert state == "done"
+                assert_network_equals_truth(box, tmp_path, seed, 2)
+            seen.append((state, level))
+    finally:
+        wait_all(workers)
+    assert ("running", 1) in seen, seen  # level 1 was reported complete while the job ran
+    assert_network_equals_truth(box, tmp_path, seed, 2)

@@ -70,17 +70,18 @@ def tags_queued(r, queue: str = Q) -> list:
 
 
 def request(tag: str, job: str = "j", fp: str | bytes = "", priority: int = 0, old: str = "", lease: str = "",
-            packed: str = "") -> list:
-    """One request's 11 fields in a queue_push batch (``packed``: a packed payload, deduplicated by ``claim``)."""
+            packed: str = "", level: str = "") -> list:
+    """One request's 12 fields in a queue_push batch (``packed``: a packed payload, deduplicated by ``claim``;
+    ``level``: its level's pending counter)."""
     layout = keys.dupefilter("friends", job) if fp else ""
     fp = fp.encode() if isinstance(fp, str) else fp
     return [Q, "/friends/ids", job, priority, packed or payload(tag, job), old, lease, "f" if fp else "", layout,
-            compact.bucket_prefix(layout) if layout else "", fp]
+            compact.bucket_prefix(layout) if layout else "", fp, level]
 
 
 def claimed(tag: str, uid: int, job: str = "j", priority: int = 0) -> list:
     """A claimed user's first page, packed, deduplicated by the claim."""
-    return [Q, "/friends/ids", job, priority, f"~{uid},{tag}", "", "", "c", keys.expanded(job), keys.expanded_buckets(job), str(uid)]
+    return [Q, "/friends/ids", job, priority, f"~{uid},{tag}", "", "", "c", keys.expanded(job), keys.expanded_buckets(job), str(uid), ""]
 
 
 def push_batch(r, *requests: list) -> str:
@@ -103,8 +104,9 @@ def pop(r, worker: str = "w", lease: str = "L1") -> object:
     return None if got[0] is None else got
 
 
-def ack(r, *pairs: str) -> object:
-    return run(r, "queue_ack", [INFLIGHT, DELIVERIES], [P, *pairs])
+def ack(r, *pairs: str, level: str = "") -> object:
+    """Acknowledge (request id, lease) pairs, each counted back at ``level`` (a pending counter, "" for none)."""
+    return run(r, "queue_ack", [INFLIGHT, DELIVERIES], [P, *(x for q, l in zip(pairs[0::2], pairs[1::2]) for x in (q, l, level))])
 
 
 def counts(r, job: str = "j") -> tuple:
@@ -219,6 +221,38 @@ def test_queue_ack__ends_the_job_when_nothing_is_left_and_only_under_its_lease(r
     assert counts(r) == (0, 0, 0)
 
 
+def pending(r, job: str = "j") -> dict:
+    """The job's pending counters per level (queue_push adds, queue_ack takes back)."""
+    return {k.decode(): int(v) for k, v in r.hgetall(keys.job_progress(job)).items() if k.startswith(b"pending/")}
+
+
+def test_queue_push__queue_ack__count_each_levels_requests_until_they_finish(r):
+    new_job(r)
+    assert push_batch(r, request("a", fp="fa", level="pending/1"), request("b", fp="fb", level="pending/1"),
+                      request("c", fp="fc", level="pending/2"), request("a", fp="fa", level="pending/1")) == "1110"
+    assert pending(r) == {"pending/1": 2, "pending/2": 1}  # the duplicate was not queued: not counted
+    got = [pop(r, "w", f"L{i}") for i in range(3)]
+    qids = {tag_of(g[1]): qid_of(g[1]) for g in got}
+    assert pending(r) == {"pending/1": 2, "pending/2": 1}  # in flight is pending too
+    assert push_batch(r, request("a", old=qids["a"], lease="L0", level="pending/1")) == "1"  # a retry: pending as it was
+    assert pending(r) == {"pending/1": 2, "pending/2": 1}
+    assert ack(r, qids["b"], "stale", level="pending/1") == 0 and pending(r)["pending/1"] == 2  # not its lease: not done
+    assert ack(r, qids["b"], "L1", level="pending/1") == 1 and pending(r) == {"pending/1": 1, "pending/2": 1}
+    retried = qid_of(pop(r, "w", "L3")[1])
+    assert ack(r, retried, "L3", level="pending/1") == 1 and pending(r) == {"pending/1": 0, "pending/2": 1}
+    push_batch(r, request("d", fp="fd", level="pending/2"))
+    d = qid_of(pop(r, "w", "L4")[1])
+    assert ack(r, qids["c"], "L2", d, "L4", level="pending/2") == 2  # one call: counted back once per level
+    assert pending(r) == {"pending/1": 0, "pending/2": 0} and r.hget(keys.job("j"), "state") == b"done"
+    new_job(r, "k")
+    push_batch(r, request("e", job="k", level="pending/1"))
+    e = qid_of(pop(r, "w", "L5")[1])
+    r.delete(keys.job("k"), keys.job_progress("k"))  # purged meanwhile
+    assert ack(r, e, "L5", level="pending/1") == 1 and not r.exists(keys.job_progress("k"))  # not brought back
+    push_batch(r, request("f", job="k", level="pending/1"))
+    assert not r.exists(keys.job_progress("k"))
+
+
 def test_queue_push__a_retry_replaces_its_in_flight_entry_only_under_its_lease(r):
     new_job(r)
     push(r, "e1")
@@ -312,7 +346,7 @@ def test_queue_clear__drops_every_request_of_a_member_and_its_job_ends_with_them
     deep = json.dumps({"meta": {"tweetform_ctx": {"job": "b", "depth": 3}}}, separators=(",", ":"))
     assert push_batch(r, request("a1", job="a", packed="~5,2"), request("a2", job="a", packed="~6,2,1"),
                       request("a3", job="a", packed="~7,2"), request("a4", job="a", packed="~8,2")) == "1111"
-    assert push_batch(r, [Q, "/friends/ids", "b", 0, deep, "", "", "", "", "", b""], request("b2", job="b")) == "11"
+    assert push_batch(r, [Q, "/friends/ids", "b", 0, deep, "", "", "", "", "", b"", ""], request("b2", job="b")) == "11"
     in_flight = pop(r, "w", "L1")  # a's first request is being fetched: a is not over yet
     assert counts(r, "a") == (3, 1, 0) and counts(r, "b") == (2, 0, 0) and r.zcard(Q) == 2
     assert control.clear_queue(r, "friends") == 5 and r.zcard(Q) == 0

@@ -274,24 +274,31 @@ class RedisJobStore(JobStore):
 
     def last_complete_level(self, job: JobArgs) -> int | None:
         """The job's deepest complete BFS level, from the state its workers share, whichever did the work:
-        a job done has nothing pending; a ``max_users`` job's levels are complete when every request opened
-        at them is done (``level_opened`` / ``level_done``), and the level the cap cut is not; a level with a
-        page failed for good is not (``failed/<depth>`` counters). A job without ``max_users`` keeps no
-        per-level account while it runs: no level is counted complete before it is done."""
+        a level is pending while a request of it is queued, in flight or parked (``pending/<depth>`` counters
+        of the progress hash, kept by the queue's push and ack scripts: the local queue's rule), whether the
+        job runs, is paused, cancelled or stopped at its budget; a job done has nothing pending; a
+        ``max_users`` job's levels are complete when every request opened at them is done (``level_opened`` /
+        ``level_done``), and the level the cap cut is not; a level with a page failed for good is not
+        (``failed/<depth>`` counters). A job an older tweetform queued (no level counter) counts no level
+        complete before it is done."""
         levels = range(1, job.depth + 1)
         pipe = self.server.pipeline(transaction=False)
         pipe.hget(keys.job(job.job), "state")
         pipe.hgetall(keys.job_progress(job.job))
         pipe.hget(keys.expanded(job.job), "n")
+        pipe.scard(keys.job_starting(job.job))
         for level in levels:
             pipe.scard(keys.level_opened(job.job, level))
             pipe.scard(keys.level_done(job.job, level))
             pipe.zcard(keys.level_users(job.job, level))
-        state, progress, claimed, *counts = pipe.execute()
+        state, progress, claimed, seeding, *counts = pipe.execute()
         done = _s(state or "") == DONE
-        failed = {int(k[len("failed/"):]) for k, v in ((_s(k), int(v)) for k, v in progress.items())
-                  if k.startswith("failed/") and k[len("failed/"):].isdigit() and v}
-        pending: set[int] = set()
+        counters = {_s(k): int(v) for k, v in progress.items()}
+        failed = _levels(counters, "failed/")
+        pending = _levels(counters, "pending/") if not done else set()
+        counted = any(k.startswith("pending/") for k in counters)
+        if seeding and not done:  # a worker is still queuing the seeds: level 1 is not all queued yet
+            pending.add(1)
         cut = None
         if job.by_levels:
             for level, (opened, finished, users) in zip(levels, zip(counts[0::3], counts[1::3], counts[2::3])):
@@ -301,7 +308,7 @@ class RedisJobStore(JobStore):
                     deepest = level
             if job.claim_cap is not None and int(claimed or 0) >= job.claim_cap and any(counts[2::3]):
                 cut = deepest
-        elif not done:
+        elif not done and not counted:
             pending.add(1)
         return last_complete_level(pending, failed, job.depth, cut)
 
@@ -319,6 +326,11 @@ def job_last_complete_level(server: Any, job_id: str) -> int | None:
     if job is None or job.spider not in ("friends", "followers") or not job.depth:
         return None
     return RedisJobStore(server).last_complete_level(job)
+
+
+def _levels(counters: dict[str, int], prefix: str) -> set[int]:
+    """The levels whose ``<prefix><level>`` counter is above zero."""
+    return {int(k[len(prefix):]) for k, v in counters.items() if k.startswith(prefix) and k[len(prefix):].isdigit() and v > 0}
 
 
 def _s(value: Any) -> str:

@@ -50,8 +50,18 @@ ENDPOINT_REFRESH = 2.0  # seconds between looks for endpoint queues other worker
 
 PACKED = "~"  # a payload that is a request's arguments packed by its spider, not its JSON
 #: a request as the push script takes it: queue's endpoint, job, priority, payload, old qid, old lease,
-#: then how it is deduplicated: "f" (fingerprint), "c" (claim) or "", its layout, bucket prefix and key
-Prepared = tuple[str, str, int, str, str, str, str, str, str, bytes]
+#: then how it is deduplicated: "f" (fingerprint), "c" (claim) or "", its layout, bucket prefix and key,
+#: and its level's pending counter (:func:`level_counter`)
+Prepared = tuple[str, str, int, str, str, str, str, str, str, bytes, str]
+
+
+def level_counter(request: Request) -> str:
+    """The field of the job's progress hash counting its BFS level's requests not finished (``pending/<level>``:
+    +1 when first queued, -1 when acknowledged, in the push and ack scripts), "" for a request with no level.
+    A level with none pending and none before it has every request done, whichever worker did them
+    (:meth:`tweetform.state.redis.jobs.RedisJobStore.last_complete_level`, the local queue's rule)."""
+    depth = (request.meta.get("tweetform_ctx") or {}).get("depth")
+    return f"pending/{depth}" if isinstance(depth, int) and not isinstance(depth, bool) else ""
 
 
 def split_member(member: str) -> tuple[str, str, str]:
@@ -79,7 +89,7 @@ class InFlightQueue(Base):
         self.dead_letter_max = settings.getint("TWEETFORM_DEAD_LETTER_MAX")
         self.endpoints: set[str] = set()
         self.held: set[str] = set()  # request ids this worker took and has not finished
-        self.unacked: dict[str, str] = {}  # finished (request id -> lease), to remove from in-flight at the next sync
+        self.unacked: dict[str, tuple[str, str]] = {}  # finished (request id -> lease, level counter), to remove from in-flight at the next sync
         self.unsent: list[Prepared] = []  # pushed, not yet in Redis
         self.known: list[str] = []
         self._known_at = 0.0
@@ -127,7 +137,7 @@ class InFlightQueue(Base):
             key, layout = self.dupefilter.fingerprint_and_key(request)
             if layout:
                 mode, prefix = "f", compact.bucket_prefix(layout)
-        return endpoint, job, request.priority, payload, old, old_lease, mode, layout, prefix, key
+        return endpoint, job, request.priority, payload, old, old_lease, mode, layout, prefix, key, level_counter(request)
 
     def claims_mark_queued(self, job: str) -> bool:
         """Whether the job's claims were made by code that marks a user's first page queued in them (their layout
@@ -164,9 +174,9 @@ class InFlightQueue(Base):
             self.stats.inc_value("dupefilter/filtered", len(pushed) - sum(pushed))
         self.on_redis_back()
 
-    def push_many(self, items: list[Prepared], acks: dict[str, str] | None = None) -> list[bool]:
+    def push_many(self, items: list[Prepared], acks: dict[str, tuple[str, str]] | None = None) -> list[bool]:
         """Push prepared requests (with their fingerprint and dupe-filter layout) in one script call
-        (``lua/queue_push.lua``), then acknowledge ``acks`` (request id -> lease): one round trip."""
+        (``lua/queue_push.lua``), then acknowledge ``acks`` (request id -> lease, level counter): one round trip."""
         templates = keys.job_templates()
         if self._dupe_load is None:
             self._dupe_load = compact.hash_load(self.server)
@@ -180,7 +190,7 @@ class InFlightQueue(Base):
                                                        keys.queue_endpoints(self.name)], args)
             if acks:
                 scripts.in_pipeline(pipe, self._ack, [keys.in_flight(self.name), keys.deliveries(self.name)],
-                                    [templates, *(x for pair in acks.items() for x in pair)])
+                                    [templates, *(x for qid, (lease, level) in acks.items() for x in (qid, lease, level))])
 
         results = scripts.execute(self.server, build)
         pushed = {endpoint for endpoint, *_ in items} - self.endpoints
@@ -250,7 +260,7 @@ class InFlightQueue(Base):
             request = self.decode(job, payload)
         except KeyError as exc:  # its job was purged meanwhile: nothing to fetch, it leaves in-flight at the next sync
             logger.info("dropped a queued request: %s", exc)
-            self.unacked[qid] = lease
+            self.unacked[qid] = (lease, "")  # not counted at its level: it went with its job
             return None
         if qid:  # the push script's id (a JSON payload of an older tweetform carries its own)
             request.meta[META_QID] = qid
@@ -286,13 +296,13 @@ class InFlightQueue(Base):
             qid = request.meta.get(META_QID)
             if qid:
                 self.held.discard(qid)
-                self.unacked[qid] = request.meta.get(META_LEASE, "")
+                self.unacked[qid] = (request.meta.get(META_LEASE, ""), level_counter(request))
 
     def flush_acks(self) -> None:
         """Remove finished requests from in-flight (retried after Redis was away)."""
         if self.unacked:
-            pairs = [x for qid, lease in self.unacked.items() for x in (qid, lease)]
-            self._ack(keys=[keys.in_flight(self.name), keys.deliveries(self.name)], args=[keys.job_templates(), *pairs])
+            triples = [x for qid, (lease, level) in self.unacked.items() for x in (qid, lease, level)]
+            self._ack(keys=[keys.in_flight(self.name), keys.deliveries(self.name)], args=[keys.job_templates(), *triples])
             self.unacked.clear()
 
     def sync(self) -> None:

@@ -3,9 +3,11 @@
 -- Queue a batch of requests (a callback's new requests, retries, seeds) in one step.
 -- KEYS: seq, inflight, the spider's endpoints set
 -- ARGV: job key templates (keys.job_templates), dupe-filter bucket load (used by a job's first fingerprint), then per request
---       11 fields: queue key, endpoint, job, priority, payload (a request's JSON, or "~" and its arguments packed by
+--       12 fields: queue key, endpoint, job, priority, payload (a request's JSON, or "~" and its arguments packed by
 --       its spider), old qid, old lease, dedupe ("f": by fingerprint, "c": by claim, "": none), its layout, bucket
---       prefix, and key (the 20-byte fingerprint; the claimed user's id, decimal)
+--       prefix, key (the 20-byte fingerprint; the claimed user's id, decimal), and its level's pending counter
+--       ("pending/<level>" in the job's progress hash, "" for none: +1 for a new request, not a retry; queue_ack.lua
+--       takes it back, so a level with none pending has every request finished: last_complete_level reads them)
 -- A request replacing one in flight (a retry: old qid) is queued only if the caller still holds
 -- that lease: a worker whose lease was reaped and given to another cannot overwrite or delete the
 -- new owner's entry. A filtered request is queued only if it is new to its job, decided in this same
@@ -21,7 +23,7 @@
 -- Returns one flag per request, in order: "1" queued, "0" not.
 local templates, load = ARGV[1], ARGV[2]
 local filters, claims, flags, accepted = {}, {}, {}, {}
-local W = 11
+local W = 12
 for i = 3, #ARGV, W do
   local ok = true
   local old = ARGV[i + 5]
@@ -82,6 +84,11 @@ for _, i in ipairs(accepted) do
   g.bytes = g.bytes + #payload
   jd[1] = jd[1] + 1
   if ARGV[i + 5] ~= '' and redis.call('HDEL', KEYS[2], ARGV[i + 5]) == 1 then jd[2] = jd[2] + 1 end
+  if ARGV[i + 5] == '' and ARGV[i + 11] ~= '' then  -- a new request (a retry stays pending as it was)
+    local field = ARGV[i + 11]
+    jd.levels = jd.levels or {}
+    jd.levels[field] = (jd.levels[field] or 0) + 1
+  end
 end
 local seq = redis.call('INCRBY', KEYS[1], #accepted) - #accepted
 for _, m in ipairs(order) do
@@ -96,5 +103,8 @@ for job, d in pairs(jobs) do
   local jk = job_keys(templates, job)
   job_count(jk, 'queued', d[1])
   if d[2] > 0 then job_count(jk, 'inflight', -d[2]) end
+  if d.levels and jk and redis.call('EXISTS', jk.hash) == 1 then  -- once per job and level a call
+    for field, n in pairs(d.levels) do redis.call('HINCRBY', jk.progress, field, n) end
+  end
 end
 return table.concat(flags)
