@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Iterator
 
 import pytest
 import redis
@@ -12,8 +13,10 @@ from tweetform.state.redis import compact, keys, scripts
 
 
 @pytest.fixture
-def r(redis_url: str) -> redis.Redis:
-    return redis.Redis.from_url(redis_url)
+def r(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()  # not left to the garbage collector (an unclosed socket's ResourceWarning is an error)
 
 
 def run(r: redis.Redis, name: str, keys_: list[str], args: list) -> object:
@@ -506,6 +509,8 @@ def test_job_give_back__a_stalled_worker_coming_back_mid_give_back_keeps_its_new
     assert sorted(json.loads(m)["job"] for m in r.other.lrange(inbox, 0, -1)) == ["j1", "j2"]
     assert r.other.llen(processing) == 0 and r.other.smembers(keys.jobs_processors("friends")) == {b"alive"}
     assert r.other.llen(keys.jobs_processing("friends", "alive")) == 1  # a beating worker keeps its messages
+    r.other.close()
+    r.connection_pool.disconnect()  # a pool passed in is not closed by close()
 
 
 def test_page_written__queue_push__buckets_created_after_the_job_ended_expire_with_it(r):
