@@ -354,3 +354,35 @@ def test_every_key_a_late_write_creates_after_a_job_ended_expires_with_it(redis_
     assert {keys.job_starting("late"), keys.page_stream("late"), keys.level_opened("late", 2), written} <= found
     kept = set(keys.job_record("late"))
     assert {k: r.ttl(k) for k in found - kept if not 0 < r.ttl(k) <= 600} == {}
+
+
+def test_last_complete_level_reads_each_levels_pending_requests(redis_url: str):
+    """RedisJobStore.last_complete_level on the counters the queue scripts keep (pending/<level>, failed/<level>):
+    the local queue's rule for a running job without max_users, level 1 open while a worker queues the seeds,
+    and a job whose seeds an older tweetform queued (no pending/1) complete only once done."""
+    from tweetform.job import JobArgs
+    from tweetform.state.redis import keys
+    from tweetform.state.redis.jobs import RedisJobStore
+
+    r = redis.Redis.from_url(redis_url)
+    store = RedisJobStore(r)
+    job = JobArgs(spider="friends", job="lv", api="2", bucket="friend_ids", user_ids=[1], depth=3)
+    store.save(job)
+    r.hset(keys.job("lv"), "state", "running")
+    assert store.last_complete_level(job) is None  # nothing queued yet
+    r.hset(keys.job_progress("lv"), mapping={"pending/1": 0, "pending/2": 4})
+    assert store.last_complete_level(job) == 1
+    r.sadd(keys.job_starting("lv"), "w1")  # a worker still queues seeds: level 1 may get more
+    assert store.last_complete_level(job) is None
+    r.delete(keys.job_starting("lv"))
+    r.hset(keys.job_progress("lv"), mapping={"pending/2": 0, "pending/3": 2})
+    assert store.last_complete_level(job) == 2
+    r.hset(keys.job_progress("lv"), "failed/2", 1)  # a level-2 page failed for good
+    assert store.last_complete_level(job) == 1
+    r.hset(keys.job("lv"), "state", "budget_exhausted")
+    assert store.last_complete_level(job) == 1  # stopped: as it stood
+    r.hdel(keys.job_progress("lv"), "pending/1", "failed/2")  # seeds queued by an older tweetform
+    assert store.last_complete_level(job) is None
+    r.hset(keys.job("lv"), "state", "done")
+    r.hset(keys.job_progress("lv"), "pending/3", 0)
+    assert store.last_complete_level(job) == 3

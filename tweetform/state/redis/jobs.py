@@ -279,8 +279,8 @@ class RedisJobStore(JobStore):
         job runs, is paused, cancelled or stopped at its budget; a job done has nothing pending; a
         ``max_users`` job's levels are complete when every request opened at them is done (``level_opened`` /
         ``level_done``), and the level the cap cut is not; a level with a page failed for good is not
-        (``failed/<depth>`` counters). A job an older tweetform queued (no level counter) counts no level
-        complete before it is done."""
+        (``failed/<depth>`` counters). A job whose seeds an older tweetform queued (no ``pending/1``) counts no
+        level complete before it is done."""
         levels = range(1, job.depth + 1)
         pipe = self.server.pipeline(transaction=False)
         pipe.hget(keys.job(job.job), "state")
@@ -296,7 +296,7 @@ class RedisJobStore(JobStore):
         counters = {_s(k): int(v) for k, v in progress.items()}
         failed = _levels(counters, "failed/")
         pending = _levels(counters, "pending/") if not done else set()
-        counted = any(k.startswith("pending/") for k in counters)
+        counted = "pending/1" in counters  # its seeds were counted, so was every request after them
         if seeding and not done:  # a worker is still queuing the seeds: level 1 is not all queued yet
             pending.add(1)
         cut = None
