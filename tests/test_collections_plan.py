@@ -9,6 +9,7 @@ tests compare data with data (Post reads include the referenced tweets of includ
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,18 @@ def test_cascade_plan_to_depth_3_within_25_percent_of_the_bill(box, tmp_path: Pa
     # the truth's cascade has three levels of posts: the plan sized what is below the seed's own reactions
     posts = box.get(f"/_sandbox/truth/cascade?seeds={seed}&depth=3&include=replies,quotes,retweets")["posts"]
     assert set(posts.values()) == {0, 1, 2, 3}
+
+
+def test_cascade_plan_deeper_than_the_cascade_says_its_empty_levels_once(box):
+    """depth=30 on a cascade a few levels deep: the note lists the levels that hold posts and says the rest are
+    empty in a few words (it listed thirty levels of zeros twice)."""
+    seed = str(box.get("/_sandbox/truth/engaged/12")["ids"][0])
+    done = plan(box, "cascade", "-a", f"tweet_id={seed}", "-a", "depth=30", "--json")
+    assert done.returncode == 0, done.stderr
+    [note] = [n for n in json.loads(done.stdout)["notes"] if n.startswith("cascade: ")]
+    m = re.fullmatch(r"cascade: ([\d, ]+) post\(s\) found at depth\(s\) 1\.\.(\d+), ([\d, ]+) expanded at level\(s\) 1\.\.(\d+) "
+                     r"\(seeds: \$[\d.]+\); levels (\d+)\.\.30: none", note)
+    assert m, note
+    found, expanded = m.group(1).split(", "), m.group(3).split(", ")
+    assert m.group(2) == m.group(4) and int(m.group(5)) == int(m.group(2)) + 1 and len(found) == len(expanded) == int(m.group(2))
+    assert 3 <= len(found) < 30 and found[:3] != ["0", "0", "0"] and found[-2:] != ["0", "0"]

@@ -465,9 +465,13 @@ def _cascade(client: Any, job: JobArgs, volume: Volume, spidercls: Any, sample: 
     seed_usd = pricing.price(pricing.POST) * len(tweets)
     volume.usd_range = (min(e[4] for e in ends), max(e[4] for e in ends)) if job.depth > 1 else None
     volume.basis = basis
-    volume.notes.append(f"cascade: {', '.join(f'{round(n):,}' for n in size.posts)} post(s) found at depth(s) 1..{job.depth}, "
-                        f"{', '.join(f'{round(n):,}' for n in size.expanded)} expanded at level(s) 1..{job.depth} "
-                        f"(seeds: ${seed_usd:.3f})")
+    found, expanded = [round(n) for n in size.posts], [round(n) for n in size.expanded]
+    end = len(found)  # a deep depth's empty levels are said once, not listed one by one
+    while end > 1 and found[end - 1] == found[end - 2] == expanded[end - 1] == 0:
+        end -= 1
+    volume.notes.append(f"cascade: {', '.join(f'{n:,}' for n in found[:end])} post(s) found at depth(s) 1..{end}, "
+                        f"{', '.join(f'{n:,}' for n in expanded[:end])} expanded at level(s) 1..{end} "
+                        f"(seeds: ${seed_usd:.3f})" + (f"; levels {end + 1}..{job.depth}: none" if end < job.depth else ""))
 
 
 def _user_lists(job: JobArgs, volume: Volume, spidercls: Any, counts: Mapping[int, Any]) -> None:
