@@ -133,16 +133,22 @@ def _counts(profile: Mapping[str, Any]) -> Counts:
                   int(profile.get("followsCount") or 0), int(profile.get("postsCount") or 0))
 
 
+def batched(client: XrpcClient, nsid: str, param: str, items: list[str], member: str) -> list[dict[str, Any]]:
+    """A look-up of up to 25 items a request (``getProfiles``, ``getPosts``): the objects of every answer's
+    ``member``; a failing answer makes the plan impossible now (one line)."""
+    found: list[dict[str, Any]] = []
+    for i in range(0, len(items), BATCH):
+        status, body = client.get(nsid, {param: items[i: i + BATCH]})
+        if status != 200 or not isinstance(body, dict):
+            raise PlanError(f"{nsid.rsplit('.', 1)[-1]} answered HTTP {status}: the estimate is not possible now",
+                            exitcodes.UNREACHABLE if status >= 500 else exitcodes.ERROR)
+        found += [p for p in body.get(member) or [] if isinstance(p, dict)]
+    return found
+
+
 def profiles(client: XrpcClient, actors: list[str]) -> list[Counts]:
     """``getProfiles``, 25 actors (DIDs or handles) a request: the counts of those the AppView returns."""
-    found: list[Counts] = []
-    for i in range(0, len(actors), BATCH):
-        status, body = client.get("app.bsky.actor.getProfiles", {"actors": actors[i: i + BATCH]})
-        if status != 200 or not isinstance(body, dict):
-            raise PlanError(f"getProfiles answered HTTP {status}: the estimate is not possible now",
-                            exitcodes.UNREACHABLE if status >= 500 else exitcodes.ERROR)
-        found += [_counts(p) for p in body.get("profiles") or [] if isinstance(p, dict) and p.get("did")]
-    return found
+    return [_counts(p) for p in batched(client, "app.bsky.actor.getProfiles", "actors", actors, "profiles") if p.get("did")]
 
 
 def seed_entries(job: JobArgs, counts: Mapping[str, Counts]) -> list[Counts | None]:
@@ -323,13 +329,7 @@ def _collection(client: XrpcClient, job: JobArgs, requests: dict[str, int], est:
 
 def _seed_posts(client: XrpcClient, uris: list[str], notes: list[str]) -> list[dict[str, Any]]:
     """The seed posts' views (``getPosts``, 25 a request); the ones the AppView left out are noted."""
-    posts: list[dict[str, Any]] = []
-    for i in range(0, len(uris), BATCH):
-        status, body = client.get("app.bsky.feed.getPosts", {"uris": uris[i: i + BATCH]})
-        if status != 200 or not isinstance(body, dict):
-            raise PlanError(f"getPosts answered HTTP {status}: the estimate is not possible now",
-                            exitcodes.UNREACHABLE if status >= 500 else exitcodes.ERROR)
-        posts += [p for p in body.get("posts") or [] if isinstance(p, dict)]
+    posts = batched(client, "app.bsky.feed.getPosts", "uris", uris, "posts")
     lost = bluesky.missing_uris({"posts": posts}, uris)
     if lost:
         notes.append(f"{len(lost)} seed post(s) the AppView did not return (deleted, taken down or missing: "
