@@ -4,7 +4,8 @@ headers or, where a host sends none, paced by TWEETFORM_BLUESKY_RATE (both quota
 from __future__ import annotations
 
 import time
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Callable
 
 import pytest
 import redis
@@ -13,6 +14,7 @@ from tweetform.api.endpoints import ENDPOINTS
 from tweetform.quota.book import QuotaBook, pace_slices
 from tweetform.proxies.config import ip_lanes
 from tweetform.quota.pool import CredentialPool
+from tweetform.state.redis import quota as redis_quota
 from tweetform.state.redis.quota import RedisQuotaBook
 
 FOLLOWS, PROFILES = ENDPOINTS["app.bsky.graph.getFollows"], ENDPOINTS["app.bsky.actor.getProfiles"]
@@ -20,10 +22,10 @@ FOLLOWS, PROFILES = ENDPOINTS["app.bsky.graph.getFollows"], ENDPOINTS["app.bsky.
 
 @pytest.fixture(params=["memory", "redis"])
 def make_book(request: Any) -> Any:
-    def make(proxies: list[str], rate: int) -> Any:
+    def make(proxies: list[str], rate: int, clock: Callable[[], float] = time.time) -> Any:
         pool = CredentialPool(ip_lanes(proxies))
         if request.param == "memory":
-            return QuotaBook(pool, bluesky_rate=rate)
+            return QuotaBook(pool, bluesky_rate=rate, clock=clock)  # the shared book reads Redis's TIME
         return RedisQuotaBook(pool, redis.Redis.from_url(request.getfixturevalue("redis_url")), bluesky_rate=rate)
     return make
 
@@ -40,13 +42,24 @@ def drain(book: Any, endpoints: list[Any], headers: dict[str, str]) -> dict[str,
     return sent
 
 
-def test_every_method_draws_on_one_pool_per_ip_paced_by_the_setting_without_headers(make_book: Any) -> None:
-    book = make_book([], 40)
+def test_every_method_draws_on_one_pool_per_ip_paced_by_the_setting_without_headers(
+        make_book: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = redis.Redis.from_url(redis_url)
+
+    def redis_clock() -> float:  # Redis's TIME: the clock the shared book's scripts count slices on
+        seconds, micros = server.time()
+        return seconds + micros / 1e6
+
+    # every clock here is Redis's: the memory book's own, and the one the shared book converts its answer to
+    monkeypatch.setattr(redis_quota, "time", SimpleNamespace(time=redis_clock))
+    book = make_book([], 40, clock=redis_clock)
     per, span = pace_slices(40)
     assert (per, span) == (8, 75)  # 4 slices of 75 s: any 5 minutes touches 5 of them, 5 x 8 = 40
+    began = redis_clock()
     assert drain(book, [FOLLOWS, PROFILES], {}) == {"ip:direct:localhost": per}  # not per method
     ready = book.ready_at(FOLLOWS)
-    assert ready is not None and ready <= (int(time.time()) // span + 1) * span + 1.5
+    next_slice = (int(began) // span + 1) * span
+    assert ready is not None and redis_clock() < ready and next_slice <= ready <= next_slice + 1.5  # the slice's end (+ margin)
 
 
 def test_two_proxies_are_two_lanes_each_within_its_limit(make_book: Any) -> None:
