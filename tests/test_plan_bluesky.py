@@ -124,6 +124,20 @@ def test_plan_names_seeds_that_do_not_exist(sandbox_factory: Any) -> None:
                 "errors record, nothing to list") in done.stdout.splitlines(), done.stdout
 
 
+def test_search_plan_when_createsession_answers_a_cut_body_is_no_traceback(sandbox_factory: Any) -> None:
+    """Every answer cut short (the sandbox's truncate fault): the plan's login reads no session and the plan
+    says it has no sample, in its ordinary lines (it was a JSONDecodeError traceback)."""
+    box = sandbox_factory(*SMALL_WORLD)
+    box.post("/_sandbox/faults", {"truncate": 1})
+    account = DEMO_BLUESKY_ACCOUNTS[0]
+    done = plan(box, "search", "-a", "api=bluesky", "-a", "query=the",
+                env={"TWEETFORM_CREDENTIALS": json.dumps([account.as_settings()])})
+    box.post("/_sandbox/faults", {"truncate": 0})
+    assert done.returncode == exitcodes.DONE and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert any(line.startswith("note: search volume is unknown before searching") for line in done.stdout.splitlines())
+    assert box.counters()["faults"]["truncate"] >= 1  # the login's answer was cut
+
+
 def test_search_plan_from_a_sample_page_within_a_quarter_of_the_crawl(sandbox_factory: Any, tmp_path: Path) -> None:
     """Without max_tweets the plan logs in with the first Bluesky account and reads one page's hitsTotal."""
     box = sandbox_factory(*SMALL_WORLD)

@@ -106,7 +106,10 @@ class XrpcClient:
             raise PlanError(f"createSession failed: {type(exc).__name__} ({self.pds} cannot be reached); the estimate is "
                             "not possible now", exitcodes.UNREACHABLE) from None
         self.requests += 1
-        body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else None
+        try:
+            body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else None
+        except ValueError:  # cut short or not JSON: no session (the plan says it has no sample)
+            body = None
         if resp.status_code != 200 or not isinstance(body, dict) or not body.get("accessJwt"):
             return False
         self.token = str(body["accessJwt"])
