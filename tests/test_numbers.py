@@ -117,6 +117,8 @@ def test_last_complete_level_of_a_distributed_job_stopped_at_its_budget(sandbox_
     import subprocess
     import sys
 
+    import redis
+
     from test_distributed import ROOT, start_workers, wait_all, wait_registered, worker_env
 
     box = sandbox_factory(*FAST, "--latency", "0.2")
@@ -136,7 +138,8 @@ def test_last_complete_level_of_a_distributed_job_stopped_at_its_budget(sandbox_
         assert crawl.returncode == BUDGET_EXHAUSTED, crawl.stderr[-3000:]
         pages = bucket(tmp_path, "friend_ids")
         assert ids_of(pages[str(seed)]) == friends  # level 1 is written whole ...
-        assert 0 < len(set(pages) - {str(seed)}) < len(friends)  # ... level 2 in part
+        assert set(pages) - {str(seed)}  # ... level 2 in part: some pages, others kept for more budget
+        assert redis.Redis.from_url(redis_url).zcard("tweetform:job:spent:parked") > 0
         assert json.loads((tmp_path / "_jobs" / "spent.json").read_text())["last_complete_level"] == 1
         [row] = [j for j in json.loads(scrapy("status", "--json").stdout)["jobs"] if j["job"] == "spent"]
         assert row["state"] == "budget_exhausted" and row["last_complete_level"] == 1
@@ -183,3 +186,49 @@ def test_a_running_distributed_job_reports_only_levels_whose_pages_are_written(s
         wait_all(workers)
     assert ("running", 1) in seen, seen  # level 1 was reported complete while the job ran
     assert_network_equals_truth(box, tmp_path, seed, 2)
+
+
+def test_a_paused_then_cancelled_distributed_job_keeps_its_complete_level(sandbox_factory, redis_url: str, tmp_path: Path):
+    """Paused in level 2 (its queued requests parked), then cancelled, a depth-2 job without max_users still says
+    level 1 is complete in `scrapy status`, and level 2 is not: its pages are not all written. Before, Redis mode
+    said no level for a job that was not done."""
+    import subprocess
+    import sys
+    import time
+
+    import redis
+
+    from test_distributed import ROOT, admin, push, start_workers, wait_all, worker_env
+    from tweetform.state.redis.jobs import job_last_complete_level
+
+    box = sandbox_factory(*FAST, "--latency", "0.4")  # slow pages: level 2 lasts while the test pauses it
+    env = worker_env(box, redis_url, tmp_path)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    friends = box.truth("following", seed)
+    r = redis.Redis.from_url(redis_url)
+    push(env, "friends", "--user-id", str(seed), "--depth", "2", "--job", "halted")
+    workers = start_workers(env, 1, False, "-s", "CONCURRENT_REQUESTS=1", spiders="friends")
+    try:
+        deadline = time.monotonic() + 120
+        while job_last_complete_level(r, "halted") != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert admin(env, "pause", "halted").returncode == 0
+        deadline = time.monotonic() + 60
+        while r.hlen("tweetform:friends:inflight") and time.monotonic() < deadline:  # what was in flight finishes
+            time.sleep(0.1)
+
+        def row() -> dict:
+            look = subprocess.run([sys.executable, "-m", "scrapy", "status", "--json"], cwd=ROOT, env=env, capture_output=True,
+                                  text=True, timeout=60)
+            return next(j for j in json.loads(look.stdout)["jobs"] if j["job"] == "halted")
+
+        paused = row()
+        assert paused["state"] == "paused" and paused["last_complete_level"] == 1
+        pages = bucket(tmp_path, "friend_ids")
+        assert ids_of(pages[str(seed)]) == friends and r.zcard("tweetform:job:halted:parked") > 0  # level 2 is not whole
+        assert admin(env, "cancel", "halted").returncode == 0
+        cancelled = row()
+        assert cancelled["state"] == "cancelled" and cancelled["last_complete_level"] == 1
+    finally:
+        workers[0].terminate()
+        wait_all(workers)
