@@ -338,6 +338,27 @@ def test_queue_reap__gives_back_a_dead_workers_requests_and_dead_letters_poison_
     assert r.hget(keys.job("j"), "state") == b"done"
 
 
+def test_queue_reap__a_dead_lettered_request_fails_its_level_for_last_complete_level(r):
+    """A request dead-lettered (handed over too often) is a page failed for good at its level (failed/<depth>,
+    from the packed level or the JSON's ctx), so the job's last complete level stops above it; its errors record
+    is written with failure_counted and counts nothing more. Before: only `failed` was counted, and the job,
+    once done, said every level complete (3 here)."""
+    from tweetform.state.redis.jobs import job_last_complete_level
+
+    new_job(r, "d")
+    r.hset(keys.job("d"), "args", json.dumps({"spider": "friends", "job": "d", "api": "1.1", "bucket": "friend_ids", "depth": 3}))
+    deep = json.dumps({"meta": {"tweetform_ctx": {"job": "d", "depth": 3}}}, separators=(",", ":"))
+    assert push_batch(r, request("p", job="d", packed="~5,2,1", level="pending/2")) + push_batch(r, [Q, "/friends/ids", "d", 0, deep, "", "", "", "", "", b"", "pending/3"]) == "11"
+    prefix, suffix = keys.HEARTBEAT_PARTS
+    pop(r, "gone", "L1")
+    pop(r, "gone", "L2")
+    out = run(r, "queue_reap", [INFLIGHT, keys.dead_requests("friends"), DELIVERIES], [prefix, suffix, "", P, 1, 100])
+    assert out[0] == 2 and len(out) == 3 and r.hget(keys.job("d"), "state") == b"done"
+    assert {k: int(v) for k, v in r.hgetall(keys.job_progress("d")).items()} == {b"failed": 2, b"failed/2": 1, b"failed/3": 1,
+                                                                               b"pending/2": 1, b"pending/3": 1}  # never acked
+    assert job_last_complete_level(r, "d") == 1
+
+
 def test_queue_clear__drops_every_request_of_a_member_and_its_job_ends_with_them_failed(r):
     """scrapy admin clear-queue (control.clear_queue): a member holding three requests is three requests dropped,
     not one, each a page failed for good at its level, and their job ends (scrapy wait returns) once nothing of

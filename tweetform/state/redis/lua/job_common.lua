@@ -65,3 +65,14 @@ local function split_member(member)
   if not nl then return qid, member, nil end
   return qid, job .. '\t' .. qid .. '\t' .. string.sub(payloads, 1, nl - 1), string.sub(payloads, nl + 1)
 end
+-- the BFS level a request's payload names (a packed "~<user>,<level>[,...]": NetworkSpider; JSON: its
+-- tweetform_ctx depth), or nil: a page failed for good counts at its level too (failed/<level>, which
+-- RedisJobStore.last_complete_level reads), as page_written.lua counts it
+local function level_of(payload)
+  local level = tonumber(string.match(payload, '^~[^,]*,(%d+)'))
+  if level or string.sub(payload, 1, 1) ~= '{' then return level end
+  local ok, request = pcall(cjson.decode, payload)
+  local ctx = ok and type(request) == 'table' and type(request.meta) == 'table' and request.meta.tweetform_ctx
+  if type(ctx) == 'table' and type(ctx.depth) == 'number' then return ctx.depth end
+  return nil
+end

@@ -15,12 +15,7 @@ for i = 1, #got, 2 do
   local d = jobs[job]
   if not d then d = {n = 0, levels = {}}; jobs[job] = d end
   for p in string.gmatch(payloads, '[^\n]+') do
-    local level = tonumber(string.match(p, '^~[^,]*,(%d+)'))  -- packed: "~<user>,<level>[,...]" (NetworkSpider)
-    if not level and string.sub(p, 1, 1) == '{' then
-      local ok, request = pcall(cjson.decode, p)
-      local ctx = ok and type(request) == 'table' and type(request.meta) == 'table' and request.meta.tweetform_ctx
-      if type(ctx) == 'table' and type(ctx.depth) == 'number' then level = ctx.depth end
-    end
+    local level = level_of(p)
     if level then d.levels[level] = (d.levels[level] or 0) + 1 end
     d.n = d.n + 1
   end

@@ -24,7 +24,11 @@ for i = 1, #all, 2 do
       redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[6]) - 1)
       dead[#dead + 1] = e.d
       -- the failure counts before the job can be done (its errors record comes later, from the reaping worker)
-      if jk and redis.call('EXISTS', jk.hash) == 1 then redis.call('HINCRBY', jk.progress, 'failed', 1) end
+      if jk and redis.call('EXISTS', jk.hash) == 1 then
+        redis.call('HINCRBY', jk.progress, 'failed', 1)
+        local level = level_of(string.match(e.d, '^[^\t]*\t[^\t]*\t(.*)$') or string.match(e.d, '^[^\t]*\t(.*)$') or '')
+        if level then redis.call('HINCRBY', jk.progress, 'failed/' .. level, 1) end  -- its level is not complete
+      end
       job_check_done(jk)
     else
       redis.call('ZADD', e.q, e.s, e.d)
