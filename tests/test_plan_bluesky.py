@@ -132,7 +132,11 @@ def test_search_plan_when_createsession_answers_a_cut_body_is_no_traceback(sandb
     account = DEMO_BLUESKY_ACCOUNTS[0]
     done = plan(box, "search", "-a", "api=bluesky", "-a", "query=the",
                 env={"TWEETFORM_CREDENTIALS": json.dumps([account.as_settings()])})
+    cut = plan(box, "friends", "-a", "api=bluesky", "-a", f"user_id={seeds(box)[0]}")  # getProfiles cut short: one line
     box.post("/_sandbox/faults", {"truncate": 0})
+    assert cut.returncode == exitcodes.UNREACHABLE and cut.stderr.strip().splitlines() == [
+        "tweetform: app.bsky.actor.getProfiles answered HTTP 200 with a body that is not JSON (cut short?): the estimate is "
+        "not possible now; run it again"], cut.stderr
     assert done.returncode == exitcodes.DONE and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert any(line.startswith("note: search volume is unknown before searching") for line in done.stdout.splitlines())
     assert box.counters()["faults"]["truncate"] >= 1  # the login's answer was cut

@@ -85,6 +85,9 @@ class XrpcClient:
                 try:
                     return resp.status_code, resp.json()
                 except ValueError:
+                    if resp.status_code == 200:  # cut short or not JSON: not an answer the plan can read
+                        raise PlanError(f"{nsid} answered HTTP 200 with a body that is not JSON (cut short?): the estimate "
+                                        "is not possible now; run it again", exitcodes.UNREACHABLE) from None
                     return resp.status_code, None
             reset = _number(resp.headers.get("ratelimit-reset")) or time.time() + 60.0
             wait = max(0.0, reset - time.time()) + 1.0
