@@ -304,3 +304,16 @@ def test_budget_stop_continued_by_admin_budget_on_workers(box, redis_url: str, t
     assert len({p["__tweetform"]["page_id"] for p in pages}) == len(pages)
     for endpoint in ("/2/tweets/:id/retweeted_by", "/2/tweets/:id/quote_tweets"):
         assert fetched(box, endpoint) == sum(p["__tweetform"]["endpoint"] == endpoint for p in pages), endpoint
+
+
+def test_a_page_with_damaged_provenance_is_left_out_not_a_traceback(tmp_path: Path):
+    """A file given to the export whose page has a depth that is not a number (hand-edited, another tool's):
+    left out like any page that is not a cascade's, so the export ends in its one line."""
+    page = {"__tweetform": {"endpoint": "app.bsky.feed.getPostThread", "api_version": "bluesky", "list": "replies",
+                            "depth": "two"}, "thread": {"post": {"uri": "at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/app.bsky.feed.post/3mz2vrdtf3uae"}}}
+    (tmp_path / "damaged.jsonl").write_text(json.dumps(page) + "\n")
+    done = subprocess.run([sys.executable, "-m", "scrapy", "export", "cascade", "--format", "csv", "-o", str(tmp_path / "c.csv"),
+                           str(tmp_path / "damaged.jsonl")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines() == ["tweetform: no cascade posts in 1 pages read: is it the cascades bucket?"]
+    assert not (tmp_path / "c.csv").exists()

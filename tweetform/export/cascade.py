@@ -66,9 +66,12 @@ class CascadeBuilder:
         prov = page.get(PROVENANCE) if isinstance(page.get(PROVENANCE), dict) else {}
         if prov.get("bucket") == "errors" or "reason" in page:
             return
+        try:
+            depth = 0 if prov.get("list") is None else int(prov.get("depth") or 1)
+        except (TypeError, ValueError):
+            return  # damaged provenance: not a page a cascade job wrote as it is
         self.pages += 1
         endpoint = prov.get("endpoint")
-        depth = 0 if prov.get("list") is None else int(prov.get("depth") or 1)
         if endpoint in USER_LISTS:
             for user in page.get("data") or []:
                 if isinstance(user, dict) and user.get("id"):
