@@ -66,3 +66,29 @@ def test_every_command_is_still_listed():
     out, _ = modules_after(["-h"])
     listed = {line.split()[0] for line in out.splitlines() if line.startswith("  ") and line.split()}
     assert set(commands()) <= listed
+
+
+CRAWL_PROBE = """
+import json, sys
+from scrapy.utils.conf import build_component_list
+from scrapy.utils.misc import load_object
+from scrapy.utils.project import get_project_settings
+settings = get_project_settings()
+for name in ("EXTENSIONS", "DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES"):  # as a crawler's managers load them
+    for path in build_component_list(settings.get_component_priority_dict_with_base(name)):
+        load_object(path)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_a_crawl_start_imports_no_component_it_switched_off():
+    """Scrapy 2.19 imports every entry of its component lists, switched-off ones too: the remote control
+    (aiohttp), the telnet console (twisted.conch) and the cookies middleware (tldextract, requests) that
+    tweetform's settings turn off are not in its lists at all."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEETFORM_", "REDIS_", "SCRAPY_"))}
+    done = subprocess.run([sys.executable, "-c", CRAWL_PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+                          check=True)
+    loaded = set(json.loads(done.stdout))
+    assert "tweetform.progress" in loaded and "scrapy.downloadermiddlewares.retry" in loaded  # the lists were read
+    assert [m for m in ("aiohttp", "scrapy.extensions.remote_control", "scrapy.extensions.telnet", "tldextract",
+                        "requests", "scrapy.downloadermiddlewares.cookies") if m in loaded] == []

@@ -4,6 +4,8 @@ Override them in ``settings_local.py`` (see ``settings_local.py.example``, which
 documents each option) or with environment variables of the same name.
 """
 
+from scrapy.settings import default_settings as _scrapy_defaults
+
 BOT_NAME = "tweetform"
 SPIDER_MODULES = ["tweetform.spiders"]
 NEWSPIDER_MODULE = "tweetform.spiders"
@@ -15,6 +17,15 @@ COOKIES_ENABLED = False
 REFERER_ENABLED = False  # an API: a Referer header is noise (and bytes in every queued request)
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False  # Scrapy 2.19's remote-control endpoint runs code on request
+# Off is not enough to skip their import: Scrapy 2.19 imports every entry of EXTENSIONS and DOWNLOADER_MIDDLEWARES
+# (None ones too, to deduplicate them) on every crawl start, and the remote control's module imports aiohttp's client
+# and server (~70 ms of CPU), the cookies middleware's tldextract and requests (~20 ms). So these three are left out
+# of Scrapy's base lists (bench/startup_bench.py, tests/test_startup.py); COOKIES_ENABLED = True would need the
+# cookies middleware back in DOWNLOADER_MIDDLEWARES.
+_NEVER_LOADED = ("scrapy.extensions.remote_control.RemoteControl", "scrapy.extensions.telnet.TelnetConsole",
+                 "scrapy.downloadermiddlewares.cookies.CookiesMiddleware")
+EXTENSIONS_BASE = {k: v for k, v in _scrapy_defaults.EXTENSIONS_BASE.items() if k not in _NEVER_LOADED}
+DOWNLOADER_MIDDLEWARES_BASE = {k: v for k, v in _scrapy_defaults.DOWNLOADER_MIDDLEWARES_BASE.items() if k not in _NEVER_LOADED}
 LOG_LEVEL = "INFO"
 USER_AGENT = "tweetform/0.1 (+research crawler)"
 DEFAULT_REQUEST_HEADERS = {"Accept": "application/json"}
