@@ -74,3 +74,30 @@ def test_thread_with_a_missing_parent_gives_every_post_once() -> None:
     rows = out.getvalue().splitlines()[1:]
     assert rows[0].startswith(f"{reply['uri']},{root['uri']},{root['uri']},")  # id, conversation, replied-to
     assert bluesky.ids_of_page(thread) == [reply["uri"], nested["uri"]]
+
+
+def test_members_of_the_wrong_type_are_read_as_empty_not_a_traceback() -> None:
+    """Pages not as the AppView sends them (a hand-edited file, another tool's): a list member that is a
+    number, a thread whose replies are not a list, facets that are not a list. Every export reads them
+    as holding nothing (each was a TypeError: 'int' object is not iterable)."""
+    from tweetform.export.cascade import CascadeBuilder
+    from tweetform.export.graph import GraphBuilder
+    from tweetform.export.ids import ids_of_page
+
+    listing = {"list": "likes", "depth": 1, "post": uri(A, "3mz2vrdtf3uae")}
+    damaged = [page(bluesky.THREAD, thread={"post": 5, "replies": 5, "parent": 5}),
+               page(bluesky.LIKES, likes=5), page(bluesky.REPOSTED_BY, repostedBy=5),
+               page("app.bsky.feed.getPosts", posts=5)]
+    for p in damaged[1:]:
+        p["__tweetform"].update(listing)
+    odd = post(A, "3mz2vrdtf3uae", facets=5)
+    damaged.append(page("app.bsky.feed.getPosts", posts=[odd]))
+    for p in damaged[:-1]:
+        assert ids_of_page(p) == [] and bluesky.posts_of_page(p) == []
+    out = io.StringIO()
+    assert TweetWriter(out, "csv").add_pages(damaged).written == 1  # the post with odd facets, without them
+    assert "3mz2vrdtf3uae" in out.getvalue()
+    assert GraphBuilder().add_pages(damaged).graph.number_of_edges() == 0
+    cascade = CascadeBuilder().add_pages(damaged)
+    assert list(cascade.posts) == [odd["uri"]] and cascade.users == {}
+    assert TweetNetwork().add_pages(damaged).graph().number_of_edges() == 0

@@ -88,7 +88,8 @@ def thread_below(thread: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     (depth first, in the AppView's order), and the ``notFoundPost``/``blockedPost`` members met."""
     posts: list[dict[str, Any]] = []
     missing: list[dict[str, Any]] = []
-    stack = list(reversed((thread or {}).get("replies") or [])) if isinstance(thread, dict) else []
+    replies = thread.get("replies") if isinstance(thread, dict) else None
+    stack = list(reversed(replies)) if isinstance(replies, list) else []
     while stack:
         node = stack.pop()
         if not isinstance(node, dict):
@@ -97,7 +98,7 @@ def thread_below(thread: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]
             missing.append(node)
             continue
         posts.append(node["post"])
-        stack.extend(reversed(node.get("replies") or []))
+        stack.extend(reversed(node["replies"] if isinstance(node.get("replies"), list) else []))
     return posts, missing
 
 

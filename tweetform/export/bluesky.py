@@ -38,6 +38,11 @@ PROFILE_LISTS = {FOLLOWS: "follows", FOLLOWERS: "followers", PROFILES: "profiles
 REPOST = "app.bsky.feed.defs#reasonRepost"
 
 
+def listed(value: Any) -> list[Any]:
+    """A member that should be a list, or nothing (a page not as the AppView sends it is read, not trusted)."""
+    return value if isinstance(value, list) else []
+
+
 def is_bluesky(page: dict[str, Any]) -> bool:
     prov = page.get(PROVENANCE)
     return isinstance(prov, dict) and prov.get("api_version") == BLUESKY
@@ -71,7 +76,7 @@ def profiles_of_page(page: dict[str, Any]) -> list[dict[str, Any]]:
     """The profiles a page lists (follows, followers, look-ups, reposters; likers of ``getLikes``)."""
     endpoint = (page.get(PROVENANCE) or {}).get("endpoint")
     if endpoint == LIKES:
-        return [like["actor"] for like in page.get("likes") or [] if isinstance(like, dict) and isinstance(like.get("actor"), dict)]
+        return [like["actor"] for like in listed(page.get("likes")) if isinstance(like, dict) and isinstance(like.get("actor"), dict)]
     found = page.get(PROFILE_LISTS.get(endpoint, ""))
     return [p for p in found if isinstance(p, dict)] if isinstance(found, list) else []
 
@@ -93,7 +98,7 @@ def _thread_posts(node: Any) -> Iterator[dict[str, Any]]:
         current = stack.pop()
         if isinstance(current.get("post"), dict):
             yield current["post"]
-        stack.extend(reversed([r for r in current.get("replies") or [] if isinstance(r, dict)]))
+        stack.extend(reversed([r for r in listed(current.get("replies")) if isinstance(r, dict)]))
 
 
 def posts_of_page(page: dict[str, Any]) -> list[dict[str, Any]]:
@@ -171,9 +176,9 @@ def facets(post: dict[str, Any], kind: str) -> list[tuple[str, Any]]:
     record = _record(post)
     raw = str(record.get("text") or "").encode()
     out = []
-    for facet in record.get("facets") or []:
-        index = facet.get("index") or {} if isinstance(facet, dict) else {}
-        for feature in facet.get("features") or [] if isinstance(facet, dict) else []:
+    for facet in listed(record.get("facets")):
+        index = facet.get("index") if isinstance(facet, dict) and isinstance(facet.get("index"), dict) else {}
+        for feature in listed(facet.get("features")) if isinstance(facet, dict) else []:
             if isinstance(feature, dict) and feature.get("$type") == f"app.bsky.richtext.facet#{kind}":
                 span = raw[index.get("byteStart", 0): index.get("byteEnd", 0)].decode(errors="replace")
                 out.append((span, feature))
