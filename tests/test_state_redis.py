@@ -359,7 +359,8 @@ def test_every_key_a_late_write_creates_after_a_job_ended_expires_with_it(redis_
 def test_last_complete_level_reads_each_levels_pending_requests(redis_url: str):
     """RedisJobStore.last_complete_level on the counters the queue scripts keep (pending/<level>, failed/<level>):
     the local queue's rule for a running job without max_users, level 1 open while a worker queues the seeds,
-    and a job whose seeds an older tweetform queued (no pending/1) complete only once done."""
+    none while pages wait for scrapy collect, and a job whose seeds an older tweetform queued (no pending/1)
+    complete only once done."""
     from tweetform.job import JobArgs
     from tweetform.state.redis import keys
     from tweetform.state.redis.jobs import RedisJobStore
@@ -379,6 +380,9 @@ def test_last_complete_level_reads_each_levels_pending_requests(redis_url: str):
     assert store.last_complete_level(job) == 2
     r.hset(keys.job_progress("lv"), "failed/2", 1)  # a level-2 page failed for good
     assert store.last_complete_level(job) == 1
+    r.hset(keys.pages_waiting("lv"), "pages", 2)  # collect mode: pages not yet in a file, of any level
+    assert store.last_complete_level(job) is None
+    r.hset(keys.pages_waiting("lv"), "pages", 0)
     r.hset(keys.job("lv"), "state", "budget_exhausted")
     assert store.last_complete_level(job) == 1  # stopped: as it stood
     r.hdel(keys.job_progress("lv"), "pending/1", "failed/2")  # seeds queued by an older tweetform

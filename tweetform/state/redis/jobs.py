@@ -279,25 +279,28 @@ class RedisJobStore(JobStore):
         job runs, is paused, cancelled or stopped at its budget; a job done has nothing pending; a
         ``max_users`` job's levels are complete when every request opened at them is done (``level_opened`` /
         ``level_done``), and the level the cap cut is not; a level with a page failed for good is not
-        (``failed/<depth>`` counters). A job whose seeds an older tweetform queued (no ``pending/1``) counts no
-        level complete before it is done."""
+        (``failed/<depth>`` counters). A job whose seeds an older tweetform queued (no ``pending/1``), or with
+        pages waiting for ``scrapy collect``, counts no level complete before it is done."""
         levels = range(1, job.depth + 1)
         pipe = self.server.pipeline(transaction=False)
         pipe.hget(keys.job(job.job), "state")
         pipe.hgetall(keys.job_progress(job.job))
         pipe.hget(keys.expanded(job.job), "n")
         pipe.scard(keys.job_starting(job.job))
+        pipe.hget(keys.pages_waiting(job.job), "pages")
         for level in levels:
             pipe.scard(keys.level_opened(job.job, level))
             pipe.scard(keys.level_done(job.job, level))
             pipe.zcard(keys.level_users(job.job, level))
-        state, progress, claimed, seeding, *counts = pipe.execute()
+        state, progress, claimed, seeding, waiting, *counts = pipe.execute()
         done = _s(state or "") == DONE
         counters = {_s(k): int(v) for k, v in progress.items()}
         failed = _levels(counters, "failed/")
         pending = _levels(counters, "pending/") if not done else set()
         counted = "pending/1" in counters  # its seeds were counted, so was every request after them
         if seeding and not done:  # a worker is still queuing the seeds: level 1 is not all queued yet
+            pending.add(1)
+        if int(waiting or 0) and not done:  # collect mode: an acknowledged page, of any level, may not be in a file yet
             pending.add(1)
         cut = None
         if job.by_levels:
