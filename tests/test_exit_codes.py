@@ -60,6 +60,7 @@ def test_api_that_never_answers_exits_unreachable(sandbox_factory, tmp_path: Pat
     result = run_crawl(box, "friends", tmp_path, user_id=seed, credentials=demo_credentials("demo-user-1"), settings=FAST_RETRY)
     assert result.returncode == exitcodes.UNREACHABLE == 5, result.stderr[-2000:]
     assert "page failed for good" in result.stderr
+    assert "page failed for good ()" not in result.stderr  # a failure without a message is named by its type
     last = result.stderr.rstrip().splitlines()[-1]
     assert last.startswith("tweetform: the API at ") and box.base in last and "never answered" in last
     assert errors_of(tmp_path) == {str(seed): "failed"}

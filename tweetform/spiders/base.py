@@ -290,7 +290,7 @@ class ApiSpider(scrapy.Spider):
     def _failed_for_good(self, fake: Response, failure: Failure) -> Iterator[Any]:
         self.pages_failed += 1
         self.crawler.stats.inc_value("tweetform/pages/failed")
-        logger.error("page failed for good (%s): %s", failure.getErrorMessage()[:200], fake.url)
+        logger.error("page failed for good (%s): %s", failure.getErrorMessage()[:200] or failure.type.__name__, fake.url)
         yield self.error_item(fake, "failed", self.target_of(fake), errors.Outcome("failed", 0, None, failure.type.__name__), None)
         yield from self.on_account_error(fake, None)
 
