@@ -101,3 +101,17 @@ def test_members_of_the_wrong_type_are_read_as_empty_not_a_traceback() -> None:
     cascade = CascadeBuilder().add_pages(damaged)
     assert list(cascade.posts) == [odd["uri"]] and cascade.users == {}
     assert TweetNetwork().add_pages(damaged).graph().number_of_edges() == 0
+
+
+def test_crawl_side_readers_take_a_member_of_the_wrong_type_as_empty() -> None:
+    """The spiders read the AppView's answers with the same care: a ``posts``, ``follows`` or ``replies`` that is
+    not a list finds nothing (and every asked-for seed post is missing) instead of a TypeError in the callback."""
+    from tweetform.api.bluesky import missing_uris, thread_below
+    from tweetform.spiders.cascade import found_uris
+    from tweetform.spiders.network import ids_in_page
+
+    seed = uri(A, "3mz2vrdtf3uae")
+    assert found_uris("quotes", {"posts": 5}) == [] and found_uris("replies", {"thread": {"replies": 5}}) == []
+    assert missing_uris({"posts": 5}, [seed]) == [seed]
+    assert ids_in_page({"follows": 5}) == []
+    assert thread_below({"replies": [{"post": post(B, "3mz2vrdtf3uaf"), "replies": 5}]})[0][0]["uri"] == uri(B, "3mz2vrdtf3uaf")

@@ -77,9 +77,14 @@ def is_reply(post: dict[str, Any]) -> bool:
     return isinstance(record, dict) and isinstance(record.get("reply"), dict)
 
 
+def listed(value: Any) -> list[Any]:
+    """A member that should be a list, or nothing: an answer or a page not in the lexicon's shape is read, not trusted."""
+    return value if isinstance(value, list) else []
+
+
 def missing_uris(body: Any, asked: list[str]) -> list[str]:
     """The asked-for URIs a getPosts answer left out (the AppView drops missing posts silently)."""
-    got = {p.get("uri") for p in (body.get("posts") or [] if isinstance(body, dict) else []) if isinstance(p, dict)}
+    got = {p.get("uri") for p in listed(body.get("posts") if isinstance(body, dict) else None) if isinstance(p, dict)}
     return [uri for uri in asked if uri not in got]
 
 
@@ -88,8 +93,7 @@ def thread_below(thread: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     (depth first, in the AppView's order), and the ``notFoundPost``/``blockedPost`` members met."""
     posts: list[dict[str, Any]] = []
     missing: list[dict[str, Any]] = []
-    replies = thread.get("replies") if isinstance(thread, dict) else None
-    stack = list(reversed(replies)) if isinstance(replies, list) else []
+    stack = list(reversed(listed(thread.get("replies") if isinstance(thread, dict) else None)))
     while stack:
         node = stack.pop()
         if not isinstance(node, dict):
@@ -98,7 +102,7 @@ def thread_below(thread: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]
             missing.append(node)
             continue
         posts.append(node["post"])
-        stack.extend(reversed(node["replies"] if isinstance(node.get("replies"), list) else []))
+        stack.extend(reversed(listed(node.get("replies"))))
     return posts, missing
 
 

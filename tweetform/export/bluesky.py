@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from tweetform.api.bluesky import listed
 from tweetform.items import PROVENANCE
 
 BLUESKY = "bluesky"
@@ -36,11 +37,6 @@ POST_ENDPOINTS = {FEED: "feed", "app.bsky.feed.searchPosts": "posts", "app.bsky.
 #: endpoints whose pages list profiles, and the member that lists them
 PROFILE_LISTS = {FOLLOWS: "follows", FOLLOWERS: "followers", PROFILES: "profiles", REPOSTED_BY: "repostedBy"}
 REPOST = "app.bsky.feed.defs#reasonRepost"
-
-
-def listed(value: Any) -> list[Any]:
-    """A member that should be a list, or nothing (a page not as the AppView sends it is read, not trusted)."""
-    return value if isinstance(value, list) else []
 
 
 def is_bluesky(page: dict[str, Any]) -> bool:

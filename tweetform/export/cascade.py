@@ -27,7 +27,7 @@ from typing import Any, Iterable
 import networkx as nx
 
 from tweetform.api import bluesky
-from tweetform.export.bluesky import listed, quoted_uri, reply_parent
+from tweetform.export.bluesky import quoted_uri, reply_parent
 from tweetform.export.files import open_text_output
 from tweetform.export.graph import write_formats, write_node_table
 from tweetform.export.tweet_network import utc_time
@@ -97,7 +97,7 @@ class CascadeBuilder:
                 self.add_bluesky_post(post, depth)
             return
         if endpoint in BLUESKY_POST_LISTS:
-            for post in listed(page.get("posts")):
+            for post in bluesky.listed(page.get("posts")):
                 if isinstance(post, dict):
                     self.add_bluesky_post(post, depth)
             return
@@ -126,7 +126,7 @@ class CascadeBuilder:
                              if r.get("type") in PARENT_KINDS and r.get("id")}
 
     def add_bluesky_users(self, page: dict[str, Any], post: str, depth: int, member: str, kind: str) -> None:
-        for entry in listed(page.get(member)):
+        for entry in bluesky.listed(page.get(member)):
             actor = entry.get("actor") if kind == "like" and isinstance(entry, dict) else entry
             did = actor.get("did") if isinstance(actor, dict) else None
             if not bluesky.is_did(did):

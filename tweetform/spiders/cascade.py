@@ -105,7 +105,7 @@ def post_of(entry: Found) -> tuple[int, int | None]:
 def found_uris(include: str, body: Any) -> list[str]:
     """The posts a Bluesky list page found (every reply of a thread, or the quotes), as a level's entries:
     the URI, marked with :data:`THREAD_MARK` when the post is not a reply; a malformed URI is left out."""
-    posts = bluesky.thread_below(body.get("thread"))[0] if include == "replies" else body.get("posts") or []
+    posts = bluesky.thread_below(body.get("thread"))[0] if include == "replies" else bluesky.listed(body.get("posts"))
     return [("" if bluesky.is_reply(p) else THREAD_MARK) + p["uri"] for p in posts
             if isinstance(p, dict) and bluesky.is_post_uri(p.get("uri"))]
 

@@ -147,7 +147,8 @@ class UsersSpider(LookupSpider):
 
     def on_page(self, response: Response, body: Any) -> Iterator[Any]:
         if response.meta["tweetform_endpoint"] == "app.bsky.actor.getProfiles":  # the AppView drops them silently
-            got = {x for p in body.get("profiles") or [] for x in (p.get("did"), str(p.get("handle", "")).lower())}
+            got = {x for p in bluesky.listed(body.get("profiles")) if isinstance(p, dict)
+                   for x in (p.get("did"), str(p.get("handle", "")).lower())}
             for asked in response.meta[META_CTX]["target"].split(","):
                 if asked not in got:
                     yield self.error_item(response, "not_found_or_suspended", asked, None, None)

@@ -30,7 +30,7 @@ FIRST_PAGE_CTX = frozenset({"job", "params", "path_id", "key", "depth", "source"
 def ids_in_page(body: Any) -> list[Any]:
     """Account ids of one page of any of the four list endpoints (DIDs of a Bluesky page)."""
     if isinstance(body, dict) and ("follows" in body or "followers" in body):
-        return [p.get("did") for p in body.get("follows") or body.get("followers") or [] if isinstance(p, dict)]
+        return [p.get("did") for p in bluesky.listed(body.get("follows") or body.get("followers")) if isinstance(p, dict)]
     if isinstance(body, dict):
         if "ids" in body:
             return [int(i) for i in body["ids"]]

@@ -153,7 +153,7 @@ class PagedSpider(ApiSpider):
 
     def found_posts(self, body: Any) -> list[str]:
         """The URIs of a ``getPosts`` page's posts (checked: each becomes an output key or a claim)."""
-        uris = [p.get("uri") for p in body.get("posts") or [] if isinstance(p, dict)]
+        uris = [p.get("uri") for p in bluesky.listed(body.get("posts")) if isinstance(p, dict)]
         good = [u for u in dict.fromkeys(uris) if bluesky.is_post_uri(u)]
         if len(good) < len(uris):
             self.crawler.stats.inc_value("tweetform/bluesky/malformed_uris", len(uris) - len(good))
@@ -436,7 +436,7 @@ class ConversationSpider(PagedSpider):
             yield from self.thread_gaps(response, body)
             return
         yield from self.missing_seeds(response, body)
-        roots = [bluesky.root_of(p) for p in body.get("posts") or [] if isinstance(p, dict)]
+        roots = [bluesky.root_of(p) for p in bluesky.listed(body.get("posts")) if isinstance(p, dict)]
         for root in dict.fromkeys(roots):
             if not bluesky.is_post_uri(root):  # it would become a file name
                 self.crawler.stats.inc_value("tweetform/bluesky/malformed_uris")
