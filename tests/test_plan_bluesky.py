@@ -95,6 +95,12 @@ def test_plan_text_says_free_paced_by_the_rate_and_refuses_a_budget(sandbox_fact
     assert done.returncode == exitcodes.DONE, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].endswith("; Bluesky)") and "cost: $0 (Bluesky's public API is free)" in lines
+    [seed_line] = [line for line in lines if line.startswith("seeds (1 app.bsky.actor.getProfiles request(s)): ")]
+    assert seed_line.endswith(" posts")  # Bluesky's word (postsCount), not X's tweets
+    handle = box.get("/_sandbox/truth/bsky/accounts")[0]["handle"]
+    by_handle = plan(box, "friends", "-a", "api=bluesky", "-a", f"screen_name={handle}")
+    rows = [line for line in by_handle.stdout.splitlines() if line.startswith("  ")]  # the methods' table lines up
+    assert len(rows) == 2 and len({row.index(" requests") for row in rows}) == 1, rows
     [estimate] = [line for line in lines if line.startswith("estimate: ≈ ")]
     # as the quota book paces 20 per 5 minutes: 4 slices of 75 s, 4 requests each (quota.book.pace_slices)
     assert "(2 IP lane(s), 8 requests per 1.25 min)" in estimate and "window(s)" in estimate

@@ -41,7 +41,7 @@ def render(est: Estimate, counts: dict, lookups: int, lookup_endpoint: str, now:
         shown = list(counts.values())[:5]
         described = "; ".join(
             f"{c.user_id}{' @' + c.screen_name if c.screen_name else ''}: follows {c.friends:,}, followed by {c.followers:,}, "
-            f"{c.statuses:,} tweets{' (protected)' if c.protected else ''}" for c in shown)
+            f"{c.statuses:,} {'posts' if est.api == 'bluesky' else 'tweets'}{' (protected)' if c.protected else ''}" for c in shown)
         more = f" and {len(counts) - len(shown):,} more" if len(counts) > len(shown) else ""
         lines.append(f"seeds ({lookups} {lookup_endpoint} request(s)): {described}{more}")
     if est.levels:
@@ -52,9 +52,10 @@ def render(est: Estimate, counts: dict, lookups: int, lookup_endpoint: str, now:
         lines.append(f"users: {est.users:,}")
     if est.tweets is not None:
         lines.append(f"tweets: up to {est.tweets:,}")
+    width = max([26, *(len(e.endpoint) for e in est.endpoints)])  # Bluesky's method names are longer than X's paths
     for e in est.endpoints:
         wait = "no waiting" if e.seconds <= 0 else ("never (no credential may call it)" if e.seconds == float("inf") else human(e.seconds))
-        lines.append(f"  {e.endpoint:<26} {e.requests:>9,} requests  {e.lanes} lane(s), {e.per_window:,} per {window_text(est.window)}  "
+        lines.append(f"  {e.endpoint:<{width}} {e.requests:>9,} requests  {e.lanes} lane(s), {e.per_window:,} per {window_text(est.window)}  "
                      f"{e.windows:,} window(s)  {wait}")
     lines.append(f"cost: {est.cost_text()}" + ("" if est.api == "bluesky" else " — each resource once per app and UTC day"))
     if est.basis:
