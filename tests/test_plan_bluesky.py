@@ -148,6 +148,32 @@ def test_search_plan_when_createsession_answers_a_cut_body_is_no_traceback(sandb
     assert box.counters()["faults"]["truncate"] >= 1  # the login's answer was cut
 
 
+def test_push_plan_stores_the_bluesky_plan_with_the_job(sandbox_factory: Any, redis_url: str) -> None:
+    """``scrapy push … --api bluesky --plan``: the job's plan in Redis is the free Bluesky plan, and push says how many
+    requests the plan made (free), not a dollar spend counted in the job's."""
+    import redis as redis_lib
+
+    from tweetform.state.redis import keys
+
+    box = sandbox_factory(*SMALL_WORLD)
+    did = seeds(box)[0]
+    done = plan(box, "friends", "-a", "api=bluesky", "-a", f"user_id={did}", "-a", "depth=2", "--json")
+    assert done.returncode == exitcodes.DONE, done.stderr
+    planned = json.loads(done.stdout)  # the same plan, as scrapy plan makes it
+    base = {"PATH": "/usr/bin:/bin", "PYTHONWARNINGS": "error", "TWEETFORM_BLUESKY_APPVIEW": box.base,
+            "TWEETFORM_BLUESKY_PDS": box.base, "TWEETFORM_API_BASE": "http://127.0.0.1:9", "REDIS_URL": redis_url}
+    pushed = subprocess.run([sys.executable, "-m", "scrapy", "push", "friends", "--api", "bluesky", "--user-id", did,
+                             "--depth", "2", "--plan", "--job", "bp-1"], cwd=ROOT, env=base, capture_output=True, text=True,
+                            timeout=120)
+    assert pushed.returncode == 0, pushed.stderr[-2000:]
+    lines = pushed.stdout.splitlines()
+    assert lines[0].startswith("plan: ≈ ") and lines[0].endswith("$0 (Bluesky's public API is free)"), lines
+    made = planned["lookup_requests"] + planned["sample_requests"]  # getProfiles, a list page, its accounts' profiles
+    assert made >= 3 and lines[1] == f"this plan made {made} request(s), free like a crawl's", lines
+    stored = json.loads(redis_lib.Redis.from_url(redis_url).hget(keys.job("bp-1"), "plan"))
+    assert stored["api"] == "bluesky" and stored["usd"] == 0 and stored["requests"] == planned["requests"]
+
+
 def test_search_plan_from_a_sample_page_within_a_quarter_of_the_crawl(sandbox_factory: Any, tmp_path: Path) -> None:
     """Without max_tweets the plan logs in with the first Bluesky account and reads one page's hitsTotal."""
     box = sandbox_factory(*SMALL_WORLD)

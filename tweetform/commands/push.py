@@ -110,7 +110,7 @@ class Command(ScrapyCommand):
             from tweetform.planning_bluesky import plan_any  # either API's plan
 
             try:
-                est, *_, spend = plan_any(self.settings, job)
+                est, _, lookups, sampled, _, spend = plan_any(self.settings, job)
             except PlanError as exc:
                 fail(f"cannot plan the job: {exc}", exc.code)
             server.hset(keys.job(job.job), "plan", json.dumps(est.as_dict()))
@@ -119,7 +119,8 @@ class Command(ScrapyCommand):
 
                 RedisBudget(server).settle(job.job, 0, spend.micro_usd, dict(spend.ledger.by_app))
             print(f"plan: {est.summary()}")
-            print(f"the plan's own requests cost {spend.text()}, counted in the job's spend")
+            print(f"this plan made {lookups + sampled} request(s), free like a crawl's" if job.api == "bluesky"
+                  else f"the plan's own requests cost {spend.text()}, counted in the job's spend")
         message = {"spider": spider, **job.as_message()}
         # ids go as comma lists, the same keys as -a arguments
         for plural, single in (("user_ids", "user_id"), ("tweet_ids", "tweet_id"), ("screen_names", "screen_name"),
