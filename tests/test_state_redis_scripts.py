@@ -181,6 +181,42 @@ def test_queue_push__a_claimed_users_first_page_is_queued_once_by_its_claim_with
     assert len({qid_of(m[1]) for m in got}) == 3000 and r.zcard(Q) == 0 and counts(r) == (0, 3000, 0)
 
 
+def claimed_run(tag: str, uids: list[int], job: str = "j", level: str = "") -> list:
+    """A run of claimed users' first pages in one entry (dedupe "C"): payloads one a line, ids comma-separated."""
+    return [Q, "/friends/ids", job, 0, "\n".join(f"~{u},{tag}" for u in uids), "", "", "C", keys.expanded(job),
+            keys.expanded_buckets(job), ",".join(map(str, uids)), level]
+
+
+def test_queue_push__a_run_of_claimed_first_pages_in_one_entry_is_flagged_and_queued_per_request(r):
+    """A run (11 arguments for many requests) gives one flag per request, in order, and queues each first page once
+    by its claim exactly as the same requests one entry each would; a run mixes with other entries in a batch."""
+    from tweetform.state.redis.seen import SeenUsers
+    from tweetform.state.redis.queue import claim_runs
+
+    new_job(r)
+    users = list(range(2 * 10**9, 2 * 10**9 + 600))
+    SeenUsers(r).claim("j", users[:500], "page-a")
+    assert push_batch(r, claimed("2", users[3])) == "1"
+    flags = push_batch(r, claimed_run("2", users[:300], level="pending/2"), request("x1"), claimed("2", users[300]),
+                       claimed_run("2", [users[301], users[3], users[550], users[302], users[301]], level="pending/2"))
+    assert flags == "111" + "0" + "1" * 296 + "1" + "1" + "1" + "0" + "0" + "1" + "0"  # users[3] queued before; 550 never claimed
+    queued = [p for m in r.zrange(Q, 0, -1) for p in m.split(b"\t", 2)[-1].split(b"\n")]
+    expect = [users[3], *users[:3], *users[4:300]]
+    assert [p.decode() for p in queued if p.startswith(b"~")] == [f"~{u},2" for u in [*expect, users[300], users[301], users[302]]]
+    assert counts(r) == (304, 0, 0) and fingerprints(r) == set()  # x1 too
+    assert r.hget(keys.job_progress("j"), "pending/2") == b"301"  # each request of a run counted at its level once
+    assert not SeenUsers(r).claim("j", users[:303], "page-a")  # each queued: its claimer's re-claim gives nothing
+    assert SeenUsers(r).claim("j", users[303:305], "page-a") == users[303:305]  # claimed, not queued yet
+    # the worker's side: consecutive first pages of one endpoint, job, priority and layout make a run; others stand alone
+    def item(uid: int, mode: str = "c", old: str = "", job: str = "j", priority: int = 0, level: str = "pending/2") -> tuple:
+        return ("/friends/ids", job, priority, f"~{uid},2", old, "", mode, keys.expanded(job), keys.expanded_buckets(job),
+                str(uid).encode(), level)
+    runs = claim_runs([item(1), item(2), item(3, priority=-1), item(4, priority=-1), item(5, mode="f"), item(6),
+                       item(7, old="q9"), item(8), item(9, job="k"), item(10, job="k", level="pending/3")])
+    assert [[x[3] for x in run] for run in runs] == [["~1,2", "~2,2"], ["~3,2", "~4,2"], ["~5,2"], ["~6,2"], ["~7,2"], ["~8,2"],
+                                                     ["~9,2"], ["~10,2"]]
+
+
 def test_queue_pop__reads_the_request_id_from_the_member_not_from_its_json(r):
     new_job(r)
     r.zadd(Q, {"j\tn9\t" + payload("n1"): 1})  # the id the worker put in front is the one used

@@ -71,6 +71,20 @@ def split_member(member: str) -> tuple[str, str, str]:
     return (parts[0], parts[1], parts[2]) if len(parts) == 3 else (parts[0], "", parts[-1])
 
 
+def claim_runs(items: list[Prepared]) -> list[list[Prepared]]:
+    """``items`` in order, consecutive claimed users' first pages (dedupe "c", no old request id) of one endpoint,
+    job, priority, claims layout and level counter grouped into runs (``lua/queue_push.lua``'s dedupe "C"); others alone."""
+    runs: list[list[Prepared]] = []
+    for item in items:
+        last = runs[-1][-1] if runs else None
+        if (last is not None and item[6] == "c" and not item[4] and last[6] == "c" and not last[4]
+                and item[:3] == last[:3] and item[7:9] == last[7:9] and item[10] == last[10]):
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
+
+
 class InFlightQueue(Base):
     """scrapy-redis queue subclass: JSON, per endpoint, nothing lost when a worker dies."""
 
@@ -181,8 +195,12 @@ class InFlightQueue(Base):
         if self._dupe_load is None:
             self._dupe_load = compact.hash_load(self.server)
         args: list[Any] = [templates, self._dupe_load]
-        for endpoint, *fields in items:
-            args += [self.queue_key(endpoint), endpoint, *fields]
+        for run in claim_runs(items):
+            endpoint, job, priority, payload, old, lease, mode, layout, prefix, key, level = run[0]
+            if len(run) > 1:  # one entry for the run: Redis reads 12 arguments, not 12 per request
+                payload, mode = "\n".join(r[3] for r in run), "C"
+                key = b",".join(r[9] for r in run)
+            args += [self.queue_key(endpoint), endpoint, job, priority, payload, old, lease, mode, layout, prefix, key, level]
 
         def build(pipe: Any) -> None:
             if items:

@@ -47,7 +47,7 @@ local function lh_bucket(t, member)
   local h = t.hash(member)
   local b = h % t.size
   if b < t.split then b = h % (t.size * 2) end
-  return t.prefix .. b
+  return t.prefix .. string.format('%d', b)  -- an integer: %d, not Lua's %.14g of a double (slower)
 end
 
 -- one more bucket: the members of bucket `split` whose next bit is set move to split + 2^lvl
@@ -121,7 +121,7 @@ local function lh_add_many(t, members)
     list[#list + 1] = m
   end
   local new = 0
-  for b, list in pairs(by) do new = new + redis.call('SADD', t.prefix .. b, unpack(list)) end
+  for b, list in pairs(by) do new = new + redis.call('SADD', t.prefix .. string.format('%d', b), unpack(list)) end
   if new > 0 then t.n, t.changed = t.n + new, true end
   return new
 end

@@ -7,7 +7,10 @@
 --       its spider), old qid, old lease, dedupe ("f": by fingerprint, "c": by claim, "": none), its layout, bucket
 --       prefix, key (the 20-byte fingerprint; the claimed user's id, decimal), and its level's pending counter
 --       ("pending/<level>" in the job's progress hash, "" for none: +1 for a new request, not a retry; queue_ack.lua
---       takes it back, so a level with none pending has every request finished: last_complete_level reads them)
+--       takes it back, so a level with none pending has every request finished: last_complete_level reads them);
+--       dedupe "C" is a run of claimed users' first pages sharing the other fields (no old qid): payloads one a line,
+--       keys (ids) comma-separated, in the same order (12 arguments for the run instead of 12 per request: Redis
+--       reads each argument)
 -- A request replacing one in flight (a retry: old qid) is queued only if the caller still holds
 -- that lease: a worker whose lease was reaped and given to another cannot overwrite or delete the
 -- new owner's entry. A filtered request is queued only if it is new to its job, decided in this same
@@ -23,38 +26,53 @@
 -- Returns one flag per request, in order: "1" queued, "0" not.
 local templates, load = ARGV[1], ARGV[2]
 local filters, claims, flags, accepted = {}, {}, {}, {}
+-- a claimed user's first page: queued when its claim (the claimer's tag) is not negated yet, and is now
+local function claim_mark(layout, prefix, key)
+  local t = claims[layout]
+  if not t then
+    t = lh_open(layout, prefix, 1, lh_hash_decimal)  -- read only: never saved
+    claims[layout] = t
+  end
+  if t.fresh then return false end
+  local bucket = lh_bucket(t, key)
+  local tag = redis.call('HGET', bucket, key)
+  if tag and string.sub(tag, 1, 1) ~= '-' then
+    redis.call('HSET', bucket, key, '-' .. tag)
+    return true
+  end
+  return false  -- queued before, or never claimed
+end
 local W = 12
 for i = 3, #ARGV, W do
-  local ok = true
-  local old = ARGV[i + 5]
-  if old ~= '' then
-    local raw = redis.call('HGET', KEYS[2], old)
-    if not raw or cjson.decode(raw).l ~= ARGV[i + 6] then ok = false end
-  end
   local mode, layout, key = ARGV[i + 7], ARGV[i + 8], ARGV[i + 10]
-  if ok and mode == 'f' then
-    local t = filters[layout]
-    if not t then
-      t = lh_open(layout, ARGV[i + 9], load, lh_hash_digest)
-      filters[layout] = t
+  if mode == 'C' then  -- a run: one accepted request per claim marked now
+    local payloads = string.gmatch(ARGV[i + 4], '[^\n]+')
+    for uid in string.gmatch(key, '[^,]+') do
+      local payload = payloads()
+      local ok = claim_mark(layout, ARGV[i + 9], uid)
+      if ok then accepted[#accepted + 1] = {i, payload, ''} end
+      flags[#flags + 1] = ok and '1' or '0'
     end
-    ok = lh_add(t, key)
-  elseif ok and mode == 'c' then
-    local t = claims[layout]
-    if not t then
-      t = lh_open(layout, ARGV[i + 9], 1, lh_hash_decimal)  -- read only: never saved
-      claims[layout] = t
+  else
+    local ok = true
+    local old = ARGV[i + 5]
+    if old ~= '' then
+      local raw = redis.call('HGET', KEYS[2], old)
+      if not raw or cjson.decode(raw).l ~= ARGV[i + 6] then ok = false end
     end
-    local bucket = lh_bucket(t, key)
-    local tag = not t.fresh and redis.call('HGET', bucket, key)
-    if tag and string.sub(tag, 1, 1) ~= '-' then
-      redis.call('HSET', bucket, key, '-' .. tag)
-    else
-      ok = false  -- queued before, or never claimed
+    if ok and mode == 'f' then
+      local t = filters[layout]
+      if not t then
+        t = lh_open(layout, ARGV[i + 9], load, lh_hash_digest)
+        filters[layout] = t
+      end
+      ok = lh_add(t, key)
+    elseif ok and mode == 'c' then
+      ok = claim_mark(layout, ARGV[i + 9], key)
     end
+    if ok then accepted[#accepted + 1] = {i, ARGV[i + 4], old} end
+    flags[#flags + 1] = ok and '1' or '0'
   end
-  if ok then accepted[#accepted + 1] = i end
-  flags[#flags + 1] = ok and '1' or '0'
 end
 for _, t in pairs(filters) do lh_save(t) end
 if #accepted == 0 then return table.concat(flags) end
@@ -63,8 +81,9 @@ if #accepted == 0 then return table.concat(flags) end
 -- count each job's requests and the endpoints pushed to (a page's requests mostly share all three)
 local groups, order, endpoints, jobs = {}, {}, {}, {}
 local g, jd
-for _, i in ipairs(accepted) do
-  local queue, job, priority, payload = ARGV[i], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+for _, a in ipairs(accepted) do
+  local i, payload, old = a[1], a[2], a[3]
+  local queue, job, priority = ARGV[i], ARGV[i + 2], ARGV[i + 3]
   if not g or g.queue ~= queue or g.job ~= job or g.p ~= priority or #g.items >= 256 or g.bytes >= 4096 then
     local by_queue = groups[queue]
     if not by_queue then by_queue = {}; groups[queue] = by_queue end
@@ -83,8 +102,8 @@ for _, i in ipairs(accepted) do
   items[#items + 1] = payload
   g.bytes = g.bytes + #payload
   jd[1] = jd[1] + 1
-  if ARGV[i + 5] ~= '' and redis.call('HDEL', KEYS[2], ARGV[i + 5]) == 1 then jd[2] = jd[2] + 1 end
-  if ARGV[i + 5] == '' and ARGV[i + 11] ~= '' then  -- a new request (a retry stays pending as it was)
+  if old ~= '' and redis.call('HDEL', KEYS[2], old) == 1 then jd[2] = jd[2] + 1 end
+  if old == '' and ARGV[i + 11] ~= '' then  -- a new request (a retry stays pending as it was)
     local field = ARGV[i + 11]
     jd.levels = jd.levels or {}
     jd.levels[field] = (jd.levels[field] or 0) + 1

@@ -39,7 +39,7 @@ local size = 2 ^ lvl  -- buckets at the start of this round
 local function bucket_of(h)
   local b = h % size
   if b < split then b = h % (size * 2) end
-  return ARGV[5] .. b
+  return ARGV[5] .. string.format('%d', b)  -- an integer: %d, not Lua's %.14g of a double (slower)
 end
 
 -- one more bucket: the entries of bucket `split` whose next bit is set move to split + 2^lvl
