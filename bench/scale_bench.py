@@ -34,6 +34,8 @@ Usage (repository root)::
     .venv/bin/python bench/scale_bench.py              # both parts: 2 rounds × 30 s rows, 240 s memory run (~12 min)
     .venv/bin/python bench/scale_bench.py --quick      # 1 round × 20 s rows, 90 s memory run (~5 min); writes only with --out
     .venv/bin/python bench/scale_bench.py --part scale|memory
+    .venv/bin/python bench/scale_bench.py --part compare --compare REF   # redis-server CPU per page, REF's worker vs this one
+    .venv/bin/python bench/scale_bench.py --part scripts --out /tmp/x.md  # µs inside each per-page script, quiet Redis
 
 Results go to ``bench/results-distributed.md`` (sections ``scale_bench`` and ``memory_bench``).
 """
@@ -430,6 +432,88 @@ def part_compare(args: argparse.Namespace, report: list[tuple[str, str]]) -> Non
     report.append(("redis_cpu_compare", text))
 
 
+def part_scripts(args: argparse.Namespace, report: list[tuple[str, str]]) -> None:
+    """Redis time inside each per-page script on a quiet, dedicated redis-server (no worker, no sandbox): friends
+    pages of ``--page-ids`` random ids out of 200,000 replayed through this checkout's claim (``SeenUsers.claim``),
+    push of the claimed users' packed first pages (one entry per request, as before runs, and as runs: side by side,
+    alternating pages) and billed-ids dedupe (``SharedCostLedger.new_ids``); warm-up pages first, so the job and the
+    day hold ~100,000 ids. µs from ``INFO commandstats`` (EVALSHA usec) around each phase."""
+    import random
+
+    from tweetform.cost.ledger import SharedCostLedger
+    from tweetform.state.redis import keys as rkeys, scripts
+    from tweetform.state.redis.queue import claim_runs
+    from tweetform.state.redis.seen import SeenUsers
+
+    started, load0 = time.time(), loadavg()
+    red = RedisServer()
+    try:
+        r = red.client
+        seen, ledger, push = SeenUsers(r), SharedCostLedger(r, {"user": 10}), scripts.load(r, "queue_push")
+        job, ep = "scripts-bench", FOLLOWING
+        r.hset(rkeys.job(job), mapping={"state": "running", "queued": 0})
+        rnd = random.Random(1)
+        universe = [rnd.randrange(10**9, 2 * 10**9) for _ in range(200_000)]
+        templates = rkeys.job_templates()
+        queue_keys = [rkeys.queue_sequence("friends"), rkeys.in_flight("friends"), rkeys.queue_endpoints("friends")]
+
+        def usec() -> int:
+            return int(r.info("commandstats").get("cmdstat_evalsha", {"usec": 0})["usec"])
+
+        def push_args(new: list[int], runs: bool) -> list[Any]:
+            items = [(ep, job, -2, f"~{u},2,2", "", "", "c", rkeys.expanded(job), rkeys.expanded_buckets(job), str(u).encode(),
+                      "pending/2") for u in new]
+            out: list[Any] = [templates, 32]
+            for run in claim_runs(items) if runs else [[i] for i in items]:
+                e, j, prio, payload, old, lease, mode, layout, prefix, key, level = run[0]
+                if len(run) > 1:
+                    payload, mode, key = "\n".join(x[3] for x in run), "C", b",".join(x[9] for x in run)
+                out += [rkeys.queue("friends", e), e, j, prio, payload, old, lease, mode, layout, prefix, key, level]
+            return out
+
+        totals = {"claim": 0.0, "push, an entry per request": 0.0, "push, runs": 0.0, "billed ids": 0.0}
+        counted = {"claim": 0, "push, an entry per request": 0, "push, runs": 0, "billed ids": 0}
+        pushed = {"push, an entry per request": 0, "push, runs": 0}
+        for n in range(args.warm_pages + args.pages):
+            ids = rnd.sample(universe, args.page_ids)
+            u0 = usec()
+            new = seen.claim(job, ids, f"page-{n}")
+            u1 = usec()
+            label = "push, runs" if n % 2 else "push, an entry per request"
+            if new:
+                push(keys=queue_keys, args=push_args(new, n % 2 == 1))
+            u2 = usec()
+            ledger.new_ids("app", "2026-12-06", [("user", [str(i) for i in ids])])
+            u3 = usec()
+            if n >= args.warm_pages:
+                for name, us in (("claim", u1 - u0), (label, u2 - u1), ("billed ids", u3 - u2)):
+                    totals[name] += us
+                    counted[name] += 1
+                pushed[label] += len(new)
+        claimed = seen.count(job)
+    finally:
+        red.stop()
+    rows = [[name, f"{totals[name] / counted[name]:.1f}",
+             f"{totals[name] / max(pushed.get(name, counted[name] * args.page_ids), 1):.2f}"] for name in totals]
+    text = "\n".join([
+        "## Redis time inside the per-page scripts, quiet Redis (issue 15 §4)",
+        "",
+        "```",
+        f".venv/bin/python bench/scale_bench.py --part scripts --pages {args.pages} --page-ids {args.page_ids}",
+        "```",
+        "",
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}: {args.warm_pages} warm-up pages, then {args.pages} measured; "
+        f"{args.page_ids} ids a page out of 200,000; {claimed} users claimed at the end; pushes alternate pages between the "
+        "two ways of sending a page's claimed first pages.",
+        "",
+        md_table(["script", "µs per page", "µs per id (claim, billed ids) or per pushed request"], rows),
+        "",
+        f"Machine: {os.cpu_count()} CPUs (shared), load {load0} → {loadavg()}; part took {time.time() - started:.0f} s.",
+    ])
+    print("\n" + text)
+    report.append(("redis_scripts", text))
+
+
 # ------------------------------------------------------------------------------------------
 # P4
 
@@ -545,7 +629,10 @@ def part_memory(args: argparse.Namespace, report: list[tuple[str, str]]) -> None
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--part", choices=["scale", "memory", "compare", "all"], default="all")
+    ap.add_argument("--part", choices=["scale", "memory", "compare", "scripts", "all"], default="all")
+    ap.add_argument("--pages", type=int, default=2000, help="--part scripts: pages measured")
+    ap.add_argument("--warm-pages", type=int, default=2500, help="--part scripts: pages replayed first (the job and day fill up)")
+    ap.add_argument("--page-ids", type=int, default=63, help="--part scripts: ids a page (63: about what a compare row claims a page)")
     ap.add_argument("--breakdown", action="store_true", help="--part compare: Redis time per script from the slow log (adds Redis CPU)")
     ap.add_argument("--compare", default="main", help="--part compare: the git ref whose worker is the 'before' row (default main)")
     ap.add_argument("--latency", type=float, default=0.5)
@@ -569,6 +656,8 @@ def main() -> None:
         part_memory(args, report)
     if args.part == "compare":
         part_compare(args, report)
+    if args.part == "scripts":
+        part_scripts(args, report)
     if out:
         for name, text in report:
             write_section(out, name, text)
