@@ -442,7 +442,7 @@ def part_scripts(args: argparse.Namespace, report: list[tuple[str, str]]) -> Non
 
     from tweetform.cost.ledger import SharedCostLedger
     from tweetform.state.redis import keys as rkeys, scripts
-    from tweetform.state.redis.queue import claim_runs
+    from tweetform.state.redis.queue import push_entries
     from tweetform.state.redis.seen import SeenUsers
 
     started, load0 = time.time(), loadavg()
@@ -463,13 +463,7 @@ def part_scripts(args: argparse.Namespace, report: list[tuple[str, str]]) -> Non
         def push_args(new: list[int], runs: bool) -> list[Any]:
             items = [(ep, job, -2, f"~{u},2,2", "", "", "c", rkeys.expanded(job), rkeys.expanded_buckets(job), str(u).encode(),
                       "pending/2") for u in new]
-            out: list[Any] = [templates, 32]
-            for run in claim_runs(items) if runs else [[i] for i in items]:
-                e, j, prio, payload, old, lease, mode, layout, prefix, key, level = run[0]
-                if len(run) > 1:
-                    payload, mode, key = "\n".join(x[3] for x in run), "C", b",".join(x[9] for x in run)
-                out += [rkeys.queue("friends", e), e, j, prio, payload, old, lease, mode, layout, prefix, key, level]
-            return out
+            return [templates, 32, *push_entries(items, lambda e: rkeys.queue("friends", e), runs)]
 
         totals = {"claim": 0.0, "push, an entry per request": 0.0, "push, runs": 0.0, "billed ids": 0.0}
         counted = {"claim": 0, "push, an entry per request": 0, "push, runs": 0, "billed ids": 0}

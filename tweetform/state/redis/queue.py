@@ -85,6 +85,18 @@ def claim_runs(items: list[Prepared]) -> list[list[Prepared]]:
     return runs
 
 
+def push_entries(items: list[Prepared], queue_key: Any, runs: bool = True) -> list[Any]:
+    """The push script's arguments for ``items``: 12 a request, or 12 a run of claimed first pages (``runs``)."""
+    args: list[Any] = []
+    for run in claim_runs(items) if runs else [[item] for item in items]:
+        endpoint, job, priority, payload, old, lease, mode, layout, prefix, key, level = run[0]
+        if len(run) > 1:  # one entry for the run: Redis reads 12 arguments, not 12 per request
+            payload, mode = "\n".join(r[3] for r in run), "C"
+            key = b",".join(r[9] for r in run)
+        args += [queue_key(endpoint), endpoint, job, priority, payload, old, lease, mode, layout, prefix, key, level]
+    return args
+
+
 class InFlightQueue(Base):
     """scrapy-redis queue subclass: JSON, per endpoint, nothing lost when a worker dies."""
 
@@ -194,13 +206,7 @@ class InFlightQueue(Base):
         templates = keys.job_templates()
         if self._dupe_load is None:
             self._dupe_load = compact.hash_load(self.server)
-        args: list[Any] = [templates, self._dupe_load]
-        for run in claim_runs(items):
-            endpoint, job, priority, payload, old, lease, mode, layout, prefix, key, level = run[0]
-            if len(run) > 1:  # one entry for the run: Redis reads 12 arguments, not 12 per request
-                payload, mode = "\n".join(r[3] for r in run), "C"
-                key = b",".join(r[9] for r in run)
-            args += [self.queue_key(endpoint), endpoint, job, priority, payload, old, lease, mode, layout, prefix, key, level]
+        args: list[Any] = [templates, self._dupe_load, *push_entries(items, self.queue_key)]
 
         def build(pipe: Any) -> None:
             if items:
