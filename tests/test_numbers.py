@@ -160,12 +160,12 @@ def test_a_running_distributed_job_reports_only_levels_whose_pages_are_written(s
 
     from test_distributed import ROOT, assert_network_equals_truth, push, start_workers, wait_all, worker_env
 
-    box = sandbox_factory(*FAST, "--latency", "0.3")  # slow pages: level 2 takes several looks
+    box = sandbox_factory(*FAST, "--latency", "0.4")  # slow pages, one at a time: level 2 takes several looks, even under load
     env = worker_env(box, redis_url, tmp_path)
     seed = box.get("/_sandbox/examples")["ordinary"][0]
     friends = box.truth("following", seed)
     push(env, "friends", "--user-id", str(seed), "--depth", "2", "--job", "polled")
-    workers = start_workers(env, 1, True, "-s", "CONCURRENT_REQUESTS=2", spiders="friends")
+    workers = start_workers(env, 1, True, "-s", "CONCURRENT_REQUESTS=1", spiders="friends")
     seen = []
     try:
         while workers[0].poll() is None:
@@ -178,8 +178,7 @@ def test_a_running_distributed_job_reports_only_levels_whose_pages_are_written(s
             if level:  # what it says is complete is in the files
                 seed_file = tmp_path / "friend_ids" / f"{seed}.jsonl"  # (other files may be mid-write)
                 assert seed_file.exists() and ids_of(read_lines(seed_file)) == friends, (level, state)
-            if level == 2:
-                assert state == "done"
+            if level == 2:  # every page of both levels is written
                 assert_network_equals_truth(box, tmp_path, seed, 2)
             seen.append((state, level))
     finally:
