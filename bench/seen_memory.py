@@ -146,21 +146,6 @@ def replayed_claims_bytes(r: redis.Redis, layout: str, uids: list[int]) -> int:
     return used
 
 
-def users_so_far(folder: Path) -> int:
-    """Distinct users in a bucket folder while workers still write it (a torn last line is skipped)."""
-    from crawling import ids_of
-
-    users: set[int] = set()
-    for path in folder.glob("*.jsonl") if folder.is_dir() else []:
-        users.add(int(path.stem))
-        for line in path.read_bytes().splitlines():
-            try:
-                users.update(ids_of([json.loads(line)]))
-            except ValueError:
-                continue
-    return len(users)
-
-
 def key_family(key: str, job: str) -> str:
     """A key's family for the report: the job id as ``<job>``, bucket numbers, apps and days as ``<…>``."""
     name = key.replace(job, "<job>")
@@ -174,7 +159,7 @@ def crawl(users: int, seed_kind: str) -> None:
     from quota_bench import FOLLOWING, Proc, demo_credentials, push, tf_env, wait_registered
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from crawling import bucket, ids_of
+    from crawling import bucket, ids_of, users_written
 
     box = SandboxProcess("--users", str(users), "--seed", "7", "--window", "900", "--limit", f"{FOLLOWING}={10**9}", cwd=ROOT)
     red = RedisServer()
@@ -194,7 +179,7 @@ def crawl(users: int, seed_kind: str) -> None:
         samples = []  # while the job runs: (seconds, Σ MEMORY USAGE of every tweetform key, users in the output so far)
         while any(p.proc.poll() is None for p in procs) and time.time() - started < 1800:
             time.sleep(2.0)
-            users_now = users_so_far(workdir / "out" / "friend_ids")
+            users_now = users_written(workdir / "out" / "friend_ids")
             if users_now:
                 sizes_now = {k.decode(): int(r.memory_usage(k, samples=0) or 0) for k in r.scan_iter(match="tweetform:*", count=1000)}
                 queued = [k for k in sizes_now if k.startswith(keys.queue("friends", "/"))]

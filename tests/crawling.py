@@ -89,6 +89,20 @@ def ids_of(pages: list[dict[str, Any]]) -> list[int]:
     return out
 
 
+
+def users_written(folder: Path) -> int:
+    """Distinct users in a network bucket's files while workers still write them (a torn last line is skipped):
+    each file's own user and every id listed in it."""
+    users: set[int] = set()
+    for path in folder.glob("*.jsonl") if folder.is_dir() else []:
+        users.add(int(path.stem))
+        for line in path.read_bytes().splitlines():
+            try:
+                users.update(ids_of([json.loads(line)]))
+            except ValueError:
+                continue
+    return len(users)
+
 def errors_of(output: Path) -> dict[str, str]:
     """target id -> reason, from the errors bucket."""
     found: dict[str, str] = {}

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import redis
-from crawling import bucket, ids_of
+from crawling import bucket, ids_of, users_written
 from test_distributed import (WORLD, assert_network_equals_truth, no_process_left_behind, push,  # noqa: F401 (fixture)
                               start_workers, wait_all, wait_registered, worker_env)
 
@@ -76,19 +76,6 @@ def test_a_depth3_crawl_holds_at_most_32_bytes_per_seen_user_in_redis(sandbox_fa
     assert held / len(users) <= 32
 
 
-def users_in(folder: Path) -> int:
-    """Distinct users in a bucket's files while workers still write them (a torn last line is skipped)."""
-    users: set[int] = set()
-    for path in folder.glob("*.jsonl") if folder.is_dir() else []:
-        users.add(int(path.stem))
-        for line in path.read_bytes().splitlines():
-            try:
-                users.update(ids_of([json.loads(line)]))
-            except ValueError:
-                continue
-    return len(users)
-
-
 def test_while_a_depth3_crawl_runs_redis_holds_at_most_32_bytes_per_seen_user(sandbox_factory, redis_url: str, tmp_path: Path):
     """Sampled all through a real depth-3 crawl: Σ MEMORY USAGE of every tweetform key (queued and in-flight
     requests included) ÷ distinct users in the output so far ≤ 32, once the output holds 1,000 users; before
@@ -107,7 +94,7 @@ def test_while_a_depth3_crawl_runs_redis_holds_at_most_32_bytes_per_seen_user(sa
 
     def sample() -> None:
         while not done.is_set():
-            users = users_in(tmp_path / "friend_ids")
+            users = users_written(tmp_path / "friend_ids")
             if users and r.hget(keys.job("lean"), "state") == b"running":
                 held = sum(int(r.memory_usage(k, samples=0) or 0) for k in r.scan_iter(match="tweetform:*", count=1000))
                 samples.append((users, held, int(r.hget(keys.job("lean"), "queued") or 0)))
