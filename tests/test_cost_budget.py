@@ -99,7 +99,16 @@ def test_network_stopped_by_its_budget_records_its_last_complete_level(box, tmp_
     unlisted = set(errors_of(tmp_path))  # protected, suspended, missing: an error record instead of a list
     for uid in expected:  # every user of the complete levels has its whole list
         assert str(uid) in unlisted or ids_of(lists[str(uid)]) == box.truth("following", uid), uid
-    assert len(lists) > len(expected)  # and level 3 was begun
+    # and level 3 was begun: the lists of levels <= 2 bill $1.89 (189 distinct accounts; the protected user's list
+    # is not returned), so $0.61 is left for level 3 whatever the timing. How many of its lists get a page does
+    # depend on timing (a large first page shrunk to what is left can take it all): count them apart from the
+    # lists of levels <= 2 (len(lists) > len(expected) failed with one level-3 list and one unlisted user: 15 > 15)
+    deeper = set(box.get(f"/_sandbox/truth/reachable?seeds={seed}&depth={level + 1}&direction=friends")["ids"])
+    begun = {uid: pages for uid, pages in lists.items() if int(uid) not in set(expected)}
+    assert begun and {int(uid) for uid in begun} <= deeper
+    for uid, pages in begun.items():  # what level 3 got of a list is its beginning, in the API's order
+        got = ids_of(pages)
+        assert got == box.truth("following", int(uid))[:len(got)], uid
 
 
 def test_lookups_split_to_fit_the_budget_and_lose_no_id(box, tmp_path: Path):
