@@ -46,7 +46,7 @@ def push_case(r: redis.Redis, level: str, calls: int = 200, batch: int = 500) ->
         args: list = [keys.job_templates(), 32]
         for i in range(batch):
             args += [queue, "/friends/ids", "j", -2, f"~{b * batch + i},2", "", "", "", "", "", b"", level]
-        push(keys=[keys.queue_sequence("friends"), keys.in_flight("friends"), keys.queue_endpoints("friends")], args=args)
+        push(keys=[keys.queue_sequence("friends"), keys.in_flight("friends"), keys.queue_endpoints("friends"), keys.deliveries("friends")], args=args)
     return script_usec(r) / (calls * batch)
 
 

@@ -455,7 +455,8 @@ def part_scripts(args: argparse.Namespace, report: list[tuple[str, str]]) -> Non
         rnd = random.Random(1)
         universe = [rnd.randrange(10**9, 2 * 10**9) for _ in range(200_000)]
         templates = rkeys.job_templates()
-        queue_keys = [rkeys.queue_sequence("friends"), rkeys.in_flight("friends"), rkeys.queue_endpoints("friends")]
+        queue_keys = [rkeys.queue_sequence("friends"), rkeys.in_flight("friends"), rkeys.queue_endpoints("friends"),
+                      rkeys.deliveries("friends")]
 
         def usec() -> int:
             return int(r.info("commandstats").get("cmdstat_evalsha", {"usec": 0})["usec"])

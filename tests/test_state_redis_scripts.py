@@ -88,7 +88,7 @@ def claimed(tag: str, uid: int, job: str = "j", priority: int = 0) -> list:
 
 
 def push_batch(r, *requests: list) -> str:
-    flags = run(r, "queue_push", [keys.queue_sequence("friends"), INFLIGHT, keys.queue_endpoints("friends")],
+    flags = run(r, "queue_push", [keys.queue_sequence("friends"), INFLIGHT, keys.queue_endpoints("friends"), DELIVERIES],
                 [P, 32, *(x for req in requests for x in req)])
     return flags.decode()
 
@@ -372,6 +372,89 @@ def test_queue_reap__gives_back_a_dead_workers_requests_and_dead_letters_poison_
     got = pop(r, "w", "L9")
     assert tag_of(got[1]) == "c2" and ack(r, qid_of(got[1]), "L9") == 1
     assert r.hget(keys.job("j"), "state") == b"done"
+
+
+def handed_over(r, tag: str, job: str = "j") -> str:
+    """Queue a request, give it to a worker that dies, reap it: back in its queue with one hand-over counted."""
+    prefix, suffix = keys.HEARTBEAT_PARTS
+    push(r, tag, job=job)
+    qid = qid_of(pop(r, "gone", "L0")[1])
+    assert run(r, "queue_reap", [INFLIGHT, keys.dead_requests("friends"), DELIVERIES], [prefix, suffix, "", P, 3, 100]) == [1]
+    assert r.hget(DELIVERIES, qid) == b"1"
+    return qid
+
+
+def test_queue_push__queue_ack__a_retried_request_leaves_no_deliveries_entry(r):
+    """A request handed over (its worker died), taken again, then retried (the scheduler's retry: pushed again
+    under its old id and lease, a new request replacing it) and the retry acked: nothing of it is left in the
+    deliveries hash. Before: the push dropped its in-flight entry but not its deliveries entry, which stayed
+    for the life of the queue (one per retried request: Redis memory growing on long crawls)."""
+    new_job(r)
+    old = handed_over(r, "c1")
+    got = pop(r, "w", "L1")
+    assert qid_of(got[1]) == old and got[3] == 1
+    assert push(r, "c1-retry", old=old, lease="L1") == 1
+    assert not r.hexists(DELIVERIES, old)
+    retry = pop(r, "w", "L2")
+    assert tag_of(retry[1]) == "c1-retry" and retry[3] == 0  # a new request: its own count
+    assert ack(r, qid_of(retry[1]), "L2") == 1
+    assert r.hlen(INFLIGHT) == 0 and not r.exists(DELIVERIES) and r.hget(keys.job("j"), "state") == b"done"
+
+
+def test_queue_push__a_retry_from_get_retry_request_pushed_by_the_worker_queue_leaves_no_deliveries_entry(redis_url: str, r):
+    """The same through the code a worker runs: the request taken under its lease (as InFlightQueue.pop_from marks
+    it), retried with Scrapy's get_retry_request (as the spiders do), pushed by InFlightQueue, the retry acked."""
+    from crawling import unit_crawler
+    from scrapy.downloadermiddlewares.retry import get_retry_request
+
+    from tweetform.job import JobArgs
+    from tweetform.spiders.network import FriendsSpider
+    from tweetform.state.redis.dupefilter import JobDupeFilter
+    from tweetform.state.redis.queue import META_LEASE, META_QID, InFlightQueue, split_member
+
+    spider = FriendsSpider.from_crawler(unit_crawler(FriendsSpider, {"REDIS_URL": redis_url, "TWEETFORM_API_BASE": "http://api.test"}))
+    queue = InFlightQueue(r, spider, keys.queue("friends", ""))
+    queue.bind(JobDupeFilter.from_spider(spider), None, None)
+    j = JobArgs(spider="friends", job="rt", api="2", bucket="friend_ids", user_ids=[1], depth=3)
+    spider.store.save(j)
+    spider.store.claim_users(j, [77], 2, "seed")
+    assert queue.push_many([queue.prepare(spider.first_page(j, 77, 2))]) == [True]
+    fq = keys.queue("friends", "/2/users/:id/following")
+    prefix, suffix = keys.HEARTBEAT_PARTS
+
+    def take(worker: str, lease: str) -> tuple[str, str]:
+        got = run(r, "queue_pop", [INFLIGHT, DELIVERIES, fq], [worker, lease, P, 1.0, 60, "rid", "/2/users/:id/following", 0, 0])
+        _, qid, payload = split_member(got[1].decode())
+        return qid, payload
+
+    qid, _ = take("gone", "L0")
+    run(r, "queue_reap", [INFLIGHT, keys.dead_requests("friends"), DELIVERIES], [prefix, suffix, "", P, 3, 100])
+    assert r.hget(DELIVERIES, qid) == b"1"
+    qid, payload = take(queue.worker, "L1")
+    request = queue.decode("rt", payload)
+    request.meta[META_QID], request.meta[META_LEASE] = qid, "L1"
+    retry = get_retry_request(request, spider=spider, reason="tweetform_server_error")
+    assert retry is not None and retry.dont_filter
+    queue.push(retry)
+    queue.flush_unsent()
+    assert not r.hexists(INFLIGHT, qid) and not r.hexists(DELIVERIES, qid)
+    again, _ = take(queue.worker, "L2")
+    assert again != qid and ack(r, again, "L2") == 1
+    assert r.hlen(INFLIGHT) == 0 and not r.exists(DELIVERIES)
+
+
+def test_queue_clear__queue_pop__a_dropped_request_leaves_no_deliveries_entry(r):
+    """A handed-over request back in its queue that never reaches a worker again: dropped by clear-queue, or
+    met by a pop after its job was purged. Neither leaves its deliveries entry behind (before: both did)."""
+    from tweetform.state.redis import control
+
+    new_job(r, "a")
+    handed_over(r, "a1", job="a")
+    assert control.clear_queue(r, "friends") == 1 and not r.exists(DELIVERIES)
+    new_job(r, "b")
+    handed_over(r, "b1", job="b")
+    control.purge_job(r, "b")
+    assert pop(r) is None and r.zcard(Q) == 0 and not r.exists(DELIVERIES)
 
 
 def test_queue_reap__a_dead_lettered_request_fails_its_level_for_last_complete_level(r):

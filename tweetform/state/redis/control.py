@@ -209,7 +209,7 @@ def clear_queue(server: Any, spider: str) -> int:
     for key in queue_keys(server, spider):
         left = 1
         while left:
-            dropped, left = script(keys=[key], args=[templates, CLEAR_STEP])
+            dropped, left = script(keys=[key, keys.deliveries(spider)], args=[templates, CLEAR_STEP])
             removed += int(dropped)
     return removed
 

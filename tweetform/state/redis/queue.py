@@ -211,7 +211,7 @@ class InFlightQueue(Base):
         def build(pipe: Any) -> None:
             if items:
                 scripts.in_pipeline(pipe, self._push, [keys.queue_sequence(self.name), keys.in_flight(self.name),
-                                                       keys.queue_endpoints(self.name)], args)
+                                                       keys.queue_endpoints(self.name), keys.deliveries(self.name)], args)
             if acks:
                 scripts.in_pipeline(pipe, self._ack, [keys.in_flight(self.name), keys.deliveries(self.name)],
                                     [templates, *(x for qid, (lease, level) in acks.items() for x in (qid, lease, level))])

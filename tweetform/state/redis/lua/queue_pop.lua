@@ -42,6 +42,8 @@ while a <= #ARGV do
           job_count(jk, 'parked', n)
         elseif jstate == "cancelled" or jstate == "done" or (jk and not jstate) then
           job_count(jk, 'queued', -requests_in(member))  -- dropped (a purged job has no hash left)
+          local qid = split_member(member)
+          if qid then redis.call('HDEL', KEYS[2], qid) end  -- its hand-overs' count goes with it
         else
           -- the member's first request is taken; the others stay, in order, under the next request id
           local qid, first, rest = split_member(member)

@@ -1,7 +1,7 @@
 -- include: job_common
 -- include: lhash
 -- Queue a batch of requests (a callback's new requests, retries, seeds) in one step.
--- KEYS: seq, inflight, the spider's endpoints set
+-- KEYS: seq, inflight, the spider's endpoints set, deliveries
 -- ARGV: job key templates (keys.job_templates), dupe-filter bucket load (used by a job's first fingerprint), then per request
 --       12 fields: queue key, endpoint, job, priority, payload (a request's JSON, or "~" and its arguments packed by
 --       its spider), old qid, old lease, dedupe ("f": by fingerprint, "c": by claim, "": none), its layout, bucket
@@ -13,7 +13,8 @@
 --       reads each argument)
 -- A request replacing one in flight (a retry: old qid) is queued only if the caller still holds
 -- that lease: a worker whose lease was reaped and given to another cannot overwrite or delete the
--- new owner's entry. A filtered request is queued only if it is new to its job, decided in this same
+-- new owner's entry. The retry is a new request (a new id): the old one's deliveries count goes with its
+-- in-flight entry (nothing else would delete it). A filtered request is queued only if it is new to its job, decided in this same
 -- step, so nothing is recorded for a request that did not reach the queue:
 -- * "f": its fingerprint is added to the job's dupe filter (compact buckets, lhash.lua);
 -- * "c": the first page of a user the job claimed (seen.py): its claim's value, the claimer's tag, is
@@ -102,7 +103,10 @@ for _, a in ipairs(accepted) do
   items[#items + 1] = payload
   g.bytes = g.bytes + #payload
   jd[1] = jd[1] + 1
-  if old ~= '' and redis.call('HDEL', KEYS[2], old) == 1 then jd[2] = jd[2] + 1 end
+  if old ~= '' then
+    if redis.call('HDEL', KEYS[2], old) == 1 then jd[2] = jd[2] + 1 end
+    redis.call('HDEL', KEYS[4], old)
+  end
   if old == '' and ARGV[i + 11] ~= '' then  -- a new request (a retry stays pending as it was)
     local field = ARGV[i + 11]
     jd.levels = jd.levels or {}
