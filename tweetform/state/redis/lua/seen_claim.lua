@@ -1,3 +1,4 @@
+-- include: lhash
 -- Claim users for expansion, each once per job, in small hashes Redis keeps as listpacks
 -- (tweetform/state/redis/seen.py says why and how big).
 -- KEYS: the job's layout hash (fields n, lvl, split, load), level users, level sequence
@@ -22,18 +23,8 @@ local function inherit_ttl(key)
   if left > 0 and redis.call('PTTL', key) == -1 then redis.call('PEXPIRE', key, left) end
 end
 
--- (id mod P) scrambled by a Lehmer step, exact in doubles: up to 15 digits an id is a double
--- as it is; a longer one is read as two parts (13 digits at most, then 6)
-local P = 2147483647
-local function hash(uid)
-  local x
-  if #uid <= 15 then
-    x = tonumber(uid) % P
-  else
-    x = (tonumber(string.sub(uid, 1, -7)) % P * 1e6 + tonumber(string.sub(uid, -6))) % P
-  end
-  return x * 48271 % P
-end
+-- a user's hash: lhash.lua's lh_hash_decimal (the compact sets' hash of a decimal id, the same as seen.py's)
+local hash = lh_hash_decimal
 
 local size = 2 ^ lvl  -- buckets at the start of this round
 local function bucket_of(h)
