@@ -88,7 +88,10 @@ def test_distributed_bluesky_crawl_with_expiring_sessions_and_a_proxy_leaks_no_s
         counters = box.get("/_sandbox/bsky/counters")
         assert counters["sessions_created"] + counters["sessions_refreshed"] >= 2, counters
         vias = {row["alias"].split("|", 1)[1] for row in counters["lanes"]}
-        assert "" in vias and any("tf-bsky-secret" in v for v in vias), vias  # one worker direct, one through the proxy
+        # the proxy's lane was used, so its password was in play; the direct worker's share is up to the queue (in one
+        # full-suite run of seven it got no request: the proxied worker drained the jobs), and every secret check
+        # below holds whichever worker fetched: both log at DEBUG and talk to the password-protected Redis
+        assert any("tf-bsky-secret" in v for v in vias), vias
         assert box.counters()["statuses"].get("407", 0) == 0
         assert all(s.returncode == 0 for s in (status, *status_jobs)), [s.stderr[-1000:] for s in (status, *status_jobs)]
         assert b"bsky-search" in captured  # the jobs went through Redis
