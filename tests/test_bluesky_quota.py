@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import pytest
 import redis
@@ -17,6 +17,7 @@ from tweetform.quota.pool import CredentialPool
 from tweetform.state.redis import quota as redis_quota
 from tweetform.state.redis.quota import RedisQuotaBook
 
+T = TypeVar("T")
 FOLLOWS, PROFILES = ENDPOINTS["app.bsky.graph.getFollows"], ENDPOINTS["app.bsky.actor.getProfiles"]
 
 
@@ -28,6 +29,26 @@ def make_book(request: Any) -> Any:
             return QuotaBook(pool, bluesky_rate=rate, clock=clock)  # the shared book reads Redis's TIME
         return RedisQuotaBook(pool, redis.Redis.from_url(request.getfixturevalue("redis_url")), bluesky_rate=rate)
     return make
+
+
+def redis_time(server: redis.Redis) -> float:
+    """Redis's TIME: the clock the shared book's scripts count pacing slices on."""
+    seconds, micros = server.time()
+    return seconds + micros / 1e6
+
+
+def in_one_slice(run: Callable[[], T], clock: Callable[[], float], span: int, fresh: Callable[[], None]) -> T:
+    """``run()``'s result from a run that began and ended in one pacing slice of ``span`` seconds (on
+    ``clock``, the book's). A run a slice boundary cut through sent one slice's share before it and
+    another after it, which is the pacing working, not one slice's share: it is run again on fresh
+    state (``fresh``), just after the boundary, so with a whole slice ahead."""
+    for _ in range(3):
+        began = int(clock()) // span
+        result = run()
+        if int(clock()) // span == began:
+            return result
+        fresh()
+    raise AssertionError(f"three runs in a row were cut by a {span}-s slice boundary")
 
 
 def drain(book: Any, endpoints: list[Any], headers: dict[str, str]) -> dict[str, int]:
@@ -46,25 +67,31 @@ def test_every_method_draws_on_one_pool_per_ip_paced_by_the_setting_without_head
         make_book: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     server = redis.Redis.from_url(redis_url)
 
-    def redis_clock() -> float:  # Redis's TIME: the clock the shared book's scripts count slices on
-        seconds, micros = server.time()
-        return seconds + micros / 1e6
+    def redis_clock() -> float:
+        return redis_time(server)
 
     # every clock here is Redis's: the memory book's own, and the one the shared book converts its answer to
     monkeypatch.setattr(redis_quota, "time", SimpleNamespace(time=redis_clock))
-    book = make_book([], 40, clock=redis_clock)
     per, span = pace_slices(40)
     assert (per, span) == (8, 75)  # 4 slices of 75 s: any 5 minutes touches 5 of them, 5 x 8 = 40
-    began = redis_clock()
-    assert drain(book, [FOLLOWS, PROFILES], {}) == {"ip:direct:localhost": per}  # not per method
-    ready = book.ready_at(FOLLOWS)
+
+    def run() -> tuple[float, dict[str, int], float | None, float]:
+        book = make_book([], 40, clock=redis_clock)
+        began = redis_clock()
+        sent = drain(book, [FOLLOWS, PROFILES], {})
+        return began, sent, book.ready_at(FOLLOWS), redis_clock()
+
+    began, sent, ready, now = in_one_slice(run, redis_clock, span, server.flushdb)
+    assert sent == {"ip:direct:localhost": per}  # not per method
     next_slice = (int(began) // span + 1) * span
-    assert ready is not None and redis_clock() < ready and next_slice <= ready <= next_slice + 1.5  # the slice's end (+ margin)
+    assert ready is not None and now < ready and next_slice <= ready <= next_slice + 1.5  # the slice's end (+ margin)
 
 
-def test_two_proxies_are_two_lanes_each_within_its_limit(make_book: Any) -> None:
-    book = make_book(["http://127.0.0.1:3128", "http://127.0.0.1:3129"], 40)
-    assert drain(book, [FOLLOWS], {}) == {"ip:127.0.0.1:3128": 8, "ip:127.0.0.1:3129": 8}
+def test_two_proxies_are_two_lanes_each_within_its_limit(make_book: Any, redis_url: str) -> None:
+    server = redis.Redis.from_url(redis_url)  # the memory book's clock is time.time: the same clock as Redis's TIME here
+    sent = in_one_slice(lambda: drain(make_book(["http://127.0.0.1:3128", "http://127.0.0.1:3129"], 40), [FOLLOWS], {}),
+                        lambda: redis_time(server), pace_slices(40)[1], server.flushdb)
+    assert sent == {"ip:127.0.0.1:3128": 8, "ip:127.0.0.1:3129": 8}
 
 
 @pytest.mark.parametrize("rate", [2, 3, 7, 40, 165, 3000])
@@ -121,20 +148,25 @@ def test_a_worker_whose_clock_is_past_the_window_still_shares_the_paced_window(r
     one real slice); the slice is Redis's (TIME), so both count in the same one."""
     from unittest import mock
 
-    shared = CredentialPool(ip_lanes([]))
-    right = RedisQuotaBook(shared, redis.Redis.from_url(redis_url), bluesky_rate=40)
-    ahead = RedisQuotaBook(shared, redis.Redis.from_url(redis_url), bluesky_rate=40)
+    server = redis.Redis.from_url(redis_url)
     real = time.time
-    offset = (int(real()) // 300 + 1) * 300 - real() + 5  # 5 s into the next window on the fast host
-    sent = 0
-    for turn in range(40):
-        book = (right, ahead)[turn % 2]
-        with mock.patch("time.time", (lambda: real() + offset) if book is ahead else real):
-            r = book.reserve(FOLLOWS)
-            if r is not None:
-                sent += 1
-                book.answered(r, 200, {})
-    assert sent == pace_slices(40)[0]
+
+    def run() -> int:
+        shared = CredentialPool(ip_lanes([]))
+        right = RedisQuotaBook(shared, redis.Redis.from_url(redis_url), bluesky_rate=40)
+        ahead = RedisQuotaBook(shared, redis.Redis.from_url(redis_url), bluesky_rate=40)
+        offset = (int(real()) // 300 + 1) * 300 - real() + 5  # 5 s into the next window on the fast host
+        sent = 0
+        for turn in range(40):
+            book = (right, ahead)[turn % 2]
+            with mock.patch("time.time", (lambda: real() + offset) if book is ahead else real):
+                r = book.reserve(FOLLOWS)
+                if r is not None:
+                    sent += 1
+                    book.answered(r, 200, {})
+        return sent
+
+    assert in_one_slice(run, lambda: redis_time(server), pace_slices(40)[1], server.flushdb) == pace_slices(40)[0]
 
 
 def _worker_book(redis_url: str, **settings: str) -> Any:
@@ -163,12 +195,15 @@ def test_workers_on_two_hosts_pace_their_own_ip_each_and_one_nat_name_shares_one
                 book.answered(r, 200, {})
         return sent
 
+    def sent_in_one_slice(*names: str) -> dict[str, int]:
+        return in_one_slice(lambda: sent_by([_worker_book(redis_url, TWEETFORM_DIRECT_LANE=n) for n in names]),
+                            lambda: redis_time(server), pace_slices(40)[1], server.flushdb)
+
+    server = redis.Redis.from_url(redis_url)
     own = _worker_book(redis_url)
     assert [lane.alias for lane in own.pool.lanes(FOLLOWS)] == [f"ip:direct:{socket.gethostname()}"]
-    two_hosts = [_worker_book(redis_url, TWEETFORM_DIRECT_LANE="host-a"), _worker_book(redis_url, TWEETFORM_DIRECT_LANE="host-b")]
-    assert sent_by(two_hosts) == {"ip:direct:host-a": 8, "ip:direct:host-b": 8}  # 8 per 75-s slice each (40 per 5 min)
-    one_nat = [_worker_book(redis_url, TWEETFORM_DIRECT_LANE="lab-nat"), _worker_book(redis_url, TWEETFORM_DIRECT_LANE="lab-nat")]
-    assert sent_by(one_nat) == {"ip:direct:lab-nat": 8}  # 8 together
+    assert sent_in_one_slice("host-a", "host-b") == {"ip:direct:host-a": 8, "ip:direct:host-b": 8}  # 8 per 75-s slice each
+    assert sent_in_one_slice("lab-nat", "lab-nat") == {"ip:direct:lab-nat": 8}  # 8 together (40 per 5 min)
 
 
 def test_a_bad_direct_lane_name_is_one_line(tmp_path: Any) -> None:
