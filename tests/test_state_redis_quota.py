@@ -125,3 +125,87 @@ def test_a_worker_with_a_clock_30s_off_still_keeps_the_shared_quota(redis_url: s
         delay = wake - time.time()  # in the fast host's own clock: when to look again
     assert 15 < delay < 25  # about the real 20 s, not "now" (it would wake and spin) nor 50 s
     assert right.reserve(FOLLOWING) is None
+
+
+SEARCH = ENDPOINTS["/2/tweets/search/all"]  # one request a second per lane: a take sets the lane's next time
+
+
+def redis_time(server: redis.Redis) -> float:
+    sec, usec = server.time()
+    return sec + usec / 1e6
+
+
+def random_lane(rng: Any, now: int, margin: float) -> dict[str, Any]:
+    """One lane's quota state, far enough from every time boundary that a few ms between the books do not matter."""
+    limit = rng.choice([None, 3, 15])
+    reset = rng.choice([0, now + 100, now + 100, now + 300, now - margin / 2, now - margin - 20]) if limit else 0
+    return {"limit": limit, "reset": reset, "srem": rng.choice([0, 1, 2, 3]) if limit else 0,
+            "blocked": rng.choice([0, 0, 0, now + 5, now - 5]), "next": rng.choice([0, 0, 0, now + 5, now - 5]),
+            "live": rng.choice([0, 0, 1, 2]), "expired": rng.choice([0, 0, 1])}  # reservations in flight, held past their hold
+
+
+def lane_hash(h: dict[str, Any]) -> dict[str, Any]:
+    fields = {"limit": h["limit"], "reset": h["reset"], "srem": h["srem"], "blocked": h["blocked"], "next": h["next"]}
+    return {k: v for k, v in fields.items() if v not in (None, 0)}  # a field never written is absent
+
+
+@pytest.mark.parametrize("endpoint", [FOLLOWING, SEARCH], ids=["following", "search-paced"])
+def test_the_lane_chosen_and_the_quota_taken_agree_in_python_and_lua_whatever_the_lanes_state(redis_url: str, endpoint: Any):
+    """quota/book.py and quota_common.lua hold one rule: for 300 random states of 1-4 lanes (limits known or not,
+    windows current, over or none, spent, blocked, paced, probes and reservations in flight, some held past their
+    hold by a dead worker), the in-process book, the Redis book (quota_reserve.lua) and the queue's pop
+    (queue_pop.lua) choose the same lane, three takes in a row, and leave the same quota behind."""
+    import random
+
+    from tweetform.quota.book import KeyQuota, min_interval
+    from tweetform.state.redis import keys, scripts
+
+    server = redis.Redis.from_url(redis_url)
+    pop = scripts.load(server, "queue_pop")
+    margin, rng = 5.0, random.Random(15)
+    interval = min_interval(endpoint.key)
+    chosen_somewhere = set()
+    for case in range(300):
+        now = int(server.time()[0])  # the states' times are around Redis's now; each book reads the time when it decides
+        n = rng.randint(1, 4)
+        cred = (lambda i: {"alias": f"c{case}u{i}", "bearer_token": "b"}) if endpoint is SEARCH else \
+            (lambda i: {"alias": f"c{case}u{i}", "app_key": "k", "app_secret": "s", "oauth_token": "t", "oauth_token_secret": "x"})
+        shared = CredentialPool(parse_credentials([cred(i) for i in range(n)]))
+        memory = QuotaBook(shared, margin=margin, clock=lambda: redis_time(server))
+        shared_book = RedisQuotaBook(shared, server, margin=margin, hold=60)
+        lanes = shared.lanes(endpoint)
+        states = [random_lane(rng, now, margin) for _ in lanes]
+        for lane, s in zip(lanes, states):
+            memory.keys[(lane, endpoint.bucket)] = KeyQuota(s["limit"], float(s["reset"]), s["srem"], s["live"], float(s["blocked"]), float(s["next"]))
+            h, z = shared_book.lane_keys([lane], endpoint.bucket)
+            if lane_hash(s):
+                server.hset(h, mapping=lane_hash(s))
+            for i in range(s["live"]):
+                server.zadd(z, {f"live{i}": now + 60})
+            for i in range(s["expired"]):
+                server.zadd(z, {f"dead{i}": now - 10})
+        job, queue = f"job{case}", keys.queue("agree", endpoint.key)
+        server.hset(keys.job(job), mapping={"state": "running", "queued": 2})
+        server.zadd(queue, {f"{job}\t1\tone": 1, f"{job}\t2\ttwo": 2})
+        for take in range(3):
+            expected = memory.reserve(endpoint)
+            if take == 1:
+                got = shared_book.reserve(endpoint)
+                got_alias = got.lane.alias if got else None
+            else:
+                answer = pop(keys=[keys.in_flight("agree"), keys.deliveries("agree"), queue, *shared_book.lane_keys(lanes, endpoint.bucket)],
+                             args=["w", "L", keys.job_templates(), margin, 60, f"rid{take}", endpoint.key, len(lanes), interval])
+                got_alias = lanes[int(answer[2]) - 1].alias if answer[0] is not None else None
+                if answer[0] is not None:
+                    server.zadd(queue, {answer[1]: 0})  # back in the queue: the next take has a request too
+            assert got_alias == (expected.lane.alias if expected else None), (case, take, states)
+            chosen_somewhere.add(lanes.index(expected.lane) if expected else None)
+        for lane in lanes:  # the quota left behind: the same window, remaining, pacing and reservations in flight
+            q = memory.keys[(lane, endpoint.bucket)]
+            h, z = shared_book.lane_keys([lane], endpoint.bucket)
+            limit, reset, srem, nxt = (float(v) if v is not None else None for v in server.hmget(h, "limit", "reset", "srem", "next"))
+            assert (limit, reset or 0.0, srem or 0.0) == (q.limit, q.reset, q.server_remaining), (case, states)
+            assert server.zcount(z, f"({now + 1}", "+inf") == q.in_flight, (case, states)
+            assert bool(nxt and nxt > now) == (q.next_allowed > now), (case, states)
+    assert chosen_somewhere == {None, 0, 1, 2, 3}  # the cases reach every outcome
+    server.close()

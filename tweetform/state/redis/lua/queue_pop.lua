@@ -22,8 +22,8 @@ while a <= #ARGV do
   for i = 1, nlanes do lanes[i] = {KEYS[k + 2*i - 1], KEYS[k + 2*i]} end
   k, a = k + 1 + 2 * nlanes, a + 3
   if redis.call('ZCARD', queue) > 0 then
-    local lane = 0
-    if nlanes > 0 then lane = best_lane(lanes, now, margin) end
+    local lane, limit, reset = 0, nil, 0
+    if nlanes > 0 then lane, limit, reset = best_lane(lanes, now, margin) end
     if nlanes > 0 and lane == 0 then
       waiting[#waiting + 1] = name
     else
@@ -48,14 +48,15 @@ while a <= #ARGV do
           -- the member's first request is taken; the others stay, in order, under the next request id
           local qid, first, rest = split_member(member)
           if rest then redis.call('ZADD', queue, score, job .. '\t' .. (tonumber(qid) + 1) .. '\t' .. rest) end
-          job_count(jk, 'queued', -1)
+          -- a job whose state was read has its hash (job_count's EXISTS is for a purged job's)
+          if jstate then redis.call('HINCRBY', jk.hash, 'queued', -1) else job_count(jk, 'queued', -1) end
           local n = 0
           if qid then
             n = tonumber(redis.call('HGET', KEYS[2], qid)) or 0
             redis.call('HSET', KEYS[1], qid, cjson.encode({w = ARGV[1], l = ARGV[2], t = now, q = queue, s = score, d = first, j = job}))
-            job_count(jk, 'inflight', 1)
+            if jstate then redis.call('HINCRBY', jk.hash, 'inflight', 1) else job_count(jk, 'inflight', 1) end
           end
-          if lane > 0 then take_quota(lanes[lane], now, margin, interval, hold, rid) end
+          if lane > 0 then take_quota(lanes[lane], limit, reset, now, margin, interval, hold, rid) end
           return {name, first, lane, n}
         end
       end
