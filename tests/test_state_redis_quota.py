@@ -146,25 +146,48 @@ def random_lane(rng: Any, now: int, margin: float) -> dict[str, Any]:
 
 def lane_hash(h: dict[str, Any]) -> dict[str, Any]:
     fields = {"limit": h["limit"], "reset": h["reset"], "srem": h["srem"], "blocked": h["blocked"], "next": h["next"]}
-    return {k: v for k, v in fields.items() if v not in (None, 0)}  # a field never written is absent
+    # a field never written is absent; limit, reset and srem are written together (quota_answered.lua)
+    return {k: v for k, v in fields.items() if v not in (None, 0) or (h["limit"] and k in ("reset", "srem"))}
+
+
+def random_answer(rng: Any, now: int) -> tuple[int, dict[str, str]]:
+    """An answer's status and rate-limit headers (none, a window like the lane's, a newer or an ended one; a 429)."""
+    status = rng.choice([200, 200, 200, 429])
+    if rng.random() < 0.2:
+        return status, {}
+    return status, headers(rng.choice([3, 15]), rng.choice([0, 1, 2, 5, 14]), rng.choice([now + 100, now + 300, now + 600, now - 30]))
 
 
 @pytest.mark.parametrize("endpoint", [FOLLOWING, SEARCH], ids=["following", "search-paced"])
 def test_the_lane_chosen_and_the_quota_taken_agree_in_python_and_lua_whatever_the_lanes_state(redis_url: str, endpoint: Any):
-    """quota/book.py and quota_common.lua hold one rule: for 300 random states of 1-4 lanes (limits known or not,
+    """quota/book.py and the quota scripts hold one rule: for 300 random states of 1-4 lanes (limits known or not,
     windows current, over or none, spent, blocked, paced, probes and reservations in flight, some held past their
     hold by a dead worker), the in-process book, the Redis book (quota_reserve.lua) and the queue's pop
-    (queue_pop.lua) choose the same lane, three takes in a row, and leave the same quota behind."""
+    (queue_pop.lua) choose the same lane, three takes in a row, and leave the same quota behind; then every
+    reservation is answered (quota_answered.lua: random headers, 429s, none) and the quota left and the next
+    take agree again."""
     import random
 
-    from tweetform.quota.book import KeyQuota, min_interval
+    from tweetform.quota.book import KeyQuota, Reservation, min_interval
     from tweetform.state.redis import keys, scripts
 
     server = redis.Redis.from_url(redis_url)
     pop = scripts.load(server, "queue_pop")
     margin, rng = 5.0, random.Random(15)
     interval = min_interval(endpoint.key)
-    chosen_somewhere = set()
+    chosen_somewhere, learnt = set(), 0
+
+    def same_quota(memory: QuotaBook, shared_book: RedisQuotaBook, lanes: list[Any], now: int, context: Any) -> None:
+        """The same window, remaining, pacing, block and reservations in flight on every lane."""
+        for lane in lanes:
+            q = memory.keys[(lane, endpoint.bucket)]
+            h, z = shared_book.lane_keys([lane], endpoint.bucket)
+            limit, reset, srem, nxt, blocked = (float(v) if v is not None else None for v in server.hmget(h, "limit", "reset", "srem", "next", "blocked"))
+            assert (limit, reset or 0.0, srem or 0.0) == (q.limit, q.reset, q.server_remaining), context
+            assert server.zcount(z, f"({now + 1}", "+inf") == q.in_flight, context
+            assert bool(nxt and nxt > now) == (q.next_allowed > now), context
+            assert round(max(0.0, (blocked or 0.0) - now)) == round(max(0.0, q.blocked_until - now)), context  # none, ~1 s or ~60 s
+
     for case in range(300):
         now = int(server.time()[0])  # the states' times are around Redis's now; each book reads the time when it decides
         n = rng.randint(1, 4)
@@ -175,6 +198,7 @@ def test_the_lane_chosen_and_the_quota_taken_agree_in_python_and_lua_whatever_th
         shared_book = RedisQuotaBook(shared, server, margin=margin, hold=60)
         lanes = shared.lanes(endpoint)
         states = [random_lane(rng, now, margin) for _ in lanes]
+        taken: list[tuple[Reservation, Reservation]] = []  # (the memory book's, the Redis book's) reservations in flight
         for lane, s in zip(lanes, states):
             memory.keys[(lane, endpoint.bucket)] = KeyQuota(s["limit"], float(s["reset"]), s["srem"], s["live"], float(s["blocked"]), float(s["next"]))
             h, z = shared_book.lane_keys([lane], endpoint.bucket)
@@ -182,6 +206,7 @@ def test_the_lane_chosen_and_the_quota_taken_agree_in_python_and_lua_whatever_th
                 server.hset(h, mapping=lane_hash(s))
             for i in range(s["live"]):
                 server.zadd(z, {f"live{i}": now + 60})
+                taken.append((Reservation(lane, endpoint.bucket), Reservation(lane, endpoint.bucket, f"live{i}")))
             for i in range(s["expired"]):
                 server.zadd(z, {f"dead{i}": now - 10})
         job, queue = f"job{case}", keys.queue("agree", endpoint.key)
@@ -191,21 +216,24 @@ def test_the_lane_chosen_and_the_quota_taken_agree_in_python_and_lua_whatever_th
             expected = memory.reserve(endpoint)
             if take == 1:
                 got = shared_book.reserve(endpoint)
-                got_alias = got.lane.alias if got else None
             else:
                 answer = pop(keys=[keys.in_flight("agree"), keys.deliveries("agree"), queue, *shared_book.lane_keys(lanes, endpoint.bucket)],
                              args=["w", "L", keys.job_templates(), margin, 60, f"rid{take}", endpoint.key, len(lanes), interval])
-                got_alias = lanes[int(answer[2]) - 1].alias if answer[0] is not None else None
+                got = Reservation(lanes[int(answer[2]) - 1], endpoint.bucket, f"rid{take}") if answer[0] is not None else None
                 if answer[0] is not None:
                     server.zadd(queue, {answer[1]: 0})  # back in the queue: the next take has a request too
-            assert got_alias == (expected.lane.alias if expected else None), (case, take, states)
+            assert (got.lane.alias if got else None) == (expected.lane.alias if expected else None), (case, take, states)
             chosen_somewhere.add(lanes.index(expected.lane) if expected else None)
-        for lane in lanes:  # the quota left behind: the same window, remaining, pacing and reservations in flight
-            q = memory.keys[(lane, endpoint.bucket)]
-            h, z = shared_book.lane_keys([lane], endpoint.bucket)
-            limit, reset, srem, nxt = (float(v) if v is not None else None for v in server.hmget(h, "limit", "reset", "srem", "next"))
-            assert (limit, reset or 0.0, srem or 0.0) == (q.limit, q.reset, q.server_remaining), (case, states)
-            assert server.zcount(z, f"({now + 1}", "+inf") == q.in_flight, (case, states)
-            assert bool(nxt and nxt > now) == (q.next_allowed > now), (case, states)
-    assert chosen_somewhere == {None, 0, 1, 2, 3}  # the cases reach every outcome
+            if expected:
+                taken.append((expected, got))
+        same_quota(memory, shared_book, lanes, now, (case, states))
+        for mine, theirs in taken:
+            status, answer_headers = random_answer(rng, now)
+            memory.answered(mine, status, answer_headers)
+            shared_book.answered(theirs, status, answer_headers)
+            learnt += bool(answer_headers)
+        same_quota(memory, shared_book, lanes, now, (case, states, "answered"))
+        expected, got = memory.reserve(endpoint), shared_book.reserve(endpoint)
+        assert (got.lane.alias if got else None) == (expected.lane.alias if expected else None), (case, "after the answers", states)
+    assert chosen_somewhere == {None, 0, 1, 2, 3} and learnt > 300  # the cases reach every outcome
     server.close()

@@ -5,10 +5,10 @@
 --   (TWEETFORM_BLUESKY_RATE, as quota/book.py pace_slices cuts it: requests per slice, slice seconds):
 --   every worker counts in the same window, whatever its own clock says.
 redis.call('ZREM', KEYS[2], ARGV[1])
-local status, now = tonumber(ARGV[2]), redis_now()
+local status = tonumber(ARGV[2])
 if KEYS[3] then
   local rate, span = tonumber(ARGV[6]), tonumber(ARGV[7])
-  local window = math.floor(now / span)
+  local window = math.floor(redis_now() / span)
   if tonumber(redis.call('HGET', KEYS[3], 'window')) ~= window then
     redis.call('HSET', KEYS[3], 'window', window, 'served', 0)
   end
@@ -17,18 +17,25 @@ if KEYS[3] then
   ARGV[3], ARGV[4], ARGV[5] = rate, math.max(0, rate - served), (window + 1) * span
 end
 if ARGV[3] == '' or ARGV[4] == '' or ARGV[5] == '' then
-  if status == 429 then redis.call('HSET', KEYS[1], 'blocked', now + 60) end
+  if status == 429 then redis.call('HSET', KEYS[1], 'blocked', redis_now() + 60) end
   return 0
 end
+-- the lane's window as known (one HMGET), then what the answer changes in one HSET (none: no write)
 local limit, remaining, reset = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local old_limit, old_reset = redis.call('HGET', KEYS[1], 'limit'), tonumber(redis.call('HGET', KEYS[1], 'reset')) or 0
-if reset > old_reset or not old_limit then
-  redis.call('HSET', KEYS[1], 'limit', limit, 'reset', reset, 'srem', remaining)
+local f = redis.call('HMGET', KEYS[1], 'limit', 'reset', 'srem')
+local changes = {}
+if reset > (tonumber(f[2]) or 0) or not f[1] then
+  changes = {'limit', limit, 'reset', reset, 'srem', remaining}
 else
-  local srem = tonumber(redis.call('HGET', KEYS[1], 'srem')) or remaining
-  redis.call('HSET', KEYS[1], 'srem', math.min(srem, remaining))
+  local srem = tonumber(f[3])
+  if not srem or remaining < srem then changes = {'srem', remaining} end  -- the lowest count stands
 end
 if status == 429 then
-  if remaining > 0 then redis.call('HSET', KEYS[1], 'blocked', now + 1) else redis.call('HSET', KEYS[1], 'srem', 0) end
+  if remaining > 0 then
+    changes[#changes + 1], changes[#changes + 2] = 'blocked', redis_now() + 1
+  else
+    changes[#changes + 1], changes[#changes + 2] = 'srem', 0  -- (a later pair of a field wins in one HSET)
+  end
 end
+if #changes > 0 then redis.call('HSET', KEYS[1], unpack(changes)) end
 return 1
