@@ -165,7 +165,7 @@ def test_the_lane_chosen_and_the_quota_taken_agree_in_python_and_lua_whatever_th
     hold by a dead worker), the in-process book, the Redis book (quota_reserve.lua) and the queue's pop
     (queue_pop.lua) choose the same lane, three takes in a row, and leave the same quota behind; then every
     reservation is answered (quota_answered.lua: random headers, 429s, none) and the quota left and the next
-    take agree again."""
+    take agree again. Between the steps, both books say alike whether a request may go now and when one may."""
     import random
 
     from tweetform.quota.book import KeyQuota, Reservation, min_interval
@@ -187,6 +187,10 @@ def test_the_lane_chosen_and_the_quota_taken_agree_in_python_and_lua_whatever_th
             assert server.zcount(z, f"({now + 1}", "+inf") == q.in_flight, context
             assert bool(nxt and nxt > now) == (q.next_allowed > now), context
             assert round(max(0.0, (blocked or 0.0) - now)) == round(max(0.0, q.blocked_until - now)), context  # none, ~1 s or ~60 s
+        # and so the same answer to "may one go now?" (quota_available.lua) and "when?" (quota_ready_at.lua)
+        assert shared_book.available_now(endpoint) == memory.available_now(endpoint), context
+        mine, theirs = memory.ready_at(endpoint), shared_book.ready_at(endpoint)  # Redis's time and this host's: one machine
+        assert (mine is None) == (theirs is None) and abs((mine or 0) - (theirs or 0)) < 0.5, context
 
     for case in range(300):
         now = int(server.time()[0])  # the states' times are around Redis's now; each book reads the time when it decides
