@@ -94,3 +94,46 @@ def test_usage_capped_parks_a_distributed_job_until_resumed(sandbox_factory, red
     assert admin(env, "resume", "capped").returncode == 0
     wait_all(start_workers(env, 2, True, "-s", "CONCURRENT_REQUESTS=4"))
     assert_network_equals_truth(box, tmp_path, seed, 2)
+
+
+def test_two_workers_of_two_apps_across_midnight_record_the_sandboxs_bill(sandbox_factory, redis_url: str, tmp_path: Path):
+    """Overlapping follow lists fetched by two workers with the credentials of two apps, the API's day changing
+    mid-job: what the job records it spent, per app, is the sandbox's bill (each worker remembers the ids Redis
+    said are billed and asks only about the others: that must never skip an id another app or day is billed for)."""
+    import threading
+    import time
+
+    from crawling import bucket, demo_credentials, ids_of
+
+    from tweetform.cost.redis_budget import spend_of
+
+    box = sandbox_factory(*WORLD, "--limit", "/2/users/:id/following=1")
+    box.reset()
+    env = worker_env(box, redis_url, tmp_path)
+    env["TWEETFORM_CREDENTIALS"] = json.dumps(demo_credentials("demo-user-1", "demo-app-1", "demo-user-5", "demo-app-2"))
+    ordinary = box.get("/_sandbox/examples")["ordinary"]
+    push(env, "friends", "--user-id", f"{ordinary[0]},{ordinary[1]}", "--depth", "2", "--max-users", "10", "--job", "two-apps")
+    midnight = threading.Event()
+
+    def advance_after_some_pages() -> None:
+        while not midnight.is_set():
+            if sum(c["served"] for c in box.counters()["limits"] if c["endpoint"] == "/2/users/:id/following") >= 8:
+                box.post("/_sandbox/clock", {"advance": 86_400})
+                midnight.set()
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=advance_after_some_pages, daemon=True)
+    watcher.start()
+    try:
+        wait_all(start_workers(env, 2, True, "-s", "CONCURRENT_REQUESTS=2"))
+    finally:
+        midnight.set()
+        watcher.join()
+    bill = box.get("/_sandbox/billing")
+    assert len(bill["apps"]) == 2 and all(len(account["days"]) == 2 for account in bill["apps"].values()), bill
+    money = spend_of(redis.Redis.from_url(redis_url), "two-apps")
+    assert money["apps"] == {app: pytest.approx(account["usd"]) for app, account in bill["apps"].items()}
+    assert money["spent_usd"] == pytest.approx(bill["total_usd"])
+    listed = [i for pages in bucket(tmp_path, "friend_ids").values() for i in ids_of(pages)]
+    billed = sum(account["resources"]["follow"] for account in bill["apps"].values())
+    assert len(set(listed)) <= billed < len(listed)  # ids met again the same day and app were not billed again

@@ -90,22 +90,68 @@ class CostLedger:
         return cost
 
 
+class KnownBilled:
+    """Ids this worker heard from Redis are billed to an (app, kind, UTC day): skipped without asking again.
+
+    Exact: a day's shared set only grows (its keys expire 2 days after they are made, past that day), so an id
+    Redis answered for stays billed for the rest of that day; ids are remembered only once Redis has answered
+    for them; another day is another key, so a new day starts with nothing known. Bounded: at most ``limit`` ids,
+    in two generations; when the recent one holds ``limit / 2`` it becomes the older one and the older is
+    forgotten (ids met in the older are kept as recent), so an id forgotten costs one lookup more, never a charge.
+    A limit of 0 (or 1) remembers nothing.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.half = limit // 2
+        self.recent: dict[tuple[str, str, str], set[str]] = {}
+        self.older: dict[tuple[str, str, str], set[str]] = {}
+        self.size = 0  # ids in ``recent``
+
+    def unknown(self, key: tuple[str, str, str], ids: list[str]) -> list[str]:
+        """The ids not known to be billed under ``key`` (the ones Redis must be asked about)."""
+        recent = self.recent.get(key)
+        ask = [i for i in ids if i not in recent] if recent else ids
+        older = self.older.get(key)
+        if older and ask:
+            kept = [i for i in ask if i in older]
+            if kept:
+                ask = [i for i in ask if i not in older]
+                self.add(key, kept)
+        return ask
+
+    def add(self, key: tuple[str, str, str], ids: list[str]) -> None:
+        """``ids`` are billed under ``key``: Redis said so (they were new and are now, or were already)."""
+        if not self.half:
+            return
+        known = self.recent.get(key)
+        if known is None:
+            known = self.recent[key] = set()
+        before = len(known)
+        known.update(ids)
+        self.size += len(known) - before
+        if self.size >= self.half:
+            self.older, self.recent, self.size = self.recent, {}, 0
+
+
 class SharedCostLedger(CostLedger):
     """Distributed mode: the dedupe is shared by every worker, so a resource another worker was
-    billed for today is not counted again — one round trip per page (``lua/cost_seen.lua``).
+    billed for today is not counted again — one round trip per page (``lua/cost_seen.lua``) for the ids
+    this worker does not know billed yet (:class:`KnownBilled`: a page whose ids it all knows costs none).
 
     The ids of an app, kind and day are spread over small SETs of integers, which Redis keeps as
     intsets (4–8 bytes an id), as many as the day's ids need (``tweetform.state.redis.compact``:
     exact, grown by linear hashing); the layout and each set expire 2 days after they are made."""
 
     TTL = 2 * 86_400
+    KNOWN_LIMIT = 200_000  # ids a worker remembers billed: 110-125 bytes each in Python (10-19 digits), ≤ 25 MB
 
-    def __init__(self, server: Any, prices: Mapping[str, float] | None = None) -> None:
+    def __init__(self, server: Any, prices: Mapping[str, float] | None = None, known_limit: int | None = None) -> None:
         from tweetform.state.redis import migrate, scripts
 
         super().__init__(prices)
         self.server = server
         self._seen_script = scripts.load(server, "cost_seen")
+        self.known = KnownBilled(self.KNOWN_LIMIT if known_limit is None else known_limit)
         self._migrated = False
         try:  # an older tweetform's billed ids count too (folded once per Redis, at start-up)
             migrate.billed_ids(server, self.TTL)
@@ -115,16 +161,26 @@ class SharedCostLedger(CostLedger):
         self._load: int | None = None  # the sets' bucket load on this server (read at the first page)
 
     def new_ids(self, app: str, day: str, groups: list[tuple[str, list[str]]]) -> list[int]:
-        from tweetform.state.redis import compact, keys, migrate
+        from tweetform.state.redis import compact, keys, migrate, scripts
 
+        asked = [(n, (app, kind, day), ask) for n, (kind, ids) in enumerate(groups)
+                 if (ask := self.known.unknown((app, kind, day), ids))]
+        out = [0] * len(groups)
+        if not asked:
+            return out
         if not self._migrated:
             migrate.billed_ids(self.server, self.TTL)
             self._migrated = True
         if self._load is None:
             self._load = compact.set_load(self.server)
-        pipe = self.server.pipeline(transaction=False)
-        for kind, ids in groups:
-            layout = keys.cost_seen(app, kind, day)
-            self._seen_script(keys=[layout], args=[compact.bucket_prefix(layout), self._load, self.TTL, *(int(i) for i in ids)],
-                              client=pipe)
-        return [int(n) for n in pipe.execute()]
+
+        def build(pipe: Any) -> None:
+            for _, (_, kind, _), ids in asked:
+                layout = keys.cost_seen(app, kind, day)
+                scripts.in_pipeline(pipe, self._seen_script, [layout],
+                                    [compact.bucket_prefix(layout), self._load, self.TTL, *(int(i) for i in ids)])
+
+        for (n, key, ids), new in zip(asked, scripts.execute(self.server, build)):
+            out[n] = int(new)
+            self.known.add(key, ids)
+        return out

@@ -1,0 +1,90 @@
+"""The billed-ids dedupe shared by workers (SharedCostLedger) on a real Redis, with each worker's memory of the
+ids Redis already said are billed: the counts are the billing rule's, whatever each worker remembers or forgets."""
+
+from __future__ import annotations
+
+import random
+from typing import Iterator
+
+import pytest
+import redis
+
+from tweetform.cost.ledger import CostLedger, SharedCostLedger
+from tweetform.state.redis import compact, keys
+
+PRICES = {"follow": 0.010, "user": 0.010, "post": 0.005}
+
+
+@pytest.fixture
+def r(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def billed_in_redis(r: redis.Redis, app: str, kind: str, day: str) -> set[str]:
+    layout = keys.cost_seen(app, kind, day)
+    return {m.decode() for b in compact.bucket_keys(r, layout) for m in r.smembers(b)} - {"0"}
+
+
+def test_workers_bill_each_id_once_per_app_kind_and_day_as_the_rule_says(r: redis.Redis):
+    """Three workers share pages of overlapping ids over two apps, two kinds and two days, each remembering at most
+    40 ids (so each forgets often), some pages served twice: every page is charged what one exact ledger of the rule
+    charges it, and the Redis sets hold exactly the rule's ids."""
+    rnd = random.Random(5)
+    workers = [SharedCostLedger(r, PRICES, known_limit=40) for _ in range(3)]
+    rule = CostLedger(PRICES)
+    universe = [str(rnd.randrange(10**9, 10**19)) for _ in range(150)]
+    asked = 0
+    last: dict[int, tuple] = {}
+    for n in range(400):
+        day = "2026-12-06" if n < 250 else "2026-12-07"
+        w = rnd.randrange(3)
+        worker = workers[w]
+        if w in last and rnd.random() < 0.3:  # the same page again (a retried request, another job's)
+            app, groups = last[w]
+        else:
+            app = rnd.choice(["app1", "app2"])
+            groups = [(kind, rnd.sample(universe, rnd.randrange(1, 20))) for kind in rnd.sample(["follow", "user", "post"], 2)]
+        last[w] = (app, groups)
+        before = r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+        assert worker.charge("j", app, day, groups) == rule.charge("j", app, day, groups), n
+        asked += r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0) - before
+    assert sum(w.total for w in workers) == rule.total and rule.total > 0
+    for app in ("app1", "app2"):
+        assert sum(w.by_app.get(app, 0) for w in workers) == rule.by_app[app]
+    for (app, kind, day), ids in rule.seen.items():
+        assert billed_in_redis(r, app, kind, day) == ids
+    assert asked < 2 * 400 - 100  # groups known to their worker were not asked about
+
+
+def test_a_worker_that_knows_every_id_of_a_page_asks_redis_nothing_and_another_day_bills_them_again(r: redis.Redis):
+    first, second = SharedCostLedger(r, PRICES), SharedCostLedger(r, PRICES)
+    page = [("follow", ["11", "12", "13"])]
+    assert first.charge("j", "app", "2026-12-06", page) == 30_000
+    calls = r.info("commandstats")["cmdstat_evalsha"]["calls"]
+    assert first.charge("j", "app", "2026-12-06", page) == 0
+    assert r.info("commandstats")["cmdstat_evalsha"]["calls"] == calls  # known: no round trip
+    assert second.charge("j", "app", "2026-12-06", page + [("follow", ["14"])]) == 10_000  # billed by the first
+    assert first.charge("j", "app", "2026-12-07", page) == 30_000  # the next UTC day bills them again
+    assert second.charge("j", "app", "2026-12-07", page) == 0
+    assert first.charge("j", "other-app", "2026-12-07", page) == 30_000  # another app too
+    assert first.charge("j", "app", "2026-12-07", [("user", ["11"])]) == 10_000  # and another kind
+
+
+def test_ids_redis_did_not_answer_for_are_not_remembered(r: redis.Redis):
+    """Redis refuses the call (full: maxmemory reached, noeviction): the page's ids are asked again next time and
+    billed once, by whichever worker asks first."""
+    worker, other = SharedCostLedger(r, PRICES), SharedCostLedger(r, PRICES)
+    assert worker.charge("j", "app", "2026-12-06", [("follow", ["1", "2"])]) == 20_000
+    r.config_set("maxmemory-policy", "noeviction")
+    r.config_set("maxmemory", 1)
+    try:
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            worker.charge("j", "app", "2026-12-06", [("follow", ["2", "3", "4"])])
+    finally:
+        r.config_set("maxmemory", 0)
+    assert worker.charge("j", "app", "2026-12-06", [("follow", ["2", "3"])]) == 10_000  # 3 was never billed
+    assert other.charge("j", "app", "2026-12-06", [("follow", ["3", "4"])]) == 10_000
+    assert worker.charge("j", "app", "2026-12-06", [("follow", ["4"])]) == 0
+    assert billed_in_redis(r, "app", "follow", "2026-12-06") == {"1", "2", "3", "4"}
