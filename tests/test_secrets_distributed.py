@@ -161,7 +161,9 @@ def test_distributed_crawl_with_faults_429s_and_a_proxy_leaks_no_secret(tmp_path
         output = tmp_path / "out"
         env = env_for(box, server.url, output, [CANARY_USER, CANARY_APP, CANARY_FETCH],
                       # a negative margin sends before a window has rolled over: real 429s, put back to wait
-                      TWEETFORM_QUOTA_RESET_MARGIN="-0.5", RETRY_TIMES="10",
+                      # 40 % of tries meet a fault: 20 retries keep a page failing all of them out of reach (0.4 ** 21 = 4e-9;
+                      # with 10, 4e-5 a page, about one run of 500 lost a page and failed)
+                      TWEETFORM_QUOTA_RESET_MARGIN="-0.5", RETRY_TIMES="20",
                       ROTATING_PROXY_LIST=proxy.url(), ROTATING_PROXY_BACKOFF_BASE="86400", ROTATING_PROXY_BACKOFF_CAP="86400")
         monitor = Monitor(server.port, REDIS_PASSWORD)
         monitor.start()
