@@ -154,36 +154,64 @@ def test_last_complete_level_of_a_distributed_job_stopped_at_its_budget(sandbox_
 def test_a_running_distributed_job_reports_only_levels_whose_pages_are_written(sandbox_factory, redis_url: str, tmp_path: Path):
     """`scrapy status` polled while workers crawl a depth-2 job (no max_users) reports level 1 once the seed's
     list is written whole, before the job ends, and never a level whose pages are not all in the output files
-    (read after each look: files only grow). Before, a running Redis job reported no level."""
+    (read after each look: files only grow). Before, a running Redis job reported no level.
+
+    One look is taken in level 2 by construction: once the job's shared state says level 1 is complete (read
+    straight from Redis, a few ms a look), the worker is frozen (SIGSTOP) while `scrapy status` runs, then thawed;
+    the job is running all along. Looks taken only while it crawled could all miss level 2 on a loaded machine
+    (each starts a Python process)."""
+    import signal
     import subprocess
     import sys
+    import time
+
+    import redis
 
     from test_distributed import ROOT, assert_network_equals_truth, push, start_workers, wait_all, worker_env
+    from tweetform.state.redis.jobs import job_last_complete_level
 
-    box = sandbox_factory(*FAST, "--latency", "0.4")  # slow pages, one at a time: level 2 takes several looks, even under load
+    box = sandbox_factory(*FAST, "--latency", "0.4")  # slow pages, one at a time: level 2 lasts seconds
     env = worker_env(box, redis_url, tmp_path)
     seed = box.get("/_sandbox/examples")["ordinary"][0]
     friends = box.truth("following", seed)
+    r = redis.Redis.from_url(redis_url)
     push(env, "friends", "--user-id", str(seed), "--depth", "2", "--job", "polled")
     workers = start_workers(env, 1, True, "-s", "CONCURRENT_REQUESTS=1", spiders="friends")
     seen = []
+
+    def written_whole(level: int | None, state: str = "") -> None:
+        """What a look says is complete is in the files (read right after the look: files only grow)."""
+        if level:
+            seed_file = tmp_path / "friend_ids" / f"{seed}.jsonl"  # (other files may be mid-write)
+            assert seed_file.exists() and ids_of(read_lines(seed_file)) == friends, (level, state)
+        if level == 2:  # every page of both levels is written
+            assert_network_equals_truth(box, tmp_path, seed, 2)
+
+    def look() -> None:
+        run = subprocess.run([sys.executable, "-m", "scrapy", "status", "--json"], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=60)
+        rows = [j for j in json.loads(run.stdout)["jobs"] if j["job"] == "polled"] if run.returncode == 0 else []
+        if rows:
+            written_whole(rows[0]["last_complete_level"], rows[0]["state"])
+            seen.append((rows[0]["state"], rows[0]["last_complete_level"]))
+
     try:
-        while workers[0].poll() is None:
-            look = subprocess.run([sys.executable, "-m", "scrapy", "status", "--json"], cwd=ROOT, env=env, capture_output=True,
-                                  text=True, timeout=60)
-            rows = [j for j in json.loads(look.stdout)["jobs"] if j["job"] == "polled"] if look.returncode == 0 else []
-            if not rows:
-                continue
-            level, state = rows[0]["last_complete_level"], rows[0]["state"]
-            if level:  # what it says is complete is in the files
-                seed_file = tmp_path / "friend_ids" / f"{seed}.jsonl"  # (other files may be mid-write)
-                assert seed_file.exists() and ids_of(read_lines(seed_file)) == friends, (level, state)
-            if level == 2:  # every page of both levels is written
-                assert_network_equals_truth(box, tmp_path, seed, 2)
-            seen.append((state, level))
+        deadline = time.monotonic() + 120
+        while (level := job_last_complete_level(r, "polled")) is None:  # what `scrapy status` reads, every 20 ms
+            assert workers[0].poll() is None and time.monotonic() < deadline, "the job ended or stalled before level 1 was complete"
+            time.sleep(0.02)
+        written_whole(level)
+        workers[0].send_signal(signal.SIGSTOP)  # in level 2 (its pages take seconds): it stays there while we look
+        try:
+            assert job_last_complete_level(r, "polled") == 1
+            look()
+        finally:
+            workers[0].send_signal(signal.SIGCONT)
+        assert seen == [("running", 1)], seen  # level 1 was reported complete while the job ran
+        while workers[0].poll() is None:  # and no look while it crawls on says more than the files hold
+            look()
     finally:
         wait_all(workers)
-    assert ("running", 1) in seen, seen  # level 1 was reported complete while the job ran
     assert_network_equals_truth(box, tmp_path, seed, 2)
 
 
