@@ -436,7 +436,9 @@ def part_scripts(args: argparse.Namespace, report: list[tuple[str, str]]) -> Non
     """Redis time inside each per-page script on a quiet, dedicated redis-server (no worker, no sandbox): friends
     pages of ``--page-ids`` random ids out of 200,000 replayed through this checkout's claim (``SeenUsers.claim``),
     push of the claimed users' packed first pages (one entry per request, as before runs, and as runs: side by side,
-    alternating pages) and billed-ids dedupe (``SharedCostLedger.new_ids``); warm-up pages first, so the job and the
+    alternating pages) and billed-ids dedupe (``SharedCostLedger.new_ids``: as one worker that remembers the ids Redis
+    said are billed, and, on another app's identical set, as a worker that has met none of the page's ids, which asks
+    about every one: what each id costs a worker that meets it first); warm-up pages first, so the job and the
     day hold ~100,000 ids. µs from ``INFO commandstats`` (EVALSHA usec) around each phase."""
     import random
 
@@ -450,6 +452,7 @@ def part_scripts(args: argparse.Namespace, report: list[tuple[str, str]]) -> Non
     try:
         r = red.client
         seen, ledger, push = SeenUsers(r), SharedCostLedger(r, {"user": 10}), scripts.load(r, "queue_push")
+        cold = SharedCostLedger(r, {"user": 10}, known_limit=0)
         job, ep = "scripts-bench", FOLLOWING
         r.hset(rkeys.job(job), mapping={"state": "running", "queued": 0})
         rnd = random.Random(1)
@@ -466,8 +469,9 @@ def part_scripts(args: argparse.Namespace, report: list[tuple[str, str]]) -> Non
                       "pending/2") for u in new]
             return [templates, 32, *push_entries(items, lambda e: rkeys.queue("friends", e), runs)]
 
-        totals = {"claim": 0.0, "push, an entry per request": 0.0, "push, runs": 0.0, "billed ids": 0.0}
-        counted = {"claim": 0, "push, an entry per request": 0, "push, runs": 0, "billed ids": 0}
+        billed, asked = "billed ids, one worker's memory", "billed ids, every id asked"
+        totals = {"claim": 0.0, "push, an entry per request": 0.0, "push, runs": 0.0, billed: 0.0, asked: 0.0}
+        counted = {"claim": 0, "push, an entry per request": 0, "push, runs": 0, billed: 0, asked: 0}
         pushed = {"push, an entry per request": 0, "push, runs": 0}
         for n in range(args.warm_pages + args.pages):
             ids = rnd.sample(universe, args.page_ids)
@@ -480,8 +484,10 @@ def part_scripts(args: argparse.Namespace, report: list[tuple[str, str]]) -> Non
             u2 = usec()
             ledger.new_ids("app", "2026-12-06", [("user", [str(i) for i in ids])])
             u3 = usec()
+            cold.new_ids("app-cold", "2026-12-06", [("user", [str(i) for i in ids])])
+            u4 = usec()
             if n >= args.warm_pages:
-                for name, us in (("claim", u1 - u0), (label, u2 - u1), ("billed ids", u3 - u2)):
+                for name, us in (("claim", u1 - u0), (label, u2 - u1), (billed, u3 - u2), (asked, u4 - u3)):
                     totals[name] += us
                     counted[name] += 1
                 pushed[label] += len(new)
