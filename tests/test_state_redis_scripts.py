@@ -582,7 +582,9 @@ def test_quota_reserve__expired_reservations_stop_holding_quota(r):
     assert run(r, "quota_reserve", lane(), [1.0, 0, 60, "r1"]) == 1
     assert run(r, "quota_reserve", lane(), [1.0, 0, 60, "r2"]) == 0
     r.zadd(lane()[1], {"r1": redis_now(r) - 1})  # r1 (a dead worker's) is past its hold
+    assert run(r, "quota_available", lane(), [1.0]) == 1 and r.zcard(lane()[1]) == 1  # counted out, not yet deleted
     assert run(r, "quota_reserve", lane(), [1.0, 0, 60, "r3"]) == 1
+    assert r.zrange(lane()[1], 0, -1) == [b"r3"]  # deleted when the lane is used: a dead worker's do not pile up
 
 
 def test_queue_pop__takes_the_quota_with_the_request_or_leaves_it_queued(r):
