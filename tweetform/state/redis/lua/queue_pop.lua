@@ -38,8 +38,8 @@ while a <= #ARGV do
         if jstate == "paused" or jstate == "budget_exhausted" then
           local n = requests_in(member)
           redis.call('ZADD', jk.parked, score, cjson.encode({q = queue, d = member, n = n}))
-          job_count(jk, 'queued', -n)
-          job_count(jk, 'parked', n)
+          redis.call('HINCRBY', jk.hash, 'queued', -n)  -- its state was read: the hash exists (no job_count EXISTS)
+          redis.call('HINCRBY', jk.hash, 'parked', n)
         elseif jstate == "cancelled" or jstate == "done" or (jk and not jstate) then
           job_count(jk, 'queued', -requests_in(member))  -- dropped (a purged job has no hash left)
           local qid = split_member(member)
@@ -48,13 +48,13 @@ while a <= #ARGV do
           -- the member's first request is taken; the others stay, in order, under the next request id
           local qid, first, rest = split_member(member)
           if rest then redis.call('ZADD', queue, score, job .. '\t' .. (tonumber(qid) + 1) .. '\t' .. rest) end
-          -- a job whose state was read has its hash (job_count's EXISTS is for a purged job's)
-          if jstate then redis.call('HINCRBY', jk.hash, 'queued', -1) else job_count(jk, 'queued', -1) end
+          -- a request of a job whose state was read (its hash exists) or of none (nothing to count)
+          if jstate then redis.call('HINCRBY', jk.hash, 'queued', -1) end
           local n = 0
           if qid then
             n = tonumber(redis.call('HGET', KEYS[2], qid)) or 0
             redis.call('HSET', KEYS[1], qid, cjson.encode({w = ARGV[1], l = ARGV[2], t = now, q = queue, s = score, d = first, j = job}))
-            if jstate then redis.call('HINCRBY', jk.hash, 'inflight', 1) else job_count(jk, 'inflight', 1) end
+            if jstate then redis.call('HINCRBY', jk.hash, 'inflight', 1) end
           end
           if lane > 0 then take_quota(lanes[lane], limit, reset, now, margin, interval, hold, rid) end
           return {name, first, lane, n}
