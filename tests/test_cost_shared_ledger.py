@@ -77,13 +77,15 @@ def test_ids_redis_did_not_answer_for_are_not_remembered(r: redis.Redis):
     billed once, by whichever worker asks first."""
     worker, other = SharedCostLedger(r, PRICES), SharedCostLedger(r, PRICES)
     assert worker.charge("j", "app", "2026-12-06", [("follow", ["1", "2"])]) == 20_000
+    policy = r.config_get("maxmemory-policy")["maxmemory-policy"]
     r.config_set("maxmemory-policy", "noeviction")
     r.config_set("maxmemory", 1)
     try:
         with pytest.raises(redis.exceptions.OutOfMemoryError):
             worker.charge("j", "app", "2026-12-06", [("follow", ["2", "3", "4"])])
-    finally:
+    finally:  # the session's Redis as it was
         r.config_set("maxmemory", 0)
+        r.config_set("maxmemory-policy", policy)
     assert worker.charge("j", "app", "2026-12-06", [("follow", ["2", "3"])]) == 10_000  # 3 was never billed
     assert other.charge("j", "app", "2026-12-06", [("follow", ["3", "4"])]) == 10_000
     assert worker.charge("j", "app", "2026-12-06", [("follow", ["4"])]) == 0
