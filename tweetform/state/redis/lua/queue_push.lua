@@ -4,13 +4,14 @@
 -- KEYS: seq, inflight, the spider's endpoints set, deliveries
 -- ARGV: job key templates (keys.job_templates), dupe-filter bucket load (used by a job's first fingerprint), then per request
 --       12 fields: queue key, endpoint, job, priority, payload (a request's JSON, or "~" and its arguments packed by
---       its spider), old qid, old lease, dedupe ("f": by fingerprint, "c": by claim, "": none), its layout, bucket
---       prefix, key (the 20-byte fingerprint; the claimed user's id, decimal), and its level's pending counter
+--       its spider), old qid, old lease, dedupe ("f": by fingerprint, "c": by a claim made before, "k": by a claim
+--       made here, "": none), its layout, bucket prefix, key (the 20-byte fingerprint; the user's id, decimal), and its
+--       level's pending counter
 --       ("pending/<level>" in the job's progress hash, "" for none: +1 for a new request, not a retry; queue_ack.lua
 --       takes it back, so a level with none pending has every request finished: last_complete_level reads them);
---       dedupe "C" is a run of claimed users' first pages sharing the other fields (no old qid): payloads one a line,
---       keys (ids) comma-separated, in the same order (12 arguments for the run instead of 12 per request: Redis
---       reads each argument)
+--       dedupe "C" ("K") is a run of "c" ("k") first pages sharing the other fields (no old qid): payloads one a
+--       line, keys (ids) comma-separated, in the same order (12 arguments for the run instead of 12 per request:
+--       Redis reads each argument)
 -- A request replacing one in flight (a retry: old qid) is queued only if the caller still holds
 -- that lease: a worker whose lease was reaped and given to another cannot overwrite or delete the
 -- new owner's entry. The retry is a new request (a new id): the old one's deliveries count goes with its
@@ -20,39 +21,57 @@
 -- * "c": the first page of a user the job claimed (seen.py): its claim's value, the claimer's tag, is
 --   negated once the page is queued (the same few bytes), so the user's page is queued once per job with
 --   no fingerprint kept; a user not claimed is refused.
+-- * "k": the first page of a user found by a page of a job without max_users: the user is claimed here, in the
+--   step that queues its page (the claim is the dupe filter of the user's first page: scrapy-redis's way), so
+--   each id costs one lookup, not one in seen_claim.lua and another here. Not claimed: claimed now, queued and
+--   marked queued at once (value "-1": no claimer to remember, nothing re-claims it), the layout grown as
+--   lhash.lua grows it; claimed, not queued (seen_claim.lua's: the seeds): as "c"; queued before: refused.
+--   A job whose claims are gone (purged, expired) claims nothing here: refused.
 -- Accepted requests of one queue, job and priority are stored together, as one member
 -- "<job>\t<qid>\t<payload>\n<payload>..." (up to 256 requests and ~4 kB), their request ids consecutive
 -- from <qid> (the seq counter's): a ZSET member costs ~100 bytes of its own, a request packed by its
 -- spider ~15. queue_pop.lua takes them one at a time, in order.
--- Returns one flag per request, in order: "1" queued, "0" not.
+-- Returns one flag per request, in order: "1" queued, "0" not; "k" requests: "2" queued and its user claimed now
+-- (new to the job), "1" queued (claimed before), "3" not queued: claimed and queued before, "0" not: the job's
+-- claims are gone. A "k" flag other than "0" tells the worker the user is claimed in the job (claims are never undone).
 local templates, load = ARGV[1], ARGV[2]
 local filters, claims, flags, accepted = {}, {}, {}, {}
--- a claimed user's first page: queued when its claim (the claimer's tag) is not negated yet, and is now
-local function claim_mark(layout, prefix, key)
+-- a user's first page by its claim ("c": made before; "k": made here when there is none): its flag (above)
+local function claim_mark(layout, prefix, key, here)
   local t = claims[layout]
   if not t then
-    t = lh_open(layout, prefix, 1, lh_hash_decimal)  -- read only: never saved
+    t = lh_open(layout, prefix, 1, lh_hash_decimal)  -- fresh: the job's claims are gone, nothing is created
     claims[layout] = t
   end
-  if t.fresh then return false end
+  if t.fresh then return '0' end
   local bucket = lh_bucket(t, key)
   local tag = redis.call('HGET', bucket, key)
-  if tag and string.sub(tag, 1, 1) ~= '-' then
-    redis.call('HSET', bucket, key, '-' .. tag)
-    return true
+  if not tag then
+    if not here then return '0' end  -- never claimed
+    lh_reserve(t, 1)
+    bucket = lh_bucket(t, key)
+    redis.call('HSET', bucket, key, '-1')
+    t.n, t.changed = t.n + 1, true
+    lh_inherit_ttl(t, bucket)
+    return '2'
   end
-  return false  -- queued before, or never claimed
+  if string.sub(tag, 1, 1) ~= '-' then
+    redis.call('HSET', bucket, key, '-' .. tag)
+    return '1'
+  end
+  return here and '3' or '0'  -- queued before
 end
 local W = 12
 for i = 3, #ARGV, W do
   local mode, layout, key = ARGV[i + 7], ARGV[i + 8], ARGV[i + 10]
-  if mode == 'C' then  -- a run: one accepted request per claim marked now
+  if mode == 'C' or mode == 'K' then  -- a run: one accepted request per claim marked now
     local payloads = string.gmatch(ARGV[i + 4], '[^\n]+')
+    local here = mode == 'K'
     for uid in string.gmatch(key, '[^,]+') do
       local payload = payloads()
-      local ok = claim_mark(layout, ARGV[i + 9], uid)
-      if ok then accepted[#accepted + 1] = {i, payload, ''} end
-      flags[#flags + 1] = ok and '1' or '0'
+      local flag = claim_mark(layout, ARGV[i + 9], uid, here)
+      if flag == '1' or flag == '2' then accepted[#accepted + 1] = {i, payload, ''} end
+      flags[#flags + 1] = flag
     end
   else
     local ok = true
@@ -68,14 +87,18 @@ for i = 3, #ARGV, W do
         filters[layout] = t
       end
       ok = lh_add(t, key)
-    elseif ok and mode == 'c' then
-      ok = claim_mark(layout, ARGV[i + 9], key)
+    end
+    local flag = ok and '1' or '0'
+    if ok and (mode == 'c' or mode == 'k') then
+      flag = claim_mark(layout, ARGV[i + 9], key, mode == 'k')
+      ok = flag == '1' or flag == '2'
     end
     if ok then accepted[#accepted + 1] = {i, ARGV[i + 4], old} end
-    flags[#flags + 1] = ok and '1' or '0'
+    flags[#flags + 1] = flag
   end
 end
 for _, t in pairs(filters) do lh_save(t) end
+for _, t in pairs(claims) do if t.changed then lh_save(t) end end
 if #accepted == 0 then return table.concat(flags) end
 
 -- group by queue, job and priority (in order of first appearance), at most 256 requests or ~4 kB a member;
