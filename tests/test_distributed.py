@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -139,6 +140,42 @@ def test_three_workers_share_a_depth3_job(sandbox_factory, redis_url: str, tmp_p
     assert len(worked) >= 2  # the job was split across processes
     r = redis.Redis.from_url(redis_url)
     assert r.hlen(f"tweetform:friends:inflight") == 0
+
+
+def test_a_network_job_claims_the_users_its_pages_find_in_the_push_of_their_first_page(box, redis_url: str, tmp_path: Path):
+    """Without max_users, a page's users are claimed by the scheduler's push of their first pages (queue_push.lua
+    "k"), not by seen_claim.lua before it: two workers crawl to depth 3, equal to the sandbox's truth, each user
+    expanded once (the workers' tweetform/users/expanded add up to the users reached), and seen_claim.lua runs for
+    the seed only (Redis's slow log, every command kept). Before: once per page of levels 1 and 2 (~15 here)."""
+    import hashlib
+
+    from tweetform.state.redis import scripts
+
+    env = worker_env(box, redis_url, tmp_path)
+    r = redis.Redis.from_url(redis_url)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    claim_sha = hashlib.sha1(scripts.source("seen_claim").encode()).hexdigest()
+    saved = r.config_get("slowlog-*")
+    r.config_set("slowlog-log-slower-than", 0)
+    r.config_set("slowlog-max-len", 1_000_000)
+    for name in scripts.names():  # loaded: a first EVALSHA answered NOSCRIPT would be logged too
+        r.script_load(scripts.source(name))
+    r.slowlog_reset()
+    try:
+        push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", "claimpush")
+        logs = wait_all(start_workers(env, 2, True, "-s", "CONCURRENT_REQUESTS=2", "-s", "LOG_FILE=/dev/stderr",
+                                      spiders="friends"))
+        commands = [e["command"].split() for e in r.slowlog_get(1_000_000)]
+    finally:
+        r.config_set("slowlog-log-slower-than", saved["slowlog-log-slower-than"])
+        r.config_set("slowlog-max-len", saved["slowlog-max-len"])
+    assert_network_equals_truth(box, tmp_path, seed, 3)
+    reached = box.get(f"/_sandbox/truth/reachable?seeds={seed}&depth=3&direction=friends")["ids"]
+    pages_expanding = len(box.get(f"/_sandbox/truth/reachable?seeds={seed}&depth=2&direction=friends")["ids"])
+    expanded = [int(m.group(1)) for log in logs for m in re.finditer(r"'tweetform/users/expanded': (\d+)", log)]
+    assert sum(expanded) == len(reached) > pages_expanding > 10
+    claims = [c for c in commands if c[:2] == [b"EVALSHA", claim_sha.encode()]]
+    assert len(claims) == 1 and len(commands) > 1000  # the seed's claim; every command was logged
 
 
 def holds_requests(r: redis.Redis, pid: int) -> bool:

@@ -86,3 +86,84 @@ def test_a_job_whose_claims_an_older_tweetform_made_goes_on_with_fingerprints(re
     assert compact.members(r, keys.dupefilter("friends", "older")) == 2  # deduplicated by fingerprint
     assert spider.store.claim_users(j, [5], 2, "page") == [5]  # its claimer's re-claim (tags untouched) ...
     assert queue.push_many([queue.prepare(spider.first_page(j, 5, 2))]) == [False]  # ... is refused by the fingerprint
+
+
+def pushed_pages(spider: FriendsSpider, queue: InFlightQueue, j: JobArgs, ids: list[int], level: int = 2) -> bytes:
+    """What a worker does with the ids a page of ``j`` found: the first pages its spider builds (NetworkSpider.expand),
+    pushed by its queue as the scheduler would, their flags read as the queue reads them (claims_pushed)."""
+    items = [queue.prepare(r) for r in spider.expand(j, ids, level, claimer=f"https://api.test/page-{ids[0]}")]
+    flags = queue.push_flags(items)
+    queue.claims_pushed(items, flags)
+    return flags
+
+
+def test_a_page_found_users_are_claimed_by_their_pushes_and_a_redelivered_page_queues_nothing_twice(redis_url: str):
+    """A job without max_users: the users a page finds are claimed by the push of their first pages (no
+    seen_claim.lua call), counted as expanded from the push's flags; a worker builds no first page for a user it
+    knows is claimed; a page fetched again by another worker (the first died after its push, before its ack) gets
+    every first page refused: nothing is queued or counted twice."""
+    r = redis.Redis.from_url(redis_url)
+    j = job("push-claims")
+    (a, qa), (b, qb) = worker(redis_url), worker(redis_url)
+    qa.stats, qb.stats = a.crawler.stats, b.crawler.stats
+    a.store.save(j)
+    assert [p.url for p in a.expand(j, [1], 1, claimer="seed")]  # the seed: claimed by seen_claim.lua, as before
+    assert qa.push_many([qa.prepare(a.first_page(j, 1, 1))]) == [True]
+    found = list(range(100, 163))
+    assert pushed_pages(a, qa, j, found) == b"2" * 63
+    assert qa.stats.get_value("tweetform/users/expanded") == 1 + 63 and a.store.expanded_count(j) == 64
+    assert qa.stats.get_value("dupefilter/filtered") is None
+    assert not list(a.expand(j, found[:40], 2, claimer="another page"))  # known claimed here: no page built
+    again = pushed_pages(b, qb, j, found + [500])  # the page fetched again elsewhere, and a new user
+    assert again == b"3" * 63 + b"2" and qb.stats.get_value("tweetform/users/expanded") == 1
+    assert sorted(queued(r)) == sorted(["~1,1", *(f"~{u},2" for u in [*found, 500])])  # each first page once
+    assert r.hget(keys.job_progress("push-claims"), "pending/2") == b"64"
+    assert not list(b.expand(j, found, 2, "x"))  # the refusals taught the other worker they are claimed
+
+
+def test_a_job_pushed_again_under_its_id_is_not_expanded_with_the_old_jobs_claims(redis_url: str):
+    """A worker remembers the users claimed in a job; the job purged and pushed again under the same id is another
+    job: right after its next pop the worker forgets the old job's users, and the new job's pages expand them again."""
+    from tweetform.state.redis import control
+
+    r = redis.Redis.from_url(redis_url)
+    spider, queue = worker(redis_url)
+    j = job("again")
+    spider.store.save(j)
+    list(spider.expand(j, [1], 1, claimer="seed"))
+    assert pushed_pages(spider, queue, j, [7, 8, 9]) == b"222"
+    assert not list(spider.expand(j, [7, 8, 9], 2, claimer="p"))
+    control.purge_job(r, "again")
+    spider.store.save(j)
+    list(spider.expand(j, [1], 1, claimer="seed"))  # the new job's seed claim: a new layout, born now
+    empty = keys.queue("friends", "/nothing")
+    got = queue.pop_checking_claims([keys.in_flight("friends"), keys.deliveries("friends"), empty],
+                                    [queue.worker, "L", keys.job_templates(), 1.0, 60, "rid", "/nothing", 0, 0])
+    assert got[0] is None  # nothing to take; the layout's marks were read with it
+    assert pushed_pages(spider, queue, j, [7, 8, 9]) == b"222"  # claimed again, in the new job
+
+
+def test_the_users_a_page_found_are_claimed_together_with_its_acknowledgement(redis_url: str):
+    """The first pages a page's callback yields for users its push claims wait for the page's acknowledgement, and
+    go with it in one push: a flush in the middle of the callback's output (a pop, a heartbeat) sends none of them,
+    so no page the first ones queued can be fetched, and claim one of the others a level deeper, before the rest are
+    claimed. Before, a worker paused in the middle of a page's output let another claim those users at level 3
+    (test_state_redis.py::test_stalled_worker_is_fenced_after_its_lease_is_reaped lost their friends)."""
+    from scrapy import Request
+
+    from tweetform.meta import META_QID
+
+    r = redis.Redis.from_url(redis_url)
+    spider, queue = worker(redis_url)
+    j = job("together")
+    spider.store.save(j)
+    list(spider.expand(j, [1], 1, claimer="seed"))
+    page = Request("https://api.test/2/users/1/following", meta={META_QID: "41"})
+    queue.held.add("41")  # taken by this worker (pop_from)
+    for n, request in enumerate(spider.expand(j, [10, 11, 12], 2, claimer=page.url, found_by="41")):
+        queue.push(request)
+        queue.flush_unsent()  # as a pop between two of the callback's requests would
+        assert queued(r) == [] and n < 3
+    queue.finished([page])  # its callback's output handled: acknowledged at the next sync, its first pages first
+    queue.sync()
+    assert queued(r) == ["~10,2", "~11,2", "~12,2"] and spider.store.expanded_count(j) == 4

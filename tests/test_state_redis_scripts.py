@@ -217,6 +217,50 @@ def test_queue_push__a_run_of_claimed_first_pages_in_one_entry_is_flagged_and_qu
                                                      ["~9,2"], ["~10,2"]]
 
 
+def test_queue_push__seen_claim__a_first_page_claims_its_user_in_its_push_once_per_job(r):
+    """Dedupe "k" ("K" a run): a user not claimed is claimed by the push of their first page ("2": queued, new), in
+    lhash.lua's layout exactly where seen_claim.lua would put them (the layout grows the same way, n counts them),
+    marked queued at once; a user seen_claim claimed (the seeds) is queued and marked as "c" does ("1"); a user
+    queued before is refused ("3"); a job whose claims are gone ("0") gets no claim and no layout back."""
+    from tweetform.state.redis.seen import SeenUsers, bucket_index
+
+    new_job(r)
+    seeds = [10**9 - 1, 10**9 - 2]
+    assert SeenUsers(r).claim("j", seeds, "seed") == seeds  # the seeds' claim makes the layout, with its marks
+    marks = r.hget(keys.expanded("j"), "marks")
+    assert marks and int(marks) > 1.7e15  # its birth, in µs
+    users = list(range(10**9, 10**9 + 3000))
+
+    def k(uid: int) -> list:
+        return [*claimed("2", uid)[:7], "k", *claimed("2", uid)[8:]]
+
+    def k_run(uids: list[int]) -> list:
+        return [*claimed_run("2", uids)[:7], "K", *claimed_run("2", uids)[8:11], "pending/2"]
+
+    assert push_batch(r, k(seeds[0]), k(users[0]), k(users[0])) == "123"
+    flags = "".join(push_batch(r, k_run(users[start:start + 500])) for start in range(0, 3000, 500))
+    assert flags == "3" + "2" * 2999
+    assert push_batch(r, k_run([users[5], seeds[1], users[5] + 10**6]), claimed("2", users[6])) == "3120"
+    layout = r.hgetall(keys.expanded("j"))
+    assert int(layout[b"n"]) == 3003 and layout[b"marks"] == marks
+    lvl, split = int(layout[b"lvl"]), int(layout[b"split"])
+    assert 2**lvl + split >= 3003 // 32  # grown while claiming (load 32 on this server)
+    for uid in [*seeds, *users, users[5] + 10**6]:  # each in its bucket, marked queued; seeds keep their claimer's tag
+        bucket = f"{keys.expanded_buckets('j')}{bucket_index(uid, lvl, split)}"
+        assert r.hget(bucket, uid).startswith(b"-"), uid
+    buckets = [k for k in r.scan_iter(match=keys.expanded_buckets("j") + "*")]
+    assert {r.object("encoding", b) for b in buckets} == {b"listpack"}
+    assert sum(r.memory_usage(b, samples=0) for b in buckets) / 3003 < 20  # "-1", not a claimer's tag: ~16 B a user
+    assert counts(r) == (3003, 0, 0) and fingerprints(r) == set()
+    assert r.hget(keys.job_progress("j"), "pending/2") == b"3001"  # the runs' queued requests, each at its level once
+    assert not SeenUsers(r).claim("j", users[:50], "seed")  # claimed (and queued): nobody claims them again
+    queued = [p for m in r.zrange(Q, 0, -1) for p in m.split(b"\t", 2)[-1].split(b"\n")]
+    assert sorted(queued) == sorted(f"~{u},2".encode() for u in [*seeds, *users, users[5] + 10**6])  # each once
+    r.delete(keys.expanded("gone"))
+    assert push_batch(r, [*claimed("2", 5, job="gone")[:7], "k", *claimed("2", 5, job="gone")[8:]]) == "0"
+    assert not r.exists(keys.expanded("gone")) and not list(r.scan_iter(match=keys.expanded_buckets("gone") + "*"))
+
+
 def test_queue_pop__reads_the_request_id_from_the_member_not_from_its_json(r):
     new_job(r)
     r.zadd(Q, {"j\tn9\t" + payload("n1"): 1})  # the id the worker put in front is the one used

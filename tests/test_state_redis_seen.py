@@ -189,3 +189,29 @@ def test_a_cascades_conversation_claims_expire_and_purge_with_the_job(r: redis.R
     assert len(claims) > 1 and all(0 < r.ttl(key) <= 3600 for key in claims)
     control.purge_job(r, "casc")
     assert not list(r.scan_iter(match="tweetform:job:casc*"))
+
+
+def test_a_workers_known_claims_are_exact_bounded_and_per_job():
+    """seen.KnownClaims: what pushes said is claimed, per job; never more ids than its limit (full: forgotten and
+    learnt again), at most its number of jobs (the least recently used goes), a job whose layout's marks changed
+    (purged, pushed again) starts empty, one whose layout is gone is forgotten."""
+    from tweetform.state.redis.seen import KnownClaims
+
+    known = KnownClaims(limit=100, jobs=2)
+    known.learn("a", [1])  # not watched: nothing kept
+    known.watch("a", b"t1")
+    known.learn("a", [1, 2, 3])
+    assert known.unknown("a", [3, 4, 1, 5]) == [4, 5] and known.unknown("b", [1]) == [1]
+    for start in range(0, 1000, 30):
+        known.learn("a", list(range(start, start + 30)))
+        assert known.size <= 100 and known.size == len(known.jobs["a"][1])
+    known.watch("b", b"t2")
+    known.learn("b", [7])
+    known.watch("c", b"t3")  # a third job: "a", the least recently used, goes
+    assert list(known.jobs) == ["b", "c"] and known.size == 1 and known.unknown("a", [999]) == [999]
+    known.check("b", b"t2")
+    assert known.unknown("b", [7, 8]) == [8]
+    known.check("b", b"t9")  # another job under the id
+    assert known.unknown("b", [7, 8]) == [7, 8] and "b" in known.jobs and known.size == 0
+    known.check("c", None)  # purged
+    assert "c" not in known.jobs

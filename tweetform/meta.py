@@ -9,3 +9,8 @@ META_CTX = "tweetform_ctx"  # marks a tweetform API page and carries its context
 BILL_UNWRITTEN = "bill_unwritten"
 META_ENDPOINT = "tweetform_endpoint"  # the endpoint key (rate-limit name) of the request
 META_CREDENTIAL = "tweetform_credential"  # the alias of the credential that signed the attempt
+META_QID = "tweetform_qid"  # the Redis queue's id of a request taken from it (tweetform.state.redis.queue)
+#: on a first page a page's callback yielded for a user the push claims (JobStore.claims_at_push): that page's
+#: META_QID; the Redis queue pushes such first pages with the page's acknowledgement, all in one step, so
+#: every user the page found is claimed before any page it queued can be fetched
+META_FOUND_BY = "tweetform_found_by"

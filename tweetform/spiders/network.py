@@ -1,7 +1,8 @@
 """``friends`` and ``followers``: follow networks to any depth, tweetf0rm's way.
 
 ``depth=1`` crawls the seed's list only; ``depth=2`` also each account in it,
-and so on. Each user is expanded once per job (the job store's claim). Without
+and so on. Each user is expanded once per job (the job store's claim; in Redis, for a job without
+``max_users``, the claim is made by the push of the user's first page: :meth:`JobStore.claims_at_push`). Without
 ``max_users`` users are expanded as soon as they are found; with it, expansion
 goes level by level (see :mod:`tweetform.state.base`) so that exactly the first
 ``max_users`` users in breadth-first order are expanded.
@@ -22,6 +23,7 @@ from scrapy.http import Response
 from tweetform.api import bluesky
 from tweetform.api.endpoints import BLUESKY, V2_USER_FIELDS
 from tweetform.job import JobArgs
+from tweetform.meta import META_FOUND_BY, META_QID
 from tweetform.spiders.base import META_CTX, UserSeededSpider
 
 FIRST_PAGE_CTX = frozenset({"job", "params", "path_id", "key", "depth", "source"})
@@ -52,19 +54,34 @@ class NetworkSpider(UserSeededSpider):
     def seed_user(self, job: JobArgs, uid: int) -> Iterable[scrapy.Request]:
         yield from self.expand(job, [uid], 1, claimer="seed")
 
-    def expand(self, job: JobArgs, uids: list[Any], level: int, claimer: str) -> Iterator[scrapy.Request]:
+    def expand(self, job: JobArgs, uids: list[Any], level: int, claimer: str, found_by: str = "") -> Iterator[scrapy.Request]:
+        """First pages of ``uids`` at ``level``, for those claimed now (or, claimed at push, not known claimed);
+        ``found_by``: the queue id of the page that found them (META_FOUND_BY)."""
+        # Redis, no max_users: the push of each first page claims its user (the claim is the dupe filter of a user's
+        # first page, decided at enqueue time, scrapy-redis's way); pages are built for users not known claimed.
+        # The seeds are claimed here, always: their claim makes the job's claims layout (a job pushed again under
+        # the id of one purged gets a new one)
+        at_push = claimer != "seed" and self.store.claims_at_push(job)
+
+        def claim(ids: list[Any]) -> list[Any]:
+            return self.store.not_known_claimed(job, ids) if at_push else self.store.claim_users(job, ids, level, claimer)
+
         if job.api == BLUESKY:
             good = [d for d in dict.fromkeys(uids) if bluesky.is_did(d)]
             if len(good) < len(set(uids)):
                 self.crawler.stats.inc_value("tweetform/bluesky/malformed_dids", len(set(uids)) - len(good))
             by_key = {bluesky.did_key(d): d for d in good}
-            claimed = [by_key[k] for k in self.store.claim_users(job, list(by_key), level, claimer)]
+            claimed = [by_key[k] for k in claim(list(by_key))]
         else:
-            claimed = self.store.claim_users(job, list(dict.fromkeys(uids)), level, claimer)
+            claimed = claim(list(dict.fromkeys(uids)))
         requests = [self.first_page(job, uid, level) for uid in claimed]
         if job.max_users is not None:  # level-by-level expansion tracks each level's requests
             self.store.requests_opened(job, level, [r.url for r in requests])
-        self.crawler.stats.inc_value("tweetform/users/expanded", len(requests))
+        if not at_push:  # else counted from the push's flags, for the users it claimed (state/redis/queue.py)
+            self.crawler.stats.inc_value("tweetform/users/expanded", len(requests))
+        elif found_by:  # pushed together, with the page's acknowledgement
+            for request in requests:
+                request.meta[META_FOUND_BY] = found_by
         yield from requests
 
     def first_page(self, job: JobArgs, uid: Any, level: int) -> scrapy.Request:
@@ -134,7 +151,7 @@ class NetworkSpider(UserSeededSpider):
         if level < job.depth:
             ids = ids_in_page(body)
             if job.max_users is None:
-                yield from self.expand(job, ids, level + 1, claimer=response.request.url)
+                yield from self.expand(job, ids, level + 1, claimer=response.request.url, found_by=response.meta.get(META_QID, ""))
             else:
                 claim = bluesky.did_key(source) if job.api == BLUESKY else source
                 self.store.record_found(job, level, claim, ctx.get("page_no", 0), ids)

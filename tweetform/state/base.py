@@ -82,6 +82,16 @@ class JobStore(abc.ABC):
         ``claimer`` names what found them; the same claimer claiming again (its page
         was fetched again after a process died) gets them again, so no request is lost."""
 
+    def claims_at_push(self, job: JobArgs) -> bool:
+        """Whether the users a page of the job finds are claimed by the scheduler's push of their first page,
+        not by :meth:`claim_users` (the Redis store, a job without max_users: ``lua/queue_push.lua``); then
+        :meth:`not_known_claimed` says which first pages to build."""
+        return False
+
+    def not_known_claimed(self, job: JobArgs, uids: list[Any]) -> list[Any]:
+        """Of ``uids`` (a :meth:`claims_at_push` job's), those not known here to be claimed already, in order."""
+        return uids
+
     @abc.abstractmethod
     def expanded_count(self, job: JobArgs) -> int: ...
 

@@ -25,7 +25,7 @@ from tweetform import seed_urls
 from tweetform.job import ArgumentError, JobArgs, check_message_size, decode_message, message_arguments
 from tweetform.state.base import DONE, GONE, JobStatus, JobStore, last_complete_level
 from tweetform.state.redis import connection, keys, migrate, scripts
-from tweetform.state.redis.seen import SeenUsers
+from tweetform.state.redis.seen import KnownClaims, SeenUsers
 
 logger = logging.getLogger(__name__)
 ENDED_TTL = "expiring"  # the job hash's field control.expire_ended sets to the TTL it gave an ended job's keys
@@ -143,6 +143,8 @@ class RedisJobStore(JobStore):
         super().__init__()
         self.server = server
         self._seen = SeenUsers(server)  # compact claims: ~20 bytes per user (seen.py)
+        self.known_claims = KnownClaims()  # users this worker saw claimed, per job (claimed at push: seen.py)
+        self._at_push: dict[str, bytes | None] = {}  # job -> its layout's marks when it claims at push, None: it does not
         self._set_state = scripts.load(server, "job_state")
         self._started = scripts.load(server, "job_started")
         self._release_holds = scripts.load(server, "release_holds")
@@ -227,6 +229,33 @@ class RedisJobStore(JobStore):
         cap = job.claim_cap if job.claim_cap is not None else (1 << 62 if job.by_levels else None)
         return self._seen.claim(job.job, uids, claimer or f"level:{level}", cap,
                                 order=(keys.level_users(job.job, level), keys.level_sequence(job.job, level)))
+
+    def claims_at_push(self, job: JobArgs) -> bool:
+        """A job without max_users whose claims layout marks queued first pages (this code's: its seeds' claim
+        made it): the push of a first page claims its user (``lua/queue_push.lua`` "k"), in the step that queues
+        it, instead of seen_claim.lua before it (each id looked up once, not twice). An older tweetform's job (its
+        layout without ``marks``) goes on as it began; a job with no claim yet claims its seeds first. Asked of
+        Redis once per job (the answer then stays: the marks stay while the job lives)."""
+        if job.by_levels:
+            return False
+        if job.job not in self._at_push:
+            marks, lvl = self.server.hmget(keys.expanded(job.job), "marks", "lvl")
+            if marks is None and lvl is None:
+                return False  # no claim yet
+            self._at_push[job.job] = marks
+        marks = self._at_push[job.job]
+        if marks is None:
+            return False
+        self.known_claims.watch(job.job, marks)
+        return True
+
+    def pushes_claim(self, job_id: str) -> bool:
+        """Whether this worker has found that the job claims at push (:meth:`claims_at_push`), without Redis: the
+        queue pushes the job's first pages with dedupe "k" then, as the spider built them for it."""
+        return self._at_push.get(job_id) is not None
+
+    def not_known_claimed(self, job: JobArgs, uids: list[Any]) -> list[Any]:
+        return self.known_claims.unknown(job.job, uids)
 
     def expanded_count(self, job: JobArgs) -> int:
         return self._seen.count(job.job)

@@ -36,6 +36,7 @@ from scrapy.utils.request import request_from_dict
 from scrapy_redis.queue import Base
 
 from tweetform.api.endpoints import ENDPOINTS
+from tweetform.meta import META_FOUND_BY, META_QID
 from tweetform.quota.book import Reservation, min_interval
 from tweetform.quota.gate import NO_ENDPOINT
 from tweetform.state.redis import compact, keys, scripts
@@ -44,14 +45,13 @@ from tweetform.state.redis import serializer as json_serializer
 from tweetform.state.redis.node import worker_id
 
 logger = logging.getLogger(__name__)
-META_QID = "tweetform_qid"
 META_LEASE = "tweetform_lease"  # the token of this worker's lease on the request
 ENDPOINT_REFRESH = 2.0  # seconds between looks for endpoint queues other workers created
 
 PACKED = "~"  # a payload that is a request's arguments packed by its spider, not its JSON
 #: a request as the push script takes it: queue's endpoint, job, priority, payload, old qid, old lease,
-#: then how it is deduplicated: "f" (fingerprint), "c" (claim) or "", its layout, bucket prefix and key,
-#: and its level's pending counter (:func:`level_counter`)
+#: then how it is deduplicated: "f" (fingerprint), "c" (a claim made before), "k" (a claim made by the push)
+#: or "", its layout, bucket prefix and key, and its level's pending counter (:func:`level_counter`)
 Prepared = tuple[str, str, int, str, str, str, str, str, str, bytes, str]
 
 
@@ -72,13 +72,14 @@ def split_member(member: str) -> tuple[str, str, str]:
 
 
 def claim_runs(items: list[Prepared]) -> list[list[Prepared]]:
-    """``items`` in order, consecutive claimed users' first pages (dedupe "c", no old request id) of one endpoint,
-    job, priority, claims layout and level counter grouped into runs (``lua/queue_push.lua``'s dedupe "C"); others alone."""
+    """``items`` in order, consecutive users' first pages deduplicated by claim (dedupe "c" or "k", no old request id)
+    of one endpoint, job, priority, dedupe, claims layout and level counter grouped into runs (``lua/queue_push.lua``'s
+    dedupe "C" or "K"); others alone."""
     runs: list[list[Prepared]] = []
     for item in items:
         last = runs[-1][-1] if runs else None
-        if (last is not None and item[6] == "c" and not item[4] and last[6] == "c" and not last[4]
-                and item[:3] == last[:3] and item[7:9] == last[7:9] and item[10] == last[10]):
+        if (last is not None and item[6] in ("c", "k") and not item[4] and not last[4]
+                and item[:3] == last[:3] and item[6:9] == last[6:9] and item[10] == last[10]):
             runs[-1].append(item)
         else:
             runs.append([item])
@@ -91,7 +92,7 @@ def push_entries(items: list[Prepared], queue_key: Any, runs: bool = True) -> li
     for run in claim_runs(items) if runs else [[item] for item in items]:
         endpoint, job, priority, payload, old, lease, mode, layout, prefix, key, level = run[0]
         if len(run) > 1:  # one entry for the run: Redis reads 12 arguments, not 12 per request
-            payload, mode = "\n".join(r[3] for r in run), "C"
+            payload, mode = "\n".join(r[3] for r in run), mode.upper()
             key = b",".join(r[9] for r in run)
         args += [queue_key(endpoint), endpoint, job, priority, payload, old, lease, mode, layout, prefix, key, level]
     return args
@@ -117,9 +118,11 @@ class InFlightQueue(Base):
         self.held: set[str] = set()  # request ids this worker took and has not finished
         self.unacked: dict[str, tuple[str, str]] = {}  # finished (request id -> lease, level counter), to remove from in-flight at the next sync
         self.unsent: list[Prepared] = []  # pushed, not yet in Redis
+        self.found: dict[str, list[Prepared]] = {}  # a page's request id -> "k" first pages it found, sent with its ack
         self.known: list[str] = []
         self._known_at = 0.0
         self._marks: dict[str, bool] = {}  # job -> its claims mark queued first pages (claims_mark_queued)
+        self._claims: Any = False  # the job store, when it claims users at push (RedisJobStore.claims_at_push)
         self._dupe_load: int | None = None  # the dupe filter's bucket load on this server (compact.py)
         self._indexed = False  # queues of an older tweetform added to the endpoints index (index_queues)
         self._turn = 0
@@ -140,8 +143,15 @@ class InFlightQueue(Base):
     # --- pushing ------------------------------------------------------------------------
 
     def push(self, request: Request) -> None:
-        """Buffer a request; the buffer goes to Redis in one round trip (with the ack, the next pop, or sync)."""
-        self.unsent.append(self.prepare(request))
+        """Buffer a request; the buffer goes to Redis in one round trip (with the ack, the next pop, or sync).
+        A first page whose push claims its user waits for the ack of the page that found it (META_FOUND_BY): the
+        page's users are all claimed in one step, none at a deeper level by a page of theirs fetched meanwhile."""
+        found_by = request.meta.pop(META_FOUND_BY, None)
+        item = self.prepare(request)
+        if item[6] == "k" and found_by in self.held:
+            self.found.setdefault(found_by, []).append(item)
+        else:
+            self.unsent.append(item)
         # no flush here: a callback's requests go with its acknowledgement (one round trip);
         # others (retries, job seeds) with the next pop, sync or heartbeat
 
@@ -152,18 +162,33 @@ class InFlightQueue(Base):
         old = request.meta.pop(META_QID, "")
         old_lease = request.meta.pop(META_LEASE, "") if old else ""
         self.held.discard(old)
+        self.found.pop(old, None)  # retried: the retry's page claims them all again
         endpoint = request.meta.get("tweetform_endpoint") or NO_ENDPOINT
         job = str((request.meta.get("tweetform_ctx") or {}).get("job", ""))
         packed = self._pack(request) if job else None
         payload = PACKED + packed[0] if packed else self._encode_request(request)
         mode, layout, prefix, key = "", "", "", b""
-        if packed and packed[1] is not None and not request.dont_filter and self.claims_mark_queued(job):
-            mode, layout, prefix, key = "c", keys.expanded(job), keys.expanded_buckets(job), str(int(packed[1])).encode()
+        if packed and packed[1] is not None and not request.dont_filter and (self.pushes_claim(job) or self.claims_mark_queued(job)):
+            mode = "k" if self.pushes_claim(job) else "c"  # "k": the spider built it unclaimed, the push claims its user
+            layout, prefix, key = keys.expanded(job), keys.expanded_buckets(job), str(int(packed[1])).encode()
         elif self.dupefilter is not None:
             key, layout = self.dupefilter.fingerprint_and_key(request)
             if layout:
                 mode, prefix = "f", compact.bucket_prefix(layout)
         return endpoint, job, request.priority, payload, old, old_lease, mode, layout, prefix, key, level_counter(request)
+
+    def claims_store(self) -> Any:
+        """The spider's job store when it claims users at push (RedisJobStore), else None."""
+        if self._claims is False:
+            store = getattr(self.spider, "store", None)
+            self._claims = store if hasattr(store, "known_claims") else None
+        return self._claims
+
+    def pushes_claim(self, job: str) -> bool:
+        """Whether the job's first pages are pushed unclaimed, their users claimed by the push ("k"): as the job store
+        decided when the spider built them (:meth:`RedisJobStore.claims_at_push`), without asking Redis."""
+        store = self.claims_store()
+        return store is not None and store.pushes_claim(job)
 
     def claims_mark_queued(self, job: str) -> bool:
         """Whether the job's claims were made by code that marks a user's first page queued in them (their layout
@@ -185,7 +210,7 @@ class InFlightQueue(Base):
         batch = self.unsent[:]
         acks = dict(self.unacked) if with_acks else {}
         try:
-            pushed = self.push_many(batch, acks)
+            flags = self.push_flags(batch, acks)
         except redis.RedisError as exc:
             if redis_away(exc):
                 self.on_redis_down()
@@ -196,13 +221,42 @@ class InFlightQueue(Base):
         del self.unsent[: len(batch)]
         for qid in acks:
             self.unacked.pop(qid, None)
-        if self.stats is not None and len(pushed) - sum(pushed):
-            self.stats.inc_value("dupefilter/filtered", len(pushed) - sum(pushed))
+        self.claims_pushed(batch, flags)
+        filtered = flags.count(b"0")  # a "k" first page refused as queued before ("3") was not expanded, not filtered
+        if self.stats is not None and filtered:
+            self.stats.inc_value("dupefilter/filtered", filtered)
         self.on_redis_back()
 
+    def claims_pushed(self, items: list[Prepared], flags: bytes) -> None:
+        """What the push's flags of "k" first pages say: users claimed now (counted as expanded: the spider did not
+        claim them) and users known claimed in their job ("1", "2", "3": remembered by the job store, whose spider then
+        builds no page for them); "0": the job's claims are gone, nothing to remember."""
+        store = self.claims_store()
+        learnt: dict[str, list[int]] = {}
+        expanded = 0
+        for item, flag in zip(items, flags):
+            if item[6] != "k":
+                continue
+            if flag == 48:  # b"0"
+                if store is not None:
+                    store.known_claims.forget(item[1])
+                continue
+            expanded += flag == 50  # b"2"
+            learnt.setdefault(item[1], []).append(int(item[9]))
+        if expanded and self.stats is not None:
+            self.stats.inc_value("tweetform/users/expanded", expanded)
+        if store is not None:
+            for job, ids in learnt.items():
+                store.known_claims.learn(job, ids)
+
     def push_many(self, items: list[Prepared], acks: dict[str, tuple[str, str]] | None = None) -> list[bool]:
+        """:meth:`push_flags`, each request's flag as queued or not."""
+        return [flag in (49, 50) for flag in self.push_flags(items, acks)]  # b"1", b"2"
+
+    def push_flags(self, items: list[Prepared], acks: dict[str, tuple[str, str]] | None = None) -> bytes:
         """Push prepared requests (with their fingerprint and dupe-filter layout) in one script call
-        (``lua/queue_push.lua``), then acknowledge ``acks`` (request id -> lease, level counter): one round trip."""
+        (``lua/queue_push.lua``), then acknowledge ``acks`` (request id -> lease, level counter): one round trip.
+        The push's flags, one per request (the script says what each means)."""
         templates = keys.job_templates()
         if self._dupe_load is None:
             self._dupe_load = compact.hash_load(self.server)
@@ -223,7 +277,7 @@ class InFlightQueue(Base):
             if self.known:  # counted and taken at once, not after the next look at the index
                 self.known = sorted(set(self.known) | pushed)
         flags = results[0] if items else b""
-        return [flag == 49 for flag in (flags.encode() if isinstance(flags, str) else flags)]  # b"1"
+        return flags.encode() if isinstance(flags, str) else flags
 
     # --- taking -------------------------------------------------------------------------
 
@@ -272,7 +326,7 @@ class InFlightQueue(Base):
             args += [name, len(lanes), min_interval(name)]
         if not lanes_of:
             return None
-        got = self._pop(keys=script_keys, args=args)
+        got = self.pop_checking_claims(script_keys, args)
         if got[0] is None:
             for name in got[1:]:
                 self.gate.note_waiting(name.decode() if isinstance(name, bytes) else name)
@@ -293,6 +347,25 @@ class InFlightQueue(Base):
         bucket = ENDPOINTS[name].bucket if name in ENDPOINTS else name
         self.gate.taken(name, request, Reservation(lanes_of[name][lane - 1], bucket, rid) if lane else True)
         return name, request
+
+    def pop_checking_claims(self, script_keys: list[Any], args: list[Any]) -> Any:
+        """The pop script's answer; in the same round trip, after it, the claims layout's marks of each job whose
+        claims the job store remembers (seen.KnownClaims): a job purged and pushed again under its id is seen
+        before a page of it taken by this pop is expanded with the old job's claims."""
+        store = self.claims_store()
+        watched = list(store.known_claims.jobs) if store is not None else []
+        if not watched:
+            return self._pop(keys=script_keys, args=args)
+
+        def build(pipe: Any) -> None:
+            scripts.in_pipeline(pipe, self._pop, script_keys, args)
+            for job in watched:
+                pipe.hget(keys.expanded(job), "marks")
+
+        got, *marks = scripts.execute(self.server, build)
+        for job, found in zip(watched, marks):
+            store.known_claims.check(job, found)
+        return got
 
     def _pack(self, request: Request) -> tuple[str, int | None] | None:
         """The spider's packed arguments of a request (``pack_request``), or None: queued as JSON."""
@@ -321,6 +394,7 @@ class InFlightQueue(Base):
             if qid:
                 self.held.discard(qid)
                 self.unacked[qid] = (request.meta.get(META_LEASE, ""), level_counter(request))
+                self.unsent += self.found.pop(qid, [])
 
     def flush_acks(self) -> None:
         """Remove finished requests from in-flight (retried after Redis was away)."""

@@ -33,7 +33,7 @@ from scrapy_redis.scheduler import Scheduler as ScrapyRedisScheduler
 from tweetform import state
 from tweetform.state.base import AckAfterScraping
 from tweetform.state.redis import connection, keys, serializer
-from tweetform.state.redis.queue import META_QID
+from tweetform.meta import META_QID
 
 logger = logging.getLogger(__name__)
 

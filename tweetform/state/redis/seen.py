@@ -11,7 +11,7 @@ Debian's redis.conf, 128 in some configurations): a field is the id itself (an i
 key's own ~100 bytes are shared by a hundred users. About 20 bytes per user in all
 (``bench/seen_memory.py``; ``tests/test_state_redis_seen.py`` holds it under 32).
 
-The buckets grow by linear hashing (``lua/seen_claim.lua``): one bucket is split in two
+The buckets grow by linear hashing (``lua/lhash.lua``): one bucket is split in two
 for every ``load`` claims, so the average stays at ``load`` users and the fullest (not
 yet split this round) near ``2 × load``; ``load`` is a quarter of the server's listpack
 limit, fixed by the job's first claim so every worker uses the same layout. Lookups are
@@ -21,8 +21,14 @@ push script drops the repeated request: once a user's first page is queued (``lu
 tag is negated in place, so the page is queued once per job with no fingerprint, and a re-claim of a
 user whose page is queued returns nothing.
 
+A job without ``max_users`` claims here only its seeds: a user its pages find is claimed by the push of
+their first page (``lua/queue_push.lua``, dedupe "k"), in the same step that queues it, with the value
+``-1`` (claimed and queued: nothing re-claims it), so a page's ids are looked up once, not twice;
+:class:`KnownClaims` keeps what the pushes said in the worker, so their pages are not built again.
+
 The layout hash ``keys.expanded(job)`` holds ``n`` (users claimed), ``lvl``, ``split``
-and ``load``; :func:`bucket_keys` lists the buckets for expiry and purge.
+and ``load`` (``lua/lhash.lua``'s), and ``marks`` (the layout's birth); :func:`bucket_keys` lists the
+buckets for expiry and purge.
 """
 
 from __future__ import annotations
@@ -90,7 +96,7 @@ HASH_PRIME = 2**31 - 1
 
 
 def bucket_index(uid: int, lvl: int, split: int) -> int:
-    """The bucket of a user id in a layout (``lua/seen_claim.lua``'s, in exact integers)."""
+    """The bucket of a user id in a layout (``lua/lhash.lua``'s lh_hash_decimal, in exact integers)."""
     h = uid % HASH_PRIME * 48271 % HASH_PRIME
     b = h % 2**lvl
     return h % 2 ** (lvl + 1) if b < split else b
@@ -103,3 +109,66 @@ def bucket_keys(server: Any, job_id: str) -> list[str]:
         return []
     buckets = 2 ** int(lvl) + int(split or 0)
     return [f"{keys.expanded_buckets(job_id)}{i}" for i in range(buckets)]
+
+
+KNOWN_CLAIMS_MAX = 1 << 18  # ids remembered, all jobs together: ~68 B each in a Python set (its int and slot): ~18 MB at most
+KNOWN_CLAIMS_JOBS = 4  # jobs remembered (the least recently used goes): each is checked with every pop (queue.py)
+
+
+class KnownClaims:
+    """Users this worker knows are claimed in a job, so a page's first pages are not built, nor their ids sent, for them.
+
+    A job without max_users claims a user in the push of their first page (``lua/queue_push.lua`` "k"); the push's
+    flag says the user is claimed now or was before, and a claim is never undone within a job, so what is here is
+    exact: an id missing here is only asked of Redis. It is a cache per job, bounded (:data:`KNOWN_CLAIMS_MAX` ids,
+    :data:`KNOWN_CLAIMS_JOBS` jobs). A job purged (or expired once ended) and pushed again under its id is
+    another job: each job's ids are kept with its layout's ``marks`` (its birth, ``lua/seen_claim.lua``), read
+    again right after every pop (:meth:`tweetform.state.redis.queue.InFlightQueue.pop_from`), so a page of the new
+    job is never expanded with the old job's ids.
+    """
+
+    def __init__(self, limit: int = KNOWN_CLAIMS_MAX, jobs: int = KNOWN_CLAIMS_JOBS) -> None:
+        self.limit, self.max_jobs = limit, jobs
+        self.jobs: dict[str, tuple[bytes, set[int]]] = {}  # job -> (its layout's marks, ids); least recent first
+        self.size = 0
+
+    def watch(self, job_id: str, marks: bytes) -> None:
+        """Remember claims of ``job_id`` (whose layout's marks are ``marks``) from now on; the most recent job."""
+        found = self.jobs.pop(job_id, None)
+        if found is None:
+            found = (marks, set())
+            while len(self.jobs) >= self.max_jobs:
+                self.forget(next(iter(self.jobs)))
+        self.jobs[job_id] = found
+
+    def unknown(self, job_id: str, ids: list[Any]) -> list[Any]:
+        """``ids`` not known claimed in the job, in order."""
+        found = self.jobs.get(job_id)
+        return [i for i in ids if i not in found[1]] if found else ids
+
+    def learn(self, job_id: str, ids: list[int]) -> None:
+        """``ids`` are claimed in the job (a push's flags said so); full: every job's ids are dropped, learnt again."""
+        found = self.jobs.get(job_id)
+        if found is None or not ids:
+            return
+        known = found[1]
+        if self.size + len(ids) > self.limit:
+            for _, held in self.jobs.values():
+                held.clear()
+            self.size = 0
+        before = len(known)
+        known.update(ids)
+        self.size += len(known) - before
+
+    def check(self, job_id: str, marks: bytes | None) -> None:
+        """The job's layout's marks read now: another value (or none: purged) means another job under this id."""
+        found = self.jobs.get(job_id)
+        if found is not None and found[0] != marks:
+            self.forget(job_id)
+            if marks is not None:  # the new job's ids from now on
+                self.jobs[job_id] = (marks, set())
+
+    def forget(self, job_id: str) -> None:
+        found = self.jobs.pop(job_id, None)
+        if found is not None:
+            self.size -= len(found[1])
