@@ -29,6 +29,14 @@ Redis ``used_memory``, seen users (the job's claim count, field ``n`` of ``tweet
 SAMPLES 0`` of every tweetform key ÷ its members: bytes per seen user and per queued request.
 Target: worker RSS flat, ≤ 300 MB.
 
+Marginal Redis CPU (``--part marginal``): the compare part's per-page figure at 16 pages/s also carries what
+redis-server spends per second whatever the rate (serverCron, a worker's heartbeats and polls). Rows: Redis alone,
+one worker with no job, then the compare job at each ``--rates`` sandbox latency (the same ``--window-pages`` pages of the crawl
+at every rate); ``redis CPU = a × pages + b × seconds`` fitted by least squares (residuals printed), a the marginal
+ms per page, 1000 / a the pages/s one Redis core carries. Then every command per page (INFO commandstats), the
+worker's round trips by call site (counted in the worker by RedisTimer), the CPU outside any command, a round
+trip's floor (PING, a no-op EVALSHA), and with ``--breakdown`` µs per script (slow log, a row not fitted).
+
 Usage (repository root)::
 
     .venv/bin/python bench/scale_bench.py              # both parts: 2 rounds × 30 s rows, 240 s memory run (~12 min)
@@ -36,8 +44,12 @@ Usage (repository root)::
     .venv/bin/python bench/scale_bench.py --part scale|memory
     .venv/bin/python bench/scale_bench.py --part compare --compare REF   # redis-server CPU per page, REF's worker vs this one
     .venv/bin/python bench/scale_bench.py --part scripts --out /tmp/x.md  # µs inside each per-page script, quiet Redis
+    .venv/bin/python bench/scale_bench.py --part marginal --rounds 2 --seconds 15 --breakdown --out /tmp/x.md
+        # redis-server CPU = a × pages + b × seconds over Redis alone, an idle worker and the compare job at 4 page
+        # rates; every command per page and the worker's round trips by call site
 
-Results go to ``bench/results-distributed.md`` (sections ``scale_bench`` and ``memory_bench``).
+Results go to ``bench/results-distributed.md`` (sections ``scale_bench`` and ``memory_bench``; ``redis_cpu_compare``,
+``redis_scripts``, ``redis_marginal`` for those parts unless ``--out`` says elsewhere).
 """
 
 from __future__ import annotations
@@ -71,13 +83,58 @@ BIG = 1_000_000_000
 
 
 TIMER_ENV = "BENCH_REDIS_TIMER_DIR"
+EVERY_ENV = "BENCH_REDIS_TIMER_EVERY"  # seconds between RedisTimer's dumps (default 0.5)
+SITES_ENV = "BENCH_REDIS_SITES"  # set: RedisTimer also counts each command by the tweetform code that sent it
 _REDIS_TIME = {"calls": 0, "pipelines": 0, "seconds": 0.0}
+_SITES: dict[str, int] = {}
+_QUIET = ("/state/redis/scripts.py", "/state/redis/connection.py")  # wrappers: the caller is the site
+
+
+def call_site(depth: int = 2) -> str:
+    """The innermost tweetform frame that sent a Redis command (``tweetform/…/x.py:LINE function``), with its
+    callers' up to three ("< caller < …"; any code's but redis-py's): scripts.py's and connection.py's wrappers skipped."""
+    frame: Any = sys._getframe(depth)
+    found: list[str] = []
+    while frame is not None and len(found) < 4:
+        name = frame.f_code.co_filename
+        at = name.rfind("/tweetform/")
+        if at >= 0 and not name.endswith(_QUIET) and not found:
+            found.append(f"{name[at + 1:]}:{frame.f_lineno} {frame.f_code.co_name}")
+        elif found and "/redis/" not in name.replace("/state/redis/", ""):
+            found.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return " < ".join(found) or "(no tweetform frame)"
+
+
+def command_label(args: tuple[Any, ...]) -> str:
+    """``EVALSHA <sha>`` for a script call (named later, from the checkout's scripts), else the command's name."""
+    name = (args[0].decode() if isinstance(args[0], bytes) else str(args[0])).upper() if args else "?"
+    if name == "SCRIPT" and len(args) > 1:
+        return f"SCRIPT {str(args[1]).upper()}"
+    if name == "EVALSHA" and len(args) > 1:
+        return f"EVALSHA {args[1].decode() if isinstance(args[1], bytes) else args[1]}"
+    return name
+
+
+def count_sites(commands: list[tuple[Any, ...]], pipeline: bool) -> None:
+    """Count ``commands`` under ``kind\tlabel\tsite``: kind "c" a command sent alone (one round trip), "p" a command
+    inside a pipeline, "P" the pipeline itself (one round trip; its label lists its commands' labels)."""
+    site = call_site(3)
+    labels = [command_label(args) for args in commands]
+    keys = [f"{'p' if pipeline else 'c'}\t{label}\t{site}" for label in labels]
+    if pipeline:
+        keys.append(f"P\t{'+'.join(dict.fromkeys(labels))}\t{site}")
+    for key in keys:
+        _SITES[key] = _SITES.get(key, 0) + 1
 
 
 class RedisTimer:
     """Scrapy extension for this benchmark (``-s EXTENSIONS={"bench.scale_bench.RedisTimer": 0}``): wall time
     this process spends blocked in Redis calls and their round trips (each command, or each pipeline, is
-    one round trip), written to ``$BENCH_REDIS_TIMER_DIR/<pid>.json`` twice a second."""
+    one round trip), written to ``$BENCH_REDIS_TIMER_DIR/<pid>.json`` twice a second (every ``$BENCH_REDIS_TIMER_EVERY``
+    s if set). redis-py's SCRIPT EXISTS before a pipeline with a ``script(client=pipe)`` call counts too. With ``$BENCH_REDIS_SITES``
+    set, also each command sent (a pipeline's one by one) by command and call site (:func:`call_site`, a few µs of
+    this process's CPU a command; nothing more reaches Redis)."""
 
     def __init__(self, crawler: Any) -> None:
         import redis.client
@@ -85,10 +142,13 @@ class RedisTimer:
         from twisted.internet import task
 
         self.path = Path(os.environ[TIMER_ENV]) / f"{os.getpid()}.json"
+        sites = bool(os.environ.get(SITES_ENV))
         if not getattr(redis.client.Redis, "_bench_timed", False):
             plain, pipelined = redis.client.Redis.execute_command, redis.client.Pipeline.execute
 
             def execute_command(self: Any, *a: Any, **kw: Any) -> Any:
+                if sites:
+                    count_sites([a], False)
                 t = time.perf_counter()
                 try:
                     return plain(self, *a, **kw)
@@ -97,6 +157,8 @@ class RedisTimer:
                     _REDIS_TIME["seconds"] += time.perf_counter() - t
 
             def execute(self: Any, *a: Any, **kw: Any) -> Any:
+                if sites and self.command_stack:
+                    count_sites([entry[0] for entry in self.command_stack], True)
                 t = time.perf_counter()
                 try:
                     return pipelined(self, *a, **kw)
@@ -104,8 +166,23 @@ class RedisTimer:
                     _REDIS_TIME["pipelines"] += 1
                     _REDIS_TIME["seconds"] += time.perf_counter() - t
 
+            immediate = redis.client.Pipeline.immediate_execute_command
+
+            def immediate_execute_command(self: Any, *a: Any, **kw: Any) -> Any:
+                """A pipeline's command sent at once: redis-py's SCRIPT EXISTS before a pipeline holding a
+                ``script(client=pipe)`` call (one round trip of its own), or a command under WATCH."""
+                if sites:
+                    count_sites([a], False)
+                t = time.perf_counter()
+                try:
+                    return immediate(self, *a, **kw)
+                finally:
+                    _REDIS_TIME["calls"] += 1
+                    _REDIS_TIME["seconds"] += time.perf_counter() - t
+
             redis.client.Redis.execute_command = execute_command  # type: ignore[method-assign]
             redis.client.Pipeline.execute = execute  # type: ignore[method-assign]
+            redis.client.Pipeline.immediate_execute_command = immediate_execute_command  # type: ignore[method-assign]
             redis.client.Redis._bench_timed = True  # type: ignore[attr-defined]
         self.loop = task.LoopingCall(self.dump)
         crawler.signals.connect(self.opened, signal=signals.spider_opened)
@@ -116,11 +193,11 @@ class RedisTimer:
         return cls(crawler)
 
     def opened(self, spider: Any) -> None:
-        self.loop.start(0.5)
+        self.loop.start(float(os.environ.get(EVERY_ENV) or 0.5))
 
     def dump(self, *args: Any, **kw: Any) -> None:
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**_REDIS_TIME, "t": time.time()}))
+        tmp.write_text(json.dumps({**_REDIS_TIME, "t": time.time(), **({"sites": _SITES} if _SITES else {})}))
         tmp.replace(self.path)
 
 
@@ -150,7 +227,9 @@ def redis_snapshot(red: RedisServer) -> dict[str, Any]:
     cmds = {k[len("cmdstat_"):]: v["calls"] for k, v in info.items() if k.startswith("cmdstat_")}
     usec = {k[len("cmdstat_"):]: v["usec"] for k, v in info.items() if k.startswith("cmdstat_")}
     return {"total": info["total_commands_processed"], "cmds": cmds, "usec": usec,
-            "cpu": info["used_cpu_sys"] + info["used_cpu_user"], "mem": info["used_memory"]}
+            "cpu": info["used_cpu_sys"] + info["used_cpu_user"], "mem": info["used_memory"],
+            "reads": info.get("total_reads_processed", 0), "net_in": info.get("total_net_input_bytes", 0),
+            "net_out": info.get("total_net_output_bytes", 0)}
 
 
 # ------------------------------------------------------------------------------------------
@@ -379,7 +458,9 @@ def part_compare(args: argparse.Namespace, report: list[tuple[str, str]]) -> Non
     red = RedisServer()
     workdir = Path(tempfile.mkdtemp(prefix="scale-compare-"))
     creds = demo_credentials(*[f"demo-user-{i}" for i in range(1, 9)])
+    args.compare = args.compare or "main"
     old = checkout(args.compare, workdir)
+    shutil.copy(Path(__file__), old / "bench" / "scale_bench.py")  # both rows counted by this RedisTimer (round trips alike)
     plan = [(f"before ({args.compare})", old), ("after (this checkout)", None)]
     runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in plan}
     try:
@@ -515,6 +596,399 @@ def part_scripts(args: argparse.Namespace, report: list[tuple[str, str]]) -> Non
     report.append(("redis_scripts", text))
 
 
+def least_squares(rows: list[tuple[float, float, float]]) -> tuple[float, float, list[float]]:
+    """``y = a·x1 + b·x2`` (no intercept) fitted to rows ``(x1, x2, y)`` by least squares: a, b and each row's
+    residual (y − fit). NaNs when the rows cannot tell a from b (e.g. every row with the same x1/x2)."""
+    s11 = sum(x1 * x1 for x1, _, _ in rows)
+    s12 = sum(x1 * x2 for x1, x2, _ in rows)
+    s22 = sum(x2 * x2 for _, x2, _ in rows)
+    t1 = sum(x1 * y for x1, _, y in rows)
+    t2 = sum(x2 * y for _, x2, y in rows)
+    det = s11 * s22 - s12 * s12
+    if abs(det) < 1e-12 * max(s11 * s22, 1e-30):
+        return float("nan"), float("nan"), [float("nan")] * len(rows)
+    a, b = (t1 * s22 - t2 * s12) / det, (s11 * t2 - s12 * t1) / det
+    return a, b, [y - a * x1 - b * x2 for x1, x2, y in rows]
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+
+def marginal_row(label: str, box: SandboxProcess, red: RedisServer, creds: list[dict[str, str]], seed: int, *, workers: int,
+                 job: bool, latency: float, conc: int, from_pages: int, window_pages: int, seconds: float, max_seconds: float,
+                 ramp: float, workdir: Path, tag: str, code: Path | None, slowlog: dict[str, str] | None = None) -> dict[str, Any]:
+    """One row of ``--part marginal``: redis-server CPU (``/proc/<pid>/task/*/schedstat``, so the bench's own INFO
+    before and after stay out of it) over a window with nothing of the bench's reaching Redis. ``workers`` 0: Redis
+    alone; ``job`` False: the workers run with nothing queued, ``seconds`` s after a ``ramp``; ``job`` True: the
+    compare job, the window from the ``from_pages``-th page served to ``window_pages`` more (the same stretch of
+    the crawl at any rate), ``max_seconds`` at most. Each worker counts its commands by call site (RedisTimer).
+    ``slowlog`` (script SHA1 -> name): every command in the slow log during the window, µs per script (this costs
+    Redis CPU of its own: such a row is not fitted)."""
+    box.reset()
+    box.set_faults(latency=latency)
+    red.flush()
+    out = workdir / f"{tag}-{slug(label)}"
+    timers = out / "timers"
+    timers.mkdir(parents=True)
+    env = tf_env(box, out, creds, red.url)
+    env.update({TIMER_ENV: str(timers), SITES_ENV: "1", EVERY_ENV: "0.1"})
+    settings = ["-s", f"CONCURRENT_REQUESTS={conc}",
+                "-s", 'EXTENSIONS={"bench.scale_bench.RedisTimer": 0, "tweetform.progress.ProgressExtension": 500}']
+    procs = [Proc(["worker", "--spiders", "friends", *settings], env, out / f"worker{i}.log", code) for i in range(workers)]
+    try:
+        if procs:
+            wait_registered(red.client, [p.pid for p in procs])
+        if job:
+            push(env, "friends", "--user-id", str(seed), "--depth", "3", "--job", f"marginal-{tag}-{slug(label)}")
+            deadline = time.time() + 180
+            while box.served(FOLLOWING) < from_pages:
+                if time.time() > deadline or any(p.proc.poll() is not None for p in procs):
+                    raise RuntimeError(f"{label}: {from_pages} pages not served; see {out}")
+                time.sleep(0.05)
+        else:
+            time.sleep(ramp)
+        if slowlog is not None:
+            red.client.config_set("slowlog-max-len", 1_000_000)
+            red.client.config_set("slowlog-log-slower-than", 0)
+            red.client.slowlog_reset()
+        r0, s0 = redis_snapshot(red), box.served(FOLLOWING)
+        k0 = [read_timer(timers, p.pid) for p in procs]
+        c0 = [process_cpu(p.pid) for p in procs]
+        t0, rc0 = time.time(), process_cpu(red.proc.pid)
+        while True:
+            time.sleep(0.05 if job else 0.5)
+            if job and (box.served(FOLLOWING) >= s0 + window_pages or time.time() > t0 + max_seconds):
+                break
+            if not job and time.time() >= t0 + seconds:
+                break
+        rc1, t1 = process_cpu(red.proc.pid), time.time()
+        s1 = box.served(FOLLOWING)
+        c1 = [process_cpu(p.pid) for p in procs]
+        time.sleep(0.15)  # each worker's next dump covers the window's end
+        k1 = [read_timer(timers, p.pid) for p in procs]
+        r1 = redis_snapshot(red)
+        logged = {}
+        if slowlog is not None:
+            red.client.config_set("slowlog-log-slower-than", 10000)
+            logged = script_times(red, slowlog)
+            red.client.slowlog_reset()
+        alive = all(p.proc.poll() is None for p in procs)
+    finally:
+        for p in procs:
+            p.stop()
+    problems = [line for p in procs for line in p.problems()]
+    for line in problems[:5]:
+        print(f"   log: {line}", flush=True)
+    if not alive:
+        raise RuntimeError(f"{label}: a process ended during the measurement; see {out}")
+    secs = t1 - t0
+    sites: dict[str, float] = {}
+    for a, b in zip(k0, k1):  # a dump's counts scaled from its own span to the window's
+        scale = secs / max(b["t"] - a["t"], 1e-9)
+        for key, n in b.get("sites", {}).items():
+            sites[key] = sites.get(key, 0.0) + (n - a.get("sites", {}).get(key, 0)) * scale
+    return {
+        "label": label, "workers": workers, "job": job, "latency": latency, "conc": conc, "pages": s1 - s0, "secs": secs,
+        "cpu": rc1 - rc0, "info_cpu": r1["cpu"] - r0["cpu"], "worker_cpu": sum(b - a for a, b in zip(c0, c1)),
+        "cmds": {k: r1["cmds"].get(k, 0) - r0["cmds"].get(k, 0) for k in r1["cmds"]},
+        "usec": {k: r1["usec"].get(k, 0) - r0["usec"].get(k, 0) for k in r1["usec"]},
+        "reads": r1["reads"] - r0["reads"], "net_in": r1["net_in"] - r0["net_in"], "net_out": r1["net_out"] - r0["net_out"],
+        "sites": {k: v for k, v in sites.items() if v}, "problems": len(problems), "scripts": logged,
+    }
+
+
+def round_trip_floor(red: RedisServer, n: int = 2000) -> dict[str, float]:
+    """redis-server CPU µs of one round trip from the bench on a quiet Redis (no worker): a PING, and an EVALSHA of
+    a script doing nothing given 1 key and 64 ten-byte arguments (a billed-ids or claim call's shape); how much of
+    the latter commandstats counts inside the command."""
+    r = red.client
+    sha = r.script_load("return 0")
+    args = [f"{1_000_000_000 + i}" for i in range(64)]
+    out = {}
+    for name, call in (("PING", lambda: r.ping()), ("EVALSHA, 64 args", lambda: r.evalsha(sha, 1, "k", *args))):
+        r.config_resetstat()
+        c0 = process_cpu(red.proc.pid)
+        for _ in range(n):
+            call()
+        c1 = process_cpu(red.proc.pid)
+        stats = r.info("commandstats")
+        inside = stats.get("cmdstat_ping" if name == "PING" else "cmdstat_evalsha", {"usec": 0})["usec"]
+        out[name] = 1e6 * (c1 - c0) / n
+        out[f"{name} inside"] = inside / n
+    return out
+
+
+def site_label(label: str, names: dict[str, str]) -> str:
+    """A counted label with its scripts named: ``EVALSHA <sha1>`` -> ``EVALSHA queue_pop``."""
+    return re.sub(r"EVALSHA ([0-9a-f]{40})", lambda m: f"EVALSHA {names.get(m.group(1), m.group(1)[:8])}", label)
+
+
+def sent_by_workers(run: dict[str, Any], command: str) -> float:
+    """How many ``command`` (INFO commandstats' name) the row's workers sent themselves, alone or pipelined."""
+    total = 0.0
+    for key, n in run["sites"].items():
+        kind, label, _ = key.split("\t", 2)
+        if kind in ("c", "p") and label.split(" ")[0].lower() == command.split("|")[0]:
+            total += n
+    return total
+
+
+def split_cpu(run: dict[str, Any]) -> tuple[float, float, float]:
+    """A row's redis-server CPU in ms: inside EVALSHA (scripts, commandstats µs), inside the other commands the workers
+    sent (their share of each command's µs, by calls), and outside any command (reading, parsing and answering round
+    trips, the event loop, serverCron)."""
+    scripts_ms = run["usec"].get("evalsha", 0) / 1000
+    other = sum(run["usec"].get(cmd, 0) * min(1.0, sent_by_workers(run, cmd) / calls) / 1000
+                for cmd, calls in run["cmds"].items() if calls and cmd != "evalsha")
+    return scripts_ms, other, 1000 * run["cpu"] - scripts_ms - other
+
+
+def breakdown_tables(mine: list[dict[str, Any]], labels: list[str], names: dict[str, str]) -> list[str]:
+    """One checkout's command and call-site tables of ``--part marginal`` (``labels``: its no-job row, then its rates)."""
+    idle, rated = labels[0], labels[1:]
+    by = {label: [r for r in mine if r["row"] == label] for label in labels}
+    workers = [r for r in mine if r["workers"]]
+
+    def per(label: str, value: Any) -> float:
+        """Σ value(row) ÷ Σ pages over the label's rounds (÷ Σ seconds for the no-job row)."""
+        rs = by[label]
+        return sum(value(r) for r in rs) / (sum(r["pages"] for r in rs) or sum(r["secs"] for r in rs))
+
+    ref, fast = rated[0], rated[-1]
+    out = ["", f"Where the time goes (commandstats µs are Redis's own time inside each command; a script's commands count "
+                f"inside its EVALSHA too). Per row, redis-server CPU ms/page = inside scripts + inside the other commands the "
+                f"worker sent + outside any command:", ""]
+    split_rows = []
+    for label in rated:
+        parts = [per(label, lambda r, i=i: split_cpu(r)[i]) for i in range(3)]
+        trips = per(label, lambda r: sum(n for k, n in r["sites"].items() if k[0] in "cP"))
+        split_rows.append([label, f"{per(label, lambda r: 1000 * r['cpu']):.3f}", *(f"{x:.3f}" for x in parts),
+                           f"{trips:.2f}", f"{per(label, lambda r: r['reads']):.2f}", f"{1000 * parts[2] / max(trips, 1e-9):.1f}",
+                           f"{per(label, lambda r: r['net_in']):,.0f} / {per(label, lambda r: r['net_out']):,.0f}"])
+    idle_parts = [per(idle, lambda r, i=i: split_cpu(r)[i]) for i in range(3)]
+    idle_trips = per(idle, lambda r: sum(n for k, n in r["sites"].items() if k[0] in "cP"))
+    split_rows.append([f"{idle} (per s)", f"{per(idle, lambda r: 1000 * r['cpu']):.3f}", *(f"{x:.3f}" for x in idle_parts),
+                       f"{idle_trips:.2f}", f"{per(idle, lambda r: r['reads']):.2f}", "–",
+                       f"{per(idle, lambda r: r['net_in']):,.0f} / {per(idle, lambda r: r['net_out']):,.0f}"])
+    out.append(md_table(["row", "redis CPU ms/page", "in scripts (EVALSHA)", "in other worker commands", "outside commands",
+                         "worker round trips/page (counted in the worker)", "Redis reads/page", "µs outside commands per round trip",
+                         "bytes in / out per page"], split_rows))
+    a, b, _ = least_squares([(r["pages"], r["secs"], split_cpu(r)[2]) for r in workers])
+    a_in, b_in, _ = least_squares([(r["pages"], r["secs"], split_cpu(r)[0] + split_cpu(r)[1]) for r in workers])
+    out += ["", f"Fitted the same way: inside commands a = {a_in:.3f} ms/page, b = {b_in:.3f} ms/s; outside commands "
+                f"a = {a:.3f} ms/page, b = {b:.2f} ms/s.", ""]
+
+    # INFO: the bench's snapshot before the window (its CPU is outside the window's figure)
+    commands = sorted({c for r in mine for c, n in r["cmds"].items() if n and c != "info"},
+                      key=lambda c: -per(ref, lambda r: r["usec"].get(c, 0)))
+    rows = []
+    for cmd in commands:
+        calls = per(ref, lambda r: r["cmds"].get(cmd, 0))
+        sent = per(ref, lambda r: sent_by_workers(r, cmd))
+        usec = per(ref, lambda r: r["usec"].get(cmd, 0))
+        rows.append([cmd, f"{calls:.2f}", f"{usec:.1f}", f"{usec / calls:.2f}" if calls else "–", f"{sent:.2f}",
+                     f"{calls - sent:.2f}", f"{per(fast, lambda r: r['cmds'].get(cmd, 0)):.2f}",
+                     f"{per(idle, lambda r: r['cmds'].get(cmd, 0)):.2f}", f"{per(idle, lambda r: r['usec'].get(cmd, 0)):.1f}"])
+    out += [f"Every command (INFO commandstats; the bench's own INFO left out: it ran before the window), per page at {ref} "
+            f"(all rounds), per page at {fast}, per second with no job:", "",
+            md_table(["command", f"calls/page ({ref})", "µs/page", "µs/call", "sent by the worker /page", "run inside scripts /page",
+                      f"calls/page ({fast})", "calls/s, no job", "µs/s, no job"], rows)]
+
+    keys = {k for r in mine for k in r["sites"] if k[0] in "cP"}
+    site_rows = []
+    for key in keys:
+        kind, label, site = key.split("\t", 2)
+        al, be, _ = least_squares([(r["pages"], r["secs"], r["sites"].get(key, 0.0)) for r in workers])
+        at = [per(label_, lambda r: r["sites"].get(key, 0.0)) for label_ in rated]
+        idle_rate = per(idle, lambda r: r["sites"].get(key, 0.0))
+        if max(at) < 0.005 and idle_rate < 0.01:
+            continue
+        what = f"pipeline [{site_label(label, names)}]" if kind == "P" else site_label(label, names)
+        site_rows.append((-at[0], [what, f"`{site}`", *(f"{x:.3f}" for x in at), f"{idle_rate:.2f}", f"{al:.3f}", f"{be:.2f}"]))
+    site_rows.sort(key=lambda x: x[0])
+    out += ["", "Round trips the worker made (each command sent alone, each pipeline), by call site (RedisTimer in the worker: "
+                "the innermost tweetform frame, < its caller); fit over the worker rows: calls = α × pages + β × seconds:", "",
+            md_table(["round trip", "call site", *(f"per page ({label})" for label in rated), "per s, no job",
+                      "α per page", "β per s"], [row for _, row in site_rows])]
+    return out
+
+
+def slowlog_table(rows: list[dict[str, Any]], names: dict[str, str]) -> list[str]:
+    """``--part marginal --breakdown``: µs per page inside each script (slow log, every command) and its call sites."""
+    if not rows:
+        return []
+    pages = sum(r["pages"] for r in rows)
+    total: dict[str, list[float]] = {}
+    for r in rows:
+        for script, (us, calls) in r["scripts"].items():
+            t = total.setdefault(script, [0.0, 0.0])
+            t[0] += us
+            t[1] += calls
+    cpu = 1000 * sum(r["cpu"] for r in rows) / pages
+    out = []
+    scripts = set(names.values())
+    for script, (us, calls) in sorted(total.items(), key=lambda kv: -kv[1][0]):
+        if script not in scripts:
+            continue  # a command: the ones scripts run are in the commandstats table, the worker's own are few
+        sites: dict[str, float] = {}
+        for r in rows:
+            for key, n in r["sites"].items():
+                kind, label, site = key.split("\t", 2)
+                if kind in ("c", "p") and label.startswith("EVALSHA ") and names.get(label[8:]) == script:
+                    sites[site] = sites.get(site, 0.0) + n
+        where = "; ".join(f"`{site}` {n / pages:.2f}" for site, n in sorted(sites.items(), key=lambda kv: -kv[1]))
+        out.append([script, f"{us / pages:.1f}", f"{calls / pages:.2f}", f"{us / max(calls, 1):.1f}", where or "–"])
+    return ["", f"Inside each script, per page (slow log on, every command logged; {rows[0]['row']}, {len(rows)} round(s), "
+                f"{pages} pages; redis-server CPU {cpu:.3f} ms/page in these rows, the slow log's own cost included):", "",
+            md_table(["script", "µs/page", "calls/page", "µs/call", "call sites (calls/page)"], out)]
+
+
+def part_marginal(args: argparse.Namespace, report: list[tuple[str, str]]) -> None:
+    """What a page adds to redis-server's CPU, apart from what it spends per second whatever the page rate
+    (serverCron, the workers' heartbeats and polls): Redis alone, a worker with no job, and the compare job at
+    ``--rates`` page rates (sandbox latency × concurrency), rows interleaved over ``--rounds``; fit
+    ``redis CPU = a × pages + b × seconds`` over the worker rows. Then every command per page (INFO commandstats),
+    which of them the workers sent and from where (call sites counted in the workers), and what is left to the
+    scripts. ``--compare REF``: REF's worker in rows of its own (this file's RedisTimer copied into its tree)."""
+    started, load0 = time.time(), loadavg()
+    rates = []
+    for spec in args.rates.split(","):
+        lat, _, conc = spec.strip().partition("x")
+        rates.append((float(lat), int(conc or args.concurrency)))
+    box = SandboxProcess("--users", "100000", "--seed", "1", "--window", "900", "--limit", f"{FOLLOWING}={BIG}",
+                         "--latency", str(rates[0][0]), python=PY, cwd=ROOT)
+    red = RedisServer()
+    workdir = Path(tempfile.mkdtemp(prefix="scale-marginal-"))
+    creds = demo_credentials(*[f"demo-user-{i}" for i in range(1, 9)])
+    codes: list[tuple[str, Path | None]] = [("this checkout", None)]
+    if args.compare:
+        old = checkout(args.compare, workdir)
+        shutil.copy(Path(__file__), old / "bench" / "scale_bench.py")  # its workers count call sites too
+        codes.insert(0, (args.compare, old))
+    plan: list[dict[str, Any]] = [{"code": "", "path": None, "label": "Redis alone", "workers": 0, "job": False,
+                                   "latency": rates[0][0], "conc": args.concurrency}]
+    for name, path in codes:
+        plan.append({"code": name, "path": path, "label": "worker, no job", "workers": 1, "job": False,
+                     "latency": rates[0][0], "conc": args.concurrency})
+        plan += [{"code": name, "path": path, "label": f"{lat:g} s × {conc}", "workers": 1, "job": True, "latency": lat,
+                  "conc": conc} for lat, conc in rates]
+    names: dict[str, str] = {}  # script SHA1 -> name, of every checkout measured
+    for _, path in codes:
+        names.update(script_names(path))
+    runs: list[dict[str, Any]] = []
+    floors: list[dict[str, float]] = []
+    try:
+        seed = box.get("/_sandbox/examples")["many_friends"][0]
+        for rnd in range(args.rounds):
+            for row in (plan if rnd % 2 == 0 else plan[::-1]):
+                name = f"{row['code']}: {row['label']}" if row["code"] else row["label"]
+                print(f"== round {rnd + 1} {name} ...", flush=True)
+                res = marginal_row(name, box, red, creds, seed, workers=row["workers"], job=row["job"], latency=row["latency"],
+                                   conc=row["conc"], from_pages=args.from_pages, window_pages=args.window_pages,
+                                   seconds=args.seconds, max_seconds=3 * args.seconds, ramp=args.ramp, workdir=workdir,
+                                   tag=f"r{rnd}", code=row["path"])
+                res.update(code=row["code"], row=row["label"], round=rnd + 1, slowlog=False)
+                runs.append(res)
+                rate = f"{1000 * res['cpu'] / res['secs']:.2f} ms/s"
+                if res["pages"]:
+                    print(f"   {res['pages']} pages in {res['secs']:.1f} s ({res['pages'] / res['secs']:.1f} pages/s): redis-server CPU "
+                          f"{1000 * res['cpu']:.1f} ms = {rate} = {1000 * res['cpu'] / res['pages']:.3f} ms/page, "
+                          f"{res['reads'] / res['pages']:.1f} reads/page", flush=True)
+                else:
+                    print(f"   {res['secs']:.1f} s: redis-server CPU {1000 * res['cpu']:.1f} ms = {rate}, {res['reads'] / res['secs']:.1f} "
+                          f"reads/s, {sum(res['cmds'].values()) / res['secs']:.1f} commands/s", flush=True)
+            for name, path in codes if args.breakdown else []:  # per-script µs from the slow log: not fitted
+                label = f"{rates[0][0]:g} s × {rates[0][1]}, slow log on"
+                print(f"== round {rnd + 1} {name}: {label} ...", flush=True)
+                res = marginal_row(f"{name}: {label}", box, red, creds, seed, workers=1, job=True, latency=rates[0][0],
+                                   conc=rates[0][1], from_pages=args.from_pages, window_pages=args.window_pages,
+                                   seconds=args.seconds, max_seconds=3 * args.seconds, ramp=args.ramp, workdir=workdir,
+                                   tag=f"r{rnd}", code=path, slowlog=names)
+                res.update(code=name, row=label, round=rnd + 1, slowlog=True)
+                runs.append(res)
+            red.flush()
+            floors.append(round_trip_floor(red))
+            print("   round trip floor, redis-server CPU µs: " + ", ".join(f"{k} {v:.1f}" for k, v in floors[-1].items()), flush=True)
+    finally:
+        red.stop()
+        box.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    sections = [
+        "## Lean Redis: marginal redis-server CPU per page and fixed CPU per second (issue 15 §4)",
+        "",
+        "```",
+        f".venv/bin/python bench/scale_bench.py --part marginal --rates {args.rates} --rounds {args.rounds} --seconds {args.seconds:g} "
+        f"--from-pages {args.from_pages} --window-pages {args.window_pages}" + (f" --compare {args.compare}" if args.compare else ""),
+        "```",
+        "",
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}; sandbox `{box.command}` (its latency set per row); "
+        f"the compare job (`scrapy push friends --user-id {seed} --depth 3`, a fresh job on a flushed Redis each row) taken by 1 "
+        f"`scrapy worker --spiders friends -s CONCURRENT_REQUESTS=<conc>`; a job row measures from its {args.from_pages}th page served "
+        f"to {args.window_pages} more (the same stretch of the crawl at every rate; {3 * args.seconds:g} s at most), the idle rows "
+        f"{args.seconds:g} s after {args.ramp:g} s. redis-server CPU from /proc/<pid>/task/*/schedstat; nothing of the bench's "
+        f"reaches Redis inside a window. Rows interleaved over {args.rounds} round(s) (odd rounds reversed).",
+    ]
+    alone = [r for r in runs if r["workers"] == 0]
+    floor = statistics.median(1000 * r["cpu"] / r["secs"] for r in alone)
+    for name, _ in codes:
+        mine = [r for r in runs if r["code"] == name and not r["slowlog"]]
+        labels = list(dict.fromkeys(r["row"] for r in mine))
+        fitted = [r for r in mine if r["workers"]]
+        a, b, res = least_squares([(r["pages"], r["secs"], 1000 * r["cpu"]) for r in fitted])
+        busy = [r for r in fitted if r["job"]]
+        idle_rows = [r for r in fitted if not r["job"]]
+        idle_b = 1000 * sum(r["cpu"] for r in idle_rows) / sum(r["secs"] for r in idle_rows)
+        a2, b2, res2 = least_squares([(r["pages"], r["secs"], 1000 * r["cpu"]) for r in busy])
+        def plain(label: str) -> float:
+            rs = [r for r in mine if r["row"] == label]
+            return 1000 * sum(r["cpu"] for r in rs) / max(sum(r["pages"] for r in rs), 1)
+
+        rows = []
+        for label in ["Redis alone", *labels]:
+            rs = alone if label == "Redis alone" else [r for r in mine if r["row"] == label]
+            pages, secs, cpu = sum(r["pages"] for r in rs), sum(r["secs"] for r in rs), sum(r["cpu"] for r in rs)
+            rows.append([label, " / ".join(f"{r['pages'] / r['secs']:.1f}" for r in rs), " / ".join(f"{r['secs']:.1f}" for r in rs),
+                         " / ".join(f"{1000 * r['cpu'] / r['secs']:.2f}" for r in rs),
+                         " / ".join(f"{1000 * r['cpu'] / r['pages']:.3f}" for r in rs) if pages else "–",
+                         f"{1000 * cpu / pages:.3f}" if pages else "–",
+                         f"{sum(r['reads'] for r in rs) / pages:.2f}" if pages else f"{sum(r['reads'] for r in rs) / secs:.1f}/s",
+                         f"{sum(sum(r['cmds'].values()) for r in rs) / pages:.0f}" if pages else
+                         f"{sum(sum(r['cmds'].values()) for r in rs) / secs:.1f}/s",
+                         f"{(1000 * cpu - idle_b * secs) / pages:.3f}" if pages else "–",
+                         f"{(1000 * cpu - b * secs) / pages:.3f}" if pages else "–",
+                         f"{1000 * sum(r['worker_cpu'] for r in rs) / pages:.1f}" if pages else "–"])
+        resid = ", ".join(f"{r['row']} r{r['round']} {e:+.1f} ({e / (1000 * r['cpu']):+.0%})" for r, e in zip(fitted, res))
+        resid2 = ", ".join(f"{r['row']} r{r['round']} {e:+.1f} ({e / (1000 * r['cpu']):+.0%})" for r, e in zip(busy, res2))
+        sections += [
+            "",
+            f"### {name}",
+            "",
+            md_table(["row", "pages/s per round", "s measured", "redis CPU ms/s", "redis CPU ms/page (plain)", "ms/page, all rounds",
+                      "Redis reads (round trips) / page", "Redis cmds/page (Lua's included)",
+                      "ms/page less the idle worker's ms/s × seconds", "ms/page less the fit's b × seconds",
+                      "worker CPU ms/page"], rows),
+            "",
+            f"- Fit over the worker rows (no job and job), redis CPU ms = a × pages + b × seconds: **a = {a:.3f} ms/page marginal, "
+            f"b = {b:.2f} ms/s fixed** (measured: the worker with no job {idle_b:.2f} ms/s, Redis alone {floor:.2f} ms/s); "
+            f"residuals ms: {resid}.",
+            f"- Fit over the job rows only: a = {a2:.3f} ms/page, b = {b2:.2f} ms/s; residuals ms: {resid2}.",
+            f"- Implied saturation of one Redis (one core): 1000 / a = **{1000 / a:.0f} pages/s** "
+            f"((1000 − b) / a = {(1000 - b) / a:.0f} with one worker's fixed cost); 1000 ÷ the plain ms/page says "
+            + ", ".join(f"{1000 / plain(label):.0f} at {label}" for label in labels[1:]) + ".",
+        ]
+        sections += breakdown_tables(mine, labels, names)
+        sections += slowlog_table([r for r in runs if r["code"] == name and r["slowlog"]], names)
+    floor_line = ", ".join(f"{k} {statistics.median(f[k] for f in floors):.1f}" for k in floors[0])
+    sections += ["", f"A round trip's floor on this Redis, quiet (the bench's client, 2,000 calls one at a time, medians of the "
+                     f"rounds), redis-server CPU µs per call, and of it inside the command (commandstats): {floor_line}."]
+    sections += ["", f"Machine: {os.cpu_count()} CPUs (shared), load {load0} → {loadavg()}; part took {time.time() - started:.0f} s."]
+    text = "\n".join(sections)
+    print("\n" + text)
+    report.append(("redis_marginal", text))
+
+
 # ------------------------------------------------------------------------------------------
 # P4
 
@@ -630,12 +1104,17 @@ def part_memory(args: argparse.Namespace, report: list[tuple[str, str]]) -> None
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--part", choices=["scale", "memory", "compare", "scripts", "all"], default="all")
+    ap.add_argument("--part", choices=["scale", "memory", "compare", "scripts", "marginal", "all"], default="all")
+    ap.add_argument("--rates", default="0.5,0.2,0.1,0.05", help="--part marginal: the job rows, sandbox latency s [x concurrency], comma-separated")
+    ap.add_argument("--from-pages", type=int, default=100, help="--part marginal: a job row's window starts at this page served")
+    ap.add_argument("--window-pages", type=int, default=600, help="--part marginal: pages in a job row's window")
     ap.add_argument("--pages", type=int, default=2000, help="--part scripts: pages measured")
     ap.add_argument("--warm-pages", type=int, default=2500, help="--part scripts: pages replayed first (the job and day fill up)")
     ap.add_argument("--page-ids", type=int, default=63, help="--part scripts: ids a page (63: about what a compare row claims a page)")
-    ap.add_argument("--breakdown", action="store_true", help="--part compare: Redis time per script from the slow log (adds Redis CPU)")
-    ap.add_argument("--compare", default="main", help="--part compare: the git ref whose worker is the 'before' row (default main)")
+    ap.add_argument("--breakdown", action="store_true", help="--part compare: Redis time per script from the slow log (adds Redis CPU); "
+                                                                  "--part marginal: one more job row a round with it (not fitted)")
+    ap.add_argument("--compare", help="--part compare: the git ref whose worker is the 'before' row (default main); "
+                                       "--part marginal: also REF's worker, in rows of its own")
     ap.add_argument("--latency", type=float, default=0.5)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--rounds", type=int)
@@ -659,6 +1138,8 @@ def main() -> None:
         part_compare(args, report)
     if args.part == "scripts":
         part_scripts(args, report)
+    if args.part == "marginal":
+        part_marginal(args, report)
     if out:
         for name, text in report:
             write_section(out, name, text)
