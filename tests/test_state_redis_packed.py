@@ -17,7 +17,8 @@ Q = keys.queue("friends", "/2/users/:id/following")
 
 
 def worker(redis_url: str) -> tuple[FriendsSpider, InFlightQueue]:
-    crawler = unit_crawler(FriendsSpider, {"REDIS_URL": redis_url, "TWEETFORM_API_BASE": "http://api.test"})
+    crawler = unit_crawler(FriendsSpider, {"REDIS_URL": redis_url, "TWEETFORM_API_BASE": "http://api.test",
+                                           "TWEETFORM_BLUESKY_APPVIEW": "http://appview.test"})
     spider = FriendsSpider.from_crawler(crawler)
     queue = InFlightQueue(redis.Redis.from_url(redis_url), spider, keys.queue("friends", ""))
     queue.bind(JobDupeFilter.from_spider(spider), None, None)
@@ -167,3 +168,27 @@ def test_the_users_a_page_found_are_claimed_together_with_its_acknowledgement(re
     queue.finished([page])  # its callback's output handled: acknowledged at the next sync, its first pages first
     queue.sync()
     assert queued(r) == ["~10,2", "~11,2", "~12,2"] and spider.store.expanded_count(j) == 4
+
+
+def test_a_bluesky_network_job_claims_dids_by_their_key_in_the_push_of_their_first_page(redis_url: str):
+    """Bluesky's users are DIDs, claimed under api.bluesky.did_key: a job without max_users claims them in the push
+    of their first pages too (packed as the DID and its level), known ones are not built again, a page fetched again
+    elsewhere queues none twice, and a malformed DID is never claimed."""
+    from tweetform.api import bluesky
+
+    r = redis.Redis.from_url(redis_url)
+    (a, qa), (b, qb) = worker(redis_url), worker(redis_url)
+    qa.stats, qb.stats = a.crawler.stats, b.crawler.stats
+    seed = "did:plc:" + "a" * 24
+    j = JobArgs(spider="friends", job="bsky", api="bluesky", bucket="friend_ids", dids=[seed], depth=3)
+    a.store.save(j)
+    list(a.expand(j, [seed], 1, claimer="seed"))
+    found = ["did:plc:" + chr(ord("b") + n % 20) * 23 + "bcdefghijklmnopqrstuvwxyz"[n // 20] for n in range(60)]
+    assert len(set(found)) == 60 and all(bluesky.is_did(d) for d in found)
+    assert pushed_pages(a, qa, j, [*found, "did:bad"]) == b"2" * 60
+    assert qa.stats.get_value("tweetform/users/expanded") == 1 + 60 and a.store.expanded_count(j) == 61
+    assert not list(a.expand(j, found, 2, claimer="another page"))
+    assert pushed_pages(b, qb, j, found[:30]) == b"3" * 30
+    follows = keys.queue("friends", "app.bsky.graph.getFollows")
+    pages = [p for m in r.zrange(follows, 0, -1) for p in m.decode().split("\t", 2)[2].split("\n")]
+    assert sorted(pages) == sorted(f"~{d},2" for d in found)  # each first page once, as its DID and level
