@@ -2,7 +2,7 @@
 -- and how big): a layout HASH (n members, lvl, split, load) and buckets "<bucket prefix><i>",
 -- grown by linear hashing. A member's bucket is h mod 2^lvl, or h mod 2^(lvl+1) for buckets
 -- already split this round (below `split`); h is the member's hash (below). Buckets are HASHes
--- (member -> "", listpacks) or, kind "set", SETs of integers (intsets) holding a sentinel 0 from
+-- (member -> "", or a value: the claims of seen.py; listpacks) or, kind "set", SETs of integers (intsets) holding a sentinel 0 from
 -- their creation, so a TTL given then covers them for good. A bucket created once the layout has a
 -- TTL (the job ended: control.expire_ended, then a late page or push) gets the layout's remaining TTL.
 local LH_P = 2147483647
@@ -92,11 +92,11 @@ local function lh_reserve(t, more)
   while t.n + more > t.load * (t.size + t.split) do lh_grow(t) end
 end
 
--- a hash-kind member: true when it was not there (and is now)
-local function lh_add(t, member)
+-- a hash-kind member (its value "", or `value`): true when it was not there (and is now)
+local function lh_add(t, member, value)
   lh_reserve(t, 1)
   local key = lh_bucket(t, member)
-  if redis.call('HSETNX', key, member, '') == 1 then
+  if redis.call('HSETNX', key, member, value or '') == 1 then
     t.n, t.changed = t.n + 1, true
     lh_inherit_ttl(t, key)
     return true

@@ -44,17 +44,11 @@ local function claim_mark(layout, prefix, key, here)
     claims[layout] = t
   end
   if t.fresh then return '0' end
+  -- "k": one HSETNX claims a new user (most of them: the worker sends none it knows claimed), the rest are read
+  if here and lh_add(t, key, '-1') then return '2' end
   local bucket = lh_bucket(t, key)
   local tag = redis.call('HGET', bucket, key)
-  if not tag then
-    if not here then return '0' end  -- never claimed
-    lh_reserve(t, 1)
-    bucket = lh_bucket(t, key)
-    redis.call('HSET', bucket, key, '-1')
-    t.n, t.changed = t.n + 1, true
-    lh_inherit_ttl(t, bucket)
-    return '2'
-  end
+  if not tag then return '0' end  -- "c": never claimed
   if string.sub(tag, 1, 1) ~= '-' then
     redis.call('HSET', bucket, key, '-' .. tag)
     return '1'
