@@ -54,7 +54,8 @@ class NetworkSpider(UserSeededSpider):
     def seed_user(self, job: JobArgs, uid: int) -> Iterable[scrapy.Request]:
         yield from self.expand(job, [uid], 1, claimer="seed")
 
-    def expand(self, job: JobArgs, uids: list[Any], level: int, claimer: str, found_by: str = "") -> Iterator[scrapy.Request]:
+    def expand(self, job: JobArgs, uids: list[Any], level: int, claimer: str,
+               found_by: str = "") -> Iterator[scrapy.Request]:
         """First pages of ``uids`` at ``level``, for those claimed now (or, claimed at push, not known claimed);
         ``found_by``: the queue id of the page that found them (META_FOUND_BY)."""
         # Redis, no max_users: the push of each first page claims its user (the claim is the dupe filter of a user's
@@ -151,7 +152,8 @@ class NetworkSpider(UserSeededSpider):
         if level < job.depth:
             ids = ids_in_page(body)
             if job.max_users is None:
-                yield from self.expand(job, ids, level + 1, claimer=response.request.url, found_by=response.meta.get(META_QID, ""))
+                yield from self.expand(job, ids, level + 1, claimer=response.request.url,
+                                       found_by=response.meta.get(META_QID, ""))
             else:
                 claim = bluesky.did_key(source) if job.api == BLUESKY else source
                 self.store.record_found(job, level, claim, ctx.get("page_no", 0), ids)

@@ -168,8 +168,9 @@ class InFlightQueue(Base):
         packed = self._pack(request) if job else None
         payload = PACKED + packed[0] if packed else self._encode_request(request)
         mode, layout, prefix, key = "", "", "", b""
-        if packed and packed[1] is not None and not request.dont_filter and (self.pushes_claim(job) or self.claims_mark_queued(job)):
-            mode = "k" if self.pushes_claim(job) else "c"  # "k": the spider built it unclaimed, the push claims its user
+        at_push = bool(packed) and self.pushes_claim(job)  # the spider built it unclaimed: the push claims its user
+        if packed and packed[1] is not None and not request.dont_filter and (at_push or self.claims_mark_queued(job)):
+            mode = "k" if at_push else "c"
             layout, prefix, key = keys.expanded(job), keys.expanded_buckets(job), str(int(packed[1])).encode()
         elif self.dupefilter is not None:
             key, layout = self.dupefilter.fingerprint_and_key(request)

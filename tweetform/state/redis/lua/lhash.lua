@@ -2,8 +2,8 @@
 -- and how big): a layout HASH (n members, lvl, split, load) and buckets "<bucket prefix><i>",
 -- grown by linear hashing. A member's bucket is h mod 2^lvl, or h mod 2^(lvl+1) for buckets
 -- already split this round (below `split`); h is the member's hash (below). Buckets are HASHes
--- (member -> "", or a value: the claims of seen.py; listpacks) or, kind "set", SETs of integers (intsets) holding a sentinel 0 from
--- their creation, so a TTL given then covers them for good. A bucket created once the layout has a
+-- (member -> "", or a value: the claims of seen.py; listpacks) or, kind "set", SETs of integers
+-- (intsets) holding a sentinel 0 from their creation, so a TTL given then covers them for good. A bucket created once the layout has a
 -- TTL (the job ended: control.expire_ended, then a late page or push) gets the layout's remaining TTL.
 local LH_P = 2147483647
 -- a decimal id: (id mod P) scrambled by a Lehmer step, exact in doubles (ids past 15 digits in two parts)
