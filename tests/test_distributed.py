@@ -169,6 +169,7 @@ def test_a_network_job_claims_the_users_its_pages_find_in_the_push_of_their_firs
     finally:
         r.config_set("slowlog-log-slower-than", saved["slowlog-log-slower-than"])
         r.config_set("slowlog-max-len", saved["slowlog-max-len"])
+        r.slowlog_reset()
     assert_network_equals_truth(box, tmp_path, seed, 3)
     reached = box.get(f"/_sandbox/truth/reachable?seeds={seed}&depth=3&direction=friends")["ids"]
     pages_expanding = len(box.get(f"/_sandbox/truth/reachable?seeds={seed}&depth=2&direction=friends")["ids"])
