@@ -241,21 +241,25 @@ def test_queue_push__seen_claim__a_first_page_claims_its_user_in_its_push_once_p
     flags = "".join(push_batch(r, k_run(users[start:start + 500])) for start in range(0, 3000, 500))
     assert flags == "3" + "2" * 2999
     assert push_batch(r, k_run([users[5], seeds[1], users[5] + 10**6]), claimed("2", users[6])) == "3120"
+    # a run of mostly claimed users is read first (HGET), its new ones claimed all the same
+    late = [*users[10:16], users[5] + 2 * 10**6, users[16], users[5] + 3 * 10**6]
+    assert push_batch(r, k_run(late)) == "333333" "2" "3" "2"
     layout = r.hgetall(keys.expanded("j"))
-    assert int(layout[b"n"]) == 3003 and layout[b"marks"] == marks
+    assert int(layout[b"n"]) == 3005 and layout[b"marks"] == marks
     lvl, split = int(layout[b"lvl"]), int(layout[b"split"])
-    assert 2**lvl + split >= 3003 // 32  # grown while claiming (load 32 on this server)
-    for uid in [*seeds, *users, users[5] + 10**6]:  # each in its bucket, marked queued; seeds keep their claimer's tag
+    assert 2**lvl + split >= 3005 // 32  # grown while claiming (load 32 on this server)
+    for uid in [*seeds, *users, *(users[5] + n * 10**6 for n in (1, 2, 3))]:  # each in its bucket, marked queued; seeds keep their claimer's tag
         bucket = f"{keys.expanded_buckets('j')}{bucket_index(uid, lvl, split)}"
         assert r.hget(bucket, uid).startswith(b"-"), uid
     buckets = [k for k in r.scan_iter(match=keys.expanded_buckets("j") + "*")]
     assert {r.object("encoding", b) for b in buckets} == {b"listpack"}
-    assert sum(r.memory_usage(b, samples=0) for b in buckets) / 3003 < 20  # "-1", not a claimer's tag: ~16 B a user
-    assert counts(r) == (3003, 0, 0) and fingerprints(r) == set()
-    assert r.hget(keys.job_progress("j"), "pending/2") == b"3001"  # the runs' queued requests, each at its level once
+    assert sum(r.memory_usage(b, samples=0) for b in buckets) / 3005 < 20  # "-1", not a claimer's tag: ~16 B a user
+    assert counts(r) == (3005, 0, 0) and fingerprints(r) == set()
+    assert r.hget(keys.job_progress("j"), "pending/2") == b"3003"  # the runs' queued requests, each at its level once
     assert not SeenUsers(r).claim("j", users[:50], "seed")  # claimed (and queued): nobody claims them again
     queued = [p for m in r.zrange(Q, 0, -1) for p in m.split(b"\t", 2)[-1].split(b"\n")]
-    assert sorted(queued) == sorted(f"~{u},2".encode() for u in [*seeds, *users, users[5] + 10**6])  # each once
+    news = [users[5] + n * 10**6 for n in (1, 2, 3)]
+    assert sorted(queued) == sorted(f"~{u},2".encode() for u in [*seeds, *users, *news])  # each once
     r.delete(keys.expanded("gone"))
     assert push_batch(r, [*claimed("2", 5, job="gone")[:7], "k", *claimed("2", 5, job="gone")[8:]]) == "0"
     assert not r.exists(keys.expanded("gone")) and not list(r.scan_iter(match=keys.expanded_buckets("gone") + "*"))

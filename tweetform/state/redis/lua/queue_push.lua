@@ -44,11 +44,21 @@ local function claim_mark(layout, prefix, key, here)
     claims[layout] = t
   end
   if t.fresh then return '0' end
-  -- "k": one HSETNX claims a new user (most of them: the worker sends none it knows claimed), the rest are read
-  if here and lh_add(t, key, '-1') then return '2' end
+  -- "k": one HSETNX claims a new user, one HGET reads a claimed one: whichever most users of this call have been
+  -- so far is tried first (a worker sends mostly new users; late in a crawl many workers send claimed ones)
+  local claimed = t.claimed or 0
+  if here and claimed <= (t.new or 0) then
+    if lh_add(t, key, '-1') then t.new = (t.new or 0) + 1; return '2' end
+  end
   local bucket = lh_bucket(t, key)
   local tag = redis.call('HGET', bucket, key)
-  if not tag then return '0' end  -- "c": never claimed
+  if not tag then
+    if not here then return '0' end  -- "c": never claimed
+    lh_add(t, key, '-1')
+    t.new = (t.new or 0) + 1
+    return '2'
+  end
+  if here then t.claimed = claimed + 1 end
   if string.sub(tag, 1, 1) ~= '-' then
     redis.call('HSET', bucket, key, '-' .. tag)
     return '1'
