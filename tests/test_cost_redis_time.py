@@ -73,3 +73,24 @@ def test_a_fast_host_keeps_the_other_hosts_reservations(redis_url: str, fast_clo
         assert fast.left("j", BUDGET) == 100_000
     right.settle("j", 100_000, 100_000, {"app": 100_000}, ("right", 3))
     assert redis_budget.spend_of(r, "j") == {"budget_usd": 1.5, "spent_usd": 1.4, "reserved_usd": 0.0, "apps": {"app": 1.4}}
+
+
+def script_exists_calls(r: redis.Redis) -> int:
+    return int(r.info("commandstats").get("cmdstat_script|exists", {}).get("calls", 0))
+
+
+def test_the_spend_of_jobs_without_a_budget_is_sent_in_one_round_trip_even_after_redis_lost_its_scripts(redis_url: str):
+    r = redis.Redis.from_url(redis_url)
+    book = redis_budget.RedisBudget(r)
+    book.pending = {"a": (300, {"app1": 300}), "b": (200, {"app2": 200})}
+    r.config_resetstat()
+    book.flush()
+    # by digest: redis-py's script(client=pipe) asked SCRIPT EXISTS first, one more round trip per flush
+    assert script_exists_calls(r) == 0
+    assert held(r, "a") == (300, 0) and held(r, "b") == (200, 0)
+    assert not book.pending
+    r.script_flush()  # a restarted Redis: the settle is loaded again and nothing is lost or counted twice
+    book.pending = {"a": (50, {"app1": 50})}
+    book.flush()
+    assert held(r, "a") == (350, 0)
+    assert int(r.hget("tweetform:job:a:budget", "app:app1")) == 350

@@ -90,11 +90,12 @@ class RedisBudget:
         self.flushed_at = time.monotonic()
         if not self.pending:
             return
-        pipe = self.server.pipeline(transaction=False)
-        for job, (actual, by_app) in self.pending.items():
-            args = ["", actual, *[x for app, n in by_app.items() if n for x in (app, n)]]
-            self._settle(keys=[keys.budget(job), keys.budget_reserved(job)], args=args, client=pipe)
-        pipe.execute()
+        def build(pipe: Any) -> None:  # by digest: redis-py's script(client=pipe) adds a SCRIPT EXISTS round trip
+            for job, (actual, by_app) in self.pending.items():
+                args = ["", actual, *[x for app, n in by_app.items() if n for x in (app, n)]]
+                scripts.in_pipeline(pipe, self._settle, [keys.budget(job), keys.budget_reserved(job)], args)
+
+        scripts.execute(self.server, build)
         self.pending.clear()
 
     def close(self) -> None:
