@@ -218,7 +218,9 @@ def test_a_running_distributed_job_reports_only_levels_whose_pages_are_written(s
 def test_a_paused_then_cancelled_distributed_job_keeps_its_complete_level(sandbox_factory, redis_url: str, tmp_path: Path):
     """Paused in level 2 (its queued requests parked), then cancelled, a depth-2 job without max_users still says
     level 1 is complete in `scrapy status`, and level 2 is not: its pages are not all written. Before, Redis mode
-    said no level for a job that was not done."""
+    said no level for a job that was not done. The pause lands in level 2 by construction: the worker is frozen
+    (SIGSTOP) from the moment level 1 is complete until `scrapy admin pause` has returned."""
+    import signal
     import subprocess
     import sys
     import time
@@ -238,8 +240,12 @@ def test_a_paused_then_cancelled_distributed_job_keeps_its_complete_level(sandbo
     try:
         deadline = time.monotonic() + 120
         while job_last_complete_level(r, "halted") != 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert admin(env, "pause", "halted").returncode == 0
+            time.sleep(0.02)
+        workers[0].send_signal(signal.SIGSTOP)  # level 2's pages take seconds: it cannot end before the pause
+        try:
+            assert admin(env, "pause", "halted").returncode == 0
+        finally:
+            workers[0].send_signal(signal.SIGCONT)
         deadline = time.monotonic() + 60
         while r.hlen("tweetform:friends:inflight") and time.monotonic() < deadline:  # what was in flight finishes
             time.sleep(0.1)
