@@ -6,6 +6,9 @@ TWEETFORM_BLUESKY_RATE — both used, and its output equals the sandbox's truth.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -120,17 +123,20 @@ def test_two_hosts_pace_their_own_direct_lane_and_hosts_behind_one_nat_share_one
     box = sandbox_factory(*SMALL_WORLD, "--bluesky", "rate=8", "--bluesky", "window=2")
     seed = box.get("/_sandbox/truth/bsky/accounts")[0]["did"]
 
-    def run(sandbox: Any, out: Path, job: str, names: tuple[str, str], rate: int) -> list[str]:
+    def run(sandbox: Any, out: Path, job: str, names: tuple[str, str], rate: int, both: bool = False) -> list[str]:
         env = {**worker_env(sandbox, redis_url, out), "TWEETFORM_BLUESKY_APPVIEW": sandbox.base,
-               "TWEETFORM_BLUESKY_PDS": sandbox.base, "TWEETFORM_BLUESKY_RATE": str(rate)}
+               "TWEETFORM_BLUESKY_PDS": sandbox.base, "TWEETFORM_BLUESKY_RATE": str(rate),
+               "TWEETFORM_HEARTBEAT_TTL": "60"}  # a worker frozen by both_take_part is not taken for dead
         push(env, "friends", "--api", "bluesky", "--user-id", seed, "--depth", "2", "--max-users", "40", "--job", job)
         logs = [tmp_path / f"{job}-{n}.log" for n in range(len(names))]  # files: a full pipe would stall a worker
         workers = [start_worker({**env, "TWEETFORM_DIRECT_LANE": name}, log, "-s", "LOG_LEVEL=DEBUG")
                    for name, log in zip(names, logs)]
+        if both:
+            both_take_part(redis_url, workers, logs)
         return wait_done(workers, logs, timeout=200)
 
     # one NAT: one name, one limit (8 per 2 s, the host's headers) for both workers
-    logs = run(box, tmp_path / "nat", "nat", ("lab-nat", "lab-nat"), 3000)
+    logs = run(box, tmp_path / "nat", "nat", ("lab-nat", "lab-nat"), 3000, both=True)
     pages = equals_truth(box, tmp_path / "nat", seed, 2, 40)
     assert set(lanes_of_pages(tmp_path / "nat")) == {"ip:direct:lab-nat"}
     assert all("Crawled (200)" in log for log in logs)  # both workers took part
@@ -157,6 +163,40 @@ def test_two_hosts_pace_their_own_direct_lane_and_hosts_behind_one_nat_share_one
         raise AssertionError("three crawls in a row were cut by a 30-s slice boundary")
     assert set(sent) == {f"ip:direct:{name}" for name in names}
     within_the_rate(sent, rate, per, pages)
+
+
+def both_take_part(redis_url: str, workers: list[subprocess.Popen], logs: list[Path]) -> None:
+    """The worker that fetched a page first is frozen (SIGSTOP) until the other has fetched one too, then thawed.
+    An idle worker looks for queues other workers filled at Scrapy's engine heartbeat (every 5 s): started
+    together, one of them could take every window of a 6-s crawl before the other looked (1 run in 8 under load).
+    It is frozen holding no request: a request in flight holds its share of the lane's window until answered."""
+    import redis
+    from test_distributed import holds_requests
+
+    r = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 60
+
+    def fetched(log: Path) -> bool:
+        return "Crawled (200)" in log.read_text()
+
+    while not any(fetched(log) for log in logs):
+        assert time.monotonic() < deadline and all(w.poll() is None for w in workers), "no worker fetched a page"
+        time.sleep(0.02)
+    first = next(w for w, log in zip(workers, logs) if fetched(log))
+    while not all(fetched(log) for log in logs):
+        assert time.monotonic() < deadline and all(w.poll() is None for w in workers), "the second worker took no page"
+        if holds_requests(r, first.pid):  # its window's requests: wait until they are answered (the next window is 2 s off)
+            time.sleep(0.01)
+            continue
+        first.send_signal(signal.SIGSTOP)
+        try:
+            if holds_requests(r, first.pid):  # it took one between the look and the stop: thaw, look again
+                continue
+            while not all(fetched(log) for log in logs):
+                assert time.monotonic() < deadline, "the second worker took no page while the first was frozen"
+                time.sleep(0.02)
+        finally:
+            first.send_signal(signal.SIGCONT)
 
 
 def test_a_dead_proxys_lane_sits_out_and_the_live_one_finishes_the_crawl(
