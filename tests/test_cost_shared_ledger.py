@@ -90,3 +90,32 @@ def test_ids_redis_did_not_answer_for_are_not_remembered(r: redis.Redis):
     assert other.charge("j", "app", "2026-12-06", [("follow", ["3", "4"])]) == 10_000
     assert worker.charge("j", "app", "2026-12-06", [("follow", ["4"])]) == 0
     assert billed_in_redis(r, "app", "follow", "2026-12-06") == {"1", "2", "3", "4"}
+
+
+def test_a_worker_asks_again_about_ids_redis_lost_when_it_restarted():
+    """Redis restarted from data older than what it answered (a crash after its last fsync, an RDB snapshot, a replica
+    promoted): the day's set no longer holds ids a worker heard were billed. The page that billed them was not
+    acknowledged in what Redis kept, so it is fetched and billed again: the worker asks Redis again (through the new
+    connection) and charges what an exact ledger over Redis's set charges, as a worker that knew nothing would;
+    one that trusted its memory charged nothing, and the ids stayed out of the shared set for the rest of the day."""
+    from crawling import unit_crawler
+
+    from tweetform.state.redis import connection
+    from tweetform.testing.servers import RedisServer
+
+    server = RedisServer()
+    try:
+        client = connection.for_crawler(unit_crawler(None, {"REDIS_URL": server.url}))  # a worker's client
+        worker = SharedCostLedger(client, PRICES)
+        assert worker.charge("j", "app", "2026-12-06", [("follow", ["10"])]) == 10_000
+        server.client.save()  # the data Redis comes back with
+        page = [("follow", ["11", "12", "13"])]
+        assert worker.charge("j", "app", "2026-12-06", page) == 30_000
+        assert worker.charge("j", "app", "2026-12-06", page) == 0  # known
+        server.restart(down_for=0)
+        assert billed_in_redis(server.client, "app", "follow", "2026-12-06") == {"10"}
+        client.ping()  # the worker's next command: the pop that takes the page again
+        assert worker.charge("j", "app", "2026-12-06", page + [("follow", ["10"])]) == 30_000
+        assert billed_in_redis(server.client, "app", "follow", "2026-12-06") == {"10", "11", "12", "13"}
+    finally:
+        server.stop()

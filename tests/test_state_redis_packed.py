@@ -192,3 +192,32 @@ def test_a_bluesky_network_job_claims_dids_by_their_key_in_the_push_of_their_fir
     follows = keys.queue("friends", "app.bsky.graph.getFollows")
     pages = [p for m in r.zrange(follows, 0, -1) for p in m.decode().split("\t", 2)[2].split("\n")]
     assert sorted(pages) == sorted(f"~{d},2" for d in found)  # each first page once, as its DID and level
+
+
+def test_a_worker_forgets_the_users_it_knew_claimed_when_redis_comes_back_without_their_claims():
+    """Redis restarted from data older than the worker's memory (a crash after its last fsync, an RDB snapshot, a
+    replica promoted): the claims the worker learnt from its pushes are gone, and the page that found those users is
+    in flight again (its acknowledgement went with them). Fetched again, it must queue them again: a worker that still
+    trusted its memory of the claims built no first page for them, and the users were lost."""
+    from tweetform.state.redis import connection
+    from tweetform.testing.servers import RedisServer
+
+    server = RedisServer()
+    try:
+        spider, _ = worker(server.url)
+        queue = InFlightQueue(connection.for_crawler(spider.crawler), spider, keys.queue("friends", ""))  # the worker's client
+        queue.bind(JobDupeFilter.from_spider(spider), None, None)
+        j = job("restored")
+        spider.store.save(j)
+        list(spider.expand(j, [1], 1, claimer="seed"))
+        server.client.save()  # the data Redis comes back with: the seed claimed, nothing found yet
+        assert pushed_pages(spider, queue, j, [7, 8, 9]) == b"222"
+        assert not list(spider.expand(j, [7, 8, 9], 2, claimer="p"))  # known claimed here
+        server.restart(down_for=0)
+        assert server.client.hget(keys.expanded("restored"), "n") == b"1"  # Redis lost the claims of 7, 8, 9
+        empty = keys.queue("friends", "/nothing")
+        queue.pop_checking_claims([keys.in_flight("friends"), keys.deliveries("friends"), empty],
+                                  [queue.worker, "L", keys.job_templates(), 1.0, 60, "rid", "/nothing", 0, 0])  # the page taken again
+        assert pushed_pages(spider, queue, j, [7, 8, 9]) == b"222"  # built, pushed and claimed again
+    finally:
+        server.stop()

@@ -95,7 +95,8 @@ class KnownBilled:
 
     Exact: a day's shared set only grows (its keys expire 2 days after they are made, past that day), so an id
     Redis answered for stays billed for the rest of that day; ids are remembered only once Redis has answered
-    for them; another day is another key, so a new day starts with nothing known. Bounded: at most ``limit`` ids,
+    for them; another day is another key, so a new day starts with nothing known; a new connection to Redis (a
+    restart may have lost the latest ids: SharedCostLedger.new_ids) forgets everything. Bounded: at most ``limit`` ids,
     in two generations; when the recent one holds ``limit / 2`` it becomes the older one and the older is
     forgotten (ids met in the older are kept as recent), so an id forgotten costs one lookup more, never a charge.
     A limit of 0 (or 1) remembers nothing.
@@ -118,6 +119,10 @@ class KnownBilled:
                 ask = [i for i in ask if i not in older]
                 self.add(key, kept)
         return ask
+
+    def clear(self) -> None:
+        """Nothing known any more."""
+        self.recent, self.older, self.size = {}, {}, 0
 
     def add(self, key: tuple[str, str, str], ids: list[str]) -> None:
         """``ids`` are billed under ``key``: Redis said so (they were new and are now, or were already)."""
@@ -152,6 +157,7 @@ class SharedCostLedger(CostLedger):
         self.server = server
         self._seen_script = scripts.load(server, "cost_seen")
         self.known = KnownBilled(self.KNOWN_LIMIT if known_limit is None else known_limit)
+        self._known_connects = 0  # the client's connections when ``known`` was last checked (new_ids)
         self._migrated = False
         try:  # an older tweetform's billed ids count too (folded once per Redis, at start-up)
             migrate.billed_ids(server, self.TTL)
@@ -161,8 +167,12 @@ class SharedCostLedger(CostLedger):
         self._load: int | None = None  # the sets' bucket load on this server (read at the first page)
 
     def new_ids(self, app: str, day: str, groups: list[tuple[str, list[str]]]) -> list[int]:
-        from tweetform.state.redis import compact, keys, migrate, scripts
+        from tweetform.state.redis import compact, connection, keys, migrate, scripts
 
+        opened = connection.connects(self.server)
+        if opened != self._known_connects:  # a new connection: Redis may have restarted without ids it said were billed
+            self._known_connects = opened
+            self.known.clear()
         asked = [(n, (app, kind, day), ask) for n, (kind, ids) in enumerate(groups)
                  if (ask := self.known.unknown((app, kind, day), ids))]
         out = [0] * len(groups)

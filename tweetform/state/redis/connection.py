@@ -16,13 +16,20 @@ from tweetform.crawler_state import state_of
 
 
 
-def _counting(connection_class: type, counter: list[int]) -> type:
-    """The pool's connection class, counting round trips: one per command sent, one per pipeline."""
+def _counting(connection_class: type, counter: list[int], connects: list[int]) -> type:
+    """The pool's connection class, counting round trips (one per command sent, one per pipeline) and the
+    connections it opens (:func:`connects`)."""
 
     class CountingConnection(connection_class):  # type: ignore[misc, valid-type]
         def send_packed_command(self, command: Any, check_health: bool = True) -> None:
             counter[0] += 1
             super().send_packed_command(command, check_health)
+
+        def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
+            opened = self._sock is None
+            super().connect_check_health(*args, **kwargs)
+            if opened and self._sock is not None:
+                connects[0] += 1
 
     return CountingConnection
 
@@ -58,8 +65,17 @@ def for_crawler(crawler: Crawler) -> redis.Redis:
     if held.redis is None:
         held.redis = from_settings(crawler.settings)
         pool = held.redis.connection_pool  # TLS or not, as the URL chose: counted, not replaced
-        pool.connection_class = _counting(pool.connection_class, held.redis_round_trips)
+        pool.tweetform_connects = [0]
+        pool.connection_class = _counting(pool.connection_class, held.redis_round_trips, pool.tweetform_connects)
     return held.redis
+
+
+def connects(server: Any) -> int:
+    """How many connections the crawler's client (:func:`for_crawler`) has opened so far (0 for another client).
+    A worker's memory of what Redis said (claims, billed ids) holds only while this stays the same: a Redis that
+    restarted (or a replica promoted) is reached through a new connection, and it may have come back with data
+    older than what it answered before (writes after its last fsync or snapshot lost)."""
+    return getattr(getattr(server, "connection_pool", None), "tweetform_connects", (0,))[0]
 
 
 def round_trips(crawler: Crawler) -> int:

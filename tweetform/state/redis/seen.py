@@ -124,7 +124,9 @@ class KnownClaims:
     :data:`KNOWN_CLAIMS_JOBS` jobs). A job purged (or expired once ended) and pushed again under its id is
     another job: each job's ids are kept with its layout's ``marks`` (its birth, ``lua/seen_claim.lua``), read
     again right after every pop (:meth:`tweetform.state.redis.queue.InFlightQueue.pop_from`), so a page of the new
-    job is never expanded with the old job's ids.
+    job is never expanded with the old job's ids. A Redis that restarted may come back without claims it reported
+    (writes after its last fsync or snapshot lost): the job store forgets every id when its client opens a new
+    connection (:meth:`tweetform.state.redis.jobs.RedisJobStore.not_known_claimed`).
     """
 
     def __init__(self, limit: int = KNOWN_CLAIMS_MAX, jobs: int = KNOWN_CLAIMS_JOBS) -> None:
@@ -153,12 +155,16 @@ class KnownClaims:
             return
         known = found[1]
         if self.size + len(ids) > self.limit:
-            for _, held in self.jobs.values():
-                held.clear()
-            self.size = 0
+            self.clear()
         before = len(known)
         known.update(ids)
         self.size += len(known) - before
+
+    def clear(self) -> None:
+        """Every job's ids forgotten (the jobs and their marks kept)."""
+        for _, held in self.jobs.values():
+            held.clear()
+        self.size = 0
 
     def check(self, job_id: str, marks: bytes | None) -> None:
         """The job's layout's marks read now: another value (or none: purged) means another job under this id."""
