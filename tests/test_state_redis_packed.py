@@ -221,3 +221,29 @@ def test_a_worker_forgets_the_users_it_knew_claimed_when_redis_comes_back_withou
         assert pushed_pages(spider, queue, j, [7, 8, 9]) == b"222"  # built, pushed and claimed again
     finally:
         server.stop()
+
+
+def test_a_job_the_previous_release_started_goes_on_claiming_before_the_push_and_is_never_remembered(redis_url: str):
+    """The previous tweetform marked every job's claims layout with marks=1: two jobs it seeded under one id (the first
+    purged meanwhile, workers of both releases running) have the same marks, so a worker could not tell them apart and
+    would expand the second with the first one's claims (its users lost). Such a job goes on as it began: its users
+    claimed by seen_claim.lua before their pages are pushed, nothing remembered."""
+    from tweetform.state.redis import control, seen
+
+    r = redis.Redis.from_url(redis_url)
+    spider, queue = worker(redis_url)
+    j = job("previous")
+    for n in range(2):  # the job, then another under its id, each seeded by the previous release
+        if n:
+            r.delete(Q)
+            control.purge_job(r, "previous")
+        spider.store.save(j)
+        list(spider.expand(j, [1], 1, claimer="seed"))
+        r.hset(keys.expanded("previous"), "marks", 1)
+        empty = keys.queue("friends", "/nothing")
+        queue.pop_checking_claims([keys.in_flight("friends"), keys.deliveries("friends"), empty],
+                                  [queue.worker, "L", keys.job_templates(), 1.0, 60, "rid", "/nothing", 0, 0])
+        pushed_pages(spider, queue, j, [7, 8, 9])
+        assert sorted(queued(r)) == ["~7,2", "~8,2", "~9,2"] and spider.store.expanded_count(j) == 4
+    tags = {int(u): v for b in seen.bucket_keys(r, "previous") for u, v in r.hgetall(b).items()}
+    assert sorted(tags) == [1, 7, 8, 9] and b"-1" not in tags.values()  # claimed by seen_claim.lua, not by a push

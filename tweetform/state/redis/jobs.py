@@ -28,6 +28,7 @@ from tweetform.state.redis import connection, keys, migrate, scripts
 from tweetform.state.redis.seen import KnownClaims, SeenUsers
 
 logger = logging.getLogger(__name__)
+PREVIOUS_MARKS = b"1"  # the claims layout's marks of every job the previous release seeded (now: its birth)
 ENDED_TTL = "expiring"  # the job hash's field control.expire_ended sets to the TTL it gave an ended job's keys
 
 LEGACY_SPIDERS = {
@@ -235,15 +236,17 @@ class RedisJobStore(JobStore):
         """A job without max_users whose claims layout marks queued first pages (this code's: its seeds' claim
         made it): the push of a first page claims its user (``lua/queue_push.lua`` "k"), in the step that queues
         it, instead of seen_claim.lua before it (each id looked up once, not twice). An older tweetform's job (its
-        layout without ``marks``) goes on as it began; a job with no claim yet claims its seeds first. Asked of
-        Redis once per job (the answer then stays: the marks stay while the job lives)."""
+        layout without ``marks``, or the previous release's ``marks`` 1: every job it seeded has that value, so a job
+        purged and seeded again by it under the same id could not be told from the first by KnownClaims) goes on as
+        it began; a job with no claim yet claims its seeds first. Asked of Redis once per job (the answer then stays:
+        the marks stay while the job lives)."""
         if job.by_levels:
             return False
         if job.job not in self._at_push:
             marks, lvl = self.server.hmget(keys.expanded(job.job), "marks", "lvl")
             if marks is None and lvl is None:
                 return False  # no claim yet
-            self._at_push[job.job] = marks
+            self._at_push[job.job] = None if marks == PREVIOUS_MARKS else marks
         marks = self._at_push[job.job]
         if marks is None:
             return False
