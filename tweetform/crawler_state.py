@@ -23,6 +23,7 @@ class CrawlerState:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.redis: Any = None  # tweetform.state.redis.connection.for_crawler: the components' one client
+        self.outbox: Any = None  # tweetform.state.redis.outbox.for_crawler: write-only calls riding the next round trip
         self.redis_round_trips = [0]  # counted by that client's connections (connection.round_trips)
         self.worker_id: str | None = None  # tweetform.state.redis.node.worker_id: this crawler's name in Redis
         self.pool: Any = None  # tweetform.state.pool: the credentials as lanes

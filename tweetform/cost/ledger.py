@@ -150,11 +150,13 @@ class SharedCostLedger(CostLedger):
     TTL = 2 * 86_400
     KNOWN_LIMIT = 200_000  # ids a worker remembers billed: 110-125 bytes each in Python (10-19 digits), ≤ 25 MB
 
-    def __init__(self, server: Any, prices: Mapping[str, float] | None = None, known_limit: int | None = None) -> None:
+    def __init__(self, server: Any, prices: Mapping[str, float] | None = None, known_limit: int | None = None,
+                 outbox: Any = None) -> None:
         from tweetform.state.redis import migrate, scripts
 
         super().__init__(prices)
         self.server = server
+        self.outbox = outbox  # the crawler's (tweetform.state.redis.outbox): what waits there goes first in this round trip
         self._seen_script = scripts.load(server, "cost_seen")
         self.known = KnownBilled(self.KNOWN_LIMIT if known_limit is None else known_limit)
         self._known_connects = 0  # the client's connections when ``known`` was last checked (new_ids)
@@ -190,7 +192,7 @@ class SharedCostLedger(CostLedger):
                 scripts.in_pipeline(pipe, self._seen_script, [layout],
                                     [compact.bucket_prefix(layout), self._load, self.TTL, *(int(i) for i in ids)])
 
-        for (n, key, ids), new in zip(asked, scripts.execute(self.server, build)):
+        for (n, key, ids), new in zip(asked, scripts.execute(self.server, build, self.outbox)):
             out[n] = int(new)
             self.known.add(key, ids)
         return out

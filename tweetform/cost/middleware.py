@@ -58,9 +58,9 @@ class CostMiddleware:
         self.stats = crawler.stats
         prices = crawler.settings.getdict("TWEETFORM_PRICES_USD") or None
         if uses_redis(crawler.settings):
-            from tweetform.state.redis import connection
+            from tweetform.state.redis import connection, outbox
 
-            self.ledger: CostLedger = SharedCostLedger(connection.for_crawler(crawler), prices)
+            self.ledger: CostLedger = SharedCostLedger(connection.for_crawler(crawler), prices, outbox=outbox.for_crawler(crawler))
         else:
             self.ledger = kept_ledger(crawler, prices)
         self.day_of = DayOf()

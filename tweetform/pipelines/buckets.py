@@ -42,6 +42,7 @@ from scrapy.exceptions import DropItem
 from tweetform import state
 from tweetform.config import uses_redis
 from tweetform.state.redis import compact, keys, migrate, scripts
+from tweetform.state.redis.outbox import for_crawler as outbox_of
 from tweetform.export.files import ARCHIVE, GZIP, JOBS_DIR, PLAIN, gzip_member, iter_archive_lines, iter_members
 from tweetform.items import PROVENANCE, PageItem
 from tweetform.manifest import read_manifest
@@ -230,7 +231,7 @@ class BucketPipeline:
     MAX_OPEN = 256
     ARCHIVE_RELIST = 10.0
 
-    def __init__(self, output_dir: str, crawler: Crawler, server: Any = None, compress: bool = False) -> None:
+    def __init__(self, output_dir: str, crawler: Crawler, server: Any = None, compress: bool = False, outbox: Any = None) -> None:
         self.root = Path(output_dir).resolve()
         self.compress = compress  # <key>.jsonl.gz instead of <key>.jsonl
         self.crawler = crawler
@@ -239,6 +240,7 @@ class BucketPipeline:
         self.server = server  # distributed mode: page ids written by any worker
         if server is not None:
             self._page_known, self._page_written = scripts.load(server, "page_known"), scripts.load(server, "page_written")
+        self.outbox = outbox  # the crawler's (outbox.py): a page's record rides the worker's next round trip
         self._load: int | None = None  # the written pages' bucket load on this server (compact.py)
         self.jobs_opened: set[str] = set()
         self.fence: Any = lambda: None  # scrapy collect: raises once its lock is another collector's
@@ -254,7 +256,8 @@ class BucketPipeline:
 
             server = for_crawler(crawler)
         return cls(crawler.settings.get("TWEETFORM_OUTPUT_DIR") or "data", crawler, server,
-                   compress=crawler.settings.getbool("TWEETFORM_OUTPUT_COMPRESS"))
+                   compress=crawler.settings.getbool("TWEETFORM_OUTPUT_COMPRESS"),
+                   outbox=outbox_of(crawler) if server is not None else None)
 
     def _written_elsewhere(self, job: str, pid: str) -> bool:
         if self.server is None:
@@ -264,14 +267,16 @@ class BucketPipeline:
             if job not in self.jobs_opened:  # an older tweetform's written SET of the job becomes compact (migrate.py)
                 migrate.open_job(self.server, job)
                 self.jobs_opened.add(job)
-            return bool(self._page_known(keys=[layout], args=[compact.bucket_prefix(layout), _digest(pid)]))
+            return bool(scripts.execute(self.server, lambda pipe: scripts.in_pipeline(  # after the outbox's records
+                pipe, self._page_known, [layout], [compact.bucket_prefix(layout), _digest(pid)]), self.outbox)[0])
         except redis.RedisError:
             return False  # Redis away: the file's own index still keeps this host's copy single
 
     def _record(self, job: str, pid: str, bucket: str, failed: bool = False, depth: Any = None) -> None:
         """After the write (a crash between the two leaves the page in the file, which its
         next writer reads back: written once; the other order could lose it). The job's written
-        pages are kept in compact buckets (``compact.py``: ~14 bytes a page), counted once. The job's counters
+        pages are kept in compact buckets (``compact.py``: ~14 bytes a page), counted once; in a worker the record
+        rides its next round trip (``outbox.py``: before the request's acknowledgement). The job's counters
         (the whole job's numbers, :mod:`tweetform.numbers`): in Redis, or in the local job store,
         whose JOBDIR commits them with the page's acknowledgement."""
         if self.server is None:
@@ -286,13 +291,20 @@ class BucketPipeline:
         try:
             if self._load is None:
                 self._load = compact.hash_load(self.server)
-            # a page that failed for good counts as failed too: the job ends with a non-zero status (scrapy wait)
-            self._page_written(keys=[layout, keys.bucket_counts(), keys.job_progress(job), keys.job(job)],
-                               args=[compact.bucket_prefix(layout), self._load, _digest(pid), bucket,
-                                     "pages" if bucket != "errors" else "errors", int(failed),
-                                     f"failed/{depth}" if failed and isinstance(depth, int) else ""])
-        except redis.RedisError:
-            logger.warning("could not record a written page in Redis (Redis away)")
+        except redis.RedisError as exc:
+            _not_recorded(exc)
+            return
+        # a page that failed for good counts as failed too: the job ends with a non-zero status (scrapy wait)
+        page_keys = [layout, keys.bucket_counts(), keys.job_progress(job), keys.job(job)]
+        args = [compact.bucket_prefix(layout), self._load, _digest(pid), bucket, "pages" if bucket != "errors" else "errors",
+                int(failed), f"failed/{depth}" if failed and isinstance(depth, int) else ""]
+        if self.outbox is None:
+            try:
+                self._page_written(keys=page_keys, args=args)
+            except redis.RedisError as exc:
+                _not_recorded(exc)
+        else:
+            self.outbox.send(self._page_written, page_keys, args, _not_recorded)
 
     def _started(self, job: str) -> float | None:
         """When the job first started (its manifest), as a timestamp; None if unknown."""
@@ -378,6 +390,10 @@ class BucketPipeline:
         for handle in self.files.values():
             handle.close()
         self.files.clear()
+
+
+def _not_recorded(exc: BaseException) -> None:
+    logger.warning("could not record a written page in Redis (Redis away)")
 
 
 def is_held(path: Path) -> bool:

@@ -21,7 +21,7 @@ from tweetform.quota.gate import QuotaGate
 from tweetform.quota.pool import CredentialPool
 from tweetform.state.base import JobStore
 from tweetform.state.local import local_job_store
-from tweetform.state.redis import connection
+from tweetform.state.redis import connection, outbox
 from tweetform.state.redis.jobs import RedisJobStore
 from tweetform.state.redis.quota import RedisQuotaBook
 
@@ -89,7 +89,7 @@ def quota_book(crawler: Crawler, pool: Any) -> Any:
     rate = s.getint("TWEETFORM_BLUESKY_RATE", 3000)  # Bluesky hosts that send no ratelimit-* headers
     if uses_redis(s):
         return RedisQuotaBook(pool, connection.for_crawler(crawler), margin=margin, hold=s.getfloat("DOWNLOAD_TIMEOUT") + 30,
-                              bluesky_rate=rate)
+                              bluesky_rate=rate, outbox=outbox.for_crawler(crawler))
     if s.get("JOBDIR"):  # what the job's answers said of the quota outlives a stop
         from tweetform.state.local.database import database
         from tweetform.state.local.quota import KeptQuotaBook

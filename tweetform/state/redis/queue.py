@@ -39,7 +39,7 @@ from tweetform.api.endpoints import ENDPOINTS
 from tweetform.meta import META_FOUND_BY, META_QID
 from tweetform.quota.book import Reservation, min_interval
 from tweetform.quota.gate import NO_ENDPOINT
-from tweetform.state.redis import compact, keys, scripts
+from tweetform.state.redis import compact, keys, outbox, scripts
 from tweetform.state.redis.connection import redis_away, refusal
 from tweetform.state.redis import serializer as json_serializer
 from tweetform.state.redis.node import worker_id
@@ -104,6 +104,7 @@ class InFlightQueue(Base):
     def __init__(self, server: Any, spider: Any, key: str, serializer: Any = None) -> None:
         super().__init__(server, spider, key, serializer or json_serializer)
         self.worker = worker_id(spider.crawler)
+        self.outbox = outbox.for_crawler(spider.crawler)  # write-only calls: first in this queue's round trips
         self.name = spider.name
         self._push = scripts.load(server, "queue_push")
         self._pop = scripts.load(server, "queue_pop")
@@ -271,7 +272,7 @@ class InFlightQueue(Base):
                 scripts.in_pipeline(pipe, self._ack, [keys.in_flight(self.name), keys.deliveries(self.name)],
                                     [templates, *(x for qid, (lease, level) in acks.items() for x in (qid, lease, level))])
 
-        results = scripts.execute(self.server, build)
+        results = scripts.execute(self.server, build, self.outbox)
         pushed = {endpoint for endpoint, *_ in items} - self.endpoints
         if pushed:
             self.endpoints |= pushed
@@ -355,15 +356,13 @@ class InFlightQueue(Base):
         before a page of it taken by this pop is expanded with the old job's claims."""
         store = self.claims_store()
         watched = list(store.known_claims.jobs) if store is not None else []
-        if not watched:
-            return self._pop(keys=script_keys, args=args)
 
         def build(pipe: Any) -> None:
             scripts.in_pipeline(pipe, self._pop, script_keys, args)
             for job in watched:
                 pipe.hget(keys.expanded(job), "marks")
 
-        got, *marks = scripts.execute(self.server, build)
+        got, *marks = scripts.execute(self.server, build, self.outbox)
         for job, found in zip(watched, marks):
             store.known_claims.check(job, found)
         return got
@@ -401,7 +400,8 @@ class InFlightQueue(Base):
         """Remove finished requests from in-flight (retried after Redis was away)."""
         if self.unacked:
             triples = [x for qid, (lease, level) in self.unacked.items() for x in (qid, lease, level)]
-            self._ack(keys=[keys.in_flight(self.name), keys.deliveries(self.name)], args=[keys.job_templates(), *triples])
+            scripts.execute(self.server, lambda pipe: scripts.in_pipeline(
+                pipe, self._ack, [keys.in_flight(self.name), keys.deliveries(self.name)], [keys.job_templates(), *triples]), self.outbox)
             self.unacked.clear()
 
     def sync(self) -> None:
@@ -423,8 +423,9 @@ class InFlightQueue(Base):
         Returns how many moved and the requests dead-lettered for being handed over
         ``TWEETFORM_MAX_DELIVERIES`` times (poison requests)."""
         prefix, suffix = keys.HEARTBEAT_PARTS
-        got = self._reap(keys=[keys.in_flight(self.name), keys.dead_requests(self.name), keys.deliveries(self.name)],
-                         args=[prefix, suffix, self.worker if release_own else "", keys.job_templates(), self.max_deliveries, self.dead_letter_max])
+        got = scripts.execute(self.server, lambda pipe: scripts.in_pipeline(  # after the outbox: its pages' records first
+            pipe, self._reap, [keys.in_flight(self.name), keys.dead_requests(self.name), keys.deliveries(self.name)],
+            [prefix, suffix, self.worker if release_own else "", keys.job_templates(), self.max_deliveries, self.dead_letter_max]), self.outbox)[0]
         dead = []
         for member in got[1:]:
             try:

@@ -14,6 +14,7 @@ so hosts whose clocks disagree still share one quota.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Any, Mapping
@@ -23,14 +24,17 @@ from tweetform.quota.book import Reservation, min_interval, pace_slices, rate_he
 from tweetform.quota.pool import CredentialPool, Lane
 from tweetform.state.redis import keys, scripts
 
+logger = logging.getLogger(__name__)
+
 
 class RedisQuotaBook:
     """The shared quota book (same interface as the in-process one)."""
 
     def __init__(self, pool: CredentialPool, server: Any, *, margin: float = 1.0, hold: float = 90.0,
-                 bluesky_rate: int = 3000) -> None:
+                 bluesky_rate: int = 3000, outbox: Any = None) -> None:
         self.pool = pool
         self.server = server
+        self.outbox = outbox  # the crawler's (outbox.py): an answer rides the worker's next round trip
         self.bluesky_rate = bluesky_rate
         self.margin = margin
         self.hold = hold  # seconds a reservation counts as in flight at most
@@ -85,10 +89,17 @@ class RedisQuotaBook:
             # counted in the script, in the window of Redis's clock (shared by every worker on this lane)
             keys.append(keys[0] + ":paced")
             values += list(pace_slices(self.bluesky_rate))  # per slice, slice seconds
-        self._answered(keys=keys, args=[reservation.rid, status, *values])
+        if self.outbox is None:
+            self._answered(keys=keys, args=[reservation.rid, status, *values])
+        else:  # nothing reads its answer: it goes first in the worker's next round trip (its next pop at the latest)
+            self.outbox.send(self._answered, keys, [reservation.rid, status, *values], _answer_lost)
 
     def cancel(self, reservation: Reservation) -> None:
         self._release(keys=self._keys(reservation.lane, reservation.endpoint), args=[reservation.rid, "0"])
 
     def failed(self, reservation: Reservation) -> None:
         self._release(keys=self._keys(reservation.lane, reservation.endpoint), args=[reservation.rid, "1"])
+
+
+def _answer_lost(exc: BaseException) -> None:
+    logger.warning("could not update shared quota (Redis away)")  # the reservation expires by itself (hold)

@@ -71,6 +71,7 @@ class RedisScheduler(AckAfterScraping, ScrapyRedisScheduler):
             logger.info("joining distributed work: requests are queued for %s", spider.name)
         self.queue.bind(self.df, self.gate, self.stats)
         self.queue.on_redis_down, self.queue.on_redis_back = self._redis_down, self._redis_back
+        self.queue.outbox.start()  # quota answers and page records ride the pops, pushes and acks (outbox.py)
 
     def close(self, reason: str) -> None:
         self.gate.close()
@@ -82,6 +83,7 @@ class RedisScheduler(AckAfterScraping, ScrapyRedisScheduler):
                 logger.info("handed %d unfinished requests back to the queue", handed)
         except redis.RedisError as exc:
             logger.error("could not hand work back to Redis (%s); other workers will take it when this worker's heartbeat expires", type(exc).__name__)
+        self.queue.outbox.stop()
         super().close(reason)
 
     def _redis_down(self) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 
 LUA = Path(__file__).with_name("lua")
 
@@ -42,17 +42,55 @@ def in_pipeline(pipe: Any, script: Any, keys: list[Any], args: list[Any]) -> Non
     pipe.evalsha(script.sha, len(keys), *keys, *args)
 
 
-def execute(server: Any, build: Any) -> list[Any]:
+class Call(NamedTuple):
+    """A script call whose answer nothing reads, waiting in an outbox (:mod:`tweetform.state.redis.outbox`);
+    ``failed(exc)`` is told when it did not reach Redis or Redis refused it."""
+
+    script: Any
+    keys: list[Any]
+    args: list[Any]
+    failed: Callable[[BaseException], None]
+
+
+def execute(server: Any, build: Any, outbox: Any = None) -> list[Any]:
     """Run ``build(pipe)``'s commands in one pipeline (one round trip); if Redis lost its scripts
-    (a restart), load them and run it again — every script here may run twice without harm."""
+    (a restart), load them and run it again — every script here may run twice without harm.
+    ``outbox``: the calls waiting in it go first, in order, in the same round trip; their errors go to their
+    own ``failed`` (an answer refused or lost there is never this call's error), and only those Redis did not
+    know the script of are sent again. The answers returned are ``build``'s."""
+    waiting: list[Call] = outbox.take() if outbox is not None else []
+    answers: list[Any] | None = None
+    sent: list[Any] = []
     for attempt in (1, 2):
         pipe = server.pipeline(transaction=False)
-        build(pipe)
+        for call in waiting:
+            in_pipeline(pipe, call.script, call.keys, call.args)
+        if answers is None:
+            build(pipe)
+        stack = pipe.command_stack[len(waiting):]
         try:
-            return pipe.execute()
-        except NoScriptError:
-            if attempt == 2:
+            got = pipe.execute(raise_on_error=False)
+        except RedisError as exc:
+            for call in waiting:
+                call.failed(exc)
+            if answers is None:
                 raise
-            for name in names():
-                server.script_load(source(name))
-    raise AssertionError("unreachable")
+            break  # only waiting calls were sent again: build's answers stand
+        again = []
+        for call, answer in zip(waiting, got):
+            if isinstance(answer, NoScriptError) and attempt == 1:
+                again.append(call)
+            elif isinstance(answer, Exception):
+                call.failed(answer)
+        own = got[len(waiting):]
+        if answers is None and not (attempt == 1 and any(isinstance(a, NoScriptError) for a in own)):
+            answers, sent = own, stack
+        waiting = again
+        if answers is not None and not waiting:
+            break
+        for name in names():
+            server.script_load(source(name))
+    if answers is None:
+        raise AssertionError("unreachable")
+    pipe.raise_first_error(sent, answers)  # as pipe.execute() raises: the first error, numbered in build's commands
+    return answers

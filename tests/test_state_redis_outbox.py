@@ -1,0 +1,195 @@
+"""A worker's write-only calls ride its next round trip (tweetform/state/redis/outbox.py), in order.
+
+One worker's real components in this process (scheduler, queue, quota book, bucket pipeline) on a real Redis,
+whose slow log (every command logged, in the order Redis ran them) says what ran before what."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import redis
+from scrapy import Request, Spider
+
+from crawling import demo_credentials, unit_crawler
+from tweetform.items import make_page, page_id
+from tweetform.pipelines.buckets import BucketPipeline, _digest
+from tweetform.quota.gate import reservation_of
+from tweetform.state import book as book_of
+from tweetform.state.redis import compact, keys, outbox, scripts
+from tweetform.state.redis.scheduler import RedisScheduler
+from tweetform.crawler_state import state_of
+
+ENDPOINT = "/friends/ids"
+SHAS = {scripts.load(redis.Redis(), name).sha: name for name in scripts.names()}
+
+
+@pytest.fixture
+def logged(redis_url: str) -> Iterator[redis.Redis]:
+    """The test's Redis with every command in its slow log (put back as it was after)."""
+    r = redis.Redis.from_url(redis_url)
+    before = r.config_get("slowlog-*")
+    r.config_set("slowlog-log-slower-than", 0)
+    r.config_set("slowlog-max-len", 10_000)
+    r.slowlog_reset()
+    yield r
+    for name, value in before.items():
+        r.config_set(name, value)
+    r.slowlog_reset()
+
+
+def scripts_run(r: redis.Redis) -> list[str]:
+    """The scripts Redis ran since the last look, in order (then the log is emptied)."""
+    entries = sorted(r.slowlog_get(10_000), key=lambda e: e["id"])
+    r.slowlog_reset()
+    names = []
+    for entry in entries:
+        words = entry["command"].split(b" ")
+        if words[0].upper() == b"EVALSHA":
+            names.append(SHAS[words[1].decode()])
+    return names
+
+
+class Worker:
+    def __init__(self, redis_url: str, output: Path) -> None:
+        self.crawler = unit_crawler(Spider, {"REDIS_URL": redis_url, "TWEETFORM_OUTPUT_DIR": str(output),
+                                             "TWEETFORM_CREDENTIALS": demo_credentials("demo-app-1")})
+        self.crawler.stats.open_spider()
+        self.spider = Spider.from_crawler(self.crawler, name="outboxed")
+        self.scheduler = RedisScheduler.from_crawler(self.crawler)
+        self.scheduler.open(self.spider)
+        self.pipeline = BucketPipeline.from_crawler(self.crawler)
+        self.book = book_of(self.crawler)
+        redis.Redis.from_url(redis_url).hset(keys.job("j"), "state", "running")
+
+    def trips(self) -> int:
+        return state_of(self.crawler).redis_round_trips[0]
+
+    def push(self, *ns: int) -> None:
+        for n in ns:
+            self.scheduler.enqueue_request(Request(f"https://api.test/friends/ids?n={n}",
+                                                   meta={"tweetform_endpoint": ENDPOINT, "tweetform_ctx": {"job": "j"}}))
+        self.scheduler.sync()
+
+    def take(self) -> Request:
+        request = self.scheduler.next_request()
+        assert request is not None
+        return request
+
+    def answer(self, request: Request, remaining: int) -> None:
+        """What the API-error middleware does with the answer's quota headers."""
+        self.book.answered(reservation_of(request), 200, {"x-rate-limit-limit": "15", "x-rate-limit-remaining": str(remaining),
+                                                          "x-rate-limit-reset": "9999999999"})
+
+    def write(self, request: Request) -> Any:
+        prov = {"url": request.url, "bucket": "friend_ids", "key": "12", "job": "j",
+                "page_id": page_id("j", "friend_ids", "12", request.url)}
+        return self.pipeline.process_item(make_page({"ids": [1, 2]}, b'{"ids":[1,2]}', prov))
+
+    def ack(self, request: Request) -> None:
+        """What the scheduler does once the scraper is done with the request (AckAfterScraping)."""
+        self.scheduler.ack_done([request])
+        self.scheduler.sync()
+
+
+def known(r: redis.Redis, url: str) -> bool:
+    """Whether Redis has the page recorded written (the test's own call: out of the slow log)."""
+    layout = keys.written("j")
+    pid = page_id("j", "friend_ids", "12", url)
+    found = scripts.execute(r, lambda pipe: scripts.in_pipeline(pipe, scripts.load(r, "page_known"), [layout],
+                                                               [compact.bucket_prefix(layout), _digest(pid)]))[0]
+    r.slowlog_reset()
+    return bool(found)
+
+
+def test_a_pages_record_and_its_quota_answer_ride_the_next_round_trips_before_the_ack_and_the_next_pop(logged, redis_url, tmp_path):
+    worker = Worker(redis_url, tmp_path)
+    worker.push(1, 2, 3)
+    first = worker.take()
+    worker.answer(first, 14)
+    scripts_run(logged)
+    worker.write(first)
+    assert (tmp_path / "friend_ids" / "12.jsonl").read_bytes().count(b"\n") == 1
+    # the answer went first in the written-pages check's round trip; the record waits for the next one
+    assert scripts_run(logged) == ["quota_answered", "page_known"]
+    assert not known(logged, first.url)
+
+    trips = worker.trips()
+    worker.ack(first)
+    assert scripts_run(logged) == ["page_written", "queue_ack"]  # the record before the ack that ends the request
+    assert worker.trips() == trips + 1  # in one round trip
+    assert known(logged, first.url) and logged.hget(keys.job_progress("j"), "pages") == b"1"
+
+    second = worker.take()
+    worker.answer(second, 13)
+    scripts_run(logged)
+    trips = worker.trips()
+    worker.take()
+    # the answer settled before the pop that may take its lane again, in the pop's round trip
+    assert scripts_run(logged) == ["quota_answered", "queue_pop"] and worker.trips() == trips + 1
+    settled = reservation_of(second)
+    assert logged.zscore(keys.quota(settled.lane.name, settled.endpoint) + ":inflight", settled.rid) is None
+
+    trips = worker.trips()
+    worker.write(second)
+    worker.ack(second)
+    assert scripts_run(logged) == ["page_known", "page_written", "queue_ack"] and worker.trips() == trips + 2
+
+
+def test_what_waits_is_sent_when_the_scheduler_closes_and_later_calls_go_at_once(logged, redis_url, tmp_path):
+    worker = Worker(redis_url, tmp_path)
+    worker.push(1)
+    request = worker.take()
+    worker.write(request)
+    scripts_run(logged)
+    worker.scheduler.close("finished")  # the page's request was not acknowledged: its record goes before the reap
+    assert scripts_run(logged)[:2] == ["page_written", "queue_reap"]
+    assert known(logged, request.url)
+    again = Request("https://api.test/friends/ids?n=9")
+    worker.write(again)  # closed: recorded at once
+    assert scripts_run(logged) == ["page_known", "page_written"]
+    assert known(logged, again.url)
+
+
+def test_redis_away_each_waiting_call_fails_as_alone_and_the_round_trip_raises(redis_url):
+    r = redis.Redis.from_url(redis_url)
+    box = outbox.Outbox(r)
+    box.start()
+    lost: list[BaseException] = []
+    box.send(scripts.load(r, "page_written"), ["a"], ["b"], lost.append)
+    away = redis.Redis(port=1, socket_connect_timeout=0.5)
+    with pytest.raises(redis.ConnectionError):
+        scripts.execute(away, lambda pipe: pipe.ping(), box)
+    assert len(lost) == 1 and isinstance(lost[0], redis.ConnectionError)
+    assert box.take() == []  # not sent again: as a call made alone while Redis was away
+
+
+@pytest.mark.parametrize("loaded", ["the waiting call's script", "the round trip's own script"])
+def test_after_redis_lost_its_scripts_only_the_calls_it_refused_run_again(redis_url, loaded):
+    """A paced Bluesky answer counts one request served (HINCRBY): run twice it would count two."""
+    r = redis.Redis.from_url(redis_url)
+    box = outbox.Outbox(r)
+    box.start()
+    answered = scripts.load(r, "quota_answered")
+    lost: list[BaseException] = []
+    box.send(answered, ["q", "q:inflight", "q:paced"], ["rid", 200, "", "", "", 3000, 300], lost.append)
+    r.script_flush()
+    r.script_load(scripts.source("quota_answered" if loaded.startswith("the waiting") else "page_known"))
+    got = scripts.execute(r, lambda pipe: scripts.in_pipeline(pipe, scripts.load(r, "page_known"), ["w"], ["w:", "x"]), box)
+    assert got == [0] and lost == []
+    assert r.hget("q:paced", "served") == b"1"
+
+
+def test_a_refused_waiting_call_is_its_own_failure_not_the_round_trips(redis_url):
+    r = redis.Redis.from_url(redis_url)
+    r.set("q", "a string, not the lane's hash")
+    box = outbox.Outbox(r)
+    box.start()
+    lost: list[BaseException] = []
+    box.send(scripts.load(r, "quota_answered"), ["q", "q:inflight"], ["rid", 200, "15", "14", "99"], lost.append)
+    assert scripts.execute(r, lambda pipe: pipe.echo("pop"), box) == [b"pop"]
+    assert len(lost) == 1 and isinstance(lost[0], redis.ResponseError)
+    with pytest.raises(redis.ResponseError, match="Command # 1"):  # the round trip's own error, numbered in its commands
+        scripts.execute(r, lambda pipe: pipe.hget("q", "x"), box)
