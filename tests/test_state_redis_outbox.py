@@ -5,7 +5,7 @@ whose slow log (every command logged, in the order Redis ran them) says what ran
 
 from __future__ import annotations
 
-import json
+import asyncio
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -193,3 +193,19 @@ def test_a_refused_waiting_call_is_its_own_failure_not_the_round_trips(redis_url
     assert len(lost) == 1 and isinstance(lost[0], redis.ResponseError)
     with pytest.raises(redis.ResponseError, match="Command # 1"):  # the round trip's own error, numbered in its commands
         scripts.execute(r, lambda pipe: pipe.hget("q", "x"), box)
+
+
+def test_a_waiting_call_goes_within_the_delay_when_the_worker_sends_nothing_else(redis_url):
+    r = redis.Redis.from_url(redis_url)
+    box = outbox.Outbox(r)
+    box.start()
+    lost: list[BaseException] = []
+
+    async def idle_worker() -> tuple[bool, bool]:
+        box.send(scripts.load(r, "quota_answered"), ["q", "q:inflight"], ["rid", 200, "15", "14", "99"], lost.append)
+        early = r.exists("q")  # it waits for a round trip
+        await asyncio.sleep(outbox.Outbox.DELAY * 2)  # none comes: the timer (the loop runs it before this wakes)
+        return bool(early), bool(r.exists("q"))
+
+    assert asyncio.run(idle_worker()) == (False, True) and lost == []
+    assert r.hget("q", "srem") == b"14"

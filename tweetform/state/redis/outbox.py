@@ -28,6 +28,7 @@ opens it (and in ``scrapy collect``, whose writer has no scheduler), a call is s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Callable
 
@@ -67,7 +68,7 @@ class Outbox:
                 failed(exc)
             return
         self.calls.append(scripts.Call(script, keys, args, failed))
-        if is_reactor_installed():  # a worker's reactor (none in unit tests: the next round trip drains it)
+        if _has_loop():  # a worker's (none in unit tests: the next round trip drains it)
             self._timer.schedule(self.DELAY)
 
     def take(self) -> list[scripts.Call]:
@@ -88,6 +89,15 @@ class Outbox:
         self.flush()
         self.started = False
         self._timer.cancel()
+
+
+def _has_loop() -> bool:
+    """Whether a timer can be set: a running asyncio loop or an installed reactor (Scrapy's call_later uses either)."""
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return is_reactor_installed()
 
 
 def for_crawler(crawler: Crawler) -> Outbox:
