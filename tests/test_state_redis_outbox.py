@@ -23,13 +23,19 @@ from tweetform.state.redis.scheduler import RedisScheduler
 from tweetform.crawler_state import state_of
 
 ENDPOINT = "/friends/ids"
-SHAS = {scripts.load(redis.Redis(), name).sha: name for name in scripts.names()}
+SHAS = {scripts.load(redis.Redis(), name).sha: name for name in scripts.names()}  # registered: no connection made
 
 
 @pytest.fixture
-def logged(redis_url: str) -> Iterator[redis.Redis]:
+def r(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()  # not left to the garbage collector (an unclosed socket's ResourceWarning is an error)
+
+
+@pytest.fixture
+def logged(r: redis.Redis) -> Iterator[redis.Redis]:
     """The test's Redis with every command in its slow log (put back as it was after)."""
-    r = redis.Redis.from_url(redis_url)
     before = r.config_get("slowlog-*")
     r.config_set("slowlog-log-slower-than", 0)
     r.config_set("slowlog-max-len", 10_000)
@@ -53,7 +59,7 @@ def scripts_run(r: redis.Redis) -> list[str]:
 
 
 class Worker:
-    def __init__(self, redis_url: str, output: Path) -> None:
+    def __init__(self, redis_url: str, output: Path, r: redis.Redis) -> None:
         self.crawler = unit_crawler(Spider, {"REDIS_URL": redis_url, "TWEETFORM_OUTPUT_DIR": str(output),
                                              "TWEETFORM_CREDENTIALS": demo_credentials("demo-app-1")})
         self.crawler.stats.open_spider()
@@ -62,7 +68,10 @@ class Worker:
         self.scheduler.open(self.spider)
         self.pipeline = BucketPipeline.from_crawler(self.crawler)
         self.book = book_of(self.crawler)
-        redis.Redis.from_url(redis_url).hset(keys.job("j"), "state", "running")
+        r.hset(keys.job("j"), "state", "running")
+
+    def close(self) -> None:
+        state_of(self.crawler).redis.close()
 
     def trips(self) -> int:
         return state_of(self.crawler).redis_round_trips[0]
@@ -94,6 +103,13 @@ class Worker:
         self.scheduler.sync()
 
 
+@pytest.fixture
+def worker(logged: redis.Redis, redis_url: str, tmp_path: Path) -> Iterator[Worker]:
+    made = Worker(redis_url, tmp_path, logged)
+    yield made
+    made.close()
+
+
 def known(r: redis.Redis, url: str) -> bool:
     """Whether Redis has the page recorded written (the test's own call: out of the slow log)."""
     layout = keys.written("j")
@@ -104,8 +120,7 @@ def known(r: redis.Redis, url: str) -> bool:
     return bool(found)
 
 
-def test_a_pages_record_and_its_quota_answer_ride_the_next_round_trips_before_the_ack_and_the_next_pop(logged, redis_url, tmp_path):
-    worker = Worker(redis_url, tmp_path)
+def test_a_pages_record_and_its_quota_answer_ride_the_next_round_trips_before_the_ack_and_the_next_pop(logged, worker, tmp_path):
     worker.push(1, 2, 3)
     first = worker.take()
     worker.answer(first, 14)
@@ -138,8 +153,7 @@ def test_a_pages_record_and_its_quota_answer_ride_the_next_round_trips_before_th
     assert scripts_run(logged) == ["page_known", "page_written", "queue_ack"] and worker.trips() == trips + 2
 
 
-def test_what_waits_is_sent_when_the_scheduler_closes_and_later_calls_go_at_once(logged, redis_url, tmp_path):
-    worker = Worker(redis_url, tmp_path)
+def test_what_waits_is_sent_when_the_scheduler_closes_and_later_calls_go_at_once(logged, worker):
     worker.push(1)
     request = worker.take()
     worker.write(request)
@@ -153,8 +167,7 @@ def test_what_waits_is_sent_when_the_scheduler_closes_and_later_calls_go_at_once
     assert known(logged, again.url)
 
 
-def test_redis_away_each_waiting_call_fails_as_alone_and_the_round_trip_raises(redis_url):
-    r = redis.Redis.from_url(redis_url)
+def test_redis_away_each_waiting_call_fails_as_alone_and_the_round_trip_raises(r):
     box = outbox.Outbox(r)
     box.start()
     lost: list[BaseException] = []
@@ -162,14 +175,14 @@ def test_redis_away_each_waiting_call_fails_as_alone_and_the_round_trip_raises(r
     away = redis.Redis(port=1, socket_connect_timeout=0.5)
     with pytest.raises(redis.ConnectionError):
         scripts.execute(away, lambda pipe: pipe.ping(), box)
+    away.close()
     assert len(lost) == 1 and isinstance(lost[0], redis.ConnectionError)
     assert box.take() == []  # not sent again: as a call made alone while Redis was away
 
 
 @pytest.mark.parametrize("loaded", ["the waiting call's script", "the round trip's own script"])
-def test_after_redis_lost_its_scripts_only_the_calls_it_refused_run_again(redis_url, loaded):
+def test_after_redis_lost_its_scripts_only_the_calls_it_refused_run_again(r, loaded):
     """A paced Bluesky answer counts one request served (HINCRBY): run twice it would count two."""
-    r = redis.Redis.from_url(redis_url)
     box = outbox.Outbox(r)
     box.start()
     answered = scripts.load(r, "quota_answered")
@@ -182,8 +195,7 @@ def test_after_redis_lost_its_scripts_only_the_calls_it_refused_run_again(redis_
     assert r.hget("q:paced", "served") == b"1"
 
 
-def test_a_refused_waiting_call_is_its_own_failure_not_the_round_trips(redis_url):
-    r = redis.Redis.from_url(redis_url)
+def test_a_refused_waiting_call_is_its_own_failure_not_the_round_trips(r):
     r.set("q", "a string, not the lane's hash")
     box = outbox.Outbox(r)
     box.start()
@@ -195,8 +207,7 @@ def test_a_refused_waiting_call_is_its_own_failure_not_the_round_trips(redis_url
         scripts.execute(r, lambda pipe: pipe.hget("q", "x"), box)
 
 
-def test_a_waiting_call_goes_within_the_delay_when_the_worker_sends_nothing_else(redis_url):
-    r = redis.Redis.from_url(redis_url)
+def test_a_waiting_call_goes_within_the_delay_when_the_worker_sends_nothing_else(r):
     box = outbox.Outbox(r)
     box.start()
     lost: list[BaseException] = []
