@@ -91,7 +91,7 @@ class RedisQuotaBook:
             values += list(pace_slices(self.bluesky_rate))  # per slice, slice seconds
         if self.outbox is None:
             self._answered(keys=keys, args=[reservation.rid, status, *values])
-        else:  # nothing reads its answer: it goes first in the worker's next round trip (its next pop at the latest)
+        else:  # nothing reads its answer: first in the worker's next round trip (before its next pop, 0.2 s at most)
             self.outbox.send(self._answered, keys, [reservation.rid, status, *values], _answer_lost)
 
     def cancel(self, reservation: Reservation) -> None:
