@@ -146,39 +146,25 @@ class RedisTimer:
         if not getattr(redis.client.Redis, "_bench_timed", False):
             plain, pipelined = redis.client.Redis.execute_command, redis.client.Pipeline.execute
 
-            def execute_command(self: Any, *a: Any, **kw: Any) -> Any:
-                if sites:
-                    count_sites([a], False)
-                t = time.perf_counter()
-                try:
-                    return plain(self, *a, **kw)
-                finally:
-                    _REDIS_TIME["calls"] += 1
-                    _REDIS_TIME["seconds"] += time.perf_counter() - t
+            def timed(original: Any, counter: str, pipeline: bool) -> Any:
+                def call(self: Any, *a: Any, **kw: Any) -> Any:
+                    if sites:
+                        commands = [entry[0] for entry in self.command_stack] if pipeline else [a]
+                        if commands:
+                            count_sites(commands, pipeline)
+                    t = time.perf_counter()
+                    try:
+                        return original(self, *a, **kw)
+                    finally:
+                        _REDIS_TIME[counter] += 1
+                        _REDIS_TIME["seconds"] += time.perf_counter() - t
+                return call
 
-            def execute(self: Any, *a: Any, **kw: Any) -> Any:
-                if sites and self.command_stack:
-                    count_sites([entry[0] for entry in self.command_stack], True)
-                t = time.perf_counter()
-                try:
-                    return pipelined(self, *a, **kw)
-                finally:
-                    _REDIS_TIME["pipelines"] += 1
-                    _REDIS_TIME["seconds"] += time.perf_counter() - t
-
-            immediate = redis.client.Pipeline.immediate_execute_command
-
-            def immediate_execute_command(self: Any, *a: Any, **kw: Any) -> Any:
-                """A pipeline's command sent at once: redis-py's SCRIPT EXISTS before a pipeline holding a
-                ``script(client=pipe)`` call (one round trip of its own), or a command under WATCH."""
-                if sites:
-                    count_sites([a], False)
-                t = time.perf_counter()
-                try:
-                    return immediate(self, *a, **kw)
-                finally:
-                    _REDIS_TIME["calls"] += 1
-                    _REDIS_TIME["seconds"] += time.perf_counter() - t
+            execute_command = timed(plain, "calls", False)
+            execute = timed(pipelined, "pipelines", True)
+            # a pipeline's command sent at once: redis-py's SCRIPT EXISTS before a pipeline holding a
+            # ``script(client=pipe)`` call (one round trip of its own), or a command under WATCH
+            immediate_execute_command = timed(redis.client.Pipeline.immediate_execute_command, "calls", False)
 
             redis.client.Redis.execute_command = execute_command  # type: ignore[method-assign]
             redis.client.Pipeline.execute = execute  # type: ignore[method-assign]
@@ -282,6 +268,21 @@ def script_times(red: RedisServer, names: dict[str, str]) -> dict[str, list[floa
     return out
 
 
+def stop_all(procs: list[Any]) -> None:
+    for p in procs:
+        p.stop()
+
+
+def check_row(procs: list[Any], label: str, out: Any, alive: bool) -> list[str]:
+    """A row's log problems (the first printed); a process that ended during the measurement voids the row."""
+    problems = [line for p in procs for line in p.problems()]
+    for line in problems[:5]:
+        print(f"   log: {line}", flush=True)
+    if not alive:
+        raise RuntimeError(f"{label}: a process ended during the measurement; see {out}")
+    return problems
+
+
 def scale_row(label: str, n: int, box: SandboxProcess, red: RedisServer, creds: list[dict[str, str]], seed: int, depth: int,
               conc: int, ramp: float, seconds: float, workdir: Path, tag: str, code: Path | None = None,
               breakdown: bool = False) -> dict[str, Any]:
@@ -329,13 +330,8 @@ def scale_row(label: str, n: int, box: SandboxProcess, red: RedisServer, creds: 
         red.client.config_set("slowlog-log-slower-than", 10000)
         alive = all(p.proc.poll() is None for p in procs)
     finally:
-        for p in procs:
-            p.stop()
-    problems = [line for p in procs for line in p.problems()]
-    for line in problems[:5]:
-        print(f"   log: {line}", flush=True)
-    if not alive:
-        raise RuntimeError(f"{label}: a process ended during the measurement; see {out}")
+        stop_all(procs)
+    problems = check_row(procs, label, out, alive)
     pages = s1 - s0
     cmds = {k: r1["cmds"].get(k, 0) - r0["cmds"].get(k, 0) for k in r1["cmds"]}
     cmds.pop("info", None)
@@ -675,13 +671,8 @@ def marginal_row(label: str, box: SandboxProcess, red: RedisServer, creds: list[
             red.client.slowlog_reset()
         alive = all(p.proc.poll() is None for p in procs)
     finally:
-        for p in procs:
-            p.stop()
-    problems = [line for p in procs for line in p.problems()]
-    for line in problems[:5]:
-        print(f"   log: {line}", flush=True)
-    if not alive:
-        raise RuntimeError(f"{label}: a process ended during the measurement; see {out}")
+        stop_all(procs)
+    problems = check_row(procs, label, out, alive)
     secs = t1 - t0
     sites: dict[str, float] = {}
     for a, b in zip(k0, k1):  # a dump's counts scaled from its own span to the window's
