@@ -220,3 +220,24 @@ def test_a_waiting_call_goes_within_the_delay_when_the_worker_sends_nothing_else
 
     assert asyncio.run(idle_worker()) == (False, True) and lost == []
     assert r.hget("q", "srem") == b"14"
+
+
+def test_a_waiting_call_whose_script_redis_cannot_take_again_is_told_and_the_round_trips_answers_stand(r, redis_url):
+    """Redis lost its scripts (a restart) and the reload fails (the link dropping again; here an ACL forbids
+    SCRIPT LOAD): the round trip's own commands were answered (a pop's request is this worker's now), so it returns
+    them; the waiting call Redis refused with NOSCRIPT is told (its warning), not dropped unsaid."""
+    r.acl_setuser("outboxed", enabled=True, nopass=True, categories=["+@all"], commands=["-script|load"],
+                  keys=["*"], channels=["*"])
+    limited = redis.Redis.from_url(redis_url, username="outboxed", password="any")
+    try:
+        box = outbox.Outbox(limited)
+        box.start()
+        lost: list[BaseException] = []
+        box.send(scripts.load(limited, "quota_answered"), ["q", "q:inflight"], ["rid", 200, "15", "14", "99"], lost.append)
+        r.script_flush()
+        assert scripts.execute(limited, lambda pipe: pipe.echo("pop"), box) == [b"pop"]
+        assert len(lost) == 1 and isinstance(lost[0], redis.ResponseError) and not r.exists("q")
+        assert box.take() == []
+    finally:
+        limited.close()
+        r.acl_deluser("outboxed")

@@ -88,8 +88,15 @@ def execute(server: Any, build: Any, outbox: Any = None) -> list[Any]:
         waiting = again
         if answers is not None and not waiting:
             break
-        for name in names():
-            server.script_load(source(name))
+        try:
+            for name in names():
+                server.script_load(source(name))
+        except RedisError as exc:  # Redis away again, or refusing SCRIPT LOAD
+            for call in waiting:
+                call.failed(exc)
+            if answers is None:
+                raise
+            break  # build's answers stand: a waiting call's failure is never this call's
     if answers is None:
         raise AssertionError("unreachable")
     pipe.raise_first_error(sent, answers)  # as pipe.execute() raises: the first error, numbered in build's commands
