@@ -153,6 +153,18 @@ def test_a_pages_record_and_its_quota_answer_ride_the_next_round_trips_before_th
     assert scripts_run(logged) == ["page_known", "page_written", "queue_ack"] and worker.trips() == trips + 2
 
 
+def test_a_429_answer_goes_at_once_other_workers_must_not_pop_into_a_refused_lane(logged, worker):
+    worker.push(1, 2)
+    request = worker.take()
+    scripts_run(logged)
+    trips = worker.trips()
+    worker.book.answered(reservation_of(request), 429, {"x-rate-limit-limit": "15", "x-rate-limit-remaining": "0",
+                                                        "x-rate-limit-reset": "9999999999"})
+    assert scripts_run(logged) == ["quota_answered"] and worker.trips() == trips + 1  # its own round trip, now
+    lane = reservation_of(request).lane
+    assert logged.hget(keys.quota(lane.name, ENDPOINT), "srem") == b"0"  # the lane is spent for everyone
+
+
 def test_what_waits_is_sent_when_the_scheduler_closes_and_later_calls_go_at_once(logged, worker):
     worker.push(1)
     request = worker.take()

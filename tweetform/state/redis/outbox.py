@@ -15,7 +15,8 @@ What that keeps:
   it again finds the page written;
 * this worker's quota answers reach Redis before its next pop (the pop's pipeline drains them first); another
   worker's pop meanwhile sees the reservation still in flight, i.e. the lane with one request less, as
-  while the request was on the wire.
+  while the request was on the wire. A 429 is not deferred (``RedisQuotaBook.answered``): it blocks the lane
+  for every worker at once.
 
 Redis away or refusing: each call fails as it did when sent alone (its ``failed`` logs it; it is not sent
 again). A worker killed (SIGKILL) loses what waits, at most the last ``DELAY`` seconds' answers and records

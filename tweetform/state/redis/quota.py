@@ -89,7 +89,7 @@ class RedisQuotaBook:
             # counted in the script, in the window of Redis's clock (shared by every worker on this lane)
             keys.append(keys[0] + ":paced")
             values += list(pace_slices(self.bluesky_rate))  # per slice, slice seconds
-        if self.outbox is None:
+        if self.outbox is None or status == 429:  # a refusal blocks the lane for every worker: at once
             self._answered(keys=keys, args=[reservation.rid, status, *values])
         else:  # nothing reads its answer: first in the worker's next round trip (before its next pop, 0.2 s at most)
             self.outbox.send(self._answered, keys, [reservation.rid, status, *values], _answer_lost)
