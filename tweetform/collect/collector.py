@@ -114,6 +114,9 @@ class Collector:
         self._known_files: set[Path] = set()  # files whose directory entry is durable
         self._wrote_at = time.monotonic()
         self._recorded: set[str] = set()  # jobs whose manifest this collector wrote
+        # jobs whose last waiting page it wrote while their state was not final yet: a worker's last acknowledgement
+        # may come after that page's (the job is done then, with no page left to make handle() record its end)
+        self._ending: set[str] = set()
         self.stop = threading.Event()
 
     # --- life -------------------------------------------------------------------------------
@@ -149,11 +152,13 @@ class Collector:
                 if got:
                     self.handle(got)
                     self._wrote_at = time.monotonic()
-                elif self.exit_when_idle and self.idle():
-                    logger.info("nothing waits and no worker is alive: done")
-                    return
-                elif self.writer.files and time.monotonic() - self._wrote_at > CLOSE_IDLE:
-                    self.writer.close_spider()  # reopened (and read back) with the next page
+                else:
+                    self.record_ended()
+                    if self.exit_when_idle and self.idle():
+                        logger.info("nothing waits and no worker is alive: done")
+                        return
+                    if self.writer.files and time.monotonic() - self._wrote_at > CLOSE_IDLE:
+                        self.writer.close_spider()  # reopened (and read back) with the next page
                 if down_since is not None:
                     logger.info("Redis is back after %.0f s", time.monotonic() - down_since)
                     down_since = None
@@ -164,6 +169,18 @@ class Collector:
                 reclaim = True  # entries read or written meanwhile may be pending, unacknowledged
                 self.stop.wait(1.0)
             self.report()
+        try:  # stopped (SIGTERM): a job that ended meanwhile still gets its manifest
+            self.record_ended()
+        except redis.RedisError:
+            pass
+
+    def record_ended(self) -> None:
+        """The manifest of each job in ``_ending`` whose state is final now and that has no page waiting."""
+        for job in list(self._ending):
+            if waiting(self.server, job)[0]:
+                self._ending.discard(job)  # more pages came: handle() records its end after them
+            else:
+                self.record_end(job)
 
     def keep_lock(self) -> None:
         if time.monotonic() - self._locked_at < self.refresh_every:
@@ -282,7 +299,11 @@ class Collector:
     def record_end(self, job: str) -> None:
         """A job that ended with its last page written: its manifest, ``_jobs/<job>.json``, beside the data."""
         state, args, created, finished = (_text(v) for v in self.server.hmget(keys.job(job), "state", "args", "created", "finished_at"))
+        if state in ("running", "paused") and job not in self._recorded:
+            self._ending.add(job)  # its end is recorded once its state is final (record_ended)
         if state in (None, "running", "paused") or job in self._recorded:
+            if state is None:
+                self._ending.discard(job)  # purged
             return
         progress = {_text(k): int(v) for k, v in self.server.hgetall(keys.job_progress(job)).items()}
         try:
@@ -298,6 +319,7 @@ class Collector:
             logger.error("could not write the manifest of job %s: %s", job, exc)
             return
         self._recorded.add(job)
+        self._ending.discard(job)
         logger.info("job %s is %s: its last page is written", job, state)
 
     # --- idle and reporting -------------------------------------------------------------------
