@@ -151,6 +151,23 @@ def test_last_complete_level_of_a_distributed_job_stopped_at_its_budget(sandbox_
         wait_all(workers)
 
 
+def slow_depth2_job(sandbox_factory, redis_url: str, tmp_path: Path, job: str, exit_when_idle: bool) -> tuple:
+    """A depth-2 friends job pushed and taken by one worker, one page at a time from a slow sandbox (level 2 lasts
+    seconds): (sandbox, worker env, seed, the seed's friends, a Redis client, [worker])."""
+    import redis
+
+    from test_distributed import push, start_workers, worker_env
+
+    box = sandbox_factory(*FAST, "--latency", "0.4")
+    env = worker_env(box, redis_url, tmp_path)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    friends = box.truth("following", seed)
+    r = redis.Redis.from_url(redis_url)
+    push(env, "friends", "--user-id", str(seed), "--depth", "2", "--job", job)
+    workers = start_workers(env, 1, exit_when_idle, "-s", "CONCURRENT_REQUESTS=1", spiders="friends")
+    return box, env, seed, friends, r, workers
+
+
 def test_a_running_distributed_job_reports_only_levels_whose_pages_are_written(sandbox_factory, redis_url: str, tmp_path: Path):
     """`scrapy status` polled while workers crawl a depth-2 job (no max_users) reports level 1 once the seed's
     list is written whole, before the job ends, and never a level whose pages are not all in the output files
@@ -165,18 +182,10 @@ def test_a_running_distributed_job_reports_only_levels_whose_pages_are_written(s
     import sys
     import time
 
-    import redis
-
-    from test_distributed import ROOT, assert_network_equals_truth, push, start_workers, wait_all, worker_env
+    from test_distributed import ROOT, assert_network_equals_truth, wait_all
     from tweetform.state.redis.jobs import job_last_complete_level
 
-    box = sandbox_factory(*FAST, "--latency", "0.4")  # slow pages, one at a time: level 2 lasts seconds
-    env = worker_env(box, redis_url, tmp_path)
-    seed = box.get("/_sandbox/examples")["ordinary"][0]
-    friends = box.truth("following", seed)
-    r = redis.Redis.from_url(redis_url)
-    push(env, "friends", "--user-id", str(seed), "--depth", "2", "--job", "polled")
-    workers = start_workers(env, 1, True, "-s", "CONCURRENT_REQUESTS=1", spiders="friends")
+    box, env, seed, friends, r, workers = slow_depth2_job(sandbox_factory, redis_url, tmp_path, "polled", exit_when_idle=True)
     seen = []
 
     def written_whole(level: int | None, state: str = "") -> None:
@@ -225,18 +234,10 @@ def test_a_paused_then_cancelled_distributed_job_keeps_its_complete_level(sandbo
     import sys
     import time
 
-    import redis
-
-    from test_distributed import ROOT, admin, push, start_workers, wait_all, worker_env
+    from test_distributed import ROOT, admin, wait_all
     from tweetform.state.redis.jobs import job_last_complete_level
 
-    box = sandbox_factory(*FAST, "--latency", "0.4")  # slow pages: level 2 lasts while the test pauses it
-    env = worker_env(box, redis_url, tmp_path)
-    seed = box.get("/_sandbox/examples")["ordinary"][0]
-    friends = box.truth("following", seed)
-    r = redis.Redis.from_url(redis_url)
-    push(env, "friends", "--user-id", str(seed), "--depth", "2", "--job", "halted")
-    workers = start_workers(env, 1, False, "-s", "CONCURRENT_REQUESTS=1", spiders="friends")
+    box, env, seed, friends, r, workers = slow_depth2_job(sandbox_factory, redis_url, tmp_path, "halted", exit_when_idle=False)
     try:
         deadline = time.monotonic() + 120
         while job_last_complete_level(r, "halted") != 1 and time.monotonic() < deadline:
