@@ -152,14 +152,14 @@ class SharedCostLedger(CostLedger):
 
     def __init__(self, server: Any, prices: Mapping[str, float] | None = None, known_limit: int | None = None,
                  outbox: Any = None) -> None:
-        from tweetform.state.redis import migrate, scripts
+        from tweetform.state.redis import connection, migrate, scripts
 
         super().__init__(prices)
         self.server = server
         self.outbox = outbox  # the crawler's (tweetform.state.redis.outbox): what waits there goes first in this round trip
         self._seen_script = scripts.load(server, "cost_seen")
         self.known = KnownBilled(self.KNOWN_LIMIT if known_limit is None else known_limit)
-        self._known_connects = 0  # the client's connections when ``known`` was last checked (new_ids)
+        self._known_watch = connection.ConnectionWatch(server)  # a new connection: ``known`` dropped (new_ids)
         self._migrated = False
         try:  # an older tweetform's billed ids count too (folded once per Redis, at start-up)
             migrate.billed_ids(server, self.TTL)
@@ -169,11 +169,9 @@ class SharedCostLedger(CostLedger):
         self._load: int | None = None  # the sets' bucket load on this server (read at the first page)
 
     def new_ids(self, app: str, day: str, groups: list[tuple[str, list[str]]]) -> list[int]:
-        from tweetform.state.redis import compact, connection, keys, migrate, scripts
+        from tweetform.state.redis import compact, keys, migrate, scripts
 
-        opened = connection.connects(self.server)
-        if opened != self._known_connects:  # a new connection: Redis may have restarted without ids it said were billed
-            self._known_connects = opened
+        if self._known_watch.changed():  # a new connection: Redis may have restarted without ids it said were billed
             self.known.clear()
         asked = [(n, (app, kind, day), ask) for n, (kind, ids) in enumerate(groups)
                  if (ask := self.known.unknown((app, kind, day), ids))]

@@ -78,6 +78,22 @@ def connects(server: Any) -> int:
     return getattr(getattr(server, "connection_pool", None), "tweetform_connects", (0,))[0]
 
 
+class ConnectionWatch:
+    """Tells a holder of what Redis said (claims, billed ids) when the crawler's client opened a new connection
+    since it last asked (:func:`connects`): its memory may be older than Redis's data then, and is dropped."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.seen = 0
+
+    def changed(self) -> bool:
+        opened = connects(self.server)
+        if opened == self.seen:
+            return False
+        self.seen = opened
+        return True
+
+
 def round_trips(crawler: Crawler) -> int:
     """Redis round trips this crawler's components made so far (stat ``tweetform/redis/round_trips``)."""
     return state_of(crawler).redis_round_trips[0]

@@ -146,7 +146,7 @@ class RedisJobStore(JobStore):
         self._seen = SeenUsers(server)  # compact claims: ~20 bytes per user (seen.py)
         self.known_claims = KnownClaims()  # users this worker saw claimed, per job (claimed at push: seen.py)
         self._at_push: dict[str, bytes | None] = {}  # job -> its layout's marks when it claims at push, None: it does not
-        self._claims_connects = 0  # the client's connections when known_claims was last checked (not_known_claimed)
+        self._claims_watch = connection.ConnectionWatch(server)  # a new connection: known_claims dropped (not_known_claimed)
         self._set_state = scripts.load(server, "job_state")
         self._started = scripts.load(server, "job_started")
         self._release_holds = scripts.load(server, "release_holds")
@@ -259,11 +259,9 @@ class RedisJobStore(JobStore):
         return self._at_push.get(job_id) is not None
 
     def not_known_claimed(self, job: JobArgs, uids: list[Any]) -> list[Any]:
-        opened = connection.connects(self.server)
-        if opened != self._claims_connects:
+        if self._claims_watch.changed():
             # a new connection: Redis may have restarted with older data, its claims learnt before gone; the page that
             # found them is in flight again, and fetched again after this worker's next command (a reclaim, a reap)
-            self._claims_connects = opened
             self.known_claims.clear()
         return self.known_claims.unknown(job.job, uids)
 
