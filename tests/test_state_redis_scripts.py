@@ -436,7 +436,8 @@ def test_queue_push__queue_ack__a_retried_request_leaves_no_deliveries_entry(r):
     """A request handed over (its worker died), taken again, then retried (the scheduler's retry: pushed again
     under its old id and lease, a new request replacing it) and the retry acked: nothing of it is left in the
     deliveries hash. Before: the push dropped its in-flight entry but not its deliveries entry, which stayed
-    for the life of the queue (one per retried request: Redis memory growing on long crawls)."""
+    for the life of the queue (one per retried request: Redis memory growing on long crawls). The retry's own
+    entry (0 hand-overs: its pop says it is no first delivery) goes with its ack."""
     new_job(r)
     old = handed_over(r, "c1")
     got = pop(r, "w", "L1")
@@ -444,7 +445,8 @@ def test_queue_push__queue_ack__a_retried_request_leaves_no_deliveries_entry(r):
     assert push(r, "c1-retry", old=old, lease="L1") == 1
     assert not r.hexists(DELIVERIES, old)
     retry = pop(r, "w", "L2")
-    assert tag_of(retry[1]) == "c1-retry" and retry[3] == 0  # a new request: its own count
+    assert tag_of(retry[1]) == "c1-retry" and retry[3] == 1  # marked, with a count of its own
+    assert r.hget(DELIVERIES, qid_of(retry[1])) == b"0"
     assert ack(r, qid_of(retry[1]), "L2") == 1
     assert r.hlen(INFLIGHT) == 0 and not r.exists(DELIVERIES) and r.hget(keys.job("j"), "state") == b"done"
 
@@ -503,6 +505,55 @@ def test_queue_clear__queue_pop__a_dropped_request_leaves_no_deliveries_entry(r)
     handed_over(r, "b1", job="b")
     control.purge_job(r, "b")
     assert pop(r) is None and r.zcard(Q) == 0 and not r.exists(DELIVERIES)
+
+
+def test_queue_pop__queue_reap__only_a_request_nobody_held_before_is_a_first_delivery(r):
+    """The pop's last value: 0 for a request pushed once and taken by nobody before (its page can be written by
+    this worker only), 1 once another worker may have held it: handed over from a dead worker (counted), or released
+    by a stopping one (marked 0: not a hand-over, never dead-lettered for it). Before: the release left no mark, so
+    the next taker of a released request took it for a first delivery."""
+    new_job(r)
+    prefix, suffix = keys.HEARTBEAT_PARTS
+    dead = keys.dead_requests("friends")
+    push(r, "first")
+    got = pop(r, "alive", "L1")
+    assert got[3] == 0
+    r.set(keys.heartbeat("alive"), "1")
+    assert run(r, "queue_reap", [INFLIGHT, dead, DELIVERIES], [prefix, suffix, "", P, 2, 100]) == [0]  # alive: kept
+    assert run(r, "queue_reap", [INFLIGHT, dead, DELIVERIES], [prefix, suffix, "alive", P, 2, 100]) == [1]  # released
+    assert r.hget(DELIVERIES, qid_of(got[1])) == b"0"
+    again = pop(r, "gone", "L2")
+    assert qid_of(again[1]) == qid_of(got[1]) and again[3] == 1
+    assert run(r, "queue_reap", [INFLIGHT, dead, DELIVERIES], [prefix, suffix, "", P, 2, 100]) == [1]  # "gone" died
+    assert r.hget(DELIVERIES, qid_of(got[1])) == b"1"  # the release did not count as a hand-over
+    third = pop(r, "w", "L3")
+    assert third[3] == 1 and ack(r, qid_of(third[1]), "L3") == 1 and not r.exists(DELIVERIES)
+
+
+def test_queue_push__queue_pop__a_retry_is_marked_under_its_new_id_among_new_requests(r):
+    """A retry pushed in one batch with new requests of its job lands in the same member, between them: only the
+    retry's new id is marked, so only its pop says another worker may have written its page (a callback that yielded
+    its page, then met Redis away and asked for it again; a stalled holder's late write). Before: its pop said first
+    delivery. A member dropped whole (its job cancelled) takes the marks of all its requests with it."""
+    new_job(r)
+    push(r, "orig")
+    got = pop(r, "w", "L0")
+    assert got[3] == 0
+    assert push_batch(r, request("n1"), request("retry", old=qid_of(got[1]), lease="L0"), request("n2")) == "111"
+    assert r.zcard(Q) == 1  # one member of three requests
+    taken = [pop(r, "w", f"L{i}") for i in range(1, 4)]
+    assert [(tag_of(t[1]), t[3]) for t in taken] == [("n1", 0), ("retry", 1), ("n2", 0)]
+    assert r.hgetall(DELIVERIES) == {qid_of(taken[1][1]).encode(): b"0"}
+    for i, t in enumerate(taken, 1):
+        assert ack(r, qid_of(t[1]), f"L{i}") == 1
+    assert not r.exists(DELIVERIES)
+    new_job(r, "c")
+    push(r, "c0", job="c")
+    got = pop(r, "w", "L5")
+    assert push_batch(r, request("c1", job="c"), request("c-retry", job="c", old=qid_of(got[1]), lease="L5")) == "11"
+    assert r.hlen(DELIVERIES) == 1
+    r.hset(keys.job("c"), "state", "cancelled")
+    assert pop(r) is None and r.zcard(Q) == 0 and not r.exists(DELIVERIES)  # dropped: no mark left behind
 
 
 def test_queue_reap__a_dead_lettered_request_fails_its_level_for_last_complete_level(r):
@@ -564,9 +615,12 @@ def test_queue_reclaim__gives_back_entries_the_worker_does_not_hold(r):
     for tag in ("d1", "d2"):
         push(r, tag)
         qids.append(qid_of(pop(r, "w", "L")[1]))
-    assert run(r, "queue_reclaim", [INFLIGHT], ["w", 60, P]) == 0  # too recent
-    assert run(r, "queue_reclaim", [INFLIGHT], ["w", -1, P, qids[0]]) == 1  # d1 held, d2 lost
+    assert run(r, "queue_reclaim", [INFLIGHT, DELIVERIES], ["w", 60, P]) == 0  # too recent
+    assert run(r, "queue_reclaim", [INFLIGHT, DELIVERIES], ["w", -1, P, qids[0]]) == 1  # d1 held, d2 lost
     assert set(r.hkeys(INFLIGHT)) == {qids[0].encode()} and counts(r) == (1, 1, 0) and tags_queued(r) == ["d2"]
+    # marked, not as a hand-over: the worker may have seen the pop after all, so its next taker asks whether its page
+    # is written (before: no mark, the pop said first delivery)
+    assert r.hgetall(DELIVERIES) == {qids[1].encode(): b"0"} and pop(r, "v", "L2")[3] == 1
 
 
 def lane(name: str = "a:user") -> list[str]:

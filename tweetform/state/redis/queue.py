@@ -414,7 +414,7 @@ class InFlightQueue(Base):
     def reclaim_lost(self, min_age: float = 5.0) -> int:
         """Put back in-flight entries of this worker that it does not hold: a pop whose
         reply was lost when Redis went away leaves one behind."""
-        return int(self._reclaim(keys=[keys.in_flight(self.name)],
+        return int(self._reclaim(keys=[keys.in_flight(self.name), keys.deliveries(self.name)],
                                  args=[self.worker, min_age, keys.job_templates(), *sorted(self.held | set(self.unacked))]))
 
     def reap(self, release_own: bool = False) -> tuple[int, list[Request]]:

@@ -65,6 +65,17 @@ local function split_member(member)
   if not nl then return qid, member, nil end
   return qid, job .. '\t' .. qid .. '\t' .. string.sub(payloads, 1, nl - 1), string.sub(payloads, nl + 1)
 end
+-- a member dropped whole (its job cancelled or purged, `scrapy admin clear-queue`): the deliveries entries of its
+-- requests go with it (its first one handed over, released or reclaimed; any a retry: queue_push.lua marks those)
+local function forget_deliveries(deliveries, member)
+  local qid = split_member(member)
+  if not qid then return end
+  local first, n = tonumber(qid), requests_in(member)
+  if not first or n == 1 then redis.call('HDEL', deliveries, qid); return end
+  local ids = {}
+  for i = 0, n - 1 do ids[#ids + 1] = '' .. (first + i) end
+  redis.call('HDEL', deliveries, unpack(ids))
+end
 -- the BFS level a request's payload names (a packed "~<user>,<level>[,...]": NetworkSpider; JSON: its
 -- tweetform_ctx depth), or nil: a page failed for good counts at its level too (failed/<level>, which
 -- RedisJobStore.last_complete_level reads), as page_written.lua counts it

@@ -4,7 +4,7 @@
 -- the job failed for good (at its level when the request names one: failed/<depth>, as page_written.lua and
 -- queue_reap.lua count them), so the job ends (scrapy wait returns, non-zero) instead of waiting forever for
 -- requests nobody will fetch.
--- A dropped request's deliveries count (a request handed over, then given back) goes with it.
+-- A dropped request's deliveries entry (handed over or given back, or a retry: queue_push.lua) goes with it.
 -- KEYS: the queue, deliveries ; ARGV: job key templates (keys.job_templates), members per step
 -- Returns {requests dropped, members the queue still holds}.
 local got = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[2]))
@@ -12,8 +12,7 @@ local jobs, dropped = {}, 0
 for i = 1, #got, 2 do
   local member = got[i]
   local job = job_of(member)
-  local qid = split_member(member)  -- only a member's first request can have been handed over (queue_reap.lua)
-  if qid then redis.call('HDEL', KEYS[2], qid) end
+  forget_deliveries(KEYS[2], member)
   local payloads = string.match(member, '^[^\t]*\t[^\t]*\t(.*)$') or string.match(member, '^[^\t]*\t(.*)$') or ''
   local d = jobs[job]
   if not d then d = {n = 0, levels = {}}; jobs[job] = d end

@@ -10,8 +10,10 @@
 -- cancelled, finished or purged job's are dropped.
 -- A member holding several requests (queue_push.lua) gives its first; a paused job's member is parked
 -- whole, with its count of requests.
--- Returns {endpoint, member (one request: "<job>\t<qid>\t<payload>"), lane (1-based, 0: none), deliveries},
--- or {false, endpoints waiting for quota...}.
+-- Returns {endpoint, member (one request: "<job>\t<qid>\t<payload>"), lane (1-based, 0: none), marked},
+-- or {false, endpoints waiting for quota...}. marked: 1 when the request has an entry in deliveries (another worker may
+-- have held it: handed over, released, reclaimed, or a retry; queue_reap/queue_push/queue_reclaim.lua), 0 for a
+-- first delivery: pushed once, taken by nobody before (the worker may skip asking whether its page is written).
 local now, margin, hold, rid = redis_now(), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local k, a = 3, 7
 local waiting = {}
@@ -42,22 +44,21 @@ while a <= #ARGV do
           redis.call('HINCRBY', jk.hash, 'parked', n)
         elseif jstate == "cancelled" or jstate == "done" or (jk and not jstate) then
           job_count(jk, 'queued', -requests_in(member))  -- dropped (a purged job has no hash left)
-          local qid = split_member(member)
-          if qid then redis.call('HDEL', KEYS[2], qid) end  -- its hand-overs' count goes with it
+          forget_deliveries(KEYS[2], member)  -- its marks go with it
         else
           -- the member's first request is taken; the others stay, in order, under the next request id
           local qid, first, rest = split_member(member)
           if rest then redis.call('ZADD', queue, score, job .. '\t' .. (tonumber(qid) + 1) .. '\t' .. rest) end
           -- a request of a job whose state was read (its hash exists) or of none (nothing to count)
           if jstate then redis.call('HINCRBY', jk.hash, 'queued', -1) end
-          local n = 0
+          local marked = 1  -- a member of an older tweetform (no id): as if held before
           if qid then
-            n = tonumber(redis.call('HGET', KEYS[2], qid)) or 0
+            marked = redis.call('HEXISTS', KEYS[2], qid)
             redis.call('HSET', KEYS[1], qid, cjson.encode({w = ARGV[1], l = ARGV[2], t = now, q = queue, s = score, d = first, j = job}))
             if jstate then redis.call('HINCRBY', jk.hash, 'inflight', 1) end
           end
           if lane > 0 then take_quota(lanes[lane], limit, reset, now, margin, interval, hold, rid) end
-          return {name, first, lane, n}
+          return {name, first, lane, marked}
         end
       end
     end

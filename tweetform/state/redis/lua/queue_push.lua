@@ -15,7 +15,9 @@
 -- A request replacing one in flight (a retry: old qid) is queued only if the caller still holds
 -- that lease: a worker whose lease was reaped and given to another cannot overwrite or delete the
 -- new owner's entry. The retry is a new request (a new id): the old one's deliveries count goes with its
--- in-flight entry (nothing else would delete it). A filtered request is queued only if it is new to its job, decided in this same
+-- in-flight entry (nothing else would delete it), and the new id gets an entry of its own (0: no hand-over yet), so
+-- its pop says it is not a first delivery (queue_pop.lua): the page it fetches may have been written already (a
+-- callback that yielded its page, then met Redis away and asked for it again; a stalled holder's late write). A filtered request is queued only if it is new to its job, decided in this same
 -- step, so nothing is recorded for a request that did not reach the queue:
 -- * "f": its fingerprint is added to the job's dupe filter (compact buckets, lhash.lua);
 -- * "c": the first page of a user the job claimed (seen.py): its claim's value, the claimer's tag, is
@@ -131,6 +133,8 @@ for _, a in ipairs(accepted) do
   g.bytes = g.bytes + #payload
   jd[1] = jd[1] + 1
   if old ~= '' then
+    g.retries = g.retries or {}
+    g.retries[#g.retries + 1] = #items  -- its place in the member: its new id below
     if redis.call('HDEL', KEYS[2], old) == 1 then jd[2] = jd[2] + 1 end
     redis.call('HDEL', KEYS[4], old)
   end
@@ -143,6 +147,9 @@ end
 local seq = redis.call('INCRBY', KEYS[1], #accepted) - #accepted
 for _, m in ipairs(order) do
   redis.call('ZADD', m.queue, -tonumber(m.p) * 1e12 + seq + 1, m.job .. '\t' .. (seq + 1) .. '\t' .. table.concat(m.items, '\n'))
+  if m.retries then
+    for _, at in ipairs(m.retries) do redis.call('HSET', KEYS[4], '' .. (seq + at), 0) end  -- the id queue_pop.lua gives it
+  end
   seq = seq + #m.items
 end
 

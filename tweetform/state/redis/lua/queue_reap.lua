@@ -5,6 +5,8 @@
 -- (a stopping worker releases its own). Each hand-over of a dead worker's
 -- request counts; one handed over max-deliveries times is dead-lettered with the
 -- reason instead (a failed page of its job), and returned so the caller records it in the errors bucket.
+-- Every request put back is marked in deliveries (a stopping worker's own with 0, not a hand-over): whoever takes it
+-- next asks whether its page is written already (queue_pop.lua's answer).
 -- Returns {moved, dead-lettered members...}.
 local moved, dead = 0, {}
 local max = tonumber(ARGV[5])
@@ -17,7 +19,7 @@ for i = 1, #all, 2 do
     redis.call('HDEL', KEYS[1], all[i])
     job_count(jk, 'inflight', -1)
     local n = 0
-    if not own then n = redis.call('HINCRBY', KEYS[3], all[i], 1) end
+    if own then redis.call('HSETNX', KEYS[3], all[i], 0) else n = redis.call('HINCRBY', KEYS[3], all[i], 1) end
     if max > 0 and n >= max then
       redis.call('HDEL', KEYS[3], all[i])
       redis.call('LPUSH', KEYS[2], cjson.encode({request = e.d, reason = 'handed over ' .. n .. ' times: the workers taking it died or stalled', at = redis_now()}))
