@@ -21,3 +21,19 @@ class KillAfterWritePipeline(BucketPipeline):
         if KillAfterWritePipeline.writes >= int(os.environ["TWEETFORM_TEST_KILL_AFTER_WRITES"]):
             os.kill(os.getpid(), signal.SIGKILL)
         super()._record(*args, **kwargs)
+
+
+class KillAfterRecordPipeline(BucketPipeline):
+    """SIGKILLs its process right after the N-th page is in its file AND its record reached Redis, before the page's
+    request is acknowledged (tests/test_written_check.py): its request is handed over to another worker, which must
+    find the page written."""
+
+    writes = 0
+
+    def _record(self, *args: Any, **kwargs: Any) -> None:
+        super()._record(*args, **kwargs)
+        KillAfterRecordPipeline.writes += 1
+        if KillAfterRecordPipeline.writes >= int(os.environ["TWEETFORM_TEST_KILL_AFTER_WRITES"]):
+            if self.outbox is not None:
+                self.outbox.flush()  # the record goes now, in a round trip of its own
+            os.kill(os.getpid(), signal.SIGKILL)

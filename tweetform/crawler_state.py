@@ -26,6 +26,7 @@ class CrawlerState:
         self.outbox: Any = None  # tweetform.state.redis.outbox.for_crawler: write-only calls riding the next round trip
         self.redis_round_trips = [0]  # counted by that client's connections (connection.round_trips)
         self.worker_id: str | None = None  # tweetform.state.redis.node.worker_id: this crawler's name in Redis
+        self.lease: Any = None  # tweetform.state.redis.node.lease_of: what this worker's heartbeats prove
         self.pool: Any = None  # tweetform.state.pool: the credentials as lanes
         self.book: Any = None  # tweetform.state.book: the quota book (in memory, or shared through Redis)
         self.gate: Any = None  # tweetform.state.gate: requests wait for quota here

@@ -21,6 +21,7 @@ class PageItem(dict):
     raw: bytes | None = None
     failure_counted = False  # a failed page already counted in its job's progress (a dead-lettered request)
     skipped = False  # set by the bucket pipeline: the job had written this page already (not written again)
+    delivery: Any = None  # how the worker got the page's request (state.redis.node.Delivery; not written out)
 
     @property
     def provenance(self) -> dict[str, Any]:

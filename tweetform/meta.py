@@ -10,6 +10,9 @@ BILL_UNWRITTEN = "bill_unwritten"
 META_ENDPOINT = "tweetform_endpoint"  # the endpoint key (rate-limit name) of the request
 META_CREDENTIAL = "tweetform_credential"  # the alias of the credential that signed the attempt
 META_QID = "tweetform_qid"  # the Redis queue's id of a request taken from it (tweetform.state.redis.queue)
+#: how this worker got the request from the Redis queue (tweetform.state.redis.node.Delivery; never queued: the
+#: queue takes it out of a request it pushes), handed to its pages (PageItem.delivery) by the spider
+META_DELIVERY = "tweetform_delivery"
 #: on a first page a page's callback yielded for a user the push claims (JobStore.claims_at_push): that page's
 #: META_QID; the Redis queue pushes such first pages with the page's acknowledgement, all in one step, so
 #: every user the page found is claimed before any page it queued can be fetched

@@ -42,6 +42,8 @@ from scrapy.exceptions import DropItem
 from tweetform import state
 from tweetform.config import uses_redis
 from tweetform.state.redis import compact, keys, migrate, scripts
+from tweetform.state.redis.connection import connects
+from tweetform.state.redis.node import lease_of
 from tweetform.state.redis.outbox import for_crawler as outbox_of
 from tweetform.export.files import ARCHIVE, GZIP, JOBS_DIR, PLAIN, gzip_member, iter_archive_lines, iter_members
 from tweetform.items import PROVENANCE, PageItem
@@ -238,6 +240,7 @@ class BucketPipeline:
         self.stats = crawler.stats
         self.files: OrderedDict[tuple[str, str], BucketFile] = OrderedDict()
         self.server = server  # distributed mode: page ids written by any worker
+        self.lease: Any = None  # a worker's (node.Lease): proves when no other worker can have written a page
         if server is not None:
             self._page_known, self._page_written = scripts.load(server, "page_known"), scripts.load(server, "page_written")
         self.outbox = outbox  # the crawler's (outbox.py): a page's record rides the worker's next round trip
@@ -255,11 +258,17 @@ class BucketPipeline:
             from tweetform.state.redis.connection import for_crawler
 
             server = for_crawler(crawler)
-        return cls(crawler.settings.get("TWEETFORM_OUTPUT_DIR") or "data", crawler, server,
-                   compress=crawler.settings.getbool("TWEETFORM_OUTPUT_COMPRESS"),
-                   outbox=outbox_of(crawler) if server is not None else None)
+        pipeline = cls(crawler.settings.get("TWEETFORM_OUTPUT_DIR") or "data", crawler, server,
+                       compress=crawler.settings.getbool("TWEETFORM_OUTPUT_COMPRESS"),
+                       outbox=outbox_of(crawler) if server is not None else None)
+        if server is not None:
+            pipeline.lease = lease_of(crawler)
+        return pipeline
 
-    def _written_elsewhere(self, job: str, pid: str) -> bool:
+    def _written_elsewhere(self, job: str, pid: str, delivery: Any = None) -> bool:
+        """Whether another writer (a worker with its own output directory) wrote the page: asked of Redis, unless
+        this worker proves nobody else can have fetched it (``delivery``: how it got the page's request, see
+        :meth:`tweetform.state.redis.node.Lease.proves_only_writer`; None: not known, asked)."""
         if self.server is None:
             return False
         layout = keys.written(job)
@@ -267,6 +276,9 @@ class BucketPipeline:
             if job not in self.jobs_opened:  # an older tweetform's written SET of the job becomes compact (migrate.py)
                 migrate.open_job(self.server, job)
                 self.jobs_opened.add(job)
+            if self.lease is not None and self.lease.proves_only_writer(delivery, connects(self.server)):
+                self.stats.inc_value("tweetform/pages/written_check_skipped")
+                return False
             return bool(scripts.execute(self.server, lambda pipe: scripts.in_pipeline(  # after the outbox's records
                 pipe, self._page_known, [layout], [compact.bucket_prefix(layout), _digest(pid)]), self.outbox)[0])
         except redis.RedisError:
@@ -373,7 +385,7 @@ class BucketPipeline:
         job = str(prov.get("job", ""))
         self.fence()
         handle = self._file(bucket, key, job)
-        skip = (job, pid) in handle.seen or self._written_elsewhere(job, pid)
+        skip = (job, pid) in handle.seen or self._written_elsewhere(job, pid, item.delivery)
         if not skip:
             self.fence()  # the last look before the write: after the Redis round trip above
         if skip or not handle.write_once((job, pid), line_for(item)):

@@ -33,7 +33,7 @@ from tweetform.job import JobArgs
 from tweetform.items import PageItem, make_error, make_page, page_id, utc_now
 from tweetform.middlewares.callback_errors import CallbackErrorMiddleware
 from tweetform.middlewares.pacing import META_NOT_BEFORE
-from tweetform.meta import BILL_UNWRITTEN, META_CREDENTIAL, META_CTX, META_ENDPOINT
+from tweetform.meta import BILL_UNWRITTEN, META_CREDENTIAL, META_CTX, META_DELIVERY, META_ENDPOINT
 from tweetform.state.base import JobStore
 from tweetform.state.redis.connection import redis_away
 from tweetform.spiders.arguments import parse_args
@@ -216,9 +216,17 @@ class ApiSpider(scrapy.Spider):
         """Run a callback; if shared job state (Redis) is away, fetch the page again later.
 
         What the callback already yielded is safe to repeat: output is exactly-once,
-        requests pass the job's dupe filter and user claims are idempotent."""
+        requests pass the job's dupe filter and user claims are idempotent.
+
+        Every distributed callback's output passes here with its response: its pages learn how the worker got their
+        request (``PageItem.delivery``), so the bucket pipeline asks Redis whether a page is written only when
+        another worker may have fetched it too (:meth:`tweetform.state.redis.node.Lease.proves_only_writer`)."""
+        delivery = response.meta.get(META_DELIVERY)
         try:
-            yield from handle(response)
+            for out in handle(response):
+                if delivery is not None and isinstance(out, PageItem):
+                    out.delivery = delivery
+                yield out
         except redis.RedisError as exc:
             if not redis_away(exc):
                 raise  # Redis answered with an error (OOM, WRONGTYPE…): CallbackErrorMiddleware fails the page

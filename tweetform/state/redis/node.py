@@ -18,6 +18,7 @@ import os
 import socket
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -35,6 +36,74 @@ from tweetform.state.redis import connection, control, keys, scripts
 from tweetform.state.redis.jobs import start_job_message
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Delivery:
+    """How this worker got a request (:meth:`InFlightQueue.pop_from` puts it in the request's meta, ``META_DELIVERY``;
+    the spider hands it to the request's pages, ``PageItem.delivery``). ``first``: the pop said nobody else can have
+    held it (pushed once, never handed over, released, reclaimed or retried: ``lua/queue_pop.lua``); ``sent``: when the
+    pop was sent (this worker's monotonic clock); ``connects``: the client's connections then
+    (:func:`connection.connects`). ``retried`` is set when the request goes back to the queue (its retry, a split):
+    another worker may take that and write the same page."""
+
+    first: bool
+    sent: float
+    connects: int
+    retried: bool = False
+
+
+class Lease:
+    """What this worker knows of its heartbeat key, to prove it was never taken for dead since a moment.
+
+    Each beat SETs the key with a TTL; Redis runs the SET between its send and its reply, so the key exists at least
+    until send + TTL. Two beats are one unbroken stretch when the later one was answered before the earlier one's
+    send + TTL. While the stretch began before a request's pop and the last beat's send + TTL is still ahead (less a
+    margin for clock rates and the write that follows), no reaper found the key missing: the request stayed this
+    worker's, nobody else was handed it. Anything not known (no beat yet, a gap, the worker released its requests):
+    not proven."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self.margin = min(2.0, ttl / 5)
+        self.since: float | None = None  # when the key was last set after a gap (a beat's reply)
+        self.last_sent: float | None = None  # when the last answered beat was sent
+        self.released = False
+
+    def beaten(self, sent: float, answered: float) -> None:
+        """A heartbeat SET sent at ``sent`` was answered at ``answered`` (monotonic)."""
+        if self.released:
+            return
+        if self.last_sent is None or answered >= self.last_sent + self.ttl:
+            self.since = answered  # the key may have expired between the two: a new stretch
+        self.last_sent = sent
+
+    def release(self) -> None:
+        """The worker handed its requests back (it stops): nothing it holds is proven its own any more."""
+        self.released = True
+        self.since = self.last_sent = None
+
+    def held_since(self, moment: float, now: float | None = None) -> bool:
+        """Whether the key provably existed from ``moment`` until now (monotonic)."""
+        if self.since is None or self.last_sent is None or self.released:
+            return False
+        now = time.monotonic() if now is None else now
+        return self.since <= moment and now < self.last_sent + self.ttl - self.margin
+
+    def proves_only_writer(self, delivery: Delivery | None, connects: int) -> bool:
+        """Whether this worker is the only one that can have fetched the delivered request's pages: a first delivery,
+        not given back since, its lease unbroken since the pop, and no new connection since (a Redis that restarted
+        may have come back with older data: the pop itself lost, the request queued again)."""
+        return (delivery is not None and delivery.first and not delivery.retried and delivery.connects == connects
+                and self.held_since(delivery.sent))
+
+
+def lease_of(crawler: Crawler) -> Lease:
+    """The crawler's :class:`Lease` (kept in its CrawlerState); its WorkerNode beats it."""
+    held = state_of(crawler)
+    if held.lease is None:
+        held.lease = Lease(crawler.settings.getfloat("TWEETFORM_HEARTBEAT_TTL"))
+    return held.lease
 
 
 def worker_id(crawler: Crawler) -> str:
@@ -77,6 +146,7 @@ class WorkerNode:
         self.worker = worker_id(crawler)
         self.interval = s.getfloat("TWEETFORM_HEARTBEAT")
         self.ttl = s.getfloat("TWEETFORM_HEARTBEAT_TTL")
+        self.lease = lease_of(crawler)  # what the beats prove (the bucket pipeline reads it)
         self.exit_when_idle = s.getbool("TWEETFORM_EXIT_WHEN_IDLE")
         self.job_state_ttl = s.getfloat("TWEETFORM_JOB_STATE_TTL")
         self.loop: Any = None
@@ -131,7 +201,7 @@ class WorkerNode:
     def beat(self) -> None:
         """Heartbeat, reap the dead, obey a stop request."""
         try:
-            self.server.set(keys.heartbeat(self.worker), str(time.time()), px=int(self.ttl * 1000))
+            self.refresh_heartbeat()
             scheduler = redis_scheduler(self.crawler)
             if scheduler is not None:
                 scheduler.sync()
@@ -153,6 +223,12 @@ class WorkerNode:
                 self.stop("stop requested through Redis")
         except redis.RedisError as exc:
             logger.warning("heartbeat failed (%s); retrying", type(exc).__name__ if connection.redis_away(exc) else connection.refusal(exc))
+
+    def refresh_heartbeat(self) -> None:
+        """Set the heartbeat key for another TTL; the lease learns when (what it proves: :class:`Lease`)."""
+        sent = time.monotonic()
+        self.server.set(keys.heartbeat(self.worker), str(time.time()), px=int(self.ttl * 1000))
+        self.lease.beaten(sent, time.monotonic())
 
     def stop(self, why: str) -> None:
         if self._stopping:

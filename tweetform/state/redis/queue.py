@@ -36,13 +36,13 @@ from scrapy.utils.request import request_from_dict
 from scrapy_redis.queue import Base
 
 from tweetform.api.endpoints import ENDPOINTS
-from tweetform.meta import META_FOUND_BY, META_QID
+from tweetform.meta import META_DELIVERY, META_FOUND_BY, META_QID
 from tweetform.quota.book import Reservation, min_interval
 from tweetform.quota.gate import NO_ENDPOINT
 from tweetform.state.redis import compact, keys, outbox, scripts
-from tweetform.state.redis.connection import redis_away, refusal
+from tweetform.state.redis.connection import connects, redis_away, refusal
 from tweetform.state.redis import serializer as json_serializer
-from tweetform.state.redis.node import worker_id
+from tweetform.state.redis.node import Delivery, lease_of, worker_id
 
 logger = logging.getLogger(__name__)
 META_LEASE = "tweetform_lease"  # the token of this worker's lease on the request
@@ -162,6 +162,9 @@ class InFlightQueue(Base):
         there too, by its claim (a claimed user's first page, packed with the user's id) or its fingerprint."""
         old = request.meta.pop(META_QID, "")
         old_lease = request.meta.pop(META_LEASE, "") if old else ""
+        given_back = request.meta.pop(META_DELIVERY, None)  # a copy of a request this worker took (its retry, a split)
+        if given_back is not None:
+            given_back.retried = True  # the original's pages not written yet: another worker may take this one first
         self.held.discard(old)
         self.found.pop(old, None)  # retried: the retry's page claims them all again
         endpoint = request.meta.get("tweetform_endpoint") or NO_ENDPOINT
@@ -328,6 +331,7 @@ class InFlightQueue(Base):
             args += [name, len(lanes), min_interval(name)]
         if not lanes_of:
             return None
+        sent, opened = time.monotonic(), connects(self.server)  # what the pipeline's check of its pages needs
         got = self.pop_checking_claims(script_keys, args)
         if got[0] is None:
             for name in got[1:]:
@@ -345,6 +349,7 @@ class InFlightQueue(Base):
         if qid:  # the push script's id (a JSON payload of an older tweetform carries its own)
             request.meta[META_QID] = qid
         request.meta[META_LEASE] = lease
+        request.meta[META_DELIVERY] = Delivery(first=int(got[3]) == 0, sent=sent, connects=opened)
         self.held.add(request.meta.get(META_QID, ""))
         bucket = ENDPOINTS[name].bucket if name in ENDPOINTS else name
         self.gate.taken(name, request, Reservation(lanes_of[name][lane - 1], bucket, rid) if lane else True)
@@ -423,6 +428,8 @@ class InFlightQueue(Base):
         Returns how many moved and the requests dead-lettered for being handed over
         ``TWEETFORM_MAX_DELIVERIES`` times (poison requests)."""
         prefix, suffix = keys.HEARTBEAT_PARTS
+        if release_own:  # from now on this worker's pages of them are checked (their next holder may write them)
+            lease_of(self.spider.crawler).release()
         got = scripts.execute(self.server, lambda pipe: scripts.in_pipeline(  # after the outbox: its pages' records first
             pipe, self._reap, [keys.in_flight(self.name), keys.dead_requests(self.name), keys.deliveries(self.name)],
             [prefix, suffix, self.worker if release_own else "", keys.job_templates(), self.max_deliveries, self.dead_letter_max]), self.outbox)[0]
