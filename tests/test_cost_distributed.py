@@ -137,3 +137,30 @@ def test_two_workers_of_two_apps_across_midnight_record_the_sandboxs_bill(sandbo
     listed = [i for pages in bucket(tmp_path, "friend_ids").values() for i in ids_of(pages)]
     billed = sum(account["resources"]["follow"] for account in bill["apps"].values())
     assert len(set(listed)) <= billed < len(listed)  # ids met again the same day and app were not billed again
+
+
+def test_a_job_whose_last_acknowledgement_carries_its_billing_shows_its_whole_spend(sandbox_factory, redis_url: str, tmp_path: Path):
+    """A page's billed-ids call rides the round trip of its request's acknowledgement (cost/ledger.py charge_later),
+    and the last acknowledgement ends the job: once the job has ended, its spend in Redis, `scrapy status` and the
+    worker's stats show every resource the sandbox billed, nothing left reserved."""
+    from tweetform.cost.redis_budget import spend_of
+
+    box = sandbox_factory(*WORLD)
+    box.reset()
+    env = worker_env(box, redis_url, tmp_path)
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    push(env, "friends", "--user-id", str(seed), "--depth", "2", "--max-users", "6", "--job", "small", "--budget", "5")
+    [log] = wait_all(start_workers(env, 1, True, "-s", "CONCURRENT_REQUESTS=2", "-s", "LOG_FILE=/dev/stderr"))
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert r.hget("tweetform:job:small", "state") == "done"
+    bill = box.get("/_sandbox/billing")
+    assert bill["total_usd"] > 0
+    money = spend_of(redis.Redis.from_url(redis_url), "small")
+    assert money == {"budget_usd": 5.0, "spent_usd": pytest.approx(bill["total_usd"]), "reserved_usd": 0.0,
+                     "apps": {app: pytest.approx(account["usd"]) for app, account in bill["apps"].items()}}
+    snap = json.loads(subprocess.run([sys.executable, "-m", "scrapy", "status", "--json"], cwd=ROOT, env=env,
+                                     capture_output=True, text=True, timeout=60).stdout)
+    [job] = [j for j in snap["jobs"] if j["job"] == "small"]
+    assert job["money"]["spent_usd"] == pytest.approx(bill["total_usd"])
+    assert f"'tweetform/cost/usd': {bill['total_usd']}" in log or f"'tweetform/cost/usd': {round(bill['total_usd'], 6)}" in log
+    assert "could not be billed" not in log

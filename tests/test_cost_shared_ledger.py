@@ -58,6 +58,46 @@ def test_workers_bill_each_id_once_per_app_kind_and_day_as_the_rule_says(r: redi
     assert asked < 2 * 400 - 100  # groups known to their worker were not asked about
 
 
+def test_pages_charged_when_redis_answers_are_charged_as_the_rule_says_whenever_the_round_trips_go(r: redis.Redis):
+    """The cost middleware's way (charge_later): each worker's billed-ids calls wait in its outbox for a round trip
+    that comes at random moments, so a page may be asked about while an earlier page of the same ids still waits, in
+    this worker's outbox or another's. Every page's cost, told when its answers come, is what one exact ledger of
+    the rule charges, summed per job and app; only pages whose ids all are known billed are told at once."""
+    from tweetform.state.redis import outbox
+
+    rnd = random.Random(11)
+    boxes = [outbox.Outbox(r) for _ in range(3)]
+    for box in boxes:
+        box.start()
+    workers = [SharedCostLedger(r, PRICES, known_limit=40, outbox=box) for box in boxes]
+    rule = CostLedger(PRICES)
+    universe = [str(rnd.randrange(10**9, 10**19)) for _ in range(120)]
+    told: list[tuple[int, int]] = []
+    pages = []
+    for n in range(300):
+        day = "2026-12-06" if n < 200 else "2026-12-07"
+        app = rnd.choice(["app1", "app2"])
+        groups = [(kind, rnd.sample(universe, rnd.randrange(1, 15))) for kind in rnd.sample(["follow", "user", "post"], 2)]
+        pages.append((app, day, groups))
+        w = rnd.randrange(3)
+        workers[w].charge_later("j", app, day, groups, lambda *got: told.append(got))
+        if rnd.random() < 0.3:  # a round trip of one of the workers (a pop, a push with its acks, the timer)
+            boxes[rnd.randrange(3)].flush()
+    for box in boxes:
+        box.stop()
+    # which page pays for an id two pages share depends on which call Redis ran first: the totals must agree
+    for app, day, groups in pages:
+        rule.charge("j", app, day, groups)
+    assert len(told) == len(pages) and not any(unbilled for _, unbilled in told) and not any(w.waiting for w in workers)
+    assert sum(cost for cost, _ in told) == rule.total == sum(w.total for w in workers) and rule.total > 0
+    for app in ("app1", "app2"):
+        assert sum(w.by_app.get(app, 0) for w in workers) == rule.by_app[app]
+    for kind in ("follow", "user", "post"):
+        assert sum(w.resources.get(kind, 0) for w in workers) == rule.resources[kind]
+    for (app, kind, day), ids in rule.seen.items():
+        assert billed_in_redis(r, app, kind, day) == ids
+
+
 def test_a_worker_that_knows_every_id_of_a_page_asks_redis_nothing_and_another_day_bills_them_again(r: redis.Redis):
     first, second = SharedCostLedger(r, PRICES), SharedCostLedger(r, PRICES)
     page = [("follow", ["11", "12", "13"])]

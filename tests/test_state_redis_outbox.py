@@ -1,7 +1,7 @@
-"""A worker's write-only calls ride its next round trip (tweetform/state/redis/outbox.py), in order.
+"""A worker's calls whose answer nothing waits for ride its next round trip (tweetform/state/redis/outbox.py), in order.
 
-One worker's real components in this process (scheduler, queue, quota book, bucket pipeline) on a real Redis,
-whose slow log (every command logged, in the order Redis ran them) says what ran before what."""
+One worker's real components in this process (scheduler, queue, quota book, bucket pipeline, cost middleware) on a
+real Redis, whose slow log (every command logged, in the order Redis ran them) says what ran before what."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from typing import Any, Iterator
 import pytest
 import redis
 from scrapy import Request, Spider
+from scrapy.http import TextResponse
 
 from crawling import demo_credentials, unit_crawler
+from tweetform.cost.middleware import CostMiddleware
 from tweetform.items import make_page, page_id
 from tweetform.pipelines.buckets import BucketPipeline, _digest
 from tweetform.quota.gate import reservation_of
@@ -68,6 +70,7 @@ class Worker:
         self.scheduler.open(self.spider)
         self.pipeline = BucketPipeline.from_crawler(self.crawler)
         self.book = book_of(self.crawler)
+        self.cost = CostMiddleware.from_crawler(self.crawler)
         r.hset(keys.job("j"), "state", "running")
 
     def close(self) -> None:
@@ -96,6 +99,17 @@ class Worker:
         prov = {"url": request.url, "bucket": "friend_ids", "key": "12", "job": "j",
                 "page_id": page_id("j", "friend_ids", "12", request.url)}
         return self.pipeline.process_item(make_page({"ids": [1, 2]}, b'{"ids":[1,2]}', prov))
+
+    def scrape(self, request: Request, ids: list[int]) -> None:
+        """The callback's output (a friends/ids page of ``ids``) through the cost middleware, as the scraper consumes it."""
+        prov = {"url": request.url, "bucket": "friend_ids", "key": "12", "job": "j", "credential": "demo-app-1",
+                "endpoint": ENDPOINT, "page_id": page_id("j", "friend_ids", "12", request.url)}
+        response = TextResponse(request.url, body=b"{}", request=request, headers={"Date": "Sun, 06 Dec 2026 12:00:00 GMT"})
+        page = make_page({"ids": ids}, None, prov)
+        assert list(self.cost.process_spider_output(response, [page])) == [page]
+
+    def usd(self) -> float:
+        return self.crawler.stats.get_value("tweetform/cost/usd", 0)
 
     def ack(self, request: Request) -> None:
         """What the scheduler does once the scraper is done with the request (AckAfterScraping)."""
@@ -253,3 +267,94 @@ def test_a_waiting_call_whose_script_redis_cannot_take_again_is_told_and_the_rou
     finally:
         limited.close()
         r.acl_deluser("outboxed")
+
+
+def billed(r: redis.Redis, day: str = "2026-12-06") -> set[int]:
+    """The ids billed to the demo app on ``day`` in Redis's sets (the test's own look: out of the slow log)."""
+    layout = keys.cost_seen("demo-app-1", "follow", day)
+    found = {int(m) for b in compact.bucket_keys(r, layout) for m in r.smembers(b)} - {0}
+    r.slowlog_reset()
+    return found
+
+
+def test_a_pages_billed_ids_ride_its_acknowledgement_and_its_cost_is_charged_when_redis_answers(logged, worker):
+    """At 16 pages/s each round trip wakes a cold Redis: the billed-ids call is no round trip of its own; it goes
+    before the acknowledgement that may end the job, in the same round trip, and the page is charged then."""
+    worker.push(1, 2)
+    first = worker.take()
+    worker.answer(first, 14)
+    scripts_run(logged)
+    trips = worker.trips()
+    worker.scrape(first, [101, 102, 103])
+    assert worker.trips() == trips and scripts_run(logged) == []  # nothing sent while the callback's output passes
+    assert worker.usd() == 0  # not charged yet: Redis has not said which ids are new today
+    worker.ack(first)
+    assert scripts_run(logged) == ["quota_answered", "cost_seen", "queue_ack"] and worker.trips() == trips + 1
+    assert worker.usd() == pytest.approx(0.03) and worker.cost.ledger.by_job == {"j": 30_000}
+    assert billed(logged) == {101, 102, 103}
+
+    second = worker.take()
+    worker.answer(second, 13)
+    scripts_run(logged)
+    trips = worker.trips()
+    worker.scrape(second, [102, 103])  # every id known billed today: charged 0 at once, nothing to ask
+    worker.ack(second)
+    assert scripts_run(logged) == ["quota_answered", "queue_ack"] and worker.trips() == trips + 1
+    assert worker.usd() == pytest.approx(0.03) and worker.crawler.stats.get_value("tweetform/cost/resources/follow") == 3
+
+
+def test_a_billed_ids_call_that_meets_redis_away_is_sent_again_and_charged_once(tmp_path):
+    """Redis stops while a page's billed-ids call waits for the acknowledgement's round trip: the page keeps its
+    charge, asked again with the next round trip once Redis is back, and charged once; ids are remembered billed
+    only once Redis answered (a later page of the same ids is charged nothing)."""
+    from tweetform.testing.servers import RedisServer
+
+    server = RedisServer(appendonly=True)
+    worker = None
+    try:
+        worker = Worker(server.url, tmp_path, server.client)
+        worker.push(1)
+        first = worker.take()
+        worker.answer(first, 14)
+        server.stop_process()
+        worker.scrape(first, [201, 202])  # nothing sent: it waits in the outbox
+        with pytest.raises(redis.ConnectionError):  # the scheduler's caller waits for Redis (scheduler.py)
+            worker.ack(first)  # the acknowledgement and the billed ids wait
+        assert worker.usd() == 0 and worker.cost.ledger.waiting
+        server.start()
+        worker.scheduler.sync()  # the next round trip: the acknowledgement, the billed ids again
+        assert worker.usd() == pytest.approx(0.02) and not worker.cost.ledger.waiting
+        assert billed(server.client) == {201, 202} and server.client.hget(keys.job_progress("j"), "pages") is None
+        worker.scrape(first, [201, 202, 203])  # the same ids again in a later page (an answer served twice)
+        worker.scheduler.queue.outbox.flush()  # the worker's next round trip
+        assert worker.usd() == pytest.approx(0.03) and worker.cost.ledger.by_app == {"demo-app-1": 30_000}
+        assert billed(server.client) == {201, 202, 203}
+    finally:
+        if worker is not None:
+            worker.close()
+        server.stop()
+
+
+def test_a_page_redis_never_answers_for_is_said_at_close_and_given_up_at_the_most_it_may_cost(logged, worker, caplog):
+    """Redis refuses the billed-ids call every time (here the day's set is a string): it is sent again with each
+    round trip; at close the page is given up in one line, at the most it may have cost (what its budget
+    reservation is settled at: a lost answer never lets a budget be overrun); the stats leave it out."""
+    logged.set(keys.cost_seen("demo-app-1", "follow", "2026-12-06"), "not the day's layout")
+    worker.push(1)
+    request = worker.take()
+    worker.answer(request, 14)
+    worker.scrape(request, [301, 302])
+    worker.ack(request)
+    worker.scheduler.queue.outbox.flush()  # the worker's next round trip (here the outbox's timer)
+    assert scripts_run(logged).count("cost_seen") == 2  # with the acknowledgement, then again with the next round trip
+    assert len(worker.cost.ledger.waiting) == 1
+    told: list[tuple[int, int]] = []
+    worker.cost.ledger.charge_later("j", "demo-app-1", "2026-12-06", [("follow", ["303"])], lambda *got: told.append(got))
+    worker.scheduler.close("finished")  # the scheduler's last round trips: refused again
+    worker.cost.finish()  # BudgetMiddleware.spider_closed calls it before it releases what is still reserved
+    assert told == [(0, 10_000)] and not worker.cost.ledger.waiting and worker.usd() == 0
+    lines = [r.getMessage() for r in caplog.records if "could not be billed" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("2 page(s) could not be billed") and "$0.03" in lines[0]
+    assert [r.getMessage() for r in caplog.records].count(
+        "Redis did not answer which resource ids are billed (ResponseError): the pages' cost is asked again with a "
+        "later round trip") == 1

@@ -384,8 +384,13 @@ class BudgetMiddleware:
             self._book().record(job, actual, apps)
 
     def spider_closed(self) -> None:
+        from tweetform.cost.middleware import cost_middleware
+
         if self._watch is not None and self._watch.running:
             self._watch.stop()
+        cost = cost_middleware(self.crawler)
+        if cost is not None:  # pages whose cost Redis never answered are settled first (at the most they may cost)
+            cost.finish()
         for token, (job, amount) in list(self.outstanding.items()):
             self._book().settle(job, amount, 0, None, token)
         self.outstanding.clear()

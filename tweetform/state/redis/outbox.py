@@ -1,8 +1,10 @@
-"""Script calls whose answer nothing reads ride the worker's next round trip (one outbox per crawler).
+"""Script calls whose answer nothing waits for ride the worker's next round trip (one outbox per crawler).
 
-Two of a page's calls in distributed mode are write-only: its quota answer (``quota_answered.lua``, from the
-API-error middleware) and its record in the job's written pages (``page_written.lua``, after the bucket
-pipeline's write). Sent alone, each cost a round trip (~10–35 µs of redis-server time outside any command).
+Three of a page's calls in distributed mode need no answer at once: its quota answer (``quota_answered.lua``,
+from the API-error middleware), its record in the job's written pages (``page_written.lua``, after the bucket
+pipeline's write), and which of its resource ids were not billed yet that UTC day (``cost_seen.lua``, from the
+cost middleware: its answer, read when it arrives, is the page's cost; ``tweetform.cost.ledger``). Sent alone,
+each cost a round trip (~10–45 µs of redis-server time outside any command, a cold Redis woken at low page rates).
 Once the worker's scheduler opens the outbox (:meth:`Outbox.start`), they wait here and go first, in the
 order sent, in the pipeline of the worker's next round trip that drains it (:func:`scripts.execute` with the
 outbox: the pop, the push with its acknowledgements, the acknowledgements alone, the reap, the billed ids,
@@ -16,14 +18,18 @@ What that keeps:
 * this worker's quota answers reach Redis before its next pop (the pop's pipeline drains them first); another
   worker's pop meanwhile sees the reservation still in flight, i.e. the lane with one request less, as
   while the request was on the wire. A 429 is not deferred (``RedisQuotaBook.answered``): it blocks the lane
-  for every worker at once.
+  for every worker at once;
+* a page's billed ids reach Redis before its request's acknowledgement, in the same round trip; the page is
+  charged (stats, ledger, its answer's budget reservation settled) when that round trip's answers come back,
+  before the round trip's caller goes on, and at the latest when the scheduler closes, before ``spider_closed``.
 
-Redis away or refusing: each call fails as it did when sent alone (its ``failed`` logs it; it is not sent
-again). A worker killed (SIGKILL) loses what waits, at most the last ``DELAY`` seconds' answers and records
-(killed a moment later it would lose the requests in flight anyway): a lost answer leaves its reservation to
-expire (``hold``), a lost record leaves the page in its file, unacknowledged, whose request another worker
-takes again when this one's heartbeat expires (the page_written call could always be lost that way between
-the write and the record; a writer of the same file reads the page back and skips it). Before the scheduler
+Redis away or refusing: each call fails as it did when sent alone (its ``failed`` is told; the outbox does not
+send it again, a billed-ids call's sender does: ``SharedCostLedger``). A worker killed (SIGKILL) loses what
+waits, at most the last ``DELAY`` seconds' answers, records and billed ids (killed a moment later it would lose
+the requests in flight anyway): a lost answer leaves its reservation to expire (``hold``), a lost record or
+billed-ids call leaves the page in its file, unacknowledged, whose request another worker takes again when this
+one's heartbeat expires (and bills its ids, which Redis never heard of; the page_written call could always be
+lost that way between the write and the record; a writer of the same file reads the page back and skips it). Before the scheduler
 opens it (and in ``scrapy collect``, whose writer has no scheduler), a call is sent at once.
 """
 
@@ -59,16 +65,20 @@ class Outbox:
         self.started = True
         self._timer = CallLaterOnce(self.flush)
 
-    def send(self, script: Any, keys: list[Any], args: list[Any], failed: Callable[[BaseException], None]) -> None:
-        """Call ``script`` with its answer unread: in the next round trip once started, else now.
-        Never raises: an error goes to ``failed``."""
+    def send(self, script: Any, keys: list[Any], args: list[Any], failed: Callable[[BaseException], None],
+             answered: Callable[[Any], None] | None = None) -> None:
+        """Call ``script``: in the next round trip once started, else now; its answer goes to ``answered``
+        (if given) when it comes. Never raises: an error goes to ``failed``."""
         if not self.started:
             try:
-                script(keys=keys, args=args)
+                answer = script(keys=keys, args=args)
             except RedisError as exc:
                 failed(exc)
+                return
+            if answered is not None:
+                answered(answer)
             return
-        self.calls.append(scripts.Call(script, keys, args, failed))
+        self.calls.append(scripts.Call(script, keys, args, failed, answered))
         if _has_loop():  # a worker's (none in unit tests: the next round trip drains it)
             self._timer.schedule(self.DELAY)
 
@@ -86,10 +96,11 @@ class Outbox:
                 pass  # each call's own ``failed`` was told
 
     def stop(self) -> None:
-        """The scheduler closes: send what waits; later calls are sent at once."""
-        self.flush()
+        """The scheduler closes: send what waits; later calls (a call sent again after it failed here too)
+        are sent at once."""
         self.started = False
         self._timer.cancel()
+        self.flush()
 
 
 def _has_loop() -> bool:

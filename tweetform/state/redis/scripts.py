@@ -43,21 +43,22 @@ def in_pipeline(pipe: Any, script: Any, keys: list[Any], args: list[Any]) -> Non
 
 
 class Call(NamedTuple):
-    """A script call whose answer nothing reads, waiting in an outbox (:mod:`tweetform.state.redis.outbox`);
-    ``failed(exc)`` is told when it did not reach Redis or Redis refused it."""
+    """A script call waiting in an outbox (:mod:`tweetform.state.redis.outbox`) for the next round trip;
+    ``failed(exc)`` is told when it did not reach Redis or Redis refused it, ``answered(answer)`` (if any) its answer."""
 
     script: Any
     keys: list[Any]
     args: list[Any]
     failed: Callable[[BaseException], None]
+    answered: Callable[[Any], None] | None = None
 
 
 def execute(server: Any, build: Any, outbox: Any = None) -> list[Any]:
     """Run ``build(pipe)``'s commands in one pipeline (one round trip); if Redis lost its scripts
     (a restart), load them and run it again — every script here may run twice without harm.
     ``outbox``: the calls waiting in it go first, in order, in the same round trip; their errors go to their
-    own ``failed`` (an answer refused or lost there is never this call's error), and only those Redis did not
-    know the script of are sent again. The answers returned are ``build``'s."""
+    own ``failed`` (an answer refused or lost there is never this call's error), their answers to their own
+    ``answered``, and only those Redis did not know the script of are sent again. The answers returned are ``build``'s."""
     waiting: list[Call] = outbox.take() if outbox is not None else []
     answers: list[Any] | None = None
     sent: list[Any] = []
@@ -82,6 +83,8 @@ def execute(server: Any, build: Any, outbox: Any = None) -> list[Any]:
                 again.append(call)
             elif isinstance(answer, Exception):
                 call.failed(answer)
+            elif call.answered is not None:
+                call.answered(answer)
         own = got[len(waiting):]
         if answers is None and not (attempt == 1 and any(isinstance(a, NoScriptError) for a in own)):
             answers, sent = own, stack
