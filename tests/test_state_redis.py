@@ -265,9 +265,9 @@ def test_a_request_handed_over_too_often_is_dead_lettered_and_the_job_goes_on(sa
 def test_redis_round_trips_per_page_are_counted_and_bounded(sandbox_factory, redis_url: str, tmp_path: Path):
     """Every round trip a worker makes is counted (stat tweetform/redis/round_trips), and Redis counts the reads it
     served (INFO total_reads_processed). Per page: the pop with its quota (1), the page's new requests with its
-    acknowledgement (1), the pipeline's written-set check (only for a page another worker may have fetched too: 0
-    here); the quota answer, the page's record and its billed ids ride the next of these (outbox.py: 2 round trips a
-    page before, the billed ids 1 more); the cost budget's settle comes on top.
+    acknowledgement (1, or 0 when they ride the next pop), the pipeline's written-set check (only for a page another
+    worker may have fetched too: 0 here); the quota answer, the page's record and its billed ids ride the next of these
+    (outbox.py: 2 round trips a page before, the billed ids 1 more); the cost budget's settle comes on top.
     Heartbeats are slowed down so they do not count."""
     box = sandbox_factory(*WORLD)
     env = {**worker_env(box, redis_url, tmp_path), "TWEETFORM_HEARTBEAT": "30", "TWEETFORM_HEARTBEAT_TTL": "90"}

@@ -6,6 +6,7 @@ real Redis, whose slow log (every command logged, in the order Redis ran them) s
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,10 +18,12 @@ from scrapy.http import TextResponse
 from crawling import demo_credentials, unit_crawler
 from tweetform.cost.middleware import CostMiddleware
 from tweetform.items import make_page, page_id
+from tweetform.meta import META_QID
 from tweetform.pipelines.buckets import BucketPipeline, _digest
 from tweetform.quota.gate import reservation_of
 from tweetform.state import book as book_of
 from tweetform.state.redis import compact, keys, outbox, scripts
+from tweetform.state.redis.queue import split_member
 from tweetform.state.redis.scheduler import RedisScheduler
 from tweetform.crawler_state import state_of
 
@@ -165,6 +168,82 @@ def test_a_pages_record_and_its_quota_answer_ride_the_next_round_trips_before_th
     worker.write(second)
     worker.ack(second)
     assert scripts_run(logged) == ["page_known", "page_written", "queue_ack"] and worker.trips() == trips + 2
+
+
+def request_to(endpoint: str, n: int, job: str = "j") -> Request:
+    return Request(f"https://api.test{endpoint}?n={n}", meta={"tweetform_endpoint": endpoint, "tweetform_ctx": {"job": job}})
+
+
+def in_flight(r: redis.Redis) -> list[str]:
+    """The urls of the requests in flight (each entry holds its queue member: job, id and the request's JSON)."""
+    return sorted(json.loads(split_member(json.loads(entry)["d"])[2])["url"] for entry in r.hvals(keys.in_flight("outboxed")))
+
+
+def test_a_pop_sends_the_pages_new_requests_and_its_acknowledgement_first_in_its_own_round_trip(logged, worker):
+    """What a callback yielded and its request's acknowledgement go in the next pop's round trip, before the pop, in
+    that order (after the outbox's calls): Redis queues the new requests before the acknowledgement (which can end
+    the job) and before the pop, which may take one of them, even from an endpoint this worker had no queue of.
+    Before, the pop's sync was a round trip of its own: two round trips (two wake-ups of an idle Redis) instead of one."""
+    worker.push(1, 2)
+    pages = []
+    for remaining in (14, 13):  # /friends/ids is empty after
+        pages.append(worker.take())
+        worker.answer(pages[-1], remaining)
+    for request in pages:
+        worker.scheduler.enqueue_request(request_to("/followers/ids", int(request.url[-1]) + 10))
+    worker.scheduler.ack_done(pages)
+    scripts_run(logged)
+    trips = worker.trips()
+    found = worker.take()
+    assert scripts_run(logged) == ["quota_answered", "queue_push", "queue_ack", "queue_pop"]
+    assert worker.trips() == trips + 1
+    assert found.url == "https://api.test/followers/ids?n=11"  # pushed and taken in the same round trip
+    assert in_flight(logged) == [found.url] and worker.scheduler.queue.unsent == [] and worker.scheduler.queue.unacked == {}
+
+    worker.answer(found, 14)
+    worker.ack(found)  # acknowledged alone (scheduler.sync after the callback): no pop follows it
+    worker.push(3)
+    following = worker.take()
+    worker.answer(following, 13)
+    worker.scheduler.ack_done([following])
+    scripts_run(logged)
+    trips = worker.trips()
+    last = worker.take()
+    assert scripts_run(logged) == ["quota_answered", "queue_ack", "queue_pop"]  # acknowledgements alone too
+    assert worker.trips() == trips + 1
+    assert {following.url, last.url} == {"https://api.test/followers/ids?n=12", "https://api.test/friends/ids?n=3"}
+    assert in_flight(logged) == [last.url] and worker.scheduler.queue.unacked == {}
+
+
+def test_a_push_redis_refuses_in_the_pops_round_trip_is_kept_and_the_popped_request_is_the_workers(logged, worker, caplog):
+    """Redis answers the push riding a pop with an error (here the new request's job's dupe-filter layout is not a
+    hash): the pop after it still ran, so its request is handed to the worker (dropped, it would sit in flight
+    under this worker until it stopped); the refused request stays buffered and goes with the next round trip, and
+    its page's acknowledgement after it."""
+    worker.push(1, 2)
+    page = worker.take()
+    worker.answer(page, 14)
+    logged.hset(keys.job("k"), "state", "running")
+    logged.set(keys.dupefilter("outboxed", "k"), "not a hash")
+    worker.scheduler.enqueue_request(request_to(ENDPOINT, 3, job="k"))
+    worker.scheduler.ack_done([page])
+    scripts_run(logged)
+    trips = worker.trips()
+    taken = worker.take()
+    assert scripts_run(logged) == ["quota_answered", "queue_push", "queue_ack", "queue_pop"]
+    assert worker.trips() == trips + 1
+    assert taken.url == "https://api.test/friends/ids?n=2"
+    assert "could not queue 1 requests (Redis refused a command: WRONGTYPE" in caplog.text
+    assert len(worker.scheduler.queue.unsent) == 1 and list(worker.scheduler.queue.unacked) == [page.meta[META_QID]]
+
+    logged.delete(keys.dupefilter("outboxed", "k"))
+    worker.answer(taken, 13)
+    worker.scheduler.ack_done([taken])
+    scripts_run(logged)
+    again = worker.take()  # the kept request, pushed and taken in one round trip
+    assert scripts_run(logged) == ["quota_answered", "queue_push", "queue_ack", "queue_pop"]
+    assert again.url == "https://api.test/friends/ids?n=3"
+    assert in_flight(logged) == [again.url] and worker.scheduler.queue.unsent == [] and worker.scheduler.queue.unacked == {}
 
 
 def test_a_429_answer_goes_at_once_other_workers_must_not_pop_into_a_refused_lane(logged, worker):

@@ -20,7 +20,9 @@ From scrapy-redis's ``Base`` queue this keeps the constructor (server, spider,
 key, serializer), ``_encode_request`` and the ``push`` / ``pop(timeout)`` /
 ``__len__`` / ``clear`` contract the scrapy-redis Scheduler calls. ``push``
 buffers: the requests a callback yields go to Redis together, in one round
-trip, before the request that produced them is acknowledged.
+trip, before the request that produced them is acknowledged; when the worker's
+next pop comes first, in the pop's round trip, before the pop (one wake-up of
+Redis for the three, not two).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 import redis
 from scrapy import Request
@@ -62,6 +64,11 @@ def level_counter(request: Request) -> str:
     (:meth:`tweetform.state.redis.jobs.RedisJobStore.last_complete_level`, the local queue's rule)."""
     depth = (request.meta.get("tweetform_ctx") or {}).get("depth")
     return f"pending/{depth}" if isinstance(depth, int) and not isinstance(depth, bool) else ""
+
+
+def as_flags(answer: Any) -> bytes:
+    """The push script's flags as bytes (a client decoding answers gives a str)."""
+    return answer.encode() if isinstance(answer, str) else answer
 
 
 def split_member(member: str) -> tuple[str, str, str]:
@@ -217,12 +224,20 @@ class InFlightQueue(Base):
         try:
             flags = self.push_flags(batch, acks)
         except redis.RedisError as exc:
-            if redis_away(exc):
-                self.on_redis_down()
-            elif time.monotonic() - self._refused_logged > 10:  # an answer (OOM…): kept and retried, said plainly
-                self._refused_logged = time.monotonic()
-                logger.error("could not queue %d requests (%s); keeping them and retrying", len(batch), refusal(exc))
+            self.push_failed(exc, len(batch))
             return
+        self.pushed(batch, acks, flags)
+
+    def push_failed(self, exc: redis.RedisError, count: int) -> None:
+        """A push that did not reach Redis, or that Redis refused: its requests stay in ``unsent``, sent again."""
+        if redis_away(exc):
+            self.on_redis_down()
+        elif time.monotonic() - self._refused_logged > 10:  # an answer (OOM…): kept and retried, said plainly
+            self._refused_logged = time.monotonic()
+            logger.error("could not queue %d requests (%s); keeping them and retrying", count, refusal(exc))
+
+    def pushed(self, batch: list[Prepared], acks: dict[str, tuple[str, str]], flags: bytes) -> None:
+        """``batch`` (the first of ``unsent``) is in Redis, and ``acks`` acknowledged after it."""
         del self.unsent[: len(batch)]
         for qid in acks:
             self.unacked.pop(qid, None)
@@ -262,8 +277,15 @@ class InFlightQueue(Base):
         """Push prepared requests (with their fingerprint and dupe-filter layout) in one script call
         (``lua/queue_push.lua``), then acknowledge ``acks`` (request id -> lease, level counter): one round trip.
         The push's flags, one per request (the script says what each means)."""
+        results = scripts.execute(self.server, self.sync_commands(items, acks or {}), self.outbox)
+        self.learn_endpoints(items)
+        return as_flags(results[0]) if items else b""
+
+    def sync_commands(self, items: list[Prepared], acks: dict[str, tuple[str, str]]) -> Callable[[Any], None]:
+        """What queues ``items`` (the push script, if any) then acknowledges ``acks`` (the ack script, if any), in a
+        pipeline: the push's answer first, then the ack's (the number acknowledged)."""
         templates = keys.job_templates()
-        if self._dupe_load is None:
+        if items and self._dupe_load is None:
             self._dupe_load = compact.hash_load(self.server)
         args: list[Any] = [templates, self._dupe_load, *push_entries(items, self.queue_key)]
 
@@ -275,14 +297,36 @@ class InFlightQueue(Base):
                 scripts.in_pipeline(pipe, self._ack, [keys.in_flight(self.name), keys.deliveries(self.name)],
                                     [templates, *(x for qid, (lease, level) in acks.items() for x in (qid, lease, level))])
 
-        results = scripts.execute(self.server, build, self.outbox)
+        return build
+
+    def learn_endpoints(self, items: list[Prepared]) -> None:
+        """The endpoints of requests just queued: this worker pops from them from now on."""
         pushed = {endpoint for endpoint, *_ in items} - self.endpoints
         if pushed:
             self.endpoints |= pushed
             if self.known:  # counted and taken at once, not after the next look at the index
                 self.known = sorted(set(self.known) | pushed)
-        flags = results[0] if items else b""
-        return flags.encode() if isinstance(flags, str) else flags
+
+    def synced(self, batch: list[Prepared], acks: dict[str, tuple[str, str]], answers: list[Any]) -> None:
+        """Redis's answers to :meth:`sync_commands` sent in another call's round trip (the pop's), each read on its
+        own: a refused push keeps its requests and their acknowledgements, sent again (as :meth:`flush_unsent`);
+        a refused acknowledgement is sent again, the push's answer standing."""
+        pushed = answers[0] if batch else None
+        if isinstance(pushed, Exception):
+            self.push_failed(pushed, len(batch))
+            return
+        acked = answers[-1] if acks else None
+        if isinstance(acked, Exception):
+            acks = {}  # kept in unacked: the next sync sends them again (an ack runs twice without harm)
+            if time.monotonic() - self._refused_logged > 10:
+                self._refused_logged = time.monotonic()
+                logger.error("could not acknowledge finished requests (%s); retrying", refusal(acked))
+        if batch:
+            self.learn_endpoints(batch)
+            self.pushed(batch, acks, as_flags(pushed))
+        else:
+            for qid in acks:
+                self.unacked.pop(qid, None)
 
     # --- taking -------------------------------------------------------------------------
 
@@ -297,11 +341,15 @@ class InFlightQueue(Base):
 
     def pop(self, timeout: int = 0) -> Request | None:
         """The next request whose endpoint has quota now (round-robin over endpoints), or None.
+        What finished and what it produced go to Redis first, in the pop's own round trip (:meth:`pop_from`).
 
         scrapy-redis's blocking ``timeout`` is not used: a worker never blocks the reactor."""
-        self.sync()  # what finished and what it produced, before taking more
         names = self.endpoint_names()
+        pushing = {endpoint for endpoint, *_ in self.unsent} - set(names)
+        if pushing:  # a request pushed by this round trip may be the one it takes
+            names = sorted(set(names) | pushing)
         if not names:
+            self.sync()  # acknowledgements alone: nothing to push, nothing to pop from
             return None
         order = names[self._turn % len(names):] + names[: self._turn % len(names)]
         self._turn += 1
@@ -313,7 +361,8 @@ class InFlightQueue(Base):
 
     def pop_from(self, endpoints: list[str]) -> tuple[str, Request] | None:
         """Take a request, and the quota it needs, in one script (``lua/queue_pop.lua``): the first
-        request of the first endpoint queue with a request and quota, moved into in-flight."""
+        request of the first endpoint queue with a request and quota, moved into in-flight. What :meth:`sync`
+        would send goes before it in the same round trip (:meth:`pop_checking_claims`)."""
         book = self.gate.book
         lease, rid = uuid.uuid4().hex[:16], uuid.uuid4().hex
         script_keys = [keys.in_flight(self.name), keys.deliveries(self.name)]
@@ -330,9 +379,10 @@ class InFlightQueue(Base):
             script_keys += [self.queue_key(name), *book.lane_keys(lanes, bucket)]
             args += [name, len(lanes), min_interval(name)]
         if not lanes_of:
+            self.sync()  # nothing to pop: what waits goes alone
             return None
         sent, opened = time.monotonic(), connects(self.server)  # what the pipeline's check of its pages needs
-        got = self.pop_checking_claims(script_keys, args)
+        got = self.pop_checking_claims(script_keys, args, with_sync=True)
         if got[0] is None:
             for name in got[1:]:
                 self.gate.note_waiting(name.decode() if isinstance(name, bytes) else name)
@@ -355,19 +405,37 @@ class InFlightQueue(Base):
         self.gate.taken(name, request, Reservation(lanes_of[name][lane - 1], bucket, rid) if lane else True)
         return name, request
 
-    def pop_checking_claims(self, script_keys: list[Any], args: list[Any]) -> Any:
+    def pop_checking_claims(self, script_keys: list[Any], args: list[Any], with_sync: bool = False) -> Any:
         """The pop script's answer; in the same round trip, after it, the claims layout's marks of each job whose
         claims the job store remembers (seen.KnownClaims): a job purged and pushed again under its id is seen
-        before a page of it taken by this pop is expanded with the old job's claims."""
+        before a page of it taken by this pop is expanded with the old job's claims. ``with_sync``: before the pop,
+        what :meth:`sync` would send (the buffered requests, then the acknowledgements), so Redis queues a page's new
+        requests before its acknowledgement and before the pop (which may take one of them): one round trip, not two.
+        Each of those answers is read on its own (:meth:`synced`): a push Redis refuses is kept and sent again, and
+        the request popped after it is still this worker's."""
         store = self.claims_store()
         watched = list(store.known_claims.jobs) if store is not None else []
+        batch, acks = (self.unsent[:], dict(self.unacked)) if with_sync else ([], {})
+        try:
+            queue_sync = self.sync_commands(batch, acks)
 
-        def build(pipe: Any) -> None:
-            scripts.in_pipeline(pipe, self._pop, script_keys, args)
-            for job in watched:
-                pipe.hget(keys.expanded(job), "marks")
+            def build(pipe: Any) -> None:
+                queue_sync(pipe)
+                scripts.in_pipeline(pipe, self._pop, script_keys, args)
+                for job in watched:
+                    pipe.hget(keys.expanded(job), "marks")
 
-        got, *marks = scripts.execute(self.server, build, self.outbox)
+            answers = scripts.execute(self.server, build, self.outbox, raise_on_error=False)
+        except redis.RedisError as exc:
+            if batch:
+                self.push_failed(exc, len(batch))
+            raise
+        synced = bool(batch) + bool(acks)
+        self.synced(batch, acks, answers[:synced])
+        got, *marks = answers[synced:]
+        for answer in (got, *marks):
+            if isinstance(answer, Exception):
+                raise answer
         for job, found in zip(watched, marks):
             store.known_claims.check(job, found)
         return got

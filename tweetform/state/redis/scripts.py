@@ -53,12 +53,14 @@ class Call(NamedTuple):
     answered: Callable[[Any], None] | None = None
 
 
-def execute(server: Any, build: Any, outbox: Any = None) -> list[Any]:
+def execute(server: Any, build: Any, outbox: Any = None, raise_on_error: bool = True) -> list[Any]:
     """Run ``build(pipe)``'s commands in one pipeline (one round trip); if Redis lost its scripts
     (a restart), load them and run it again — every script here may run twice without harm.
     ``outbox``: the calls waiting in it go first, in order, in the same round trip; their errors go to their
     own ``failed`` (an answer refused or lost there is never this call's error), their answers to their own
-    ``answered``, and only those Redis did not know the script of are sent again. The answers returned are ``build``'s."""
+    ``answered``, and only those Redis did not know the script of are sent again. The answers returned are ``build``'s;
+    an error answer among them is raised (the first), or with ``raise_on_error=False`` returned in its place, as
+    redis-py's pipelines do (a caller whose commands are independent reads each answer). Redis away raises either way."""
     waiting: list[Call] = outbox.take() if outbox is not None else []
     answers: list[Any] | None = None
     sent: list[Any] = []
@@ -102,5 +104,6 @@ def execute(server: Any, build: Any, outbox: Any = None) -> list[Any]:
             break  # build's answers stand: a waiting call's failure is never this call's
     if answers is None:
         raise AssertionError("unreachable")
-    pipe.raise_first_error(sent, answers)  # as pipe.execute() raises: the first error, numbered in build's commands
+    if raise_on_error:
+        pipe.raise_first_error(sent, answers)  # as pipe.execute() raises: the first error, numbered in build's commands
     return answers
