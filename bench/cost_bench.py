@@ -4,7 +4,7 @@ Real ``scrapy crawl`` processes against a local sandbox, each with a budget (so
 every request is reserved before it is sent and settled at its answer). The
 bookkeeping is timed where it runs: the two components are replaced by
 subclasses that add ``time.process_time()`` around their own work only —
-:meth:`CostMiddleware.charge` (the billing rule and the UTC-day dedupe) and its
+:meth:`CostMiddleware._charge_into` (the billing rule and the UTC-day dedupe) and its
 settling of the reservation, and :class:`BudgetMiddleware`'s ``process_request``
 (the reservation) and ``process_response``. The crawl's CPU is
 ``time.process_time()`` from spider_opened to spider_closed. Both are divided by
@@ -65,17 +65,17 @@ class TimedCostMiddleware(CostMiddleware):
         crawler.signals.connect(closed, signal=signals.spider_closed, weak=False)
         return mw
 
-    def charge(self, response: Any, item: Any) -> int:
+    def _charge_into(self, *args: Any) -> None:
         t = time.process_time()
         try:
-            return super().charge(response, item)
+            super()._charge_into(*args)
         finally:
             _totals["bookkeeping"] += time.process_time() - t
 
-    def _settle(self, response: Any, cost: int) -> None:
+    def _settle(self, *args: Any) -> None:
         t = time.process_time()
         try:
-            super()._settle(response, cost)
+            super()._settle(*args)
         finally:
             _totals["bookkeeping"] += time.process_time() - t
 
