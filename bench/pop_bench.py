@@ -70,7 +70,10 @@ def row(red: RedisServer, code: dict[str, str], pops: int, lanes: int, per: int)
     r.flushall()
     pop, answered = r.register_script(code["queue_pop"]), r.register_script(code["quota_answered"])
     job, queue = "bench", keys.queue("friends", ENDPOINT)
-    r.hset(keys.job(job), mapping={"state": "running", "created": 1, "queued": pops + per})
+    run_id = str(r.info("server")["run_id"])  # the job began under this redis-server (jobs.py stamps it)
+    r.hset(keys.job(job), mapping={"state": "running", "created": 1, "queued": pops + per, "run": run_id})
+    # the pop's arguments before the endpoints: since the run id came (ARGV[7]), one more
+    before = ["worker", "lease", keys.job_templates(), 1.0, 90] + ([run_id] if "ARGV[7]" in code["queue_pop"] else [])
     now = int(r.time()[0])
     lane_keys, windows = [], []  # per lane: [reset, remaining] as its answers say
     for i in range(lanes):
@@ -87,7 +90,7 @@ def row(red: RedisServer, code: dict[str, str], pops: int, lanes: int, per: int)
     def pops_() -> None:
         for _ in range(pops):
             rid = uuid.uuid4().hex
-            got = pop(keys=script_keys, args=["worker", "lease", keys.job_templates(), 1.0, 90, rid, ENDPOINT, lanes, 0])
+            got = pop(keys=script_keys, args=[*before[:5], rid, *before[5:], ENDPOINT, lanes, 0])
             assert got[0] is not None, got
             taken.append((int(got[2]), rid))
 

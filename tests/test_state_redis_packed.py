@@ -139,7 +139,7 @@ def test_a_job_pushed_again_under_its_id_is_not_expanded_with_the_old_jobs_claim
     list(spider.expand(j, [1], 1, claimer="seed"))  # the new job's seed claim: a new layout, born now
     empty = keys.queue("friends", "/nothing")
     got = queue.pop_checking_claims([keys.in_flight("friends"), keys.deliveries("friends"), empty],
-                                    [queue.worker, "L", keys.job_templates(), 1.0, 60, "rid", "/nothing", 0, 0])
+                                    [queue.worker, "L", keys.job_templates(), 1.0, 60, "rid", "", "/nothing", 0, 0])
     assert got[0] is None  # nothing to take; the layout's marks were read with it
     assert pushed_pages(spider, queue, j, [7, 8, 9]) == b"222"  # claimed again, in the new job
 
@@ -217,7 +217,7 @@ def test_a_worker_forgets_the_users_it_knew_claimed_when_redis_comes_back_withou
         assert server.client.hget(keys.expanded("restored"), "n") == b"1"  # Redis lost the claims of 7, 8, 9
         empty = keys.queue("friends", "/nothing")
         queue.pop_checking_claims([keys.in_flight("friends"), keys.deliveries("friends"), empty],
-                                  [queue.worker, "L", keys.job_templates(), 1.0, 60, "rid", "/nothing", 0, 0])  # the page taken again
+                                  [queue.worker, "L", keys.job_templates(), 1.0, 60, "rid", "", "/nothing", 0, 0])  # the page taken again
         assert pushed_pages(spider, queue, j, [7, 8, 9]) == b"222"  # built, pushed and claimed again
     finally:
         server.stop()
@@ -242,7 +242,7 @@ def test_a_job_the_previous_release_started_goes_on_claiming_before_the_push_and
         r.hset(keys.expanded("previous"), "marks", 1)
         empty = keys.queue("friends", "/nothing")
         queue.pop_checking_claims([keys.in_flight("friends"), keys.deliveries("friends"), empty],
-                                  [queue.worker, "L", keys.job_templates(), 1.0, 60, "rid", "/nothing", 0, 0])
+                                  [queue.worker, "L", keys.job_templates(), 1.0, 60, "rid", "", "/nothing", 0, 0])
         pushed_pages(spider, queue, j, [7, 8, 9])
         assert sorted(queued(r)) == ["~7,2", "~8,2", "~9,2"] and spider.store.expanded_count(j) == 4
     tags = {int(u): v for b in seen.bucket_keys(r, "previous") for u, v in r.hgetall(b).items()}

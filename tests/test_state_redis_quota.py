@@ -222,7 +222,7 @@ def test_the_lane_chosen_and_the_quota_taken_agree_in_python_and_lua_whatever_th
                 got = shared_book.reserve(endpoint)
             else:
                 answer = pop(keys=[keys.in_flight("agree"), keys.deliveries("agree"), queue, *shared_book.lane_keys(lanes, endpoint.bucket)],
-                             args=["w", "L", keys.job_templates(), margin, 60, f"rid{take}", endpoint.key, len(lanes), interval])
+                             args=["w", "L", keys.job_templates(), margin, 60, f"rid{take}", "", endpoint.key, len(lanes), interval])
                 got = Reservation(lanes[int(answer[2]) - 1], endpoint.bucket, f"rid{take}") if answer[0] is not None else None
                 if answer[0] is not None:
                     server.zadd(queue, {answer[1]: 0})  # back in the queue: the next take has a request too

@@ -51,6 +51,7 @@ def test_no_script_builds_a_key_name_or_reads_json_with_a_pattern():
 P = keys.job_templates()
 INFLIGHT, DELIVERIES = keys.in_flight("friends"), keys.deliveries("friends")
 Q = keys.queue("friends", "/friends/ids")
+RUN = "run-1"  # the redis-server run id a pop is given (connection.server_run)
 
 
 def payload(tag: str, job: str = "j") -> str:
@@ -103,7 +104,7 @@ def fingerprints(r, job: str = "j") -> set:
 
 
 def pop(r, worker: str = "w", lease: str = "L1") -> object:
-    got = run(r, "queue_pop", [INFLIGHT, DELIVERIES, keys.queue("friends", "/x"), Q], [worker, lease, P, 1.0, 60, "rid", "/x", 0, 0, "/friends/ids", 0, 0])
+    got = run(r, "queue_pop", [INFLIGHT, DELIVERIES, keys.queue("friends", "/x"), Q], [worker, lease, P, 1.0, 60, "rid", RUN, "/x", 0, 0, "/friends/ids", 0, 0])
     return None if got[0] is None else got
 
 
@@ -117,7 +118,8 @@ def counts(r, job: str = "j") -> tuple:
 
 
 def new_job(r, job: str = "j") -> None:
-    r.hset(keys.job(job), mapping={"state": "running", "created": 1})
+    """A job begun under the redis-server process the pops see (RUN: jobs.py stamps its run id)."""
+    r.hset(keys.job(job), mapping={"state": "running", "created": 1, "run": RUN})
 
 
 def test_queue_push__records_fingerprint_with_the_request_and_refuses_duplicates(r):
@@ -473,7 +475,7 @@ def test_queue_push__a_retry_from_get_retry_request_pushed_by_the_worker_queue_l
     prefix, suffix = keys.HEARTBEAT_PARTS
 
     def take(worker: str, lease: str) -> tuple[str, str]:
-        got = run(r, "queue_pop", [INFLIGHT, DELIVERIES, fq], [worker, lease, P, 1.0, 60, "rid", "/2/users/:id/following", 0, 0])
+        got = run(r, "queue_pop", [INFLIGHT, DELIVERIES, fq], [worker, lease, P, 1.0, 60, "rid", RUN, "/2/users/:id/following", 0, 0])
         _, qid, payload = split_member(got[1].decode())
         return qid, payload
 
@@ -528,6 +530,27 @@ def test_queue_pop__queue_reap__only_a_request_nobody_held_before_is_a_first_del
     assert r.hget(DELIVERIES, qid_of(got[1])) == b"1"  # the release did not count as a hand-over
     third = pop(r, "w", "L3")
     assert third[3] == 1 and ack(r, qid_of(third[1]), "L3") == 1 and not r.exists(DELIVERIES)
+
+
+def test_queue_pop__a_request_of_a_job_begun_under_another_redis_process_is_never_a_first_delivery(r):
+    """A job's hash says which redis-server process it began under (its run id, stamped by jobs.py). A pop under
+    another one (Redis restarted, or a replica took over: its data may be older than what was answered, a request
+    back in its queue though a worker took it, that pop lost) says no request of the job is a first delivery; nor
+    when the run is not known (INFO refused: ""), nor for a job an older tweetform began (no run). Before: any
+    request without a deliveries entry was a first delivery."""
+    new_job(r)
+    push(r, "a1")
+    push(r, "a2")
+    push(r, "a3")
+    assert pop(r)[3] == 0  # the same process
+    got = run(r, "queue_pop", [INFLIGHT, DELIVERIES, Q], ["w", "L2", P, 1.0, 60, "rid", "run-2", "/friends/ids", 0, 0])
+    assert tag_of(got[1]) == "a2" and got[3] == 1  # restarted since the job began
+    got = run(r, "queue_pop", [INFLIGHT, DELIVERIES, Q], ["w", "L3", P, 1.0, 60, "rid", "", "/friends/ids", 0, 0])
+    assert tag_of(got[1]) == "a3" and got[3] == 1  # not known
+    r.hdel(keys.job("j"), "run")
+    push(r, "a4")
+    assert pop(r, "w", "L4")[3] == 1  # a job of an older tweetform
+    assert not r.exists(DELIVERIES)  # nothing stored for it: the answer is the pop's
 
 
 def test_queue_push__queue_pop__a_retry_is_marked_under_its_new_id_among_new_requests(r):
@@ -694,7 +717,7 @@ def test_queue_pop__takes_the_quota_with_the_request_or_leaves_it_queued(r):
     push(r, "a1")
     h = keys.quota("u:user", "/friends/ids")
     lanes = [h, h + ":inflight"]
-    args = ["w", "L", P, 1.0, 60, "rid-1", "/friends/ids", 1, 0]
+    args = ["w", "L", P, 1.0, 60, "rid-1", RUN, "/friends/ids", 1, 0]
     r.hset(h, mapping={"limit": 15, "reset": int(redis_now(r)) + 900, "srem": 0})  # used up
     assert run(r, "queue_pop", [INFLIGHT, DELIVERIES, Q, *lanes], args) == [None, b"/friends/ids"]  # waiting for quota
     assert r.zcard(Q) == 1 and counts(r) == (1, 0, 0)

@@ -27,6 +27,7 @@ from crawling import bucket, demo_credentials, errors_of, ids_of, unit_crawler
 from test_distributed import (WORLD, no_process_left_behind, push, start_workers, wait_all,  # noqa: F401 (fixture)
                               worker_env)
 from tweetform.items import make_page, page_id
+from tweetform.job import JobArgs
 from tweetform.meta import META_DELIVERY
 from tweetform.pipelines.buckets import BucketPipeline
 from tweetform.quota.gate import reservation_of
@@ -36,6 +37,7 @@ from tweetform.state.redis import keys, scripts
 from tweetform.state.redis.connection import connects
 from tweetform.state.redis.node import Delivery, Lease, WorkerNode
 from tweetform.state.redis.scheduler import RedisScheduler
+from tweetform.testing.servers import RedisServer
 from tweetform.crawler_state import state_of
 
 ENDPOINT = "/friends/ids"
@@ -112,7 +114,7 @@ class Worker:
         self.pipeline = BucketPipeline.from_crawler(self.crawler)
         self.node = WorkerNode(self.crawler)
         self.output = output
-        r.hset(keys.job("j"), "state", "running")
+        self.spider.store.save(JobArgs(spider="friends", job="j", api="2", bucket="friend_ids", user_ids=[1]))
 
     def close(self) -> None:
         self.pipeline.close_spider()
@@ -261,6 +263,36 @@ def test_a_worker_that_cannot_prove_its_lease_since_the_pop_asks(r, workers):
     a.write(third)
     assert "page_known" in scripts_run(r)
     assert not a.crawler.stats.get_value("tweetform/pages/written_check_skipped")
+
+
+def test_a_request_back_in_its_queue_after_redis_came_back_older_is_checked(tmp_path):
+    """Redis restarted from a snapshot taken after the push, before the pop (a crash losing its last writes): the
+    request is queued again though worker a holds it. a, across the restart (a new connection since its pop), asks,
+    writes the page and records it; b takes the restored copy: its job began under the Redis process before, so the
+    pop says no first delivery, b asks and writes nothing. Before (a first delivery for b, nothing to tell it the pop
+    was lost): the page in both directories."""
+    server = RedisServer()
+    r = redis.Redis.from_url(server.url)
+    made: list[Worker] = []
+    try:
+        a, b = (made.append(Worker(server.url, tmp_path / name, r)) or made[-1] for name in ("a", "b"))
+        a.node.refresh_heartbeat()
+        a.push(1)
+        server.client.save()  # what Redis comes back with: the request queued
+        request = a.take()
+        assert request.meta[META_DELIVERY].first
+        server.restart(down_for=0)
+        assert not a.write(request).skipped and a.lines() == 1
+        a.ack(request)  # its record goes (the ack finds no in-flight entry: the restored Redis never saw the pop)
+        b.node.refresh_heartbeat()
+        again = b.take()
+        assert again.url == request.url and not again.meta[META_DELIVERY].first
+        assert b.write(again).skipped and b.lines() == 0
+    finally:
+        for w in made:
+            w.close()
+        r.close()
+        server.stop()
 
 
 def test_pages_whose_request_is_not_known_are_checked(r, workers):

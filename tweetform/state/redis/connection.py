@@ -16,9 +16,9 @@ from tweetform.crawler_state import state_of
 
 
 
-def _counting(connection_class: type, counter: list[int], connects: list[int]) -> type:
+def _counting(connection_class: type, counter: list[int], connects: list[int], run: list[str]) -> type:
     """The pool's connection class, counting round trips (one per command sent, one per pipeline) and the
-    connections it opens (:func:`connects`)."""
+    connections it opens (:func:`connects`); each new connection reads the server's run id (:func:`server_run`)."""
 
     class CountingConnection(connection_class):  # type: ignore[misc, valid-type]
         def send_packed_command(self, command: Any, check_health: bool = True) -> None:
@@ -30,6 +30,16 @@ def _counting(connection_class: type, counter: list[int], connects: list[int]) -
             super().connect_check_health(*args, **kwargs)
             if opened and self._sock is not None:
                 connects[0] += 1
+                run[0] = self.server_run_id()
+
+        def server_run_id(self) -> str:
+            try:
+                self.send_command("INFO", "server", check_health=False)
+                info = self.read_response()
+            except redis.ResponseError:  # INFO refused (an ACL, a managed Redis): not known
+                return ""
+            text = info.decode(errors="replace") if isinstance(info, bytes) else str(info)
+            return next((line[7:].strip() for line in text.splitlines() if line.startswith("run_id:")), "")
 
     return CountingConnection
 
@@ -65,8 +75,9 @@ def for_crawler(crawler: Crawler) -> redis.Redis:
     if held.redis is None:
         held.redis = from_settings(crawler.settings)
         pool = held.redis.connection_pool  # TLS or not, as the URL chose: counted, not replaced
-        pool.tweetform_connects = [0]
-        pool.connection_class = _counting(pool.connection_class, held.redis_round_trips, pool.tweetform_connects)
+        pool.tweetform_connects, pool.tweetform_run = [0], [""]
+        pool.connection_class = _counting(pool.connection_class, held.redis_round_trips, pool.tweetform_connects,
+                                          pool.tweetform_run)
     return held.redis
 
 
@@ -76,6 +87,25 @@ def connects(server: Any) -> int:
     restarted (or a replica promoted) is reached through a new connection, and it may have come back with data
     older than what it answered before (writes after its last fsync or snapshot lost)."""
     return getattr(getattr(server, "connection_pool", None), "tweetform_connects", (0,))[0]
+
+
+def server_run(server: Any) -> str:
+    """The run id of the redis-server process the crawler's client last connected to ("" when not known: another
+    client, or INFO refused). It changes when Redis restarts or a replica takes over, whose data may be older than
+    what the one before answered (the queue's pop reads it: ``lua/queue_pop.lua``)."""
+    return getattr(getattr(server, "connection_pool", None), "tweetform_run", ("",))[0]
+
+
+def current_run(server: Any) -> str:
+    """The run id of the redis-server process ``server`` talks to: as its last connection read it (the crawler's client),
+    else asked (INFO); "" when refused."""
+    known = server_run(server)
+    if known:
+        return known
+    try:
+        return str(server.info("server").get("run_id", ""))
+    except redis.ResponseError:
+        return ""
 
 
 class ConnectionWatch:

@@ -162,6 +162,9 @@ class RedisJobStore(JobStore):
         pipe.hsetnx(keys.job(job.job), "args", json.dumps(job.as_message()))
         pipe.hsetnx(keys.job(job.job), "state", "running")
         pipe.hsetnx(keys.job(job.job), "created", time.time())
+        # the redis-server process the job began under: after a restart (data maybe older than what it answered) none
+        # of its requests is a first delivery (lua/queue_pop.lua)
+        pipe.hsetnx(keys.job(job.job), "run", connection.current_run(self.server))
         pipe.zadd(keys.jobs(), {job.job: time.time()}, nx=True)
         pipe.execute()
         self._open(job.job, job.spider)

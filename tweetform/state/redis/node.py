@@ -42,7 +42,8 @@ logger = logging.getLogger(__name__)
 class Delivery:
     """How this worker got a request (:meth:`InFlightQueue.pop_from` puts it in the request's meta, ``META_DELIVERY``;
     the spider hands it to the request's pages, ``PageItem.delivery``). ``first``: the pop said nobody else can have
-    held it (pushed once, never handed over, released, reclaimed or retried: ``lua/queue_pop.lua``); ``sent``: when the
+    held it (pushed once, never handed over, released, reclaimed or retried, its job begun under the redis-server
+    process the pop ran in: ``lua/queue_pop.lua``); ``sent``: when the
     pop was sent (this worker's monotonic clock); ``connects``: the client's connections then
     (:func:`connection.connects`). ``retried`` is set when the request goes back to the queue (its retry, a split):
     another worker may take that and write the same page."""

@@ -42,7 +42,7 @@ from tweetform.meta import META_DELIVERY, META_FOUND_BY, META_QID
 from tweetform.quota.book import Reservation, min_interval
 from tweetform.quota.gate import NO_ENDPOINT
 from tweetform.state.redis import compact, keys, outbox, scripts
-from tweetform.state.redis.connection import connects, redis_away, refusal
+from tweetform.state.redis.connection import connects, redis_away, refusal, server_run
 from tweetform.state.redis import serializer as json_serializer
 from tweetform.state.redis.node import Delivery, lease_of, worker_id
 
@@ -366,7 +366,7 @@ class InFlightQueue(Base):
         book = self.gate.book
         lease, rid = uuid.uuid4().hex[:16], uuid.uuid4().hex
         script_keys = [keys.in_flight(self.name), keys.deliveries(self.name)]
-        args = [self.worker, lease, keys.job_templates(), book.margin, book.hold, rid]
+        args = [self.worker, lease, keys.job_templates(), book.margin, book.hold, rid, server_run(self.server)]
         lanes_of: dict[str, list[Any]] = {}
         for name in endpoints:
             endpoint = ENDPOINTS.get(name)

@@ -1,7 +1,8 @@
 -- include: job_common
 -- include: quota_common
 -- KEYS: inflight, deliveries, then per endpoint: its queue and its lanes' (hash, inflight) keys
--- ARGV: worker, lease, job key templates (keys.job_templates), margin, hold (s), reservation id, then per endpoint: name, lanes, interval
+-- ARGV: worker, lease, job key templates (keys.job_templates), margin, hold (s), reservation id, the server's run id as
+--       the worker's connection read it ("": not known), then per endpoint: name, lanes, interval
 -- One step for a request: among the endpoints in order, the first whose queue has a
 -- request and one of whose lanes has quota now gives its first request, moved into
 -- in-flight under a lease, with quota reserved on the lane (an endpoint without lanes
@@ -14,8 +15,12 @@
 -- or {false, endpoints waiting for quota...}. marked: 1 when the request has an entry in deliveries (another worker may
 -- have held it: handed over, released, reclaimed, or a retry; queue_reap/queue_push/queue_reclaim.lua), 0 for a
 -- first delivery: pushed once, taken by nobody before (the worker may skip asking whether its page is written).
+-- A request of a job created under another redis-server process (its hash's run: the run id then) is never a first
+-- delivery: a restart, or a replica taking over, may have brought back data older than what was answered, and any
+-- request of the job may then be held by a worker that took it before (that pop lost), or be a copy of one pushed
+-- before (its dupe-filter record lost).
 local now, margin, hold, rid = redis_now(), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local k, a = 3, 7
+local k, a = 3, 8
 local waiting = {}
 while a <= #ARGV do
   local name, nlanes, interval = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
@@ -35,8 +40,11 @@ while a <= #ARGV do
         local member, score = got[1], got[2]
         local job = job_of(member)
         local jk = job_keys(ARGV[3], job)
-        local jstate = false
-        if jk then jstate = redis.call("HGET", jk.hash, "state") end
+        local jstate, jrun = false, false
+        if jk then
+          local f = redis.call('HMGET', jk.hash, 'state', 'run')
+          jstate, jrun = f[1], f[2]
+        end
         if jstate == "paused" or jstate == "budget_exhausted" then
           local n = requests_in(member)
           redis.call('ZADD', jk.parked, score, cjson.encode({q = queue, d = member, n = n}))
@@ -53,7 +61,7 @@ while a <= #ARGV do
           if jstate then redis.call('HINCRBY', jk.hash, 'queued', -1) end
           local marked = 1  -- a member of an older tweetform (no id): as if held before
           if qid then
-            marked = redis.call('HEXISTS', KEYS[2], qid)
+            if ARGV[7] ~= '' and jrun == ARGV[7] then marked = redis.call('HEXISTS', KEYS[2], qid) end
             redis.call('HSET', KEYS[1], qid, cjson.encode({w = ARGV[1], l = ARGV[2], t = now, q = queue, s = score, d = first, j = job}))
             if jstate then redis.call('HINCRBY', jk.hash, 'inflight', 1) end
           end
