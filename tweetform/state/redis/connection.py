@@ -57,7 +57,7 @@ def redis_away(exc: BaseException) -> bool:
 def refusal(exc: BaseException) -> str:
     """One line for a Redis error answer (a ResponseError), the OOM one said plainly."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if text.startswith("OOM"):
+    if text.startswith("OOM") or "used memory > 'maxmemory'" in text:  # a command's own, or a script's write's
         return "Redis maxmemory reached (OOM command not allowed): raise maxmemory or free memory"
     return f"Redis refused a command: {text[:200]}"
 
