@@ -43,7 +43,7 @@ def push_case(r: redis.Redis, level: str, calls: int = 200, batch: int = 500) ->
     r.hset(keys.job("j"), mapping={"state": "running"})
     r.config_resetstat()
     for b in range(calls):
-        args: list = [keys.job_templates(), 32]
+        args: list = [keys.job_templates(), 32, 0]  # no acknowledgements
         for i in range(batch):
             args += [queue, "/friends/ids", "j", -2, f"~{b * batch + i},2", "", "", "", "", "", b"", level]
         push(keys=[keys.queue_sequence("friends"), keys.in_flight("friends"), keys.queue_endpoints("friends"), keys.deliveries("friends")], args=args)

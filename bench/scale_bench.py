@@ -544,7 +544,7 @@ def part_scripts(args: argparse.Namespace, report: list[tuple[str, str]]) -> Non
         def push_args(new: list[int], runs: bool) -> list[Any]:
             items = [(ep, job, -2, f"~{u},2,2", "", "", "c", rkeys.expanded(job), rkeys.expanded_buckets(job), str(u).encode(),
                       "pending/2") for u in new]
-            return [templates, 32, *push_entries(items, lambda e: rkeys.queue("friends", e), runs)]
+            return [templates, 32, 0, *push_entries(items, lambda e: rkeys.queue("friends", e), runs)]
 
         billed, asked = "billed ids, one worker's memory", "billed ids, every id asked"
         totals = {"claim": 0.0, "push, an entry per request": 0.0, "push, runs": 0.0, billed: 0.0, asked: 0.0}

@@ -195,7 +195,7 @@ def test_a_pop_sends_the_pages_new_requests_and_its_acknowledgement_first_in_its
     scripts_run(logged)
     trips = worker.trips()
     found = worker.take()
-    assert scripts_run(logged) == ["quota_answered", "queue_push", "queue_ack", "queue_pop"]
+    assert scripts_run(logged) == ["quota_answered", "queue_push", "queue_pop"]
     assert worker.trips() == trips + 1
     assert found.url == "https://api.test/followers/ids?n=11"  # pushed and taken in the same round trip
     assert in_flight(logged) == [found.url] and worker.scheduler.queue.unsent == [] and worker.scheduler.queue.unacked == {}
@@ -230,20 +230,53 @@ def test_a_push_redis_refuses_in_the_pops_round_trip_is_kept_and_the_popped_requ
     scripts_run(logged)
     trips = worker.trips()
     taken = worker.take()
-    assert scripts_run(logged) == ["quota_answered", "queue_push", "queue_ack", "queue_pop"]
+    assert scripts_run(logged) == ["quota_answered", "queue_push", "queue_pop"]
     assert worker.trips() == trips + 1
     assert taken.url == "https://api.test/friends/ids?n=2"
     assert "could not queue 1 requests (Redis refused a command: WRONGTYPE" in caplog.text
     assert len(worker.scheduler.queue.unsent) == 1 and list(worker.scheduler.queue.unacked) == [page.meta[META_QID]]
+    assert in_flight(logged) == sorted([page.url, taken.url])  # nor did Redis run the page's acknowledgement
 
     logged.delete(keys.dupefilter("outboxed", "k"))
     worker.answer(taken, 13)
     worker.scheduler.ack_done([taken])
     scripts_run(logged)
     again = worker.take()  # the kept request, pushed and taken in one round trip
-    assert scripts_run(logged) == ["quota_answered", "queue_push", "queue_ack", "queue_pop"]
+    assert scripts_run(logged) == ["quota_answered", "queue_push", "queue_pop"]
     assert again.url == "https://api.test/friends/ids?n=3"
     assert in_flight(logged) == [again.url] and worker.scheduler.queue.unsent == [] and worker.scheduler.queue.unacked == {}
+
+
+def test_a_page_whose_new_requests_redis_refuses_for_memory_stays_in_flight_until_they_are_queued(logged, worker, caplog):
+    """Redis out of memory (maxmemory reached, noeviction) refuses a script's first write that may grow memory, not
+    a delete: when a page's new requests (the push) and its acknowledgement were two scripts in the pop's round trip,
+    Redis refused the push and ran the acknowledgement: the page left in-flight, and its job, nothing else of it
+    queued, ended done while the new request was only in this worker's memory (a worker killed then lost it; pushed
+    once Redis had memory again, the pop dropped it: a done job's). The push now acknowledges once it has queued:
+    refused together, sent again together."""
+    worker.push(1, 3)
+    page = worker.take()
+    worker.answer(page, 14)
+    worker.scheduler.enqueue_request(request_to(ENDPOINT, 2))
+    worker.scheduler.ack_done([page])
+    before = logged.config_get("maxmemory*")
+    logged.config_set("maxmemory-policy", "noeviction")
+    logged.config_set("maxmemory", 1)
+    try:
+        other = worker.take()  # the pop only deletes before its writes: Redis runs it
+    finally:
+        for name, value in before.items():
+            logged.config_set(name, value)
+    assert other.url == "https://api.test/friends/ids?n=3"
+    assert "could not queue 1 requests (Redis maxmemory reached" in caplog.text
+    assert in_flight(logged) == sorted([page.url, other.url]) and logged.hget(keys.job("j"), "state") == b"running"
+    assert list(worker.scheduler.queue.unacked) == [page.meta[META_QID]] and len(worker.scheduler.queue.unsent) == 1
+
+    worker.answer(other, 13)
+    child = worker.take()  # the kept request, pushed with the page's acknowledgement, and taken
+    assert child.url == "https://api.test/friends/ids?n=2"
+    assert in_flight(logged) == sorted([other.url, child.url]) and logged.hget(keys.job("j"), "state") == b"running"
+    assert worker.scheduler.queue.unsent == [] and worker.scheduler.queue.unacked == {}
 
 
 def test_a_429_answer_goes_at_once_other_workers_must_not_pop_into_a_refused_lane(logged, worker):

@@ -90,7 +90,7 @@ def claimed(tag: str, uid: int, job: str = "j", priority: int = 0) -> list:
 
 def push_batch(r, *requests: list) -> str:
     flags = run(r, "queue_push", [keys.queue_sequence("friends"), INFLIGHT, keys.queue_endpoints("friends"), DELIVERIES],
-                [P, 32, *(x for req in requests for x in req)])
+                [P, 32, 0, *(x for req in requests for x in req)])
     return flags.decode()
 
 
@@ -308,6 +308,29 @@ def test_queue_ack__ends_the_job_when_nothing_is_left_and_only_under_its_lease(r
     assert ack(r, c2, "L2") == 1
     assert r.hget(keys.job("j"), "state") == b"done" and float(r.hget(keys.job("j"), "finished_at")) > 1.7e9
     assert counts(r) == (0, 0, 0)
+
+
+def test_queue_push__acknowledges_the_finished_requests_it_is_given_only_once_its_requests_are_queued(r):
+    """A page's new requests and its acknowledgement go in one step (queue_push.lua acknowledges after queuing): a
+    push Redis refuses acknowledges nothing. Sent as two scripts, Redis ran the acknowledgement of a refused push
+    (out of memory, the push's first write is denied, the ack's deletes are not): the page left in-flight and its
+    job ended done while the page's requests were only in the worker's memory; pushed later, the pop dropped them."""
+    new_job(r)
+    push(r, "page")
+    page = qid_of(pop(r, "w", "L1")[1])
+    wrong = keys.dupefilter("friends", "j")
+    r.set(wrong, "not a hash")  # Redis refuses the push's first write (as out of memory would)
+    batch = [P, 32, 1, page, "L1", "", *request("child", fp="f1")]
+    pushed = [keys.queue_sequence("friends"), INFLIGHT, keys.queue_endpoints("friends"), DELIVERIES]
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        run(r, "queue_push", pushed, batch)
+    assert r.hexists(INFLIGHT, page) and r.hget(keys.job("j"), "state") == b"running" and counts(r) == (0, 1, 0)
+    r.delete(wrong)
+    assert run(r, "queue_push", pushed, batch) == b"1"  # sent again: queued, then the page acknowledged
+    assert not r.hexists(INFLIGHT, page) and counts(r) == (1, 0, 0) and r.hget(keys.job("j"), "state") == b"running"
+    assert tag_of(pop(r, "w", "L2")[1]) == "child"
+    assert run(r, "queue_push", pushed, [P, 32, 1, page, "L1", "", *request("child", fp="f1")]) == b"0"  # filtered
+    assert counts(r) == (0, 1, 0)  # the acknowledgement ran twice without harm
 
 
 def pending(r, job: str = "j") -> dict:

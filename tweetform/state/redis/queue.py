@@ -275,27 +275,30 @@ class InFlightQueue(Base):
 
     def push_flags(self, items: list[Prepared], acks: dict[str, tuple[str, str]] | None = None) -> bytes:
         """Push prepared requests (with their fingerprint and dupe-filter layout) in one script call
-        (``lua/queue_push.lua``), then acknowledge ``acks`` (request id -> lease, level counter): one round trip.
+        (``lua/queue_push.lua``), which then acknowledges ``acks`` (request id -> lease, level counter): one round trip.
         The push's flags, one per request (the script says what each means)."""
         results = scripts.execute(self.server, self.sync_commands(items, acks or {}), self.outbox)
         self.learn_endpoints(items)
         return as_flags(results[0]) if items else b""
 
     def sync_commands(self, items: list[Prepared], acks: dict[str, tuple[str, str]]) -> Callable[[Any], None]:
-        """What queues ``items`` (the push script, if any) then acknowledges ``acks`` (the ack script, if any), in a
-        pipeline: the push's answer first, then the ack's (the number acknowledged)."""
+        """What queues ``items`` then acknowledges ``acks``, one script call: the push script acknowledges them after
+        its requests are queued (a push Redis refuses, e.g. out of memory, acknowledges nothing: a page never leaves
+        in-flight, nor its job ends, before its new requests are queued), or the ack script alone. One answer: the
+        push's flags, or the number acknowledged."""
         templates = keys.job_templates()
+        triples = [x for qid, (lease, level) in acks.items() for x in (qid, lease, level)]
         if items and self._dupe_load is None:
             self._dupe_load = compact.hash_load(self.server)
-        args: list[Any] = [templates, self._dupe_load, *push_entries(items, self.queue_key)]
+        args: list[Any] = [templates, self._dupe_load, len(acks), *triples, *push_entries(items, self.queue_key)]
 
         def build(pipe: Any) -> None:
             if items:
                 scripts.in_pipeline(pipe, self._push, [keys.queue_sequence(self.name), keys.in_flight(self.name),
                                                        keys.queue_endpoints(self.name), keys.deliveries(self.name)], args)
-            if acks:
+            elif acks:
                 scripts.in_pipeline(pipe, self._ack, [keys.in_flight(self.name), keys.deliveries(self.name)],
-                                    [templates, *(x for qid, (lease, level) in acks.items() for x in (qid, lease, level))])
+                                    [templates, *triples])
 
         return build
 
@@ -307,23 +310,20 @@ class InFlightQueue(Base):
             if self.known:  # counted and taken at once, not after the next look at the index
                 self.known = sorted(set(self.known) | pushed)
 
-    def synced(self, batch: list[Prepared], acks: dict[str, tuple[str, str]], answers: list[Any]) -> None:
-        """Redis's answers to :meth:`sync_commands` sent in another call's round trip (the pop's), each read on its
-        own: a refused push keeps its requests and their acknowledgements, sent again (as :meth:`flush_unsent`);
-        a refused acknowledgement is sent again, the push's answer standing."""
-        pushed = answers[0] if batch else None
-        if isinstance(pushed, Exception):
-            self.push_failed(pushed, len(batch))
-            return
-        acked = answers[-1] if acks else None
-        if isinstance(acked, Exception):
-            acks = {}  # kept in unacked: the next sync sends them again (an ack runs twice without harm)
+    def synced(self, batch: list[Prepared], acks: dict[str, tuple[str, str]], answer: Any) -> None:
+        """Redis's answer to :meth:`sync_commands` sent in another call's round trip (the pop's), read on its own: a
+        refused push keeps its requests and their acknowledgements (which it did not run), sent again (as
+        :meth:`flush_unsent`); a refused acknowledgement is sent again."""
+        if batch:
+            if isinstance(answer, Exception):
+                self.push_failed(answer, len(batch))
+                return
+            self.learn_endpoints(batch)
+            self.pushed(batch, acks, as_flags(answer))
+        elif isinstance(answer, Exception):  # kept in unacked: the next sync sends them again (an ack runs twice without harm)
             if time.monotonic() - self._refused_logged > 10:
                 self._refused_logged = time.monotonic()
-                logger.error("could not acknowledge finished requests (%s); retrying", refusal(acked))
-        if batch:
-            self.learn_endpoints(batch)
-            self.pushed(batch, acks, as_flags(pushed))
+                logger.error("could not acknowledge finished requests (%s); retrying", refusal(answer))
         else:
             for qid in acks:
                 self.unacked.pop(qid, None)
@@ -409,10 +409,10 @@ class InFlightQueue(Base):
         """The pop script's answer; in the same round trip, after it, the claims layout's marks of each job whose
         claims the job store remembers (seen.KnownClaims): a job purged and pushed again under its id is seen
         before a page of it taken by this pop is expanded with the old job's claims. ``with_sync``: before the pop,
-        what :meth:`sync` would send (the buffered requests, then the acknowledgements), so Redis queues a page's new
-        requests before its acknowledgement and before the pop (which may take one of them): one round trip, not two.
-        Each of those answers is read on its own (:meth:`synced`): a push Redis refuses is kept and sent again, and
-        the request popped after it is still this worker's."""
+        what :meth:`sync` would send (the buffered requests, then the acknowledgements: one push script), so Redis queues
+        a page's new requests before its acknowledgement and before the pop (which may take one of them): one round
+        trip, not two. That answer is read on its own (:meth:`synced`): a push Redis refuses (its acknowledgements
+        not run) is kept and sent again, and the request popped after it is still this worker's."""
         store = self.claims_store()
         watched = list(store.known_claims.jobs) if store is not None else []
         batch, acks = (self.unsent[:], dict(self.unacked)) if with_sync else ([], {})
@@ -430,8 +430,9 @@ class InFlightQueue(Base):
             if batch:
                 self.push_failed(exc, len(batch))
             raise
-        synced = bool(batch) + bool(acks)
-        self.synced(batch, acks, answers[:synced])
+        synced = int(bool(batch or acks))  # one answer: the push (with the acknowledgements) or the acknowledgements
+        if synced:
+            self.synced(batch, acks, answers[0])
         got, *marks = answers[synced:]
         for answer in (got, *marks):
             if isinstance(answer, Exception):

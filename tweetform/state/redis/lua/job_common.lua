@@ -87,3 +87,37 @@ local function level_of(payload)
   if type(ctx) == 'table' and type(ctx.depth) == 'number' then return ctx.depth end
   return nil
 end
+-- finished requests leave in-flight (ARGV[from..to]: qid, lease, level counter triples), each only under the lease
+-- it was taken with (a late ack from a worker whose lease was reaped deletes nothing); the level counter
+-- ("pending/<level>" in the job's progress hash, "" for none) takes back what queue_push.lua added.
+-- queue_ack.lua, and queue_push.lua after the requests it queued: an ack never runs when their push failed.
+-- Returns the number acknowledged.
+local function ack_requests(inflight, deliveries, templates, from, to)
+  local acked, levels = 0, {}
+  for i = from, to, 3 do
+    local raw = redis.call('HGET', inflight, ARGV[i])
+    if raw then
+      local e = cjson.decode(raw)
+      if e.l == ARGV[i + 1] then
+        redis.call('HDEL', inflight, ARGV[i])
+        redis.call('HDEL', deliveries, ARGV[i])
+        acked = acked + 1
+        local jk = job_keys(templates, e.j)
+        job_count(jk, 'inflight', -1)
+        job_check_done(jk)
+        if jk and ARGV[i + 2] ~= '' then
+          local by_field = levels[e.j]
+          if not by_field then by_field = {}; levels[e.j] = by_field end
+          by_field[ARGV[i + 2]] = (by_field[ARGV[i + 2]] or 0) + 1
+        end
+      end
+    end
+  end
+  for job, by_field in pairs(levels) do  -- once per job and level a call; a purged job's hash is not brought back
+    local jk = job_keys(templates, job)
+    if redis.call('EXISTS', jk.hash) == 1 then
+      for field, n in pairs(by_field) do redis.call('HINCRBY', jk.progress, field, -n) end
+    end
+  end
+  return acked
+end

@@ -2,7 +2,9 @@
 -- include: lhash
 -- Queue a batch of requests (a callback's new requests, retries, seeds) in one step.
 -- KEYS: seq, inflight, the spider's endpoints set, deliveries
--- ARGV: job key templates (keys.job_templates), dupe-filter bucket load (used by a job's first fingerprint), then per request
+-- ARGV: job key templates (keys.job_templates), dupe-filter bucket load (used by a job's first fingerprint), the number
+--       of finished requests to acknowledge after the batch is queued, their (qid, lease, level counter) triples
+--       (queue_ack.lua's: job_common's ack_requests), then per request
 --       12 fields: queue key, endpoint, job, priority, payload (a request's JSON, or "~" and its arguments packed by
 --       its spider), old qid, old lease, dedupe ("f": by fingerprint, "c": by a claim made before, "k": by a claim
 --       made here, "": none), its layout, bucket prefix, key (the 20-byte fingerprint; the user's id, decimal), and its
@@ -68,7 +70,8 @@ local function claim_mark(layout, prefix, key, here)
   return here and '3' or '0'  -- queued before
 end
 local W = 12
-for i = 3, #ARGV, W do
+local ACKS = 4 + 3 * tonumber(ARGV[3])  -- where the requests begin (the acknowledgements before)
+for i = ACKS, #ARGV, W do
   local mode, layout, key = ARGV[i + 7], ARGV[i + 8], ARGV[i + 10]
   if mode == 'C' or mode == 'K' then  -- a run: one accepted request per claim marked now
     local payloads = string.gmatch(ARGV[i + 4], '[^\n]+')
@@ -105,7 +108,10 @@ for i = 3, #ARGV, W do
 end
 for _, t in pairs(filters) do lh_save(t) end
 for _, t in pairs(claims) do if t.changed then lh_save(t) end end
-if #accepted == 0 then return table.concat(flags) end
+if #accepted == 0 then
+  ack_requests(KEYS[2], KEYS[4], templates, 4, ACKS - 1)
+  return table.concat(flags)
+end
 
 -- group by queue, job and priority (in order of first appearance), at most 256 requests or ~4 kB a member;
 -- count each job's requests and the endpoints pushed to (a page's requests mostly share all three)
@@ -164,4 +170,7 @@ for job, d in pairs(jobs) do
     for field, n in pairs(d.levels) do redis.call('HINCRBY', jk.progress, field, n) end
   end
 end
+-- the page that produced them is finished only now: a push Redis refused (out of memory: its first write denied, an
+-- error) acknowledges nothing, and the page stays in flight, its job not done, until its requests are queued
+ack_requests(KEYS[2], KEYS[4], templates, 4, ACKS - 1)
 return table.concat(flags)
