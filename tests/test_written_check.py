@@ -295,6 +295,33 @@ def test_a_request_back_in_its_queue_after_redis_came_back_older_is_checked(tmp_
         server.stop()
 
 
+def test_a_redis_that_may_evict_keys_proves_no_first_delivery(r, workers):
+    """A Redis whose maxmemory-policy evicts keys (volatile-lru is managed Redis services' default) drops keys with a
+    TTL under memory pressure, a heartbeat among the first: a worker beating without a break is taken for dead (the
+    key's eviction stands for it here), its request handed over and written by its taker, and its own lease proves
+    nothing. Before: a wrote the page too, unasked: it was in both directories. Now no pop there is a first
+    delivery (the policy is read with the run id, once a connection): every page is asked about."""
+    before = r.config_get("maxmemory-policy")
+    r.config_set("maxmemory-policy", "volatile-lru")
+    try:
+        a, b = workers("a"), workers("b")  # their connections read the policy
+        a.node.refresh_heartbeat()
+        b.node.refresh_heartbeat()
+        a.push(1)
+        request = a.take()
+        a.scheduler.queue.outbox.flush()  # its quota answer (the outbox's timer): the lane's limit known to b
+        r.delete(keys.heartbeat(a.node.worker))  # evicted (a beats again later: its lease looks unbroken to it)
+        assert b.scheduler.queue.reap()[0] == 1
+        again = b.take()
+        assert not b.write(again).skipped and b.lines() == 1
+        b.ack(again)
+        a.node.refresh_heartbeat()
+        assert a.write(request).skipped and a.lines() == 0
+        assert not request.meta[META_DELIVERY].first and not a.crawler.stats.get_value("tweetform/pages/written_check_skipped")
+    finally:
+        r.config_set("maxmemory-policy", before["maxmemory-policy"])
+
+
 def test_pages_whose_request_is_not_known_are_checked(r, workers):
     """An item no callback of a popped request yielded (a dead-lettered request's errors record, collect mode's
     writer, a hand-made item) carries no delivery: asked, as before."""

@@ -34,12 +34,18 @@ def _counting(connection_class: type, counter: list[int], connects: list[int], r
 
         def server_run_id(self) -> str:
             try:
-                self.send_command("INFO", "server", check_health=False)
+                self.send_command("INFO", check_health=False)  # the default sections: server and memory among them
                 info = self.read_response()
             except redis.ResponseError:  # INFO refused (an ACL, a managed Redis): not known
                 return ""
             text = info.decode(errors="replace") if isinstance(info, bytes) else str(info)
-            return next((line[7:].strip() for line in text.splitlines() if line.startswith("run_id:")), "")
+            fields = dict(line.strip().split(":", 1) for line in text.splitlines() if ":" in line and not line.startswith("#"))
+            if fields.get("maxmemory_policy", "noeviction") != "noeviction":
+                # a Redis that evicts keys under memory pressure (volatile-lru: managed services' default) may drop a
+                # live worker's heartbeat key (it has a TTL): its requests are handed over while it holds them, and
+                # nothing proves a first delivery (node.Lease): not known
+                return ""
+            return fields.get("run_id", "")
 
     return CountingConnection
 
@@ -91,7 +97,7 @@ def connects(server: Any) -> int:
 
 def server_run(server: Any) -> str:
     """The run id of the redis-server process the crawler's client last connected to ("" when not known: another
-    client, or INFO refused). It changes when Redis restarts or a replica takes over, whose data may be older than
+    client, INFO refused, or a ``maxmemory-policy`` that evicts keys: no pop is then a first delivery). It changes when Redis restarts or a replica takes over, whose data may be older than
     what the one before answered (the queue's pop reads it: ``lua/queue_pop.lua``)."""
     return getattr(getattr(server, "connection_pool", None), "tweetform_run", ("",))[0]
 
