@@ -98,6 +98,34 @@ def test_pages_charged_when_redis_answers_are_charged_as_the_rule_says_whenever_
         assert billed_in_redis(r, app, kind, day) == ids
 
 
+def test_a_billed_ids_call_whose_answer_is_lost_after_redis_ran_it_tells_the_most_the_page_may_have_cost(r, redis_url):
+    """The link times out after Redis ran the call (Redis busy with the round trip's next command, a blocking pop,
+    past the client's timeout): the ids are in the day's set, so the call sent again says none is new. The page is
+    told cost 0 (what the rule can say) and, beyond it, what its ids may have cost, which its budget settles as spent.
+    Before: told 0 and 0, the page's reservation settled at nothing though the API billed the page: a budget could
+    be overrun by every such page."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from tweetform.state.redis import outbox, scripts
+
+    # redis-py re-sends a pipeline itself first (its retries): here none, what a worker meets once they all failed
+    timing_out = redis.Redis.from_url(redis_url, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    try:
+        box = outbox.Outbox(timing_out)
+        box.start()
+        ledger = SharedCostLedger(timing_out, PRICES, outbox=box)
+        told: list[tuple[int, int]] = []
+        ledger.charge_later("j", "app", "2026-12-06", [("follow", ["11", "12", "13"])], lambda *got: told.append(got))
+        with pytest.raises(redis.TimeoutError):
+            scripts.execute(timing_out, lambda pipe: pipe.blpop(["nothing"], 1), box)
+        assert told == [] and billed_in_redis(r, "app", "follow", "2026-12-06") == {"11", "12", "13"}
+        box.flush()  # sent again with the next round trip
+        assert told == [(0, 30_000)] and ledger.total == 0 and not ledger.waiting
+    finally:
+        timing_out.close()
+
+
 def test_a_worker_that_knows_every_id_of_a_page_asks_redis_nothing_and_another_day_bills_them_again(r: redis.Redis):
     first, second = SharedCostLedger(r, PRICES), SharedCostLedger(r, PRICES)
     page = [("follow", ["11", "12", "13"])]

@@ -152,7 +152,7 @@ class KnownBilled:
 class _Billing:
     """A page's billing waiting for Redis's answers (:meth:`SharedCostLedger.charge_later`)."""
 
-    __slots__ = ("job", "app", "billable", "new", "open", "charged", "done")
+    __slots__ = ("job", "app", "billable", "new", "open", "charged", "done", "unsure", "beyond")
 
     def __init__(self, job: str, app: str, billable: list[tuple[str, list[str]]], asked: dict[int, list[str]],
                  charged: Callable[[int, int], None]) -> None:
@@ -160,6 +160,8 @@ class _Billing:
         self.new = [0] * len(billable)  # resources new to the day's set, by group (as Redis answers)
         self.open = asked  # group -> the ids Redis has not answered for yet
         self.done = False
+        self.unsure: set[int] = set()  # groups whose call Redis may have run without its answer reaching this worker
+        self.beyond = 0  # micro-dollars those groups may have cost beyond what their later answers say
 
 
 class SharedCostLedger(CostLedger):
@@ -244,10 +246,11 @@ class SharedCostLedger(CostLedger):
     def charge_later(self, job: str, app: str, day: str, groups: Iterable[tuple[str, list[str]]],
                      charged: Callable[[int, int], None]) -> None:
         """:meth:`charge` without a round trip of its own: the page's billed-ids calls wait in the outbox for the
-        worker's next round trip (before its request's acknowledgement), and ``charged(cost, 0)`` is told once
+        worker's next round trip (before its request's acknowledgement), and ``charged(cost, beyond)`` is told once
         Redis answered them all (now when there is nothing to ask: this worker knows every id billed). Redis away
         or refusing: a call is sent again with a later round trip (ids are remembered billed only once Redis
-        answered); what never got an answer is told at :meth:`finish`."""
+        answered); ``beyond`` (0 unless an answer was lost on the way, :meth:`_lost`) is the most the page may have
+        cost beyond ``cost``; what never got an answer is told at :meth:`finish`."""
         billable = self.billable(groups)
         asked = self._asked(app, day, billable) if billable else []
         if not asked:
@@ -287,6 +290,8 @@ class SharedCostLedger(CostLedger):
         if page.done or n not in page.open:
             return
         page.new[n] = int(answer)
+        if n in page.unsure:  # its first call may have added the ids: this answer may say fewer new than were billed
+            page.beyond += (len(ids) - int(answer)) * self.prices[page.billable[n][0]]
         del page.open[n]
         if not page.open:
             self._close(page, 0)
@@ -297,7 +302,7 @@ class SharedCostLedger(CostLedger):
         self.waiting.discard(page)
         cost = self.count(page.job, page.app, page.billable, page.new)
         try:  # told inside another call's round trip (scripts.execute): never its failure
-            page.charged(cost, unbilled)
+            page.charged(cost, unbilled + page.beyond)
         except redis.RedisError as exc:  # the budget's settle: its reservation lapses (RESERVATION_TTL)
             logger.error("could not record what a page of job %s cost in Redis (%s)", page.job, type(exc).__name__)
         except Exception:  # a bug: said loudly, but the round trip's own answers stand (the acks, the pushes)
@@ -305,8 +310,14 @@ class SharedCostLedger(CostLedger):
 
     def _lost(self, page: _Billing, n: int, key: tuple[str, str, str], ids: list[str], exc: BaseException) -> None:
         """Redis did not answer a billed-ids call: sent again with the worker's next round trip (now if the outbox
-        is closed; kept for :meth:`finish` if that fails too)."""
+        is closed; kept for :meth:`finish` if that fails too). A call whose answer was lost on the way (the link
+        dropped, a timeout) may have run: its ids then count as billed, and the answer to the call sent again says
+        none of them new; that page is told the most they may have cost beyond it (its budget settles it as spent)."""
+        from tweetform.state.redis.connection import redis_away
+
         self._say_lost(exc)
+        if redis_away(exc):
+            page.unsure.add(n)
         if self.outbox is not None and self.outbox.started:
             self._send(page, n, key, ids)  # waits in the outbox: no round trip now
         else:
