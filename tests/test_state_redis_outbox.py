@@ -470,3 +470,34 @@ def test_a_page_redis_never_answers_for_is_said_at_close_and_given_up_at_the_mos
     assert [r.getMessage() for r in caplog.records].count(
         "Redis did not answer which resource ids are billed (ResponseError): the pages' cost is asked again with a "
         "later round trip") == 1
+
+
+def test_a_lookup_split_near_the_budget_keeps_both_parts_whatever_round_trip_comes_between_them(worker, logged):
+    """Near the end of a budget a look-up is split (BudgetMiddleware._split): the ids that fit go now, the others in a
+    request queued at once (engine.crawl); the part for now is the request the middleware returns, which Scrapy
+    schedules again too. Both parts carried the popped request's id and lease, so each was pushed as its retry: the
+    first to reach Redis took the request's place in flight, and a round trip between them (a pop, the heartbeat's
+    sync) left the other's lease check nothing to find: refused, its ids never fetched. Only the part for now is the
+    request's retry; the rest is a new request."""
+    from types import SimpleNamespace
+
+    from tweetform.cost.budget import BudgetMiddleware
+
+    params = {"ids": "1,2,3,4"}
+    ctx = {"job": "j", "params": params, "target": "1,2,3,4"}
+    worker.scheduler.enqueue_request(Request("https://api.test/2/users?ids=1,2,3,4",
+                                             meta={"tweetform_endpoint": "/2/users", "tweetform_ctx": ctx}))
+    worker.scheduler.sync()
+    request = worker.take()
+    budget = BudgetMiddleware(worker.crawler)
+    budget.api_base = "https://api.test"  # TWEETFORM_API_BASE (the worker's crawler does not set it)
+    worker.crawler.engine = SimpleNamespace(crawl=worker.scheduler.enqueue_request)  # what Engine.crawl does with it
+    now = budget._split(request, "/2/users", params, ctx, 2)
+    worker.scheduler.sync()  # a round trip between the two parts
+    worker.scheduler.enqueue_request(now)  # Scrapy schedules the request process_request returned
+    worker.scheduler.sync()
+    queued = sorted(json.loads(p)["url"] for m in logged.zrange(keys.queue("outboxed", "/2/users"), 0, -1)
+                    for p in split_member(m.decode())[2].split("\n"))
+    assert queued == ["https://api.test/2/users?ids=1,2", "https://api.test/2/users?ids=3,4"]
+    assert logged.hlen(keys.in_flight("outboxed")) == 0
+    assert [int(x) for x in logged.hmget(keys.job("j"), "queued", "inflight")] == [2, 0]

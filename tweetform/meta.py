@@ -10,6 +10,7 @@ BILL_UNWRITTEN = "bill_unwritten"
 META_ENDPOINT = "tweetform_endpoint"  # the endpoint key (rate-limit name) of the request
 META_CREDENTIAL = "tweetform_credential"  # the alias of the credential that signed the attempt
 META_QID = "tweetform_qid"  # the Redis queue's id of a request taken from it (tweetform.state.redis.queue)
+META_LEASE = "tweetform_lease"  # the lease on a request taken from a queue (Redis: its token; JOBDIR: its row)
 #: how this worker got the request from the Redis queue (tweetform.state.redis.node.Delivery; never queued: the
 #: queue takes it out of a request it pushes), handed to its pages (PageItem.delivery) by the spider
 META_DELIVERY = "tweetform_delivery"

@@ -38,7 +38,7 @@ from scrapy.utils.request import request_from_dict
 from scrapy_redis.queue import Base
 
 from tweetform.api.endpoints import ENDPOINTS
-from tweetform.meta import META_DELIVERY, META_FOUND_BY, META_QID
+from tweetform.meta import META_DELIVERY, META_FOUND_BY, META_LEASE, META_QID
 from tweetform.quota.book import Reservation, min_interval
 from tweetform.quota.gate import NO_ENDPOINT
 from tweetform.state.redis import compact, keys, outbox, scripts
@@ -47,7 +47,6 @@ from tweetform.state.redis import serializer as json_serializer
 from tweetform.state.redis.node import Delivery, lease_of, worker_id
 
 logger = logging.getLogger(__name__)
-META_LEASE = "tweetform_lease"  # the token of this worker's lease on the request
 ENDPOINT_REFRESH = 2.0  # seconds between looks for endpoint queues other workers created
 
 PACKED = "~"  # a payload that is a request's arguments packed by its spider, not its JSON
