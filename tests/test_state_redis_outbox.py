@@ -18,7 +18,7 @@ from scrapy.http import TextResponse
 from crawling import demo_credentials, unit_crawler
 from tweetform.cost.middleware import CostMiddleware
 from tweetform.items import make_page, page_id
-from tweetform.meta import META_QID
+from tweetform.meta import META_DELIVERY, META_QID
 from tweetform.pipelines.buckets import BucketPipeline, _digest
 from tweetform.quota.gate import reservation_of
 from tweetform.state import book as book_of
@@ -501,3 +501,48 @@ def test_a_lookup_split_near_the_budget_keeps_both_parts_whatever_round_trip_com
     assert queued == ["https://api.test/2/users?ids=1,2", "https://api.test/2/users?ids=3,4"]
     assert logged.hlen(keys.in_flight("outboxed")) == 0
     assert [int(x) for x in logged.hmget(keys.job("j"), "queued", "inflight")] == [2, 0]
+
+
+def _split_lookup(worker: Any, logged: redis.Redis) -> tuple[Request, Request]:
+    """A look-up of ids 1..4 taken from the queue and split near the end of its budget: (the part for now, the popped
+    request); the rest is queued at once (engine.crawl: the scheduler's enqueue_request)."""
+    from types import SimpleNamespace
+
+    from tweetform.cost.budget import BudgetMiddleware
+
+    params = {"ids": "1,2,3,4"}
+    ctx = {"job": "j", "params": params, "target": "1,2,3,4"}
+    logged.hset(keys.job("j"), "run", logged.info("server")["run_id"])  # begun under this redis-server: first deliveries
+    worker.scheduler.enqueue_request(Request("https://api.test/2/users?ids=1,2,3,4",
+                                             meta={"tweetform_endpoint": "/2/users", "tweetform_ctx": ctx}))
+    worker.scheduler.sync()
+    request = worker.take()
+    assert request.meta[META_DELIVERY].first  # what the later part must not inherit
+    worker.answer(request, 14)  # quota left: the next pop takes at once
+    budget = BudgetMiddleware(worker.crawler)
+    budget.api_base = "https://api.test"
+    worker.crawler.engine = SimpleNamespace(crawl=worker.scheduler.enqueue_request)
+    return budget._split(request, "/2/users", params, ctx, 2), request
+
+
+def test_a_lookup_splits_later_part_is_never_taken_as_a_first_delivery(worker, logged):
+    """The part of a split look-up queued at once is a new request, but a copy of one another worker may hold too
+    (a stalled holder's split, a push sent again after its answer was lost): its pop must not say first delivery,
+    or its page is written without asking Redis whether another worker wrote it."""
+    now, _ = _split_lookup(worker, logged)
+    worker.scheduler.enqueue_request(now)
+    worker.scheduler.sync()
+    later = worker.take()  # queued first (the popped request's retry, ids 1,2, after it: never a first delivery)
+    assert later.url == "https://api.test/2/users?ids=3,4" and later.meta[META_DELIVERY].first is False
+
+
+def test_a_lookup_split_by_a_worker_whose_lease_was_handed_over_queues_no_part(worker, logged):
+    """A stalled worker splits a look-up it no longer holds (its lease reaped, the request handed to another worker,
+    which fetches or splits it itself): neither part is queued, as its retry would not be (the ids are not asked twice)."""
+    now, request = _split_lookup(worker, logged)
+    qid = request.meta[META_QID]
+    entry = json.loads(logged.hget(keys.in_flight("outboxed"), qid))
+    logged.hset(keys.in_flight("outboxed"), qid, json.dumps({**entry, "l": "another-workers-lease"}))
+    worker.scheduler.enqueue_request(now)
+    worker.scheduler.sync()
+    assert logged.zcard(keys.queue("outboxed", "/2/users")) == 0

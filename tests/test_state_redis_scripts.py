@@ -860,3 +860,23 @@ def test_page_written__a_page_failed_for_good_counts_at_its_level_once(r):
     run(r, "page_written", [written, keys.bucket_counts(), keys.job_progress("f")],
         [compact.bucket_prefix(written), 8, b"\x03" * 10, "friend_ids", "pages", 0, ""])
     assert r.hgetall(keys.job_progress("f")) == {b"errors": b"1", b"failed": b"1", b"failed/2": b"1", b"pages": b"1"}
+
+
+def test_queue_push__a_split_part_is_queued_only_under_its_requests_lease_which_stays_in_flight_and_is_marked(r):
+    """A look-up split near the end of its budget (cost/budget.py): the part queued at once is a new request ("+<qid>":
+    split off <qid>), queued only while the caller holds <qid>'s lease (a stalled worker's split of a request handed
+    over queues nothing), <qid> staying in flight for its retry (the part sent now) to replace, counted pending at its
+    level as a new request; its pop is never a first delivery (a copy of it may be queued: a push sent again)."""
+    new_job(r)
+    push_batch(r, request("orig", level="pending/1"))
+    qid = qid_of(pop(r, "w", "L0")[1])
+    assert push_batch(r, request("part", old="+" + qid, lease="other", level="pending/1")) == "0"
+    assert r.zcard(Q) == 0 and counts(r) == (0, 1, 0)
+    assert push_batch(r, request("part", old="+" + qid, lease="L0", level="pending/1")) == "1"
+    assert r.hexists(INFLIGHT, qid) and counts(r) == (1, 1, 0) and r.hget(keys.job_progress("j"), "pending/1") == b"2"
+    assert push_batch(r, request("now", old=qid, lease="L0", level="pending/1")) == "1"  # the retry, a round trip later
+    assert not r.hexists(INFLIGHT, qid) and counts(r) == (2, 0, 0)
+    taken = [pop(r, "w", f"L{i}") for i in (1, 2)]
+    assert [(tag_of(t[1]), t[3]) for t in taken] == [("part", 1), ("now", 1)]
+    assert ack(r, qid_of(taken[0][1]), "L1", qid_of(taken[1][1]), "L2", level="pending/1") == 2
+    assert not r.exists(DELIVERIES) and r.hget(keys.job_progress("j"), "pending/1") == b"0"

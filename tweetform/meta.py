@@ -11,6 +11,9 @@ META_ENDPOINT = "tweetform_endpoint"  # the endpoint key (rate-limit name) of th
 META_CREDENTIAL = "tweetform_credential"  # the alias of the credential that signed the attempt
 META_QID = "tweetform_qid"  # the Redis queue's id of a request taken from it (tweetform.state.redis.queue)
 META_LEASE = "tweetform_lease"  # the lease on a request taken from a queue (Redis: its token; JOBDIR: its row)
+#: (queue id, lease) of the Redis-queued request a look-up near the end of its budget was split off from (cost/budget.py):
+#: the part queued at once is a new request, queued only while that lease holds and never a first delivery
+META_PART_OF = "tweetform_part_of"
 #: how this worker got the request from the Redis queue (tweetform.state.redis.node.Delivery; never queued: the
 #: queue takes it out of a request it pushes), handed to its pages (PageItem.delivery) by the spider
 META_DELIVERY = "tweetform_delivery"

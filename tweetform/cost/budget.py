@@ -43,7 +43,7 @@ from tweetform.api.endpoints import ENDPOINTS, page_size_param
 from tweetform.api.pricing import DATA_KIND
 from tweetform.cost import default_budget_usd, dollars, micro
 from tweetform.cost.rule import LOOKUP_PARAMS, max_cost, page_size, unit_cost
-from tweetform.meta import META_DELIVERY, META_ENDPOINT, META_LEASE, META_QID
+from tweetform.meta import META_DELIVERY, META_ENDPOINT, META_LEASE, META_PART_OF, META_QID
 from tweetform.quota.gate import META_LANE, reservation_of
 from tweetform.state.base import BUDGET, RUNNING
 
@@ -263,9 +263,12 @@ class BudgetMiddleware:
         now, later = self._lookup_request(request, key, params, ctx, name, ids[:fits]), \
             self._lookup_request(request, key, params, ctx, name, ids[fits:])
         # a new request: only ``now`` (rescheduled by Scrapy) takes the queued request's place. Both carrying its id
-        # and lease, the first pushed replaced it in flight and the other's lease check, a round trip later, refused it
-        for held in (META_QID, META_LEASE, META_DELIVERY):
-            later.meta.pop(held, None)
+        # and lease, the first pushed replaced it in flight and the other's lease check, a round trip later, refused it.
+        # ``later`` reaches the queue first (engine.crawl): queued while the lease holds, never as a first delivery
+        qid, lease = later.meta.pop(META_QID, None), later.meta.pop(META_LEASE, None)
+        later.meta.pop(META_DELIVERY, None)
+        if qid:
+            later.meta[META_PART_OF] = (qid, lease or "")
         assert self.crawler.engine is not None
         self.crawler.engine.crawl(later)
         return now

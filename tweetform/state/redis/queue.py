@@ -38,7 +38,7 @@ from scrapy.utils.request import request_from_dict
 from scrapy_redis.queue import Base
 
 from tweetform.api.endpoints import ENDPOINTS
-from tweetform.meta import META_DELIVERY, META_FOUND_BY, META_LEASE, META_QID
+from tweetform.meta import META_DELIVERY, META_FOUND_BY, META_LEASE, META_PART_OF, META_QID
 from tweetform.quota.book import Reservation, min_interval
 from tweetform.quota.gate import NO_ENDPOINT
 from tweetform.state.redis import compact, keys, outbox, scripts
@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 ENDPOINT_REFRESH = 2.0  # seconds between looks for endpoint queues other workers created
 
 PACKED = "~"  # a payload that is a request's arguments packed by its spider, not its JSON
+SPLIT_PART = "+"  # an old qid so marked: a part split off that request, which stays in flight (lua/queue_push.lua)
 #: a request as the push script takes it: queue's endpoint, job, priority, payload, old qid, old lease,
 #: then how it is deduplicated: "f" (fingerprint), "c" (a claim made before), "k" (a claim made by the push)
 #: or "", its layout, bucket prefix and key, and its level's pending counter (:func:`level_counter`)
@@ -168,6 +169,9 @@ class InFlightQueue(Base):
         there too, by its claim (a claimed user's first page, packed with the user's id) or its fingerprint."""
         old = request.meta.pop(META_QID, "")
         old_lease = request.meta.pop(META_LEASE, "") if old else ""
+        part_of = request.meta.pop(META_PART_OF, None)  # split off a request this worker holds (the push script's "+")
+        if part_of and not old:
+            old, old_lease = SPLIT_PART + part_of[0], part_of[1]
         given_back = request.meta.pop(META_DELIVERY, None)  # a copy of a request this worker took (its retry, a split)
         if given_back is not None:
             given_back.retried = True  # the original's pages not written yet: another worker may take this one first

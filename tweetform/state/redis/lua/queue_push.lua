@@ -19,7 +19,12 @@
 -- new owner's entry. The retry is a new request (a new id): the old one's deliveries count goes with its
 -- in-flight entry (nothing else would delete it), and the new id gets an entry of its own (0: no hand-over yet), so
 -- its pop says it is not a first delivery (queue_pop.lua): the page it fetches may have been written already (a
--- callback that yielded its page, then met Redis away and asked for it again; a stalled holder's late write). A filtered request is queued only if it is new to its job, decided in this same
+-- callback that yielded its page, then met Redis away and asked for it again; a stalled holder's late write).
+-- An old qid "+<qid>" is a part split off the request <qid> (a look-up near the end of a budget: cost/budget.py): a new
+-- request, queued only while the caller holds <qid>'s lease (a stalled worker's split of a request handed over is not
+-- queued: its next holder asks those ids), <qid> staying in flight (its retry replaces it), and marked as a retry is (0):
+-- a copy of it may be queued too (the push sent again after its answer was lost), its page written by another worker.
+-- A filtered request is queued only if it is new to its job, decided in this same
 -- step, so nothing is recorded for a request that did not reach the queue:
 -- * "f": its fingerprint is added to the job's dupe filter (compact buckets, lhash.lua);
 -- * "c": the first page of a user the job claimed (seen.py): its claim's value, the claimer's tag, is
@@ -85,8 +90,8 @@ for i = ACKS, #ARGV, W do
   else
     local ok = true
     local old = ARGV[i + 5]
-    if old ~= '' then
-      local raw = redis.call('HGET', KEYS[2], old)
+    if old ~= '' then  -- a retry's request, or a split part's ("+<qid>"): still held under the caller's lease
+      local raw = redis.call('HGET', KEYS[2], string.match(old, '^%+?(.*)$'))
       if not raw or cjson.decode(raw).l ~= ARGV[i + 6] then ok = false end
     end
     if ok and mode == 'f' then
@@ -138,13 +143,16 @@ for _, a in ipairs(accepted) do
   items[#items + 1] = payload
   g.bytes = g.bytes + #payload
   jd[1] = jd[1] + 1
+  local part = string.sub(old, 1, 1) == '+'  -- a new request: the one it was split from stays in flight
   if old ~= '' then
     g.retries = g.retries or {}
     g.retries[#g.retries + 1] = #items  -- its place in the member: its new id below
-    if redis.call('HDEL', KEYS[2], old) == 1 then jd[2] = jd[2] + 1 end
-    redis.call('HDEL', KEYS[4], old)
+    if not part then
+      if redis.call('HDEL', KEYS[2], old) == 1 then jd[2] = jd[2] + 1 end
+      redis.call('HDEL', KEYS[4], old)
+    end
   end
-  if old == '' and ARGV[i + 11] ~= '' then  -- a new request (a retry stays pending as it was)
+  if (old == '' or part) and ARGV[i + 11] ~= '' then  -- a new request (a retry stays pending as it was)
     local field = ARGV[i + 11]
     jd.levels = jd.levels or {}
     jd.levels[field] = (jd.levels[field] or 0) + 1
