@@ -40,7 +40,10 @@ def r(redis_url: str) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def logged(r: redis.Redis) -> Iterator[redis.Redis]:
-    """The test's Redis with every command in its slow log (put back as it was after)."""
+    """The test's Redis with every command in its slow log (put back as it was after), every script loaded: a
+    script a test before this one in the process did not load would show its NOSCRIPT attempt in the log too."""
+    for name in scripts.names():
+        r.script_load(scripts.source(name))
     before = r.config_get("slowlog-*")
     r.config_set("slowlog-log-slower-than", 0)
     r.config_set("slowlog-max-len", 10_000)
