@@ -81,6 +81,8 @@ def test_only_a_first_delivery_neither_given_back_nor_behind_a_new_connection_is
 @pytest.fixture
 def r(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
+    for name in scripts.names():  # loaded: a script's first EVALSHA answered NOSCRIPT would be logged too
+        client.script_load(scripts.source(name))
     r_before = client.config_get("slowlog-*")
     client.config_set("slowlog-log-slower-than", 0)
     client.config_set("slowlog-max-len", 10_000)
