@@ -16,6 +16,7 @@ from scrapy import Request, Spider
 from scrapy.http import TextResponse
 
 from crawling import demo_credentials, unit_crawler
+from slowlog import logging_every_command, scripts_run
 from tweetform.cost.middleware import CostMiddleware
 from tweetform.items import make_page, page_id
 from tweetform.meta import META_DELIVERY, META_QID
@@ -28,7 +29,6 @@ from tweetform.state.redis.scheduler import RedisScheduler
 from tweetform.crawler_state import state_of
 
 ENDPOINT = "/friends/ids"
-SHAS = {scripts.load(redis.Redis(), name).sha: name for name in scripts.names()}  # registered: no connection made
 
 
 @pytest.fixture
@@ -40,30 +40,8 @@ def r(redis_url: str) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def logged(r: redis.Redis) -> Iterator[redis.Redis]:
-    """The test's Redis with every command in its slow log (put back as it was after), every script loaded: a
-    script a test before this one in the process did not load would show its NOSCRIPT attempt in the log too."""
-    for name in scripts.names():
-        r.script_load(scripts.source(name))
-    before = r.config_get("slowlog-*")
-    r.config_set("slowlog-log-slower-than", 0)
-    r.config_set("slowlog-max-len", 10_000)
-    r.slowlog_reset()
-    yield r
-    for name, value in before.items():
-        r.config_set(name, value)
-    r.slowlog_reset()
-
-
-def scripts_run(r: redis.Redis) -> list[str]:
-    """The scripts Redis ran since the last look, in order (then the log is emptied)."""
-    entries = sorted(r.slowlog_get(10_000), key=lambda e: e["id"])
-    r.slowlog_reset()
-    names = []
-    for entry in entries:
-        words = entry["command"].split(b" ")
-        if words[0].upper() == b"EVALSHA":
-            names.append(SHAS[words[1].decode()])
-    return names
+    """The test's Redis with every command in its slow log (tests/slowlog.py)."""
+    yield from logging_every_command(r)
 
 
 class Worker:

@@ -24,6 +24,7 @@ from scrapy import Request
 from scrapy.http import Response
 
 from crawling import bucket, demo_credentials, errors_of, ids_of, unit_crawler
+from slowlog import logging_every_command, scripts_run
 from test_distributed import (WORLD, no_process_left_behind, push, start_workers, wait_all,  # noqa: F401 (fixture)
                               worker_env)
 from tweetform.items import make_page, page_id
@@ -33,7 +34,7 @@ from tweetform.pipelines.buckets import BucketPipeline
 from tweetform.quota.gate import reservation_of
 from tweetform.state import book
 from tweetform.spiders.network import FriendsSpider
-from tweetform.state.redis import keys, scripts
+from tweetform.state.redis import keys
 from tweetform.state.redis.connection import connects
 from tweetform.state.redis.node import Delivery, Lease, WorkerNode
 from tweetform.state.redis.scheduler import RedisScheduler
@@ -41,7 +42,6 @@ from tweetform.testing.servers import RedisServer
 from tweetform.crawler_state import state_of
 
 ENDPOINT = "/friends/ids"
-SHAS = {scripts.load(redis.Redis(), name).sha: name for name in scripts.names()}  # registered: no connection made
 
 
 # --- the lease's arithmetic -------------------------------------------------------------------------------------
@@ -80,25 +80,10 @@ def test_only_a_first_delivery_neither_given_back_nor_behind_a_new_connection_is
 
 @pytest.fixture
 def r(redis_url: str) -> Iterator[redis.Redis]:
+    """The test's Redis with every command in its slow log (tests/slowlog.py)."""
     client = redis.Redis.from_url(redis_url)
-    for name in scripts.names():  # loaded: a script's first EVALSHA answered NOSCRIPT would be logged too
-        client.script_load(scripts.source(name))
-    r_before = client.config_get("slowlog-*")
-    client.config_set("slowlog-log-slower-than", 0)
-    client.config_set("slowlog-max-len", 10_000)
-    client.slowlog_reset()
-    yield client
-    for name, value in r_before.items():
-        client.config_set(name, value)
-    client.slowlog_reset()
+    yield from logging_every_command(client)
     client.close()
-
-
-def scripts_run(r: redis.Redis) -> list[str]:
-    """The scripts Redis ran since the last look, in order (then the log is emptied)."""
-    entries = sorted(r.slowlog_get(10_000), key=lambda e: e["id"])
-    r.slowlog_reset()
-    return [SHAS[e["command"].split(b" ")[1].decode()] for e in entries if e["command"].split(b" ")[0].upper() == b"EVALSHA"]
 
 
 class Worker:
