@@ -153,6 +153,15 @@ def workers(r: redis.Redis, redis_url: str, tmp_path: Path) -> Iterator[Any]:
         w.close()
 
 
+def two_beating_one_taken(workers: Any) -> tuple[Worker, Worker, Request]:
+    """Workers a and b, each with its heartbeat set, and the request a took of the one it pushed."""
+    a, b = workers("a"), workers("b")
+    a.node.refresh_heartbeat()
+    b.node.refresh_heartbeat()
+    a.push(1)
+    return a, b, a.take()
+
+
 def test_a_first_delivery_under_an_unbroken_lease_is_written_without_asking_redis(r, workers):
     """Before: every page cost a page_known call of its own (a round trip, ~1 a page)."""
     a = workers("a")
@@ -172,11 +181,7 @@ def test_a_first_delivery_under_an_unbroken_lease_is_written_without_asking_redi
 def test_a_request_a_dead_worker_held_is_checked_and_its_written_page_not_written_again(r, workers):
     """A worker (its own output directory) wrote the page and recorded it, then died before its ack: the request is
     handed over; its next taker asks Redis and writes nothing (its directory would hold the page a second time)."""
-    a, b = workers("a"), workers("b")
-    a.node.refresh_heartbeat()
-    b.node.refresh_heartbeat()
-    a.push(1)
-    request = a.take()
+    a, b, request = two_beating_one_taken(workers)
     assert not a.write(request).skipped
     a.scheduler.queue.outbox.stop()  # its record goes now (as in any round trip before the death)
     r.delete(keys.heartbeat(a.node.worker))  # a is dead
@@ -191,11 +196,7 @@ def test_a_request_a_dead_worker_held_is_checked_and_its_written_page_not_writte
 def test_a_request_a_stopping_worker_released_is_checked(r, workers):
     """Released by a worker that stops (queue_reap.lua's own): marked, so its next taker asks. Before: no mark, taken
     for a first delivery, the page written a second time into the taker's directory."""
-    a, b = workers("a"), workers("b")
-    a.node.refresh_heartbeat()
-    b.node.refresh_heartbeat()
-    a.push(1)
-    request = a.take()
+    a, b, request = two_beating_one_taken(workers)
     assert not a.write(request).skipped
     a.scheduler.close("shutdown")  # not acknowledged (the scraper never finished it): released, its record first
     again = b.take()
@@ -208,11 +209,7 @@ def test_a_page_of_a_request_retried_meanwhile_is_checked_on_both_sides(r, worke
     """The callback's page is handled after the request went back to the queue (its retry: Redis away mid-callback,
     a budget split): another worker may take the retry and write the page first. The retry is marked (its taker
     asks) and the original's late page is checked too. Before: both were taken for first deliveries."""
-    a, b = workers("a"), workers("b")
-    a.node.refresh_heartbeat()
-    b.node.refresh_heartbeat()
-    a.push(1)
-    request = a.take()
+    a, b, request = two_beating_one_taken(workers)
     a.scheduler.enqueue_request(request.replace(dont_filter=True))  # as _shared_state_safe retries it
     a.scheduler.sync()
     retry = b.take()
@@ -291,11 +288,7 @@ def test_a_redis_that_may_evict_keys_proves_no_first_delivery(r, workers):
     before = r.config_get("maxmemory-policy")
     r.config_set("maxmemory-policy", "volatile-lru")
     try:
-        a, b = workers("a"), workers("b")  # their connections read the policy
-        a.node.refresh_heartbeat()
-        b.node.refresh_heartbeat()
-        a.push(1)
-        request = a.take()
+        a, b, request = two_beating_one_taken(workers)  # their connections read the policy
         a.scheduler.queue.outbox.flush()  # its quota answer (the outbox's timer): the lane's limit known to b
         r.delete(keys.heartbeat(a.node.worker))  # evicted (a beats again later: its lease looks unbroken to it)
         assert b.scheduler.queue.reap()[0] == 1
