@@ -16,6 +16,7 @@ from scrapy import Request, Spider
 from scrapy.http import TextResponse
 
 from crawling import demo_credentials, unit_crawler
+from scheduled import ENDPOINT, push_friends_ids, take
 from slowlog import logging_every_command, scripts_run
 from tweetform.cost.middleware import CostMiddleware
 from tweetform.items import make_page, page_id
@@ -27,8 +28,6 @@ from tweetform.state.redis import compact, keys, outbox, scripts
 from tweetform.state.redis.queue import split_member
 from tweetform.state.redis.scheduler import RedisScheduler
 from tweetform.crawler_state import state_of
-
-ENDPOINT = "/friends/ids"
 
 
 @pytest.fixture
@@ -64,15 +63,10 @@ class Worker:
         return state_of(self.crawler).redis_round_trips[0]
 
     def push(self, *ns: int) -> None:
-        for n in ns:
-            self.scheduler.enqueue_request(Request(f"https://api.test/friends/ids?n={n}",
-                                                   meta={"tweetform_endpoint": ENDPOINT, "tweetform_ctx": {"job": "j"}}))
-        self.scheduler.sync()
+        push_friends_ids(self.scheduler, *ns)
 
     def take(self) -> Request:
-        request = self.scheduler.next_request()
-        assert request is not None
-        return request
+        return take(self.scheduler)
 
     def answer(self, request: Request, remaining: int) -> None:
         """What the API-error middleware does with the answer's quota headers."""

@@ -24,6 +24,7 @@ from scrapy import Request
 from scrapy.http import Response
 
 from crawling import bucket, demo_credentials, errors_of, ids_of, unit_crawler
+from scheduled import ENDPOINT, push_friends_ids, take
 from slowlog import logging_every_command, scripts_run
 from test_distributed import (WORLD, no_process_left_behind, push, start_workers, wait_all,  # noqa: F401 (fixture)
                               worker_env)
@@ -40,8 +41,6 @@ from tweetform.state.redis.node import Delivery, Lease, WorkerNode
 from tweetform.state.redis.scheduler import RedisScheduler
 from tweetform.testing.servers import RedisServer
 from tweetform.crawler_state import state_of
-
-ENDPOINT = "/friends/ids"
 
 
 # --- the lease's arithmetic -------------------------------------------------------------------------------------
@@ -108,16 +107,12 @@ class Worker:
         state_of(self.crawler).redis.close()
 
     def push(self, *ns: int) -> None:
-        for n in ns:
-            self.scheduler.enqueue_request(Request(f"https://api.test/friends/ids?n={n}",
-                                                   meta={"tweetform_endpoint": ENDPOINT, "tweetform_ctx": {"job": "j"}}))
-        self.scheduler.sync()
+        push_friends_ids(self.scheduler, *ns)
 
     def take(self) -> Request:
         """The next request, its answer's quota headers handled (as the API-error middleware does: the lane's limit
         known, another worker may take a request of it)."""
-        request = self.scheduler.next_request()
-        assert request is not None
+        request = take(self.scheduler)
         book(self.crawler).answered(reservation_of(request), 200, {"x-rate-limit-limit": "15", "x-rate-limit-remaining": "14",
                                                                    "x-rate-limit-reset": "9999999999"})
         return request
