@@ -11,10 +11,16 @@ import requests
 
 from crawling import demo_credentials
 from tweetform.api.auth import oauth1_header
+from tweetform.sandbox.clock import LogicalClock
+from tweetform.sandbox.config import SandboxConfig
 from tweetform.stream.client import StreamClient
 from tweetform.credentials import parse_credentials
 
-STREAM_WORLD = ("--users", "3000", "--seed", "7", "--window", "1", "--evolve-every", "3600", "--stream-keepalive", "0.2")
+#: the world created at a fixed noon UTC (--epoch): the hour of posts the tests advance through never crosses a UTC
+#: midnight, which the sandbox bills as another day (the client's day comes from the connection's Date header)
+NOON = 1796558400  # 2026-12-06T12:00:00Z
+STREAM_WORLD = ("--users", "3000", "--seed", "7", "--window", "1", "--evolve-every", "3600", "--stream-keepalive", "0.2",
+                "--epoch", str(NOON))
 PROBLEMS = "https://api.twitter.com/2/problems/"
 
 
@@ -140,3 +146,12 @@ def test_twarc2_manages_rules_and_reads_the_stream_unchanged(box: Any) -> None:
     assert box.get("/_sandbox/stream")["connections"] == {}
     client.delete_stream_rule_ids([client.get_stream_rules()["data"][0]["id"]])
     assert "data" not in client.get_stream_rules()
+
+
+def test_the_sandboxs_epoch_puts_the_world_and_its_logical_clock_at_that_time() -> None:
+    clock = LogicalClock(wall=lambda: 2_000_000_000.0, epoch=NOON)
+    assert clock.now() == clock.started == NOON and clock.elapsed() == 0 and clock.day() == "2026-12-06"
+    assert LogicalClock(wall=lambda: 2_000_000_000.0).started == 2_000_000_000.0  # default: created now
+    for bad in ("inf", "-1", "noon"):
+        with pytest.raises(ValueError, match="epoch"):
+            SandboxConfig().update({"epoch": bad})

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from crawling import ROOT, crawl_env, demo_credentials
+from test_sandbox_stream import STREAM_WORLD
 
-STREAM_WORLD = ("--users", "3000", "--seed", "7", "--window", "1", "--evolve-every", "3600", "--stream-keepalive", "0.2")
 RULE = "lang:es OR lang:fr"
 HOUR = 3600.0
 

@@ -13,11 +13,12 @@ from typing import Callable
 
 
 class LogicalClock:
-    def __init__(self, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, wall: Callable[[], float] = time.time, epoch: float | None = None) -> None:
         self._wall = wall
-        self.offset = 0.0
-        #: the world's epoch: the logical time it was created (evolution counts from here)
-        self.started = wall()
+        #: the world's epoch: the logical time it was created (evolution counts from here); ``epoch`` (the sandbox's
+        #: --epoch) puts it, and the logical clock, at that time instead of now
+        self.started = wall() if epoch is None else float(epoch)
+        self.offset = 0.0 if epoch is None else self.started - wall()
 
     def now(self) -> float:
         """Logical seconds since the Unix epoch."""

@@ -34,6 +34,7 @@ class SandboxConfig:
     # ratelimit_headers
     bluesky: dict[str, Any] = field(default_factory=dict)
     stream_keepalive: float = 20.0  # seconds of silence before the filtered stream sends a keep-alive newline
+    epoch: float | None = None  # the world's creation and the logical clock's start, Unix seconds; None = now
 
     def update(self, values: dict[str, Any]) -> None:
         for name, value in values.items():
@@ -49,6 +50,10 @@ class SandboxConfig:
                 setattr(self, name, None if value is None else _non_negative(name, value, float if name == "credits" else int))
             elif name == "bluesky":
                 self.bluesky.update(parse_bluesky(value))
+            elif name == "epoch":
+                self.epoch = None if value is None else _non_negative(name, value, float)
+                if self.epoch == float("inf"):
+                    raise ValueError(f"epoch must be a time (Unix seconds), got {value!r}")
             elif name in ("evolve_every", "stream_keepalive"):
                 setattr(self, name, _non_negative(name, value, float))
             elif hasattr(self, name):
@@ -157,6 +162,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "repeatable), default tweetform/api/pricing.py")
     parser.add_argument("--evolve-every", help="logical seconds per step of the evolving world (default 86400; 0 = frozen)")
     parser.add_argument("--stream-keepalive", help="seconds of silence before the filtered stream sends a keep-alive (default 20)")
+    parser.add_argument("--epoch", help="the world's creation, where the logical clock starts (Unix seconds; default: now)")
     parser.add_argument("--credentials", help="credentials JSON (tweetform's list or tweetf0rm's config.json)")
     parser.add_argument("--bluesky", action="append", default=[], metavar="OPTION=VALUE",
                         help="the Bluesky face: enabled, rate (requests per window per IP, default 3000), window "
@@ -178,7 +184,7 @@ def from_args(args: argparse.Namespace) -> SandboxConfig:
         "host": args.host, "port": args.port, "seed": args.seed, "users": args.users,
         "search_users": args.search_users, "window": args.window, "credentials": args.credentials,
         "credits": args.credits, "post_cap": args.post_cap, "evolve_every": args.evolve_every,
-        "stream_keepalive": args.stream_keepalive,
+        "stream_keepalive": args.stream_keepalive, "epoch": args.epoch,
     }
     config.update({k: v for k, v in direct.items() if v is not None})
     faults = {

@@ -83,7 +83,7 @@ class Sandbox:
         self.limiter = RateLimiter(config.window, config.limits)
         self.faults = FaultInjector(config.seed, config.faults)
         self.cache = BodyCache(config.cache_mb * 1024 * 1024)
-        self.clock = LogicalClock()
+        self.clock = LogicalClock(epoch=config.epoch)
         # the world changes with the logical clock (one generation per --evolve-every seconds)
         self.evolution = Evolution(self.world, config.evolve_every) if config.evolve_every > 0 else None
         self.ledger = Ledger(config.prices, config.credits, config.post_cap)
