@@ -53,10 +53,14 @@ CREATE TABLE IF NOT EXISTS requests (
   leased INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS requests_waiting ON requests (queue, leased, id);
 CREATE TABLE IF NOT EXISTS seen (fp BLOB PRIMARY KEY) WITHOUT ROWID;
--- resources the job was billed for, per app and UTC day (tweetform.cost.billed): counted once across runs
+-- resources the job was billed for, per app and UTC day (tweetform.cost.billed): counted once across runs;
+-- billed_ids holds a page's new ids in one row (newline-separated: one insert a page, not one an id), billed the
+-- rows of an older tweetform (read, then emptied with its days)
 CREATE TABLE IF NOT EXISTS billed (
   app TEXT NOT NULL, kind TEXT NOT NULL, day TEXT NOT NULL, id TEXT NOT NULL,
   PRIMARY KEY (day, app, kind, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS billed_ids (app TEXT NOT NULL, kind TEXT NOT NULL, day TEXT NOT NULL, ids TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS billed_ids_day ON billed_ids (day);
 -- the rate-limit windows the job's answers reported (tweetform.state.local.quota): a resumed run waits for them
 CREATE TABLE IF NOT EXISTS quota (
   alias TEXT NOT NULL, kind TEXT NOT NULL, endpoint TEXT NOT NULL, lim INTEGER NOT NULL, reset REAL NOT NULL,
