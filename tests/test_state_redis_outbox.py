@@ -16,6 +16,7 @@ from scrapy import Request, Spider
 from scrapy.http import TextResponse
 
 from crawling import demo_credentials, unit_crawler
+from cutting_proxy import CuttingProxy
 from scheduled import ENDPOINT, push_friends_ids, take
 from slowlog import logging_every_command, scripts_run
 from tweetform.cost.middleware import CostMiddleware
@@ -420,6 +421,86 @@ def test_a_billed_ids_call_that_meets_redis_away_is_sent_again_and_charged_once(
         if worker is not None:
             worker.close()
         server.stop()
+
+
+@pytest.fixture
+def cut_after(redis_server: Any, redis_url: str) -> Iterator[Any]:
+    """``cut_after(script, skip=0)``: a proxy process in front of the test's Redis that cuts the connection once, after
+    the first request calling ``script`` (after ``skip`` others) reached Redis and before its answer comes back
+    (tests/cutting_proxy.py)."""
+    started: list[CuttingProxy] = []
+
+    def start(script: str, skip: int = 0) -> CuttingProxy:
+        started.append(CuttingProxy(redis_server.port, scripts.load(redis.Redis(), script).sha, skip))
+        return started[-1]
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
+def test_a_billed_ids_call_whose_answer_the_link_lost_is_charged_at_least_what_redis_billed(r, cut_after, tmp_path):
+    """The link to Redis breaks after the round trip with a page's billed-ids call was written, before its answer
+    came back: the call ran (Redis billed the ids), so the worker must not take the answer of the call sent again
+    (none of them new) for the page's cost: the page's budget settles it at least at what Redis billed. redis-py's
+    own retry (it sent the round trip again by itself on a new connection) hid the lost answer: the page cost $0."""
+    proxy = cut_after("cost_seen")
+    worker = Worker(proxy.url, tmp_path, r)
+    try:
+        worker.push(1)
+        first = worker.take()
+        told: list[tuple[int, int]] = []
+        worker.cost.ledger.charge_later("j", "demo-app-1", "2026-12-06", [("follow", ["201", "202"])],
+                                        lambda *got: told.append(got))
+        lost = None
+        try:
+            worker.ack(first)  # the acknowledgement's round trip carries the billed-ids call
+        except redis.ConnectionError as exc:
+            lost = exc  # the scheduler's caller waits for Redis (scheduler.py)
+        assert proxy.cut()
+        worker.scheduler.sync()  # the worker's next round trip
+        assert billed(r) == {201, 202}
+        assert len(told) == 1 and sum(told[0]) >= 2 * 10_000  # cost + the most it may have cost beyond: both ids
+        assert lost is not None and not worker.cost.ledger.waiting
+    finally:
+        worker.close()
+
+
+def test_a_pop_whose_answer_the_link_lost_leaves_its_request_to_be_put_back_and_taken_once(r, cut_after, tmp_path):
+    """The link breaks after a pop reached Redis, before its answer came back: Redis moved the request into this
+    worker's in-flight hash, which the worker does not know. It is not lost: the heartbeat's reclaim (``reclaim_lost``,
+    here without its 5 s wait) puts it back, and the worker takes each request once."""
+    proxy = cut_after("queue_pop", skip=1)
+    worker = Worker(proxy.url, tmp_path, r)
+    try:
+        worker.push(1, 2, 3)
+        first = worker.take()
+        worker.answer(first, 14)  # the lane's quota known from its answer on: a pop needs no answer before the next
+        taken = [first.url]
+        got = worker.scheduler.next_request()  # the pop's answer is lost: the scheduler waits for Redis (None)
+        assert proxy.cut()
+        if got is not None:
+            taken.append(got.url)
+        assert len(in_flight(r)) == 1 + len(taken)
+        assert worker.scheduler.queue.reclaim_lost(min_age=0) == 1
+        while len(taken) < 3:
+            taken.append(worker.take().url)
+        assert not worker.scheduler.queue  # nothing left to take twice
+        assert sorted(taken) == [f"https://api.test/friends/ids?n={n}" for n in (1, 2, 3)]
+        assert in_flight(r) == sorted(taken)
+    finally:
+        worker.close()
+
+
+def test_a_connection_redis_closed_while_idle_is_dialled_anew_before_a_command_goes(r, worker):
+    """Without redis-py's own retries, a connection Redis closed (a restart, an idle timeout, here CLIENT KILL) is
+    still no error: the pool sees it closed before it hands it out, and dials anew; nothing is sent twice."""
+    worker.push(1, 2)
+    first = worker.take()
+    worker.answer(first, 14)
+    assert r.client_kill_filter(_type="normal", skipme=True) >= 1  # the worker's connection among them
+    assert worker.take().url != first.url
+    assert len(in_flight(r)) == 2
 
 
 def test_a_page_redis_never_answers_for_is_said_at_close_and_given_up_at_the_most_it_may_cost(logged, worker, caplog):

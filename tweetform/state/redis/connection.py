@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from scrapy.crawler import Crawler
 from scrapy_redis.connection import get_redis_from_settings
 
@@ -69,9 +71,14 @@ def refusal(exc: BaseException) -> str:
 
 
 def from_settings(settings: Any) -> redis.Redis:
-    """A new client with health checks, so a connection Redis dropped is noticed and redialled."""
+    """A new client with health checks, so a connection Redis dropped is noticed and redialled, and without
+    redis-py's own retries (``REDIS_PARAMS``' ``retry`` is overridden): redis-py 8 sends a command or a whole pipeline
+    again by itself (10 times by default) when the connection breaks after it was written, so a script that ran
+    (billed ids, a pop) would run twice and the lost answer never be seen. A broken connection raises instead;
+    the caller treats it as Redis away (the answer lost: the call may have run), and its next command dials anew."""
     client = get_redis_from_settings(settings)
     client.connection_pool.connection_kwargs.setdefault("health_check_interval", 10)
+    client.set_retry(Retry(NoBackoff(), 0))
     return client
 
 
