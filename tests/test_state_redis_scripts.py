@@ -177,7 +177,7 @@ def test_queue_push__a_claimed_users_first_page_is_queued_once_by_its_claim_with
     assert fingerprints(r) == set() and counts(r) == (3000, 0, 0)
     assert not SeenUsers(r).claim("j", users[:5], "page-0")  # its claimer's re-claim: already queued, not again
     members = r.zrange(Q, 0, -1)
-    assert len(members) == 3000 // 256 + 1 and sum(len(m) for m in members) / 3000 < 16  # ~13 bytes a request
+    assert len(members) == 3000 // 64 + 1 and sum(len(m) for m in members) / 3000 < 16  # ~13 bytes a request
     got = [pop(r) for _ in range(3000)]
     assert [m[1].split(b"\t")[2].decode() for m in got] == [f"~{u},2" for u in users]  # in order, one at a time
     assert len({qid_of(m[1]) for m in got}) == 3000 and r.zcard(Q) == 0 and counts(r) == (0, 3000, 0)
@@ -880,3 +880,19 @@ def test_queue_push__a_split_part_is_queued_only_under_its_requests_lease_which_
     assert [(tag_of(t[1]), t[3]) for t in taken] == [("part", 1), ("now", 1)]
     assert ack(r, qid_of(taken[0][1]), "L1", qid_of(taken[1][1]), "L2", level="pending/1") == 2
     assert not r.exists(DELIVERIES) and r.hget(keys.job_progress("j"), "pending/1") == b"0"
+
+
+def test_quota_reserve__a_lanes_reservations_count_only_until_they_expire_whatever_its_window(r):
+    """A lane with a known window: quota while fewer unexpired reservations fly than its remaining count; the
+    expired ones (a dead worker's) never count, however many sit in the lane's ZSET (quota_common's best_lane
+    counts them only when the ZSET has as many members as the quota left)."""
+    reset = int(redis_now(r)) + 900
+    run(r, "quota_reserve", lane(), [1.0, 0, 60, "r0"])
+    run(r, "quota_answered", lane(), ["r0", 200, 15, 2, reset])
+    assert [run(r, "quota_reserve", lane(), [1.0, 0, 60, f"r{i}"]) for i in (1, 2, 3)] == [1, 1, 0]  # 2 left, 2 flying
+    r.zadd(lane()[1], {"r1": redis_now(r) - 1})  # r1 expired: 2 members, 1 flying
+    assert run(r, "quota_available", lane(), [1.0]) == 1
+    assert run(r, "quota_reserve", lane(), [1.0, 0, 60, "r4"]) == 1 and r.zrange(lane()[1], 0, -1) == [b"r2", b"r4"]
+    assert run(r, "quota_reserve", lane(), [1.0, 0, 60, "r5"]) == 0
+    r.hset(lane()[0], "reset", 0)  # no window (srem 2 read before it rolled): the remaining count still bounds it
+    assert run(r, "quota_reserve", lane(), [1.0, 0, 60, "r6"]) == 0

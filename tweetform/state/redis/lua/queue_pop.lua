@@ -24,13 +24,11 @@ local k, a = 3, 8
 local waiting = {}
 while a <= #ARGV do
   local name, nlanes, interval = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  local queue = KEYS[k]
-  local lanes = {}
-  for i = 1, nlanes do lanes[i] = {KEYS[k + 2*i - 1], KEYS[k + 2*i]} end
+  local queue, at = KEYS[k], k  -- its lanes' keys follow it
   k, a = k + 1 + 2 * nlanes, a + 3
   if redis.call('ZCARD', queue) > 0 then
     local lane, limit, reset = 0, nil, 0
-    if nlanes > 0 then lane, limit, reset = best_lane(lanes, now, margin) end
+    if nlanes > 0 then lane, limit, reset = best_lane(at, nlanes, now, margin) end
     if nlanes > 0 and lane == 0 then
       waiting[#waiting + 1] = name
     else
@@ -65,7 +63,7 @@ while a <= #ARGV do
             redis.call('HSET', KEYS[1], qid, cjson.encode({w = ARGV[1], l = ARGV[2], t = now, q = queue, s = score, d = first, j = job}))
             if jstate then redis.call('HINCRBY', jk.hash, 'inflight', 1) end
           end
-          if lane > 0 then take_quota(lanes[lane], limit, reset, now, margin, interval, hold, rid) end
+          if lane > 0 then take_quota(KEYS[at + 2*lane - 1], KEYS[at + 2*lane], limit, reset, now, margin, interval, hold, rid) end
           return {name, first, lane, marked}
         end
       end

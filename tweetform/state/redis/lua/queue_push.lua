@@ -37,7 +37,7 @@
 --   lhash.lua grows it; claimed, not queued (seen_claim.lua's: the seeds): as "c"; queued before: refused.
 --   A job whose claims are gone (purged, expired) claims nothing here: refused.
 -- Accepted requests of one queue, job and priority are stored together, as one member
--- "<job>\t<qid>\t<payload>\n<payload>..." (up to 256 requests and ~4 kB), their request ids consecutive
+-- "<job>\t<qid>\t<payload>\n<payload>..." (up to 64 requests and ~1 kB), their request ids consecutive
 -- from <qid> (the seq counter's): a ZSET member costs ~100 bytes of its own, a request packed by its
 -- spider ~15. queue_pop.lua takes them one at a time, in order.
 -- Returns one flag per request, in order: "1" queued, "0" not; "k" requests: "2" queued and its user claimed now
@@ -118,19 +118,19 @@ if #accepted == 0 then
   return table.concat(flags)
 end
 
--- group by queue, job and priority (in order of first appearance), at most 256 requests or ~4 kB a member;
+-- group by queue, job and priority (in order of first appearance), at most 64 requests or ~1 kB a member;
 -- count each job's requests and the endpoints pushed to (a page's requests mostly share all three)
 local groups, order, endpoints, jobs = {}, {}, {}, {}
 local g, jd
 for _, a in ipairs(accepted) do
   local i, payload, old = a[1], a[2], a[3]
   local queue, job, priority = ARGV[i], ARGV[i + 2], ARGV[i + 3]
-  if not g or g.queue ~= queue or g.job ~= job or g.p ~= priority or #g.items >= 256 or g.bytes >= 4096 then
+  if not g or g.queue ~= queue or g.job ~= job or g.p ~= priority or #g.items >= 64 or g.bytes >= 1024 then
     local by_queue = groups[queue]
     if not by_queue then by_queue = {}; groups[queue] = by_queue end
     local id = job .. '\n' .. priority
     g = by_queue[id]
-    if not g or #g.items >= 256 or g.bytes >= 4096 then
+    if not g or #g.items >= 64 or g.bytes >= 1024 then
       g = {queue = queue, job = job, p = priority, items = {}, bytes = 0}
       by_queue[id] = g
       order[#order + 1] = g
