@@ -896,3 +896,50 @@ def test_quota_reserve__a_lanes_reservations_count_only_until_they_expire_whatev
     assert run(r, "quota_reserve", lane(), [1.0, 0, 60, "r5"]) == 0
     r.hset(lane()[0], "reset", 0)  # no window (srem 2 read before it rolled): the remaining count still bounds it
     assert run(r, "quota_reserve", lane(), [1.0, 0, 60, "r6"]) == 0
+
+
+def test_queue_push__cost_seen__grown_across_levels_each_19_digit_id_stays_in_the_bucket_its_exact_hash_names(r):
+    """lhash.lua's growth (a bucket's members re-hashed and split, over several levels) with ids of 15 to 19 digits
+    (past Lua's exact doubles: hashed in two parts): a job's claims (HASH buckets, claimed in the push, "K") and the
+    billed ids (SET buckets, cost_seen.lua) each hold every id once, in the bucket seen.py's exact integer hash gives,
+    every bucket compact and a billed bucket with its sentinel and TTL; a second push or billing of them adds nothing.
+    A split whose new bucket exists already (not made by lhash.lua) adds its members to it, keeping what it held."""
+    import random
+
+    from tweetform.state.redis.seen import SeenUsers, bucket_index
+
+    rng = random.Random(19)
+    edge = [2**63 - 1, 10**18, 10**18 + 1, 10**15 - 1, 10**15, 10**16 - 1, 2**53 + 1]
+    ids = list(dict.fromkeys([*edge, *(rng.randrange(10**15, 2**63) for _ in range(2500)),
+                              *(rng.randrange(10**6, 10**10) for _ in range(500))]))
+    rng.shuffle(ids)
+    new_job(r)
+    assert SeenUsers(r).claim("j", [1], "seed") == [1]  # the layout (load 32 on this server)
+    stray = next(u for u in range(10**18, 10**18 + 99) if bucket_index(u, 2, 0) == 2 and u not in ids)
+    r.hset(f"{keys.expanded_buckets('j')}2", stray, "-1")  # in the bucket the second split makes, before it
+
+    def k_run(uids: list[int]) -> list:
+        return [Q, "/friends/ids", "j", 0, "\n".join(f"~{u},2" for u in uids), "", "", "K", keys.expanded("j"),
+                keys.expanded_buckets("j"), ",".join(map(str, uids)), ""]
+
+    flags = "".join(push_batch(r, k_run(ids[i:i + 300])) for i in range(0, len(ids), 300))
+    assert flags == "2" * len(ids)
+    billed = keys.cost_seen("app", "user", "2026-12-07")
+    new = sum(run(r, "cost_seen", [billed], [compact.bucket_prefix(billed), 8, 100, *ids[i:i + 250]])
+              for i in range(0, len(ids), 250))
+    assert new == len(ids)
+    for layout, expect, read in ((keys.expanded("j"), len(ids) + 1, r.hkeys), (billed, len(ids), r.smembers)):
+        lvl, split, n = (int(v) for v in r.hmget(layout, "lvl", "split", "n"))
+        assert lvl >= 6 and n == expect
+        buckets = compact.bucket_keys(r, layout)
+        held = {b: {int(m) for m in read(b)} - {stray} for b in buckets}
+        assert sum(len(m) for m in held.values()) == expect + (len(buckets) if read == r.smembers else 0)  # sentinels
+        for uid in ids:
+            assert uid in held[f"{compact.bucket_prefix(layout)}{bucket_index(uid, lvl, split)}"], (layout, uid)
+        assert {r.object("encoding", b) for b in buckets} == ({b"listpack"} if read == r.hkeys else {b"intset"})
+    assert all(0 in r.smembers(b) or b"0" in r.smembers(b) for b in compact.bucket_keys(r, billed))
+    assert all(0 < r.ttl(b) <= 100 for b in [billed, *compact.bucket_keys(r, billed)])
+    lvl, split = (int(v) for v in r.hmget(keys.expanded("j"), "lvl", "split"))
+    assert r.hget(f"{keys.expanded_buckets('j')}{bucket_index(stray, lvl, split)}", stray) == b"-1"  # kept, moved on with the rest
+    assert push_batch(r, k_run(ids[:300])) == "3" * 300
+    assert run(r, "cost_seen", [billed], [compact.bucket_prefix(billed), 8, 100, *ids[:250]]) == 0

@@ -5,8 +5,6 @@
 --       then the ids (decimal)
 -- Returns how many of the ids were not billed yet (and are now).
 local t = lh_open(KEYS[1], ARGV[1], ARGV[2], lh_hash_decimal, 'set', tonumber(ARGV[3]))
-local ids = {}
-for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
-local new = lh_add_many(t, ids)
+local new = lh_add_many(t, ARGV, 4)
 lh_save(t)
 return new

@@ -45,30 +45,43 @@
 -- claims are gone. A "k" flag other than "0" tells the worker the user is claimed in the job (claims are never undone).
 local templates, load = ARGV[1], ARGV[2]
 local filters, claims, flags, accepted = {}, {}, {}, {}
--- a user's first page by its claim ("c": made before; "k": made here when there is none): its flag (above)
-local function claim_mark(layout, prefix, key, here)
+local nflags = 0
+-- a job's claims, opened once a call (fresh: the job's claims are gone, nothing is created)
+local function claims_of(layout, prefix)
   local t = claims[layout]
   if not t then
-    t = lh_open(layout, prefix, 1, lh_hash_decimal)  -- fresh: the job's claims are gone, nothing is created
+    t = lh_open(layout, prefix, 1, lh_hash_decimal)
+    t.new, t.claimed = 0, 0
     claims[layout] = t
   end
+  return t
+end
+-- a user's first page by its claim ("c": made before; "k": made here when there is none): its flag (above). Once
+-- per id of a page: lh_add's steps written out here (no call per step)
+local function claim_mark(t, key, here)
   if t.fresh then return '0' end
   -- "k": one HSETNX claims a new user, one HGET reads a claimed one: whichever most users of this call have been
   -- so far is tried first (a worker sends mostly new users; late in a crawl many workers send claimed ones)
-  local claimed = t.claimed or 0
-  if here and claimed <= (t.new or 0) then
-    if lh_add(t, key, '-1') then t.new = (t.new or 0) + 1; return '2' end
+  local try = here and t.claimed <= t.new
+  if try and t.n + 1 > t.room then lh_reserve(t, 1) end
+  local h = lh_hash_decimal(key)
+  local b = h % t.size
+  if b < t.split then b = h % (t.size * 2) end
+  local bucket = t.prefix .. lh_format('%d', b)
+  if try and redis.call('HSETNX', bucket, key, '-1') == 1 then
+    t.n, t.changed, t.new = t.n + 1, true, t.new + 1
+    if t.pttl then lh_inherit_ttl(t, bucket) end
+    return '2'
   end
-  local bucket = lh_bucket(t, key)
   local tag = redis.call('HGET', bucket, key)
   if not tag then
     if not here then return '0' end  -- "c": never claimed
     lh_add(t, key, '-1')
-    t.new = (t.new or 0) + 1
+    t.new = t.new + 1
     return '2'
   end
-  if here then t.claimed = claimed + 1 end
-  if string.sub(tag, 1, 1) ~= '-' then
+  if here then t.claimed = t.claimed + 1 end
+  if lh_sub(tag, 1, 1) ~= '-' then
     redis.call('HSET', bucket, key, '-' .. tag)
     return '1'
   end
@@ -81,11 +94,13 @@ for i = ACKS, #ARGV, W do
   if mode == 'C' or mode == 'K' then  -- a run: one accepted request per claim marked now
     local payloads = string.gmatch(ARGV[i + 4], '[^\n]+')
     local here = mode == 'K'
+    local t = claims_of(layout, ARGV[i + 9])
     for uid in string.gmatch(key, '[^,]+') do
       local payload = payloads()
-      local flag = claim_mark(layout, ARGV[i + 9], uid, here)
+      local flag = claim_mark(t, uid, here)
       if flag == '1' or flag == '2' then accepted[#accepted + 1] = {i, payload, ''} end
-      flags[#flags + 1] = flag
+      nflags = nflags + 1
+      flags[nflags] = flag
     end
   else
     local ok = true
@@ -104,11 +119,12 @@ for i = ACKS, #ARGV, W do
     end
     local flag = ok and '1' or '0'
     if ok and (mode == 'c' or mode == 'k') then
-      flag = claim_mark(layout, ARGV[i + 9], key, mode == 'k')
+      flag = claim_mark(claims_of(layout, ARGV[i + 9]), key, mode == 'k')
       ok = flag == '1' or flag == '2'
     end
     if ok then accepted[#accepted + 1] = {i, ARGV[i + 4], old} end
-    flags[#flags + 1] = flag
+    nflags = nflags + 1
+    flags[nflags] = flag
   end
 end
 for _, t in pairs(filters) do lh_save(t) end

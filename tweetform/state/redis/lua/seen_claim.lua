@@ -15,14 +15,17 @@ local tag = ARGV[1]
 local flags = {}
 local added = 0
 for uid in string.gmatch(ARGV[4], '[^,]+') do
-  local key = lh_bucket(t, uid)
+  local h = lh_hash_decimal(uid)  -- once: the bucket again from it if the layout grows before the claim
+  local key = lh_key(t, h)
   local owner = redis.call('HGET', key, uid)
   local flag = '0'
   if owner then
     if owner == tag then flag = '1' end  -- its page fetched again
   elseif not cap or t.n < cap then
-    lh_reserve(t, 1)
-    key = lh_bucket(t, uid)
+    if t.n + 1 > t.room then
+      lh_reserve(t, 1)
+      key = lh_key(t, h)
+    end
     redis.call('HSET', key, uid, tag)
     if cap then redis.call('ZADD', KEYS[2], 'NX', redis.call('INCR', KEYS[3]), uid) end
     lh_inherit_ttl(t, key)  -- the job ended (control.expire_ended gave its keys a TTL): a late claim expires with them
