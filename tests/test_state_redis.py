@@ -20,6 +20,7 @@ from test_distributed import (WORLD, assert_network_equals_truth, no_process_lef
                               start_workers, wait_all, wait_registered, worker_env)
 
 from tweetform import exitcodes
+from tweetform.testing.servers import RedisServer
 
 
 def status(env: dict[str, str]) -> dict[str, Any]:
@@ -85,6 +86,39 @@ def test_wait_exits_with_pages_failed_cancelled_and_unknown(sandbox_factory, red
     assert "1 page(s) failed for good" in err
     row = job_row(env, "broken")
     assert row["state"] == "done" and row["failed"] == 1
+
+
+def test_wait_rides_out_a_redis_restart_and_exits_with_how_the_job_ended(sandbox_factory, tmp_path: Path):
+    """`scrapy wait` once it has read the job: Redis restarting (AOF: nothing lost) is waited through, as the workers
+    and the collector do, not an exit "unreachable" while the job goes on (its client makes no retry of its own:
+    connection.from_settings); it says so in one line and exits with how the job ended."""
+    server = RedisServer(appendonly=True)
+    waiting = None
+    try:
+        box = sandbox_factory(*WORLD)
+        env = worker_env(box, server.url, tmp_path)
+        seed = box.get("/_sandbox/examples")["ordinary"][0]
+        assert command(env, "push", "friends", "--user-id", str(seed), "--job", "ride").returncode == 0
+        waiting = subprocess.Popen([sys.executable, "-m", "scrapy", "wait", "ride", "--timeout", "90"], cwd=ROOT, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        r = redis.Redis.from_url(server.url)
+        try:
+            deadline = time.monotonic() + 60
+            while len(r.client_list()) < 2 and waiting.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)  # the wait's own connection: it has read the job
+            assert waiting.poll() is None and len(r.client_list()) >= 2
+        finally:
+            r.close()
+        server.restart(down_for=1.5)
+        assert command(env, "admin", "cancel", "ride").returncode == 0
+        _, err = waiting.communicate(timeout=60)
+        assert waiting.returncode == exitcodes.CANCELLED, err
+        assert "job ride cancelled" in err and err.count("unreachable") == 1, err
+    finally:
+        if waiting is not None and waiting.poll() is None:
+            waiting.kill()
+            waiting.communicate()
+        server.stop()
 
 
 def test_status_during_a_live_crawl(sandbox_factory, redis_url: str, tmp_path: Path):
