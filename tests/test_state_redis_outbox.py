@@ -91,7 +91,8 @@ class Worker:
         return self.crawler.stats.get_value("tweetform/cost/usd", 0)
 
     def ack(self, request: Request) -> None:
-        """What the scheduler does once the scraper is done with the request (AckAfterScraping)."""
+        """What the scheduler does once the scraper is done with the request (AckAfterScraping), and its sync when no
+        pop follows within SEND_DELAY (scheduler.py)."""
         self.scheduler.ack_done([request])
         self.scheduler.sync()
 
@@ -146,6 +147,26 @@ def test_a_pages_record_and_its_quota_answer_ride_the_next_round_trips_before_th
     assert scripts_run(logged) == ["page_known", "page_written", "queue_ack"] and worker.trips() == trips + 2
 
 
+def test_the_outboxs_own_round_trip_carries_the_acknowledgements_and_requests_waiting_for_the_next_pop(logged, worker):
+    """No pop comes for a while (all download slots busy): the outbox's timer sends the page's record alone and the
+    scheduler's sends the page's new request and its acknowledgement a moment later, two wake-ups of Redis. Whichever
+    fires first carries both: record, push, acknowledgement, in that order, one round trip."""
+    worker.push(1, 2)
+    page = worker.take()
+    worker.answer(page, 14)
+    scripts_run(logged)
+    worker.write(page)  # the record waits in the outbox
+    worker.scheduler.enqueue_request(request_to("/followers/ids", 11))
+    worker.scheduler.ack_done([page])
+    scripts_run(logged)
+    trips = worker.trips()
+    worker.scheduler.queue.outbox.flush()  # what its timer runs
+    assert scripts_run(logged) == ["page_written", "queue_push"]
+    assert worker.trips() == trips + 1
+    assert in_flight(logged) == [] and worker.scheduler.queue.unsent == [] and worker.scheduler.queue.unacked == {}
+    assert logged.hget(keys.job_progress("j"), "pages") == b"1"
+
+
 def request_to(endpoint: str, n: int, job: str = "j") -> Request:
     return Request(f"https://api.test{endpoint}?n={n}", meta={"tweetform_endpoint": endpoint, "tweetform_ctx": {"job": job}})
 
@@ -177,7 +198,7 @@ def test_a_pop_sends_the_pages_new_requests_and_its_acknowledgement_first_in_its
     assert in_flight(logged) == [found.url] and worker.scheduler.queue.unsent == [] and worker.scheduler.queue.unacked == {}
 
     worker.answer(found, 14)
-    worker.ack(found)  # acknowledged alone (scheduler.sync after the callback): no pop follows it
+    worker.ack(found)  # acknowledged alone (the scheduler's sync when no pop follows within SEND_DELAY)
     worker.push(3)
     following = worker.take()
     worker.answer(following, 13)

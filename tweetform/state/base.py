@@ -137,8 +137,10 @@ class AckAfterScraping:
     at that moment the last item may not be written and the last request not queued yet. A
     request stays in the scraper's active set until all of its outputs are processed, so the
     ack waits for that. Subclasses implement :meth:`ack_done` and call ``acks_waiting`` at
-    ``next_request`` (the engine calls it right after the scraper finishes a response) and
-    :meth:`close_acks` at ``close``; a timer polls every :data:`ACK_POLL_INTERVAL` s in between, while acks wait."""
+    ``next_request`` (the engine calls it right after the scraper finishes a response, or when a download
+    ends while all its slots were busy) and :meth:`close_acks` at ``close``; a timer polls every
+    :data:`ACK_POLL_INTERVAL` s in between, while acks wait. ``ack_done`` may buffer (the Redis scheduler's go
+    with its next pop)."""
 
     crawler: Any
 

@@ -8,7 +8,9 @@ each cost a round trip (~10–45 µs of redis-server time outside any command, a
 Once the worker's scheduler opens the outbox (:meth:`Outbox.start`), they wait here and go first, in the
 order sent, in the pipeline of the worker's next round trip that drains it (:func:`scripts.execute` with the
 outbox: the pop, the push with its acknowledgements, the acknowledgements alone, the reap, the billed ids,
-the written-pages check), at the latest ``DELAY`` seconds after (a reactor timer), and when the scheduler closes.
+the written-pages check), at the latest ``DELAY`` seconds after (a reactor timer; that round trip also carries
+what the scheduler buffered for its next pop: a page's new requests and its acknowledgement), and when the
+scheduler closes.
 
 What that keeps:
 
@@ -59,6 +61,9 @@ class Outbox:
         self.calls: list[scripts.Call] = []
         self.started = False
         self._timer = CallLaterOnce(self.flush)
+        #: the scheduler's sync, set while it is open: what it buffered (requests pushed, acknowledgements, waiting for
+        #: its next pop too) goes in the flush's round trip, these calls first, instead of in another one a moment later
+        self.sync: Callable[[], None] | None = None
 
     def start(self) -> None:
         """Calls wait from now on: the scheduler's pops, pushes and acknowledgements drain them."""
@@ -79,7 +84,7 @@ class Outbox:
                 answered(answer)
             return
         self.calls.append(scripts.Call(script, keys, args, failed, answered))
-        if _has_loop():  # a worker's (none in unit tests: the next round trip drains it)
+        if has_loop():  # a worker's (none in unit tests: the next round trip drains it)
             self._timer.schedule(self.DELAY)
 
     def take(self) -> list[scripts.Call]:
@@ -88,7 +93,9 @@ class Outbox:
         return calls
 
     def flush(self) -> None:
-        """Send what waits now, in a round trip of its own."""
+        """Send what waits now, in a round trip of its own (the scheduler's sync's, when it has something to send)."""
+        if self.calls and self.sync is not None:
+            self.sync()
         if self.calls:
             try:
                 scripts.execute(self.server, lambda pipe: None, self)
@@ -103,7 +110,7 @@ class Outbox:
         self.flush()
 
 
-def _has_loop() -> bool:
+def has_loop() -> bool:
     """Whether a timer can be set: a running asyncio loop or an installed reactor (Scrapy's call_later uses either)."""
     try:
         asyncio.get_running_loop()

@@ -19,10 +19,10 @@ pop script hands them out one at a time: a member of its own would cost ~100 byt
 From scrapy-redis's ``Base`` queue this keeps the constructor (server, spider,
 key, serializer), ``_encode_request`` and the ``push`` / ``pop(timeout)`` /
 ``__len__`` / ``clear`` contract the scrapy-redis Scheduler calls. ``push``
-buffers: the requests a callback yields go to Redis together, in one round
-trip, before the request that produced them is acknowledged; when the worker's
-next pop comes first, in the pop's round trip, before the pop (one wake-up of
-Redis for the three, not two).
+buffers: the requests a callback yields go to Redis together with the request's
+acknowledgement, after them in one script, in the worker's next pop's round trip,
+before the pop (one wake-up of Redis for the three, not two); when no pop comes, in
+a round trip of their own a moment later (the scheduler's :meth:`sync`).
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ class InFlightQueue(Base):
     # --- pushing ------------------------------------------------------------------------
 
     def push(self, request: Request) -> None:
-        """Buffer a request; the buffer goes to Redis in one round trip (with the ack, the next pop, or sync).
+        """Buffer a request; the buffer goes to Redis in one round trip (with the next pop, or sync).
         A first page whose push claims its user waits for the ack of the page that found it (META_FOUND_BY): the
         page's users are all claimed in one step, none at a deeper level by a page of theirs fetched meanwhile."""
         found_by = request.meta.pop(META_FOUND_BY, None)
@@ -160,7 +160,7 @@ class InFlightQueue(Base):
             self.found.setdefault(found_by, []).append(item)
         else:
             self.unsent.append(item)
-        # no flush here: a callback's requests go with its acknowledgement (one round trip);
+        # no flush here: a callback's requests go with its acknowledgement in the next pop's round trip;
         # others (retries, job seeds) with the next pop, sync or heartbeat
 
     def prepare(self, request: Request) -> Prepared:
