@@ -169,3 +169,37 @@ def test_progress_line_shows_spend_and_budget(sandbox_factory, tmp_path: Path):
     assert accounts > 0
     spent = f"${accounts * 0.01:,.2f}" if accounts * 0.01 >= 0.1 else f"${accounts * 0.01:,.3f}"
     assert f" · {spent} spent of $5.00 · " in lines[-1], lines[-1]
+
+
+def test_the_progress_line_goes_on_while_redis_is_away_with_the_numbers_last_read(caplog):
+    """A distributed crawl's line reads the whole job's numbers and its quota waits from Redis on each tick: Redis
+    away (a restart; its client makes no retry of its own) makes the tick show the numbers it last read, not raise
+    (a raise stopped the line's timer for the rest of the crawl); they are read again once Redis is back."""
+    from types import SimpleNamespace
+
+    from tweetform import state
+    from tweetform.job import JobArgs
+    from tweetform.testing.servers import RedisServer
+
+    server = RedisServer()
+    try:
+        crawler = unit_crawler(settings_dict={"TWEETFORM_PROGRESS": "log", "REDIS_URL": server.url,
+                                              "TWEETFORM_CREDENTIALS": json.dumps(demo_credentials())})
+        ext = ProgressExtension.from_crawler(crawler)
+        job = JobArgs(spider="friends", job="p1", api="twitter", bucket="friend_ids", user_ids=[1])
+        store = state.job_store(crawler)
+        store.save(job)
+        store.progress("p1", pages=3)
+        store.flush()
+        state.gate(crawler).note_waiting("/2/users/:id/following")
+        crawler.spider = SimpleNamespace(name="friends", given_job=job)
+        with caplog.at_level(logging.INFO, logger="tweetform.progress"):
+            ext.log(final=True)
+            server.stop_process()
+            ext.log(final=True)
+            ext.line()  # the terminal line's tick
+        lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("progress: ")]
+        assert len(lines) == 2 and all(line.startswith("progress: friends · 3 pages · ") for line in lines), lines
+    finally:
+        state.job_store(crawler).server.close()
+        server.stop()

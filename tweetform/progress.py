@@ -28,6 +28,7 @@ import sys
 import time
 from typing import IO, Any
 
+import redis
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
@@ -156,6 +157,7 @@ class ProgressExtension:
         self.network = False
         self.jobs: dict[str, Any] = {}
         self.last_pages: int | None = None
+        self.last_counts: dict[str, Any] | None = None  # counts(): what the line showed last (Redis away: shown again)
         self.last_at = self.started
         self.rate = 0.0
         self.task: Any = None
@@ -212,11 +214,21 @@ class ProgressExtension:
 
     def counts(self) -> dict[str, Any]:
         """What the line shows: the whole job's numbers (:func:`tweetform.numbers.job_numbers`) for the job this
-        crawl started; a worker serving many jobs shows what it did itself."""
+        crawl started; a worker serving many jobs shows what it did itself. Redis away (a distributed crawl's
+        numbers are read there on each tick): the numbers last read (this run's own before any), so the line's timer
+        goes on."""
+        try:
+            self.last_counts = self._counts(shared=True)
+        except redis.RedisError:
+            if self.last_counts is None:
+                return self._counts(shared=False)
+        return self.last_counts
+
+    def _counts(self, shared: bool) -> dict[str, Any]:
         stats = self.stats.get_stats()
         given = getattr(getattr(self.crawler, "spider", None), "given_job", None)
         expanded = int(stats.get("tweetform/users/expanded", 0))
-        if given is not None:
+        if given is not None and shared:
             n = job_numbers(self.crawler, given)
             found = {"pages": n.pages, "errors": n.errors, "failed": n.failed, "spent": n.spent, "budget": n.budget,
                      "run": (n.run_pages, n.run_spent) if n.earlier_runs else None}
@@ -224,7 +236,7 @@ class ProgressExtension:
         else:
             pages, errors, spent = run_numbers(self.crawler)
             budget_mw = budget_middleware(self.crawler)
-            budgets = {budget_mw.budget_of(j) for j in self.jobs} if budget_mw is not None else set()
+            budgets = {budget_mw.budget_of(j) for j in self.jobs} if budget_mw is not None and shared else set()
             found = {"pages": pages, "errors": errors, "failed": int(stats.get("tweetform/pages/failed", 0)), "spent": spent,
                      "budget": next(iter(budgets)) if len(budgets) == 1 else 0, "run": None}
         reach = max(expanded, len(self.known))
@@ -248,7 +260,10 @@ class ProgressExtension:
     def waits(self) -> list[str]:
         gate = state.existing_gate(self.crawler)
         describe = getattr(gate, "current_waits", None)
-        return describe() if describe is not None else []
+        try:
+            return describe() if describe is not None else []
+        except redis.RedisError:  # shared quota, Redis away: the scheduler says so, and what waits is not known
+            return []
 
     def line(self) -> str:
         c = self.counts()
