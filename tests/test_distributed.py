@@ -246,6 +246,30 @@ def test_redis_restart_with_aof_loses_nothing(sandbox_factory, tmp_path: Path):
         server.stop()
 
 
+def test_a_job_message_whose_take_lost_its_answer_is_started_by_the_worker_holding_it(box, redis_url: str, tmp_path: Path):
+    """The link to Redis breaks after a worker's LMOVE moved a job message into its processing list, before the answer
+    came back (tests/cutting_proxy.py; the client makes no retry of its own): the message is in this live worker's
+    list, which only a dead worker's is given back from. The worker starts it at its next take (it reads its list),
+    so the job is crawled, not left there (an idle worker exited with the job never started)."""
+    from cutting_proxy import CuttingProxy
+
+    from tweetform.state.redis import scripts
+
+    r = redis.Redis.from_url(redis_url)
+    for name in scripts.names():  # loaded before: a SCRIPT LOAD through the proxy (a source naming LMOVE) is not cut
+        r.script_load(scripts.source(name))
+    r.close()
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    push(worker_env(box, redis_url, tmp_path), "friends", "--user-id", str(seed), "--job", "lost-take")
+    proxy = CuttingProxy(int(redis_url.rsplit(":", 1)[1].split("/")[0]), "LMOVE")
+    try:
+        logs = wait_all(start_workers(worker_env(box, proxy.url, tmp_path), 1, spiders="friends"))
+        assert proxy.cut(wait=0)
+    finally:
+        proxy.stop()
+    assert ids_of(bucket(tmp_path, "friend_ids")[str(seed)]) == box.truth("following", seed), logs[0][-3000:]
+
+
 def test_malformed_messages_go_to_dead_letter(box, redis_url: str, tmp_path: Path):
     env = worker_env(box, redis_url, tmp_path)
     r = redis.Redis.from_url(redis_url)

@@ -156,6 +156,9 @@ class WorkerNode:
         self._beats = 0
         self._processors_indexed = False  # give_back_messages has added older processing lists to their index
         self.pending_starts: list[tuple[str, str, bytes | str]] = []  # (job, processing list, message): seeds not yet queued
+        # a take met Redis away: its LMOVE may have run (its answer lost), or its start stopped half-way; the message is
+        # then in this worker's processing list unknown to it (only a dead worker's list is given back): take_jobs reads it
+        self.unsure_takes = False
         self.crawl_hold: str | None = None  # the job of `scrapy crawl … -a …`, until its start requests are all queued
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
@@ -292,6 +295,11 @@ class WorkerNode:
             self.server.sadd(keys.jobs_processors(spider.name), self.worker)
         except redis.RedisError:
             return 0
+        if self.unsure_takes:
+            try:
+                started += self.start_unknown_messages(spider, processing)
+            except redis.RedisError:
+                return started
         for _ in range(limit):
             try:
                 raw = self.server.lmove(keys.jobs_inbox(spider.name), processing, "LEFT", "RIGHT")
@@ -302,10 +310,31 @@ class WorkerNode:
                     self.server.lrem(processing, 1, raw)
                     continue
             except redis.RedisError:
+                self.unsure_takes = True
                 break
             self.pending_starts.append((job, processing, raw))
             started += 1
         self.finish_starts()
+        return started
+
+    def start_unknown_messages(self, spider: Any, processing: str) -> int:
+        """Start the messages of this worker's processing list it does not know it holds (:attr:`unsure_takes`): a
+        take whose answer was lost, a start Redis cut short (started again: its hold and seeds are idempotent)."""
+        known = [raw for _, where, raw in self.pending_starts if where == processing]
+        started = 0
+        for raw in self.server.lrange(processing, 0, -1):
+            if raw in known:
+                known.remove(raw)
+                continue
+            job = start_job_message(self.crawler, spider, raw, self.worker)
+            if job is None:
+                self.server.lrem(processing, 1, raw)
+                continue
+            self.pending_starts.append((job, processing, raw))
+            started += 1
+        self.unsure_takes = False
+        if started:
+            logger.info("started %d job message(s) this worker took while Redis was away (the answer lost)", started)
         return started
 
     def finish_starts(self) -> None:
