@@ -32,9 +32,11 @@ def box(sandbox_factory: Any) -> Any:
     return sandbox_factory(*STREAM_WORLD)
 
 
-def env_for(box: Any, output: Path, credentials: list[dict] | None = None) -> dict[str, str]:
+def env_for(box: Any, output: Path, credentials: list[dict] | None = None, redis_url: str | None = None) -> dict[str, str]:
     env = crawl_env(box, output, credentials if credentials is not None else demo_credentials("demo-user-1", "demo-app-1"))
     env["TWEETFORM_STREAM_READ_TIMEOUT"] = "2.0"  # the sandbox sends a keep-alive every 0.2 s
+    if redis_url is not None:
+        env["REDIS_URL"] = redis_url
     return env
 
 
@@ -49,11 +51,11 @@ def rules(box: Any, output: Path, *args: str, credentials: list[dict] | None = N
 
 
 def start_stream(box: Any, output: Path, *, credentials: list[dict] | None = None, level: str = "INFO",
-                 jobdir: Path | None = None, **args: Any) -> subprocess.Popen:
+                 jobdir: Path | None = None, redis_url: str | None = None, **args: Any) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "scrapy", "crawl", "stream", "-L", level] + (["-s", f"JOBDIR={jobdir}"] if jobdir else [])
     for name, value in args.items():
         cmd += ["-a", f"{name}={value}"]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env_for(box, output, credentials), stdout=subprocess.PIPE,
+    return subprocess.Popen(cmd, cwd=ROOT, env=env_for(box, output, credentials, redis_url), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -202,6 +204,48 @@ def test_budget_counts_each_delivered_post(box: Any, tmp_path: Path) -> None:
     expected = set(truth(box, started + 1.0, started + 1.0 + HOUR)["ids"])
     assert posts and posts <= expected
     assert box.get("/_sandbox/billing")["apps"]["demo-app-1"]["resources"]["post"] >= len(posts)
+
+
+def test_a_billed_ids_answer_redis_lost_neither_ends_the_stream_nor_miscounts(box: Any, redis_server: Any, redis_url: str,
+                                                                              tmp_path: Path) -> None:
+    """With REDIS_URL, a post's billed-ids call (cost_seen) whose answer the link to Redis lost (tests/cutting_proxy.py:
+    the call ran, its answer never came back) is sent again and the post counted at the most its ids may cost, as a
+    crawl's pages are (SharedCostLedger): the stream goes on to its budget and spends exactly what it wrote, with one
+    line about Redis. Before, the ConnectionError (no redis-py retry since 6fa7767) ended the stream."""
+    import redis
+
+    from cutting_proxy import CuttingProxy
+    from tweetform.cost.redis_budget import spend_of
+    from tweetform.state.redis import scripts
+
+    started = at_world_start(box)
+    assert rules(box, tmp_path, "add", RULE).returncode == 0
+    proxy = CuttingProxy(redis_server.port, scripts.load(redis.Redis(), "cost_seen").sha)
+    try:
+        proc = start_stream(box, tmp_path, budget="0.10", duration=120, redis_url=proxy.url)
+        wait_for(lambda: connection(box), "the stream to connect")
+        for _ in range(6):  # until it stops (it stops long before the hour is over)
+            box.post("/_sandbox/clock", {"advance": HOUR / 6})
+            time.sleep(0.3)
+            if proc.poll() is not None:
+                break
+        code, _, err = finish(proc)
+        assert proxy.cut(0), "the proxy never cut the billed-ids call"
+    finally:
+        proxy.stop()
+    assert code == 7, err[-3000:]  # budget_exhausted: it went on after the lost answer
+    lines = stream_lines(tmp_path)
+    posts = {line["data"]["id"] for line in lines}
+    included = {t["id"] for line in lines for t in line.get("includes", {}).get("tweets", [])}
+    users = {u["id"] for line in lines for u in line.get("includes", {}).get("users", [])}
+    manifest = json.loads(next((tmp_path / "_jobs").glob("stream-*.json")).read_text())
+    assert len(posts) > 1 and posts <= set(truth(box, started + 1.0, started + 1.0 + HOUR)["ids"])
+    with redis.Redis.from_url(redis_url) as client:  # the job's spend as scrapy status reads it
+        spent = spend_of(client, manifest["job"])["spent_usd"]
+    assert spent == pytest.approx(0.005 * len(posts | included) + 0.010 * len(users))  # the lost answer's post once
+    assert manifest["state"] == "budget_exhausted" and 0.05 < spent <= 0.10
+    said = [line for line in err.splitlines() if "Redis did not answer which resource ids are billed" in line]
+    assert len(said) == 1, err[-3000:]
 
 
 def test_a_budget_below_one_post_writes_nothing(box: Any, tmp_path: Path) -> None:

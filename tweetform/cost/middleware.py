@@ -19,7 +19,7 @@ Stats: ``tweetform/cost/usd`` (total), ``tweetform/cost/usd/<app>``,
 from __future__ import annotations
 
 import logging
-from typing import Any, AsyncIterator, Iterable, Iterator
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 
 import orjson
 
@@ -117,6 +117,27 @@ class CostMiddleware:
         cost = self.ledger.charge(job, app, day, groups)
         self._count(app, groups, cost)
         return cost, app
+
+    def charge_item_later(self, item: PageItem, day: str, charged: Callable[[int, int, str], None]) -> None:
+        """:meth:`charge_item` that never raises for Redis: ``charged(cost, beyond, app)`` is told once the ledger
+        knows (at once in one process). In distributed mode the page's billed-ids calls are sent now (the filtered
+        stream's posts have no round trip to ride) and, Redis away or an answer lost, again with later round trips,
+        as a crawl's pages are (:meth:`SharedCostLedger.charge_later`: ``beyond`` is the most a lost answer's ids may
+        have cost beyond ``cost``; what never gets an answer is told at :meth:`finish`, at the most it may cost)."""
+        if not isinstance(self.ledger, SharedCostLedger):
+            cost, app = self.charge_item(item, day)
+            charged(cost, 0, app)
+            return
+        job, app, groups = self._page(item)
+
+        def told(cost: int, beyond: int) -> None:
+            self._count(app, groups, cost)
+            charged(cost, beyond, app)
+
+        self.ledger.charge_later(job, app, day, groups, told)
+        outbox = self.ledger.outbox
+        if outbox is not None and outbox.started:
+            outbox.flush()  # never raises: a call Redis did not answer waits in the outbox again
 
     def _count(self, app: str, groups: list[tuple[str, list[str]]], cost: int) -> None:
         if cost:

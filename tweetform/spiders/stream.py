@@ -19,6 +19,7 @@ import time
 from contextlib import aclosing
 from typing import Any, AsyncIterator, ClassVar
 
+import redis
 from scrapy import signals
 from scrapy.exceptions import CloseSpider
 
@@ -216,17 +217,28 @@ class _Budget:
         self.budget = self.book.budget_of(job.job) if self.book is not None else 0
         self.spent = self.book._book().total_spent(job.job) if self.book is not None and self.budget else 0
         self.unit = micro(unit_usd)
+        self.unsure = 0  # posts billed whose cost the ledger has not told yet, at the most a post may cost
 
     def charge(self, item: Any, at: float) -> None:
+        """Bill one post; with REDIS_URL a lost answer neither ends the stream nor is billed twice (the ledger sends
+        the call again and counts the post at the most its ids may cost): until told, it counts as one post's most."""
         if self.cost is None:
             return
-        cost, app = self.cost.charge_item(item, time.strftime("%Y-%m-%d", time.gmtime(at)))
-        if cost and self.book is not None:
-            self.book.charge_unreserved(self.job.job, cost, {app: cost})
-        self.spent += cost
+        self.unsure += self.unit
+        self.cost.charge_item_later(item, time.strftime("%Y-%m-%d", time.gmtime(at)), self._charged)
+
+    def _charged(self, cost: int, beyond: int, app: str) -> None:
+        self.unsure -= self.unit
+        spent = cost + beyond
+        self.spent += spent
+        if spent and self.book is not None:
+            try:
+                self.book.charge_unreserved(self.job.job, spent, {app: spent})
+            except redis.RedisError:
+                pass  # kept in the book (RedisBudget.record) and sent with its next flush, at the latest when it closes
 
     def spent_up(self) -> bool:
-        if not self.budget or self.budget - self.spent >= self.unit:
+        if not self.budget or self.budget - self.spent - self.unsure >= self.unit:
             return False
         if self.book is not None:
             self.book.out_of_budget[self.job.job] = 1  # the manifest says stopped_by: budget
