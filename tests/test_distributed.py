@@ -270,6 +270,40 @@ def test_a_job_message_whose_take_lost_its_answer_is_started_by_the_worker_holdi
     assert ids_of(bucket(tmp_path, "friend_ids")[str(seed)]) == box.truth("following", seed), logs[0][-3000:]
 
 
+def test_a_push_whose_answer_was_lost_says_the_job_may_be_queued_and_pushing_it_again_crawls_it_once(box, redis_url: str,
+                                                                                                     tmp_path: Path):
+    """The link to Redis breaks after scrapy push's RPUSH of the job message reached Redis, before the answer came back
+    (tests/cutting_proxy.py): the job is queued, so the line says it may be (exit 5, unreachable, as README's table
+    says), not only that Redis is unreachable (which invited a second push without --job: a second job). Pushing it
+    again with --job, as the line says, crawls the job once: each page written once, the job done."""
+    from cutting_proxy import CuttingProxy
+
+    from tweetform.state.redis import keys, scripts
+
+    r = redis.Redis.from_url(redis_url)
+    for name in scripts.names():  # loaded before: a SCRIPT LOAD through the proxy (a source naming RPUSH) is not cut
+        r.script_load(scripts.source(name))
+    seed = box.get("/_sandbox/examples")["ordinary"][0]
+    proxy = CuttingProxy(int(redis_url.rsplit(":", 1)[1].split("/")[0]), "RPUSH")
+    try:
+        lost = subprocess.run([sys.executable, "-m", "scrapy", "push", "friends", "--user-id", str(seed), "--job", "lost-push"],
+                              cwd=ROOT, env=worker_env(box, proxy.url, tmp_path), capture_output=True, text=True, timeout=60)
+        assert proxy.cut(wait=0)
+    finally:
+        proxy.stop()
+    assert lost.returncode == 5, lost.stderr  # unreachable
+    said = lost.stderr.strip().splitlines()
+    assert len(said) == 1 and "job lost-push" in said[0] and "may have been queued" in said[0], lost.stderr
+    assert "push it again with --job lost-push" in said[0]
+    assert r.llen(keys.jobs_inbox("friends")) == 1  # it was: the RPUSH ran
+    push(worker_env(box, redis_url, tmp_path), "friends", "--user-id", str(seed), "--job", "lost-push")
+    wait_all(start_workers(worker_env(box, redis_url, tmp_path), 1, spiders="friends"))
+    pages = bucket(tmp_path, "friend_ids")[str(seed)]
+    assert ids_of(pages) == box.truth("following", seed)  # each page once, every id
+    assert r.hget(keys.job("lost-push"), "state") == b"done"
+    r.close()
+
+
 def test_malformed_messages_go_to_dead_letter(box, redis_url: str, tmp_path: Path):
     env = worker_env(box, redis_url, tmp_path)
     r = redis.Redis.from_url(redis_url)

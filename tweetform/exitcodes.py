@@ -15,6 +15,7 @@ BAD_INPUT = 2  # bad argument, setting, config file or job message: one line on 
 PAGES_FAILED = 3  # finished, but some pages failed for good (recorded in the ``errors`` bucket as ``failed``)
 NO_CREDENTIALS = 4  # every credential was rejected by the API (finish_reason ``no_usable_credentials``)
 UNREACHABLE = 5  # a service could not be reached: the API (no answer at all), Redis, or the proxy list
+# (scrapy push whose link broke after the job message was sent: its line says the job may have been queued)
 CANCELLED = 6  # the job was cancelled (``scrapy admin cancel``)
 BUDGET_EXHAUSTED = 7  # the job's spending budget ran out before its work did
 INTERRUPTED = 8  # stopped before the end (Ctrl-C, SIGTERM, ``scrapy admin stop-node``)

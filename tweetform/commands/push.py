@@ -13,9 +13,10 @@ import json
 from scrapy.commands import ScrapyCommand
 from scrapy.spiderloader import get_spider_loader
 
-from tweetform.config import uses_redis
-from tweetform.commands.errors import fail, one_line_errors, with_redis_errors
+from tweetform.config import redis_url, uses_redis
+from tweetform.commands.errors import fail, one_line_errors, redis_problem, with_redis_errors
 from tweetform.commands.wait import wait_for_job
+from tweetform.exitcodes import UNREACHABLE
 
 OPTION_ARGS = ("user_id", "screen_name", "tweet_id", "list_id", "conversation_id", "file", "relation", "depth", "data_type",
                "max_users", "since_id", "max_tweets", "query", "lang", "geocode", "archive", "start_time", "end_time",
@@ -130,7 +131,13 @@ class Command(ScrapyCommand):
                 message[single] = ",".join(str(i) for i in message.pop(plural))
         if "feed_filter" in message:
             message["filter"] = message.pop("feed_filter")
-        server.rpush(keys.jobs_inbox(spider), json.dumps(message))
+        import redis
+
+        try:
+            server.rpush(keys.jobs_inbox(spider), json.dumps(message))
+        except (redis.ConnectionError, redis.TimeoutError) as exc:  # the answer lost, or never sent: not knowable here
+            fail(f"{redis_problem(exc, redis_url(self.settings))} while pushing job {job.job}: it may have been queued; "
+                 f"push it again with --job {job.job} once Redis answers (a job pushed twice is crawled once)", UNREACHABLE)
         print(f"pushed job {job.job} to {keys.jobs_inbox(spider)}", flush=True)
         if opts.wait:
             self.exitcode = wait_for_job(server, job.job)
