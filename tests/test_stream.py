@@ -19,9 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from crawling import ROOT, crawl_env, demo_credentials
+from cutting_proxy import CuttingProxy
 from test_sandbox_stream import STREAM_WORLD
+from tweetform.cost.redis_budget import spend_of
+from tweetform.state.redis import scripts
 
 RULE = "lang:es OR lang:fr"
 HOUR = 3600.0
@@ -30,6 +34,23 @@ HOUR = 3600.0
 @pytest.fixture
 def box(sandbox_factory: Any) -> Any:
     return sandbox_factory(*STREAM_WORLD)
+
+
+def advance_until_stopped(box: Any, proc: subprocess.Popen) -> None:
+    """The sandbox's clock moved through the hour in six steps, until the stream stops (long before the hour is over)."""
+    for _ in range(6):
+        box.post("/_sandbox/clock", {"advance": HOUR / 6})
+        time.sleep(0.3)
+        if proc.poll() is not None:
+            break
+
+
+def written_ids(lines: list[dict]) -> tuple[set[str], set[str], set[str]]:
+    """What the billing rule prices in the written lines: the posts, the posts they include, the included authors."""
+    posts = {line["data"]["id"] for line in lines}
+    included = {t["id"] for line in lines for t in line.get("includes", {}).get("tweets", [])}
+    users = {u["id"] for line in lines for u in line.get("includes", {}).get("users", [])}
+    return posts, included, users
 
 
 def env_for(box: Any, output: Path, credentials: list[dict] | None = None, redis_url: str | None = None) -> dict[str, str]:
@@ -185,20 +206,14 @@ def test_budget_counts_each_delivered_post(box: Any, tmp_path: Path) -> None:
     assert rules(box, tmp_path, "add", RULE).returncode == 0
     proc = start_stream(box, tmp_path, budget="0.10", duration=120)
     wait_for(lambda: connection(box), "the stream to connect")
-    for _ in range(6):  # until it stops (it stops long before the hour is over)
-        box.post("/_sandbox/clock", {"advance": HOUR / 6})
-        time.sleep(0.3)
-        if proc.poll() is not None:
-            break
+    advance_until_stopped(box, proc)
     code, _, err = finish(proc)
     assert code == 7, err[-3000:]  # budget_exhausted
     lines = stream_lines(tmp_path)
     manifest = json.loads(next((tmp_path / "_jobs").glob("stream-*.json")).read_text())
     # the price of what it wrote, by the billing rule: each post $0.005 (those it replies to, quotes or
     # retweets too: includes.tweets), each distinct author in includes $0.010
-    posts = {line["data"]["id"] for line in lines}
-    included = {t["id"] for line in lines for t in line.get("includes", {}).get("tweets", [])}
-    users = {u["id"] for line in lines for u in line.get("includes", {}).get("users", [])}
+    posts, included, users = written_ids(lines)
     assert manifest["spent_usd"] == pytest.approx(0.005 * len(posts | included) + 0.010 * len(users))
     assert manifest["stopped_by"] == "budget" and 0.05 < manifest["spent_usd"] <= 0.10  # less than one more post's worth left
     expected = set(truth(box, started + 1.0, started + 1.0 + HOUR)["ids"])
@@ -212,32 +227,20 @@ def test_a_billed_ids_answer_redis_lost_neither_ends_the_stream_nor_miscounts(bo
     the call ran, its answer never came back) is sent again and the post counted at the most its ids may cost, as a
     crawl's pages are (SharedCostLedger): the stream goes on to its budget and spends exactly what it wrote, with one
     line about Redis. Before, the ConnectionError (no redis-py retry since 6fa7767) ended the stream."""
-    import redis
-
-    from cutting_proxy import CuttingProxy
-    from tweetform.cost.redis_budget import spend_of
-    from tweetform.state.redis import scripts
-
     started = at_world_start(box)
     assert rules(box, tmp_path, "add", RULE).returncode == 0
     proxy = CuttingProxy(redis_server.port, scripts.load(redis.Redis(), "cost_seen").sha)
     try:
         proc = start_stream(box, tmp_path, budget="0.10", duration=120, redis_url=proxy.url)
         wait_for(lambda: connection(box), "the stream to connect")
-        for _ in range(6):  # until it stops (it stops long before the hour is over)
-            box.post("/_sandbox/clock", {"advance": HOUR / 6})
-            time.sleep(0.3)
-            if proc.poll() is not None:
-                break
+        advance_until_stopped(box, proc)
         code, _, err = finish(proc)
         assert proxy.cut(0), "the proxy never cut the billed-ids call"
     finally:
         proxy.stop()
     assert code == 7, err[-3000:]  # budget_exhausted: it went on after the lost answer
     lines = stream_lines(tmp_path)
-    posts = {line["data"]["id"] for line in lines}
-    included = {t["id"] for line in lines for t in line.get("includes", {}).get("tweets", [])}
-    users = {u["id"] for line in lines for u in line.get("includes", {}).get("users", [])}
+    posts, included, users = written_ids(lines)
     manifest = json.loads(next((tmp_path / "_jobs").glob("stream-*.json")).read_text())
     assert len(posts) > 1 and posts <= set(truth(box, started + 1.0, started + 1.0 + HOUR)["ids"])
     with redis.Redis.from_url(redis_url) as client:  # the job's spend as scrapy status reads it
