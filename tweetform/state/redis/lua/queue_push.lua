@@ -57,17 +57,14 @@ local function claims_of(layout, prefix)
   return t
 end
 -- a user's first page by its claim ("c": made before; "k": made here when there is none): its flag (above). Once
--- per id of a page: lh_add's steps written out here (no call per step)
+-- per id of a page: lh_add's steps written out here (the id hashed once)
 local function claim_mark(t, key, here)
   if t.fresh then return '0' end
   -- "k": one HSETNX claims a new user, one HGET reads a claimed one: whichever most users of this call have been
   -- so far is tried first (a worker sends mostly new users; late in a crawl many workers send claimed ones)
   local try = here and t.claimed <= t.new
   if try and t.n + 1 > t.room then lh_reserve(t, 1) end
-  local h = lh_hash_decimal(key)
-  local b = h % t.size
-  if b < t.split then b = h % (t.size * 2) end
-  local bucket = t.prefix .. lh_format('%d', b)
+  local bucket = lh_key(t, lh_hash_decimal(key))
   if try and redis.call('HSETNX', bucket, key, '-1') == 1 then
     t.n, t.changed, t.new = t.n + 1, true, t.new + 1
     if t.pttl then lh_inherit_ttl(t, bucket) end
@@ -134,19 +131,21 @@ if #accepted == 0 then
   return table.concat(flags)
 end
 
--- group by queue, job and priority (in order of first appearance), at most 64 requests or ~1 kB a member;
+-- a member holds at most this many requests / about this many bytes: each pop copies the rest of its member
+local MEMBER_REQUESTS, MEMBER_BYTES = 64, 1024
+-- group by queue, job and priority (in order of first appearance), at most MEMBER_REQUESTS or ~MEMBER_BYTES a member;
 -- count each job's requests and the endpoints pushed to (a page's requests mostly share all three)
 local groups, order, endpoints, jobs = {}, {}, {}, {}
 local g, jd
 for _, a in ipairs(accepted) do
   local i, payload, old = a[1], a[2], a[3]
   local queue, job, priority = ARGV[i], ARGV[i + 2], ARGV[i + 3]
-  if not g or g.queue ~= queue or g.job ~= job or g.p ~= priority or #g.items >= 64 or g.bytes >= 1024 then
+  if not g or g.queue ~= queue or g.job ~= job or g.p ~= priority or #g.items >= MEMBER_REQUESTS or g.bytes >= MEMBER_BYTES then
     local by_queue = groups[queue]
     if not by_queue then by_queue = {}; groups[queue] = by_queue end
     local id = job .. '\n' .. priority
     g = by_queue[id]
-    if not g or #g.items >= 64 or g.bytes >= 1024 then
+    if not g or #g.items >= MEMBER_REQUESTS or g.bytes >= MEMBER_BYTES then
       g = {queue = queue, job = job, p = priority, items = {}, bytes = 0}
       by_queue[id] = g
       order[#order + 1] = g
